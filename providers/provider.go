@@ -1,0 +1,115 @@
+// Package providers defines what a provider is and keeps the registry of them.
+// Providers register themselves in init(); cmd/tether imports them all in one place,
+// so adding a provider touches one folder.
+package providers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// Endpoint is how to reach one node's WHM API, resolved by the command line from the
+// fleet's credentials or from the sandbox's endpoints.json. Token is a secret: it
+// must never be logged, printed or put in an error.
+type Endpoint struct {
+	URL      string // https://host:2087 or http://127.0.0.1:PORT
+	User     string
+	Token    string
+	CAFile   string
+	Insecure bool
+	DNS      string // host:port answering DNS, when the node serves DNS (sandbox)
+}
+
+// Config is what a provider is built from.
+type Config struct {
+	// Endpoints maps a node name to how to reach it.
+	Endpoints map[string]Endpoint
+	// Secrets resolves a secret reference (env var or file) to its value; TSIG keys use
+	// it. It is a function so tests and the sandbox can supply their own.
+	Secrets func(env, file string) (string, error)
+	Logger  *slog.Logger
+}
+
+// Provider talks to one kind of server.
+type Provider interface {
+	// Name is the registry name ("whm", "rfc2136").
+	Name() string
+	// Capabilities says what the provider can do, as data.
+	Capabilities() Capabilities
+	// Scopes lists the independent units it observes (parents for whm, members for
+	// rfc2136), so the reconciler can observe them in parallel.
+	Scopes(desired *schema.Fleet) []string
+	// Observe reads the live state of one scope and returns it as a partial fleet.
+	// It must not change anything.
+	Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error)
+	// Apply executes one change and reads it back; it must be idempotent, so an
+	// interrupted apply can be finished by running the change again.
+	Apply(ctx context.Context, c *plan.Change) error
+}
+
+// Capability is something a provider can or cannot do.
+type Capability string
+
+// Capabilities lists what a provider can do; anything unlisted, it cannot.
+type Capabilities map[Capability]bool
+
+// Can reports whether c is declared.
+func (cs Capabilities) Can(c Capability) bool { return cs[c] }
+
+// Factory builds a provider from its configuration.
+type Factory func(Config) (Provider, error)
+
+var (
+	mu       sync.Mutex
+	registry = map[string]Factory{}
+)
+
+// Register adds a provider under a unique name. A second registration under one name
+// is a programming error and refused loudly.
+func Register(name string, f Factory) {
+	if err := register(name, f); err != nil {
+		panic(err)
+	}
+}
+
+func register(name string, f Factory) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if name == "" || f == nil {
+		return fmt.Errorf("providers: register %q: empty name or nil factory", name)
+	}
+	if _, dup := registry[name]; dup {
+		return fmt.Errorf("providers: %q is already registered", name)
+	}
+	registry[name] = f
+	return nil
+}
+
+// New builds the provider registered under name.
+func New(name string, cfg Config) (Provider, error) {
+	mu.Lock()
+	f, ok := registry[name]
+	mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("providers: no provider named %q (have %v)", name, Names())
+	}
+	return f(cfg)
+}
+
+// Names lists registered providers, sorted.
+func Names() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

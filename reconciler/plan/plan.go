@@ -1,0 +1,107 @@
+// Package plan holds the plan as plain data: a closed set of actions, changes with
+// addresses, before/after values and risk flags, and their dependencies. Rendering and
+// applying are separate consumers of the same value (see reconciler and render).
+package plan
+
+// Action is what a change does. The set is closed; renderers and the apply engine
+// switch over it.
+type Action string
+
+const (
+	Create       Action = "create"
+	Update       Action = "update"
+	Link         Action = "link"
+	Unlink       Action = "unlink"
+	Distribute   Action = "distribute"
+	Dedistribute Action = "dedistribute"
+	Delete       Action = "delete"
+	Enable       Action = "enable"
+	Disable      Action = "disable"
+	Resync       Action = "resync"
+)
+
+// Flags mark what is risky about a change.
+type Flags struct {
+	// Disruptive: users notice (dedistribution ends IMAP/POP3 sessions).
+	Disruptive bool `json:"disruptive"`
+	// Destructive: something is removed (an account, a link, a cluster member).
+	Destructive bool `json:"destructive"`
+	// DataLoss: data is lost for good (forced dedistribution); needs --allow-data-loss.
+	DataLoss bool `json:"dataLoss"`
+}
+
+// Risky reports whether any flag is set.
+func (f Flags) Risky() bool { return f.Disruptive || f.Destructive || f.DataLoss }
+
+// Change is one step of a plan.
+type Change struct {
+	// ID is unique within a plan ("account.alice/distribute"); dependencies name IDs.
+	ID string `json:"id"`
+	// Address names the object: node.NAME, account.USER, reseller.USER,
+	// dns.PARENT.member.NAME, dns.PARENT.cluster.
+	Address string `json:"address"`
+	Action  Action `json:"action"`
+	Flags   Flags  `json:"flags"`
+	// Before and After are the object as observed and as wanted (a *schema.Node,
+	// *schema.Account, *schema.Reseller, *schema.DNSCluster or *schema.Member; nil for
+	// create/delete). They hold no secrets: the model keeps only references to them.
+	Before any `json:"before"`
+	After  any `json:"after"`
+	// Fields lists the fields an update changes, for renderers ("contactEmail", ...).
+	Fields []string `json:"fields,omitempty"`
+	// Reason explains the change to a person; it never drives apply.
+	Reason string `json:"reason"`
+	// Warnings say in words what the change costs (records that stop existing, ...).
+	Warnings []string `json:"warnings,omitempty"`
+	// DependsOn lists the IDs of changes that must succeed first.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Provider names the provider that executes the change ("whm", "rfc2136");
+	// Target is the node or member it runs against (the parent for account work).
+	Provider string `json:"provider"`
+	Target   string `json:"target"`
+}
+
+// Summary counts changes the way the text renderer's last line says them.
+type Summary struct {
+	Create    int `json:"create"`
+	Change    int `json:"change"`
+	Remove    int `json:"remove"`
+	Risky     int `json:"risky"`
+	Unmanaged int `json:"unmanaged"`
+}
+
+// Unmanaged is an object found on a server that the fleet does not declare.
+type Unmanaged struct {
+	Address string `json:"address"`
+	Target  string `json:"target"`
+	Reason  string `json:"reason"`
+}
+
+// FormatVersion is the version of the plan JSON schema. Bump the major on a breaking
+// change; add fields freely.
+const FormatVersion = "1.0"
+
+// Plan is the whole set of changes, in a stable order (dependencies first).
+type Plan struct {
+	FormatVersion string      `json:"format_version"`
+	Changes       []*Change   `json:"changes"`
+	Unmanaged     []Unmanaged `json:"unmanaged,omitempty"`
+	Summary       Summary     `json:"summary"`
+	// Errors are problems met while observing (a parent unreachable); the plan for the
+	// rest of the fleet is still made and the affected nodes are named.
+	Errors []string `json:"errors,omitempty"`
+	// Source identifies the desired state: a fingerprint of the fleet files and, in
+	// git, the commit. Observed is a fingerprint of what was observed.
+	Source   Source `json:"source"`
+	Observed string `json:"observed_fingerprint,omitempty"`
+}
+
+// Source identifies where the desired state came from.
+type Source struct {
+	Path        string `json:"path,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool { return p == nil || len(p.Changes) == 0 }
