@@ -5,6 +5,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -113,3 +114,7 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// ErrTransient marks a failure worth retrying (a transport error, a timeout, an HTTP
+// 5xx). Providers wrap it: fmt.Errorf("%w: %v", providers.ErrTransient, err).
+var ErrTransient = errors.New("transient failure")
