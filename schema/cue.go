@@ -1,12 +1,204 @@
 package schema
 
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"unicode/utf8"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+)
+
+// fleetCUE is the reference fleet schema. Everything else (the JSON Schema, the
+// verdicts on CUE fleets) is derived from it; the Go checks are kept in step by test.
+//
+//go:embed fleet.cue
+var fleetCUE []byte
+
+// FleetCUE returns the embedded CUE schema, for tools that want to show or vendor it.
+func FleetCUE() []byte { return bytes.Clone(fleetCUE) }
+
+// schemaFileName is how positions inside the embedded schema are named. It cannot
+// clash with an operator's file: it is not a path the loader is ever given.
+const schemaFileName = "tether:schema/fleet.cue"
+
+// schemaPackage is the package the schema declares; operator files without a package
+// clause join it, files with one make the schema join theirs.
+const schemaPackage = "fleet"
+
+// maxCUEFileSize bounds what the loader hands to the CUE parser: fleets are text of a
+// few MB at most (10k accounts written out literally are about 1.5 MB), and the
+// evaluator's memory grows much faster than the input.
+const maxCUEFileSize = 16 << 20
+
 // loadCUE evaluates the *.cue files of one folder as a single CUE instance, unified with
 // the embedded fleet schema, and decodes it into a Fleet whose Src positions point into
-// the operator's files. Placeholder until the CUE loader lands.
+// the operator's files. A fleet that does not evaluate cleanly yields no Fleet, only
+// diagnostics: the cross-object rules in Go would otherwise run on a half-decoded value.
+// No network and no module registry are involved: imports may only name CUE's standard
+// library.
 func loadCUE(files []string) (*Fleet, Diagnostics) {
-	var ds Diagnostics
-	for _, f := range files {
-		ds.Add(Pos{File: f}, RuleLoad, "CUE fleets are not supported yet", "write the fleet in YAML")
+	asts, ds := parseCUEFiles(files)
+	if len(ds) > 0 {
+		return nil, ds.Sort()
 	}
-	return nil, ds
+	return evalCUE(asts)
+}
+
+// parseCUEFiles reads and parses each file, refusing what is not CUE text before the
+// parser sees it, and puts every file (and the schema) in one package.
+func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
+	var ds Diagnostics
+	asts := make([]*ast.File, 0, len(files)+1)
+	pkg := ""
+	var pkgPos Pos
+	for _, name := range files {
+		src, err := readCUEFile(name)
+		if err != nil {
+			ds.Add(Pos{File: name}, RuleLoad, err.Error(), "")
+			continue
+		}
+		f, err := parser.ParseFile(name, src)
+		if err != nil {
+			for _, e := range errors.Errors(err) {
+				ds.Add(fromToken(e.Position(), name), RuleLoad, "CUE syntax: "+cueMessage(e), "")
+			}
+			continue
+		}
+		if p := f.PackageName(); p != "" {
+			switch {
+			case pkg == "":
+				pkg, pkgPos = p, fromToken(packagePos(f), name)
+			case p != pkg:
+				ds.Add(fromToken(packagePos(f), name), RuleLoad,
+					fmt.Sprintf("package %s differs from package %s declared at %s", p, pkg, pkgPos),
+					"every .cue file of a fleet folder must declare the same package, or none")
+			}
+		}
+		asts = append(asts, f)
+	}
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	if pkg == "" {
+		pkg = schemaPackage
+	}
+	sf, err := parser.ParseFile(schemaFileName, fleetCUE)
+	if err != nil {
+		// The schema is embedded and tested; this is a build defect, reported, not a panic.
+		ds.Add(Pos{File: schemaFileName}, RuleLoad, "embedded schema: "+err.Error(), "")
+		return nil, ds
+	}
+	setPackage(sf, pkg)
+	for _, f := range asts {
+		setPackage(f, pkg)
+	}
+	// The schema goes first, so that where a value has several sources the operator's
+	// come last and cue.Value.Pos() names them.
+	return append([]*ast.File{sf}, asts...), nil
+}
+
+// readCUEFile reads a file the parser can safely be given: bounded in size, UTF-8
+// text without NUL bytes (a binary file would otherwise produce pages of syntax errors).
+func readCUEFile(name string) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("read CUE file: %w", err)
+	}
+	if fi.Size() > maxCUEFileSize {
+		return nil, fmt.Errorf("CUE file is %d bytes, more than the %d MiB a fleet file may have (split the fleet into several files)", fi.Size(), maxCUEFileSize>>20)
+	}
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read CUE file: %w", err)
+	}
+	if len(src) > maxCUEFileSize {
+		return nil, fmt.Errorf("CUE file grew past %d MiB while being read", maxCUEFileSize>>20)
+	}
+	if i := bytes.IndexByte(src, 0); i >= 0 || !utf8.Valid(src) {
+		return nil, fmt.Errorf("not a CUE text file (binary content or invalid UTF-8)")
+	}
+	return src, nil
+}
+
+// packagePos is where a file's package clause is, for a diagnostic about it.
+func packagePos(f *ast.File) token.Pos {
+	for _, d := range f.Decls {
+		if p, ok := d.(*ast.Package); ok {
+			return p.Pos()
+		}
+	}
+	return f.Pos()
+}
+
+// setPackage makes f declare package name, adding a clause to a file that has none.
+func setPackage(f *ast.File, name string) {
+	for _, d := range f.Decls {
+		if p, ok := d.(*ast.Package); ok {
+			p.Name = ast.NewIdent(name)
+			return
+		}
+	}
+	decls := make([]ast.Decl, 0, len(f.Decls)+1)
+	// A comment group attached before the clause would move; files keep their
+	// comments where they are, the clause goes in front.
+	decls = append(decls, &ast.Package{Name: ast.NewIdent(name)})
+	f.Decls = append(decls, f.Decls...)
+}
+
+// evalCUE builds the instance, reports every error, and decodes a clean result.
+func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
+	ctx := cuecontext.New()
+	inst := build.NewContext().NewInstance("", nil)
+	for _, f := range files {
+		if err := inst.AddSyntax(f); err != nil {
+			return nil, Diagnostics{{Pos: fromToken(f.Pos(), f.Filename), Rule: RuleLoad, Message: "CUE: " + cueMessage(err)}}
+		}
+	}
+	idx := indexLabels(files[1:])
+	v := ctx.BuildInstance(inst)
+	ds := topLevelFields(v, idx)
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		ds = append(ds, cueDiagnostics(v, err, idx)...)
+	}
+	if len(ds) > 0 {
+		return nil, ds.Sort()
+	}
+	f, dds := decodeFleet(v, idx)
+	if len(dds) > 0 {
+		return nil, dds.Sort()
+	}
+	return f, nil
+}
+
+// topLevelFields reports regular top-level fields the fleet does not have. The schema
+// closes #Fleet, but embedding it in one file of a package does not close the fields
+// other files add at the top, so the root is checked here.
+func topLevelFields(v cue.Value, idx labelIndex) Diagnostics {
+	var ds Diagnostics
+	it, err := v.Fields()
+	if err != nil {
+		return nil // reported by Validate
+	}
+	for it.Next() {
+		name := it.Selector().Unquoted()
+		switch name {
+		case "policy", "nodes", "resellers", "accounts", "dnsClusters":
+			continue
+		}
+		p := idx.pos(name)
+		if !p.IsValid() {
+			p, _ = operatorPos(it.Value().Pos())
+		}
+		ds.Add(p, RuleSchema, fmt.Sprintf("unknown top-level field %q", name),
+			"a fleet has policy, nodes, resellers, accounts and dnsClusters; name helpers _hidden or #Definition")
+	}
+	return ds
 }

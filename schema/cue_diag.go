@@ -1,0 +1,246 @@
+package schema
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/errors"
+)
+
+// ruleFix is the fix hint of each rule CUE reports, so a CUE fleet and a YAML fleet
+// get the same advice.
+var ruleFix = map[string]string{
+	RuleA01: "lowercase letters and digits, starting with a letter, at most 16 characters, not a reserved name",
+	RuleA02: "a lowercase fully qualified domain name without a trailing dot",
+	RuleS01: "reference the secret with tokenEnv/tokenFile or secretEnv/secretFile",
+	RuleL10: "letters, digits, _ and -, at most 50 characters",
+	RuleD06: "a whole number >= 1, or \"never\"",
+	RuleR01: "declare it, or correct the name",
+	RuleL01: "the parent of linked nodes only runs the STANDARD profile",
+	RuleL02: "a child runs the same major version as its parent",
+	RuleL03: "a child links to a node with role parent",
+	RuleL05: "name a child of the account's parent that takes mail",
+	RuleL06: "set ipv6: false, or keep the mail on the parent",
+	RuleL07: "distributed accounts need the apitokens feature",
+	RuleL08: "add dns to autossl.dcv",
+	RuleL09: "pipe-to-program forwarders do not work on distributed mail; forward to an address",
+	RuleL13: "move the mail to another child or the parent, or clear lost",
+	RuleL16: "set this kind on the parent; a mail child governs virtual and list only",
+	RuleD03: "turn DNSSEC off for this member, or use bind or knot",
+}
+
+// ruleField says, for a rule checked in a hidden field of an object, which of the
+// object's fields the diagnostic points at. "" is the object's key.
+var ruleField = map[string]string{
+	"_user":      "",
+	"_alias":     "",
+	"_r01parent": "parent",
+	"_r01owner":  "owner",
+	"_r01mail":   "mail.node",
+	"_r01node":   "node",
+	"_l01":       "profile",
+	"_l02":       "version",
+	"_l03":       "parent",
+	"_l05":       "mail.node",
+	"_l06":       "ipv6",
+	"_l07":       "features.apitokens",
+	"_l08":       "autossl.dcv",
+	"_l09":       "forwarders",       // + index + ".to"
+	"_l16":       "passwordStrength", // + kind
+	"_d03":       "dnssec",
+}
+
+// crossRules read other objects. The schema evaluates them in comprehensions over
+// whole sections, which fail (and can misreport) as soon as any object in the section
+// has an error of its own, so they are only reported for an otherwise clean fleet.
+var crossRules = map[string]bool{RuleR01: true, RuleL02: true, RuleL03: true, RuleL05: true, RuleL13: true}
+
+// cueDiagnostics turns CUE's errors into one diagnostic per offending field, with the
+// rule the failing constraint stands for and the position in the operator's files.
+func cueDiagnostics(root cue.Value, err error, idx labelIndex) Diagnostics {
+	var ds Diagnostics
+	seen := make(map[string]bool)
+	for _, e := range errors.Errors(err) {
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		if strings.Contains(format, "errors in empty disjunction") {
+			continue // a header; its alternatives follow as errors of their own
+		}
+		path := e.Path()
+		if len(path) > 0 && (path[0] == "#Fleet" || path[0] == "_tetherRules") {
+			path = path[1:]
+		}
+		key := strings.Join(path, ".")
+		if seen[key] {
+			continue // one problem per field: the other alternatives say the same
+		}
+		seen[key] = true
+		ds = append(ds, cueDiagnostic(root, e, path, msg, idx))
+	}
+	cross, local := 0, 0
+	for _, d := range ds {
+		if crossRules[d.Rule] {
+			cross++
+		} else {
+			local++
+		}
+	}
+	if cross > 0 && local > 0 {
+		out := ds[:0]
+		for _, d := range ds {
+			if !crossRules[d.Rule] {
+				out = append(out, d)
+			}
+		}
+		ds = out
+	}
+	return ds
+}
+
+func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, idx labelIndex) Diagnostic {
+	// Where a hidden field carries the check, the object is what precedes it.
+	obj, hidden, rest := path, "", []string(nil)
+	for i, s := range path {
+		if strings.HasPrefix(s, "_") {
+			obj, hidden, rest = path[:i], s, path[i+1:]
+			break
+		}
+	}
+	last := ""
+	if len(obj) > 0 {
+		last = obj[len(obj)-1]
+	}
+	d := Diagnostic{Rule: RuleSchema, Message: msg}
+	switch {
+	case strings.HasPrefix(msg, "TETHER-"):
+		rule, text, _ := strings.Cut(msg, ": ")
+		d.Rule, d.Message = rule, text
+	case hidden == "_user":
+		d.Rule, d.Message = RuleA01, fmt.Sprintf("%q is not a valid cPanel user name", last)
+	case hidden == "_alias":
+		d.Rule, d.Message = RuleL10, fmt.Sprintf("node name %q is not a valid link alias", last)
+	case strings.Contains(msg, "field not allowed"):
+		d.Message = fmt.Sprintf("unknown field %q", last)
+		d.Fix = "check the spelling against the schema (tether schema --jsonschema)"
+	case strings.Contains(msg, "incomplete value") || strings.Contains(msg, "non-concrete value"):
+		d.Message = fmt.Sprintf("%s has no concrete value (%s)", strings.Join(path, "."), msg)
+		d.Fix = "give it a value, or remove it"
+	case last == "failureThreshold":
+		d.Rule, d.Message = RuleD06, fmt.Sprintf("failure threshold %s is not a whole number >= 1 or \"never\"", leafText(root, path))
+	case last == "domain" && len(obj) == 3 && (obj[0] == "accounts" || obj[0] == "resellers") && !strings.Contains(msg, "mismatched types"):
+		d.Rule, d.Message = RuleA02, fmt.Sprintf("%s is not a valid domain name", leafText(root, path))
+	default:
+		d.Message = strings.Join(path, ".") + ": " + msg
+	}
+	if d.Fix == "" {
+		d.Fix = ruleFix[d.Rule]
+	}
+
+	// Position: the field the rule is about, else the operator's value CUE names, else
+	// the nearest declared label.
+	target := obj
+	if hidden != "" {
+		f, ok := ruleField[hidden]
+		if ok && f != "" {
+			target = append(append([]string(nil), obj...), strings.Split(f, ".")...)
+			target = append(target, rest...)
+			if hidden == "_l09" {
+				target = append(target, "to")
+			}
+		}
+	} else {
+		target = path
+	}
+	d.Pos = bestPos(root, e, target, hidden == "", idx)
+	return d
+}
+
+// bestPos finds where in the operator's files a problem at path is.
+func bestPos(root cue.Value, e errors.Error, path []string, useErr bool, idx labelIndex) Pos {
+	if useErr {
+		for _, p := range e.InputPositions() {
+			if op, ok := operatorPos(p); ok {
+				return op
+			}
+		}
+		if op, ok := operatorPos(e.Position()); ok {
+			return op
+		}
+	}
+	if len(path) > 0 {
+		if op, ok := operatorPos(root.LookupPath(cuePath(path)).Pos()); ok && isLeafOrIndexed(idx, path) {
+			return op
+		}
+	}
+	if p := idx.pos(strings.Join(path, ".")); p.IsValid() {
+		return p
+	}
+	// An object made by a comprehension: any of its leaves shows where it came from.
+	for i := len(path); i > 0; i-- {
+		if p, ok := leafPos(root.LookupPath(cuePath(path[:i]))); ok {
+			return p
+		}
+	}
+	return Pos{}
+}
+
+// isLeafOrIndexed prefers the label index for objects (their Pos() names the schema or
+// a '{'), and CUE's position for leaves.
+func isLeafOrIndexed(idx labelIndex, path []string) bool {
+	_, indexed := idx[strings.Join(path, ".")]
+	return !indexed
+}
+
+// leafPos returns the operator position of the first leaf under v.
+func leafPos(v cue.Value) (Pos, bool) {
+	if p, ok := operatorPos(v.Pos()); ok && v.IncompleteKind()&cue.StructKind == 0 {
+		return p, true
+	}
+	it, err := v.Fields()
+	if err != nil {
+		return Pos{}, false
+	}
+	for it.Next() {
+		if p, ok := leafPos(it.Value()); ok {
+			return p, true
+		}
+	}
+	return Pos{}, false
+}
+
+// leafText renders the operator's value at path for a message.
+func leafText(root cue.Value, path []string) string {
+	v := root.LookupPath(cuePath(path))
+	if s, err := v.String(); err == nil {
+		return strconv.Quote(s)
+	}
+	if n, err := v.Int64(); err == nil {
+		return strconv.FormatInt(n, 10)
+	}
+	return "the value"
+}
+
+// cuePath builds a path of plain labels and list indexes.
+func cuePath(sels []string) cue.Path {
+	ss := make([]cue.Selector, len(sels))
+	for i, s := range sels {
+		if n, err := strconv.Atoi(s); err == nil {
+			ss[i] = cue.Index(n)
+			continue
+		}
+		ss[i] = cue.Str(s)
+	}
+	return cue.MakePath(ss...)
+}
+
+// cueMessage is an error's message without the path prefix CUE puts in front.
+func cueMessage(err error) string {
+	var e errors.Error
+	if errors.As(err, &e) {
+		format, args := e.Msg()
+		return fmt.Sprintf(format, args...)
+	}
+	return err.Error()
+}
