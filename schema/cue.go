@@ -5,6 +5,8 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"cuelang.org/go/cue"
@@ -49,11 +51,22 @@ func loadCUE(files []string) (*Fleet, Diagnostics) {
 	if len(ds) > 0 {
 		return nil, ds.Sort()
 	}
-	return evalCUE(asts)
+	return evalFleetFiles(asts)
+}
+
+// evalFleetFiles evaluates operator files already parsed (from CUE, or from YAML
+// through cuelang.org/go/encoding/yaml, which keeps the YAML positions) with the
+// schema. It is the one place a fleet meets the CUE schema.
+func evalFleetFiles(asts []*ast.File) (*Fleet, Diagnostics) {
+	all, ds := withSchema(asts)
+	if len(ds) > 0 {
+		return nil, ds.Sort()
+	}
+	return evalCUE(all)
 }
 
 // parseCUEFiles reads and parses each file, refusing what is not CUE text before the
-// parser sees it, and puts every file (and the schema) in one package.
+// parser sees it, and checks that the files agree on their package.
 func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
 	var ds Diagnostics
 	asts := make([]*ast.File, 0, len(files)+1)
@@ -72,6 +85,14 @@ func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
 			}
 			continue
 		}
+		for spec := range f.ImportSpecs() {
+			path, err := strconv.Unquote(spec.Path.Value)
+			if err != nil || strings.Contains(strings.Split(path, "/")[0], ".") {
+				ds.Add(fromToken(spec.Pos(), name), RuleLoad,
+					fmt.Sprintf("import %s: a fleet may import only CUE's standard library", spec.Path.Value),
+					"no modules and no registry: put shared definitions in a .cue file of the fleet folder")
+			}
+		}
 		if p := f.PackageName(); p != "" {
 			switch {
 			case pkg == "":
@@ -87,6 +108,21 @@ func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
 	if len(ds) > 0 {
 		return nil, ds
 	}
+	return asts, nil
+}
+
+// withSchema puts the operator's files and the schema in one package, the schema first
+// so that where a value has several sources the operator's come last and
+// cue.Value.Pos() names them.
+func withSchema(asts []*ast.File) ([]*ast.File, Diagnostics) {
+	var ds Diagnostics
+	pkg := ""
+	for _, f := range asts {
+		if p := f.PackageName(); p != "" {
+			pkg = p
+			break
+		}
+	}
 	if pkg == "" {
 		pkg = schemaPackage
 	}
@@ -100,8 +136,6 @@ func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
 	for _, f := range asts {
 		setPackage(f, pkg)
 	}
-	// The schema goes first, so that where a value has several sources the operator's
-	// come last and cue.Value.Pos() names them.
 	return append([]*ast.File{sf}, asts...), nil
 }
 

@@ -68,7 +68,7 @@ func cueDiagnostics(root cue.Value, err error, idx labelIndex) Diagnostics {
 		if strings.Contains(format, "errors in empty disjunction") {
 			continue // a header; its alternatives follow as errors of their own
 		}
-		path := e.Path()
+		path := unquotePath(e.Path())
 		if len(path) > 0 && (path[0] == "#Fleet" || path[0] == "_tetherRules") {
 			path = path[1:]
 		}
@@ -117,6 +117,9 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 	case strings.HasPrefix(msg, "TETHER-"):
 		rule, text, _ := strings.Cut(msg, ": ")
 		d.Rule, d.Message = rule, text
+	case strings.Contains(msg, "builtin package") || strings.Contains(msg, "imported but not defined") || strings.HasPrefix(msg, "import ") && strings.Contains(msg, "not found"):
+		d.Rule, d.Message = RuleLoad, "CUE: "+strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg), " in"))
+		d.Fix = "a fleet may import only CUE's standard library"
 	case hidden == "_user":
 		d.Rule, d.Message = RuleA01, fmt.Sprintf("%q is not a valid cPanel user name", last)
 	case hidden == "_alias":
@@ -128,9 +131,11 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 		d.Message = fmt.Sprintf("%s has no concrete value (%s)", strings.Join(path, "."), msg)
 		d.Fix = "give it a value, or remove it"
 	case last == "failureThreshold":
-		d.Rule, d.Message = RuleD06, fmt.Sprintf("failure threshold %s is not a whole number >= 1 or \"never\"", leafText(root, path))
+		d.Rule, d.Message = RuleD06, "the failure threshold is not a whole number >= 1 or \"never\""
 	case last == "domain" && len(obj) == 3 && (obj[0] == "accounts" || obj[0] == "resellers") && !strings.Contains(msg, "mismatched types"):
-		d.Rule, d.Message = RuleA02, fmt.Sprintf("%s is not a valid domain name", leafText(root, path))
+		d.Rule, d.Message = RuleA02, fmt.Sprintf("the domain of %s is not a valid domain name", strings.Join(obj[:2], " "))
+	case len(path) == 0:
+		d.Message = msg
 	default:
 		d.Message = strings.Join(path, ".") + ": " + msg
 	}
@@ -210,16 +215,17 @@ func leafPos(v cue.Value) (Pos, bool) {
 	return Pos{}, false
 }
 
-// leafText renders the operator's value at path for a message.
-func leafText(root cue.Value, path []string) string {
-	v := root.LookupPath(cuePath(path))
-	if s, err := v.String(); err == nil {
-		return strconv.Quote(s)
+// unquotePath turns CUE's selectors ("\"mail.1\"") into plain labels (mail.1), the way
+// the label index and Source.Fields name them.
+func unquotePath(path []string) []string {
+	for i, s := range path {
+		if strings.HasPrefix(s, "\"") {
+			if u, err := strconv.Unquote(s); err == nil {
+				path[i] = u
+			}
+		}
 	}
-	if n, err := v.Int64(); err == nil {
-		return strconv.FormatInt(n, 10)
-	}
-	return "the value"
+	return path
 }
 
 // cuePath builds a path of plain labels and list indexes.

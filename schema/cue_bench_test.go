@@ -1,0 +1,97 @@
+package schema
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"testing"
+)
+
+// writeCUEFleet writes a CUE fleet of n accounts into dir: three nodes, a reseller,
+// and the accounts generated from a template over a table, one row per account, the
+// way an operator with many accounts writes them. Every third account is distributed.
+func writeCUEFleet(tb testing.TB, dir string, n int) []string {
+	tb.Helper()
+	var b strings.Builder
+	b.WriteString(`package fleet
+
+nodes: {
+	web1: {role: "parent", host: "web1.example.net", version: 118, profile: "STANDARD", credentials: {user: "root", tokenEnv: "WEB1_TOKEN"}}
+	mail1: {role: "child", parent: "web1", host: "mail1.example.net", version: 118, profile: "MAILNODE", services: ["mail"]}
+	ns1: {role: "dnsonly", host: "ns1.example.net", version: 118}
+}
+resellers: bob: {parent: "web1", domain: "bob.example"}
+dnsClusters: web1: {enabled: true, members: ns1: {node: "ns1", role: "sync"}}
+
+accounts: {
+	for user, row in _rows {
+		(user): {
+			parent: "web1"
+			domain: row.d
+			if row.o != "" {owner: row.o}
+			if row.m != "" {
+				mail: node: row.m
+				features: apitokens: true
+			}
+			plan: "basic"
+		}
+	}
+}
+
+_rows: {
+`)
+	for i := 0; i < n; i++ {
+		owner, mail := "", ""
+		if i%5 == 0 {
+			owner = "bob"
+		}
+		if i%3 == 0 {
+			mail = "mail1"
+		}
+		fmt.Fprintf(&b, "\tu%07d: {d: \"site%d.example\", o: %q, m: %q}\n", i, i, owner, mail)
+	}
+	b.WriteString("}\n")
+	name := filepath.Join(dir, "fleet.cue")
+	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return []string{name}
+}
+
+func TestLoadCUEGenerated(t *testing.T) {
+	files := writeCUEFleet(t, t.TempDir(), 300)
+	f, ds := loadCUE(files)
+	if len(ds) > 0 {
+		t.Fatalf("diagnostics:\n%v", ds)
+	}
+	if len(f.Accounts) != 300 || f.Accounts["u0000003"].MailNode() != "mail1" || f.Accounts["u0000005"].OwnerName() != "bob" {
+		t.Fatalf("decoded %d accounts, u0000003 mail %q, u0000005 owner %q", len(f.Accounts), f.Accounts["u0000003"].MailNode(), f.Accounts["u0000005"].OwnerName())
+	}
+	if p := f.Accounts["u0000007"].Src.At("domain"); p.Line != 7+27 {
+		t.Errorf("u0000007 domain at %v, want its table row (line %d)", p, 7+27)
+	}
+}
+
+func BenchmarkLoadCUE10k(b *testing.B) {
+	const n = 10000
+	files := writeCUEFleet(b, b.TempDir(), n)
+	var peak uint64
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, ds := loadCUE(files)
+		if len(ds) > 0 || len(f.Accounts) != n {
+			b.Fatalf("%d accounts, diagnostics:\n%v", len(f.Accounts), ds)
+		}
+		metrics.Read(sample)
+		if v := sample[0].Value.Uint64(); v > peak {
+			peak = v
+		}
+		runtime.KeepAlive(f)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/account")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}

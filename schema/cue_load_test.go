@@ -1,0 +1,151 @@
+package schema
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The golden files are rewritten with `go test ./schema -update`. The YAML loader's
+// tests may declare the same flag; whichever file declares it first wins, and both
+// read it through updateGoldens.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files")
+	}
+}
+
+func updateGoldens() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// renderDiags prints diagnostics as `tether validate` does, with dir stripped so the
+// golden files do not depend on where the repository is.
+func renderDiags(ds Diagnostics, dir string) string {
+	var b strings.Builder
+	for _, d := range ds.Sort() {
+		b.WriteString(strings.ReplaceAll(d.String(), dir+string(filepath.Separator), ""))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if updateGoldens() {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./schema -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs:\n--- got\n%s--- want\n%s", golden, got, want)
+	}
+}
+
+// TestLoadCUEBadInputs runs every folder of testdata/cue: CUE fleets that must fail,
+// each with the exact diagnostics expected in expected.txt.
+func TestLoadCUEBadInputs(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "cue", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no testdata/cue cases: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			files, _ := filepath.Glob(filepath.Join(dir, "*.cue"))
+			f, ds := loadCUE(files)
+			if len(ds) == 0 || f != nil {
+				t.Fatalf("loaded without diagnostics")
+			}
+			for _, d := range ds {
+				if !d.Pos.IsValid() || d.Pos.Line == 0 {
+					t.Errorf("no position: %v", d)
+				}
+				if strings.Contains(d.String(), "ABCDEF0123456789") || strings.Contains(d.String(), "c2VjcmV0") {
+					t.Errorf("secret printed: %v", d)
+				}
+			}
+			checkGolden(t, filepath.Join(dir, "expected.txt"), renderDiags(ds, dir))
+		})
+	}
+}
+
+// TestLoadCUEUnreadable covers files the parser must never see.
+func TestLoadCUEUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	huge := bytes.Repeat([]byte("// padding\n"), maxCUEFileSize/11+1)
+	tests := []struct {
+		name, file, want string
+	}{
+		{"binary", write("bin.cue", []byte("package fleet\x00\x01\x02\xff")), "not a CUE text file"},
+		{"invalid utf-8", write("latin1.cue", []byte("package fleet\n// caf\xe9\n")), "not a CUE text file"},
+		{"huge", write("huge.cue", huge), "more than the 16 MiB"},
+		{"missing", filepath.Join(dir, "missing.cue"), "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ds := loadCUE([]string{tt.file})
+			if f != nil || len(ds) != 1 || ds[0].Rule != RuleLoad || !strings.Contains(ds[0].Message, tt.want) || ds[0].Pos.File != tt.file {
+				t.Fatalf("got %v, want one %s diagnostic on %s containing %q", ds, RuleLoad, tt.file, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadCUEExample loads examples/cue: no diagnostics, the fleet the quickstart
+// describes, and positions that point into the example's files.
+func TestLoadCUEExample(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "examples", "cue", "*.cue"))
+	f, ds := loadCUE(files)
+	if len(ds) > 0 {
+		t.Fatalf("examples/cue:\n%v", ds)
+	}
+	if got := []int{len(f.Nodes), len(f.Resellers), len(f.Accounts), len(f.DNSClusters)}; !reflect.DeepEqual(got, []int{5, 1, 10, 1}) {
+		t.Errorf("nodes, resellers, accounts, clusters = %v, want [5 1 10 1]", got)
+	}
+	alice := f.Accounts["alice"]
+	if alice.MailNode() != "mail1" || alice.OwnerName() != "bob" || !alice.Protect || len(alice.Forwarders) != 1 {
+		t.Errorf("alice decoded as %+v", alice)
+	}
+	if grace := f.Accounts["grace"]; grace.Owner != "" || grace.Mail != nil {
+		t.Errorf("grace: owner %q (a schema default must decode as the Go zero value), mail %+v", grace.Owner, grace.Mail)
+	}
+	if m := f.Nodes["mail2"]; m.Version != 118 || m.Credentials.TokenEnv != "MAIL2_WHM_TOKEN" {
+		t.Errorf("mail2 decoded as %+v", m)
+	}
+	if c := f.DNSClusters["web1"]; c.FailureThreshold.Value() != 10 || c.Members["ns2"].Role != DNSRoleWriteOnly {
+		t.Errorf("cluster decoded as %+v", c)
+	}
+	for _, tc := range []struct {
+		pos  Pos
+		file string
+		line int
+	}{
+		{alice.Src.Key, "accounts.cue", 50},         // the literal `alice:` beside the template
+		{alice.Src.At("domain"), "accounts.cue", 15}, // the table row
+		{alice.Src.At("forwarders[0].to"), "accounts.cue", 51},
+		{f.Nodes["web1"].Src.Key, "nodes.cue", 10},
+		{f.Nodes["web1"].Src.At("profile"), "nodes.cue", 15},
+		{f.Resellers["bob"].Src.At("mail.node"), "accounts.cue", 8},
+	} {
+		if filepath.Base(tc.pos.File) != tc.file || tc.pos.Line != tc.line {
+			t.Errorf("position %v, want %s:%d", tc.pos, tc.file, tc.line)
+		}
+	}
+}
