@@ -137,7 +137,7 @@ func TestLoadCUEExample(t *testing.T) {
 		file string
 		line int
 	}{
-		{alice.Src.Key, "accounts.cue", 50},         // the literal `alice:` beside the template
+		{alice.Src.Key, "accounts.cue", 50},          // the literal `alice:` beside the template
 		{alice.Src.At("domain"), "accounts.cue", 15}, // the table row
 		{alice.Src.At("forwarders[0].to"), "accounts.cue", 51},
 		{f.Nodes["web1"].Src.Key, "nodes.cue", 10},
