@@ -1,0 +1,115 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/encoding/jsonschema"
+)
+
+// JSONSchemaID is the $id of the generated schema. Editors do not fetch it; it names
+// the schema in caches and error messages.
+const JSONSchemaID = "https://tether.dev/schema/fleet.json"
+
+// JSONSchema returns a JSON Schema (draft 2020-12, the only version cuelang.org/go
+// v0.17 generates) of one fleet file, generated from #Fleet in the embedded fleet.cue
+// by cuelang.org/go/encoding/jsonschema, then fixed up where the generator's output
+// would be wrong or weaker than the CUE (see fixJSONSchema). The cross-object rules
+// are not in it: JSON Schema sees one file at a time, and a fleet is a folder.
+//
+// To have yaml-language-server (VS Code's YAML extension, Neovim's yamlls, ...) complete
+// and check fleet files as they are typed, save the output next to the fleet and point
+// at it from the first line of each file:
+//
+//	tether schema --jsonschema > .tether/fleet.schema.json
+//	# yaml-language-server: $schema=.tether/fleet.schema.json
+//
+// or map it to the files once in the editor's settings
+// ("yaml.schemas": {".tether/fleet.schema.json": "fleet/*.yaml"}).
+func JSONSchema() ([]byte, error) {
+	ctx := cuecontext.New()
+	v := ctx.CompileBytes(fleetCUE, cue.Filename(schemaFileName))
+	if err := v.Err(); err != nil {
+		return nil, fmt.Errorf("compile embedded schema: %w", err)
+	}
+	def := v.LookupPath(cue.MakePath(cue.Def("#Fleet")))
+	expr, err := jsonschema.Generate(def, nil)
+	if err != nil {
+		return nil, fmt.Errorf("generate JSON Schema from #Fleet: %w", err)
+	}
+	js := ctx.BuildExpr(expr)
+	if err := js.Err(); err != nil {
+		return nil, fmt.Errorf("build JSON Schema: %w", err)
+	}
+	var m map[string]any
+	if err := js.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode JSON Schema: %w", err)
+	}
+	if err := fixJSONSchema(m); err != nil {
+		return nil, fmt.Errorf("fix up JSON Schema: %w", err)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false) // descriptions say "->", not "\u003e"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("encode JSON Schema: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// fixJSONSchema corrects what the generator gets wrong or leaves out, each for a
+// reason the CUE schema cannot carry:
+//
+//   - #Reseller embeds #Account. The generator writes {$ref: Account, properties:
+//     {acls, limits}, additionalProperties: false}, which rejects every reseller:
+//     additionalProperties does not see the properties behind $ref, and Account's
+//     own additionalProperties rejects acls. The Account properties are copied in.
+//   - accounts and resellers are keyed by cPanel user name; the generator cannot turn
+//     #UserName (a conjunction of patterns) into a key pattern, so it is added as
+//     propertyNames.
+//   - $id, so the schema has a name.
+func fixJSONSchema(m map[string]any) error {
+	defs, ok := m["$defs"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("no $defs")
+	}
+	account, ok1 := defs["Account"].(map[string]any)
+	reseller, ok2 := defs["Reseller"].(map[string]any)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("no Account or Reseller definition")
+	}
+	aprops, ok1 := account["properties"].(map[string]any)
+	rprops, ok2 := reseller["properties"].(map[string]any)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("Account or Reseller without properties")
+	}
+	for k, p := range aprops {
+		if _, dup := rprops[k]; !dup {
+			rprops[k] = p
+		}
+	}
+	delete(reseller, "$ref")
+	if req, ok := account["required"]; ok {
+		reseller["required"] = req
+	}
+	if _, ok := defs["UserName"]; !ok {
+		return fmt.Errorf("no UserName definition")
+	}
+	props, ok := m["properties"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("no top-level properties")
+	}
+	for _, section := range []string{"accounts", "resellers"} {
+		s, ok := props[section].(map[string]any)
+		if !ok {
+			return fmt.Errorf("no %s property", section)
+		}
+		s["propertyNames"] = map[string]any{"$ref": "#/$defs/UserName"}
+	}
+	m["$id"] = JSONSchemaID
+	return nil
+}
