@@ -245,7 +245,7 @@ func (m *merger) dup(second Pos, what string, first Pos) {
 	if first.File == second.File && first.Line > 0 {
 		where = fmt.Sprintf("line %d", first.Line)
 	}
-	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice (first at %s)", what, where), "keep one declaration; names are unique across the whole fleet")
+	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice; first at %s", what, where), "keep one declaration; names are unique across the whole fleet")
 }
 
 func (m *merger) addPart(p *part) {
@@ -281,7 +281,7 @@ func (m *merger) addPart(p *part) {
 			continue
 		}
 		if old, ok := f.Accounts[e.name]; ok {
-			m.dup(e.pos, "cPanel user "+e.name+" (as a reseller and an account)", old.Src.Key)
+			m.dup(e.pos, "reseller "+e.name+" is also an account: cPanel user "+e.name, old.Src.Key)
 			continue
 		}
 		f.Resellers[e.name] = e.v
@@ -292,7 +292,7 @@ func (m *merger) addPart(p *part) {
 			continue
 		}
 		if old, ok := f.Resellers[e.name]; ok {
-			m.dup(e.pos, "cPanel user "+e.name+" (as a reseller and an account)", old.Src.Key)
+			m.dup(e.pos, "account "+e.name+" is also a reseller: cPanel user "+e.name, old.Src.Key)
 			continue
 		}
 		f.Accounts[e.name] = e.v

@@ -78,7 +78,7 @@ func domainProblem(d string) string {
 	for _, l := range labels {
 		switch {
 		case l == "":
-			return "has an empty label (two dots in a row)"
+			return "has an empty label: two dots in a row"
 		case len(l) > 63:
 			return "has a label longer than 63 characters"
 		case l[0] == '-' || l[len(l)-1] == '-':
@@ -87,7 +87,7 @@ func domainProblem(d string) string {
 		for i := 0; i < len(l); i++ {
 			c := l[i]
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return "may hold only letters, digits, hyphens and dots (write an international name in its xn-- form)"
+				return "may hold only letters, digits, hyphens and dots; an international name is written in its xn-- form"
 			}
 		}
 	}

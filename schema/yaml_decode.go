@@ -70,6 +70,9 @@ type decoder struct {
 	ds      Diagnostics
 	budget  int  // node visits left
 	stopped bool // the budget ran out: stop walking
+	// site is the alias or merge key being expanded, where a bomb is reported: the
+	// operator's line that asked for the expansion, not the anchor deep inside it.
+	site *yaml.Node
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
@@ -88,7 +91,10 @@ func (d *decoder) charge(n *yaml.Node, visits int) bool {
 	d.budget -= visits
 	if d.budget < 0 {
 		d.stopped = true
-		d.add(n, RuleLoad, "YAML aliases expand this file far beyond its size (an alias bomb?)",
+		if d.site != nil {
+			n = d.site
+		}
+		d.add(n, RuleLoad, "YAML aliases expand this file far beyond its size, as an alias bomb does",
 			"write the values out instead of repeating aliases")
 		return false
 	}
@@ -165,6 +171,9 @@ func decodeDoc(c chunk, doc *yaml.Node) *part {
 				p.clusters = append(p.clusters, entry[*DNSCluster]{name, kp, d.cluster(name, kp, v)})
 			})
 		default:
+			if strings.HasPrefix(key, "x-") {
+				continue // an extension key, free for YAML anchors: "x-defaults: &defaults"
+			}
 			d.unknown(k, key, "the fleet", "section", sectionFields)
 		}
 	}
@@ -259,64 +268,103 @@ func (d *decoder) fields(n *yaml.Node, obj, field string, fn func(key string, k,
 			}
 		}
 		if first != nil {
-			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice (first at line %d)", obj, joinField(field, key), first.Line+d.lineOff),
+			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice; first at line %d", obj, joinField(field, key), first.Line+d.lineOff),
 				"keep one of the two")
 			continue
 		}
-		v := d.resolve(n.Content[i+1])
+		orig := n.Content[i+1]
+		v := d.resolve(orig)
 		if v == nil {
 			return false
 		}
-		fn(key, k, v)
+		if orig.Kind == yaml.AliasNode && d.site == nil {
+			d.site = orig
+			fn(key, k, v)
+			d.site = nil
+		} else {
+			fn(key, k, v)
+		}
 	}
-	// Merged mappings supply only the keys the mapping does not set itself.
+	if len(merges) == 0 {
+		return true
+	}
+	// Merged mappings supply only the keys not set before: the mapping's own, then
+	// each merged mapping's in order (their own merges included).
+	set := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
+			set[k.Value] = true
+		}
+	}
 	for _, m := range merges {
-		m = d.resolve(m)
-		if m == nil {
+		if !d.merge(m, obj, set, fn, 0) {
 			return false
 		}
-		var srcs []*yaml.Node
-		switch m.Kind {
-		case yaml.MappingNode:
-			srcs = []*yaml.Node{m}
-		case yaml.SequenceNode:
-			for _, s := range m.Content {
-				if s = d.resolve(s); s != nil {
-					srcs = append(srcs, s)
-				}
-			}
-		}
-		for _, s := range srcs {
-			if s.Kind != yaml.MappingNode {
-				d.add(s, RuleSchema, fmt.Sprintf("%s: a merge (<<) must name a mapping, found %s", obj, kindName(s)), "merge an anchored mapping: <<: *name")
-				continue
-			}
-			if !d.charge(s, len(s.Content)/2) {
-				return false
-			}
-			for i := 0; i+1 < len(s.Content) && !d.stopped; i += 2 {
-				k := d.resolve(s.Content[i])
-				if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || hasKey(n, k.Value) {
-					continue
-				}
-				v := d.resolve(s.Content[i+1])
-				if v == nil {
-					return false
-				}
-				fn(k.Value, k, v)
-			}
-		}
 	}
-	return true
+	return !d.stopped
 }
 
-func hasKey(n *yaml.Node, key string) bool {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key && k.Tag != "!!merge" {
-			return true
+// merge applies the value of a merge key ("<<: *a" or "<<: [*a, *b]"): the keys of
+// the named mappings not already set, recursively through their own merge keys. Every
+// visit is charged, so nested merges cannot multiply a small file into a huge walk.
+func (d *decoder) merge(m *yaml.Node, obj string, set map[string]bool, fn func(key string, k, v *yaml.Node), depth int) bool {
+	if d.site == nil {
+		d.site = m
+		defer func() { d.site = nil }()
+	}
+	m = d.resolve(m)
+	if m == nil || depth > 64 {
+		return false
+	}
+	var srcs []*yaml.Node
+	switch m.Kind {
+	case yaml.MappingNode:
+		srcs = []*yaml.Node{m}
+	case yaml.SequenceNode:
+		for _, s := range m.Content {
+			if s = d.resolve(s); s == nil {
+				return false
+			}
+			srcs = append(srcs, s)
+		}
+	default:
+		srcs = []*yaml.Node{m}
+	}
+	for _, s := range srcs {
+		if s.Kind != yaml.MappingNode {
+			d.add(s, RuleSchema, fmt.Sprintf("%s: a merge (<<) must name a mapping, found %s", obj, kindName(s)), "merge an anchored mapping: <<: *name")
+			continue
+		}
+		if !d.charge(s, len(s.Content)/2) {
+			return false
+		}
+		var nested []*yaml.Node
+		for i := 0; i+1 < len(s.Content) && !d.stopped; i += 2 {
+			k := d.resolve(s.Content[i])
+			if k == nil {
+				return false
+			}
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				nested = append(nested, s.Content[i+1])
+				continue
+			}
+			if k.Kind != yaml.ScalarNode || set[k.Value] {
+				continue
+			}
+			set[k.Value] = true
+			v := d.resolve(s.Content[i+1])
+			if v == nil {
+				return false
+			}
+			fn(k.Value, k, v)
+		}
+		for _, nm := range nested {
+			if !d.merge(nm, obj, set, fn, depth+1) {
+				return false
+			}
 		}
 	}
-	return false
+	return !d.stopped
 }
 
 func joinField(parent, key string) string {
@@ -401,15 +449,15 @@ func kindName(n *yaml.Node) string {
 		case "!!str":
 			return "a string"
 		case "!!int", "!!float":
-			return "a number (" + short(n.Value) + ")"
+			return "the number " + short(n.Value)
 		case "!!bool":
-			return "a boolean (" + short(n.Value) + ")"
+			return "the boolean " + short(n.Value)
 		case "!!null":
 			return "no value"
 		case "!!binary":
 			return "binary data"
 		case "!!timestamp":
-			return "a date (" + short(n.Value) + ")"
+			return "the date " + short(n.Value)
 		}
 		return "a value tagged " + short(n.Tag)
 	}
@@ -904,7 +952,7 @@ func (d *decoder) cluster(name string, kp Pos, n *yaml.Node) *DNSCluster {
 // threshold reads a failure threshold. Values the model cannot hold (0, negative,
 // fractions, other words) are TETHER-D06 here, where the text is still at hand.
 func (d *decoder) threshold(n *yaml.Node, obj string) (Threshold, bool) {
-	const fix = "write a whole number of failures (1 or more) or never"
+	const fix = "write a whole number of failures, 1 or more, or never"
 	if n.Kind == yaml.ScalarNode {
 		switch n.Tag {
 		case "!!str":
@@ -961,12 +1009,15 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 		return m
 	}
 	d.required(n, obj, have, "role")
-	if m.BackendName() == BackendRFC2136 {
+	switch {
+	case have["backend"] && m.Backend == "":
+		// An unknown backend was reported; what else is required depends on it.
+	case m.BackendName() == BackendRFC2136:
 		d.required(n, obj, have, "host", "address")
 		if have["node"] {
 			d.add(n, RuleSchema, obj+": an rfc2136 member is not a node of the fleet, so it has no node", "remove node: or use backend cpanel")
 		}
-	} else {
+	default:
 		d.required(n, obj, have, "node")
 		for _, f := range []string{"host", "address", "tsig"} {
 			if have[f] {
