@@ -2,10 +2,21 @@ package schema
 
 // Test hooks for the external test package.
 
-// SetChunking sets the sizes at which YAML files are cut into chunks and returns a
-// function restoring the previous ones.
-func SetChunking(minBytes, targetBytes int) (restore func()) {
-	oldMin, oldTarget := chunkMinBytes, chunkTargetBytes
-	chunkMinBytes, chunkTargetBytes = minBytes, targetBytes
-	return func() { chunkMinBytes, chunkTargetBytes = oldMin, oldTarget }
+// LoadChunked is Load with YAML files of minBytes or more cut into chunks of about
+// targetBytes, so tests can compare chunked and whole-file parsing on small fleets.
+func LoadChunked(path string, minBytes, targetBytes int) (*Fleet, Diagnostics) {
+	yamlFiles, cueFiles, ds := fleetFiles(path)
+	if len(ds) > 0 {
+		return nil, ds.Sort()
+	}
+	var sources []yamlSource
+	for _, file := range yamlFiles {
+		data, d := readFleetFile(file)
+		if d != nil {
+			ds = append(ds, *d)
+			continue
+		}
+		sources = append(sources, yamlSource{file, data})
+	}
+	return build(sources, cueFiles, ds, chunking{minBytes: minBytes, targetBytes: targetBytes})
 }
