@@ -11,7 +11,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
-	"cuelang.org/go/cue/build"
+	cuebuild "cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/parser"
@@ -190,7 +190,7 @@ func setPackage(f *ast.File, name string) {
 // evalCUE builds the instance, reports every error, and decodes a clean result.
 func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 	ctx := cuecontext.New()
-	inst := build.NewContext().NewInstance("", nil)
+	inst := cuebuild.NewContext().NewInstance("", nil)
 	for _, f := range files {
 		if err := inst.AddSyntax(f); err != nil {
 			return nil, Diagnostics{{Pos: fromToken(f.Pos(), f.Filename), Rule: RuleLoad, Message: "CUE: " + cueMessage(err)}}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,15 +11,9 @@ import (
 	"testing"
 )
 
-// The golden files are rewritten with `go test ./schema -update`. The YAML loader's
-// tests may declare the same flag; whichever file declares it first wins, and both
-// read it through updateGoldens.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
+// The golden files are rewritten with `go test ./schema -update`; the flag is
+// declared by the YAML loader's tests (load_test.go) and read here by name, since two
+// declarations in one test binary panic.
 func updateGoldens() bool {
 	f := flag.Lookup("update")
 	return f != nil && f.Value.String() == "true"
@@ -123,8 +118,8 @@ func TestLoadCUEExample(t *testing.T) {
 	if alice.MailNode() != "mail1" || alice.OwnerName() != "bob" || !alice.Protect || len(alice.Forwarders) != 1 {
 		t.Errorf("alice decoded as %+v", alice)
 	}
-	if grace := f.Accounts["grace"]; grace.Owner != "" || grace.Mail != nil {
-		t.Errorf("grace: owner %q (a schema default must decode as the Go zero value), mail %+v", grace.Owner, grace.Mail)
+	if frank := f.Accounts["frank"]; frank.Owner != "" || frank.Mail != nil || frank.Plan != "basic" {
+		t.Errorf("frank: owner %q (a schema default must decode as the Go zero value), mail %+v, plan %q", frank.Owner, frank.Mail, frank.Plan)
 	}
 	if m := f.Nodes["mail2"]; m.Version != 118 || m.Credentials.TokenEnv != "MAIL2_WHM_TOKEN" {
 		t.Errorf("mail2 decoded as %+v", m)
@@ -137,15 +132,37 @@ func TestLoadCUEExample(t *testing.T) {
 		file string
 		line int
 	}{
-		{alice.Src.Key, "accounts.cue", 50},          // the literal `alice:` beside the template
-		{alice.Src.At("domain"), "accounts.cue", 15}, // the table row
-		{alice.Src.At("forwarders[0].to"), "accounts.cue", 51},
+		{alice.Src.Key, "accounts.cue", 61},          // the literal `alice:` beside the template
+		{alice.Src.At("domain"), "accounts.cue", 43}, // the template
+		{alice.Src.At("owner"), "accounts.cue", 19},  // the table row
+		{alice.Src.At("forwarders[0].to"), "accounts.cue", 64},
+		{f.Accounts["erin"].Src.Key, "accounts.cue", 42}, // no literal label: the template
 		{f.Nodes["web1"].Src.Key, "nodes.cue", 10},
 		{f.Nodes["web1"].Src.At("profile"), "nodes.cue", 15},
-		{f.Resellers["bob"].Src.At("mail.node"), "accounts.cue", 8},
+		{f.Nodes["mail2"].Src.At("host"), "nodes.cue", 24},
+		{f.Resellers["bob"].Src.At("mail.node"), "accounts.cue", 10},
 	} {
 		if filepath.Base(tc.pos.File) != tc.file || tc.pos.Line != tc.line {
 			t.Errorf("position %v, want %s:%d", tc.pos, tc.file, tc.line)
 		}
+	}
+}
+
+// TestCUEExampleEqualsQuickstart: examples/cue is the quickstart fleet written in CUE,
+// so both load (through Load, as tether validate does) to the same Fleet.
+func TestCUEExampleEqualsQuickstart(t *testing.T) {
+	yf, yds, err := Load(filepath.Join("..", "examples", "quickstart"))
+	if err != nil || len(yds) > 0 {
+		t.Fatalf("quickstart: %v %v", err, yds)
+	}
+	cf, cds, err := Load(filepath.Join("..", "examples", "cue"))
+	if err != nil || len(cds) > 0 {
+		t.Fatalf("examples/cue: %v %v", err, cds)
+	}
+	// Source positions differ by nature and are not marshalled; everything else is.
+	yj, _ := json.MarshalIndent(yf, "", " ")
+	cj, _ := json.MarshalIndent(cf, "", " ")
+	if !bytes.Equal(yj, cj) {
+		t.Errorf("examples/cue and examples/quickstart differ:\n--- yaml\n%s\n--- cue\n%s", yj, cj)
 	}
 }
