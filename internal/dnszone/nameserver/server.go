@@ -52,8 +52,8 @@ func Start(addr string, store Store, keys map[string]string) (*Server, error) {
 	if len(s.keys) > 0 {
 		secrets = s.keys
 	}
-	s.udp = &dns.Server{PacketConn: pc, Handler: h, TsigSecret: secrets}
-	s.tcp = &dns.Server{Listener: l, Handler: h, TsigSecret: secrets,
+	s.udp = &dns.Server{PacketConn: pc, Handler: h, TsigSecret: secrets, MsgAcceptFunc: accept}
+	s.tcp = &dns.Server{Listener: l, Handler: h, TsigSecret: secrets, MsgAcceptFunc: accept,
 		ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
 	started := make(chan struct{}, 2)
 	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -70,6 +70,24 @@ func Start(addr string, store Store, keys map[string]string) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// accept lets UPDATE through (miekg/dns's default turns it away, and limits the
+// section counts an UPDATE needs); serveDNS judges the content.
+func accept(dh dns.Header) dns.MsgAcceptAction {
+	const qrBit = 1 << 15
+	if dh.Bits&qrBit != 0 {
+		return dns.MsgIgnore
+	}
+	switch int(dh.Bits>>11) & 0xF {
+	case dns.OpcodeQuery, dns.OpcodeUpdate:
+	default:
+		return dns.MsgRejectNotImplemented
+	}
+	if dh.Qdcount != 1 {
+		return dns.MsgReject
+	}
+	return dns.MsgAccept
 }
 
 // listenBoth opens TCP and UDP on the same port. With port 0 the kernel picks the

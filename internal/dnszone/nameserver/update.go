@@ -47,11 +47,13 @@ func (s *Server) update(w dns.ResponseWriter, req *dns.Msg) {
 	}
 }
 
-// empty reports whether rr came with no rdata (miekg/dns decodes those as a bare
-// header), which RFC 2136 uses for "any value".
+// empty reports whether rr came with no rdata (RDLENGTH 0), which RFC 2136 uses for
+// "any value".
 func empty(rr dns.RR) bool {
-	_, ok := rr.(*dns.RR_Header)
-	return ok
+	if _, ok := rr.(*dns.RR_Header); ok {
+		return true
+	}
+	return rr.Header().Rdlength == 0
 }
 
 func isMeta(t uint16) bool {
