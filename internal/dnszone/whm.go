@@ -79,7 +79,7 @@ func dumpRecord(line int, rr dns.RR) map[string]any {
 	case *dns.MX:
 		m["exchange"], m["preference"] = host(r.Mx), r.Preference
 	case *dns.TXT:
-		m["txtdata"] = strings.Join(r.Txt, "")
+		m["txtdata"] = strings.Join(unescapeAll(r.Txt), "")
 		m["unencoded"] = 1
 	case *dns.PTR:
 		m["ptrdname"] = host(r.Ptr)
@@ -203,17 +203,18 @@ func relativeDname(name, origin string) string {
 // RData is the presentation form of each rdata field of rr, as parse_dns_zone lists
 // them: names fully qualified, character strings without quotes or escapes.
 func RData(rr dns.RR) []string {
+	u := Unescape
 	switch r := rr.(type) {
 	case *dns.TXT:
-		return append([]string(nil), r.Txt...)
+		return unescapeAll(r.Txt)
 	case *dns.SPF:
-		return append([]string(nil), r.Txt...)
+		return unescapeAll(r.Txt)
 	case *dns.HINFO:
-		return []string{r.Cpu, r.Os}
+		return []string{u(r.Cpu), u(r.Os)}
 	case *dns.CAA:
-		return []string{strconv.Itoa(int(r.Flag)), r.Tag, r.Value}
+		return []string{strconv.Itoa(int(r.Flag)), r.Tag, u(r.Value)}
 	case *dns.NAPTR:
-		return []string{strconv.Itoa(int(r.Order)), strconv.Itoa(int(r.Preference)), r.Flags, r.Service, r.Regexp, r.Replacement}
+		return []string{strconv.Itoa(int(r.Order)), strconv.Itoa(int(r.Preference)), u(r.Flags), u(r.Service), u(r.Regexp), r.Replacement}
 	}
 	n := dns.NumField(rr)
 	out := make([]string, 0, n)
@@ -222,3 +223,40 @@ func RData(rr dns.RR) []string {
 	}
 	return out
 }
+
+func unescapeAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = Unescape(s)
+	}
+	return out
+}
+
+// Unescape turns a character string as miekg/dns keeps it (presentation escapes:
+// \", \\, \DDD) into its literal octets, which is what parse_dns_zone reports.
+func Unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 >= len(s) {
+			b = append(b, c)
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0')
+			if n <= 255 {
+				b = append(b, byte(n))
+				i += 3
+				continue
+			}
+		}
+		b = append(b, s[i+1])
+		i++
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
