@@ -69,8 +69,8 @@ func TestMassEdit(t *testing.T) {
 			},
 		},
 		{
-			name: "edit and remove address the zone as it was",
-			edit: []string{`{"line_index":11,"dname":"webmail","ttl":60,"record_type":"A","data":["198.51.100.8"]}`},
+			name:   "edit and remove address the zone as it was",
+			edit:   []string{`{"line_index":11,"dname":"webmail","ttl":60,"record_type":"A","data":["198.51.100.8"]}`},
 			remove: []int{lineMail},
 			add:    []string{`{"dname":"new","ttl":60,"record_type":"A","data":["192.0.2.5"]}`},
 			check: func(t *testing.T, z *Zone) {
