@@ -303,24 +303,24 @@ func (h *handler) adjustClusterOptions(r *http.Request) page {
 	return page{ok: true, message: "Your changes have been saved."}
 }
 
-// perlInt converts like Perl's int(): the leading integer part, 0 when there is none.
+// perlInt converts like Perl's int() on a form value: the leading integer, 0 when
+// there is none ("abc", ""), clamped to the int32 range.
 func perlInt(s string) int {
 	s = strings.TrimSpace(s)
 	end := 0
-	for end < len(s) && (s[end] >= '0' && s[end] <= '9' || end == 0 && (s[end] == '-' || s[end] == '+')) {
+	if end < len(s) && (s[end] == '-' || s[end] == '+') {
 		end++
 	}
-	n, err := strconv.Atoi(s[:end])
-	if err != nil {
-		if strings.HasPrefix(s[:end], "-") && end > 1 {
-			return -1 // too negative to count: clamp as a negative
-		}
-		if end > 1 || (end == 1 && s[0] != '-' && s[0] != '+') {
-			return 1<<31 - 1 // too large: clamp
-		}
+	digits := end
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	if end == digits {
 		return 0
 	}
-	return n
+	// Out of range, ParseInt returns the clamped bound with its error: keep it.
+	n, _ := strconv.ParseInt(s[:end], 10, 32)
+	return int(n)
 }
 
 func (h *handler) clusterStatus(w http.ResponseWriter, r *http.Request) {
