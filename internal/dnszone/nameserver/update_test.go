@@ -388,3 +388,50 @@ func TestConcurrentUpdatesAndQueries(t *testing.T) {
 		t.Fatalf("%d TXT records after %d concurrent updates, want all", got, n)
 	}
 }
+
+func TestSignedMultiMessageAXFR(t *testing.T) {
+	z := bigZone(t, 2000) // several messages, each signed (later ones timers-only)
+	s, _ := startServer(t, map[string]string{keyName: keySecret}, z)
+	rrs, err := axfr(t, s.Addr(), "big.example.", keyName, map[string]string{keyName: keySecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rrs) != len(z.Records)+1 {
+		t.Fatalf("%d records, want %d", len(rrs), len(z.Records)+1)
+	}
+}
+
+func TestSignedQueryAndBadTime(t *testing.T) {
+	s, _ := startServer(t, map[string]string{keyName: keySecret}, testZone(t))
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, TsigSecret: map[string]string{keyName: keySecret}}
+	m := new(dns.Msg)
+	m.SetQuestion("alice.example.", dns.TypeA)
+	m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+	r, _, err := c.Exchange(m, s.Addr())
+	if err != nil || r.Rcode != dns.RcodeSuccess || r.IsTsig() == nil {
+		t.Fatalf("signed query: %v %v", r, err)
+	}
+
+	m = new(dns.Msg)
+	m.SetUpdate("alice.example.")
+	m.Insert([]dns.RR{mustRR(t, "late.alice.example. 300 IN A 192.0.2.1")})
+	m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Add(-time.Hour).Unix())
+	r, _, _ = c.Exchange(m, s.Addr())
+	if r == nil || r.Rcode != dns.RcodeNotAuth || r.IsTsig() == nil || r.IsTsig().Error != dns.RcodeBadTime {
+		t.Fatalf("update signed an hour ago: %v", r)
+	}
+}
+
+func TestUpdateRRsetTTL(t *testing.T) {
+	s, st := startServer(t, nil, testZone(t))
+	m := new(dns.Msg)
+	m.SetUpdate("alice.example.")
+	m.Insert([]dns.RR{mustRR(t, "mail.alice.example. 60 IN A 192.0.2.11")})
+	if r, _ := sendUpdate(t, s.Addr(), m, "", ""); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("rcode %s", dns.RcodeToString[r.Rcode])
+	}
+	got := records(st.Get("alice.example."), "mail.alice.example.", dns.TypeA)
+	if len(got) != 2 || !strings.Contains(got[0], " 60 ") || !strings.Contains(got[1], " 60 ") {
+		t.Fatalf("mail A RRset %v: one TTL for the set, the new one", got)
+	}
+}
