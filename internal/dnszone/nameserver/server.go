@@ -209,6 +209,9 @@ func (s *Server) authorised(req *dns.Msg) bool {
 	return ok
 }
 
+// maxCachedIndexes bounds the per-zone index cache.
+const maxCachedIndexes = 4096
+
 // snapshot returns the zone for qname with its index, built once per snapshot.
 func (s *Server) snapshot(qname string) (*dnszone.Zone, *index) {
 	z := s.store.Lookup(qname)
@@ -221,6 +224,11 @@ func (s *Server) snapshot(qname string) (*dnszone.Zone, *index) {
 		return z, ix
 	}
 	ix := buildIndex(z)
+	if len(s.cache) >= maxCachedIndexes {
+		// Zones removed from the store would otherwise keep their index forever;
+		// starting over is cheap next to a leak in a long-running sandbox.
+		clear(s.cache)
+	}
 	s.cache[z.Origin] = ix
 	return z, ix
 }
