@@ -113,7 +113,10 @@ func NewAccountZoneAt(domain, ipv4 string, nameservers []string, now time.Time) 
 // spf is the SPF policy cPanel writes: the account's own address, plus the mail
 // child's when mail is distributed.
 func spf(parentIP, childIP string) string {
-	s := "v=spf1 +a +mx +ip4:" + parentIP
+	s := "v=spf1 +a +mx"
+	if parentIP != "" {
+		s += " +ip4:" + parentIP
+	}
 	if childIP != "" && childIP != parentIP {
 		s += " +ip4:" + childIP
 	}

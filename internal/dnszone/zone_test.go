@@ -318,3 +318,20 @@ func mustRR(t testing.TB, s string) dns.RR {
 	}
 	return rr
 }
+
+func TestSetMailTargetWithoutApexA(t *testing.T) {
+	z := aliceZone()
+	var kept []dns.RR
+	for _, rr := range z.Records {
+		if !(rr.Header().Name == z.Origin && rr.Header().Rrtype == dns.TypeA) {
+			kept = append(kept, rr)
+		}
+	}
+	z.Records = kept
+	z.SetMailTargetAt("198.51.100.7", day)
+	for _, rr := range z.Records {
+		if txt, ok := rr.(*dns.TXT); ok && txt.Txt[0] != "v=spf1 +a +mx +ip4:198.51.100.7 ~all" {
+			t.Errorf("SPF %q", txt.Txt[0])
+		}
+	}
+}
