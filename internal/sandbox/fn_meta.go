@@ -351,4 +351,3 @@ func fnAPITokenRevoke(c *call) (any, error) {
 }
 
 func epochNow() int64 { return time.Now().Unix() }
-
