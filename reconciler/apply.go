@@ -147,12 +147,12 @@ var ErrInterrupted = errors.New("apply interrupted")
 type EventKind string
 
 const (
-	EventBegin       EventKind = "begin"    // Total is known
-	EventStart       EventKind = "start"    // a change started
-	EventRetry       EventKind = "retry"    // a transient failure; Wait before the next attempt
-	EventDone        EventKind = "done"     // a change succeeded
-	EventFailed      EventKind = "failed"   // a change failed for good
-	EventSkipped     EventKind = "skipped"  // a change was skipped: a dependency failed
+	EventBegin       EventKind = "begin"     // Total is known
+	EventStart       EventKind = "start"     // a change started
+	EventRetry       EventKind = "retry"     // a transient failure; Wait before the next attempt
+	EventDone        EventKind = "done"      // a change succeeded
+	EventFailed      EventKind = "failed"    // a change failed for good
+	EventSkipped     EventKind = "skipped"   // a change was skipped: a dependency failed
 	EventInterrupted EventKind = "interrupt" // ctx cancelled: no new change starts
 	EventEnd         EventKind = "end"
 )

@@ -42,9 +42,9 @@ func newFake() *fakeProvider {
 		perTarget: map[string]int{}, maxPerTarget: map[string]int{}}
 }
 
-func (f *fakeProvider) Name() string                               { return f.name }
-func (f *fakeProvider) Capabilities() providers.Capabilities       { return nil }
-func (f *fakeProvider) Scopes(*schema.Fleet) []string              { return nil }
+func (f *fakeProvider) Name() string                         { return f.name }
+func (f *fakeProvider) Capabilities() providers.Capabilities { return nil }
+func (f *fakeProvider) Scopes(*schema.Fleet) []string        { return nil }
 func (f *fakeProvider) Observe(context.Context, string, *schema.Fleet) (*schema.Fleet, error) {
 	return &schema.Fleet{}, nil
 }
