@@ -1,0 +1,765 @@
+package whm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tether-dev/tether/providers/whm/whmapi"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// localAlias is modifyacct's mail_node_alias for "back to the parent".
+const localAlias = ".local"
+
+// Apply executes one change (docs/changes.md) and reads it back. Every change checks
+// the current state first, so running it again after an interruption is a no-op.
+func (p *Provider) Apply(ctx context.Context, ch *plan.Change) error {
+	if ch == nil {
+		return errors.New("whm: nil change")
+	}
+	kind, name, rest := splitAddress(ch.Address)
+	var err error
+	switch kind {
+	case "node":
+		err = p.applyNode(ctx, name, ch)
+	case "account":
+		err = p.applyAccount(ctx, name, ch, false)
+	case "reseller":
+		err = p.applyAccount(ctx, name, ch, true)
+	case "dns":
+		switch {
+		case rest == "cluster":
+			err = p.applyCluster(ctx, name, ch)
+		case strings.HasPrefix(rest, "member."):
+			err = p.applyMember(ctx, name, strings.TrimPrefix(rest, "member."), ch)
+		default:
+			err = fmt.Errorf("unknown DNS address")
+		}
+	default:
+		err = fmt.Errorf("not an address the whm provider serves")
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", ch.Address, ch.Action, err)
+	}
+	return nil
+}
+
+// splitAddress splits "account.alice" into ("account", "alice", "") and
+// "dns.web1.member.ns1" into ("dns", "web1", "member.ns1").
+func splitAddress(addr string) (kind, name, rest string) {
+	kind, tail, _ := strings.Cut(addr, ".")
+	if kind == "dns" {
+		name, rest, _ = strings.Cut(tail, ".")
+		return kind, name, rest
+	}
+	return kind, tail, ""
+}
+
+// ---- nodes ----------------------------------------------------------------------
+
+func (p *Provider) applyNode(ctx context.Context, name string, ch *plan.Change) error {
+	switch ch.Action {
+	case plan.Link:
+		return p.link(ctx, name, ch)
+	case plan.Unlink:
+		return p.unlink(ctx, name, ch)
+	case plan.Update:
+		return p.updateNode(ctx, name, ch)
+	}
+	return fmt.Errorf("action %s is not supported for a node", ch.Action)
+}
+
+func (p *Provider) link(ctx context.Context, child string, ch *plan.Change) error {
+	n, _ := ch.After.(*schema.Node)
+	if n == nil {
+		return fmt.Errorf("link needs the desired node (After is %T)", ch.After)
+	}
+	parent := targetParent(ch, n.Parent)
+	c, err := p.client(parent)
+	if err != nil {
+		return err
+	}
+	cur, err := p.linkedNode(ctx, c, child)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		ep, ok := p.cfg.Endpoints[child]
+		if !ok || ep.Token == "" {
+			return fmt.Errorf("child %s: no API token to link it with (credentials tokenEnv/tokenFile)", child)
+		}
+		host := n.Host
+		if host == "" {
+			host = p.hostOf(child)
+		}
+		q := url.Values{"alias": {child}, "hostname": {host}, "username": {ep.User}, "api_token": {ep.Token}}
+		if ep.Insecure || (n.TLS != nil && n.TLS.Insecure) {
+			q.Set("skip_tls_verification", "1")
+		}
+		if _, err := c.Call(ctx, whmapi.Once, "link_server_node_with_api_token", q, nil); err != nil {
+			return fmt.Errorf("link to %s: %w", parent, err)
+		}
+		if cur, err = p.linkedNode(ctx, c, child); err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+		if cur == nil {
+			return fmt.Errorf("read back: %s does not list the link", parent)
+		}
+	}
+	if n.Host != "" && !strings.EqualFold(cur.Hostname, n.Host) {
+		return fmt.Errorf("%s already links alias %s to host %s, not %s", parent, child, cur.Hostname, n.Host)
+	}
+	return nil
+}
+
+func (p *Provider) unlink(ctx context.Context, child string, ch *plan.Change) error {
+	n, _ := ch.Before.(*schema.Node)
+	parent := ""
+	if n != nil {
+		parent = n.Parent
+	}
+	parent = targetParent(ch, parent)
+	c, err := p.client(parent)
+	if err != nil {
+		return err
+	}
+	cur, err := p.linkedNode(ctx, c, child)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return nil
+	}
+	if _, err := c.Call(ctx, whmapi.Once, "unlink_server_node", url.Values{"alias": {child}}, nil); err != nil {
+		return fmt.Errorf("unlink from %s: %w", parent, err)
+	}
+	if cur, err = p.linkedNode(ctx, c, child); err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if cur != nil {
+		return fmt.Errorf("read back: %s still links %s", parent, child)
+	}
+	return nil
+}
+
+// targetParent is the node a link/unlink runs on: the change's Target, else the
+// node's declared parent.
+func targetParent(ch *plan.Change, declared string) string {
+	if ch.Target != "" {
+		return ch.Target
+	}
+	return declared
+}
+
+// linkedNode reads one link by alias; nil when there is none. It lists rather than
+// calling get_linked_server_node, whose answer to an unknown alias is a failure
+// that cannot be told from others except by its wording.
+func (p *Provider) linkedNode(ctx context.Context, c *whmapi.Client, alias string) (*whmapi.LinkedNode, error) {
+	nodes, err := c.LinkedNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range nodes {
+		if nodes[i].Alias == alias {
+			return &nodes[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// updateNode changes a node's profile and password strengths, on the node itself.
+func (p *Provider) updateNode(ctx context.Context, name string, ch *plan.Change) error {
+	n, _ := ch.After.(*schema.Node)
+	if n == nil {
+		return fmt.Errorf("update needs the desired node (After is %T)", ch.After)
+	}
+	target := name
+	if ch.Target != "" {
+		target = ch.Target
+	}
+	c, err := p.client(target)
+	if err != nil {
+		return err
+	}
+	fields := ch.Fields
+	if len(fields) == 0 {
+		fields = []string{"profile", "passwordStrength"}
+	}
+	for _, f := range fields {
+		switch f {
+		case "profile":
+			if n.Profile == "" {
+				continue
+			}
+			if err := p.setProfile(ctx, c, n.Profile); err != nil {
+				return fmt.Errorf("profile %s: %w", n.Profile, err)
+			}
+		case "passwordStrength":
+			if err := p.setPasswordStrengths(ctx, c, n); err != nil {
+				return fmt.Errorf("password strengths: %w", err)
+			}
+		case "version":
+			return errors.New("the version is observed, never changed: update cPanel & WHM on the server")
+		default:
+			return fmt.Errorf("field %s cannot be changed by the whm provider", f)
+		}
+	}
+	return nil
+}
+
+func (p *Provider) setProfile(ctx context.Context, c *whmapi.Client, code string) error {
+	cur, err := c.CurrentProfile(ctx)
+	if err != nil {
+		return err
+	}
+	if cur.Code == code {
+		return nil
+	}
+	if _, err := c.Call(ctx, whmapi.Once, "start_profile_activation", url.Values{"code": {code}}, nil); err != nil {
+		return err
+	}
+	// Activation runs in the background; the profile reports the new code when done.
+	return p.poll(ctx, "profile activation", func(ctx context.Context) (bool, error) {
+		cur, err := c.CurrentProfile(ctx)
+		if err != nil {
+			return false, err
+		}
+		return cur.Code == code, nil
+	})
+}
+
+func (p *Provider) setPasswordStrengths(ctx context.Context, c *whmapi.Client, n *schema.Node) error {
+	want := map[string]int{}
+	for k, v := range n.PasswordStrength {
+		if Governs(n.Role, k) {
+			want[k] = v
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	cur, err := c.PasswordStrengths(ctx)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for k, v := range want {
+		if got, ok := cur[k]; !ok || got != v {
+			q.Set(k, strconv.Itoa(v))
+		}
+	}
+	if len(q) == 0 {
+		return nil
+	}
+	if _, err := c.Call(ctx, whmapi.Idempotent, "setminimumpasswordstrengths", q, nil); err != nil {
+		return err
+	}
+	cur, err = c.PasswordStrengths(ctx)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	for _, k := range sortedKeys(want) {
+		if cur[k] != want[k] {
+			return fmt.Errorf("read back: %s is %d, want %d", k, cur[k], want[k])
+		}
+	}
+	return nil
+}
+
+// ---- accounts and resellers -----------------------------------------------------
+
+// accountOf returns the account part of a change's After (or Before) and the
+// reseller, if it is one.
+func accountOf(v any) (*schema.Account, *schema.Reseller) {
+	switch x := v.(type) {
+	case *schema.Account:
+		return x, nil
+	case *schema.Reseller:
+		if x == nil {
+			return nil, nil
+		}
+		return &x.Account, x
+	}
+	return nil, nil
+}
+
+func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Change, isReseller bool) error {
+	after, afterR := accountOf(ch.After)
+	before, _ := accountOf(ch.Before)
+	parent := ch.Target
+	if parent == "" {
+		switch {
+		case after != nil:
+			parent = after.Parent
+		case before != nil:
+			parent = before.Parent
+		}
+	}
+	if parent == "" {
+		return errors.New("no parent to run on (Target empty)")
+	}
+	c, err := p.client(parent)
+	if err != nil {
+		return err
+	}
+	switch ch.Action {
+	case plan.Create:
+		if after == nil {
+			return fmt.Errorf("create needs the desired object (After is %T)", ch.After)
+		}
+		return p.createAccount(ctx, c, user, after, afterR, isReseller)
+	case plan.Update:
+		if after == nil {
+			return fmt.Errorf("update needs the desired object (After is %T)", ch.After)
+		}
+		return p.updateAccount(ctx, c, user, after, afterR, isReseller, ch.Fields)
+	case plan.Distribute:
+		if after == nil || after.MailNode() == "" {
+			return errors.New("distribute needs After with mail.node set")
+		}
+		return p.distribute(ctx, c, user, after.MailNode())
+	case plan.Dedistribute:
+		if ch.Flags.DataLoss {
+			lost := ""
+			if before != nil {
+				lost = before.MailNode()
+			}
+			return p.forceDedistribute(ctx, c, user, lost)
+		}
+		return p.distribute(ctx, c, user, "")
+	case plan.Delete:
+		return p.deleteAccount(ctx, c, user)
+	}
+	return fmt.Errorf("action %s is not supported for an account", ch.Action)
+}
+
+func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool) error {
+	cur, err := c.FindAcct(ctx, user)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		q := url.Values{"username": {user}, "domain": {a.Domain}}
+		if a.Plan != "" {
+			q.Set("plan", a.Plan)
+		}
+		if a.ContactEmail != "" {
+			q.Set("contactemail", a.ContactEmail)
+		}
+		if o := a.OwnerName(); o != "root" {
+			q.Set("owner", o)
+		}
+		if node := a.MailNode(); node != "" {
+			q.Set("mail_node_alias", node)
+		}
+		// Once: a createacct that reached the server must not be sent again; the apply
+		// engine's retry comes back here and finds the account.
+		if _, err := c.Call(ctx, whmapi.Once, "createacct", q, nil); err != nil {
+			return err
+		}
+		if cur, err = c.FindAcct(ctx, user); err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+		if cur == nil {
+			return errors.New("read back: the account does not exist after createacct")
+		}
+	} else if !strings.EqualFold(cur.Domain, a.Domain) {
+		return fmt.Errorf("user %s already exists on this parent with domain %s, not %s", user, cur.Domain, a.Domain)
+	}
+	// The rest converges whether createacct ran now or in an interrupted earlier apply.
+	return p.converge(ctx, c, user, cur, a, r, isReseller, nil)
+}
+
+func (p *Provider) updateAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool, fields []string) error {
+	cur, err := c.FindAcct(ctx, user)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return errors.New("the account does not exist")
+	}
+	return p.converge(ctx, c, user, cur, a, r, isReseller, fields)
+}
+
+// converge brings an existing account to the desired fields (all of them when
+// fields is nil), then reads it back.
+func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, cur *whmapi.Acct, a *schema.Account, r *schema.Reseller, isReseller bool, fields []string) error {
+	has := func(f string) bool {
+		if fields == nil {
+			return true
+		}
+		for _, x := range fields {
+			if x == f || strings.HasPrefix(x, f+".") {
+				return true
+			}
+		}
+		return false
+	}
+	obs := accountFrom("", cur)
+	if has("plan") && a.Plan != "" && obs.Plan != a.Plan {
+		if _, err := c.Call(ctx, whmapi.Idempotent, "changepackage", url.Values{"user": {user}, "pkg": {a.Plan}}, nil); err != nil {
+			return fmt.Errorf("plan %s: %w", a.Plan, err)
+		}
+	}
+	mod := url.Values{}
+	if has("contactEmail") && obs.ContactEmail != a.ContactEmail {
+		mod.Set("contactemail", a.ContactEmail)
+	}
+	if has("owner") && obs.OwnerName() != a.OwnerName() {
+		mod.Set("owner", a.OwnerName())
+	}
+	if has("domain") && !strings.EqualFold(obs.Domain, a.Domain) && a.Domain != "" {
+		mod.Set("domain", a.Domain)
+	}
+	if len(mod) > 0 {
+		mod.Set("user", user)
+		if _, err := c.Call(ctx, whmapi.Idempotent, "modifyacct", mod, nil); err != nil {
+			return fmt.Errorf("modify: %w", err)
+		}
+	}
+	if has("suspended") && obs.Suspended != a.Suspended {
+		fn := "unsuspendacct"
+		if a.Suspended {
+			fn = "suspendacct"
+		}
+		if _, err := c.Call(ctx, whmapi.Idempotent, fn, url.Values{"user": {user}}, nil); err != nil {
+			return fmt.Errorf("suspended=%t: %w", a.Suspended, err)
+		}
+	}
+	if has("features") && len(a.Features) > 0 {
+		if err := p.setFeatures(ctx, c, user, a.Features); err != nil {
+			return err
+		}
+	}
+	if isReseller && r != nil {
+		if err := p.convergeReseller(ctx, c, user, r, has); err != nil {
+			return err
+		}
+	}
+	// Mail placement on create (createacct did it; an interrupted create may not have).
+	if fields == nil {
+		if node, _ := cur.MailNode(); node != a.MailNode() && a.MailNode() != "" {
+			if err := p.distribute(ctx, c, user, a.MailNode()); err != nil {
+				return err
+			}
+		}
+	}
+	return p.readBackAccount(ctx, c, user, a, has)
+}
+
+func (p *Provider) setFeatures(ctx context.Context, c *whmapi.Client, user string, want map[string]bool) error {
+	names := sortedKeys(want)
+	got := map[string]bool{}
+	for _, f := range names {
+		uf, err := c.UsersFeatures(ctx, f, []string{user})
+		if err != nil {
+			return fmt.Errorf("feature %s: %w", f, err)
+		}
+		for _, x := range uf {
+			if x.User == user {
+				got[f] = x.Enabled()
+			}
+		}
+	}
+	diff := map[string]int{}
+	for _, f := range names {
+		if v, ok := got[f]; !ok || v != want[f] {
+			diff[f] = b2i(want[f])
+		}
+	}
+	if len(diff) == 0 {
+		return nil
+	}
+	js, _ := json.Marshal(diff)
+	if _, err := c.Call(ctx, whmapi.Idempotent, "add_override_features_for_user", url.Values{"user": {user}, "features": {string(js)}}, nil); err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	for _, f := range sortedKeys(diff) {
+		uf, err := c.UsersFeatures(ctx, f, []string{user})
+		if err != nil {
+			return fmt.Errorf("read back feature %s: %w", f, err)
+		}
+		for _, x := range uf {
+			if x.User == user && x.Enabled() != want[f] {
+				return fmt.Errorf("read back: feature %s is %t, want %t", f, x.Enabled(), want[f])
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Provider) convergeReseller(ctx context.Context, c *whmapi.Client, user string, r *schema.Reseller, has func(string) bool) error {
+	names, err := c.Resellers(ctx)
+	if err != nil {
+		return err
+	}
+	if !contains(names, user) {
+		if _, err := c.Call(ctx, whmapi.Idempotent, "setupreseller", url.Values{"user": {user}}, nil); err != nil {
+			return fmt.Errorf("setupreseller: %w", err)
+		}
+	}
+	if has("acls") && r.ACLs != nil {
+		// setacls receives the whole set; WHM is believed to clear unlisted ACLs
+		// (UNCONFIRMED), which is what a declared list means.
+		q := url.Values{"reseller": {user}}
+		for _, acl := range r.ACLs {
+			q.Set("acl-"+acl, "1")
+		}
+		if _, err := c.Call(ctx, whmapi.Idempotent, "setacls", q, nil); err != nil {
+			return fmt.Errorf("ACLs: %w", err)
+		}
+	}
+	if has("limits") && r.Limits != nil {
+		q := url.Values{"user": {user}}
+		if r.Limits.Accounts != nil {
+			q.Set("enable_account_limit", "1")
+			q.Set("account_limit", strconv.Itoa(*r.Limits.Accounts))
+		} else {
+			q.Set("enable_account_limit", "0")
+		}
+		counts, err := c.AcctCounts(ctx, []string{user})
+		if err != nil {
+			return fmt.Errorf("limits: %w", err)
+		}
+		if !limitMatches(counts[user], r.Limits) {
+			if _, err := c.Call(ctx, whmapi.Idempotent, "setresellerlimits", q, nil); err != nil {
+				return fmt.Errorf("limits: %w", err)
+			}
+			counts, err = c.AcctCounts(ctx, []string{user})
+			if err != nil {
+				return fmt.Errorf("read back limits: %w", err)
+			}
+			if !limitMatches(counts[user], r.Limits) {
+				return fmt.Errorf("read back: account limit is %s, want %s", limitText(counts[user].Limit), wantLimitText(r.Limits))
+			}
+		}
+	}
+	if names, err = c.Resellers(ctx); err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if !contains(names, user) {
+		return errors.New("read back: not listed as a reseller")
+	}
+	return nil
+}
+
+func limitMatches(ac whmapi.AcctCount, l *schema.ResellerLimits) bool {
+	if l.Accounts == nil {
+		return !ac.Limit.Valid
+	}
+	return ac.Limit.Valid && int(ac.Limit.N) == *l.Accounts
+}
+
+func limitText(f whmapi.FlexInt) string {
+	if !f.Valid {
+		return "unlimited"
+	}
+	return strconv.FormatInt(f.N, 10)
+}
+
+func wantLimitText(l *schema.ResellerLimits) string {
+	if l.Accounts == nil {
+		return "unlimited"
+	}
+	return strconv.Itoa(*l.Accounts)
+}
+
+func (p *Provider) readBackAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, has func(string) bool) error {
+	cur, err := c.FindAcct(ctx, user)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if cur == nil {
+		return errors.New("read back: the account is gone")
+	}
+	obs := accountFrom("", cur)
+	var bad []string
+	if has("plan") && a.Plan != "" && obs.Plan != a.Plan {
+		bad = append(bad, fmt.Sprintf("plan is %q, want %q", obs.Plan, a.Plan))
+	}
+	if has("contactEmail") && obs.ContactEmail != a.ContactEmail {
+		bad = append(bad, fmt.Sprintf("contact email is %q, want %q", obs.ContactEmail, a.ContactEmail))
+	}
+	if has("owner") && obs.OwnerName() != a.OwnerName() {
+		bad = append(bad, fmt.Sprintf("owner is %s, want %s", obs.OwnerName(), a.OwnerName()))
+	}
+	if has("domain") && !strings.EqualFold(obs.Domain, a.Domain) {
+		bad = append(bad, fmt.Sprintf("domain is %s, want %s", obs.Domain, a.Domain))
+	}
+	if has("suspended") && obs.Suspended != a.Suspended {
+		bad = append(bad, fmt.Sprintf("suspended is %t, want %t", obs.Suspended, a.Suspended))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("read back: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// distribute moves the account's mail to child (or back to the parent when child is
+// ""), then waits until listaccts shows it there.
+func (p *Provider) distribute(ctx context.Context, c *whmapi.Client, user, child string) error {
+	cur, err := c.FindAcct(ctx, user)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return errors.New("the account does not exist")
+	}
+	where := func(a *whmapi.Acct) string { n, _ := a.MailNode(); return n }
+	if where(cur) == child {
+		return nil
+	}
+	alias := child
+	if alias == "" {
+		alias = localAlias
+	}
+	what := "distribute to " + child
+	if child == "" {
+		what = "dedistribute from " + where(cur)
+	}
+	if _, err := c.Call(ctx, whmapi.Once, "modifyacct", url.Values{"user": {user}, "mail_node_alias": {alias}}, nil); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	err = p.poll(ctx, what, func(ctx context.Context) (bool, error) {
+		a, err := c.FindAcct(ctx, user)
+		if err != nil {
+			return false, err
+		}
+		if a == nil {
+			return false, errors.New("the account disappeared")
+		}
+		return where(a) == child, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func (p *Provider) forceDedistribute(ctx context.Context, c *whmapi.Client, user, lost string) error {
+	cur, err := c.FindAcct(ctx, user)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return errors.New("the account does not exist")
+	}
+	node, _ := cur.MailNode()
+	if node == "" {
+		return nil
+	}
+	if lost == "" {
+		lost = node
+	}
+	if node != lost {
+		return fmt.Errorf("forced dedistribution from %s: the account's mail is on %s, not on the lost child", lost, node)
+	}
+	if _, err := c.Call(ctx, whmapi.Once, "force_dedistribution_from_node", url.Values{"node_alias": {lost}, "user": {user}}, nil); err != nil {
+		return fmt.Errorf("forced dedistribution from %s: %w", lost, err)
+	}
+	cur, err = c.FindAcct(ctx, user)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if cur == nil {
+		return errors.New("read back: the account is gone")
+	}
+	if node, _ := cur.MailNode(); node != "" {
+		return fmt.Errorf("read back: mail is still on %s", node)
+	}
+	return nil
+}
+
+func (p *Provider) deleteAccount(ctx context.Context, c *whmapi.Client, user string) error {
+	cur, err := c.FindAcct(ctx, user)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return nil
+	}
+	if _, err := c.Call(ctx, whmapi.Once, "removeacct", url.Values{"username": {user}}, nil); err != nil {
+		return err
+	}
+	cur, err = c.FindAcct(ctx, user)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if cur != nil {
+		return errors.New("read back: the account still exists")
+	}
+	return nil
+}
+
+// ---- helpers --------------------------------------------------------------------
+
+// poll calls done until it reports true, with exponential backoff and jitter, up to
+// TaskTimeout. A transient error while polling is tolerated (the task goes on on the
+// server); a permanent one ends the wait.
+func (p *Provider) poll(ctx context.Context, what string, done func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.TaskTimeout)
+	defer cancel()
+	delay := p.opts.PollBase
+	var lastErr error
+	for {
+		ok, err := done(ctx)
+		if err == nil && ok {
+			return nil
+		}
+		if err != nil {
+			var ae *whmapi.APIError
+			var au *whmapi.AuthError
+			if errors.As(err, &ae) || errors.As(err, &au) {
+				return err
+			}
+			lastErr = err
+		}
+		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if lastErr != nil {
+				return fmt.Errorf("%s: not finished after %s (last error: %v)", what, p.opts.TaskTimeout, lastErr)
+			}
+			return fmt.Errorf("%s: not finished after %s: %w", what, p.opts.TaskTimeout, ctx.Err())
+		case <-t.C:
+		}
+		if delay *= 2; delay > p.opts.PollMax {
+			delay = p.opts.PollMax
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

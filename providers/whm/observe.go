@@ -1,0 +1,325 @@
+package whm
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tether-dev/tether/providers/whm/whmapi"
+	"github.com/tether-dev/tether/schema"
+)
+
+// childKinds are the password-strength kinds a mail child governs (linked nodes
+// guide: the child controls only email account and mailing list passwords).
+var childKinds = []string{"virtual", "list"}
+
+// Governs reports whether a node of the given role sets the password-strength kind.
+func Governs(role, kind string) bool {
+	if role != schema.RoleChild {
+		return true
+	}
+	for _, k := range childKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// observeParallel bounds the calls one Observe makes at once to one node.
+const observeParallel = 4
+
+// Observe reads a parent, its linked children, its accounts and resellers and its DNS
+// cluster with bulk reads: the number of calls grows with the number of children and
+// resellers and with accounts/FeatureBatch, never one call per account.
+func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error) {
+	p.rememberHosts(desired)
+	c, err := p.client(scope)
+	if err != nil {
+		return nil, fmt.Errorf("parent %s: %w", scope, err)
+	}
+	out := &schema.Fleet{
+		Nodes:     map[string]*schema.Node{},
+		Accounts:  map[string]*schema.Account{},
+		Resellers: map[string]*schema.Reseller{},
+	}
+	// Reach the parent first, so an unreachable or misconfigured parent gives one
+	// clear error rather than five.
+	parent, err := p.observeNode(ctx, c, schema.RoleParent)
+	if err != nil {
+		return nil, fmt.Errorf("parent %s: %w", scope, err)
+	}
+	parent.Host = p.hostOf(scope)
+	out.Nodes[scope] = parent
+
+	var (
+		linked    []whmapi.LinkedNode
+		accts     []whmapi.Acct
+		resellers []string
+		cluster   *schema.DNSCluster
+		clErr     error
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(observeParallel)
+	g.Go(func() (err error) { linked, err = c.LinkedNodes(gctx); return wrapf(err, "linked nodes") })
+	g.Go(func() (err error) { accts, err = c.ListAccts(gctx, nil); return wrapf(err, "accounts") })
+	g.Go(func() (err error) { resellers, err = c.Resellers(gctx); return wrapf(err, "resellers") })
+	g.Go(func() error { cluster, clErr = p.observeCluster(gctx, c, scope, desired); return nil })
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("parent %s: %w", scope, err)
+	}
+	if clErr != nil {
+		if desired != nil && desired.DNSClusters[scope] != nil {
+			return nil, fmt.Errorf("parent %s: DNS cluster: %w", scope, clErr)
+		}
+		// The fleet does not manage this parent's cluster: its status is only needed
+		// to report unmanaged members, so a failure to read it is not fatal.
+		p.log.Warn("cannot read the DNS cluster status; not managed by the fleet, skipped", "node", scope, "error", clErr.Error())
+	} else if cluster != nil {
+		out.DNSClusters = map[string]*schema.DNSCluster{scope: cluster}
+	}
+
+	if err := p.observeChildren(ctx, scope, linked, out); err != nil {
+		return nil, err
+	}
+
+	for i := range accts {
+		a := &accts[i]
+		if a.User == "" {
+			continue
+		}
+		out.Accounts[a.User] = accountFrom(scope, a)
+	}
+	if err := p.observeResellers(ctx, c, scope, resellers, out); err != nil {
+		return nil, err
+	}
+	if err := p.observeFeatures(ctx, c, scope, desired, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func wrapf(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// observeNode reads version, profile and password strengths of one node. A child
+// reports only the kinds it governs.
+func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role string) (*schema.Node, error) {
+	v, err := c.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	major, err := whmapi.MajorVersion(v)
+	if err != nil {
+		return nil, fmt.Errorf("version: %w", err)
+	}
+	n := &schema.Node{Role: role, Version: major}
+	var prof whmapi.Profile
+	var pw map[string]int
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { prof, err = c.CurrentProfile(gctx); return wrapf(err, "profile") })
+	g.Go(func() (err error) { pw, err = c.PasswordStrengths(gctx); return wrapf(err, "password strengths") })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	n.Profile = prof.Code
+	for k, v := range pw {
+		if Governs(role, k) {
+			if n.PasswordStrength == nil {
+				n.PasswordStrength = map[string]int{}
+			}
+			n.PasswordStrength[k] = v
+		}
+	}
+	return n, nil
+}
+
+// observeChildren turns list_linked_server_nodes into child nodes, and reads profile
+// and password strengths from each child that has an endpoint of its own.
+func (p *Provider) observeChildren(ctx context.Context, scope string, linked []whmapi.LinkedNode, out *schema.Fleet) error {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(observeParallel)
+	for _, ln := range linked {
+		if ln.Alias == "" {
+			continue
+		}
+		n := &schema.Node{Role: schema.RoleChild, Parent: scope, Host: ln.Hostname}
+		if ln.Version != "" {
+			if major, err := whmapi.MajorVersion(string(ln.Version)); err == nil {
+				n.Version = major
+			}
+		}
+		for w := range ln.WorkerCapabilities {
+			n.Services = append(n.Services, strings.ToLower(w))
+		}
+		sort.Strings(n.Services)
+		out.Nodes[ln.Alias] = n
+		if !p.hasEndpoint(ln.Alias) {
+			continue
+		}
+		alias := ln.Alias
+		g.Go(func() error {
+			cc, err := p.client(alias)
+			if err != nil {
+				return fmt.Errorf("child %s of %s: %w", alias, scope, err)
+			}
+			own, err := p.observeNode(gctx, cc, schema.RoleChild)
+			if err != nil {
+				return fmt.Errorf("child %s of %s: %w", alias, scope, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			n.Profile = own.Profile
+			n.PasswordStrength = own.PasswordStrength
+			// The child's own answer is more precise than the parent's cached copy.
+			n.Version = own.Version
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// accountFrom maps a listaccts entry to the fleet model, spelling defaults the way
+// an operator leaves them out: root owner, default plan and unset contact email
+// become "".
+func accountFrom(parent string, a *whmapi.Acct) *schema.Account {
+	acc := &schema.Account{
+		Parent:       parent,
+		Domain:       a.Domain,
+		Owner:        string(a.Owner),
+		Plan:         string(a.Plan),
+		ContactEmail: string(a.Email),
+		Suspended:    bool(a.Suspended),
+		IPv6:         a.HasIPv6(),
+	}
+	if acc.Owner == "root" {
+		acc.Owner = ""
+	}
+	switch acc.Plan {
+	case "undefined", "default":
+		acc.Plan = ""
+	}
+	if acc.ContactEmail == "*unknown*" {
+		acc.ContactEmail = ""
+	}
+	if node, extra := a.MailNode(); node != "" {
+		acc.Mail = &schema.MailPlacement{Node: node, ExtraNodes: extra}
+	}
+	return acc
+}
+
+// observeResellers moves resellers out of Accounts and reads their account limits
+// in one batch. Their ACLs cannot be read (see CapObserveResellerACLs).
+func (p *Provider) observeResellers(ctx context.Context, c *whmapi.Client, scope string, names []string, out *schema.Fleet) error {
+	var present []string
+	for _, r := range names {
+		if _, ok := out.Accounts[r]; ok {
+			present = append(present, r)
+		}
+	}
+	sort.Strings(present)
+	counts, err := c.AcctCounts(ctx, present)
+	if err != nil {
+		return fmt.Errorf("parent %s: reseller limits: %w", scope, err)
+	}
+	for _, r := range present {
+		acc := out.Accounts[r]
+		delete(out.Accounts, r)
+		res := &schema.Reseller{Account: *acc, Limits: &schema.ResellerLimits{}}
+		if ac, ok := counts[r]; ok && ac.Limit.Valid {
+			n := int(ac.Limit.N)
+			res.Limits.Accounts = &n
+		}
+		out.Resellers[r] = res
+	}
+	return nil
+}
+
+// observeFeatures reads the features the fleet declares (and always apitokens, which
+// distribution needs) for every account and reseller, many users per call.
+func (p *Provider) observeFeatures(ctx context.Context, c *whmapi.Client, scope string, desired *schema.Fleet, out *schema.Fleet) error {
+	users := make([]string, 0, len(out.Accounts)+len(out.Resellers))
+	for u := range out.Accounts {
+		users = append(users, u)
+	}
+	for u := range out.Resellers {
+		users = append(users, u)
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	sort.Strings(users)
+	features := featuresOf(desired)
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(observeParallel)
+	for _, f := range features {
+		for i := 0; i < len(users); i += p.opts.FeatureBatch {
+			batch := users[i:min(i+p.opts.FeatureBatch, len(users))]
+			g.Go(func() error {
+				got, err := c.UsersFeatures(gctx, f, batch)
+				if err != nil {
+					return fmt.Errorf("parent %s: feature %s: %w", scope, f, err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, uf := range got {
+					a := out.Accounts[uf.User]
+					if a == nil {
+						if r := out.Resellers[uf.User]; r != nil {
+							a = &r.Account
+						}
+					}
+					if a == nil {
+						continue
+					}
+					if a.Features == nil {
+						a.Features = map[string]bool{}
+					}
+					a.Features[f] = uf.Enabled()
+				}
+				return nil
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// featuresOf lists feature names declared anywhere in the desired fleet, plus
+// apitokens, sorted.
+func featuresOf(desired *schema.Fleet) []string {
+	set := map[string]bool{"apitokens": true}
+	if desired != nil {
+		for _, a := range desired.Accounts {
+			if a == nil {
+				continue
+			}
+			for f := range a.Features {
+				set[f] = true
+			}
+		}
+		for _, r := range desired.Resellers {
+			if r == nil {
+				continue
+			}
+			for f := range r.Features {
+				set[f] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,194 @@
+// Package whm is the provider that manages cPanel & WHM parents, their linked child
+// nodes, accounts, resellers and the parent's DNS cluster through WHM API 1
+// (package whmapi). Account work always goes to the parent, which proxies to its
+// children; only node settings (profile, password strengths) go to a node itself.
+package whm
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/providers/whm/whmapi"
+	"github.com/tether-dev/tether/schema"
+)
+
+// Name is the registry name.
+const Name = "whm"
+
+func init() {
+	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
+		return New(cfg, Options{})
+	})
+}
+
+// Capabilities of this provider, as data. Anything unlisted it cannot do.
+const (
+	CapLinkChildren        providers.Capability = "link-children"
+	CapDistributeMail      providers.Capability = "distribute-mail"
+	CapForceDedistribute   providers.Capability = "force-dedistribute"
+	CapManageResellers     providers.Capability = "manage-resellers"
+	CapResellerLimits      providers.Capability = "reseller-account-limits"
+	CapProfiles            providers.Capability = "server-profiles"
+	CapPasswordStrengths   providers.Capability = "password-strengths"
+	CapAccountFeatures     providers.Capability = "account-features"
+	CapDNSClusterCGI       providers.Capability = "dns-cluster-cgi"
+	CapDNSClusterThreshold providers.Capability = "dns-cluster-threshold"
+	// CapObserveResellerACLs is deliberately not declared: WHM API 1 (spec 11.138) has
+	// no function that reads a reseller's ACLs (listacls lists saved ACL lists, myprivs
+	// only the caller's own). The provider sets ACLs with setacls but cannot observe
+	// them, so the reconciler must not diff them.
+	CapObserveResellerACLs providers.Capability = "observe-reseller-acls"
+)
+
+var capabilities = providers.Capabilities{
+	CapLinkChildren:        true,
+	CapDistributeMail:      true,
+	CapForceDedistribute:   true,
+	CapManageResellers:     true,
+	CapResellerLimits:      true,
+	CapProfiles:            true,
+	CapPasswordStrengths:   true,
+	CapAccountFeatures:     true,
+	CapDNSClusterCGI:       true,
+	CapDNSClusterThreshold: true,
+}
+
+// Options tune the provider; the zero value gives the defaults.
+type Options struct {
+	Client whmapi.Options
+	// TaskTimeout bounds the wait for a background task (distribution, profile
+	// activation). Default 30 minutes: a mailbox copy takes as long as it takes.
+	TaskTimeout time.Duration
+	// PollBase and PollMax shape the polling backoff (defaults 500 ms and 15 s).
+	PollBase, PollMax time.Duration
+	// FeatureBatch is how many users one get_users_features_settings call asks about
+	// (default 200: keeps the query string well under common 8 KiB URL limits).
+	FeatureBatch int
+}
+
+// Provider is the WHM provider.
+type Provider struct {
+	cfg  providers.Config
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	clients map[string]*whmapi.Client
+	// hosts remembers node host names from the last desired fleet seen by Observe,
+	// so DNS cluster members (named by node) can be addressed by host in Apply.
+	hosts map[string]string
+}
+
+// New builds the provider. Clients are created on first use, one per node.
+func New(cfg providers.Config, opts Options) (*Provider, error) {
+	if opts.TaskTimeout <= 0 {
+		opts.TaskTimeout = 30 * time.Minute
+	}
+	if opts.PollBase <= 0 {
+		opts.PollBase = 500 * time.Millisecond
+	}
+	if opts.PollMax <= 0 {
+		opts.PollMax = 15 * time.Second
+	}
+	if opts.FeatureBatch <= 0 {
+		opts.FeatureBatch = 200
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.Client.Logger == nil {
+		opts.Client.Logger = log
+	}
+	return &Provider{cfg: cfg, opts: opts, log: log, clients: map[string]*whmapi.Client{}, hosts: map[string]string{}}, nil
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return Name }
+
+// Capabilities implements providers.Provider.
+func (p *Provider) Capabilities() providers.Capabilities {
+	out := make(providers.Capabilities, len(capabilities))
+	for k, v := range capabilities {
+		out[k] = v
+	}
+	return out
+}
+
+// Scopes returns the parents of the desired fleet: each is observed on its own,
+// together with its children and DNS cluster.
+func (p *Provider) Scopes(desired *schema.Fleet) []string {
+	if desired == nil {
+		return nil
+	}
+	var out []string
+	for name, n := range desired.Nodes {
+		if n != nil && n.Role == schema.RoleParent {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// client returns the client of a node, building it on first use.
+func (p *Provider) client(node string) (*whmapi.Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clients[node]; ok {
+		return c, nil
+	}
+	ep, ok := p.cfg.Endpoints[node]
+	if !ok {
+		return nil, fmt.Errorf("node %s: no endpoint (no credentials or sandbox endpoint for it)", node)
+	}
+	c, err := whmapi.New(node, ep, p.opts.Client)
+	if err != nil {
+		return nil, err
+	}
+	p.clients[node] = c
+	return c, nil
+}
+
+func (p *Provider) hasEndpoint(node string) bool {
+	_, ok := p.cfg.Endpoints[node]
+	return ok
+}
+
+// rememberHosts keeps node host names from a desired fleet.
+func (p *Provider) rememberHosts(f *schema.Fleet) {
+	if f == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, n := range f.Nodes {
+		if n != nil && n.Host != "" {
+			p.hosts[name] = n.Host
+		}
+	}
+}
+
+// hostOf returns a node's host name: from the last desired fleet, else from its
+// endpoint URL.
+func (p *Provider) hostOf(node string) string {
+	p.mu.Lock()
+	h := p.hosts[node]
+	p.mu.Unlock()
+	if h != "" {
+		return h
+	}
+	if ep, ok := p.cfg.Endpoints[node]; ok {
+		if u, err := url.Parse(ep.URL); err == nil {
+			return u.Hostname()
+		}
+	}
+	return ""
+}
+
+var _ providers.Provider = (*Provider)(nil)

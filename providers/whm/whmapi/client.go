@@ -1,0 +1,440 @@
+// Package whmapi is an HTTP client for WHM API 1: token authentication, the JSON
+// envelope, typed errors, lenient decoding, TLS verification and retries. One Client
+// talks to one node. It knows nothing of the fleet model; the whm provider maps its
+// answers onto schema types.
+package whmapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tether-dev/tether/providers"
+)
+
+// Options tune a Client. The zero value gives the defaults.
+type Options struct {
+	// CallTimeout bounds one HTTP attempt (default 2 minutes: listaccts of a large
+	// parent is slow). The caller's context bounds the whole call, retries included.
+	CallTimeout time.Duration
+	// Attempts is the most attempts per call (default 4).
+	Attempts int
+	// BaseDelay and MaxDelay shape the exponential backoff (defaults 250 ms, 8 s).
+	BaseDelay, MaxDelay time.Duration
+	// MaxBody caps a response body (default 256 MiB) so a runaway answer cannot
+	// exhaust memory.
+	MaxBody int64
+	// Transport replaces the HTTP transport (tests); TLS settings are then ignored.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+	// OnCall, when set, is told every function called and the parameter names sent.
+	// Tests use it to check calls against the official function list.
+	OnCall func(function string, params url.Values)
+}
+
+// Client speaks WHM API 1 to one node.
+type Client struct {
+	node    string
+	base    *url.URL
+	user    string
+	token   string
+	http    *http.Client
+	opts    Options
+	log     *slog.Logger
+	warned  sync.Once
+	secure  bool
+	redacts []string
+}
+
+// New builds the client for one node from its endpoint. It fails on a bad URL or an
+// unreadable CA file; it makes no request.
+func New(node string, ep providers.Endpoint, opts Options) (*Client, error) {
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 2 * time.Minute
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = 4
+	}
+	if opts.BaseDelay <= 0 {
+		opts.BaseDelay = 250 * time.Millisecond
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = 8 * time.Second
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 256 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if ep.URL == "" {
+		return nil, fmt.Errorf("node %s: no WHM API URL", node)
+	}
+	u, err := url.Parse(strings.TrimRight(ep.URL, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("node %s: WHM API URL %q is not http(s)://HOST[:PORT]", node, ep.URL)
+	}
+	if ep.User == "" {
+		return nil, fmt.Errorf("node %s: no WHM user in the credentials", node)
+	}
+	if ep.Token == "" {
+		return nil, fmt.Errorf("node %s: user %q has no API token (set tokenEnv or tokenFile)", node, ep.User)
+	}
+	c := &Client{node: node, base: u, user: ep.User, token: ep.Token, opts: opts, log: opts.Logger}
+	c.redacts = []string{ep.Token, url.QueryEscape(ep.Token)}
+	rt := opts.Transport
+	if rt == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 16
+		tcfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if ep.CAFile != "" {
+			pem, err := os.ReadFile(ep.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("node %s: CA file: %w", node, err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("node %s: CA file %s holds no PEM certificate", node, ep.CAFile)
+			}
+			tcfg.RootCAs = pool
+		}
+		if ep.Insecure {
+			tcfg.InsecureSkipVerify = true
+		}
+		tr.TLSClientConfig = tcfg
+		rt = tr
+	}
+	c.secure = !ep.Insecure
+	c.http = &http.Client{
+		Transport: rt,
+		// WHM never redirects API calls; a redirect means a login page or a proxy, and
+		// following it could send the Authorization header elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c, nil
+}
+
+// Node names the node this client talks to.
+func (c *Client) Node() string { return c.node }
+
+// Envelope is the top level of every WHM API 1 answer.
+type Envelope struct {
+	Metadata Metadata        `json:"metadata"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// Metadata is the envelope's metadata.
+type Metadata struct {
+	Command string     `json:"command"`
+	Version FlexInt    `json:"version"`
+	Result  FlexBool   `json:"result"`
+	Reason  FlexString `json:"reason"`
+	Output  *Output    `json:"output,omitempty"`
+}
+
+// Output carries the messages some functions return beside data.
+type Output struct {
+	Raw      FlexString   `json:"raw"`
+	Messages []FlexString `json:"messages"`
+	Warnings []FlexString `json:"warnings"`
+}
+
+type typedData struct {
+	Type   string          `json:"type"`
+	Detail json.RawMessage `json:"detail"`
+}
+
+// Kind says how a call may be retried.
+type Kind int
+
+const (
+	// Read changes nothing: retried on transport errors and 5xx. Sent as GET.
+	Read Kind = iota
+	// Idempotent changes something, but running it twice leaves the same state
+	// (setacls, setminimumpasswordstrengths): retried like a read. Sent as POST.
+	Idempotent
+	// Once must not run twice (createacct, link, modifyacct that starts a task): retried
+	// only when the request provably never reached the server. Sent as POST.
+	Once
+)
+
+// Call runs a WHM API 1 function and decodes data into out (which may be nil).
+// Params must not include api.version; it is always added.
+func (c *Client) Call(ctx context.Context, kind Kind, function string, params url.Values, out any) (*Envelope, error) {
+	env, err := c.do(ctx, kind, "/json-api/"+url.PathEscape(function), function, params, true)
+	if err != nil {
+		return nil, err
+	}
+	if out != nil && len(env.Data) > 0 && string(env.Data) != "null" {
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return env, &DecodeError{Node: c.node, Function: function, Err: fmt.Errorf("data: %w", err)}
+		}
+	}
+	return env, nil
+}
+
+// Form posts (or, for reads, GETs) a WHM screen such as /cgi/adjustclusterdns.cgi
+// with the same authentication and returns the body. WHM's DNS cluster has no JSON
+// API, so these answer HTML.
+func (c *Client) Form(ctx context.Context, kind Kind, path string, params url.Values) (string, error) {
+	env, err := c.do(ctx, kind, path, path, params, false)
+	if err != nil {
+		return "", err
+	}
+	return string(env.Data), nil
+}
+
+func (c *Client) do(ctx context.Context, kind Kind, path, function string, params url.Values, isJSON bool) (*Envelope, error) {
+	if c.opts.OnCall != nil {
+		c.opts.OnCall(function, params)
+	}
+	if !c.secure {
+		c.warned.Do(func() {
+			c.log.Warn("TLS verification is OFF for this node (tls.insecure: true): its identity is not checked and the API token could be sent to an impostor",
+				"node", c.node)
+		})
+	}
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		env, reached, err := c.attempt(ctx, kind, path, function, params, isJSON)
+		if err == nil {
+			return env, nil
+		}
+		lastErr = err
+		if !errors.Is(err, providers.ErrTransient) || attempt >= c.opts.Attempts {
+			break
+		}
+		// A call that must not run twice is retried only if the request was never
+		// written: once the server may have it, a retry could create twice (createacct)
+		// and the caller must look before trying again.
+		if kind == Once && reached {
+			break
+		}
+		delay := c.backoff(attempt)
+		c.log.Debug("retrying WHM call", "node", c.node, "function", function, "attempt", attempt, "delay", delay, "error", err.Error())
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("node %s: %s: %w (last error: %v)", c.node, function, ctx.Err(), lastErr)
+		case <-t.C:
+		}
+	}
+	return nil, lastErr
+}
+
+// backoff is exponential with full jitter: spreads retries of many parallel calls.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.opts.BaseDelay << (attempt - 1)
+	if d > c.opts.MaxDelay || d <= 0 {
+		d = c.opts.MaxDelay
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// attempt makes one HTTP request. reached says whether the request may have reached
+// the server (it was at least partly written).
+func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, params url.Values, isJSON bool) (env *Envelope, reached bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	q := url.Values{}
+	for k, v := range params {
+		q[k] = v
+	}
+	if isJSON {
+		q.Set("api.version", "1")
+	}
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	var req *http.Request
+	if kind == Read {
+		u.RawQuery = q.Encode()
+		req, err = http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
+	} else {
+		// Writes go in a form body: secrets (a child's API token) stay out of URLs,
+		// which proxies and access logs record.
+		if isJSON {
+			u.RawQuery = "api.version=1"
+			q.Del("api.version")
+		}
+		req, err = http.NewRequestWithContext(actx, http.MethodPost, u.String(), strings.NewReader(q.Encode()))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("node %s: %s: build request: %v", c.node, function, c.redact(err.Error()))
+	}
+	req.Header.Set("Authorization", "whm "+c.user+":"+c.token)
+	req.Header.Set("Accept", "application/json")
+	var wrote bool
+	var mu sync.Mutex
+	trace := &httptrace.ClientTrace{
+		WroteHeaders: func() { mu.Lock(); wrote = true; mu.Unlock() },
+		WroteRequest: func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = true; mu.Unlock() },
+	}
+	req = req.WithContext(httptrace.WithClientTrace(actx, trace))
+	resp, err := c.http.Do(req)
+	mu.Lock()
+	reached = wrote
+	mu.Unlock()
+	if err != nil {
+		return nil, reached, c.transportError(ctx, function, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxBody+1))
+	if err != nil {
+		return nil, true, c.transportError(ctx, function, fmt.Errorf("reading the answer: %w", err))
+	}
+	if int64(len(body)) > c.opts.MaxBody {
+		return nil, true, &DecodeError{Node: c.node, Function: function, Err: fmt.Errorf("answer larger than %d bytes", c.opts.MaxBody)}
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, true, &AuthError{Node: c.node, User: c.user, Function: function, Status: resp.StatusCode}
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return nil, true, &HTTPError{Node: c.node, Function: function, Status: resp.StatusCode,
+			Snippet: "redirected (to a login page?): check the URL and port (2087 for WHM)"}
+	case resp.StatusCode != http.StatusOK:
+		return nil, true, &HTTPError{Node: c.node, Function: function, Status: resp.StatusCode, Snippet: c.snippet(body)}
+	}
+	if !isJSON {
+		return &Envelope{Data: body}, true, nil
+	}
+	env = &Envelope{}
+	if err := json.Unmarshal(body, env); err != nil {
+		return nil, true, &DecodeError{Node: c.node, Function: function, Err: errors.New(c.redact(err.Error())), Snippet: c.snippet(body)}
+	}
+	if env.Metadata.Command == "" && env.Metadata.Version.N == 0 && !bool(env.Metadata.Result) {
+		return nil, true, &DecodeError{Node: c.node, Function: function, Err: errors.New("no metadata"), Snippet: c.snippet(body)}
+	}
+	if !env.Metadata.Result {
+		ae := &APIError{Node: c.node, Function: function, Reason: c.redact(string(env.Metadata.Reason))}
+		var td typedData
+		if len(env.Data) > 0 && env.Data[0] == '{' && json.Unmarshal(env.Data, &td) == nil {
+			ae.Type = td.Type
+			ae.Detail = td.Detail
+		}
+		return env, true, ae
+	}
+	return env, true, nil
+}
+
+func (c *Client) transportError(ctx context.Context, function string, err error) error {
+	// url.Error repeats the URL; the URL holds only the function and read parameters,
+	// but the message is ours to shape, so keep just the cause.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := c.redact(err.Error())
+	te := &TransportError{Node: c.node, Function: function, Err: errors.New(msg)}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
+		te.Permanent = true
+		te.Err = fmt.Errorf("TLS certificate not trusted: %s (give the node's CA in tls.caFile; tls.insecure only for tests)", msg)
+	case ctx.Err() != nil:
+		// The caller's deadline or cancellation: not worth retrying here.
+		te.Permanent = true
+		te.Err = fmt.Errorf("%s: %w", msg, ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		te.Err = fmt.Errorf("no answer within %s: %s", c.opts.CallTimeout, msg)
+	}
+	return te
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *Client) snippet(body []byte) string {
+	const max = 120
+	s := strings.TrimSpace(string(body))
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return c.redact(s)
+}
+
+// redact removes the token from text a server or library produced: a server may echo
+// a request back in an error page.
+func (c *Client) redact(s string) string {
+	for _, t := range c.redacts {
+		if t != "" && strings.Contains(s, t) {
+			s = strings.ReplaceAll(s, t, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// Batch runs several read functions in one request with WHM's batch function and
+// returns each one's envelope in order. A failing command yields its APIError at its
+// index; the batch itself failing returns an error.
+func (c *Client) Batch(ctx context.Context, commands []BatchCommand) ([]*Envelope, []error, error) {
+	q := url.Values{}
+	for _, bc := range commands {
+		q.Add("command", bc.Function+"?"+bc.Params.Encode())
+	}
+	var data struct {
+		Result []json.RawMessage `json:"result"`
+	}
+	if _, err := c.Call(ctx, Read, "batch", q, &data); err != nil {
+		return nil, nil, err
+	}
+	if len(data.Result) != len(commands) {
+		return nil, nil, &DecodeError{Node: c.node, Function: "batch", Err: fmt.Errorf("%d results for %d commands", len(data.Result), len(commands))}
+	}
+	envs := make([]*Envelope, len(commands))
+	errs := make([]error, len(commands))
+	for i, raw := range data.Result {
+		env := &Envelope{}
+		if err := json.Unmarshal(raw, env); err != nil {
+			errs[i] = &DecodeError{Node: c.node, Function: commands[i].Function, Err: err}
+			continue
+		}
+		envs[i] = env
+		if !env.Metadata.Result {
+			errs[i] = &APIError{Node: c.node, Function: commands[i].Function, Reason: c.redact(string(env.Metadata.Reason))}
+		}
+	}
+	return envs, errs, nil
+}
+
+// BatchCommand is one function call inside a batch.
+type BatchCommand struct {
+	Function string
+	Params   url.Values
+}
+
+// Decode unmarshals an envelope's data into out, naming the node and function on error.
+func (c *Client) Decode(env *Envelope, function string, out any) error {
+	if env == nil || len(env.Data) == 0 || bytes.Equal(env.Data, []byte("null")) {
+		return nil
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return &DecodeError{Node: c.node, Function: function, Err: err}
+	}
+	return nil
+}

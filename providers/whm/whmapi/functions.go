@@ -1,0 +1,304 @@
+package whmapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Typed wrappers for the functions the provider reads. The response shapes follow
+// ../shared/whm-api.md; where that document marks a detail UNCONFIRMED, this file is
+// the one place to correct it.
+
+// Version returns the full dotted version ("11.118.0.5").
+func (c *Client) Version(ctx context.Context) (string, error) {
+	var d struct {
+		Version FlexString `json:"version"`
+	}
+	if _, err := c.Call(ctx, Read, "version", nil, &d); err != nil {
+		return "", err
+	}
+	return string(d.Version), nil
+}
+
+// MajorVersion turns "11.118.0.5" into 118 and "118.0.5" into 118 (cPanel dropped the
+// leading 11 in its marketing, not in the API; accept both).
+func MajorVersion(v string) (int, error) {
+	parts := strings.Split(strings.TrimSpace(v), ".")
+	if len(parts) == 0 || parts[0] == "" {
+		return 0, fmt.Errorf("version %q: empty", v)
+	}
+	i := 0
+	if parts[0] == "11" && len(parts) > 1 {
+		i = 1
+	}
+	n, err := strconv.Atoi(parts[i])
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("version %q: not a cPanel & WHM version", v)
+	}
+	return n, nil
+}
+
+// Profile is get_current_profile's data.
+type Profile struct {
+	Code         string   `json:"code"`
+	Name         string   `json:"name"`
+	Experimental FlexBool `json:"experimental"`
+}
+
+// CurrentProfile returns the node's server profile.
+func (c *Client) CurrentProfile(ctx context.Context) (Profile, error) {
+	var p Profile
+	_, err := c.Call(ctx, Read, "get_current_profile", nil, &p)
+	return p, err
+}
+
+// PasswordStrengths returns getminimumpasswordstrengths' map of kind → strength.
+func (c *Client) PasswordStrengths(ctx context.Context) (map[string]int, error) {
+	var raw map[string]FlexInt
+	if _, err := c.Call(ctx, Read, "getminimumpasswordstrengths", nil, &raw); err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(raw))
+	for k, v := range raw {
+		if v.Valid {
+			out[k] = int(v.N)
+		}
+	}
+	return out, nil
+}
+
+// LinkedNode is one entry of list_linked_server_nodes / get_linked_server_node.
+type LinkedNode struct {
+	Alias              string                     `json:"alias"`
+	Hostname           string                     `json:"hostname"`
+	Username           string                     `json:"username"`
+	Version            FlexString                 `json:"version"`
+	EnabledServices    []string                   `json:"enabled_services"`
+	WorkerCapabilities map[string]json.RawMessage `json:"worker_capabilities"`
+	TLSVerified        FlexBool                   `json:"tls_verified"`
+	LastCheck          FlexInt                    `json:"last_check"`
+}
+
+// LinkedNodes lists the children linked to this parent.
+func (c *Client) LinkedNodes(ctx context.Context) ([]LinkedNode, error) {
+	var d struct {
+		Payload []LinkedNode `json:"payload"`
+	}
+	_, err := c.Call(ctx, Read, "list_linked_server_nodes", nil, &d)
+	return d.Payload, err
+}
+
+// ChildNode is one element of listaccts' child_nodes.
+type ChildNode struct {
+	Workload string `json:"workload"`
+	Alias    string `json:"alias"`
+}
+
+// Acct is one listaccts / accountsummary entry (only the fields Tether reads).
+type Acct struct {
+	User       string          `json:"user"`
+	Domain     string          `json:"domain"`
+	Owner      FlexString      `json:"owner"`
+	Plan       FlexString      `json:"plan"`
+	Email      FlexString      `json:"email"`
+	Suspended  FlexBool        `json:"suspended"`
+	IPv6       json.RawMessage `json:"ipv6"`
+	ChildNodes []ChildNode     `json:"child_nodes"`
+}
+
+// HasIPv6 reports whether listaccts shows IPv6 addresses for the account (an array,
+// sometimes a single string, "" or 0 when none).
+func (a *Acct) HasIPv6() bool {
+	s := strings.TrimSpace(string(a.IPv6))
+	switch s {
+	case "", "null", "[]", `""`, "0", `"0"`, "false":
+		return false
+	}
+	return true
+}
+
+// MailNode returns the child alias of the Mail workload, and any further ones.
+func (a *Acct) MailNode() (string, []string) {
+	var first string
+	var extra []string
+	for _, cn := range a.ChildNodes {
+		if !strings.EqualFold(cn.Workload, "Mail") {
+			continue
+		}
+		if first == "" {
+			first = cn.Alias
+		} else {
+			extra = append(extra, cn.Alias)
+		}
+	}
+	return first, extra
+}
+
+// AcctWant is the want= list Tether asks listaccts for: less to send and decode
+// on parents with many accounts.
+const AcctWant = "user,domain,owner,plan,email,suspended,ipv6,child_nodes"
+
+// ListAccts runs listaccts with the given search parameters (nil for all accounts).
+func (c *Client) ListAccts(ctx context.Context, search url.Values) ([]Acct, error) {
+	q := url.Values{"want": {AcctWant}}
+	for k, v := range search {
+		q[k] = v
+	}
+	var d struct {
+		Acct []Acct `json:"acct"`
+	}
+	_, err := c.Call(ctx, Read, "listaccts", q, &d)
+	return d.Acct, err
+}
+
+// FindAcct returns one account by exact user name, or nil when there is none.
+// listaccts answers an exact user search that misses with result 0 "No accounts
+// found."; accountsummary would do too, but answers a miss the same way, so use the
+// listing that also serves bulk reads.
+func (c *Client) FindAcct(ctx context.Context, user string) (*Acct, error) {
+	accts, err := c.ListAccts(ctx, url.Values{"searchtype": {"user"}, "search": {user}, "searchmethod": {"exact"}})
+	if err != nil {
+		if IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	for i := range accts {
+		if accts[i].User == user {
+			return &accts[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// IsNotFound reports whether err is WHM saying an object does not exist.
+func IsNotFound(err error) bool {
+	ae, ok := err.(*APIError)
+	if !ok {
+		return false
+	}
+	r := strings.ToLower(ae.Reason)
+	for _, s := range []string{"no accounts found", "does not exist", "no node link", "not exist", "no such"} {
+		if strings.Contains(r, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Resellers returns listresellers' user names.
+func (c *Client) Resellers(ctx context.Context) ([]string, error) {
+	var d struct {
+		Reseller []string `json:"reseller"`
+	}
+	_, err := c.Call(ctx, Read, "listresellers", nil, &d)
+	return d.Reseller, err
+}
+
+// AcctCount is acctcounts' data.reseller.
+type AcctCount struct {
+	User      string  `json:"user"`
+	Active    FlexInt `json:"active"`
+	Suspended FlexInt `json:"suspended"`
+	// Limit is the account creation limit; invalid (null) means no limit.
+	Limit FlexInt `json:"limit"`
+}
+
+func decodeAcctCount(c *Client, env *Envelope) (AcctCount, error) {
+	var d struct {
+		Reseller AcctCount `json:"reseller"`
+	}
+	err := c.Decode(env, "acctcounts", &d)
+	return d.Reseller, err
+}
+
+// AcctCounts reads the account limits of several resellers in one batch request.
+// Should the server refuse batch, it falls back to one acctcounts call each:
+// resellers are few.
+func (c *Client) AcctCounts(ctx context.Context, users []string) (map[string]AcctCount, error) {
+	out := make(map[string]AcctCount, len(users))
+	if len(users) == 0 {
+		return out, nil
+	}
+	cmds := make([]BatchCommand, len(users))
+	for i, u := range users {
+		cmds[i] = BatchCommand{Function: "acctcounts", Params: url.Values{"user": {u}}}
+	}
+	envs, errs, err := c.Batch(ctx, cmds)
+	if err == nil {
+		for i, u := range users {
+			if errs[i] != nil {
+				return nil, fmt.Errorf("reseller %s: %w", u, errs[i])
+			}
+			ac, err := decodeAcctCount(c, envs[i])
+			if err != nil {
+				return nil, fmt.Errorf("reseller %s: %w", u, err)
+			}
+			out[u] = ac
+		}
+		return out, nil
+	}
+	if _, ok := err.(*APIError); !ok {
+		return nil, err
+	}
+	for _, u := range users {
+		env, err := c.Call(ctx, Read, "acctcounts", url.Values{"user": {u}}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("reseller %s: %w", u, err)
+		}
+		ac, err := decodeAcctCount(c, env)
+		if err != nil {
+			return nil, fmt.Errorf("reseller %s: %w", u, err)
+		}
+		out[u] = ac
+	}
+	return out, nil
+}
+
+// UserFeature is one entry of get_users_features_settings.
+type UserFeature struct {
+	User               string     `json:"user"`
+	Feature            string     `json:"feature"`
+	FeatureList        FlexString `json:"feature_list"`
+	FeatureListSetting FlexString `json:"feature_list_setting"`
+	CPUserSetting      FlexString `json:"cpuser_setting"`
+}
+
+// Enabled is the effective setting: the account's own override wins over its
+// feature list.
+func (f UserFeature) Enabled() bool {
+	// null or "" means "not set here".
+	if v, ok := parseBool(string(f.CPUserSetting)); ok {
+		return v
+	}
+	v, _ := parseBool(string(f.FeatureListSetting))
+	return v
+}
+
+// UsersFeatures reads one feature for many users in one call.
+func (c *Client) UsersFeatures(ctx context.Context, feature string, users []string) ([]UserFeature, error) {
+	q := url.Values{"user": users, "feature": {feature}}
+	// The code's key is users_features_settings; its POD says user_features_settings.
+	var d struct {
+		Users []UserFeature `json:"users_features_settings"`
+		User  []UserFeature `json:"user_features_settings"`
+	}
+	if _, err := c.Call(ctx, Read, "get_users_features_settings", q, &d); err != nil {
+		return nil, err
+	}
+	return append(d.Users, d.User...), nil
+}
+
+func parseBool(s string) (value, set bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "yes", "on":
+		return true, true
+	case "0", "false", "no", "off":
+		return false, true
+	}
+	return false, false
+}
