@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/tether-dev/tether/providers/all"
 	"github.com/tether-dev/tether/providers"
+	_ "github.com/tether-dev/tether/providers/all"
 	"github.com/tether-dev/tether/schema"
 )
 
