@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
 )
@@ -32,7 +33,10 @@ type Options struct {
 	Sandbox bool
 	// SandboxState is the sandbox's folder (default .tether/sandbox next to the fleet).
 	SandboxState string
-	Logger       *slog.Logger
+	// SandboxOptions tune an in-process sandbox (task delay, faults); StateDir and
+	// Fleet are filled in.
+	SandboxOptions sandbox.Options
+	Logger         *slog.Logger
 
 	// Getenv and ReadFile stand in for the environment and the disk in tests.
 	Getenv   func(string) string
@@ -63,6 +67,9 @@ type Session struct {
 	Providers map[string]providers.Provider
 	// Sandbox describes where the simulated fleet runs ("" for real servers).
 	Sandbox string
+	// InProcess is the sandbox this session started (nil otherwise), for tests that
+	// inject faults or look inside.
+	InProcess *sandbox.Sandbox
 
 	closers []func() error
 }

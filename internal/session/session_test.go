@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/providers"
 	_ "github.com/tether-dev/tether/providers/all"
 	"github.com/tether-dev/tether/schema"
@@ -128,5 +129,58 @@ func TestDirs(t *testing.T) {
 	}
 	if got := (Options{FleetPath: file}).withDefaults().SandboxState; got != filepath.Join(dir, ".tether", "sandbox") {
 		t.Errorf("sandbox state %s", got)
+	}
+}
+
+func sandboxFleet() *schema.Fleet {
+	return &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1":  {Role: "parent", Host: "web1.example.net", Version: 118, Profile: "STANDARD"},
+		"mail1": {Role: "child", Parent: "web1", Host: "mail1.example.net", Version: 118, Profile: "MAILNODE"},
+	}}
+}
+
+func TestSandboxInProcess(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), sandboxFleet(), Options{Sandbox: true, SandboxState: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.InProcess == nil || !strings.Contains(s.Sandbox, "in-process") {
+		t.Fatalf("sandbox %q, in-process %v", s.Sandbox, s.InProcess)
+	}
+	for _, n := range []string{"web1", "mail1"} {
+		ep := s.Config.Endpoints[n]
+		if !strings.HasPrefix(ep.URL, "http://127.0.0.1:") || ep.Token == "" || ep.User != "root" {
+			t.Errorf("%s: %+v", n, ep)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "endpoints.json")); err != nil {
+		t.Errorf("the sandbox kept no state: %v", err)
+	}
+}
+
+func TestSandboxServedByAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: dir, Fleet: sandboxFleet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if err := sandbox.WritePID(dir); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), sandboxFleet(), Options{Sandbox: true, SandboxState: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.InProcess != nil || !strings.Contains(s.Sandbox, "served from") {
+		t.Fatalf("started its own sandbox: %q", s.Sandbox)
+	}
+	if got, want := s.Config.Endpoints["web1"].URL, sb.Endpoints().Nodes["web1"].WHM; got != want {
+		t.Errorf("web1 at %s, the server is at %s", got, want)
 	}
 }
