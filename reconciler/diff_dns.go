@@ -233,8 +233,8 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 			}
 			d.add(&plan.Change{
 				Address: addr, Action: plan.Create,
-				After:  d.memberAfter(m),
-				Reason: fmt.Sprintf("%s joins the DNS cluster of %s as a %s member", name, parent, m.Role),
+				After:    d.memberAfter(m),
+				Reason:   fmt.Sprintf("%s joins the DNS cluster of %s as a %s member", name, parent, m.Role),
 				Provider: provider, Target: target, Parent: parent,
 			}, deps...)
 			continue
