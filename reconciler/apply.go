@@ -19,7 +19,7 @@ import (
 
 // Defaults of ApplyOptions.
 const (
-	DefaultParallelism = 10
+	DefaultApplyParallelism = 10
 	// DefaultPerTarget bounds the changes running against one node at once: a WHM
 	// parent runs each account operation as a heavy job, and several dozen at once
 	// slow it for the users it serves.
@@ -28,7 +28,7 @@ const (
 
 // ApplyOptions tune Apply. The zero value is usable.
 type ApplyOptions struct {
-	// Parallelism bounds the changes running at once (default 10).
+	// Parallelism bounds the changes running at once (DefaultApplyParallelism).
 	Parallelism int
 	// PerTarget bounds the changes running at once against one Target (default 4).
 	PerTarget int
@@ -61,7 +61,7 @@ type Retry struct {
 
 func (o ApplyOptions) withDefaults() ApplyOptions {
 	if o.Parallelism <= 0 {
-		o.Parallelism = DefaultParallelism
+		o.Parallelism = DefaultApplyParallelism
 	}
 	if o.PerTarget <= 0 {
 		o.PerTarget = DefaultPerTarget
@@ -169,19 +169,19 @@ type Event struct {
 	Total, Done, Failed, Skipped, Running int
 }
 
-// Locks returns the parents an apply of p must lock: every change's Target mapped to
-// its parent by parentOf (a child or member to the parent whose cluster or link it
-// belongs to; nil maps a Target to itself), and the parents of earlier journals, so
-// that closing them is safe.
-func Locks(p *plan.Plan, parentOf func(target string) string, previous []*state.Journal) []string {
+// Locks returns the parents an apply of p must lock: the parent of every change
+// (its Target when it belongs to no parent, as a DNS-only node's own settings), and
+// the parents of earlier journals, so that closing those is safe.
+func Locks(p *plan.Plan, previous []*state.Journal) []string {
 	set := map[string]bool{}
-	for _, c := range p.Changes {
-		t := c.Target
-		if parentOf != nil {
-			t = parentOf(t)
-		}
-		if t != "" {
-			set[t] = true
+	if p != nil {
+		for _, c := range p.Changes {
+			switch {
+			case c.Parent != "":
+				set[c.Parent] = true
+			case c.Target != "":
+				set[c.Target] = true
+			}
 		}
 	}
 	for _, j := range previous {

@@ -158,7 +158,7 @@ func TestApplyBounds(t *testing.T) {
 		{"overall bound", 10, 60, 5, 100, 5, 5},
 		{"per-target bound on one parent", 1, 20, 10, 3, 3, 3},
 		{"per-target bound times targets", 2, 40, 10, 3, 6, 3},
-		{"defaults", 4, 60, 0, 0, DefaultParallelism, DefaultPerTarget},
+		{"defaults", 4, 60, 0, 0, DefaultApplyParallelism, DefaultPerTarget},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -424,7 +424,7 @@ func TestApplyInterruptedThenFinished(t *testing.T) {
 	// The next apply re-observed: what remains is the rest of the work.
 	f2 := newFake()
 	res2, err := Apply(context.Background(), planOf(ch("account.b/distribute"), ch("account.c/create", "account.b/distribute")),
-		provs(f2), ApplyOptions{State: st, Locks: Locks(p, nil, js)})
+		provs(f2), ApplyOptions{State: st, Locks: Locks(p, js)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,15 +497,10 @@ func TestApplyRefusesWhenParentLocked(t *testing.T) {
 }
 
 func TestLocks(t *testing.T) {
-	p := planOf(ch("account.a/create@web1"), ch("node.mail1/update@mail1"), ch("dns.web2.member.bind1/create@bind1"))
-	parentOf := map[string]string{"mail1": "web1", "bind1": "web2"}
-	got := Locks(p, func(t string) string {
-		if p, ok := parentOf[t]; ok {
-			return p
-		}
-		return t
-	}, []*state.Journal{{JournalHeader: state.JournalHeader{Parents: []string{"web3"}}}})
-	if want := []string{"web1", "web2", "web3"}; !slices.Equal(got, want) {
+	p := planOf(ch("account.a/create@web1"), ch("node.mail1/update@mail1"), ch("dns.web2.member.bind1/create@bind1"), ch("node.ns1/update@ns1"))
+	p.Changes[0].Parent, p.Changes[1].Parent, p.Changes[2].Parent = "web1", "web1", "web2"
+	got := Locks(p, []*state.Journal{{JournalHeader: state.JournalHeader{Parents: []string{"web3"}}}})
+	if want := []string{"ns1", "web1", "web2", "web3"}; !slices.Equal(got, want) {
 		t.Fatalf("locks %v, want %v", got, want)
 	}
 }

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/reconciler/plan"
-	"github.com/tether-dev/tether/schema"
 )
 
 // Version is the planfile format this package writes and reads.
@@ -105,84 +104,23 @@ func Read(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read plan %s: %w", path, err)
 	}
-	var raw struct {
-		File
-		Plan *struct {
-			plan.Plan
-			Changes []json.RawMessage `json:"changes"`
-		} `json:"plan"`
+	// plan.Change decodes Before and After into the type its address names.
+	var f File
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("read plan %s: not a usable saved plan: %w", path, err)
 	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("read plan %s: not a saved plan: %w", path, err)
+	if f.Tether != Version {
+		return nil, fmt.Errorf("read plan %s: planfile version %d, this tether reads %d (make the plan again)", path, f.Tether, Version)
 	}
-	if raw.Tether != Version {
-		return nil, fmt.Errorf("read plan %s: planfile version %d, this tether reads %d (make the plan again)", path, raw.Tether, Version)
-	}
-	if raw.Plan == nil {
+	if f.Plan == nil {
 		return nil, fmt.Errorf("read plan %s: it holds no plan", path)
 	}
-	f := raw.File
-	p := raw.Plan.Plan
-	p.Changes = make([]*plan.Change, 0, len(raw.Plan.Changes))
-	for i, rc := range raw.Plan.Changes {
-		c, err := decodeChange(rc)
-		if err != nil {
-			return nil, fmt.Errorf("read plan %s: change %d: %w", path, i, err)
+	for i, c := range f.Plan.Changes {
+		if c == nil {
+			return nil, fmt.Errorf("read plan %s: change %d is empty", path, i)
 		}
-		p.Changes = append(p.Changes, c)
 	}
-	f.Plan = &p
 	return &f, nil
-}
-
-// decodeChange reads one change with Before and After as the type its address names.
-func decodeChange(b []byte) (*plan.Change, error) {
-	// change has Change's fields but not its methods, so a json.Unmarshaler that the
-	// plan package may add does not recurse here.
-	type change plan.Change
-	var c struct {
-		change
-		Before json.RawMessage `json:"before"`
-		After  json.RawMessage `json:"after"`
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, err
-	}
-	out := plan.Change(c.change)
-	var err error
-	if out.Before, err = decodeObject(out.Address, c.Before); err != nil {
-		return nil, fmt.Errorf("%s before: %w", out.Address, err)
-	}
-	if out.After, err = decodeObject(out.Address, c.After); err != nil {
-		return nil, fmt.Errorf("%s after: %w", out.Address, err)
-	}
-	return &out, nil
-}
-
-// decodeObject decodes the JSON of the object at addr into its type; null is nil.
-func decodeObject(addr string, b json.RawMessage) (any, error) {
-	if len(bytes.TrimSpace(b)) == 0 || string(bytes.TrimSpace(b)) == "null" {
-		return nil, nil
-	}
-	var v any
-	switch {
-	case strings.HasPrefix(addr, "node."):
-		v = &schema.Node{}
-	case strings.HasPrefix(addr, "account."):
-		v = &schema.Account{}
-	case strings.HasPrefix(addr, "reseller."):
-		v = &schema.Reseller{}
-	case strings.HasPrefix(addr, "dns.") && strings.HasSuffix(addr, ".cluster"):
-		v = &schema.DNSCluster{}
-	case strings.HasPrefix(addr, "dns.") && strings.Contains(addr, ".member."):
-		v = &schema.Member{}
-	default:
-		return nil, fmt.Errorf("unknown address kind %q", addr)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // StaleError refuses a saved plan: what it was made from has moved.

@@ -108,9 +108,10 @@ func TestReadRefusesBadFiles(t *testing.T) {
 	for name, tt := range map[string]struct{ content, want string }{
 		"version":  {`{"tether_planfile": 9, "plan": {}}`, "planfile version 9"},
 		"noplan":   {`{"tether_planfile": 1}`, "holds no plan"},
-		"garbage":  {`{"tether_planfile": 1, "plan": {"changes": [`, "not a saved plan"},
-		"badkind":  {`{"tether_planfile": 1, "plan": {"changes": [{"id": "x/create", "address": "zone.x", "after": {}}]}}`, `unknown address kind "zone.x"`},
-		"badvalue": {`{"tether_planfile": 1, "plan": {"changes": [{"id": "a/create", "address": "account.a", "after": {"parent": 3}}]}}`, "account.a after"},
+		"garbage":  {`{"tether_planfile": 1, "plan": {"changes": [`, "not a usable saved plan"},
+		"badkind":  {`{"tether_planfile": 1, "plan": {"changes": [{"id": "x/create", "action": "create", "address": "zone.x", "after": {}}]}}`, "zone.x"},
+		"badvalue": {`{"tether_planfile": 1, "plan": {"changes": [{"id": "a/create", "action": "create", "address": "account.a", "after": {"parent": 3}}]}}`, "change a/create: after"},
+		"nullchg":  {`{"tether_planfile": 1, "plan": {"changes": [null]}}`, "change 0 is empty"},
 	} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(tt.content), 0o600)
