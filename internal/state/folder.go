@@ -25,6 +25,7 @@ const DefaultDir = ".tether/state"
 //
 //	.lock                 flock'd around every read-modify-write, so processes take turns
 //	inventory.json        objects Tether created
+//	protected.json        addresses last applied with protect: true
 //	health.json           DNS members' health
 //	journals/ID.json      the header of an apply's journal
 //	journals/ID.steps     one JSON line per finished change, appended
@@ -186,6 +187,58 @@ func (f *Folder) UpdateInventory(ctx context.Context, add []Entry, remove []stri
 	})
 	if err != nil {
 		return fmt.Errorf("state: update inventory: %w", err)
+	}
+	return nil
+}
+
+type protectedFile struct {
+	Version   int             `json:"version"`
+	Addresses map[string]bool `json:"addresses"`
+}
+
+// Protected implements Store.
+func (f *Folder) Protected(ctx context.Context) (map[string]bool, error) {
+	var pf protectedFile
+	if err := f.exclusive(ctx, func() error { return readJSON(f.path("protected.json"), &pf) }); err != nil {
+		return nil, fmt.Errorf("state: read protected: %w", err)
+	}
+	if pf.Addresses == nil {
+		pf.Addresses = map[string]bool{}
+	}
+	return pf.Addresses, nil
+}
+
+// UpdateProtected implements Store.
+func (f *Folder) UpdateProtected(ctx context.Context, add, remove []string) error {
+	err := f.exclusive(ctx, func() error {
+		var pf protectedFile
+		if err := readJSON(f.path("protected.json"), &pf); err != nil {
+			return err
+		}
+		if pf.Addresses == nil {
+			pf.Addresses = map[string]bool{}
+		}
+		changed := false
+		for _, a := range remove {
+			if pf.Addresses[a] {
+				delete(pf.Addresses, a)
+				changed = true
+			}
+		}
+		for _, a := range add {
+			if !pf.Addresses[a] {
+				pf.Addresses[a] = true
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		pf.Version = 1
+		return writeJSON(f.path("protected.json"), pf)
+	})
+	if err != nil {
+		return fmt.Errorf("state: update protected: %w", err)
 	}
 	return nil
 }

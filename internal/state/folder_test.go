@@ -275,6 +275,21 @@ func TestJournalIDIsChecked(t *testing.T) {
 	}
 }
 
+func TestProtected(t *testing.T) {
+	ctx := context.Background()
+	f := open(t)
+	if err := f.UpdateProtected(ctx, []string{"account.alice", "account.bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.UpdateProtected(ctx, []string{"reseller.r"}, []string{"account.bob", "account.none"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Protected(ctx)
+	if err != nil || len(got) != 2 || !got["account.alice"] || !got["reseller.r"] {
+		t.Fatalf("protected %v, %v", got, err)
+	}
+}
+
 func TestHealthUpdates(t *testing.T) {
 	ctx := context.Background()
 	f := open(t)

@@ -24,6 +24,13 @@ type Store interface {
 	// that is present refreshes it; removing one that is absent is not an error.
 	UpdateInventory(ctx context.Context, add []Entry, remove []string) error
 
+	// Protected returns the addresses last applied with `protect: true`, so an object
+	// whose declaration was deleted from the files keeps its protection.
+	Protected(ctx context.Context) (map[string]bool, error)
+	// UpdateProtected records protection (add) and its explicit removal (remove) in
+	// one atomic step.
+	UpdateProtected(ctx context.Context, add, remove []string) error
+
 	// BeginJournal opens the journal of one apply, under h.ID. Several can be open at
 	// once: applies to different parents run side by side.
 	BeginJournal(ctx context.Context, h JournalHeader) error
