@@ -33,6 +33,12 @@ type applyFlags struct {
 	lockTimeout   time.Duration
 }
 
+// applyRetry is the engine's retry policy; tests shorten it.
+var applyRetry reconciler.Retry
+
+// eventHook, when set, also sees every apply event (tests inject faults mid-run).
+var eventHook func(reconciler.Event)
+
 // interruptSignals end an apply gracefully: nothing new starts, running changes end.
 var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 
@@ -209,7 +215,11 @@ func execute(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlag
 		State:       w.st,
 		Locks:       reconciler.Locks(w.plan, prev),
 		LockWait:    af.lockTimeout,
+		Retry:       applyRetry,
 		Events:      events(errw),
+	}
+	if hook, show := eventHook, opts.Events; hook != nil {
+		opts.Events = func(ev reconciler.Event) { show(ev); hook(ev) }
 	}
 	res, err := reconciler.Apply(ctx, w.plan, w.sess.Providers, opts)
 	if res == nil {
@@ -320,4 +330,3 @@ func recordProtection(ctx context.Context, w *workspace, allowRemove bool) error
 	}
 	return w.st.UpdateProtected(context.WithoutCancel(ctx), add, remove)
 }
-

@@ -40,9 +40,9 @@ func Log(logger *slog.Logger) func(reconciler.Event) {
 		case reconciler.EventStart:
 			logger.Debug("change started", attrs...)
 		case reconciler.EventRetry:
-			logger.Warn("change will be retried", append(attrs, "attempt", ev.Attempt, "wait", ev.Wait, "error", ev.Err)...)
+			logger.Warn("change will be retried", append(attrs, "attempt", ev.Attempt, "wait", ev.Wait.String(), "error", ev.Err)...)
 		case reconciler.EventDone:
-			logger.Info("change applied", append(append(attrs, "duration", ev.Elapsed.Round(time.Millisecond)), counts...)...)
+			logger.Info("change applied", append(append(attrs, "duration", ev.Elapsed.Round(time.Millisecond).String()), counts...)...)
 		case reconciler.EventFailed:
 			logger.Error("change failed", append(append(attrs, "attempts", ev.Attempt, "error", ev.Err), counts...)...)
 		case reconciler.EventSkipped:
