@@ -14,6 +14,10 @@ import (
 // subcommands is filled by each command's file, so adding a command touches one file.
 var subcommands []func() *cobra.Command
 
+// argRewriters adjust the raw arguments before cobra parses them, for the few
+// contract spellings pflag cannot express (Terraform's single-dash `-out FILE`).
+var argRewriters []func([]string) []string
+
 // exitError ends the process with a code without printing anything more: the command
 // has already reported what happened.
 type exitError struct{ code int }
@@ -43,6 +47,9 @@ func main() {
 // 1 error, 2 changes present (plan --detailed-exitcode).
 func run(args []string) int {
 	root := newRoot()
+	for _, rw := range argRewriters {
+		args = rw(args)
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

@@ -59,6 +59,10 @@ type Change struct {
 	// Target is the node or member it runs against (the parent for account work).
 	Provider string `json:"provider"`
 	Target   string `json:"target"`
+	// Parent is the parent node whose part of the fleet the change belongs to (the
+	// parent itself for its own node and DNS cluster; empty for a DNS-only node). It
+	// groups a plan for review and tells the apply engine which parent to lock.
+	Parent string `json:"parent,omitempty"`
 }
 
 // Summary counts changes the way the text renderer's last line says them.
@@ -90,6 +94,10 @@ type Plan struct {
 	// Errors are problems met while observing (a parent unreachable); the plan for the
 	// rest of the fleet is still made and the affected nodes are named.
 	Errors []string `json:"errors,omitempty"`
+	// Warnings are things an operator should know that are not changes: a version that
+	// differs from the fleet (Tether never changes versions), a protected object kept,
+	// a disabled DNS member left out until re-enabled.
+	Warnings []string `json:"warnings,omitempty"`
 	// Source identifies the desired state: a fingerprint of the fleet files and, in
 	// git, the commit. Observed is a fingerprint of what was observed.
 	Source   Source `json:"source"`
@@ -105,3 +113,45 @@ type Source struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool { return p == nil || len(p.Changes) == 0 }
+
+// Kind says how the summary line counts an action: "create", "change" or "remove".
+// Linking adds a node to the parent and unlinking takes it away, so they count with
+// create and remove; everything else alters something that stays.
+func (a Action) Kind() string {
+	switch a {
+	case Create, Link:
+		return "create"
+	case Delete, Unlink:
+		return "remove"
+	default:
+		return "change"
+	}
+}
+
+// Valid reports whether a is one of the closed set of actions.
+func (a Action) Valid() bool {
+	switch a {
+	case Create, Update, Link, Unlink, Distribute, Dedistribute, Delete, Enable, Disable, Resync:
+		return true
+	}
+	return false
+}
+
+// Summarize counts changes by kind and risk; unmanaged is passed through.
+func Summarize(changes []*Change, unmanaged int) Summary {
+	s := Summary{Unmanaged: unmanaged}
+	for _, c := range changes {
+		switch c.Action.Kind() {
+		case "create":
+			s.Create++
+		case "remove":
+			s.Remove++
+		default:
+			s.Change++
+		}
+		if c.Flags.Risky() {
+			s.Risky++
+		}
+	}
+	return s
+}

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/reconciler"
+)
+
+func TestMain(m *testing.M) {
+	// A sandbox whose background tasks take milliseconds, and retries that do not
+	// wait half a second: the tests exercise the flow, not the clock.
+	sandboxOptions = func(o *session.Options) {
+		o.SandboxOptions.TaskDelay = 5 * time.Millisecond
+		o.SandboxOptions.FlushInterval = 20 * time.Millisecond
+	}
+	applyRetry = reconciler.Retry{Attempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	os.Exit(m.Run())
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// tether runs the command line as main does, with its own streams.
+func tether(t *testing.T, ctx context.Context, stdin string, args ...string) result {
+	t.Helper()
+	root := newRoot()
+	for _, rw := range argRewriters {
+		args = rw(args)
+	}
+	root.SetArgs(args)
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetIn(strings.NewReader(stdin))
+	err := root.ExecuteContext(ctx)
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.code
+	default:
+		r.code = 1
+		r.stderr += "Error: " + err.Error() + "\n"
+	}
+	return r
+}
+
+// env is a fleet copied into a temporary folder, with its sandbox state beside it.
+type env struct {
+	dir, fleet, sandbox string
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := os.ReadFile("testdata/e2e/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := env{dir: dir, fleet: filepath.Join(dir, "fleet"), sandbox: filepath.Join(dir, "sandbox")}
+	if err := os.MkdirAll(e.fleet, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.write(t, string(b))
+	return e
+}
+
+func (e env) write(t *testing.T, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(e.fleet, "fleet.yaml"), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e env) edit(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.fleet, "fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), from) {
+		t.Fatalf("fleet has no %q", from)
+	}
+	e.write(t, strings.Replace(string(b), from, to, 1))
+}
+
+func (e env) run(t *testing.T, args ...string) result {
+	t.Helper()
+	return tether(t, context.Background(), "", append(args, "--sandbox", "--sandbox-state", e.sandbox)...)
+}
+
+func (e env) state(t *testing.T) *state.Folder {
+	t.Helper()
+	st, err := state.Open(filepath.Join(e.sandbox, "tether-state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func expect(t *testing.T, r result, code int, wants ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	all := r.stdout + r.stderr
+	for _, w := range wants {
+		if !strings.Contains(all, w) {
+			t.Errorf("output lacks %q\nstdout:\n%s\nstderr:\n%s", w, r.stdout, r.stderr)
+		}
+	}
+}
+
+// assertConverged plans again: the fleet must show no changes.
+func (e env) assertConverged(t *testing.T) {
+	t.Helper()
+	r := e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 0, "No changes.")
+}
+
+func TestApplyConvergesAndSecondPlanIsEmpty(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 2, "+ account.alice", "Plan: 7 to create, 0 to change, 0 to remove.")
+	if _, err := os.Stat(filepath.Join(e.sandbox, "tether-state", "inventory.json")); err == nil {
+		t.Fatal("plan wrote an inventory")
+	}
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "Apply complete! 7 created, 0 changed, 0 removed.", `"msg":"change applied"`)
+	e.assertConverged(t)
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "No changes. The fleet matches its files.")
+
+	st := e.state(t)
+	inv, err := st.Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"node.mail1", "node.mail2", "reseller.bob", "account.alice", "account.dave", "account.frank", "account.ivan"} {
+		if _, ok := inv[a]; !ok {
+			t.Errorf("inventory lacks %s: %v", a, inv)
+		}
+	}
+	prot, _ := st.Protected(context.Background())
+	if !prot["account.alice"] || prot["account.dave"] {
+		t.Errorf("protected %v", prot)
+	}
+	if js, _ := st.Journals(context.Background()); len(js) != 0 {
+		t.Errorf("journals left after a complete apply: %d", len(js))
+	}
+	// Nothing went next to the fleet: the sandbox's state is its own.
+	if _, err := os.Stat(filepath.Join(e.fleet, ".tether")); err == nil {
+		t.Error("a sandbox apply wrote state next to the real fleet")
+	}
+}
+
+func TestPlanFormatsAndSavedPlan(t *testing.T) {
+	e := newEnv(t)
+	saved := filepath.Join(e.dir, "tfplan")
+	r := e.run(t, "plan", "--format", "json", "-out", saved, e.fleet)
+	expect(t, r, 0, `"format_version"`, "Saved the plan to "+saved)
+	r = e.run(t, "plan", "--format", "markdown", e.fleet)
+	expect(t, r, 0, "account.alice")
+	r = e.run(t, "plan", "--format", "yaml", e.fleet)
+	expect(t, r, 1, `--format "yaml": want text, json or markdown`)
+
+	r = e.run(t, "apply", saved)
+	expect(t, r, 0, "Applying the saved plan", "Apply complete! 7 created")
+	e.assertConverged(t)
+}
+
+func TestSavedPlanRefusedWhenServersMoved(t *testing.T) {
+	e := newEnv(t)
+	saved := filepath.Join(e.dir, "tfplan")
+	expect(t, e.run(t, "plan", "-out="+saved, e.fleet), 0)
+	// Someone applies in between: the servers no longer look as they did.
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0)
+	r := e.run(t, "apply", saved)
+	expect(t, r, 1, "saved plan "+saved+" is stale", "account.alice (appeared)", "node.mail1 (", "reseller.bob (appeared)")
+	if strings.Contains(r.stdout, "Apply complete") {
+		t.Fatal("a stale plan was applied")
+	}
+}
+
+func TestSavedPlanRefusedWhenFleetMoved(t *testing.T) {
+	e := newEnv(t)
+	saved := filepath.Join(e.dir, "tfplan")
+	expect(t, e.run(t, "plan", "-out", saved, e.fleet), 0)
+	e.edit(t, "contactEmail: frank@example.org", "contactEmail: frank@example.net")
+	r := e.run(t, "apply", saved)
+	expect(t, r, 1, "is stale", "the fleet changed since the plan was made")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 2, "Plan: 7 to create")
+}
+
+func TestLostChildNeedsAllowDataLoss(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0)
+	e.edit(t, "tokenEnv: MAIL2_WHM_TOKEN}", "tokenEnv: MAIL2_WHM_TOKEN}\n    lost: true")
+	e.edit(t, "contactEmail: dave@example.org\n    mail: {node: mail2}", "contactEmail: dave@example.org")
+	r := e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 1, "account.dave/dedistribute loses data", "Nothing was applied. To apply it anyway, add --allow-data-loss.")
+	// Still planned: nothing moved.
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 2, "<- account.dave", "data loss")
+	r = e.run(t, "apply", "--auto-approve", "--allow-data-loss", e.fleet)
+	expect(t, r, 0, "Apply complete! 0 created, 1 changed, 0 removed.")
+	e.assertConverged(t)
+}
+
+func TestInvalidFleetContactsNothing(t *testing.T) {
+	e := newEnv(t)
+	e.edit(t, "domain: frank.example", "domain: frank.example\n    contactemial: x@example.org")
+	for _, cmd := range []string{"plan", "apply"} {
+		r := e.run(t, cmd, "--auto-approve", e.fleet)
+		if cmd == "plan" {
+			r = e.run(t, cmd, e.fleet)
+		}
+		expect(t, r, 1, "fleet.yaml:", "TETHER-SCHEMA", "nothing was contacted")
+	}
+	if _, err := os.Stat(e.sandbox); err == nil {
+		t.Error("an invalid fleet started the sandbox")
+	}
+}
+
+func TestApplyAsksFirst(t *testing.T) {
+	e := newEnv(t)
+	args := []string{"apply", e.fleet, "--sandbox", "--sandbox-state", e.sandbox}
+	r := tether(t, context.Background(), "yes\n", args...)
+	expect(t, r, 1, "standard input is not a terminal", "--auto-approve")
+
+	defer func(old func(any) bool) { isTerminal = old }(isTerminal)
+	isTerminal = func(rw any) bool { _, ok := rw.(*strings.Reader); return ok }
+	r = tether(t, context.Background(), "no\n", args...)
+	expect(t, r, 1, "Do you want to perform these actions? Only 'yes' will be accepted:", "Apply cancelled: nothing was changed.")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 2)
+	r = tether(t, context.Background(), "yes\n", args...)
+	expect(t, r, 0, "Apply complete!")
+}
+
+// servedSandbox starts the sandbox as `tether sandbox serve` would, so the commands
+// talk to it over its endpoints and the test can inject faults while they run.
+func servedSandbox(t *testing.T, e env) *sandbox.Sandbox {
+	t.Helper()
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: e.sandbox, TaskDelay: 5 * time.Millisecond,
+		FlushInterval: 20 * time.Millisecond, RemoteTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	if err := sandbox.WritePID(e.sandbox); err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+func TestFaultInjectedApplyReportsEveryFailureThenConverges(t *testing.T) {
+	e := newEnv(t)
+	// Create the fleet's blank servers, then serve them from this process.
+	expect(t, e.run(t, "plan", e.fleet), 0)
+	sb := servedSandbox(t, e)
+
+	// mail1 answers every call with HTTP 500; mail2 goes offline once the apply is
+	// under way.
+	if err := sb.SetFaults("mail1", sandbox.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	eventHook = func(ev reconciler.Event) {
+		if ev.Kind == reconciler.EventDone {
+			once.Do(func() { sb.SetFaults("mail2", sandbox.Faults{Offline: true}) })
+		}
+	}
+	defer func() { eventHook = nil }()
+	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	expect(t, r, 1, "Apply incomplete:", "✗ link node.mail1 on web1", "✗ link node.mail2 on web1",
+		"- create account.alice: skipped: it depends on node.mail1/link, which failed",
+		"- create account.dave: skipped: it depends on node.mail2/link, which failed")
+	if n := strings.Count(r.stderr, "Error:"); n != 1 {
+		t.Errorf("%d error blocks", n)
+	}
+	js, err := e.state(t).Journals(context.Background())
+	if err != nil || len(js) != 1 {
+		t.Fatalf("journal after a failed apply: %v, %v", js, err)
+	}
+
+	eventHook = nil
+	sb.SetFaults("mail1", sandbox.Faults{})
+	sb.SetFaults("mail2", sandbox.Faults{})
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "Note: an apply of "+js[0].Fleet, "did not finish", "Apply complete! 4 created")
+	e.assertConverged(t)
+	if js, _ := e.state(t).Journals(context.Background()); len(js) != 0 {
+		t.Fatalf("journals left: %d", len(js))
+	}
+}
+
+func TestInterruptedApplyIsFinishedByTheNext(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	eventHook = func(ev reconciler.Event) {
+		if ev.Kind == reconciler.EventDone {
+			cancel() // Ctrl-C after the first change
+		}
+	}
+	defer func() { eventHook = nil }()
+	r := tether(t, ctx, "", "apply", "--auto-approve", "--parallelism", "1", e.fleet, "--sandbox", "--sandbox-state", e.sandbox)
+	expect(t, r, 1, "apply interrupted", "were not started", "run tether apply again to finish")
+	js, err := e.state(t).Journals(context.Background())
+	if err != nil || len(js) != 1 || len(js[0].Remaining()) == 0 {
+		t.Fatalf("journal: %+v, %v", js, err)
+	}
+	eventHook = nil
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "did not finish", "Apply complete!")
+	e.assertConverged(t)
+	if js, _ := e.state(t).Journals(context.Background()); len(js) != 0 {
+		t.Fatalf("journals left: %d", len(js))
+	}
+}
+
+func TestSingleDashOut(t *testing.T) {
+	got := singleDashOut([]string{"plan", "-out", "f", "-out=g", "--out", "h", "--", "-out"})
+	want := []string{"plan", "--out", "f", "--out=g", "--out", "h", "--", "-out"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("%v", got)
+	}
+}

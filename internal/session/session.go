@@ -1,0 +1,243 @@
+// Package session turns a loaded fleet and the command line's choices into the
+// providers a command works with: endpoints from the fleet's credentials for real
+// servers, or from the sandbox (a `tether sandbox serve` already serving the state
+// folder, else one started in-process for the length of the command).
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/schema"
+)
+
+// DefaultPort is WHM's HTTPS API port.
+const DefaultPort = 2087
+
+// Options are the command line's choices.
+type Options struct {
+	// FleetPath is the fleet's file or folder; the state and sandbox folders sit
+	// next to it.
+	FleetPath string
+	// Sandbox talks to the simulated fleet instead of the fleet's servers.
+	Sandbox bool
+	// SandboxState is the sandbox's folder (default .tether/sandbox next to the fleet).
+	SandboxState string
+	// SandboxOptions tune an in-process sandbox (task delay, faults); StateDir and
+	// Fleet are filled in.
+	SandboxOptions sandbox.Options
+	Logger         *slog.Logger
+
+	// Getenv and ReadFile stand in for the environment and the disk in tests.
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.ReadFile == nil {
+		o.ReadFile = os.ReadFile
+	}
+	if o.SandboxState == "" {
+		o.SandboxState = filepath.Join(BaseDir(o.FleetPath), ".tether", "sandbox")
+	}
+	return o
+}
+
+// Session is what a command needs to observe and apply.
+type Session struct {
+	// Config is what the providers were built from.
+	Config providers.Config
+	// Providers by registry name.
+	Providers map[string]providers.Provider
+	// Sandbox describes where the simulated fleet runs ("" for real servers).
+	Sandbox string
+	// InProcess is the sandbox this session started (nil otherwise), for tests that
+	// inject faults or look inside.
+	InProcess *sandbox.Sandbox
+
+	closers []func() error
+}
+
+// BaseDir is the folder that holds the fleet: the fleet folder itself, or the folder
+// of a fleet file. Tether's own folders (.tether/state, .tether/sandbox) go there.
+func BaseDir(fleetPath string) string {
+	if fleetPath == "" {
+		return "."
+	}
+	if fi, err := os.Stat(fleetPath); err == nil && !fi.IsDir() {
+		return filepath.Dir(fleetPath)
+	}
+	return fleetPath
+}
+
+// StateDir is where the folder state backend keeps Tether's state for a fleet.
+func StateDir(fleetPath string) string {
+	return filepath.Join(BaseDir(fleetPath), ".tether", "state")
+}
+
+// Open builds the session: endpoints, secrets, and every registered provider.
+func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, error) {
+	opts = opts.withDefaults()
+	s := &Session{}
+	var eps map[string]providers.Endpoint
+	var err error
+	if opts.Sandbox {
+		eps, err = s.sandboxEndpoints(ctx, fleet, opts)
+	} else {
+		eps, err = realEndpoints(fleet, opts)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger}
+	s.Providers = map[string]providers.Provider{}
+	for _, name := range providers.Names() {
+		p, err := providers.New(name, s.Config)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("provider %s: %w", name, err)
+		}
+		s.Providers[name] = p
+	}
+	return s, nil
+}
+
+// Close stops what the session started (an in-process sandbox).
+func (s *Session) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// realEndpoints resolves every node's WHM endpoint from the fleet. Every node with a
+// problem is reported, not only the first; a secret's value never appears.
+func realEndpoints(fleet *schema.Fleet, opts Options) (map[string]providers.Endpoint, error) {
+	eps := map[string]providers.Endpoint{}
+	var errs []error
+	for _, name := range sortedNodes(fleet) {
+		n := fleet.Nodes[name]
+		ep, err := endpoint(name, n, opts)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		eps[name] = ep
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return eps, nil
+}
+
+func endpoint(name string, n *schema.Node, opts Options) (providers.Endpoint, error) {
+	if n.Host == "" {
+		return providers.Endpoint{}, fmt.Errorf("node %s: no host to reach its WHM API (set host)", name)
+	}
+	port := n.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	ep := providers.Endpoint{URL: "https://" + net.JoinHostPort(n.Host, strconv.Itoa(port)), User: "root"}
+	if n.TLS != nil {
+		ep.CAFile, ep.Insecure = n.TLS.CAFile, n.TLS.Insecure
+		if ep.Insecure {
+			opts.Logger.Warn("TLS verification is off for this node (tls.insecure): its certificate is not checked", "node", name)
+		}
+	}
+	c := n.Credentials
+	if c == nil {
+		return providers.Endpoint{}, fmt.Errorf("node %s: no credentials (set credentials.tokenEnv or credentials.tokenFile)", name)
+	}
+	if c.User != "" {
+		ep.User = c.User
+	}
+	tok, err := token(name, c, opts)
+	if err != nil {
+		return providers.Endpoint{}, err
+	}
+	ep.Token = tok
+	return ep, nil
+}
+
+func token(node string, c *schema.Credentials, opts Options) (string, error) {
+	switch {
+	case c.TokenEnv != "":
+		v := strings.TrimSpace(opts.Getenv(c.TokenEnv))
+		if v == "" {
+			return "", fmt.Errorf("node %s: environment variable %s (credentials.tokenEnv) is not set or empty", node, c.TokenEnv)
+		}
+		return v, nil
+	case c.TokenFile != "":
+		b, err := opts.ReadFile(c.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("node %s: read token file (credentials.tokenFile): %w", node, err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("node %s: token file %s (credentials.tokenFile) is empty", node, c.TokenFile)
+		}
+		return v, nil
+	default:
+		return "", fmt.Errorf("node %s: credentials name no token (set tokenEnv or tokenFile)", node)
+	}
+}
+
+// secrets resolves TSIG and other secret references for providers.
+func secrets(opts Options) func(env, file string) (string, error) {
+	return func(env, file string) (string, error) {
+		switch {
+		case env != "":
+			v := strings.TrimSpace(opts.Getenv(env))
+			if v == "" {
+				return "", fmt.Errorf("environment variable %s is not set or empty", env)
+			}
+			return v, nil
+		case file != "":
+			b, err := opts.ReadFile(file)
+			if err != nil {
+				return "", fmt.Errorf("read secret file: %w", err)
+			}
+			v := strings.TrimSpace(string(b))
+			if v == "" {
+				return "", fmt.Errorf("secret file %s is empty", file)
+			}
+			return v, nil
+		default:
+			return "", errors.New("no secret reference (set secretEnv or secretFile)")
+		}
+	}
+}
+
+func sortedNodes(f *schema.Fleet) []string {
+	if f == nil {
+		return nil
+	}
+	out := make([]string, 0, len(f.Nodes))
+	for n, v := range f.Nodes {
+		if v != nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,186 @@
+package session
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/providers"
+	_ "github.com/tether-dev/tether/providers/all"
+	"github.com/tether-dev/tether/schema"
+)
+
+const secret = "TOKEN-VALUE-abc123"
+
+func fakeEnv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func fakeFiles(files map[string]string) func(string) ([]byte, error) {
+	return func(p string) ([]byte, error) {
+		if c, ok := files[p]; ok {
+			return []byte(c), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+	}
+}
+
+func TestRealEndpoints(t *testing.T) {
+	fleet := &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1":  {Role: "parent", Host: "web1.example.net", Credentials: &schema.Credentials{User: "root", TokenEnv: "WEB1_WHM_TOKEN"}},
+		"mail1": {Role: "child", Host: "2001:db8::20", Port: 8443, Credentials: &schema.Credentials{User: "tether", TokenFile: "/etc/tether/mail1.token"}, TLS: &schema.TLS{CAFile: "/etc/ca.pem"}},
+		"ns1":   {Role: "dnsonly", Host: "ns1.example.net", TLS: &schema.TLS{Insecure: true}, Credentials: &schema.Credentials{TokenEnv: "NS1"}},
+	}}
+	s, err := Open(context.Background(), fleet, Options{
+		Getenv:   fakeEnv(map[string]string{"WEB1_WHM_TOKEN": secret, "NS1": " ns1tok\n"}),
+		ReadFile: fakeFiles(map[string]string{"/etc/tether/mail1.token": "mailtok\n"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := map[string]providers.Endpoint{
+		"web1":  {URL: "https://web1.example.net:2087", User: "root", Token: secret},
+		"mail1": {URL: "https://[2001:db8::20]:8443", User: "tether", Token: "mailtok", CAFile: "/etc/ca.pem"},
+		"ns1":   {URL: "https://ns1.example.net:2087", User: "root", Token: "ns1tok", Insecure: true},
+	}
+	for n, w := range want {
+		if got := s.Config.Endpoints[n]; got != w {
+			t.Errorf("%s: %+v, want %+v", n, got, w)
+		}
+	}
+	if _, ok := s.Providers["whm"]; !ok {
+		t.Errorf("providers %v lack whm", s.Providers)
+	}
+	if s.Sandbox != "" {
+		t.Errorf("real mode says sandbox %q", s.Sandbox)
+	}
+}
+
+func TestRealEndpointsReportEveryProblemWithoutSecrets(t *testing.T) {
+	fleet := &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1":  {Role: "parent", Host: "web1.example.net", Credentials: &schema.Credentials{TokenEnv: "WEB1_WHM_TOKEN"}},
+		"mail1": {Role: "child", Host: "mail1.example.net", Credentials: &schema.Credentials{TokenFile: "/missing.token"}},
+		"mail2": {Role: "child", Host: "mail2.example.net"},
+		"mail3": {Role: "child", Credentials: &schema.Credentials{TokenEnv: "X"}},
+		"mail4": {Role: "child", Host: "h", Credentials: &schema.Credentials{TokenFile: "/empty"}},
+		"ok":    {Role: "child", Host: "ok.example.net", Credentials: &schema.Credentials{TokenEnv: "OK"}},
+	}}
+	_, err := Open(context.Background(), fleet, Options{
+		Getenv:   fakeEnv(map[string]string{"OK": secret, "X": secret}),
+		ReadFile: fakeFiles(map[string]string{"/empty": "\n"}),
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, s := range []string{
+		"node web1: environment variable WEB1_WHM_TOKEN (credentials.tokenEnv) is not set or empty",
+		"node mail1: read token file (credentials.tokenFile): open /missing.token: file does not exist",
+		"node mail2: no credentials",
+		"node mail3: no host",
+		"node mail4: token file /empty (credentials.tokenFile) is empty",
+	} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error lacks %q:\n%v", s, err)
+		}
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "node ok") {
+		t.Errorf("error mentions the good node or a secret:\n%v", err)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	sec := secrets(Options{Getenv: fakeEnv(map[string]string{"TSIG": secret}), ReadFile: fakeFiles(map[string]string{"/k": secret + "\n"})})
+	for _, tt := range []struct{ env, file, want, err string }{
+		{env: "TSIG", want: secret},
+		{file: "/k", want: secret},
+		{env: "NOPE", err: "environment variable NOPE is not set"},
+		{file: "/nope", err: "read secret file"},
+		{err: "no secret reference"},
+	} {
+		got, err := sec(tt.env, tt.file)
+		if got != tt.want || (tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err))) {
+			t.Errorf("%+v: %q, %v", tt, got, err)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("secret in error: %v", err)
+		}
+	}
+}
+
+func TestDirs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, want string }{
+		{dir, filepath.Join(dir, ".tether", "state")},
+		{file, filepath.Join(dir, ".tether", "state")},
+		{"", filepath.Join(".", ".tether", "state")},
+	} {
+		if got := StateDir(tt.path); got != tt.want {
+			t.Errorf("StateDir(%q) = %s, want %s", tt.path, got, tt.want)
+		}
+	}
+	if got := (Options{FleetPath: file}).withDefaults().SandboxState; got != filepath.Join(dir, ".tether", "sandbox") {
+		t.Errorf("sandbox state %s", got)
+	}
+}
+
+func sandboxFleet() *schema.Fleet {
+	return &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1":  {Role: "parent", Host: "web1.example.net", Version: 118, Profile: "STANDARD"},
+		"mail1": {Role: "child", Parent: "web1", Host: "mail1.example.net", Version: 118, Profile: "MAILNODE"},
+	}}
+}
+
+func TestSandboxInProcess(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), sandboxFleet(), Options{Sandbox: true, SandboxState: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.InProcess == nil || !strings.Contains(s.Sandbox, "in-process") {
+		t.Fatalf("sandbox %q, in-process %v", s.Sandbox, s.InProcess)
+	}
+	for _, n := range []string{"web1", "mail1"} {
+		ep := s.Config.Endpoints[n]
+		if !strings.HasPrefix(ep.URL, "http://127.0.0.1:") || ep.Token == "" || ep.User != "root" {
+			t.Errorf("%s: %+v", n, ep)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "endpoints.json")); err != nil {
+		t.Errorf("the sandbox kept no state: %v", err)
+	}
+}
+
+func TestSandboxServedByAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: dir, Fleet: sandboxFleet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if err := sandbox.WritePID(dir); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), sandboxFleet(), Options{Sandbox: true, SandboxState: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.InProcess != nil || !strings.Contains(s.Sandbox, "served from") {
+		t.Fatalf("started its own sandbox: %q", s.Sandbox)
+	}
+	if got, want := s.Config.Endpoints["web1"].URL, sb.Endpoints().Nodes["web1"].WHM; got != want {
+		t.Errorf("web1 at %s, the server is at %s", got, want)
+	}
+}

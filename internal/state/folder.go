@@ -1,0 +1,513 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultDir is where the folder backend keeps state, relative to the fleet.
+const DefaultDir = ".tether/state"
+
+// Folder keeps the state in a folder on a local disk:
+//
+//	.lock                 flock'd around every read-modify-write, so processes take turns
+//	inventory.json        objects Tether created
+//	protected.json        addresses last applied with protect: true
+//	health.json           DNS members' health
+//	journals/ID.json      the header of an apply's journal
+//	journals/ID.steps     one JSON line per finished change, appended
+//	locks/PARENT.lock     flock'd while an apply writes to PARENT; holds who has it
+//
+// Whole files are written to a temporary file and renamed over the old one, so a
+// reader never sees half a file. Journal steps are appended one line per write; a torn
+// last line (the process killed mid-write) is ignored when read back.
+type Folder struct {
+	dir string
+	// mu orders this process's goroutines; the flock on .lock orders processes (flock
+	// belongs to an open file, so it alone would not exclude two goroutines that share
+	// one).
+	mu sync.Mutex
+	// steps keeps each open journal's append handle, so a step costs one write.
+	steps map[string]*os.File
+}
+
+var _ Store = (*Folder)(nil)
+
+// Open opens (creating) the state folder dir.
+func Open(dir string) (*Folder, error) {
+	for _, d := range []string{dir, filepath.Join(dir, "journals"), filepath.Join(dir, "locks")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("state: create %s: %w", d, err)
+		}
+	}
+	return &Folder{dir: dir, steps: map[string]*os.File{}}, nil
+}
+
+// Dir returns the folder, for messages.
+func (f *Folder) Dir() string { return f.dir }
+
+// Close closes the journals' append handles.
+func (f *Folder) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs []error
+	for id, h := range f.steps {
+		errs = append(errs, h.Close())
+		delete(f.steps, id)
+	}
+	return errors.Join(errs...)
+}
+
+// exclusive runs fn holding the process mutex and the folder's flock.
+func (f *Folder) exclusive(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lf, err := os.OpenFile(filepath.Join(f.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("state: open folder lock: %w", err)
+	}
+	defer lf.Close()
+	// The folder lock is only held for a file's read-modify-write (milliseconds), so
+	// a blocking flock is fine; the per-parent locks are the long ones.
+	if err := flock(lf, syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("state: lock folder %s: %w", f.dir, err)
+	}
+	defer flock(lf, syscall.LOCK_UN) //nolint:errcheck // closing releases it anyway
+	return fn()
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// readJSON decodes path into v; a missing file leaves v as it is.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is damaged: %w", path, err)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
+type inventoryFile struct {
+	Version int              `json:"version"`
+	Objects map[string]Entry `json:"objects"`
+}
+
+// Inventory implements Store.
+func (f *Folder) Inventory(ctx context.Context) (map[string]Entry, error) {
+	var inv inventoryFile
+	err := f.exclusive(ctx, func() error { return readJSON(f.path("inventory.json"), &inv) })
+	if err != nil {
+		return nil, fmt.Errorf("state: read inventory: %w", err)
+	}
+	if inv.Objects == nil {
+		inv.Objects = map[string]Entry{}
+	}
+	return inv.Objects, nil
+}
+
+// UpdateInventory implements Store.
+func (f *Folder) UpdateInventory(ctx context.Context, add []Entry, remove []string) error {
+	if len(add) == 0 && len(remove) == 0 {
+		return nil
+	}
+	err := f.exclusive(ctx, func() error {
+		var inv inventoryFile
+		if err := readJSON(f.path("inventory.json"), &inv); err != nil {
+			return err
+		}
+		if inv.Objects == nil {
+			inv.Objects = map[string]Entry{}
+		}
+		inv.Version = 1
+		for _, a := range remove {
+			delete(inv.Objects, a)
+		}
+		for _, e := range add {
+			inv.Objects[e.Address] = e
+		}
+		return writeJSON(f.path("inventory.json"), inv)
+	})
+	if err != nil {
+		return fmt.Errorf("state: update inventory: %w", err)
+	}
+	return nil
+}
+
+type protectedFile struct {
+	Version   int             `json:"version"`
+	Addresses map[string]bool `json:"addresses"`
+}
+
+// Protected implements Store.
+func (f *Folder) Protected(ctx context.Context) (map[string]bool, error) {
+	var pf protectedFile
+	if err := f.exclusive(ctx, func() error { return readJSON(f.path("protected.json"), &pf) }); err != nil {
+		return nil, fmt.Errorf("state: read protected: %w", err)
+	}
+	if pf.Addresses == nil {
+		pf.Addresses = map[string]bool{}
+	}
+	return pf.Addresses, nil
+}
+
+// UpdateProtected implements Store.
+func (f *Folder) UpdateProtected(ctx context.Context, add, remove []string) error {
+	err := f.exclusive(ctx, func() error {
+		var pf protectedFile
+		if err := readJSON(f.path("protected.json"), &pf); err != nil {
+			return err
+		}
+		if pf.Addresses == nil {
+			pf.Addresses = map[string]bool{}
+		}
+		changed := false
+		for _, a := range remove {
+			if pf.Addresses[a] {
+				delete(pf.Addresses, a)
+				changed = true
+			}
+		}
+		for _, a := range add {
+			if !pf.Addresses[a] {
+				pf.Addresses[a] = true
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		pf.Version = 1
+		return writeJSON(f.path("protected.json"), pf)
+	})
+	if err != nil {
+		return fmt.Errorf("state: update protected: %w", err)
+	}
+	return nil
+}
+
+var journalID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+func checkID(id string) error {
+	if !journalID.MatchString(id) || strings.HasPrefix(id, ".") {
+		return fmt.Errorf("state: journal id %q: want letters, digits, '-', '_', '.'", id)
+	}
+	return nil
+}
+
+// BeginJournal implements Store.
+func (f *Folder) BeginJournal(ctx context.Context, h JournalHeader) error {
+	if err := checkID(h.ID); err != nil {
+		return err
+	}
+	err := f.exclusive(ctx, func() error {
+		// Steps first: a header without steps is a journal with nothing done, while
+		// old steps under a new header would claim work that was not done.
+		sp := f.path("journals", h.ID+".steps")
+		if old := f.steps[h.ID]; old != nil {
+			old.Close()
+			delete(f.steps, h.ID)
+		}
+		if err := os.WriteFile(sp, nil, 0o600); err != nil {
+			return err
+		}
+		return writeJSON(f.path("journals", h.ID+".json"), h)
+	})
+	if err != nil {
+		return fmt.Errorf("state: begin journal %s: %w", h.ID, err)
+	}
+	return nil
+}
+
+// RecordStep implements Store.
+func (f *Folder) RecordStep(ctx context.Context, id string, s Step) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	line, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("state: journal %s: %w", id, err)
+	}
+	line = append(line, '\n')
+	// Appending does not need the folder flock: only the apply that owns a journal
+	// writes to it (it holds its parents' locks), and one O_APPEND write of a line is
+	// not interleaved with another. No fsync per step: it would serialise an apply
+	// behind the disk; a crash of the machine loses at most the last steps, which the
+	// next plan finds again by observing.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The header is checked every time: another process may have ended the journal.
+	if _, err := os.Stat(f.path("journals", id+".json")); err != nil {
+		if h := f.steps[id]; h != nil {
+			h.Close()
+			delete(f.steps, id)
+		}
+		return fmt.Errorf("state: journal %s is not open: %w", id, err)
+	}
+	h := f.steps[id]
+	if h == nil {
+		h, err = os.OpenFile(f.path("journals", id+".steps"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("state: journal %s: %w", id, err)
+		}
+		f.steps[id] = h
+	}
+	if _, err := h.Write(line); err != nil {
+		return fmt.Errorf("state: journal %s: record %s: %w", id, s.ID, err)
+	}
+	return nil
+}
+
+// Journals implements Store.
+func (f *Folder) Journals(ctx context.Context) ([]*Journal, error) {
+	var out []*Journal
+	err := f.exclusive(ctx, func() error {
+		names, err := filepath.Glob(f.path("journals", "*.json"))
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			j := &Journal{Steps: map[string]Step{}}
+			if err := readJSON(n, &j.JournalHeader); err != nil {
+				return err
+			}
+			if j.ID == "" {
+				continue // removed between the glob and the read
+			}
+			if err := readSteps(strings.TrimSuffix(n, ".json")+".steps", j.Steps); err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: read journals: %w", err)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if !out[a].Started.Equal(out[b].Started) {
+			return out[a].Started.Before(out[b].Started)
+		}
+		return out[a].ID < out[b].ID
+	})
+	return out, nil
+}
+
+func readSteps(path string, into map[string]Step) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		var s Step
+		// A line that does not decode is the torn tail of a killed process: the
+		// change it was recording is simply not known to be done.
+		if json.Unmarshal(sc.Bytes(), &s) != nil || s.ID == "" {
+			continue
+		}
+		into[s.ID] = s
+	}
+	return sc.Err()
+}
+
+// EndJournal implements Store.
+func (f *Folder) EndJournal(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	err := f.exclusive(ctx, func() error {
+		if h := f.steps[id]; h != nil {
+			h.Close()
+			delete(f.steps, id)
+		}
+		// The header goes first: without it the steps file is ignored.
+		for _, p := range []string{f.path("journals", id+".json"), f.path("journals", id+".steps")} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: end journal %s: %w", id, err)
+	}
+	return nil
+}
+
+type healthFile struct {
+	Version int               `json:"version"`
+	Members map[string]Health `json:"members"`
+}
+
+// Health implements Store.
+func (f *Folder) Health(ctx context.Context) (map[string]Health, error) {
+	var hf healthFile
+	if err := f.exclusive(ctx, func() error { return readJSON(f.path("health.json"), &hf) }); err != nil {
+		return nil, fmt.Errorf("state: read health: %w", err)
+	}
+	if hf.Members == nil {
+		hf.Members = map[string]Health{}
+	}
+	return hf.Members, nil
+}
+
+// UpdateHealth implements Store.
+func (f *Folder) UpdateHealth(ctx context.Context, member string, fn func(*Health)) (Health, error) {
+	var out Health
+	err := f.exclusive(ctx, func() error {
+		var hf healthFile
+		if err := readJSON(f.path("health.json"), &hf); err != nil {
+			return err
+		}
+		if hf.Members == nil {
+			hf.Members = map[string]Health{}
+		}
+		hf.Version = 1
+		h := hf.Members[member]
+		fn(&h)
+		hf.Members[member] = h
+		out = h
+		return writeJSON(f.path("health.json"), hf)
+	})
+	if err != nil {
+		return Health{}, fmt.Errorf("state: update health of %s: %w", member, err)
+	}
+	return out, nil
+}
+
+// holder is written into a lock file so a refused writer can say who has it.
+type holder struct {
+	PID   int       `json:"pid"`
+	Host  string    `json:"host"`
+	Since time.Time `json:"since"`
+}
+
+// lockRetry is how often a waiting Lock tries again.
+const lockRetry = 50 * time.Millisecond
+
+// Lock implements Store. The lock is an flock on locks/PARENT.lock: the kernel drops
+// it when the holder's process ends however it ends, so a lock never outlives its
+// holder and there is nothing stale to clean up. The file is never removed (a writer
+// could be holding a lock on an unlinked file while another locks a new one); what it
+// says about the holder is only for messages.
+func (f *Folder) Lock(ctx context.Context, parent string) (Unlocker, error) {
+	if err := checkID(parent); err != nil {
+		return nil, fmt.Errorf("state: lock parent %q: not a valid node name", parent)
+	}
+	path := f.path("locks", parent+".lock")
+	for {
+		lf, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
+		}
+		err = flock(lf, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			host, _ := os.Hostname()
+			b, _ := json.Marshal(holder{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
+			// Best effort: the lock is the flock, the content only informs.
+			if lf.Truncate(0) == nil {
+				lf.WriteAt(append(b, '\n'), 0) //nolint:errcheck
+			}
+			return &folderLock{f: lf}, nil
+		}
+		lf.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("parent %s: %w (%s)", parent, ErrLocked, describeHolder(path))
+		case <-time.After(lockRetry):
+		}
+	}
+}
+
+func describeHolder(path string) string {
+	var h holder
+	if b, err := os.ReadFile(path); err != nil || json.Unmarshal(b, &h) != nil || h.PID == 0 {
+		return "holder unknown"
+	}
+	return fmt.Sprintf("held by pid %d on %s since %s", h.PID, h.Host, h.Since.Format(time.RFC3339))
+}
+
+type folderLock struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (l *folderLock) Unlock() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := errors.Join(flock(l.f, syscall.LOCK_UN), l.f.Close())
+	l.f = nil
+	return err
+}
+
+func (f *Folder) path(parts ...string) string {
+	return filepath.Join(append([]string{f.dir}, parts...)...)
+}

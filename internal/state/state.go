@@ -1,0 +1,158 @@
+// Package state is the little state Tether keeps of its own: the inventory of objects
+// it created (so pruning never touches what it did not make), the journal of an apply
+// in progress, the health of DNS cluster members, and the locks that keep one writer
+// per parent.
+//
+// Everything goes through Store, so no caller may assume the state is a local file:
+// the folder backend (Open) is the default and a distributed one (etcd) follows. The
+// live fleet is always the truth; state only records intent and ownership.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is Tether's state. Implementations are safe for concurrent use by goroutines
+// and by several processes sharing the same state.
+type Store interface {
+	// Inventory returns every object Tether created, by address.
+	Inventory(ctx context.Context) (map[string]Entry, error)
+	// UpdateInventory adds and removes entries in one atomic step. Adding an address
+	// that is present refreshes it; removing one that is absent is not an error.
+	UpdateInventory(ctx context.Context, add []Entry, remove []string) error
+
+	// Protected returns the addresses last applied with `protect: true`, so an object
+	// whose declaration was deleted from the files keeps its protection.
+	Protected(ctx context.Context) (map[string]bool, error)
+	// UpdateProtected records protection (add) and its explicit removal (remove) in
+	// one atomic step.
+	UpdateProtected(ctx context.Context, add, remove []string) error
+
+	// BeginJournal opens the journal of one apply, under h.ID. Several can be open at
+	// once: applies to different parents run side by side.
+	BeginJournal(ctx context.Context, h JournalHeader) error
+	// RecordStep appends the outcome of one change to journal id.
+	RecordStep(ctx context.Context, id string, s Step) error
+	// Journals returns every open journal: applies in progress, or interrupted ones
+	// that a later apply has not yet finished. Oldest first.
+	Journals(ctx context.Context) ([]*Journal, error)
+	// EndJournal closes journal id: the apply it records completed, or a later one
+	// finished its work. Ending a journal that is not open is not an error.
+	EndJournal(ctx context.Context, id string) error
+
+	// Health returns the recorded health of every DNS member, by member key
+	// ("PARENT/MEMBER").
+	Health(ctx context.Context) (map[string]Health, error)
+	// UpdateHealth changes one member's health atomically: fn sees the current value
+	// (zero when none) and changes it; the result is stored and returned.
+	UpdateHealth(ctx context.Context, member string, fn func(*Health)) (Health, error)
+
+	// Lock takes the writer lock of one parent, waiting until ctx is done. It fails
+	// with an error wrapping ErrLocked that names the holder when someone else keeps it.
+	Lock(ctx context.Context, parent string) (Unlocker, error)
+
+	// Close releases what the store holds open (not the locks handed out).
+	Close() error
+}
+
+// Unlocker releases a lock taken with Store.Lock.
+type Unlocker interface {
+	Unlock() error
+}
+
+// ErrLocked is returned (wrapped, with the holder) when a parent is locked by another
+// writer.
+var ErrLocked = errors.New("locked by another writer")
+
+// Entry is one object Tether created.
+type Entry struct {
+	Address string    `json:"address"`
+	Target  string    `json:"target,omitempty"` // the node it was created through
+	Created time.Time `json:"created"`
+}
+
+// JournalHeader describes the apply a journal records.
+type JournalHeader struct {
+	// ID identifies this apply: letters, digits, '-', '_' and '.' only.
+	ID      string    `json:"id"`
+	Started time.Time `json:"started"`
+	// Fleet is the fleet's path; Fingerprint and Commit identify its content.
+	Fleet       string `json:"fleet,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+	// Parents are the parents whose locks the apply held.
+	Parents []string `json:"parents,omitempty"`
+	// Changes is the plan being applied, in plan order.
+	Changes []PlannedChange `json:"changes"`
+}
+
+// PlannedChange is one change of the journalled plan.
+type PlannedChange struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Action  string `json:"action"`
+	Target  string `json:"target,omitempty"`
+}
+
+// Step statuses.
+const (
+	StepDone    = "done"
+	StepFailed  = "failed"
+	StepSkipped = "skipped" // a change it depends on failed
+)
+
+// Step is the outcome of one change.
+type Step struct {
+	ID     string    `json:"id"`
+	Status string    `json:"status"`
+	Error  string    `json:"error,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Journal is a journal read back: its header and the last outcome of each change.
+type Journal struct {
+	JournalHeader
+	Steps map[string]Step `json:"steps"`
+}
+
+// Remaining lists the changes that have not succeeded, in plan order.
+func (j *Journal) Remaining() []PlannedChange {
+	var out []PlannedChange
+	for _, c := range j.Changes {
+		if s, ok := j.Steps[c.ID]; ok && s.Status == StepDone {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Summary says in one line what an interrupted apply left behind.
+func (j *Journal) Summary() string {
+	done := len(j.Changes) - len(j.Remaining())
+	src := j.Fleet
+	if j.Commit != "" {
+		src += " at commit " + short(j.Commit)
+	}
+	return fmt.Sprintf("an apply of %s started %s did not finish: %d of %d changes done, %d remain",
+		src, j.Started.UTC().Format(time.RFC3339), done, len(j.Changes), len(j.Changes)-done)
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// Health is what Tether counts about a DNS cluster member.
+type Health struct {
+	// ConsecutiveFailures counts failed commands since the last success.
+	ConsecutiveFailures int       `json:"consecutiveFailures"`
+	Disabled            bool      `json:"disabled,omitempty"`
+	DisabledAt          time.Time `json:"disabledAt,omitzero"`
+	LastError           string    `json:"lastError,omitempty"`
+}

@@ -1,0 +1,702 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler/plan"
+)
+
+// Defaults of ApplyOptions.
+const (
+	DefaultApplyParallelism = 10
+	// DefaultPerTarget bounds the changes running against one node at once: a WHM
+	// parent runs each account operation as a heavy job, and several dozen at once
+	// slow it for the users it serves.
+	DefaultPerTarget = 4
+)
+
+// ApplyOptions tune Apply. The zero value is usable.
+type ApplyOptions struct {
+	// Parallelism bounds the changes running at once (DefaultApplyParallelism).
+	Parallelism int
+	// PerTarget bounds the changes running at once against one Target (default 4).
+	PerTarget int
+	// Retry says how transient failures are retried.
+	Retry Retry
+	// State records the journal and the inventory; nil runs without them (tests,
+	// a read-only check).
+	State state.Store
+	// Locks are the parents whose writer locks the apply holds while it runs. Take
+	// them all, including the parents of earlier interrupted applies (see Locks).
+	Locks []string
+	// LockWait is how long to wait for a lock someone else holds; 0 tries once.
+	LockWait time.Duration
+	// Events, when set, is told what happens, one call at a time (progress, logs).
+	Events func(Event)
+	// Now and Sleep stand in for the clock in tests.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Retry is the policy for failures that wrap providers.ErrTransient.
+type Retry struct {
+	// Attempts is how many times a change is tried in all (default 4; 1 = no retry).
+	Attempts int
+	// Backoff is the wait before the second attempt, doubled each time up to
+	// MaxBackoff (defaults 500ms and 8s).
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+func (o ApplyOptions) withDefaults() ApplyOptions {
+	if o.Parallelism <= 0 {
+		o.Parallelism = DefaultApplyParallelism
+	}
+	if o.PerTarget <= 0 {
+		o.PerTarget = DefaultPerTarget
+	}
+	if o.Retry.Attempts <= 0 {
+		o.Retry.Attempts = 4
+	}
+	if o.Retry.Backoff <= 0 {
+		o.Retry.Backoff = 500 * time.Millisecond
+	}
+	if o.Retry.MaxBackoff <= 0 {
+		o.Retry.MaxBackoff = 8 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	return o
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// backoff is the wait after the attempt-th failed attempt.
+func (r Retry) backoff(attempt int) time.Duration {
+	d := r.Backoff
+	for i := 1; i < attempt && d < r.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, r.MaxBackoff)
+}
+
+// Status is what became of a change.
+type Status string
+
+const (
+	StatusPending    Status = "pending"
+	StatusDone       Status = "done"
+	StatusFailed     Status = "failed"
+	StatusSkipped    Status = "skipped"     // a change it depends on failed
+	StatusNotStarted Status = "not-started" // the apply was interrupted first
+)
+
+// ChangeResult is the outcome of one change.
+type ChangeResult struct {
+	Change   *plan.Change
+	Status   Status
+	Err      error // failed: the last error; skipped: which dependency failed
+	Attempts int
+	Duration time.Duration
+}
+
+// Result is the outcome of an apply.
+type Result struct {
+	// Changes are in plan order.
+	Changes                           []ChangeResult
+	Done, Failed, Skipped, NotStarted int
+	// Interrupted: ctx was cancelled; changes were left not started and the journal
+	// was kept for the next apply.
+	Interrupted bool
+	// JournalID names this apply's journal (empty without State or changes).
+	JournalID string
+	// Previous are journals of earlier applies of the same fleet that had not
+	// finished when this one started; Closed are those this apply's success closed.
+	Previous []*state.Journal
+	Closed   []string
+}
+
+// ErrInterrupted is wrapped in Apply's error when ctx was cancelled mid-run.
+var ErrInterrupted = errors.New("apply interrupted")
+
+// EventKind says what an Event reports.
+type EventKind string
+
+const (
+	EventBegin       EventKind = "begin"     // Total is known
+	EventStart       EventKind = "start"     // a change started
+	EventRetry       EventKind = "retry"     // a transient failure; Wait before the next attempt
+	EventDone        EventKind = "done"      // a change succeeded
+	EventFailed      EventKind = "failed"    // a change failed for good
+	EventSkipped     EventKind = "skipped"   // a change was skipped: a dependency failed
+	EventInterrupted EventKind = "interrupt" // ctx cancelled: no new change starts
+	EventEnd         EventKind = "end"
+)
+
+// Event is one thing that happened during an apply, with the running totals.
+type Event struct {
+	Kind    EventKind
+	Change  *plan.Change // nil for begin, interrupt and end
+	Err     error
+	Attempt int
+	Wait    time.Duration
+	Elapsed time.Duration // of the change, for done and failed
+
+	Total, Done, Failed, Skipped, Running int
+}
+
+// Locks returns the parents an apply of p must lock: the parent of every change
+// (its Target when it belongs to no parent, as a DNS-only node's own settings), and
+// the parents of earlier journals, so that closing those is safe.
+func Locks(p *plan.Plan, previous []*state.Journal) []string {
+	set := map[string]bool{}
+	if p != nil {
+		for _, c := range p.Changes {
+			switch {
+			case c.Parent != "":
+				set[c.Parent] = true
+			case c.Target != "":
+				set[c.Target] = true
+			}
+		}
+	}
+	for _, j := range previous {
+		for _, par := range j.Parents {
+			set[par] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Apply executes a plan: changes in dependency order, independent ones in parallel
+// within the bounds, transient failures retried, every failure collected while the
+// changes that do not depend on it go on. When ctx is cancelled it starts nothing new,
+// waits for the running changes and returns with Result.Interrupted set.
+//
+// The error is nil when every change succeeded; otherwise a *multierror.Error with one
+// entry per failed change (in plan order) and any trouble with the state. A plan that
+// is not a DAG (unknown or cyclic dependencies, duplicate IDs) is refused before
+// anything runs, with a nil Result.
+func Apply(ctx context.Context, p *plan.Plan, provs map[string]providers.Provider, opts ApplyOptions) (*Result, error) {
+	opts = opts.withDefaults()
+	g, err := newGraph(p)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Changes: make([]ChangeResult, len(g.changes))}
+	for i, c := range g.changes {
+		res.Changes[i] = ChangeResult{Change: c, Status: StatusPending}
+	}
+	e := &engine{opts: opts, g: g, provs: provs, res: res}
+
+	if opts.State != nil {
+		unlock, err := e.lock(ctx)
+		if err != nil {
+			return res, err
+		}
+		defer unlock()
+		if err := e.beginJournal(ctx, p); err != nil {
+			return res, err
+		}
+	}
+	e.run(ctx)
+	e.finish(ctx)
+	return res, e.err()
+}
+
+// graph is the plan as indexes: deps and dependents of each change.
+type graph struct {
+	changes    []*plan.Change
+	deps       [][]int
+	dependents [][]int
+}
+
+func newGraph(p *plan.Plan) (*graph, error) {
+	if p == nil {
+		return &graph{}, nil
+	}
+	g := &graph{changes: p.Changes}
+	n := len(p.Changes)
+	g.deps = make([][]int, n)
+	g.dependents = make([][]int, n)
+	index := make(map[string]int, n)
+	for i, c := range p.Changes {
+		if c == nil {
+			return nil, fmt.Errorf("plan: change %d is empty", i)
+		}
+		if c.ID == "" {
+			return nil, fmt.Errorf("plan: change %d (%s %s) has no id", i, c.Action, c.Address)
+		}
+		if j, dup := index[c.ID]; dup {
+			return nil, fmt.Errorf("plan: changes %d and %d share the id %s", j, i, c.ID)
+		}
+		index[c.ID] = i
+	}
+	var errs []error
+	for i, c := range p.Changes {
+		for _, d := range c.DependsOn {
+			j, ok := index[d]
+			if !ok {
+				errs = append(errs, fmt.Errorf("plan: %s depends on %s, which is not in the plan", c.ID, d))
+				continue
+			}
+			if j == i {
+				errs = append(errs, fmt.Errorf("plan: %s depends on itself", c.ID))
+				continue
+			}
+			g.deps[i] = append(g.deps[i], j)
+			g.dependents[j] = append(g.dependents[j], i)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if cyc := g.cycle(); len(cyc) > 0 {
+		return nil, fmt.Errorf("plan: dependency cycle: %s", strings.Join(cyc, " → "))
+	}
+	return g, nil
+}
+
+// cycle returns the IDs of one dependency cycle, or nil.
+func (g *graph) cycle() []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(g.changes))
+	var stack []int
+	var found []string
+	var visit func(i int) bool
+	visit = func(i int) bool {
+		color[i] = grey
+		stack = append(stack, i)
+		for _, d := range g.deps[i] {
+			switch color[d] {
+			case grey:
+				k := slices.Index(stack, d)
+				for _, s := range stack[k:] {
+					found = append(found, g.changes[s].ID)
+				}
+				found = append(found, g.changes[d].ID)
+				return true
+			case white:
+				if visit(d) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[i] = black
+		return false
+	}
+	for i := range g.changes {
+		if color[i] == white && visit(i) {
+			return found
+		}
+	}
+	return nil
+}
+
+// outcome is what a change's goroutine tells the scheduler: a retry on the way
+// (retry set) or the final result. One channel keeps them in order per change.
+type outcome struct {
+	retry    *Event
+	i        int
+	err      error
+	attempts int
+	elapsed  time.Duration
+}
+
+// engine is one apply in progress. Only run's goroutine touches its fields; the
+// changes' goroutines talk to it through the results channel.
+type engine struct {
+	opts  ApplyOptions
+	g     *graph
+	provs map[string]providers.Provider
+	res   *Result
+
+	journalID string
+	stateErrs []error // trouble with the state, reported once each kind
+
+	running    int
+	runningPer map[string]int
+	ready      map[string][]int // per target, in plan order
+	targets    []string         // targets in first-seen order, for round robin
+	next       int              // round-robin cursor into targets
+	remaining  []int            // unfinished dependencies per change
+
+	invAdd    []state.Entry
+	invRemove []string
+	invFlush  time.Time
+}
+
+func (e *engine) emit(ev Event) {
+	if e.opts.Events == nil {
+		return
+	}
+	ev.Total = len(e.g.changes)
+	ev.Done, ev.Failed, ev.Skipped, ev.Running = e.res.Done, e.res.Failed, e.res.Skipped, e.running
+	e.opts.Events(ev)
+}
+
+func (e *engine) lock(ctx context.Context) (func(), error) {
+	var held []state.Unlocker
+	release := func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i].Unlock() //nolint:errcheck // closing the file drops the flock anyway
+		}
+	}
+	locks := slices.Clone(e.opts.Locks)
+	// One order for everyone, so two applies never wait on each other in a circle.
+	sort.Strings(locks)
+	locks = slices.Compact(locks)
+	for _, parent := range locks {
+		lctx, cancel := context.WithTimeout(ctx, e.opts.LockWait)
+		u, err := e.opts.State.Lock(lctx, parent)
+		cancel()
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("cannot apply to %s: %w", parent, err)
+		}
+		held = append(held, u)
+	}
+	return release, nil
+}
+
+func (e *engine) beginJournal(ctx context.Context, p *plan.Plan) error {
+	js, err := e.opts.State.Journals(ctx)
+	if err != nil {
+		return fmt.Errorf("read earlier journals: %w", err)
+	}
+	for _, j := range js {
+		if j.Fleet == p.Source.Path {
+			e.res.Previous = append(e.res.Previous, j)
+		}
+	}
+	if len(e.g.changes) == 0 {
+		return nil
+	}
+	now := e.opts.Now().UTC()
+	e.journalID = fmt.Sprintf("%s-%d", now.Format("20060102T150405.000000000"), os.Getpid())
+	h := state.JournalHeader{
+		ID: e.journalID, Started: now,
+		Fleet: p.Source.Path, Fingerprint: p.Source.Fingerprint, Commit: p.Source.Commit,
+		Parents: slices.Compact(slices.Sorted(slices.Values(e.opts.Locks))),
+		Changes: make([]state.PlannedChange, len(e.g.changes)),
+	}
+	for i, c := range e.g.changes {
+		h.Changes[i] = state.PlannedChange{ID: c.ID, Address: c.Address, Action: string(c.Action), Target: c.Target}
+	}
+	// Without a journal an interruption could not be reported; do not start.
+	if err := e.opts.State.BeginJournal(ctx, h); err != nil {
+		return fmt.Errorf("open the journal: %w", err)
+	}
+	e.res.JournalID = e.journalID
+	return nil
+}
+
+func (e *engine) run(ctx context.Context) {
+	n := len(e.g.changes)
+	e.runningPer = map[string]int{}
+	e.ready = map[string][]int{}
+	e.remaining = make([]int, n)
+	for i := range n {
+		e.remaining[i] = len(e.g.deps[i])
+		if e.remaining[i] == 0 {
+			e.enqueue(i)
+		}
+	}
+	e.emit(Event{Kind: EventBegin})
+	results := make(chan outcome, e.opts.Parallelism)
+	interrupted := false
+	done := ctx.Done()
+	for {
+		if !interrupted && ctx.Err() != nil {
+			interrupted = true
+			e.emit(Event{Kind: EventInterrupted})
+		}
+		if !interrupted {
+			e.startReady(ctx, results)
+		}
+		if e.running == 0 {
+			break
+		}
+		select {
+		case o := <-results:
+			if o.retry != nil {
+				e.emit(*o.retry)
+				continue
+			}
+			e.handle(ctx, o)
+		case <-done:
+			done = nil // seen; the loop now only waits for running changes
+		}
+	}
+	for i := range e.res.Changes {
+		if e.res.Changes[i].Status == StatusPending {
+			e.res.Changes[i].Status = StatusNotStarted
+			e.res.NotStarted++
+		}
+	}
+	e.res.Interrupted = interrupted && e.res.NotStarted > 0
+	e.flushInventory(ctx, true)
+	e.emit(Event{Kind: EventEnd})
+}
+
+func (e *engine) enqueue(i int) {
+	t := e.g.changes[i].Target
+	if _, seen := e.ready[t]; !seen {
+		e.targets = append(e.targets, t)
+	}
+	e.ready[t] = append(e.ready[t], i)
+}
+
+// startReady starts ready changes while the bounds allow, one target after another
+// so that a parent with thousands of changes does not starve the others.
+func (e *engine) startReady(ctx context.Context, results chan<- outcome) {
+	for e.running < e.opts.Parallelism {
+		started := false
+		for k := 0; k < len(e.targets) && e.running < e.opts.Parallelism; k++ {
+			t := e.targets[(e.next+k)%len(e.targets)]
+			q := e.ready[t]
+			if len(q) == 0 || e.runningPer[t] >= e.opts.PerTarget {
+				continue
+			}
+			i := q[0]
+			e.ready[t] = q[1:]
+			e.running++
+			e.runningPer[t]++
+			started = true
+			e.emit(Event{Kind: EventStart, Change: e.g.changes[i]})
+			go e.execute(ctx, i, results)
+		}
+		if len(e.targets) > 0 {
+			e.next = (e.next + 1) % len(e.targets)
+		}
+		if !started {
+			return
+		}
+	}
+}
+
+// execute runs one change with retries. A running change is not cancelled with ctx:
+// stopping a WHM call halfway helps nobody, and every provider call has its own
+// timeout. ctx only cuts short the wait between attempts.
+func (e *engine) execute(ctx context.Context, i int, results chan<- outcome) {
+	c := e.g.changes[i]
+	start := e.opts.Now()
+	runCtx := context.WithoutCancel(ctx)
+	o := outcome{i: i}
+	for {
+		o.attempts++
+		o.err = e.call(runCtx, c)
+		if o.err == nil || !errors.Is(o.err, providers.ErrTransient) || o.attempts >= e.opts.Retry.Attempts {
+			break
+		}
+		wait := e.opts.Retry.backoff(o.attempts)
+		results <- outcome{retry: &Event{Kind: EventRetry, Change: c, Err: o.err, Attempt: o.attempts, Wait: wait}}
+		if e.opts.Sleep(ctx, wait) != nil {
+			break // interrupted: the change counts as failed with its last error
+		}
+	}
+	o.elapsed = e.opts.Now().Sub(start)
+	results <- o
+}
+
+// call runs the provider, turning a panic into the change's failure: one bad change
+// must not take down an apply that others are halfway through.
+func (e *engine) call(ctx context.Context, c *plan.Change) (err error) {
+	prov, ok := e.provs[c.Provider]
+	if !ok || prov == nil {
+		return fmt.Errorf("no provider %q is configured", c.Provider)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("provider %s panicked: %v", c.Provider, r)
+		}
+	}()
+	return prov.Apply(ctx, c)
+}
+
+func (e *engine) handle(ctx context.Context, o outcome) {
+	c := e.g.changes[o.i]
+	e.running--
+	e.runningPer[c.Target]--
+	r := &e.res.Changes[o.i]
+	r.Attempts, r.Duration = o.attempts, o.elapsed
+	if o.err == nil {
+		r.Status = StatusDone
+		e.res.Done++
+		e.record(ctx, c.ID, state.StepDone, "")
+		e.inventory(ctx, c)
+		e.emit(Event{Kind: EventDone, Change: c, Attempt: o.attempts, Elapsed: o.elapsed})
+		for _, d := range e.g.dependents[o.i] {
+			e.remaining[d]--
+			if e.remaining[d] == 0 && e.res.Changes[d].Status == StatusPending {
+				e.enqueue(d)
+			}
+		}
+		return
+	}
+	r.Status, r.Err = StatusFailed, o.err
+	e.res.Failed++
+	e.record(ctx, c.ID, state.StepFailed, o.err.Error())
+	e.emit(Event{Kind: EventFailed, Change: c, Err: o.err, Attempt: o.attempts, Elapsed: o.elapsed})
+	e.skipDependents(ctx, o.i)
+}
+
+// skipDependents marks everything that depends on change i, directly or not, as
+// skipped; nothing else is held back.
+func (e *engine) skipDependents(ctx context.Context, i int) {
+	failed := e.g.changes[i].ID
+	queue := slices.Clone(e.g.dependents[i])
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		r := &e.res.Changes[d]
+		if r.Status != StatusPending {
+			continue
+		}
+		r.Status = StatusSkipped
+		r.Err = fmt.Errorf("skipped: it depends on %s, which failed", failed)
+		e.res.Skipped++
+		e.record(ctx, r.Change.ID, state.StepSkipped, r.Err.Error())
+		e.emit(Event{Kind: EventSkipped, Change: r.Change, Err: r.Err})
+		queue = append(queue, e.g.dependents[d]...)
+	}
+}
+
+func (e *engine) record(ctx context.Context, id, status, msg string) {
+	if e.journalID == "" {
+		return
+	}
+	// The journal write uses a context that survives the interruption: the outcome
+	// of a change that ran is worth recording precisely then.
+	err := e.opts.State.RecordStep(context.WithoutCancel(ctx), e.journalID, state.Step{ID: id, Status: status, Error: msg, At: e.opts.Now().UTC()})
+	if err != nil {
+		e.stateError(fmt.Errorf("journal: %w", err))
+	}
+}
+
+// stateError keeps the first error of each kind: a full disk would otherwise repeat
+// itself for every change.
+func (e *engine) stateError(err error) {
+	for _, old := range e.stateErrs {
+		if old.Error() == err.Error() {
+			return
+		}
+	}
+	e.stateErrs = append(e.stateErrs, err)
+}
+
+// Inventory updates are batched: rewriting the inventory after each of ten thousand
+// creations would make the apply quadratic. The journal holds every step meanwhile.
+const (
+	invBatch = 512
+	invEvery = time.Second
+)
+
+func (e *engine) inventory(ctx context.Context, c *plan.Change) {
+	if e.opts.State == nil {
+		return
+	}
+	switch c.Action {
+	case plan.Create, plan.Link:
+		e.invAdd = append(e.invAdd, state.Entry{Address: c.Address, Target: c.Target, Created: e.opts.Now().UTC()})
+	case plan.Delete, plan.Unlink:
+		e.invRemove = append(e.invRemove, c.Address)
+	default:
+		return
+	}
+	e.flushInventory(ctx, false)
+}
+
+func (e *engine) flushInventory(ctx context.Context, force bool) {
+	if e.opts.State == nil || len(e.invAdd)+len(e.invRemove) == 0 {
+		return
+	}
+	now := e.opts.Now()
+	if !force && len(e.invAdd)+len(e.invRemove) < invBatch && now.Sub(e.invFlush) < invEvery {
+		return
+	}
+	e.invFlush = now
+	if err := e.opts.State.UpdateInventory(context.WithoutCancel(ctx), e.invAdd, e.invRemove); err != nil {
+		e.stateError(fmt.Errorf("inventory: %w", err))
+		return
+	}
+	e.invAdd, e.invRemove = nil, nil
+}
+
+// finish closes the journal when everything succeeded, and with it the journals of
+// earlier applies whose parents this one held: it re-observed and did what they left.
+func (e *engine) finish(ctx context.Context) {
+	if e.opts.State == nil || e.res.Failed > 0 || e.res.Interrupted || len(e.stateErrs) > 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	held := map[string]bool{}
+	for _, l := range e.opts.Locks {
+		held[l] = true
+	}
+	for _, j := range e.res.Previous {
+		if !slices.ContainsFunc(j.Parents, func(p string) bool { return !held[p] }) {
+			if err := e.opts.State.EndJournal(ctx, j.ID); err != nil {
+				e.stateError(err)
+				continue
+			}
+			e.res.Closed = append(e.res.Closed, j.ID)
+		}
+	}
+	if e.journalID != "" {
+		if err := e.opts.State.EndJournal(ctx, e.journalID); err != nil {
+			e.stateError(err)
+		}
+	}
+}
+
+func (e *engine) err() error {
+	var me *multierror.Error
+	for _, r := range e.res.Changes {
+		if r.Status == StatusFailed {
+			c := r.Change
+			me = multierror.Append(me, fmt.Errorf("%s %s on %s: %w", c.Action, c.Address, c.Target, r.Err))
+		}
+	}
+	for _, err := range e.stateErrs {
+		me = multierror.Append(me, fmt.Errorf("state: %w", err))
+	}
+	if e.res.Interrupted {
+		me = multierror.Append(me, fmt.Errorf("%w: %d changes not started; the next apply finishes them", ErrInterrupted, e.res.NotStarted))
+	}
+	return me.ErrorOrNil()
+}

@@ -1,0 +1,88 @@
+package reconciler_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/providers/whm"
+	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// BenchmarkApplySandbox10kCreates applies 10,000 account creations to one sandbox
+// parent that adds 20 ms to every WHM call, at parallelism 64, and reports the time
+// against the ideal 10,000 × 20 ms ÷ 64 = 3.125 s (one call per creation). A creation
+// is several WHM calls (look up, createacct, read back), so the calls-per-change figure
+// says how far the ideal is from what the provider must do. TETHER_BENCH_N changes
+// the count. It runs only with -bench.
+func BenchmarkApplySandbox10kCreates(b *testing.B) {
+	n := 10000
+	if s := os.Getenv("TETHER_BENCH_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	const latency = 20 * time.Millisecond
+	const par = 64
+	fleet := &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1": {Role: schema.RoleParent, Host: "web1.example.net", Version: 118, Profile: schema.ProfileStandard},
+	}}
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: b.TempDir(), Fleet: fleet,
+		Faults: map[string]sandbox.Faults{"web1": {Latency: latency}}, FlushInterval: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	ep := sb.Endpoints().Nodes["web1"]
+	prov, err := whm.New(providers.Config{Endpoints: map[string]providers.Endpoint{
+		"web1": {URL: ep.WHM, User: ep.User, Token: ep.Token},
+	}}, whm.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	provs := map[string]providers.Provider{"whm": prov}
+	creations := func(prefix string, count int) *plan.Plan {
+		p := &plan.Plan{FormatVersion: plan.FormatVersion}
+		for i := range count {
+			user := fmt.Sprintf("%s%d", prefix, i)
+			p.Changes = append(p.Changes, &plan.Change{
+				ID: "account." + user + "/create", Address: "account." + user, Action: plan.Create,
+				Provider: "whm", Target: "web1",
+				After: &schema.Account{Parent: "web1", Domain: user + ".example", ContactEmail: "ops@example.org"},
+			})
+		}
+		return p
+	}
+
+	// One change alone, to know what a creation costs in calls.
+	t0 := time.Now()
+	if _, err := reconciler.Apply(context.Background(), creations("solo", 8), provs, reconciler.ApplyOptions{Parallelism: 1}); err != nil {
+		b.Fatal(err)
+	}
+	perChange := time.Since(t0) / 8
+
+	b.ResetTimer()
+	for i := range b.N {
+		p := creations(fmt.Sprintf("b%dx", i), n)
+		start := time.Now()
+		res, err := reconciler.Apply(context.Background(), p, provs, reconciler.ApplyOptions{Parallelism: par, PerTarget: par})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Done != n {
+			b.Fatalf("%d of %d done", res.Done, n)
+		}
+		el := time.Since(start)
+		ideal := time.Duration(n) * latency / par
+		b.ReportMetric(el.Seconds(), "s/apply")
+		b.ReportMetric(ideal.Seconds(), "s-ideal")
+		b.ReportMetric(float64(n)/el.Seconds(), "changes/s")
+		b.ReportMetric(perChange.Seconds()/latency.Seconds(), "calls/change")
+		b.ReportMetric(el.Seconds()/(time.Duration(n)*perChange/par).Seconds(), "x-ideal-for-calls")
+	}
+}

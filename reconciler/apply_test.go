@@ -1,0 +1,524 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// fakeProvider records what it is asked to do and how much ran at once.
+type fakeProvider struct {
+	name  string
+	delay time.Duration
+	// errs gives, per change ID, the error of each successive attempt; past the end
+	// of the list an attempt succeeds.
+	errs map[string][]error
+	// hook runs at the start of each Apply (to cancel a context, to panic).
+	hook func(c *plan.Change)
+
+	mu           sync.Mutex
+	attempts     map[string]int
+	finished     []string // IDs in the order they succeeded
+	running      int
+	maxRunning   int
+	perTarget    map[string]int
+	maxPerTarget map[string]int
+}
+
+func newFake() *fakeProvider {
+	return &fakeProvider{name: "whm", errs: map[string][]error{}, attempts: map[string]int{},
+		perTarget: map[string]int{}, maxPerTarget: map[string]int{}}
+}
+
+func (f *fakeProvider) Name() string                         { return f.name }
+func (f *fakeProvider) Capabilities() providers.Capabilities { return nil }
+func (f *fakeProvider) Scopes(*schema.Fleet) []string        { return nil }
+func (f *fakeProvider) Observe(context.Context, string, *schema.Fleet) (*schema.Fleet, error) {
+	return &schema.Fleet{}, nil
+}
+
+func (f *fakeProvider) Apply(ctx context.Context, c *plan.Change) error {
+	if f.hook != nil {
+		f.hook(c)
+	}
+	f.mu.Lock()
+	f.attempts[c.ID]++
+	n := f.attempts[c.ID]
+	f.running++
+	f.perTarget[c.Target]++
+	f.maxRunning = max(f.maxRunning, f.running)
+	f.maxPerTarget[c.Target] = max(f.maxPerTarget[c.Target], f.perTarget[c.Target])
+	f.mu.Unlock()
+	if f.delay > 0 {
+		time.Sleep(f.delay)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running--
+	f.perTarget[c.Target]--
+	if es := f.errs[c.ID]; n <= len(es) && es[n-1] != nil {
+		return es[n-1]
+	}
+	f.finished = append(f.finished, c.ID)
+	return nil
+}
+
+// ch builds a change: "account.a/create@web1" with dependencies.
+func ch(id string, deps ...string) *plan.Change {
+	target := "web1"
+	if i := strings.IndexByte(id, '@'); i >= 0 {
+		id, target = id[:i], id[i+1:]
+	}
+	addr, action, _ := strings.Cut(id, "/")
+	return &plan.Change{ID: id, Address: addr, Action: plan.Action(action), Provider: "whm", Target: target, DependsOn: deps}
+}
+
+func planOf(cs ...*plan.Change) *plan.Plan {
+	return &plan.Plan{FormatVersion: plan.FormatVersion, Changes: cs, Source: plan.Source{Path: "/fleet"}}
+}
+
+// noSleep records backoffs instead of waiting.
+type noSleep struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *noSleep) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func provs(f *fakeProvider) map[string]providers.Provider {
+	return map[string]providers.Provider{f.name: f}
+}
+
+func statuses(r *Result) map[string]Status {
+	out := map[string]Status{}
+	for _, c := range r.Changes {
+		out[c.Change.ID] = c.Status
+	}
+	return out
+}
+
+func TestApplyRespectsDependencies(t *testing.T) {
+	f := newFake()
+	f.delay = time.Millisecond
+	p := planOf(
+		ch("account.c/distribute", "account.c/create"),
+		ch("account.c/create", "reseller.r/create", "node.mail1/link"),
+		ch("reseller.r/create"),
+		ch("node.mail1/link"),
+		ch("node.mail1/unlink", "account.c/distribute"),
+		ch("account.x/create"),
+	)
+	res, err := Apply(context.Background(), p, provs(f), ApplyOptions{Parallelism: 8, PerTarget: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Done != 6 || res.Failed+res.Skipped+res.NotStarted != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	pos := map[string]int{}
+	for i, id := range f.finished {
+		pos[id] = i
+	}
+	for _, c := range p.Changes {
+		for _, d := range c.DependsOn {
+			if pos[d] > pos[c.ID] {
+				t.Errorf("%s finished before its dependency %s: %v", c.ID, d, f.finished)
+			}
+		}
+	}
+}
+
+func TestApplyBounds(t *testing.T) {
+	tests := []struct {
+		name          string
+		targets       int
+		changes       int
+		parallelism   int
+		perTarget     int
+		wantMax       int // the overall maximum observed must reach exactly this
+		wantPerTarget int
+	}{
+		{"overall bound", 10, 60, 5, 100, 5, 5},
+		{"per-target bound on one parent", 1, 20, 10, 3, 3, 3},
+		{"per-target bound times targets", 2, 40, 10, 3, 6, 3},
+		{"defaults", 4, 60, 0, 0, DefaultApplyParallelism, DefaultPerTarget},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.delay = 3 * time.Millisecond
+			var cs []*plan.Change
+			for i := range tt.changes {
+				cs = append(cs, ch(fmt.Sprintf("account.u%d/create@web%d", i, i%tt.targets)))
+			}
+			res, err := Apply(context.Background(), planOf(cs...), provs(f), ApplyOptions{Parallelism: tt.parallelism, PerTarget: tt.perTarget})
+			if err != nil || res.Done != tt.changes {
+				t.Fatalf("err %v, result %+v", err, res)
+			}
+			if f.maxRunning != tt.wantMax {
+				t.Errorf("at most %d ran at once, want %d", f.maxRunning, tt.wantMax)
+			}
+			for tg, m := range f.maxPerTarget {
+				if m > tt.wantPerTarget {
+					t.Errorf("%s: %d ran at once, bound %d", tg, m, tt.wantPerTarget)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyFailureSkipsOnlyDependents(t *testing.T) {
+	boom := errors.New("createacct: domain taken")
+	denied := errors.New("link: token lacks the all ACL")
+	f := newFake()
+	f.errs["account.a/create"] = []error{boom}
+	f.errs["node.mail2/link"] = []error{denied}
+	p := planOf(
+		ch("account.a/create"),
+		ch("account.a/distribute", "account.a/create"),
+		ch("node.mail1/unlink", "account.a/distribute"),
+		ch("account.b/create"),
+		ch("account.b/distribute", "account.b/create"),
+		ch("node.mail2/link@web2"),
+		ch("account.c/distribute@web2", "node.mail2/link"),
+		ch("account.d/create@web2"),
+	)
+	res, err := Apply(context.Background(), p, provs(f), ApplyOptions{})
+	want := map[string]Status{
+		"account.a/create": StatusFailed, "account.a/distribute": StatusSkipped, "node.mail1/unlink": StatusSkipped,
+		"account.b/create": StatusDone, "account.b/distribute": StatusDone,
+		"node.mail2/link": StatusFailed, "account.c/distribute": StatusSkipped, "account.d/create": StatusDone,
+	}
+	got := statuses(res)
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %s, want %s", id, got[id], w)
+		}
+	}
+	if res.Done != 3 || res.Failed != 2 || res.Skipped != 3 {
+		t.Errorf("counts done %d failed %d skipped %d", res.Done, res.Failed, res.Skipped)
+	}
+	var me *multierror.Error
+	if !errors.As(err, &me) || len(me.Errors) != 2 {
+		t.Fatalf("want a multierror with both failures, got %v", err)
+	}
+	if !errors.Is(err, boom) || !errors.Is(err, denied) {
+		t.Errorf("error does not wrap both failures: %v", err)
+	}
+	for _, s := range []string{"create account.a on web1", "link node.mail2 on web2"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error does not say %q:\n%v", s, err)
+		}
+	}
+	for _, c := range res.Changes {
+		if c.Change.ID == "node.mail1/unlink" && (c.Err == nil || !strings.Contains(c.Err.Error(), "account.a/create, which failed")) {
+			t.Errorf("a skip must name the failed change it waited for: %v", c.Err)
+		}
+	}
+	if f.attempts["account.a/create"] != 1 {
+		t.Errorf("a permanent failure was retried: %d attempts", f.attempts["account.a/create"])
+	}
+}
+
+func TestApplyRetriesTransientFailures(t *testing.T) {
+	transient := fmt.Errorf("%w: 503 from web1", providers.ErrTransient)
+	tests := []struct {
+		name         string
+		errs         []error
+		want         Status
+		wantAttempts int
+		wantWaits    []time.Duration
+	}{
+		{"recovers", []error{transient, transient}, StatusDone, 3, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}},
+		{"gives up after the attempts", []error{transient, transient, transient, transient, transient}, StatusFailed, 4,
+			[]time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond}},
+		{"permanent after transient", []error{transient, errors.New("no such package")}, StatusFailed, 2, []time.Duration{100 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.errs["account.a/create"] = tt.errs
+			s := &noSleep{}
+			var retries int
+			res, err := Apply(context.Background(), planOf(ch("account.a/create")), provs(f), ApplyOptions{
+				Retry: Retry{Attempts: 4, Backoff: 100 * time.Millisecond, MaxBackoff: 300 * time.Millisecond},
+				Sleep: s.sleep,
+				Events: func(e Event) {
+					if e.Kind == EventRetry {
+						retries++
+					}
+				},
+			})
+			r := res.Changes[0]
+			if r.Status != tt.want || r.Attempts != tt.wantAttempts || f.attempts["account.a/create"] != tt.wantAttempts {
+				t.Fatalf("status %s after %d attempts (provider saw %d), want %s after %d", r.Status, r.Attempts, f.attempts["account.a/create"], tt.want, tt.wantAttempts)
+			}
+			if !slices.Equal(s.waits, tt.wantWaits) || retries != len(tt.wantWaits) {
+				t.Errorf("waits %v (%d retry events), want %v", s.waits, retries, tt.wantWaits)
+			}
+			if (err == nil) != (tt.want == StatusDone) {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+}
+
+func TestApplyRefusesBadGraphs(t *testing.T) {
+	tests := []struct {
+		name string
+		p    *plan.Plan
+		want string
+	}{
+		{"unknown dependency", planOf(ch("account.a/create", "node.x/link")), "depends on node.x/link, which is not in the plan"},
+		{"cycle", planOf(ch("a/create", "c/create"), ch("b/create", "a/create"), ch("c/create", "b/create")), "dependency cycle: a/create → c/create → b/create → a/create"},
+		{"self", planOf(ch("a/create", "a/create")), "depends on itself"},
+		{"duplicate", planOf(ch("a/create"), ch("a/create")), "share the id a/create"},
+		{"no id", planOf(&plan.Change{Address: "account.a", Action: plan.Create}), "has no id"},
+		{"nil change", planOf(nil), "is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			res, err := Apply(context.Background(), tt.p, provs(f), ApplyOptions{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if res != nil || len(f.attempts) != 0 {
+				t.Fatalf("something ran: %v", f.attempts)
+			}
+		})
+	}
+}
+
+func TestApplyProviderProblemsFailOneChange(t *testing.T) {
+	f := newFake()
+	f.hook = func(c *plan.Change) {
+		if c.ID == "account.p/create" {
+			panic("nil map")
+		}
+	}
+	other := ch("dns.web1.member.bind1/create")
+	other.Provider = "rfc2136"
+	res, err := Apply(context.Background(), planOf(ch("account.p/create"), other, ch("account.ok/create")), provs(f), ApplyOptions{})
+	got := statuses(res)
+	if got["account.p/create"] != StatusFailed || got["dns.web1.member.bind1/create"] != StatusFailed || got["account.ok/create"] != StatusDone {
+		t.Fatalf("statuses %v", got)
+	}
+	for _, s := range []string{`provider whm panicked: nil map`, `no provider "rfc2136" is configured`} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("error lacks %q: %v", s, err)
+		}
+	}
+}
+
+func TestApplyEmptyPlan(t *testing.T) {
+	res, err := Apply(context.Background(), planOf(), nil, ApplyOptions{})
+	if err != nil || res.Done != 0 || len(res.Changes) != 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	res, err = Apply(context.Background(), nil, nil, ApplyOptions{})
+	if err != nil || res == nil {
+		t.Fatalf("nil plan: %+v, %v", res, err)
+	}
+}
+
+func openState(t *testing.T) *state.Folder {
+	t.Helper()
+	st, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestApplyKeepsInventory(t *testing.T) {
+	ctx := context.Background()
+	st := openState(t)
+	if err := st.UpdateInventory(ctx, []state.Entry{{Address: "account.old"}, {Address: "node.mail9"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake()
+	f.errs["account.bad/create"] = []error{errors.New("refused")}
+	p := planOf(ch("account.a/create"), ch("account.bad/create"), ch("node.mail1/link"),
+		ch("account.old/delete"), ch("node.mail9/unlink"), ch("account.a/update"))
+	if _, err := Apply(ctx, p, provs(f), ApplyOptions{State: st, Locks: []string{"web1"}}); err == nil {
+		t.Fatal("the failure was not reported")
+	}
+	inv, err := st.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for a := range inv {
+		got = append(got, a)
+	}
+	slices.Sort(got)
+	if want := []string{"account.a", "node.mail1"}; !slices.Equal(got, want) {
+		t.Fatalf("inventory %v, want %v", got, want)
+	}
+	if inv["account.a"].Target != "web1" || inv["account.a"].Created.IsZero() {
+		t.Errorf("entry %+v", inv["account.a"])
+	}
+}
+
+// Ctrl-C in the middle: running changes finish, nothing new starts, the journal stays;
+// the next apply (a new plan of what remains) reports it, finishes and closes it.
+func TestApplyInterruptedThenFinished(t *testing.T) {
+	st := openState(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newFake()
+	f.delay = 5 * time.Millisecond
+	f.hook = func(c *plan.Change) {
+		if c.ID == "account.b/create" {
+			cancel()
+		}
+	}
+	p := planOf(
+		ch("account.a/create"),
+		ch("account.b/create", "account.a/create"),
+		ch("account.b/distribute", "account.b/create"),
+		ch("account.c/create", "account.b/distribute"),
+	)
+	var sawInterrupt bool
+	res, err := Apply(ctx, p, provs(f), ApplyOptions{State: st, Locks: []string{"web1"}, Events: func(e Event) {
+		sawInterrupt = sawInterrupt || e.Kind == EventInterrupted
+	}})
+	if !errors.Is(err, ErrInterrupted) || !res.Interrupted || !sawInterrupt {
+		t.Fatalf("err %v, interrupted %v, event %v", err, res.Interrupted, sawInterrupt)
+	}
+	got := statuses(res)
+	if got["account.a/create"] != StatusDone || got["account.b/create"] != StatusDone ||
+		got["account.b/distribute"] != StatusNotStarted || got["account.c/create"] != StatusNotStarted {
+		t.Fatalf("statuses %v", got)
+	}
+	if !strings.Contains(err.Error(), "2 changes not started; the next apply finishes them") {
+		t.Errorf("message: %v", err)
+	}
+	js, err := st.Journals(context.Background())
+	if err != nil || len(js) != 1 {
+		t.Fatalf("journal left: %v, %v", js, err)
+	}
+	if rem := js[0].Remaining(); len(rem) != 2 || rem[0].ID != "account.b/distribute" {
+		t.Fatalf("journal remaining %+v", rem)
+	}
+
+	// The next apply re-observed: what remains is the rest of the work.
+	f2 := newFake()
+	res2, err := Apply(context.Background(), planOf(ch("account.b/distribute"), ch("account.c/create", "account.b/distribute")),
+		provs(f2), ApplyOptions{State: st, Locks: Locks(p, js)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res2.Previous) != 1 || res2.Previous[0].ID != js[0].ID || !slices.Equal(res2.Closed, []string{js[0].ID}) {
+		t.Fatalf("previous %v closed %v", res2.Previous, res2.Closed)
+	}
+	if js, _ := st.Journals(context.Background()); len(js) != 0 {
+		t.Fatalf("journals still open after a complete apply: %d", len(js))
+	}
+}
+
+// A journal of another apply that holds different parents is reported but not closed:
+// that apply may still be running.
+func TestApplyLeavesOthersJournals(t *testing.T) {
+	ctx := context.Background()
+	st := openState(t)
+	other := state.JournalHeader{ID: "other", Started: time.Now(), Fleet: "/fleet", Parents: []string{"web2"},
+		Changes: []state.PlannedChange{{ID: "account.z/create"}}}
+	if err := st.BeginJournal(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Apply(ctx, planOf(ch("account.a/create")), provs(newFake()), ApplyOptions{State: st, Locks: []string{"web1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Previous) != 1 || len(res.Closed) != 0 {
+		t.Fatalf("previous %d closed %v", len(res.Previous), res.Closed)
+	}
+	js, _ := st.Journals(ctx)
+	if len(js) != 1 || js[0].ID != "other" {
+		t.Fatalf("journals %v", js)
+	}
+}
+
+func TestApplyFailureKeepsJournal(t *testing.T) {
+	st := openState(t)
+	f := newFake()
+	f.errs["account.a/create"] = []error{errors.New("refused")}
+	_, err := Apply(context.Background(), planOf(ch("account.a/create"), ch("account.b/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web1"}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	js, _ := st.Journals(context.Background())
+	if len(js) != 1 || js[0].Steps["account.a/create"].Status != state.StepFailed || js[0].Steps["account.b/create"].Status != state.StepDone {
+		t.Fatalf("journal %+v", js)
+	}
+}
+
+func TestApplyRefusesWhenParentLocked(t *testing.T) {
+	st := openState(t)
+	held, err := st.Lock(context.Background(), "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	f := newFake()
+	_, err = Apply(context.Background(), planOf(ch("account.a/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web2", "web1"}})
+	if !errors.Is(err, state.ErrLocked) || !strings.Contains(err.Error(), "cannot apply to web1") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(f.attempts) != 0 {
+		t.Fatal("applied while another writer held the parent")
+	}
+	// web2 was released when web1 could not be had.
+	l, err := st.Lock(context.Background(), "web2")
+	if err != nil {
+		t.Fatalf("web2 still locked: %v", err)
+	}
+	l.Unlock()
+}
+
+func TestLocks(t *testing.T) {
+	p := planOf(ch("account.a/create@web1"), ch("node.mail1/update@mail1"), ch("dns.web2.member.bind1/create@bind1"), ch("node.ns1/update@ns1"))
+	p.Changes[0].Parent, p.Changes[1].Parent, p.Changes[2].Parent = "web1", "web1", "web2"
+	got := Locks(p, []*state.Journal{{JournalHeader: state.JournalHeader{Parents: []string{"web3"}}}})
+	if want := []string{"ns1", "web1", "web2", "web3"}; !slices.Equal(got, want) {
+		t.Fatalf("locks %v, want %v", got, want)
+	}
+}
+
+func TestApplyEventsCount(t *testing.T) {
+	f := newFake()
+	f.errs["b/create"] = []error{errors.New("x")}
+	var last Event
+	var starts int
+	_, _ = Apply(context.Background(), planOf(ch("a/create"), ch("b/create"), ch("c/create", "b/create")), provs(f), ApplyOptions{
+		Events: func(e Event) {
+			if e.Kind == EventStart {
+				starts++
+			}
+			last = e
+		},
+	})
+	if last.Kind != EventEnd || last.Total != 3 || last.Done != 1 || last.Failed != 1 || last.Skipped != 1 || last.Running != 0 || starts != 2 {
+		t.Fatalf("last event %+v, %d starts", last, starts)
+	}
+}

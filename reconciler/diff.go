@@ -1,0 +1,253 @@
+package reconciler
+
+import (
+	"container/heap"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// Provider names as registered; a change says which one executes it.
+const (
+	ProviderWHM     = "whm"
+	ProviderRFC2136 = "rfc2136"
+)
+
+// DiffOptions is what Diff needs beyond the two fleets. All of it is data the caller
+// read beforehand (state, observation results), so Diff stays a pure function.
+type DiffOptions struct {
+	// Inventory holds the addresses of objects Tether created. With policy.prune on,
+	// only these may be removed when they leave the fleet; nothing else ever is.
+	Inventory map[string]bool
+	// Protected holds addresses recorded as `protect: true` when last applied, so an
+	// object deleted from the files keeps its protection.
+	Protected map[string]bool
+	// FailedScopes names what could not be observed: node names (a parent, a child, a
+	// DNS-only node) or object addresses (dns.P.member.M). Nothing at or under a failed
+	// scope is changed: an object that could not be read is never planned away.
+	FailedScopes map[string]bool
+	// ObserveErrors are reported in the plan's Errors; the scopes of any
+	// *ScopeError among them count as failed.
+	ObserveErrors []error
+}
+
+// Diff compares the desired fleet with the observed one and returns the plan that
+// makes the second equal to the first, as far as safety allows. It does no I/O and
+// its output depends only on its inputs: changes come in dependency order, ties
+// broken by ID (address, then action).
+func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
+	if desired == nil {
+		desired = &schema.Fleet{}
+	}
+	if observed == nil {
+		observed = &schema.Fleet{}
+	}
+	d := &differ{
+		d:      desired,
+		o:      observed,
+		opts:   opts,
+		failed: map[string]bool{},
+		byID:   map[string]*plan.Change{},
+	}
+	for s := range opts.FailedScopes {
+		d.failed[s] = true
+	}
+	for s := range FailedScopes(opts.ObserveErrors) {
+		d.failed[s] = true
+	}
+	for _, err := range opts.ObserveErrors {
+		if err != nil {
+			d.errors = append(d.errors, err.Error())
+		}
+	}
+	d.prune = desired.Policy != nil && desired.Policy.Prune
+
+	d.diffNodes()
+	d.diffResellers()
+	d.diffAccounts()
+	d.diffUnlinks()
+	d.diffResellerDeletes()
+	d.diffDNS()
+
+	p := &plan.Plan{
+		FormatVersion: plan.FormatVersion,
+		Changes:       d.ordered(),
+		Unmanaged:     d.unmanaged,
+		Errors:        d.errors,
+		Warnings:      d.warnings,
+	}
+	sort.SliceStable(p.Unmanaged, func(i, j int) bool { return p.Unmanaged[i].Address < p.Unmanaged[j].Address })
+	p.Summary = plan.Summarize(p.Changes, len(p.Unmanaged))
+	return p
+}
+
+type differ struct {
+	d, o   *schema.Fleet
+	opts   DiffOptions
+	failed map[string]bool
+	prune  bool
+
+	byID      map[string]*plan.Change
+	changes   []*plan.Change
+	unmanaged []plan.Unmanaged
+	errors    []string
+	warnings  []string
+
+	// Built on first use: who uses a child, who a reseller owns (observed side).
+	mailUsers map[string][]string
+	owned     map[string][]string
+}
+
+// isFailed reports whether any of the scopes an object depends on failed to be read.
+func (d *differ) isFailed(keys ...string) bool {
+	if len(d.failed) == 0 {
+		return false
+	}
+	for _, k := range keys {
+		if k != "" && d.failed[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// add records a change and fills what every change has; deps that are not in the
+// plan are dropped, so callers can name every change that might exist.
+func (d *differ) add(c *plan.Change, deps ...string) *plan.Change {
+	c.ID = plan.ChangeID(c.Address, c.Action)
+	if c.Provider == "" {
+		c.Provider = ProviderWHM
+	}
+	for _, dep := range deps {
+		d.dependOn(c, dep)
+	}
+	if prev := d.byID[c.ID]; prev != nil {
+		// Two reasons for one change (never expected): keep one change, say both.
+		prev.Reason += "; " + c.Reason
+		return prev
+	}
+	d.byID[c.ID] = c
+	d.changes = append(d.changes, c)
+	return c
+}
+
+func (d *differ) dependOn(c *plan.Change, id string) {
+	if _, ok := d.byID[id]; !ok || id == c.ID {
+		return
+	}
+	for _, have := range c.DependsOn {
+		if have == id {
+			return
+		}
+	}
+	c.DependsOn = append(c.DependsOn, id)
+}
+
+func (d *differ) has(address string, a plan.Action) bool {
+	_, ok := d.byID[plan.ChangeID(address, a)]
+	return ok
+}
+
+func (d *differ) addUnmanaged(address, target, reason string) {
+	d.unmanaged = append(d.unmanaged, plan.Unmanaged{Address: address, Target: target, Reason: reason})
+}
+
+func (d *differ) warnf(format string, args ...any) {
+	d.warnings = append(d.warnings, fmt.Sprintf(format, args...))
+}
+
+func (d *differ) errorf(format string, args ...any) {
+	d.errors = append(d.errors, fmt.Sprintf(format, args...))
+}
+
+// protected reports whether an object that left the fleet must be kept anyway.
+func (d *differ) protected(address string, observedProtect bool) bool {
+	return observedProtect || d.opts.Protected[address]
+}
+
+// leftFleet decides what happens to an object that is on a server but not in the
+// fleet: it is removed only when pruning is on, Tether created it and it is not
+// protected; otherwise it is reported as unmanaged with the reason. It returns the
+// reason for the removal, or "" when the object is kept.
+// where says where the object was found ("on web1", "linked to web1").
+func (d *differ) leftFleet(address, target, where string, protect bool) string {
+	switch {
+	case !d.prune:
+		d.addUnmanaged(address, target, where+", not in the fleet; left alone (policy.prune is off)")
+	case !d.opts.Inventory[address]:
+		d.addUnmanaged(address, target, where+", not in the fleet and not created by Tether (not in its inventory); left alone")
+	case d.protected(address, protect):
+		d.addUnmanaged(address, target, where+", not in the fleet, but protected (protect: true): never removed")
+	default:
+		return "not in the fleet any more; Tether created it and policy.prune is on"
+	}
+	return ""
+}
+
+// ordered returns the changes in dependency order; among changes whose
+// dependencies are done, the smallest ID comes first.
+func (d *differ) ordered() []*plan.Change {
+	out := make([]*plan.Change, 0, len(d.changes))
+	indeg := make(map[string]int, len(d.changes))
+	next := make(map[string][]*plan.Change)
+	var ready idHeap
+	for _, c := range d.changes {
+		sort.Strings(c.DependsOn)
+		indeg[c.ID] = len(c.DependsOn)
+		for _, dep := range c.DependsOn {
+			next[dep] = append(next[dep], c)
+		}
+		if len(c.DependsOn) == 0 {
+			ready = append(ready, c)
+		}
+	}
+	heap.Init(&ready)
+	for ready.Len() > 0 {
+		c := heap.Pop(&ready).(*plan.Change)
+		out = append(out, c)
+		for _, n := range next[c.ID] {
+			indeg[n.ID]--
+			if indeg[n.ID] == 0 {
+				heap.Push(&ready, n)
+			}
+		}
+	}
+	if len(out) < len(d.changes) {
+		// A cycle is a bug in Diff; keep the changes visible rather than lose them.
+		var left []string
+		for _, c := range d.changes {
+			if indeg[c.ID] > 0 {
+				left = append(left, c.ID)
+				out = append(out, c)
+			}
+		}
+		sort.Strings(left)
+		d.errors = append(d.errors, "changes depend on each other in a cycle (a Tether bug; please report it): "+strings.Join(left, ", "))
+	}
+	return out
+}
+
+type idHeap []*plan.Change
+
+func (h idHeap) Len() int           { return len(h) }
+func (h idHeap) Less(i, j int) bool { return h[i].ID < h[j].ID }
+func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idHeap) Push(x any)        { *h = append(*h, x.(*plan.Change)) }
+func (h *idHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	*h = old[:n-1]
+	return x
+}
+
+// listNames writes up to max names and says how many more there are.
+func listNames(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
+}

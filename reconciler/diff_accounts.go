@@ -1,0 +1,392 @@
+package reconciler
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// acct is one account or reseller being compared: the fleet's view and the
+// servers', with how to turn an account value into the plan value of its kind.
+type acct struct {
+	user, addr string
+	d, o       *schema.Account
+	// value makes the plan value (a *schema.Account or *schema.Reseller) from the
+	// account part, taking the reseller part from the fleet or the server.
+	value    func(a *schema.Account, observed bool) any
+	reseller bool
+	// extra are reseller-only differences (privileges, acls, limits).
+	extraFields, extraWhy []string
+}
+
+func (d *differ) diffAccounts() {
+	for _, user := range sortedKeys(d.d.Accounts) {
+		a := d.d.Accounts[user]
+		if a == nil {
+			continue
+		}
+		addr := plan.AccountAddress(user)
+		o := d.o.Accounts[user]
+		if d.isFailed(addr, a.Parent, a.MailNode(), o.MailNode()) {
+			continue
+		}
+		if o == nil {
+			if r := d.o.Resellers[user]; r != nil {
+				d.errorf("account %s: is a reseller on %s but declared under accounts: declare it under resellers, or take its reseller privileges away in WHM", user, r.Parent)
+				continue
+			}
+		}
+		d.planAccount(&acct{user: user, addr: addr, d: a, o: o, value: accountValue})
+	}
+	for _, user := range sortedKeys(d.o.Accounts) {
+		o := d.o.Accounts[user]
+		if o == nil || d.d.Accounts[user] != nil || d.d.Resellers[user] != nil {
+			continue
+		}
+		addr := plan.AccountAddress(user)
+		if d.isFailed(addr, o.Parent, o.MailNode()) {
+			continue
+		}
+		d.planRemoval(addr, o, o.Protect, cloneAccount(o))
+	}
+}
+
+func accountValue(a *schema.Account, _ bool) any { return cloneAccount(a) }
+
+func (d *differ) diffResellers() {
+	for _, user := range sortedKeys(d.d.Resellers) {
+		r := d.d.Resellers[user]
+		if r == nil {
+			continue
+		}
+		addr := plan.ResellerAddress(user)
+		or := d.o.Resellers[user]
+		x := &acct{user: user, addr: addr, d: &r.Account, reseller: true}
+		x.value = func(a *schema.Account, observed bool) any {
+			base := r
+			if observed {
+				// Without reseller privileges the server has no reseller part at all.
+				base = &schema.Reseller{}
+				if or != nil {
+					base = or
+				}
+			}
+			c := cloneReseller(base)
+			c.Account = *cloneAccount(a)
+			return c
+		}
+		switch {
+		case or != nil:
+			x.o = &or.Account
+			x.extraFields, x.extraWhy = resellerFields(r, or)
+		case d.o.Accounts[user] != nil:
+			// The account exists without reseller privileges: set them up in place.
+			x.o = d.o.Accounts[user]
+			x.extraFields = []string{"privileges"}
+			x.extraWhy = []string{"has no reseller privileges yet"}
+			if r.ACLs != nil {
+				x.extraFields = append(x.extraFields, "acls")
+			}
+			if r.Limits != nil && r.Limits.Accounts != nil {
+				x.extraFields = append(x.extraFields, "limits")
+			}
+		}
+		if d.isFailed(addr, r.Parent, r.MailNode(), x.o.MailNode()) {
+			continue
+		}
+		d.planAccount(x)
+	}
+}
+
+// resellerFields compares what setacls and setresellerlimits manage. Nil in the
+// fleet means not managed.
+func resellerFields(r, o *schema.Reseller) (fields, why []string) {
+	if r.ACLs != nil && !sameSet(r.ACLs, o.ACLs) {
+		fields = append(fields, "acls")
+		why = append(why, "ACLs differ")
+	}
+	if r.Limits != nil && r.Limits.Accounts != nil {
+		if o.Limits == nil || o.Limits.Accounts == nil || *o.Limits.Accounts != *r.Limits.Accounts {
+			fields = append(fields, "limits")
+			why = append(why, fmt.Sprintf("account limit should be %d", *r.Limits.Accounts))
+		}
+	}
+	return fields, why
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	sort.Strings(x)
+	sort.Strings(y)
+	return slices.Equal(x, y)
+}
+
+// accountFields compares the fields a provider manages on an account (docs/changes.md).
+// An empty string in the fleet leaves the field unmanaged; features compare only the
+// keys the fleet declares. It allocates nothing when the two agree, which is the
+// common case in a large fleet.
+func accountFields(a, o *schema.Account) (fields []string) {
+	if a.Domain != "" && !strings.EqualFold(a.Domain, o.Domain) {
+		fields = append(fields, "domain")
+	}
+	if a.Plan != "" && a.Plan != o.Plan {
+		fields = append(fields, "plan")
+	}
+	if a.ContactEmail != "" && !strings.EqualFold(a.ContactEmail, o.ContactEmail) {
+		fields = append(fields, "contactEmail")
+	}
+	if a.OwnerName() != o.OwnerName() {
+		fields = append(fields, "owner")
+	}
+	if a.Suspended != o.Suspended {
+		fields = append(fields, "suspended")
+	}
+	for k, v := range a.Features {
+		if have, ok := o.Features[k]; !ok || have != v {
+			fields = append(fields, "features")
+			break
+		}
+	}
+	return fields
+}
+
+func (d *differ) planAccount(x *acct) {
+	a, o := x.d, x.o
+	kind := "account"
+	if x.reseller {
+		kind = "reseller"
+	}
+	mail := a.MailNode()
+	if o == nil {
+		reason := "declared in the fleet, not found on " + a.Parent
+		if mail != "" {
+			reason += "; created with its mail on " + mail
+		}
+		c := d.add(&plan.Change{
+			Address: x.addr,
+			Action:  plan.Create,
+			After:   x.value(a, false),
+			Reason:  reason,
+			Target:  a.Parent,
+			Parent:  a.Parent,
+		}, d.accountDeps(a, mail)...)
+		if x.reseller && mail != "" {
+			c.Warnings = append(c.Warnings, d.resellerDistributionWarnings(x.user, mail, a.Parent, false)...)
+		}
+		return
+	}
+	if o.Parent != a.Parent {
+		d.errorf("%s %s: is on %s, the fleet says %s: Tether does not move accounts between parents (transfer it with WHM's Transfer Tool, then plan again)", kind, x.user, o.Parent, a.Parent)
+		return
+	}
+
+	fields := append(accountFields(a, o), x.extraFields...)
+	if len(fields) > 0 {
+		why := x.extraWhy
+		verb := "differs"
+		if len(fields) > 1 {
+			verb = "differ"
+		}
+		reason := fmt.Sprintf("%s %s on %s", strings.Join(fields, ", "), verb, a.Parent)
+		if len(why) > 0 {
+			reason += " (" + strings.Join(why, "; ") + ")"
+		}
+		d.add(&plan.Change{
+			Address: x.addr,
+			Action:  plan.Update,
+			Before:  x.value(o, true),
+			After:   x.value(a, false),
+			Fields:  fields,
+			Reason:  reason,
+			Target:  a.Parent,
+			Parent:  a.Parent,
+		}, d.ownerDeps(a)...)
+	}
+
+	was := o.MailNode()
+	if was == mail {
+		return
+	}
+	if lost := d.d.Nodes[was]; was != "" && lost != nil && lost.Lost {
+		mid := cloneAccount(a)
+		mid.Mail = nil
+		c := d.add(&plan.Change{
+			Address: x.addr,
+			Action:  plan.Dedistribute,
+			Flags:   plan.Flags{Disruptive: true, DataLoss: true},
+			Before:  x.value(o, true),
+			After:   x.value(mid, false),
+			Fields:  []string{"mail.node"},
+			Reason: fmt.Sprintf("%s is marked lost: %s's mail is forced back to %s and the mail held on %s is lost",
+				was, x.user, a.Parent, was),
+			Target: a.Parent,
+			Parent: a.Parent,
+		})
+		if x.reseller {
+			c.Warnings = append(c.Warnings, d.resellerDistributionWarnings(x.user, "", a.Parent, true)...)
+		}
+		if mail == "" {
+			return
+		}
+		// Mail then goes to the child the fleet names, from the parent.
+		c2 := d.add(&plan.Change{
+			Address: x.addr,
+			Action:  plan.Distribute,
+			Before:  x.value(mid, false),
+			After:   x.value(a, false),
+			Fields:  []string{"mail.node"},
+			Reason:  fmt.Sprintf("mail moves from %s to %s after the forced dedistribution; what is left on %s is copied first", a.Parent, mail, a.Parent),
+			Target:  a.Parent,
+			Parent:  a.Parent,
+		}, append(d.accountDeps(a, mail), c.ID)...)
+		if x.reseller {
+			c2.Warnings = append(c2.Warnings, d.resellerDistributionWarnings(x.user, mail, a.Parent, true)...)
+		}
+		return
+	}
+
+	c := &plan.Change{
+		Address: x.addr,
+		Before:  x.value(o, true),
+		After:   x.value(a, false),
+		Fields:  []string{"mail.node"},
+		Target:  a.Parent,
+		Parent:  a.Parent,
+	}
+	switch {
+	case mail == "":
+		c.Action = plan.Dedistribute
+		c.Flags.Disruptive = true
+		c.Reason = fmt.Sprintf("mail moves from %s back to %s; the data stays on %s and open IMAP/POP3 sessions end", was, a.Parent, was)
+	case was == "":
+		c.Action = plan.Distribute
+		c.Reason = fmt.Sprintf("mail moves from %s to %s: existing mail is copied to %s, then removed from %s", a.Parent, mail, mail, a.Parent)
+	default:
+		c.Action = plan.Distribute
+		c.Flags.Disruptive = true
+		c.Reason = fmt.Sprintf("mail moves from %s to %s: existing mail is copied to %s first; open IMAP/POP3 sessions on %s end", was, mail, mail, was)
+	}
+	c = d.add(c, d.accountDeps(a, mail)...)
+	if x.reseller {
+		c.Warnings = append(c.Warnings, d.resellerDistributionWarnings(x.user, mail, a.Parent, true)...)
+	}
+}
+
+// accountDeps are the changes an account's change waits for: its mail child linked
+// (and set up), its owner made a reseller.
+func (d *differ) accountDeps(a *schema.Account, mail string) []string {
+	deps := d.ownerDeps(a)
+	if mail != "" {
+		n := plan.NodeAddress(mail)
+		deps = append(deps, plan.ChangeID(n, plan.Link), plan.ChangeID(n, plan.Update))
+	}
+	return deps
+}
+
+func (d *differ) ownerDeps(a *schema.Account) []string {
+	if a.OwnerName() == "root" {
+		return nil
+	}
+	r := plan.ResellerAddress(a.OwnerName())
+	return []string{plan.ChangeID(r, plan.Create), plan.ChangeID(r, plan.Update)}
+}
+
+// resellerDistributionWarnings say what the linked nodes guide says about a
+// distributed reseller, in the terms of this change.
+func (d *differ) resellerDistributionWarnings(user, mail, parent string, changed bool) []string {
+	var w []string
+	if mail != "" {
+		w = append(w,
+			fmt.Sprintf("accounts %s creates from now on take its distribution at creation (mail on %s)", user, mail),
+			fmt.Sprintf("%s has no reseller privileges on %s: a distributed reseller cannot log in to WHM on the child", user, mail))
+	} else {
+		w = append(w, fmt.Sprintf("accounts %s creates from now on keep their mail on %s", user, parent))
+	}
+	if changed {
+		msg := fmt.Sprintf("changing %s's distribution does not move the accounts it already owns", user)
+		if owned := d.ownedBy(user); len(owned) > 0 {
+			msg += " (" + listNames(owned, 5) + "); each one's own change, if any, is listed separately"
+		}
+		w = append(w, msg)
+	}
+	return w
+}
+
+// ownedBy lists the observed accounts a reseller owns, sorted.
+func (d *differ) ownedBy(reseller string) []string {
+	if d.owned == nil {
+		d.owned = map[string][]string{}
+		for user, a := range d.o.Accounts {
+			if a != nil && a.OwnerName() != "root" {
+				d.owned[a.OwnerName()] = append(d.owned[a.OwnerName()], user)
+			}
+		}
+		for _, users := range d.owned {
+			sort.Strings(users)
+		}
+	}
+	return d.owned[reseller]
+}
+
+// planRemoval removes an account or reseller that left the fleet, if pruning allows.
+func (d *differ) planRemoval(addr string, o *schema.Account, protect bool, before any) *plan.Change {
+	reason := d.leftFleet(addr, o.Parent, "on "+o.Parent, protect)
+	if reason == "" {
+		return nil
+	}
+	if m := o.MailNode(); m != "" {
+		reason += "; its mail on " + m + " goes with it"
+	}
+	return d.add(&plan.Change{
+		Address: addr,
+		Action:  plan.Delete,
+		Flags:   plan.Flags{Destructive: true},
+		Before:  before,
+		Reason:  reason,
+		Target:  o.Parent,
+		Parent:  o.Parent,
+	})
+}
+
+// diffResellerDeletes runs after the accounts, so a reseller is removed only after
+// the accounts it owns that are removed too.
+func (d *differ) diffResellerDeletes() {
+	for _, user := range sortedKeys(d.o.Resellers) {
+		o := d.o.Resellers[user]
+		if o == nil || d.d.Resellers[user] != nil || d.d.Accounts[user] != nil {
+			continue
+		}
+		addr := plan.ResellerAddress(user)
+		if d.isFailed(addr, o.Parent, o.MailNode()) {
+			continue
+		}
+		c := d.planRemoval(addr, &o.Account, o.Protect, cloneReseller(o))
+		if c == nil {
+			continue
+		}
+		var staying []string
+		for _, owned := range d.ownedBy(user) {
+			oa := plan.AccountAddress(owned)
+			if a := d.d.Accounts[owned]; a != nil && a.OwnerName() != user {
+				// The fleet gives it another owner: that update comes first.
+				d.dependOn(c, plan.ChangeID(oa, plan.Update))
+				continue
+			}
+			if d.has(oa, plan.Delete) {
+				d.dependOn(c, plan.ChangeID(oa, plan.Delete))
+			} else {
+				staying = append(staying, owned)
+			}
+		}
+		if len(staying) > 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("accounts %s owns stay on %s and lose their reseller: %s", user, o.Parent, listNames(staying, 5)))
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package reconciler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+func (d *differ) diffDNS() {
+	for _, parent := range sortedKeys(d.d.DNSClusters) {
+		c := d.d.DNSClusters[parent]
+		if c == nil {
+			continue
+		}
+		addr := plan.ClusterAddress(parent)
+		if d.isFailed(parent, addr) {
+			continue
+		}
+		o := d.o.DNSClusters[parent]
+		if o == nil {
+			o = &schema.DNSCluster{} // never configured: clustering off, WHM defaults
+		}
+		d.diffCluster(parent, addr, c, o)
+		d.diffMembers(parent, c, o)
+	}
+	for _, parent := range sortedKeys(d.o.DNSClusters) {
+		o := d.o.DNSClusters[parent]
+		if o == nil || d.d.DNSClusters[parent] != nil || !o.Enabled {
+			continue
+		}
+		addr := plan.ClusterAddress(parent)
+		if d.isFailed(parent, addr) {
+			continue
+		}
+		reason := d.leftFleet(addr, parent, "on "+parent, false)
+		if reason == "" {
+			continue
+		}
+		d.add(&plan.Change{
+			Address:  addr,
+			Action:   plan.Disable,
+			Flags:    plan.Flags{Destructive: true},
+			Before:   cloneCluster(o),
+			Fields:   []string{"enabled"},
+			Reason:   reason,
+			Warnings: []string{fmt.Sprintf("zones on %s stop replicating to the members of its cluster (%s)", parent, listNames(sortedKeys(o.Members), 9))},
+			Target:   parent,
+			Parent:   parent,
+		})
+	}
+}
+
+func (d *differ) diffCluster(parent, addr string, c, o *schema.DNSCluster) {
+	switch {
+	case c.Enabled && !o.Enabled:
+		d.add(&plan.Change{
+			Address: addr, Action: plan.Enable,
+			Before: cloneCluster(o), After: cloneCluster(c), Fields: []string{"enabled"},
+			Reason: "DNS clustering is off on " + parent + ", the fleet turns it on",
+			Target: parent, Parent: parent,
+		})
+	case !c.Enabled && o.Enabled:
+		d.add(&plan.Change{
+			Address: addr, Action: plan.Disable, Flags: plan.Flags{Destructive: true},
+			Before: cloneCluster(o), After: cloneCluster(c), Fields: []string{"enabled"},
+			Reason:   "the fleet turns DNS clustering off on " + parent,
+			Warnings: []string{fmt.Sprintf("zones on %s stop replicating to its members (%s)", parent, listNames(sortedKeys(o.Members), 9))},
+			Target:   parent, Parent: parent,
+		})
+	}
+	var fields, why []string
+	if c.FailureThreshold.Value() != o.FailureThreshold.Value() {
+		fields = append(fields, "failureThreshold")
+		why = append(why, fmt.Sprintf("failure threshold %s, the fleet says %s", thresholdText(o.FailureThreshold), thresholdText(c.FailureThreshold)))
+	}
+	if c.NotifyOnDisable != o.NotifyOnDisable {
+		fields = append(fields, "notifyOnDisable")
+		why = append(why, fmt.Sprintf("notify on disable is %t, the fleet says %t", o.NotifyOnDisable, c.NotifyOnDisable))
+	}
+	if len(fields) > 0 {
+		d.add(&plan.Change{
+			Address: addr, Action: plan.Update,
+			Before: cloneCluster(o), After: cloneCluster(c), Fields: fields,
+			Reason: joinReasons("", why),
+			Target: parent, Parent: parent,
+		})
+	}
+}
+
+func thresholdText(t schema.Threshold) string {
+	if t.Value() == 0 {
+		return "never"
+	}
+	return fmt.Sprint(t.Value())
+}
+
+// memberHost is a member's host name, the identity WHM keeps one entry per: an
+// rfc2136 member's own, or a cpanel member's node's.
+func (d *differ) memberHost(m *schema.Member) string {
+	h := m.Host
+	if h == "" && m.Node != "" {
+		if n := d.d.Nodes[m.Node]; n != nil {
+			h = n.Host
+		} else if n := d.o.Nodes[m.Node]; n != nil {
+			h = n.Host
+		}
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
+// memberTarget is where a member's change is executed: WHM's cluster screens on the
+// parent for the cpanel backend, the nameserver itself for rfc2136.
+func memberTarget(parent, name string, m *schema.Member) (provider, target string) {
+	if m.BackendName() == schema.BackendRFC2136 {
+		return ProviderRFC2136, name
+	}
+	return ProviderWHM, parent
+}
+
+// memberAfter is the member as the plan carries it: a cpanel member's host is
+// filled from its node so the provider need not look it up.
+func (d *differ) memberAfter(m *schema.Member) *schema.Member {
+	c := cloneMember(m)
+	c.Sync, c.Disabled = nil, false
+	if c.BackendName() == schema.BackendCPanel && c.Host == "" {
+		c.Host = d.memberHost(m)
+	}
+	return c
+}
+
+func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
+	clusterDeps := []string{plan.ChangeID(plan.ClusterAddress(parent), plan.Enable)}
+
+	// Observed members that leave: replaced (a declared member takes their host, or
+	// their own name now means another server) or removed from the fleet.
+	byHost := map[string]string{}
+	for _, name := range sortedKeys(c.Members) {
+		if m := c.Members[name]; m != nil {
+			byHost[d.memberHost(m)] = name
+		}
+	}
+	replaced := map[string]string{} // observed name -> desired name taking its place
+	for _, name := range sortedKeys(o.Members) {
+		om := o.Members[name]
+		if om == nil {
+			continue
+		}
+		host := d.memberHost(om)
+		if dm := c.Members[name]; dm != nil {
+			// An unknown host on either side is no evidence of another server.
+			dh := d.memberHost(dm)
+			if (dh != "" && host != "" && dh != host) || dm.BackendName() != om.BackendName() {
+				replaced[name] = name
+			}
+			continue
+		}
+		if other, ok := byHost[host]; ok && host != "" && o.Members[other] == nil {
+			replaced[name] = other
+		}
+	}
+
+	// The servers that keep the cluster's records after removals: the parent and
+	// every declared member.
+	remaining := []string{parent}
+	for _, name := range sortedKeys(c.Members) {
+		remaining = append(remaining, name)
+	}
+	sort.Strings(remaining)
+
+	for _, name := range sortedKeys(o.Members) {
+		om := o.Members[name]
+		if om == nil {
+			continue
+		}
+		addr := plan.MemberAddress(parent, name)
+		if d.isFailed(addr, name, om.Node) {
+			continue
+		}
+		var reason string
+		if by, ok := replaced[name]; ok {
+			reason = fmt.Sprintf("replaced by %s (host %s): WHM keeps one entry per host, so the old entry goes first", by, orNone(d.memberHost(c.Members[by])))
+			if by == name {
+				reason = fmt.Sprintf("%s now names another server (host %s, backend %s): removed, then added again", name, orNone(d.memberHost(c.Members[name])), c.Members[name].BackendName())
+			}
+		} else if c.Members[name] == nil {
+			reason = d.leftFleet(addr, parent, "in the DNS cluster of "+parent, false)
+		}
+		if reason == "" {
+			continue
+		}
+		others := make([]string, 0, len(remaining))
+		for _, r := range remaining {
+			if r != name {
+				others = append(others, r)
+			}
+		}
+		provider, target := memberTarget(parent, name, om)
+		warnings := []string{
+			fmt.Sprintf("%s stops synchronising with the cluster of %s", name, parent),
+			fmt.Sprintf("records held only by %s will no longer exist on %s", name, listNames(others, 20)),
+		}
+		if provider == ProviderRFC2136 {
+			warnings = append(warnings, fmt.Sprintf("Tether stops updating %s; the zones on it are left as they are", name))
+		}
+		d.add(&plan.Change{
+			Address: addr, Action: plan.Delete, Flags: plan.Flags{Destructive: true},
+			Before: cloneMember(om), Reason: reason, Warnings: warnings,
+			Provider: provider, Target: target, Parent: parent,
+		})
+	}
+
+	for _, name := range sortedKeys(c.Members) {
+		m := c.Members[name]
+		if m == nil {
+			continue
+		}
+		addr := plan.MemberAddress(parent, name)
+		if d.isFailed(addr, name, m.Node) {
+			continue
+		}
+		provider, target := memberTarget(parent, name, m)
+		om := o.Members[name]
+		if om == nil || replaced[name] == name {
+			deps := append([]string(nil), clusterDeps...)
+			deps = append(deps, plan.ChangeID(addr, plan.Delete))
+			for old, by := range replaced {
+				if by == name {
+					deps = append(deps, plan.ChangeID(plan.MemberAddress(parent, old), plan.Delete))
+				}
+			}
+			d.add(&plan.Change{
+				Address: addr, Action: plan.Create,
+				After:    d.memberAfter(m),
+				Reason:   fmt.Sprintf("%s joins the DNS cluster of %s as a %s member", name, parent, m.Role),
+				Provider: provider, Target: target, Parent: parent,
+			}, deps...)
+			continue
+		}
+		d.diffMember(parent, name, addr, m, om, provider, target)
+	}
+}
+
+func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, provider, target string) {
+	var fields, why []string
+	if m.Role != om.Role {
+		fields = append(fields, "role")
+		why = append(why, fmt.Sprintf("role %s, the fleet says %s", orNone(om.Role), m.Role))
+	}
+	if m.BackendName() == schema.BackendRFC2136 {
+		// Only what the provider reports is compared: a nameserver cannot tell which
+		// key reference or software the fleet calls it by, and an unreported value
+		// compared against the fleet would plan the same update on every run.
+		n := len(fields)
+		if m.Address != "" && om.Address != "" && m.Address != om.Address {
+			fields = append(fields, "address")
+		}
+		if m.Software != "" && om.Software != "" && m.Software != om.Software {
+			fields = append(fields, "software")
+		}
+		if om.TSIG != nil && !sameTSIG(m.TSIG, om.TSIG) {
+			fields = append(fields, "tsig")
+		}
+		if len(fields) > n {
+			verb := " differs"
+			if len(fields)-n > 1 {
+				verb = " differ"
+			}
+			why = append(why, strings.Join(fields[n:], ", ")+verb)
+		}
+	}
+	if om.Disabled {
+		// The documents keep a disabled member out until an operator re-enables it.
+		d.warnf("DNS member %s of %s is disabled after too many failed commands; it stays out of the cluster until `tether dns enable %s`", name, parent, name)
+		if len(fields) == 0 {
+			return
+		}
+	}
+	writes := m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleWriteOnly
+	var resync bool
+	if s := om.Sync; s != nil && writes && !om.Disabled {
+		if s.Resync {
+			resync = true
+		} else if len(s.OutOfSync) > 0 {
+			fields = append(fields, "zones")
+			why = append(why, fmt.Sprintf("%d zones out of step: %s", len(s.OutOfSync), listNames(s.OutOfSync, 5)))
+		}
+	}
+	if len(fields) > 0 {
+		d.add(&plan.Change{
+			Address: addr, Action: plan.Update,
+			Before: cloneMember(om), After: d.memberAfter(m), Fields: fields,
+			Reason:   name + ": " + strings.Join(why, "; "),
+			Provider: provider, Target: target, Parent: parent,
+		})
+	}
+	if resync {
+		d.add(&plan.Change{
+			Address: addr, Action: plan.Resync,
+			Before: cloneMember(om), After: d.memberAfter(m),
+			Reason:   fmt.Sprintf("%s was offline or disabled: all of %s's zones are resynchronised to it before it is trusted", name, parent),
+			Provider: provider, Target: target, Parent: parent,
+		}, plan.ChangeID(addr, plan.Update))
+	}
+}
+
+func sameTSIG(a, b *schema.TSIG) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	alg := func(s string) string {
+		if s == "" {
+			return "hmac-sha256"
+		}
+		return strings.ToLower(strings.TrimSuffix(s, "."))
+	}
+	return strings.TrimSuffix(a.Name, ".") == strings.TrimSuffix(b.Name, ".") && alg(a.Algorithm) == alg(b.Algorithm) &&
+		a.SecretEnv == b.SecretEnv && a.SecretFile == b.SecretFile
+}

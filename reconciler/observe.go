@@ -1,0 +1,258 @@
+// Package reconciler turns a desired fleet into a plan: Observe reads the live fleet
+// through the providers, Diff compares the two (a pure function), CheckSafety refuses
+// plans that would destroy more than the operator allowed. Applying is separate.
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/schema"
+)
+
+// DefaultParallelism bounds concurrent scope observations when the caller gives none.
+const DefaultParallelism = 10
+
+// ScopeError is the failure to observe one scope of one provider. The scope names
+// what could not be read (a parent for whm, a member for rfc2136); Diff makes no
+// change under it, so nothing is planned for lack of information.
+type ScopeError struct {
+	Provider string
+	Scope    string
+	Err      error
+}
+
+func (e *ScopeError) Error() string {
+	return fmt.Sprintf("observe %s (%s): %v", e.Scope, e.Provider, e.Err)
+}
+
+func (e *ScopeError) Unwrap() error { return e.Err }
+
+// FailedScopes collects the scopes named by ScopeErrors among errs.
+func FailedScopes(errs []error) map[string]bool {
+	out := map[string]bool{}
+	for _, err := range errs {
+		var se *ScopeError
+		if errors.As(err, &se) {
+			out[se.Scope] = true
+		}
+	}
+	return out
+}
+
+// Observe reads every scope of every provider, at most parallelism at once, and
+// merges the partial fleets. A scope that fails yields a *ScopeError and the rest is
+// still observed; the returned fleet is never nil. Merging is in provider then scope
+// order, so the result does not depend on which observation finished first.
+func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fleet, parallelism int) (*schema.Fleet, []error) {
+	if parallelism < 1 {
+		parallelism = DefaultParallelism
+	}
+	type job struct {
+		prov  providers.Provider
+		scope string
+		fleet *schema.Fleet
+		err   error
+	}
+	var jobs []*job
+	for _, p := range provs {
+		scopes := append([]string(nil), p.Scopes(desired)...)
+		sort.Strings(scopes)
+		for _, s := range scopes {
+			jobs = append(jobs, &job{prov: p, scope: s})
+		}
+	}
+
+	var g errgroup.Group
+	g.SetLimit(parallelism)
+	for _, j := range jobs {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				j.err = err
+				return nil
+			}
+			// A provider that panics must not take the other scopes down with it.
+			defer func() {
+				if r := recover(); r != nil {
+					j.fleet, j.err = nil, fmt.Errorf("provider panicked: %v", r)
+				}
+			}()
+			j.fleet, j.err = j.prov.Observe(ctx, j.scope, desired)
+			return nil
+		})
+	}
+	_ = g.Wait() // every job records its own error
+
+	observed := &schema.Fleet{}
+	var errs []error
+	for _, j := range jobs {
+		if j.err != nil {
+			errs = append(errs, &ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: j.err})
+			continue
+		}
+		for _, conflict := range mergeFleet(observed, j.fleet) {
+			errs = append(errs, &ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: conflict})
+		}
+	}
+	return observed, errs
+}
+
+// mergeFleet adds a partial fleet into dst. Nodes seen by two scopes (a child seen
+// from its parent and on its own) are merged field by field, the first value set
+// winning; an account or reseller seen on two parents is a conflict reported back,
+// the first sighting kept.
+func mergeFleet(dst, src *schema.Fleet) []error {
+	if src == nil {
+		return nil
+	}
+	var errs []error
+	for _, name := range sortedKeys(src.Nodes) {
+		n := src.Nodes[name]
+		if n == nil {
+			continue
+		}
+		if dst.Nodes == nil {
+			dst.Nodes = map[string]*schema.Node{}
+		}
+		if have := dst.Nodes[name]; have != nil {
+			mergeNode(have, n)
+			continue
+		}
+		c := *n
+		dst.Nodes[name] = &c
+	}
+	for _, name := range sortedKeys(src.Accounts) {
+		a := src.Accounts[name]
+		if a == nil {
+			continue
+		}
+		if dst.Accounts == nil {
+			dst.Accounts = map[string]*schema.Account{}
+		}
+		if have := dst.Accounts[name]; have != nil {
+			if have.Parent != a.Parent {
+				errs = append(errs, fmt.Errorf("account %s is on both %s and %s; kept the first", name, have.Parent, a.Parent))
+			}
+			continue
+		}
+		dst.Accounts[name] = a
+	}
+	for _, name := range sortedKeys(src.Resellers) {
+		r := src.Resellers[name]
+		if r == nil {
+			continue
+		}
+		if dst.Resellers == nil {
+			dst.Resellers = map[string]*schema.Reseller{}
+		}
+		if have := dst.Resellers[name]; have != nil {
+			if have.Parent != r.Parent {
+				errs = append(errs, fmt.Errorf("reseller %s is on both %s and %s; kept the first", name, have.Parent, r.Parent))
+			}
+			continue
+		}
+		dst.Resellers[name] = r
+	}
+	for _, parent := range sortedKeys(src.DNSClusters) {
+		c := src.DNSClusters[parent]
+		if c == nil {
+			continue
+		}
+		if dst.DNSClusters == nil {
+			dst.DNSClusters = map[string]*schema.DNSCluster{}
+		}
+		have := dst.DNSClusters[parent]
+		if have == nil {
+			// Copy so members merged in later (an rfc2136 member observed on its own)
+			// never write into a provider's value.
+			cp := *c
+			cp.Members = make(map[string]*schema.Member, len(c.Members))
+			for k, m := range c.Members {
+				if m != nil {
+					mc := *m
+					cp.Members[k] = &mc
+				}
+			}
+			dst.DNSClusters[parent] = &cp
+			continue
+		}
+		// A second partial view of a cluster only contributes members: the parent's
+		// scope is the one that knows the cluster settings.
+		for _, name := range sortedKeys(c.Members) {
+			if m := c.Members[name]; m != nil {
+				if have.Members == nil {
+					have.Members = map[string]*schema.Member{}
+				}
+				if _, dup := have.Members[name]; !dup {
+					mc := *m
+					have.Members[name] = &mc
+				} else {
+					mergeMember(have.Members[name], m)
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func mergeNode(dst, src *schema.Node) {
+	if dst.Role == "" {
+		dst.Role = src.Role
+	}
+	if dst.Parent == "" {
+		dst.Parent = src.Parent
+	}
+	if dst.Host == "" {
+		dst.Host = src.Host
+	}
+	if dst.IPv4 == "" {
+		dst.IPv4 = src.IPv4
+	}
+	if dst.IPv6 == "" {
+		dst.IPv6 = src.IPv6
+	}
+	if dst.Version == 0 {
+		dst.Version = src.Version
+	}
+	if dst.Profile == "" {
+		dst.Profile = src.Profile
+	}
+	if len(dst.Services) == 0 {
+		dst.Services = src.Services
+	}
+	if dst.PasswordStrength == nil {
+		dst.PasswordStrength = src.PasswordStrength
+	}
+}
+
+// mergeMember lets a member's own scope add what the parent's view cannot see (its
+// synchronisation state); the parent's view of role and disabled stays.
+func mergeMember(dst, src *schema.Member) {
+	if dst.Sync == nil {
+		dst.Sync = src.Sync
+	}
+	dst.Disabled = dst.Disabled || src.Disabled
+	if dst.Host == "" {
+		dst.Host = src.Host
+	}
+	if dst.Address == "" {
+		dst.Address = src.Address
+	}
+	if dst.Software == "" {
+		dst.Software = src.Software
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,212 @@
+package planfile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// FleetSource identifies the desired state at path: its absolute path, a sha256 over
+// its files (names and contents, in sorted order) and, when it is in a git work tree,
+// the commit checked out. The files are those schema.Load reads: the file itself, or a
+// folder's *.yaml, *.yml and *.cue files that are not dot-files.
+func FleetSource(path string) (plan.Source, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return plan.Source{}, fmt.Errorf("fleet %s: %w", path, err)
+	}
+	files, err := fleetFiles(abs)
+	if err != nil {
+		return plan.Source{}, fmt.Errorf("fleet %s: %w", path, err)
+	}
+	h := sha256.New()
+	for _, f := range files {
+		rel, _ := filepath.Rel(abs, f)
+		// The name and the length frame each file, so moving bytes from one file to
+		// the next changes the fingerprint.
+		fi, err := os.Stat(f)
+		if err != nil {
+			return plan.Source{}, fmt.Errorf("fleet %s: %w", path, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), fi.Size())
+		if err := hashFile(h, f); err != nil {
+			return plan.Source{}, fmt.Errorf("fleet %s: %w", path, err)
+		}
+	}
+	commit, err := gitCommit(abs)
+	if err != nil {
+		return plan.Source{}, fmt.Errorf("fleet %s: read git HEAD: %w", path, err)
+	}
+	return plan.Source{Path: abs, Fingerprint: "sha256:" + hex.EncodeToString(h.Sum(nil)), Commit: commit}, nil
+}
+
+func hashFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+func fleetFiles(path string) ([]string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return []string{path}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		switch ext := filepath.Ext(name); {
+		case strings.HasPrefix(name, "."):
+		case ext != ".yaml" && ext != ".yml" && ext != ".cue":
+		default:
+			full := filepath.Join(path, name)
+			if st, err := os.Stat(full); err == nil && !st.IsDir() {
+				out = append(out, full)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// gitCommit returns the commit HEAD points at in the work tree holding path, or ""
+// when path is not in one (or the repository has no commit yet).
+func gitCommit(path string) (string, error) {
+	dir := path
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	head, err := r.Head()
+	if err != nil {
+		// A repository without commits has no HEAD to record; the fingerprint still
+		// identifies the content.
+		return "", nil
+	}
+	return head.Hash().String(), nil
+}
+
+// Observed fingerprints what was observed, object by object, so a refusal can say
+// which objects changed since the plan was made.
+type Observed struct {
+	// Fingerprint covers every object: sha256 over the sorted "address hash" lines.
+	Fingerprint string `json:"fingerprint"`
+	// Objects maps an address (node.NAME, account.USER, reseller.USER,
+	// dns.PARENT.cluster, dns.PARENT.member.NAME) to the sha256 of its canonical JSON.
+	Objects map[string]string `json:"objects"`
+}
+
+// Fingerprint computes the observed fingerprint of a fleet. encoding/json writes
+// struct fields in declaration order and map keys sorted, so the JSON of an object is
+// canonical; positions (Src) are not part of it.
+func Fingerprint(f *schema.Fleet) (Observed, error) {
+	obs := Observed{Objects: map[string]string{}}
+	add := func(addr string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("fingerprint %s: %w", addr, err)
+		}
+		sum := sha256.Sum256(b)
+		obs.Objects[addr] = hex.EncodeToString(sum[:])
+		return nil
+	}
+	if f != nil {
+		for n, v := range f.Nodes {
+			if err := add("node."+n, v); err != nil {
+				return Observed{}, err
+			}
+		}
+		for n, v := range f.Accounts {
+			if err := add("account."+n, v); err != nil {
+				return Observed{}, err
+			}
+		}
+		for n, v := range f.Resellers {
+			if err := add("reseller."+n, v); err != nil {
+				return Observed{}, err
+			}
+		}
+		for p, c := range f.DNSClusters {
+			if c == nil {
+				continue
+			}
+			for m, v := range c.Members {
+				if err := add("dns."+p+".member."+m, v); err != nil {
+					return Observed{}, err
+				}
+			}
+			// The cluster's own settings, without the members counted above.
+			shallow := *c
+			shallow.Members = nil
+			if err := add("dns."+p+".cluster", shallow); err != nil {
+				return Observed{}, err
+			}
+		}
+	}
+	addrs := make([]string, 0, len(obs.Objects))
+	for a := range obs.Objects {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	h := sha256.New()
+	for _, a := range addrs {
+		fmt.Fprintf(h, "%s %s\n", a, obs.Objects[a])
+	}
+	obs.Fingerprint = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return obs, nil
+}
+
+// ObjectChange is one object that differs between two observations.
+type ObjectChange struct {
+	Address string `json:"address"`
+	// How is "changed", "appeared" (observed now, not then) or "disappeared".
+	How string `json:"how"`
+}
+
+// Diff lists the objects that differ from old to now, sorted by address.
+func (old Observed) Diff(now Observed) []ObjectChange {
+	var out []ObjectChange
+	for a, h := range old.Objects {
+		switch n, ok := now.Objects[a]; {
+		case !ok:
+			out = append(out, ObjectChange{a, "disappeared"})
+		case n != h:
+			out = append(out, ObjectChange{a, "changed"})
+		}
+	}
+	for a := range now.Objects {
+		if _, ok := old.Objects[a]; !ok {
+			out = append(out, ObjectChange{a, "appeared"})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}

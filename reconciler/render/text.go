@@ -1,0 +1,246 @@
+// Package render writes plans for people and machines: Text for a terminal, JSON (a
+// versioned contract, see JSON.md) and Markdown for a pull-request comment. All three
+// take a plan.Plan and nothing else, and show values through their JSON form, so a
+// secret the model does not serialise cannot be printed.
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+)
+
+// TextOptions tune the text render.
+type TextOptions struct {
+	// Color adds ANSI colours; only when asked (a terminal that wants them).
+	Color bool
+}
+
+// Symbol is the mark a change is drawn with, Terraform-like.
+func Symbol(a plan.Action) string {
+	switch a {
+	case plan.Create:
+		return "+"
+	case plan.Update:
+		return "~"
+	case plan.Delete:
+		return "-"
+	case plan.Distribute:
+		return "->"
+	case plan.Dedistribute:
+		return "<-"
+	case plan.Link:
+		return "<>"
+	case plan.Unlink:
+		return "><"
+	case plan.Enable:
+		return "^"
+	case plan.Disable:
+		return "v"
+	case plan.Resync:
+		return "@"
+	}
+	return "?"
+}
+
+// verb says what happens to the object, for the line above it.
+func verb(a plan.Action) string {
+	switch a {
+	case plan.Create:
+		return "will be created"
+	case plan.Update:
+		return "will be updated in place"
+	case plan.Delete:
+		return "will be removed"
+	case plan.Distribute:
+		return "will have its mail moved to a child"
+	case plan.Dedistribute:
+		return "will have its mail brought back to the parent"
+	case plan.Link:
+		return "will be linked"
+	case plan.Unlink:
+		return "will be unlinked"
+	case plan.Enable:
+		return "will be enabled"
+	case plan.Disable:
+		return "will be disabled"
+	case plan.Resync:
+		return "will be resynchronised"
+	}
+	return "will change"
+}
+
+var actionOrder = []plan.Action{plan.Create, plan.Update, plan.Delete, plan.Link, plan.Unlink,
+	plan.Distribute, plan.Dedistribute, plan.Enable, plan.Disable, plan.Resync}
+
+// RiskMarks are the markers of a change's flags, most severe first.
+func RiskMarks(f plan.Flags) []string {
+	var m []string
+	if f.DataLoss {
+		m = append(m, "!! data loss")
+	}
+	if f.Destructive {
+		m = append(m, "! destructive")
+	}
+	if f.Disruptive {
+		m = append(m, "! disruptive")
+	}
+	return m
+}
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+)
+
+type painter bool
+
+func (p painter) paint(code, s string) string {
+	if !p {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+func actionColor(a plan.Action) string {
+	switch a.Kind() {
+	case "create":
+		return ansiGreen
+	case "remove":
+		return ansiRed
+	}
+	if a == plan.Distribute || a == plan.Dedistribute {
+		return ansiCyan
+	}
+	return ansiYellow
+}
+
+// SummaryLine is the last line of a text plan.
+func SummaryLine(p *plan.Plan) string {
+	if p.Empty() {
+		return "No changes. The fleet matches the configuration."
+	}
+	s := p.Summary
+	return fmt.Sprintf("Plan: %d to create, %d to change, %d to remove.", s.Create, s.Change, s.Remove)
+}
+
+// Text writes the plan for a person at a terminal.
+func Text(w io.Writer, p *plan.Plan, opts TextOptions) error {
+	if p == nil {
+		p = &plan.Plan{}
+	}
+	ew := &errWriter{w: w}
+	c := painter(opts.Color)
+
+	if len(p.Errors) > 0 {
+		ew.printf("%s\n", c.paint(ansiRed+ansiBold, "Errors (nothing is planned where they apply):"))
+		for _, e := range p.Errors {
+			ew.printf("  - %s\n", e)
+		}
+		ew.printf("\n")
+	}
+	if !p.Empty() {
+		used := map[plan.Action]bool{}
+		for _, ch := range p.Changes {
+			used[ch.Action] = true
+		}
+		var legend []string
+		for _, a := range actionOrder {
+			if used[a] {
+				legend = append(legend, c.paint(actionColor(a), Symbol(a))+" "+string(a))
+			}
+		}
+		ew.printf("Tether will perform the following actions (%s):\n", strings.Join(legend, ", "))
+		for _, ch := range p.Changes {
+			ew.printf("\n")
+			writeTextChange(ew, c, ch)
+		}
+		ew.printf("\n")
+	}
+	if len(p.Warnings) > 0 {
+		ew.printf("%s\n", c.paint(ansiYellow, "Warnings:"))
+		for _, wn := range p.Warnings {
+			ew.printf("  - %s\n", wn)
+		}
+		ew.printf("\n")
+	}
+	if len(p.Unmanaged) > 0 {
+		ew.printf("Unmanaged (on the servers, not changed):\n")
+		for _, u := range p.Unmanaged {
+			ew.printf("  - %s: %s\n", u.Address, u.Reason)
+		}
+		ew.printf("\n")
+	}
+	line := SummaryLine(p)
+	if p.Summary.Risky > 0 {
+		line += fmt.Sprintf(" %d risky.", p.Summary.Risky)
+	}
+	ew.printf("%s\n", c.paint(ansiBold, line))
+	return ew.err
+}
+
+func writeTextChange(ew *errWriter, c painter, ch *plan.Change) {
+	head := fmt.Sprintf("  # %s %s on %s", ch.Address, verb(ch.Action), ch.Target)
+	if marks := RiskMarks(ch.Flags); len(marks) > 0 {
+		head += "  " + c.paint(ansiRed+ansiBold, strings.Join(marks, "  "))
+	}
+	ew.printf("%s\n", head)
+	if ch.Reason != "" {
+		ew.printf("  #   %s\n", ch.Reason)
+	}
+	ew.printf("  %s %s\n", c.paint(actionColor(ch.Action)+ansiBold, Symbol(ch.Action)), ch.Address)
+	var rows [][2]string
+	switch ch.Action {
+	case plan.Create, plan.Link:
+		for _, l := range flatten(ch.After) {
+			rows = append(rows, [2]string{l.path, l.value})
+		}
+	case plan.Delete, plan.Unlink:
+		for _, l := range flatten(ch.Before) {
+			rows = append(rows, [2]string{l.path, l.value})
+		}
+	default:
+		for _, fc := range fieldChanges(ch) {
+			rows = append(rows, [2]string{fc.path, show(fc.before) + " → " + show(fc.after)})
+		}
+	}
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r[0]))
+	}
+	for _, r := range rows {
+		ew.printf("      %-*s = %s\n", width, r[0], r[1])
+	}
+	for _, wn := range ch.Warnings {
+		ew.printf("      %s %s\n", c.paint(ansiYellow, "!"), wn)
+	}
+	if len(ch.DependsOn) > 0 {
+		ew.printf("      (after %s)\n", strings.Join(ch.DependsOn, ", "))
+	}
+}
+
+func show(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
+}
+
+// errWriter keeps the first write error so rendering code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err != nil {
+		return
+	}
+	_, e.err = fmt.Fprintf(e.w, format, args...)
+}
