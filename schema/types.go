@@ -204,6 +204,8 @@ type Member struct {
 	TSIG     *TSIG  `json:"tsig,omitempty"`
 	// Disabled is observed state: the member was disabled after too many failures.
 	Disabled bool `json:"disabled,omitempty"`
+	// Zones is observed state of an rfc2136 member's zones (see observed.go).
+	Zones *MemberZones `json:"zones,omitempty"`
 
 	Src Source `json:"-"`
 }
