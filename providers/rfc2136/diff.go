@@ -158,6 +158,7 @@ func Diff(zone string, have, want []dns.RR) []Op {
 			continue
 		}
 		apex := isApexNS(zone, w)
+		retime := apex && ttlOf(w) != ttlOf(h)
 		if !apex && ttlOf(w) != ttlOf(h) {
 			removals = append(removals, Op{Kind: OpDelRRset, RR: rrsetHeader(h), Set: k})
 			for _, rr := range w.rrs {
@@ -176,7 +177,9 @@ func Diff(zone string, have, want []dns.RR) []Op {
 			}
 		}
 		for _, rr := range w.rrs {
-			if !contains(h.rrs, rr) {
+			// The apex NS cannot be deleted and re-added; adding a record with a new TTL
+			// sets the TTL of the whole RRset (RFC 2136 3.4.2.2, as BIND does).
+			if retime || !contains(h.rrs, rr) {
 				additions = append(additions, Op{Kind: OpAdd, RR: rr, Set: k})
 			}
 		}

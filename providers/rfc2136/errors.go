@@ -114,30 +114,39 @@ func classifyRcode(rc int, tsigErr uint16) error {
 }
 
 // classifyUpdate turns the outcome of one UPDATE into a *CommandError, or nil.
+// miekg/dns returns the reply together with ErrAuth for any NOTAUTH answer, so the
+// reply's rcode and TSIG error decide between a refused key and a zone not served.
 func classifyUpdate(t Target, zone string, r *dns.Msg, err error) *CommandError {
 	ce := &CommandError{Member: t.Name, Addr: t.Addr, Zone: trimDot(zone), Op: "UPDATE", Rcode: -1}
-	switch {
-	case err != nil && isTimeout(err):
-		ce.Kind, ce.Err = ErrTimeout, err
-	case err != nil && isTSIGError(err):
-		ce.Kind, ce.Err = ErrTSIGRefused, err
-		if r != nil {
-			ce.Rcode = r.Rcode
-		}
-	case err != nil:
-		ce.Kind, ce.Err = ErrProtocol, err
-	case r == nil:
-		ce.Kind = ErrProtocol
-	default:
+	if r != nil && (err == nil || isTSIGError(err)) {
 		var te uint16
 		if ts := r.IsTsig(); ts != nil {
 			te = ts.Error
 		}
 		kind := classifyRcode(r.Rcode, te)
-		if kind == nil {
+		if kind == nil && err == nil {
 			return nil
 		}
+		if kind == nil {
+			// Success, but the reply's signature does not verify: not our server, or
+			// not our key.
+			kind, ce.Err = ErrTSIGRefused, err
+		}
 		ce.Kind, ce.Rcode = kind, r.Rcode
+		if te != 0 {
+			ce.Err = fmt.Errorf("TSIG error %s", rcodeName(int(te)))
+		}
+		return ce
+	}
+	switch {
+	case err != nil && isTimeout(err):
+		ce.Kind, ce.Err = ErrTimeout, err
+	case err != nil && isTSIGError(err):
+		ce.Kind, ce.Err = ErrTSIGRefused, err
+	case err != nil:
+		ce.Kind, ce.Err = ErrProtocol, err
+	default:
+		ce.Kind = ErrProtocol
 	}
 	return ce
 }
@@ -148,11 +157,14 @@ func classifyTransfer(t Target, zone string, err error) *CommandError {
 	var te *transferError
 	if errors.As(err, &te) && te.Rcode >= 0 {
 		ce.Rcode = te.Rcode
-		ce.Kind = classifyRcode(te.Rcode, 0)
+		ce.Kind = classifyRcode(te.Rcode, te.TSIGError)
 		if ce.Kind == nil {
 			ce.Kind = ErrProtocol
 		}
 		ce.Err = nil
+		if te.TSIGError != 0 {
+			ce.Err = fmt.Errorf("TSIG error %s", rcodeName(int(te.TSIGError)))
+		}
 		return ce
 	}
 	switch {

@@ -54,6 +54,8 @@ func (t DNSTransport) Exchange(ctx context.Context, m *dns.Msg, addr string, key
 type transferError struct {
 	// Rcode is the server's answer code when it refused the transfer, else -1.
 	Rcode int
+	// TSIGError is the TSIG error the server answered (BADKEY, BADSIG…), else 0.
+	TSIGError uint16
 	// Received counts the messages read before the failure (>0: dropped mid-stream).
 	Received int
 	Err      error
@@ -62,7 +64,10 @@ type transferError struct {
 func (e *transferError) Error() string { return e.Err.Error() }
 func (e *transferError) Unwrap() error { return e.Err }
 
-// Transfer implements Transport.
+// Transfer implements Transport. It drives dns.Transfer's reads itself rather than
+// calling In, because In keeps the first answer from the caller when it fails, and
+// only that answer tells a refused key (TSIG error BADKEY/BADSIG) from a zone the
+// server does not serve (NOTAUTH with no TSIG error): miekg reports both as ErrAuth.
 func (t DNSTransport) Transfer(ctx context.Context, zone, addr string, key *Key) ([]dns.RR, error) {
 	d := t.timeout(ctx)
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -76,37 +81,49 @@ func (t DNSTransport) Transfer(ctx context.Context, zone, addr string, key *Key)
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	_ = conn.SetDeadline(time.Now().Add(d))
-	tr := &dns.Transfer{Conn: conn, TsigSecret: key.tsigSecret(), DialTimeout: d, ReadTimeout: d, WriteTimeout: d}
+	tr := &dns.Transfer{Conn: conn, TsigSecret: key.tsigSecret()}
 	q := new(dns.Msg)
 	q.SetAxfr(dns.Fqdn(zone))
 	key.sign(q)
-	ch, err := tr.In(q, addr)
-	if err != nil {
-		return nil, &transferError{Rcode: -1, Err: err}
+	if err := tr.WriteMsg(q); err != nil {
+		return nil, &transferError{Rcode: -1, Err: ctxErr(ctx, err)}
 	}
 	var rrs []dns.RR
-	received := 0
-	var first error
-	for env := range ch {
-		if env.Error != nil {
-			if first == nil {
-				first = env.Error
+	for received := 0; ; received++ {
+		in, err := tr.ReadMsg()
+		if received == 0 && in != nil {
+			var tsigErr uint16
+			if ts := in.IsTsig(); ts != nil {
+				tsigErr = ts.Error
 			}
-			continue
+			if in.Rcode != dns.RcodeSuccess || tsigErr != 0 {
+				return nil, &transferError{Rcode: in.Rcode, TSIGError: tsigErr, Err: fmt.Errorf("transfer refused: %s", rcodeName(in.Rcode))}
+			}
 		}
-		received++
-		rrs = append(rrs, env.RR...)
-	}
-	if first != nil {
-		if ctx.Err() != nil && !errors.Is(first, context.DeadlineExceeded) {
-			first = fmt.Errorf("%w (%v)", ctx.Err(), first)
+		if err != nil {
+			return nil, &transferError{Rcode: -1, Received: received, Err: ctxErr(ctx, err)}
 		}
-		return nil, &transferError{Rcode: rcodeOf(first), Received: received, Err: first}
+		if in.Id != q.Id {
+			return nil, &transferError{Rcode: -1, Received: received, Err: dns.ErrId}
+		}
+		if received == 0 {
+			if len(in.Answer) == 0 || in.Answer[0].Header().Rrtype != dns.TypeSOA {
+				return nil, &transferError{Rcode: -1, Err: dns.ErrSoa}
+			}
+		}
+		rrs = append(rrs, in.Answer...)
+		// The transfer ends with the zone's SOA repeated.
+		if n := len(in.Answer); n > 0 && len(rrs) > 1 && in.Answer[n-1].Header().Rrtype == dns.TypeSOA {
+			return rrs[:len(rrs)-1], nil
+		}
 	}
-	if received == 0 {
-		return nil, &transferError{Rcode: -1, Err: errors.New("transfer ended before any record")}
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
-	return rrs, nil
+	return err
 }
 
 // rcodeOf recovers the rcode from miekg/dns's transfer errors, which carry it only in
