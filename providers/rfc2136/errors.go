@@ -124,6 +124,11 @@ func classifyUpdate(t Target, zone string, r *dns.Msg, err error) *CommandError 
 			te = ts.Error
 		}
 		kind := classifyRcode(r.Rcode, te)
+		if kind == nil && err == nil && t.Key != nil && r.IsTsig() == nil {
+			// RFC 8945 5.3: the answer to a signed request is signed; an unsigned
+			// "success" proves nothing about who answered.
+			kind, err = ErrTSIGRefused, errors.New("the answer is not signed")
+		}
 		if kind == nil && err == nil {
 			return nil
 		}
