@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
@@ -154,3 +155,5 @@ func rrStrings(rrs []dns.RR) string {
 	}
 	return strings.Join(s, "\n")
 }
+
+type providersConfig = providers.Config
