@@ -50,9 +50,13 @@ func BenchmarkPushToBIND(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
-		b.Run(role, func(b *testing.B) {
-			eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second}, Memory: NewMemStore()}
+	for _, bc := range []struct {
+		role     string
+		parallel int
+	}{{schema.DNSRoleWriteOnly, 1}, {schema.DNSRoleSync, 1}, {schema.DNSRoleWriteOnly, 4}, {schema.DNSRoleSync, 4}} {
+		role := bc.role
+		b.Run(fmt.Sprintf("%s/parallel=%d", role, bc.parallel), func(b *testing.B) {
+			eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second}, Memory: NewMemStore(), Parallel: bc.parallel}
 			tgt := Target{Parent: "web1", Name: "bench", Addr: n.Addr, Role: role, Key: k}
 			b.ReportAllocs()
 			var pushed int

@@ -3,6 +3,7 @@ package rfc2136
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -445,4 +447,47 @@ func TestBINDDeleteForgetsButLeavesZones(t *testing.T) {
 func readFile(p string) (string, error) {
 	b, err := os.ReadFile(p)
 	return string(b), err
+}
+
+func TestBINDParallelZones(t *testing.T) {
+	var zones []string
+	for i := 0; i < 24; i++ {
+		zones = append(zones, fmt.Sprintf("p%02d.example", i))
+	}
+	r := newRig(t, zones, schema.Threshold{}, NewMemStore())
+	want := map[string][]dns.RR{}
+	for _, z := range zones {
+		want[z] = accountZone(t, z, parentIP, childIP)
+	}
+	k, _ := NewKey(r.sync.KeyName, r.sync.Algorithm, r.sync.Secret)
+	for _, role := range []string{schema.DNSRoleSync, schema.DNSRoleWriteOnly} {
+		addr := r.sync.Addr
+		if role == schema.DNSRoleWriteOnly {
+			addr = r.wo.Addr
+			k, _ = NewKey(r.wo.KeyName, r.wo.Algorithm, r.wo.Secret)
+		}
+		var commands atomic.Int64
+		eng := &Engine{Transport: r.tr, Memory: r.store, Parallel: 4,
+			OnCommand: func(Target, error) error { commands.Add(1); return nil }}
+		tgt := Target{Parent: "web1", Name: "p-" + role, Addr: addr, Role: role, Key: k}
+		res, err := eng.Push(context.Background(), tgt, want, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Updates != len(zones) || len(res.Zones) != len(zones) {
+			t.Fatalf("%s: %d updates for %d zones", role, res.Updates, len(zones))
+		}
+		before := r.tr.updates.Load()
+		if _, err := eng.Push(context.Background(), tgt, want, false); err != nil {
+			t.Fatal(err)
+		}
+		if r.tr.updates.Load() != before {
+			t.Fatalf("%s: second parallel run sent UPDATEs", role)
+		}
+		for _, z := range zones {
+			if got := queryA(t, addr, "mail."+z); len(got) != 1 || got[0] != childIP {
+				t.Fatalf("%s: mail.%s = %v", role, z, got)
+			}
+		}
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/miekg/dns"
@@ -37,7 +39,15 @@ type Engine struct {
 	MaxOps int
 	// OnCommand is told the outcome of every command sent to a member (nil: success).
 	// If it returns an error (the member was just disabled), the run stops there.
+	// Calls are serialised, so it may read-modify-write state.
 	OnCommand func(t Target, err error) error
+	// Parallel is how many zones of one member are worked on at once; 1 by default.
+	// Each zone's messages stay in order and zones are independent on the server, but
+	// with more than one the failure count sees successes and failures in the order
+	// they complete rather than in zone order.
+	Parallel int
+
+	reportMu sync.Mutex
 }
 
 // ZoneResult is what happened to one zone.
@@ -90,6 +100,8 @@ func (e *Engine) report(t Target, err error) error {
 	if e.OnCommand == nil {
 		return nil
 	}
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
 	return e.OnCommand(t, err)
 }
 
@@ -133,38 +145,61 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 	if t.Role != schema.DNSRoleSync && t.Role != schema.DNSRoleWriteOnly {
 		return nil, fmt.Errorf("member %s: unknown role %q", t.Name, t.Role)
 	}
+	zones := sortedZones(want)
+	results := make([]*ZoneResult, len(zones))
+	var stopped atomic.Bool
+	par := e.Parallel
+	if par <= 0 {
+		par = 1
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, zone := range zones {
+		if stopped.Load() || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		if stopped.Load() {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var zr ZoneResult
+			if t.Role == schema.DNSRoleSync {
+				zr = e.pushSync(ctx, t, zone, want[zone])
+			} else {
+				zr = e.pushWriteOnly(ctx, t, zone, want[zone], full)
+			}
+			var ce *CommandError
+			if zr.Err != nil && (errors.Is(zr.Err, ErrDisabled) || (errors.As(zr.Err, &ce) && ce.memberWide())) {
+				// The member as a whole failed: the other zones would only add failures.
+				stopped.Store(true)
+			}
+			results[i] = &zr
+		}()
+	}
+	wg.Wait()
 	res := &Result{}
 	var errs *multierror.Error
-	zones := sortedZones(want)
 	var done, failed []string
-	for i, zone := range zones {
-		if err := ctx.Err(); err != nil {
-			errs = multierror.Append(errs, err)
-			failed = append(failed, zones[i:]...)
-			break
-		}
-		var zr ZoneResult
-		if t.Role == schema.DNSRoleSync {
-			zr = e.pushSync(ctx, t, zone, want[zone])
-		} else {
-			zr = e.pushWriteOnly(ctx, t, zone, want[zone], full)
-		}
-		res.Zones = append(res.Zones, zr)
-		res.Updates += zr.Updates
-		if zr.Err == nil {
-			done = append(done, trimDot(zone))
+	for i, zr := range results {
+		if zr == nil {
+			failed = append(failed, trimDot(zones[i]))
 			continue
 		}
-		failed = append(failed, trimDot(zone))
-		errs = multierror.Append(errs, zr.Err)
-		var ce *CommandError
-		if errors.Is(zr.Err, ErrDisabled) || (errors.As(zr.Err, &ce) && ce.memberWide()) {
-			// The member as a whole failed: the other zones would only add failures.
-			for _, z := range zones[i+1:] {
-				failed = append(failed, trimDot(z))
-			}
-			break
+		res.Zones = append(res.Zones, *zr)
+		res.Updates += zr.Updates
+		if zr.Err == nil {
+			done = append(done, trimDot(zones[i]))
+			continue
 		}
+		failed = append(failed, trimDot(zones[i]))
+		errs = multierror.Append(errs, zr.Err)
+	}
+	if err := ctx.Err(); err != nil && len(done)+len(errs.WrappedErrors()) < len(zones) {
+		errs = multierror.Append(errs, err)
 	}
 	if errs == nil {
 		return res, nil

@@ -264,3 +264,28 @@ func TestFaultBADSIGAnswer(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTSIGRefused naming BADSIG", err)
 	}
 }
+
+func TestFaultMemberWideFailureStopsTheRun(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { <-release })
+	want := map[string][]dns.RR{}
+	for _, z := range []string{"a.example", "b.example", "c.example"} {
+		want[z] = accountZone(t, z, parentIP, parentIP)
+	}
+	var failures int
+	eng := &Engine{Transport: DNSTransport{Timeout: 200 * time.Millisecond},
+		OnCommand: func(_ Target, err error) error {
+			if err != nil {
+				failures++
+			}
+			return nil
+		}}
+	res, err := eng.Push(context.Background(), fakeTarget(t, f, schema.DNSRoleWriteOnly), want, false)
+	if !errors.Is(err, ErrTimeout) || failures != 1 || len(res.Zones) != 1 {
+		t.Fatalf("err %v, %d failures counted, %d zones tried; want one timeout and a stop", err, failures, len(res.Zones))
+	}
+	if !strings.Contains(err.Error(), "0 of 3 zones in step") || !strings.Contains(err.Error(), "c.example") {
+		t.Fatalf("the error does not list the zones not written: %v", err)
+	}
+}
