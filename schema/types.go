@@ -208,6 +208,8 @@ type Member struct {
 	// implies. Nil when in step or not observed. Providers fill it; Diff turns it into
 	// an update (zones out of step) or a resync (a full resynchronisation is due).
 	Sync *MemberSync `json:"sync,omitempty"`
+	// Zones is observed state of an rfc2136 member's zones (see observed.go).
+	Zones *MemberZones `json:"zones,omitempty"`
 
 	Src Source `json:"-"`
 }

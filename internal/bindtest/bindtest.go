@@ -1,0 +1,355 @@
+// Package bindtest runs a real BIND 9 named on a loopback port for tests: it writes
+// named.conf, the zone files and a TSIG key into the test's temporary folder, starts
+// `named -g` as the current user, waits until it answers, and stops it by its PID when
+// the test ends. Nothing it starts listens off 127.0.0.1.
+//
+// Zones are primary zones that accept UPDATE and AXFR signed with the generated key
+// only. With Options.AllowNewZones, named also opens an rndc control channel on
+// loopback and AddZone creates zones at run time (`rndc addzone`); catalog zones are
+// not supported.
+package bindtest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Options changes how named is configured. The zero value is fine.
+type Options struct {
+	// KeyName is the TSIG key's name; "tether" by default.
+	KeyName string
+	// AllowNewZones turns on `allow-new-zones` and an rndc control channel on loopback,
+	// so AddZone works.
+	AllowNewZones bool
+	// StartTimeout bounds the wait for named to answer; 20s by default (a thousand
+	// zones take a while to load on a busy machine).
+	StartTimeout time.Duration
+}
+
+// Named is a running named.
+type Named struct {
+	// Addr is "127.0.0.1:PORT", where named answers over UDP and TCP.
+	Addr string
+	Port int
+	// KeyName and Algorithm are fully qualified, as miekg/dns wants them; Secret is the
+	// base64 TSIG secret.
+	KeyName   string
+	Algorithm string
+	Secret    string
+	// Dir holds named.conf, the zone files, the journal and named's log (named.log).
+	Dir string
+
+	t       testing.TB
+	cmd     *exec.Cmd
+	ctlPort int
+	exited  chan struct{}
+	mu      sync.Mutex
+	waitErr error
+}
+
+// Lookup finds named the way the tests expect it: in PATH, then /usr/sbin.
+func Lookup(name string) (string, bool) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, true
+	}
+	p := filepath.Join("/usr/sbin", name)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		return p, true
+	}
+	return "", false
+}
+
+// Require skips the test when the named binary is missing, except under CI=true
+// where a missing server is a failure: CI installs bind9, so its absence is a bug.
+func Require(t testing.TB, name string) string {
+	t.Helper()
+	p, ok := Lookup(name)
+	if ok {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed; CI must install bind9 and bind9-dnsutils (see .ci/run)", name)
+	}
+	t.Skipf("%s is not installed (apt-get install bind9 bind9-dnsutils); skipping the real-BIND test", name)
+	return ""
+}
+
+// DefaultZone is the zone text used for an origin given with empty text: SOA and NS
+// only, with in-zone glue, so UPDATE has a zone to work on.
+func DefaultZone(origin string) string {
+	o := dns.Fqdn(origin)
+	return fmt.Sprintf("$TTL 300\n@ IN SOA ns1.%[1]s hostmaster.%[1]s 1 3600 600 86400 300\n@ IN NS ns1.%[1]s\nns1 IN A 127.0.0.1\n", o)
+}
+
+// Start writes the configuration and starts named. zones maps an origin to its zone
+// text (empty text: DefaultZone). The server is stopped when the test ends.
+func Start(t testing.TB, zones map[string]string, opts Options) *Named {
+	t.Helper()
+	bin := Require(t, "named")
+	if opts.KeyName == "" {
+		opts.KeyName = "tether"
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 20 * time.Second
+	}
+	secret := randomSecret(t)
+	var lastErr error
+	// A port found free can be taken before named binds it; try a few.
+	for attempt := 0; attempt < 3; attempt++ {
+		n := &Named{
+			KeyName:   dns.Fqdn(opts.KeyName),
+			Algorithm: dns.HmacSHA256,
+			Secret:    secret,
+			Dir:       t.TempDir(),
+			t:         t,
+			exited:    make(chan struct{}),
+		}
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("bindtest: %v", err)
+		}
+		n.Port = port
+		n.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		if opts.AllowNewZones {
+			if n.ctlPort, err = freePort(); err != nil {
+				t.Fatalf("bindtest: %v", err)
+			}
+		}
+		if err := n.writeConfig(zones, opts); err != nil {
+			t.Fatalf("bindtest: %v", err)
+		}
+		if lastErr = n.start(bin, zones, opts.StartTimeout); lastErr == nil {
+			return n
+		}
+	}
+	t.Fatalf("bindtest: named did not start: %v", lastErr)
+	return nil
+}
+
+func randomSecret(t testing.TB) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("bindtest: random secret: %v", err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// freePort finds a loopback port free for both UDP and TCP.
+func freePort() (int, error) {
+	for i := 0; i < 20; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find a free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port, nil
+	}
+	return 0, errors.New("find a free port: no port free for both UDP and TCP")
+}
+
+func zoneFile(dir, origin string) string {
+	return filepath.Join(dir, strings.TrimSuffix(dns.Fqdn(origin), ".")+".db")
+}
+
+func (n *Named) zoneStanza(origin string) string {
+	key := strings.TrimSuffix(n.KeyName, ".")
+	return fmt.Sprintf("zone %q { type primary; file %q; allow-update { key %q; }; allow-transfer { key %q; }; notify no; };\n",
+		strings.TrimSuffix(dns.Fqdn(origin), "."), zoneFile(n.Dir, origin), key, key)
+}
+
+func (n *Named) writeConfig(zones map[string]string, opts Options) error {
+	var b bytes.Buffer
+	key := strings.TrimSuffix(n.KeyName, ".")
+	fmt.Fprintf(&b, "key %q { algorithm hmac-sha256; secret %q; };\n", key, n.Secret)
+	fmt.Fprintf(&b, "options {\n  directory %q;\n  pid-file %q;\n  session-keyfile %q;\n",
+		n.Dir, filepath.Join(n.Dir, "named.pid"), filepath.Join(n.Dir, "session.key"))
+	fmt.Fprintf(&b, "  listen-on port %d { 127.0.0.1; };\n  listen-on-v6 { none; };\n", n.Port)
+	b.WriteString("  recursion no;\n  dnssec-validation no;\n  notify no;\n  allow-query { 127.0.0.1; };\n")
+	b.WriteString("  allow-transfer { none; };\n  allow-update { none; };\n")
+	if opts.AllowNewZones {
+		b.WriteString("  allow-new-zones yes;\n")
+	}
+	b.WriteString("};\n")
+	if opts.AllowNewZones {
+		fmt.Fprintf(&b, "controls { inet 127.0.0.1 port %d allow { 127.0.0.1; } keys { %q; }; };\n", n.ctlPort, key)
+		rndc := fmt.Sprintf("key %q { algorithm hmac-sha256; secret %q; };\noptions { default-key %q; default-server 127.0.0.1; default-port %d; };\n",
+			key, n.Secret, key, n.ctlPort)
+		if err := os.WriteFile(filepath.Join(n.Dir, "rndc.conf"), []byte(rndc), 0o600); err != nil {
+			return fmt.Errorf("write rndc.conf: %w", err)
+		}
+	} else {
+		// No control channel: named would otherwise try 127.0.0.1:953 with a key it lacks.
+		b.WriteString("controls { };\n")
+	}
+	origins := make([]string, 0, len(zones))
+	for o := range zones {
+		origins = append(origins, o)
+	}
+	sort.Strings(origins)
+	for _, o := range origins {
+		text := zones[o]
+		if text == "" {
+			text = DefaultZone(o)
+		}
+		if err := os.WriteFile(zoneFile(n.Dir, o), []byte(text), 0o600); err != nil {
+			return fmt.Errorf("write zone %s: %w", o, err)
+		}
+		b.WriteString(n.zoneStanza(o))
+	}
+	return os.WriteFile(filepath.Join(n.Dir, "named.conf"), b.Bytes(), 0o600)
+}
+
+func (n *Named) start(bin string, zones map[string]string, timeout time.Duration) error {
+	logf, err := os.Create(filepath.Join(n.Dir, "named.log"))
+	if err != nil {
+		return fmt.Errorf("create named.log: %w", err)
+	}
+	// -g: foreground, log to stderr, no setuid; -n 1: one worker (the machine is shared).
+	n.cmd = exec.Command(bin, "-g", "-4", "-n", "1", "-c", filepath.Join(n.Dir, "named.conf"))
+	n.cmd.Dir = n.Dir
+	n.cmd.Stdout = logf
+	n.cmd.Stderr = logf
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := n.cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		err := n.cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.waitErr = err
+		n.mu.Unlock()
+		close(n.exited)
+	}()
+	n.t.Cleanup(n.Stop)
+
+	probe := "version.bind."
+	qclass := uint16(dns.ClassCHAOS)
+	qtype := dns.TypeTXT
+	for o := range zones {
+		probe, qclass, qtype = dns.Fqdn(o), dns.ClassINET, dns.TypeSOA
+		break
+	}
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-n.exited:
+			return fmt.Errorf("named exited: %v\n%s", n.exitErr(), n.LogTail(20))
+		default:
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(probe, qtype)
+		m.Question[0].Qclass = qclass
+		if r, _, err := c.Exchange(m, n.Addr); err == nil && r.Rcode == dns.RcodeSuccess {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.Stop()
+	return fmt.Errorf("named on %s did not answer within %s\n%s", n.Addr, timeout, n.LogTail(20))
+}
+
+func (n *Named) exitErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.waitErr
+}
+
+// PID is named's process id.
+func (n *Named) PID() int { return n.cmd.Process.Pid }
+
+// Stop ends named by its PID (SIGTERM, then SIGKILL after 5s). Safe to call twice.
+func (n *Named) Stop() {
+	select {
+	case <-n.exited:
+		return
+	default:
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(5 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+// LogTail returns the last lines of named's log, for failure messages.
+func (n *Named) LogTail(lines int) string {
+	b, err := os.ReadFile(filepath.Join(n.Dir, "named.log"))
+	if err != nil {
+		return ""
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// TsigSecret is the map miekg/dns clients take.
+func (n *Named) TsigSecret() map[string]string { return map[string]string{n.KeyName: n.Secret} }
+
+// AddZone creates a zone at run time with `rndc addzone` (Options.AllowNewZones).
+// text may be empty (DefaultZone).
+func (n *Named) AddZone(origin, text string) error {
+	if n.ctlPort == 0 {
+		return errors.New("bindtest: AddZone needs Options.AllowNewZones")
+	}
+	rndc, ok := Lookup("rndc")
+	if !ok {
+		return errors.New("bindtest: rndc is not installed")
+	}
+	if text == "" {
+		text = DefaultZone(origin)
+	}
+	if err := os.WriteFile(zoneFile(n.Dir, origin), []byte(text), 0o600); err != nil {
+		return fmt.Errorf("bindtest: write zone %s: %w", origin, err)
+	}
+	stanza := strings.TrimPrefix(strings.TrimSpace(n.zoneStanza(origin)), "zone ")
+	name, cfg, _ := strings.Cut(stanza, " ")
+	out, err := exec.Command(rndc, "-c", filepath.Join(n.Dir, "rndc.conf"), "addzone", strings.Trim(name, `"`), cfg).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bindtest: rndc addzone %s: %v: %s", origin, err, out)
+	}
+	return nil
+}
+
+// Serial reads a zone's SOA serial with a plain query.
+func (n *Named) Serial(origin string) (uint32, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(origin), dns.TypeSOA)
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, n.Addr)
+	if err != nil {
+		return 0, fmt.Errorf("query SOA %s: %w", origin, err)
+	}
+	for _, rr := range r.Answer {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa.Serial, nil
+		}
+	}
+	return 0, fmt.Errorf("query SOA %s: %s, no SOA in answer", origin, dns.RcodeToString[r.Rcode])
+}

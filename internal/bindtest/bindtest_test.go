@@ -1,0 +1,91 @@
+package bindtest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestStartServesZonesAndRefusesUnsignedUpdate(t *testing.T) {
+	n := Start(t, map[string]string{"alice.example": ""}, Options{})
+	serial, err := n.Serial("alice.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serial != 1 {
+		t.Fatalf("serial = %d, want 1", serial)
+	}
+	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+
+	m := new(dns.Msg)
+	m.SetUpdate("alice.example.")
+	rr, _ := dns.NewRR("www.alice.example. 300 IN A 192.0.2.10")
+	m.Insert([]dns.RR{rr})
+	r, _, err := c.Exchange(m, n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != dns.RcodeRefused {
+		t.Fatalf("unsigned UPDATE: rcode %s, want REFUSED", dns.RcodeToString[r.Rcode])
+	}
+
+	c.TsigSecret = n.TsigSecret()
+	m = new(dns.Msg)
+	m.SetUpdate("alice.example.")
+	m.Insert([]dns.RR{rr})
+	m.SetTsig(n.KeyName, n.Algorithm, 300, time.Now().Unix())
+	if r, _, err = c.Exchange(m, n.Addr); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("signed UPDATE: %v %v", err, r)
+	}
+	if s, _ := n.Serial("alice.example"); s <= serial {
+		t.Fatalf("serial after UPDATE = %d, want > %d", s, serial)
+	}
+
+	// Unsigned AXFR is refused, signed AXFR works.
+	tr := &dns.Transfer{TsigSecret: n.TsigSecret()}
+	q := new(dns.Msg)
+	q.SetAxfr("alice.example.")
+	q.SetTsig(n.KeyName, n.Algorithm, 300, time.Now().Unix())
+	env, err := tr.In(q, n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for e := range env {
+		if e.Error != nil {
+			t.Fatal(e.Error)
+		}
+		for _, rr := range e.RR {
+			got = append(got, rr.String())
+		}
+	}
+	if !strings.Contains(strings.Join(got, "\n"), "192.0.2.10") {
+		t.Fatalf("AXFR lacks the updated record: %v", got)
+	}
+}
+
+func TestAddZone(t *testing.T) {
+	if _, ok := Lookup("rndc"); !ok {
+		t.Skip("rndc not installed")
+	}
+	n := Start(t, nil, Options{AllowNewZones: true})
+	if err := n.AddZone("new.example", ""); err != nil {
+		t.Fatalf("%v\n%s", err, n.LogTail(15))
+	}
+	if s, err := n.Serial("new.example"); err != nil || s != 1 {
+		t.Fatalf("new zone: serial %d, err %v", s, err)
+	}
+}
+
+func TestStopEndsTheProcess(t *testing.T) {
+	n := Start(t, map[string]string{"stop.example": ""}, Options{})
+	n.Stop()
+	select {
+	case <-n.exited:
+	default:
+		t.Fatal("named still running after Stop")
+	}
+	n.Stop() // a second Stop (also run by Cleanup) is harmless
+}

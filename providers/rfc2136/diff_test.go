@@ -1,0 +1,155 @@
+package rfc2136
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func opStrings(ops []Op) []string {
+	out := make([]string, len(ops))
+	for i, op := range ops {
+		h := op.RR.Header()
+		switch op.Kind {
+		case OpDelRRset:
+			out[i] = fmt.Sprintf("delete-rrset %s %s", h.Name, dns.TypeToString[h.Rrtype])
+		default:
+			s := strings.Join(strings.Fields(op.RR.String()), " ")
+			out[i] = op.Kind.String() + " " + s
+		}
+	}
+	return out
+}
+
+func TestDiff(t *testing.T) {
+	const z = "alice.example"
+	base := []string{
+		"alice.example. 300 IN SOA ns1.example.net. h.alice.example. 7 3600 600 86400 300",
+		"alice.example. 86400 IN NS ns1.example.net.",
+		"alice.example. 86400 IN NS ns2.example.net.",
+		"alice.example. 300 IN A 192.0.2.10",
+		"mail.alice.example. 300 IN A 192.0.2.10",
+	}
+	tests := []struct {
+		name string
+		have []string
+		want []string
+		ops  []string
+	}{
+		{name: "equal", have: base, want: base},
+		{name: "SOA differences are the server's",
+			have: base,
+			want: append([]string{"alice.example. 86400 IN SOA other.example. x.alice.example. 99 1 1 1 1"}, base[1:]...)},
+		{name: "names compare without case",
+			have: base,
+			want: append(base[:4:4], "MAIL.Alice.Example. 300 IN A 192.0.2.10")},
+		{name: "one record changes",
+			have: base,
+			want: append(base[:4:4], "mail.alice.example. 300 IN A 192.0.2.20"),
+			ops:  []string{"delete mail.alice.example. 300 IN A 192.0.2.10", "add mail.alice.example. 300 IN A 192.0.2.20"}},
+		{name: "a record is added to an RRset",
+			have: base,
+			want: append(base[:5:5], "mail.alice.example. 300 IN A 192.0.2.21"),
+			ops:  []string{"add mail.alice.example. 300 IN A 192.0.2.21"}},
+		{name: "a gone RRset is deleted whole",
+			have: append(base[:5:5], "old.alice.example. 300 IN TXT \"x\"", "old.alice.example. 300 IN TXT \"y\""),
+			want: base,
+			ops:  []string{"delete-rrset old.alice.example. TXT"}},
+		{name: "TTL change replaces the RRset",
+			have: base,
+			want: append(base[:4:4], "mail.alice.example. 600 IN A 192.0.2.10"),
+			ops:  []string{"delete-rrset mail.alice.example. A", "add mail.alice.example. 600 IN A 192.0.2.10"}},
+		{name: "A to CNAME: removal first",
+			have: append(base[:5:5], "www.alice.example. 300 IN A 192.0.2.10"),
+			want: append(base[:5:5], "www.alice.example. 300 IN CNAME alice.example."),
+			ops:  []string{"delete-rrset www.alice.example. A", "add www.alice.example. 300 IN CNAME alice.example."}},
+		{name: "CNAME to A: removal first",
+			have: append(base[:5:5], "www.alice.example. 300 IN CNAME alice.example."),
+			want: append(base[:5:5], "www.alice.example. 300 IN A 192.0.2.10"),
+			ops:  []string{"delete-rrset www.alice.example. CNAME", "add www.alice.example. 300 IN A 192.0.2.10"}},
+		{name: "apex NS: new one added before the old one goes",
+			have: base,
+			want: []string{base[0], base[1], "alice.example. 86400 IN NS ns3.example.net.", base[3], base[4]},
+			ops:  []string{"add alice.example. 86400 IN NS ns3.example.net.", "delete alice.example. 86400 IN NS ns2.example.net."}},
+		{name: "apex NS TTL: re-added with the new TTL, never deleted",
+			have: base,
+			want: []string{base[0], "alice.example. 3600 IN NS ns1.example.net.", "alice.example. 3600 IN NS ns2.example.net.", base[3], base[4]},
+			ops:  []string{"add alice.example. 3600 IN NS ns1.example.net.", "add alice.example. 3600 IN NS ns2.example.net."}},
+		{name: "apex NS never deleted whole",
+			have: base,
+			want: []string{base[0], base[3], base[4]}},
+		{name: "records outside the zone and DNSSEC records are ignored",
+			have: base,
+			want: append(base[:5:5], "www.bob.example. 300 IN A 192.0.2.1", "alice.example. 300 IN NSEC a.alice.example. A")},
+		{name: "duplicates in the parent's zone count once",
+			have: base,
+			want: append(base[:5:5], "mail.alice.example. 300 IN A 192.0.2.10")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := opStrings(Diff(z, mustRRs(t, tc.have...), mustRRs(t, tc.want...)))
+			if strings.Join(got, "\n") != strings.Join(tc.ops, "\n") {
+				t.Fatalf("ops:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.ops, "\n"))
+			}
+			// Digests agree exactly when there is nothing to do.
+			same := ZoneDigest(z, mustRRs(t, tc.have...)) == ZoneDigest(z, mustRRs(t, tc.want...))
+			if same != (len(tc.ops) == 0) && !strings.HasPrefix(tc.name, "apex NS never") {
+				t.Fatalf("digest equal = %v with %d ops", same, len(tc.ops))
+			}
+		})
+	}
+}
+
+func TestWriteOnlyOps(t *testing.T) {
+	const z = "alice.example"
+	v1 := mustRRs(t,
+		"alice.example. 86400 IN NS ns1.example.net.",
+		"alice.example. 300 IN A 192.0.2.10",
+		"mail.alice.example. 300 IN A 192.0.2.10",
+		"old.alice.example. 300 IN A 192.0.2.10")
+	v2 := mustRRs(t,
+		"alice.example. 86400 IN NS ns1.example.net.",
+		"alice.example. 300 IN A 192.0.2.10",
+		"mail.alice.example. 300 IN A 192.0.2.20")
+	first := opStrings(writeOnlyOps(z, nil, v1))
+	wantFirst := []string{
+		"delete-rrset alice.example. A", "add alice.example. 300 IN A 192.0.2.10",
+		"add alice.example. 86400 IN NS ns1.example.net.",
+		"delete-rrset mail.alice.example. A", "add mail.alice.example. 300 IN A 192.0.2.10",
+		"delete-rrset old.alice.example. A", "add old.alice.example. 300 IN A 192.0.2.10",
+	}
+	if strings.Join(first, "\n") != strings.Join(wantFirst, "\n") {
+		t.Fatalf("first push:\n%s", strings.Join(first, "\n"))
+	}
+	prev := pushed{Digest: ZoneDigest(z, v1), Sets: setDigests(z, v1)}
+	back, ok := decodePushed(prev.encode())
+	if !ok || back.Digest != prev.Digest || len(back.Sets) != 4 {
+		t.Fatalf("memory round trip: %+v %v", back, ok)
+	}
+	next := opStrings(writeOnlyOps(z, &back, v2))
+	wantNext := []string{
+		"delete-rrset old.alice.example. A",
+		"delete-rrset mail.alice.example. A", "add mail.alice.example. 300 IN A 192.0.2.20",
+	}
+	if strings.Join(next, "\n") != strings.Join(wantNext, "\n") {
+		t.Fatalf("second push:\n%s", strings.Join(next, "\n"))
+	}
+	if _, ok := decodePushed("garbage"); ok {
+		t.Fatal("garbage decoded")
+	}
+}
+
+func FuzzDiffNeverPanics(f *testing.F) {
+	f.Add("a.example. 300 IN A 192.0.2.1", "a.example. 60 IN CNAME b.example.")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ra, errA := dns.NewRR(a)
+		rb, errB := dns.NewRR(b)
+		if errA != nil || errB != nil || ra == nil || rb == nil {
+			return
+		}
+		_ = Diff("example", []dns.RR{ra}, []dns.RR{rb})
+		_ = writeOnlyOps("example", nil, []dns.RR{ra, rb})
+	})
+}

@@ -1,0 +1,412 @@
+package rfc2136
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/miekg/dns"
+
+	"github.com/tether-dev/tether/schema"
+)
+
+// Target is one rfc2136 member, resolved: its address and its key.
+type Target struct {
+	Parent string
+	Name   string
+	Addr   string // host:port
+	Role   string // schema.DNSRole…
+	Key    *Key
+}
+
+// ID is how state names the member: "PARENT/MEMBER".
+func (t Target) ID() string { return t.Parent + "/" + t.Name }
+
+// Engine keeps members in step with a parent's zones. It holds no per-run state, so
+// one Engine serves every member concurrently.
+type Engine struct {
+	Transport Transport
+	Memory    Memory
+	Logger    *slog.Logger
+	// MaxOps bounds the operations in one UPDATE message; 200 by default. A message
+	// is also closed before it grows past 48 KiB.
+	MaxOps int
+	// OnCommand is told the outcome of every command sent to a member (nil: success).
+	// If it returns an error (the member was just disabled), the run stops there.
+	// Calls are serialised, so it may read-modify-write state.
+	OnCommand func(t Target, err error) error
+	// Parallel is how many zones of one member are worked on at once; 1 by default.
+	// Each zone's messages stay in order and zones are independent on the server, but
+	// with more than one the failure count sees successes and failures in the order
+	// they complete rather than in zone order.
+	Parallel int
+
+	reportMu sync.Mutex
+}
+
+// ZoneResult is what happened to one zone.
+type ZoneResult struct {
+	Zone    string
+	Ops     int // operations sent
+	Updates int // UPDATE messages accepted
+	Skipped bool
+	Err     error
+}
+
+// Result is what one run did to one member.
+type Result struct {
+	Zones   []ZoneResult
+	Updates int
+}
+
+// PartialWriteError reports a zone left half-written: some UPDATE messages were
+// accepted, then one failed. Written and NotWritten name RRsets ("www.alice.example. A").
+type PartialWriteError struct {
+	Member, Addr, Zone string
+	Written            []string
+	NotWritten         []string
+	Err                error
+}
+
+func (e *PartialWriteError) Error() string {
+	return fmt.Sprintf("member %s (%s): zone %s half-written: %d RRsets written (%s), %d not written (%s): %v",
+		e.Member, e.Addr, e.Zone, len(e.Written), listSome(e.Written), len(e.NotWritten), listSome(e.NotWritten), e.Err)
+}
+
+func (e *PartialWriteError) Unwrap() error { return e.Err }
+
+func listSome(xs []string) string {
+	const most = 8
+	if len(xs) <= most {
+		return strings.Join(xs, ", ")
+	}
+	return strings.Join(xs[:most], ", ") + fmt.Sprintf(", … and %d more", len(xs)-most)
+}
+
+func (e *Engine) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (e *Engine) report(t Target, err error) error {
+	if e.OnCommand == nil {
+		return nil
+	}
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
+	return e.OnCommand(t, err)
+}
+
+func sortedZones(zones map[string][]dns.RR) []string {
+	out := make([]string, 0, len(zones))
+	for z := range zones {
+		out = append(out, z)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Read reads one zone from a member with AXFR. A failure is a *CommandError and
+// counts as a failed command.
+func (e *Engine) Read(ctx context.Context, t Target, zone string) ([]dns.RR, error) {
+	rrs, err := e.Transport.Transfer(ctx, dns.Fqdn(zone), t.Addr, t.Key)
+	if err != nil {
+		ce := classifyTransfer(t, zone, err)
+		if stop := e.report(t, ce); stop != nil {
+			return nil, errors.Join(ce, stop)
+		}
+		return nil, ce
+	}
+	if stop := e.report(t, nil); stop != nil {
+		return nil, stop
+	}
+	return rrs, nil
+}
+
+// Push brings a member's zones in step with want (origin → records) according to its
+// role: sync reads each zone and sends the minimal difference, then reads it back;
+// write-only sends the RRsets changed since its last push (all of them when full or
+// when nothing is remembered) and reads nothing; standalone is never written.
+//
+// Zones are only changed, never created or deleted: RFC 2136 cannot create a zone,
+// and a member serving more zones than the parent keeps them.
+func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, full bool) (*Result, error) {
+	if t.Role == schema.DNSRoleStandalone {
+		return nil, fmt.Errorf("member %s: role standalone is never written", t.Name)
+	}
+	if t.Role != schema.DNSRoleSync && t.Role != schema.DNSRoleWriteOnly {
+		return nil, fmt.Errorf("member %s: unknown role %q", t.Name, t.Role)
+	}
+	zones := sortedZones(want)
+	results := make([]*ZoneResult, len(zones))
+	var stopped atomic.Bool
+	par := e.Parallel
+	if par <= 0 {
+		par = 1
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, zone := range zones {
+		if stopped.Load() || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		if stopped.Load() {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var zr ZoneResult
+			if t.Role == schema.DNSRoleSync {
+				zr = e.pushSync(ctx, t, zone, want[zone])
+			} else {
+				zr = e.pushWriteOnly(ctx, t, zone, want[zone], full)
+			}
+			var ce *CommandError
+			if zr.Err != nil && (errors.Is(zr.Err, ErrDisabled) || (errors.As(zr.Err, &ce) && ce.memberWide())) {
+				// The member as a whole failed: the other zones would only add failures.
+				stopped.Store(true)
+			}
+			results[i] = &zr
+		}()
+	}
+	wg.Wait()
+	res := &Result{}
+	var errs *multierror.Error
+	var done, failed []string
+	for i, zr := range results {
+		if zr == nil {
+			failed = append(failed, trimDot(zones[i]))
+			continue
+		}
+		res.Zones = append(res.Zones, *zr)
+		res.Updates += zr.Updates
+		if zr.Err == nil {
+			done = append(done, trimDot(zones[i]))
+			continue
+		}
+		failed = append(failed, trimDot(zones[i]))
+		errs = multierror.Append(errs, zr.Err)
+	}
+	if err := ctx.Err(); err != nil && len(done)+len(errs.WrappedErrors()) < len(zones) {
+		errs = multierror.Append(errs, err)
+	}
+	if errs == nil {
+		return res, nil
+	}
+	errs.ErrorFormat = func(es []error) string {
+		parts := make([]string, len(es))
+		for i, e := range es {
+			parts[i] = e.Error()
+		}
+		return strings.Join(parts, "; ")
+	}
+	return res, fmt.Errorf("member %s (%s): %d of %d zones in step (%s); not in step: %s: %w",
+		t.Name, t.Addr, len(done), len(zones), listSome(done), listSome(failed), errs)
+}
+
+func (e *Engine) remember(t Target, zone string, want []dns.RR) error {
+	if e.Memory == nil {
+		return nil
+	}
+	p := pushed{Digest: ZoneDigest(zone, want), Sets: setDigests(zone, want)}
+	if err := e.Memory.Put(t.ID(), trimDot(zone), p.encode()); err != nil {
+		return fmt.Errorf("member %s: zone %s: remember what was pushed: %w", t.Name, trimDot(zone), err)
+	}
+	return nil
+}
+
+func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns.RR) ZoneResult {
+	zr := ZoneResult{Zone: trimDot(zone)}
+	have, err := e.Read(ctx, t, zone)
+	if err != nil {
+		zr.Err = err
+		return zr
+	}
+	ops := Diff(zone, have, want)
+	if len(ops) == 0 {
+		zr.Skipped = true
+		zr.Err = e.remember(t, zone, want)
+		return zr
+	}
+	zr.Ops = len(ops)
+	zr.Updates, zr.Err = e.send(ctx, t, zone, ops)
+	if zr.Err != nil {
+		return zr
+	}
+	// Read back: a server may ignore an operation without failing the message (RFC
+	// 2136 3.4.2 lets it skip a CNAME clash or the last apex NS).
+	again, err := e.Read(ctx, t, zone)
+	if err != nil {
+		zr.Err = fmt.Errorf("read back after update: %w", err)
+		return zr
+	}
+	if left := Diff(zone, again, want); len(left) > 0 {
+		zr.Err = &CommandError{Member: t.Name, Addr: t.Addr, Zone: trimDot(zone), Op: "UPDATE", Kind: ErrProtocol, Rcode: -1,
+			Err: fmt.Errorf("read back: %d operations still due (%s): the server ignored part of the update", len(left), listSome(opSets(left)))}
+		return zr
+	}
+	zr.Err = e.remember(t, zone, want)
+	e.logger().Info("rfc2136: zone updated", "member", t.ID(), "zone", zr.Zone, "ops", zr.Ops, "updates", zr.Updates)
+	return zr
+}
+
+// writeOnlyOps replaces every RRset that differs from what was last pushed (all of
+// them when prev is nil) and deletes the RRsets pushed before and gone since. It
+// cannot delete what it never pushed: a write-only member is never read.
+func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
+	ws := group(zone, want)
+	wd := setDigests(zone, want)
+	var removals, changes []Op
+	if prev != nil {
+		gone := make([]string, 0)
+		for k := range prev.Sets {
+			if _, ok := ws[k]; !ok {
+				gone = append(gone, k)
+			}
+		}
+		sort.Strings(gone)
+		for _, k := range gone {
+			name, typ, ok := strings.Cut(k, " ")
+			t, known := dns.StringToType[typ]
+			if !ok || !known || (t == dns.TypeNS && name == strings.ToLower(dns.Fqdn(zone))) {
+				continue
+			}
+			removals = append(removals, Op{Kind: OpDelRRset, RR: &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET}}, Set: k})
+		}
+	}
+	for _, k := range sortedKeys(ws) {
+		if prev != nil && prev.Sets[k] == wd[k] {
+			continue
+		}
+		s := ws[k]
+		if !isApexNS(zone, s) {
+			// Delete and add in one message: the server applies both or neither.
+			changes = append(changes, Op{Kind: OpDelRRset, RR: rrsetHeader(s), Set: k})
+		}
+		for _, rr := range s.rrs {
+			changes = append(changes, Op{Kind: OpAdd, RR: rr, Set: k})
+		}
+	}
+	return append(removals, changes...)
+}
+
+func (e *Engine) pushWriteOnly(ctx context.Context, t Target, zone string, want []dns.RR, full bool) ZoneResult {
+	zr := ZoneResult{Zone: trimDot(zone)}
+	var prev *pushed
+	if e.Memory != nil && !full {
+		if v, ok := e.Memory.Get(t.ID(), trimDot(zone)); ok {
+			if p, ok := decodePushed(v); ok {
+				prev = &p
+			}
+		}
+	}
+	if prev != nil && prev.Digest == ZoneDigest(zone, want) {
+		zr.Skipped = true
+		return zr
+	}
+	ops := writeOnlyOps(zone, prev, want)
+	if len(ops) == 0 {
+		zr.Skipped = true
+		zr.Err = e.remember(t, zone, want)
+		return zr
+	}
+	zr.Ops = len(ops)
+	zr.Updates, zr.Err = e.send(ctx, t, zone, ops)
+	if zr.Err == nil {
+		zr.Err = e.remember(t, zone, want)
+		e.logger().Info("rfc2136: zone pushed", "member", t.ID(), "zone", zr.Zone, "ops", zr.Ops, "updates", zr.Updates)
+	}
+	return zr
+}
+
+func opSets(ops []Op) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if !seen[op.Set] {
+			seen[op.Set] = true
+			out = append(out, op.Set)
+		}
+	}
+	return out
+}
+
+// batches cuts ops into UPDATE messages.
+func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
+	max := e.MaxOps
+	if max <= 0 {
+		max = 200
+	}
+	const maxLen = 48 << 10
+	var msgs []*dns.Msg
+	var groups [][]Op
+	var m *dns.Msg
+	var cur []Op
+	for _, op := range ops {
+		if m == nil {
+			m = new(dns.Msg)
+			m.SetUpdate(dns.Fqdn(zone))
+		}
+		switch op.Kind {
+		case OpAdd:
+			m.Insert([]dns.RR{op.RR})
+		case OpDel:
+			m.Remove([]dns.RR{dns.Copy(op.RR)})
+		case OpDelRRset:
+			m.RemoveRRset([]dns.RR{op.RR})
+		}
+		cur = append(cur, op)
+		if len(cur) >= max || m.Len() > maxLen {
+			msgs, groups = append(msgs, m), append(groups, cur)
+			m, cur = nil, nil
+		}
+	}
+	if m != nil {
+		msgs, groups = append(msgs, m), append(groups, cur)
+	}
+	return msgs, groups
+}
+
+// send sends the operations and returns how many messages were accepted. A failure
+// after the first accepted message is a *PartialWriteError.
+func (e *Engine) send(ctx context.Context, t Target, zone string, ops []Op) (int, error) {
+	msgs, groups := e.batches(zone, ops)
+	for i, m := range msgs {
+		r, err := e.Transport.Exchange(ctx, m, t.Addr, t.Key)
+		ce := classifyUpdate(t, zone, r, err)
+		var failure error
+		if ce != nil {
+			failure = ce
+		}
+		if stop := e.report(t, failure); stop != nil {
+			failure = errors.Join(failure, stop)
+		}
+		if failure == nil {
+			continue
+		}
+		if i == 0 {
+			return 0, failure
+		}
+		var written, notWritten []Op
+		for _, g := range groups[:i] {
+			written = append(written, g...)
+		}
+		for _, g := range groups[i:] {
+			notWritten = append(notWritten, g...)
+		}
+		return i, &PartialWriteError{Member: t.Name, Addr: t.Addr, Zone: trimDot(zone),
+			Written: opSets(written), NotWritten: opSets(notWritten), Err: failure}
+	}
+	return len(msgs), nil
+}

@@ -1,0 +1,426 @@
+// Package rfc2136 keeps standard nameservers (BIND, Knot, PowerDNS) in step with a
+// parent's zones, as members of the parent's DNS cluster: it reads the parent's zones
+// from WHM, writes with RFC 2136 UPDATE signed by TSIG (only the RRsets that differ;
+// never a zone deleted and recreated) and reads with AXFR, per the member's role:
+// write-only pushes and never reads, sync reads and writes, standalone only reads.
+// It counts each member's consecutive failed commands and disables a member past its
+// cluster's failure threshold until an operator re-enables it.
+package rfc2136
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// Name is the provider's registry name.
+const Name = "rfc2136"
+
+// DefaultStatePath is where the registered provider keeps member health and pushed
+// digests until internal/state serves them (DESIGN.md: state under .tether/state/).
+var DefaultStatePath = filepath.Join(".tether", "state", "rfc2136.json")
+
+func init() {
+	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
+		return New(cfg, Options{})
+	})
+}
+
+// Options replace the provider's collaborators; zero fields get defaults.
+type Options struct {
+	Store     Store      // default: NewFileStore(DefaultStatePath)
+	Source    ZoneSource // default: WHMZones over cfg.Endpoints
+	Transport Transport  // default: DNSTransport{}
+	// Post sends disable notifications; default PostJSON.
+	Post func(ctx context.Context, url string, n Notification) error
+}
+
+// Provider is the rfc2136 provider.
+type Provider struct {
+	cfg     providers.Config
+	store   Store
+	source  ZoneSource
+	tr      Transport
+	tracker *Tracker
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	fleet *schema.Fleet
+	// zones caches each parent's zones for one observe/apply round (reset by Scopes),
+	// so ten members of one parent cost one read of the parent.
+	zones map[string]map[string][]dns.RR
+}
+
+// New builds the provider.
+func New(cfg providers.Config, o Options) (*Provider, error) {
+	p := &Provider{cfg: cfg, store: o.Store, source: o.Source, tr: o.Transport, log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.store == nil {
+		p.store = NewFileStore(DefaultStatePath)
+	}
+	if p.source == nil {
+		p.source = &WHMZones{Endpoints: cfg.Endpoints}
+	}
+	if p.tr == nil {
+		p.tr = DNSTransport{}
+	}
+	p.tracker = &Tracker{Store: p.store, Logger: p.log, Post: o.Post}
+	return p, nil
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return Name }
+
+// Capabilities, as data.
+const (
+	CanUpdate   providers.Capability = "dns.update"   // RFC 2136 UPDATE with TSIG
+	CanTransfer providers.Capability = "dns.transfer" // AXFR with TSIG
+	CanResync   providers.Capability = "dns.resync"   // full comparison and rewrite
+	// Creating zones is not listed: RFC 2136 cannot create a zone.
+)
+
+// Capabilities implements providers.Provider.
+func (p *Provider) Capabilities() providers.Capabilities {
+	return providers.Capabilities{CanUpdate: true, CanTransfer: true, CanResync: true}
+}
+
+// SetFleet gives the provider the desired fleet (thresholds, notification settings)
+// when Apply runs without a preceding Scopes or Observe (a saved plan).
+func (p *Provider) SetFleet(f *schema.Fleet) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fleet = f
+}
+
+// Scopes implements providers.Provider: the fleet's rfc2136 members, "PARENT/MEMBER".
+// It also starts a new round: parents' zones are read afresh.
+func (p *Provider) Scopes(desired *schema.Fleet) []string {
+	p.mu.Lock()
+	p.fleet = desired
+	p.zones = nil
+	p.mu.Unlock()
+	return Scopes(desired)
+}
+
+// Enable re-enables a member ("PARENT/MEMBER") for `tether dns enable`.
+func (p *Provider) Enable(member string) error { return Enable(p.store, member) }
+
+// HealthOf returns what is kept about a member.
+func (p *Provider) HealthOf(member string) (Health, error) { return p.store.Health(member) }
+
+func (p *Provider) cluster(parent string) (*schema.DNSCluster, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fleet == nil {
+		return nil, ""
+	}
+	webhook := ""
+	if p.fleet.Policy != nil {
+		webhook = p.fleet.Policy.NotifyWebhook
+	}
+	return p.fleet.DNSClusters[parent], webhook
+}
+
+func (p *Provider) parentZones(ctx context.Context, parent string) (map[string][]dns.RR, error) {
+	p.mu.Lock()
+	z, ok := p.zones[parent]
+	p.mu.Unlock()
+	if ok {
+		return z, nil
+	}
+	z, err := p.source.Zones(ctx, parent)
+	if err != nil {
+		return nil, fmt.Errorf("read the zones of parent %s: %w", parent, err)
+	}
+	p.mu.Lock()
+	if p.zones == nil {
+		p.zones = map[string]map[string][]dns.RR{}
+	}
+	p.zones[parent] = z
+	p.mu.Unlock()
+	return z, nil
+}
+
+func (p *Provider) secret(env, file string) (string, error) {
+	if p.cfg.Secrets != nil {
+		return p.cfg.Secrets(env, file)
+	}
+	switch {
+	case env != "":
+		v := os.Getenv(env)
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s is empty or unset", env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", errors.New("no secretEnv or secretFile")
+}
+
+// target resolves a member: its address and TSIG key. Tether only sends signed
+// messages, so a member without a key is refused here, before any I/O.
+func (p *Provider) target(parent, name string, m *schema.Member) (Target, error) {
+	t := Target{Parent: parent, Name: name, Addr: m.Address, Role: m.Role}
+	if m.Address == "" {
+		return t, fmt.Errorf("member %s: no address (host:port)", name)
+	}
+	if m.TSIG == nil || m.TSIG.Name == "" {
+		return t, fmt.Errorf("member %s (%s): no tsig key: Tether only sends TSIG-signed messages", name, m.Address)
+	}
+	if m.TSIG.SecretEnv == "" && m.TSIG.SecretFile == "" {
+		return t, fmt.Errorf("member %s: tsig %s: give secretEnv or secretFile (a secret written inline is refused, TETHER-S01)", name, m.TSIG.Name)
+	}
+	sec, err := p.secret(m.TSIG.SecretEnv, m.TSIG.SecretFile)
+	if err != nil {
+		return t, fmt.Errorf("member %s: tsig %s: %w", name, m.TSIG.Name, err)
+	}
+	k, err := NewKey(m.TSIG.Name, m.TSIG.Algorithm, sec)
+	if err != nil {
+		return t, fmt.Errorf("member %s: %w", name, err)
+	}
+	t.Key = k
+	return t, nil
+}
+
+func splitScope(scope string) (parent, member string, err error) {
+	parent, member, ok := strings.Cut(scope, "/")
+	if !ok || parent == "" || member == "" {
+		return "", "", fmt.Errorf("rfc2136: scope %q is not PARENT/MEMBER", scope)
+	}
+	return parent, member, nil
+}
+
+// ParseAddress splits "dns.PARENT.member.NAME".
+func ParseAddress(addr string) (parent, member string, err error) {
+	rest, ok := strings.CutPrefix(addr, "dns.")
+	if ok {
+		parent, member, ok = strings.Cut(rest, ".member.")
+	}
+	if !ok || parent == "" || member == "" {
+		return "", "", fmt.Errorf("rfc2136: address %q is not dns.PARENT.member.NAME", addr)
+	}
+	return parent, member, nil
+}
+
+// observedCopy is the member as observed: its declared settings, no position, and a
+// TSIG reference without any secret.
+func observedCopy(m *schema.Member) *schema.Member {
+	c := *m
+	c.Src = schema.Source{}
+	if m.TSIG != nil {
+		ts := *m.TSIG
+		ts.Secret, ts.Src = "", schema.Source{}
+		c.TSIG = &ts
+	}
+	c.Zones = nil
+	return &c
+}
+
+// Observe implements providers.Provider. It reads (AXFR) the zones of sync and
+// standalone members, and only Tether's memory for write-only members, and reports
+// per zone whether the member is in step with the parent. A disabled member is not
+// contacted. Observe changes nothing, not even health: failed reads are returned as
+// the scope's error and are not counted towards the threshold (only apply counts).
+func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error) {
+	parent, name, err := splitScope(scope)
+	if err != nil {
+		return nil, err
+	}
+	if desired != nil {
+		p.mu.Lock()
+		p.fleet = desired
+		p.mu.Unlock()
+	}
+	var m *schema.Member
+	if desired != nil && desired.DNSClusters[parent] != nil {
+		m = desired.DNSClusters[parent].Members[name]
+	}
+	if m == nil || m.BackendName() != schema.BackendRFC2136 {
+		return nil, fmt.Errorf("rfc2136: %s is not an rfc2136 member of the fleet", scope)
+	}
+	obs := observedCopy(m)
+	out := &schema.Fleet{DNSClusters: map[string]*schema.DNSCluster{
+		parent: {Members: map[string]*schema.Member{name: obs}},
+	}}
+	h, err := p.store.Health(scope)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", name, err)
+	}
+	obs.Disabled = h.Disabled
+	if h.Disabled {
+		return out, nil
+	}
+	want, err := p.parentZones(ctx, parent)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", name, err)
+	}
+	zs := &schema.MemberZones{Digests: map[string]string{}, NeedsResync: h.NeedsResync}
+	obs.Zones = zs
+	if m.Role == schema.DNSRoleWriteOnly {
+		for _, zone := range sortedZones(want) {
+			if v, ok := p.store.Get(scope, zone); ok {
+				if pu, ok := decodePushed(v); ok {
+					zs.Digests[zone] = pu.Digest
+					if pu.Digest == ZoneDigest(zone, want[zone]) {
+						continue
+					}
+				}
+			}
+			zs.OutOfStep = append(zs.OutOfStep, zone)
+		}
+		return out, nil
+	}
+	t, err := p.target(parent, name, m)
+	if err != nil {
+		return nil, err
+	}
+	eng := &Engine{Transport: p.tr, Logger: p.log}
+	for _, zone := range sortedZones(want) {
+		have, err := eng.Read(ctx, t, zone)
+		if errors.Is(err, ErrZoneNotServed) {
+			zs.Missing = append(zs.Missing, zone)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		d := ZoneDigest(zone, have)
+		zs.Digests[zone] = d
+		if d != ZoneDigest(zone, want[zone]) {
+			zs.OutOfStep = append(zs.OutOfStep, zone)
+		}
+	}
+	return out, nil
+}
+
+func memberOf(c *plan.Change) (*schema.Member, bool) {
+	for _, v := range []any{c.After, c.Before} {
+		if m, ok := v.(*schema.Member); ok && m != nil {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// Apply implements providers.Provider for dns.PARENT.member.NAME changes:
+//   - create, update: push the parent's zones per role (sync: minimal difference,
+//     read back; write-only: RRsets changed since the last push; standalone: read
+//     only, to verify);
+//   - resync: compare and rewrite in full (write-only: push every RRset again);
+//   - enable: re-enable, then resync;
+//   - disable: mark disabled (kept in state);
+//   - delete: forget the member. Its zones on the nameserver are left as they are:
+//     RFC 2136 cannot delete a zone, and Tether never empties one.
+//
+// Every command sent counts towards the member's failure threshold.
+func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
+	parent, name, err := ParseAddress(c.Address)
+	if err != nil {
+		return err
+	}
+	id := parent + "/" + name
+	m, ok := memberOf(c)
+	if !ok {
+		return fmt.Errorf("member %s: change %s carries no member", name, c.ID)
+	}
+	switch c.Action {
+	case plan.Delete:
+		if err := p.store.Forget(id); err != nil {
+			return fmt.Errorf("member %s: forget: %w", name, err)
+		}
+		p.log.Info("rfc2136: member forgotten; its zones stay on the nameserver", "member", id, "address", m.Address)
+		return nil
+	case plan.Disable:
+		h, err := p.store.Health(id)
+		if err != nil {
+			return fmt.Errorf("member %s: %w", name, err)
+		}
+		h.Disabled = true
+		return p.store.SetHealth(id, h)
+	case plan.Enable:
+		if err := Enable(p.store, id); err != nil {
+			return err
+		}
+	case plan.Create, plan.Update, plan.Resync:
+	default:
+		return fmt.Errorf("member %s: rfc2136 cannot %s a member", name, c.Action)
+	}
+	h, err := p.store.Health(id)
+	if err != nil {
+		return fmt.Errorf("member %s: %w", name, err)
+	}
+	if h.Disabled {
+		return fmt.Errorf("member %s (%s): %w after %d consecutive failed commands; re-enable with `tether dns enable %s`",
+			name, m.Address, ErrDisabled, h.Failures, name)
+	}
+	t, err := p.target(parent, name, m)
+	if err != nil {
+		return err
+	}
+	want, err := p.parentZones(ctx, parent)
+	if err != nil {
+		return fmt.Errorf("member %s: %w", name, err)
+	}
+	cluster, webhook := p.cluster(parent)
+	eng := &Engine{Transport: p.tr, Memory: p.store, Logger: p.log,
+		OnCommand: func(t Target, cmdErr error) error {
+			return p.tracker.Record(ctx, t, cluster, webhook, cmdErr)
+		}}
+	if t.Role == schema.DNSRoleStandalone {
+		return p.verify(ctx, eng, t, want)
+	}
+	full := c.Action == plan.Resync || c.Action == plan.Enable || h.NeedsResync
+	if _, err := eng.Push(ctx, t, want, full); err != nil {
+		return err
+	}
+	if h.NeedsResync {
+		h, err := p.store.Health(id)
+		if err != nil {
+			return fmt.Errorf("member %s: %w", name, err)
+		}
+		h.NeedsResync = false
+		if err := p.store.SetHealth(id, h); err != nil {
+			return fmt.Errorf("member %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// verify reads a standalone member's zones; it writes nothing. Differences are
+// logged, not failed: a standalone member is not Tether's to correct.
+func (p *Provider) verify(ctx context.Context, eng *Engine, t Target, want map[string][]dns.RR) error {
+	var differ []string
+	for _, zone := range sortedZones(want) {
+		have, err := eng.Read(ctx, t, zone)
+		if err != nil {
+			return err
+		}
+		if ZoneDigest(zone, have) != ZoneDigest(zone, want[zone]) {
+			differ = append(differ, zone)
+		}
+	}
+	sort.Strings(differ)
+	if len(differ) > 0 {
+		p.log.Info("rfc2136: standalone member differs from the parent (not written: standalone)", "member", t.ID(), "zones", differ)
+	}
+	return nil
+}

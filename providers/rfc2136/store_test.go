@@ -1,0 +1,174 @@
+package rfc2136
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+func TestStores(t *testing.T) {
+	for name, mk := range map[string]func(t *testing.T) Store{
+		"memory": func(*testing.T) Store { return NewMemStore() },
+		"file":   func(t *testing.T) Store { return NewFileStore(filepath.Join(t.TempDir(), "sub", "state.json")) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := mk(t)
+			if _, ok := s.Get("web1/ns", "a.example"); ok {
+				t.Fatal("empty store remembers")
+			}
+			if err := s.Put("web1/ns", "a.example", "v1 d"); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := s.Get("web1/ns", "a.example"); !ok || v != "v1 d" {
+				t.Fatalf("get = %q %v", v, ok)
+			}
+			if err := s.SetHealth("web1/ns", Health{Failures: 3}); err != nil {
+				t.Fatal(err)
+			}
+			if err := Enable(s, "web1/ns"); err != nil {
+				t.Fatal(err)
+			}
+			if h, _ := s.Health("web1/ns"); h.Failures != 0 || h.NeedsResync {
+				t.Fatalf("enable of a member that was not disabled: %+v", h)
+			}
+			_ = s.SetHealth("web1/ns", Health{Failures: 11, Disabled: true})
+			_ = Enable(s, "web1/ns")
+			if h, _ := s.Health("web1/ns"); h.Disabled || !h.NeedsResync {
+				t.Fatalf("enable of a disabled member: %+v", h)
+			}
+			if err := s.Forget("web1/ns"); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := s.Get("web1/ns", "a.example"); ok {
+				t.Fatal("forgotten member remembered")
+			}
+			// Concurrent writers lose nothing.
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					_ = s.Put("web1/ns", fmt.Sprintf("z%d.example", i), "v1 x")
+				}(i)
+			}
+			wg.Wait()
+			for i := 0; i < 20; i++ {
+				if _, ok := s.Get("web1/ns", fmt.Sprintf("z%d.example", i)); !ok {
+					t.Fatalf("lost write %d", i)
+				}
+			}
+		})
+	}
+}
+
+func TestFileStoreSurvivesANewProcessAndRejectsGarbage(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "state.json")
+	_ = NewFileStore(p).SetHealth("web1/ns", Health{Failures: 11, Disabled: true})
+	if h, _ := NewFileStore(p).Health("web1/ns"); !h.Disabled {
+		t.Fatal("disabled state lost by a second store on the same file")
+	}
+	if err := os.WriteFile(p, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewFileStore(p).Health("web1/ns"); err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("garbage state: %v", err)
+	}
+}
+
+func TestKeyNeverPrintsItsSecret(t *testing.T) {
+	const secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+	k, err := NewKey("tether", "HMAC-SHA256", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %q", k, k, k, k, k), fmt.Sprintf("%+v", Target{Key: k}), fmt.Sprintf("%#v", Target{Key: k})} {
+		if strings.Contains(s, secret) {
+			t.Fatalf("secret printed: %s", s)
+		}
+	}
+	if k.Algorithm != "hmac-sha256." || k.Name != "tether." {
+		t.Fatalf("key = %v", k)
+	}
+	for _, bad := range [][3]string{{"", "", secret}, {"k", "", ""}, {"k", "md5-nope", secret}} {
+		if _, err := NewKey(bad[0], bad[1], bad[2]); err == nil || strings.Contains(err.Error(), secret) {
+			t.Fatalf("NewKey(%q, %q): %v", bad[0], bad[1], err)
+		}
+	}
+}
+
+func TestAddressesScopesAndMemberIDs(t *testing.T) {
+	f := testFleet(schema.Threshold{}, map[string]*schema.Member{
+		"bind1": member(schema.DNSRoleSync, "127.0.0.1:1", "X"),
+		"ns1":   {Node: "ns1", Role: schema.DNSRoleSync},
+	})
+	f.DNSClusters["web2"] = &schema.DNSCluster{Members: map[string]*schema.Member{"bind1": member(schema.DNSRoleSync, "127.0.0.1:2", "Y")}}
+	if got := strings.Join(Scopes(f), ","); got != "web1/bind1,web2/bind1" {
+		t.Fatalf("scopes = %s (cpanel members are not ours)", got)
+	}
+	if _, err := MemberIDs(f, "bind1"); err == nil || !strings.Contains(err.Error(), "ambiguous") {
+		t.Fatalf("ambiguous name: %v", err)
+	}
+	if ids, err := MemberIDs(f, "web2/bind1"); err != nil || len(ids) != 1 || ids[0] != "web2/bind1" {
+		t.Fatal(ids, err)
+	}
+	if _, err := MemberIDs(f, "nope"); err == nil {
+		t.Fatal("unknown member accepted")
+	}
+	for addr, ok := range map[string]bool{"dns.web1.member.bind1": true, "dns.web1.cluster": false, "account.alice": false, "dns..member.x": false} {
+		_, _, err := ParseAddress(addr)
+		if (err == nil) != ok {
+			t.Errorf("ParseAddress(%q) err = %v", addr, err)
+		}
+	}
+}
+
+func TestApplyRefusesBeforeAnyIO(t *testing.T) {
+	src := &staticSource{}
+	tr := &countingTransport{Transport: DNSTransport{}}
+	p, _ := New(provConfig(nil), Options{Store: NewMemStore(), Source: src, Transport: tr})
+	noKey := &schema.Member{Backend: schema.BackendRFC2136, Address: "127.0.0.1:1", Role: schema.DNSRoleSync}
+	inline := member(schema.DNSRoleSync, "127.0.0.1:1", "")
+	inline.TSIG.Secret = "aW5saW5l"
+	for name, c := range map[string]*plan.Change{
+		"no key":         change(plan.Update, "bind1", noKey),
+		"inline secret":  change(plan.Update, "bind1", inline),
+		"unset env":      change(plan.Update, "bind1", member(schema.DNSRoleSync, "127.0.0.1:1", "UNSET_ENV")),
+		"wrong action":   change(plan.Link, "bind1", member(schema.DNSRoleSync, "127.0.0.1:1", "X")),
+		"no member":      {Address: "dns.web1.member.bind1", Action: plan.Update},
+		"not our change": change(plan.Update, "bind1", member(schema.DNSRoleSync, "127.0.0.1:1", "X")),
+	} {
+		if name == "not our change" {
+			c.Address = "account.alice"
+		}
+		err := p.Apply(t.Context(), c)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		} else if strings.Contains(err.Error(), "aW5saW5l") {
+			t.Errorf("%s: inline secret printed", name)
+		}
+	}
+	if tr.updates.Load()+tr.axfrs.Load() != 0 || src.calls != 0 {
+		t.Fatal("a refused change did I/O")
+	}
+}
+
+func provConfig(secrets map[string]string) providersConfig {
+	return providersConfig{Secrets: secretsFrom(secrets)}
+}
+
+func TestRegistered(t *testing.T) {
+	p, err := providers.New(Name, providers.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name() != Name || !p.Capabilities().Can(CanUpdate) || p.Capabilities().Can("dns.create-zone") {
+		t.Fatalf("provider %s capabilities %v", p.Name(), p.Capabilities())
+	}
+}
