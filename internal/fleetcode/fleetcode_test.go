@@ -33,7 +33,7 @@ func sample() *schema.Fleet {
 			"carol": {Parent: "web1", Domain: "carol.example", Suspended: true},
 		},
 		DNSClusters: map[string]*schema.DNSCluster{"web1": {Enabled: true, Members: map[string]*schema.Member{
-			"ns1":   {Node: "ns1", Role: "sync"},
+			"ns1": {Node: "ns1", Role: "sync"},
 			"bind1": {Backend: "rfc2136", Host: "ns2.example.org", Address: "127.0.0.1:5300", Role: "write-only",
 				TSIG: &schema.TSIG{Name: "tether", SecretEnv: "NS2_TSIG", Secret: "SECRET-TSIG"}},
 		}}},
