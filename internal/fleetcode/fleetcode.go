@@ -1,0 +1,404 @@
+// Package fleetcode writes a fleet as code a person can maintain: YAML or CUE with a
+// stable order (sections, then names sorted, fields in the model's order), defaults
+// left out, small objects on one line, and comments where something could not be
+// read. Import uses it; secrets cannot reach it because the model holds only
+// references to them.
+package fleetcode
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tether-dev/tether/schema"
+)
+
+// Comments maps an address (node.NAME, account.USER, reseller.USER, dns.PARENT.cluster,
+// dns.PARENT.member.NAME, or a section name: "nodes") to a comment written above it.
+type Comments map[string]string
+
+// value is an ordered tree: JSON's object order is the model's field order, which is
+// the order a person reads best (role before host before credentials).
+type value struct {
+	scalar any // string, json.Number, bool, nil
+	keys   []string
+	fields map[string]*value
+	list   []*value
+	kind   byte // 's' scalar, 'm' mapping, 'l' list
+}
+
+func ordered(v any) (*value, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return readValue(dec)
+}
+
+func readValue(dec *json.Decoder) (*value, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			v := &value{kind: 'm', fields: map[string]*value{}}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k := kt.(string)
+				c, err := readValue(dec)
+				if err != nil {
+					return nil, err
+				}
+				v.keys = append(v.keys, k)
+				v.fields[k] = c
+			}
+			_, err := dec.Token()
+			return v, err
+		case '[':
+			v := &value{kind: 'l'}
+			for dec.More() {
+				c, err := readValue(dec)
+				if err != nil {
+					return nil, err
+				}
+				v.list = append(v.list, c)
+			}
+			_, err := dec.Token()
+			return v, err
+		}
+	}
+	return &value{kind: 's', scalar: tok}, nil
+}
+
+// small objects and scalar lists read best on one line: {user: root, tokenEnv: X}.
+func (v *value) flow() bool {
+	switch v.kind {
+	case 'l':
+		for _, c := range v.list {
+			if c.kind != 's' {
+				return false
+			}
+		}
+		return len(v.list) <= 8
+	case 'm':
+		if len(v.keys) > 4 {
+			return false
+		}
+		for _, k := range v.keys {
+			if v.fields[k].kind != 's' {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+type section struct {
+	name   string
+	prefix string // address prefix for comments
+	names  []string
+	obj    func(string) any
+}
+
+func sections(f *schema.Fleet) []section {
+	var out []section
+	add := func(name, prefix string, names []string, obj func(string) any) {
+		if len(names) == 0 {
+			return
+		}
+		sort.Strings(names)
+		out = append(out, section{name, prefix, names, obj})
+	}
+	add("nodes", "node.", keys(f.Nodes), func(n string) any { return f.Nodes[n] })
+	add("resellers", "reseller.", keys(f.Resellers), func(n string) any { return f.Resellers[n] })
+	add("accounts", "account.", keys(f.Accounts), func(n string) any { return f.Accounts[n] })
+	add("dnsClusters", "dns.", keys(f.DNSClusters), func(n string) any { return f.DNSClusters[n] })
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// YAML writes the fleet as YAML.
+func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error {
+	root := &yaml.Node{Kind: yaml.MappingNode}
+	if f.Policy != nil {
+		v, err := ordered(f.Policy)
+		if err != nil {
+			return err
+		}
+		if len(v.keys) > 0 {
+			root.Content = append(root.Content, keyNode("policy", comments["policy"]), yamlNode(v))
+		}
+	}
+	for _, s := range sections(f) {
+		m := &yaml.Node{Kind: yaml.MappingNode}
+		for _, n := range s.names {
+			v, err := ordered(s.obj(n))
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
+			}
+			addr := s.prefix + n
+			if s.name == "dnsClusters" {
+				addr = "dns." + n + ".cluster"
+				memberComments(v, n, comments)
+			}
+			m.Content = append(m.Content, keyNode(n, comments[addr]), yamlNode(v))
+		}
+		root.Content = append(root.Content, keyNode(s.name, comments[s.name]), m)
+	}
+	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}, HeadComment: header}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// memberComments moves member comments onto the members inside a cluster's tree.
+func memberComments(cluster *value, parent string, comments Comments) {
+	if ms, ok := cluster.fields["members"]; ok && ms.kind == 'm' {
+		for _, m := range ms.keys {
+			if c := comments["dns."+parent+".member."+m]; c != "" {
+				ms.fields[m].comment(c)
+			}
+		}
+	}
+}
+
+// comment is carried on a value by a pseudo-field; the writers print it above the key.
+func (v *value) comment(c string) {
+	if v.fields == nil {
+		v.fields = map[string]*value{}
+	}
+	v.fields["\x00comment"] = &value{kind: 's', scalar: c}
+}
+
+func (v *value) commentText() string {
+	if c, ok := v.fields["\x00comment"]; ok {
+		return c.scalar.(string)
+	}
+	return ""
+}
+
+func keyNode(k, comment string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Value: k, HeadComment: comment}
+}
+
+func yamlNode(v *value) *yaml.Node {
+	switch v.kind {
+	case 'm':
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		if v.flow() {
+			n.Style = yaml.FlowStyle
+		}
+		for _, k := range v.keys {
+			c := v.fields[k]
+			n.Content = append(n.Content, keyNode(k, c.commentText()), yamlNode(c))
+		}
+		return n
+	case 'l':
+		n := &yaml.Node{Kind: yaml.SequenceNode}
+		if v.flow() {
+			n.Style = yaml.FlowStyle
+		}
+		for _, c := range v.list {
+			n.Content = append(n.Content, yamlNode(c))
+		}
+		return n
+	}
+	switch s := v.scalar.(type) {
+	case string:
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+		return n
+	case json.Number:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: s.String()}
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(s)}
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+}
+
+// CUE writes the fleet as CUE: the same structure, with the schema's package name.
+func CUE(w io.Writer, f *schema.Fleet, header string, comments Comments) error {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(header), "\n") {
+		if line != "" {
+			b.WriteString("// " + line + "\n")
+		}
+	}
+	b.WriteString("package fleet\n")
+	if f.Policy != nil {
+		v, err := ordered(f.Policy)
+		if err != nil {
+			return err
+		}
+		if len(v.keys) > 0 {
+			b.WriteString("\n")
+			writeCUEComment(&b, comments["policy"], "")
+			b.WriteString("policy: ")
+			writeCUE(&b, v, "")
+			b.WriteString("\n")
+		}
+	}
+	for _, s := range sections(f) {
+		b.WriteString("\n")
+		writeCUEComment(&b, comments[s.name], "")
+		b.WriteString(s.name + ": {\n")
+		for _, n := range s.names {
+			v, err := ordered(s.obj(n))
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
+			}
+			addr := s.prefix + n
+			if s.name == "dnsClusters" {
+				addr = "dns." + n + ".cluster"
+				memberComments(v, n, comments)
+			}
+			writeCUEComment(&b, comments[addr], "\t")
+			b.WriteString("\t" + cueLabel(n) + ": ")
+			writeCUE(&b, v, "\t")
+			b.WriteString("\n")
+		}
+		b.WriteString("}\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeCUEComment(b *strings.Builder, c, indent string) {
+	for _, line := range strings.Split(strings.TrimSpace(c), "\n") {
+		if line != "" {
+			b.WriteString(indent + "// " + line + "\n")
+		}
+	}
+}
+
+func writeCUE(b *strings.Builder, v *value, indent string) {
+	switch v.kind {
+	case 'm':
+		if v.flow() {
+			b.WriteString("{")
+			for i, k := range v.keys {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(cueLabel(k) + ": ")
+				writeCUE(b, v.fields[k], indent)
+			}
+			b.WriteString("}")
+			return
+		}
+		b.WriteString("{\n")
+		for _, k := range v.keys {
+			c := v.fields[k]
+			writeCUEComment(b, c.commentText(), indent+"\t")
+			b.WriteString(indent + "\t" + cueLabel(k) + ": ")
+			writeCUE(b, c, indent+"\t")
+			b.WriteString("\n")
+		}
+		b.WriteString(indent + "}")
+	case 'l':
+		b.WriteString("[")
+		for i, c := range v.list {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeCUE(b, c, indent)
+		}
+		b.WriteString("]")
+	default:
+		switch s := v.scalar.(type) {
+		case string:
+			b.WriteString(strconv.Quote(s))
+		case json.Number:
+			b.WriteString(s.String())
+		case bool:
+			b.WriteString(strconv.FormatBool(s))
+		default:
+			b.WriteString("null")
+		}
+	}
+}
+
+// cueLabel quotes a label unless it is a plain identifier.
+func cueLabel(s string) string {
+	ok := s != ""
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// SplitByParent splits a fleet into one fleet per parent (the parent, its children,
+// its accounts, resellers and DNS cluster) plus "fleet" for what belongs to no parent
+// (DNS-only nodes, policy). Keys are file stems.
+func SplitByParent(f *schema.Fleet) map[string]*schema.Fleet {
+	out := map[string]*schema.Fleet{}
+	get := func(stem string) *schema.Fleet {
+		if p, ok := out[stem]; ok {
+			return p
+		}
+		p := &schema.Fleet{Nodes: map[string]*schema.Node{}, Resellers: map[string]*schema.Reseller{},
+			Accounts: map[string]*schema.Account{}, DNSClusters: map[string]*schema.DNSCluster{}}
+		out[stem] = p
+		return p
+	}
+	if f.Policy != nil {
+		get("fleet").Policy = f.Policy
+	}
+	for n, node := range f.Nodes {
+		switch {
+		case node.Role == schema.RoleParent:
+			get(n).Nodes[n] = node
+		case node.Role == schema.RoleChild && node.Parent != "":
+			get(node.Parent).Nodes[n] = node
+		default:
+			get("fleet").Nodes[n] = node
+		}
+	}
+	for n, r := range f.Resellers {
+		get(stemFor(r.Parent)).Resellers[n] = r
+	}
+	for n, a := range f.Accounts {
+		get(stemFor(a.Parent)).Accounts[n] = a
+	}
+	for p, c := range f.DNSClusters {
+		get(p).DNSClusters[p] = c
+	}
+	return out
+}
+
+func stemFor(parent string) string {
+	if parent == "" {
+		return "fleet"
+	}
+	return parent
+}

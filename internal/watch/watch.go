@@ -1,0 +1,496 @@
+// Package watch is the daemon behind `tether watch`: it follows a branch of a fleet
+// repository, validates and applies each new commit, checks the live fleet for drift
+// on an interval, and exposes health, readiness and Prometheus metrics. What a sync
+// does to the fleet is the Runner's business; this package decides when to run it,
+// with which commit, and what to report.
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tether-dev/tether/internal/gitsource"
+)
+
+// Outcome is what one reconcile did.
+type Outcome struct {
+	// Problems are validation diagnostics, one line each; a fleet with problems is
+	// never applied.
+	Problems []string
+	// Drift is the policy's drift mode for this fleet: "warn" or "correct".
+	Drift string
+	// Changes is the number of changes the plan held; Applied and Failed what apply did.
+	Changes int
+	Applied int
+	Failed  int
+	// Summary is a one-line description for logs and notifications.
+	Summary string
+}
+
+// Runner plans and (when apply is true) applies the fleet at fleetPath, which came
+// from commit.
+type Runner interface {
+	Reconcile(ctx context.Context, fleetPath, commit string, apply bool) (Outcome, error)
+}
+
+// Event is sent to the notifier on failures, drift and refused commits.
+type Event struct {
+	Kind    string `json:"kind"` // failure, drift, refused, invalid, applied
+	Commit  string `json:"commit,omitempty"`
+	Message string `json:"message"`
+	Time    string `json:"time"`
+}
+
+// Config configures the daemon.
+type Config struct {
+	Source *gitsource.Source
+	// LocalDir is the repository folder to watch with fsnotify; empty for remote
+	// repositories, which are polled.
+	LocalDir string
+	Branch   string
+	// Interval is how often drift is checked; Poll how often a remote is fetched.
+	Interval time.Duration
+	Poll     time.Duration
+	// Keyring, when set, is an armored OpenPGP keyring: only commits signed by one of
+	// its keys are applied.
+	Keyring string
+	// StateDir holds the daemon's own files (suspend flag, last good commit).
+	StateDir string
+	// Listen is the address of /healthz, /readyz, /metrics and /hook; empty disables.
+	Listen string
+	// HookToken, when set, must be sent as "Authorization: Bearer TOKEN" to /hook.
+	HookToken string
+	Runner    Runner
+	Notify    func(Event)
+	Logger    *slog.Logger
+	// Registry receives the metrics; nil means a new one.
+	Registry *prometheus.Registry
+}
+
+// Daemon is a running watcher.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	trigger chan string
+	metrics *metrics
+
+	mu       sync.Mutex
+	lastSeen plumbing.Hash
+	lastGood plumbing.Hash
+	ready    bool
+	addr     string
+}
+
+type metrics struct {
+	lastSyncTime   prometheus.Gauge
+	lastSyncCommit *prometheus.GaugeVec
+	applied        prometheus.Counter
+	failures       prometheus.Counter
+	drift          prometheus.Gauge
+	duration       prometheus.Histogram
+	refused        prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		lastSyncTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tether_last_sync_timestamp_seconds",
+			Help: "Unix time of the last completed sync of a commit."}),
+		lastSyncCommit: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tether_last_sync_commit_info",
+			Help: "The commit last applied (value 1, commit in a label)."}, []string{"commit"}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "tether_changes_applied_total",
+			Help: "Changes applied since the daemon started."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tether_failures_total",
+			Help: "Failed changes and failed reconciles since the daemon started."}),
+		drift: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tether_drift_changes",
+			Help: "Changes the last drift check found between the fleet and the live servers."}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tether_reconcile_duration_seconds",
+			Help: "Duration of reconciles.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "tether_commits_refused_total",
+			Help: "Commits not applied: invalid fleet or a bad signature."}),
+	}
+	reg.MustRegister(m.lastSyncTime, m.lastSyncCommit, m.applied, m.failures, m.drift, m.duration, m.refused)
+	return m
+}
+
+// New prepares a daemon; Run starts it.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Source == nil || cfg.Runner == nil {
+		return nil, errors.New("watch: a source and a runner are required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Notify == nil {
+		cfg.Notify = func(Event) {}
+	}
+	if cfg.StateDir != "" {
+		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+			return nil, fmt.Errorf("watch: state folder: %w", err)
+		}
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics(cfg.Registry)}
+	d.lastGood = d.readLastGood()
+	return d, nil
+}
+
+// Addr is the address the HTTP endpoints listen on, once Run has started them.
+func (d *Daemon) Addr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.addr
+}
+
+// Sync asks the daemon to look for a new commit now (what the webhook does).
+func (d *Daemon) Sync(why string) {
+	select {
+	case d.trigger <- why:
+	default: // a sync is already pending; it will see the newest commit
+	}
+}
+
+// Run watches until ctx ends. Cancelling ctx stops new work; a reconcile in progress
+// gets the cancellation and finishes its running changes (the runner's contract).
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.cfg.Listen != "" {
+		srv, err := d.serveHTTP()
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown(context.Background())
+	}
+	if d.cfg.LocalDir != "" {
+		stop, err := d.watchLocal(ctx)
+		if err != nil {
+			d.log.Warn("fsnotify unavailable, falling back to polling", "err", err)
+		} else {
+			defer stop()
+		}
+	}
+	d.Sync("start")
+	poll := time.NewTicker(d.cfg.Poll)
+	defer poll.Stop()
+	drift := time.NewTicker(d.cfg.Interval)
+	defer drift.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("watch stopping")
+			return nil
+		case why := <-d.trigger:
+			d.syncCommit(ctx, why)
+		case <-poll.C:
+			d.syncCommit(ctx, "poll")
+		case <-drift.C:
+			d.checkDrift(ctx)
+		}
+	}
+}
+
+// watchLocal triggers a sync whenever the repository's refs move (a commit, a reset,
+// a fetch). It watches .git and .git/refs/heads, where those writes land.
+func (d *Daemon) watchLocal(ctx context.Context) (func(), error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	gitDir := filepath.Join(d.cfg.LocalDir, ".git")
+	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {
+		gitDir = d.cfg.LocalDir // a bare repository
+	}
+	for _, p := range []string{gitDir, filepath.Join(gitDir, "refs", "heads")} {
+		if err := w.Add(p); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if strings.HasSuffix(ev.Name, ".lock") {
+					continue
+				}
+				d.Sync("fsnotify")
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				d.log.Warn("fsnotify", "err", err)
+			}
+		}
+	}()
+	return func() { w.Close() }, nil
+}
+
+// syncCommit applies the branch's newest commit if it is new, valid and (with a
+// keyring) signed by a trusted key. Anything else leaves the last good commit in force.
+func (d *Daemon) syncCommit(ctx context.Context, why string) {
+	if err := d.cfg.Source.Fetch(ctx); err != nil {
+		d.fail("", fmt.Errorf("fetch: %w", err))
+		return
+	}
+	h, err := d.cfg.Source.Resolve(d.cfg.Branch)
+	if err != nil {
+		d.fail("", err)
+		return
+	}
+	d.mu.Lock()
+	seen := d.lastSeen
+	d.mu.Unlock()
+	if h == seen {
+		return
+	}
+	if d.Suspended() {
+		// Not marked as seen: after resume the same commit is applied.
+		d.log.Info("suspended: new commit seen, not applied", "commit", h.String()[:12])
+		return
+	}
+	d.mu.Lock()
+	d.lastSeen = h
+	d.mu.Unlock()
+	short := h.String()[:12]
+	log := d.log.With("commit", short, "trigger", why)
+	if d.cfg.Keyring != "" {
+		signer, err := d.cfg.Source.Verify(h, d.cfg.Keyring)
+		if err != nil {
+			d.metrics.refused.Inc()
+			log.Error("commit refused", "err", err)
+			d.cfg.Notify(event("refused", short, err.Error()))
+			return
+		}
+		log = log.With("signer", signer)
+	}
+	out, err := d.reconcile(ctx, h, true)
+	if err != nil {
+		d.fail(short, err)
+		return
+	}
+	if len(out.Problems) > 0 {
+		d.metrics.refused.Inc()
+		msg := fmt.Sprintf("fleet at %s is invalid, not applied; %s stays in force:\n%s",
+			short, shortHash(d.lastGoodHash()), strings.Join(out.Problems, "\n"))
+		log.Error("invalid fleet", "problems", len(out.Problems))
+		d.cfg.Notify(event("invalid", short, msg))
+		return
+	}
+	d.metrics.applied.Add(float64(out.Applied))
+	if out.Failed > 0 {
+		d.metrics.failures.Add(float64(out.Failed))
+		d.cfg.Notify(event("failure", short, out.Summary))
+		log.Error("apply finished with failures", "applied", out.Applied, "failed", out.Failed)
+		// The commit is valid; the next drift check retries what failed.
+	} else {
+		log.Info("applied", "changes", out.Changes, "summary", out.Summary)
+	}
+	d.setLastGood(h)
+	d.metrics.lastSyncTime.SetToCurrentTime()
+	d.metrics.lastSyncCommit.Reset()
+	d.metrics.lastSyncCommit.WithLabelValues(h.String()).Set(1)
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+}
+
+// checkDrift plans the last good commit against the live fleet; in correct mode it
+// applies what it finds.
+func (d *Daemon) checkDrift(ctx context.Context) {
+	h := d.lastGoodHash()
+	if h.IsZero() {
+		return
+	}
+	short := h.String()[:12]
+	// The drift mode is the fleet's; a dry run tells us both mode and drift.
+	out, err := d.reconcile(ctx, h, false)
+	if err != nil {
+		d.fail(short, fmt.Errorf("drift check: %w", err))
+		return
+	}
+	d.metrics.drift.Set(float64(out.Changes))
+	if out.Changes == 0 {
+		return
+	}
+	correct := out.Drift == "correct" && !d.Suspended()
+	d.log.Warn("drift", "commit", short, "changes", out.Changes, "mode", out.Drift)
+	d.cfg.Notify(event("drift", short, fmt.Sprintf("%d change(s) between the fleet and the servers: %s", out.Changes, out.Summary)))
+	if !correct {
+		return
+	}
+	fixed, err := d.reconcile(ctx, h, true)
+	if err != nil {
+		d.fail(short, fmt.Errorf("drift correction: %w", err))
+		return
+	}
+	d.metrics.applied.Add(float64(fixed.Applied))
+	if fixed.Failed > 0 {
+		d.metrics.failures.Add(float64(fixed.Failed))
+		d.cfg.Notify(event("failure", short, fixed.Summary))
+	}
+}
+
+func (d *Daemon) reconcile(ctx context.Context, h plumbing.Hash, apply bool) (Outcome, error) {
+	dir, err := os.MkdirTemp("", "tether-watch-")
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer os.RemoveAll(dir)
+	path, err := d.cfg.Source.Export(h, dir)
+	if err != nil {
+		return Outcome{}, err
+	}
+	start := time.Now()
+	out, err := d.cfg.Runner.Reconcile(ctx, path, h.String(), apply)
+	d.metrics.duration.Observe(time.Since(start).Seconds())
+	// Diagnostics name files in the export folder; operators know them by repo path.
+	for i, p := range out.Problems {
+		out.Problems[i] = strings.ReplaceAll(p, dir+string(os.PathSeparator), "")
+	}
+	return out, err
+}
+
+func (d *Daemon) fail(commit string, err error) {
+	d.metrics.failures.Inc()
+	d.log.Error("sync failed", "commit", commit, "err", err)
+	d.cfg.Notify(event("failure", commit, err.Error()))
+}
+
+func event(kind, commit, msg string) Event {
+	return Event{Kind: kind, Commit: commit, Message: msg, Time: time.Now().UTC().Format(time.RFC3339)}
+}
+
+func shortHash(h plumbing.Hash) string {
+	if h.IsZero() {
+		return "no commit"
+	}
+	return h.String()[:12]
+}
+
+// Suspended reports whether `tether watch suspend` is in force.
+func (d *Daemon) Suspended() bool { return IsSuspended(d.cfg.StateDir) }
+
+const suspendFile = "suspended"
+
+// Suspend makes a daemon using stateDir stop applying (it keeps watching and reporting).
+func Suspend(stateDir, reason string) error {
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(stateDir, suspendFile), []byte(reason+"\n"), 0o644)
+}
+
+// Resume undoes Suspend.
+func Resume(stateDir string) error {
+	err := os.Remove(filepath.Join(stateDir, suspendFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// IsSuspended reports whether stateDir holds a suspension.
+func IsSuspended(stateDir string) bool {
+	if stateDir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(stateDir, suspendFile))
+	return err == nil
+}
+
+func (d *Daemon) lastGoodHash() plumbing.Hash {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastGood
+}
+
+func (d *Daemon) setLastGood(h plumbing.Hash) {
+	d.mu.Lock()
+	d.lastGood = h
+	d.mu.Unlock()
+	if d.cfg.StateDir == "" {
+		return
+	}
+	p := filepath.Join(d.cfg.StateDir, "last-good-commit")
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(h.String()+"\n"), 0o644); err == nil {
+		os.Rename(tmp, p)
+	}
+}
+
+func (d *Daemon) readLastGood() plumbing.Hash {
+	if d.cfg.StateDir == "" {
+		return plumbing.ZeroHash
+	}
+	b, err := os.ReadFile(filepath.Join(d.cfg.StateDir, "last-good-commit"))
+	if err != nil {
+		return plumbing.ZeroHash
+	}
+	return plumbing.NewHash(strings.TrimSpace(string(b)))
+}
+
+// serveHTTP starts /healthz, /readyz, /metrics and /hook.
+func (d *Daemon) serveHTTP() (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		d.mu.Lock()
+		ready := d.ready
+		d.mu.Unlock()
+		if !ready {
+			http.Error(w, "no commit applied yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(d.cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		if d.cfg.HookToken != "" && r.Header.Get("Authorization") != "Bearer "+d.cfg.HookToken {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		d.Sync("webhook")
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(map[string]string{"status": "sync queued"})
+	})
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("watch: listen %s: %w", d.cfg.Listen, err)
+	}
+	d.mu.Lock()
+	d.addr = ln.Addr().String()
+	d.mu.Unlock()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
+}
