@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/internal/fleetcode"
+	"github.com/tether-dev/tether/internal/importer"
+	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/schema"
+)
+
+func init() { subcommands = append(subcommands, newImportCmd) }
+
+func newImportCmd() *cobra.Command {
+	var (
+		cf      connFlags
+		outDir  string
+		format  string
+		splitBy string
+		force   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "import [PATH] [--sandbox] [--out DIR] [--format yaml|cue] [--split-by parent]",
+		Short: "Write fleet code for a live fleet, starting from its parents",
+		Long: `PATH holds the parents you know: nodes with role parent, host and credentials.
+Tether reads each parent through the same provider code as plan — its linked children,
+resellers, accounts and DNS cluster — and writes a complete fleet to --out: stable
+order, defaults left out, comments where something could not be read. Credentials
+stay references; no secret is written. The import ends with the validate report of the
+result, so rule violations already on the servers are seen at once.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "yaml" && format != "cue" {
+				return fmt.Errorf("--format %q: want yaml or cue", format)
+			}
+			if splitBy != "" && splitBy != "parent" {
+				return fmt.Errorf("--split-by %q: only parent is supported", splitBy)
+			}
+			path := "."
+			if len(args) == 1 {
+				path = args[0]
+			}
+			ctx := cmd.Context()
+			stderr := cmd.ErrOrStderr()
+			declared, _, err := load(cmd, path)
+			if err != nil {
+				return err
+			}
+			if n := len(declared.Accounts) + len(declared.Resellers) + len(declared.DNSClusters); n > 0 {
+				fmt.Fprintf(stderr, "note: %s declares %d account(s), reseller(s) or cluster(s); import ignores them and reads everything from the servers\n", path, n)
+			}
+			parents := 0
+			for _, n := range declared.Nodes {
+				if n.Role == schema.RoleParent {
+					parents++
+				}
+			}
+			if parents == 0 {
+				return fmt.Errorf("%s declares no parent: import starts from nodes with role parent, host and credentials", path)
+			}
+			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(stderr)}
+			sandboxOptions(&so)
+			sess, err := session.Open(ctx, declared, so)
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			provs := make([]providers.Provider, 0, len(sess.Providers))
+			for _, name := range providers.Names() {
+				provs = append(provs, sess.Providers[name])
+			}
+
+			start := time.Now()
+			stop := importProgress(ctx, stderr, parents, start)
+			observed, errs := reconciler.Observe(ctx, provs, declared, cf.parallelism)
+			stop()
+			for _, e := range errs {
+				fmt.Fprintf(stderr, "error: %v\n", e)
+			}
+			if len(errs) > 0 && len(observed.Nodes) == 0 {
+				return exitError{code: 1}
+			}
+
+			res := importer.Build(declared, observed)
+			files, err := writeImport(outDir, res, format, splitBy, force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Imported %s in %s into %s\n", schema.Summary(res.Fleet), time.Since(start).Round(time.Millisecond), strings.Join(files, ", "))
+			for _, n := range res.Notes {
+				fmt.Fprintf(cmd.OutOrStdout(), "  to do: %s\n", n)
+			}
+			// The validate report of what was written: positions in the new files.
+			_, ds, err := schema.Load(outDir)
+			if err != nil {
+				return err
+			}
+			if len(ds) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nThe imported fleet breaks %s as the servers stand today:\n", problemCount(len(ds)))
+				for _, d := range ds {
+					fmt.Fprintln(cmd.OutOrStdout(), d.String())
+				}
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "The imported fleet is valid: `tether plan %s` should report no changes.\n", outDir)
+			}
+			if len(errs) > 0 {
+				fmt.Fprintf(stderr, "%d part(s) of the fleet could not be read; the import is incomplete\n", len(errs))
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&outDir, "out", "imported", "folder to write the fleet to")
+	cmd.Flags().StringVar(&format, "format", "yaml", "yaml or cue")
+	cmd.Flags().StringVar(&splitBy, "split-by", "", "parent: one file per parent (and fleet.* for the rest)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite files already in --out")
+	return cmd
+}
+
+// importProgress prints, every few seconds, how long the import has been reading; long
+// imports of thousands of accounts should not look hung.
+func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error) }, parents int, start time.Time) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "reading %d parent(s)… %s\n", parents, time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func writeImport(dir string, res *importer.Result, format, splitBy string, force bool) ([]string, error) {
+	parts := map[string]*schema.Fleet{"fleet": res.Fleet}
+	if splitBy == "parent" {
+		parts = fleetcode.SplitByParent(res.Fleet)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("--out %s: %w", dir, err)
+	}
+	stems := make([]string, 0, len(parts))
+	for s := range parts {
+		stems = append(stems, s)
+	}
+	sort.Strings(stems)
+	var written []string
+	for _, stem := range stems {
+		name := filepath.Join(dir, stem+"."+format)
+		if _, err := os.Stat(name); err == nil && !force {
+			return written, fmt.Errorf("%s exists: choose another --out or add --force", name)
+		}
+		var buf bytes.Buffer
+		header := "Imported by `tether import` on " + time.Now().UTC().Format("2006-01-02") + ". Review, then commit."
+		var err error
+		if format == "cue" {
+			err = fleetcode.CUE(&buf, parts[stem], header, res.Comments)
+		} else {
+			err = fleetcode.YAML(&buf, parts[stem], header, res.Comments)
+		}
+		if err != nil {
+			return written, fmt.Errorf("write %s: %w", name, err)
+		}
+		if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
+			return written, err
+		}
+		written = append(written, name)
+	}
+	return written, nil
+}

@@ -1,0 +1,189 @@
+// Package importer turns an observed fleet into fleet code an operator can adopt: the
+// nodes they declared (parents with hosts and credentials) are kept as written and
+// completed with what the servers report; everything else — linked children,
+// resellers, accounts, the DNS cluster — comes from observation. Where something
+// could not be read, a comment says so instead of a guess.
+package importer
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/tether-dev/tether/internal/fleetcode"
+	"github.com/tether-dev/tether/schema"
+)
+
+// Result is an imported fleet and the comments to write with it.
+type Result struct {
+	Fleet    *schema.Fleet
+	Comments fleetcode.Comments
+	// Notes are things the operator must finish by hand, for the command's report.
+	Notes []string
+}
+
+// Build merges the declared nodes with the observed fleet.
+func Build(declared, observed *schema.Fleet) *Result {
+	out := &schema.Fleet{
+		Policy:      declared.Policy,
+		Nodes:       map[string]*schema.Node{},
+		Resellers:   map[string]*schema.Reseller{},
+		Accounts:    map[string]*schema.Account{},
+		DNSClusters: map[string]*schema.DNSCluster{},
+	}
+	r := &Result{Fleet: out, Comments: fleetcode.Comments{}}
+	for name, n := range declared.Nodes {
+		out.Nodes[name] = cloneNode(n)
+	}
+	for _, name := range sortedKeys(observed.Nodes) {
+		o := observed.Nodes[name]
+		n, declaredNode := out.Nodes[name]
+		if !declaredNode {
+			n = &schema.Node{Role: o.Role, Parent: o.Parent, Host: o.Host}
+			envName := strings.ToUpper(nonAlnum.ReplaceAllString(name, "_")) + "_WHM_TOKEN"
+			n.Credentials = &schema.Credentials{User: "root", TokenEnv: envName}
+			r.Comments["node."+name] = fmt.Sprintf("Linked to %s. Put a WHM API token for this child (ACL all) in $%s.", o.Parent, envName)
+			r.Notes = append(r.Notes, fmt.Sprintf("node %s: set $%s to its WHM API token", name, envName))
+			out.Nodes[name] = n
+		}
+		// What the servers report wins over what was declared: the import describes
+		// the fleet as it is.
+		if o.Version != 0 {
+			n.Version = o.Version
+		}
+		if o.Profile != "" {
+			n.Profile = o.Profile
+		}
+		if len(o.Services) > 0 {
+			n.Services = append([]string(nil), o.Services...)
+		}
+		if len(o.PasswordStrength) > 0 {
+			n.PasswordStrength = copyMap(o.PasswordStrength)
+		}
+		if o.Role != "" {
+			n.Role = o.Role
+		}
+		if o.Parent != "" {
+			n.Parent = o.Parent
+		}
+		if n.IPv4 == "" && o.IPv4 != "" {
+			n.IPv4 = o.IPv4
+		}
+		if n.Role == schema.RoleChild && n.IPv4 == "" {
+			r.Comments["node."+name] = joinComment(r.Comments["node."+name],
+				"Its IPv4 address could not be read from the parent; add ipv4 for `tether dns verify`.")
+		}
+		if !declaredNode && n.Version == 0 {
+			r.Comments["node."+name] = joinComment(r.Comments["node."+name], "Its version could not be read (no endpoint for it): set version.")
+		}
+	}
+	for name, a := range observed.Accounts {
+		out.Accounts[name] = cleanAccount(a)
+	}
+	for name, rs := range observed.Resellers {
+		c := *rs
+		c.Account = *cleanAccount(&rs.Account)
+		out.Resellers[name] = &c
+		if rs.ACLs == nil {
+			r.Comments["reseller."+name] = "Its ACLs could not be read; add acls: to manage them."
+		}
+	}
+	for parent, cl := range observed.DNSClusters {
+		out.DNSClusters[parent] = importCluster(parent, cl, out, r)
+	}
+	return r
+}
+
+var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// aliasRe is a valid node name (a WHM link alias).
+var aliasRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,50}$`)
+
+// importCluster names cPanel members after fleet nodes: an existing node with the
+// member's host, else a new DNS-only node named from the host's first label.
+func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *Result) *schema.DNSCluster {
+	c := *cl
+	c.Members = map[string]*schema.Member{}
+	byHost := map[string]string{}
+	for name, n := range out.Nodes {
+		if n.Host != "" {
+			byHost[strings.ToLower(n.Host)] = name
+		}
+	}
+	for _, key := range sortedKeys(cl.Members) {
+		m := *cl.Members[key]
+		m.Disabled = false // observed health, not configuration
+		m.Sync, m.Zones = nil, nil
+		name := key
+		if m.BackendName() == schema.BackendCPanel && m.Node == "" {
+			host := strings.ToLower(key)
+			node, ok := byHost[host]
+			if !ok {
+				node = strings.SplitN(host, ".", 2)[0]
+				if !aliasRe.MatchString(node) || out.Nodes[node] != nil {
+					node = "dns-" + nonAlnum.ReplaceAllString(host, "-")
+				}
+				env := strings.ToUpper(nonAlnum.ReplaceAllString(node, "_")) + "_WHM_TOKEN"
+				out.Nodes[node] = &schema.Node{Role: schema.RoleDNSOnly, Host: host,
+					Credentials: &schema.Credentials{User: "root", TokenEnv: env}}
+				byHost[host] = node
+				r.Comments["node."+node] = fmt.Sprintf("A member of %s's DNS cluster. Its version could not be read: set version, and put a WHM API token in $%s.", parent, env)
+				r.Notes = append(r.Notes, fmt.Sprintf("node %s: set its version and $%s", node, env))
+			}
+			m.Node, name = node, node
+		}
+		if cl.Members[key].Disabled {
+			r.Comments["dns."+parent+".member."+name] = "Disabled on the server after too many failures; re-enable it with `tether dns enable " + name + "`."
+		}
+		c.Members[name] = &m
+	}
+	return &c
+}
+
+func cleanAccount(a *schema.Account) *schema.Account {
+	c := *a
+	if c.Owner == "root" {
+		c.Owner = ""
+	}
+	if c.Mail != nil && c.Mail.Node == "" && len(c.Mail.ExtraNodes) == 0 {
+		c.Mail = nil
+	}
+	c.Src = schema.Source{}
+	return &c
+}
+
+func cloneNode(n *schema.Node) *schema.Node {
+	c := *n
+	c.Services = append([]string(nil), n.Services...)
+	c.PasswordStrength = copyMap(n.PasswordStrength)
+	c.Src = schema.Source{}
+	return &c
+}
+
+func copyMap(m map[string]int) map[string]int {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]int, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func joinComment(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "\n" + b
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
