@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/internal/watch"
+	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+func init() { subcommands = append(subcommands, newWatchCmd) }
+
+type watchFlags struct {
+	connFlags
+	repo, branch, path string
+	interval, poll     time.Duration
+	stateDir           string
+	listen             string
+	keyring            string
+	hookTokenEnv       string
+	sshKey             string
+	perNode            int
+}
+
+func newWatchCmd() *cobra.Command {
+	var wf watchFlags
+	cmd := &cobra.Command{
+		Use:   "watch --repo URL|PATH [--branch B] [--path P] [--interval D]",
+		Short: "Keep the fleet equal to a git branch: apply new commits, report or correct drift",
+		Long: `A daemon. It follows --branch of --repo (a local repository, watched with fsnotify, or
+a remote URL, fetched every --poll; POST /hook syncs at once, for forge webhooks). Each
+new commit is validated, planned and applied; a commit that fails validation is not
+applied and the last good commit stays in force. With --keyring, only commits signed
+by one of its OpenPGP keys are applied. Every --interval the live fleet is compared
+with the last good commit: policy.drift "warn" reports drift, "correct" applies.
+
+Endpoints on --listen: /healthz, /readyz, /metrics (Prometheus), /hook.
+SIGTERM or Ctrl-C: running changes finish, no new change starts.
+"tether watch suspend" / "tether watch resume" pause and resume applying.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if wf.repo == "" {
+				return fmt.Errorf("--repo is required: a local repository path or a remote URL")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			src, err := gitsource.Open(ctx, gitsource.Options{Repo: wf.repo, Ref: wf.branch, Path: wf.path,
+				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey})
+			if err != nil {
+				return err
+			}
+			keyring := ""
+			if wf.keyring != "" {
+				b, err := os.ReadFile(wf.keyring)
+				if err != nil {
+					return fmt.Errorf("--keyring: %w", err)
+				}
+				keyring = string(b)
+			}
+			local := ""
+			if !gitsource.IsRemote(wf.repo) {
+				local = wf.repo
+			}
+			run := &watchRunner{wf: wf, log: logger}
+			d, err := watch.New(watch.Config{
+				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
+				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv),
+				Runner: run, Notify: run.notify, Logger: logger,
+			})
+			if err != nil {
+				return err
+			}
+			logger.Info("watching", "repo", wf.repo, "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
+			return d.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&wf.repo, "repo", "", "the fleet repository: a local path or a remote URL (https token from $TETHER_GIT_TOKEN)")
+	f.StringVar(&wf.branch, "branch", "main", "the branch to follow (or a tag or commit)")
+	f.StringVar(&wf.path, "path", "", "the fleet's folder inside the repository")
+	f.DurationVar(&wf.interval, "interval", 5*time.Minute, "how often to check the live fleet for drift")
+	f.DurationVar(&wf.poll, "poll", time.Minute, "how often to fetch a remote repository")
+	f.StringVar(&wf.stateDir, "state-dir", ".tether/watch", "the daemon's state: clone, last good commit, suspension, Tether's state")
+	f.StringVar(&wf.listen, "listen", "127.0.0.1:9310", "address for /healthz, /readyz, /metrics and /hook (empty: none)")
+	f.StringVar(&wf.keyring, "keyring", "", "an armored OpenPGP keyring: apply only commits signed by its keys")
+	f.StringVar(&wf.hookTokenEnv, "hook-token-env", "TETHER_HOOK_TOKEN", "environment variable holding the bearer token /hook requires (unset: none)")
+	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
+	f.IntVar(&wf.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
+	wf.connFlags.register(cmd)
+	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
+	return cmd
+}
+
+func newWatchSuspendCmd(suspend bool) *cobra.Command {
+	var stateDir, reason string
+	use, short := "resume", "Let a suspended watch daemon apply again"
+	if suspend {
+		use, short = "suspend", "Stop a watch daemon from applying (it keeps watching and reporting)"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if suspend {
+				if err := watch.Suspend(stateDir, reason); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "suspended: the daemon using %s applies nothing until `tether watch resume`\n", stateDir)
+				return nil
+			}
+			if err := watch.Resume(stateDir); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "resumed: the daemon using %s applies again\n", stateDir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", ".tether/watch", "the daemon's --state-dir")
+	if suspend {
+		cmd.Flags().StringVar(&reason, "reason", "suspended by an operator", "why, for whoever looks next")
+	}
+	return cmd
+}
+
+// watchRunner is one reconcile of the daemon: the same load, observe, diff, safety
+// check and apply engine as the plan and apply commands, with the daemon's state.
+type watchRunner struct {
+	wf  watchFlags
+	log *slog.Logger
+
+	mu      sync.Mutex
+	webhook string // the last valid fleet's policy.notifyWebhook
+}
+
+func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, apply bool) (watch.Outcome, error) {
+	var out watch.Outcome
+	fleet, ds, err := schema.Load(fleetPath)
+	if err != nil {
+		return out, err
+	}
+	for _, d := range ds {
+		out.Problems = append(out.Problems, d.String())
+	}
+	if len(ds) > 0 {
+		return out, nil
+	}
+	out.Drift = "warn"
+	if p := fleet.Policy; p != nil {
+		if p.Drift != "" {
+			out.Drift = p.Drift
+		}
+		r.mu.Lock()
+		r.webhook = p.NotifyWebhook
+		r.mu.Unlock()
+	}
+	w := &workspace{path: fleetPath, fleet: fleet, src: plan.Source{Path: r.wf.path, Commit: commit}}
+	defer w.close()
+	sandboxState := r.wf.sandboxState
+	if r.wf.sandbox && sandboxState == "" {
+		sandboxState = filepath.Join(r.wf.stateDir, "sandbox")
+	}
+	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: sandboxState, Logger: r.log}
+	sandboxOptions(&so)
+	if w.sess, err = session.Open(ctx, fleet, so); err != nil {
+		return out, err
+	}
+	if w.st, err = state.Open(filepath.Join(r.wf.stateDir, "state")); err != nil {
+		return out, err
+	}
+	if err := w.makePlan(ctx, r.wf.parallelism); err != nil {
+		return out, err
+	}
+	out.Changes = len(w.plan.Changes)
+	out.Summary = planSummary(w.plan)
+	if len(w.plan.Errors) > 0 {
+		return out, fmt.Errorf("%d part(s) of the fleet could not be read: %s", len(w.plan.Errors), strings.Join(w.plan.Errors, "; "))
+	}
+	if !apply || w.plan.Empty() {
+		return out, nil
+	}
+	// The daemon never forces: a risky plan waits for an operator at the terminal.
+	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{}); err != nil {
+		return out, fmt.Errorf("not applied: %w", err)
+	}
+	journals, err := w.st.Journals(ctx)
+	if err != nil {
+		return out, err
+	}
+	res, err := reconciler.Apply(ctx, w.plan, w.sess.Providers, reconciler.ApplyOptions{
+		Parallelism: r.wf.parallelism, PerTarget: r.wf.perNode, State: w.st,
+		Locks: reconciler.Locks(w.plan, journals), LockWait: time.Minute,
+		Events: func(ev reconciler.Event) {
+			if ev.Kind == reconciler.EventFailed {
+				r.log.Error("change failed", "event", fmt.Sprint(ev))
+			}
+		},
+	})
+	if res != nil {
+		out.Applied, out.Failed = res.Done, res.Failed+res.Skipped
+	}
+	if err != nil && out.Failed == 0 {
+		return out, err
+	}
+	return out, nil
+}
+
+func planSummary(p *plan.Plan) string {
+	s := p.Summary
+	return fmt.Sprintf("%d to create, %d to change, %d to remove", s.Create, s.Change, s.Remove)
+}
+
+// notify logs every event and posts it to the fleet's policy.notifyWebhook (or
+// $TETHER_NOTIFY_WEBHOOK) when one is set.
+func (r *watchRunner) notify(ev watch.Event) {
+	r.log.Info("notification", "kind", ev.Kind, "commit", ev.Commit, "message", ev.Message)
+	r.mu.Lock()
+	url := r.webhook
+	r.mu.Unlock()
+	if url == "" {
+		url = os.Getenv("TETHER_NOTIFY_WEBHOOK")
+	}
+	if url == "" {
+		return
+	}
+	b, _ := json.Marshal(ev)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(b)))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	} else {
+		r.log.Warn("notification not delivered", "err", err)
+	}
+}
