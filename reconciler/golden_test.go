@@ -103,6 +103,7 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 		opts.ObserveErrors = append(opts.ObserveErrors, &ScopeError{Provider: e.Provider, Scope: e.Scope, Err: errors.New(e.Error)})
 	}
 	p := Diff(desired, observed, opts)
+	checkPlanInvariants(t, p)
 
 	out := map[string][]byte{}
 	var txt, js, md bytes.Buffer

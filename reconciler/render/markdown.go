@@ -81,6 +81,9 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 	if len(risky) > 0 {
 		b.must(fmt.Sprintf("#### Risky changes (%d)\n\n", len(risky)))
 		b.must("| | change | risk | why |\n| --- | --- | --- | --- |\n")
+		// Risky changes may take two thirds of the comment, so a long list of them
+		// still leaves the reviewer a view of the rest.
+		b.ceiling = b.Len() + (b.max-b.Len())*2/3
 		list(b, risky, func(c *plan.Change) string {
 			why := c.Reason
 			for _, wn := range c.Warnings {
@@ -90,6 +93,7 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 				Symbol(c.Action), c.Address, c.Action, c.Target,
 				strings.Join(RiskMarks(c.Flags), ", "), mdCell(why))
 		}, "risky changes")
+		b.ceiling = 0
 		b.must("\n")
 	}
 
@@ -195,12 +199,17 @@ func mdCell(s string) string {
 type budget struct {
 	strings.Builder
 	max      int
+	ceiling  int // a lower cap for one section; 0 means none
 	reserved []int
 	elided   []string
 }
 
 func (b *budget) room() int {
-	r := b.max - b.Len()
+	limit := b.max
+	if b.ceiling > 0 && b.ceiling < limit {
+		limit = b.ceiling
+	}
+	r := limit - b.Len()
 	for _, n := range b.reserved {
 		r -= n
 	}
