@@ -9,9 +9,9 @@ import (
 )
 
 // EnableMember plans what `tether dns enable MEMBER` does: re-enable a DNS cluster
-// member that was disabled after too many failed commands, then, for a member that
-// is written to (sync, write-only), resynchronise all its zones before it is trusted
-// again. member is a member name, or an address (dns.PARENT.member.NAME) when the
+// member that was disabled after too many failed commands. The rfc2136 provider
+// rewrites every zone as part of the enable (so no separate resync is planned);
+// WHM has no API to resynchronise a cpanel member, which the reason says. member is a member name, or an address (dns.PARENT.member.NAME) when the
 // name is in more than one cluster. Like Diff it is pure.
 func EnableMember(desired, observed *schema.Fleet, member string) (*plan.Plan, error) {
 	if desired == nil || observed == nil {
@@ -61,20 +61,18 @@ func EnableMember(desired, observed *schema.Fleet, member string) (*plan.Plan, e
 	d := &differ{d: desired, o: observed, byID: map[string]*plan.Change{}}
 	addr := plan.MemberAddress(parent, name)
 	provider, target := memberTarget(parent, name, m)
-	en := d.add(&plan.Change{
+	reason := fmt.Sprintf("%s was disabled after too many failed commands; an operator re-enables it", name)
+	if provider == ProviderRFC2136 {
+		reason += ", and Tether rewrites all of " + parent + "'s zones on it before it is trusted"
+	} else if m.Role == schema.DNSRoleSync {
+		reason += "; if it was off for long, resynchronise the cluster's zones to it in WHM"
+	}
+	d.add(&plan.Change{
 		Address: addr, Action: plan.Enable,
 		Before: cloneMember(om), After: d.memberAfter(m), Fields: []string{"disabled"},
-		Reason:   fmt.Sprintf("%s was disabled after too many failed commands; an operator re-enables it", name),
+		Reason:   reason,
 		Provider: provider, Target: target, Parent: parent,
 	})
-	if m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleWriteOnly {
-		d.add(&plan.Change{
-			Address: addr, Action: plan.Resync,
-			Before: cloneMember(om), After: d.memberAfter(m),
-			Reason:   fmt.Sprintf("%s missed updates while disabled: all of %s's zones are resynchronised to it before it is trusted", name, parent),
-			Provider: provider, Target: target, Parent: parent,
-		}, en.ID)
-	}
 	p.Changes = d.ordered()
 	p.Summary = plan.Summarize(p.Changes, 0)
 	return p, nil

@@ -33,7 +33,7 @@ func TestRedact(t *testing.T) {
 	observed.DNSClusters["web1"] = &schema.DNSCluster{Members: map[string]*schema.Member{
 		"old":  {Backend: schema.BackendRFC2136, Host: "old.example.org", Address: "127.0.0.1:55", Role: schema.DNSRoleWriteOnly, TSIG: &schema.TSIG{Name: "k2", Secret: tsig}},
 		"gone": {Backend: schema.BackendRFC2136, Host: "gone.example.org", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
-		"sync": {Backend: schema.BackendRFC2136, Host: "sync.example.org", Role: schema.DNSRoleSync, Sync: &schema.MemberSync{Resync: true}, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
+		"sync": {Backend: schema.BackendRFC2136, Host: "sync.example.org", Role: schema.DNSRoleSync, Zones: &schema.MemberZones{NeedsResync: true}, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
 	}}
 	opts := DiffOptions{Inventory: map[string]bool{"node.mail3": true, "dns.web1.member.gone": true}}
 

@@ -245,10 +245,10 @@ func TestDiffReplacesMemberDeleteThenCreate(t *testing.T) {
 }
 
 func TestDiffRFC2136Hook(t *testing.T) {
-	member := func(sync *schema.MemberSync, disabled bool, role string) *schema.Fleet {
+	member := func(zones *schema.MemberZones, disabled bool, role string) *schema.Fleet {
 		f := newFleet().parent("web1").f
 		f.DNSClusters["web1"] = &schema.DNSCluster{Enabled: true, Members: map[string]*schema.Member{
-			"bind1": {Backend: schema.BackendRFC2136, Host: "bind1.example.org", Address: "127.0.0.1:53", Role: role, Sync: sync, Disabled: disabled},
+			"bind1": {Backend: schema.BackendRFC2136, Host: "bind1.example.org", Address: "127.0.0.1:53", Role: role, Zones: zones, Disabled: disabled},
 		}}
 		return f
 	}
@@ -259,10 +259,10 @@ func TestDiffRFC2136Hook(t *testing.T) {
 		want     []string
 	}{
 		{"in step", member(nil, false, "sync"), "sync", nil},
-		{"zones out of step", member(&schema.MemberSync{OutOfSync: []string{"a.example"}}, false, "sync"), "sync", []string{"dns.web1.member.bind1/update"}},
-		{"resync due", member(&schema.MemberSync{Resync: true}, false, "write-only"), "write-only", []string{"dns.web1.member.bind1/resync"}},
-		{"standalone is never written", member(&schema.MemberSync{OutOfSync: []string{"a.example"}}, false, "standalone"), "standalone", nil},
-		{"disabled stays out", member(&schema.MemberSync{Resync: true}, true, "sync"), "sync", nil},
+		{"zones out of step", member(&schema.MemberZones{OutOfStep: []string{"a.example"}}, false, "sync"), "sync", []string{"dns.web1.member.bind1/update"}},
+		{"resync due", member(&schema.MemberZones{NeedsResync: true}, false, "write-only"), "write-only", []string{"dns.web1.member.bind1/resync"}},
+		{"standalone is never written", member(&schema.MemberZones{OutOfStep: []string{"a.example"}}, false, "standalone"), "standalone", nil},
+		{"disabled stays out", member(&schema.MemberZones{NeedsResync: true}, true, "sync"), "sync", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,7 +297,7 @@ func TestEnableMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ids(p), []string{"dns.web1.member.ns1/enable", "dns.web1.member.ns1/resync"}; !slices.Equal(got, want) {
+	if got, want := ids(p), []string{"dns.web1.member.ns1/enable"}; !slices.Equal(got, want) {
 		t.Errorf("changes %v, want %v", got, want)
 	}
 	checkPlanInvariants(t, p)

@@ -91,12 +91,14 @@ func TestObserveMergesAndNamesFailedScopes(t *testing.T) {
 	}}
 	dns := &fakeProvider{
 		name:   "rfc2136",
-		scopes: []string{"dns.web1.member.bind1"},
-		fleets: map[string]*schema.Fleet{"dns.web1.member.bind1": {DNSClusters: map[string]*schema.DNSCluster{"web1": {
-			Members: map[string]*schema.Member{"bind1": {Backend: schema.BackendRFC2136, Address: "127.0.0.1:5301", Sync: &schema.MemberSync{Resync: true}}},
+		scopes: []string{"web1/bind1"},
+		fleets: map[string]*schema.Fleet{"web1/bind1": {DNSClusters: map[string]*schema.DNSCluster{"web1": {
+			Members: map[string]*schema.Member{"bind1": {Backend: schema.BackendRFC2136, Address: "127.0.0.1:5301", Zones: &schema.MemberZones{NeedsResync: true}}},
 		}}}},
 	}
-	observed, errs := Observe(context.Background(), []providers.Provider{whm, dns}, &schema.Fleet{}, 2)
+	// The member's own scope is merged first: the cluster settings must still come
+	// from the parent's scope.
+	observed, errs := Observe(context.Background(), []providers.Provider{dns, whm}, &schema.Fleet{}, 2)
 
 	if got := len(observed.Accounts); got != 3 {
 		t.Errorf("observed %d accounts, want 3 (alice, bob, carol)", got)
@@ -115,11 +117,11 @@ func TestObserveMergesAndNamesFailedScopes(t *testing.T) {
 		t.Errorf("error %q: want it to name web3 and keep the transient class", errs[0])
 	}
 	m := observed.DNSClusters["web1"].Members["bind1"]
-	if !observed.DNSClusters["web1"].Enabled || m.Role != schema.DNSRoleSync || m.Address != "127.0.0.1:5301" || m.Sync == nil || !m.Sync.Resync {
-		t.Errorf("bind1 merged as %+v: want the parent's role and the member's own sync state", m)
+	if !observed.DNSClusters["web1"].Enabled || m.Role != schema.DNSRoleSync || m.Address != "127.0.0.1:5301" || m.Zones == nil || !m.Zones.NeedsResync {
+		t.Errorf("bind1 merged as %+v: want the parent's role and the member's own zone state", m)
 	}
 	// Merging copies: the provider's values are not written to.
-	if whm.fleets["web1"].DNSClusters["web1"].Members["bind1"].Sync != nil {
+	if whm.fleets["web1"].DNSClusters["web1"].Members["bind1"].Zones != nil {
 		t.Error("merge wrote into a provider's fleet")
 	}
 }

@@ -53,7 +53,7 @@ func TestChangeJSONRoundTrip(t *testing.T) {
 		{Address: "account.alice", Action: Update, Before: &schema.Account{Parent: "web1", Plan: "a"}, After: &schema.Account{Parent: "web1", Plan: "b", Mail: &schema.MailPlacement{Node: "mail1"}}, Fields: []string{"plan"}},
 		{Address: "reseller.bob", Action: Create, After: &schema.Reseller{Account: schema.Account{Parent: "web1", Domain: "b.example"}, ACLs: []string{"list-accts"}, Limits: &schema.ResellerLimits{Accounts: &n}}},
 		{Address: "dns.web1.cluster", Action: Update, Before: &schema.DNSCluster{Enabled: true, FailureThreshold: schema.Threshold{N: 10}}, After: &schema.DNSCluster{Enabled: true, FailureThreshold: schema.Threshold{Never: true}}},
-		{Address: "dns.web1.member.bind1", Action: Delete, Before: &schema.Member{Backend: "rfc2136", Role: "sync", TSIG: &schema.TSIG{Name: "k"}, Sync: &schema.MemberSync{OutOfSync: []string{"a.example"}}}},
+		{Address: "dns.web1.member.bind1", Action: Delete, Before: &schema.Member{Backend: "rfc2136", Role: "sync", TSIG: &schema.TSIG{Name: "k"}, Zones: &schema.MemberZones{OutOfStep: []string{"a.example"}}}},
 	}
 	for _, c := range changes {
 		c.ID = ChangeID(c.Address, c.Action)
