@@ -319,3 +319,26 @@ func TestDiffNilFleets(t *testing.T) {
 		t.Errorf("summary %+v", p.Summary)
 	}
 }
+
+// TestDiffPasswordStrengthGovernance: a child plans only the kinds it governs, even
+// if a fleet that skipped validation asks for more; the rest is a warning.
+func TestDiffPasswordStrengthGovernance(t *testing.T) {
+	desired := newFleet().parent("web1").child("mail1", "web1").f
+	desired.Nodes["mail1"].PasswordStrength = map[string]int{"virtual": 80, "ftp": 10, "list": 60}
+	observed := newFleet().parent("web1").child("mail1", "web1").f
+	observed.Nodes["mail1"].PasswordStrength = map[string]int{"virtual": 70, "list": 60}
+	p := Diff(desired, observed, DiffOptions{})
+	if got := ids(p); !slices.Equal(got, []string{"node.mail1/update"}) {
+		t.Fatalf("changes %v", got)
+	}
+	after := p.Changes[0].After.(*schema.Node)
+	if want := map[string]int{"virtual": 80, "list": 60}; !reflect.DeepEqual(after.PasswordStrength, want) {
+		t.Errorf("after.passwordStrength %v, want %v (ftp is the parent's)", after.PasswordStrength, want)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "passwordStrength.ftp is governed by its parent web1") {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+	if desired.Nodes["mail1"].PasswordStrength["ftp"] != 10 {
+		t.Error("Diff changed the desired fleet")
+	}
+}
