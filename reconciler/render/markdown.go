@@ -59,7 +59,10 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 		title += fmt.Sprintf(" · ⚠️ %d errors", len(p.Errors))
 	}
 	b.must(title + "\n\n")
-	if p.Empty() {
+	switch {
+	case p.Empty() && len(p.Errors) > 0:
+		b.must("No changes for what could be observed; the errors below leave parts of the fleet unknown.\n\n")
+	case p.Empty():
 		b.must("The fleet matches the configuration.\n\n")
 	}
 

@@ -99,7 +99,7 @@ func TestTextEmptyAndColour(t *testing.T) {
 	if strings.Contains(plain, "\x1b[") {
 		t.Error("colour without being asked")
 	}
-	for _, s := range []string{"Plan: 0 to create, 3 to change, 0 to remove. 1 risky.", `plan = "basic" → "pro"`, "! disruptive", "<- account.user00000"} {
+	for _, s := range []string{"1 change is risky (marked !! or ! above).\nPlan: 0 to create, 3 to change, 0 to remove.\n", `plan = "basic" → "pro"`, "! disruptive", "<- account.user00000"} {
 		if !strings.Contains(plain, s) {
 			t.Errorf("text lacks %q:\n%s", s, plain)
 		}
@@ -181,6 +181,22 @@ func TestMarkdownKeepsValuesInTheirPlace(t *testing.T) {
 	for _, bad := range []string{"<script>", "<b>", "a | b", "line1\nline2"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("comment contains %q unescaped:\n%s", bad, out)
+		}
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	tests := []struct {
+		p    *plan.Plan
+		want string
+	}{
+		{&plan.Plan{}, "No changes. The fleet matches the configuration."},
+		{&plan.Plan{Errors: []string{"observe web2 (whm): timeout"}}, "No changes for what could be observed; the errors above leave parts of the fleet unknown."},
+		{&plan.Plan{Changes: []*plan.Change{{Action: plan.Create}}, Summary: plan.Summary{Create: 3, Change: 1}}, "Plan: 3 to create, 1 to change, 0 to remove."},
+	}
+	for _, tt := range tests {
+		if got := SummaryLine(tt.p); got != tt.want {
+			t.Errorf("SummaryLine = %q, want %q", got, tt.want)
 		}
 	}
 }
