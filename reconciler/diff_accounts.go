@@ -103,9 +103,11 @@ func (d *differ) diffResellers() {
 }
 
 // resellerFields compares what setacls and setresellerlimits manage. Nil in the
-// fleet means not managed.
+// fleet means not managed; nil on the server means the provider cannot read it (WHM
+// API 1 has no call that reads a reseller's ACLs): not compared, or the same update
+// would be planned on every run. ACLs are set when the reseller is created.
 func resellerFields(r, o *schema.Reseller) (fields, why []string) {
-	if r.ACLs != nil && !sameSet(r.ACLs, o.ACLs) {
+	if r.ACLs != nil && o.ACLs != nil && !sameSet(r.ACLs, o.ACLs) {
 		fields = append(fields, "acls")
 		why = append(why, "ACLs differ")
 	}

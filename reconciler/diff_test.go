@@ -342,3 +342,27 @@ func TestDiffPasswordStrengthGovernance(t *testing.T) {
 		t.Error("Diff changed the desired fleet")
 	}
 }
+
+// TestDiffUnreadableIsNotPlanned: what a provider cannot read (a reseller's ACLs, an
+// old node's profile) is not compared; otherwise every plan would repeat an update.
+func TestDiffUnreadableIsNotPlanned(t *testing.T) {
+	n := 5
+	desired := newFleet().parent("web1").child("mail1", "web1").f
+	desired.Nodes["mail1"].Profile = schema.ProfileMailNode
+	desired.Nodes["mail1"].PasswordStrength = map[string]int{"virtual": 70}
+	desired.Resellers["bob"] = &schema.Reseller{Account: schema.Account{Parent: "web1", Domain: "bob.example"}, ACLs: []string{"list-accts"}, Limits: &schema.ResellerLimits{Accounts: &n}}
+	observed := newFleet().parent("web1").child("mail1", "web1").f
+	observed.Resellers["bob"] = &schema.Reseller{Account: schema.Account{Parent: "web1", Domain: "bob.example"}, Limits: &schema.ResellerLimits{Accounts: &n}}
+
+	p := Diff(desired, observed, DiffOptions{})
+	if !p.Empty() {
+		t.Errorf("changes %v, want none", ids(p))
+	}
+	if len(p.Warnings) != 2 {
+		t.Errorf("warnings %q, want one for the profile and one for password strengths", p.Warnings)
+	}
+	observed.Resellers["bob"].ACLs = []string{}
+	if got := ids(Diff(desired, observed, DiffOptions{})); !slices.Equal(got, []string{"reseller.bob/update"}) {
+		t.Errorf("ACLs read as none: changes %v, want the update", got)
+	}
+}
