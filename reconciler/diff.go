@@ -58,9 +58,10 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	for s := range FailedScopes(opts.ObserveErrors) {
 		d.failed[s] = true
 	}
+	var observeErrors []string
 	for _, err := range opts.ObserveErrors {
 		if err != nil {
-			d.errors = append(d.errors, err.Error())
+			observeErrors = append(observeErrors, err.Error())
 		}
 	}
 	d.prune = desired.Policy != nil && desired.Policy.Prune
@@ -72,11 +73,16 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	d.diffResellerDeletes()
 	d.diffDNS()
 
+	changes := d.ordered()
+	// Observation errors keep the order they were found in; the planner's own come
+	// after, sorted, like the warnings, so no map order shows through.
+	sort.Strings(d.errors)
+	sort.Strings(d.warnings)
 	p := &plan.Plan{
 		FormatVersion: plan.FormatVersion,
-		Changes:       d.ordered(),
+		Changes:       changes,
 		Unmanaged:     d.unmanaged,
-		Errors:        d.errors,
+		Errors:        append(observeErrors, d.errors...),
 		Warnings:      d.warnings,
 	}
 	sort.SliceStable(p.Unmanaged, func(i, j int) bool { return p.Unmanaged[i].Address < p.Unmanaged[j].Address })
