@@ -65,6 +65,14 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 		}
 	}
 	d.prune = desired.Policy != nil && desired.Policy.Prune
+	// A parent no provider reported is as unknown as one that failed: planning its
+	// accounts against an empty view would create (or, pruning, remove) everything.
+	for _, name := range sortedKeys(desired.Nodes) {
+		if n := desired.Nodes[name]; n != nil && n.Role == schema.RoleParent && observed.Nodes[name] == nil && !d.failed[name] {
+			d.failed[name] = true
+			d.warnf("node %s: not observed (no provider reported it); nothing is planned on it or its accounts", name)
+		}
+	}
 
 	d.diffNodes()
 	d.diffResellers()

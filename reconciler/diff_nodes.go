@@ -47,11 +47,8 @@ func (d *differ) diffNodes() {
 			continue
 		}
 		o := d.o.Nodes[name]
-		if o == nil {
-			if n.Role == schema.RoleParent {
-				d.warnf("node %s: not observed (no provider reported it); nothing is planned on it", name)
-			}
-		} else {
+		if o != nil && !n.Lost {
+			// A lost child is gone or compromised: nothing is set on it.
 			d.nodeUpdate(name, n, o)
 		}
 		if n.Role != schema.RoleChild {

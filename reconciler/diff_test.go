@@ -366,3 +366,20 @@ func TestDiffUnreadableIsNotPlanned(t *testing.T) {
 		t.Errorf("ACLs read as none: changes %v, want the update", got)
 	}
 }
+
+// TestDiffUnobservedParent: a parent no provider reported is not planned against an
+// empty view (every account would be "created"), and a lost child gets no settings.
+func TestDiffUnobservedParent(t *testing.T) {
+	desired := newFleet().prune().parent("web1").parent("web2").child("mail3", "web1").
+		account("alice", "web2", "").account("bob", "web1", "").f
+	desired.Nodes["mail3"].Lost = true
+	desired.Nodes["mail3"].Profile = schema.ProfileMailNode
+	observed := newFleet().parent("web1").child("mail3", "web1").account("bob", "web1", "").f
+	p := Diff(desired, observed, DiffOptions{})
+	if !p.Empty() {
+		t.Errorf("changes %v, want none", ids(p))
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "node web2: not observed") {
+		t.Errorf("warnings %q, want web2 named as not observed", p.Warnings)
+	}
+}
