@@ -109,7 +109,13 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 		for g := range groups {
 			names = append(names, g)
 		}
-		sort.Strings(names)
+		// Parents in name order; changes that belong to no parent (DNS-only nodes) last.
+		sort.Slice(names, func(i, j int) bool {
+			if (names[i] == "") != (names[j] == "") {
+				return names[j] == ""
+			}
+			return names[i] < names[j]
+		})
 		b.must(fmt.Sprintf("#### Other changes (%d)\n\n", len(rest)))
 		for _, g := range names {
 			cs := groups[g]
@@ -118,9 +124,9 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 				label = "DNS-only nodes"
 			}
 			fold := len(cs) > opts.FoldAfter
-			head := fmt.Sprintf("**%s** — %d changes\n\n", label, len(cs))
+			head := fmt.Sprintf("**%s** — %s\n\n", label, plural(len(cs), "change"))
 			if fold {
-				head = fmt.Sprintf("<details><summary>%s — %d changes</summary>\n\n", label, len(cs))
+				head = fmt.Sprintf("<details><summary>%s — %s</summary>\n\n", label, plural(len(cs), "change"))
 			}
 			if !b.try(head + "```diff\n") {
 				b.elide(fmt.Sprintf("%d changes on %s", len(cs), label))
@@ -242,4 +248,11 @@ func list[T any](b *budget, items []T, line func(T) string, what string) {
 			return
 		}
 	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

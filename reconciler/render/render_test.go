@@ -40,7 +40,7 @@ func TestMarkdownFitsAndSaysWhatWasElided(t *testing.T) {
 		folded   bool
 		contains []string
 	}{
-		{name: "small plan shown whole", n: 4, max: 0, contains: []string{"4 to change", "**parent `web1`** — 1 changes", "Risky changes (1)"}},
+		{name: "small plan shown whole", n: 4, max: 0, contains: []string{"4 to change", "**parent `web1`** — 1 change", "Risky changes (1)"}},
 		{name: "long groups fold", n: 40, max: 0, folded: true, contains: []string{"<details><summary>parent `web0` — 12 changes</summary>"}},
 		{name: "huge plan is capped", n: 5000, max: 20000, folded: true, elided: true, contains: []string{"Not shown, to keep this comment under 20000 bytes", "Run `tether plan` for the whole plan"}},
 		{name: "default cap holds a review", n: 5000, max: 0, folded: true, elided: true, contains: []string{"of 500 risky changes"}},
