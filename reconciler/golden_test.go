@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -34,6 +35,8 @@ type caseOptions struct {
 	} `yaml:"observeErrors"`
 	Force         bool `yaml:"force"`
 	AllowDataLoss bool `yaml:"allowDataLoss"`
+	// EnableMember plans `tether dns enable MEMBER` instead of a diff.
+	EnableMember string `yaml:"enableMember"`
 }
 
 func set(xs []string) map[string]bool {
@@ -44,10 +47,24 @@ func set(xs []string) map[string]bool {
 	return m
 }
 
-// loadFleet reads a fleet written in YAML through the model's JSON field names, with
-// unknown fields refused, so a typo in a golden fleet fails the test instead of
-// silently testing less. (schema.Load, with positions and rules, lives on another
-// branch; the golden cases test the diff, not the loader.)
+// loadDesired loads a desired fleet as tether does (schema.Load: positions and every
+// rule), so the golden plans are plans of fleets an operator could actually apply.
+func loadDesired(t *testing.T, path string) *schema.Fleet {
+	t.Helper()
+	f, ds, err := schema.Load(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(ds) > 0 {
+		t.Fatalf("%s is not a valid fleet:\n%s", path, ds.Error())
+	}
+	return f
+}
+
+// loadFleet reads an observed fleet written in YAML through the model's JSON field
+// names, with unknown fields refused, so a typo fails the test instead of silently
+// testing less. Observed fleets are not operator files: the fleet rules do not apply
+// to them (a server may well be in a state the rules forbid).
 func loadFleet(t *testing.T, path string) *schema.Fleet {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -91,7 +108,7 @@ func loadOptions(t *testing.T, dir string) caseOptions {
 
 // goldenCase plans one case directory and returns every render.
 func goldenCase(t *testing.T, dir string) map[string][]byte {
-	desired := loadFleet(t, filepath.Join(dir, "desired.yaml"))
+	desired := loadDesired(t, filepath.Join(dir, "desired.yaml"))
 	observed := loadFleet(t, filepath.Join(dir, "observed.yaml"))
 	o := loadOptions(t, dir)
 	opts := DiffOptions{
@@ -103,6 +120,13 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 		opts.ObserveErrors = append(opts.ObserveErrors, &ScopeError{Provider: e.Provider, Scope: e.Scope, Err: errors.New(e.Error)})
 	}
 	p := Diff(desired, observed, opts)
+	if o.EnableMember != "" {
+		var err error
+		if p, err = EnableMember(desired, observed, o.EnableMember); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkPlanInvariants(t, p)
 
 	out := map[string][]byte{}
 	var txt, js, md bytes.Buffer
@@ -148,7 +172,7 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 	if err := render.JSON(&again, Diff(desired, observed, opts)); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(js.Bytes(), again.Bytes()) {
+	if o.EnableMember == "" && !bytes.Equal(js.Bytes(), again.Bytes()) {
 		t.Error("two diffs of the same fleets differ")
 	}
 	return out
@@ -159,10 +183,37 @@ func TestGoldenPlans(t *testing.T) {
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden cases under %s (%v)", goldenDir, err)
 	}
+	// What the cases cover together; checked at the end so a case removed or
+	// changed cannot silently drop an action or a flag from the golden files.
+	covered := map[string]bool{}
 	for _, d := range dirs {
 		dir := filepath.Dir(d)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			got := goldenCase(t, dir)
+			var p plan.Plan
+			if err := json.Unmarshal(got["expected.json"], &p); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range p.Changes {
+				covered["action "+string(c.Action)] = true
+				if c.Action == plan.Dedistribute && c.Flags.DataLoss {
+					covered["forced dedistribute"] = true
+				}
+				covered["flag disruptive"] = covered["flag disruptive"] || c.Flags.Disruptive
+				covered["flag destructive"] = covered["flag destructive"] || c.Flags.Destructive
+				covered["flag dataLoss"] = covered["flag dataLoss"] || c.Flags.DataLoss
+				covered["provider "+c.Provider] = true
+			}
+			for _, u := range p.Unmanaged {
+				covered["unmanaged"] = true
+				if strings.Contains(u.Reason, "protected") {
+					covered["protected"] = true
+				}
+			}
+			covered["observation errors"] = covered["observation errors"] || len(p.Errors) > 0
+			covered["warnings"] = covered["warnings"] || len(p.Warnings) > 0
+			covered["no changes"] = covered["no changes"] || p.Empty() && len(p.Unmanaged) == 0
+			covered["refused"] = covered["refused"] || !bytes.Equal(got["expected-safety.txt"], []byte("allowed\n"))
 			for name, b := range got {
 				path := filepath.Join(dir, name)
 				if *update {
@@ -180,6 +231,18 @@ func TestGoldenPlans(t *testing.T) {
 				}
 			}
 		})
+	}
+	var need []string
+	for _, a := range []plan.Action{plan.Create, plan.Update, plan.Link, plan.Unlink, plan.Distribute,
+		plan.Dedistribute, plan.Delete, plan.Enable, plan.Disable, plan.Resync} {
+		need = append(need, "action "+string(a))
+	}
+	need = append(need, "forced dedistribute", "flag disruptive", "flag destructive", "flag dataLoss",
+		"provider whm", "provider rfc2136", "unmanaged", "protected", "observation errors", "warnings", "no changes", "refused")
+	for _, n := range need {
+		if !covered[n] {
+			t.Errorf("no golden case covers %s", n)
+		}
 	}
 }
 

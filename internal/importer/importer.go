@@ -114,7 +114,7 @@ func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *R
 	for _, key := range sortedKeys(cl.Members) {
 		m := *cl.Members[key]
 		m.Disabled = false // observed health, not configuration
-		m.Sync, m.Zones = nil, nil
+		m.Zones = nil
 		name := key
 		if m.BackendName() == schema.BackendCPanel && m.Node == "" {
 			host := strings.ToLower(key)
