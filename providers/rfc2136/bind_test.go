@@ -491,3 +491,29 @@ func TestBINDParallelZones(t *testing.T) {
 		}
 	}
 }
+
+func TestBINDStandaloneIsNeverWritten(t *testing.T) {
+	r := newRig(t, []string{"alice.example"}, schema.Threshold{}, NewMemStore())
+	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
+	r.fleet.DNSClusters["web1"].Members["bind-sa"] = member(schema.DNSRoleStandalone, r.sync.Addr, "SYNC_SECRET")
+	serial, _ := r.sync.Serial("alice.example")
+	for _, action := range []plan.Action{plan.Create, plan.Update, plan.Resync} {
+		if err := r.apply(t, action, "bind-sa"); err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+	}
+	if r.tr.updates.Load() != 0 || r.tr.axfrs.Load() == 0 {
+		t.Fatalf("standalone: %d UPDATEs, %d AXFRs; want none and some", r.tr.updates.Load(), r.tr.axfrs.Load())
+	}
+	if s, _ := r.sync.Serial("alice.example"); s != serial {
+		t.Fatal("standalone member's zone changed")
+	}
+	obs, err := r.observe("web1/bind-sa", r.fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := obs.DNSClusters["web1"].Members["bind-sa"]
+	if due, _ := m.UpdateDue(); due || len(m.Zones.OutOfStep) != 1 {
+		t.Fatalf("standalone observed: due=%v zones=%+v; want differences reported, no update due", due, m.Zones)
+	}
+}

@@ -75,8 +75,13 @@ type PartialWriteError struct {
 }
 
 func (e *PartialWriteError) Error() string {
-	return fmt.Sprintf("member %s (%s): zone %s half-written: %d RRsets written (%s), %d not written (%s): %v",
-		e.Member, e.Addr, e.Zone, len(e.Written), listSome(e.Written), len(e.NotWritten), listSome(e.NotWritten), e.Err)
+	cause := e.Err.Error()
+	var ce *CommandError
+	if errors.As(e.Err, &ce) {
+		cause = ce.short()
+	}
+	return fmt.Sprintf("member %s (%s): zone %s half-written: %d RRsets written (%s), %d not written (%s): %s",
+		e.Member, e.Addr, e.Zone, len(e.Written), listSome(e.Written), len(e.NotWritten), listSome(e.NotWritten), cause)
 }
 
 func (e *PartialWriteError) Unwrap() error { return e.Err }
@@ -211,8 +216,12 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 		}
 		return strings.Join(parts, "; ")
 	}
-	return res, fmt.Errorf("member %s (%s): %d of %d zones in step (%s); not in step: %s: %w",
-		t.Name, t.Addr, len(done), len(zones), listSome(done), listSome(failed), errs)
+	inStep := ""
+	if len(done) > 0 {
+		inStep = " (" + listSome(done) + ")"
+	}
+	return res, fmt.Errorf("%d of %d zones in step%s; not in step: %s: %w",
+		len(done), len(zones), inStep, listSome(failed), errs)
 }
 
 func (e *Engine) remember(t Target, zone string, want []dns.RR) error {

@@ -381,7 +381,8 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 		return fmt.Errorf("member %s: %w", name, err)
 	}
 	cluster, webhook := p.cluster(parent)
-	eng := &Engine{Transport: p.tr, Memory: p.store, Logger: p.log,
+	mem := &batchMemory{Memory: p.store}
+	eng := &Engine{Transport: p.tr, Memory: mem, Logger: p.log,
 		OnCommand: func(t Target, cmdErr error) error {
 			return p.tracker.Record(ctx, t, cluster, webhook, cmdErr)
 		}}
@@ -389,7 +390,12 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 		return p.verify(ctx, eng, t, want)
 	}
 	full := c.Action == plan.Resync || c.Action == plan.Enable || h.NeedsResync
-	if _, err := eng.Push(ctx, t, want, full); err != nil {
+	_, err = eng.Push(ctx, t, want, full)
+	// What was pushed is remembered even when another zone failed.
+	if ferr := mem.flush(); ferr != nil {
+		return errors.Join(err, fmt.Errorf("member %s: remember what was pushed: %w", name, ferr))
+	}
+	if err != nil {
 		return err
 	}
 	if h.NeedsResync {

@@ -301,3 +301,78 @@ func decodePushed(s string) (pushed, bool) {
 	}
 	return p, true
 }
+
+// PutMany stores several zones of one member in one write.
+func (s *MemStore) PutMany(member string, zones map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for z, v := range zones {
+		s.d.put(member, z, v)
+	}
+	return nil
+}
+
+// PutMany stores several zones of one member in one atomic write: a push of a
+// thousand zones costs one file write, not a thousand.
+func (s *FileStore) PutMany(member string, zones map[string]string) error {
+	return s.update(func(d *storeData) {
+		for z, v := range zones {
+			d.put(member, z, v)
+		}
+	})
+}
+
+// batchMemory collects one run's Puts and writes them together at the end. Reads see
+// the pending values. If the process dies first, the zones are pushed again next
+// time, which is harmless: a push replaces RRsets, it does not append.
+type batchMemory struct {
+	Memory
+	mu      sync.Mutex
+	pending map[string]map[string]string
+}
+
+func (b *batchMemory) Get(member, zone string) (string, bool) {
+	b.mu.Lock()
+	v, ok := b.pending[member][zone]
+	b.mu.Unlock()
+	if ok {
+		return v, true
+	}
+	return b.Memory.Get(member, zone)
+}
+
+func (b *batchMemory) Put(member, zone, digest string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending = map[string]map[string]string{}
+	}
+	if b.pending[member] == nil {
+		b.pending[member] = map[string]string{}
+	}
+	b.pending[member][zone] = digest
+	return nil
+}
+
+// flush writes what was collected, with PutMany when the store has it.
+func (b *batchMemory) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for member, zones := range b.pending {
+		if pm, ok := b.Memory.(interface {
+			PutMany(string, map[string]string) error
+		}); ok {
+			if err := pm.PutMany(member, zones); err != nil {
+				return err
+			}
+			continue
+		}
+		for z, v := range zones {
+			if err := b.Memory.Put(member, z, v); err != nil {
+				return err
+			}
+		}
+	}
+	b.pending = nil
+	return nil
+}

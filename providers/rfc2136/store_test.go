@@ -172,3 +172,25 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("provider %s capabilities %v", p.Name(), p.Capabilities())
 	}
 }
+
+func TestBatchMemoryWritesOnce(t *testing.T) {
+	fs := NewFileStore(filepath.Join(t.TempDir(), "state.json"))
+	b := &batchMemory{Memory: fs}
+	for i := 0; i < 50; i++ {
+		_ = b.Put("web1/ns", fmt.Sprintf("z%d.example", i), "v1 d")
+	}
+	if _, ok := fs.Get("web1/ns", "z0.example"); ok {
+		t.Fatal("written before flush")
+	}
+	if v, ok := b.Get("web1/ns", "z0.example"); !ok || v != "v1 d" {
+		t.Fatal("pending value not visible")
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, ok := fs.Get("web1/ns", fmt.Sprintf("z%d.example", i)); !ok {
+			t.Fatalf("zone %d lost", i)
+		}
+	}
+}
