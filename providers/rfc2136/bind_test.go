@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -515,5 +516,46 @@ func TestBINDStandaloneIsNeverWritten(t *testing.T) {
 	m := obs.DNSClusters["web1"].Members["bind-sa"]
 	if due, _ := m.UpdateDue(); due || len(m.Zones.OutOfStep) != 1 {
 		t.Fatalf("standalone observed: due=%v zones=%+v; want differences reported, no update due", due, m.Zones)
+	}
+}
+
+func TestBINDMemberLifecycle(t *testing.T) {
+	r := newRig(t, []string{"alice.example"}, schema.Threshold{}, NewFileStore(t.TempDir()+"/state.json"))
+	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
+	members := func(f *schema.Fleet) map[string]*schema.Member {
+		if f == nil || f.DNSClusters["web1"] == nil {
+			return nil
+		}
+		return f.DNSClusters["web1"].Members
+	}
+	// Never applied: observed as absent, so the plan creates it.
+	obs, err := r.observe("web1/bind-wo", r.fleet)
+	if err != nil || len(members(obs)) != 0 {
+		t.Fatalf("new member observed as %v, %v; want absent", members(obs), err)
+	}
+	if err := r.apply(t, plan.Create, "bind-wo"); err != nil {
+		t.Fatal(err)
+	}
+	obs, err = r.observe("web1/bind-wo", r.fleet)
+	if m := members(obs)["bind-wo"]; err != nil || m == nil || len(m.Zones.OutOfStep) != 0 {
+		t.Fatalf("after create: %+v, %v", m, err)
+	}
+	// Removed from the fleet: still a scope, observed from state, then forgotten by delete.
+	delete(r.fleet.DNSClusters["web1"].Members, "bind-wo")
+	if !slices.Contains(r.p.Scopes(r.fleet), "web1/bind-wo") {
+		t.Fatal("a removed member is not a scope: its removal could not be planned")
+	}
+	obs, err = r.p.Observe(context.Background(), "web1/bind-wo", r.fleet)
+	m := members(obs)["bind-wo"]
+	if err != nil || m == nil || m.Address != r.wo.Addr || m.Role != schema.DNSRoleWriteOnly {
+		t.Fatalf("removed member observed as %+v, %v", m, err)
+	}
+	c := change(plan.Delete, "bind-wo", nil)
+	c.After, c.Before = nil, m
+	if err := r.p.Apply(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(r.p.Scopes(r.fleet), "web1/bind-wo") {
+		t.Fatal("a deleted member is still a scope")
 	}
 }

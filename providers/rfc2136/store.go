@@ -35,6 +35,35 @@ type Health struct {
 	// NeedsResync is set by Enable: the member's zones are compared in full and
 	// rewritten before its answers are trusted again.
 	NeedsResync bool `json:"needsResync,omitempty"`
+	// Joined is when an apply first succeeded on the member: from then on Tether
+	// manages it, and a member with no Joined is observed as absent (plan: create).
+	// Address and Role are the last applied, so a member removed from the fleet can
+	// still be shown (plan: delete).
+	Joined  time.Time `json:"joined,omitzero"`
+	Address string    `json:"address,omitempty"`
+	Role    string    `json:"role,omitempty"`
+}
+
+// Lister is implemented by stores that can list the members they know, so a member
+// removed from the fleet is still observed and its removal planned.
+type Lister interface {
+	Members() ([]string, error)
+}
+
+func (d *storeData) members() []string {
+	seen := map[string]bool{}
+	for m := range d.Health {
+		seen[m] = true
+	}
+	for m := range d.Memory {
+		seen[m] = true
+	}
+	out := make([]string, 0, len(seen))
+	for m := range seen {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // HealthStore keeps Health per member ("PARENT/MEMBER").
@@ -120,6 +149,13 @@ func (s *MemStore) SetHealth(member string, h Health) error {
 	defer s.mu.Unlock()
 	s.d.setHealth(member, h)
 	return nil
+}
+
+// Members implements Lister.
+func (s *MemStore) Members() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.d.members(), nil
 }
 
 // Forget implements Store.
@@ -257,6 +293,15 @@ func (s *FileStore) Health(member string) (Health, error) {
 // SetHealth implements HealthStore.
 func (s *FileStore) SetHealth(member string, h Health) error {
 	return s.update(func(d *storeData) { d.setHealth(member, h) })
+}
+
+// Members implements Lister.
+func (s *FileStore) Members() ([]string, error) {
+	d, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	return d.members(), nil
 }
 
 // Forget implements Store.
