@@ -405,12 +405,10 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 		p.log.Info("rfc2136: member forgotten; its zones stay on the nameserver", "member", id, "address", m.Address)
 		return nil
 	case plan.Disable:
-		h, err := p.store.Health(id)
-		if err != nil {
-			return fmt.Errorf("member %s: %w", name, err)
+		if _, err := p.store.UpdateHealth(id, func(h *Health) { h.Disabled = true }); err != nil {
+			return fmt.Errorf("member %s: disable: %w", name, err)
 		}
-		h.Disabled = true
-		return p.store.SetHealth(id, h)
+		return nil
 	case plan.Enable:
 		if err := Enable(p.store, id); err != nil {
 			return err
@@ -462,15 +460,13 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 // joined records a successful apply: the member is managed, its resync (if one was
 // due) is done, and its address and role are kept for a later removal.
 func (p *Provider) joined(id string, m *schema.Member) error {
-	h, err := p.store.Health(id)
+	_, err := p.store.UpdateHealth(id, func(h *Health) {
+		if h.Joined.IsZero() {
+			h.Joined = time.Now().UTC()
+		}
+		h.NeedsResync, h.Address, h.Role = false, m.Address, m.Role
+	})
 	if err != nil {
-		return fmt.Errorf("member %s: %w", id, err)
-	}
-	if h.Joined.IsZero() {
-		h.Joined = time.Now().UTC()
-	}
-	h.NeedsResync, h.Address, h.Role = false, m.Address, m.Role
-	if err := p.store.SetHealth(id, h); err != nil {
 		return fmt.Errorf("member %s: %w", id, err)
 	}
 	return nil

@@ -66,10 +66,13 @@ func (d *storeData) members() []string {
 	return out
 }
 
-// HealthStore keeps Health per member ("PARENT/MEMBER").
+// HealthStore keeps Health per member ("PARENT/MEMBER"). UpdateHealth is one atomic
+// read-modify-write (fn sees the current value, zero when none), so two processes
+// counting failures of one member do not lose a count; internal/state's
+// UpdateHealth has the same shape.
 type HealthStore interface {
 	Health(member string) (Health, error)
-	SetHealth(member string, h Health) error
+	UpdateHealth(member string, fn func(*Health)) (Health, error)
 }
 
 // Store is everything the provider keeps about members.
@@ -143,12 +146,14 @@ func (s *MemStore) Health(member string) (Health, error) {
 	return s.d.Health[member], nil
 }
 
-// SetHealth implements HealthStore.
-func (s *MemStore) SetHealth(member string, h Health) error {
+// UpdateHealth implements HealthStore.
+func (s *MemStore) UpdateHealth(member string, fn func(*Health)) (Health, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	h := s.d.Health[member]
+	fn(&h)
 	s.d.setHealth(member, h)
-	return nil
+	return h, nil
 }
 
 // Members implements Lister.
@@ -290,9 +295,15 @@ func (s *FileStore) Health(member string) (Health, error) {
 	return d.Health[member], nil
 }
 
-// SetHealth implements HealthStore.
-func (s *FileStore) SetHealth(member string, h Health) error {
-	return s.update(func(d *storeData) { d.setHealth(member, h) })
+// UpdateHealth implements HealthStore.
+func (s *FileStore) UpdateHealth(member string, fn func(*Health)) (Health, error) {
+	var h Health
+	err := s.update(func(d *storeData) {
+		h = d.Health[member]
+		fn(&h)
+		d.setHealth(member, h)
+	})
+	return h, err
 }
 
 // Members implements Lister.
