@@ -123,6 +123,10 @@ func sortedZones(zones map[string][]dns.RR) []string {
 // counts as a failed command.
 func (e *Engine) Read(ctx context.Context, t Target, zone string) ([]dns.RR, error) {
 	rrs, err := e.Transport.Transfer(ctx, dns.Fqdn(zone), t.Addr, t.Key)
+	if err != nil && ctx.Err() != nil {
+		// Tether gave up (interrupted, or out of time): not the member's failure.
+		return nil, fmt.Errorf("member %s: zone %s: AXFR: %w", t.Name, trimDot(zone), ctx.Err())
+	}
 	if err != nil {
 		ce := classifyTransfer(t, zone, err)
 		if stop := e.report(t, ce); stop != nil {
@@ -393,6 +397,21 @@ func (e *Engine) send(ctx context.Context, t Target, zone string, ops []Op) (int
 	msgs, groups := e.batches(zone, ops)
 	for i, m := range msgs {
 		r, err := e.Transport.Exchange(ctx, m, t.Addr, t.Key)
+		if err != nil && ctx.Err() != nil {
+			// Tether gave up: not counted against the member. Whether the server applied
+			// this message is unknown, so the zone is reported as possibly half-written.
+			failure := fmt.Errorf("member %s: zone %s: UPDATE: %w", t.Name, trimDot(zone), ctx.Err())
+			var written []Op
+			for _, g := range groups[:i] {
+				written = append(written, g...)
+			}
+			var rest []Op
+			for _, g := range groups[i:] {
+				rest = append(rest, g...)
+			}
+			return i, &PartialWriteError{Member: t.Name, Addr: t.Addr, Zone: trimDot(zone),
+				Written: opSets(written), NotWritten: opSets(rest), Err: failure}
+		}
 		ce := classifyUpdate(t, zone, r, err)
 		var failure error
 		if ce != nil {

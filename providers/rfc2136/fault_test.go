@@ -289,3 +289,24 @@ func TestFaultMemberWideFailureStopsTheRun(t *testing.T) {
 		t.Fatalf("the error does not list the zones not written: %v", err)
 	}
 }
+
+func TestFaultInterruptedIsNotTheMembersFailure(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { <-release })
+	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var counted int
+		eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second},
+			OnCommand: func(Target, error) error { counted++; return nil }}
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		_, err := eng.Push(ctx, fakeTarget(t, f, role), smallZone(t), false)
+		if !errors.Is(err, context.Canceled) || counted != 0 {
+			t.Fatalf("%s: err = %v, %d commands counted; want context.Canceled and none", role, err, counted)
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("%s: cancellation took %s", role, time.Since(start))
+		}
+	}
+}

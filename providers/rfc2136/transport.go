@@ -45,8 +45,20 @@ func (t DNSTransport) timeout(ctx context.Context) time.Duration {
 func (t DNSTransport) Exchange(ctx context.Context, m *dns.Msg, addr string, key *Key) (*dns.Msg, error) {
 	d := t.timeout(ctx)
 	c := &dns.Client{Net: "tcp", Timeout: d, TsigSecret: key.tsigSecret()}
+	conn, err := c.DialContext(ctx, addr)
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	defer conn.Close()
+	// miekg/dns only honours a context's deadline; closing the connection is what
+	// stops an exchange when the context is cancelled.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	key.sign(m)
-	r, _, err := c.ExchangeContext(ctx, m, addr)
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	if err != nil {
+		err = ctxErr(ctx, err)
+	}
 	return r, err
 }
 
