@@ -559,3 +559,32 @@ func TestBINDMemberLifecycle(t *testing.T) {
 		t.Fatal("a deleted member is still a scope")
 	}
 }
+
+// TestBINDLargeZone pushes a zone too big for one UPDATE or one AXFR message: the
+// update is split, and the multi-message signed transfer is read whole.
+func TestBINDLargeZone(t *testing.T) {
+	r := newRig(t, []string{"big.example"}, schema.Threshold{}, NewMemStore())
+	want := accountZone(t, "big.example", parentIP, parentIP)
+	for i := 0; i < 1500; i++ {
+		want = append(want, mustRRs(t, fmt.Sprintf(`h%04d.big.example. 300 IN TXT "host %04d of a zone that needs many messages to transfer"`, i, i))...)
+	}
+	r.source.set("web1", "big.example", want)
+	before := r.tr.updates.Load()
+	if err := r.apply(t, plan.Update, "bind-sync"); err != nil {
+		t.Fatalf("%v\n%s", err, r.sync.LogTail(10))
+	}
+	if n := r.tr.updates.Load() - before; n < 2 {
+		t.Fatalf("%d UPDATE messages for %d records; want the update split", n, len(want))
+	}
+	got := axfr(t, r.sync, "big.example")
+	if ZoneDigest("big.example", got) != ZoneDigest("big.example", want) {
+		t.Fatalf("large zone not converged: %d records read, %d wanted", len(got), len(want))
+	}
+	before = r.tr.updates.Load()
+	if err := r.apply(t, plan.Update, "bind-sync"); err != nil {
+		t.Fatal(err)
+	}
+	if r.tr.updates.Load() != before {
+		t.Fatal("second run on the large zone sent UPDATEs")
+	}
+}

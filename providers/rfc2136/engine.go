@@ -275,12 +275,13 @@ func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns
 }
 
 // writeOnlyOps replaces every RRset that differs from what was last pushed (all of
-// them when prev is nil) and deletes the RRsets pushed before and gone since. It
-// cannot delete what it never pushed: a write-only member is never read.
+// them when prev is nil) and deletes the RRsets pushed before and gone since, in the
+// phases Diff uses. It cannot delete what it never pushed: a write-only member is
+// never read.
 func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
 	ws := group(zone, want)
 	wd := setDigests(zone, want)
-	var removals, changes []Op
+	var units []unit
 	if prev != nil {
 		gone := make([]string, 0)
 		for k := range prev.Sets {
@@ -295,7 +296,7 @@ func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
 			if !ok || !known || (t == dns.TypeNS && name == strings.ToLower(dns.Fqdn(zone))) {
 				continue
 			}
-			removals = append(removals, Op{Kind: OpDelRRset, RR: &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET}}, Set: k})
+			units = append(units, unit{removalPhase(t), []Op{{Kind: OpDelRRset, RR: &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET}}, Set: k}}})
 		}
 	}
 	for _, k := range sortedKeys(ws) {
@@ -303,15 +304,14 @@ func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
 			continue
 		}
 		s := ws[k]
+		var ops []Op
 		if !isApexNS(zone, s) {
 			// Delete and add in one message: the server applies both or neither.
-			changes = append(changes, Op{Kind: OpDelRRset, RR: rrsetHeader(s), Set: k})
+			ops = append(ops, Op{Kind: OpDelRRset, RR: rrsetHeader(s), Set: k})
 		}
-		for _, rr := range s.rrs {
-			changes = append(changes, Op{Kind: OpAdd, RR: rr, Set: k})
-		}
+		units = append(units, unit{additionPhase(s.typ), append(ops, adds(s, k)...)})
 	}
-	return append(removals, changes...)
+	return flatten(units)
 }
 
 func (e *Engine) pushWriteOnly(ctx context.Context, t Target, zone string, want []dns.RR, full bool) ZoneResult {
@@ -355,7 +355,9 @@ func opSets(ops []Op) []string {
 	return out
 }
 
-// batches cuts ops into UPDATE messages.
+// batches cuts ops into UPDATE messages. The operations of one RRset that sit
+// together (a replacement: delete the RRset, add its records) are never split, so
+// the server applies them in one step; only an RRset too big for one message is.
 func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 	max := e.MaxOps
 	if max <= 0 {
@@ -366,7 +368,13 @@ func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 	var groups [][]Op
 	var m *dns.Msg
 	var cur []Op
-	for _, op := range ops {
+	closeMsg := func() {
+		if m != nil && len(cur) > 0 {
+			msgs, groups = append(msgs, m), append(groups, cur)
+		}
+		m, cur = nil, nil
+	}
+	add := func(op Op) {
 		if m == nil {
 			m = new(dns.Msg)
 			m.SetUpdate(dns.Fqdn(zone))
@@ -380,14 +388,25 @@ func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 			m.RemoveRRset([]dns.RR{op.RR})
 		}
 		cur = append(cur, op)
-		if len(cur) >= max || m.Len() > maxLen {
-			msgs, groups = append(msgs, m), append(groups, cur)
-			m, cur = nil, nil
+	}
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[j].Set == ops[i].Set {
+			j++
 		}
+		run := ops[i:j]
+		if len(cur) > 0 && len(cur)+len(run) > max {
+			closeMsg()
+		}
+		for _, op := range run {
+			add(op)
+			if len(cur) >= max || m.Len() > maxLen {
+				closeMsg()
+			}
+		}
+		i = j
 	}
-	if m != nil {
-		msgs, groups = append(msgs, m), append(groups, cur)
-	}
+	closeMsg()
 	return msgs, groups
 }
 
