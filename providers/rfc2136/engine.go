@@ -176,7 +176,9 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			var zr ZoneResult
-			if t.Role == schema.DNSRoleSync {
+			if err := checkWant(zone, want[zone]); err != nil {
+				zr = ZoneResult{Zone: trimDot(zone), Err: fmt.Errorf("member %s: %w", t.Name, err)}
+			} else if t.Role == schema.DNSRoleSync {
 				zr = e.pushSync(ctx, t, zone, want[zone])
 			} else {
 				zr = e.pushWriteOnly(ctx, t, zone, want[zone], full)
@@ -226,6 +228,29 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 	}
 	return res, fmt.Errorf("%d of %d zones in step%s; not in step: %s: %w",
 		len(done), len(zones), inStep, listSome(failed), errs)
+}
+
+// checkWant refuses a desired zone without its SOA or apex NS: the parent always has
+// both, so their absence means the zone was misread, and pushing it would empty the
+// member's copy.
+func checkWant(zone string, rrs []dns.RR) error {
+	apex := strings.ToLower(dns.Fqdn(zone))
+	var soa, ns bool
+	for _, rr := range rrs {
+		if rr == nil || strings.ToLower(dns.Fqdn(rr.Header().Name)) != apex {
+			continue
+		}
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA:
+			soa = true
+		case dns.TypeNS:
+			ns = true
+		}
+	}
+	if !soa || !ns {
+		return fmt.Errorf("zone %s: the parent's copy has no SOA or no NS at its apex: not pushed (it would empty the member's copy)", trimDot(zone))
+	}
+	return nil
 }
 
 func (e *Engine) remember(t Target, zone string, want []dns.RR) error {

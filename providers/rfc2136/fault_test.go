@@ -310,3 +310,19 @@ func TestFaultInterruptedIsNotTheMembersFailure(t *testing.T) {
 		}
 	}
 }
+
+func TestMisreadParentZoneIsNotPushed(t *testing.T) {
+	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { reply(w, r, dns.RcodeSuccess) })
+	for name, rrs := range map[string][]dns.RR{
+		"empty":  nil,
+		"no SOA": accountZone(t, "alice.example", parentIP, parentIP)[1:],
+		"no NS":  append(accountZone(t, "alice.example", parentIP, parentIP)[:1:1], accountZone(t, "alice.example", parentIP, parentIP)[3:]...),
+	} {
+		var counted int
+		eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}, OnCommand: func(Target, error) error { counted++; return nil }}
+		_, err := eng.Push(context.Background(), fakeTarget(t, f, schema.DNSRoleSync), map[string][]dns.RR{"alice.example": rrs}, false)
+		if err == nil || !strings.Contains(err.Error(), "not pushed") || counted != 0 || f.updates.Load() != 0 {
+			t.Fatalf("%s: err %v, %d commands, %d UPDATEs; want a refusal before any command", name, err, counted, f.updates.Load())
+		}
+	}
+}
