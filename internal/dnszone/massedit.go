@@ -407,6 +407,10 @@ func buildRecord(origin string, it editItem) (dns.RR, string) {
 	if rr == nil {
 		return nil, "empty record"
 	}
+	// miekg/dns accepts missing rdata (meant for UPDATE); a zone file does not.
+	if back, err := dns.NewRR(rr.String()); err != nil || back == nil || !dns.IsDuplicate(back, rr) {
+		return nil, fmt.Sprintf("%s: incomplete %s record", strings.TrimSuffix(name, "."), it.recordType)
+	}
 	rr.Header().Name = Fqdn(rr.Header().Name)
 	return rr, ""
 }

@@ -130,6 +130,12 @@ func TestMassEdit(t *testing.T) {
 			byLine: []LineError{{Line: 8}, {Line: 14}},
 		},
 		{
+			name:    "missing rdata is InvalidZoneFile",
+			add:     []string{`{"dname":"x","ttl":300,"record_type":"A","data":[]}`},
+			wantErr: "The DNS zone file is invalid. (Line 14: ", errType: "InvalidZoneFile",
+			byLine: []LineError{{Line: 13}},
+		},
+		{
 			name:    "a CNAME beside other data is InvalidZoneFile",
 			add:     []string{`{"dname":"mail","ttl":300,"record_type":"CNAME","data":["alice.example."]}`},
 			wantErr: "CNAME and other data", errType: "InvalidZoneFile",

@@ -55,13 +55,19 @@ func recordLine(rr dns.RR) string {
 // the origin; its serial becomes Serial.
 func Parse(origin, text string) (*Zone, error) {
 	origin = Fqdn(origin)
-	if _, ok := dns.IsDomainName(origin); !ok || origin == "." {
+	if !validZoneName(origin) {
 		return nil, fmt.Errorf("parse zone: %q is not a zone name", origin)
 	}
 	zp := dns.NewZoneParser(strings.NewReader(text), origin, "")
 	zp.SetDefaultTTL(DefaultTTL)
 	z := &Zone{Origin: origin}
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		// miekg/dns accepts records with missing rdata ("@ SOA", "x A"), which are
+		// meant for UPDATE; in a zone they would not read back as themselves.
+		back, err := dns.NewRR(rr.String())
+		if err != nil || back == nil || !dns.IsDuplicate(back, rr) {
+			return nil, fmt.Errorf("parse zone %s: record %q is incomplete", origin, recordLine(rr))
+		}
 		z.Records = append(z.Records, rr)
 	}
 	if err := zp.Err(); err != nil {
@@ -86,4 +92,20 @@ func (z *Zone) RecordAt(li int) (int, error) {
 		return 0, fmt.Errorf("zone %s: %w %d", z.Origin, ErrNoRecordAtLine, li)
 	}
 	return i, nil
+}
+
+// validZoneName accepts host-name-like zone names (letters, digits, hyphen,
+// underscore), the only kind cPanel creates. Anything that would need escaping in a
+// zone file is refused, so an origin reads back as itself.
+func validZoneName(name string) bool {
+	if _, ok := dns.IsDomainName(name); !ok || name == "." || strings.HasPrefix(name, ".") || strings.Contains(name, "..") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -335,3 +335,33 @@ func TestSetMailTargetWithoutApexA(t *testing.T) {
 		}
 	}
 }
+
+func TestRenamed(t *testing.T) {
+	z := aliceZone()
+	z.Records = append(z.Records, mustRR(t, "ext.alice.example. 300 IN CNAME elsewhere.example."))
+	r, err := z.Renamed("Carol.Example", day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := r.Text()
+	if strings.Contains(text, "alice.example") {
+		t.Errorf("old name left:\n%s", text)
+	}
+	for _, want := range []string{
+		"carol.example. 86400 IN SOA ns1.web1.example. hostmaster.carol.example. 2026112301",
+		"www.carol.example. 14400 IN CNAME carol.example.",
+		"carol.example. 14400 IN MX 0 mail.carol.example.",
+		"ext.carol.example. 300 IN CNAME elsewhere.example.",
+		"ns1.web1.example.", // nameservers elsewhere stay
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("renamed zone lacks %q:\n%s", want, text)
+		}
+	}
+	if z.Origin != "alice.example." || z.Serial != 2026112300 {
+		t.Error("Renamed changed the original")
+	}
+	if _, err := z.Renamed("bad name!", day); err == nil {
+		t.Error("a bad new name was accepted")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -489,5 +490,101 @@ func TestBINDParallelZones(t *testing.T) {
 				t.Fatalf("%s: mail.%s = %v", role, z, got)
 			}
 		}
+	}
+}
+
+func TestBINDStandaloneIsNeverWritten(t *testing.T) {
+	r := newRig(t, []string{"alice.example"}, schema.Threshold{}, NewMemStore())
+	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
+	r.fleet.DNSClusters["web1"].Members["bind-sa"] = member(schema.DNSRoleStandalone, r.sync.Addr, "SYNC_SECRET")
+	serial, _ := r.sync.Serial("alice.example")
+	for _, action := range []plan.Action{plan.Create, plan.Update, plan.Resync} {
+		if err := r.apply(t, action, "bind-sa"); err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+	}
+	if r.tr.updates.Load() != 0 || r.tr.axfrs.Load() == 0 {
+		t.Fatalf("standalone: %d UPDATEs, %d AXFRs; want none and some", r.tr.updates.Load(), r.tr.axfrs.Load())
+	}
+	if s, _ := r.sync.Serial("alice.example"); s != serial {
+		t.Fatal("standalone member's zone changed")
+	}
+	obs, err := r.observe("web1/bind-sa", r.fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := obs.DNSClusters["web1"].Members["bind-sa"]
+	if due, _ := m.UpdateDue(); due || len(m.Zones.OutOfStep) != 1 {
+		t.Fatalf("standalone observed: due=%v zones=%+v; want differences reported, no update due", due, m.Zones)
+	}
+}
+
+func TestBINDMemberLifecycle(t *testing.T) {
+	r := newRig(t, []string{"alice.example"}, schema.Threshold{}, NewFileStore(t.TempDir()+"/state.json"))
+	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
+	members := func(f *schema.Fleet) map[string]*schema.Member {
+		if f == nil || f.DNSClusters["web1"] == nil {
+			return nil
+		}
+		return f.DNSClusters["web1"].Members
+	}
+	// Never applied: observed as absent, so the plan creates it.
+	obs, err := r.observe("web1/bind-wo", r.fleet)
+	if err != nil || len(members(obs)) != 0 {
+		t.Fatalf("new member observed as %v, %v; want absent", members(obs), err)
+	}
+	if err := r.apply(t, plan.Create, "bind-wo"); err != nil {
+		t.Fatal(err)
+	}
+	obs, err = r.observe("web1/bind-wo", r.fleet)
+	if m := members(obs)["bind-wo"]; err != nil || m == nil || len(m.Zones.OutOfStep) != 0 {
+		t.Fatalf("after create: %+v, %v", m, err)
+	}
+	// Removed from the fleet: still a scope, observed from state, then forgotten by delete.
+	delete(r.fleet.DNSClusters["web1"].Members, "bind-wo")
+	if !slices.Contains(r.p.Scopes(r.fleet), "web1/bind-wo") {
+		t.Fatal("a removed member is not a scope: its removal could not be planned")
+	}
+	obs, err = r.p.Observe(context.Background(), "web1/bind-wo", r.fleet)
+	m := members(obs)["bind-wo"]
+	if err != nil || m == nil || m.Address != r.wo.Addr || m.Role != schema.DNSRoleWriteOnly {
+		t.Fatalf("removed member observed as %+v, %v", m, err)
+	}
+	c := change(plan.Delete, "bind-wo", nil)
+	c.After, c.Before = nil, m
+	if err := r.p.Apply(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(r.p.Scopes(r.fleet), "web1/bind-wo") {
+		t.Fatal("a deleted member is still a scope")
+	}
+}
+
+// TestBINDLargeZone pushes a zone too big for one UPDATE or one AXFR message: the
+// update is split, and the multi-message signed transfer is read whole.
+func TestBINDLargeZone(t *testing.T) {
+	r := newRig(t, []string{"big.example"}, schema.Threshold{}, NewMemStore())
+	want := accountZone(t, "big.example", parentIP, parentIP)
+	for i := 0; i < 1500; i++ {
+		want = append(want, mustRRs(t, fmt.Sprintf(`h%04d.big.example. 300 IN TXT "host %04d of a zone that needs many messages to transfer"`, i, i))...)
+	}
+	r.source.set("web1", "big.example", want)
+	before := r.tr.updates.Load()
+	if err := r.apply(t, plan.Update, "bind-sync"); err != nil {
+		t.Fatalf("%v\n%s", err, r.sync.LogTail(10))
+	}
+	if n := r.tr.updates.Load() - before; n < 2 {
+		t.Fatalf("%d UPDATE messages for %d records; want the update split", n, len(want))
+	}
+	got := axfr(t, r.sync, "big.example")
+	if ZoneDigest("big.example", got) != ZoneDigest("big.example", want) {
+		t.Fatalf("large zone not converged: %d records read, %d wanted", len(got), len(want))
+	}
+	before = r.tr.updates.Load()
+	if err := r.apply(t, plan.Update, "bind-sync"); err != nil {
+		t.Fatal(err)
+	}
+	if r.tr.updates.Load() != before {
+		t.Fatal("second run on the large zone sent UPDATEs")
 	}
 }

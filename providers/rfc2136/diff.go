@@ -126,18 +126,63 @@ func isApexNS(zone string, s *rrset) bool {
 	return s.typ == dns.TypeNS && s.name == strings.ToLower(dns.Fqdn(zone))
 }
 
+// Phases order the operations of an update. RFC 2136 servers apply operations in
+// sequence, and BIND checks each message's result (a name with a CNAME holds nothing
+// else; an in-zone MX, SRV or NS target has an address; the apex keeps its NS), so:
+//  1. removals of non-address data (a CNAME goes before the A that replaces it);
+//  2. address additions, and address RRsets replaced whole (an MX target never lacks
+//     an address, even when a big update spans several messages);
+//  3. address removals (after the new addresses are in);
+//  4. other additions and replacements (a CNAME comes after the A it replaces);
+//  5. apex NS removals, once the new NS are in.
+const (
+	phaseRemoveData = iota + 1
+	phaseAddAddress
+	phaseRemoveAddress
+	phaseAddData
+	phaseRemoveApexNS
+)
+
+func isAddress(t uint16) bool { return t == dns.TypeA || t == dns.TypeAAAA }
+
+// unit is operations on one RRset that belong together in one message.
+type unit struct {
+	phase int
+	ops   []Op
+}
+
+func removalPhase(t uint16) int {
+	if isAddress(t) {
+		return phaseRemoveAddress
+	}
+	return phaseRemoveData
+}
+
+func additionPhase(t uint16) int {
+	if isAddress(t) {
+		return phaseAddAddress
+	}
+	return phaseAddData
+}
+
+// flatten orders units by phase, keeping each phase in RRset order.
+func flatten(units []unit) []Op {
+	sort.SliceStable(units, func(i, j int) bool { return units[i].phase < units[j].phase })
+	var ops []Op
+	for _, u := range units {
+		ops = append(ops, u.ops...)
+	}
+	return ops
+}
+
 // Diff computes the minimal update that turns have (a member's zone, as read by AXFR)
 // into want (the parent's zone): only RRsets that differ are touched; within an RRset
 // single records are added and removed, and a whole RRset is replaced only when its
-// TTL changes (a TTL belongs to the RRset). SOA is left to the server.
-//
-// Order matters to RFC 2136 servers, which apply the operations in sequence:
-// removals come first (a CNAME can only be added once the name's other data is gone,
-// and the other way round), then additions, and the apex NS removals last, because a
-// server ignores a change that would leave the apex without NS.
+// TTL changes (a TTL belongs to the RRset). SOA is left to the server; the apex NS is
+// never emptied. Operations come in the phases above.
 func Diff(zone string, have, want []dns.RR) []Op {
 	hs, ws := group(zone, have), group(zone, want)
-	var removals, additions, apexNS []Op
+	var units []unit
 	for _, k := range sortedKeys(hs) {
 		if _, ok := ws[k]; ok {
 			continue
@@ -147,45 +192,54 @@ func Diff(zone string, have, want []dns.RR) []Op {
 			// Never leave a zone without NS; the parent always has some.
 			continue
 		}
-		removals = append(removals, Op{Kind: OpDelRRset, RR: rrsetHeader(h), Set: k})
+		units = append(units, unit{removalPhase(h.typ), []Op{{Kind: OpDelRRset, RR: rrsetHeader(h), Set: k}}})
 	}
 	for _, k := range sortedKeys(ws) {
 		w, h := ws[k], hs[k]
 		if h == nil {
-			for _, rr := range w.rrs {
-				additions = append(additions, Op{Kind: OpAdd, RR: rr, Set: k})
-			}
+			units = append(units, unit{additionPhase(w.typ), adds(w, k)})
 			continue
 		}
 		apex := isApexNS(zone, w)
-		retime := apex && ttlOf(w) != ttlOf(h)
 		if !apex && ttlOf(w) != ttlOf(h) {
-			removals = append(removals, Op{Kind: OpDelRRset, RR: rrsetHeader(h), Set: k})
-			for _, rr := range w.rrs {
-				additions = append(additions, Op{Kind: OpAdd, RR: rr, Set: k})
-			}
+			ops := append([]Op{{Kind: OpDelRRset, RR: rrsetHeader(h), Set: k}}, adds(w, k)...)
+			units = append(units, unit{additionPhase(w.typ), ops})
 			continue
 		}
+		var dels, add []Op
 		for _, rr := range h.rrs {
 			if !contains(w.rrs, rr) {
-				op := Op{Kind: OpDel, RR: rr, Set: k}
-				if apex {
-					apexNS = append(apexNS, op)
-				} else {
-					removals = append(removals, op)
-				}
+				dels = append(dels, Op{Kind: OpDel, RR: rr, Set: k})
 			}
 		}
+		// The apex NS cannot be deleted and re-added; adding a record with a new TTL
+		// sets the TTL of the whole RRset (RFC 2136 3.4.2.2, as BIND does).
+		retime := apex && ttlOf(w) != ttlOf(h)
 		for _, rr := range w.rrs {
-			// The apex NS cannot be deleted and re-added; adding a record with a new TTL
-			// sets the TTL of the whole RRset (RFC 2136 3.4.2.2, as BIND does).
 			if retime || !contains(h.rrs, rr) {
-				additions = append(additions, Op{Kind: OpAdd, RR: rr, Set: k})
+				add = append(add, Op{Kind: OpAdd, RR: rr, Set: k})
 			}
+		}
+		delPhase := removalPhase(w.typ)
+		if apex {
+			delPhase = phaseRemoveApexNS
+		}
+		if len(dels) > 0 {
+			units = append(units, unit{delPhase, dels})
+		}
+		if len(add) > 0 {
+			units = append(units, unit{additionPhase(w.typ), add})
 		}
 	}
-	ops := append(removals, additions...)
-	return append(ops, apexNS...)
+	return flatten(units)
+}
+
+func adds(s *rrset, key string) []Op {
+	ops := make([]Op, 0, len(s.rrs))
+	for _, rr := range s.rrs {
+		ops = append(ops, Op{Kind: OpAdd, RR: rr, Set: key})
+	}
+	return ops
 }
 
 func rrsetHeader(s *rrset) dns.RR {

@@ -48,7 +48,9 @@ func TestDiff(t *testing.T) {
 		{name: "one record changes",
 			have: base,
 			want: append(base[:4:4], "mail.alice.example. 300 IN A 192.0.2.20"),
-			ops:  []string{"delete mail.alice.example. 300 IN A 192.0.2.10", "add mail.alice.example. 300 IN A 192.0.2.20"}},
+			// The new address goes in before the old one leaves: an MX pointing at the
+			// name never finds it without an address, even across messages.
+			ops: []string{"add mail.alice.example. 300 IN A 192.0.2.20", "delete mail.alice.example. 300 IN A 192.0.2.10"}},
 		{name: "a record is added to an RRset",
 			have: base,
 			want: append(base[:5:5], "mail.alice.example. 300 IN A 192.0.2.21"),
@@ -116,9 +118,9 @@ func TestWriteOnlyOps(t *testing.T) {
 	first := opStrings(writeOnlyOps(z, nil, v1))
 	wantFirst := []string{
 		"delete-rrset alice.example. A", "add alice.example. 300 IN A 192.0.2.10",
-		"add alice.example. 86400 IN NS ns1.example.net.",
 		"delete-rrset mail.alice.example. A", "add mail.alice.example. 300 IN A 192.0.2.10",
 		"delete-rrset old.alice.example. A", "add old.alice.example. 300 IN A 192.0.2.10",
+		"add alice.example. 86400 IN NS ns1.example.net.",
 	}
 	if strings.Join(first, "\n") != strings.Join(wantFirst, "\n") {
 		t.Fatalf("first push:\n%s", strings.Join(first, "\n"))
@@ -130,14 +132,43 @@ func TestWriteOnlyOps(t *testing.T) {
 	}
 	next := opStrings(writeOnlyOps(z, &back, v2))
 	wantNext := []string{
-		"delete-rrset old.alice.example. A",
 		"delete-rrset mail.alice.example. A", "add mail.alice.example. 300 IN A 192.0.2.20",
+		"delete-rrset old.alice.example. A",
 	}
 	if strings.Join(next, "\n") != strings.Join(wantNext, "\n") {
 		t.Fatalf("second push:\n%s", strings.Join(next, "\n"))
 	}
 	if _, ok := decodePushed("garbage"); ok {
 		t.Fatal("garbage decoded")
+	}
+}
+
+func TestBatchesKeepRRsetsTogether(t *testing.T) {
+	ops := writeOnlyOps("alice.example", nil, mustRRs(t,
+		"alice.example. 300 IN A 192.0.2.10",
+		"alice.example. 300 IN A 192.0.2.11",
+		"mail.alice.example. 300 IN A 192.0.2.10",
+		"alice.example. 300 IN MX 0 mail.alice.example."))
+	// Units: apex A (3 ops), mail A (2), MX (2). With 4 per message no unit is cut.
+	msgs, groups := (&Engine{MaxOps: 4}).batches("alice.example", ops)
+	var sizes []int
+	for i, g := range groups {
+		sizes = append(sizes, len(g))
+		if len(msgs[i].Ns) != len(g) {
+			t.Fatalf("message %d holds %d operations, group %d", i, len(msgs[i].Ns), len(g))
+		}
+	}
+	if fmt.Sprint(sizes) != "[3 4]" {
+		t.Fatalf("message sizes %v, want [3 4]", sizes)
+	}
+	// An RRset larger than a message is cut, as it must be.
+	var big []string
+	for i := 0; i < 10; i++ {
+		big = append(big, fmt.Sprintf("t.alice.example. 300 IN TXT \"%d\"", i))
+	}
+	msgs, _ = (&Engine{MaxOps: 4}).batches("alice.example", writeOnlyOps("alice.example", nil, mustRRs(t, big...)))
+	if len(msgs) != 3 {
+		t.Fatalf("11 operations in %d messages, want 3", len(msgs))
 	}
 }
 

@@ -75,8 +75,13 @@ type PartialWriteError struct {
 }
 
 func (e *PartialWriteError) Error() string {
-	return fmt.Sprintf("member %s (%s): zone %s half-written: %d RRsets written (%s), %d not written (%s): %v",
-		e.Member, e.Addr, e.Zone, len(e.Written), listSome(e.Written), len(e.NotWritten), listSome(e.NotWritten), e.Err)
+	cause := e.Err.Error()
+	var ce *CommandError
+	if errors.As(e.Err, &ce) {
+		cause = ce.short()
+	}
+	return fmt.Sprintf("member %s (%s): zone %s half-written: %d RRsets written (%s), %d not written (%s): %s",
+		e.Member, e.Addr, e.Zone, len(e.Written), listSome(e.Written), len(e.NotWritten), listSome(e.NotWritten), cause)
 }
 
 func (e *PartialWriteError) Unwrap() error { return e.Err }
@@ -118,6 +123,10 @@ func sortedZones(zones map[string][]dns.RR) []string {
 // counts as a failed command.
 func (e *Engine) Read(ctx context.Context, t Target, zone string) ([]dns.RR, error) {
 	rrs, err := e.Transport.Transfer(ctx, dns.Fqdn(zone), t.Addr, t.Key)
+	if err != nil && ctx.Err() != nil {
+		// Tether gave up (interrupted, or out of time): not the member's failure.
+		return nil, fmt.Errorf("member %s: zone %s: AXFR: %w", t.Name, trimDot(zone), ctx.Err())
+	}
 	if err != nil {
 		ce := classifyTransfer(t, zone, err)
 		if stop := e.report(t, ce); stop != nil {
@@ -167,7 +176,9 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			var zr ZoneResult
-			if t.Role == schema.DNSRoleSync {
+			if err := checkWant(zone, want[zone]); err != nil {
+				zr = ZoneResult{Zone: trimDot(zone), Err: fmt.Errorf("member %s: %w", t.Name, err)}
+			} else if t.Role == schema.DNSRoleSync {
 				zr = e.pushSync(ctx, t, zone, want[zone])
 			} else {
 				zr = e.pushWriteOnly(ctx, t, zone, want[zone], full)
@@ -211,8 +222,35 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 		}
 		return strings.Join(parts, "; ")
 	}
-	return res, fmt.Errorf("member %s (%s): %d of %d zones in step (%s); not in step: %s: %w",
-		t.Name, t.Addr, len(done), len(zones), listSome(done), listSome(failed), errs)
+	inStep := ""
+	if len(done) > 0 {
+		inStep = " (" + listSome(done) + ")"
+	}
+	return res, fmt.Errorf("%d of %d zones in step%s; not in step: %s: %w",
+		len(done), len(zones), inStep, listSome(failed), errs)
+}
+
+// checkWant refuses a desired zone without its SOA or apex NS: the parent always has
+// both, so their absence means the zone was misread, and pushing it would empty the
+// member's copy.
+func checkWant(zone string, rrs []dns.RR) error {
+	apex := strings.ToLower(dns.Fqdn(zone))
+	var soa, ns bool
+	for _, rr := range rrs {
+		if rr == nil || strings.ToLower(dns.Fqdn(rr.Header().Name)) != apex {
+			continue
+		}
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA:
+			soa = true
+		case dns.TypeNS:
+			ns = true
+		}
+	}
+	if !soa || !ns {
+		return fmt.Errorf("zone %s: the parent's copy has no SOA or no NS at its apex: not pushed (it would empty the member's copy)", trimDot(zone))
+	}
+	return nil
 }
 
 func (e *Engine) remember(t Target, zone string, want []dns.RR) error {
@@ -262,12 +300,13 @@ func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns
 }
 
 // writeOnlyOps replaces every RRset that differs from what was last pushed (all of
-// them when prev is nil) and deletes the RRsets pushed before and gone since. It
-// cannot delete what it never pushed: a write-only member is never read.
+// them when prev is nil) and deletes the RRsets pushed before and gone since, in the
+// phases Diff uses. It cannot delete what it never pushed: a write-only member is
+// never read.
 func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
 	ws := group(zone, want)
 	wd := setDigests(zone, want)
-	var removals, changes []Op
+	var units []unit
 	if prev != nil {
 		gone := make([]string, 0)
 		for k := range prev.Sets {
@@ -282,7 +321,7 @@ func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
 			if !ok || !known || (t == dns.TypeNS && name == strings.ToLower(dns.Fqdn(zone))) {
 				continue
 			}
-			removals = append(removals, Op{Kind: OpDelRRset, RR: &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET}}, Set: k})
+			units = append(units, unit{removalPhase(t), []Op{{Kind: OpDelRRset, RR: &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET}}, Set: k}}})
 		}
 	}
 	for _, k := range sortedKeys(ws) {
@@ -290,15 +329,14 @@ func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
 			continue
 		}
 		s := ws[k]
+		var ops []Op
 		if !isApexNS(zone, s) {
 			// Delete and add in one message: the server applies both or neither.
-			changes = append(changes, Op{Kind: OpDelRRset, RR: rrsetHeader(s), Set: k})
+			ops = append(ops, Op{Kind: OpDelRRset, RR: rrsetHeader(s), Set: k})
 		}
-		for _, rr := range s.rrs {
-			changes = append(changes, Op{Kind: OpAdd, RR: rr, Set: k})
-		}
+		units = append(units, unit{additionPhase(s.typ), append(ops, adds(s, k)...)})
 	}
-	return append(removals, changes...)
+	return flatten(units)
 }
 
 func (e *Engine) pushWriteOnly(ctx context.Context, t Target, zone string, want []dns.RR, full bool) ZoneResult {
@@ -342,7 +380,9 @@ func opSets(ops []Op) []string {
 	return out
 }
 
-// batches cuts ops into UPDATE messages.
+// batches cuts ops into UPDATE messages. The operations of one RRset that sit
+// together (a replacement: delete the RRset, add its records) are never split, so
+// the server applies them in one step; only an RRset too big for one message is.
 func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 	max := e.MaxOps
 	if max <= 0 {
@@ -353,7 +393,13 @@ func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 	var groups [][]Op
 	var m *dns.Msg
 	var cur []Op
-	for _, op := range ops {
+	closeMsg := func() {
+		if m != nil && len(cur) > 0 {
+			msgs, groups = append(msgs, m), append(groups, cur)
+		}
+		m, cur = nil, nil
+	}
+	add := func(op Op) {
 		if m == nil {
 			m = new(dns.Msg)
 			m.SetUpdate(dns.Fqdn(zone))
@@ -367,14 +413,25 @@ func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 			m.RemoveRRset([]dns.RR{op.RR})
 		}
 		cur = append(cur, op)
-		if len(cur) >= max || m.Len() > maxLen {
-			msgs, groups = append(msgs, m), append(groups, cur)
-			m, cur = nil, nil
+	}
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[j].Set == ops[i].Set {
+			j++
 		}
+		run := ops[i:j]
+		if len(cur) > 0 && len(cur)+len(run) > max {
+			closeMsg()
+		}
+		for _, op := range run {
+			add(op)
+			if len(cur) >= max || m.Len() > maxLen {
+				closeMsg()
+			}
+		}
+		i = j
 	}
-	if m != nil {
-		msgs, groups = append(msgs, m), append(groups, cur)
-	}
+	closeMsg()
 	return msgs, groups
 }
 
@@ -384,6 +441,21 @@ func (e *Engine) send(ctx context.Context, t Target, zone string, ops []Op) (int
 	msgs, groups := e.batches(zone, ops)
 	for i, m := range msgs {
 		r, err := e.Transport.Exchange(ctx, m, t.Addr, t.Key)
+		if err != nil && ctx.Err() != nil {
+			// Tether gave up: not counted against the member. Whether the server applied
+			// this message is unknown, so the zone is reported as possibly half-written.
+			failure := fmt.Errorf("member %s: zone %s: UPDATE: %w", t.Name, trimDot(zone), ctx.Err())
+			var written []Op
+			for _, g := range groups[:i] {
+				written = append(written, g...)
+			}
+			var rest []Op
+			for _, g := range groups[i:] {
+				rest = append(rest, g...)
+			}
+			return i, &PartialWriteError{Member: t.Name, Addr: t.Addr, Zone: trimDot(zone),
+				Written: opSets(written), NotWritten: opSets(rest), Err: failure}
+		}
 		ce := classifyUpdate(t, zone, r, err)
 		var failure error
 		if ce != nil {

@@ -18,7 +18,7 @@ import (
 var (
 	ErrTimeout         = errors.New("timed out")
 	ErrTSIGRefused     = errors.New("TSIG key refused")
-	ErrServFail        = errors.New("server failure (SERVFAIL)")
+	ErrServFail        = errors.New("server failure")
 	ErrTransferDropped = errors.New("zone transfer dropped")
 	ErrZoneNotServed   = errors.New("zone not served by the member")
 	ErrRefused         = errors.New("refused")
@@ -42,8 +42,16 @@ func (e *CommandError) Error() string {
 	if e.Kind == ErrZoneNotServed {
 		return fmt.Sprintf("member %s (%s) does not serve zone %s: create it on the nameserver first (see README)", e.Member, e.Addr, e.Zone)
 	}
+	return fmt.Sprintf("member %s (%s): zone %s: %s", e.Member, e.Addr, e.Zone, e.short())
+}
+
+// short is the error without member and zone, for messages that already name them.
+func (e *CommandError) short() string {
+	if e.Kind == ErrZoneNotServed {
+		return fmt.Sprintf("%s: zone not served (rcode %s)", e.Op, rcodeName(e.Rcode))
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "member %s (%s): zone %s: %s: %v", e.Member, e.Addr, e.Zone, e.Op, e.Kind)
+	fmt.Fprintf(&b, "%s: %v", e.Op, e.Kind)
 	if e.Rcode >= 0 {
 		fmt.Fprintf(&b, " (rcode %s)", rcodeName(e.Rcode))
 	}

@@ -289,3 +289,40 @@ func TestFaultMemberWideFailureStopsTheRun(t *testing.T) {
 		t.Fatalf("the error does not list the zones not written: %v", err)
 	}
 }
+
+func TestFaultInterruptedIsNotTheMembersFailure(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { <-release })
+	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var counted int
+		eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second},
+			OnCommand: func(Target, error) error { counted++; return nil }}
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		_, err := eng.Push(ctx, fakeTarget(t, f, role), smallZone(t), false)
+		if !errors.Is(err, context.Canceled) || counted != 0 {
+			t.Fatalf("%s: err = %v, %d commands counted; want context.Canceled and none", role, err, counted)
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("%s: cancellation took %s", role, time.Since(start))
+		}
+	}
+}
+
+func TestMisreadParentZoneIsNotPushed(t *testing.T) {
+	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { reply(w, r, dns.RcodeSuccess) })
+	for name, rrs := range map[string][]dns.RR{
+		"empty":  nil,
+		"no SOA": accountZone(t, "alice.example", parentIP, parentIP)[1:],
+		"no NS":  append(accountZone(t, "alice.example", parentIP, parentIP)[:1:1], accountZone(t, "alice.example", parentIP, parentIP)[3:]...),
+	} {
+		var counted int
+		eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}, OnCommand: func(Target, error) error { counted++; return nil }}
+		_, err := eng.Push(context.Background(), fakeTarget(t, f, schema.DNSRoleSync), map[string][]dns.RR{"alice.example": rrs}, false)
+		if err == nil || !strings.Contains(err.Error(), "not pushed") || counted != 0 || f.updates.Load() != 0 {
+			t.Fatalf("%s: err %v, %d commands, %d UPDATEs; want a refusal before any command", name, err, counted, f.updates.Load())
+		}
+	}
+}

@@ -72,30 +72,26 @@ type Tracker struct {
 // default threshold, no notification).
 func (tr *Tracker) Record(ctx context.Context, t Target, cluster *schema.DNSCluster, webhook string, cmdErr error) error {
 	id := t.ID()
-	h, err := tr.Store.Health(id)
-	if err != nil {
-		return fmt.Errorf("member %s: read health: %w", t.Name, err)
-	}
-	if cmdErr == nil {
-		if h.Failures == 0 && h.LastError == "" {
-			return nil
-		}
-		h.Failures, h.LastError = 0, ""
-		return tr.Store.SetHealth(id, h)
-	}
-	h.Failures++
-	h.LastError = cmdErr.Error()
 	threshold := schema.DefaultThreshold
 	if cluster != nil {
 		threshold = cluster.FailureThreshold.Value()
 	}
-	disableNow := threshold > 0 && h.Failures > threshold && !h.Disabled
-	if disableNow {
-		h.Disabled = true
-		h.DisabledAt = tr.now()
-	}
-	if err := tr.Store.SetHealth(id, h); err != nil {
-		return fmt.Errorf("member %s: record failure: %w", t.Name, err)
+	var disableNow bool
+	h, err := tr.Store.UpdateHealth(id, func(h *Health) {
+		if cmdErr == nil {
+			h.Failures, h.LastError = 0, ""
+			return
+		}
+		h.Failures++
+		h.LastError = cmdErr.Error()
+		if threshold > 0 && h.Failures > threshold && !h.Disabled {
+			disableNow = true
+			h.Disabled = true
+			h.DisabledAt = tr.now()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("member %s: record the outcome of a command: %w", t.Name, err)
 	}
 	if !disableNow {
 		return nil
@@ -141,16 +137,13 @@ func (tr *Tracker) logger() *slog.Logger {
 // count restarts at zero; a member that was disabled is marked for a full resync,
 // so its zones are compared and rewritten before it is trusted again.
 func Enable(store HealthStore, member string) error {
-	h, err := store.Health(member)
+	_, err := store.UpdateHealth(member, func(h *Health) {
+		if h.Disabled {
+			h.NeedsResync = true
+		}
+		h.Disabled, h.Failures, h.LastError, h.DisabledAt = false, 0, "", time.Time{}
+	})
 	if err != nil {
-		return fmt.Errorf("enable %s: %w", member, err)
-	}
-	was := h.Disabled
-	h.Disabled, h.Failures, h.LastError, h.DisabledAt = false, 0, "", time.Time{}
-	if was {
-		h.NeedsResync = true
-	}
-	if err := store.SetHealth(member, h); err != nil {
 		return fmt.Errorf("enable %s: %w", member, err)
 	}
 	return nil

@@ -14,9 +14,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -108,12 +110,61 @@ func (p *Provider) SetFleet(f *schema.Fleet) {
 
 // Scopes implements providers.Provider: the fleet's rfc2136 members, "PARENT/MEMBER".
 // It also starts a new round: parents' zones are read afresh.
+//
+// Members Tether managed that the fleet no longer declares are scopes too, so their
+// removal is planned (when the store can list them).
 func (p *Provider) Scopes(desired *schema.Fleet) []string {
 	p.mu.Lock()
 	p.fleet = desired
 	p.zones = nil
 	p.mu.Unlock()
-	return Scopes(desired)
+	scopes := Scopes(desired)
+	if l, ok := p.store.(Lister); ok {
+		known, err := l.Members()
+		if err != nil {
+			p.log.Warn("rfc2136: cannot list the members kept in state", "error", err)
+		}
+		have := map[string]bool{}
+		for _, s := range scopes {
+			have[s] = true
+		}
+		for _, id := range known {
+			if !have[id] && strings.Contains(id, "/") {
+				scopes = append(scopes, id)
+			}
+		}
+		sort.Strings(scopes)
+	}
+	return scopes
+}
+
+// known reports whether Tether has managed the member: an apply succeeded on it, or
+// it was disabled, or something was pushed to it.
+func (p *Provider) known(id string, h Health) bool {
+	if !h.Joined.IsZero() || h.Disabled || h.Failures > 0 {
+		return true
+	}
+	if l, ok := p.store.(Lister); ok {
+		ids, err := l.Members()
+		return err == nil && slices.Contains(ids, id)
+	}
+	return false
+}
+
+// formerMember observes a member Tether managed that the fleet no longer declares.
+func (p *Provider) formerMember(parent, name string) (*schema.Fleet, error) {
+	id := parent + "/" + name
+	h, err := p.store.Health(id)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", name, err)
+	}
+	out := &schema.Fleet{}
+	if !p.known(id, h) {
+		return out, nil
+	}
+	m := &schema.Member{Backend: schema.BackendRFC2136, Address: h.Address, Role: h.Role, Disabled: h.Disabled}
+	out.DNSClusters = map[string]*schema.DNSCluster{parent: {Members: map[string]*schema.Member{name: m}}}
+	return out, nil
 }
 
 // Enable re-enables a member ("PARENT/MEMBER") for `tether dns enable`.
@@ -255,16 +306,20 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		m = desired.DNSClusters[parent].Members[name]
 	}
 	if m == nil || m.BackendName() != schema.BackendRFC2136 {
-		return nil, fmt.Errorf("rfc2136: %s is not an rfc2136 member of the fleet", scope)
+		return p.formerMember(parent, name)
+	}
+	h, err := p.store.Health(scope)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", name, err)
+	}
+	if !p.known(scope, h) {
+		// Never applied: the member is not in Tether's cluster yet (plan: create).
+		return &schema.Fleet{}, nil
 	}
 	obs := observedCopy(m)
 	out := &schema.Fleet{DNSClusters: map[string]*schema.DNSCluster{
 		parent: {Members: map[string]*schema.Member{name: obs}},
 	}}
-	h, err := p.store.Health(scope)
-	if err != nil {
-		return nil, fmt.Errorf("member %s: %w", name, err)
-	}
 	obs.Disabled = h.Disabled
 	if h.Disabled {
 		return out, nil
@@ -350,12 +405,10 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 		p.log.Info("rfc2136: member forgotten; its zones stay on the nameserver", "member", id, "address", m.Address)
 		return nil
 	case plan.Disable:
-		h, err := p.store.Health(id)
-		if err != nil {
-			return fmt.Errorf("member %s: %w", name, err)
+		if _, err := p.store.UpdateHealth(id, func(h *Health) { h.Disabled = true }); err != nil {
+			return fmt.Errorf("member %s: disable: %w", name, err)
 		}
-		h.Disabled = true
-		return p.store.SetHealth(id, h)
+		return nil
 	case plan.Enable:
 		if err := Enable(p.store, id); err != nil {
 			return err
@@ -381,26 +434,40 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 		return fmt.Errorf("member %s: %w", name, err)
 	}
 	cluster, webhook := p.cluster(parent)
-	eng := &Engine{Transport: p.tr, Memory: p.store, Logger: p.log,
+	mem := &batchMemory{Memory: p.store}
+	eng := &Engine{Transport: p.tr, Memory: mem, Logger: p.log,
 		OnCommand: func(t Target, cmdErr error) error {
 			return p.tracker.Record(ctx, t, cluster, webhook, cmdErr)
 		}}
 	if t.Role == schema.DNSRoleStandalone {
-		return p.verify(ctx, eng, t, want)
+		if err := p.verify(ctx, eng, t, want); err != nil {
+			return err
+		}
+		return p.joined(id, m)
 	}
 	full := c.Action == plan.Resync || c.Action == plan.Enable || h.NeedsResync
-	if _, err := eng.Push(ctx, t, want, full); err != nil {
+	_, err = eng.Push(ctx, t, want, full)
+	// What was pushed is remembered even when another zone failed.
+	if ferr := mem.flush(); ferr != nil {
+		return errors.Join(err, fmt.Errorf("member %s: remember what was pushed: %w", name, ferr))
+	}
+	if err != nil {
 		return err
 	}
-	if h.NeedsResync {
-		h, err := p.store.Health(id)
-		if err != nil {
-			return fmt.Errorf("member %s: %w", name, err)
+	return p.joined(id, m)
+}
+
+// joined records a successful apply: the member is managed, its resync (if one was
+// due) is done, and its address and role are kept for a later removal.
+func (p *Provider) joined(id string, m *schema.Member) error {
+	_, err := p.store.UpdateHealth(id, func(h *Health) {
+		if h.Joined.IsZero() {
+			h.Joined = time.Now().UTC()
 		}
-		h.NeedsResync = false
-		if err := p.store.SetHealth(id, h); err != nil {
-			return fmt.Errorf("member %s: %w", name, err)
-		}
+		h.NeedsResync, h.Address, h.Role = false, m.Address, m.Role
+	})
+	if err != nil {
+		return fmt.Errorf("member %s: %w", id, err)
 	}
 	return nil
 }

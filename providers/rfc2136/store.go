@@ -35,12 +35,44 @@ type Health struct {
 	// NeedsResync is set by Enable: the member's zones are compared in full and
 	// rewritten before its answers are trusted again.
 	NeedsResync bool `json:"needsResync,omitempty"`
+	// Joined is when an apply first succeeded on the member: from then on Tether
+	// manages it, and a member with no Joined is observed as absent (plan: create).
+	// Address and Role are the last applied, so a member removed from the fleet can
+	// still be shown (plan: delete).
+	Joined  time.Time `json:"joined,omitzero"`
+	Address string    `json:"address,omitempty"`
+	Role    string    `json:"role,omitempty"`
 }
 
-// HealthStore keeps Health per member ("PARENT/MEMBER").
+// Lister is implemented by stores that can list the members they know, so a member
+// removed from the fleet is still observed and its removal planned.
+type Lister interface {
+	Members() ([]string, error)
+}
+
+func (d *storeData) members() []string {
+	seen := map[string]bool{}
+	for m := range d.Health {
+		seen[m] = true
+	}
+	for m := range d.Memory {
+		seen[m] = true
+	}
+	out := make([]string, 0, len(seen))
+	for m := range seen {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HealthStore keeps Health per member ("PARENT/MEMBER"). UpdateHealth is one atomic
+// read-modify-write (fn sees the current value, zero when none), so two processes
+// counting failures of one member do not lose a count; internal/state's
+// UpdateHealth has the same shape.
 type HealthStore interface {
 	Health(member string) (Health, error)
-	SetHealth(member string, h Health) error
+	UpdateHealth(member string, fn func(*Health)) (Health, error)
 }
 
 // Store is everything the provider keeps about members.
@@ -114,12 +146,21 @@ func (s *MemStore) Health(member string) (Health, error) {
 	return s.d.Health[member], nil
 }
 
-// SetHealth implements HealthStore.
-func (s *MemStore) SetHealth(member string, h Health) error {
+// UpdateHealth implements HealthStore.
+func (s *MemStore) UpdateHealth(member string, fn func(*Health)) (Health, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	h := s.d.Health[member]
+	fn(&h)
 	s.d.setHealth(member, h)
-	return nil
+	return h, nil
+}
+
+// Members implements Lister.
+func (s *MemStore) Members() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.d.members(), nil
 }
 
 // Forget implements Store.
@@ -254,9 +295,24 @@ func (s *FileStore) Health(member string) (Health, error) {
 	return d.Health[member], nil
 }
 
-// SetHealth implements HealthStore.
-func (s *FileStore) SetHealth(member string, h Health) error {
-	return s.update(func(d *storeData) { d.setHealth(member, h) })
+// UpdateHealth implements HealthStore.
+func (s *FileStore) UpdateHealth(member string, fn func(*Health)) (Health, error) {
+	var h Health
+	err := s.update(func(d *storeData) {
+		h = d.Health[member]
+		fn(&h)
+		d.setHealth(member, h)
+	})
+	return h, err
+}
+
+// Members implements Lister.
+func (s *FileStore) Members() ([]string, error) {
+	d, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	return d.members(), nil
 }
 
 // Forget implements Store.
@@ -300,4 +356,79 @@ func decodePushed(s string) (pushed, bool) {
 		p.Sets[k] = v
 	}
 	return p, true
+}
+
+// PutMany stores several zones of one member in one write.
+func (s *MemStore) PutMany(member string, zones map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for z, v := range zones {
+		s.d.put(member, z, v)
+	}
+	return nil
+}
+
+// PutMany stores several zones of one member in one atomic write: a push of a
+// thousand zones costs one file write, not a thousand.
+func (s *FileStore) PutMany(member string, zones map[string]string) error {
+	return s.update(func(d *storeData) {
+		for z, v := range zones {
+			d.put(member, z, v)
+		}
+	})
+}
+
+// batchMemory collects one run's Puts and writes them together at the end. Reads see
+// the pending values. If the process dies first, the zones are pushed again next
+// time, which is harmless: a push replaces RRsets, it does not append.
+type batchMemory struct {
+	Memory
+	mu      sync.Mutex
+	pending map[string]map[string]string
+}
+
+func (b *batchMemory) Get(member, zone string) (string, bool) {
+	b.mu.Lock()
+	v, ok := b.pending[member][zone]
+	b.mu.Unlock()
+	if ok {
+		return v, true
+	}
+	return b.Memory.Get(member, zone)
+}
+
+func (b *batchMemory) Put(member, zone, digest string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending = map[string]map[string]string{}
+	}
+	if b.pending[member] == nil {
+		b.pending[member] = map[string]string{}
+	}
+	b.pending[member][zone] = digest
+	return nil
+}
+
+// flush writes what was collected, with PutMany when the store has it.
+func (b *batchMemory) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for member, zones := range b.pending {
+		if pm, ok := b.Memory.(interface {
+			PutMany(string, map[string]string) error
+		}); ok {
+			if err := pm.PutMany(member, zones); err != nil {
+				return err
+			}
+			continue
+		}
+		for z, v := range zones {
+			if err := b.Memory.Put(member, z, v); err != nil {
+				return err
+			}
+		}
+	}
+	b.pending = nil
+	return nil
 }

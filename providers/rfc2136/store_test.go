@@ -29,7 +29,7 @@ func TestStores(t *testing.T) {
 			if v, ok := s.Get("web1/ns", "a.example"); !ok || v != "v1 d" {
 				t.Fatalf("get = %q %v", v, ok)
 			}
-			if err := s.SetHealth("web1/ns", Health{Failures: 3}); err != nil {
+			if _, err := s.UpdateHealth("web1/ns", func(h *Health) { h.Failures = 3 }); err != nil {
 				t.Fatal(err)
 			}
 			if err := Enable(s, "web1/ns"); err != nil {
@@ -38,7 +38,7 @@ func TestStores(t *testing.T) {
 			if h, _ := s.Health("web1/ns"); h.Failures != 0 || h.NeedsResync {
 				t.Fatalf("enable of a member that was not disabled: %+v", h)
 			}
-			_ = s.SetHealth("web1/ns", Health{Failures: 11, Disabled: true})
+			_, _ = s.UpdateHealth("web1/ns", func(h *Health) { *h = Health{Failures: 11, Disabled: true} })
 			_ = Enable(s, "web1/ns")
 			if h, _ := s.Health("web1/ns"); h.Disabled || !h.NeedsResync {
 				t.Fatalf("enable of a disabled member: %+v", h)
@@ -70,7 +70,7 @@ func TestStores(t *testing.T) {
 
 func TestFileStoreSurvivesANewProcessAndRejectsGarbage(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "state.json")
-	_ = NewFileStore(p).SetHealth("web1/ns", Health{Failures: 11, Disabled: true})
+	_, _ = NewFileStore(p).UpdateHealth("web1/ns", func(h *Health) { *h = Health{Failures: 11, Disabled: true} })
 	if h, _ := NewFileStore(p).Health("web1/ns"); !h.Disabled {
 		t.Fatal("disabled state lost by a second store on the same file")
 	}
@@ -170,5 +170,48 @@ func TestRegistered(t *testing.T) {
 	}
 	if p.Name() != Name || !p.Capabilities().Can(CanUpdate) || p.Capabilities().Can("dns.create-zone") {
 		t.Fatalf("provider %s capabilities %v", p.Name(), p.Capabilities())
+	}
+}
+
+func TestBatchMemoryWritesOnce(t *testing.T) {
+	fs := NewFileStore(filepath.Join(t.TempDir(), "state.json"))
+	b := &batchMemory{Memory: fs}
+	for i := 0; i < 50; i++ {
+		_ = b.Put("web1/ns", fmt.Sprintf("z%d.example", i), "v1 d")
+	}
+	if _, ok := fs.Get("web1/ns", "z0.example"); ok {
+		t.Fatal("written before flush")
+	}
+	if v, ok := b.Get("web1/ns", "z0.example"); !ok || v != "v1 d" {
+		t.Fatal("pending value not visible")
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, ok := fs.Get("web1/ns", fmt.Sprintf("z%d.example", i)); !ok {
+			t.Fatalf("zone %d lost", i)
+		}
+	}
+}
+
+func TestFileStoreCountsAreNotLostBetweenStores(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "state.json")
+	a, b := NewFileStore(p), NewFileStore(p) // two processes' views of one file
+	var wg sync.WaitGroup
+	for i := 0; i < 15; i++ {
+		for _, s := range []*FileStore{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.UpdateHealth("web1/ns", func(h *Health) { h.Failures++ }); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if h, _ := a.Health("web1/ns"); h.Failures != 30 {
+		t.Fatalf("failures = %d, want 30", h.Failures)
 	}
 }

@@ -2,8 +2,11 @@ package rfc2136
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -45,8 +48,20 @@ func (t DNSTransport) timeout(ctx context.Context) time.Duration {
 func (t DNSTransport) Exchange(ctx context.Context, m *dns.Msg, addr string, key *Key) (*dns.Msg, error) {
 	d := t.timeout(ctx)
 	c := &dns.Client{Net: "tcp", Timeout: d, TsigSecret: key.tsigSecret()}
+	conn, err := c.DialContext(ctx, addr)
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	defer conn.Close()
+	// miekg/dns only honours a context's deadline; closing the connection is what
+	// stops an exchange when the context is cancelled.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	key.sign(m)
-	r, _, err := c.ExchangeContext(ctx, m, addr)
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	if err != nil {
+		err = ctxErr(ctx, err)
+	}
 	return r, err
 }
 
@@ -64,59 +79,104 @@ type transferError struct {
 func (e *transferError) Error() string { return e.Err.Error() }
 func (e *transferError) Unwrap() error { return e.Err }
 
-// Transfer implements Transport. It drives dns.Transfer's reads itself rather than
-// calling In, because In keeps the first answer from the caller when it fails, and
-// only that answer tells a refused key (TSIG error BADKEY/BADSIG) from a zone the
-// server does not serve (NOTAUTH with no TSIG error): miekg reports both as ErrAuth.
+// Transfer implements Transport. miekg/dns reports any NOTAUTH first answer as
+// ErrAuth and keeps the answer from the caller, yet only that answer tells a refused
+// key (TSIG error BADKEY/BADSIG) from a zone the server does not serve (NOTAUTH, no
+// TSIG error). So the connection keeps a copy of the first bytes it reads, and a
+// failure before the first message is explained from them.
 func (t DNSTransport) Transfer(ctx context.Context, zone, addr string, key *Key) ([]dns.RR, error) {
 	d := t.timeout(ctx)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	conn, err := (&dns.Client{Net: "tcp", Timeout: d}).DialContext(ctx, addr)
+	conn, err := (&net.Dialer{Timeout: d}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, &transferError{Rcode: -1, Err: err}
+		return nil, &transferError{Rcode: -1, Err: ctxErr(ctx, err)}
 	}
-	defer conn.Close()
+	cc := &captureConn{Conn: conn}
+	defer cc.Close()
 	// Closing the connection is how a cancelled context stops a transfer in progress.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() { cc.Close() })
 	defer stop()
-	_ = conn.SetDeadline(time.Now().Add(d))
-	tr := &dns.Transfer{Conn: conn, TsigSecret: key.tsigSecret()}
+	_ = cc.SetDeadline(time.Now().Add(d))
+	tr := &dns.Transfer{Conn: &dns.Conn{Conn: cc}, TsigSecret: key.tsigSecret(), DialTimeout: d, ReadTimeout: d, WriteTimeout: d}
 	q := new(dns.Msg)
 	q.SetAxfr(dns.Fqdn(zone))
 	key.sign(q)
-	if err := tr.WriteMsg(q); err != nil {
+	ch, err := tr.In(q, addr)
+	if err != nil {
 		return nil, &transferError{Rcode: -1, Err: ctxErr(ctx, err)}
 	}
 	var rrs []dns.RR
-	for received := 0; ; received++ {
-		in, err := tr.ReadMsg()
-		if received == 0 && in != nil {
-			var tsigErr uint16
-			if ts := in.IsTsig(); ts != nil {
-				tsigErr = ts.Error
+	received := 0
+	var first error
+	for env := range ch {
+		if env.Error != nil {
+			if first == nil {
+				first = env.Error
 			}
-			if in.Rcode != dns.RcodeSuccess || tsigErr != 0 {
-				return nil, &transferError{Rcode: in.Rcode, TSIGError: tsigErr, Err: fmt.Errorf("transfer refused: %s", rcodeName(in.Rcode))}
-			}
+			continue
 		}
-		if err != nil {
-			return nil, &transferError{Rcode: -1, Received: received, Err: ctxErr(ctx, err)}
-		}
-		if in.Id != q.Id {
-			return nil, &transferError{Rcode: -1, Received: received, Err: dns.ErrId}
-		}
-		if received == 0 {
-			if len(in.Answer) == 0 || in.Answer[0].Header().Rrtype != dns.TypeSOA {
-				return nil, &transferError{Rcode: -1, Err: dns.ErrSoa}
-			}
-		}
-		rrs = append(rrs, in.Answer...)
-		// The transfer ends with the zone's SOA repeated.
-		if n := len(in.Answer); n > 0 && len(rrs) > 1 && in.Answer[n-1].Header().Rrtype == dns.TypeSOA {
-			return rrs[:len(rrs)-1], nil
-		}
+		received++
+		rrs = append(rrs, env.RR...)
 	}
+	if first == nil && received == 0 {
+		first = errors.New("transfer ended before any record")
+	}
+	if first != nil {
+		te := &transferError{Rcode: -1, Received: received, Err: ctxErr(ctx, first)}
+		if received == 0 {
+			if m := cc.firstMsg(); m != nil && m.Id == q.Id {
+				var tsigErr uint16
+				if ts := m.IsTsig(); ts != nil {
+					tsigErr = ts.Error
+				}
+				if m.Rcode != dns.RcodeSuccess || tsigErr != 0 {
+					te.Rcode, te.TSIGError = m.Rcode, tsigErr
+				}
+			}
+		}
+		return nil, te
+	}
+	// The transfer ends with the zone's SOA repeated.
+	if n := len(rrs); n > 1 && rrs[n-1].Header().Rrtype == dns.TypeSOA {
+		rrs = rrs[:n-1]
+	}
+	return rrs, nil
+}
+
+// captureConn keeps the first bytes read from a TCP DNS connection: enough for the
+// first message (two length bytes, then at most 64 KiB).
+type captureConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (c *captureConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if room := 2 + dns.MaxMsgSize - len(c.buf); room > 0 && n > 0 {
+		c.buf = append(c.buf, p[:min(n, room)]...)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *captureConn) firstMsg() *dns.Msg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.buf) < 2 {
+		return nil
+	}
+	l := int(binary.BigEndian.Uint16(c.buf))
+	if len(c.buf) < 2+l {
+		return nil
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(c.buf[2 : 2+l]); err != nil {
+		return nil
+	}
+	return m
 }
 
 func ctxErr(ctx context.Context, err error) error {
@@ -124,14 +184,4 @@ func ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return err
-}
-
-// rcodeOf recovers the rcode from miekg/dns's transfer errors, which carry it only in
-// their text ("dns: bad xfr rcode: 9"); -1 when there is none.
-func rcodeOf(err error) int {
-	var rc int
-	if _, e := fmt.Sscanf(err.Error(), "dns: bad xfr rcode: %d", &rc); e == nil {
-		return rc
-	}
-	return -1
 }

@@ -134,9 +134,16 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.reply(w, req, dns.RcodeFormatError)
 		return
 	}
-	if t := req.IsTsig(); t != nil && w.TsigStatus() != nil {
-		s.tsigFailure(w, req, t, w.TsigStatus())
-		return
+	if t := req.IsTsig(); t != nil {
+		switch {
+		case len(s.keys) == 0:
+			// A server without keys knows no key: BADKEY, as BIND answers.
+			s.tsigFailure(w, req, t, dns.ErrSecret)
+			return
+		case w.TsigStatus() != nil:
+			s.tsigFailure(w, req, t, w.TsigStatus())
+			return
+		}
 	}
 	switch req.Opcode {
 	case dns.OpcodeQuery:

@@ -279,6 +279,7 @@ func TestUpdateAuth(t *testing.T) {
 		applied   bool
 	}{
 		{name: "no keys: unsigned update accepted", applied: true},
+		{name: "no keys: signed update is BADKEY", key: keyName, secret: keySecret, rcode: dns.RcodeNotAuth, tsigError: dns.RcodeBadKey},
 		{name: "keys: unsigned update refused", keys: map[string]string{keyName: keySecret}, rcode: dns.RcodeRefused},
 		{name: "keys: signed update accepted", keys: map[string]string{keyName: keySecret}, key: keyName, secret: keySecret, applied: true},
 		{name: "keys: wrong secret is BADSIG", keys: map[string]string{keyName: keySecret}, key: keyName, secret: base64Secret("wrong"),

@@ -207,7 +207,7 @@ func (h *handler) activateRemote(r *http.Request) page {
 	}
 	if h.hooks.Verify != nil {
 		if err := h.hooks.Verify(r.Context(), m); err != nil {
-			return fail(fmt.Sprintf("The remote server %s did not accept the connection: %v", m.Host, err))
+			return fail(redact(fmt.Sprintf("The remote server %s did not accept the connection: %v", m.Host, err), m.Token))
 		}
 	}
 	_ = h.change(func(c *Config) error {
@@ -223,14 +223,14 @@ func (h *handler) activateRemote(r *http.Request) page {
 		message: fmt.Sprintf("The trust relationship with “%s” has been established.\nThe DNS role of “%s” is “%s”.", m.Host, m.Host, m.Role)}
 	if truthy(r.Form.Get("recurse")) && h.hooks.ReverseTrust != nil {
 		if err := h.hooks.ReverseTrust(r.Context(), m); err != nil {
-			p.warnings = append(p.warnings, fmt.Sprintf("The reverse trust relationship with “%s” could not be established: %v", m.Host, err))
+			p.warnings = append(p.warnings, redact(fmt.Sprintf("The reverse trust relationship with “%s” could not be established: %v", m.Host, err), m.Token))
 		} else {
 			p.message += fmt.Sprintf("\nThe reverse trust relationship with “%s” has been established.", m.Host)
 		}
 	}
 	if truthy(r.Form.Get("synczones")) && h.hooks.SyncZones != nil {
 		if err := h.hooks.SyncZones(r.Context(), m); err != nil {
-			p.warnings = append(p.warnings, fmt.Sprintf("The zones could not be synchronized to “%s”: %v", m.Host, err))
+			p.warnings = append(p.warnings, redact(fmt.Sprintf("The zones could not be synchronized to “%s”: %v", m.Host, err), m.Token))
 		} else {
 			p.message += fmt.Sprintf("\nThe zones have been synchronized to “%s”.", m.Host)
 		}
@@ -382,4 +382,12 @@ func checked(b bool) string {
 		return " checked"
 	}
 	return ""
+}
+
+// redact keeps a member's token out of a page even when a hook's error quotes it.
+func redact(msg, token string) string {
+	if token == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, token, "[redacted]")
 }

@@ -259,10 +259,13 @@ func TestActivateRemoteHookFailures(t *testing.T) {
 	form := url.Values{"module": {"cPanel"}, "host": {"ns2.example"}, "user": {"root"}, "pass": {"tok2"}, "dnsrole": {"sync"}, "recurse": {"on"}}
 	t.Run("verify fails: nothing saved", func(t *testing.T) {
 		f := newFixture(t, withMembers())
-		f.fail["verify"] = errors.New("401 access denied")
+		f.fail["verify"] = errors.New("401 access denied for token tok2")
 		_, body := f.post(t, PathActivateRemote, form)
 		if !errorPage(body) || !strings.Contains(body, `id="activateNameserverFailed"`) || !strings.Contains(body, "401 access denied") {
 			t.Fatalf("page:\n%s", body)
+		}
+		if tokenShown.MatchString(body) {
+			t.Fatalf("page shows the token a hook's error quoted:\n%s", body)
 		}
 		if len(f.g.Snapshot().Members) != 0 {
 			t.Fatal("member saved although the remote refused")
