@@ -459,6 +459,26 @@ func TestApplyLeavesOthersJournals(t *testing.T) {
 	}
 }
 
+// A plan with nothing left to do still closes the journal of the apply it finishes.
+func TestApplyEmptyPlanClosesFinishedJournal(t *testing.T) {
+	ctx := context.Background()
+	st := openState(t)
+	old := state.JournalHeader{ID: "old", Started: time.Now(), Fleet: "/fleet", Parents: []string{"web1"},
+		Changes: []state.PlannedChange{{ID: "account.z/create"}}}
+	if err := st.BeginJournal(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := st.Journals(ctx)
+	p := planOf()
+	res, err := Apply(ctx, p, nil, ApplyOptions{State: st, Locks: Locks(p, js)})
+	if err != nil || !slices.Equal(res.Closed, []string{"old"}) || res.JournalID != "" {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if js, _ := st.Journals(ctx); len(js) != 0 {
+		t.Fatalf("journals %v", js)
+	}
+}
+
 func TestApplyFailureKeepsJournal(t *testing.T) {
 	st := openState(t)
 	f := newFake()
@@ -481,9 +501,9 @@ func TestApplyRefusesWhenParentLocked(t *testing.T) {
 	}
 	defer held.Unlock()
 	f := newFake()
-	_, err = Apply(context.Background(), planOf(ch("account.a/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web2", "web1"}})
-	if !errors.Is(err, state.ErrLocked) || !strings.Contains(err.Error(), "cannot apply to web1") {
-		t.Fatalf("err = %v", err)
+	res, err := Apply(context.Background(), planOf(ch("account.a/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web2", "web1"}})
+	if !errors.Is(err, state.ErrLocked) || !strings.Contains(err.Error(), "cannot apply to web1") || res != nil {
+		t.Fatalf("result %v, err = %v", res, err)
 	}
 	if len(f.attempts) != 0 {
 		t.Fatal("applied while another writer held the parent")
