@@ -110,6 +110,11 @@ func (c *checker) child(name string, n *Node) {
 	}
 }
 
+func (c *checker) isParent(name string) bool {
+	n := c.f.Nodes[name]
+	return n != nil && n.Role == RoleParent
+}
+
 func roleWord(role string) string {
 	switch role {
 	case RoleChild:
@@ -203,7 +208,8 @@ func (c *checker) mail(a *Account, obj string) {
 	case child.Role != RoleChild:
 		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s is a %s node, not a child", obj, m.Node, roleWord(child.Role)),
 			"name a child with services: [mail], or remove mail: to keep mail on the parent")
-	case child.Parent != a.Parent:
+	case child.Parent != a.Parent && c.isParent(child.Parent):
+		// (A child whose own parent is wrong is reported on the child, once.)
 		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s is a child of %s, not of the account's parent %s", obj, m.Node, child.Parent, a.Parent),
 			"name a child linked to "+a.Parent)
 	case child.Services != nil && !contains(child.Services, ServiceMail):
@@ -264,7 +270,13 @@ func (c *checker) clusters() {
 				"write a whole number of failures, 1 or more, or never")
 		}
 		hosts := map[string]string{} // normalised host -> first member
-		for _, mname := range sortedKeys(cl.Members) {
+		// In declaration order, so the second of two members is the one reported.
+		mnames := sortedKeys(cl.Members)
+		sort.SliceStable(mnames, func(i, j int) bool {
+			a, b := cl.Members[mnames[i]], cl.Members[mnames[j]]
+			return a != nil && b != nil && posLess(a.Src.Key, b.Src.Key, "", "")
+		})
+		for _, mname := range mnames {
 			m := cl.Members[mname]
 			if m == nil {
 				continue
