@@ -48,7 +48,9 @@ func TestCheckRules(t *testing.T) {
 		{"pipe forwarder", func(f *schema.Fleet) {
 			f.Accounts["u02"].Forwarders = []schema.Forwarder{{From: "t", To: " |/bin/x"}}
 		}, schema.RuleL09, "pipes to a program"},
-		{"bad alias", func(f *schema.Fleet) { f.Nodes["ns 1"] = &schema.Node{Role: schema.RoleDNSOnly, Host: "ns-x.example.net"} }, schema.RuleL10, "link alias"},
+		{"bad alias", func(f *schema.Fleet) {
+			f.Nodes["ns 1"] = &schema.Node{Role: schema.RoleDNSOnly, Host: "ns-x.example.net"}
+		}, schema.RuleL10, "link alias"},
 		{"lost child", func(f *schema.Fleet) { f.Nodes["mail0-1"].Lost = true }, schema.RuleL13, "marked lost"},
 		{"child password kind", func(f *schema.Fleet) { f.Nodes["mail0-0"].PasswordStrength["sshkey"] = 50 }, schema.RuleL16, "sshkey"},
 		{"cluster without members", func(f *schema.Fleet) { f.DNSClusters["web0"].Members = nil }, schema.RuleD01, "fewer than two servers"},
