@@ -39,8 +39,8 @@ func Load(path string) (*Fleet, Diagnostics, error) {
 }
 
 // build decodes and merges the fleet's files; pre holds problems already found while
-// reading them. Check runs only when no file failed to load or parse: rules over a
-// fleet with missing pieces would report noise.
+// reading them. Check runs only when every file was read and parsed and the CUE part,
+// if any, evaluated: rules over a fleet with missing pieces would report noise.
 func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking) (*Fleet, Diagnostics) {
 	ds := pre
 	parts, yds := decodeYAML(sources, ch)
@@ -50,15 +50,19 @@ func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking
 	for _, p := range parts {
 		m.addPart(p)
 	}
+	loadFailed := false
 	if len(cueFiles) > 0 {
 		cf, cds := loadCUE(cueFiles)
 		ds = append(ds, cds...)
 		if cf != nil {
 			m.addFleet(cf)
+		} else {
+			// The CUE part did not evaluate: the fleet is missing its objects, and
+			// rules run on the rest would report references to them as broken.
+			loadFailed = true
 		}
 	}
 	ds = append(ds, m.ds...)
-	loadFailed := false
 	for _, d := range ds {
 		loadFailed = loadFailed || d.Rule == RuleLoad
 	}

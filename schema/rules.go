@@ -66,17 +66,8 @@ func (c *checker) nodes() {
 				c.add(n.Src.At("profile"), RuleL01, fmt.Sprintf("%s: a parent's profile is %s; a parent only uses STANDARD", obj, n.Profile),
 					"set profile: STANDARD or remove the line")
 			}
-			if n.Parent != "" {
-				c.add(n.Src.At("parent"), RuleL03, fmt.Sprintf("%s is a parent and cannot have a parent; it names %s", obj, n.Parent),
-					"remove parent:, or make the node a child")
-			}
 		case RoleChild:
 			c.child(name, n)
-		case RoleDNSOnly:
-			if n.Parent != "" {
-				c.add(n.Src.At("parent"), RuleL03, fmt.Sprintf("%s is DNS-only and cannot have a parent; it names %s, but only a child links to a parent", obj, n.Parent),
-					"remove parent:, or make the node a child")
-			}
 		}
 	}
 }

@@ -59,14 +59,14 @@ func TestCheckRules(t *testing.T) {
 			delete(f.DNSClusters, "web0")
 		}, schema.RuleD01, "belongs to a parent"},
 		{"same host twice", func(f *schema.Fleet) {
-			f.DNSClusters["web0"].Members["zz"] = &schema.Member{Backend: schema.BackendRFC2136, Host: "NS0-0.example.net.", Address: "127.0.0.1:53", Role: schema.DNSRoleSync}
-		}, schema.RuleD02, "host NS0-0.example.net. is also member ns0-0's host"},
+			f.DNSClusters["web0"].Members["zz"] = &schema.Member{Backend: schema.BackendRFC2136, Host: "ns0-0.example.net", Address: "127.0.0.1:53", Role: schema.DNSRoleSync}
+		}, schema.RuleD02, "host ns0-0.example.net is also member ns0-0's host"},
 		{"powerdns dnssec", func(f *schema.Fleet) {
 			m := f.DNSClusters["web0"].Members["ns0-0"]
 			m.Software, m.DNSSEC = "powerdns", true
 		}, schema.RuleD03, "PowerDNS"},
 		{"dnssec on clustered parent", func(f *schema.Fleet) { f.Accounts["u00"].DNSSEC = true }, schema.RuleD03, "DNSSEC is on"},
-		{"domain twice", func(f *schema.Fleet) { f.Accounts["u01"].Domain = "U00.example." }, schema.RuleD05, "already declared"},
+		{"domain twice", func(f *schema.Fleet) { f.Accounts["u01"].Domain = "u00.example" }, schema.RuleD05, "already declared"},
 		{"reseller domain reused", func(f *schema.Fleet) { f.Accounts["u01"].Domain = f.Resellers["r1"].Domain }, schema.RuleD05, "already declared"},
 		{"negative threshold", func(f *schema.Fleet) { f.DNSClusters["web0"].FailureThreshold.N = -1 }, schema.RuleD06, "failureThreshold -1"},
 	}

@@ -579,6 +579,16 @@ func (m fieldMask) has(known []string, key string) bool {
 	return i >= 0 && i < 64 && m&(1<<i) != 0
 }
 
+// fieldKey returns the key node of a field of mapping n, or n itself.
+func fieldKey(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			return k
+		}
+	}
+	return n
+}
+
 // newSource sizes the field-position map for the object once: growing it field by
 // field was a fifth of all allocation at 100k accounts.
 func newSource(kp Pos, n *yaml.Node) Source {
@@ -711,6 +721,15 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		if nd.Role == RoleChild && !have.has(nodeFields, "parent") {
 			d.add(n, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
 		}
+		if nd.Role != "" && nd.Role != RoleChild {
+			// What only a child has, on another role, is a mistake about the role.
+			for _, f := range []string{"parent", "services", "lost"} {
+				if have.has(nodeFields, f) {
+					d.add(fieldKey(n, f), RuleSchema, fmt.Sprintf("%s has role %s; only a child has %s", obj, nd.Role, f),
+						"remove "+f+":, or set role: child")
+				}
+			}
+		}
 	}
 	return nd
 }
@@ -722,9 +741,13 @@ func (d *decoder) credentials(n *yaml.Node, obj string, src *Source) *Credential
 		ok := false
 		switch key {
 		case "user":
-			c.User, ok = d.str(v, obj, f)
+			if c.User, ok = d.str(v, obj, f); ok && c.User != "root" && userNameProblem(c.User) != "" {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: credentials.user %q is neither root nor a valid user name", obj, short(c.User)), "use root, or the reseller the token belongs to")
+			}
 		case "tokenEnv":
-			c.TokenEnv, ok = d.str(v, obj, f)
+			if c.TokenEnv, ok = d.str(v, obj, f); ok && !isEnvName(c.TokenEnv) {
+				d.add(v, RuleSchema, obj+": credentials.tokenEnv is not an environment variable name; its value is not shown, as it may be the token itself", "write the variable's name, e.g. WEB1_WHM_TOKEN, not its value")
+			}
 		case "tokenFile":
 			c.TokenFile, ok = d.str(v, obj, f)
 		case "token":
@@ -1067,7 +1090,9 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 		case "algorithm":
 			t.Algorithm, ok = d.enum(v, obj, f, tsigAlgorithms)
 		case "secretEnv":
-			t.SecretEnv, ok = d.str(v, obj, f)
+			if t.SecretEnv, ok = d.str(v, obj, f); ok && !isEnvName(t.SecretEnv) {
+				d.add(v, RuleSchema, obj+": tsig.secretEnv is not an environment variable name; its value is not shown, as it may be the secret itself", "write the variable's name, e.g. NS2_TSIG_SECRET, not its value")
+			}
 		case "secretFile":
 			t.SecretFile, ok = d.str(v, obj, f)
 		case "secret":
