@@ -25,42 +25,51 @@ func Load(path string) (*Fleet, Diagnostics, error) {
 	if len(ds) > 0 {
 		return nil, ds.Sort(), nil
 	}
-
-	var parts []*part
-	loadFailed := false
-	if len(yamlFiles) > 0 {
-		var yds Diagnostics
-		parts, yds = loadYAMLFiles(yamlFiles)
-		ds = append(ds, yds...)
-	}
-	for _, d := range ds {
-		if d.Rule == RuleLoad {
-			loadFailed = true
+	var sources []yamlSource
+	for _, file := range yamlFiles {
+		data, d := readFleetFile(file)
+		if d != nil {
+			ds = append(ds, *d)
+			continue
 		}
+		sources = append(sources, yamlSource{file, data})
 	}
+	f, more := build(sources, cueFiles, ds, defaultChunking)
+	return f, more, nil
+}
 
+// build decodes and merges the fleet's files; pre holds problems already found while
+// reading them. Check runs only when every file was read and parsed and the CUE part,
+// if any, evaluated: rules over a fleet with missing pieces would report noise.
+func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking) (*Fleet, Diagnostics) {
+	ds := pre
+	parts, yds := decodeYAML(sources, ch)
+	ds = append(ds, yds...)
 	f := newFleet()
 	m := merger{fleet: f, seen: map[string]Pos{}}
 	for _, p := range parts {
 		m.addPart(p)
 	}
+	loadFailed := false
 	if len(cueFiles) > 0 {
 		cf, cds := loadCUE(cueFiles)
 		ds = append(ds, cds...)
-		for _, d := range cds {
-			if d.Rule == RuleLoad {
-				loadFailed = true
-			}
-		}
 		if cf != nil {
 			m.addFleet(cf)
+		} else {
+			// The CUE part did not evaluate: the fleet is missing its objects, and
+			// rules run on the rest would report references to them as broken.
+			loadFailed = true
 		}
 	}
 	ds = append(ds, m.ds...)
+	for _, d := range ds {
+		loadFailed = loadFailed || d.Rule == RuleLoad
+	}
 	if !loadFailed {
 		ds = append(ds, Check(f)...)
 	}
-	return f, ds.Sort(), nil
+	return f, ds.Sort()
 }
 
 func newFleet() *Fleet {
@@ -128,9 +137,15 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// loadYAMLFiles reads, parses and decodes YAML files, chunks in parallel, and returns
-// the parts in file and chunk order.
-func loadYAMLFiles(files []string) ([]*part, Diagnostics) {
+// yamlSource is the content of one YAML file.
+type yamlSource struct {
+	file string
+	data []byte
+}
+
+// decodeYAML parses and decodes YAML files, chunks in parallel, and returns the parts
+// in file and chunk order.
+func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 	var ds Diagnostics
 	type fileJob struct {
 		file   string
@@ -140,21 +155,20 @@ func loadYAMLFiles(files []string) ([]*part, Diagnostics) {
 	}
 	var jobs []*fileJob
 	var all []chunk
-	for _, file := range files {
-		data, d := readFleetFile(file)
-		if d != nil {
-			ds = append(ds, *d)
-			continue
-		}
+	for _, src := range sources {
+		file, data := src.file, src.data
 		if cd := checkText(file, data); len(cd) > 0 {
 			ds = append(ds, cd...)
 			continue
 		}
-		j := &fileJob{file: file, data: data, chunks: splitYAML(file, data), first: len(all)}
+		j := &fileJob{file: file, data: data, chunks: splitYAML(file, data, ch), first: len(all)}
 		all = append(all, j.chunks...)
 		jobs = append(jobs, j)
 	}
 
+	if len(all) == 0 {
+		return nil, ds
+	}
 	parts := make([]*part, len(all))
 	workers := min(runtime.GOMAXPROCS(0), len(all))
 	var next int
@@ -245,7 +259,7 @@ func (m *merger) dup(second Pos, what string, first Pos) {
 	if first.File == second.File && first.Line > 0 {
 		where = fmt.Sprintf("line %d", first.Line)
 	}
-	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice (first at %s)", what, where), "keep one declaration; names are unique across the whole fleet")
+	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice; first at %s", what, where), "keep one declaration; names are unique across the whole fleet")
 }
 
 func (m *merger) addPart(p *part) {
@@ -281,7 +295,7 @@ func (m *merger) addPart(p *part) {
 			continue
 		}
 		if old, ok := f.Accounts[e.name]; ok {
-			m.dup(e.pos, "cPanel user "+e.name+" (as a reseller and an account)", old.Src.Key)
+			m.dup(e.pos, "reseller "+e.name+" is also an account: cPanel user "+e.name, old.Src.Key)
 			continue
 		}
 		f.Resellers[e.name] = e.v
@@ -292,7 +306,7 @@ func (m *merger) addPart(p *part) {
 			continue
 		}
 		if old, ok := f.Resellers[e.name]; ok {
-			m.dup(e.pos, "cPanel user "+e.name+" (as a reseller and an account)", old.Src.Key)
+			m.dup(e.pos, "account "+e.name+" is also a reseller: cPanel user "+e.name, old.Src.Key)
 			continue
 		}
 		f.Accounts[e.name] = e.v

@@ -66,17 +66,8 @@ func (c *checker) nodes() {
 				c.add(n.Src.At("profile"), RuleL01, fmt.Sprintf("%s: a parent's profile is %s; a parent only uses STANDARD", obj, n.Profile),
 					"set profile: STANDARD or remove the line")
 			}
-			if n.Parent != "" {
-				c.add(n.Src.At("parent"), RuleL03, fmt.Sprintf("%s is a parent and cannot have a parent (%s)", obj, n.Parent),
-					"remove parent:, or make the node a child")
-			}
 		case RoleChild:
 			c.child(name, n)
-		case RoleDNSOnly:
-			if n.Parent != "" {
-				c.add(n.Src.At("parent"), RuleL03, fmt.Sprintf("%s is DNS-only and cannot have a parent (%s); only a child links to a parent", obj, n.Parent),
-					"remove parent:, or make the node a child")
-			}
 		}
 	}
 }
@@ -108,6 +99,11 @@ func (c *checker) child(name string, n *Node) {
 				"set it on the parent; a mail child governs only virtual and list")
 		}
 	}
+}
+
+func (c *checker) isParent(name string) bool {
+	n := c.f.Nodes[name]
+	return n != nil && n.Role == RoleParent
 }
 
 func roleWord(role string) string {
@@ -203,11 +199,12 @@ func (c *checker) mail(a *Account, obj string) {
 	case child.Role != RoleChild:
 		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s is a %s node, not a child", obj, m.Node, roleWord(child.Role)),
 			"name a child with services: [mail], or remove mail: to keep mail on the parent")
-	case child.Parent != a.Parent:
+	case child.Parent != a.Parent && c.isParent(child.Parent):
+		// (A child whose own parent is wrong is reported on the child, once.)
 		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s is a child of %s, not of the account's parent %s", obj, m.Node, child.Parent, a.Parent),
 			"name a child linked to "+a.Parent)
 	case child.Services != nil && !contains(child.Services, ServiceMail):
-		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s does not take mail (services: [%s])", obj, m.Node, strings.Join(child.Services, ", ")),
+		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s does not take mail; its services are [%s]", obj, m.Node, strings.Join(child.Services, ", ")),
 			"add mail to the child's services, or name another child")
 	default:
 		distributed = true
@@ -217,14 +214,14 @@ func (c *checker) mail(a *Account, obj string) {
 	}
 	if child.Lost {
 		c.add(a.Src.At("mail.node"), RuleL13, fmt.Sprintf("%s: mail is on %s, which is marked lost", obj, m.Node),
-			"move the account's mail back to the parent (remove mail:) or to another child; its data on the lost child is gone")
+			"move the account's mail back to the parent by removing mail:, or to another child; its data on the lost child is gone")
 	}
 	if a.IPv6 {
 		c.add(a.Src.At("ipv6"), RuleL06, fmt.Sprintf("%s: IPv6 cannot be on for an account whose mail is on child %s", obj, m.Node),
 			"set ipv6: false, or keep the mail on the parent")
 	}
 	if on, set := a.Features["apitokens"]; set && !on {
-		c.add(a.Src.At("features.apitokens"), RuleL07, fmt.Sprintf("%s: the apitokens feature is off, but a distributed account needs it (the parent reaches the child with a token)", obj),
+		c.add(a.Src.At("features.apitokens"), RuleL07, fmt.Sprintf("%s: the apitokens feature is off, but a distributed account needs it: the parent reaches the child with a token", obj),
 			"set features.apitokens: true, or keep the mail on the parent")
 	}
 	if a.AutoSSL != nil && !contains(a.AutoSSL.DCV, "dns") {
@@ -249,22 +246,28 @@ func (c *checker) clusters() {
 		p, ok := c.f.Nodes[key]
 		switch {
 		case !ok || p == nil:
-			c.add(cl.Src.Key, RuleD01, fmt.Sprintf("%s: %s names no node; a DNS cluster is keyed by its parent (web server)", obj, key),
+			c.add(cl.Src.Key, RuleD01, fmt.Sprintf("%s: %s names no node; a DNS cluster is keyed by its parent, the web server", obj, key),
 				"key the cluster by the name of a node with role: parent")
 		case p.Role != RoleParent:
-			c.add(cl.Src.Key, RuleD01, fmt.Sprintf("%s: %s is a %s node; a DNS cluster belongs to a parent (web server)", obj, key, roleWord(p.Role)),
+			c.add(cl.Src.Key, RuleD01, fmt.Sprintf("%s: %s is a %s node; a DNS cluster belongs to a parent, the web server", obj, key, roleWord(p.Role)),
 				"key the cluster by the name of a node with role: parent")
 		}
 		if cl.Enabled && 1+len(cl.Members) < 2 {
-			c.add(firstValid(cl.Src.At("members"), cl.Src.Key), RuleD01, fmt.Sprintf("%s has fewer than two servers (the parent and no member)", obj),
+			c.add(firstValid(cl.Src.At("members"), cl.Src.Key), RuleD01, fmt.Sprintf("%s has fewer than two servers: the parent and no member", obj),
 				"add at least one member, or set enabled: false")
 		}
 		if cl.FailureThreshold.N < 0 {
 			c.add(cl.Src.At("failureThreshold"), RuleD06, fmt.Sprintf("%s: failureThreshold %d is not a whole number of at least 1", obj, cl.FailureThreshold.N),
-				"write a whole number of failures (1 or more) or never")
+				"write a whole number of failures, 1 or more, or never")
 		}
 		hosts := map[string]string{} // normalised host -> first member
-		for _, mname := range sortedKeys(cl.Members) {
+		// In declaration order, so the second of two members is the one reported.
+		mnames := sortedKeys(cl.Members)
+		sort.SliceStable(mnames, func(i, j int) bool {
+			a, b := cl.Members[mnames[i]], cl.Members[mnames[j]]
+			return a != nil && b != nil && posLess(a.Src.Key, b.Src.Key, "", "")
+		})
+		for _, mname := range mnames {
 			m := cl.Members[mname]
 			if m == nil {
 				continue
@@ -352,7 +355,7 @@ func (c *checker) domains() {
 			if ds[0].pos.File == x.pos.File && ds[0].pos.Line > 0 {
 				where = fmt.Sprintf("line %d", ds[0].pos.Line)
 			}
-			c.add(x.pos, RuleD05, fmt.Sprintf("%s: domain %s is already declared by %s (%s)", x.obj, d, ds[0].obj, where),
+			c.add(x.pos, RuleD05, fmt.Sprintf("%s: domain %s is already declared by %s at %s", x.obj, d, ds[0].obj, where),
 				"declare each domain once; with write-only members two servers would fight over its zone")
 		}
 	}

@@ -20,14 +20,18 @@ import (
 // its own sends the whole file back through a single parse, so syntax errors are always
 // reported as the operator's file has them.
 
-// chunkMinBytes is the file size from which a file is cut into chunks. A variable so
-// tests can force chunking on small fixtures and compare with the whole-file parse.
-var chunkMinBytes = 256 << 10
+// chunking says when and how finely files are cut. Tests force tiny chunks on small
+// fixtures and compare the result with the whole-file parse.
+type chunking struct {
+	// minBytes is the file size from which a file is cut into chunks.
+	minBytes int
+	// targetBytes is the approximate size of one chunk: big enough that the per-chunk
+	// overhead vanishes, small enough that the yaml.Node trees alive at once (one per
+	// worker) stay a few megabytes.
+	targetBytes int
+}
 
-// chunkTargetBytes is the approximate size of one chunk: big enough that the per-chunk
-// overhead vanishes, small enough that the yaml.Node trees alive at once (one per worker)
-// stay a few megabytes.
-var chunkTargetBytes = 256 << 10
+var defaultChunking = chunking{minBytes: 256 << 10, targetBytes: 256 << 10}
 
 // chunk is a piece of a YAML file that parses on its own.
 type chunk struct {
@@ -46,6 +50,9 @@ type chunk struct {
 // alone on its line (a block mapping follows), optionally with a comment.
 var splitSection = regexp.MustCompile(`^(nodes|resellers|accounts|dnsClusters):[ \t]*(#.*)?\r?$`)
 
+// entryLine matches the first line of a section entry: a plain name and a colon.
+var entryLine = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*:([ \t]|\r?$)`)
+
 // safeTopLine matches the only column-0 lines a chunked file may have: plain keys.
 // Anything else (document markers, directives, flow collections, complex keys,
 // anchors, quoted keys) is rare in a fleet file and parsed whole, the safe way.
@@ -53,9 +60,9 @@ var safeTopLine = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*:([ \t].*)?\r?$`)
 
 // splitYAML cuts data into chunks. It returns a single chunk whenever the file is
 // small or has any construct for which cutting at line starts could be unsafe.
-func splitYAML(file string, data []byte) []chunk {
+func splitYAML(file string, data []byte, ch chunking) []chunk {
 	whole := []chunk{{file: file, text: data}}
-	if len(data) < chunkMinBytes {
+	if len(data) < ch.minBytes {
 		return whole
 	}
 	// Line starts, once, so chunks can be cut at byte offsets without copying lines.
@@ -71,6 +78,9 @@ func splitYAML(file string, data []byte) []chunk {
 		off += i + 1
 	}
 	text := func(l line) []byte { return data[l.start:l.end] }
+	// upTo is the end of line i with its newline: a block scalar's last line keeps the
+	// line break it has in the whole file.
+	upTo := func(i int) int { return min(lines[i].end+1, len(data)) }
 	indentOf := func(b []byte) int {
 		n := 0
 		for n < len(b) && b[n] == ' ' {
@@ -119,8 +129,8 @@ func splitYAML(file string, data []byte) []chunk {
 		}
 		segBytes := lines[s.last].end - lines[s.first].start
 		hdrText := text(lines[hdr])
-		if segBytes < chunkTargetBytes || !splitSection.Match(hdrText) {
-			out = append(out, chunk{file: file, text: data[lines[s.first].start:lines[s.last].end], lineOff: s.first})
+		if segBytes < ch.targetBytes || !splitSection.Match(hdrText) {
+			out = append(out, chunk{file: file, text: data[lines[s.first].start:upTo(s.last)], lineOff: s.first})
 			continue
 		}
 		// Entries start at the indentation of the first content line after the header;
@@ -147,15 +157,18 @@ func splitYAML(file string, data []byte) []chunk {
 				break
 			}
 			if in == entryIndent {
-				switch b[in] {
-				case '-', '?', '{', '[', '&', '*', '!', '|', '>', '%', '@', '`':
+				// Every line at the entries' indentation must open an entry with a plain
+				// name; anything else (a multi-line scalar, a quoted or complex key, a
+				// sequence) keeps the section whole.
+				if !entryLine.Match(b[in:]) {
 					ok = false
+					break
 				}
 				starts = append(starts, i)
 			}
 		}
 		if !ok || entryIndent <= 0 || len(starts) < 2 {
-			out = append(out, chunk{file: file, text: data[lines[s.first].start:lines[s.last].end], lineOff: s.first})
+			out = append(out, chunk{file: file, text: data[lines[s.first].start:upTo(s.last)], lineOff: s.first})
 			continue
 		}
 		// Group entries into chunks of about chunkTargetBytes.
@@ -166,14 +179,14 @@ func splitYAML(file string, data []byte) []chunk {
 			if k+1 < len(starts) {
 				end = starts[k+1] - 1
 			}
-			if k+1 < len(starts) && lines[end].end-lines[from].start < chunkTargetBytes {
+			if k+1 < len(starts) && lines[end].end-lines[from].start < ch.targetBytes {
 				continue
 			}
 			if first {
-				out = append(out, chunk{file: file, text: data[lines[from].start:lines[end].end], lineOff: from})
+				out = append(out, chunk{file: file, text: data[lines[from].start:upTo(end)], lineOff: from})
 				first = false
 			} else {
-				body := data[lines[from].start:lines[end].end]
+				body := data[lines[from].start:upTo(end)]
 				t := make([]byte, 0, len(hdrText)+1+len(body))
 				t = append(append(append(t, hdrText...), '\n'), body...)
 				out = append(out, chunk{file: file, text: t, lineOff: from - 1, cont: true})
@@ -250,15 +263,15 @@ func yamlError(c chunk, err error) Diagnostic {
 // checkText refuses content that is not YAML text before the parser sees it: NUL
 // bytes (a binary file) and invalid UTF-8, each at its line and column.
 func checkText(file string, data []byte) Diagnostics {
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return Diagnostics{{Pos: offsetPos(file, data, i), Rule: RuleLoad,
-			Message: "binary file: it holds a NUL byte, a fleet file is YAML text",
-			Fix:     "point Tether at the fleet's YAML or CUE files"}}
-	}
 	if len(data) >= 2 && (data[0] == 0xFE && data[1] == 0xFF || data[0] == 0xFF && data[1] == 0xFE) {
 		return Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Rule: RuleLoad,
 			Message: "the file is UTF-16; fleet files are UTF-8",
 			Fix:     "save the file as UTF-8"}}
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return Diagnostics{{Pos: offsetPos(file, data, i), Rule: RuleLoad,
+			Message: "binary file: it holds a NUL byte, a fleet file is YAML text",
+			Fix:     "point Tether at the fleet's YAML or CUE files"}}
 	}
 	if !utf8.Valid(data) {
 		i := 0

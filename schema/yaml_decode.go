@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,6 +71,9 @@ type decoder struct {
 	ds      Diagnostics
 	budget  int  // node visits left
 	stopped bool // the budget ran out: stop walking
+	// site is the alias or merge key being expanded, where a bomb is reported: the
+	// operator's line that asked for the expansion, not the anchor deep inside it.
+	site *yaml.Node
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
@@ -88,7 +92,10 @@ func (d *decoder) charge(n *yaml.Node, visits int) bool {
 	d.budget -= visits
 	if d.budget < 0 {
 		d.stopped = true
-		d.add(n, RuleLoad, "YAML aliases expand this file far beyond its size (an alias bomb?)",
+		if d.site != nil {
+			n = d.site
+		}
+		d.add(n, RuleLoad, "YAML aliases expand this file far beyond its size, as an alias bomb does",
 			"write the values out instead of repeating aliases")
 		return false
 	}
@@ -165,6 +172,9 @@ func decodeDoc(c chunk, doc *yaml.Node) *part {
 				p.clusters = append(p.clusters, entry[*DNSCluster]{name, kp, d.cluster(name, kp, v)})
 			})
 		default:
+			if strings.HasPrefix(key, "x-") {
+				continue // an extension key, free for YAML anchors: "x-defaults: &defaults"
+			}
 			d.unknown(k, key, "the fleet", "section", sectionFields)
 		}
 	}
@@ -259,64 +269,103 @@ func (d *decoder) fields(n *yaml.Node, obj, field string, fn func(key string, k,
 			}
 		}
 		if first != nil {
-			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice (first at line %d)", obj, joinField(field, key), first.Line+d.lineOff),
+			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice; first at line %d", obj, joinField(field, key), first.Line+d.lineOff),
 				"keep one of the two")
 			continue
 		}
-		v := d.resolve(n.Content[i+1])
+		orig := n.Content[i+1]
+		v := d.resolve(orig)
 		if v == nil {
 			return false
 		}
-		fn(key, k, v)
+		if orig.Kind == yaml.AliasNode && d.site == nil {
+			d.site = orig
+			fn(key, k, v)
+			d.site = nil
+		} else {
+			fn(key, k, v)
+		}
 	}
-	// Merged mappings supply only the keys the mapping does not set itself.
+	if len(merges) == 0 {
+		return true
+	}
+	// Merged mappings supply only the keys not set before: the mapping's own, then
+	// each merged mapping's in order (their own merges included).
+	set := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
+			set[k.Value] = true
+		}
+	}
 	for _, m := range merges {
-		m = d.resolve(m)
-		if m == nil {
+		if !d.merge(m, obj, set, fn, 0) {
 			return false
 		}
-		var srcs []*yaml.Node
-		switch m.Kind {
-		case yaml.MappingNode:
-			srcs = []*yaml.Node{m}
-		case yaml.SequenceNode:
-			for _, s := range m.Content {
-				if s = d.resolve(s); s != nil {
-					srcs = append(srcs, s)
-				}
-			}
-		}
-		for _, s := range srcs {
-			if s.Kind != yaml.MappingNode {
-				d.add(s, RuleSchema, fmt.Sprintf("%s: a merge (<<) must name a mapping, found %s", obj, kindName(s)), "merge an anchored mapping: <<: *name")
-				continue
-			}
-			if !d.charge(s, len(s.Content)/2) {
-				return false
-			}
-			for i := 0; i+1 < len(s.Content) && !d.stopped; i += 2 {
-				k := d.resolve(s.Content[i])
-				if k == nil || k.Kind != yaml.ScalarNode || k.Tag == "!!merge" || hasKey(n, k.Value) {
-					continue
-				}
-				v := d.resolve(s.Content[i+1])
-				if v == nil {
-					return false
-				}
-				fn(k.Value, k, v)
-			}
-		}
 	}
-	return true
+	return !d.stopped
 }
 
-func hasKey(n *yaml.Node, key string) bool {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key && k.Tag != "!!merge" {
-			return true
+// merge applies the value of a merge key ("<<: *a" or "<<: [*a, *b]"): the keys of
+// the named mappings not already set, recursively through their own merge keys. Every
+// visit is charged, so nested merges cannot multiply a small file into a huge walk.
+func (d *decoder) merge(m *yaml.Node, obj string, set map[string]bool, fn func(key string, k, v *yaml.Node), depth int) bool {
+	if d.site == nil {
+		d.site = m
+		defer func() { d.site = nil }()
+	}
+	m = d.resolve(m)
+	if m == nil || depth > 64 {
+		return false
+	}
+	var srcs []*yaml.Node
+	switch m.Kind {
+	case yaml.MappingNode:
+		srcs = []*yaml.Node{m}
+	case yaml.SequenceNode:
+		for _, s := range m.Content {
+			if s = d.resolve(s); s == nil {
+				return false
+			}
+			srcs = append(srcs, s)
+		}
+	default:
+		srcs = []*yaml.Node{m}
+	}
+	for _, s := range srcs {
+		if s.Kind != yaml.MappingNode {
+			d.add(s, RuleSchema, fmt.Sprintf("%s: a merge (<<) must name a mapping, found %s", obj, kindName(s)), "merge an anchored mapping: <<: *name")
+			continue
+		}
+		if !d.charge(s, len(s.Content)/2) {
+			return false
+		}
+		var nested []*yaml.Node
+		for i := 0; i+1 < len(s.Content) && !d.stopped; i += 2 {
+			k := d.resolve(s.Content[i])
+			if k == nil {
+				return false
+			}
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				nested = append(nested, s.Content[i+1])
+				continue
+			}
+			if k.Kind != yaml.ScalarNode || set[k.Value] {
+				continue
+			}
+			set[k.Value] = true
+			v := d.resolve(s.Content[i+1])
+			if v == nil {
+				return false
+			}
+			fn(k.Value, k, v)
+		}
+		for _, nm := range nested {
+			if !d.merge(nm, obj, set, fn, depth+1) {
+				return false
+			}
 		}
 	}
-	return false
+	return !d.stopped
 }
 
 func joinField(parent, key string) string {
@@ -401,15 +450,15 @@ func kindName(n *yaml.Node) string {
 		case "!!str":
 			return "a string"
 		case "!!int", "!!float":
-			return "a number (" + short(n.Value) + ")"
+			return "the number " + short(n.Value)
 		case "!!bool":
-			return "a boolean (" + short(n.Value) + ")"
+			return "the boolean " + short(n.Value)
 		case "!!null":
 			return "no value"
 		case "!!binary":
 			return "binary data"
 		case "!!timestamp":
-			return "a date (" + short(n.Value) + ")"
+			return "the date " + short(n.Value)
 		}
 		return "a value tagged " + short(n.Tag)
 	}
@@ -515,9 +564,44 @@ func (d *decoder) strList(n *yaml.Node, obj, field string, values []string, src 
 	return out, true
 }
 
-func (d *decoder) required(n *yaml.Node, obj string, have map[string]bool, fields ...string) {
+// fieldMask records which of an object's known fields were written, by their index
+// in the known-field list: no map per object, which matters at 100k accounts.
+type fieldMask uint64
+
+func (m *fieldMask) add(known []string, key string) {
+	if i := slices.Index(known, key); i >= 0 && i < 64 {
+		*m |= 1 << i
+	}
+}
+
+func (m fieldMask) has(known []string, key string) bool {
+	i := slices.Index(known, key)
+	return i >= 0 && i < 64 && m&(1<<i) != 0
+}
+
+// fieldKey returns the key node of a field of mapping n, or n itself.
+func fieldKey(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			return k
+		}
+	}
+	return n
+}
+
+// newSource sizes the field-position map for the object once: growing it field by
+// field was a fifth of all allocation at 100k accounts.
+func newSource(kp Pos, n *yaml.Node) Source {
+	size := 8
+	if n.Kind == yaml.MappingNode && len(n.Content) > size {
+		size = len(n.Content) // about one nested field per top-level one
+	}
+	return Source{Key: kp, Fields: make(map[string]Pos, size)}
+}
+
+func (d *decoder) required(n *yaml.Node, obj string, known []string, have fieldMask, fields ...string) {
 	for _, f := range fields {
-		if !have[f] {
+		if !have.has(known, f) {
 			d.add(n, RuleSchema, fmt.Sprintf("%s has no %s", obj, f), fmt.Sprintf("add %s:", f))
 		}
 	}
@@ -555,11 +639,11 @@ func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
 }
 
 func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
-	nd := &Node{Src: Source{Key: kp}}
+	nd := &Node{Src: newSource(kp, n)}
 	obj := "node " + name
-	have := map[string]bool{}
+	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(nodeFields, key)
 		ok := false
 		switch key {
 		case "role":
@@ -633,9 +717,18 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(n, obj, have, "role", "host")
-		if nd.Role == RoleChild && !have["parent"] {
+		d.required(n, obj, nodeFields, have, "role", "host")
+		if nd.Role == RoleChild && !have.has(nodeFields, "parent") {
 			d.add(n, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
+		}
+		if nd.Role != "" && nd.Role != RoleChild {
+			// What only a child has, on another role, is a mistake about the role.
+			for _, f := range []string{"parent", "services", "lost"} {
+				if have.has(nodeFields, f) {
+					d.add(fieldKey(n, f), RuleSchema, fmt.Sprintf("%s has role %s; only a child has %s", obj, nd.Role, f),
+						"remove "+f+":, or set role: child")
+				}
+			}
 		}
 	}
 	return nd
@@ -648,9 +741,13 @@ func (d *decoder) credentials(n *yaml.Node, obj string, src *Source) *Credential
 		ok := false
 		switch key {
 		case "user":
-			c.User, ok = d.str(v, obj, f)
+			if c.User, ok = d.str(v, obj, f); ok && c.User != "root" && userNameProblem(c.User) != "" {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: credentials.user %q is neither root nor a valid user name", obj, short(c.User)), "use root, or the reseller the token belongs to")
+			}
 		case "tokenEnv":
-			c.TokenEnv, ok = d.str(v, obj, f)
+			if c.TokenEnv, ok = d.str(v, obj, f); ok && !isEnvName(c.TokenEnv) {
+				d.add(v, RuleSchema, obj+": credentials.tokenEnv is not an environment variable name; its value is not shown, as it may be the token itself", "write the variable's name, e.g. WEB1_WHM_TOKEN, not its value")
+			}
 		case "tokenFile":
 			c.TokenFile, ok = d.str(v, obj, f)
 		case "token":
@@ -685,14 +782,14 @@ func inlineSecret(v *yaml.Node) string {
 // account decodes the fields an account and a reseller share; extra handles the
 // reseller's own fields and returns false for a key it does not know either.
 func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj string, extra func(key string, k, v *yaml.Node) bool) {
-	a.Src = Source{Key: kp}
-	have := map[string]bool{}
+	a.Src = newSource(kp, n)
+	var have fieldMask
 	known := accountFields
 	if extra != nil {
 		known = resellerFields
 	}
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(known, key)
 		ok := false
 		switch key {
 		case "parent":
@@ -757,7 +854,7 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(n, obj, have, "parent", "domain")
+		d.required(n, obj, known, have, "parent", "domain")
 	}
 }
 
@@ -805,9 +902,9 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 		}
 		base := fmt.Sprintf("forwarders[%d]", i)
 		var fw Forwarder
-		have := map[string]bool{}
+		var have fieldMask
 		ok := d.fields(e, obj, base, func(key string, k, v *yaml.Node) {
-			have[key] = true
+			have.add(forwarderFields, key)
 			f := base + "." + key
 			var ok2 bool
 			switch key {
@@ -824,7 +921,7 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 			}
 		})
 		if ok {
-			d.required(e, obj+" "+base, have, "from", "to")
+			d.required(e, obj+" "+base, forwarderFields, have, "from", "to")
 			src.Set(base, d.pos(e))
 			out = append(out, fw)
 		}
@@ -904,7 +1001,7 @@ func (d *decoder) cluster(name string, kp Pos, n *yaml.Node) *DNSCluster {
 // threshold reads a failure threshold. Values the model cannot hold (0, negative,
 // fractions, other words) are TETHER-D06 here, where the text is still at hand.
 func (d *decoder) threshold(n *yaml.Node, obj string) (Threshold, bool) {
-	const fix = "write a whole number of failures (1 or more) or never"
+	const fix = "write a whole number of failures, 1 or more, or never"
 	if n.Kind == yaml.ScalarNode {
 		switch n.Tag {
 		case "!!str":
@@ -923,11 +1020,11 @@ func (d *decoder) threshold(n *yaml.Node, obj string) (Threshold, bool) {
 }
 
 func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
-	m := &Member{Src: Source{Key: kp}}
+	m := &Member{Src: newSource(kp, n)}
 	obj := "DNS cluster " + cluster + " member " + name
-	have := map[string]bool{}
+	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(memberFields, key)
 		ok := false
 		switch key {
 		case "backend":
@@ -960,16 +1057,19 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 	if n.Kind != yaml.MappingNode {
 		return m
 	}
-	d.required(n, obj, have, "role")
-	if m.BackendName() == BackendRFC2136 {
-		d.required(n, obj, have, "host", "address")
-		if have["node"] {
+	d.required(n, obj, memberFields, have, "role")
+	switch {
+	case have.has(memberFields, "backend") && m.Backend == "":
+		// An unknown backend was reported; what else is required depends on it.
+	case m.BackendName() == BackendRFC2136:
+		d.required(n, obj, memberFields, have, "host", "address")
+		if have.has(memberFields, "node") {
 			d.add(n, RuleSchema, obj+": an rfc2136 member is not a node of the fleet, so it has no node", "remove node: or use backend cpanel")
 		}
-	} else {
-		d.required(n, obj, have, "node")
+	default:
+		d.required(n, obj, memberFields, have, "node")
 		for _, f := range []string{"host", "address", "tsig"} {
-			if have[f] {
+			if have.has(memberFields, f) {
 				d.add(n, RuleSchema, fmt.Sprintf("%s: a cpanel member takes its %s from its node", obj, f), "remove "+f+": or set backend: rfc2136")
 			}
 		}
@@ -979,9 +1079,9 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 
 func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 	t := &TSIG{Src: Source{Key: d.pos(n)}}
-	have := map[string]bool{}
+	var have fieldMask
 	ok := d.fields(n, obj, "tsig", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(tsigFields, key)
 		f := "tsig." + key
 		ok := false
 		switch key {
@@ -990,7 +1090,9 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 		case "algorithm":
 			t.Algorithm, ok = d.enum(v, obj, f, tsigAlgorithms)
 		case "secretEnv":
-			t.SecretEnv, ok = d.str(v, obj, f)
+			if t.SecretEnv, ok = d.str(v, obj, f); ok && !isEnvName(t.SecretEnv) {
+				d.add(v, RuleSchema, obj+": tsig.secretEnv is not an environment variable name; its value is not shown, as it may be the secret itself", "write the variable's name, e.g. NS2_TSIG_SECRET, not its value")
+			}
 		case "secretFile":
 			t.SecretFile, ok = d.str(v, obj, f)
 		case "secret":
@@ -1008,7 +1110,7 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 	if !ok {
 		return nil
 	}
-	d.required(n, obj+" tsig", have, "name")
+	d.required(n, obj+" tsig", tsigFields, have, "name")
 	return t
 }
 
