@@ -344,9 +344,13 @@ func TestRedaction(t *testing.T) {
 	var logBuf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	handlers := map[string]http.HandlerFunc{
-		"401":     func(w http.ResponseWriter, r *http.Request) { http.Error(w, r.Header.Get("Authorization"), 401) },
-		"500":     func(w http.ResponseWriter, r *http.Request) { http.Error(w, "echo "+r.Header.Get("Authorization"), 500) },
-		"garbage": func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<pre>"+r.Header.Get("Authorization")+"</pre>") },
+		"401": func(w http.ResponseWriter, r *http.Request) { http.Error(w, r.Header.Get("Authorization"), 401) },
+		"500": func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "echo "+r.Header.Get("Authorization"), 500)
+		},
+		"garbage": func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "<pre>"+r.Header.Get("Authorization")+"</pre>")
+		},
 		"reason": func(w http.ResponseWriter, r *http.Request) {
 			b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"command": "x", "version": 1, "result": 0, "reason": r.Header.Get("Authorization")}})
 			w.Write(b)
