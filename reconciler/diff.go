@@ -58,12 +58,21 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	for s := range FailedScopes(opts.ObserveErrors) {
 		d.failed[s] = true
 	}
+	var observeErrors []string
 	for _, err := range opts.ObserveErrors {
 		if err != nil {
-			d.errors = append(d.errors, err.Error())
+			observeErrors = append(observeErrors, err.Error())
 		}
 	}
 	d.prune = desired.Policy != nil && desired.Policy.Prune
+	// A parent no provider reported is as unknown as one that failed: planning its
+	// accounts against an empty view would create (or, pruning, remove) everything.
+	for _, name := range sortedKeys(desired.Nodes) {
+		if n := desired.Nodes[name]; n != nil && n.Role == schema.RoleParent && observed.Nodes[name] == nil && !d.failed[name] {
+			d.failed[name] = true
+			d.warnf("node %s: not observed (no provider reported it); nothing is planned on it or its accounts", name)
+		}
+	}
 
 	d.diffNodes()
 	d.diffResellers()
@@ -72,11 +81,16 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	d.diffResellerDeletes()
 	d.diffDNS()
 
+	changes := d.ordered()
+	// Observation errors keep the order they were found in; the planner's own come
+	// after, sorted, like the warnings, so no map order shows through.
+	sort.Strings(d.errors)
+	sort.Strings(d.warnings)
 	p := &plan.Plan{
 		FormatVersion: plan.FormatVersion,
-		Changes:       d.ordered(),
+		Changes:       changes,
 		Unmanaged:     d.unmanaged,
-		Errors:        d.errors,
+		Errors:        append(observeErrors, d.errors...),
 		Warnings:      d.warnings,
 	}
 	sort.SliceStable(p.Unmanaged, func(i, j int) bool { return p.Unmanaged[i].Address < p.Unmanaged[j].Address })

@@ -97,10 +97,14 @@ func cloneMember(m *schema.Member) *schema.Member {
 		t.Src = schema.Source{}
 		c.TSIG = &t
 	}
-	if m.Sync != nil {
-		s := *m.Sync
-		s.OutOfSync = slices.Clone(m.Sync.OutOfSync)
-		c.Sync = &s
+	if m.Zones != nil {
+		// Per-zone digests are the provider's working data; a plan keeps what a
+		// person reviews (which zones are out of step or missing).
+		c.Zones = &schema.MemberZones{
+			OutOfStep:   slices.Clone(m.Zones.OutOfStep),
+			Missing:     slices.Clone(m.Zones.Missing),
+			NeedsResync: m.Zones.NeedsResync,
+		}
 	}
 	return &c
 }

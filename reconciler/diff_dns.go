@@ -111,6 +111,15 @@ func (d *differ) memberHost(m *schema.Member) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
+// observedHost is an observed member's host; a member the provider could not match
+// to the fleet is keyed by its host name, which then is the best identity there is.
+func observedHost(key, host string) string {
+	if host == "" && strings.Contains(key, ".") {
+		return strings.ToLower(strings.TrimSuffix(key, "."))
+	}
+	return host
+}
+
 // memberTarget is where a member's change is executed: WHM's cluster screens on the
 // parent for the cpanel backend, the nameserver itself for rfc2136.
 func memberTarget(parent, name string, m *schema.Member) (provider, target string) {
@@ -124,7 +133,7 @@ func memberTarget(parent, name string, m *schema.Member) (provider, target strin
 // filled from its node so the provider need not look it up.
 func (d *differ) memberAfter(m *schema.Member) *schema.Member {
 	c := cloneMember(m)
-	c.Sync, c.Disabled = nil, false
+	c.Zones, c.Disabled = nil, false
 	if c.BackendName() == schema.BackendCPanel && c.Host == "" {
 		c.Host = d.memberHost(m)
 	}
@@ -148,7 +157,7 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 		if om == nil {
 			continue
 		}
-		host := d.memberHost(om)
+		host := observedHost(name, d.memberHost(om))
 		if dm := c.Members[name]; dm != nil {
 			// An unknown host on either side is no evidence of another server.
 			dh := d.memberHost(dm)
@@ -176,7 +185,7 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 			continue
 		}
 		addr := plan.MemberAddress(parent, name)
-		if d.isFailed(addr, name, om.Node) {
+		if d.isFailed(addr, parent+"/"+name, name, om.Node) {
 			continue
 		}
 		var reason string
@@ -218,7 +227,7 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 			continue
 		}
 		addr := plan.MemberAddress(parent, name)
-		if d.isFailed(addr, name, m.Node) {
+		if d.isFailed(addr, parent+"/"+name, name, m.Node) {
 			continue
 		}
 		provider, target := memberTarget(parent, name, m)
@@ -278,14 +287,22 @@ func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, pro
 			return
 		}
 	}
+	// The hook for a member's own observation (rfc2136: schema.MemberZones): zones
+	// out of step are brought in step by an update, a due resync rewrites them all.
+	// Only members that are written to get either; the fleet's role decides.
 	writes := m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleWriteOnly
 	var resync bool
-	if s := om.Sync; s != nil && writes && !om.Disabled {
-		if s.Resync {
+	if z := om.Zones; z != nil && !om.Disabled {
+		if len(z.Missing) > 0 {
+			d.warnf("DNS member %s of %s does not serve %d of %s's zones (%s): RFC 2136 cannot create a zone; create them on the nameserver", name, parent, len(z.Missing), parent, listNames(z.Missing, 5))
+		}
+		switch {
+		case !writes:
+		case z.NeedsResync:
 			resync = true
-		} else if len(s.OutOfSync) > 0 {
+		case len(z.OutOfStep) > 0:
 			fields = append(fields, "zones")
-			why = append(why, fmt.Sprintf("%d zones out of step: %s", len(s.OutOfSync), listNames(s.OutOfSync, 5)))
+			why = append(why, fmt.Sprintf("%d zones out of step: %s", len(z.OutOfStep), listNames(z.OutOfStep, 5)))
 		}
 	}
 	if len(fields) > 0 {

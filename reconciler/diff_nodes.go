@@ -47,11 +47,8 @@ func (d *differ) diffNodes() {
 			continue
 		}
 		o := d.o.Nodes[name]
-		if o == nil {
-			if n.Role == schema.RoleParent {
-				d.warnf("node %s: not observed (no provider reported it); nothing is planned on it", name)
-			}
-		} else {
+		if o != nil && !n.Lost {
+			// A lost child is gone or compromised: nothing is set on it.
 			d.nodeUpdate(name, n, o)
 		}
 		if n.Role != schema.RoleChild {
@@ -86,7 +83,15 @@ func (d *differ) nodeUpdate(name string, n, o *schema.Node) {
 	var fields []string
 	var why []string
 	flags := plan.Flags{}
-	if n.Profile != "" && n.Profile != o.Profile {
+	// What a provider could not read is empty on the observed side: not compared
+	// (it would be planned again on every run), but said.
+	if n.Profile != "" && o.Profile == "" {
+		d.warnf("node %s: its profile could not be read; the fleet's %s is not checked", name, n.Profile)
+	}
+	if len(n.PasswordStrength) > 0 && o.PasswordStrength == nil {
+		d.warnf("node %s: its password strengths could not be read; the fleet's are not checked", name)
+	}
+	if n.Profile != "" && o.Profile != "" && n.Profile != o.Profile {
 		fields = append(fields, "profile")
 		why = append(why, fmt.Sprintf("profile %s, the fleet says %s", orNone(o.Profile), n.Profile))
 		// Activating a profile enables and disables services on the server.
@@ -99,7 +104,7 @@ func (d *differ) nodeUpdate(name string, n, o *schema.Node) {
 			d.warnf("node %s: passwordStrength.%s is governed by its parent %s, not by the child; not planned (TETHER-L16)", name, kind, n.Parent)
 			continue
 		}
-		if have, ok := o.PasswordStrength[kind]; !ok || have != v {
+		if have, ok := o.PasswordStrength[kind]; o.PasswordStrength != nil && (!ok || have != v) {
 			kinds = append(kinds, kind)
 		}
 	}

@@ -34,6 +34,8 @@ type caseOptions struct {
 	} `yaml:"observeErrors"`
 	Force         bool `yaml:"force"`
 	AllowDataLoss bool `yaml:"allowDataLoss"`
+	// EnableMember plans `tether dns enable MEMBER` instead of a diff.
+	EnableMember string `yaml:"enableMember"`
 }
 
 func set(xs []string) map[string]bool {
@@ -44,10 +46,24 @@ func set(xs []string) map[string]bool {
 	return m
 }
 
-// loadFleet reads a fleet written in YAML through the model's JSON field names, with
-// unknown fields refused, so a typo in a golden fleet fails the test instead of
-// silently testing less. (schema.Load, with positions and rules, lives on another
-// branch; the golden cases test the diff, not the loader.)
+// loadDesired loads a desired fleet as tether does (schema.Load: positions and every
+// rule), so the golden plans are plans of fleets an operator could actually apply.
+func loadDesired(t *testing.T, path string) *schema.Fleet {
+	t.Helper()
+	f, ds, err := schema.Load(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(ds) > 0 {
+		t.Fatalf("%s is not a valid fleet:\n%s", path, ds.Error())
+	}
+	return f
+}
+
+// loadFleet reads an observed fleet written in YAML through the model's JSON field
+// names, with unknown fields refused, so a typo fails the test instead of silently
+// testing less. Observed fleets are not operator files: the fleet rules do not apply
+// to them (a server may well be in a state the rules forbid).
 func loadFleet(t *testing.T, path string) *schema.Fleet {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -91,7 +107,7 @@ func loadOptions(t *testing.T, dir string) caseOptions {
 
 // goldenCase plans one case directory and returns every render.
 func goldenCase(t *testing.T, dir string) map[string][]byte {
-	desired := loadFleet(t, filepath.Join(dir, "desired.yaml"))
+	desired := loadDesired(t, filepath.Join(dir, "desired.yaml"))
 	observed := loadFleet(t, filepath.Join(dir, "observed.yaml"))
 	o := loadOptions(t, dir)
 	opts := DiffOptions{
@@ -103,6 +119,13 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 		opts.ObserveErrors = append(opts.ObserveErrors, &ScopeError{Provider: e.Provider, Scope: e.Scope, Err: errors.New(e.Error)})
 	}
 	p := Diff(desired, observed, opts)
+	if o.EnableMember != "" {
+		var err error
+		if p, err = EnableMember(desired, observed, o.EnableMember); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkPlanInvariants(t, p)
 
 	out := map[string][]byte{}
 	var txt, js, md bytes.Buffer
@@ -148,7 +171,7 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 	if err := render.JSON(&again, Diff(desired, observed, opts)); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(js.Bytes(), again.Bytes()) {
+	if o.EnableMember == "" && !bytes.Equal(js.Bytes(), again.Bytes()) {
 		t.Error("two diffs of the same fleets differ")
 	}
 	return out

@@ -95,18 +95,20 @@ func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fl
 			errs = append(errs, &ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: j.err})
 			continue
 		}
-		for _, conflict := range mergeFleet(observed, j.fleet) {
+		for _, conflict := range mergeFleet(observed, j.fleet, j.scope) {
 			errs = append(errs, &ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: conflict})
 		}
 	}
 	return observed, errs
 }
 
-// mergeFleet adds a partial fleet into dst. Nodes seen by two scopes (a child seen
-// from its parent and on its own) are merged field by field, the first value set
-// winning; an account or reseller seen on two parents is a conflict reported back,
-// the first sighting kept.
-func mergeFleet(dst, src *schema.Fleet) []error {
+// mergeFleet adds the partial fleet of one scope into dst. Nodes seen by two scopes
+// (a child seen from its parent and on its own) are merged field by field, the first
+// value set winning; an account or reseller seen on two parents is a conflict
+// reported back, the first sighting kept. A DNS cluster's settings come from the
+// scope named after its parent (whm observes a parent with its cluster); any other
+// scope (an rfc2136 member, "PARENT/MEMBER") only contributes members.
+func mergeFleet(dst, src *schema.Fleet, scope string) []error {
 	if src == nil {
 		return nil
 	}
@@ -167,6 +169,9 @@ func mergeFleet(dst, src *schema.Fleet) []error {
 			dst.DNSClusters = map[string]*schema.DNSCluster{}
 		}
 		have := dst.DNSClusters[parent]
+		if have != nil && scope == parent {
+			have.Enabled, have.FailureThreshold, have.NotifyOnDisable = c.Enabled, c.FailureThreshold, c.NotifyOnDisable
+		}
 		if have == nil {
 			// Copy so members merged in later (an rfc2136 member observed on its own)
 			// never write into a provider's value.
@@ -181,8 +186,6 @@ func mergeFleet(dst, src *schema.Fleet) []error {
 			dst.DNSClusters[parent] = &cp
 			continue
 		}
-		// A second partial view of a cluster only contributes members: the parent's
-		// scope is the one that knows the cluster settings.
 		for _, name := range sortedKeys(c.Members) {
 			if m := c.Members[name]; m != nil {
 				if have.Members == nil {
@@ -230,13 +233,23 @@ func mergeNode(dst, src *schema.Node) {
 	}
 }
 
-// mergeMember lets a member's own scope add what the parent's view cannot see (its
-// synchronisation state); the parent's view of role and disabled stays.
+// mergeMember completes one view of a member with another: its own scope adds what
+// the parent's view cannot see (its zones), the parent's adds role and node; a
+// member disabled in either view is disabled.
 func mergeMember(dst, src *schema.Member) {
-	if dst.Sync == nil {
-		dst.Sync = src.Sync
+	if dst.Zones == nil {
+		dst.Zones = src.Zones
 	}
 	dst.Disabled = dst.Disabled || src.Disabled
+	if dst.Backend == "" {
+		dst.Backend = src.Backend
+	}
+	if dst.Role == "" {
+		dst.Role = src.Role
+	}
+	if dst.Node == "" {
+		dst.Node = src.Node
+	}
 	if dst.Host == "" {
 		dst.Host = src.Host
 	}

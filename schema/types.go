@@ -204,22 +204,10 @@ type Member struct {
 	TSIG     *TSIG  `json:"tsig,omitempty"`
 	// Disabled is observed state: the member was disabled after too many failures.
 	Disabled bool `json:"disabled,omitempty"`
-	// Sync is observed state: how the member's zones stand against what its role
-	// implies. Nil when in step or not observed. Providers fill it; Diff turns it into
-	// an update (zones out of step) or a resync (a full resynchronisation is due).
-	Sync *MemberSync `json:"sync,omitempty"`
+	// Zones is observed state of an rfc2136 member's zones (see observed.go).
+	Zones *MemberZones `json:"zones,omitempty"`
 
 	Src Source `json:"-"`
-}
-
-// MemberSync is the observed synchronisation state of one DNS cluster member.
-type MemberSync struct {
-	// OutOfSync names the zones the member lacks or holds differently from the parent,
-	// sorted. Only members that are written to (sync, write-only) are brought in step.
-	OutOfSync []string `json:"outOfSync,omitempty"`
-	// Resync says the member must be resynchronised whole before it is trusted again
-	// (a sync member back after a long time offline or after being disabled).
-	Resync bool `json:"resync,omitempty"`
 }
 
 // BackendName returns the backend with the default spelled out.

@@ -59,7 +59,10 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 		title += fmt.Sprintf(" · ⚠️ %d errors", len(p.Errors))
 	}
 	b.must(title + "\n\n")
-	if p.Empty() {
+	switch {
+	case p.Empty() && len(p.Errors) > 0:
+		b.must("No changes for what could be observed; the errors below leave parts of the fleet unknown.\n\n")
+	case p.Empty():
 		b.must("The fleet matches the configuration.\n\n")
 	}
 
@@ -81,6 +84,9 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 	if len(risky) > 0 {
 		b.must(fmt.Sprintf("#### Risky changes (%d)\n\n", len(risky)))
 		b.must("| | change | risk | why |\n| --- | --- | --- | --- |\n")
+		// Risky changes may take two thirds of the comment, so a long list of them
+		// still leaves the reviewer a view of the rest.
+		b.ceiling = b.Len() + (b.max-b.Len())*2/3
 		list(b, risky, func(c *plan.Change) string {
 			why := c.Reason
 			for _, wn := range c.Warnings {
@@ -90,6 +96,7 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 				Symbol(c.Action), c.Address, c.Action, c.Target,
 				strings.Join(RiskMarks(c.Flags), ", "), mdCell(why))
 		}, "risky changes")
+		b.ceiling = 0
 		b.must("\n")
 	}
 
@@ -102,7 +109,13 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 		for g := range groups {
 			names = append(names, g)
 		}
-		sort.Strings(names)
+		// Parents in name order; changes that belong to no parent (DNS-only nodes) last.
+		sort.Slice(names, func(i, j int) bool {
+			if (names[i] == "") != (names[j] == "") {
+				return names[j] == ""
+			}
+			return names[i] < names[j]
+		})
 		b.must(fmt.Sprintf("#### Other changes (%d)\n\n", len(rest)))
 		for _, g := range names {
 			cs := groups[g]
@@ -111,9 +124,9 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 				label = "DNS-only nodes"
 			}
 			fold := len(cs) > opts.FoldAfter
-			head := fmt.Sprintf("**%s** — %d changes\n\n", label, len(cs))
+			head := fmt.Sprintf("**%s** — %s\n\n", label, plural(len(cs), "change"))
 			if fold {
-				head = fmt.Sprintf("<details><summary>%s — %d changes</summary>\n\n", label, len(cs))
+				head = fmt.Sprintf("<details><summary>%s — %s</summary>\n\n", label, plural(len(cs), "change"))
 			}
 			if !b.try(head + "```diff\n") {
 				b.elide(fmt.Sprintf("%d changes on %s", len(cs), label))
@@ -195,12 +208,17 @@ func mdCell(s string) string {
 type budget struct {
 	strings.Builder
 	max      int
+	ceiling  int // a lower cap for one section; 0 means none
 	reserved []int
 	elided   []string
 }
 
 func (b *budget) room() int {
-	r := b.max - b.Len()
+	limit := b.max
+	if b.ceiling > 0 && b.ceiling < limit {
+		limit = b.ceiling
+	}
+	r := limit - b.Len()
 	for _, n := range b.reserved {
 		r -= n
 	}
@@ -230,4 +248,11 @@ func list[T any](b *budget, items []T, line func(T) string, what string) {
 			return
 		}
 	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

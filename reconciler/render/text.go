@@ -121,8 +121,12 @@ func actionColor(a plan.Action) string {
 	return ansiYellow
 }
 
-// SummaryLine is the last line of a text plan.
+// SummaryLine is the last line of a text plan. An empty plan claims the fleet
+// matches only when everything could be observed.
 func SummaryLine(p *plan.Plan) string {
+	if p.Empty() && len(p.Errors) > 0 {
+		return "No changes for what could be observed; the errors above leave parts of the fleet unknown."
+	}
 	if p.Empty() {
 		return "No changes. The fleet matches the configuration."
 	}
@@ -177,11 +181,15 @@ func Text(w io.Writer, p *plan.Plan, opts TextOptions) error {
 		}
 		ew.printf("\n")
 	}
-	line := SummaryLine(p)
-	if p.Summary.Risky > 0 {
-		line += fmt.Sprintf(" %d risky.", p.Summary.Risky)
+	if n := p.Summary.Risky; n > 0 {
+		what := "changes are"
+		if n == 1 {
+			what = "change is"
+		}
+		ew.printf("%s\n", c.paint(ansiRed, fmt.Sprintf("%d %s risky (marked !! or ! above).", n, what)))
 	}
-	ew.printf("%s\n", c.paint(ansiBold, line))
+	// The summary line stays exactly as scripts expect it, alone on the last line.
+	ew.printf("%s\n", c.paint(ansiBold, SummaryLine(p)))
 	return ew.err
 }
 

@@ -143,7 +143,7 @@ func fieldChanges(c *plan.Change) []fieldChange {
 			out = append(out, fieldChange{f, `"none"`, `"reseller"`})
 			continue
 		case "zones":
-			out = append(out, fieldChange{"zones out of step", bmap["sync.outOfSync"], "[]"})
+			out = append(out, fieldChange{"zones out of step", bmap["zones.outOfStep"], "[]"})
 			continue
 		}
 		var inside []leaf
