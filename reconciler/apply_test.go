@@ -18,8 +18,8 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-// fakeProvider records what it is asked to do and how much ran at once.
-type fakeProvider struct {
+// applyFake records what it is asked to do and how much ran at once.
+type applyFake struct {
 	name  string
 	delay time.Duration
 	// errs gives, per change ID, the error of each successive attempt; past the end
@@ -37,19 +37,19 @@ type fakeProvider struct {
 	maxPerTarget map[string]int
 }
 
-func newFake() *fakeProvider {
-	return &fakeProvider{name: "whm", errs: map[string][]error{}, attempts: map[string]int{},
+func newApplyFake() *applyFake {
+	return &applyFake{name: "whm", errs: map[string][]error{}, attempts: map[string]int{},
 		perTarget: map[string]int{}, maxPerTarget: map[string]int{}}
 }
 
-func (f *fakeProvider) Name() string                         { return f.name }
-func (f *fakeProvider) Capabilities() providers.Capabilities { return nil }
-func (f *fakeProvider) Scopes(*schema.Fleet) []string        { return nil }
-func (f *fakeProvider) Observe(context.Context, string, *schema.Fleet) (*schema.Fleet, error) {
+func (f *applyFake) Name() string                         { return f.name }
+func (f *applyFake) Capabilities() providers.Capabilities { return nil }
+func (f *applyFake) Scopes(*schema.Fleet) []string        { return nil }
+func (f *applyFake) Observe(context.Context, string, *schema.Fleet) (*schema.Fleet, error) {
 	return &schema.Fleet{}, nil
 }
 
-func (f *fakeProvider) Apply(ctx context.Context, c *plan.Change) error {
+func (f *applyFake) Apply(ctx context.Context, c *plan.Change) error {
 	if f.hook != nil {
 		f.hook(c)
 	}
@@ -102,7 +102,7 @@ func (s *noSleep) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func provs(f *fakeProvider) map[string]providers.Provider {
+func provs(f *applyFake) map[string]providers.Provider {
 	return map[string]providers.Provider{f.name: f}
 }
 
@@ -115,7 +115,7 @@ func statuses(r *Result) map[string]Status {
 }
 
 func TestApplyRespectsDependencies(t *testing.T) {
-	f := newFake()
+	f := newApplyFake()
 	f.delay = time.Millisecond
 	p := planOf(
 		ch("account.c/distribute", "account.c/create"),
@@ -162,7 +162,7 @@ func TestApplyBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := newApplyFake()
 			f.delay = 3 * time.Millisecond
 			var cs []*plan.Change
 			for i := range tt.changes {
@@ -187,7 +187,7 @@ func TestApplyBounds(t *testing.T) {
 func TestApplyFailureSkipsOnlyDependents(t *testing.T) {
 	boom := errors.New("createacct: domain taken")
 	denied := errors.New("link: token lacks the all ACL")
-	f := newFake()
+	f := newApplyFake()
 	f.errs["account.a/create"] = []error{boom}
 	f.errs["node.mail2/link"] = []error{denied}
 	p := planOf(
@@ -253,7 +253,7 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := newApplyFake()
 			f.errs["account.a/create"] = tt.errs
 			s := &noSleep{}
 			var retries int
@@ -295,7 +295,7 @@ func TestApplyRefusesBadGraphs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := newApplyFake()
 			res, err := Apply(context.Background(), tt.p, provs(f), ApplyOptions{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
@@ -308,7 +308,7 @@ func TestApplyRefusesBadGraphs(t *testing.T) {
 }
 
 func TestApplyProviderProblemsFailOneChange(t *testing.T) {
-	f := newFake()
+	f := newApplyFake()
 	f.hook = func(c *plan.Change) {
 		if c.ID == "account.p/create" {
 			panic("nil map")
@@ -355,7 +355,7 @@ func TestApplyKeepsInventory(t *testing.T) {
 	if err := st.UpdateInventory(ctx, []state.Entry{{Address: "account.old"}, {Address: "node.mail9"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f := newFake()
+	f := newApplyFake()
 	f.errs["account.bad/create"] = []error{errors.New("refused")}
 	p := planOf(ch("account.a/create"), ch("account.bad/create"), ch("node.mail1/link"),
 		ch("account.old/delete"), ch("node.mail9/unlink"), ch("account.a/update"))
@@ -385,7 +385,7 @@ func TestApplyInterruptedThenFinished(t *testing.T) {
 	st := openState(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := newFake()
+	f := newApplyFake()
 	f.delay = 5 * time.Millisecond
 	f.hook = func(c *plan.Change) {
 		if c.ID == "account.b/create" {
@@ -422,7 +422,7 @@ func TestApplyInterruptedThenFinished(t *testing.T) {
 	}
 
 	// The next apply re-observed: what remains is the rest of the work.
-	f2 := newFake()
+	f2 := newApplyFake()
 	res2, err := Apply(context.Background(), planOf(ch("account.b/distribute"), ch("account.c/create", "account.b/distribute")),
 		provs(f2), ApplyOptions{State: st, Locks: Locks(p, js)})
 	if err != nil {
@@ -446,7 +446,7 @@ func TestApplyLeavesOthersJournals(t *testing.T) {
 	if err := st.BeginJournal(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Apply(ctx, planOf(ch("account.a/create")), provs(newFake()), ApplyOptions{State: st, Locks: []string{"web1"}})
+	res, err := Apply(ctx, planOf(ch("account.a/create")), provs(newApplyFake()), ApplyOptions{State: st, Locks: []string{"web1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +481,7 @@ func TestApplyEmptyPlanClosesFinishedJournal(t *testing.T) {
 
 func TestApplyFailureKeepsJournal(t *testing.T) {
 	st := openState(t)
-	f := newFake()
+	f := newApplyFake()
 	f.errs["account.a/create"] = []error{errors.New("refused")}
 	_, err := Apply(context.Background(), planOf(ch("account.a/create"), ch("account.b/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web1"}})
 	if err == nil {
@@ -500,7 +500,7 @@ func TestApplyRefusesWhenParentLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Unlock()
-	f := newFake()
+	f := newApplyFake()
 	res, err := Apply(context.Background(), planOf(ch("account.a/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web2", "web1"}})
 	if !errors.Is(err, state.ErrLocked) || !strings.Contains(err.Error(), "cannot apply to web1") || res != nil {
 		t.Fatalf("result %v, err = %v", res, err)
@@ -526,7 +526,7 @@ func TestLocks(t *testing.T) {
 }
 
 func TestApplyEventsCount(t *testing.T) {
-	f := newFake()
+	f := newApplyFake()
 	f.errs["b/create"] = []error{errors.New("x")}
 	var last Event
 	var starts int

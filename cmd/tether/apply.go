@@ -118,7 +118,7 @@ func applyFleet(ctx context.Context, cmd *cobra.Command, path string, af applyFl
 			return err
 		}
 	}
-	return execute(ctx, cmd, w, af, prev)
+	return runApply(ctx, cmd, w, af, prev)
 }
 
 func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af applyFlags) error {
@@ -148,7 +148,7 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 	if err := checkSafety(cmd, w, af); err != nil {
 		return err
 	}
-	return execute(ctx, cmd, w, af, prev)
+	return runApply(ctx, cmd, w, af, prev)
 }
 
 // reportJournals says, before planning, that an earlier apply of this fleet did not
@@ -201,9 +201,9 @@ func confirm(cmd *cobra.Command) error {
 	return nil
 }
 
-// execute runs the engine and reports. It also runs for an empty plan when an earlier
+// runApply runs the engine and reports. It also runs for an empty plan when an earlier
 // apply left a journal: the fleet converged, so that journal is closed.
-func execute(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlags, prev []*state.Journal) error {
+func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlags, prev []*state.Journal) error {
 	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if w.plan.Empty() && len(prev) == 0 {
 		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
