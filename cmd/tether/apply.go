@@ -206,7 +206,7 @@ func confirm(cmd *cobra.Command) error {
 func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlags, prev []*state.Journal) error {
 	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if w.plan.Empty() && len(prev) == 0 {
-		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
+		noChanges(out, w.plan)
 		return incomplete(cmd, w.plan)
 	}
 	opts := reconciler.ApplyOptions{
@@ -226,7 +226,7 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 		return err
 	}
 	if len(res.Changes) == 0 && err == nil {
-		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
+		noChanges(out, w.plan)
 		if len(res.Closed) > 0 {
 			fmt.Fprintf(out, "The unfinished apply recorded in the journal is complete.\n")
 		}
@@ -249,6 +249,13 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 		return exitError{code: 1}
 	}
 	return incomplete(cmd, w.plan)
+}
+
+// noChanges says so, claiming a match only when every part of the fleet was read.
+func noChanges(out io.Writer, p *plan.Plan) {
+	if len(p.Errors) == 0 {
+		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
+	}
 }
 
 // incomplete ends with exit 1 when parts of the fleet could not be read: what was

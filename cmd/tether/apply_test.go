@@ -340,3 +340,22 @@ func TestSingleDashOut(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+// TestQuickstartConverges is the README's first command: the quickstart applied on a
+// fresh sandbox, then planned again, must show no changes. It is gated until the
+// sandbox serves the DNS cluster screens and the planner converges the quickstart in
+// one apply (children's profiles before linking, reseller-owned accounts' mail
+// placement); set TETHER_E2E_QUICKSTART=1 to run it.
+func TestQuickstartConverges(t *testing.T) {
+	if os.Getenv("TETHER_E2E_QUICKSTART") == "" {
+		t.Skip("set TETHER_E2E_QUICKSTART=1: the quickstart does not converge in one apply yet (see the function's comment)")
+	}
+	b, err := os.ReadFile("../../examples/quickstart/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.write(t, string(b))
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	e.assertConverged(t)
+}
