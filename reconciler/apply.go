@@ -753,5 +753,22 @@ func (e *engine) err() error {
 	if e.res.Interrupted {
 		me = multierror.Append(me, fmt.Errorf("%w: %d changes not started; the next apply finishes them", ErrInterrupted, e.res.NotStarted))
 	}
+	if me != nil {
+		me.ErrorFormat = listErrors
+	}
 	return me.ErrorOrNil()
+}
+
+// listErrors writes one error as itself and several as a list, one per line.
+func listErrors(es []error) string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(es))
+	for _, err := range es {
+		b.WriteString("\n  - ")
+		b.WriteString(strings.ReplaceAll(err.Error(), "\n", "\n    "))
+	}
+	return b.String()
 }

@@ -222,6 +222,9 @@ func TestApplyFailureSkipsOnlyDependents(t *testing.T) {
 	if !errors.Is(err, boom) || !errors.Is(err, denied) {
 		t.Errorf("error does not wrap both failures: %v", err)
 	}
+	if !strings.HasPrefix(err.Error(), "2 problems:\n  - create account.a on web1: createacct: domain taken\n  - link node.mail2 on web2: ") {
+		t.Errorf("error format:\n%v", err)
+	}
 	for _, s := range []string{"create account.a on web1", "link node.mail2 on web2"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error does not say %q:\n%v", s, err)
@@ -277,6 +280,55 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 				t.Errorf("err = %v", err)
 			}
 		})
+	}
+}
+
+// A parent with many changes does not starve another: targets take turns.
+func TestApplyTargetsTakeTurns(t *testing.T) {
+	f := newApplyFake()
+	f.delay = time.Millisecond
+	var cs []*plan.Change
+	for i := range 50 {
+		cs = append(cs, ch(fmt.Sprintf("account.a%d/create@web1", i)))
+	}
+	cs = append(cs, ch("account.b0/create@web2"), ch("account.b1/create@web2"))
+	var order []string
+	_, err := Apply(context.Background(), planOf(cs...), provs(f), ApplyOptions{Parallelism: 2, PerTarget: 2, Events: func(e Event) {
+		if e.Kind == EventStart {
+			order = append(order, e.Change.Target)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slices.Index(order, "web2")
+	if first < 0 || first > 2 {
+		t.Fatalf("web2's first change started %dth: %v", first+1, order[:6])
+	}
+}
+
+// Ctrl-C while a change waits to retry: it is not tried again (it fails with its
+// last error, its dependents are skipped) and nothing new starts.
+func TestApplyInterruptedDuringBackoff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newApplyFake()
+	f.errs["account.a/create"] = []error{fmt.Errorf("%w: timeout", providers.ErrTransient)}
+	res, err := Apply(ctx, planOf(ch("account.a/create"), ch("account.b/create", "account.a/create"), ch("account.c/create")), provs(f), ApplyOptions{
+		Parallelism: 1,
+		Retry:       Retry{Attempts: 3, Backoff: time.Hour},
+		Events: func(e Event) {
+			if e.Kind == EventRetry {
+				cancel()
+			}
+		},
+	})
+	if f.attempts["account.a/create"] != 1 || !res.Interrupted || res.Changes[0].Status != StatusFailed ||
+		res.Changes[1].Status != StatusSkipped || res.Changes[2].Status != StatusNotStarted {
+		t.Fatalf("attempts %d, result %+v", f.attempts["account.a/create"], res.Changes)
+	}
+	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, providers.ErrTransient) {
+		t.Fatalf("err = %v", err)
 	}
 }
 
