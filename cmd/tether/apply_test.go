@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -174,6 +175,9 @@ func TestPlanFormatsAndSavedPlan(t *testing.T) {
 	saved := filepath.Join(e.dir, "tfplan")
 	r := e.run(t, "plan", "--format", "json", "-out", saved, e.fleet)
 	expect(t, r, 0, `"format_version"`, "Saved the plan to "+saved)
+	if !json.Valid([]byte(r.stdout)) {
+		t.Errorf("--format json wrote more than JSON on stdout:\n%s", r.stdout)
+	}
 	r = e.run(t, "plan", "--format", "markdown", e.fleet)
 	expect(t, r, 0, "account.alice")
 	r = e.run(t, "plan", "--format", "yaml", e.fleet)
@@ -330,6 +334,25 @@ func TestInterruptedApplyIsFinishedByTheNext(t *testing.T) {
 	e.assertConverged(t)
 	if js, _ := e.state(t).Journals(context.Background()); len(js) != 0 {
 		t.Fatalf("journals left: %d", len(js))
+	}
+}
+
+// A server that cannot be read: the plan says so, exits 1, and is not saved.
+func TestPlanWithUnreachableParent(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "plan", e.fleet), 0)
+	sb := servedSandbox(t, e)
+	sb.SetFaults("web1", sandbox.Faults{Offline: true})
+	saved := filepath.Join(e.dir, "tfplan")
+	r := e.run(t, "plan", "-out", saved, e.fleet)
+	expect(t, r, 1, "web1", "The plan was not saved to "+saved+": it is incomplete.", "could not be read")
+	if _, err := os.Stat(saved); err == nil {
+		t.Fatal("an incomplete plan was saved")
+	}
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 1, "could not be read, so nothing was planned or applied there")
+	if strings.Contains(r.stdout, "The fleet matches") {
+		t.Error("claimed a match without reading the fleet")
 	}
 }
 
