@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -353,6 +354,23 @@ func TestPlanWithUnreachableParent(t *testing.T) {
 	expect(t, r, 1, "could not be read, so nothing was planned or applied there")
 	if strings.Contains(r.stdout, "The fleet matches") {
 		t.Error("claimed a match without reading the fleet")
+	}
+}
+
+// A real SIGINT (Ctrl-C) during apply: caught, nothing new starts, the journal stays.
+func TestSigintDuringApply(t *testing.T) {
+	e := newEnv(t)
+	var once sync.Once
+	eventHook = func(ev reconciler.Event) {
+		if ev.Kind == reconciler.EventDone {
+			once.Do(func() { syscall.Kill(os.Getpid(), syscall.SIGINT) })
+		}
+	}
+	defer func() { eventHook = nil }()
+	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	expect(t, r, 1, "run tether apply again to finish")
+	if js, _ := e.state(t).Journals(context.Background()); len(js) != 1 {
+		t.Fatalf("%d journals", len(js))
 	}
 }
 
