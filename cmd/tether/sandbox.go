@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/schema"
+)
+
+func init() { subcommands = append(subcommands, newSandboxCmd) }
+
+func newSandboxCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run the simulated cPanel & WHM fleet",
+	}
+	cmd.AddCommand(newSandboxServeCmd())
+	return cmd
+}
+
+func newSandboxServeCmd() *cobra.Command {
+	var (
+		state     string
+		fleetPath string
+		faults    []string
+		taskDelay time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...]",
+		Short: "Serve the simulated fleet on loopback until interrupted",
+		Long: `Serve runs one WHM API 1 server per node on 127.0.0.1 and writes DIR/endpoints.json
+(node name → WHM URL, DNS address, user, token). State persists in DIR, so a restart
+keeps the fleet. With --fleet, nodes of the fleet that do not exist yet are created as
+fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=NAME.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if state == "" {
+				return fmt.Errorf("sandbox serve: --state DIR is required")
+			}
+			opts := sandbox.Options{
+				StateDir:  state,
+				Faults:    map[string]sandbox.Faults{},
+				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
+				TaskDelay: taskDelay,
+			}
+			for _, spec := range faults {
+				name, f, err := sandbox.ParseFault(spec)
+				if err != nil {
+					return fmt.Errorf("sandbox serve: %w", err)
+				}
+				opts.Faults[name] = f
+			}
+			if fleetPath != "" {
+				fleet, err := loadSandboxFleet(fleetPath)
+				if err != nil {
+					return fmt.Errorf("sandbox serve: %w", err)
+				}
+				opts.Fleet = fleet
+			}
+			if _, live := sandbox.Serving(state); live {
+				return fmt.Errorf("sandbox serve: another process already serves %s", state)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			sb, err := sandbox.Start(ctx, opts)
+			if err != nil {
+				return err
+			}
+			if err := sandbox.WritePID(state); err != nil {
+				_ = sb.Close()
+				return fmt.Errorf("sandbox serve: %w", err)
+			}
+			eps := sb.Endpoints()
+			fmt.Fprintf(cmd.OutOrStdout(), "sandbox: %d node(s) serving; endpoints in %s\n", len(eps.Nodes), sandbox.EndpointsFile(state))
+			for _, name := range sb.Nodes() {
+				ep := eps.Nodes[name]
+				fmt.Fprintf(cmd.OutOrStdout(), "  %-16s whm %s  dns %s\n", name, ep.WHM, ep.DNS)
+			}
+			<-ctx.Done()
+			fmt.Fprintln(cmd.OutOrStdout(), "sandbox: stopping, state written to", state)
+			return sb.Close()
+		},
+	}
+	cmd.Flags().StringVar(&state, "state", "", "folder holding the sandbox state and endpoints.json")
+	cmd.Flags().StringVar(&fleetPath, "fleet", "", "fleet file whose nodes are created if missing")
+	cmd.Flags().StringArrayVar(&faults, "fault", nil, "inject faults: NODE:latency=20ms,errors=0.1,timeout,offline,failtasks (repeatable)")
+	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")
+	return cmd
+}
+
+// loadSandboxFleet reads the nodes of a YAML fleet file. Only the nodes matter to the
+// sandbox, so it reads that section alone.
+func loadSandboxFleet(path string) (*schema.Fleet, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Nodes map[string]*schema.Node `yaml:"nodes"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("fleet %s: %w", path, err)
+	}
+	if len(doc.Nodes) == 0 {
+		return nil, fmt.Errorf("fleet %s: no nodes", path)
+	}
+	return &schema.Fleet{Nodes: doc.Nodes}, nil
+}

@@ -1,0 +1,353 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func metaFunctions() map[string]function {
+	return map[string]function{
+		"version":                     {h: fnVersion},
+		"myprivs":                     {h: fnMyprivs},
+		"get_current_profile":         {h: fnGetCurrentProfile, acl: "all"},
+		"start_profile_activation":    {h: fnStartProfileActivation, acl: "all", root: true},
+		"servicestatus":               {h: fnServiceStatus, acl: "all", root: true},
+		"getminimumpasswordstrengths": {h: fnGetMinPw, acl: "all", root: true},
+		"setminimumpasswordstrengths": {h: fnSetMinPw, acl: "all", root: true},
+		"api_token_create":            {h: fnAPITokenCreate},
+		"api_token_revoke":            {h: fnAPITokenRevoke},
+	}
+}
+
+func fnVersion(c *call) (any, error) {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	return map[string]any{"version": c.n.st.Version}, nil
+}
+
+// allACLs are the reseller ACL names of setacls (functions.tsv), plus "all".
+var allACLs = []string{
+	"acct-summary", "add-pkg", "add-pkg-ip", "add-pkg-shell", "all", "allow-addoncreate",
+	"allow-parkedcreate", "allow-unlimited-bw-pkgs", "allow-unlimited-disk-pkgs",
+	"allow-unlimited-pkgs", "basic-system-info", "basic-whm-functions", "clustering",
+	"cors-proxy-get", "cpanel-api", "cpanel-integration", "create-acct", "create-dns",
+	"create-user-session", "demo-setup", "digest-auth", "disallow-shell", "edit-account",
+	"edit-dns", "edit-mx", "edit-pkg", "generate-email-config", "kill-acct", "kill-dns",
+	"limit-bandwidth", "list-accts", "list-pkgs", "locale-edit", "mailcheck",
+	"manage-api-tokens", "manage-dns-records", "manage-oidc", "manage-styles", "mysql-info",
+	"nameserver-config", "news", "park-dns", "passwd", "quota", "rearrange-accts", "resftp",
+	"restart", "show-bandwidth", "ssl", "ssl-buy", "ssl-gencrt", "ssl-info", "stats", "status",
+	"suspend-acct", "thirdparty", "track-email", "upgrade-account", "viewglobalpackages",
+}
+
+func fnMyprivs(c *call) (any, error) {
+	privs := map[string]int{}
+	for _, acl := range allACLs {
+		if c.hasACL(acl) {
+			privs[acl] = 1
+		} else {
+			privs[acl] = 0
+		}
+	}
+	return map[string]any{"privileges": []any{privs}}, nil
+}
+
+// --- server profiles ---
+
+type role struct{ module, name, description string }
+
+var roles = map[string]role{
+	"CalendarContact": {"CalendarContact", "Calendars and Contacts", "Calendar and contact sharing (CalDAV and CardDAV)."},
+	"DNS":             {"DNS", "DNS", "The DNS server."},
+	"FileStorage":     {"FileStorage", "File Storage", "Web Disk and file storage."},
+	"FTP":             {"FTP", "FTP", "The FTP server."},
+	"MailLocal":       {"MailLocal", "Local Mail", "Local mail delivery."},
+	"MailReceive":     {"MailReceive", "Receive Mail", "Mail reception (IMAP, POP3)."},
+	"MailRelay":       {"MailRelay", "Send Mail", "Outgoing mail relay (SMTP)."},
+	"MySQL":           {"MySQL", "MySQL/MariaDB", "The MySQL or MariaDB database server."},
+	"Postgres":        {"Postgres", "PostgreSQL", "The PostgreSQL database server."},
+	"SpamFilter":      {"SpamFilter", "Spam Filter", "Spam filtering (Apache SpamAssassin)."},
+	"Webmail":         {"Webmail", "Webmail", "Webmail applications."},
+	"WebDisk":         {"WebDisk", "Web Disk", "WebDAV access to files."},
+	"WebServer":       {"WebServer", "Web Server", "The web server (Apache)."},
+}
+
+type profile struct {
+	code, name, description     string
+	experimental                bool
+	enabled, disabled, optional []string
+}
+
+var profiles = map[string]profile{
+	"STANDARD": {code: "STANDARD", name: "Standard", description: "All services are enabled.",
+		enabled: []string{"CalendarContact", "DNS", "FileStorage", "FTP", "MailLocal", "MailReceive", "MailRelay", "MySQL", "Postgres", "SpamFilter", "WebDisk", "Webmail", "WebServer"}},
+	"MAILNODE": {code: "MAILNODE", name: "Mail Node", description: "A server that handles mail.",
+		enabled:  []string{"CalendarContact", "MailLocal", "MailReceive", "MailRelay", "SpamFilter", "Webmail"},
+		disabled: []string{"FileStorage", "FTP", "Postgres", "WebDisk", "WebServer"},
+		optional: []string{"DNS", "MySQL"}},
+	"DNSNODE": {code: "DNSNODE", name: "DNS Node", description: "A server that handles DNS.",
+		enabled:  []string{"DNS"},
+		disabled: []string{"CalendarContact", "FileStorage", "FTP", "MailLocal", "MailReceive", "Postgres", "SpamFilter", "WebDisk", "Webmail", "WebServer"},
+		optional: []string{"MailRelay", "MySQL"}},
+	"DATABASENODE": {code: "DATABASENODE", name: "Database Node", description: "A server that handles databases.", experimental: true,
+		enabled:  []string{"MySQL"},
+		disabled: []string{"CalendarContact", "DNS", "FileStorage", "FTP", "MailLocal", "MailReceive", "MailRelay", "SpamFilter", "WebDisk", "Webmail", "WebServer"},
+		optional: []string{"Postgres"}},
+}
+
+func roleList(names []string) []any {
+	out := []any{}
+	for _, n := range names {
+		r := roles[n]
+		out = append(out, map[string]any{"module": r.module, "name": r.name, "description": r.description})
+	}
+	return out
+}
+
+func profileJSON(code string) map[string]any {
+	p := profiles[code]
+	exp := 0
+	if p.experimental {
+		exp = 1
+	}
+	return map[string]any{
+		"code": p.code, "name": p.name, "description": p.description, "experimental": exp,
+		"enabled_roles": roleList(p.enabled), "disabled_roles": roleList(p.disabled), "optional_roles": roleList(p.optional),
+	}
+}
+
+// enabledServices are the services a server with this profile runs (linking checks
+// cpdavd, exim, imap, lmtp and pop on a mail child).
+func enabledServices(code string) []string {
+	switch code {
+	case "DNSNODE":
+		return []string{"cpsrvd", "named", "sshd"}
+	case "DATABASENODE":
+		return []string{"cpsrvd", "mysql", "sshd"}
+	case "MAILNODE":
+		return []string{"cpdavd", "cpsrvd", "dovecot", "exim", "imap", "lmtp", "pop", "spamd", "sshd"}
+	}
+	return []string{"apache_php_fpm", "cpdavd", "cpsrvd", "dovecot", "exim", "ftpd", "httpd", "imap", "lmtp", "mysql", "named", "pop", "spamd", "sshd"}
+}
+
+func fnGetCurrentProfile(c *call) (any, error) {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	return profileJSON(c.n.st.Profile), nil
+}
+
+func fnStartProfileActivation(c *call) (any, error) {
+	code, err := c.required("code")
+	if err != nil {
+		return nil, err
+	}
+	p, ok := profiles[code]
+	if !ok {
+		return nil, die("“%s” is not a valid server profile code.", code)
+	}
+	if opt := c.str("optional"); opt != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(opt), &m); err != nil {
+			return nil, die("The “optional” parameter must be a JSON object: %s", err.Error())
+		}
+		for r := range m {
+			if !slices.Contains(p.optional, r) {
+				return nil, die("“%s” is not an optional role of the “%s” profile.", r, code)
+			}
+		}
+	}
+	var t *task
+	err = c.lock(func(st *nodeState) (bool, error) {
+		if st.pendingProfile() != nil {
+			return false, die("A server profile activation is already in progress.")
+		}
+		if code != "STANDARD" && len(st.Links) > 0 {
+			return false, die("This server has linked child nodes, so it must use the “STANDARD” profile.")
+		}
+		t = &task{ID: time.Now().UTC().Format("20060102T150405") + "-" + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 6), Kind: "profile", Code: code}
+		st.Tasks = append(st.Tasks, t)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.n.runTask(*t)
+	return map[string]any{"log_id": t.ID}, nil
+}
+
+func fnServiceStatus(c *call) (any, error) {
+	c.n.mu.Lock()
+	svcs := enabledServices(c.n.st.Profile)
+	c.n.mu.Unlock()
+	out := []any{}
+	for _, s := range svcs {
+		out = append(out, map[string]any{"name": s, "display_name": s, "enabled": 1, "installed": 1, "monitored": 1, "running": 1})
+	}
+	return map[string]any{"service": out}, nil
+}
+
+// --- password strength ---
+
+func fnGetMinPw(c *call) (any, error) {
+	name := c.str("name")
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	get := func(k string) int {
+		if v, ok := c.n.st.PwStrength[k]; ok {
+			return v
+		}
+		return c.n.st.PwStrength["default"]
+	}
+	if name != "" {
+		if !slices.Contains(pwKinds, name) && name != "cpaddons" {
+			return nil, die("“%s” is not a valid password-strength name.", name)
+		}
+		return map[string]any{name: get(name)}, nil
+	}
+	out := map[string]any{}
+	for _, k := range pwKinds {
+		out[k] = get(k)
+	}
+	return out, nil
+}
+
+func fnSetMinPw(c *call) (any, error) {
+	set := map[string]int{}
+	del := []string{}
+	for _, k := range pwKinds {
+		if !c.has(k) {
+			continue
+		}
+		s := strings.TrimSpace(c.str(k))
+		if s == "" {
+			if k == "default" {
+				return nil, die("The “default” password strength cannot be empty.")
+			}
+			del = append(del, k)
+			continue
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 || v > 100 {
+			return nil, die("The password strength “%s” must be a whole number from 0 to 100, not “%s”.", k, s)
+		}
+		set[k] = v
+	}
+	return nil, c.lock(func(st *nodeState) (bool, error) {
+		for k, v := range set {
+			st.PwStrength[k] = v
+		}
+		for _, k := range del {
+			delete(st.PwStrength, k)
+		}
+		return len(set)+len(del) > 0, nil
+	})
+}
+
+// passwordStrength scores a password 0..100 from its length and character classes,
+// in the spirit of cPanel's meter: enough to refuse weak passwords deterministically.
+func passwordStrength(pw string) int {
+	classes := 0
+	for _, re := range []*regexp.Regexp{reLower, reUpper, reDigit, reOther} {
+		if re.MatchString(pw) {
+			classes++
+		}
+	}
+	score := len(pw)*4 + classes*10
+	if score > 100 {
+		score = 100
+	}
+	return score
+}
+
+var (
+	reLower = regexp.MustCompile(`[a-z]`)
+	reUpper = regexp.MustCompile(`[A-Z]`)
+	reDigit = regexp.MustCompile(`[0-9]`)
+	reOther = regexp.MustCompile(`[^A-Za-z0-9]`)
+)
+
+// --- API tokens ---
+
+var reTokenName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,50}$`)
+
+func fnAPITokenCreate(c *call) (any, error) {
+	name, err := c.required("token_name")
+	if err != nil {
+		return nil, err
+	}
+	if !reTokenName.MatchString(name) {
+		return nil, die("The token name “%s” is invalid: use at most 50 letters, digits, hyphens and underscores.", name)
+	}
+	acls := c.list("acl")
+	for _, a := range acls {
+		if !c.hasACL(a) {
+			return nil, die("You cannot grant the “%s” privilege because you do not have it.", a)
+		}
+		if !slices.Contains(allACLs, a) {
+			return nil, die("“%s” is not a valid privilege.", a)
+		}
+	}
+	exp, _, err := c.intArg("expires_at")
+	if err != nil {
+		return nil, err
+	}
+	expires := int64(exp)
+	now := time.Now().Unix()
+	if expires != 0 && expires <= now {
+		return nil, die("The expiration time must be in the future.")
+	}
+	whitelist := c.list("whitelist_ip")
+	tok := newTokenValue()
+	stored := slices.Clone(acls)
+	if len(stored) == 0 {
+		stored = slices.Clone(c.acls)
+		if c.user == "root" {
+			stored = []string{"all"}
+		}
+	}
+	err = c.lock(func(st *nodeState) (bool, error) {
+		if _, dup := st.Tokens[c.user][name]; dup {
+			return false, die("A token named “%s” already exists.", name)
+		}
+		if st.Tokens[c.user] == nil {
+			st.Tokens[c.user] = map[string]*apiToken{}
+		}
+		st.Tokens[c.user][name] = &apiToken{Name: name, Hash: hashToken(tok), CreateTime: now, ACLs: stored, ExpiresAt: expires, Whitelist: whitelist}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	data := map[string]any{"token": tok, "name": name, "create_time": now}
+	if len(acls) > 0 {
+		data["acls"] = acls
+	}
+	if expires != 0 {
+		data["expires_at"] = expires
+	}
+	return data, nil
+}
+
+func fnAPITokenRevoke(c *call) (any, error) {
+	names := c.list("token_name")
+	if len(names) == 0 {
+		return nil, missing("token_name")
+	}
+	return nil, c.lock(func(st *nodeState) (bool, error) {
+		for _, n := range names {
+			if _, ok := st.Tokens[c.user][n]; !ok {
+				return false, die("No token named “%s” exists.", n)
+			}
+		}
+		for _, n := range names {
+			delete(st.Tokens[c.user], n)
+		}
+		return true, nil
+	})
+}
+
+func epochNow() int64 { return time.Now().Unix() }

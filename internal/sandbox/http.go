@@ -1,0 +1,413 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBody bounds a request body; bigger ones are refused before parsing.
+const maxBody = 2 << 20
+
+// call is one WHM API 1 request being answered.
+type call struct {
+	n       *node
+	ctx     context.Context
+	fn      string
+	args    url.Values
+	user    string   // authenticated user
+	acls    []string // effective ACLs of the token
+	persona string
+	// tokenHash identifies the token of the request (PRIVATE_unset_as_child_node
+	// expires it on request).
+	tokenHash string
+
+	reason   string         // success reason; "OK" when empty
+	meta     map[string]any // extra metadata keys (dumpzone warnings, …)
+	raw      string
+	messages []string
+	warnings []string
+}
+
+// apiError is a function-level failure: HTTP 200, result 0, reason, optional data.
+type apiError struct {
+	reason string
+	data   any
+}
+
+func (e *apiError) Error() string { return e.reason }
+
+// fail is a failure reported with a plain reason (a function setting result 0 itself).
+func fail(format string, a ...any) error { return &apiError{reason: fmt.Sprintf(format, a...)} }
+
+// die is a failure from an exception inside the function: WHM prefixes "API failure: "
+// and cPanel exceptions carry an "(XID xxxxxx) " id.
+func die(format string, a ...any) error {
+	return &apiError{reason: "API failure: (XID " + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 6) + ") " + fmt.Sprintf(format, a...)}
+}
+
+// typedErr is a failure with data {type, detail}.
+func typedErr(reason, typ string, detail any) error {
+	return &apiError{reason: reason, data: map[string]any{"type": typ, "detail": detail}}
+}
+
+func missing(name string) error { return die("Provide the “%s” parameter.", name) }
+
+type handler func(c *call) (any, error)
+
+// function is one WHM API 1 function: its handler and the ACL it needs.
+type function struct {
+	h   handler
+	acl string // "" = any authenticated user; else this ACL (or "all")
+	// root is true when only root (not a reseller) may call it.
+	root bool
+}
+
+var functions map[string]function
+
+func init() {
+	functions = map[string]function{}
+	for name, f := range metaFunctions() {
+		functions[name] = f
+	}
+	for name, f := range linkFunctions() {
+		functions[name] = f
+	}
+	for name, f := range accountFunctions() {
+		functions[name] = f
+	}
+	for name, f := range resellerFunctions() {
+		functions[name] = f
+	}
+	for name, f := range privateFunctions() {
+		functions[name] = f
+	}
+	for name, f := range zoneFunctions() {
+		functions[name] = f
+	}
+}
+
+// needsParent lists, per function, the arguments naming an account that a child node
+// refuses to act on unless the parent sends the call (api.persona=parent).
+var needsParent = map[string][]string{
+	"changepackage": {"user"},
+	"modifyacct":    {"user"},
+	"removeacct":    {"user", "username"},
+	"suspendacct":   {"user"},
+	"unsuspendacct": {"user"},
+}
+
+func (n *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			n.sb.log.Error("sandbox: handler panic", "node", n.name, "path", r.URL.Path, "panic", v)
+			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		}
+	}()
+	if n.injectFaults(w, r) {
+		return
+	}
+	path := r.URL.Path
+	switch {
+	case strings.HasPrefix(path, "/json-api/"):
+		n.serveAPI(w, r, strings.TrimPrefix(path, "/json-api/"))
+	case path == "/sandbox/faults":
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if _, _, ok := n.authenticate(r); !ok {
+			denied(w)
+			return
+		}
+		n.serveFaults(w, r)
+	default:
+		if h := n.extraRoute(path); h != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			if _, _, ok := n.authenticate(r); !ok {
+				denied(w)
+				return
+			}
+			h.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	}
+}
+
+func denied(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("WWW-Authenticate", `whm realm="WHM"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte("Access denied\n"))
+}
+
+// authenticate checks `Authorization: whm USER:TOKEN` and returns the user and the
+// token's effective ACLs.
+func (n *node) authenticate(r *http.Request) (string, []string, bool) {
+	u, acls, _, ok := n.authenticateToken(r)
+	return u, acls, ok
+}
+
+func (n *node) authenticateToken(r *http.Request) (string, []string, string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, detail, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "whm") {
+		return "", nil, "", false
+	}
+	user, tok, ok := strings.Cut(strings.TrimSpace(detail), ":")
+	if !ok || user == "" || tok == "" {
+		return "", nil, "", false
+	}
+	hash := hashToken(tok)
+	now := time.Now().Unix()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, t := range n.st.Tokens[user] {
+		if t.Hash != hash {
+			continue
+		}
+		if t.ExpiresAt > 0 && now >= t.ExpiresAt {
+			return "", nil, "", false
+		}
+		if user == "root" {
+			return user, slices.Clone(t.ACLs), hash, true
+		}
+		a := n.st.Accounts[user]
+		if a == nil || !a.Reseller || a.Suspended {
+			return "", nil, "", false
+		}
+		// A reseller's token holds at most the reseller's own ACLs.
+		var eff []string
+		for _, acl := range t.ACLs {
+			if acl == "all" {
+				eff = slices.Clone(a.ACLs)
+				break
+			}
+			if slices.Contains(a.ACLs, acl) {
+				eff = append(eff, acl)
+			}
+		}
+		return user, eff, hash, true
+	}
+	return "", nil, "", false
+}
+
+func (n *node) serveAPI(w http.ResponseWriter, r *http.Request, fn string) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "Bad Request", http.StatusBadRequest)
+		return
+	}
+	user, acls, hash, ok := n.authenticateToken(r)
+	if !ok {
+		denied(w)
+		return
+	}
+	if v := r.Form.Get("api.version"); v != "1" {
+		// Without api.version=1 the server runs the legacy API 0, which knows none of
+		// the functions the sandbox speaks.
+		if v == "" {
+			v = "0"
+		}
+		msg := fmt.Sprintf("Unknown App Requested for this version (%s) of the api: %s", v, fn)
+		writeJSON(w, map[string]any{
+			"error": msg, "type": "text",
+			"data": map[string]any{"result": "0", "reason": msg},
+		})
+		return
+	}
+	c := &call{n: n, ctx: r.Context(), fn: fn, args: r.Form, user: user, acls: acls, persona: r.Form.Get("api.persona"), tokenHash: hash}
+	data, err := c.dispatch()
+	writeJSON(w, c.envelope(data, err))
+}
+
+func (c *call) dispatch() (any, error) {
+	f, ok := functions[c.fn]
+	if !ok || c.fn == "" {
+		return nil, fail("Unknown app (“%s”) requested for this version (1) of the API.", c.fn)
+	}
+	if c.user != "root" && (f.root || strings.HasPrefix(c.fn, "PRIVATE_")) {
+		return nil, fail("Permission denied")
+	}
+	if f.acl != "" && !c.hasACL(f.acl) {
+		return nil, fail("Permission denied")
+	}
+	if c.persona == "parent" && c.user != "root" {
+		return nil, typedErr("Only a system administrator may identify as “parent”.", "PersonaForbidden", nil)
+	}
+	if strings.HasPrefix(c.fn, "PRIVATE_") && c.persona != "parent" {
+		return nil, fail("Permission denied")
+	}
+	if c.persona != "parent" {
+		for _, arg := range needsParent[c.fn] {
+			u := c.args.Get(arg)
+			if u == "" || u == "root" {
+				continue
+			}
+			c.n.mu.Lock()
+			a := c.n.st.Accounts[u]
+			distributed := a != nil && a.ParentHost != ""
+			c.n.mu.Unlock()
+			if distributed {
+				return nil, typedErr(fmt.Sprintf("Do not send API requests for “%s” to this node. Send this request to the account’s parent node.", u), "SendToParent", nil)
+			}
+		}
+	}
+	return f.h(c)
+}
+
+func (c *call) hasACL(acl string) bool {
+	return slices.Contains(c.acls, "all") || slices.Contains(c.acls, acl)
+}
+
+func (c *call) envelope(data any, err error) map[string]any {
+	meta := map[string]any{"command": c.fn, "version": 1, "result": 1, "reason": "OK"}
+	for k, v := range c.meta {
+		meta[k] = v
+	}
+	env := map[string]any{"metadata": meta}
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = &apiError{reason: "API failure: " + err.Error()}
+		}
+		meta["result"] = 0
+		meta["reason"] = ae.reason
+		if ae.data != nil {
+			env["data"] = ae.data
+		}
+	} else {
+		if c.reason != "" {
+			meta["reason"] = c.reason
+		}
+		if data != nil {
+			env["data"] = data
+		}
+	}
+	if c.raw != "" || len(c.messages) > 0 || len(c.warnings) > 0 {
+		out := map[string]any{}
+		if c.raw != "" {
+			out["raw"] = c.raw
+		}
+		if len(c.messages) > 0 {
+			out["messages"] = c.messages
+		}
+		if len(c.warnings) > 0 {
+			out["warnings"] = c.warnings
+		}
+		meta["output"] = out
+	}
+	return env
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// --- arguments ---
+
+func (c *call) str(name string) string { return c.args.Get(name) }
+
+func (c *call) has(name string) bool { _, ok := c.args[name]; return ok }
+
+func (c *call) required(name string) (string, error) {
+	v := c.args.Get(name)
+	if v == "" {
+		return "", missing(name)
+	}
+	return v, nil
+}
+
+// list folds name, name-0, name-1, … into one list, in that order.
+func (c *call) list(name string) []string {
+	var out []string
+	for _, v := range c.args[name] {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	type idx struct {
+		i int
+		v []string
+	}
+	var suffixed []idx
+	prefix := name + "-"
+	for k, vs := range c.args {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(rest)
+		if err != nil || i < 0 {
+			continue
+		}
+		suffixed = append(suffixed, idx{i, vs})
+	}
+	sort.Slice(suffixed, func(a, b int) bool { return suffixed[a].i < suffixed[b].i })
+	for _, s := range suffixed {
+		for _, v := range s.v {
+			if v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// intArg reads an optional whole number; present reports whether it was given.
+func (c *call) intArg(name string) (v int, present bool, err error) {
+	s := strings.TrimSpace(c.args.Get(name))
+	if s == "" {
+		return 0, false, nil
+	}
+	v, err = strconv.Atoi(s)
+	if err != nil {
+		return 0, true, die("The “%s” parameter must be a whole number, not “%s”.", name, s)
+	}
+	return v, true, nil
+}
+
+// boolArg reads an optional 0/1 flag (y/n and true/false are accepted too).
+func (c *call) boolArg(name string) (v bool, present bool, err error) {
+	s := strings.ToLower(strings.TrimSpace(c.args.Get(name)))
+	switch s {
+	case "":
+		return false, false, nil
+	case "1", "y", "yes", "true", "on":
+		return true, true, nil
+	case "0", "n", "no", "false", "off":
+		return false, true, nil
+	}
+	return false, true, die("The “%s” parameter must be 1 or 0, not “%s”.", name, s)
+}
+
+// lock runs f with the node's state locked and marks it dirty if f reports a change.
+func (c *call) lock(f func(st *nodeState) (changed bool, err error)) error {
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	changed, err := f(c.n.st)
+	if changed {
+		c.n.markDirty()
+	}
+	return err
+}

@@ -1,0 +1,141 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Inspection and test helpers. They act on the simulated servers directly and are
+// not part of the WHM API: a provider never sees them.
+
+func (sb *Sandbox) mustNode(name string) (*node, error) {
+	n := sb.nodeByName(name)
+	if n == nil {
+		return nil, fmt.Errorf("sandbox: no node %q", name)
+	}
+	return n, nil
+}
+
+// AddMail delivers count messages to a mailbox of user on node.
+func (sb *Sandbox) AddMail(nodeName, user, mailbox string, count int) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st.Accounts[user] == nil {
+		return fmt.Errorf("sandbox: node %s: no account %q", nodeName, user)
+	}
+	if n.st.Mail[user] == nil {
+		n.st.Mail[user] = map[string]int{}
+	}
+	n.st.Mail[user][mailbox] += count
+	n.markDirty()
+	return nil
+}
+
+// Mailboxes returns the message count of each mailbox of user on node.
+func (sb *Sandbox) Mailboxes(nodeName, user string) map[string]int {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return copyMailboxes(n.st.Mail[user])
+}
+
+// MessageCount is the number of messages of user on node, all mailboxes together.
+func (sb *Sandbox) MessageCount(nodeName, user string) int {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return 0
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st.mailCount(user)
+}
+
+// OpenSession opens an IMAP/POP3 session of user on node.
+func (sb *Sandbox) OpenSession(nodeName, user string) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st.Accounts[user] == nil {
+		return fmt.Errorf("sandbox: node %s: no account %q", nodeName, user)
+	}
+	n.st.Sessions[user]++
+	n.markDirty()
+	return nil
+}
+
+// OpenSessions is the number of open IMAP/POP3 sessions of user on node.
+func (sb *Sandbox) OpenSessions(nodeName, user string) int {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return 0
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st.Sessions[user]
+}
+
+// HasAccount reports whether node holds an account named user (on a child, the child
+// side of a distributed account).
+func (sb *Sandbox) HasAccount(nodeName, user string) bool {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st.Accounts[user] != nil
+}
+
+// PendingTasks is the number of background tasks queued on node.
+func (sb *Sandbox) PendingTasks(nodeName string) int {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return 0
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.st.Tasks)
+}
+
+// WaitIdle waits until no node has a queued background task.
+func (sb *Sandbox) WaitIdle(ctx context.Context) error {
+	for {
+		busy := false
+		sb.mu.RLock()
+		for _, n := range sb.nodes {
+			n.mu.Lock()
+			busy = busy || len(n.st.Tasks) > 0
+			n.mu.Unlock()
+		}
+		sb.mu.RUnlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sandbox: background tasks still running: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Nodes lists the node names.
+func (sb *Sandbox) Nodes() []string {
+	sb.mu.RLock()
+	defer sb.mu.RUnlock()
+	return sortedKeys(sb.nodes)
+}
+
+// Flush writes every changed node now.
+func (sb *Sandbox) Flush() error { return sb.flushAll() }

@@ -1,0 +1,342 @@
+// Package sandbox runs a simulated cPanel & WHM fleet on loopback: one HTTP server per
+// node speaking WHM API 1 as ../../../shared/whm-api.md describes it, linked nodes with
+// their refusals and proxying, distributed mail, and persistent state, so providers can
+// be tested against something they cannot tell from a real server.
+//
+// The WHM API lives in the fn_*.go files; everything a test or the command line uses to
+// drive or inspect the sandbox from outside (faults, mail, sessions) is in inspect.go
+// and faults.go and never reachable through /json-api.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tether-dev/tether/schema"
+)
+
+// Options configure Start.
+type Options struct {
+	// StateDir holds the persistent state and endpoints.json. Required.
+	StateDir string
+	// Fleet, when set, creates blank servers for its nodes that do not exist yet.
+	Fleet *schema.Fleet
+	// Faults to inject from the start, by node name.
+	Faults map[string]Faults
+	Logger *slog.Logger
+	// TaskDelay is how long background tasks (profile activation, distribution) take.
+	// Zero means 2s, like a small real conversion; tests use a few milliseconds.
+	TaskDelay time.Duration
+	// RemoteTimeout bounds one parent→child call. Zero means 10s.
+	RemoteTimeout time.Duration
+	// FlushInterval is how often changed state is written. Zero means 200ms.
+	FlushInterval time.Duration
+}
+
+// Endpoints is the content of endpoints.json: how to reach each node.
+type Endpoints struct {
+	Nodes map[string]Endpoint `json:"nodes"`
+}
+
+// Endpoint is one node's addresses and root credentials. Token is a secret.
+type Endpoint struct {
+	WHM   string `json:"whm"`
+	DNS   string `json:"dns"`
+	User  string `json:"user"`
+	Token string `json:"token"`
+}
+
+// Sandbox is a running simulated fleet.
+type Sandbox struct {
+	opts   Options
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	tasks  sync.WaitGroup
+	client *http.Client
+
+	mu     sync.RWMutex
+	nodes  map[string]*node // by node name
+	closed bool
+}
+
+// node is one simulated server: its state, its HTTP server and its faults.
+type node struct {
+	sb   *Sandbox
+	name string
+
+	mu sync.Mutex // guards st
+	st *nodeState
+
+	dirty   bool // guarded by mu
+	writeMu sync.Mutex
+
+	srv      *http.Server
+	addr     string // 127.0.0.1:PORT, kept across offline periods
+	lnMu     sync.Mutex
+	ln       net.Listener
+	conns    map[net.Conn]struct{}
+	faultsMu sync.Mutex
+	faults   Faults
+	dns      zoneServer
+}
+
+// Start loads the state in opts.StateDir, creates the fleet's missing nodes, starts one
+// HTTP server per node on 127.0.0.1 and writes endpoints.json.
+func Start(ctx context.Context, opts Options) (*Sandbox, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("sandbox: no state folder given")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TaskDelay == 0 {
+		opts.TaskDelay = 2 * time.Second
+	}
+	if opts.RemoteTimeout == 0 {
+		opts.RemoteTimeout = 10 * time.Second
+	}
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = 200 * time.Millisecond
+	}
+	if err := os.MkdirAll(filepath.Join(opts.StateDir, "nodes"), 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: state folder: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	sb := &Sandbox{
+		opts: opts, log: opts.Logger, ctx: sctx, cancel: cancel,
+		nodes:  map[string]*node{},
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+	}
+	states, err := loadStates(opts.StateDir)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if opts.Fleet != nil {
+		for _, name := range sortedKeys(opts.Fleet.Nodes) {
+			if _, ok := states[name]; ok {
+				continue
+			}
+			fn := opts.Fleet.Nodes[name]
+			if fn == nil {
+				continue
+			}
+			st, err := blankServer(name, fn)
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			states[name] = st
+		}
+	}
+	for _, name := range sortedKeys(states) {
+		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]struct{}{}, dirty: true}
+		if f, ok := opts.Faults[name]; ok {
+			n.faults = f
+		}
+		sb.nodes[name] = n
+	}
+	for _, name := range sortedKeys(sb.nodes) {
+		if err := sb.nodes[name].start(); err != nil {
+			_ = sb.Close()
+			return nil, fmt.Errorf("sandbox: node %s: %w", name, err)
+		}
+	}
+	if err := sb.flushAll(); err != nil {
+		_ = sb.Close()
+		return nil, err
+	}
+	if err := sb.writeEndpoints(); err != nil {
+		_ = sb.Close()
+		return nil, err
+	}
+	sb.tasks.Add(1)
+	go sb.flusher()
+	for _, n := range sb.nodes {
+		n.resumeTasks()
+	}
+	_ = ctx // the sandbox outlives Start's context; Close ends it
+	return sb, nil
+}
+
+// blankServer is a fresh install of a fleet node.
+func blankServer(name string, fn *schema.Node) (*nodeState, error) {
+	if fn.Host == "" {
+		return nil, fmt.Errorf("sandbox: node %s: no host name", name)
+	}
+	major := fn.Version
+	if major == 0 {
+		major = 118
+	}
+	ipv4 := fn.IPv4
+	if ipv4 == "" {
+		ipv4 = "192.0.2.1"
+	}
+	return newNodeState(name, fn.Host, ipv4, fmt.Sprintf("11.%d.0.%d", major, 1+len(name)%30)), nil
+}
+
+func (n *node) start() error {
+	n.srv = &http.Server{
+		Handler:           n,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(c net.Conn, s http.ConnState) {
+			n.lnMu.Lock()
+			defer n.lnMu.Unlock()
+			switch s {
+			case http.StateNew:
+				n.conns[c] = struct{}{}
+			case http.StateClosed, http.StateHijacked:
+				delete(n.conns, c)
+			}
+		},
+		ErrorLog: nil,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	n.addr = ln.Addr().String()
+	if err := n.startDNS(); err != nil {
+		ln.Close()
+		return err
+	}
+	n.lnMu.Lock()
+	n.ln = ln
+	n.lnMu.Unlock()
+	go func() { _ = n.srv.Serve(ln) }()
+	if n.currentFaults().Offline {
+		n.setOffline(true)
+	}
+	return nil
+}
+
+// setOffline closes the listener (connections are refused) or opens it again on the
+// same port.
+func (n *node) setOffline(off bool) {
+	n.lnMu.Lock()
+	defer n.lnMu.Unlock()
+	if off {
+		if n.ln != nil {
+			n.ln.Close()
+			n.ln = nil
+		}
+		for c := range n.conns {
+			c.Close()
+		}
+		return
+	}
+	if n.ln != nil {
+		return
+	}
+	ln, err := net.Listen("tcp", n.addr)
+	if err != nil {
+		n.sb.log.Error("sandbox: node back online", "node", n.name, "err", err)
+		return
+	}
+	n.ln = ln
+	go func() { _ = n.srv.Serve(ln) }()
+}
+
+// Endpoints returns how to reach every node.
+func (sb *Sandbox) Endpoints() Endpoints {
+	sb.mu.RLock()
+	defer sb.mu.RUnlock()
+	eps := Endpoints{Nodes: map[string]Endpoint{}}
+	for name, n := range sb.nodes {
+		n.mu.Lock()
+		tok := n.st.RootToken
+		n.mu.Unlock()
+		eps.Nodes[name] = Endpoint{WHM: "http://" + n.addr, DNS: n.dnsAddr(), User: "root", Token: tok}
+	}
+	return eps
+}
+
+// Close stops every server and background task and writes the state.
+func (sb *Sandbox) Close() error {
+	sb.mu.Lock()
+	if sb.closed {
+		sb.mu.Unlock()
+		return nil
+	}
+	sb.closed = true
+	sb.mu.Unlock()
+	sb.cancel()
+	for _, n := range sb.nodes {
+		n.lnMu.Lock()
+		if n.ln != nil {
+			n.ln.Close()
+			n.ln = nil
+		}
+		n.lnMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = n.srv.Shutdown(ctx)
+		cancel()
+		n.stopDNS()
+	}
+	sb.tasks.Wait()
+	if err := sb.flushAll(); err != nil {
+		return err
+	}
+	_ = os.Remove(pidFile(sb.opts.StateDir))
+	return nil
+}
+
+// nodeByName returns a node, or nil.
+func (sb *Sandbox) nodeByName(name string) *node {
+	sb.mu.RLock()
+	defer sb.mu.RUnlock()
+	return sb.nodes[name]
+}
+
+// nodeByHost resolves a host name to a node in-process, as DNS would for a real fleet.
+func (sb *Sandbox) nodeByHost(host string) *node {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	sb.mu.RLock()
+	defer sb.mu.RUnlock()
+	for _, n := range sb.nodes {
+		n.mu.Lock()
+		h := n.st.Host
+		n.mu.Unlock()
+		if h == host {
+			return n
+		}
+	}
+	return nil
+}
+
+// markDirty records that n.st changed; the flusher writes it soon. Callers hold n.mu.
+func (n *node) markDirty() { n.dirty = true }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// majorOf returns the major of a "11.MAJOR.x.y" version, or 0.
+func majorOf(v string) int {
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 {
+		return 0
+	}
+	m, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return 0
+	}
+	return m
+}

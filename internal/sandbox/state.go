@@ -1,0 +1,284 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strings"
+)
+
+// nodeState is everything one simulated server remembers. It is persisted as one JSON
+// document per node (see store.go); every field is exported for encoding/json only.
+type nodeState struct {
+	Name    string `json:"name"`
+	Host    string `json:"host"`
+	IPv4    string `json:"ipv4"`
+	Version string `json:"version"`
+	Profile string `json:"profile"`
+
+	// RootToken is the bootstrap root token, kept in clear so a restart can write
+	// endpoints.json again. The state file is mode 0600, like endpoints.json.
+	RootToken string `json:"root_token"`
+	// Tokens: user → token name → token. Only hashes of tokens are kept.
+	Tokens map[string]map[string]*apiToken `json:"tokens"`
+
+	// Links are this server's linked child nodes (parent side), by alias.
+	Links map[string]*link `json:"links,omitempty"`
+	// ParentHost is set on a child: the host name of the parent that linked it.
+	ParentHost string `json:"parent_host,omitempty"`
+
+	Accounts map[string]*account `json:"accounts"`
+	// ACLLists are the saved reseller ACL lists (saveacllist), by name.
+	ACLLists map[string][]string `json:"acl_lists,omitempty"`
+	// PwStrength holds minimum password strengths by kind; "default" is always set.
+	PwStrength map[string]int `json:"pw_strength"`
+
+	// Mail: user → mailbox → message count. Sessions: user → open IMAP/POP3 sessions.
+	Mail     map[string]map[string]int `json:"mail,omitempty"`
+	Sessions map[string]int            `json:"sessions,omitempty"`
+
+	// Tasks are queued background tasks (profile activation, distribution). A task
+	// still here after a restart is run again from the start.
+	Tasks []*task `json:"tasks,omitempty"`
+
+	// Zones holds the DNS zones this server is authoritative for, as zone-file text
+	// (owned by zones.go).
+	Zones map[string]string `json:"zones,omitempty"`
+	// Cluster is the DNS-cluster configuration (owned by zones.go).
+	Cluster []byte `json:"cluster,omitempty"`
+
+	NextUID int `json:"next_uid"`
+}
+
+type apiToken struct {
+	Name       string   `json:"name"`
+	Hash       string   `json:"hash"`
+	CreateTime int64    `json:"create_time"`
+	ACLs       []string `json:"acls"`
+	ExpiresAt  int64    `json:"expires_at,omitempty"`
+	Whitelist  []string `json:"whitelist_ip,omitempty"`
+}
+
+// link is a parent's record of a linked child node.
+type link struct {
+	Alias           string   `json:"alias"`
+	Hostname        string   `json:"hostname"`
+	Username        string   `json:"username"`
+	Token           string   `json:"api_token"` // needed to proxy; never returned by the API
+	Version         string   `json:"version"`
+	EnabledServices []string `json:"enabled_services"`
+	TLSVerified     int      `json:"tls_verified"`
+	LastCheck       int64    `json:"last_check"`
+}
+
+// account is a cPanel account. On a parent MailNode names the child holding its mail;
+// on a child ParentHost marks a distributed account owned by that parent.
+type account struct {
+	User          string          `json:"user"`
+	Domain        string          `json:"domain"`
+	Owner         string          `json:"owner"`
+	Plan          string          `json:"plan"`
+	ContactEmail  string          `json:"contact_email,omitempty"`
+	IP            string          `json:"ip"`
+	UID           int             `json:"uid"`
+	StartDate     int64           `json:"start_date"`
+	Suspended     bool            `json:"suspended,omitempty"`
+	SuspendReason string          `json:"suspend_reason,omitempty"`
+	SuspendTime   int64           `json:"suspend_time,omitempty"`
+	FeatureList   string          `json:"feature_list"`
+	Features      map[string]bool `json:"features,omitempty"` // per-user overrides
+	Reseller      bool            `json:"reseller,omitempty"`
+	ACLs          []string        `json:"acls,omitempty"`
+	Limits        resellerLimits  `json:"limits,omitzero"`
+
+	MailNode   string `json:"mail_node,omitempty"`
+	ParentHost string `json:"parent_host,omitempty"`
+	// TaskError is the failure of the last distribution task, reported as a warning on
+	// reads until the next distribution request for the account.
+	TaskError string `json:"task_error,omitempty"`
+}
+
+type resellerLimits struct {
+	AccountLimit       *int `json:"account_limit,omitempty"`
+	EnableAccountLimit bool `json:"enable_account_limit,omitempty"`
+	DiskspaceLimit     *int `json:"diskspace_limit,omitempty"`
+	BandwidthLimit     *int `json:"bandwidth_limit,omitempty"`
+	EnableResource     bool `json:"enable_resource_limits,omitempty"`
+	EnableOverselling  bool `json:"enable_overselling,omitempty"`
+	OversellBandwidth  bool `json:"enable_overselling_bandwidth,omitempty"`
+	OversellDiskspace  bool `json:"enable_overselling_diskspace,omitempty"`
+	EnablePackage      bool `json:"enable_package_limits,omitempty"`
+	EnablePackageNum   bool `json:"enable_package_limit_numbers,omitempty"`
+}
+
+// task is a queued background job.
+type task struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"` // "profile" or "distribution"
+	// profile
+	Code string `json:"code,omitempty"`
+	// distribution: From/To are aliases, "" meaning the parent itself.
+	User string `json:"user,omitempty"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+}
+
+// pwKinds are the password-strength names of setminimumpasswordstrengths.
+var pwKinds = []string{"default", "createacct", "passwd", "ftp", "list", "mysql", "postgres", "sshkey", "virtual"}
+
+const defaultPwStrength = 65
+
+func newNodeState(name, host, ipv4, version string) *nodeState {
+	st := &nodeState{
+		Name: name, Host: strings.ToLower(host), IPv4: ipv4, Version: version,
+		Profile:    "STANDARD",
+		Tokens:     map[string]map[string]*apiToken{},
+		Accounts:   map[string]*account{},
+		PwStrength: map[string]int{"default": defaultPwStrength},
+		NextUID:    1000,
+	}
+	st.normalize()
+	st.RootToken = newTokenValue()
+	st.Tokens["root"] = map[string]*apiToken{"tether-sandbox": {
+		Name: "tether-sandbox", Hash: hashToken(st.RootToken), ACLs: []string{"all"},
+	}}
+	return st
+}
+
+// normalize fills maps a decoded state may lack, so later code never meets a nil map.
+func (st *nodeState) normalize() {
+	if st.Tokens == nil {
+		st.Tokens = map[string]map[string]*apiToken{}
+	}
+	if st.Links == nil {
+		st.Links = map[string]*link{}
+	}
+	if st.Accounts == nil {
+		st.Accounts = map[string]*account{}
+	}
+	if st.ACLLists == nil {
+		st.ACLLists = map[string][]string{}
+	}
+	if st.PwStrength == nil {
+		st.PwStrength = map[string]int{}
+	}
+	if _, ok := st.PwStrength["default"]; !ok {
+		st.PwStrength["default"] = defaultPwStrength
+	}
+	if st.Mail == nil {
+		st.Mail = map[string]map[string]int{}
+	}
+	if st.Sessions == nil {
+		st.Sessions = map[string]int{}
+	}
+	if st.Zones == nil {
+		st.Zones = map[string]string{}
+	}
+	if st.NextUID == 0 {
+		st.NextUID = 1000
+	}
+}
+
+// tokenAlphabet is what cPanel API tokens are made of (32 characters, A-Z0-9).
+const tokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+func newTokenValue() string { return randomString(tokenAlphabet, 32) }
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux; a failure means no safe token exists
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func hashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// accountByDomain finds the account owning domain (case-insensitive).
+func (st *nodeState) accountByDomain(domain string) *account {
+	domain = strings.ToLower(domain)
+	for _, a := range st.Accounts {
+		if a.Domain == domain {
+			return a
+		}
+	}
+	return nil
+}
+
+// sortedUsers returns account names in order, so lists are stable.
+func (st *nodeState) sortedUsers() []string {
+	out := make([]string, 0, len(st.Accounts))
+	for u := range st.Accounts {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// usersOfLink counts the accounts whose mail is on alias, or on the way to it.
+func (st *nodeState) usersOfLink(alias string) []string {
+	var out []string
+	for _, u := range st.sortedUsers() {
+		if st.Accounts[u].MailNode == alias {
+			out = append(out, u)
+			continue
+		}
+		for _, t := range st.Tasks {
+			if t.Kind == "distribution" && t.User == u && t.To == alias {
+				out = append(out, u)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (st *nodeState) pendingDistribution(user string) *task {
+	for _, t := range st.Tasks {
+		if t.Kind == "distribution" && t.User == user {
+			return t
+		}
+	}
+	return nil
+}
+
+func (st *nodeState) pendingProfile() *task {
+	for _, t := range st.Tasks {
+		if t.Kind == "profile" {
+			return t
+		}
+	}
+	return nil
+}
+
+func (st *nodeState) removeTask(id string) {
+	for i, t := range st.Tasks {
+		if t.ID == id {
+			st.Tasks = append(st.Tasks[:i], st.Tasks[i+1:]...)
+			return
+		}
+	}
+}
+
+func (st *nodeState) mailCount(user string) int {
+	n := 0
+	for _, c := range st.Mail[user] {
+		n += c
+	}
+	return n
+}
+
+func copyMailboxes(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
