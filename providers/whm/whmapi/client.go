@@ -378,6 +378,10 @@ func (c *Client) snippet(body []byte) string {
 	return c.redact(s)
 }
 
+// Redact removes the node's token from text, for callers that report what a server
+// said (an HTML screen's message).
+func (c *Client) Redact(s string) string { return c.redact(s) }
+
 // redact removes the token from text a server or library produced: a server may echo
 // a request back in an error page.
 func (c *Client) redact(s string) string {
