@@ -1,0 +1,147 @@
+// Package dnscluster is the WHM DNS cluster of one simulated server: its settings
+// and members (config), the HTML form endpoints WHM's own screens post to (handler),
+// and replication of zones to members by role with the failure threshold
+// (replicate). whm-api.md section 5 is the model; UNCONFIRMED.md lists what the
+// sandbox decided where the documents are silent.
+package dnscluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Roles, spelt as WHM writes them in <host>-dnsrole.
+const (
+	RoleStandalone = "standalone"
+	RoleSync       = "sync"
+	RoleWriteOnly  = "write-only"
+)
+
+// ModuleCPanel is the only backend the sandbox models (WHM also has SoftLayer and
+// VPS.NET modules).
+const ModuleCPanel = "cPanel"
+
+// DefaultThreshold is cpanel.config's cluster_autodisable_threshold default.
+const DefaultThreshold = 10
+
+// Config is one server's DNS cluster: /var/cpanel/useclusteringdns (Enabled),
+// cpanel.config's cluster_autodisable_threshold and cluster_failure_notifications,
+// and /var/cpanel/cluster/root/config/* (Members). It is persisted as JSON.
+type Config struct {
+	Enabled   bool               `json:"enabled"`
+	Threshold int                `json:"threshold"` // 0 = never disable a member
+	Notify    bool               `json:"notify"`
+	Members   map[string]*Member `json:"members"` // by host
+}
+
+// Member is one remote nameserver of the cluster.
+type Member struct {
+	Host  string `json:"host"`
+	User  string `json:"user"`
+	Token string `json:"token"` // the remote's API token; never rendered, never logged
+	Role  string `json:"role"`
+	// Module is the backend; always "cPanel" here.
+	Module   string `json:"module"`
+	Debug    bool   `json:"debug,omitempty"`
+	Disabled bool   `json:"disabled"` // WHM's <host>-down: auto-disabled after failures
+	Failures int    `json:"failures"` // consecutive failed pushes
+}
+
+// String names the member without its token.
+func (m *Member) String() string {
+	return fmt.Sprintf("%s (role %s, user %s)", m.Host, m.Role, m.User)
+}
+
+// GoString keeps %#v from printing the token.
+func (m *Member) GoString() string {
+	return fmt.Sprintf("&dnscluster.Member{Host:%q, User:%q, Token:<redacted>, Role:%q, Module:%q, Disabled:%t, Failures:%d}",
+		m.Host, m.User, m.Role, m.Module, m.Disabled, m.Failures)
+}
+
+// DefaultConfig is a fresh server's cluster settings: clustering off, threshold 10,
+// notifications on.
+func DefaultConfig() Config {
+	return Config{Threshold: DefaultThreshold, Notify: true, Members: map[string]*Member{}}
+}
+
+// ValidRole reports whether r is one of WHM's three roles.
+func ValidRole(r string) bool {
+	return r == RoleStandalone || r == RoleSync || r == RoleWriteOnly
+}
+
+// Clone is a deep copy.
+func (c Config) Clone() Config {
+	out := c
+	out.Members = make(map[string]*Member, len(c.Members))
+	for h, m := range c.Members {
+		cp := *m
+		out.Members[h] = &cp
+	}
+	return out
+}
+
+// Hosts lists the members' hosts, sorted.
+func (c Config) Hosts() []string {
+	out := make([]string, 0, len(c.Members))
+	for h := range c.Members {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Guarded is a Config shared between HTTP handlers and the replication loop.
+type Guarded struct {
+	mu  sync.Mutex
+	cfg Config
+}
+
+// NewGuarded guards a copy of cfg.
+func NewGuarded(cfg Config) *Guarded {
+	if cfg.Members == nil {
+		cfg.Members = map[string]*Member{}
+	}
+	return &Guarded{cfg: cfg.Clone()}
+}
+
+// Snapshot returns a copy of the current config.
+func (g *Guarded) Snapshot() Config {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.Clone()
+}
+
+// Update changes the config under the lock; fn works on a copy that replaces the
+// config only when fn returns nil.
+func (g *Guarded) Update(fn func(*Config) error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.cfg.Clone()
+	if err := fn(&c); err != nil {
+		return err
+	}
+	g.cfg = c
+	return nil
+}
+
+// MarshalJSON persists the current config.
+func (g *Guarded) MarshalJSON() ([]byte, error) {
+	return json.Marshal(g.Snapshot())
+}
+
+// UnmarshalJSON restores a persisted config.
+func (g *Guarded) UnmarshalJSON(b []byte) error {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("dns cluster config: %w", err)
+	}
+	if c.Members == nil {
+		c.Members = map[string]*Member{}
+	}
+	g.mu.Lock()
+	g.cfg = c
+	g.mu.Unlock()
+	return nil
+}
