@@ -260,8 +260,14 @@ func (c *checker) clusters() {
 			c.add(cl.Src.Key, RuleD01, fmt.Sprintf("%s: %s is a %s node; a DNS cluster belongs to a parent, the web server", obj, key, roleWord(p.Role)),
 				"key the cluster by the name of a node with role: parent")
 		}
-		if cl.Enabled && 1+len(cl.Members) < 2 {
-			c.add(firstValid(cl.Src.At("members"), cl.Src.Key), RuleD01, fmt.Sprintf("%s has fewer than two servers: the parent and no member", obj),
+		servers := 1 // the parent itself
+		for _, m := range cl.Members {
+			if m != nil && !(m.BackendName() == BackendCPanel && m.Node == key) {
+				servers++
+			}
+		}
+		if cl.Enabled && servers < 2 {
+			c.add(firstValid(cl.Src.At("members"), cl.Src.Key), RuleD01, fmt.Sprintf("%s has fewer than two servers: the parent and no other member", obj),
 				"add at least one member, or set enabled: false")
 		}
 		if cl.FailureThreshold.N < 0 {
