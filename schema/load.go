@@ -255,11 +255,15 @@ type merger struct {
 }
 
 func (m *merger) dup(second Pos, what string, first Pos) {
+	m.dupFix(second, what, first, "keep one declaration; names are unique across the whole fleet")
+}
+
+func (m *merger) dupFix(second Pos, what string, first Pos, fix string) {
 	where := first.String()
 	if first.File == second.File && first.Line > 0 {
 		where = fmt.Sprintf("line %d", first.Line)
 	}
-	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice; first at %s", what, where), "keep one declaration; names are unique across the whole fleet")
+	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice; first at %s", what, where), fix)
 }
 
 func (m *merger) addPart(p *part) {
@@ -268,7 +272,7 @@ func (m *merger) addPart(p *part) {
 	for _, s := range p.sections {
 		k := p.file + "\x00" + s.name
 		if first, ok := m.seen[k]; ok {
-			m.dup(s.pos, "section "+s.name, first)
+			m.dupFix(s.pos, "section "+s.name, first, "move its entries under the first "+s.name+": and remove this one")
 			continue
 		}
 		m.seen[k] = s.pos
@@ -322,7 +326,7 @@ func (m *merger) addPart(p *part) {
 
 func (m *merger) setPolicy(p *Policy) {
 	if m.fleet.Policy != nil {
-		m.dup(p.Src.Key, "policy", m.fleet.Policy.Src.Key)
+		m.dupFix(p.Src.Key, "policy", m.fleet.Policy.Src.Key, "keep one policy: for the whole fleet")
 		return
 	}
 	m.fleet.Policy = p

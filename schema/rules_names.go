@@ -94,11 +94,9 @@ func domainProblem(d string) string {
 	case strings.ToLower(d) != d:
 		return "has capital letters; write it in lowercase"
 	}
-	labels := strings.Split(d, ".")
-	if len(labels) < 2 {
-		return "has a single label; write the full name, e.g. example.com"
-	}
-	for _, l := range labels {
+	labels, last := 0, ""
+	for rest := d; ; labels++ {
+		l, more, found := strings.Cut(rest, ".")
 		switch {
 		case l == "":
 			return "has an empty label: two dots in a row"
@@ -113,8 +111,17 @@ func domainProblem(d string) string {
 				return "may hold only letters, digits, hyphens and dots; an international name is written in its xn-- form"
 			}
 		}
+		if !found {
+			last = l
+			labels++
+			break
+		}
+		rest = more
 	}
-	if tld := labels[len(labels)-1]; tld[0] < 'a' || tld[0] > 'z' {
+	if labels < 2 {
+		return "has a single label; write the full name, e.g. example.com"
+	}
+	if last[0] < 'a' || last[0] > 'z' {
 		return "has a last label that does not start with a letter; an IP address is not a domain"
 	}
 	return ""

@@ -54,6 +54,9 @@ func TestCheckRules(t *testing.T) {
 		{"lost child", func(f *schema.Fleet) { f.Nodes["mail0-1"].Lost = true }, schema.RuleL13, "marked lost"},
 		{"child password kind", func(f *schema.Fleet) { f.Nodes["mail0-0"].PasswordStrength["sshkey"] = 50 }, schema.RuleL16, "sshkey"},
 		{"cluster without members", func(f *schema.Fleet) { f.DNSClusters["web0"].Members = nil }, schema.RuleD01, "fewer than two servers"},
+		{"cluster whose only member is its parent", func(f *schema.Fleet) {
+			f.DNSClusters["web0"].Members = map[string]*schema.Member{"self": {Node: "web0", Role: schema.DNSRoleSync}}
+		}, schema.RuleD01, "fewer than two servers"},
 		{"cluster on a child", func(f *schema.Fleet) {
 			f.DNSClusters["mail0-0"] = f.DNSClusters["web0"]
 			delete(f.DNSClusters, "web0")
