@@ -28,7 +28,7 @@ type acct struct {
 // plan's changes, errors and unmanaged list are sorted at the end).
 func (d *differ) diffAccounts() {
 	for user, a := range d.d.Accounts {
-		if a == nil {
+		if a == nil || user == "" {
 			continue
 		}
 		o := d.o.Accounts[user]
@@ -38,7 +38,7 @@ func (d *differ) diffAccounts() {
 			continue
 		}
 		addr := plan.AccountAddress(user)
-		if d.isFailed(addr, a.Parent, a.MailNode(), o.MailNode()) {
+		if d.isFailed(addr, a.Parent, a.MailNode(), o.MailNode()) || !d.knownParent("account", user, a.Parent) {
 			continue
 		}
 		if o == nil {
@@ -50,7 +50,7 @@ func (d *differ) diffAccounts() {
 		d.planAccount(&acct{user: user, addr: addr, d: a, o: o, value: accountValue})
 	}
 	for user, o := range d.o.Accounts {
-		if o == nil || d.d.Accounts[user] != nil || d.d.Resellers[user] != nil {
+		if o == nil || user == "" || d.d.Accounts[user] != nil || d.d.Resellers[user] != nil {
 			continue
 		}
 		addr := plan.AccountAddress(user)
@@ -62,6 +62,17 @@ func (d *differ) diffAccounts() {
 }
 
 func accountValue(a *schema.Account, _ bool) any { return cloneAccount(a) }
+
+// knownParent refuses to plan an account whose parent is not a parent of the fleet
+// (validation reports it as TETHER-R01; a fleet that skipped validation must still
+// not produce changes with nowhere to run).
+func (d *differ) knownParent(kind, user, parent string) bool {
+	if n := d.d.Nodes[parent]; n != nil && n.Role == schema.RoleParent {
+		return true
+	}
+	d.errorf("%s %s: its parent %q is not a parent node of the fleet; nothing is planned for it", kind, user, parent)
+	return false
+}
 
 func (d *differ) diffResellers() {
 	for _, user := range sortedKeys(d.d.Resellers) {
@@ -101,7 +112,7 @@ func (d *differ) diffResellers() {
 				x.extraFields = append(x.extraFields, "limits")
 			}
 		}
-		if d.isFailed(addr, r.Parent, r.MailNode(), x.o.MailNode()) {
+		if d.isFailed(addr, r.Parent, r.MailNode(), x.o.MailNode()) || !d.knownParent("reseller", user, r.Parent) {
 			continue
 		}
 		d.planAccount(x)

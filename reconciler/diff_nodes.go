@@ -54,6 +54,10 @@ func (d *differ) diffNodes() {
 		if n.Role != schema.RoleChild {
 			continue
 		}
+		if p := d.d.Nodes[n.Parent]; p == nil || p.Role != schema.RoleParent {
+			d.errorf("node %s: its parent %q is not a parent node of the fleet; it is not linked", name, n.Parent)
+			continue
+		}
 		linked := o != nil && o.Role == schema.RoleChild && o.Parent == n.Parent
 		switch {
 		case linked:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -182,10 +183,37 @@ func TestGoldenPlans(t *testing.T) {
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden cases under %s (%v)", goldenDir, err)
 	}
+	// What the cases cover together; checked at the end so a case removed or
+	// changed cannot silently drop an action or a flag from the golden files.
+	covered := map[string]bool{}
 	for _, d := range dirs {
 		dir := filepath.Dir(d)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			got := goldenCase(t, dir)
+			var p plan.Plan
+			if err := json.Unmarshal(got["expected.json"], &p); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range p.Changes {
+				covered["action "+string(c.Action)] = true
+				if c.Action == plan.Dedistribute && c.Flags.DataLoss {
+					covered["forced dedistribute"] = true
+				}
+				covered["flag disruptive"] = covered["flag disruptive"] || c.Flags.Disruptive
+				covered["flag destructive"] = covered["flag destructive"] || c.Flags.Destructive
+				covered["flag dataLoss"] = covered["flag dataLoss"] || c.Flags.DataLoss
+				covered["provider "+c.Provider] = true
+			}
+			for _, u := range p.Unmanaged {
+				covered["unmanaged"] = true
+				if strings.Contains(u.Reason, "protected") {
+					covered["protected"] = true
+				}
+			}
+			covered["observation errors"] = covered["observation errors"] || len(p.Errors) > 0
+			covered["warnings"] = covered["warnings"] || len(p.Warnings) > 0
+			covered["no changes"] = covered["no changes"] || p.Empty() && len(p.Unmanaged) == 0
+			covered["refused"] = covered["refused"] || !bytes.Equal(got["expected-safety.txt"], []byte("allowed\n"))
 			for name, b := range got {
 				path := filepath.Join(dir, name)
 				if *update {
@@ -203,6 +231,18 @@ func TestGoldenPlans(t *testing.T) {
 				}
 			}
 		})
+	}
+	var need []string
+	for _, a := range []plan.Action{plan.Create, plan.Update, plan.Link, plan.Unlink, plan.Distribute,
+		plan.Dedistribute, plan.Delete, plan.Enable, plan.Disable, plan.Resync} {
+		need = append(need, "action "+string(a))
+	}
+	need = append(need, "forced dedistribute", "flag disruptive", "flag destructive", "flag dataLoss",
+		"provider whm", "provider rfc2136", "unmanaged", "protected", "observation errors", "warnings", "no changes", "refused")
+	for _, n := range need {
+		if !covered[n] {
+			t.Errorf("no golden case covers %s", n)
+		}
 	}
 }
 

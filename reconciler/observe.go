@@ -261,10 +261,15 @@ func mergeMember(dst, src *schema.Member) {
 	}
 }
 
+// sortedKeys lists a map's names in order. An empty name is left out: an object
+// without a name has no address, so nothing can be planned or reported for it (the
+// loader refuses such fleets; observed ones never have them).
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
-		out = append(out, k)
+		if k != "" {
+			out = append(out, k)
+		}
 	}
 	sort.Strings(out)
 	return out
