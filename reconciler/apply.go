@@ -209,6 +209,9 @@ func Locks(p *plan.Plan, previous []*state.Journal) []string {
 // cannot be opened.
 func Apply(ctx context.Context, p *plan.Plan, provs map[string]providers.Provider, opts ApplyOptions) (*Result, error) {
 	opts = opts.withDefaults()
+	if p == nil {
+		p = &plan.Plan{}
+	}
 	g, err := newGraph(p)
 	if err != nil {
 		return nil, err
@@ -242,9 +245,6 @@ type graph struct {
 }
 
 func newGraph(p *plan.Plan) (*graph, error) {
-	if p == nil {
-		return &graph{}, nil
-	}
 	g := &graph{changes: p.Changes}
 	n := len(p.Changes)
 	g.deps = make([][]int, n)

@@ -385,8 +385,8 @@ func TestApplyEmptyPlan(t *testing.T) {
 	if err != nil || res.Done != 0 || len(res.Changes) != 0 {
 		t.Fatalf("%+v, %v", res, err)
 	}
-	res, err = Apply(context.Background(), nil, nil, ApplyOptions{})
-	if err != nil || res == nil {
+	res, err = Apply(context.Background(), nil, nil, ApplyOptions{State: openState(t)})
+	if err != nil || res == nil || res.JournalID != "" {
 		t.Fatalf("nil plan: %+v, %v", res, err)
 	}
 }
