@@ -144,6 +144,15 @@ func TestApplyConvergesAndSecondPlanIsEmpty(t *testing.T) {
 	}
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "Apply complete! 7 created, 0 changed, 0 removed.", `"msg":"change applied"`)
+	eps, err := sandbox.ReadEndpoints(e.sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ep := range eps.Nodes {
+		if ep.Token != "" && strings.Contains(r.stdout+r.stderr, ep.Token) {
+			t.Errorf("the token of %s was printed", name)
+		}
+	}
 	e.assertConverged(t)
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "No changes. The fleet matches its files.")
@@ -372,6 +381,19 @@ func TestSigintDuringApply(t *testing.T) {
 	if js, _ := e.state(t).Journals(context.Background()); len(js) != 1 {
 		t.Fatalf("%d journals", len(js))
 	}
+}
+
+// The watch daemon (or another apply) writing to web1: apply refuses, naming who.
+func TestApplyRefusedWhileParentLocked(t *testing.T) {
+	e := newEnv(t)
+	held, err := e.state(t).Lock(context.Background(), "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, "apply", "--auto-approve", "--lock-timeout", "100ms", e.fleet)
+	expect(t, r, 1, "cannot apply to web1: parent web1: locked by another writer (held by pid")
+	held.Unlock()
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
 }
 
 func TestSingleDashOut(t *testing.T) {
