@@ -705,8 +705,8 @@ func (p *Provider) deleteAccount(ctx context.Context, c *whmapi.Client, user str
 // poll calls done until it reports true, with exponential backoff and jitter, up to
 // TaskTimeout. A transient error while polling is tolerated (the task goes on on the
 // server); a permanent one ends the wait.
-func (p *Provider) poll(ctx context.Context, what string, done func(context.Context) (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, p.opts.TaskTimeout)
+func (p *Provider) poll(parent context.Context, what string, done func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(parent, p.opts.TaskTimeout)
 	defer cancel()
 	delay := p.opts.PollBase
 	var lastErr error
@@ -727,6 +727,9 @@ func (p *Provider) poll(ctx context.Context, what string, done func(context.Cont
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if parent.Err() != nil {
+				return fmt.Errorf("%s: stopped waiting: %w", what, parent.Err())
+			}
 			if lastErr != nil {
 				return fmt.Errorf("%s: not finished after %s (last error: %v)", what, p.opts.TaskTimeout, lastErr)
 			}

@@ -86,6 +86,7 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	if err := p.observeChildren(ctx, scope, linked, out); err != nil {
 		return nil, err
 	}
+	p.observeUnlinked(ctx, scope, desired, out)
 
 	for i := range accts {
 		a := &accts[i]
@@ -186,6 +187,41 @@ func (p *Provider) observeChildren(ctx context.Context, scope string, linked []w
 		})
 	}
 	return g.Wait()
+}
+
+// observeUnlinked reads the children the fleet gives this parent that are not linked
+// yet, so a profile change planned before the link is planned only when needed. Such a
+// node has no role (it answers, but is nobody's child). A failure is only logged: the
+// link change will meet it and report it.
+func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *schema.Fleet, out *schema.Fleet) {
+	if desired == nil {
+		return
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range sortedKeys(desired.Nodes) {
+		n := desired.Nodes[name]
+		if n == nil || n.Role != schema.RoleChild || n.Parent != scope || n.Lost || out.Nodes[name] != nil || !p.hasEndpoint(name) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := p.client(name)
+			if err == nil {
+				var own *schema.Node
+				if own, err = p.observeNode(ctx, c, ""); err == nil {
+					own.Host = n.Host
+					mu.Lock()
+					out.Nodes[name] = own
+					mu.Unlock()
+					return
+				}
+			}
+			p.log.Warn("cannot read a child that is not linked yet", "node", name, "parent", scope, "error", err.Error())
+		}()
+	}
+	wg.Wait()
 }
 
 // accountFrom maps a listaccts entry to the fleet model, spelling defaults the way
