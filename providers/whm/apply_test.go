@@ -451,7 +451,8 @@ func TestApplyThenObserve(t *testing.T) {
 		t.Errorf("alice observed %+v, applied %+v", got.Accounts["alice"], alice)
 	}
 	wantBob := *bob
-	wantBob.ACLs = nil // not observable through WHM API 1
+	wantBob.ACLs = nil       // not observable through WHM API 1
+	wantBob.Plan = "default" // the server's package when none is asked for
 	if !reflect.DeepEqual(got.Resellers["bob"], &wantBob) {
 		t.Errorf("bob observed %+v (limits %+v), applied %+v", got.Resellers["bob"], got.Resellers["bob"].Limits, wantBob)
 	}

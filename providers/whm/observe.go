@@ -224,9 +224,10 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 	wg.Wait()
 }
 
-// accountFrom maps a listaccts entry to the fleet model, spelling defaults the way
-// an operator leaves them out: root owner, default plan and unset contact email
-// become "".
+// accountFrom maps a listaccts entry to the fleet model: a root owner, WHM's
+// "undefined" placeholder plan and its "*unknown*" contact email become "", as an
+// operator leaves them out. A real package named "default" stays "default": a fleet
+// that says plan: default must see it matched.
 func accountFrom(parent string, a *whmapi.Acct) *schema.Account {
 	acc := &schema.Account{
 		Parent:       parent,
@@ -240,8 +241,7 @@ func accountFrom(parent string, a *whmapi.Acct) *schema.Account {
 	if acc.Owner == "root" {
 		acc.Owner = ""
 	}
-	switch acc.Plan {
-	case "undefined", "default":
+	if acc.Plan == "undefined" {
 		acc.Plan = ""
 	}
 	if acc.ContactEmail == "*unknown*" {
