@@ -460,3 +460,21 @@ func TestApplyThenObserve(t *testing.T) {
 		t.Errorf("mail1 observed %+v", n)
 	}
 }
+
+// A plain account creation costs three calls: look, create, read back. The apply
+// benchmark of 10k creations depends on it.
+func TestCreateCallCount(t *testing.T) {
+	ff := newFakeFleet(t)
+	err := ff.p.Apply(context.Background(), &plan.Change{Address: "account.zed", Action: plan.Create,
+		After: acct("zed.example", "", func(a *schema.Account) { a.ContactEmail = "z@example.org" }), Target: "web1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range ff.called {
+		got = append(got, c.fn)
+	}
+	if want := []string{"listaccts", "createacct", "listaccts"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+}
