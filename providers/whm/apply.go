@@ -434,11 +434,14 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 	}
 	if has("suspended") && obs.Suspended != a.Suspended {
 		wrote = true
-		fn := "unsuspendacct"
+		var err error
+		// Function names stay literal: a test checks each against the official list.
 		if a.Suspended {
-			fn = "suspendacct"
+			_, err = c.Call(ctx, whmapi.Idempotent, "suspendacct", url.Values{"user": {user}}, nil)
+		} else {
+			_, err = c.Call(ctx, whmapi.Idempotent, "unsuspendacct", url.Values{"user": {user}}, nil)
 		}
-		if _, err := c.Call(ctx, whmapi.Idempotent, fn, url.Values{"user": {user}}, nil); err != nil {
+		if err != nil {
 			return fmt.Errorf("suspended=%t: %w", a.Suspended, err)
 		}
 	}
