@@ -478,3 +478,36 @@ func TestCreateCallCount(t *testing.T) {
 		t.Errorf("calls %v, want %v", got, want)
 	}
 }
+
+// A parent that quotes back the child's or nameserver's token in a refusal: the
+// error names the object and keeps every token out.
+func TestApplyErrorsCarryNoToken(t *testing.T) {
+	ff := newFakeFleet(t)
+	ff.web1.fail["link_server_node_with_api_token"] = "API failure: the remote server refused the token “" + tokMail1 + "” for root on " + tokWeb1
+	ff.web1.fail[cgiAddMember] = "The remote server rejected root:" + tokNS1
+	ff.web1.fail["createacct"] = "bad " + tokWeb1 + " " + tokMail2
+	ctx := context.Background()
+	var errs []error
+	for _, ch := range []*plan.Change{
+		{Address: "node.mail1", Action: plan.Link, After: child("mail1"), Target: "web1"},
+		{Address: "dns.web1.member.ns1", Action: plan.Create, After: &schema.Member{Node: "ns1", Role: "sync"}, Target: "web1"},
+		{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "", nil), Target: "web1"},
+	} {
+		err := ff.p.Apply(ctx, ch)
+		if err == nil || !strings.Contains(err.Error(), ch.Address) {
+			t.Errorf("%s: err = %v, want a failure naming it", ch.Address, err)
+			continue
+		}
+		errs = append(errs, err)
+	}
+	for _, err := range errs {
+		for _, tok := range []string{tokWeb1, tokMail1, tokMail2, tokNS1} {
+			if strings.Contains(err.Error(), tok) {
+				t.Errorf("token %s… in %v", tok[:8], err)
+			}
+		}
+		if !strings.Contains(err.Error(), "[REDACTED]") {
+			t.Errorf("%v: want the quoted token replaced", err)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -104,6 +105,14 @@ func New(cfg providers.Config, opts Options) (*Provider, error) {
 	}
 	if opts.Client.Logger == nil {
 		opts.Client.Logger = log
+	}
+	// Every client keeps every node's token out of what it reports: a parent is sent
+	// its children's tokens and may quote them back in a failure.
+	opts.Client.Secrets = slices.Clone(opts.Client.Secrets)
+	for _, ep := range cfg.Endpoints {
+		if ep.Token != "" {
+			opts.Client.Secrets = append(opts.Client.Secrets, ep.Token)
+		}
 	}
 	return &Provider{cfg: cfg, opts: opts, log: log, clients: map[string]*whmapi.Client{}, hosts: map[string]string{}}, nil
 }
