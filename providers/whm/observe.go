@@ -38,6 +38,9 @@ const observeParallel = 4
 // resellers and with accounts/FeatureBatch, never one call per account.
 func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error) {
 	p.rememberHosts(desired)
+	if desired != nil && desired.Nodes[scope] != nil && desired.Nodes[scope].Role == schema.RoleDNSOnly {
+		return p.observeDNSOnly(ctx, scope)
+	}
 	c, err := p.client(scope)
 	if err != nil {
 		return nil, fmt.Errorf("parent %s: %w", scope, err)
@@ -102,6 +105,21 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		return nil, err
 	}
 	return out, nil
+}
+
+// observeDNSOnly reads a DNS-only node's own settings. Its cluster membership is
+// observed from each parent's side.
+func (p *Provider) observeDNSOnly(ctx context.Context, name string) (*schema.Fleet, error) {
+	c, err := p.client(name)
+	if err != nil {
+		return nil, fmt.Errorf("DNS-only node %s: %w", name, err)
+	}
+	n, err := p.observeNode(ctx, c, schema.RoleDNSOnly)
+	if err != nil {
+		return nil, fmt.Errorf("DNS-only node %s: %w", name, err)
+	}
+	n.Host = p.hostOf(name)
+	return &schema.Fleet{Nodes: map[string]*schema.Node{name: n}}, nil
 }
 
 func wrapf(err error, what string) error {

@@ -129,15 +129,16 @@ func (p *Provider) Capabilities() providers.Capabilities {
 	return out
 }
 
-// Scopes returns the parents of the desired fleet: each is observed on its own,
-// together with its children and DNS cluster.
+// Scopes returns the parents of the desired fleet, each observed with its children
+// and DNS cluster, and the DNS-only nodes, each observed on its own (version,
+// profile, password strengths).
 func (p *Provider) Scopes(desired *schema.Fleet) []string {
 	if desired == nil {
 		return nil
 	}
 	var out []string
 	for name, n := range desired.Nodes {
-		if n != nil && n.Role == schema.RoleParent {
+		if n != nil && (n.Role == schema.RoleParent || n.Role == schema.RoleDNSOnly) {
 			out = append(out, name)
 		}
 	}

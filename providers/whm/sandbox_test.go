@@ -371,3 +371,15 @@ func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestSandboxObserveDNSOnly(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	got, err := f.p.Observe(context.Background(), "ns1", f.desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := got.Nodes["ns1"]
+	if len(got.Nodes) != 1 || n == nil || n.Role != schema.RoleDNSOnly || n.Version != 118 || n.Host != "ns1.example.net" || n.PasswordStrength == nil {
+		t.Errorf("ns1 observed %+v", n)
+	}
+}
