@@ -54,9 +54,7 @@ func TestRegistry(t *testing.T) {
 				t.Errorf("duplicate Register: recovered %v, want an already-registered panic", r)
 			}
 		}()
-		// The registry is global: a name of its own per run keeps -count=N working.
-	name := fmt.Sprintf("fake-registry-test-%d", time.Now().UnixNano())
-	providers.Register(name, func(providers.Config) (providers.Provider, error) { return fake{}, nil })
+		providers.Register(name, func(providers.Config) (providers.Provider, error) { return fake{}, nil })
 	}()
 	func() {
 		defer func() {
