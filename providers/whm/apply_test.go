@@ -511,3 +511,47 @@ func TestApplyErrorsCarryNoToken(t *testing.T) {
 		}
 	}
 }
+
+func TestLinkDetails(t *testing.T) {
+	ctx := context.Background()
+	t.Run("insecure child is linked with skip_tls_verification", func(t *testing.T) {
+		ff := newFakeFleet(t)
+		n := child("mail1")
+		n.TLS = &schema.TLS{Insecure: true}
+		if err := ff.p.Apply(ctx, &plan.Change{Address: "node.mail1", Action: plan.Link, After: n, Target: "web1"}); err != nil {
+			t.Fatal(err)
+		}
+		linked := false
+		for _, c := range ff.called {
+			linked = linked || c.fn == "link_server_node_with_api_token"
+			if c.fn == "link_server_node_with_api_token" && (c.params.Get("skip_tls_verification") != "1" || c.params.Get("username") != "root" || c.params.Get("api_token") != tokMail1) {
+				t.Errorf("link sent skip_tls_verification=%q username=%q, token right: %t", c.params.Get("skip_tls_verification"), c.params.Get("username"), c.params.Get("api_token") == tokMail1)
+			}
+		}
+		if !linked {
+			t.Error("link_server_node_with_api_token was not called")
+		}
+	})
+	t.Run("alias already linked to another host", func(t *testing.T) {
+		ff := newFakeFleet(t)
+		ff.web1.linked["mail1"] = map[string]any{"alias": "mail1", "hostname": "other.example.net"}
+		err := ff.p.Apply(ctx, &plan.Change{Address: "node.mail1", Action: plan.Link, After: child("mail1"), Target: "web1"})
+		if err == nil || !strings.Contains(err.Error(), "other.example.net") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("forced dedistribution from a child the account is not on", func(t *testing.T) {
+		ff := newFakeFleet(t)
+		ff.web1.linked["mail1"] = map[string]any{"alias": "mail1", "hostname": "mail1.example.net"}
+		ff.web1.linked["mail2"] = map[string]any{"alias": "mail2", "hostname": "mail2.example.net"}
+		ff.web1.accts["zed"] = &facct{User: "zed", Domain: "zed.example", Owner: "root", Plan: "default", Mail: "mail2", Features: map[string]bool{}}
+		err := ff.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Dedistribute, Flags: plan.Flags{DataLoss: true},
+			Before: acct("zed.example", "mail1", nil), After: acct("zed.example", "", nil), Target: "web1"})
+		if err == nil || !strings.Contains(err.Error(), "on mail2, not on the lost child") {
+			t.Fatalf("err = %v", err)
+		}
+		if ff.web1.accts["zed"].Mail != "mail2" {
+			t.Error("the account was moved")
+		}
+	})
+}
