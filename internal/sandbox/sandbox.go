@@ -42,6 +42,12 @@ type Options struct {
 	RemoteTimeout time.Duration
 	// FlushInterval is how often changed state is written. Zero means 200ms.
 	FlushInterval time.Duration
+	// DNSSyncInterval is how often every DNS cluster is fully replicated (changes
+	// are pushed at once anyway). Zero means 5s.
+	DNSSyncInterval time.Duration
+	// DNSKeys are TSIG keys (name → base64 secret) every node's nameserver requires
+	// for UPDATE and AXFR; none means unsigned UPDATE and AXFR are accepted.
+	DNSKeys map[string]string
 }
 
 // Endpoints is the content of endpoints.json: how to reach each node.
@@ -110,6 +116,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 200 * time.Millisecond
 	}
+	if opts.DNSSyncInterval == 0 {
+		opts.DNSSyncInterval = 5 * time.Second
+	}
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "nodes"), 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: state folder: %w", err)
 	}
@@ -162,8 +171,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		_ = sb.Close()
 		return nil, err
 	}
-	sb.tasks.Add(1)
+	sb.tasks.Add(2)
 	go sb.flusher()
+	go sb.dnsSyncLoop()
 	for _, n := range sb.nodes {
 		n.resumeTasks()
 	}
