@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"os"
@@ -19,8 +20,10 @@ var update = flag.Bool("update", false, "rewrite the recorded responses in testd
 const recordDir = "../../testdata/whm"
 
 var (
-	reXID     = regexp.MustCompile(`\(XID [a-z0-9]{6}\)`)
-	reTaskID  = regexp.MustCompile(`alter_user_distribution-[a-z0-9]{8}`)
+	reXID    = regexp.MustCompile(`\(XID [a-z0-9]{6}\)`)
+	reTaskID = regexp.MustCompile(`alter_user_distribution-[a-z0-9]{8}`)
+	// Zone serials are dated (YYYYMMDDnn): recordings must not change every day.
+	reSerial  = regexp.MustCompile(`\b20[0-9]{8}\b`)
 	volatiles = map[string]any{
 		"token": "REDACTED", "create_time": 1700000000, "last_check": 1700000000, "unix_startdate": 1700000000,
 		"startdate": "23 Nov 14 00:00", "log_id": "20260101T000000-xxxxxx", "suspendtime": 1700000000, "uid": "1000",
@@ -44,11 +47,20 @@ func normalize(v any, key string) any {
 		if r, ok := volatiles[key]; ok {
 			return r
 		}
+		if key == "data_b64" {
+			if b, err := base64.StdEncoding.DecodeString(x); err == nil && reSerial.Match(b) {
+				return base64.StdEncoding.EncodeToString(reSerial.ReplaceAll(b, []byte("2026010101")))
+			}
+		}
 		x = reXID.ReplaceAllString(x, "(XID xxxxxx)")
+		x = reSerial.ReplaceAllString(x, "2026010101")
 		return reTaskID.ReplaceAllString(x, "alter_user_distribution-xxxxxxxx")
 	case float64:
 		if r, ok := volatiles[key]; ok && x != 0 {
 			return r
+		}
+		if key == "new_serial" {
+			return 2026010101
 		}
 	}
 	return v
