@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/schema"
@@ -60,9 +59,18 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				opts.Faults[name] = f
 			}
 			if fleetPath != "" {
-				fleet, err := loadSandboxFleet(fleetPath)
+				fleet, ds, err := schema.Load(fleetPath)
 				if err != nil {
 					return fmt.Errorf("sandbox serve: %w", err)
+				}
+				// The sandbox needs only the nodes: a fleet that breaks a rule can still
+				// be served (so its plan can show the problem), one that could not be
+				// read cannot.
+				for _, d := range ds {
+					fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+				}
+				if fleet == nil || len(fleet.Nodes) == 0 {
+					return fmt.Errorf("sandbox serve: %s: no nodes to serve", fleetPath)
 				}
 				opts.Fleet = fleet
 			}
@@ -95,23 +103,4 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 	cmd.Flags().StringArrayVar(&faults, "fault", nil, "inject faults: NODE:latency=20ms,errors=0.1,timeout,offline,failtasks (repeatable)")
 	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")
 	return cmd
-}
-
-// loadSandboxFleet reads the nodes of a YAML fleet file. Only the nodes matter to the
-// sandbox, so it reads that section alone.
-func loadSandboxFleet(path string) (*schema.Fleet, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Nodes map[string]*schema.Node `yaml:"nodes"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("fleet %s: %w", path, err)
-	}
-	if len(doc.Nodes) == 0 {
-		return nil, fmt.Errorf("fleet %s: no nodes", path)
-	}
-	return &schema.Fleet{Nodes: doc.Nodes}, nil
 }
