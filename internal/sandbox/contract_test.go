@@ -318,3 +318,33 @@ func (s *testSB) checkResellerCaller(user string) {
 		s.t.Fatalf("reseller with api.persona=parent: %s", e.Raw)
 	}
 }
+
+func TestBatch(t *testing.T) {
+	s := startTest(t, "")
+	s.must("web1", "createacct", "username", "bob", "domain", "bob.example", "reseller", "1")
+	e := s.must("web1", "batch", "command", "acctcounts?user=bob", "command", "version", "command", "acctcounts?user=ghost", "command", "listresellers")
+	record(t, "batch", e)
+	var d struct {
+		Result []struct {
+			Metadata struct {
+				Command string `json:"command"`
+				Result  int    `json:"result"`
+			} `json:"metadata"`
+		} `json:"result"`
+	}
+	e.decode(t, &d)
+	if len(d.Result) != 4 || d.Result[0].Metadata.Command != "acctcounts" || d.Result[2].Metadata.Result != 0 || d.Result[3].Metadata.Result != 1 {
+		t.Fatalf("batch = %s", e.Raw)
+	}
+	e = s.must("web1", "batch", "command", "acctcounts?user=ghost", "command", "version", "abort_on_error", "1")
+	e.decode(t, &d)
+	if len(d.Result) != 1 {
+		t.Fatalf("abort_on_error ran on: %s", e.Raw)
+	}
+	s.refused("Provide the “command” parameter.", "web1", "batch")
+	s.refused("another batch", "web1", "batch", "command", "batch?command=version")
+	// Commands in a batch pass the same checks as direct calls.
+	if e := s.must("web1", "batch", "command", "PRIVATE_mail_get?user=bob"); !strings.Contains(e.Raw, "Permission denied") {
+		t.Fatalf("batch of a private function: %s", e.Raw)
+	}
+}
