@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 func TestRestartKeepsTheFleet(t *testing.T) {
@@ -122,6 +124,10 @@ func TestFaults(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("offline fault: err = %v, want connection refused", err)
 	}
+	if c, err := net.DialTimeout("tcp", ep.DNS, time.Second); err == nil {
+		c.Close()
+		t.Fatal("offline fault: DNS over TCP still accepts connections")
+	}
 	// The admin endpoint of another node brings web1 back.
 	other := s.eps.Nodes["mail1"]
 	body := `{"latency":"1ms"}`
@@ -134,6 +140,10 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("admin endpoint answer %s (%v)", e.Raw, err)
 	}
 	s.must("web1", "version")
+	s.must("web1", "createacct", "username", "alice", "domain", "alice.example")
+	if got := lastA(s.lookup("web1", "alice.example", dns.TypeA)); got != "192.0.2.10" {
+		t.Fatalf("DNS after coming back online: %q", got)
+	}
 	if s.Faults("web1").Latency != time.Millisecond {
 		t.Fatal("admin endpoint did not set the faults")
 	}

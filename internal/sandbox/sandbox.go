@@ -232,8 +232,8 @@ func (n *node) start() error {
 	return nil
 }
 
-// setOffline closes the listener (connections are refused) or opens it again on the
-// same port.
+// setOffline closes the listener (connections are refused) and stops DNS, or opens
+// both again on the same ports.
 func (n *node) setOffline(off bool) {
 	n.lnMu.Lock()
 	defer n.lnMu.Unlock()
@@ -245,8 +245,10 @@ func (n *node) setOffline(off bool) {
 		for c := range n.conns {
 			c.Close()
 		}
+		n.stopDNS()
 		return
 	}
+	n.restartDNS()
 	if n.ln != nil {
 		return
 	}
@@ -289,11 +291,13 @@ func (sb *Sandbox) Close() error {
 			n.ln.Close()
 			n.ln = nil
 		}
-		n.lnMu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = n.srv.Shutdown(ctx)
-		cancel()
 		n.stopDNS()
+		n.lnMu.Unlock()
+		if n.srv != nil { // nil when Start failed before this node started
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = n.srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	sb.tasks.Wait()
 	if err := sb.flushAll(); err != nil {

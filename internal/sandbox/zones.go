@@ -28,7 +28,8 @@ import (
 // zoneServer is a node's DNS side: its zones, its nameserver and its cluster.
 type zoneServer struct {
 	store   *nameserver.MemStore
-	srv     *nameserver.Server
+	srv     *nameserver.Server // guarded by node.lnMu: offline stops it
+	addr    string             // the DNS address, kept across offline periods
 	cluster *dnscluster.Guarded
 	handler http.Handler
 	// saved is the zone snapshot last written to st.Zones, by origin (guarded by n.mu):
@@ -73,6 +74,7 @@ func (n *node) startDNS() error {
 		return err
 	}
 	n.dns.srv = srv
+	n.dns.addr = srv.Addr()
 	n.dns.handler = dnscluster.Handler(n.dns.cluster, n.clusterAuth, dnscluster.Hooks{
 		Verify:       n.clusterVerify,
 		ReverseTrust: n.clusterReverseTrust,
@@ -91,18 +93,30 @@ func (n *node) startDNS() error {
 	return nil
 }
 
+// stopDNS stops the nameserver (Close, or the node going offline). Callers hold
+// n.lnMu.
 func (n *node) stopDNS() {
 	if n.dns.srv != nil {
 		_ = n.dns.srv.Close()
+		n.dns.srv = nil
 	}
 }
 
-func (n *node) dnsAddr() string {
-	if n.dns.srv == nil {
-		return ""
+// restartDNS serves DNS again on the same address after an offline period. Callers
+// hold n.lnMu.
+func (n *node) restartDNS() {
+	if n.dns.srv != nil || n.dns.addr == "" {
+		return
 	}
-	return n.dns.srv.Addr()
+	srv, err := nameserver.Start(n.dns.addr, n.dns.store, n.sb.opts.DNSKeys)
+	if err != nil {
+		n.sb.log.Error("sandbox: DNS back online", "node", n.name, "err", err)
+		return
+	}
+	n.dns.srv = srv
 }
+
+func (n *node) dnsAddr() string { return n.dns.addr }
 
 // snapshotZones copies changed zones into n.st as zone-file text before a flush.
 // Callers hold n.mu.
