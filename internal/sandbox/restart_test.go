@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/tether-dev/tether/schema"
 )
 
 func TestRestartKeepsTheFleet(t *testing.T) {
@@ -92,6 +94,27 @@ func TestDamagedStateIsReported(t *testing.T) {
 	_, err := Start(context.Background(), Options{StateDir: dir})
 	if err == nil || !strings.Contains(err.Error(), "web1") {
 		t.Fatalf("damaged state: err = %v", err)
+	}
+}
+
+func TestStartRefusals(t *testing.T) {
+	fleet := testFleet()
+	fleet.Nodes["twin"] = &schema.Node{Role: schema.RoleParent, Host: "WEB1.example.net", IPv4: "192.0.2.99", Version: 118}
+	if _, err := Start(context.Background(), Options{StateDir: t.TempDir(), Fleet: fleet}); err == nil || !strings.Contains(err.Error(), "same host name") {
+		t.Fatalf("duplicate host: err = %v", err)
+	}
+	fleet = testFleet()
+	fleet.Nodes["nohost"] = &schema.Node{Role: schema.RoleParent}
+	if _, err := Start(context.Background(), Options{StateDir: t.TempDir(), Fleet: fleet}); err == nil || !strings.Contains(err.Error(), "nohost") {
+		t.Fatalf("node without host: err = %v", err)
+	}
+	if _, err := Start(context.Background(), Options{}); err == nil {
+		t.Fatal("Start without a state folder")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Start(ctx, Options{StateDir: t.TempDir(), Fleet: testFleet()}); err == nil {
+		t.Fatal("Start with a cancelled context")
 	}
 }
 

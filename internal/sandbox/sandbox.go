@@ -99,7 +99,10 @@ type node struct {
 }
 
 // Start loads the state in opts.StateDir, creates the fleet's missing nodes, starts one
-// HTTP server per node on 127.0.0.1 and writes endpoints.json.
+// HTTP server per node on 127.0.0.1 and writes endpoints.json. ctx bounds the start
+// only: the sandbox runs until Close. A node already in the state keeps its saved
+// host, address and version even if the fleet now says otherwise (it is an existing
+// server).
 func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("sandbox: no state folder given")
@@ -150,6 +153,15 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 			states[name] = st
 		}
 	}
+	hosts := map[string]string{}
+	for _, name := range sortedKeys(states) {
+		h := states[name].Host
+		if other, dup := hosts[h]; dup {
+			cancel()
+			return nil, fmt.Errorf("sandbox: nodes %s and %s have the same host name %s: host names resolve nodes, so each must be unique", other, name, h)
+		}
+		hosts[h] = name
+	}
 	for _, name := range sortedKeys(states) {
 		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]struct{}{}, dirty: true}
 		if f, ok := opts.Faults[name]; ok {
@@ -158,6 +170,10 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		sb.nodes[name] = n
 	}
 	for _, name := range sortedKeys(sb.nodes) {
+		if err := ctx.Err(); err != nil {
+			_ = sb.Close()
+			return nil, fmt.Errorf("sandbox: start: %w", err)
+		}
 		if err := sb.nodes[name].start(); err != nil {
 			_ = sb.Close()
 			return nil, fmt.Errorf("sandbox: node %s: %w", name, err)
@@ -177,7 +193,6 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	for _, n := range sb.nodes {
 		n.resumeTasks()
 	}
-	_ = ctx // the sandbox outlives Start's context; Close ends it
 	return sb, nil
 }
 
