@@ -390,6 +390,9 @@ func fnModifyacct(c *call) (any, error) {
 	var t *task
 	var oldDomain string
 	var result map[string]any
+	var child link
+	var distributed bool
+	var childDomain, childEmail, childPlan string
 	err = c.lock(func(st *nodeState) (bool, error) {
 		a := st.Accounts[user]
 		if a == nil {
@@ -458,6 +461,10 @@ func fnModifyacct(c *call) (any, error) {
 				delete(st.Mail, user)
 			}
 		}
+		if l, ok := st.Links[a.MailNode]; ok && a.MailNode != "" && (newDomain != "" || emailSet) {
+			child, distributed = *l, true
+			childDomain, childEmail, childPlan = a.Domain, a.ContactEmail, a.Plan
+		}
 		result = map[string]any{
 			"user": a.User, "domain": a.Domain, "setshell": "",
 			"cpuser": map[string]any{
@@ -473,6 +480,12 @@ func fnModifyacct(c *call) (any, error) {
 	}
 	if newDomain != "" && newDomain != oldDomain {
 		c.n.zoneAccountRenamed(oldDomain, newDomain)
+	}
+	if distributed {
+		// The child's copy of the account follows its domain and contact address.
+		if _, err := c.n.createOnChild(c.ctx, child, user, childDomain, childEmail, childPlan); err != nil {
+			c.warnings = append(c.warnings, fmt.Sprintf("The system failed to update “%s” on the child node “%s”: %s", user, child.Alias, err.Error()))
+		}
 	}
 	if t != nil {
 		c.messages = append(c.messages, fmt.Sprintf("The system queued the task “%s” to change the distribution of “%s”.", t.ID, user))
