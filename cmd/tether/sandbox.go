@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,10 +32,11 @@ func newSandboxServeCmd() *cobra.Command {
 		state     string
 		fleetPath string
 		faults    []string
+		tsig      []string
 		taskDelay time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...]",
+		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...] [--tsig KEY:ENV]",
 		Short: "Serve the simulated fleet on loopback until interrupted",
 		Long: `Serve runs one WHM API 1 server per node on 127.0.0.1 and writes DIR/endpoints.json
 (node name → WHM URL, DNS address, user, token). State persists in DIR, so a restart
@@ -50,6 +52,20 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				Faults:    map[string]sandbox.Faults{},
 				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
 				TaskDelay: taskDelay,
+			}
+			for _, spec := range tsig {
+				name, env, ok := strings.Cut(spec, ":")
+				if !ok || name == "" || env == "" {
+					return fmt.Errorf("sandbox serve: --tsig %q: want KEYNAME:ENV_VAR (the secret, base64, is read from the variable)", spec)
+				}
+				secret := os.Getenv(env)
+				if secret == "" {
+					return fmt.Errorf("sandbox serve: --tsig %s: the variable %s is empty", name, env)
+				}
+				if opts.DNSKeys == nil {
+					opts.DNSKeys = map[string]string{}
+				}
+				opts.DNSKeys[name] = secret
 			}
 			for _, spec := range faults {
 				name, f, err := sandbox.ParseFault(spec)
@@ -101,6 +117,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 	cmd.Flags().StringVar(&state, "state", "", "folder holding the sandbox state and endpoints.json")
 	cmd.Flags().StringVar(&fleetPath, "fleet", "", "fleet file whose nodes are created if missing")
 	cmd.Flags().StringArrayVar(&faults, "fault", nil, "inject faults: NODE:latency=20ms,errors=0.1,timeout,offline,failtasks (repeatable)")
+	cmd.Flags().StringArrayVar(&tsig, "tsig", nil, "require TSIG for DNS UPDATE and AXFR: KEYNAME:ENV_VAR, the base64 secret read from ENV_VAR (repeatable)")
 	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")
 	return cmd
 }

@@ -87,6 +87,8 @@ func TestSandboxServeRefusals(t *testing.T) {
 		{"sandbox", "serve"},
 		{"sandbox", "serve", "--state", dir, "--fault", "web1:explode"},
 		{"sandbox", "serve", "--state", dir, "--fleet", filepath.Join(dir, "missing.yaml")},
+		{"sandbox", "serve", "--state", dir, "--tsig", "tether"},
+		{"sandbox", "serve", "--state", dir, "--tsig", "tether:TETHER_TEST_UNSET_VARIABLE"},
 	} {
 		if code := run(args); code != 1 {
 			t.Errorf("%v exited %d, want 1", args, code)

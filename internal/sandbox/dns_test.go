@@ -275,3 +275,50 @@ func TestZonesSurviveRestart(t *testing.T) {
 		t.Fatalf("after restart mail.alice.example = %q", got)
 	}
 }
+
+// TestSignedUpdatePersists: an RFC 2136 UPDATE signed with TSIG changes a node's zone,
+// an unsigned one is refused, and the change survives a restart.
+func TestSignedUpdatePersists(t *testing.T) {
+	dir := t.TempDir()
+	keys := map[string]string{"tether.": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="}
+	start := func() *testSB {
+		sb, err := Start(t.Context(), Options{StateDir: dir, Fleet: testFleet(), TaskDelay: 10 * time.Millisecond, FlushInterval: 10 * time.Millisecond, DNSKeys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sb.Close() })
+		return &testSB{Sandbox: sb, t: t, dir: dir, eps: sb.Endpoints()}
+	}
+	s := start()
+	s.must("web1", "createacct", "username", "alice", "domain", "alice.example")
+	update := func(signed bool) int {
+		m := new(dns.Msg)
+		m.SetUpdate("alice.example.")
+		rr, _ := dns.NewRR("api.alice.example. 300 IN A 192.0.2.77")
+		m.Insert([]dns.RR{rr})
+		c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+		if signed {
+			m.SetTsig("tether.", dns.HmacSHA256, 300, time.Now().Unix())
+			c.TsigSecret = keys
+		}
+		r, _, err := c.Exchange(m, s.eps.Nodes["web1"].DNS)
+		if err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		return r.Rcode
+	}
+	if rc := update(false); rc == dns.RcodeSuccess {
+		t.Fatal("an unsigned UPDATE was accepted")
+	}
+	if rc := update(true); rc != dns.RcodeSuccess {
+		t.Fatalf("signed UPDATE: rcode %s", dns.RcodeToString[rc])
+	}
+	if got := lastA(s.lookup("web1", "api.alice.example", dns.TypeA)); got != "192.0.2.77" {
+		t.Fatalf("after UPDATE api.alice.example = %q", got)
+	}
+	_ = s.Close()
+	s = start()
+	if got := lastA(s.lookup("web1", "api.alice.example", dns.TypeA)); got != "192.0.2.77" {
+		t.Fatalf("UPDATE lost across a restart: %q", got)
+	}
+}
