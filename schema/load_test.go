@@ -1,0 +1,192 @@
+package schema_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tether-dev/tether/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/invalid")
+
+// allRules are the ids of DESIGN.md's rule table; each needs a failing fixture.
+var allRules = []string{
+	schema.RuleSchema, schema.RuleR01, schema.RuleA01, schema.RuleA02, schema.RuleS01,
+	schema.RuleL01, schema.RuleL02, schema.RuleL03, schema.RuleL04, schema.RuleL05,
+	schema.RuleL06, schema.RuleL07, schema.RuleL08, schema.RuleL09, schema.RuleL10,
+	schema.RuleL13, schema.RuleL16, schema.RuleD01, schema.RuleD02, schema.RuleD03,
+	schema.RuleD05, schema.RuleD06, schema.RuleLoad,
+}
+
+func render(ds schema.Diagnostics) string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(d.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// fixtureRule maps a fixture folder name to the rule it is about: "l04-list" ->
+// TETHER-L04, "schema-..." -> TETHER-SCHEMA, "load-..." -> TETHER-LOAD.
+func fixtureRule(name string) string {
+	id, _, _ := strings.Cut(name, "-")
+	return "TETHER-" + strings.ToUpper(id)
+}
+
+// wantMarker is a comment on a fixture line naming the rule expected there.
+var wantMarker = regexp.MustCompile(`#\s*want:?\s+((?:TETHER-[A-Z0-9]+[ ,]*)+)`)
+
+// TestInvalidFixtures loads every fleet under testdata/invalid and compares the
+// problems with the folder's expected.txt (go test ./schema -update rewrites them).
+// Independently of the goldens, every "# want TETHER-XNN" comment in a fixture must
+// be matched by a problem of that rule on that line, and every problem in a file with
+// markers must have one: so a golden cannot drift to the wrong line unnoticed.
+func TestInvalidFixtures(t *testing.T) {
+	t.Chdir("..") // paths in the goldens are as an operator at the repository root sees them
+	dirs, err := os.ReadDir("testdata/invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, e := range dirs {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join("testdata", "invalid", e.Name())
+		t.Run(e.Name(), func(t *testing.T) {
+			_, ds, err := schema.Load(dir)
+			if err != nil {
+				t.Fatalf("Load(%s): %v", dir, err)
+			}
+			if len(ds) == 0 {
+				t.Fatalf("Load(%s): no problems; a fixture under testdata/invalid must fail", dir)
+			}
+			want := fixtureRule(e.Name())
+			found := false
+			for _, d := range ds {
+				covered[d.Rule] = true
+				found = found || d.Rule == want
+			}
+			if !found {
+				t.Errorf("no %s problem in %s:\n%s", want, dir, render(ds))
+			}
+			checkMarkers(t, dir, ds)
+			golden := filepath.Join(dir, "expected.txt")
+			got := render(ds)
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			exp, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./schema -update to create it)", err)
+			}
+			if got != string(exp) {
+				t.Errorf("problems differ from %s\n--- got\n%s--- want\n%s", golden, got, exp)
+			}
+		})
+	}
+	for _, r := range allRules {
+		if !covered[r] {
+			t.Errorf("no fixture under testdata/invalid reports %s", r)
+		}
+	}
+}
+
+func checkMarkers(t *testing.T, dir string, ds schema.Diagnostics) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.y*ml"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		for i, line := range strings.Split(string(data), "\n") {
+			if m := wantMarker.FindStringSubmatch(line); m != nil {
+				for _, r := range strings.FieldsFunc(m[1], func(c rune) bool { return c == ' ' || c == ',' }) {
+					want[lineRule(i+1, r)] = true
+				}
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
+		got := map[string]bool{}
+		for _, d := range ds {
+			if d.Pos.File == file {
+				got[lineRule(d.Pos.Line, d.Rule)] = true
+			}
+		}
+		if missing, extra := diffSets(want, got); len(missing)+len(extra) > 0 {
+			t.Errorf("%s: markers not matched by a problem: %v; problems without a marker: %v\n%s", file, missing, extra, render(ds))
+		}
+	}
+}
+
+func lineRule(line int, rule string) string { return rule + "@" + itoa(line) }
+
+func itoa(n int) string {
+	s := ""
+	for {
+		s = string(rune('0'+n%10)) + s
+		n /= 10
+		if n == 0 {
+			return s
+		}
+	}
+}
+
+func diffSets(want, got map[string]bool) (missing, extra []string) {
+	for k := range want {
+		if !got[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	return missing, extra
+}
+
+// TestQuickstartIsValid keeps examples/quickstart clean: it is the first thing a
+// newcomer runs.
+func TestQuickstartIsValid(t *testing.T) {
+	t.Chdir("..")
+	f, ds, err := schema.Load("examples/quickstart")
+	if err != nil || len(ds) > 0 {
+		t.Fatalf("examples/quickstart: err=%v\n%s", err, render(ds))
+	}
+	if got, want := schema.Summary(f), "fleet OK: 5 nodes, 1 reseller, 10 accounts, 1 DNS cluster"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+	children, distributed, owned := 0, 0, 0
+	for _, n := range f.Nodes {
+		if n.Role == schema.RoleChild {
+			children++
+		}
+	}
+	for _, a := range f.Accounts {
+		if a.MailNode() != "" {
+			distributed++
+		}
+		if a.OwnerName() != "root" {
+			owned++
+		}
+	}
+	if children != 2 || distributed == 0 || owned == 0 || len(f.DNSClusters["web1"].Members) != 2 {
+		t.Errorf("quickstart lost its shape: %d children, %d distributed, %d reseller-owned accounts", children, distributed, owned)
+	}
+}

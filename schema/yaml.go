@@ -1,0 +1,361 @@
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A YAML fleet file is parsed to yaml.Node (linear time) and walked by hand, never
+// decoded into Go maps: yaml.v3's map decoding checks duplicate keys in quadratic time
+// (100k accounts: 185 s). Big files are additionally cut into chunks at the top-level
+// entries of their sections, and the chunks are parsed and decoded in parallel, each
+// with the line offset that keeps every position exact. Any chunk that does not parse on
+// its own sends the whole file back through a single parse, so syntax errors are always
+// reported as the operator's file has them.
+
+// chunking says when and how finely files are cut. Tests force tiny chunks on small
+// fixtures and compare the result with the whole-file parse.
+type chunking struct {
+	// minBytes is the file size from which a file is cut into chunks.
+	minBytes int
+	// targetBytes is the approximate size of one chunk: big enough that the per-chunk
+	// overhead vanishes, small enough that the yaml.Node trees alive at once (one per
+	// worker) stay a few megabytes.
+	targetBytes int
+}
+
+var defaultChunking = chunking{minBytes: 256 << 10, targetBytes: 256 << 10}
+
+// chunk is a piece of a YAML file that parses on its own: runs of the file's lines,
+// each mapped back to where it is in the file.
+type chunk struct {
+	file string
+	text []byte
+	// spans map the chunk's lines to the file's; none means the whole file.
+	spans []lineSpan
+	// cont marks a chunk that continues a section begun in an earlier chunk: the
+	// first section key in it is a copy of that section's header line, already
+	// counted once.
+	cont bool
+}
+
+// lineSpan maps n lines of a chunk, from chunk line from (1-based), to the file's
+// lines starting at fileLine.
+type lineSpan struct{ from, n, fileLine int }
+
+// fileLine maps a line number the parser reports in the chunk to the file's.
+func (c *chunk) fileLine(l int) int {
+	for _, s := range c.spans {
+		if l >= s.from && l < s.from+s.n {
+			return s.fileLine + l - s.from
+		}
+	}
+	if len(c.spans) > 0 { // past the end: the last line break
+		last := c.spans[len(c.spans)-1]
+		return last.fileLine + l - last.from
+	}
+	return l
+}
+
+// endless is the length of a span that runs to the end of its chunk.
+const endless = 1 << 30
+
+// splitSection matches a top-level section whose entries may be cut apart: the key
+// alone on its line (a block mapping follows), optionally with a comment.
+var splitSection = regexp.MustCompile(`^(nodes|resellers|accounts|dnsClusters):[ \t]*(#.*)?\r?$`)
+
+// entryLine matches the first line of a section entry: a plain name and a colon.
+var entryLine = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*:([ \t]|\r?$)`)
+
+// safeTopLine matches the only column-0 lines a chunked file may have: plain keys.
+// Anything else (document markers, directives, flow collections, complex keys,
+// anchors, quoted keys) is rare in a fleet file and parsed whole, the safe way.
+var safeTopLine = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*:([ \t].*)?\r?$`)
+
+// splitYAML cuts data into chunks. It returns a single chunk whenever the file is
+// small or has any construct for which cutting at line starts could be unsafe.
+func splitYAML(file string, data []byte, ch chunking) []chunk {
+	whole := []chunk{{file: file, text: data}}
+	if len(data) < ch.minBytes {
+		return whole
+	}
+	// Line starts, once, so chunks can be cut at byte offsets without copying lines.
+	type line struct{ start, end int }
+	lines := make([]line, 0, bytes.Count(data, []byte{'\n'})+1)
+	for off := 0; off < len(data); {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			lines = append(lines, line{off, len(data)})
+			break
+		}
+		lines = append(lines, line{off, off + i})
+		off += i + 1
+	}
+	text := func(l line) []byte { return data[l.start:l.end] }
+	// upTo is the end of line i with its newline: a block scalar's last line keeps the
+	// line break it has in the whole file.
+	upTo := func(i int) int { return min(lines[i].end+1, len(data)) }
+	indentOf := func(b []byte) int {
+		n := 0
+		for n < len(b) && b[n] == ' ' {
+			n++
+		}
+		return n
+	}
+	blank := func(b []byte) bool {
+		t := bytes.TrimLeft(b, " \t\r")
+		return len(t) == 0 || t[0] == '#'
+	}
+
+	// Segments: one per top-level key.
+	type segment struct{ first, last int } // line indexes, inclusive
+	var segs []segment
+	for i, l := range lines {
+		b := text(l)
+		if len(b) == 0 || b[0] == ' ' || b[0] == '#' || (b[0] == '\r' && len(b) == 1) {
+			continue
+		}
+		if !safeTopLine.Match(b) {
+			return whole
+		}
+		if len(segs) > 0 {
+			segs[len(segs)-1].last = i - 1
+		}
+		segs = append(segs, segment{first: i, last: len(lines) - 1})
+	}
+	if len(segs) == 0 {
+		return whole
+	}
+	var out []chunk
+	// Lines before the first key (comments) belong to the first chunk.
+	segs[0].first = 0
+
+	// Top-level "x-" keys holding anchors (x-defaults: &defaults {...}) form a prelude
+	// that every other chunk starts with, so merges and aliases into it resolve in
+	// any chunk; their lines map back to the prelude's place in the file.
+	var prelude []byte
+	var preludeSpans []lineSpan
+	isPrelude := make([]bool, len(segs))
+	for si, s := range segs {
+		hdr := s.first
+		for hdr <= s.last && !isTopKey(text(lines[hdr])) {
+			hdr++
+		}
+		seg := data[lines[s.first].start:upTo(s.last)]
+		if hdr <= s.last && bytes.HasPrefix(text(lines[hdr]), []byte("x-")) && bytes.IndexByte(seg, '&') >= 0 {
+			isPrelude[si] = true
+			preludeSpans = append(preludeSpans, lineSpan{from: bytes.Count(prelude, []byte{'\n'}) + 1, n: s.last - s.first + 1, fileLine: s.first + 1})
+			prelude = append(prelude, seg...)
+			if len(prelude) > 0 && prelude[len(prelude)-1] != '\n' {
+				prelude = append(prelude, '\n')
+			}
+		}
+	}
+	preludeLines := bytes.Count(prelude, []byte{'\n'})
+	// emit adds a chunk of body text whose spans are given without the prelude.
+	emit := func(body []byte, spans []lineSpan, cont, own bool) {
+		if len(prelude) == 0 || own {
+			out = append(out, chunk{file: file, text: body, spans: spans, cont: cont})
+			return
+		}
+		t := make([]byte, 0, len(prelude)+len(body))
+		t = append(append(t, prelude...), body...)
+		all := append([]lineSpan(nil), preludeSpans...)
+		for _, sp := range spans {
+			sp.from += preludeLines
+			all = append(all, sp)
+		}
+		out = append(out, chunk{file: file, text: t, spans: all, cont: cont})
+	}
+	for si, s := range segs {
+		hdr := s.first
+		for hdr < s.last && blank(text(lines[hdr])) {
+			hdr++
+		}
+		if si == 0 {
+			// The first segment's header is its first non-comment line.
+			hdr = s.first
+			for hdr <= s.last && (len(text(lines[hdr])) == 0 || text(lines[hdr])[0] == '#' || text(lines[hdr])[0] == ' ' || text(lines[hdr])[0] == '\r') {
+				hdr++
+			}
+		}
+		segBytes := lines[s.last].end - lines[s.first].start
+		hdrText := text(lines[hdr])
+		if segBytes < ch.targetBytes || !splitSection.Match(hdrText) {
+			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, isPrelude[si])
+			continue
+		}
+		// Entries start at the indentation of the first content line after the header;
+		// no content line may be less indented, and none at that indentation may start
+		// a sequence item or a complex key.
+		entryIndent := -1
+		var starts []int
+		ok := true
+		for i := hdr + 1; i <= s.last; i++ {
+			b := text(lines[i])
+			if blank(b) {
+				continue
+			}
+			in := indentOf(b)
+			if in < len(b) && b[in] == '\t' {
+				ok = false
+				break
+			}
+			if entryIndent < 0 {
+				entryIndent = in
+			}
+			if in < entryIndent {
+				ok = false
+				break
+			}
+			if in == entryIndent {
+				// Every line at the entries' indentation must open an entry with a plain
+				// name; anything else (a multi-line scalar, a quoted or complex key, a
+				// sequence) keeps the section whole.
+				if !entryLine.Match(b[in:]) {
+					ok = false
+					break
+				}
+				starts = append(starts, i)
+			}
+		}
+		if !ok || entryIndent <= 0 || len(starts) < 2 {
+			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, false)
+			continue
+		}
+		// Group entries into chunks of about chunkTargetBytes.
+		from := s.first // first line of the current chunk
+		first := true
+		for k := 0; k < len(starts); k++ {
+			end := s.last
+			if k+1 < len(starts) {
+				end = starts[k+1] - 1
+			}
+			if k+1 < len(starts) && lines[end].end-lines[from].start < ch.targetBytes {
+				continue
+			}
+			if first {
+				emit(data[lines[from].start:upTo(end)], []lineSpan{{1, endless, from + 1}}, false, false)
+				first = false
+			} else {
+				body := data[lines[from].start:upTo(end)]
+				t := make([]byte, 0, len(hdrText)+1+len(body))
+				t = append(append(append(t, hdrText...), '\n'), body...)
+				emit(t, []lineSpan{{1, 1, hdr + 1}, {2, endless, from + 1}}, true, false)
+			}
+			from = end + 1
+		}
+	}
+	return out
+}
+
+// isTopKey: a line that starts a top-level key (not blank, indented or a comment).
+func isTopKey(b []byte) bool {
+	return len(b) > 0 && b[0] != ' ' && b[0] != '#' && b[0] != '\r' && b[0] != '\t'
+}
+
+// parseYAML parses one chunk to a yaml.Node document. A nil node with no diagnostic
+// means an empty document.
+func parseYAML(c chunk) (doc *yaml.Node, ds Diagnostics) {
+	defer func() {
+		// yaml.v3 has panicked on hostile input before; a fleet file must never crash Tether.
+		if r := recover(); r != nil {
+			doc = nil
+			ds = Diagnostics{{Pos: Pos{File: c.file}, Rule: RuleLoad,
+				Message: fmt.Sprintf("the YAML parser failed on this file: %v", r),
+				Fix:     "check the file is a YAML fleet"}}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(c.text))
+	var n yaml.Node
+	if err := dec.Decode(&n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, Diagnostics{yamlError(c, err)}
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, Diagnostics{yamlError(c, err)}
+	default:
+		p := Pos{File: c.file, Line: c.fileLine(next.Line), Col: next.Column}
+		if next.Line > 0 {
+			// The "---" that opens the second document is on the line before its content.
+			p.Line--
+			p.Col = 1
+		}
+		return nil, Diagnostics{{Pos: p, Rule: RuleLoad,
+			Message: "the file holds more than one YAML document; a fleet file is one mapping",
+			Fix:     "remove the \"---\" separator or move each document to its own file in the fleet folder"}}
+	}
+	return &n, nil
+}
+
+var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError turns a yaml.v3 error into a diagnostic. yaml.v3 reports a line but no
+// column, so the column is 1 (the start of that line).
+func yamlError(c chunk, err error) Diagnostic {
+	msg := err.Error()
+	p := Pos{File: c.file}
+	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		p.Line, p.Col = c.fileLine(n), 1
+		msg = m[2]
+	} else {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			msg = te.Errors[0]
+		}
+		if len(msg) > 6 && msg[:6] == "yaml: " {
+			msg = msg[6:]
+		}
+	}
+	return Diagnostic{Pos: p, Rule: RuleLoad, Message: "invalid YAML: " + msg,
+		Fix: "fix the syntax at this line"}
+}
+
+// checkText refuses content that is not YAML text before the parser sees it: NUL
+// bytes (a binary file) and invalid UTF-8, each at its line and column.
+func checkText(file string, data []byte) Diagnostics {
+	if len(data) >= 2 && (data[0] == 0xFE && data[1] == 0xFF || data[0] == 0xFF && data[1] == 0xFE) {
+		return Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Rule: RuleLoad,
+			Message: "the file is UTF-16; fleet files are UTF-8",
+			Fix:     "save the file as UTF-8"}}
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return Diagnostics{{Pos: offsetPos(file, data, i), Rule: RuleLoad,
+			Message: "binary file: it holds a NUL byte, a fleet file is YAML text",
+			Fix:     "point Tether at the fleet's YAML or CUE files"}}
+	}
+	if !utf8.Valid(data) {
+		i := 0
+		for i < len(data) {
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			i += size
+		}
+		return Diagnostics{{Pos: offsetPos(file, data, i), Rule: RuleLoad,
+			Message: fmt.Sprintf("the file is not valid UTF-8 (byte 0x%02x)", data[i]),
+			Fix:     "save the file as UTF-8"}}
+	}
+	return nil
+}
+
+// offsetPos converts a byte offset to a 1-based line and column (in characters).
+func offsetPos(file string, data []byte, off int) Pos {
+	line := 1 + bytes.Count(data[:off], []byte{'\n'})
+	ls := bytes.LastIndexByte(data[:off], '\n') + 1
+	return Pos{File: file, Line: line, Col: 1 + utf8.RuneCount(data[ls:off])}
+}

@@ -1,0 +1,1130 @@
+package schema
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The decoder walks a yaml.Node tree into the fleet model by hand. Walking lets it
+// record the position of every field, report every problem at once (unknown fields,
+// wrong types, duplicate keys) and stay linear; a node visit is charged against a budget
+// so aliases cannot expand a small file into a huge tree (the "billion laughs" bomb).
+
+// Known field names, in the order the documentation shows them; used for unknown-field
+// suggestions.
+var (
+	sectionFields     = []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"}
+	policyFields      = []string{"prune", "maxRemovePercent", "drift", "notifyWebhook"}
+	nodeFields        = []string{"role", "parent", "host", "ipv4", "ipv6", "version", "profile", "services", "port", "tls", "credentials", "passwordStrength", "lost"}
+	tlsFields         = []string{"caFile", "insecure"}
+	credentialFields  = []string{"user", "tokenEnv", "tokenFile", "token"}
+	accountFields     = []string{"parent", "domain", "owner", "plan", "contactEmail", "ipv6", "features", "mail", "autossl", "forwarders", "suspended", "protect", "dnssec"}
+	resellerFields    = append(append([]string(nil), accountFields...), "acls", "limits")
+	mailFields        = []string{"node"}
+	autosslFields     = []string{"dcv"}
+	forwarderFields   = []string{"from", "to"}
+	limitFields       = []string{"accounts"}
+	clusterFields     = []string{"enabled", "failureThreshold", "notifyOnDisable", "members"}
+	memberFields      = []string{"backend", "node", "host", "address", "software", "role", "dnssec", "tsig"}
+	tsigFields        = []string{"name", "algorithm", "secretEnv", "secretFile", "secret"}
+	passwordKinds     = []string{"default", "createacct", "passwd", "ftp", "list", "mysql", "postgres", "sshkey", "virtual"}
+	roleValues        = []string{RoleParent, RoleChild, RoleDNSOnly}
+	profileValues     = []string{ProfileStandard, ProfileMailNode, ProfileDNSNode, ProfileDatabase}
+	serviceValues     = []string{ServiceMail}
+	backendValues     = []string{BackendCPanel, BackendRFC2136}
+	softwareValues    = []string{"bind", "knot", "powerdns"}
+	dnsRoleValues     = []string{DNSRoleStandalone, DNSRoleSync, DNSRoleWriteOnly}
+	driftValues       = []string{"warn", "correct"}
+	dcvValues         = []string{"dns", "http"}
+	tsigAlgorithms    = []string{"hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
+	inlineSecretValue = "(inline)" // stands for a secret whose value is not a non-empty string
+)
+
+// entry is one named object of a section, in file order.
+type entry[T any] struct {
+	name string
+	pos  Pos
+	v    T
+}
+
+// part is what one chunk of a file declares.
+type part struct {
+	file      string
+	sections  []entry[struct{}] // top-level keys, except a continued chunk's header
+	policy    *Policy
+	nodes     []entry[*Node]
+	resellers []entry[*Reseller]
+	accounts  []entry[*Account]
+	clusters  []entry[*DNSCluster]
+	ds        Diagnostics
+	// parseFailed means the chunk did not parse on its own (ds holds the error).
+	parseFailed bool
+}
+
+type decoder struct {
+	file    string
+	c       *chunk
+	ds      Diagnostics
+	budget  int  // node visits left
+	stopped bool // the budget ran out: stop walking
+	// site is the alias or merge key being expanded, where a bomb is reported: the
+	// operator's line that asked for the expansion, not the anchor deep inside it.
+	site *yaml.Node
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos {
+	return Pos{File: d.file, Line: d.c.fileLine(n.Line), Col: n.Column}
+}
+
+func (d *decoder) add(n *yaml.Node, rule, msg, fix string) {
+	d.ds = append(d.ds, Diagnostic{Pos: d.pos(n), Rule: rule, Message: msg, Fix: fix})
+}
+
+// charge spends the visit budget; false means stop.
+func (d *decoder) charge(n *yaml.Node, visits int) bool {
+	if d.stopped {
+		return false
+	}
+	d.budget -= visits
+	if d.budget < 0 {
+		d.stopped = true
+		if d.site != nil {
+			n = d.site
+		}
+		d.add(n, RuleLoad, "YAML aliases expand this file far beyond its size, as an alias bomb does",
+			"write the values out instead of repeating aliases")
+		return false
+	}
+	return true
+}
+
+// resolve follows aliases to the node they name.
+func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if !d.charge(n, 1) || i > 64 {
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
+}
+
+// decodeDoc decodes one parsed chunk.
+func decodeDoc(c chunk, doc *yaml.Node) *part {
+	p := &part{file: c.file}
+	d := &decoder{file: c.file, c: &c, budget: 2*len(c.text) + 10000}
+	if doc == nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return p
+	}
+	root := d.resolve(doc.Content[0])
+	if root == nil {
+		p.ds = d.ds
+		return p
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return p // an empty file, or one holding only comments
+	}
+	if root.Kind != yaml.MappingNode {
+		d.add(root, RuleSchema, "the fleet file must be a mapping of sections ("+strings.Join(sectionFields, ", ")+"), found "+kindName(root),
+			"start the file with a section such as \"nodes:\"")
+		p.ds = d.ds
+		return p
+	}
+	headerSeen := false
+	for i := 0; i+1 < len(root.Content) && !d.stopped; i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		key, ok := d.key(k, "the fleet")
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(key, "x-"):
+			// An extension key, not a section (and a prelude copy in every chunk).
+		case c.cont && !headerSeen:
+			headerSeen = true // the copy of the section's header line
+		default:
+			p.sections = append(p.sections, entry[struct{}]{name: key, pos: d.pos(k)})
+		}
+		v = d.resolve(v)
+		if v == nil {
+			continue
+		}
+		switch key {
+		case "policy":
+			if isNull(v) {
+				continue
+			}
+			p.policy = d.policy(v, d.pos(k))
+		case "nodes":
+			d.section(v, "nodes", func(name string, kp Pos, v *yaml.Node) {
+				p.nodes = append(p.nodes, entry[*Node]{name, kp, d.node(name, kp, v)})
+			})
+		case "resellers":
+			d.section(v, "resellers", func(name string, kp Pos, v *yaml.Node) {
+				p.resellers = append(p.resellers, entry[*Reseller]{name, kp, d.reseller(name, kp, v)})
+			})
+		case "accounts":
+			d.section(v, "accounts", func(name string, kp Pos, v *yaml.Node) {
+				a := &Account{}
+				d.account(name, kp, v, a, "account "+name, nil)
+				p.accounts = append(p.accounts, entry[*Account]{name, kp, a})
+			})
+		case "dnsClusters":
+			d.section(v, "dnsClusters", func(name string, kp Pos, v *yaml.Node) {
+				p.clusters = append(p.clusters, entry[*DNSCluster]{name, kp, d.cluster(name, kp, v)})
+			})
+		default:
+			if strings.HasPrefix(key, "x-") {
+				continue // an extension key, free for YAML anchors: "x-defaults: &defaults"
+			}
+			d.unknown(k, key, "the fleet", "section", sectionFields)
+		}
+	}
+	p.ds = d.ds
+	return p
+}
+
+// section walks the entries of a top-level section. Duplicate names are found when
+// the parts are merged, so they are reported the same within a file and across files.
+func (d *decoder) section(n *yaml.Node, name string, fn func(name string, kp Pos, v *yaml.Node)) {
+	if isNull(n) {
+		return // "accounts:" with nothing under it yet
+	}
+	if n.Kind != yaml.MappingNode {
+		d.add(n, RuleSchema, fmt.Sprintf("section %s must be a mapping of names to objects, found %s", name, kindName(n)),
+			fmt.Sprintf("write each entry as \"NAME:\" under %s:", name))
+		return
+	}
+	d.charge(n, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content) && !d.stopped; i += 2 {
+		k := n.Content[i]
+		key, ok := d.key(k, "section "+name)
+		if !ok {
+			continue
+		}
+		v := d.resolve(n.Content[i+1])
+		if v == nil {
+			continue
+		}
+		fn(key, d.pos(k), v)
+	}
+}
+
+// key returns a mapping key's text; keys must be scalars.
+func (d *decoder) key(k *yaml.Node, in string) (string, bool) {
+	k = d.resolve(k)
+	if k == nil {
+		return "", false
+	}
+	if k.Kind != yaml.ScalarNode {
+		d.add(k, RuleSchema, fmt.Sprintf("a key in %s is %s; keys are names", in, kindName(k)), "write a plain name before the colon")
+		return "", false
+	}
+	return k.Value, true
+}
+
+// fields calls fn for each key/value pair of mapping n, with merge keys ("<<: *base")
+// expanded, duplicate keys reported at the second one and aliases resolved. It reports
+// a non-mapping and returns false.
+func (d *decoder) fields(n *yaml.Node, obj, field string, fn func(key string, k, v *yaml.Node)) bool {
+	if n.Kind != yaml.MappingNode {
+		what := obj
+		if field != "" {
+			what = obj + ": " + field
+		}
+		d.add(n, RuleSchema, fmt.Sprintf("%s must be a mapping, found %s", what, kindName(n)), "write it as \"key: value\" lines or {key: value}")
+		return false
+	}
+	var seen map[string]*yaml.Node // only for big mappings; small ones scan back
+	if len(n.Content) > 32 {
+		seen = make(map[string]*yaml.Node, len(n.Content)/2)
+	}
+	var merges []*yaml.Node
+	if !d.charge(n, len(n.Content)/2) {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content) && !d.stopped; i += 2 {
+		k := d.resolve(n.Content[i])
+		if k == nil {
+			return false
+		}
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			merges = append(merges, n.Content[i+1])
+			continue
+		}
+		key, ok := d.key(k, obj)
+		if !ok {
+			continue
+		}
+		var first *yaml.Node
+		if seen != nil {
+			first = seen[key]
+			if first == nil {
+				seen[key] = k
+			}
+		} else {
+			for j := 0; j < i; j += 2 {
+				if pk := n.Content[j]; pk.Kind == yaml.ScalarNode && pk.Value == key && pk.Tag != "!!merge" {
+					first = pk
+					break
+				}
+			}
+		}
+		if first != nil {
+			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice; first at line %d", obj, joinField(field, key), d.c.fileLine(first.Line)),
+				"keep one of the two")
+			continue
+		}
+		orig := n.Content[i+1]
+		v := d.resolve(orig)
+		if v == nil {
+			return false
+		}
+		if orig.Kind == yaml.AliasNode && d.site == nil {
+			d.site = orig
+			fn(key, k, v)
+			d.site = nil
+		} else {
+			fn(key, k, v)
+		}
+	}
+	if len(merges) == 0 {
+		return true
+	}
+	// Merged mappings supply only the keys not set before: the mapping's own, then
+	// each merged mapping's in order (their own merges included).
+	set := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag != "!!merge" {
+			set[k.Value] = true
+		}
+	}
+	for _, m := range merges {
+		if !d.merge(m, obj, set, fn, 0) {
+			return false
+		}
+	}
+	return !d.stopped
+}
+
+// merge applies the value of a merge key ("<<: *a" or "<<: [*a, *b]"): the keys of
+// the named mappings not already set, recursively through their own merge keys. Every
+// visit is charged, so nested merges cannot multiply a small file into a huge walk.
+func (d *decoder) merge(m *yaml.Node, obj string, set map[string]bool, fn func(key string, k, v *yaml.Node), depth int) bool {
+	if d.site == nil {
+		d.site = m
+		defer func() { d.site = nil }()
+	}
+	m = d.resolve(m)
+	if m == nil || depth > 64 {
+		return false
+	}
+	var srcs []*yaml.Node
+	switch m.Kind {
+	case yaml.MappingNode:
+		srcs = []*yaml.Node{m}
+	case yaml.SequenceNode:
+		for _, s := range m.Content {
+			if s = d.resolve(s); s == nil {
+				return false
+			}
+			srcs = append(srcs, s)
+		}
+	default:
+		srcs = []*yaml.Node{m}
+	}
+	for _, s := range srcs {
+		if s.Kind != yaml.MappingNode {
+			d.add(s, RuleSchema, fmt.Sprintf("%s: a merge (<<) must name a mapping, found %s", obj, kindName(s)), "merge an anchored mapping: <<: *name")
+			continue
+		}
+		if !d.charge(s, len(s.Content)/2) {
+			return false
+		}
+		var nested []*yaml.Node
+		for i := 0; i+1 < len(s.Content) && !d.stopped; i += 2 {
+			k := d.resolve(s.Content[i])
+			if k == nil {
+				return false
+			}
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				nested = append(nested, s.Content[i+1])
+				continue
+			}
+			if k.Kind != yaml.ScalarNode || set[k.Value] {
+				continue
+			}
+			set[k.Value] = true
+			v := d.resolve(s.Content[i+1])
+			if v == nil {
+				return false
+			}
+			fn(k.Value, k, v)
+		}
+		for _, nm := range nested {
+			if !d.merge(nm, obj, set, fn, depth+1) {
+				return false
+			}
+		}
+	}
+	return !d.stopped
+}
+
+func joinField(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+// unknown reports an unknown field with the nearest known name as the fix.
+func (d *decoder) unknown(k *yaml.Node, key, obj, what string, known []string) {
+	fix := "known " + what + "s: " + strings.Join(known, ", ")
+	if s := nearest(key, known); s != "" {
+		fix = fmt.Sprintf("did you mean %q?", s)
+	}
+	d.add(k, RuleSchema, fmt.Sprintf("unknown %s %q in %s", what, key, obj), fix)
+}
+
+// nearest returns the known name closest to s (case-insensitive edit distance), or ""
+// when none is close enough to be a likely typo.
+func nearest(s string, known []string) string {
+	best, bestD := "", 1<<30
+	ls := strings.ToLower(s)
+	for _, k := range known {
+		dist := editDistance(ls, strings.ToLower(k))
+		if dist < bestD {
+			best, bestD = k, dist
+		}
+	}
+	limit := 2
+	if l := len(s) / 3; l > limit {
+		limit = l
+	}
+	if bestD <= limit {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the optimal-string-alignment distance: a swap of two neighbours
+// ("emial") counts as one edit.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		return 1 << 20 // keys this long are not typos of a field name
+	}
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			v := min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				v = min(v, prev2[j-2]+1)
+			}
+			cur[j] = v
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+// kindName says what a node is, for messages.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!str":
+			return "a string"
+		case "!!int", "!!float":
+			return "the number " + short(n.Value)
+		case "!!bool":
+			return "the boolean " + short(n.Value)
+		case "!!null":
+			return "no value"
+		case "!!binary":
+			return "binary data"
+		case "!!timestamp":
+			return "the date " + short(n.Value)
+		}
+		return "a value tagged " + short(n.Tag)
+	}
+	return "an alias"
+}
+
+func short(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
+
+// Typed scalar readers. Each reports a type error naming the object and field and
+// returns ok=false, leaving the destination unset.
+
+func (d *decoder) str(n *yaml.Node, obj, field string) (string, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		return n.Value, true
+	}
+	fix := "write text, in quotes if it looks like a number or a boolean"
+	if isNull(n) {
+		fix = "give a value or remove the line"
+	}
+	d.add(n, RuleSchema, fmt.Sprintf("%s: %s must be a string, found %s", obj, field, kindName(n)), fix)
+	return "", false
+}
+
+func (d *decoder) boolean(n *yaml.Node, obj, field string) (bool, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		b, err := strconv.ParseBool(strings.ToLower(n.Value))
+		if err == nil {
+			return b, true
+		}
+	}
+	d.add(n, RuleSchema, fmt.Sprintf("%s: %s must be true or false, found %s", obj, field, kindName(n)), "write true or false")
+	return false, false
+}
+
+func (d *decoder) integer(n *yaml.Node, obj, field string, lo, hi int) (int, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
+		v, err := strconv.ParseInt(n.Value, 0, 64)
+		if err == nil && v >= int64(lo) && v <= int64(hi) {
+			return int(v), true
+		}
+		if err == nil {
+			d.add(n, RuleSchema, fmt.Sprintf("%s: %s is %d, out of range", obj, field, v), fmt.Sprintf("use a whole number from %d to %d", lo, hi))
+			return 0, false
+		}
+	}
+	d.add(n, RuleSchema, fmt.Sprintf("%s: %s must be a whole number, found %s", obj, field, kindName(n)), fmt.Sprintf("use a whole number from %d to %d", lo, hi))
+	return 0, false
+}
+
+func (d *decoder) enum(n *yaml.Node, obj, field string, values []string) (string, bool) {
+	s, ok := d.str(n, obj, field)
+	if !ok {
+		return "", false
+	}
+	for _, v := range values {
+		if s == v {
+			return s, true
+		}
+	}
+	fix := "use one of: " + strings.Join(values, ", ")
+	if near := nearest(s, values); near != "" {
+		fix = fmt.Sprintf("did you mean %q? one of: %s", near, strings.Join(values, ", "))
+	}
+	d.add(n, RuleSchema, fmt.Sprintf("%s: %s %q is not a known value", obj, field, short(s)), fix)
+	return "", false
+}
+
+// strList reads a list of strings; values, when given, restricts them.
+func (d *decoder) strList(n *yaml.Node, obj, field string, values []string, src *Source) ([]string, bool) {
+	if n.Kind != yaml.SequenceNode {
+		d.add(n, RuleSchema, fmt.Sprintf("%s: %s must be a list, found %s", obj, field, kindName(n)), "write [a, b] or one \"- item\" per line")
+		return nil, false
+	}
+	if !d.charge(n, len(n.Content)) {
+		return nil, false
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, e := range n.Content {
+		e = d.resolve(e)
+		if e == nil {
+			return nil, false
+		}
+		f := fmt.Sprintf("%s[%d]", field, i)
+		var s string
+		var ok bool
+		if values != nil {
+			s, ok = d.enum(e, obj, f, values)
+		} else {
+			s, ok = d.str(e, obj, f)
+		}
+		if ok {
+			out = append(out, s)
+			if src != nil {
+				src.Set(f, d.pos(e))
+			}
+		}
+	}
+	return out, true
+}
+
+// fieldMask records which of an object's known fields were written, by their index
+// in the known-field list: no map per object, which matters at 100k accounts.
+type fieldMask uint64
+
+func (m *fieldMask) add(known []string, key string) {
+	if i := slices.Index(known, key); i >= 0 && i < 64 {
+		*m |= 1 << i
+	}
+}
+
+func (m fieldMask) has(known []string, key string) bool {
+	i := slices.Index(known, key)
+	return i >= 0 && i < 64 && m&(1<<i) != 0
+}
+
+// fieldKey returns the key node of a field of mapping n, or n itself.
+func fieldKey(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			return k
+		}
+	}
+	return n
+}
+
+// newSource sizes the field-position map for the object once: growing it field by
+// field was a fifth of all allocation at 100k accounts.
+func newSource(kp Pos, n *yaml.Node) Source {
+	size := 8
+	if n.Kind == yaml.MappingNode && len(n.Content) > size {
+		size = len(n.Content) // about one nested field per top-level one
+	}
+	return Source{Key: kp, Fields: make(map[string]Pos, size)}
+}
+
+func (d *decoder) required(n *yaml.Node, obj string, known []string, have fieldMask, fields ...string) {
+	for _, f := range fields {
+		if !have.has(known, f) {
+			d.add(n, RuleSchema, fmt.Sprintf("%s has no %s", obj, f), fmt.Sprintf("add %s:", f))
+		}
+	}
+}
+
+func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
+	p := &Policy{Src: Source{Key: kp}}
+	const obj = "policy"
+	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
+		ok := false
+		switch key {
+		case "prune":
+			p.Prune, ok = d.boolean(v, obj, key)
+		case "maxRemovePercent":
+			var x int
+			if x, ok = d.integer(v, obj, key, 0, 100); ok {
+				p.MaxRemovePercent = &x
+			}
+		case "drift":
+			p.Drift, ok = d.enum(v, obj, key, driftValues)
+		case "notifyWebhook":
+			p.NotifyWebhook, ok = d.str(v, obj, key)
+			if ok && !strings.HasPrefix(p.NotifyWebhook, "https://") && !strings.HasPrefix(p.NotifyWebhook, "http://") {
+				d.add(v, RuleSchema, "policy: notifyWebhook must be an http:// or https:// URL", "write the webhook's full URL")
+			}
+		default:
+			d.unknown(k, key, obj, "field", policyFields)
+			return
+		}
+		if ok {
+			p.Src.Set(key, d.pos(v))
+		}
+	})
+	return p
+}
+
+func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
+	nd := &Node{Src: newSource(kp, n)}
+	obj := "node " + name
+	var have fieldMask
+	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
+		have.add(nodeFields, key)
+		ok := false
+		switch key {
+		case "role":
+			nd.Role, ok = d.enum(v, obj, key, roleValues)
+		case "parent":
+			nd.Parent, ok = d.str(v, obj, key)
+		case "host":
+			nd.Host, ok = d.str(v, obj, key)
+		case "ipv4":
+			if nd.IPv4, ok = d.str(v, obj, key); ok && !isIPv4(nd.IPv4) {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: ipv4 %q is not an IPv4 address", obj, short(nd.IPv4)), "write four numbers 0-255 separated by dots, e.g. 192.0.2.10")
+			}
+		case "ipv6":
+			if nd.IPv6, ok = d.str(v, obj, key); ok && !isIPv6(nd.IPv6) {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: ipv6 %q is not an IPv6 address", obj, short(nd.IPv6)), "write an address such as 2001:db8::10")
+			}
+		case "version":
+			nd.Version, ok = d.integer(v, obj, key, 1, 999)
+		case "profile":
+			nd.Profile, ok = d.enum(v, obj, key, profileValues)
+		case "services":
+			nd.Services, ok = d.strList(v, obj, key, serviceValues, &nd.Src)
+		case "port":
+			nd.Port, ok = d.integer(v, obj, key, 1, 65535)
+		case "tls":
+			t := &TLS{}
+			ok = d.fields(v, obj, key, func(key2 string, k2, v2 *yaml.Node) {
+				ok2 := false
+				switch key2 {
+				case "caFile":
+					t.CAFile, ok2 = d.str(v2, obj, "tls.caFile")
+				case "insecure":
+					t.Insecure, ok2 = d.boolean(v2, obj, "tls.insecure")
+				default:
+					d.unknown(k2, key2, obj+" tls", "field", tlsFields)
+				}
+				if ok2 {
+					nd.Src.Set("tls."+key2, d.pos(v2))
+				}
+			})
+			if ok {
+				nd.TLS = t
+			}
+		case "credentials":
+			nd.Credentials = d.credentials(v, obj, &nd.Src)
+			ok = nd.Credentials != nil
+		case "passwordStrength":
+			ps := map[string]int{}
+			ok = d.fields(v, obj, key, func(kind string, k2, v2 *yaml.Node) {
+				f := "passwordStrength." + kind
+				if !contains(passwordKinds, kind) {
+					d.unknown(k2, kind, obj+" passwordStrength", "password-strength kind", passwordKinds)
+					return
+				}
+				if x, ok2 := d.integer(v2, obj, f, 0, 100); ok2 {
+					ps[kind] = x
+					nd.Src.Set(f, d.pos(k2))
+				}
+			})
+			if ok {
+				nd.PasswordStrength = ps
+			}
+		case "lost":
+			nd.Lost, ok = d.boolean(v, obj, key)
+		default:
+			d.unknown(k, key, obj, "field", nodeFields)
+			return
+		}
+		if ok {
+			nd.Src.Set(key, d.pos(v))
+		}
+	})
+	if n.Kind == yaml.MappingNode {
+		d.required(n, obj, nodeFields, have, "role", "host")
+		if nd.Role == RoleChild && !have.has(nodeFields, "parent") {
+			d.add(n, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
+		}
+		if nd.Role != "" && nd.Role != RoleChild {
+			// What only a child has, on another role, is a mistake about the role.
+			for _, f := range []string{"parent", "services", "lost"} {
+				if have.has(nodeFields, f) {
+					d.add(fieldKey(n, f), RuleSchema, fmt.Sprintf("%s has role %s; only a child has %s", obj, nd.Role, f),
+						"remove "+f+":, or set role: child")
+				}
+			}
+		}
+	}
+	return nd
+}
+
+func (d *decoder) credentials(n *yaml.Node, obj string, src *Source) *Credentials {
+	c := &Credentials{Src: Source{Key: d.pos(n)}}
+	ok := d.fields(n, obj, "credentials", func(key string, k, v *yaml.Node) {
+		f := "credentials." + key
+		ok := false
+		switch key {
+		case "user":
+			if c.User, ok = d.str(v, obj, f); ok && c.User != "root" && userNameProblem(c.User) != "" {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: credentials.user %q is neither root nor a valid user name", obj, short(c.User)), "use root, or the reseller the token belongs to")
+			}
+		case "tokenEnv":
+			if c.TokenEnv, ok = d.str(v, obj, f); ok && !isEnvName(c.TokenEnv) {
+				d.add(v, RuleSchema, obj+": credentials.tokenEnv is not an environment variable name; its value is not shown, as it may be the token itself", "write the variable's name, e.g. WEB1_WHM_TOKEN, not its value")
+			}
+		case "tokenFile":
+			c.TokenFile, ok = d.str(v, obj, f)
+		case "token":
+			// Never type-checked or echoed: whatever is here is a secret in the file,
+			// reported as TETHER-S01 by Check.
+			c.Token = inlineSecret(v)
+			ok = true
+		default:
+			d.unknown(k, key, obj+" credentials", "field", credentialFields)
+			return
+		}
+		if ok {
+			c.Src.Set(key, d.pos(v))
+			src.Set(f, d.pos(v))
+		}
+	})
+	if !ok {
+		return nil
+	}
+	return c
+}
+
+// inlineSecret keeps an inline secret's value only so Check can see one was given; a
+// non-string or empty value is replaced by a marker.
+func inlineSecret(v *yaml.Node) string {
+	if v.Kind == yaml.ScalarNode && v.Value != "" && v.Tag != "!!null" {
+		return v.Value
+	}
+	return inlineSecretValue
+}
+
+// account decodes the fields an account and a reseller share; extra handles the
+// reseller's own fields and returns false for a key it does not know either.
+func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj string, extra func(key string, k, v *yaml.Node) bool) {
+	a.Src = newSource(kp, n)
+	var have fieldMask
+	known := accountFields
+	if extra != nil {
+		known = resellerFields
+	}
+	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
+		have.add(known, key)
+		ok := false
+		switch key {
+		case "parent":
+			a.Parent, ok = d.str(v, obj, key)
+		case "domain":
+			a.Domain, ok = d.str(v, obj, key)
+		case "owner":
+			a.Owner, ok = d.str(v, obj, key)
+		case "plan":
+			a.Plan, ok = d.str(v, obj, key)
+		case "contactEmail":
+			if a.ContactEmail, ok = d.str(v, obj, key); ok && !plausibleEmail(a.ContactEmail) {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: contactEmail %q is not an email address", obj, short(a.ContactEmail)), "write an address such as name@example.org")
+			}
+		case "ipv6":
+			a.IPv6, ok = d.boolean(v, obj, key)
+		case "features":
+			fs := map[string]bool{}
+			ok = d.fields(v, obj, key, func(feat string, k2, v2 *yaml.Node) {
+				f := "features." + feat
+				if b, ok2 := d.boolean(v2, obj, f); ok2 {
+					fs[feat] = b
+					a.Src.Set(f, d.pos(v2))
+				}
+			})
+			if ok {
+				a.Features = fs
+			}
+		case "mail":
+			a.Mail, ok = d.mail(v, obj, &a.Src)
+		case "autossl":
+			s := &AutoSSL{}
+			ok = d.fields(v, obj, key, func(key2 string, k2, v2 *yaml.Node) {
+				if key2 != "dcv" {
+					d.unknown(k2, key2, obj+" autossl", "field", autosslFields)
+					return
+				}
+				var ok2 bool
+				if s.DCV, ok2 = d.strList(v2, obj, "autossl.dcv", dcvValues, &a.Src); ok2 {
+					a.Src.Set("autossl.dcv", d.pos(v2))
+				}
+			})
+			if ok {
+				a.AutoSSL = s
+			}
+		case "forwarders":
+			a.Forwarders, ok = d.forwarders(v, obj, &a.Src)
+		case "suspended":
+			a.Suspended, ok = d.boolean(v, obj, key)
+		case "protect":
+			a.Protect, ok = d.boolean(v, obj, key)
+		case "dnssec":
+			a.DNSSEC, ok = d.boolean(v, obj, key)
+		default:
+			if extra == nil || !extra(key, k, v) {
+				d.unknown(k, key, obj, "field", known)
+			}
+			return
+		}
+		if ok {
+			a.Src.Set(key, d.pos(v))
+		}
+	})
+	if n.Kind == yaml.MappingNode {
+		d.required(n, obj, known, have, "parent", "domain")
+	}
+}
+
+func (d *decoder) mail(n *yaml.Node, obj string, src *Source) (*MailPlacement, bool) {
+	m := &MailPlacement{}
+	ok := d.fields(n, obj, "mail", func(key string, k, v *yaml.Node) {
+		if key != "node" {
+			d.unknown(k, key, obj+" mail", "field", mailFields)
+			return
+		}
+		if v.Kind == yaml.SequenceNode {
+			// One child per service (TETHER-L04, reported by Check); keep them all so
+			// the rule can point at the second.
+			names, ok := d.strList(v, obj, "mail.node", nil, src)
+			if ok && len(names) > 0 {
+				m.Node, m.ExtraNodes = names[0], names[1:]
+				if len(m.ExtraNodes) == 0 {
+					m.ExtraNodes = nil
+				}
+				src.Set("mail.node", d.pos(v.Content[0]))
+			}
+			return
+		}
+		if s, ok := d.str(v, obj, "mail.node"); ok {
+			m.Node = s
+			src.Set("mail.node", d.pos(v))
+		}
+	})
+	return m, ok
+}
+
+func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder, bool) {
+	if n.Kind != yaml.SequenceNode {
+		d.add(n, RuleSchema, fmt.Sprintf("%s: forwarders must be a list, found %s", obj, kindName(n)), "write one \"- {from: NAME, to: ADDRESS}\" per forwarder")
+		return nil, false
+	}
+	if !d.charge(n, len(n.Content)) {
+		return nil, false
+	}
+	out := make([]Forwarder, 0, len(n.Content))
+	for i, e := range n.Content {
+		e = d.resolve(e)
+		if e == nil {
+			return nil, false
+		}
+		base := fmt.Sprintf("forwarders[%d]", i)
+		var fw Forwarder
+		var have fieldMask
+		ok := d.fields(e, obj, base, func(key string, k, v *yaml.Node) {
+			have.add(forwarderFields, key)
+			f := base + "." + key
+			var ok2 bool
+			switch key {
+			case "from":
+				fw.From, ok2 = d.str(v, obj, f)
+			case "to":
+				fw.To, ok2 = d.str(v, obj, f)
+			default:
+				d.unknown(k, key, obj+" "+base, "field", forwarderFields)
+				return
+			}
+			if ok2 {
+				src.Set(f, d.pos(v))
+			}
+		})
+		if ok {
+			d.required(e, obj+" "+base, forwarderFields, have, "from", "to")
+			src.Set(base, d.pos(e))
+			out = append(out, fw)
+		}
+	}
+	return out, true
+}
+
+func (d *decoder) reseller(name string, kp Pos, n *yaml.Node) *Reseller {
+	r := &Reseller{}
+	obj := "reseller " + name
+	d.account(name, kp, n, &r.Account, obj, func(key string, k, v *yaml.Node) bool {
+		ok := false
+		switch key {
+		case "acls":
+			r.ACLs, ok = d.strList(v, obj, key, nil, &r.Src)
+		case "limits":
+			l := &ResellerLimits{}
+			ok = d.fields(v, obj, key, func(key2 string, k2, v2 *yaml.Node) {
+				if key2 != "accounts" {
+					d.unknown(k2, key2, obj+" limits", "field", limitFields)
+					return
+				}
+				if x, ok2 := d.integer(v2, obj, "limits.accounts", 0, 1<<31-1); ok2 {
+					l.Accounts = &x
+					r.Src.Set("limits.accounts", d.pos(v2))
+				}
+			})
+			if ok {
+				r.Limits = l
+			}
+		default:
+			return false
+		}
+		if ok {
+			r.Src.Set(key, d.pos(v))
+		}
+		return true
+	})
+	return r
+}
+
+func (d *decoder) cluster(name string, kp Pos, n *yaml.Node) *DNSCluster {
+	c := &DNSCluster{Src: Source{Key: kp}}
+	obj := "DNS cluster " + name
+	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
+		ok := false
+		switch key {
+		case "enabled":
+			c.Enabled, ok = d.boolean(v, obj, key)
+		case "failureThreshold":
+			c.FailureThreshold, ok = d.threshold(v, obj)
+		case "notifyOnDisable":
+			c.NotifyOnDisable, ok = d.boolean(v, obj, key)
+		case "members":
+			if isNull(v) {
+				ok = true
+				break
+			}
+			ms := map[string]*Member{}
+			ok = d.fields(v, obj, key, func(mname string, k2, v2 *yaml.Node) {
+				ms[mname] = d.member(name, mname, d.pos(k2), v2)
+			})
+			if ok {
+				c.Members = ms
+			}
+		default:
+			d.unknown(k, key, obj, "field", clusterFields)
+			return
+		}
+		if ok {
+			c.Src.Set(key, d.pos(v))
+		}
+	})
+	return c
+}
+
+// threshold reads a failure threshold. Values the model cannot hold (0, negative,
+// fractions, other words) are TETHER-D06 here, where the text is still at hand.
+func (d *decoder) threshold(n *yaml.Node, obj string) (Threshold, bool) {
+	const fix = "write a whole number of failures, 1 or more, or never"
+	if n.Kind == yaml.ScalarNode {
+		switch n.Tag {
+		case "!!str":
+			if n.Value == "never" {
+				return Threshold{Never: true}, true
+			}
+		case "!!int":
+			v, err := strconv.ParseInt(n.Value, 0, 64)
+			if err == nil && v >= 1 && v <= 1<<31-1 {
+				return Threshold{N: int(v)}, true
+			}
+		}
+	}
+	d.add(n, RuleD06, fmt.Sprintf("%s: failureThreshold must be a whole number of at least 1 or \"never\", found %s", obj, kindName(n)), fix)
+	return Threshold{}, false
+}
+
+func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
+	m := &Member{Src: newSource(kp, n)}
+	obj := "DNS cluster " + cluster + " member " + name
+	var have fieldMask
+	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
+		have.add(memberFields, key)
+		ok := false
+		switch key {
+		case "backend":
+			m.Backend, ok = d.enum(v, obj, key, backendValues)
+		case "node":
+			m.Node, ok = d.str(v, obj, key)
+		case "host":
+			m.Host, ok = d.str(v, obj, key)
+		case "address":
+			if m.Address, ok = d.str(v, obj, key); ok && !validHostPort(m.Address) {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: address %q is not HOST:PORT", obj, short(m.Address)), "write the server's address and DNS port, e.g. 192.0.2.53:53")
+			}
+		case "software":
+			m.Software, ok = d.enum(v, obj, key, softwareValues)
+		case "role":
+			m.Role, ok = d.enum(v, obj, key, dnsRoleValues)
+		case "dnssec":
+			m.DNSSEC, ok = d.boolean(v, obj, key)
+		case "tsig":
+			m.TSIG = d.tsig(v, obj, &m.Src)
+			ok = m.TSIG != nil
+		default:
+			d.unknown(k, key, obj, "field", memberFields)
+			return
+		}
+		if ok {
+			m.Src.Set(key, d.pos(v))
+		}
+	})
+	if n.Kind != yaml.MappingNode {
+		return m
+	}
+	d.required(n, obj, memberFields, have, "role")
+	switch {
+	case have.has(memberFields, "backend") && m.Backend == "":
+		// An unknown backend was reported; what else is required depends on it.
+	case m.BackendName() == BackendRFC2136:
+		d.required(n, obj, memberFields, have, "host", "address")
+		if have.has(memberFields, "node") {
+			d.add(n, RuleSchema, obj+": an rfc2136 member is not a node of the fleet, so it has no node", "remove node: or use backend cpanel")
+		}
+	default:
+		d.required(n, obj, memberFields, have, "node")
+		for _, f := range []string{"host", "address", "tsig"} {
+			if have.has(memberFields, f) {
+				d.add(n, RuleSchema, fmt.Sprintf("%s: a cpanel member takes its %s from its node", obj, f), "remove "+f+": or set backend: rfc2136")
+			}
+		}
+	}
+	return m
+}
+
+func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
+	t := &TSIG{Src: Source{Key: d.pos(n)}}
+	var have fieldMask
+	ok := d.fields(n, obj, "tsig", func(key string, k, v *yaml.Node) {
+		have.add(tsigFields, key)
+		f := "tsig." + key
+		ok := false
+		switch key {
+		case "name":
+			t.Name, ok = d.str(v, obj, f)
+		case "algorithm":
+			t.Algorithm, ok = d.enum(v, obj, f, tsigAlgorithms)
+		case "secretEnv":
+			if t.SecretEnv, ok = d.str(v, obj, f); ok && !isEnvName(t.SecretEnv) {
+				d.add(v, RuleSchema, obj+": tsig.secretEnv is not an environment variable name; its value is not shown, as it may be the secret itself", "write the variable's name, e.g. NS2_TSIG_SECRET, not its value")
+			}
+		case "secretFile":
+			t.SecretFile, ok = d.str(v, obj, f)
+		case "secret":
+			t.Secret = inlineSecret(v) // reported by Check as TETHER-S01, never echoed
+			ok = true
+		default:
+			d.unknown(k, key, obj+" tsig", "field", tsigFields)
+			return
+		}
+		if ok {
+			t.Src.Set(key, d.pos(v))
+			src.Set(f, d.pos(v))
+		}
+	})
+	if !ok {
+		return nil
+	}
+	d.required(n, obj+" tsig", tsigFields, have, "name")
+	return t
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
