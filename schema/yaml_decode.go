@@ -67,7 +67,7 @@ type part struct {
 
 type decoder struct {
 	file    string
-	lineOff int
+	c       *chunk
 	ds      Diagnostics
 	budget  int  // node visits left
 	stopped bool // the budget ran out: stop walking
@@ -77,7 +77,7 @@ type decoder struct {
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
-	return Pos{File: d.file, Line: n.Line + d.lineOff, Col: n.Column}
+	return Pos{File: d.file, Line: d.c.fileLine(n.Line), Col: n.Column}
 }
 
 func (d *decoder) add(n *yaml.Node, rule, msg, fix string) {
@@ -116,7 +116,7 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 // decodeDoc decodes one parsed chunk.
 func decodeDoc(c chunk, doc *yaml.Node) *part {
 	p := &part{file: c.file}
-	d := &decoder{file: c.file, lineOff: c.lineOff, budget: 2*len(c.text) + 10000}
+	d := &decoder{file: c.file, c: &c, budget: 2*len(c.text) + 10000}
 	if doc == nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return p
 	}
@@ -134,13 +134,19 @@ func decodeDoc(c chunk, doc *yaml.Node) *part {
 		p.ds = d.ds
 		return p
 	}
+	headerSeen := false
 	for i := 0; i+1 < len(root.Content) && !d.stopped; i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		key, ok := d.key(k, "the fleet")
 		if !ok {
 			continue
 		}
-		if !(c.cont && i == 0) {
+		switch {
+		case strings.HasPrefix(key, "x-"):
+			// An extension key, not a section (and a prelude copy in every chunk).
+		case c.cont && !headerSeen:
+			headerSeen = true // the copy of the section's header line
+		default:
 			p.sections = append(p.sections, entry[struct{}]{name: key, pos: d.pos(k)})
 		}
 		v = d.resolve(v)
@@ -269,7 +275,7 @@ func (d *decoder) fields(n *yaml.Node, obj, field string, fn func(key string, k,
 			}
 		}
 		if first != nil {
-			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice; first at line %d", obj, joinField(field, key), first.Line+d.lineOff),
+			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice; first at line %d", obj, joinField(field, key), d.c.fileLine(first.Line)),
 				"keep one of the two")
 			continue
 		}

@@ -451,11 +451,107 @@ func TestApplyThenObserve(t *testing.T) {
 		t.Errorf("alice observed %+v, applied %+v", got.Accounts["alice"], alice)
 	}
 	wantBob := *bob
-	wantBob.ACLs = nil // not observable through WHM API 1
+	wantBob.ACLs = nil       // not observable through WHM API 1
+	wantBob.Plan = "default" // the server's package when none is asked for
 	if !reflect.DeepEqual(got.Resellers["bob"], &wantBob) {
 		t.Errorf("bob observed %+v (limits %+v), applied %+v", got.Resellers["bob"], got.Resellers["bob"].Limits, wantBob)
 	}
 	if n := got.Nodes["mail1"]; n == nil || n.Role != schema.RoleChild || n.Parent != "web1" || n.Profile != "STANDARD" || n.PasswordStrength["virtual"] != 65 || n.PasswordStrength["ftp"] != 0 {
 		t.Errorf("mail1 observed %+v", n)
 	}
+}
+
+// A plain account creation costs three calls: look, create, read back. The apply
+// benchmark of 10k creations depends on it.
+func TestCreateCallCount(t *testing.T) {
+	ff := newFakeFleet(t)
+	err := ff.p.Apply(context.Background(), &plan.Change{Address: "account.zed", Action: plan.Create,
+		After: acct("zed.example", "", func(a *schema.Account) { a.ContactEmail = "z@example.org" }), Target: "web1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range ff.called {
+		got = append(got, c.fn)
+	}
+	if want := []string{"listaccts", "createacct", "listaccts"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+}
+
+// A parent that quotes back the child's or nameserver's token in a refusal: the
+// error names the object and keeps every token out.
+func TestApplyErrorsCarryNoToken(t *testing.T) {
+	ff := newFakeFleet(t)
+	ff.web1.fail["link_server_node_with_api_token"] = "API failure: the remote server refused the token “" + tokMail1 + "” for root on " + tokWeb1
+	ff.web1.fail[cgiAddMember] = "The remote server rejected root:" + tokNS1
+	ff.web1.fail["createacct"] = "bad " + tokWeb1 + " " + tokMail2
+	ctx := context.Background()
+	var errs []error
+	for _, ch := range []*plan.Change{
+		{Address: "node.mail1", Action: plan.Link, After: child("mail1"), Target: "web1"},
+		{Address: "dns.web1.member.ns1", Action: plan.Create, After: &schema.Member{Node: "ns1", Role: "sync"}, Target: "web1"},
+		{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "", nil), Target: "web1"},
+	} {
+		err := ff.p.Apply(ctx, ch)
+		if err == nil || !strings.Contains(err.Error(), ch.Address) {
+			t.Errorf("%s: err = %v, want a failure naming it", ch.Address, err)
+			continue
+		}
+		errs = append(errs, err)
+	}
+	for _, err := range errs {
+		for _, tok := range []string{tokWeb1, tokMail1, tokMail2, tokNS1} {
+			if strings.Contains(err.Error(), tok) {
+				t.Errorf("token %s… in %v", tok[:8], err)
+			}
+		}
+		if !strings.Contains(err.Error(), "[REDACTED]") {
+			t.Errorf("%v: want the quoted token replaced", err)
+		}
+	}
+}
+
+func TestLinkDetails(t *testing.T) {
+	ctx := context.Background()
+	t.Run("insecure child is linked with skip_tls_verification", func(t *testing.T) {
+		ff := newFakeFleet(t)
+		n := child("mail1")
+		n.TLS = &schema.TLS{Insecure: true}
+		if err := ff.p.Apply(ctx, &plan.Change{Address: "node.mail1", Action: plan.Link, After: n, Target: "web1"}); err != nil {
+			t.Fatal(err)
+		}
+		linked := false
+		for _, c := range ff.called {
+			linked = linked || c.fn == "link_server_node_with_api_token"
+			if c.fn == "link_server_node_with_api_token" && (c.params.Get("skip_tls_verification") != "1" || c.params.Get("username") != "root" || c.params.Get("api_token") != tokMail1) {
+				t.Errorf("link sent skip_tls_verification=%q username=%q, token right: %t", c.params.Get("skip_tls_verification"), c.params.Get("username"), c.params.Get("api_token") == tokMail1)
+			}
+		}
+		if !linked {
+			t.Error("link_server_node_with_api_token was not called")
+		}
+	})
+	t.Run("alias already linked to another host", func(t *testing.T) {
+		ff := newFakeFleet(t)
+		ff.web1.linked["mail1"] = map[string]any{"alias": "mail1", "hostname": "other.example.net"}
+		err := ff.p.Apply(ctx, &plan.Change{Address: "node.mail1", Action: plan.Link, After: child("mail1"), Target: "web1"})
+		if err == nil || !strings.Contains(err.Error(), "other.example.net") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("forced dedistribution from a child the account is not on", func(t *testing.T) {
+		ff := newFakeFleet(t)
+		ff.web1.linked["mail1"] = map[string]any{"alias": "mail1", "hostname": "mail1.example.net"}
+		ff.web1.linked["mail2"] = map[string]any{"alias": "mail2", "hostname": "mail2.example.net"}
+		ff.web1.accts["zed"] = &facct{User: "zed", Domain: "zed.example", Owner: "root", Plan: "default", Mail: "mail2", Features: map[string]bool{}}
+		err := ff.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Dedistribute, Flags: plan.Flags{DataLoss: true},
+			Before: acct("zed.example", "mail1", nil), After: acct("zed.example", "", nil), Target: "web1"})
+		if err == nil || !strings.Contains(err.Error(), "on mail2, not on the lost child") {
+			t.Fatalf("err = %v", err)
+		}
+		if ff.web1.accts["zed"].Mail != "mail2" {
+			t.Error("the account was moved")
+		}
+	})
 }

@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -146,5 +152,49 @@ func TestObserveCallsDoNotGrowPerAccount(t *testing.T) {
 	}
 	if a := f.Accounts["user00003"]; a == nil || a.MailNode() != "mail1" || !a.Suspended || !a.Features["apitokens"] {
 		t.Errorf("user00003 = %+v", a)
+	}
+}
+
+// BenchmarkObserveSandbox10k observes a sandbox parent holding 10,000 accounts (a
+// third on a linked child), created through the API before the timer starts.
+// TETHER_BENCH_N changes the count. It runs only with -bench.
+func BenchmarkObserveSandbox10k(b *testing.B) {
+	n := 10000
+	if s := os.Getenv("TETHER_BENCH_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	f := startSandbox(b, sandboxFleet())
+	f.p.log = quiet
+	ctx := context.Background()
+	if err := f.p.Apply(ctx, &plan.Change{Address: "node.mail1", Action: plan.Link, After: sandboxFleet().Nodes["mail1"], Target: "web1"}); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range n {
+		g.Go(func() error {
+			mail := ""
+			if i%3 == 0 {
+				mail = "mail1"
+			}
+			u := fmt.Sprintf("u%05d", i)
+			return f.p.Apply(gctx, &plan.Change{Address: "account." + u, Action: plan.Create, After: acct(u+".example", mail, nil), Target: "web1"})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("created %d accounts in %s", n, time.Since(start).Round(time.Millisecond))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := f.p.Observe(ctx, "web1", f.desired)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got.Accounts) != n {
+			b.Fatalf("%d accounts observed", len(got.Accounts))
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -92,8 +93,8 @@ func TestObserveRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Scopes(desiredFleet()); len(got) != 1 || got[0] != "web1" {
-		t.Fatalf("Scopes = %v, want [web1]", got)
+	if got := p.Scopes(desiredFleet()); !reflect.DeepEqual(got, []string{"ns1", "web1"}) {
+		t.Fatalf("Scopes = %v, want [ns1 web1]", got)
 	}
 	got, err := p.Observe(context.Background(), "web1", desiredFleet())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,6 +24,10 @@ import (
 
 // These tests talk to internal/sandbox over real HTTP on loopback: the provider
 // cannot tell it from a WHM server.
+
+// quiet drops log lines: the sandbox's parents do not serve the cluster screens yet,
+// and each Observe says so.
+var quiet = slog.New(slog.DiscardHandler)
 
 func sandboxFleet() *schema.Fleet {
 	return &schema.Fleet{Nodes: map[string]*schema.Node{
@@ -61,7 +66,7 @@ func startSandbox(t testing.TB, fleet *schema.Fleet) *sbFixture {
 	for name, ep := range sb.Endpoints().Nodes {
 		eps[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token, DNS: ep.DNS}
 	}
-	p, err := New(providers.Config{Endpoints: eps}, Options{
+	p, err := New(providers.Config{Endpoints: eps, Logger: quiet}, Options{
 		Client: whmapi.Options{BaseDelay: 5 * time.Millisecond, OnCall: func(fn string, q url.Values) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -119,7 +124,13 @@ func TestSandboxApplyAndObserve(t *testing.T) {
 	}
 	steps := []sbStep{
 		{ch: &plan.Change{Address: "node.mail1", Action: plan.Update, Fields: []string{"profile", "passwordStrength"}, Target: "mail1",
-			After: &schema.Node{Role: schema.RoleChild, Parent: "web1", Profile: schema.ProfileMailNode, PasswordStrength: map[string]int{"virtual": 70, "list": 60}}}},
+			After: &schema.Node{Role: schema.RoleChild, Parent: "web1", Profile: schema.ProfileMailNode, PasswordStrength: map[string]int{"virtual": 70, "list": 60}}},
+			// Not linked yet: observed on its own, with no role.
+			check: func(t *testing.T, obs *schema.Fleet) {
+				if n := obs.Nodes["mail1"]; n == nil || n.Role != "" || n.Profile != schema.ProfileMailNode || n.PasswordStrength["virtual"] != 70 {
+					t.Errorf("mail1 observed %+v", n)
+				}
+			}},
 		{ch: &plan.Change{Address: "node.mail1", Action: plan.Link, After: sandboxFleet().Nodes["mail1"], Target: "web1"},
 			check: func(t *testing.T, obs *schema.Fleet) {
 				n := obs.Nodes["mail1"]
@@ -199,8 +210,9 @@ func TestSandboxApplyAndObserve(t *testing.T) {
 			}},
 		{ch: &plan.Change{Address: "node.mail2", Action: plan.Unlink, Before: sandboxFleet().Nodes["mail2"], Target: "web1", Flags: plan.Flags{Destructive: true}},
 			check: func(t *testing.T, obs *schema.Fleet) {
-				if obs.Nodes["mail2"] != nil {
-					t.Errorf("mail2 still linked: %+v", obs.Nodes["mail2"])
+				// It still answers, as nobody's child.
+				if n := obs.Nodes["mail2"]; n == nil || n.Role != "" || n.Parent != "" {
+					t.Errorf("mail2 observed %+v, want it unlinked", n)
 				}
 			}},
 		{ch: &plan.Change{Address: "node.mail1", Action: plan.Unlink, Before: sandboxFleet().Nodes["mail1"], Target: "web1"}, wantErr: "in use"},
@@ -358,4 +370,16 @@ func TestSandboxDNSCluster(t *testing.T) {
 func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func TestSandboxObserveDNSOnly(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	got, err := f.p.Observe(context.Background(), "ns1", f.desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := got.Nodes["ns1"]
+	if len(got.Nodes) != 1 || n == nil || n.Role != schema.RoleDNSOnly || n.Version != 118 || n.Host != "ns1.example.net" || n.PasswordStrength == nil {
+		t.Errorf("ns1 observed %+v", n)
+	}
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// Transport replaces the HTTP transport (tests); TLS settings are then ignored.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// Secrets are further strings to keep out of errors and logs: the tokens of other
+	// nodes this client sends (a child's token when linking it, a nameserver's when
+	// adding it to the DNS cluster), which a server may quote back.
+	Secrets []string
 	// OnCall, when set, is told every function called and the parameter names sent.
 	// Tests use it to check calls against the official function list.
 	OnCall func(function string, params url.Values)
@@ -97,6 +101,11 @@ func New(node string, ep providers.Endpoint, opts Options) (*Client, error) {
 	}
 	c := &Client{node: node, base: u, user: ep.User, token: ep.Token, opts: opts, log: opts.Logger}
 	c.redacts = []string{ep.Token, url.QueryEscape(ep.Token)}
+	for _, s := range opts.Secrets {
+		if s != "" {
+			c.redacts = append(c.redacts, s, url.QueryEscape(s))
+		}
+	}
 	rt := opts.Transport
 	if rt == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
