@@ -19,7 +19,7 @@ type acctField struct {
 	app  func(b []byte, a *account) []byte
 }
 
-func str(f func(a *account) string) func([]byte, *account) []byte {
+func strField(f func(a *account) string) func([]byte, *account) []byte {
 	return func(b []byte, a *account) []byte { return appendJSONString(b, f(a)) }
 }
 
@@ -38,21 +38,21 @@ func boolInt(f func(a *account) bool) func([]byte, *account) []byte {
 
 // acctFields are listaccts' fields, in the order they are written.
 var acctFields = []acctField{
-	{"user", str(func(a *account) string { return a.User })},
-	{"domain", str(func(a *account) string { return a.Domain })},
-	{"ip", str(func(a *account) string { return a.IP })},
+	{"user", strField(func(a *account) string { return a.User })},
+	{"domain", strField(func(a *account) string { return a.Domain })},
+	{"ip", strField(func(a *account) string { return a.IP })},
 	{"ipv6", lit("[]")},
-	{"email", str(func(a *account) string {
+	{"email", strField(func(a *account) string {
 		if a.ContactEmail == "" {
 			return "*unknown*"
 		}
 		return a.ContactEmail
 	})},
-	{"owner", str(func(a *account) string { return a.Owner })},
-	{"plan", str(func(a *account) string { return a.Plan })},
+	{"owner", strField(func(a *account) string { return a.Owner })},
+	{"plan", strField(func(a *account) string { return a.Plan })},
 	{"theme", lit(`"jupiter"`)},
 	{"suspended", boolInt(func(a *account) bool { return a.Suspended })},
-	{"suspendreason", str(func(a *account) string {
+	{"suspendreason", strField(func(a *account) string {
 		if !a.Suspended {
 			return "not suspended"
 		}
@@ -68,7 +68,7 @@ var acctFields = []acctField{
 	{"outgoing_mail_suspended", lit("0")},
 	{"outgoing_mail_hold", lit("0")},
 	{"shell", lit(`"/usr/local/cpanel/bin/noshell"`)},
-	{"uid", str(func(a *account) string { return strconv.Itoa(a.UID) })},
+	{"uid", strField(func(a *account) string { return strconv.Itoa(a.UID) })},
 	{"partition", lit(`"home"`)},
 	{"disklimit", lit(`"unlimited"`)},
 	{"diskused", lit(`"0M"`)},
@@ -77,7 +77,7 @@ var acctFields = []acctField{
 	{"backup", lit("0")},
 	{"legacy_backup", lit("0")},
 	{"has_backup", lit("0")},
-	{"startdate", str(func(a *account) string { return time.Unix(a.StartDate, 0).UTC().Format("06 Jan 02 15:04") })},
+	{"startdate", strField(func(a *account) string { return time.Unix(a.StartDate, 0).UTC().Format("06 Jan 02 15:04") })},
 	{"unix_startdate", func(b []byte, a *account) []byte { return strconv.AppendInt(b, a.StartDate, 10) }},
 	{"mailbox_format", lit(`"maildir"`)},
 	{"maxaddons", lit(`"unlimited"`)},
