@@ -16,10 +16,18 @@ import (
 const MaxFileSize = 40 << 20
 
 // Load reads a fleet from path: one file, or a folder whose *.yaml, *.yml and *.cue
-// files (not sub-folders, not dot-files) are merged into one fleet. Every problem is
-// returned as a diagnostic, sorted; the cross-object rules (Check) run only when every
-// file could be read and parsed. The error is for failures that are not the fleet's
-// fault; a missing path or a broken file is a diagnostic.
+// files (not sub-folders, not dot-files) are merged into one fleet; an object declared
+// in two files is an error at the second naming the first. Every problem is returned
+// as a diagnostic, sorted, with positions in the files as path names them (relative
+// stays relative); the cross-object rules (Check) run only when every file could be
+// read and parsed. The fleet holds what could be decoded and is trustworthy only when
+// there are no diagnostics; it is nil when no file could be listed at all. The error
+// is for failures that are not the fleet's fault (none today): a missing path, an
+// empty folder or a broken file is a TETHER-LOAD diagnostic.
+//
+// YAML fleets are one document per file, UTF-8, at most MaxFileSize; anchors, aliases
+// and merge keys ("<<: *defaults") work, and top-level keys starting with "x-" are
+// ignored so they can hold anchored templates.
 func Load(path string) (*Fleet, Diagnostics, error) {
 	yamlFiles, cueFiles, ds := fleetFiles(path)
 	if len(ds) > 0 {
