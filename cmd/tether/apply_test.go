@@ -406,12 +406,12 @@ func TestSingleDashOut(t *testing.T) {
 
 // TestQuickstartConverges is the README's first command: the quickstart applied on a
 // fresh sandbox, then planned again, must show no changes. It is gated until the
-// sandbox serves the DNS cluster screens and the planner converges the quickstart in
-// one apply (children's profiles before linking, reseller-owned accounts' mail
-// placement); set TETHER_E2E_QUICKSTART=1 to run it.
+// quickstart converges in one apply: accounts created with owner bob (a reseller
+// distributed to mail1) inherit bob's distribution, so the second plan brings grace's
+// and mallory's mail back to the parent. Set TETHER_E2E_QUICKSTART=1 to run it.
 func TestQuickstartConverges(t *testing.T) {
 	if os.Getenv("TETHER_E2E_QUICKSTART") == "" {
-		t.Skip("set TETHER_E2E_QUICKSTART=1: the quickstart does not converge in one apply yet (see the function's comment)")
+		t.Skip("set TETHER_E2E_QUICKSTART=1: reseller-owned accounts do not converge in one apply yet (see the function's comment)")
 	}
 	b, err := os.ReadFile("../../examples/quickstart/fleet.yaml")
 	if err != nil {
