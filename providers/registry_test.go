@@ -2,8 +2,10 @@ package providers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-dev/tether/providers"
 	_ "github.com/tether-dev/tether/providers/all"
@@ -42,7 +44,9 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("New(nope) = %v, want an error listing the registered providers", err)
 	}
 
-	providers.Register("fake-registry-test", func(providers.Config) (providers.Provider, error) { return fake{}, nil })
+	// The registry is global: a name of its own per run keeps -count=N working.
+	name := fmt.Sprintf("fake-registry-test-%d", time.Now().UnixNano())
+	providers.Register(name, func(providers.Config) (providers.Provider, error) { return fake{}, nil })
 	func() {
 		defer func() {
 			r := recover()
@@ -50,7 +54,7 @@ func TestRegistry(t *testing.T) {
 				t.Errorf("duplicate Register: recovered %v, want an already-registered panic", r)
 			}
 		}()
-		providers.Register("fake-registry-test", func(providers.Config) (providers.Provider, error) { return fake{}, nil })
+		providers.Register(name, func(providers.Config) (providers.Provider, error) { return fake{}, nil })
 	}()
 	func() {
 		defer func() {

@@ -203,11 +203,15 @@ func Locks(p *plan.Plan, previous []*state.Journal) []string {
 // waits for the running changes and returns with Result.Interrupted set.
 //
 // The error is nil when every change succeeded; otherwise a *multierror.Error with one
-// entry per failed change (in plan order) and any trouble with the state. A plan that
-// is not a DAG (unknown or cyclic dependencies, duplicate IDs) is refused before
-// anything runs, with a nil Result.
+// entry per failed change (in plan order) and any trouble with the state. When nothing
+// could start the Result is nil: a plan that is not a DAG (unknown or cyclic
+// dependencies, duplicate IDs), a parent locked by another writer, a journal that
+// cannot be opened.
 func Apply(ctx context.Context, p *plan.Plan, provs map[string]providers.Provider, opts ApplyOptions) (*Result, error) {
 	opts = opts.withDefaults()
+	if p == nil {
+		p = &plan.Plan{}
+	}
 	g, err := newGraph(p)
 	if err != nil {
 		return nil, err
@@ -221,11 +225,11 @@ func Apply(ctx context.Context, p *plan.Plan, provs map[string]providers.Provide
 	if opts.State != nil {
 		unlock, err := e.lock(ctx)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		defer unlock()
 		if err := e.beginJournal(ctx, p); err != nil {
-			return res, err
+			return nil, err
 		}
 	}
 	e.run(ctx)
@@ -241,9 +245,6 @@ type graph struct {
 }
 
 func newGraph(p *plan.Plan) (*graph, error) {
-	if p == nil {
-		return &graph{}, nil
-	}
 	g := &graph{changes: p.Changes}
 	n := len(p.Changes)
 	g.deps = make([][]int, n)
@@ -348,6 +349,11 @@ type engine struct {
 	journalID string
 	stateErrs []error // trouble with the state, reported once each kind
 
+	// ops feed the state writer: disk writes (a journal line per change, inventory
+	// batches with an fsync) never hold up starting the next change.
+	ops        chan stateOp
+	writerDone chan struct{}
+
 	running    int
 	runningPer map[string]int
 	ready      map[string][]int // per target, in plan order
@@ -355,9 +361,17 @@ type engine struct {
 	next       int              // round-robin cursor into targets
 	remaining  []int            // unfinished dependencies per change
 
+	// Owned by the writer goroutine until writerDone is closed.
 	invAdd    []state.Entry
 	invRemove []string
-	invFlush  time.Time
+	wErrs     []error
+}
+
+// stateOp is one write for the state writer: a journal step, or a change whose
+// success updates the inventory.
+type stateOp struct {
+	step   *state.Step
+	change *plan.Change
 }
 
 func (e *engine) emit(ev Event) {
@@ -436,6 +450,11 @@ func (e *engine) run(ctx context.Context) {
 			e.enqueue(i)
 		}
 	}
+	if e.opts.State != nil {
+		e.ops = make(chan stateOp, 1024)
+		e.writerDone = make(chan struct{})
+		go e.writer(ctx)
+	}
 	e.emit(Event{Kind: EventBegin})
 	results := make(chan outcome, e.opts.Parallelism)
 	interrupted := false
@@ -469,7 +488,13 @@ func (e *engine) run(ctx context.Context) {
 		}
 	}
 	e.res.Interrupted = interrupted && e.res.NotStarted > 0
-	e.flushInventory(ctx, true)
+	if e.ops != nil {
+		close(e.ops)
+		<-e.writerDone
+		for _, err := range e.wErrs {
+			e.stateError(err)
+		}
+	}
 	e.emit(Event{Kind: EventEnd})
 }
 
@@ -596,15 +621,20 @@ func (e *engine) skipDependents(ctx context.Context, i int) {
 	}
 }
 
-func (e *engine) record(ctx context.Context, id, status, msg string) {
+func (e *engine) record(_ context.Context, id, status, msg string) {
 	if e.journalID == "" {
 		return
 	}
-	// The journal write uses a context that survives the interruption: the outcome
-	// of a change that ran is worth recording precisely then.
-	err := e.opts.State.RecordStep(context.WithoutCancel(ctx), e.journalID, state.Step{ID: id, Status: status, Error: msg, At: e.opts.Now().UTC()})
-	if err != nil {
-		e.stateError(fmt.Errorf("journal: %w", err))
+	e.ops <- stateOp{step: &state.Step{ID: id, Status: status, Error: msg, At: e.opts.Now().UTC()}}
+}
+
+func (e *engine) inventory(_ context.Context, c *plan.Change) {
+	if e.ops == nil {
+		return
+	}
+	switch c.Action {
+	case plan.Create, plan.Link, plan.Delete, plan.Unlink:
+		e.ops <- stateOp{change: c}
 	}
 }
 
@@ -626,32 +656,57 @@ const (
 	invEvery = time.Second
 )
 
-func (e *engine) inventory(ctx context.Context, c *plan.Change) {
-	if e.opts.State == nil {
-		return
+// writer performs the state writes in order until ops is closed. Its context
+// survives an interruption: the outcome of a change that ran is worth recording
+// precisely then.
+func (e *engine) writer(ctx context.Context) {
+	defer close(e.writerDone)
+	ctx = context.WithoutCancel(ctx)
+	tick := time.NewTicker(invEvery)
+	defer tick.Stop()
+	fail := func(err error) {
+		for _, old := range e.wErrs {
+			if old.Error() == err.Error() {
+				return
+			}
+		}
+		e.wErrs = append(e.wErrs, err)
 	}
-	switch c.Action {
-	case plan.Create, plan.Link:
-		e.invAdd = append(e.invAdd, state.Entry{Address: c.Address, Target: c.Target, Created: e.opts.Now().UTC()})
-	case plan.Delete, plan.Unlink:
-		e.invRemove = append(e.invRemove, c.Address)
-	default:
-		return
+	for {
+		select {
+		case op, ok := <-e.ops:
+			if !ok {
+				e.flushInventory(ctx, fail)
+				return
+			}
+			if op.step != nil {
+				if err := e.opts.State.RecordStep(ctx, e.journalID, *op.step); err != nil {
+					fail(fmt.Errorf("journal: %w", err))
+				}
+				continue
+			}
+			c := op.change
+			switch c.Action {
+			case plan.Create, plan.Link:
+				e.invAdd = append(e.invAdd, state.Entry{Address: c.Address, Target: c.Target, Created: e.opts.Now().UTC()})
+			default:
+				e.invRemove = append(e.invRemove, c.Address)
+			}
+			if len(e.invAdd)+len(e.invRemove) >= invBatch {
+				e.flushInventory(ctx, fail)
+			}
+		case <-tick.C:
+			e.flushInventory(ctx, fail)
+		}
 	}
-	e.flushInventory(ctx, false)
 }
 
-func (e *engine) flushInventory(ctx context.Context, force bool) {
-	if e.opts.State == nil || len(e.invAdd)+len(e.invRemove) == 0 {
+func (e *engine) flushInventory(ctx context.Context, fail func(error)) {
+	if len(e.invAdd)+len(e.invRemove) == 0 {
 		return
 	}
-	now := e.opts.Now()
-	if !force && len(e.invAdd)+len(e.invRemove) < invBatch && now.Sub(e.invFlush) < invEvery {
-		return
-	}
-	e.invFlush = now
-	if err := e.opts.State.UpdateInventory(context.WithoutCancel(ctx), e.invAdd, e.invRemove); err != nil {
-		e.stateError(fmt.Errorf("inventory: %w", err))
+	if err := e.opts.State.UpdateInventory(ctx, e.invAdd, e.invRemove); err != nil {
+		fail(fmt.Errorf("inventory: %w", err))
 		return
 	}
 	e.invAdd, e.invRemove = nil, nil
@@ -698,5 +753,22 @@ func (e *engine) err() error {
 	if e.res.Interrupted {
 		me = multierror.Append(me, fmt.Errorf("%w: %d changes not started; the next apply finishes them", ErrInterrupted, e.res.NotStarted))
 	}
+	if me != nil {
+		me.ErrorFormat = listErrors
+	}
 	return me.ErrorOrNil()
+}
+
+// listErrors writes one error as itself and several as a list, one per line.
+func listErrors(es []error) string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(es))
+	for _, err := range es {
+		b.WriteString("\n  - ")
+		b.WriteString(strings.ReplaceAll(err.Error(), "\n", "\n    "))
+	}
+	return b.String()
 }

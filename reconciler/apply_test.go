@@ -18,8 +18,8 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-// fakeProvider records what it is asked to do and how much ran at once.
-type fakeProvider struct {
+// applyFake records what it is asked to do and how much ran at once.
+type applyFake struct {
 	name  string
 	delay time.Duration
 	// errs gives, per change ID, the error of each successive attempt; past the end
@@ -37,19 +37,19 @@ type fakeProvider struct {
 	maxPerTarget map[string]int
 }
 
-func newFake() *fakeProvider {
-	return &fakeProvider{name: "whm", errs: map[string][]error{}, attempts: map[string]int{},
+func newApplyFake() *applyFake {
+	return &applyFake{name: "whm", errs: map[string][]error{}, attempts: map[string]int{},
 		perTarget: map[string]int{}, maxPerTarget: map[string]int{}}
 }
 
-func (f *fakeProvider) Name() string                         { return f.name }
-func (f *fakeProvider) Capabilities() providers.Capabilities { return nil }
-func (f *fakeProvider) Scopes(*schema.Fleet) []string        { return nil }
-func (f *fakeProvider) Observe(context.Context, string, *schema.Fleet) (*schema.Fleet, error) {
+func (f *applyFake) Name() string                         { return f.name }
+func (f *applyFake) Capabilities() providers.Capabilities { return nil }
+func (f *applyFake) Scopes(*schema.Fleet) []string        { return nil }
+func (f *applyFake) Observe(context.Context, string, *schema.Fleet) (*schema.Fleet, error) {
 	return &schema.Fleet{}, nil
 }
 
-func (f *fakeProvider) Apply(ctx context.Context, c *plan.Change) error {
+func (f *applyFake) Apply(ctx context.Context, c *plan.Change) error {
 	if f.hook != nil {
 		f.hook(c)
 	}
@@ -102,7 +102,7 @@ func (s *noSleep) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func provs(f *fakeProvider) map[string]providers.Provider {
+func provs(f *applyFake) map[string]providers.Provider {
 	return map[string]providers.Provider{f.name: f}
 }
 
@@ -115,7 +115,7 @@ func statuses(r *Result) map[string]Status {
 }
 
 func TestApplyRespectsDependencies(t *testing.T) {
-	f := newFake()
+	f := newApplyFake()
 	f.delay = time.Millisecond
 	p := planOf(
 		ch("account.c/distribute", "account.c/create"),
@@ -162,7 +162,7 @@ func TestApplyBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := newApplyFake()
 			f.delay = 3 * time.Millisecond
 			var cs []*plan.Change
 			for i := range tt.changes {
@@ -187,7 +187,7 @@ func TestApplyBounds(t *testing.T) {
 func TestApplyFailureSkipsOnlyDependents(t *testing.T) {
 	boom := errors.New("createacct: domain taken")
 	denied := errors.New("link: token lacks the all ACL")
-	f := newFake()
+	f := newApplyFake()
 	f.errs["account.a/create"] = []error{boom}
 	f.errs["node.mail2/link"] = []error{denied}
 	p := planOf(
@@ -222,6 +222,9 @@ func TestApplyFailureSkipsOnlyDependents(t *testing.T) {
 	if !errors.Is(err, boom) || !errors.Is(err, denied) {
 		t.Errorf("error does not wrap both failures: %v", err)
 	}
+	if !strings.HasPrefix(err.Error(), "2 problems:\n  - create account.a on web1: createacct: domain taken\n  - link node.mail2 on web2: ") {
+		t.Errorf("error format:\n%v", err)
+	}
 	for _, s := range []string{"create account.a on web1", "link node.mail2 on web2"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error does not say %q:\n%v", s, err)
@@ -253,7 +256,7 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := newApplyFake()
 			f.errs["account.a/create"] = tt.errs
 			s := &noSleep{}
 			var retries int
@@ -280,6 +283,55 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 	}
 }
 
+// A parent with many changes does not starve another: targets take turns.
+func TestApplyTargetsTakeTurns(t *testing.T) {
+	f := newApplyFake()
+	f.delay = time.Millisecond
+	var cs []*plan.Change
+	for i := range 50 {
+		cs = append(cs, ch(fmt.Sprintf("account.a%d/create@web1", i)))
+	}
+	cs = append(cs, ch("account.b0/create@web2"), ch("account.b1/create@web2"))
+	var order []string
+	_, err := Apply(context.Background(), planOf(cs...), provs(f), ApplyOptions{Parallelism: 2, PerTarget: 2, Events: func(e Event) {
+		if e.Kind == EventStart {
+			order = append(order, e.Change.Target)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slices.Index(order, "web2")
+	if first < 0 || first > 2 {
+		t.Fatalf("web2's first change started %dth: %v", first+1, order[:6])
+	}
+}
+
+// Ctrl-C while a change waits to retry: it is not tried again (it fails with its
+// last error, its dependents are skipped) and nothing new starts.
+func TestApplyInterruptedDuringBackoff(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newApplyFake()
+	f.errs["account.a/create"] = []error{fmt.Errorf("%w: timeout", providers.ErrTransient)}
+	res, err := Apply(ctx, planOf(ch("account.a/create"), ch("account.b/create", "account.a/create"), ch("account.c/create")), provs(f), ApplyOptions{
+		Parallelism: 1,
+		Retry:       Retry{Attempts: 3, Backoff: time.Hour},
+		Events: func(e Event) {
+			if e.Kind == EventRetry {
+				cancel()
+			}
+		},
+	})
+	if f.attempts["account.a/create"] != 1 || !res.Interrupted || res.Changes[0].Status != StatusFailed ||
+		res.Changes[1].Status != StatusSkipped || res.Changes[2].Status != StatusNotStarted {
+		t.Fatalf("attempts %d, result %+v", f.attempts["account.a/create"], res.Changes)
+	}
+	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, providers.ErrTransient) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestApplyRefusesBadGraphs(t *testing.T) {
 	tests := []struct {
 		name string
@@ -295,7 +347,7 @@ func TestApplyRefusesBadGraphs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := newApplyFake()
 			res, err := Apply(context.Background(), tt.p, provs(f), ApplyOptions{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
@@ -308,7 +360,7 @@ func TestApplyRefusesBadGraphs(t *testing.T) {
 }
 
 func TestApplyProviderProblemsFailOneChange(t *testing.T) {
-	f := newFake()
+	f := newApplyFake()
 	f.hook = func(c *plan.Change) {
 		if c.ID == "account.p/create" {
 			panic("nil map")
@@ -333,8 +385,8 @@ func TestApplyEmptyPlan(t *testing.T) {
 	if err != nil || res.Done != 0 || len(res.Changes) != 0 {
 		t.Fatalf("%+v, %v", res, err)
 	}
-	res, err = Apply(context.Background(), nil, nil, ApplyOptions{})
-	if err != nil || res == nil {
+	res, err = Apply(context.Background(), nil, nil, ApplyOptions{State: openState(t)})
+	if err != nil || res == nil || res.JournalID != "" {
 		t.Fatalf("nil plan: %+v, %v", res, err)
 	}
 }
@@ -355,7 +407,7 @@ func TestApplyKeepsInventory(t *testing.T) {
 	if err := st.UpdateInventory(ctx, []state.Entry{{Address: "account.old"}, {Address: "node.mail9"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f := newFake()
+	f := newApplyFake()
 	f.errs["account.bad/create"] = []error{errors.New("refused")}
 	p := planOf(ch("account.a/create"), ch("account.bad/create"), ch("node.mail1/link"),
 		ch("account.old/delete"), ch("node.mail9/unlink"), ch("account.a/update"))
@@ -385,7 +437,7 @@ func TestApplyInterruptedThenFinished(t *testing.T) {
 	st := openState(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	f := newFake()
+	f := newApplyFake()
 	f.delay = 5 * time.Millisecond
 	f.hook = func(c *plan.Change) {
 		if c.ID == "account.b/create" {
@@ -422,7 +474,7 @@ func TestApplyInterruptedThenFinished(t *testing.T) {
 	}
 
 	// The next apply re-observed: what remains is the rest of the work.
-	f2 := newFake()
+	f2 := newApplyFake()
 	res2, err := Apply(context.Background(), planOf(ch("account.b/distribute"), ch("account.c/create", "account.b/distribute")),
 		provs(f2), ApplyOptions{State: st, Locks: Locks(p, js)})
 	if err != nil {
@@ -446,7 +498,7 @@ func TestApplyLeavesOthersJournals(t *testing.T) {
 	if err := st.BeginJournal(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Apply(ctx, planOf(ch("account.a/create")), provs(newFake()), ApplyOptions{State: st, Locks: []string{"web1"}})
+	res, err := Apply(ctx, planOf(ch("account.a/create")), provs(newApplyFake()), ApplyOptions{State: st, Locks: []string{"web1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,9 +511,29 @@ func TestApplyLeavesOthersJournals(t *testing.T) {
 	}
 }
 
+// A plan with nothing left to do still closes the journal of the apply it finishes.
+func TestApplyEmptyPlanClosesFinishedJournal(t *testing.T) {
+	ctx := context.Background()
+	st := openState(t)
+	old := state.JournalHeader{ID: "old", Started: time.Now(), Fleet: "/fleet", Parents: []string{"web1"},
+		Changes: []state.PlannedChange{{ID: "account.z/create"}}}
+	if err := st.BeginJournal(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := st.Journals(ctx)
+	p := planOf()
+	res, err := Apply(ctx, p, nil, ApplyOptions{State: st, Locks: Locks(p, js)})
+	if err != nil || !slices.Equal(res.Closed, []string{"old"}) || res.JournalID != "" {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if js, _ := st.Journals(ctx); len(js) != 0 {
+		t.Fatalf("journals %v", js)
+	}
+}
+
 func TestApplyFailureKeepsJournal(t *testing.T) {
 	st := openState(t)
-	f := newFake()
+	f := newApplyFake()
 	f.errs["account.a/create"] = []error{errors.New("refused")}
 	_, err := Apply(context.Background(), planOf(ch("account.a/create"), ch("account.b/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web1"}})
 	if err == nil {
@@ -480,10 +552,10 @@ func TestApplyRefusesWhenParentLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Unlock()
-	f := newFake()
-	_, err = Apply(context.Background(), planOf(ch("account.a/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web2", "web1"}})
-	if !errors.Is(err, state.ErrLocked) || !strings.Contains(err.Error(), "cannot apply to web1") {
-		t.Fatalf("err = %v", err)
+	f := newApplyFake()
+	res, err := Apply(context.Background(), planOf(ch("account.a/create")), provs(f), ApplyOptions{State: st, Locks: []string{"web2", "web1"}})
+	if !errors.Is(err, state.ErrLocked) || !strings.Contains(err.Error(), "cannot apply to web1") || res != nil {
+		t.Fatalf("result %v, err = %v", res, err)
 	}
 	if len(f.attempts) != 0 {
 		t.Fatal("applied while another writer held the parent")
@@ -506,7 +578,7 @@ func TestLocks(t *testing.T) {
 }
 
 func TestApplyEventsCount(t *testing.T) {
-	f := newFake()
+	f := newApplyFake()
 	f.errs["b/create"] = []error{errors.New("x")}
 	var last Event
 	var starts int

@@ -118,7 +118,7 @@ func applyFleet(ctx context.Context, cmd *cobra.Command, path string, af applyFl
 			return err
 		}
 	}
-	return execute(ctx, cmd, w, af, prev)
+	return runApply(ctx, cmd, w, af, prev)
 }
 
 func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af applyFlags) error {
@@ -148,7 +148,7 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 	if err := checkSafety(cmd, w, af); err != nil {
 		return err
 	}
-	return execute(ctx, cmd, w, af, prev)
+	return runApply(ctx, cmd, w, af, prev)
 }
 
 // reportJournals says, before planning, that an earlier apply of this fleet did not
@@ -201,12 +201,12 @@ func confirm(cmd *cobra.Command) error {
 	return nil
 }
 
-// execute runs the engine and reports. It also runs for an empty plan when an earlier
+// runApply runs the engine and reports. It also runs for an empty plan when an earlier
 // apply left a journal: the fleet converged, so that journal is closed.
-func execute(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlags, prev []*state.Journal) error {
+func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlags, prev []*state.Journal) error {
 	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if w.plan.Empty() && len(prev) == 0 {
-		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
+		noChanges(out, w.plan)
 		return incomplete(cmd, w.plan)
 	}
 	opts := reconciler.ApplyOptions{
@@ -226,7 +226,7 @@ func execute(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlag
 		return err
 	}
 	if len(res.Changes) == 0 && err == nil {
-		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
+		noChanges(out, w.plan)
 		if len(res.Closed) > 0 {
 			fmt.Fprintf(out, "The unfinished apply recorded in the journal is complete.\n")
 		}
@@ -249,6 +249,13 @@ func execute(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlag
 		return exitError{code: 1}
 	}
 	return incomplete(cmd, w.plan)
+}
+
+// noChanges says so, claiming a match only when every part of the fleet was read.
+func noChanges(out io.Writer, p *plan.Plan) {
+	if len(p.Errors) == 0 {
+		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
+	}
 }
 
 // incomplete ends with exit 1 when parts of the fleet could not be read: what was

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,6 +144,15 @@ func TestApplyConvergesAndSecondPlanIsEmpty(t *testing.T) {
 	}
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "Apply complete! 7 created, 0 changed, 0 removed.", `"msg":"change applied"`)
+	eps, err := sandbox.ReadEndpoints(e.sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ep := range eps.Nodes {
+		if ep.Token != "" && strings.Contains(r.stdout+r.stderr, ep.Token) {
+			t.Errorf("the token of %s was printed", name)
+		}
+	}
 	e.assertConverged(t)
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "No changes. The fleet matches its files.")
@@ -174,6 +185,9 @@ func TestPlanFormatsAndSavedPlan(t *testing.T) {
 	saved := filepath.Join(e.dir, "tfplan")
 	r := e.run(t, "plan", "--format", "json", "-out", saved, e.fleet)
 	expect(t, r, 0, `"format_version"`, "Saved the plan to "+saved)
+	if !json.Valid([]byte(r.stdout)) {
+		t.Errorf("--format json wrote more than JSON on stdout:\n%s", r.stdout)
+	}
 	r = e.run(t, "plan", "--format", "markdown", e.fleet)
 	expect(t, r, 0, "account.alice")
 	r = e.run(t, "plan", "--format", "yaml", e.fleet)
@@ -333,10 +347,78 @@ func TestInterruptedApplyIsFinishedByTheNext(t *testing.T) {
 	}
 }
 
+// A server that cannot be read: the plan says so, exits 1, and is not saved.
+func TestPlanWithUnreachableParent(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "plan", e.fleet), 0)
+	sb := servedSandbox(t, e)
+	sb.SetFaults("web1", sandbox.Faults{Offline: true})
+	saved := filepath.Join(e.dir, "tfplan")
+	r := e.run(t, "plan", "-out", saved, e.fleet)
+	expect(t, r, 1, "web1", "The plan was not saved to "+saved+": it is incomplete.", "could not be read")
+	if _, err := os.Stat(saved); err == nil {
+		t.Fatal("an incomplete plan was saved")
+	}
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 1, "could not be read, so nothing was planned or applied there")
+	if strings.Contains(r.stdout, "The fleet matches") {
+		t.Error("claimed a match without reading the fleet")
+	}
+}
+
+// A real SIGINT (Ctrl-C) during apply: caught, nothing new starts, the journal stays.
+func TestSigintDuringApply(t *testing.T) {
+	e := newEnv(t)
+	var once sync.Once
+	eventHook = func(ev reconciler.Event) {
+		if ev.Kind == reconciler.EventDone {
+			once.Do(func() { syscall.Kill(os.Getpid(), syscall.SIGINT) })
+		}
+	}
+	defer func() { eventHook = nil }()
+	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	expect(t, r, 1, "run tether apply again to finish")
+	if js, _ := e.state(t).Journals(context.Background()); len(js) != 1 {
+		t.Fatalf("%d journals", len(js))
+	}
+}
+
+// The watch daemon (or another apply) writing to web1: apply refuses, naming who.
+func TestApplyRefusedWhileParentLocked(t *testing.T) {
+	e := newEnv(t)
+	held, err := e.state(t).Lock(context.Background(), "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, "apply", "--auto-approve", "--lock-timeout", "100ms", e.fleet)
+	expect(t, r, 1, "cannot apply to web1: parent web1: locked by another writer (held by pid")
+	held.Unlock()
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+}
+
 func TestSingleDashOut(t *testing.T) {
 	got := singleDashOut([]string{"plan", "-out", "f", "-out=g", "--out", "h", "--", "-out"})
 	want := []string{"plan", "--out", "f", "--out=g", "--out", "h", "--", "-out"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("%v", got)
 	}
+}
+
+// TestQuickstartConverges is the README's first command: the quickstart applied on a
+// fresh sandbox, then planned again, must show no changes. It is gated until the
+// quickstart converges in one apply: accounts created with owner bob (a reseller
+// distributed to mail1) inherit bob's distribution, so the second plan brings grace's
+// and mallory's mail back to the parent. Set TETHER_E2E_QUICKSTART=1 to run it.
+func TestQuickstartConverges(t *testing.T) {
+	if os.Getenv("TETHER_E2E_QUICKSTART") == "" {
+		t.Skip("set TETHER_E2E_QUICKSTART=1: reseller-owned accounts do not converge in one apply yet (see the function's comment)")
+	}
+	b, err := os.ReadFile("../../examples/quickstart/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.write(t, string(b))
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	e.assertConverged(t)
 }

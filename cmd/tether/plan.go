@@ -228,7 +228,11 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 			if err := renderPlan(cmd.OutOrStdout(), w.plan, format); err != nil {
 				return err
 			}
-			if out != "" {
+			if out != "" && len(w.plan.Errors) > 0 {
+				// A saved plan is applied without a second look; one made without seeing
+				// the whole fleet is not worth keeping.
+				fmt.Fprintf(cmd.ErrOrStderr(), "\nThe plan was not saved to %s: it is incomplete.\n", out)
+			} else if out != "" {
 				if err := planfile.Write(out, planfile.New(w.plan, w.src, w.obs, time.Now())); err != nil {
 					return err
 				}

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/schema"
@@ -32,10 +32,11 @@ func newSandboxServeCmd() *cobra.Command {
 		state     string
 		fleetPath string
 		faults    []string
+		tsig      []string
 		taskDelay time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...]",
+		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...] [--tsig KEY:ENV]",
 		Short: "Serve the simulated fleet on loopback until interrupted",
 		Long: `Serve runs one WHM API 1 server per node on 127.0.0.1 and writes DIR/endpoints.json
 (node name → WHM URL, DNS address, user, token). State persists in DIR, so a restart
@@ -52,6 +53,20 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
 				TaskDelay: taskDelay,
 			}
+			for _, spec := range tsig {
+				name, env, ok := strings.Cut(spec, ":")
+				if !ok || name == "" || env == "" {
+					return fmt.Errorf("sandbox serve: --tsig %q: want KEYNAME:ENV_VAR (the secret, base64, is read from the variable)", spec)
+				}
+				secret := os.Getenv(env)
+				if secret == "" {
+					return fmt.Errorf("sandbox serve: --tsig %s: the variable %s is empty", name, env)
+				}
+				if opts.DNSKeys == nil {
+					opts.DNSKeys = map[string]string{}
+				}
+				opts.DNSKeys[name] = secret
+			}
 			for _, spec := range faults {
 				name, f, err := sandbox.ParseFault(spec)
 				if err != nil {
@@ -60,9 +75,18 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				opts.Faults[name] = f
 			}
 			if fleetPath != "" {
-				fleet, err := loadSandboxFleet(fleetPath)
+				fleet, ds, err := schema.Load(fleetPath)
 				if err != nil {
 					return fmt.Errorf("sandbox serve: %w", err)
+				}
+				// The sandbox needs only the nodes: a fleet that breaks a rule can still
+				// be served (so its plan can show the problem), one that could not be
+				// read cannot.
+				for _, d := range ds {
+					fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+				}
+				if fleet == nil || len(fleet.Nodes) == 0 {
+					return fmt.Errorf("sandbox serve: %s: no nodes to serve", fleetPath)
 				}
 				opts.Fleet = fleet
 			}
@@ -93,25 +117,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 	cmd.Flags().StringVar(&state, "state", "", "folder holding the sandbox state and endpoints.json")
 	cmd.Flags().StringVar(&fleetPath, "fleet", "", "fleet file whose nodes are created if missing")
 	cmd.Flags().StringArrayVar(&faults, "fault", nil, "inject faults: NODE:latency=20ms,errors=0.1,timeout,offline,failtasks (repeatable)")
+	cmd.Flags().StringArrayVar(&tsig, "tsig", nil, "require TSIG for DNS UPDATE and AXFR: KEYNAME:ENV_VAR, the base64 secret read from ENV_VAR (repeatable)")
 	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")
 	return cmd
-}
-
-// loadSandboxFleet reads the nodes of a YAML fleet file. Only the nodes matter to the
-// sandbox, so it reads that section alone.
-func loadSandboxFleet(path string) (*schema.Fleet, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var doc struct {
-		Nodes map[string]*schema.Node `yaml:"nodes"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("fleet %s: %w", path, err)
-	}
-	if len(doc.Nodes) == 0 {
-		return nil, fmt.Errorf("fleet %s: no nodes", path)
-	}
-	return &schema.Fleet{Nodes: doc.Nodes}, nil
 }

@@ -16,6 +16,7 @@ func (s *testSB) stateOf(name string) string {
 	n := s.nodeByName(name)
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.snapshotZones() // zones reach the state lazily, whenever the flusher runs
 	b, err := json.Marshal(n.st)
 	if err != nil {
 		s.t.Fatal(err)

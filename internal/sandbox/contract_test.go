@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"os"
@@ -19,8 +20,10 @@ var update = flag.Bool("update", false, "rewrite the recorded responses in testd
 const recordDir = "../../testdata/whm/sandbox"
 
 var (
-	reXID     = regexp.MustCompile(`\(XID [a-z0-9]{6}\)`)
-	reTaskID  = regexp.MustCompile(`alter_user_distribution-[a-z0-9]{8}`)
+	reXID    = regexp.MustCompile(`\(XID [a-z0-9]{6}\)`)
+	reTaskID = regexp.MustCompile(`alter_user_distribution-[a-z0-9]{8}`)
+	// Zone serials are dated (YYYYMMDDnn): recordings must not change every day.
+	reSerial  = regexp.MustCompile(`\b20[0-9]{8}\b`)
 	volatiles = map[string]any{
 		"token": "REDACTED", "create_time": 1700000000, "last_check": 1700000000, "unix_startdate": 1700000000,
 		"startdate": "23 Nov 14 00:00", "log_id": "20260101T000000-xxxxxx", "suspendtime": 1700000000, "uid": "1000",
@@ -44,11 +47,20 @@ func normalize(v any, key string) any {
 		if r, ok := volatiles[key]; ok {
 			return r
 		}
+		if key == "data_b64" {
+			if b, err := base64.StdEncoding.DecodeString(x); err == nil && reSerial.Match(b) {
+				return base64.StdEncoding.EncodeToString(reSerial.ReplaceAll(b, []byte("2026010101")))
+			}
+		}
 		x = reXID.ReplaceAllString(x, "(XID xxxxxx)")
+		x = reSerial.ReplaceAllString(x, "2026010101")
 		return reTaskID.ReplaceAllString(x, "alter_user_distribution-xxxxxxxx")
 	case float64:
 		if r, ok := volatiles[key]; ok && x != 0 {
 			return r
+		}
+		if key == "new_serial" {
+			return 2026010101
 		}
 	}
 	return v
@@ -304,5 +316,35 @@ func (s *testSB) checkResellerCaller(user string) {
 	// Identifying as the parent is for root only.
 	if e := s.raw("GET", ep.WHM+"/json-api/listaccts?api.version=1&api.persona=parent", auth, ""); !strings.Contains(e.Raw, "PersonaForbidden") {
 		s.t.Fatalf("reseller with api.persona=parent: %s", e.Raw)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	s := startTest(t, "")
+	s.must("web1", "createacct", "username", "bob", "domain", "bob.example", "reseller", "1")
+	e := s.must("web1", "batch", "command", "acctcounts?user=bob", "command", "version", "command", "acctcounts?user=ghost", "command", "listresellers")
+	record(t, "batch", e)
+	var d struct {
+		Result []struct {
+			Metadata struct {
+				Command string `json:"command"`
+				Result  int    `json:"result"`
+			} `json:"metadata"`
+		} `json:"result"`
+	}
+	e.decode(t, &d)
+	if len(d.Result) != 4 || d.Result[0].Metadata.Command != "acctcounts" || d.Result[2].Metadata.Result != 0 || d.Result[3].Metadata.Result != 1 {
+		t.Fatalf("batch = %s", e.Raw)
+	}
+	e = s.must("web1", "batch", "command", "acctcounts?user=ghost", "command", "version", "abort_on_error", "1")
+	e.decode(t, &d)
+	if len(d.Result) != 1 {
+		t.Fatalf("abort_on_error ran on: %s", e.Raw)
+	}
+	s.refused("Provide the “command” parameter.", "web1", "batch")
+	s.refused("another batch", "web1", "batch", "command", "batch?command=version")
+	// Commands in a batch pass the same checks as direct calls.
+	if e := s.must("web1", "batch", "command", "PRIVATE_mail_get?user=bob"); !strings.Contains(e.Raw, "Permission denied") {
+		t.Fatalf("batch of a private function: %s", e.Raw)
 	}
 }

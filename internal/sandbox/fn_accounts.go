@@ -262,37 +262,6 @@ func (sb *Sandbox) hostIPv4(host string) string {
 
 // --- listaccts / accountsummary ---
 
-func (n *node) acctJSON(a *account) map[string]any {
-	suspended, reason, stime := 0, "not suspended", any(0)
-	if a.Suspended {
-		suspended, reason, stime = 1, a.SuspendReason, a.SuspendTime
-	}
-	email := a.ContactEmail
-	if email == "" {
-		email = "*unknown*"
-	}
-	children := []any{}
-	if a.MailNode != "" {
-		children = append(children, map[string]any{"workload": "Mail", "alias": a.MailNode})
-	}
-	start := time.Unix(a.StartDate, 0).UTC()
-	return map[string]any{
-		"user": a.User, "domain": a.Domain, "ip": a.IP, "ipv6": []any{}, "email": email,
-		"owner": a.Owner, "plan": a.Plan, "theme": "jupiter",
-		"suspended": suspended, "suspendreason": reason, "suspendtime": stime,
-		"is_locked": 0, "outgoing_mail_suspended": 0, "outgoing_mail_hold": 0,
-		"shell": "/usr/local/cpanel/bin/noshell", "uid": strconv.Itoa(a.UID), "partition": "home",
-		"disklimit": "unlimited", "diskused": "0M", "inodeslimit": "unlimited", "inodesused": 0,
-		"backup": 0, "legacy_backup": 0, "has_backup": 0,
-		"startdate": start.Format("06 Jan 02 15:04"), "unix_startdate": a.StartDate,
-		"mailbox_format": "maildir", "maxaddons": "unlimited", "maxftp": "unlimited", "maxlst": "unlimited",
-		"maxparked": "unlimited", "maxpop": "unlimited", "maxsql": "unlimited", "maxsub": "unlimited",
-		"max_emailacct_quota": "unlimited", "max_email_per_hour": "unlimited",
-		"max_defer_fail_percentage": "unlimited", "min_defer_fail_to_trigger_protection": 5,
-		"temporary": 0, "child_nodes": children,
-	}
-}
-
 // visible reports whether the caller may see or manage the account.
 func (c *call) visible(a *account) bool {
 	return c.user == "root" || a.Owner == c.user || a.User == c.user
@@ -336,6 +305,7 @@ func fnListaccts(c *call) (any, error) {
 			want = append(want, w)
 		}
 	}
+	columns := wantFields(want)
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
 	accts := []any{}
@@ -347,16 +317,7 @@ func fnListaccts(c *call) (any, error) {
 		if !slices.ContainsFunc(get(a), match) {
 			continue
 		}
-		j := c.n.acctJSON(a)
-		if len(want) > 0 {
-			filtered := map[string]any{}
-			for _, w := range want {
-				if v, ok := j[w]; ok {
-					filtered[w] = v
-				}
-			}
-			j = filtered
-		}
+		j := acctView{a: *a, fields: columns}
 		if a.TaskError != "" {
 			c.warnings = append(c.warnings, a.TaskError)
 		}
@@ -390,7 +351,7 @@ func fnAccountSummary(c *call) (any, error) {
 	if a.TaskError != "" {
 		c.warnings = append(c.warnings, a.TaskError)
 	}
-	return map[string]any{"acct": []any{c.n.acctJSON(a)}}, nil
+	return map[string]any{"acct": []any{acctView{a: *a}}}, nil
 }
 
 // --- modifyacct ---
@@ -429,6 +390,9 @@ func fnModifyacct(c *call) (any, error) {
 	var t *task
 	var oldDomain string
 	var result map[string]any
+	var child link
+	var distributed bool
+	var childDomain, childEmail, childPlan string
 	err = c.lock(func(st *nodeState) (bool, error) {
 		a := st.Accounts[user]
 		if a == nil {
@@ -497,6 +461,10 @@ func fnModifyacct(c *call) (any, error) {
 				delete(st.Mail, user)
 			}
 		}
+		if l, ok := st.Links[a.MailNode]; ok && a.MailNode != "" && (newDomain != "" || emailSet) {
+			child, distributed = *l, true
+			childDomain, childEmail, childPlan = a.Domain, a.ContactEmail, a.Plan
+		}
 		result = map[string]any{
 			"user": a.User, "domain": a.Domain, "setshell": "",
 			"cpuser": map[string]any{
@@ -512,6 +480,12 @@ func fnModifyacct(c *call) (any, error) {
 	}
 	if newDomain != "" && newDomain != oldDomain {
 		c.n.zoneAccountRenamed(oldDomain, newDomain)
+	}
+	if distributed {
+		// The child's copy of the account follows its domain and contact address.
+		if _, err := c.n.createOnChild(c.ctx, child, user, childDomain, childEmail, childPlan); err != nil {
+			c.warnings = append(c.warnings, fmt.Sprintf("The system failed to update “%s” on the child node “%s”: %s", user, child.Alias, err.Error()))
+		}
 	}
 	if t != nil {
 		c.messages = append(c.messages, fmt.Sprintf("The system queued the task “%s” to change the distribution of “%s”.", t.ID, user))

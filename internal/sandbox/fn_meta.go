@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ func metaFunctions() map[string]function {
 		"setminimumpasswordstrengths": {h: fnSetMinPw, acl: "all", root: true},
 		"api_token_create":            {h: fnAPITokenCreate},
 		"api_token_revoke":            {h: fnAPITokenRevoke},
+		"batch":                       {h: fnBatch},
 	}
 }
 
@@ -351,3 +353,43 @@ func fnAPITokenRevoke(c *call) (any, error) {
 }
 
 func epochNow() int64 { return time.Now().Unix() }
+
+// fnBatch runs several functions in one request: each `command` is "FUNCTION?ARGS"
+// (URI-encoded), answered in order in data.result as whole envelopes. With
+// abort_on_error=1 the first failure ends the batch.
+func fnBatch(c *call) (any, error) {
+	cmds := c.list("command")
+	if len(cmds) == 0 {
+		return nil, missing("command")
+	}
+	abort, _, err := c.boolArg("abort_on_error")
+	if err != nil {
+		return nil, err
+	}
+	type sub struct {
+		fn   string
+		args url.Values
+	}
+	subs := make([]sub, 0, len(cmds))
+	for _, cmd := range cmds {
+		fn, query, _ := strings.Cut(cmd, "?")
+		if fn == "batch" {
+			return nil, die("A batch cannot contain another batch.")
+		}
+		args, err := url.ParseQuery(query)
+		if err != nil {
+			return nil, die("The command “%s” is not a valid function call.", fn)
+		}
+		subs = append(subs, sub{fn, args})
+	}
+	results := []any{}
+	for _, s := range subs {
+		sc := &call{n: c.n, ctx: c.ctx, fn: s.fn, args: s.args, user: c.user, acls: c.acls, persona: c.persona, tokenHash: c.tokenHash}
+		data, err := sc.dispatch()
+		results = append(results, sc.envelope(data, err))
+		if err != nil && abort {
+			break
+		}
+	}
+	return map[string]any{"result": results}, nil
+}

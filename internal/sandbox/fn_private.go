@@ -85,7 +85,6 @@ func fnCreateacctChild(c *call) (any, error) {
 		return nil, err
 	}
 	domain = strings.ToLower(domain)
-	var created bool
 	err = c.lock(func(st *nodeState) (bool, error) {
 		if st.ParentHost == "" {
 			return false, die("This server is not a child node.")
@@ -106,15 +105,12 @@ func fnCreateacctChild(c *call) (any, error) {
 			IP: st.IPv4, UID: st.NextUID, StartDate: time.Now().Unix(), FeatureList: "default", ParentHost: st.ParentHost,
 		}
 		st.NextUID++
-		created = true
 		return true, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		c.n.zoneAccountCreated(domain, "")
-	}
+	// The parent holds the account's zone; the child holds none.
 	return nil, nil
 }
 

@@ -64,6 +64,11 @@ func TestLife(t *testing.T) {
 		t.Fatalf("suspension did not reach the child: %+v", a)
 	}
 	s.must("web1", "unsuspendacct", "user", "bob")
+	// A new domain reaches the child's copy.
+	s.must("web1", "modifyacct", "user", "bob", "domain", "bob.example.org")
+	if a := s.account("mail1", "bob"); a == nil || a.Domain != "bob.example.org" {
+		t.Fatalf("domain change did not reach the child: %+v", a)
+	}
 
 	// Unlink is refused while accounts use the node.
 	s.refused("2 account(s) use this linkage. The system cannot delete a linkage that is in use.", "web1", "unlink_server_node", "alias", "mail1")

@@ -12,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/tether-dev/tether/schema"
 )
 
 func TestRestartKeepsTheFleet(t *testing.T) {
@@ -93,6 +97,27 @@ func TestDamagedStateIsReported(t *testing.T) {
 	}
 }
 
+func TestStartRefusals(t *testing.T) {
+	fleet := testFleet()
+	fleet.Nodes["twin"] = &schema.Node{Role: schema.RoleParent, Host: "WEB1.example.net", IPv4: "192.0.2.99", Version: 118}
+	if _, err := Start(context.Background(), Options{StateDir: t.TempDir(), Fleet: fleet}); err == nil || !strings.Contains(err.Error(), "same host name") {
+		t.Fatalf("duplicate host: err = %v", err)
+	}
+	fleet = testFleet()
+	fleet.Nodes["nohost"] = &schema.Node{Role: schema.RoleParent}
+	if _, err := Start(context.Background(), Options{StateDir: t.TempDir(), Fleet: fleet}); err == nil || !strings.Contains(err.Error(), "nohost") {
+		t.Fatalf("node without host: err = %v", err)
+	}
+	if _, err := Start(context.Background(), Options{}); err == nil {
+		t.Fatal("Start without a state folder")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Start(ctx, Options{StateDir: t.TempDir(), Fleet: testFleet()}); err == nil {
+		t.Fatal("Start with a cancelled context")
+	}
+}
+
 func TestFaults(t *testing.T) {
 	s := startTest(t, "")
 	ep := s.eps.Nodes["web1"]
@@ -122,6 +147,10 @@ func TestFaults(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("offline fault: err = %v, want connection refused", err)
 	}
+	if c, err := net.DialTimeout("tcp", ep.DNS, time.Second); err == nil {
+		c.Close()
+		t.Fatal("offline fault: DNS over TCP still accepts connections")
+	}
 	// The admin endpoint of another node brings web1 back.
 	other := s.eps.Nodes["mail1"]
 	body := `{"latency":"1ms"}`
@@ -134,6 +163,10 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("admin endpoint answer %s (%v)", e.Raw, err)
 	}
 	s.must("web1", "version")
+	s.must("web1", "createacct", "username", "alice", "domain", "alice.example")
+	if got := lastA(s.lookup("web1", "alice.example", dns.TypeA)); got != "192.0.2.10" {
+		t.Fatalf("DNS after coming back online: %q", got)
+	}
 	if s.Faults("web1").Latency != time.Millisecond {
 		t.Fatal("admin endpoint did not set the faults")
 	}

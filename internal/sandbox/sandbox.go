@@ -42,6 +42,12 @@ type Options struct {
 	RemoteTimeout time.Duration
 	// FlushInterval is how often changed state is written. Zero means 200ms.
 	FlushInterval time.Duration
+	// DNSSyncInterval is how often every DNS cluster is fully replicated (changes
+	// are pushed at once anyway). Zero means 5s.
+	DNSSyncInterval time.Duration
+	// DNSKeys are TSIG keys (name → base64 secret) every node's nameserver requires
+	// for UPDATE and AXFR; none means unsigned UPDATE and AXFR are accepted.
+	DNSKeys map[string]string
 }
 
 // Endpoints is the content of endpoints.json: how to reach each node.
@@ -93,7 +99,10 @@ type node struct {
 }
 
 // Start loads the state in opts.StateDir, creates the fleet's missing nodes, starts one
-// HTTP server per node on 127.0.0.1 and writes endpoints.json.
+// HTTP server per node on 127.0.0.1 and writes endpoints.json. ctx bounds the start
+// only: the sandbox runs until Close. A node already in the state keeps its saved
+// host, address and version even if the fleet now says otherwise (it is an existing
+// server).
 func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("sandbox: no state folder given")
@@ -109,6 +118,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	}
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 200 * time.Millisecond
+	}
+	if opts.DNSSyncInterval == 0 {
+		opts.DNSSyncInterval = 5 * time.Second
 	}
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "nodes"), 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: state folder: %w", err)
@@ -141,6 +153,15 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 			states[name] = st
 		}
 	}
+	hosts := map[string]string{}
+	for _, name := range sortedKeys(states) {
+		h := states[name].Host
+		if other, dup := hosts[h]; dup {
+			cancel()
+			return nil, fmt.Errorf("sandbox: nodes %s and %s have the same host name %s: host names resolve nodes, so each must be unique", other, name, h)
+		}
+		hosts[h] = name
+	}
 	for _, name := range sortedKeys(states) {
 		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]struct{}{}, dirty: true}
 		if f, ok := opts.Faults[name]; ok {
@@ -149,6 +170,10 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		sb.nodes[name] = n
 	}
 	for _, name := range sortedKeys(sb.nodes) {
+		if err := ctx.Err(); err != nil {
+			_ = sb.Close()
+			return nil, fmt.Errorf("sandbox: start: %w", err)
+		}
 		if err := sb.nodes[name].start(); err != nil {
 			_ = sb.Close()
 			return nil, fmt.Errorf("sandbox: node %s: %w", name, err)
@@ -162,12 +187,12 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		_ = sb.Close()
 		return nil, err
 	}
-	sb.tasks.Add(1)
+	sb.tasks.Add(2)
 	go sb.flusher()
+	go sb.dnsSyncLoop()
 	for _, n := range sb.nodes {
 		n.resumeTasks()
 	}
-	_ = ctx // the sandbox outlives Start's context; Close ends it
 	return sb, nil
 }
 
@@ -222,8 +247,8 @@ func (n *node) start() error {
 	return nil
 }
 
-// setOffline closes the listener (connections are refused) or opens it again on the
-// same port.
+// setOffline closes the listener (connections are refused) and stops DNS, or opens
+// both again on the same ports.
 func (n *node) setOffline(off bool) {
 	n.lnMu.Lock()
 	defer n.lnMu.Unlock()
@@ -235,8 +260,10 @@ func (n *node) setOffline(off bool) {
 		for c := range n.conns {
 			c.Close()
 		}
+		n.stopDNS()
 		return
 	}
+	n.restartDNS()
 	if n.ln != nil {
 		return
 	}
@@ -279,11 +306,13 @@ func (sb *Sandbox) Close() error {
 			n.ln.Close()
 			n.ln = nil
 		}
-		n.lnMu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = n.srv.Shutdown(ctx)
-		cancel()
 		n.stopDNS()
+		n.lnMu.Unlock()
+		if n.srv != nil { // nil when Start failed before this node started
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = n.srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	sb.tasks.Wait()
 	if err := sb.flushAll(); err != nil {

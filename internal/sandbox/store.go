@@ -62,11 +62,11 @@ func (n *node) flush() error {
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()
 	n.mu.Lock()
+	n.snapshotZones()
 	if !n.dirty {
 		n.mu.Unlock()
 		return nil
 	}
-	n.snapshotZones()
 	b, err := json.Marshal(n.st)
 	n.dirty = false
 	n.mu.Unlock()

@@ -1,43 +1,544 @@
 package sandbox
 
-import "net/http"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tether-dev/tether/internal/dnszone"
+	"github.com/tether-dev/tether/internal/dnszone/nameserver"
+	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
+)
 
 // This file is the whole wiring between the WHM simulation and the DNS packages
 // (internal/dnszone, internal/dnszone/nameserver, internal/sandbox/dnscluster): zones
 // follow accounts, the zone functions are answered from them, each node serves DNS
-// for the zones it holds, and parents mount the DNS-cluster endpoints.
+// for the zones it holds, and every node mounts the DNS-cluster screens, replicating
+// to members resolved in-process by host name.
 
-// zoneServer is a node's DNS server.
-type zoneServer struct{}
+// zoneServer is a node's DNS side: its zones, its nameserver and its cluster.
+type zoneServer struct {
+	store   *nameserver.MemStore
+	srv     *nameserver.Server // guarded by node.lnMu: offline stops it
+	addr    string             // the DNS address, kept across offline periods
+	cluster *dnscluster.Guarded
+	handler http.Handler
+	// saved is the zone snapshot last written to st.Zones, by origin (guarded by n.mu):
+	// the store replaces a zone on every change, so a different pointer means changed.
+	saved map[string]*dnszone.Zone
+}
 
 func zoneFunctions() map[string]function {
 	return map[string]function{
+		"listzones":                     {h: fnListZones, acl: "list-accts"},
+		"dumpzone":                      {h: fnDumpZone, acl: "list-accts"},
+		"parse_dns_zone":                {h: fnParseDNSZone, acl: "list-accts"},
+		"mass_edit_dns_zone":            {h: fnMassEditDNSZone, acl: "edit-dns"},
 		"cluster_member_has_trust_with": {h: fnHasTrust, acl: "clustering", root: true},
 	}
 }
 
-func fnHasTrust(c *call) (any, error) {
-	if _, err := c.required("host"); err != nil {
-		return nil, err
+// startDNS loads the node's zones and cluster from its state and starts its nameserver.
+func (n *node) startDNS() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dns.store = nameserver.NewMemStore()
+	n.dns.saved = map[string]*dnszone.Zone{}
+	for _, origin := range sortedKeys(n.st.Zones) {
+		z, err := dnszone.Parse(origin, n.st.Zones[origin])
+		if err != nil {
+			return fmt.Errorf("zone %s in the saved state: %w", origin, err)
+		}
+		if err := n.dns.store.Put(z); err != nil {
+			return fmt.Errorf("zone %s in the saved state: %w", origin, err)
+		}
+		n.dns.saved[z.Origin] = n.dns.store.Get(z.Origin)
 	}
-	return map[string]any{"has_trust": 0}, nil
+	n.dns.cluster = dnscluster.NewGuarded(dnscluster.DefaultConfig())
+	if len(n.st.Cluster) > 0 {
+		if err := n.dns.cluster.UnmarshalJSON(n.st.Cluster); err != nil {
+			return fmt.Errorf("DNS cluster in the saved state: %w", err)
+		}
+	}
+	srv, err := nameserver.Start("127.0.0.1:0", n.dns.store, n.sb.opts.DNSKeys)
+	if err != nil {
+		return err
+	}
+	n.dns.srv = srv
+	n.dns.addr = srv.Addr()
+	n.dns.handler = dnscluster.Handler(n.dns.cluster, n.clusterAuth, dnscluster.Hooks{
+		Verify:       n.clusterVerify,
+		ReverseTrust: n.clusterReverseTrust,
+		SyncZones:    n.clusterSyncZones,
+		Changed: func(cfg dnscluster.Config) {
+			b, err := json.Marshal(cfg)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.st.Cluster = b
+			n.markDirty()
+			n.mu.Unlock()
+		},
+	})
+	return nil
 }
 
-func (n *node) startDNS() error { return nil }
+// stopDNS stops the nameserver (Close, or the node going offline). Callers hold
+// n.lnMu.
+func (n *node) stopDNS() {
+	if n.dns.srv != nil {
+		_ = n.dns.srv.Close()
+		n.dns.srv = nil
+	}
+}
 
-func (n *node) stopDNS() {}
+// restartDNS serves DNS again on the same address after an offline period. Callers
+// hold n.lnMu.
+func (n *node) restartDNS() {
+	if n.dns.srv != nil || n.dns.addr == "" {
+		return
+	}
+	srv, err := nameserver.Start(n.dns.addr, n.dns.store, n.sb.opts.DNSKeys)
+	if err != nil {
+		n.sb.log.Error("sandbox: DNS back online", "node", n.name, "err", err)
+		return
+	}
+	n.dns.srv = srv
+}
 
-func (n *node) dnsAddr() string { return "" }
+func (n *node) dnsAddr() string { return n.dns.addr }
 
-// snapshotZones writes the in-memory zones into n.st before a flush. Callers hold n.mu.
-func (n *node) snapshotZones() {}
+// snapshotZones copies changed zones into n.st as zone-file text before a flush.
+// Callers hold n.mu.
+func (n *node) snapshotZones() {
+	if n.dns.store == nil {
+		return
+	}
+	held := map[string]bool{}
+	for _, origin := range n.dns.store.Origins() {
+		held[origin] = true
+		z := n.dns.store.Get(origin)
+		if z == nil || n.dns.saved[origin] == z {
+			continue
+		}
+		n.st.Zones[origin] = z.Text()
+		n.dns.saved[origin] = z
+		n.dirty = true
+	}
+	for origin := range n.st.Zones {
+		if !held[origin] {
+			delete(n.st.Zones, origin)
+			delete(n.dns.saved, origin)
+			n.dirty = true
+		}
+	}
+}
 
-func (n *node) zoneAccountCreated(domain, mailIP string) {}
+// --- zones follow accounts ---
 
-func (n *node) zoneAccountRemoved(domain string) {}
+func (n *node) zoneAccountCreated(domain, mailIP string) {
+	n.mu.Lock()
+	ip, host := n.st.IPv4, n.st.Host
+	n.mu.Unlock()
+	z := dnszone.NewAccountZone(domain, ip, nameservers(host))
+	if mailIP != "" && mailIP != ip {
+		z.SetMailTarget(mailIP)
+	}
+	if err := n.dns.store.Put(z); err != nil {
+		n.sb.log.Error("sandbox: create zone", "node", n.name, "zone", domain, "err", err)
+		return
+	}
+	n.replicateZone(z.Origin)
+}
 
-func (n *node) zoneAccountRenamed(oldDomain, newDomain string) {}
+func (n *node) zoneAccountRemoved(domain string) {
+	origin := dnszone.Fqdn(domain)
+	if n.dns.store.Remove(origin) {
+		n.replicateZone(origin)
+	}
+}
 
-func (n *node) zoneMailTarget(domain, ipv4 string) {}
+func (n *node) zoneAccountRenamed(oldDomain, newDomain string) {
+	old := n.dns.store.Get(dnszone.Fqdn(oldDomain))
+	if old == nil {
+		return
+	}
+	z, err := old.Renamed(dnszone.Fqdn(newDomain), time.Now())
+	if err != nil {
+		n.sb.log.Error("sandbox: rename zone", "node", n.name, "zone", oldDomain, "err", err)
+		return
+	}
+	if err := n.dns.store.Put(z); err != nil {
+		return
+	}
+	n.dns.store.Remove(old.Origin)
+	n.replicateZone(old.Origin)
+	n.replicateZone(z.Origin)
+}
 
-func (n *node) extraRoute(path string) http.Handler { return nil }
+// zoneMailTarget points mail., webmail. and MX of domain at ipv4 (the child's address
+// on distribution, the parent's again on dedistribution).
+func (n *node) zoneMailTarget(domain, ipv4 string) {
+	origin := dnszone.Fqdn(domain)
+	err := n.dns.store.Update(origin, func(z *dnszone.Zone) error {
+		z.SetMailTarget(ipv4)
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, nameserver.ErrNoZone) {
+			n.sb.log.Error("sandbox: mail target", "node", n.name, "zone", domain, "err", err)
+		}
+		return
+	}
+	n.replicateZone(origin)
+}
+
+// --- zone functions ---
+
+func fnListZones(c *call) (any, error) {
+	zones := c.n.visibleZones(c)
+	if len(zones) == 0 {
+		return nil, nil
+	}
+	return map[string]any{"zone": dnszone.ListZonesData(zones)}, nil
+}
+
+// visibleZones are the zones the caller may read: all for root, its accounts' for a
+// reseller.
+func (n *node) visibleZones(c *call) []*dnszone.Zone {
+	zones := n.dns.store.Zones()
+	if c.user == "root" {
+		return zones
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := zones[:0]
+	for _, z := range zones {
+		if a := n.st.accountByDomain(strings.TrimSuffix(z.Origin, ".")); a != nil && c.visible(a) {
+			out = append(out, z)
+		}
+	}
+	return out
+}
+
+// zoneFor finds a zone the caller may read; name may end in ".db" (a zone file name).
+func (c *call) zoneFor(name string) *dnszone.Zone {
+	name = strings.TrimSuffix(strings.ToLower(name), ".db")
+	z := c.n.dns.store.Get(dnszone.Fqdn(name))
+	if z == nil || c.user == "root" {
+		return z
+	}
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	if a := c.n.st.accountByDomain(strings.TrimSuffix(z.Origin, ".")); a != nil && c.visible(a) {
+		return z
+	}
+	return nil
+}
+
+func fnDumpZone(c *call) (any, error) {
+	name := c.str("domain")
+	if name == "" {
+		name = c.str("zone")
+	}
+	if name == "" {
+		return nil, missing("domain")
+	}
+	z := c.zoneFor(name)
+	if z == nil {
+		return nil, fail("Zone does not exist.")
+	}
+	c.n.mu.Lock()
+	if a := c.n.st.accountByDomain(strings.TrimSuffix(z.Origin, ".")); a != nil && a.MailNode != "" {
+		c.meta = map[string]any{"warnings": []string{fmt.Sprintf("The owner of this zone, “%s”, is a distributed account: its mail records are managed with its child node “%s”.", a.User, a.MailNode)}}
+	}
+	c.n.mu.Unlock()
+	c.reason = "Zone Serialized"
+	return map[string]any{"zone": []any{map[string]any{"record": dnszone.DumpZone(z)}}}, nil
+}
+
+func fnParseDNSZone(c *call) (any, error) {
+	name, err := c.required("zone")
+	if err != nil {
+		return nil, err
+	}
+	z := c.zoneFor(name)
+	if z == nil {
+		return nil, die("The DNS zone “%s” does not exist on this server.", strings.ToLower(name))
+	}
+	return map[string]any{"payload": dnszone.ParseDNSZone(z)}, nil
+}
+
+func fnMassEditDNSZone(c *call) (any, error) {
+	name, err := c.required("zone")
+	if err != nil {
+		return nil, err
+	}
+	serialText, err := c.required("serial")
+	if err != nil {
+		return nil, err
+	}
+	serial, err := strconv.ParseUint(strings.TrimSpace(serialText), 10, 32)
+	if err != nil {
+		return nil, die("The “serial” parameter must be a whole number, not “%s”.", serialText)
+	}
+	var remove []int
+	for _, r := range c.list("remove") {
+		i, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || i < 0 {
+			return nil, fail("Each “remove” must be a nonnegative integer.")
+		}
+		remove = append(remove, i)
+	}
+	z := c.zoneFor(name)
+	if z == nil {
+		return nil, die("The DNS zone “%s” does not exist on this server.", strings.ToLower(name))
+	}
+	var newSerial uint32
+	err = c.n.dns.store.Update(z.Origin, func(z *dnszone.Zone) error {
+		s, err := dnszone.MassEdit(z, uint32(serial), c.list("add"), c.list("edit"), remove)
+		newSerial = s
+		return err
+	})
+	if err != nil {
+		if td, ok := dnszone.TypedErrorData(err); ok {
+			return nil, &apiError{reason: err.Error(), data: td}
+		}
+		var ie *dnszone.InputError
+		if errors.As(err, &ie) {
+			return nil, fail("%s", ie.Reason)
+		}
+		if errors.Is(err, nameserver.ErrNoZone) {
+			return nil, die("The DNS zone “%s” does not exist on this server.", strings.ToLower(name))
+		}
+		return nil, die("%s", err.Error())
+	}
+	c.n.replicateZone(z.Origin)
+	return map[string]any{"new_serial": newSerial}, nil
+}
+
+func fnHasTrust(c *call) (any, error) {
+	host, err := c.required("host")
+	if err != nil {
+		return nil, err
+	}
+	cfg := c.n.dns.cluster.Snapshot()
+	has := 0
+	for _, h := range []string{host, c.str("althost")} {
+		if h != "" && cfg.HasMember(strings.ToLower(h)) {
+			has = 1
+		}
+	}
+	return map[string]any{"has_trust": has}, nil
+}
+
+// --- DNS cluster ---
+
+func (n *node) extraRoute(path string) http.Handler {
+	if n.dns.handler != nil && slices.Contains(dnscluster.Paths, path) {
+		return n.dns.handler
+	}
+	return nil
+}
+
+// clusterAuth admits a root token holding "all" or "clustering".
+func (n *node) clusterAuth(r *http.Request) bool {
+	user, acls, ok := n.authenticate(r)
+	return ok && user == "root" && (slices.Contains(acls, "all") || slices.Contains(acls, "clustering"))
+}
+
+// memberStore resolves a member to the zone store of the node it names, checking what
+// a remote call would meet: the host resolves, the node is up, the token is accepted.
+func (sb *Sandbox) memberStore(ctx context.Context, m dnscluster.Member) (*nameserver.MemStore, error) {
+	t := sb.nodeByHost(m.Host)
+	if t == nil {
+		return nil, fmt.Errorf("the system could not resolve the host name “%s”", m.Host)
+	}
+	f := t.currentFaults()
+	switch {
+	case f.Offline:
+		return nil, errors.New("connection refused")
+	case f.Timeout:
+		return nil, errors.New("timed out")
+	case f.ErrorRate > 0 && rand.Float64() < f.ErrorRate:
+		return nil, errors.New("HTTP 500")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !t.tokenAllows(m.User, m.Token, "clustering") {
+		return nil, errors.New("the remote server did not accept the authentication")
+	}
+	return t.dns.store, nil
+}
+
+// tokenAllows checks a user's token in-process, as the node's HTTP side would.
+func (n *node) tokenAllows(user, token, acl string) bool {
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Authorization", "whm "+user+":"+token)
+	u, acls, ok := n.authenticate(req)
+	return ok && u == "root" && (slices.Contains(acls, "all") || slices.Contains(acls, acl))
+}
+
+func (n *node) pusher() dnscluster.StorePusher {
+	return dnscluster.StorePusher{Resolve: n.sb.memberStore}
+}
+
+func (n *node) clusterVerify(ctx context.Context, m dnscluster.Member) error {
+	res, err := n.sb.remote(ctx, m.Host, m.User, m.Token, "myprivs", nil)
+	if err != nil {
+		return err
+	}
+	var privs struct {
+		Privileges []map[string]int `json:"privileges"`
+	}
+	if json.Unmarshal(res.Data, &privs) != nil || len(privs.Privileges) == 0 ||
+		(privs.Privileges[0]["all"] != 1 && privs.Privileges[0]["clustering"] != 1) {
+		return errors.New("the API token lacks the “clustering” privilege")
+	}
+	return nil
+}
+
+// clusterReverseTrust makes the member add this server to its cluster as standalone,
+// with a new token of this server holding only the clustering ACL, through the
+// member's own screen.
+func (n *node) clusterReverseTrust(ctx context.Context, m dnscluster.Member) error {
+	tok := newTokenValue()
+	n.mu.Lock()
+	myHost := n.st.Host
+	name := "cluster-" + strings.NewReplacer(".", "_").Replace(m.Host)
+	if n.st.Tokens["root"] == nil {
+		n.st.Tokens["root"] = map[string]*apiToken{}
+	}
+	n.st.Tokens["root"][name] = &apiToken{Name: name, Hash: hashToken(tok), CreateTime: time.Now().Unix(), ACLs: []string{"clustering"}}
+	n.markDirty()
+	n.mu.Unlock()
+	t := n.sb.nodeByHost(m.Host)
+	if t == nil {
+		return fmt.Errorf("the system could not resolve the host name “%s”", m.Host)
+	}
+	form := url.Values{"module": {dnscluster.ModuleCPanel}, "host": {myHost}, "user": {"root"}, "pass": {tok}, "dnsrole": {dnscluster.RoleStandalone}}
+	ctx, cancel := context.WithTimeout(ctx, n.sb.opts.RemoteTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+t.addr+dnscluster.PathActivateRemote, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "whm "+m.User+":"+m.Token)
+	resp, err := n.sb.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("the system failed to reach “%s”: %s", m.Host, connErrText(err))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `class="okmsg"`) {
+		return fmt.Errorf("“%s” refused the reverse trust (HTTP %d)", m.Host, resp.StatusCode)
+	}
+	return nil
+}
+
+func (n *node) clusterSyncZones(ctx context.Context, m dnscluster.Member) error {
+	p := n.pusher()
+	var first error
+	for _, z := range n.dns.store.Zones() {
+		err := p.Push(ctx, m, z)
+		n.recordMember(m.Host, err)
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// recordMember counts one command against a member's failure threshold.
+func (n *node) recordMember(host string, err error) {
+	var disabled bool
+	var notify bool
+	_ = n.dns.cluster.Update(func(c *dnscluster.Config) error {
+		disabled = c.RecordResult(host, err)
+		notify = c.Notify
+		return nil
+	})
+	if disabled {
+		n.sb.log.Warn("sandbox: DNS cluster member disabled", "node", n.name, "member", host, "notify", notify, "err", err)
+	}
+}
+
+// replicateZone sends one changed (or removed) zone to the members that receive
+// local zones (sync, write-only), as dnsadmin does on every zone change.
+func (n *node) replicateZone(origin string) {
+	cfg := n.dns.cluster.Snapshot()
+	if !cfg.Enabled || len(cfg.Members) == 0 {
+		return
+	}
+	z := n.dns.store.Get(origin)
+	for _, host := range cfg.Hosts() {
+		m := cfg.Members[host]
+		if m.Disabled || (m.Role != dnscluster.RoleSync && m.Role != dnscluster.RoleWriteOnly) {
+			continue
+		}
+		st, err := n.sb.memberStore(n.sb.ctx, *m)
+		if err == nil {
+			if z != nil {
+				err = st.Put(z)
+			} else {
+				st.Remove(origin)
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("dns cluster member %s: zone %s: %w", host, origin, err)
+		}
+		n.recordMember(host, err)
+	}
+}
+
+// ReplicateDNS runs a full DNS-cluster replication on every node now (what the
+// sandbox also does every DNSSyncInterval): members that receive zones get all of
+// them, which resynchronises a member that was offline or disabled.
+func (sb *Sandbox) ReplicateDNS(ctx context.Context) error {
+	sb.mu.RLock()
+	nodes := make([]*node, 0, len(sb.nodes))
+	for _, name := range sortedKeys(sb.nodes) {
+		nodes = append(nodes, sb.nodes[name])
+	}
+	sb.mu.RUnlock()
+	for _, n := range nodes {
+		cfg := n.dns.cluster.Snapshot()
+		if !cfg.Enabled || len(cfg.Members) == 0 {
+			continue
+		}
+		// The merged view (zones read back from members) is not imported: the
+		// sandbox keeps each server's own zones as the ones it serves.
+		if _, err := dnscluster.Replicate(ctx, n.dns.cluster, n.dns.store.Zones(), n.pusher(), nil); err != nil {
+			return fmt.Errorf("sandbox: node %s: DNS replication: %w", n.name, err)
+		}
+	}
+	return nil
+}
+
+func (sb *Sandbox) dnsSyncLoop() {
+	defer sb.tasks.Done()
+	t := time.NewTicker(sb.opts.DNSSyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-sb.ctx.Done():
+			return
+		case <-t.C:
+			if err := sb.ReplicateDNS(sb.ctx); err != nil && sb.ctx.Err() == nil {
+				sb.log.Error("sandbox: DNS replication", "err", err)
+			}
+		}
+	}
+}

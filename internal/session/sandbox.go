@@ -2,7 +2,11 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/providers"
@@ -20,6 +24,13 @@ func (s *Session) sandboxEndpoints(ctx context.Context, fleet *schema.Fleet, opt
 		opts.Logger.Info("using the running sandbox", "state", dir)
 		return fromSandbox(eps), nil
 	}
+	// Two commands each running their own sandbox on one folder would overwrite each
+	// other's servers; the second is told how to share instead.
+	release, err := lockFolder(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, release)
 	so := opts.SandboxOptions
 	so.StateDir, so.Fleet = dir, fleet
 	if so.Logger == nil {
@@ -42,4 +53,23 @@ func fromSandbox(eps *sandbox.Endpoints) map[string]providers.Endpoint {
 		out[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token, DNS: ep.DNS}
 	}
 	return out
+}
+
+// lockFolder takes an flock on the sandbox folder for an in-process sandbox.
+func lockFolder(dir string) (func() error, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox state %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "inprocess.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox state %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another tether command is running the sandbox in %s; wait for it to end, or share one sandbox: tether sandbox serve --state %s", dir, dir)
+		}
+		return nil, fmt.Errorf("sandbox state %s: lock: %w", dir, err)
+	}
+	return f.Close, nil // closing drops the flock
 }

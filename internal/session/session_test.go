@@ -154,9 +154,19 @@ func TestSandboxInProcess(t *testing.T) {
 			t.Errorf("%s: %+v", n, ep)
 		}
 	}
+	// A second command on the same folder is told to wait or share.
+	if _, err := Open(context.Background(), sandboxFleet(), Options{Sandbox: true, SandboxState: dir}); err == nil ||
+		!strings.Contains(err.Error(), "tether sandbox serve --state "+dir) {
+		t.Fatalf("second in-process sandbox: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	s2, err := Open(context.Background(), sandboxFleet(), Options{Sandbox: true, SandboxState: dir})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	s2.Close()
 	if _, err := os.Stat(filepath.Join(dir, "endpoints.json")); err != nil {
 		t.Errorf("the sandbox kept no state: %v", err)
 	}

@@ -343,6 +343,7 @@ func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Chang
 }
 
 func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool) error {
+	// Look first: a re-run after an interruption finds the account and only converges.
 	cur, err := c.FindAcct(ctx, user)
 	if err != nil {
 		return err
@@ -361,8 +362,8 @@ func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user str
 		if node := a.MailNode(); node != "" {
 			q.Set("mail_node_alias", node)
 		}
-		// Once: a createacct that reached the server must not be sent again; the apply
-		// engine's retry comes back here and finds the account.
+		// Once: a createacct that reached the server is never sent twice by the client;
+		// the apply engine's retry comes back here and finds the account.
 		if _, err := c.Call(ctx, whmapi.Once, "createacct", q, nil); err != nil {
 			return err
 		}
@@ -391,7 +392,9 @@ func (p *Provider) updateAccount(ctx context.Context, c *whmapi.Client, user str
 }
 
 // converge brings an existing account to the desired fields (all of them when
-// fields is nil), then reads it back.
+// fields is nil; then an empty plan, contact email or domain is left alone, as the
+// planner leaves it unmanaged), then reads it back: from the server when it changed
+// anything, else from cur.
 func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, cur *whmapi.Acct, a *schema.Account, r *schema.Reseller, isReseller bool, fields []string) error {
 	has := func(f string) bool {
 		if fields == nil {
@@ -405,13 +408,15 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 		return false
 	}
 	obs := accountFrom("", cur)
+	wrote := false
 	if has("plan") && a.Plan != "" && obs.Plan != a.Plan {
+		wrote = true
 		if _, err := c.Call(ctx, whmapi.Idempotent, "changepackage", url.Values{"user": {user}, "pkg": {a.Plan}}, nil); err != nil {
 			return fmt.Errorf("plan %s: %w", a.Plan, err)
 		}
 	}
 	mod := url.Values{}
-	if has("contactEmail") && obs.ContactEmail != a.ContactEmail {
+	if has("contactEmail") && obs.ContactEmail != a.ContactEmail && (a.ContactEmail != "" || fields != nil) {
 		mod.Set("contactemail", a.ContactEmail)
 	}
 	if has("owner") && obs.OwnerName() != a.OwnerName() {
@@ -421,17 +426,22 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 		mod.Set("domain", a.Domain)
 	}
 	if len(mod) > 0 {
+		wrote = true
 		mod.Set("user", user)
 		if _, err := c.Call(ctx, whmapi.Idempotent, "modifyacct", mod, nil); err != nil {
 			return fmt.Errorf("modify: %w", err)
 		}
 	}
 	if has("suspended") && obs.Suspended != a.Suspended {
-		fn := "unsuspendacct"
+		wrote = true
+		var err error
+		// Function names stay literal: a test checks each against the official list.
 		if a.Suspended {
-			fn = "suspendacct"
+			_, err = c.Call(ctx, whmapi.Idempotent, "suspendacct", url.Values{"user": {user}}, nil)
+		} else {
+			_, err = c.Call(ctx, whmapi.Idempotent, "unsuspendacct", url.Values{"user": {user}}, nil)
 		}
-		if _, err := c.Call(ctx, whmapi.Idempotent, fn, url.Values{"user": {user}}, nil); err != nil {
+		if err != nil {
 			return fmt.Errorf("suspended=%t: %w", a.Suspended, err)
 		}
 	}
@@ -451,7 +461,11 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 			if err := p.distribute(ctx, c, user, a.MailNode()); err != nil {
 				return err
 			}
+			wrote = true
 		}
+	}
+	if !wrote {
+		return checkAccount(cur, a, has)
 	}
 	return p.readBackAccount(ctx, c, user, a, has)
 }
@@ -581,18 +595,23 @@ func (p *Provider) readBackAccount(ctx context.Context, c *whmapi.Client, user s
 	if cur == nil {
 		return errors.New("read back: the account is gone")
 	}
+	return checkAccount(cur, a, has)
+}
+
+// checkAccount compares an account as listed with the desired fields.
+func checkAccount(cur *whmapi.Acct, a *schema.Account, has func(string) bool) error {
 	obs := accountFrom("", cur)
 	var bad []string
 	if has("plan") && a.Plan != "" && obs.Plan != a.Plan {
 		bad = append(bad, fmt.Sprintf("plan is %q, want %q", obs.Plan, a.Plan))
 	}
-	if has("contactEmail") && obs.ContactEmail != a.ContactEmail {
+	if has("contactEmail") && a.ContactEmail != "" && obs.ContactEmail != a.ContactEmail {
 		bad = append(bad, fmt.Sprintf("contact email is %q, want %q", obs.ContactEmail, a.ContactEmail))
 	}
 	if has("owner") && obs.OwnerName() != a.OwnerName() {
 		bad = append(bad, fmt.Sprintf("owner is %s, want %s", obs.OwnerName(), a.OwnerName()))
 	}
-	if has("domain") && !strings.EqualFold(obs.Domain, a.Domain) {
+	if has("domain") && a.Domain != "" && !strings.EqualFold(obs.Domain, a.Domain) {
 		bad = append(bad, fmt.Sprintf("domain is %s, want %s", obs.Domain, a.Domain))
 	}
 	if has("suspended") && obs.Suspended != a.Suspended {
@@ -705,8 +724,8 @@ func (p *Provider) deleteAccount(ctx context.Context, c *whmapi.Client, user str
 // poll calls done until it reports true, with exponential backoff and jitter, up to
 // TaskTimeout. A transient error while polling is tolerated (the task goes on on the
 // server); a permanent one ends the wait.
-func (p *Provider) poll(ctx context.Context, what string, done func(context.Context) (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, p.opts.TaskTimeout)
+func (p *Provider) poll(parent context.Context, what string, done func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(parent, p.opts.TaskTimeout)
 	defer cancel()
 	delay := p.opts.PollBase
 	var lastErr error
@@ -727,6 +746,9 @@ func (p *Provider) poll(ctx context.Context, what string, done func(context.Cont
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if parent.Err() != nil {
+				return fmt.Errorf("%s: stopped waiting: %w", what, parent.Err())
+			}
 			if lastErr != nil {
 				return fmt.Errorf("%s: not finished after %s (last error: %v)", what, p.opts.TaskTimeout, lastErr)
 			}

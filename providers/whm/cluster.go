@@ -36,6 +36,23 @@ func (p *Provider) clusterUser(parent string) string {
 	return clusterUserDefault
 }
 
+// cgi posts a cluster action and turns its HTML answer into an error when WHM
+// refused it. Messages are redacted: a screen may quote what it was sent.
+func (p *Provider) cgi(ctx context.Context, c *whmapi.Client, kind whmapi.Kind, path string, q url.Values) error {
+	body, err := c.Form(ctx, kind, path, q)
+	if err != nil {
+		return err
+	}
+	warnings, err := cgiOutcome(body)
+	for _, w := range warnings {
+		p.log.Warn("DNS cluster: "+c.Redact(w), "node", c.Node(), "screen", path)
+	}
+	if err != nil {
+		return fmt.Errorf("node %s: %s: %s", c.Node(), path, c.Redact(err.Error()))
+	}
+	return nil
+}
+
 func (p *Provider) readClusterStatus(ctx context.Context, c *whmapi.Client, parent string) (*clusterStatus, error) {
 	body, err := c.Form(ctx, whmapi.Read, cgiClusterStatus, url.Values{"cluster_user": {p.clusterUser(parent)}})
 	if err != nil {
@@ -131,7 +148,7 @@ func (p *Provider) applyCluster(ctx context.Context, parent string, ch *plan.Cha
 		on := ch.Action == plan.Enable
 		if !st.EnabledKnown || st.Enabled != on {
 			q := url.Values{"clusterdns": {boolStr(on)}, "cluster_user": {p.clusterUser(parent)}}
-			if _, err := c.Form(ctx, whmapi.Idempotent, cgiAdjustCluster, q); err != nil {
+			if err := p.cgi(ctx, c, whmapi.Idempotent, cgiAdjustCluster, q); err != nil {
 				return err
 			}
 		}
@@ -146,7 +163,7 @@ func (p *Provider) applyCluster(ctx context.Context, parent string, ch *plan.Cha
 		}
 		if want.Enabled && (!st.EnabledKnown || !st.Enabled) {
 			q := url.Values{"clusterdns": {"1"}, "cluster_user": {p.clusterUser(parent)}}
-			if _, err := c.Form(ctx, whmapi.Idempotent, cgiAdjustCluster, q); err != nil {
+			if err := p.cgi(ctx, c, whmapi.Idempotent, cgiAdjustCluster, q); err != nil {
 				return err
 			}
 		}
@@ -181,8 +198,7 @@ func (p *Provider) setClusterOptions(ctx context.Context, c *whmapi.Client, pare
 		q.Set("autodisablethreshold", strconv.Itoa(v))
 	}
 	q.Set("cluster_failure_notifications", boolStr(want.NotifyOnDisable))
-	_, err := c.Form(ctx, whmapi.Idempotent, cgiClusterOptions, q)
-	return err
+	return p.cgi(ctx, c, whmapi.Idempotent, cgiClusterOptions, q)
 }
 
 func (p *Provider) verifyCluster(ctx context.Context, c *whmapi.Client, parent string, action plan.Action, want *schema.DNSCluster) error {
@@ -241,7 +257,7 @@ func (p *Provider) applyMember(ctx context.Context, parent, name string, ch *pla
 				"module": {"cPanel"}, "host": {host}, "user": {ep.User}, "pass": {ep.Token},
 				"dnsrole": {m.Role}, "synczones": {"on"}, "cluster_user": {cu},
 			}
-			if _, err := c.Form(ctx, whmapi.Once, cgiAddMember, q); err != nil {
+			if err := p.cgi(ctx, c, whmapi.Once, cgiAddMember, q); err != nil {
 				return err
 			}
 		} else if cur.Role != m.Role {
@@ -260,7 +276,7 @@ func (p *Provider) applyMember(ctx context.Context, parent, name string, ch *pla
 		}
 	case plan.Delete:
 		if cur != nil {
-			if _, err := c.Form(ctx, whmapi.Idempotent, cgiRemoveMember, url.Values{"server": {host}, "cluster_user": {cu}}); err != nil {
+			if err := p.cgi(ctx, c, whmapi.Idempotent, cgiRemoveMember, url.Values{"server": {host}, "cluster_user": {cu}}); err != nil {
 				return err
 			}
 		}
@@ -269,7 +285,7 @@ func (p *Provider) applyMember(ctx context.Context, parent, name string, ch *pla
 			return fmt.Errorf("member %s is not in the cluster", host)
 		}
 		if cur.Disabled {
-			if _, err := c.Form(ctx, whmapi.Idempotent, cgiEnableMember, url.Values{"server": {host}}); err != nil {
+			if err := p.cgi(ctx, c, whmapi.Idempotent, cgiEnableMember, url.Values{"server": {host}}); err != nil {
 				return err
 			}
 		}
@@ -298,8 +314,7 @@ func (p *Provider) applyMember(ctx context.Context, parent, name string, ch *pla
 }
 
 func (p *Provider) changeRole(ctx context.Context, c *whmapi.Client, cu, host, role string) error {
-	_, err := c.Form(ctx, whmapi.Idempotent, cgiChangeRole, url.Values{"server": {host}, "dnsrole": {role}, "cluster_user": {cu}})
-	return err
+	return p.cgi(ctx, c, whmapi.Idempotent, cgiChangeRole, url.Values{"server": {host}, "dnsrole": {role}, "cluster_user": {cu}})
 }
 
 func memberOf(ch *plan.Change) *schema.Member {

@@ -1,6 +1,7 @@
 package whm
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -40,6 +41,8 @@ type clusterStatus struct {
 	NotifyKnown   bool
 	Members       []clusterMember
 	ThresholdRead bool
+	// fromAttrs: the threshold came from data-threshold, which beats the controls.
+	fromAttrs bool
 }
 
 type clusterMember struct {
@@ -63,18 +66,25 @@ func parseClusterStatus(r io.Reader) (*clusterStatus, error) {
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode {
 			switch n.Data {
+			case "div":
+				if attr(n, "id") == "clusterstatus" {
+					statusAttrs(n, st, &thresholdValue, &control)
+				}
 			case "input":
 				name, typ := attr(n, "name"), strings.ToLower(attr(n, "type"))
 				checked := hasAttr(n, "checked")
 				switch {
+				case st.EnabledKnown && name == "clusterdns":
+					// Already known from the page's data attributes.
 				case name == "clusterdns" && (typ == "radio" || typ == "checkbox") && checked:
 					st.Enabled, st.EnabledKnown = attr(n, "value") == "1", true
 				case name == "clusterdns" && typ == "hidden":
 					st.Enabled, st.EnabledKnown = attr(n, "value") == "1", true
-				case name == "autodisablethreshold" && typ != "radio":
+				case name == "autodisablethreshold" && typ != "radio" && !st.fromAttrs:
 					thresholdValue = attr(n, "value")
-				case name == "autodisablethreshold_control" && checked:
+				case name == "autodisablethreshold_control" && checked && !st.fromAttrs:
 					control = attr(n, "value")
+				case name == "cluster_failure_notifications" && st.NotifyKnown:
 				case name == "cluster_failure_notifications":
 					switch typ {
 					case "checkbox":
@@ -127,9 +137,27 @@ func parseClusterStatus(r io.Reader) (*clusterStatus, error) {
 	return st, nil
 }
 
+// statusAttrs reads the data attributes the sandbox puts on div#clusterstatus
+// (internal/sandbox/dnscluster/UNCONFIRMED.md); they win over the form controls.
+func statusAttrs(n *html.Node, st *clusterStatus, threshold, control *string) {
+	if v := attr(n, "data-enabled"); v != "" {
+		st.Enabled, st.EnabledKnown = v == "1", true
+	}
+	if v := attr(n, "data-notify"); v != "" {
+		st.Notify, st.NotifyKnown = v == "1", true
+	}
+	if v := attr(n, "data-threshold"); v != "" {
+		*threshold, *control = v, ""
+		st.fromAttrs = true
+	}
+}
+
 // memberRow reads one table row as a cluster member, if it is one.
 func memberRow(tr *html.Node) (clusterMember, bool) {
-	m := clusterMember{Host: attr(tr, "data-host"), Role: attr(tr, "data-dnsrole"), Module: attr(tr, "data-module")}
+	m := clusterMember{Host: attr(tr, "data-host"), Role: attr(tr, "data-role"), Module: attr(tr, "data-module")}
+	if m.Role == "" {
+		m.Role = attr(tr, "data-dnsrole")
+	}
 	if d := attr(tr, "data-disabled"); d != "" {
 		m.Disabled = d == "1" || strings.EqualFold(d, "true")
 	}
@@ -245,4 +273,45 @@ func hasAttr(n *html.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// cgiOutcome reads the answer of a cluster action: WHM's CGIs print exactly one
+// div.okmsg or div.errormsg (confirmed in the 11.120 sources), and div.warningmsg for
+// a side step that failed. A page with neither is taken as done; read-back decides.
+func cgiOutcome(body string) (warnings []string, err error) {
+	doc, perr := html.Parse(strings.NewReader(body))
+	if perr != nil {
+		return nil, fmt.Errorf("unreadable answer: %w", perr)
+	}
+	var failure string
+	var failed bool
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			for _, cls := range strings.Fields(attr(n, "class")) {
+				switch cls {
+				case "errormsg":
+					if !failed {
+						failed, failure = true, textOf(n)
+					}
+				case "warningmsg":
+					warnings = append(warnings, textOf(n))
+				}
+			}
+			if attr(n, "id") == "activateNameserverFailed" && !failed {
+				failed, failure = true, textOf(n)
+			}
+		}
+		for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
+			walk(ch)
+		}
+	}
+	walk(doc)
+	if failed {
+		if failure == "" {
+			failure = "refused (no message)"
+		}
+		return warnings, errors.New(failure)
+	}
+	return warnings, nil
 }

@@ -180,6 +180,10 @@ func (f *fakeWHM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, function)
 	if reason, ok := f.fail[function]; ok {
+		if !isJSON {
+			fmt.Fprintf(w, `<html><body><div class="errormsg">%s</div></body></html>`, html.EscapeString(reason))
+			return
+		}
 		writeEnv(w, function, nil, reason)
 		return
 	}

@@ -38,6 +38,9 @@ const observeParallel = 4
 // resellers and with accounts/FeatureBatch, never one call per account.
 func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error) {
 	p.rememberHosts(desired)
+	if desired != nil && desired.Nodes[scope] != nil && desired.Nodes[scope].Role == schema.RoleDNSOnly {
+		return p.observeDNSOnly(ctx, scope)
+	}
 	c, err := p.client(scope)
 	if err != nil {
 		return nil, fmt.Errorf("parent %s: %w", scope, err)
@@ -86,6 +89,7 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	if err := p.observeChildren(ctx, scope, linked, out); err != nil {
 		return nil, err
 	}
+	p.observeUnlinked(ctx, scope, desired, out)
 
 	for i := range accts {
 		a := &accts[i]
@@ -101,6 +105,21 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		return nil, err
 	}
 	return out, nil
+}
+
+// observeDNSOnly reads a DNS-only node's own settings. Its cluster membership is
+// observed from each parent's side.
+func (p *Provider) observeDNSOnly(ctx context.Context, name string) (*schema.Fleet, error) {
+	c, err := p.client(name)
+	if err != nil {
+		return nil, fmt.Errorf("DNS-only node %s: %w", name, err)
+	}
+	n, err := p.observeNode(ctx, c, schema.RoleDNSOnly)
+	if err != nil {
+		return nil, fmt.Errorf("DNS-only node %s: %w", name, err)
+	}
+	n.Host = p.hostOf(name)
+	return &schema.Fleet{Nodes: map[string]*schema.Node{name: n}}, nil
 }
 
 func wrapf(err error, what string) error {
@@ -188,9 +207,45 @@ func (p *Provider) observeChildren(ctx context.Context, scope string, linked []w
 	return g.Wait()
 }
 
-// accountFrom maps a listaccts entry to the fleet model, spelling defaults the way
-// an operator leaves them out: root owner, default plan and unset contact email
-// become "".
+// observeUnlinked reads the children the fleet gives this parent that are not linked
+// yet, so a profile change planned before the link is planned only when needed. Such a
+// node has no role (it answers, but is nobody's child). A failure is only logged: the
+// link change will meet it and report it.
+func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *schema.Fleet, out *schema.Fleet) {
+	if desired == nil {
+		return
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range sortedKeys(desired.Nodes) {
+		n := desired.Nodes[name]
+		if n == nil || n.Role != schema.RoleChild || n.Parent != scope || n.Lost || out.Nodes[name] != nil || !p.hasEndpoint(name) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := p.client(name)
+			if err == nil {
+				var own *schema.Node
+				if own, err = p.observeNode(ctx, c, ""); err == nil {
+					own.Host = n.Host
+					mu.Lock()
+					out.Nodes[name] = own
+					mu.Unlock()
+					return
+				}
+			}
+			p.log.Warn("cannot read a child that is not linked yet", "node", name, "parent", scope, "error", err.Error())
+		}()
+	}
+	wg.Wait()
+}
+
+// accountFrom maps a listaccts entry to the fleet model: a root owner, WHM's
+// "undefined" placeholder plan and its "*unknown*" contact email become "", as an
+// operator leaves them out. A real package named "default" stays "default": a fleet
+// that says plan: default must see it matched.
 func accountFrom(parent string, a *whmapi.Acct) *schema.Account {
 	acc := &schema.Account{
 		Parent:       parent,
@@ -204,8 +259,7 @@ func accountFrom(parent string, a *whmapi.Acct) *schema.Account {
 	if acc.Owner == "root" {
 		acc.Owner = ""
 	}
-	switch acc.Plan {
-	case "undefined", "default":
+	if acc.Plan == "undefined" {
 		acc.Plan = ""
 	}
 	if acc.ContactEmail == "*unknown*" {

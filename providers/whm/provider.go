@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -105,6 +106,14 @@ func New(cfg providers.Config, opts Options) (*Provider, error) {
 	if opts.Client.Logger == nil {
 		opts.Client.Logger = log
 	}
+	// Every client keeps every node's token out of what it reports: a parent is sent
+	// its children's tokens and may quote them back in a failure.
+	opts.Client.Secrets = slices.Clone(opts.Client.Secrets)
+	for _, ep := range cfg.Endpoints {
+		if ep.Token != "" {
+			opts.Client.Secrets = append(opts.Client.Secrets, ep.Token)
+		}
+	}
 	return &Provider{cfg: cfg, opts: opts, log: log, clients: map[string]*whmapi.Client{}, hosts: map[string]string{}}, nil
 }
 
@@ -120,15 +129,16 @@ func (p *Provider) Capabilities() providers.Capabilities {
 	return out
 }
 
-// Scopes returns the parents of the desired fleet: each is observed on its own,
-// together with its children and DNS cluster.
+// Scopes returns the parents of the desired fleet, each observed with its children
+// and DNS cluster, and the DNS-only nodes, each observed on its own (version,
+// profile, password strengths).
 func (p *Provider) Scopes(desired *schema.Fleet) []string {
 	if desired == nil {
 		return nil
 	}
 	var out []string
 	for name, n := range desired.Nodes {
-		if n != nil && n.Role == schema.RoleParent {
+		if n != nil && (n.Role == schema.RoleParent || n.Role == schema.RoleDNSOnly) {
 			out = append(out, name)
 		}
 	}

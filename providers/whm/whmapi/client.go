@@ -42,6 +42,10 @@ type Options struct {
 	// Transport replaces the HTTP transport (tests); TLS settings are then ignored.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// Secrets are further strings to keep out of errors and logs: the tokens of other
+	// nodes this client sends (a child's token when linking it, a nameserver's when
+	// adding it to the DNS cluster), which a server may quote back.
+	Secrets []string
 	// OnCall, when set, is told every function called and the parameter names sent.
 	// Tests use it to check calls against the official function list.
 	OnCall func(function string, params url.Values)
@@ -97,6 +101,11 @@ func New(node string, ep providers.Endpoint, opts Options) (*Client, error) {
 	}
 	c := &Client{node: node, base: u, user: ep.User, token: ep.Token, opts: opts, log: opts.Logger}
 	c.redacts = []string{ep.Token, url.QueryEscape(ep.Token)}
+	for _, s := range opts.Secrets {
+		if s != "" {
+			c.redacts = append(c.redacts, s, url.QueryEscape(s))
+		}
+	}
 	rt := opts.Transport
 	if rt == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -179,30 +188,21 @@ const (
 // Call runs a WHM API 1 function and decodes data into out (which may be nil).
 // Params must not include api.version; it is always added.
 func (c *Client) Call(ctx context.Context, kind Kind, function string, params url.Values, out any) (*Envelope, error) {
-	env, err := c.do(ctx, kind, "/json-api/"+url.PathEscape(function), function, params, true)
-	if err != nil {
-		return nil, err
-	}
-	if out != nil && len(env.Data) > 0 && string(env.Data) != "null" {
-		if err := json.Unmarshal(env.Data, out); err != nil {
-			return env, &DecodeError{Node: c.node, Function: function, Err: fmt.Errorf("data: %w", err)}
-		}
-	}
-	return env, nil
+	return c.do(ctx, kind, "/json-api/"+url.PathEscape(function), function, params, true, out)
 }
 
 // Form posts (or, for reads, GETs) a WHM screen such as /cgi/adjustclusterdns.cgi
 // with the same authentication and returns the body. WHM's DNS cluster has no JSON
 // API, so these answer HTML.
 func (c *Client) Form(ctx context.Context, kind Kind, path string, params url.Values) (string, error) {
-	env, err := c.do(ctx, kind, path, path, params, false)
+	env, err := c.do(ctx, kind, path, path, params, false, nil)
 	if err != nil {
 		return "", err
 	}
 	return string(env.Data), nil
 }
 
-func (c *Client) do(ctx context.Context, kind Kind, path, function string, params url.Values, isJSON bool) (*Envelope, error) {
+func (c *Client) do(ctx context.Context, kind Kind, path, function string, params url.Values, isJSON bool, out any) (*Envelope, error) {
 	if c.opts.OnCall != nil {
 		c.opts.OnCall(function, params)
 	}
@@ -214,7 +214,7 @@ func (c *Client) do(ctx context.Context, kind Kind, path, function string, param
 	}
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		env, reached, err := c.attempt(ctx, kind, path, function, params, isJSON)
+		env, reached, err := c.attempt(ctx, kind, path, function, params, isJSON, out)
 		if err == nil {
 			return env, nil
 		}
@@ -252,7 +252,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 
 // attempt makes one HTTP request. reached says whether the request may have reached
 // the server (it was at least partly written).
-func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, params url.Values, isJSON bool) (env *Envelope, reached bool, err error) {
+func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, params url.Values, isJSON bool, out any) (env *Envelope, reached bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
 	defer cancel()
 	q := url.Values{}
@@ -319,23 +319,54 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 	if !isJSON {
 		return &Envelope{Data: body}, true, nil
 	}
-	env = &Envelope{}
-	if err := json.Unmarshal(body, env); err != nil {
-		return nil, true, &DecodeError{Node: c.node, Function: function, Err: errors.New(c.redact(err.Error())), Snippet: c.snippet(body)}
-	}
-	if env.Metadata.Command == "" && env.Metadata.Version.N == 0 && !bool(env.Metadata.Result) {
-		return nil, true, &DecodeError{Node: c.node, Function: function, Err: errors.New("no metadata"), Snippet: c.snippet(body)}
-	}
-	if !env.Metadata.Result {
-		ae := &APIError{Node: c.node, Function: function, Reason: c.redact(string(env.Metadata.Reason))}
-		var td typedData
-		if len(env.Data) > 0 && env.Data[0] == '{' && json.Unmarshal(env.Data, &td) == nil {
-			ae.Type = td.Type
-			ae.Detail = td.Detail
-		}
-		return env, true, ae
+	env, err = c.decode(function, body, out)
+	if err != nil {
+		return env, true, err
 	}
 	return env, true, nil
+}
+
+// decode reads the envelope and, in the same pass, data into out (when not nil):
+// listaccts of a large parent is tens of megabytes, worth scanning once.
+func (c *Client) decode(function string, body []byte, out any) (*Envelope, error) {
+	env := &Envelope{}
+	var derr error
+	if out == nil {
+		derr = json.Unmarshal(body, env)
+	} else {
+		w := struct {
+			Metadata Metadata `json:"metadata"`
+			Data     any      `json:"data"`
+		}{Data: out}
+		derr = json.Unmarshal(body, &w)
+		env.Metadata = w.Metadata
+	}
+	var syn *json.SyntaxError
+	if errors.As(derr, &syn) {
+		return nil, &DecodeError{Node: c.node, Function: function, Err: errors.New(c.redact(derr.Error())), Snippet: c.snippet(body)}
+	}
+	if env.Metadata.Command == "" && env.Metadata.Version.N == 0 && !bool(env.Metadata.Result) {
+		return nil, &DecodeError{Node: c.node, Function: function, Err: errors.New("no metadata"), Snippet: c.snippet(body)}
+	}
+	if !env.Metadata.Result {
+		// A failure's data is {type, detail} (or absent), whatever out expected.
+		ae := &APIError{Node: c.node, Function: function, Reason: c.redact(string(env.Metadata.Reason))}
+		var td struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if json.Unmarshal(body, &td) == nil {
+			env.Data = td.Data
+			var t typedData
+			if len(td.Data) > 0 && td.Data[0] == '{' && json.Unmarshal(td.Data, &t) == nil {
+				ae.Type, ae.Detail = t.Type, t.Detail
+			}
+		}
+		return env, ae
+	}
+	if derr != nil {
+		return env, &DecodeError{Node: c.node, Function: function, Err: fmt.Errorf("data: %s", c.redact(derr.Error()))}
+	}
+	return env, nil
 }
 
 func (c *Client) transportError(ctx context.Context, function string, err error) error {
@@ -377,6 +408,10 @@ func (c *Client) snippet(body []byte) string {
 	}
 	return c.redact(s)
 }
+
+// Redact removes the node's token from text, for callers that report what a server
+// said (an HTML screen's message).
+func (c *Client) Redact(s string) string { return c.redact(s) }
 
 // redact removes the token from text a server or library produced: a server may echo
 // a request back in an error page.

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tether-dev/tether/internal/sandbox"
+)
+
+const serveFleet = `nodes:
+  web1:
+    role: parent
+    host: web1.example.net
+    ipv4: 192.0.2.10
+    version: 118
+    profile: STANDARD
+    credentials: {user: root, tokenEnv: WEB1_WHM_TOKEN}
+  mail1:
+    role: child
+    parent: web1
+    host: mail1.example.net
+    ipv4: 192.0.2.20
+    version: 118
+    profile: MAILNODE
+    services: [mail]
+    credentials: {user: root, tokenEnv: MAIL1_WHM_TOKEN}
+`
+
+func TestSandboxServe(t *testing.T) {
+	dir := t.TempDir()
+	fleet := filepath.Join(dir, "fleet.yaml")
+	if err := os.WriteFile(fleet, []byte(serveFleet), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"sandbox", "serve", "--state", state, "--fleet", fleet, "--task-delay", "10ms", "--fault", "mail1:latency=1ms"})
+	}()
+	var eps *sandbox.Endpoints
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var ok bool
+		if eps, ok = sandbox.Serving(state); ok {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve ended early with %d", code)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not come up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(eps.Nodes) != 2 || eps.Nodes["web1"].DNS == "" || len(eps.Nodes["mail1"].Token) != 32 {
+		t.Fatalf("endpoints = %+v", eps.Nodes)
+	}
+	if code := run([]string{"sandbox", "serve", "--state", state}); code != 1 {
+		t.Fatalf("a second serve of the same folder exited %d, want 1", code)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d after SIGINT", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop on SIGINT")
+	}
+	if _, ok := sandbox.Serving(state); ok {
+		t.Fatal("still serving after stop")
+	}
+	if _, err := os.Stat(filepath.Join(state, "nodes", "web1.json")); err != nil {
+		t.Fatalf("state not written: %v", err)
+	}
+}
+
+func TestSandboxServeRefusals(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"sandbox", "serve"},
+		{"sandbox", "serve", "--state", dir, "--fault", "web1:explode"},
+		{"sandbox", "serve", "--state", dir, "--fleet", filepath.Join(dir, "missing.yaml")},
+		{"sandbox", "serve", "--state", dir, "--tsig", "tether"},
+		{"sandbox", "serve", "--state", dir, "--tsig", "tether:TETHER_TEST_UNSET_VARIABLE"},
+	} {
+		if code := run(args); code != 1 {
+			t.Errorf("%v exited %d, want 1", args, code)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package sandbox
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// acctView is one listaccts/accountsummary entry. It encodes itself field by field
+// from a copy of the account taken under the lock, because building a map of ~45
+// boxed values per account made listaccts of 10k accounts cost 40 MB and 170 ms.
+type acctView struct {
+	a      account
+	fields []int // indices into acctFields; nil means all
+}
+
+type acctField struct {
+	name string
+	app  func(b []byte, a *account) []byte
+}
+
+func strField(f func(a *account) string) func([]byte, *account) []byte {
+	return func(b []byte, a *account) []byte { return appendJSONString(b, f(a)) }
+}
+
+func lit(s string) func([]byte, *account) []byte {
+	return func(b []byte, _ *account) []byte { return append(b, s...) }
+}
+
+func boolInt(f func(a *account) bool) func([]byte, *account) []byte {
+	return func(b []byte, a *account) []byte {
+		if f(a) {
+			return append(b, '1')
+		}
+		return append(b, '0')
+	}
+}
+
+// acctFields are listaccts' fields, in the order they are written.
+var acctFields = []acctField{
+	{"user", strField(func(a *account) string { return a.User })},
+	{"domain", strField(func(a *account) string { return a.Domain })},
+	{"ip", strField(func(a *account) string { return a.IP })},
+	{"ipv6", lit("[]")},
+	{"email", strField(func(a *account) string {
+		if a.ContactEmail == "" {
+			return "*unknown*"
+		}
+		return a.ContactEmail
+	})},
+	{"owner", strField(func(a *account) string { return a.Owner })},
+	{"plan", strField(func(a *account) string { return a.Plan })},
+	{"theme", lit(`"jupiter"`)},
+	{"suspended", boolInt(func(a *account) bool { return a.Suspended })},
+	{"suspendreason", strField(func(a *account) string {
+		if !a.Suspended {
+			return "not suspended"
+		}
+		return a.SuspendReason
+	})},
+	{"suspendtime", func(b []byte, a *account) []byte {
+		if !a.Suspended {
+			return append(b, '0')
+		}
+		return strconv.AppendInt(b, a.SuspendTime, 10)
+	}},
+	{"is_locked", lit("0")},
+	{"outgoing_mail_suspended", lit("0")},
+	{"outgoing_mail_hold", lit("0")},
+	{"shell", lit(`"/usr/local/cpanel/bin/noshell"`)},
+	{"uid", strField(func(a *account) string { return strconv.Itoa(a.UID) })},
+	{"partition", lit(`"home"`)},
+	{"disklimit", lit(`"unlimited"`)},
+	{"diskused", lit(`"0M"`)},
+	{"inodeslimit", lit(`"unlimited"`)},
+	{"inodesused", lit("0")},
+	{"backup", lit("0")},
+	{"legacy_backup", lit("0")},
+	{"has_backup", lit("0")},
+	{"startdate", strField(func(a *account) string { return time.Unix(a.StartDate, 0).UTC().Format("06 Jan 02 15:04") })},
+	{"unix_startdate", func(b []byte, a *account) []byte { return strconv.AppendInt(b, a.StartDate, 10) }},
+	{"mailbox_format", lit(`"maildir"`)},
+	{"maxaddons", lit(`"unlimited"`)},
+	{"maxftp", lit(`"unlimited"`)},
+	{"maxlst", lit(`"unlimited"`)},
+	{"maxparked", lit(`"unlimited"`)},
+	{"maxpop", lit(`"unlimited"`)},
+	{"maxsql", lit(`"unlimited"`)},
+	{"maxsub", lit(`"unlimited"`)},
+	{"max_emailacct_quota", lit(`"unlimited"`)},
+	{"max_email_per_hour", lit(`"unlimited"`)},
+	{"max_defer_fail_percentage", lit(`"unlimited"`)},
+	{"min_defer_fail_to_trigger_protection", lit("5")},
+	{"temporary", lit("0")},
+	{"child_nodes", func(b []byte, a *account) []byte {
+		if a.MailNode == "" {
+			return append(b, "[]"...)
+		}
+		b = append(b, `[{"workload":"Mail","alias":`...)
+		b = appendJSONString(b, a.MailNode)
+		return append(b, "}]"...)
+	}},
+}
+
+var acctFieldIndex = func() map[string]int {
+	m := make(map[string]int, len(acctFields))
+	for i, f := range acctFields {
+		m[f.name] = i
+	}
+	return m
+}()
+
+// wantFields turns listaccts' want list into field indices; unknown names are
+// skipped. An empty list means every field.
+func wantFields(want []string) []int {
+	if len(want) == 0 {
+		return nil
+	}
+	out := []int{}
+	for _, w := range want {
+		if i, ok := acctFieldIndex[w]; ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (v acctView) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 1024)
+	b = append(b, '{')
+	write := func(i int) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, acctFields[i].name)
+		b = append(b, ':')
+		b = acctFields[i].app(b, &v.a)
+	}
+	if v.fields == nil {
+		for i := range acctFields {
+			write(i)
+		}
+	} else {
+		for _, i := range v.fields {
+			write(i)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString writes s as a JSON string; UTF-8 passes through, invalid bytes
+// become U+FFFD, control characters, quotes and backslashes are escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\ufffd"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,96 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func benchSandbox(b *testing.B) (*Sandbox, Endpoint) {
+	b.Helper()
+	sb, err := Start(context.Background(), Options{StateDir: b.TempDir(), Fleet: testFleet(), TaskDelay: time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sb.Close() })
+	return sb, sb.Endpoints().Nodes["web1"]
+}
+
+func post(b *testing.B, c *http.Client, ep Endpoint, fn string, form url.Values) {
+	form.Set("api.version", "1")
+	req, _ := http.NewRequest("POST", ep.WHM+"/json-api/"+fn, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "whm root:"+ep.Token)
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"result":1`) {
+		b.Fatalf("%s: %s", fn, body)
+	}
+}
+
+// BenchmarkCreateacct creates accounts over HTTP on one parent; state is flushed in
+// the background, so the cost per account stays flat as the fleet grows.
+func BenchmarkCreateacct(b *testing.B) {
+	sb, ep := benchSandbox(b)
+	c := &http.Client{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u := fmt.Sprintf("u%07d", i)
+		post(b, c, ep, "createacct", url.Values{"username": {u}, "domain": {u + ".example"}})
+	}
+	b.StopTimer()
+	if err := sb.Flush(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkListaccts10k lists a parent holding 10,000 accounts.
+func BenchmarkListaccts10k(b *testing.B) {
+	sb, ep := benchSandbox(b)
+	n := sb.nodeByName("web1")
+	n.mu.Lock()
+	for i := 0; i < 10000; i++ {
+		u := fmt.Sprintf("u%07d", i)
+		n.st.Accounts[u] = &account{User: u, Domain: u + ".example", Owner: "root", Plan: "default", IP: n.st.IPv4, FeatureList: "default"}
+	}
+	n.markDirty()
+	n.mu.Unlock()
+	c := &http.Client{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		post(b, c, ep, "listaccts", url.Values{"want": {"user,domain,owner,plan,suspended,child_nodes"}})
+	}
+}
+
+// BenchmarkFlush10k writes the state of a parent holding 10,000 accounts.
+func BenchmarkFlush10k(b *testing.B) {
+	sb, _ := benchSandbox(b)
+	n := sb.nodeByName("web1")
+	n.mu.Lock()
+	for i := 0; i < 10000; i++ {
+		u := fmt.Sprintf("u%07d", i)
+		n.st.Accounts[u] = &account{User: u, Domain: u + ".example", Owner: "root", Plan: "default", IP: n.st.IPv4, FeatureList: "default"}
+	}
+	n.mu.Unlock()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n.mu.Lock()
+		n.markDirty()
+		n.mu.Unlock()
+		if err := n.flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

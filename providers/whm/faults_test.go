@@ -1,0 +1,149 @@
+package whm
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/providers/whm/whmapi"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// Faults injected into the sandbox, seen through the provider.
+
+func TestSandboxFlakyParentIsRetried(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	ctx := context.Background()
+	if err := f.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "", nil), Target: "web1"}); err != nil {
+		t.Fatal(err)
+	}
+	// A third of the requests get HTTP 500: reads retry through it.
+	if err := f.sb.SetFaults("web1", sandbox.Faults{ErrorRate: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.opts.Client.Attempts = 12
+	f.p.clients = map[string]*whmapi.Client{}
+	for range 3 {
+		got, err := f.p.Observe(ctx, "web1", f.desired)
+		if err != nil {
+			t.Fatalf("observe through 30%% errors: %v", err)
+		}
+		if got.Accounts["zed"] == nil {
+			t.Fatalf("zed not observed")
+		}
+	}
+}
+
+func TestSandboxHangingParentTimesOut(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	if err := f.sb.SetFaults("web1", sandbox.Faults{Timeout: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.opts.Client.CallTimeout = 50 * time.Millisecond
+	f.p.opts.Client.Attempts = 2
+	f.p.clients = map[string]*whmapi.Client{}
+	start := time.Now()
+	_, err := f.p.Observe(context.Background(), "web1", f.desired)
+	if err == nil || !errors.Is(err, providers.ErrTransient) || !strings.Contains(err.Error(), "parent web1") || !strings.Contains(err.Error(), "no answer within") {
+		t.Fatalf("err = %v, want a transient timeout naming parent web1", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+// A child refuses calls about distributed accounts with the typed SendToParent.
+func TestSandboxChildSendsToParent(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	ctx := context.Background()
+	for _, ch := range []*plan.Change{
+		{Address: "node.mail1", Action: plan.Link, After: sandboxFleet().Nodes["mail1"], Target: "web1"},
+		{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "mail1", nil), Target: "web1"},
+	} {
+		if err := f.p.Apply(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := f.p.client("mail1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Call(ctx, whmapi.Idempotent, "suspendacct", url.Values{"user": {"zed"}}, nil)
+	var ae *whmapi.APIError
+	if !errors.As(err, &ae) || !errors.Is(err, whmapi.ErrSendToParent) || errors.Is(err, providers.ErrTransient) {
+		t.Fatalf("err = %v, want a permanent SendToParent", err)
+	}
+	// The provider never does this: account work goes to the parent (Target).
+	if err := f.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Update, After: acct("zed.example", "mail1", func(a *schema.Account) { a.Suspended = true }),
+		Fields: []string{"suspended"}, Target: "web1"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A distribution whose task fails half-way never shows the account on the child:
+// the wait ends at TaskTimeout with an error naming the account and the move, and
+// the account keeps its mail where it was.
+func TestSandboxDistributionFailsHalfway(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	ctx := context.Background()
+	for _, ch := range []*plan.Change{
+		{Address: "node.mail1", Action: plan.Link, After: sandboxFleet().Nodes["mail1"], Target: "web1"},
+		{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "", nil), Target: "web1"},
+	} {
+		if err := f.p.Apply(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.sb.AddMail("web1", "zed", "INBOX", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sb.SetFaults("web1", sandbox.Faults{FailTasks: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.opts.TaskTimeout = 300 * time.Millisecond
+	err := f.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "mail1", nil), Target: "web1"})
+	if err == nil || !strings.Contains(err.Error(), "account.zed") || !strings.Contains(err.Error(), "distribute to mail1") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := f.sb.MessageCount("web1", "zed"); n != 3 {
+		t.Errorf("zed has %d messages on the parent after a failed move, want 3", n)
+	}
+	// Fault gone: the same change, run again, finishes the job.
+	if err := f.sb.SetFaults("web1", sandbox.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.opts.TaskTimeout = 10 * time.Second
+	if err := f.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "mail1", nil), Target: "web1"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sb.MessageCount("mail1", "zed"); n != 3 {
+		t.Errorf("zed has %d messages on mail1, want 3", n)
+	}
+}
+
+// Cancelling the context stops a wait at once, and says so.
+func TestPollStopsOnCancel(t *testing.T) {
+	ff := newFakeFleet(t)
+	ff.web1.taskPolls = 1 << 30
+	ctx := context.Background()
+	for _, ch := range []*plan.Change{
+		{Address: "node.mail1", Action: plan.Link, After: child("mail1"), Target: "web1"},
+		{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "", nil), Target: "web1"},
+	} {
+		if err := ff.p.Apply(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err := ff.p.Apply(cctx, &plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "mail1", nil), Target: "web1"})
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "stopped waiting") {
+		t.Fatalf("err = %v", err)
+	}
+}
