@@ -106,6 +106,9 @@ func (p *Provider) link(ctx context.Context, child string, ch *plan.Change) erro
 			q.Set("skip_tls_verification", "1")
 		}
 		if _, err := c.Call(ctx, whmapi.Once, "link_server_node_with_api_token", q, nil); err != nil {
+			if errors.Is(err, whmapi.ErrTLSVerification) {
+				return fmt.Errorf("link to %s: %s does not trust %s's certificate (install a valid certificate on the child, or set tls.insecure on it to link without verification): %w", parent, parent, host, err)
+			}
 			return fmt.Errorf("link to %s: %w", parent, err)
 		}
 		if cur, err = p.linkedNode(ctx, c, child); err != nil {

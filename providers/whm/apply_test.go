@@ -555,3 +555,12 @@ func TestLinkDetails(t *testing.T) {
 		}
 	})
 }
+
+func TestLinkTLSVerificationHint(t *testing.T) {
+	ff := newFakeFleet(t)
+	ff.web1.typedFail = map[string]string{"link_server_node_with_api_token": "TLSVerification"}
+	err := ff.p.Apply(context.Background(), &plan.Change{Address: "node.mail1", Action: plan.Link, After: child("mail1"), Target: "web1"})
+	if !errors.Is(err, whmapi.ErrTLSVerification) || !strings.Contains(err.Error(), "tls.insecure") || !strings.Contains(err.Error(), "node.mail1") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -127,6 +127,8 @@ type fakeWHM struct {
 	calls          []string
 	// fail makes a function fail (result 0) with the given reason.
 	fail map[string]string
+	// typedFail makes a function fail with a typed error (data.type).
+	typedFail map[string]string
 }
 
 func newFakeWHM(t testing.TB, user, token string) *fakeWHM {
@@ -179,6 +181,10 @@ func (f *fakeWHM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, function)
+	if typ, ok := f.typedFail[function]; ok {
+		writeEnv(w, function, map[string]any{"type": typ, "detail": map[string]any{"chain": []string{}}}, "API failure: "+typ)
+		return
+	}
 	if reason, ok := f.fail[function]; ok {
 		if !isJSON {
 			fmt.Fprintf(w, `<html><body><div class="errormsg">%s</div></body></html>`, html.EscapeString(reason))

@@ -147,3 +147,46 @@ func TestPollStopsOnCancel(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A child that is down (or lost) does not hide its parent: the parent is observed,
+// the child is listed from the parent's links with its own settings unread.
+func TestSandboxChildOfflineDoesNotHideParent(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	ctx := context.Background()
+	for _, ch := range []*plan.Change{
+		{Address: "node.mail1", Action: plan.Link, After: sandboxFleet().Nodes["mail1"], Target: "web1"},
+		{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "mail1", nil), Target: "web1"},
+	} {
+		if err := f.p.Apply(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.sb.SetFaults("mail1", sandbox.Faults{Offline: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.opts.Client.Attempts = 1
+	f.p.clients = map[string]*whmapi.Client{}
+	for _, lost := range []bool{false, true} {
+		f.desired.Nodes["mail1"].Lost = lost
+		got, err := f.p.Observe(ctx, "web1", f.desired)
+		if err != nil {
+			t.Fatalf("lost=%t: %v", lost, err)
+		}
+		n := got.Nodes["mail1"]
+		if n == nil || n.Role != schema.RoleChild || n.Profile != "" || n.PasswordStrength != nil {
+			t.Errorf("lost=%t: mail1 observed %+v, want linked with settings unread", lost, n)
+		}
+		if a := got.Accounts["zed"]; a == nil || a.MailNode() != "mail1" {
+			t.Errorf("lost=%t: zed observed %+v", lost, a)
+		}
+	}
+	// Lost: forced dedistribution goes through the parent alone.
+	err := f.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Dedistribute, Flags: plan.Flags{Disruptive: true, DataLoss: true},
+		Before: acct("zed.example", "mail1", nil), After: acct("zed.example", "", nil), Target: "web1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.observe(t).Accounts["zed"]; got == nil || got.MailNode() != "" {
+		t.Errorf("zed after forced dedistribution: %+v", got)
+	}
+}

@@ -86,10 +86,11 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		out.DNSClusters = map[string]*schema.DNSCluster{scope: cluster}
 	}
 
-	if err := p.observeChildren(ctx, scope, linked, out); err != nil {
-		return nil, err
-	}
+	p.observeChildren(ctx, scope, linked, desired, out)
 	p.observeUnlinked(ctx, scope, desired, out)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("parent %s: %w", scope, err)
+	}
 
 	for i := range accts {
 		a := &accts[i]
@@ -163,10 +164,10 @@ func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role strin
 
 // observeChildren turns list_linked_server_nodes into child nodes, and reads profile
 // and password strengths from each child that has an endpoint of its own.
-func (p *Provider) observeChildren(ctx context.Context, scope string, linked []whmapi.LinkedNode, out *schema.Fleet) error {
+func (p *Provider) observeChildren(ctx context.Context, scope string, linked []whmapi.LinkedNode, desired *schema.Fleet, out *schema.Fleet) {
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(observeParallel)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, observeParallel)
 	for _, ln := range linked {
 		if ln.Alias == "" {
 			continue
@@ -182,18 +183,28 @@ func (p *Provider) observeChildren(ctx context.Context, scope string, linked []w
 		}
 		sort.Strings(n.Services)
 		out.Nodes[ln.Alias] = n
-		if !p.hasEndpoint(ln.Alias) {
+		// A lost child is gone or compromised: nothing is read from it or set on it.
+		if d := desiredNode(desired, ln.Alias); (d != nil && d.Lost) || !p.hasEndpoint(ln.Alias) {
 			continue
 		}
 		alias := ln.Alias
-		g.Go(func() error {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			cc, err := p.client(alias)
-			if err != nil {
-				return fmt.Errorf("child %s of %s: %w", alias, scope, err)
+			var own *schema.Node
+			if err == nil {
+				own, err = p.observeNode(ctx, cc, schema.RoleChild)
 			}
-			own, err := p.observeNode(gctx, cc, schema.RoleChild)
 			if err != nil {
-				return fmt.Errorf("child %s of %s: %w", alias, scope, err)
+				// A child that does not answer leaves its settings unread (the planner
+				// does not compare what is empty) but must not hide the parent: its
+				// accounts are the parent's, and a child that is down is exactly when
+				// an operator needs a plan.
+				p.log.Warn("cannot read a linked child's own settings", "node", alias, "parent", scope, "error", err.Error())
+				return
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -201,10 +212,16 @@ func (p *Provider) observeChildren(ctx context.Context, scope string, linked []w
 			n.PasswordStrength = own.PasswordStrength
 			// The child's own answer is more precise than the parent's cached copy.
 			n.Version = own.Version
-			return nil
-		})
+		}()
 	}
-	return g.Wait()
+	wg.Wait()
+}
+
+func desiredNode(desired *schema.Fleet, name string) *schema.Node {
+	if desired == nil {
+		return nil
+	}
+	return desired.Nodes[name]
 }
 
 // observeUnlinked reads the children the fleet gives this parent that are not linked

@@ -25,8 +25,7 @@ import (
 // These tests talk to internal/sandbox over real HTTP on loopback: the provider
 // cannot tell it from a WHM server.
 
-// quiet drops log lines: the sandbox's parents do not serve the cluster screens yet,
-// and each Observe says so.
+// quiet drops log lines: several tests provoke the failures the provider logs.
 var quiet = slog.New(slog.DiscardHandler)
 
 func sandboxFleet() *schema.Fleet {
@@ -283,7 +282,7 @@ func TestSandboxParentOffline(t *testing.T) {
 }
 
 // The DNS cluster screens of the sandbox (internal/sandbox/dnscluster), served on
-// their own until the sandbox's parents mount them.
+// their own so the test can mark a member disabled the way WHM's dnsadmin does.
 func TestSandboxDNSCluster(t *testing.T) {
 	const tok = "cluster-token-SECRET"
 	g := dnscluster.NewGuarded(dnscluster.Config{})
@@ -381,5 +380,40 @@ func TestSandboxObserveDNSOnly(t *testing.T) {
 	n := got.Nodes["ns1"]
 	if len(got.Nodes) != 1 || n == nil || n.Role != schema.RoleDNSOnly || n.Version != 118 || n.Host != "ns1.example.net" || n.PasswordStrength == nil {
 		t.Errorf("ns1 observed %+v", n)
+	}
+}
+
+// The DNS cluster through the sandbox's own parents: a real member (ns1, a DNS-only
+// node of the sandbox) is verified by the parent before it is saved, and Observe
+// reports the cluster under the fleet's member name.
+func TestSandboxClusterOnParent(t *testing.T) {
+	fleet := sandboxFleet()
+	ns1 := &schema.Member{Node: "ns1", Host: "ns1.example.net", Role: schema.DNSRoleSync}
+	fleet.DNSClusters = map[string]*schema.DNSCluster{"web1": {Enabled: true, FailureThreshold: schema.Threshold{N: 4}, Members: map[string]*schema.Member{"primary": ns1}}}
+	f := startSandbox(t, fleet)
+	ctx := context.Background()
+	for _, ch := range []*plan.Change{
+		{Address: "dns.web1.cluster", Action: plan.Enable, After: fleet.DNSClusters["web1"], Target: "web1"},
+		{Address: "dns.web1.member.primary", Action: plan.Create, After: ns1, Target: "web1"},
+	} {
+		for range 2 {
+			if err := f.p.Apply(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := f.observe(t).DNSClusters["web1"]
+	want := &schema.DNSCluster{Enabled: true, FailureThreshold: schema.Threshold{N: 4},
+		Members: map[string]*schema.Member{"primary": {Backend: "cpanel", Node: "ns1", Role: "sync"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("observed %s, want %s", jsonOf(got), jsonOf(want))
+	}
+	// A member the parent cannot verify is refused, and the error says so.
+	bad := &schema.Member{Node: "mail2", Host: "ghost.example.net", Role: schema.DNSRoleSync}
+	err := f.p.Apply(ctx, &plan.Change{Address: "dns.web1.member.ghost", Action: plan.Create, After: bad, Target: "web1"})
+	if err == nil || !strings.Contains(err.Error(), "dns.web1.member.ghost") || !strings.Contains(err.Error(), cgiAddMember) {
+		t.Errorf("err = %v, want the parent's refusal", err)
+	} else {
+		t.Logf("refused as expected: %v", err)
 	}
 }

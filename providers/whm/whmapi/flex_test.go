@@ -2,7 +2,10 @@ package whmapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/tether-dev/tether/providers"
 )
 
 func TestFlexInt(t *testing.T) {
@@ -127,4 +130,29 @@ func TestUserFeatureEnabled(t *testing.T) {
 			t.Errorf("%s → %t, want %t", tt.in, f.Enabled(), tt.want)
 		}
 	}
+}
+
+// FuzzDecode: whatever a server answers, decoding returns an envelope or an error,
+// never panics, and never reports success without metadata.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"data":{"acct":[{"user":"a","suspended":"1","child_nodes":[{"workload":"Mail","alias":"m"}]}]},"metadata":{"command":"listaccts","version":1,"result":1,"reason":"OK"}}`))
+	f.Add([]byte(`{"data":{"type":"SendToParent","detail":{}},"metadata":{"command":"x","version":"1","result":"0","reason":"no"}}`))
+	f.Add([]byte(`<html>`))
+	f.Add([]byte(`{"metadata":{"result":1}}`))
+	c, err := New("web1", providers.Endpoint{URL: "https://web1.example.net:2087", User: "root", Token: "fuzz-token-000000"}, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var out struct {
+			Acct []Acct `json:"acct"`
+		}
+		env, err := c.decode("listaccts", body, &out)
+		if err == nil && (env == nil || !bool(env.Metadata.Result)) {
+			t.Fatalf("success without a successful envelope: %+v", env)
+		}
+		if _, err := c.decode("listaccts", body, nil); err != nil && strings.Contains(err.Error(), "fuzz-token-000000") {
+			t.Fatal("token in error")
+		}
+	})
 }

@@ -3,6 +3,7 @@ package whmapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -177,8 +178,8 @@ func (c *Client) FindAcct(ctx context.Context, user string) (*Acct, error) {
 
 // IsNotFound reports whether err is WHM saying an object does not exist.
 func IsNotFound(err error) bool {
-	ae, ok := err.(*APIError)
-	if !ok {
+	var ae *APIError
+	if !errors.As(err, &ae) {
 		return false
 	}
 	r := strings.ToLower(ae.Reason)
