@@ -13,11 +13,11 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the recorded responses in testdata/whm/sandbox")
+var update = flag.Bool("update", false, "rewrite the recorded responses in testdata/whm")
 
 // recordDir holds responses recorded from the sandbox, one per function, for the
 // provider's tests. They are golden files: a change to a response shape shows here.
-const recordDir = "../../testdata/whm/sandbox"
+const recordDir = "../../testdata/whm"
 
 var (
 	reXID    = regexp.MustCompile(`\(XID [a-z0-9]{6}\)`)
