@@ -173,8 +173,11 @@ func fnCreateacct(c *call) (any, error) {
 					return false, die("The reseller “%s” has reached its limit of %d accounts.", owner, *o.Limits.AccountLimit)
 				}
 			}
-			// A distributed reseller's new accounts take its distribution.
-			if mailAlias == "" && o.MailNode != "" {
+			// Accounts a distributed reseller creates itself take its distribution
+			// (linked nodes guide). Root chooses an account's mail routing when it
+			// creates one (WHM's Mail Routing section), so root's createacct with
+			// owner= follows mail_node_alias alone. See UNCONFIRMED.md.
+			if mailAlias == "" && o.MailNode != "" && c.user != "root" {
 				mailAlias = o.MailNode
 			}
 		}

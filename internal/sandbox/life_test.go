@@ -218,19 +218,31 @@ func TestCrossDistribution(t *testing.T) {
 	}
 }
 
-// TestResellerDistribution: a distributed reseller's new accounts take its mail node;
-// moving the reseller later does not move them.
+// TestResellerDistribution: accounts a distributed reseller creates take its mail
+// node; root's follow mail_node_alias; moving the reseller later does not move them.
 func TestResellerDistribution(t *testing.T) {
 	s := startTest(t, "")
 	s.link("web1", "mail1", "mail1")
 	s.must("web1", "createacct", "username", "res", "domain", "res.example", "mail_node_alias", "mail1", "reseller", "1")
-	s.must("web1", "createacct", "username", "cust", "domain", "cust.example", "owner", "res")
-	if got := s.account("web1", "cust").mailNode(); got != "mail1" {
-		t.Fatalf("reseller-owned account mail node = %q, want mail1", got)
+	// The reseller creates an account itself, with its own token: it takes mail1.
+	s.must("web1", "setacls", "reseller", "res", "acl-create-acct", "1", "acl-list-accts", "1")
+	n := s.nodeByName("web1")
+	tok := newTokenValue()
+	n.mu.Lock()
+	n.st.Tokens["res"] = map[string]*apiToken{"t": {Name: "t", Hash: hashToken(tok), ACLs: []string{"all"}}}
+	n.mu.Unlock()
+	ep := s.eps.Nodes["web1"]
+	if e := s.raw("POST", ep.WHM+"/json-api/createacct", "whm res:"+tok, "api.version=1&username=cust&domain=cust.example"); !e.ok() {
+		t.Fatalf("reseller createacct: %s", e.Raw)
 	}
-	s.must("web1", "createacct", "username", "cust2", "domain", "cust2.example", "owner", "res", "mail_node_alias", ".local")
+	if got := s.account("web1", "cust").mailNode(); got != "mail1" {
+		t.Fatalf("reseller-created account mail node = %q, want mail1", got)
+	}
+	// Root creating an account for the reseller chooses its mail routing: none given,
+	// mail stays on the parent.
+	s.must("web1", "createacct", "username", "cust2", "domain", "cust2.example", "owner", "res")
 	if got := s.account("web1", "cust2").mailNode(); got != "" {
-		t.Fatalf("explicit .local ignored: %q", got)
+		t.Fatalf("root-created reseller account took the reseller's node %q", got)
 	}
 	s.must("web1", "modifyacct", "user", "res", "mail_node_alias", ".local")
 	s.waitIdle()
