@@ -215,6 +215,8 @@ func TestBadInput(t *testing.T) {
 		{"list document", write("list.yaml", []byte("- a\n- b\n")), RuleSchema, "must be a mapping"},
 		{"scalar document", write("scalar.yaml", []byte("hello\n")), RuleSchema, "must be a mapping"},
 		{"deep nesting", write("deep.yaml", []byte(strings.Repeat("[", 20000))), RuleLoad, "invalid YAML"},
+		{"device", "/dev/zero", RuleLoad, "not a regular file"},
+		{"unknown anchor", write("anchor.yaml", []byte("nodes:\n  web1: *web\n")), RuleLoad, "unknown anchor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
