@@ -20,7 +20,7 @@ func loadBytes(data []byte, ch chunking) (*Fleet, Diagnostics) {
 // every problem must carry the file and a rule, and cutting the file into chunks must
 // never change the result.
 func FuzzLoadYAML(f *testing.F) {
-	seeds, _ := filepath.Glob("../testdata/invalid/*/*.yaml")
+	seeds, _ := filepath.Glob("../testdata/*/*/*.y*ml")
 	seeds = append(seeds, "../examples/quickstart/fleet.yaml")
 	for _, s := range seeds {
 		if data, err := os.ReadFile(s); err == nil {
@@ -84,7 +84,7 @@ accounts:
 // TestChunkedEqualsWhole: every fixture and the quickstart give the same fleet and the
 // same problems, positions included, whether parsed whole or in one-entry chunks.
 func TestChunkedEqualsWhole(t *testing.T) {
-	files, _ := filepath.Glob("../testdata/invalid/*/*.yaml")
+	files, _ := filepath.Glob("../testdata/*/*/*.y*ml")
 	files = append(files, "../examples/quickstart/fleet.yaml", "withAnchors")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
