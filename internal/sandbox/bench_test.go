@@ -94,3 +94,39 @@ func BenchmarkFlush10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStart10k restarts a sandbox whose parent holds 10,000 accounts and zones:
+// the cost of loading the state (JSON and zone files) and starting every server.
+func BenchmarkStart10k(b *testing.B) {
+	dir := b.TempDir()
+	sb, err := Start(context.Background(), Options{StateDir: dir, Fleet: testFleet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := sb.nodeByName("web1")
+	for i := 0; i < 10000; i++ {
+		u := fmt.Sprintf("u%07d", i)
+		n.mu.Lock()
+		n.st.Accounts[u] = &account{User: u, Domain: u + ".example", Owner: "root", Plan: "default", IP: n.st.IPv4, FeatureList: "default"}
+		n.markDirty()
+		n.mu.Unlock()
+		n.zoneAccountCreated(u+".example", "")
+	}
+	if err := sb.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sb, err := Start(context.Background(), Options{StateDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if !sb.HasAccount("web1", "u0009999") {
+			b.Fatal("state not loaded")
+		}
+		_ = sb.Close()
+		b.StartTimer()
+	}
+}

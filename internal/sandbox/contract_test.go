@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the recorded responses in testdata/whm")
@@ -347,4 +349,62 @@ func TestBatch(t *testing.T) {
 	if e := s.must("web1", "batch", "command", "PRIVATE_mail_get?user=bob"); !strings.Contains(e.Raw, "Permission denied") {
 		t.Fatalf("batch of a private function: %s", e.Raw)
 	}
+}
+
+func TestTokens(t *testing.T) {
+	s := startTest(t, "")
+	ep := s.eps.Nodes["web1"]
+	var tok struct {
+		Token string `json:"token"`
+	}
+	// A short-lived token works until it expires; then the server answers 401.
+	exp := strconv.FormatInt(time.Now().Unix()+1, 10)
+	s.must("web1", "api_token_create", "token_name", "brief", "expires_at", exp).decode(t, &tok)
+	if e := s.raw("GET", ep.WHM+"/json-api/version?api.version=1", "whm root:"+tok.Token, ""); e.Status != 200 {
+		t.Fatalf("fresh token: HTTP %d", e.Status)
+	}
+	time.Sleep(time.Until(time.Unix(time.Now().Unix()+1, 0)) + 50*time.Millisecond)
+	if e := s.raw("GET", ep.WHM+"/json-api/version?api.version=1", "whm root:"+tok.Token, ""); e.Status != 401 {
+		t.Fatalf("expired token: HTTP %d", e.Status)
+	}
+	// A clustering-only token may ask about trust but not list accounts.
+	s.must("web1", "api_token_create", "token_name", "dns", "acl-0", "clustering").decode(t, &tok)
+	if e := s.raw("GET", ep.WHM+"/json-api/cluster_member_has_trust_with?api.version=1&host=ns1.example.net", "whm root:"+tok.Token, ""); !e.ok() {
+		t.Fatalf("clustering token on its function: %s", e.Raw)
+	}
+	if e := s.raw("GET", ep.WHM+"/json-api/listaccts?api.version=1", "whm root:"+tok.Token, ""); e.Metadata.Result != 0 || e.Metadata.Reason != "Permission denied" {
+		t.Fatalf("clustering token on listaccts: %s", e.Raw)
+	}
+	var privs struct {
+		Privileges []map[string]int `json:"privileges"`
+	}
+	e := s.raw("GET", ep.WHM+"/json-api/myprivs?api.version=1", "whm root:"+tok.Token, "")
+	e.decode(t, &privs)
+	if privs.Privileges[0]["clustering"] != 1 || privs.Privileges[0]["all"] != 0 {
+		t.Fatalf("myprivs of a clustering token = %v", privs.Privileges)
+	}
+	// Revoked tokens stop working.
+	s.must("web1", "api_token_revoke", "token_name", "dns")
+	if e := s.raw("GET", ep.WHM+"/json-api/version?api.version=1", "whm root:"+tok.Token, ""); e.Status != 401 {
+		t.Fatalf("revoked token: HTTP %d", e.Status)
+	}
+	s.refused("No token named", "web1", "api_token_revoke", "token_name", "dns")
+	record(t, "servicestatus", s.must("web1", "servicestatus"))
+}
+
+func TestUpdateLinkedHost(t *testing.T) {
+	s := startTest(t, "")
+	s.link("web1", "mail", "mail1")
+	// Pointing the alias at another server re-registers the child there.
+	s.must("web1", "update_linked_server_node", "alias", "mail", "hostname", "mail2.example.net", "api_token", s.eps.Nodes["mail2"].Token)
+	var node map[string]any
+	s.must("web1", "get_linked_server_node", "alias", "mail").decode(t, &node)
+	if node["hostname"] != "mail2.example.net" || !strings.HasPrefix(node["version"].(string), "11.120.") {
+		t.Fatalf("after update: %v", node)
+	}
+	s.refused("is an IP address", "web1", "update_linked_server_node", "alias", "mail", "hostname", "192.0.2.21")
+	s.refused("No node link", "web1", "update_linked_server_node", "alias", "ghost")
+	// A child that went offline cannot be updated.
+	_ = s.SetFaults("mail2", Faults{Offline: true})
+	s.refused("connection refused", "web1", "update_linked_server_node", "alias", "mail")
 }

@@ -532,6 +532,7 @@ func fnRemoveacct(c *call) (any, error) {
 		delete(st.Accounts, user)
 		delete(st.Mail, user)
 		delete(st.Sessions, user)
+		delete(st.Tokens, user)
 		for _, o := range st.Accounts {
 			if o.Owner == user {
 				o.Owner = "root"

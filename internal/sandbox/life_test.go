@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -251,4 +252,40 @@ func TestResellerDistribution(t *testing.T) {
 	}
 	// A distributed reseller has no reseller privileges on the child.
 	s.refused("distributed account", "mail1", "setupreseller", "user", "cust")
+}
+
+// TestChildRefusals: every function that names a distributed account is refused on
+// the child unless the parent sends it; reads are answered.
+func TestChildRefusals(t *testing.T) {
+	s := startTest(t, "")
+	s.link("web1", "mail1", "mail1")
+	s.must("web1", "createacct", "username", "alice", "domain", "alice.example", "mail_node_alias", "mail1")
+	before := s.stateOf("mail1")
+	for _, tc := range []struct {
+		fn string
+		kv []string
+	}{
+		{"modifyacct", []string{"user", "alice", "contactemail", "x@example.org"}},
+		{"removeacct", []string{"username", "alice"}},
+		{"removeacct", []string{"user", "alice"}},
+		{"suspendacct", []string{"user", "alice"}},
+		{"unsuspendacct", []string{"user", "alice"}},
+		{"changepackage", []string{"user", "alice", "pkg", "gold"}},
+	} {
+		e := s.refused("Do not send API requests for “alice” to this node.", "mail1", tc.fn, tc.kv...)
+		if !strings.Contains(e.Raw, `"type":"SendToParent"`) {
+			t.Errorf("%s: %s", tc.fn, e.Raw)
+		}
+	}
+	if s.stateOf("mail1") != before {
+		t.Fatal("refused calls changed the child")
+	}
+	if a := s.account("mail1", "alice"); a == nil {
+		t.Fatal("accountsummary of a distributed account is refused on the child")
+	}
+	// The parent's persona passes.
+	s.must("mail1", "changepackage", "user", "alice", "pkg", "gold", "api.persona", "parent")
+	if a := s.account("mail1", "alice"); a.Plan != "gold" {
+		t.Fatalf("persona call did not apply: %+v", a)
+	}
 }
