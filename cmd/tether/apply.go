@@ -31,6 +31,7 @@ type applyFlags struct {
 	force         bool
 	perNode       int
 	lockTimeout   time.Duration
+	noVerify      bool
 }
 
 // applyRetry is the engine's retry policy; tests shorten it.
@@ -88,6 +89,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().BoolVar(&af.allowDataLoss, "allow-data-loss", false, "allow changes that lose data (forced dedistribution from a lost child)")
 	cmd.Flags().BoolVar(&af.force, "force", false, "allow a plan that removes more than policy.maxRemovePercent of a parent's accounts")
 	cmd.Flags().IntVar(&af.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
+	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
 	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent another apply or the watch daemon is writing to")
 	return cmd
 }
@@ -237,6 +239,14 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 	}
 	report(out, res)
 	converged := res.Failed == 0 && res.NotStarted == 0 && err == nil
+	if converged && !af.noVerify && touchesDNS(w.plan) {
+		// What the records say is the proof that distribution reached every
+		// nameserver; a mismatch is reported, the apply itself succeeded.
+		fmt.Fprintln(out)
+		if _, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, stateDirFor(w.path, af.connFlags), "text"); verr != nil {
+			fmt.Fprintln(errw, "DNS verification could not run:", verr)
+		}
+	}
 	if perr := recordProtection(ctx, w, converged); perr != nil {
 		err = errors.Join(err, perr)
 	}
@@ -336,4 +346,17 @@ func recordProtection(ctx context.Context, w *workspace, allowRemove bool) error
 		}
 	}
 	return w.st.UpdateProtected(context.WithoutCancel(ctx), add, remove)
+}
+
+// touchesDNS reports whether a plan changes records the nameservers serve: accounts
+// and resellers (their zones), mail placement, links and the DNS cluster.
+func touchesDNS(p *plan.Plan) bool {
+	for _, c := range p.Changes {
+		switch {
+		case strings.HasPrefix(c.Address, "account."), strings.HasPrefix(c.Address, "reseller."),
+			strings.HasPrefix(c.Address, "dns."):
+			return true
+		}
+	}
+	return false
 }
