@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
@@ -35,7 +36,24 @@ type Config struct {
 	// it. It is a function so tests and the sandbox can supply their own.
 	Secrets func(env, file string) (string, error)
 	Logger  *slog.Logger
+	// State is Tether's own state, the same store plan and apply use (a folder, or a
+	// distributed store later): providers keep what they must remember between runs
+	// there, never in a file of their own. Nil means nothing is kept between runs.
+	State State
 }
+
+// State is the part of Tether's state (internal/state.Store implements it) a provider
+// may use: DNS members' health and what was last pushed to each member. Member ids
+// are "PARENT/MEMBER".
+type State interface {
+	Health(ctx context.Context) (map[string]state.Health, error)
+	UpdateHealth(ctx context.Context, member string, fn func(*state.Health)) (state.Health, error)
+	Pushed(ctx context.Context, member string) (map[string]string, error)
+	UpdatePushed(ctx context.Context, member string, zones map[string]string) error
+	ForgetMember(ctx context.Context, member string) error
+}
+
+var _ State = state.Store(nil)
 
 // Provider talks to one kind of server.
 type Provider interface {

@@ -243,7 +243,7 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 		// What the records say is the proof that distribution reached every
 		// nameserver; a mismatch is reported, the apply itself succeeded.
 		fmt.Fprintln(out)
-		if _, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, stateDirFor(w.path, af.connFlags), "text"); verr != nil {
+		if _, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, w.st, "text"); verr != nil {
 			fmt.Fprintln(errw, "DNS verification could not run:", verr)
 		}
 	}

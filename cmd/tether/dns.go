@@ -3,18 +3,22 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/internal/dnsverify"
 	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/rfc2136"
+	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -58,7 +62,7 @@ Each mismatch is reported by member and name. Exit 1 on any mismatch.`,
 				return err
 			}
 			defer sess.Close()
-			n, err := verifyDNS(cmd.Context(), cmd.OutOrStdout(), fleet, sess.Config.Endpoints, stateDirFor(path, cf), format)
+			n, err := verifyDNS(cmd.Context(), cmd.OutOrStdout(), fleet, sess.Config.Endpoints, sess.State, format)
 			if err != nil {
 				return err
 			}
@@ -75,8 +79,12 @@ Each mismatch is reported by member and name. Exit 1 on any mismatch.`,
 
 // verifyDNS queries the fleet's nameservers and prints the result; it returns the
 // number of mismatches.
-func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[string]providers.Endpoint, stateDir, format string) (int, error) {
-	targets, skipped := dnsTargets(fleet, eps, stateDir)
+func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[string]providers.Endpoint, st providers.State, format string) (int, error) {
+	health, err := st.Health(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read the DNS members' health: %w", err)
+	}
+	targets, skipped := dnsTargets(fleet, eps, health)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
 	names := len(dnsverify.Expectations(fleet))
 	if format == "json" {
@@ -100,7 +108,7 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 
 // dnsTargets lists the servers to ask: every parent, and every enabled member of an
 // enabled cluster. Members Tether disabled after failures are skipped and named.
-func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, stateDir string) ([]dnsverify.Target, []string) {
+func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]state.Health) ([]dnsverify.Target, []string) {
 	var out []dnsverify.Target
 	var skipped []string
 	addrOf := func(node string) string {
@@ -126,7 +134,6 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, stateDir
 			}
 		}
 	}
-	store := rfc2136.NewFileStore(filepath.Join(stateDir, "rfc2136.json"))
 	for parent, c := range fleet.DNSClusters {
 		if !c.Enabled {
 			skipped = append(skipped, fmt.Sprintf("the DNS cluster of %s: disabled in the fleet", parent))
@@ -135,8 +142,8 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, stateDir
 		for name, m := range c.Members {
 			switch m.BackendName() {
 			case schema.BackendRFC2136:
-				if h, err := store.Health(parent + "/" + name); err == nil && h.Disabled {
-					skipped = append(skipped, fmt.Sprintf("%s: disabled after %d failures (tether dns enable %s)", name, h.Failures, name))
+				if h := health[parent+"/"+name]; h.Disabled {
+					skipped = append(skipped, fmt.Sprintf("%s: disabled after %d consecutive failed commands, not asked (re-enable: tether dns enable %s)", name, h.ConsecutiveFailures, name))
 					continue
 				}
 				out = append(out, dnsverify.Target{Member: name, Addr: m.Address})
@@ -152,50 +159,145 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, stateDir
 	return out, skipped
 }
 
-// stateDirFor is where Tether's state for a fleet lives: next to the fleet, or inside
-// the sandbox's folder so the sandbox never shares state with the real fleet.
-func stateDirFor(path string, cf connFlags) string {
-	if !cf.sandbox {
-		return session.StateDir(path)
-	}
-	sdir := cf.sandboxState
-	if sdir == "" {
-		sdir = filepath.Join(session.BaseDir(path), ".tether", "sandbox")
-	}
-	return filepath.Join(sdir, "tether-state")
-}
-
 func newDNSEnableCmd() *cobra.Command {
 	var cf connFlags
 	var path string
 	cmd := &cobra.Command{
-		Use:   "enable MEMBER [--fleet PATH]",
+		Use:   "enable MEMBER [--fleet PATH] [--sandbox]",
 		Short: "Re-enable a DNS cluster member that was disabled after too many failures",
 		Long: `A member disabled after more consecutive failures than the cluster's failureThreshold
-stays out until an operator says otherwise. This clears its failure count; a sync member
-is compared in full and rewritten on the next apply before it is trusted again.`,
+stays out until an operator says otherwise. MEMBER is the member's name in the fleet, or
+PARENT/MEMBER (or dns.PARENT.member.MEMBER) when two clusters have a member of that name.
+
+An rfc2136 member is re-enabled in Tether's state: its failure count is cleared, and the
+next apply compares and rewrites all of its parent's zones on it before it is trusted.
+A cpanel member is re-enabled in its parent's WHM (the DNS cluster screen's enable), as
+a one-change plan that is printed, then applied.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fleet, _, err := load(cmd, path)
 			if err != nil {
 				return err
 			}
-			ids, err := rfc2136.MemberIDs(fleet, args[0])
+			parent, name, m, err := findMember(fleet, args[0])
 			if err != nil {
 				return err
 			}
-			store := rfc2136.NewFileStore(filepath.Join(stateDirFor(path, cf), "rfc2136.json"))
-			for _, id := range ids {
-				if err := rfc2136.Enable(store, id); err != nil {
+			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(cmd.ErrOrStderr())}
+			if m.BackendName() == schema.BackendRFC2136 {
+				// Only Tether's state knows this member is out: no server is contacted.
+				st, err := session.OpenState(so)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s enabled; the next apply resynchronises it before it is trusted\n", id)
+				defer st.Close()
+				return enableRFC2136(cmd, st, parent, name)
 			}
-			return nil
+			sandboxOptions(&so)
+			sess, err := session.Open(cmd.Context(), fleet, so)
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			return enableCPanel(cmd, sess, fleet, parent, name)
 		},
 	}
 	cmd.Flags().StringVar(&path, "fleet", ".", "the fleet's file or folder")
 	cmd.Flags().BoolVar(&cf.sandbox, "sandbox", false, "the member belongs to the sandbox's fleet")
 	cmd.Flags().StringVar(&cf.sandboxState, "sandbox-state", "", "the sandbox's state folder")
 	return cmd
+}
+
+// findMember resolves a member as an operator types it: NAME, PARENT/NAME or
+// dns.PARENT.member.NAME.
+func findMember(fleet *schema.Fleet, arg string) (parent, name string, m *schema.Member, err error) {
+	wantParent, wantName := "", arg
+	if p, n, err := rfc2136.ParseAddress(arg); err == nil {
+		wantParent, wantName = p, n
+	} else if p, n, ok := strings.Cut(arg, "/"); ok {
+		wantParent, wantName = p, n
+	}
+	var found []string
+	for _, p := range sortedKeys(fleet.DNSClusters) {
+		c := fleet.DNSClusters[p]
+		if c == nil || c.Members[wantName] == nil || (wantParent != "" && p != wantParent) {
+			continue
+		}
+		found = append(found, p)
+	}
+	switch len(found) {
+	case 0:
+		return "", "", nil, fmt.Errorf("dns enable %s: no DNS cluster in the fleet has a member %s", arg, wantName)
+	case 1:
+		return found[0], wantName, fleet.DNSClusters[found[0]].Members[wantName], nil
+	default:
+		return "", "", nil, fmt.Errorf("dns enable %s: %s is a member of the clusters of %s; name one as PARENT/%s", arg, wantName, strings.Join(found, ", "), wantName)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func enableRFC2136(cmd *cobra.Command, st providers.State, parent, name string) error {
+	id := parent + "/" + name
+	all, err := st.Health(cmd.Context())
+	if err != nil {
+		return err
+	}
+	was := all[id]
+	if err := rfc2136.Enable(rfc2136.StateStore{State: st}, id); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if !was.Disabled {
+		fmt.Fprintf(out, "%s was not disabled (%d consecutive failed commands); its count is reset\n", id, was.ConsecutiveFailures)
+		return nil
+	}
+	fmt.Fprintf(out, "%s enabled (it was disabled after %d consecutive failed commands); the next apply resynchronises it before it is trusted\n", id, was.ConsecutiveFailures)
+	return nil
+}
+
+// enableCPanel reads the parent's DNS cluster and applies reconciler.EnableMember's
+// one-change plan through the whm provider (WHM's enable-member screen).
+func enableCPanel(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet, parent, name string) error {
+	ctx := cmd.Context()
+	whm := sess.Providers[reconciler.ProviderWHM]
+	if whm == nil {
+		return fmt.Errorf("dns enable %s: no whm provider registered", name)
+	}
+	observed, errs := reconciler.Observe(ctx, []providers.Provider{whm}, fleet, 1)
+	if len(errs) > 0 {
+		return fmt.Errorf("dns enable %s: read the DNS cluster of %s: %w", name, parent, errors.Join(errs...))
+	}
+	p, err := reconciler.EnableMember(fleet, observed, plan.MemberAddress(parent, name))
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if len(p.Changes) == 0 {
+		for _, w := range p.Warnings {
+			fmt.Fprintln(out, w)
+		}
+		return nil
+	}
+	if err := renderPlan(out, p, "text"); err != nil {
+		return err
+	}
+	res, err := reconciler.Apply(ctx, p, sess.Providers, reconciler.ApplyOptions{
+		State: sess.State, Locks: reconciler.Locks(p, nil), Retry: applyRetry, Events: events(cmd.ErrOrStderr()),
+	})
+	if res != nil {
+		report(out, res)
+	}
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", strings.TrimSpace(err.Error()))
+		return exitError{code: 1}
+	}
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -76,10 +75,13 @@ type workspace struct {
 	observed *schema.Fleet
 	obs      planfile.Observed
 	plan     *plan.Plan
+	// ownSt: st was opened by the caller (watch), not by the session.
+	ownSt bool
 }
 
 func (w *workspace) close() {
-	if w.st != nil {
+	// The session closes the state it opened; a store given to it is closed here.
+	if w.st != nil && (w.sess == nil || w.sess.State != w.st || w.ownSt) {
 		w.st.Close()
 	}
 	if w.sess != nil {
@@ -116,26 +118,16 @@ func open(ctx context.Context, cmd *cobra.Command, path string, cf connFlags, lo
 		return nil, err
 	}
 	w := &workspace{path: path, fleet: fleet, src: src}
+	// The session opens Tether's state (next to the fleet, or inside the sandbox's
+	// folder: what Tether created there never counts as created on the real servers)
+	// and hands the same store to the providers.
 	so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: logger}
 	sandboxOptions(&so)
 	w.sess, err = session.Open(ctx, fleet, so)
 	if err != nil {
 		return nil, err
 	}
-	// The sandbox's fleet is not the real one: its inventory lives with it, so that
-	// what Tether created there never counts as created on the real servers.
-	stateDir := session.StateDir(path)
-	if cf.sandbox {
-		sdir := cf.sandboxState
-		if sdir == "" {
-			sdir = filepath.Join(session.BaseDir(path), ".tether", "sandbox")
-		}
-		stateDir = filepath.Join(sdir, "tether-state")
-	}
-	if w.st, err = state.Open(stateDir); err != nil {
-		w.close()
-		return nil, err
-	}
+	w.st = w.sess.State
 	return w, nil
 }
 

@@ -178,12 +178,13 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	if r.wf.sandbox && sandboxState == "" {
 		sandboxState = filepath.Join(r.wf.stateDir, "sandbox")
 	}
-	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: sandboxState, Logger: r.log}
-	sandboxOptions(&so)
-	if w.sess, err = session.Open(ctx, fleet, so); err != nil {
+	if w.st, err = state.Open(filepath.Join(r.wf.stateDir, "state")); err != nil {
 		return out, err
 	}
-	if w.st, err = state.Open(filepath.Join(r.wf.stateDir, "state")); err != nil {
+	w.ownSt = true
+	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: sandboxState, Logger: r.log, State: w.st}
+	sandboxOptions(&so)
+	if w.sess, err = session.Open(ctx, fleet, so); err != nil {
 		return out, err
 	}
 	if err := w.makePlan(ctx, r.wf.parallelism); err != nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
 )
@@ -38,6 +39,14 @@ type Options struct {
 	SandboxOptions sandbox.Options
 	Logger         *slog.Logger
 
+	// State is Tether's state, shared by the command and the providers. When nil,
+	// Open opens the folder backend in StateDir and Close closes it.
+	State state.Store
+	// StateDir is where that folder is: by default .tether/state next to the fleet,
+	// or tether-state inside the sandbox's folder with Sandbox (what Tether created in
+	// the sandbox never counts as created on the real servers).
+	StateDir string
+
 	// Getenv and ReadFile stand in for the environment and the disk in tests.
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error)
@@ -56,6 +65,12 @@ func (o Options) withDefaults() Options {
 	if o.SandboxState == "" {
 		o.SandboxState = filepath.Join(BaseDir(o.FleetPath), ".tether", "sandbox")
 	}
+	if o.StateDir == "" {
+		o.StateDir = StateDir(o.FleetPath)
+		if o.Sandbox {
+			o.StateDir = SandboxStateDir(o.SandboxState)
+		}
+	}
 	return o
 }
 
@@ -70,6 +85,9 @@ type Session struct {
 	// InProcess is the sandbox this session started (nil otherwise), for tests that
 	// inject faults or look inside.
 	InProcess *sandbox.Sandbox
+	// State is Tether's state (Options.State, or the folder Open opened); the
+	// providers got it in Config.State.
+	State state.Store
 
 	closers []func() error
 }
@@ -91,10 +109,22 @@ func StateDir(fleetPath string) string {
 	return filepath.Join(BaseDir(fleetPath), ".tether", "state")
 }
 
-// Open builds the session: endpoints, secrets, and every registered provider.
+// SandboxStateDir is where Tether's state goes for a fleet run on the sandbox kept
+// in sandboxDir.
+func SandboxStateDir(sandboxDir string) string {
+	return filepath.Join(sandboxDir, "tether-state")
+}
+
+// OpenState opens Tether's state where Open would, for commands that need the
+// state but no server (tether dns enable of an rfc2136 member).
+func OpenState(opts Options) (*state.Folder, error) {
+	return state.Open(opts.withDefaults().StateDir)
+}
+
+// Open builds the session: endpoints, secrets, state, and every registered provider.
 func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, error) {
 	opts = opts.withDefaults()
-	s := &Session{}
+	s := &Session{State: opts.State}
 	var eps map[string]providers.Endpoint
 	var err error
 	if opts.Sandbox {
@@ -106,7 +136,16 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 		s.Close()
 		return nil, err
 	}
-	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger}
+	if s.State == nil {
+		st, err := state.Open(opts.StateDir)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.State = st
+		s.closers = append(s.closers, st.Close)
+	}
+	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger, State: s.State}
 	s.Providers = map[string]providers.Provider{}
 	for _, name := range providers.Names() {
 		p, err := providers.New(name, s.Config)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,6 +28,7 @@ const DefaultDir = ".tether/state"
 //	inventory.json        objects Tether created
 //	protected.json        addresses last applied with protect: true
 //	health.json           DNS members' health
+//	pushed/MEMBER.json    what was last pushed to a DNS member, by zone (MEMBER escaped)
 //	journals/ID.json      the header of an apply's journal
 //	journals/ID.steps     one JSON line per finished change, appended
 //	locks/PARENT.lock     flock'd while an apply writes to PARENT; holds who has it
@@ -48,7 +50,7 @@ var _ Store = (*Folder)(nil)
 
 // Open opens (creating) the state folder dir.
 func Open(dir string) (*Folder, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "journals"), filepath.Join(dir, "locks")} {
+	for _, d := range []string{dir, filepath.Join(dir, "journals"), filepath.Join(dir, "locks"), filepath.Join(dir, "pushed")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("state: create %s: %w", d, err)
 		}
@@ -425,16 +427,94 @@ func (f *Folder) UpdateHealth(ctx context.Context, member string, fn func(*Healt
 			hf.Members = map[string]Health{}
 		}
 		hf.Version = 1
-		h := hf.Members[member]
+		old, had := hf.Members[member]
+		h := old
 		fn(&h)
-		hf.Members[member] = h
 		out = h
+		if had && h == old {
+			// Most commands succeed on a healthy member: nothing to write, and no
+			// fsync per command.
+			return nil
+		}
+		hf.Members[member] = h
 		return writeJSON(f.path("health.json"), hf)
 	})
 	if err != nil {
 		return Health{}, fmt.Errorf("state: update health of %s: %w", member, err)
 	}
 	return out, nil
+}
+
+type pushedFile struct {
+	Version int               `json:"version"`
+	Member  string            `json:"member"`
+	Zones   map[string]string `json:"zones"`
+}
+
+// pushedPath keeps one file per member, so a push to one member of a thousand zones
+// rewrites that member's file only. Member ids hold '/' ("PARENT/MEMBER"): escaped.
+func (f *Folder) pushedPath(member string) string {
+	return f.path("pushed", url.PathEscape(member)+".json")
+}
+
+// Pushed implements Store.
+func (f *Folder) Pushed(ctx context.Context, member string) (map[string]string, error) {
+	var pf pushedFile
+	if err := f.exclusive(ctx, func() error { return readJSON(f.pushedPath(member), &pf) }); err != nil {
+		return nil, fmt.Errorf("state: read what was pushed to %s: %w", member, err)
+	}
+	if pf.Zones == nil {
+		pf.Zones = map[string]string{}
+	}
+	return pf.Zones, nil
+}
+
+// UpdatePushed implements Store.
+func (f *Folder) UpdatePushed(ctx context.Context, member string, zones map[string]string) error {
+	if len(zones) == 0 {
+		return nil
+	}
+	err := f.exclusive(ctx, func() error {
+		var pf pushedFile
+		if err := readJSON(f.pushedPath(member), &pf); err != nil {
+			return err
+		}
+		if pf.Zones == nil {
+			pf.Zones = map[string]string{}
+		}
+		pf.Version, pf.Member = 1, member
+		for z, v := range zones {
+			pf.Zones[z] = v
+		}
+		return writeJSON(f.pushedPath(member), pf)
+	})
+	if err != nil {
+		return fmt.Errorf("state: record what was pushed to %s: %w", member, err)
+	}
+	return nil
+}
+
+// ForgetMember implements Store.
+func (f *Folder) ForgetMember(ctx context.Context, member string) error {
+	err := f.exclusive(ctx, func() error {
+		if err := os.Remove(f.pushedPath(member)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		var hf healthFile
+		if err := readJSON(f.path("health.json"), &hf); err != nil {
+			return err
+		}
+		if _, ok := hf.Members[member]; !ok {
+			return nil
+		}
+		delete(hf.Members, member)
+		hf.Version = 1
+		return writeJSON(f.path("health.json"), hf)
+	})
+	if err != nil {
+		return fmt.Errorf("state: forget member %s: %w", member, err)
+	}
+	return nil
 }
 
 // holder is written into a lock file so a refused writer can say who has it.

@@ -49,6 +49,15 @@ type Store interface {
 	// UpdateHealth changes one member's health atomically: fn sees the current value
 	// (zero when none) and changes it; the result is stored and returned.
 	UpdateHealth(ctx context.Context, member string, fn func(*Health)) (Health, error)
+	// Pushed returns what was last pushed to a member, by zone: opaque values the
+	// provider that pushed them understands (digests). A write-only member is never
+	// read, so this is the only way a later run knows it has nothing to send.
+	Pushed(ctx context.Context, member string) (map[string]string, error)
+	// UpdatePushed records several zones of one member in one atomic step.
+	UpdatePushed(ctx context.Context, member string, zones map[string]string) error
+	// ForgetMember drops the health and the pushed values of a member that left its
+	// cluster. Forgetting an unknown member is not an error.
+	ForgetMember(ctx context.Context, member string) error
 
 	// Lock takes the writer lock of one parent, waiting until ctx is done. It fails
 	// with an error wrapping ErrLocked that names the holder when someone else keeps it.
@@ -155,4 +164,13 @@ type Health struct {
 	Disabled            bool      `json:"disabled,omitempty"`
 	DisabledAt          time.Time `json:"disabledAt,omitzero"`
 	LastError           string    `json:"lastError,omitempty"`
+	// NeedsResync is set when a disabled member is re-enabled: its zones are compared
+	// in full and rewritten before its answers are trusted again.
+	NeedsResync bool `json:"needsResync,omitempty"`
+	// Joined is when a change first succeeded on the member: from then on Tether
+	// manages it. Address and Role are the last applied, so a member removed from the
+	// fleet can still be shown (and its removal planned).
+	Joined  time.Time `json:"joined,omitzero"`
+	Address string    `json:"address,omitempty"`
+	Role    string    `json:"role,omitempty"`
 }

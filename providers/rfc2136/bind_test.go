@@ -277,8 +277,8 @@ func TestBINDMissingZoneIsNamed(t *testing.T) {
 			t.Fatalf("%s: alice.example not written beside the missing zone", name)
 		}
 		h, _ := r.store.Health("web1/" + name)
-		if h.Failures != 1 {
-			t.Fatalf("%s: failures = %d, want 1", name, h.Failures)
+		if h.ConsecutiveFailures != 1 {
+			t.Fatalf("%s: failures = %d, want 1", name, h.ConsecutiveFailures)
 		}
 	}
 	obs, err := r.observe("web1/bind-sync", r.fleet)
@@ -291,7 +291,8 @@ func TestBINDMissingZoneIsNamed(t *testing.T) {
 }
 
 func TestBINDWrongKeyRefusedCountedAndNeverPrinted(t *testing.T) {
-	store := NewFileStore(t.TempDir() + "/state.json")
+	stateDir := t.TempDir()
+	store := fileStore(t, stateDir)
 	r := newRig(t, []string{"alice.example"}, schema.Threshold{N: 2}, store)
 	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
 	goodSync := r.sync.Secret
@@ -322,7 +323,7 @@ func TestBINDWrongKeyRefusedCountedAndNeverPrinted(t *testing.T) {
 			}
 			errs = append(errs, err.Error())
 			h, _ := store.Health("web1/" + name)
-			if h.Failures != i || h.Disabled != (i == 3) {
+			if h.ConsecutiveFailures != i || h.Disabled != (i == 3) {
 				t.Fatalf("%s run %d: health %+v", name, i, h)
 			}
 		}
@@ -333,8 +334,10 @@ func TestBINDWrongKeyRefusedCountedAndNeverPrinted(t *testing.T) {
 	}
 	all := strings.Join(append(errs, notes...), "\n") + r.logs.String()
 	mu.Unlock()
-	state, _ := readFile(store.Path)
-	all += state
+	for _, f := range []string{"health.json", "pushed/web1%2Fbind-sync.json", "pushed/web1%2Fbind-wo.json"} {
+		kept, _ := readFile(stateDir + "/" + f)
+		all += kept
+	}
 	for _, s := range []string{wrong, goodSync, r.wo.Secret} {
 		if strings.Contains(all, s) {
 			t.Fatalf("a TSIG secret appears in errors, notifications, logs or state")
@@ -344,7 +347,7 @@ func TestBINDWrongKeyRefusedCountedAndNeverPrinted(t *testing.T) {
 
 func TestBINDDisabledUntilEnableThenResynced(t *testing.T) {
 	path := t.TempDir() + "/state.json"
-	r := newRig(t, []string{"alice.example"}, schema.Threshold{N: 1}, NewFileStore(path))
+	r := newRig(t, []string{"alice.example"}, schema.Threshold{N: 1}, fileStore(t, path))
 	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
 	if err := r.apply(t, plan.Update, "bind-sync"); err != nil {
 		t.Fatal(err)
@@ -365,7 +368,7 @@ func TestBINDDisabledUntilEnableThenResynced(t *testing.T) {
 
 	// The key is fixed, but a new process still finds the member disabled: no command is sent.
 	r.secrets["SYNC_SECRET"] = good
-	r.store = NewFileStore(path)
+	r.store = fileStore(t, path)
 	r.newProvider(t)
 	sent := r.tr.updates.Load() + r.tr.axfrs.Load()
 	if err := r.apply(t, plan.Update, "bind-sync"); !errors.Is(err, ErrDisabled) {
@@ -401,7 +404,7 @@ func TestBINDDisabledUntilEnableThenResynced(t *testing.T) {
 		t.Fatalf("resync left the stray record: %v", got)
 	}
 	h, _ := r.store.Health("web1/bind-sync")
-	if h.Disabled || h.NeedsResync || h.Failures != 0 {
+	if h.Disabled || h.NeedsResync || h.ConsecutiveFailures != 0 {
 		t.Fatalf("health after resync: %+v", h)
 	}
 }
@@ -416,7 +419,7 @@ func TestBINDThresholdNeverKeepsMemberIn(t *testing.T) {
 		}
 	}
 	h, _ := r.store.Health("web1/bind-wo")
-	if h.Disabled || h.Failures != schema.DefaultThreshold+2 {
+	if h.Disabled || h.ConsecutiveFailures != schema.DefaultThreshold+2 {
 		t.Fatalf("threshold never: %+v", h)
 	}
 }
@@ -520,7 +523,7 @@ func TestBINDStandaloneIsNeverWritten(t *testing.T) {
 }
 
 func TestBINDMemberLifecycle(t *testing.T) {
-	r := newRig(t, []string{"alice.example"}, schema.Threshold{}, NewFileStore(t.TempDir()+"/state.json"))
+	r := newRig(t, []string{"alice.example"}, schema.Threshold{}, fileStore(t, t.TempDir()+"/state.json"))
 	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
 	members := func(f *schema.Fleet) map[string]*schema.Member {
 		if f == nil || f.DNSClusters["web1"] == nil {

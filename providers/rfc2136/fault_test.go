@@ -227,7 +227,7 @@ func TestThresholdCounting(t *testing.T) {
 				_, _ = eng.Push(context.Background(), tgt, smallZone(t), true)
 			}
 			h, _ := store.Health(tgt.ID())
-			if h.Disabled != tc.disabled || h.Failures != tc.failures {
+			if h.Disabled != tc.disabled || h.ConsecutiveFailures != tc.failures {
 				t.Fatalf("health %+v, want disabled=%v failures=%d", h, tc.disabled, tc.failures)
 			}
 			if want := map[bool]int{true: 1, false: 0}[tc.disabled]; len(posted) != want {
@@ -239,8 +239,8 @@ func TestThresholdCounting(t *testing.T) {
 				if _, err := eng.Push(context.Background(), tgt, smallZone(t), true); err != nil {
 					t.Fatal(err)
 				}
-				if h, _ := store.Health(tgt.ID()); h.Failures != 0 {
-					t.Fatalf("failures after a success = %d", h.Failures)
+				if h, _ := store.Health(tgt.ID()); h.ConsecutiveFailures != 0 {
+					t.Fatalf("failures after a success = %d", h.ConsecutiveFailures)
 				}
 			}
 		})

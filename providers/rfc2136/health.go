@@ -79,12 +79,12 @@ func (tr *Tracker) Record(ctx context.Context, t Target, cluster *schema.DNSClus
 	var disableNow bool
 	h, err := tr.Store.UpdateHealth(id, func(h *Health) {
 		if cmdErr == nil {
-			h.Failures, h.LastError = 0, ""
+			h.ConsecutiveFailures, h.LastError = 0, ""
 			return
 		}
-		h.Failures++
+		h.ConsecutiveFailures++
 		h.LastError = cmdErr.Error()
-		if threshold > 0 && h.Failures > threshold && !h.Disabled {
+		if threshold > 0 && h.ConsecutiveFailures > threshold && !h.Disabled {
 			disableNow = true
 			h.Disabled = true
 			h.DisabledAt = tr.now()
@@ -97,10 +97,10 @@ func (tr *Tracker) Record(ctx context.Context, t Target, cluster *schema.DNSClus
 		return nil
 	}
 	tr.logger().Warn("rfc2136: member disabled after consecutive failed commands",
-		"member", id, "address", t.Addr, "failures", h.Failures, "threshold", threshold, "last_error", h.LastError)
+		"member", id, "address", t.Addr, "failures", h.ConsecutiveFailures, "threshold", threshold, "last_error", h.LastError)
 	if cluster != nil && cluster.NotifyOnDisable {
 		n := Notification{Event: "dns.member.disabled", Parent: t.Parent, Member: t.Name, Address: t.Addr,
-			Failures: h.Failures, Threshold: threshold, LastError: h.LastError, Time: h.DisabledAt,
+			Failures: h.ConsecutiveFailures, Threshold: threshold, LastError: h.LastError, Time: h.DisabledAt,
 			Hint: "re-enable with: tether dns enable " + t.Name}
 		if webhook == "" {
 			tr.logger().Warn("rfc2136: no policy.notifyWebhook set; notification logged only", "member", id)
@@ -109,7 +109,7 @@ func (tr *Tracker) Record(ctx context.Context, t Target, cluster *schema.DNSClus
 		}
 	}
 	return fmt.Errorf("member %s disabled after %d consecutive failed commands (threshold %d); re-enable with `tether dns enable %s`: %w",
-		t.Name, h.Failures, threshold, t.Name, ErrDisabled)
+		t.Name, h.ConsecutiveFailures, threshold, t.Name, ErrDisabled)
 }
 
 func (tr *Tracker) post(ctx context.Context, url string, n Notification) error {
@@ -141,7 +141,7 @@ func Enable(store HealthStore, member string) error {
 		if h.Disabled {
 			h.NeedsResync = true
 		}
-		h.Disabled, h.Failures, h.LastError, h.DisabledAt = false, 0, "", time.Time{}
+		h.Disabled, h.ConsecutiveFailures, h.LastError, h.DisabledAt = false, 0, "", time.Time{}
 	})
 	if err != nil {
 		return fmt.Errorf("enable %s: %w", member, err)

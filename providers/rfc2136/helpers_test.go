@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -157,3 +158,15 @@ func rrStrings(rrs []dns.RR) string {
 }
 
 type providersConfig = providers.Config
+
+// fileStore is the provider's store on Tether's folder state in dir, as the command
+// line gives it; a second call on the same dir is a second process's view.
+func fileStore(t testing.TB, dir string) StateStore {
+	t.Helper()
+	st, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return StateStore{State: st}
+}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -30,10 +29,6 @@ import (
 // Name is the provider's registry name.
 const Name = "rfc2136"
 
-// DefaultStatePath is where the registered provider keeps member health and pushed
-// digests until internal/state serves them (DESIGN.md: state under .tether/state/).
-var DefaultStatePath = filepath.Join(".tether", "state", "rfc2136.json")
-
 func init() {
 	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
 		return New(cfg, Options{})
@@ -42,7 +37,7 @@ func init() {
 
 // Options replace the provider's collaborators; zero fields get defaults.
 type Options struct {
-	Store     Store      // default: NewFileStore(DefaultStatePath)
+	Store     Store      // default: StateStore over cfg.State (memory when nil)
 	Source    ZoneSource // default: WHMZones over cfg.Endpoints
 	Transport Transport  // default: DNSTransport{}
 	// Post sends disable notifications; default PostJSON.
@@ -71,8 +66,14 @@ func New(cfg providers.Config, o Options) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	if p.store == nil && cfg.State != nil {
+		p.store = StateStore{State: cfg.State}
+	}
 	if p.store == nil {
-		p.store = NewFileStore(DefaultStatePath)
+		// Nothing outlives this process: a disabled member would come back on the next
+		// run. Only tests and one-shot tools build the provider without state.
+		p.log.Debug("rfc2136: no state given; member health is kept in memory for this process only")
+		p.store = NewMemStore()
 	}
 	if p.source == nil {
 		p.source = &WHMZones{Endpoints: cfg.Endpoints}
@@ -141,7 +142,7 @@ func (p *Provider) Scopes(desired *schema.Fleet) []string {
 // known reports whether Tether has managed the member: an apply succeeded on it, or
 // it was disabled, or something was pushed to it.
 func (p *Provider) known(id string, h Health) bool {
-	if !h.Joined.IsZero() || h.Disabled || h.Failures > 0 {
+	if !h.Joined.IsZero() || h.Disabled || h.ConsecutiveFailures > 0 {
 		return true
 	}
 	if l, ok := p.store.(Lister); ok {
@@ -331,8 +332,9 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	zs := &schema.MemberZones{Digests: map[string]string{}, NeedsResync: h.NeedsResync}
 	obs.Zones = zs
 	if m.Role == schema.DNSRoleWriteOnly {
+		mem := &batchMemory{Memory: p.store}
 		for _, zone := range sortedZones(want) {
-			if v, ok := p.store.Get(scope, zone); ok {
+			if v, ok := mem.Get(scope, trimDot(zone)); ok {
 				if pu, ok := decodePushed(v); ok {
 					zs.Digests[zone] = pu.Digest
 					if pu.Digest == ZoneDigest(zone, want[zone]) {
@@ -423,7 +425,7 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 	}
 	if h.Disabled {
 		return fmt.Errorf("member %s (%s): %w after %d consecutive failed commands; re-enable with `tether dns enable %s`",
-			name, m.Address, ErrDisabled, h.Failures, name)
+			name, m.Address, ErrDisabled, h.ConsecutiveFailures, name)
 	}
 	t, err := p.target(parent, name, m)
 	if err != nil {

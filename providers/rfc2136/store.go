@@ -1,48 +1,30 @@
 package rfc2136
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"context"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
+
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/providers"
 )
 
 // Memory remembers, per member and zone, what Tether last pushed. A write-only member
 // is never read, so this is the only way a second run can know it has nothing to send.
 // The value is opaque to the store (a digest, plus per-RRset digests); internal/state
-// can satisfy this interface. member is "PARENT/MEMBER"; zone has no final dot.
+// (StateStore) satisfies this interface. member is "PARENT/MEMBER"; zone has no final dot.
 type Memory interface {
 	Get(member, zone string) (string, bool)
 	Put(member, zone, digest string) error
 }
 
-// Health is what Tether keeps about a member's failures (DESIGN.md: DNS members'
-// health). It never holds a secret: LastError is an error text from this package.
-type Health struct {
-	// Failures counts consecutive failed commands; a success resets it.
-	Failures int `json:"failures"`
-	// Disabled is set past the failure threshold and cleared only by Enable.
-	Disabled   bool      `json:"disabled,omitempty"`
-	DisabledAt time.Time `json:"disabledAt,omitzero"`
-	LastError  string    `json:"lastError,omitempty"`
-	// NeedsResync is set by Enable: the member's zones are compared in full and
-	// rewritten before its answers are trusted again.
-	NeedsResync bool `json:"needsResync,omitempty"`
-	// Joined is when an apply first succeeded on the member: from then on Tether
-	// manages it, and a member with no Joined is observed as absent (plan: create).
-	// Address and Role are the last applied, so a member removed from the fleet can
-	// still be shown (plan: delete).
-	Joined  time.Time `json:"joined,omitzero"`
-	Address string    `json:"address,omitempty"`
-	Role    string    `json:"role,omitempty"`
-}
+// Health is what Tether keeps about a member (DESIGN.md: DNS members' health), in
+// Tether's state: consecutive failed commands (a success resets them), disabled past
+// the threshold until Enable, a resync due after Enable, and when the member joined
+// with its last applied address and role. It never holds a secret: LastError is an
+// error text from this package.
+type Health = state.Health
 
 // Lister is implemented by stores that can list the members they know, so a member
 // removed from the fleet is still observed and its removal planned.
@@ -171,153 +153,76 @@ func (s *MemStore) Forget(member string) error {
 	return nil
 }
 
-// FileStore keeps everything in one JSON file, written atomically (temporary file,
-// then rename) under an OS file lock, so `tether dns enable` in one process and an
-// apply in another do not lose each other's writes. It stands in until the state
-// package serves DNS members' health.
-type FileStore struct {
-	Path string
-	mu   sync.Mutex
+// StateStore keeps members' health and pushed digests in Tether's state
+// (providers.Config.State: the folder under .tether/state, or a distributed store),
+// the same store plan and apply use, so `tether dns enable` and `tether dns verify`
+// see what apply recorded whatever the working directory. The Store interface has
+// no context; state calls are short, and one interrupted by Ctrl-C must still be
+// recorded (a failure counted, a push remembered).
+type StateStore struct {
+	State providers.State
 }
 
-// NewFileStore returns a store kept at path (its folder is created on first write).
-func NewFileStore(path string) *FileStore { return &FileStore{Path: path} }
+func (s StateStore) ctx() context.Context { return context.Background() }
 
-func (s *FileStore) lock() (func(), error) {
-	s.mu.Lock()
-	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	f, err := os.OpenFile(s.Path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("state %s: lock: %w", s.Path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		s.mu.Unlock()
-		return nil, fmt.Errorf("state %s: lock: %w", s.Path, err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-		s.mu.Unlock()
-	}, nil
-}
-
-func (s *FileStore) load() (*storeData, error) {
-	var d storeData
-	b, err := os.ReadFile(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &d, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	return &d, nil
-}
-
-func (s *FileStore) save(d *storeData) error {
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.Path), ".rfc2136-*")
-	if err != nil {
-		return fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	if err := os.Rename(tmp.Name(), s.Path); err != nil {
-		return fmt.Errorf("state %s: %w", s.Path, err)
-	}
-	return nil
-}
-
-func (s *FileStore) update(fn func(*storeData)) error {
-	unlock, err := s.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	d, err := s.load()
-	if err != nil {
-		return err
-	}
-	fn(d)
-	return s.save(d)
-}
-
-func (s *FileStore) read() (*storeData, error) {
-	unlock, err := s.lock()
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return s.load()
-}
-
-// Get implements Memory. An unreadable file reads as "nothing remembered", which
+// Get implements Memory. An unreadable state reads as "nothing remembered", which
 // makes the next run push again: safe, if wasteful.
-func (s *FileStore) Get(member, zone string) (string, bool) {
-	d, err := s.read()
+func (s StateStore) Get(member, zone string) (string, bool) {
+	all, err := s.State.Pushed(s.ctx(), member)
 	if err != nil {
 		return "", false
 	}
-	return d.get(member, zone)
+	v, ok := all[zone]
+	return v, ok
 }
 
 // Put implements Memory.
-func (s *FileStore) Put(member, zone, digest string) error {
-	return s.update(func(d *storeData) { d.put(member, zone, digest) })
+func (s StateStore) Put(member, zone, digest string) error {
+	return s.State.UpdatePushed(s.ctx(), member, map[string]string{zone: digest})
+}
+
+// PutMany stores several zones of one member in one atomic write.
+func (s StateStore) PutMany(member string, zones map[string]string) error {
+	return s.State.UpdatePushed(s.ctx(), member, zones)
+}
+
+// AllPushed returns every zone remembered for a member, in one read.
+func (s StateStore) AllPushed(member string) (map[string]string, error) {
+	return s.State.Pushed(s.ctx(), member)
 }
 
 // Health implements HealthStore.
-func (s *FileStore) Health(member string) (Health, error) {
-	d, err := s.read()
+func (s StateStore) Health(member string) (Health, error) {
+	all, err := s.State.Health(s.ctx())
 	if err != nil {
 		return Health{}, err
 	}
-	return d.Health[member], nil
+	return all[member], nil
 }
 
 // UpdateHealth implements HealthStore.
-func (s *FileStore) UpdateHealth(member string, fn func(*Health)) (Health, error) {
-	var h Health
-	err := s.update(func(d *storeData) {
-		h = d.Health[member]
-		fn(&h)
-		d.setHealth(member, h)
-	})
-	return h, err
+func (s StateStore) UpdateHealth(member string, fn func(*Health)) (Health, error) {
+	return s.State.UpdateHealth(s.ctx(), member, fn)
 }
 
-// Members implements Lister.
-func (s *FileStore) Members() ([]string, error) {
-	d, err := s.read()
+// Members implements Lister: every member with recorded health (each command sent
+// to a member records its outcome, so a member Tether pushed to has health).
+func (s StateStore) Members() ([]string, error) {
+	all, err := s.State.Health(s.ctx())
 	if err != nil {
 		return nil, err
 	}
-	return d.members(), nil
+	out := make([]string, 0, len(all))
+	for m := range all {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // Forget implements Store.
-func (s *FileStore) Forget(member string) error {
-	return s.update(func(d *storeData) { d.forget(member) })
+func (s StateStore) Forget(member string) error {
+	return s.State.ForgetMember(s.ctx(), member)
 }
 
 // pushed is what the memory holds for a zone of a member: the zone digest and a short
@@ -368,31 +273,61 @@ func (s *MemStore) PutMany(member string, zones map[string]string) error {
 	return nil
 }
 
-// PutMany stores several zones of one member in one atomic write: a push of a
-// thousand zones costs one file write, not a thousand.
-func (s *FileStore) PutMany(member string, zones map[string]string) error {
-	return s.update(func(d *storeData) {
-		for z, v := range zones {
-			d.put(member, z, v)
-		}
+// AllPushed returns every zone remembered for a member.
+func (s *MemStore) AllPushed(member string) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.d.Memory[member]))
+	for z, v := range s.d.Memory[member] {
+		out[z] = v
+	}
+	return out, nil
+}
+
+// allPushed reads a member's remembered zones in one go when the store can.
+func allPushed(m Memory, member string) (map[string]string, bool) {
+	a, ok := m.(interface {
+		AllPushed(string) (map[string]string, error)
 	})
+	if !ok {
+		return nil, false
+	}
+	all, err := a.AllPushed(member)
+	if err != nil {
+		return map[string]string{}, true // as Get: nothing remembered, push again
+	}
+	return all, true
 }
 
 // batchMemory collects one run's Puts and writes them together at the end. Reads see
 // the pending values. If the process dies first, the zones are pushed again next
 // time, which is harmless: a push replaces RRsets, it does not append.
+// The member's remembered zones are read once, on the first Get, when the store can
+// return them all: a thousand zones cost one read of the state, not a thousand.
 type batchMemory struct {
 	Memory
 	mu      sync.Mutex
 	pending map[string]map[string]string
+	loaded  map[string]map[string]string
 }
 
 func (b *batchMemory) Get(member, zone string) (string, bool) {
 	b.mu.Lock()
-	v, ok := b.pending[member][zone]
-	b.mu.Unlock()
-	if ok {
+	defer b.mu.Unlock()
+	if v, ok := b.pending[member][zone]; ok {
 		return v, true
+	}
+	if all, ok := b.loaded[member]; ok {
+		v, ok := all[zone]
+		return v, ok
+	}
+	if all, ok := allPushed(b.Memory, member); ok {
+		if b.loaded == nil {
+			b.loaded = map[string]map[string]string{}
+		}
+		b.loaded[member] = all
+		v, ok := all[zone]
+		return v, ok
 	}
 	return b.Memory.Get(member, zone)
 }

@@ -16,7 +16,7 @@ import (
 func TestStores(t *testing.T) {
 	for name, mk := range map[string]func(t *testing.T) Store{
 		"memory": func(*testing.T) Store { return NewMemStore() },
-		"file":   func(t *testing.T) Store { return NewFileStore(filepath.Join(t.TempDir(), "sub", "state.json")) },
+		"file":   func(t *testing.T) Store { return fileStore(t, filepath.Join(t.TempDir(), "sub", "state.json")) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := mk(t)
@@ -29,16 +29,16 @@ func TestStores(t *testing.T) {
 			if v, ok := s.Get("web1/ns", "a.example"); !ok || v != "v1 d" {
 				t.Fatalf("get = %q %v", v, ok)
 			}
-			if _, err := s.UpdateHealth("web1/ns", func(h *Health) { h.Failures = 3 }); err != nil {
+			if _, err := s.UpdateHealth("web1/ns", func(h *Health) { h.ConsecutiveFailures = 3 }); err != nil {
 				t.Fatal(err)
 			}
 			if err := Enable(s, "web1/ns"); err != nil {
 				t.Fatal(err)
 			}
-			if h, _ := s.Health("web1/ns"); h.Failures != 0 || h.NeedsResync {
+			if h, _ := s.Health("web1/ns"); h.ConsecutiveFailures != 0 || h.NeedsResync {
 				t.Fatalf("enable of a member that was not disabled: %+v", h)
 			}
-			_, _ = s.UpdateHealth("web1/ns", func(h *Health) { *h = Health{Failures: 11, Disabled: true} })
+			_, _ = s.UpdateHealth("web1/ns", func(h *Health) { *h = Health{ConsecutiveFailures: 11, Disabled: true} })
 			_ = Enable(s, "web1/ns")
 			if h, _ := s.Health("web1/ns"); h.Disabled || !h.NeedsResync {
 				t.Fatalf("enable of a disabled member: %+v", h)
@@ -68,16 +68,17 @@ func TestStores(t *testing.T) {
 	}
 }
 
-func TestFileStoreSurvivesANewProcessAndRejectsGarbage(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "state.json")
-	_, _ = NewFileStore(p).UpdateHealth("web1/ns", func(h *Health) { *h = Health{Failures: 11, Disabled: true} })
-	if h, _ := NewFileStore(p).Health("web1/ns"); !h.Disabled {
-		t.Fatal("disabled state lost by a second store on the same file")
+func TestStateStoreSurvivesANewProcessAndRejectsGarbage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	_, _ = fileStore(t, dir).UpdateHealth("web1/ns", func(h *Health) { *h = Health{ConsecutiveFailures: 11, Disabled: true} })
+	if h, _ := fileStore(t, dir).Health("web1/ns"); !h.Disabled {
+		t.Fatal("disabled state lost by a second store on the same folder")
 	}
+	p := filepath.Join(dir, "health.json")
 	if err := os.WriteFile(p, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewFileStore(p).Health("web1/ns"); err == nil || !strings.Contains(err.Error(), p) {
+	if _, err := fileStore(t, dir).Health("web1/ns"); err == nil || !strings.Contains(err.Error(), p) {
 		t.Fatalf("garbage state: %v", err)
 	}
 }
@@ -174,7 +175,7 @@ func TestRegistered(t *testing.T) {
 }
 
 func TestBatchMemoryWritesOnce(t *testing.T) {
-	fs := NewFileStore(filepath.Join(t.TempDir(), "state.json"))
+	fs := fileStore(t, filepath.Join(t.TempDir(), "state.json"))
 	b := &batchMemory{Memory: fs}
 	for i := 0; i < 50; i++ {
 		_ = b.Put("web1/ns", fmt.Sprintf("z%d.example", i), "v1 d")
@@ -197,21 +198,21 @@ func TestBatchMemoryWritesOnce(t *testing.T) {
 
 func TestFileStoreCountsAreNotLostBetweenStores(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "state.json")
-	a, b := NewFileStore(p), NewFileStore(p) // two processes' views of one file
+	a, b := fileStore(t, p), fileStore(t, p) // two processes' views of one file
 	var wg sync.WaitGroup
 	for i := 0; i < 15; i++ {
-		for _, s := range []*FileStore{a, b} {
+		for _, s := range []Store{a, b} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := s.UpdateHealth("web1/ns", func(h *Health) { h.Failures++ }); err != nil {
+				if _, err := s.UpdateHealth("web1/ns", func(h *Health) { h.ConsecutiveFailures++ }); err != nil {
 					t.Error(err)
 				}
 			}()
 		}
 	}
 	wg.Wait()
-	if h, _ := a.Health("web1/ns"); h.Failures != 30 {
-		t.Fatalf("failures = %d, want 30", h.Failures)
+	if h, _ := a.Health("web1/ns"); h.ConsecutiveFailures != 30 {
+		t.Fatalf("failures = %d, want 30", h.ConsecutiveFailures)
 	}
 }

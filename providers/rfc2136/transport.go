@@ -24,17 +24,22 @@ type Transport interface {
 	Transfer(ctx context.Context, zone, addr string, key *Key) ([]dns.RR, error)
 }
 
+// DefaultTimeout bounds one exchange or one whole transfer of a DNSTransport with no
+// Timeout of its own. Tests of the command line shorten it to see a member that never
+// answers time out quickly.
+var DefaultTimeout = 10 * time.Second
+
 // DNSTransport is the real transport.
 type DNSTransport struct {
 	// Timeout bounds one exchange or one whole transfer when the context has no
-	// earlier deadline; 10s by default.
+	// earlier deadline; DefaultTimeout when zero.
 	Timeout time.Duration
 }
 
 func (t DNSTransport) timeout(ctx context.Context) time.Duration {
 	d := t.Timeout
 	if d == 0 {
-		d = 10 * time.Second
+		d = DefaultTimeout
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < d {

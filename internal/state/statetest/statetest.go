@@ -30,6 +30,7 @@ func Run(t *testing.T, newState func(t *testing.T) Factory) {
 		{"protected", testProtected},
 		{"journals", testJournals},
 		{"health", testHealth},
+		{"pushed and forget", testPushed},
 		{"locks", testLocks},
 	}
 	for _, tt := range tests {
@@ -164,6 +165,52 @@ func testHealth(t *testing.T, open Factory) {
 	all, err := open(t).Health(ctx)
 	if err != nil || all["web1/ns1"] != h {
 		t.Fatalf("health map %v, %v", all, err)
+	}
+}
+
+func testPushed(t *testing.T, open Factory) {
+	ctx := context.Background()
+	a, b := open(t), open(t)
+	if got, err := a.Pushed(ctx, "web1/bind1"); err != nil || len(got) != 0 {
+		t.Fatalf("nothing pushed yet: %v, %v", got, err)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		s := []state.Store{a, b}[i%2]
+		wg.Go(func() {
+			if err := s.UpdatePushed(ctx, "web1/bind1", map[string]string{fmt.Sprintf("z%d.example", i): "v1 d"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := b.UpdatePushed(ctx, "web2/bind1", map[string]string{"other.example": "v1 o"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := open(t).Pushed(ctx, "web1/bind1")
+	if err != nil || len(got) != 10 || got["z3.example"] != "v1 d" {
+		t.Fatalf("pushed %v, %v (writes must not be lost)", got, err)
+	}
+	if _, err := a.UpdateHealth(ctx, "web1/bind1", func(h *state.Health) { h.Role, h.NeedsResync = "sync", true }); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := b.Health(ctx); !h["web1/bind1"].NeedsResync || h["web1/bind1"].Role != "sync" {
+		t.Fatalf("health fields lost: %+v", h)
+	}
+	if err := b.ForgetMember(ctx, "web1/bind1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ForgetMember(ctx, "web1/never"); err != nil {
+		t.Fatalf("forgetting an unknown member: %v", err)
+	}
+	if got, _ := a.Pushed(ctx, "web1/bind1"); len(got) != 0 {
+		t.Fatalf("forgotten member still has pushed zones: %v", got)
+	}
+	if h, _ := a.Health(ctx); len(h) != 0 {
+		t.Fatalf("forgotten member still has health: %v", h)
+	}
+	if got, _ := a.Pushed(ctx, "web2/bind1"); got["other.example"] != "v1 o" {
+		t.Fatalf("forgetting one member dropped another's: %v", got)
 	}
 }
 
