@@ -196,6 +196,9 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 			}
 		} else if c.Members[name] == nil {
 			reason = d.leftFleet(addr, parent, "in the DNS cluster of "+parent, false)
+			if reason == "" {
+				d.explainKeptMember(addr, parent, om)
+			}
 		}
 		if reason == "" {
 			continue
@@ -249,6 +252,38 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 			continue
 		}
 		d.diffMember(parent, name, addr, m, om, provider, target)
+	}
+}
+
+// explainKeptMember says what a member that left the fleet but is kept (unmanaged)
+// still does: it stays in the cluster, so an operator who deleted its lines does not
+// believe it gone. Its removal is planned, with its warning, once pruning is on.
+func (d *differ) explainKeptMember(addr, parent string, om *schema.Member) {
+	var does string
+	switch om.Role {
+	case schema.DNSRoleSync:
+		does = "it stays a sync member and keeps exchanging records with " + parent
+	case schema.DNSRoleWriteOnly:
+		does = "it stays a write-only member and keeps receiving " + parent + "'s zones"
+	case schema.DNSRoleStandalone:
+		does = "it stays a standalone member and " + parent + " keeps reading its records"
+	default:
+		does = "it stays in the cluster"
+	}
+	if om.BackendName() == schema.BackendRFC2136 {
+		does = "it stays in the cluster, but Tether no longer updates it"
+	}
+	switch {
+	case d.prune && !d.opts.Inventory[addr], !d.prune && !d.opts.Inventory[addr]:
+		does += "; Tether did not add it, so only an operator removes it"
+	case !d.prune:
+		does += "; with policy.prune: true its removal is planned"
+	}
+	for i := len(d.unmanaged) - 1; i >= 0; i-- {
+		if d.unmanaged[i].Address == addr {
+			d.unmanaged[i].Reason += ": " + does
+			return
+		}
 	}
 }
 
