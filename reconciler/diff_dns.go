@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -243,6 +244,9 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 					deps = append(deps, plan.ChangeID(plan.MemberAddress(parent, old), plan.Delete))
 				}
 			}
+			if pushesZones(m) {
+				deps = append(deps, zoneChangeIDs(d.zoneChanges(parent))...)
+			}
 			d.add(&plan.Change{
 				Address: addr, Action: plan.Create,
 				After:    d.memberAfter(m),
@@ -340,13 +344,25 @@ func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, pro
 			why = append(why, fmt.Sprintf("%d zones out of step: %s", len(z.OutOfStep), listNames(z.OutOfStep, 5)))
 		}
 	}
+	// Tether itself pushes the parent's zones to an rfc2136 member, as they are when
+	// the change runs: it runs after this plan's changes to those zones, and a plan
+	// that changes them updates the member even when it is in step now.
+	var zoneDeps []string
+	if pushesZones(m) && !om.Disabled {
+		zc := d.zoneChanges(parent)
+		zoneDeps = zoneChangeIDs(zc)
+		if len(zc) > 0 && !slices.Contains(fields, "zones") && !resync {
+			fields = append(fields, "zones")
+			why = append(why, fmt.Sprintf("%s's zones change in this plan (%s): pushed after those changes", parent, zoneChangeNames(zc)))
+		}
+	}
 	if len(fields) > 0 {
 		d.add(&plan.Change{
 			Address: addr, Action: plan.Update,
 			Before: cloneMember(om), After: d.memberAfter(m), Fields: fields,
 			Reason:   name + ": " + strings.Join(why, "; "),
 			Provider: provider, Target: target, Parent: parent,
-		})
+		}, zoneDeps...)
 	}
 	if resync {
 		d.add(&plan.Change{
@@ -354,7 +370,7 @@ func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, pro
 			Before: cloneMember(om), After: d.memberAfter(m),
 			Reason:   fmt.Sprintf("%s was offline or disabled: all of %s's zones are resynchronised to it before it is trusted", name, parent),
 			Provider: provider, Target: target, Parent: parent,
-		}, plan.ChangeID(addr, plan.Update))
+		}, append(zoneDeps, plan.ChangeID(addr, plan.Update))...)
 	}
 }
 
@@ -370,4 +386,40 @@ func sameTSIG(a, b *schema.TSIG) bool {
 	}
 	return strings.TrimSuffix(a.Name, ".") == strings.TrimSuffix(b.Name, ".") && alg(a.Algorithm) == alg(b.Algorithm) &&
 		a.SecretEnv == b.SecretEnv && a.SecretFile == b.SecretFile
+}
+
+// pushesZones reports whether Tether writes the parent's zones to the member itself
+// (an rfc2136 member that is written to); WHM replicates to cpanel members on its own.
+func pushesZones(m *schema.Member) bool {
+	return m.BackendName() == schema.BackendRFC2136 && (m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleWriteOnly)
+}
+
+// zoneChanges are this plan's changes to the zones a parent serves: its accounts and
+// resellers created, changed, moved or removed. DNS is diffed last, so they are all
+// known here.
+func (d *differ) zoneChanges(parent string) []*plan.Change {
+	var out []*plan.Change
+	for _, c := range d.changes {
+		if c.Parent == parent && (strings.HasPrefix(c.Address, "account.") || strings.HasPrefix(c.Address, "reseller.")) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func zoneChangeIDs(cs []*plan.Change) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func zoneChangeNames(cs []*plan.Change) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Address + " " + string(c.Action)
+	}
+	sort.Strings(names)
+	return listNames(names, 3)
 }

@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"maps"
 	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/tether-dev/tether/internal/bindtest"
 	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/schema"
 )
 
 // quickstartEnv is the quickstart fleet in a temporary folder.
@@ -103,15 +112,191 @@ func TestDNSDistributionMovesMailOnEveryMember(t *testing.T) {
 	e.assertConverged(t)
 }
 
-func TestDNSExploreRemoval(t *testing.T) {
+// Removing a member from the fleet: with pruning off it is reported, never removed,
+// and the plan says what it keeps doing; with pruning on its removal is planned with
+// its warning in words, applied, and the remaining servers still answer as the fleet
+// implies.
+func TestDNSMemberRemoval(t *testing.T) {
 	e := quickstartEnv(t)
-	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0)
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
 	e.edit(t, "      ns2: {node: ns2, role: write-only}   # only receives web1's zones\n", "")
-	r := e.run(t, "plan", e.fleet)
-	t.Logf("prune off:\n%s\n%s", r.stdout, r.stderr)
+
+	r := e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 0, "Unmanaged (on the servers, not changed):",
+		"dns.web1.member.ns2: in the DNS cluster of web1, not in the fleet; left alone (policy.prune is off): it stays a write-only member and keeps receiving web1's zones; with policy.prune: true its removal is planned")
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "No changes.")
+	// Still in the cluster: it still answers, and is still written to by web1.
+	r = e.run(t, "plan", "--format", "json", e.fleet)
+	expect(t, r, 0, `"address": "dns.web1.member.ns2"`)
+
 	e.edit(t, "dnsClusters:", "policy: {prune: true}\n\ndnsClusters:")
-	r = e.run(t, "plan", e.fleet)
-	t.Logf("prune on:\n%s\n%s", r.stdout, r.stderr)
+	r = e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 2, "- dns.web1.member.ns2", "! destructive",
+		"! ns2 stops synchronising with the cluster of web1",
+		"! records held only by ns2 will no longer exist on ns1, web1",
+		"Plan: 0 to create, 0 to change, 1 to remove.")
 	r = e.run(t, "plan", "--format", "markdown", e.fleet)
-	t.Logf("prune on:\n%s\n%s", r.stdout, r.stderr)
+	expect(t, r, 0, "#### Risky changes (1)", "records held only by ns2 will no longer exist on ns1, web1")
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "Apply complete! 0 created, 0 changed, 1 removed.", "DNS OK: 2 server(s)")
+	e.assertConverged(t)
+	inv, err := e.state(t).Inventory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := inv["dns.web1.member.ns2"]; ok {
+		t.Error("a removed member stays in the inventory")
+	}
+}
+
+// bindMember is a real named serving every zone the fleet's accounts and resellers
+// imply, as the rfc2136 README asks an operator to prepare it (SOA and NS only).
+type bindMember struct {
+	name, role, env string
+	n               *bindtest.Named
+}
+
+func fleetZones(t *testing.T, path string) []string {
+	t.Helper()
+	f, ds, err := schema.Load(path)
+	if err != nil || len(ds) > 0 {
+		t.Fatalf("load %s: %v %v", path, err, ds)
+	}
+	var out []string
+	for _, a := range f.Accounts {
+		out = append(out, a.Domain)
+	}
+	for _, r := range f.Resellers {
+		out = append(out, r.Domain)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func startBIND(t *testing.T, e env, name, role string) bindMember {
+	t.Helper()
+	zones := map[string]string{}
+	for _, z := range fleetZones(t, e.fleet) {
+		zones[z] = ""
+	}
+	m := bindMember{name: name, role: role, env: strings.ToUpper(name) + "_TSIG_SECRET", n: bindtest.Start(t, zones, bindtest.Options{})}
+	t.Setenv(m.env, m.n.Secret)
+	return m
+}
+
+func (m bindMember) yaml(addr string) string {
+	if addr == "" {
+		addr = m.n.Addr
+	}
+	return fmt.Sprintf("      %s:\n        backend: rfc2136\n        host: %s.example.test\n        address: %s\n        software: bind\n        role: %s\n        tsig: {name: tether, algorithm: hmac-sha256, secretEnv: %s}\n",
+		m.name, m.name, addr, m.role, m.env)
+}
+
+const ns2Line = "      ns2: {node: ns2, role: write-only}   # only receives web1's zones\n"
+
+// addMembers puts the BIND members into the quickstart's cluster of web1.
+func addMembers(t *testing.T, e env, ms ...bindMember) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(ns2Line)
+	for _, m := range ms {
+		b.WriteString(m.yaml(""))
+	}
+	e.edit(t, ns2Line, b.String())
+}
+
+func serials(t *testing.T, zones []string, ms ...bindMember) map[string]uint32 {
+	t.Helper()
+	out := map[string]uint32{}
+	for _, m := range ms {
+		for _, z := range zones {
+			s, err := m.n.Serial(z)
+			if err != nil {
+				t.Fatalf("%s: %v", m.name, err)
+			}
+			out[m.name+" "+z] = s
+		}
+	}
+	return out
+}
+
+// digA asks named for name's A records with the real dig when it is installed, and
+// always with a miekg query; both must agree.
+func digA(t *testing.T, m bindMember, name string) []string {
+	t.Helper()
+	got := lookup(t, m.n.Addr, name, dns.TypeA)
+	bin, err := exec.LookPath("dig")
+	if err != nil {
+		return got
+	}
+	out, err := exec.Command(bin, "@127.0.0.1", "-p", strconv.Itoa(m.n.Port), "+short", "+time=2", "+tries=1", name, "A").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig %s @%s: %v: %s", name, m.n.Addr, err, out)
+	}
+	if d := strings.Fields(string(out)); strings.Join(d, ",") != strings.Join(got, ",") {
+		t.Fatalf("dig %s @%s says %v, a miekg query %v", name, m.n.Addr, d, got)
+	}
+	return got
+}
+
+func noSecrets(t *testing.T, r result, ms ...bindMember) {
+	t.Helper()
+	for _, m := range ms {
+		if strings.Contains(r.stdout+r.stderr, m.n.Secret) {
+			t.Fatalf("the TSIG secret of %s was printed", m.name)
+		}
+	}
+}
+
+// A real BIND as a sync member and another as a write-only member of the
+// quickstart's cluster: both converge on apply, a second apply sends no UPDATE (no
+// SOA serial moves), and after an account's mail moves to mail2, dig against each
+// returns mail2's address.
+func TestDNSBINDMembersConverge(t *testing.T) {
+	e := quickstartEnv(t)
+	sync, wo := startBIND(t, e, "bind1", "sync"), startBIND(t, e, "bind2", "write-only")
+	addMembers(t, e, sync, wo)
+	zones := fleetZones(t, e.fleet)
+
+	r := e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "+ dns.web1.member.bind1", "+ dns.web1.member.bind2", "Apply complete!", "DNS OK: 5 server(s)")
+	noSecrets(t, r, sync, wo)
+	for _, m := range []bindMember{sync, wo} {
+		if got := digA(t, m, "mail.alice.example"); !only(got, "192.0.2.20") {
+			t.Errorf("%s: mail.alice.example = %v, want mail1's 192.0.2.20", m.name, got)
+		}
+	}
+	before := serials(t, zones, sync, wo)
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "No changes. The fleet matches its files.")
+	if after := serials(t, zones, sync, wo); !maps.Equal(before, after) {
+		t.Fatalf("a second apply moved SOA serials (UPDATE sent):\nbefore %v\nafter  %v", before, after)
+	}
+
+	e.edit(t, "contactEmail: frank@example.org", "contactEmail: frank@example.org\n    mail: {node: mail2}")
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "account.frank", "dns.web1.member.bind1", "dns.web1.member.bind2", "Apply complete!", "DNS OK: 5 server(s)")
+	noSecrets(t, r, sync, wo)
+	for _, m := range []bindMember{sync, wo} {
+		for _, name := range []string{"mail.frank.example", "webmail.frank.example"} {
+			if got := digA(t, m, name); !only(got, "192.0.2.21") {
+				t.Errorf("%s: %s = %v, want mail2's 192.0.2.21", m.name, name, got)
+			}
+		}
+		if got := lookup(t, m.n.Addr, "frank.example", dns.TypeMX); !only(got, "192.0.2.21") {
+			t.Errorf("%s: frank.example MX -> %v, want mail2", m.name, got)
+		}
+	}
+	moved := serials(t, zones, sync, wo)
+	for k, v := range moved {
+		if strings.HasSuffix(k, " frank.example") != (v != before[k]) {
+			t.Errorf("%s: serial %d -> %d: only frank.example should have been updated", k, before[k], v)
+		}
+	}
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "No changes.")
+	if again := serials(t, zones, sync, wo); !maps.Equal(moved, again) {
+		t.Fatalf("an apply with nothing to do moved serials:\nbefore %v\nafter  %v", moved, again)
+	}
+	expect(t, e.run(t, "dns", "verify", e.fleet), 0, "DNS OK: 5 server(s)")
 }

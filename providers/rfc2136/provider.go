@@ -55,9 +55,12 @@ type Provider struct {
 
 	mu    sync.Mutex
 	fleet *schema.Fleet
-	// zones caches each parent's zones for one observe/apply round (reset by Scopes),
-	// so ten members of one parent cost one read of the parent.
-	zones map[string]map[string][]dns.RR
+	// zones caches each parent's zones for one round (reset by Scopes), so ten
+	// members of one parent cost one read of the parent: [0] as observed, [1] as
+	// applied. Apply never pushes what Observe read: the plan changes the parent's
+	// zones (accounts created, mail moved) before its member changes run, which the
+	// planner orders after them, so the first member change of an apply reads them.
+	zones [2]map[string]map[string][]dns.RR
 }
 
 // New builds the provider.
@@ -117,7 +120,7 @@ func (p *Provider) SetFleet(f *schema.Fleet) {
 func (p *Provider) Scopes(desired *schema.Fleet) []string {
 	p.mu.Lock()
 	p.fleet = desired
-	p.zones = nil
+	p.zones = [2]map[string]map[string][]dns.RR{}
 	p.mu.Unlock()
 	scopes := Scopes(desired)
 	if l, ok := p.store.(Lister); ok {
@@ -187,9 +190,14 @@ func (p *Provider) cluster(parent string) (*schema.DNSCluster, string) {
 	return p.fleet.DNSClusters[parent], webhook
 }
 
-func (p *Provider) parentZones(ctx context.Context, parent string) (map[string][]dns.RR, error) {
+const (
+	forObserve = 0
+	forApply   = 1
+)
+
+func (p *Provider) parentZones(ctx context.Context, parent string, phase int) (map[string][]dns.RR, error) {
 	p.mu.Lock()
-	z, ok := p.zones[parent]
+	z, ok := p.zones[phase][parent]
 	p.mu.Unlock()
 	if ok {
 		return z, nil
@@ -199,10 +207,10 @@ func (p *Provider) parentZones(ctx context.Context, parent string) (map[string][
 		return nil, fmt.Errorf("read the zones of parent %s: %w", parent, err)
 	}
 	p.mu.Lock()
-	if p.zones == nil {
-		p.zones = map[string]map[string][]dns.RR{}
+	if p.zones[phase] == nil {
+		p.zones[phase] = map[string]map[string][]dns.RR{}
 	}
-	p.zones[parent] = z
+	p.zones[phase][parent] = z
 	p.mu.Unlock()
 	return z, nil
 }
@@ -325,7 +333,7 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	if h.Disabled {
 		return out, nil
 	}
-	want, err := p.parentZones(ctx, parent)
+	want, err := p.parentZones(ctx, parent, forObserve)
 	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", name, err)
 	}
@@ -431,7 +439,7 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 	if err != nil {
 		return err
 	}
-	want, err := p.parentZones(ctx, parent)
+	want, err := p.parentZones(ctx, parent, forApply)
 	if err != nil {
 		return fmt.Errorf("member %s: %w", name, err)
 	}
