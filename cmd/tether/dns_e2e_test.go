@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"sort"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/bindtest"
 	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -299,4 +301,100 @@ func TestDNSBINDMembersConverge(t *testing.T) {
 		t.Fatalf("an apply with nothing to do moved serials:\nbefore %v\nafter  %v", moved, again)
 	}
 	expect(t, e.run(t, "dns", "verify", e.fleet), 0, "DNS OK: 5 server(s)")
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func (e env) health(t *testing.T, member string) state.Health {
+	t.Helper()
+	all, err := e.state(t).Health(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all[member]
+}
+
+// A write-only BIND member pointed at a closed port fails every command; past the
+// fleet's threshold N it is disabled after N+1 consecutive failures, stays disabled
+// in later runs (each command is a new process's worth of state) even once its
+// address is right again, is skipped by dns verify with a note, and comes back only
+// with `tether dns enable`, after which the next apply resynchronises it.
+func TestDNSMemberDisabledAfterThresholdUntilEnabled(t *testing.T) {
+	const threshold = 2
+	e := quickstartEnv(t)
+	e.edit(t, "failureThreshold: 10", fmt.Sprintf("failureThreshold: %d", threshold))
+	sync, wo := startBIND(t, e, "bind1", "sync"), startBIND(t, e, "bind2", "write-only")
+	addMembers(t, e, sync, wo)
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!", "DNS OK: 5 server(s)")
+	served := serials(t, []string{"frank.example"}, wo)
+
+	// bind2 goes away (its address now points at nothing) while frank's mail moves:
+	// every apply has a zone to push to it.
+	gone := closedAddr(t)
+	e.edit(t, "address: "+wo.n.Addr, "address: "+gone)
+	e.edit(t, "contactEmail: frank@example.org", "contactEmail: frank@example.org\n    mail: {node: mail2}")
+	var runs int
+	for h := (state.Health{}); !h.Disabled; h = e.health(t, "web1/bind2") {
+		if runs++; runs > threshold+1 {
+			t.Fatalf("bind2 not disabled after %d applies: %+v", runs-1, h)
+		}
+		if h.ConsecutiveFailures > threshold {
+			t.Fatalf("bind2 has %d consecutive failures, over the threshold %d, and is not disabled", h.ConsecutiveFailures, threshold)
+		}
+		r := e.run(t, "apply", "--auto-approve", e.fleet)
+		expect(t, r, 1, "Apply incomplete:", "failed", "✗ update dns.web1.member.bind2 on bind2", "member bind2 (127.0.0.1:", "zone frank.example", "unreachable")
+		noSecrets(t, r, sync, wo)
+	}
+	h := e.health(t, "web1/bind2")
+	if h.ConsecutiveFailures != threshold+1 || h.DisabledAt.IsZero() || !strings.Contains(h.LastError, "unreachable") {
+		t.Fatalf("disabled with %+v, want %d consecutive failures", h, threshold+1)
+	}
+	if e.health(t, "web1/bind1").ConsecutiveFailures != 0 {
+		t.Error("the healthy member's failures were counted")
+	}
+
+	// Its address is right again, but it stays out: planned for nothing, sent nothing.
+	e.edit(t, "address: "+gone, "address: "+wo.n.Addr)
+	for range 2 {
+		r := e.run(t, "apply", "--auto-approve", e.fleet)
+		expect(t, r, 0, "DNS member bind2 of web1 is disabled after too many failed commands; it stays out of the cluster until `tether dns enable bind2`")
+		if strings.Contains(r.stdout, "dns.web1.member.bind2 will") {
+			t.Fatalf("a change was planned for a disabled member:\n%s", r.stdout)
+		}
+	}
+	if got := serials(t, []string{"frank.example"}, wo); !maps.Equal(got, served) {
+		t.Fatalf("a disabled member was written to: serials %v -> %v", served, got)
+	}
+	if got := digA(t, wo, "mail.frank.example"); !only(got, "192.0.2.10") {
+		t.Fatalf("disabled bind2 answers mail.frank.example = %v; it was never updated, so the parent's", got)
+	}
+	r := e.run(t, "dns", "verify", e.fleet)
+	expect(t, r, 0, "skipped bind2: disabled after 3 consecutive failed commands, not asked (re-enable: tether dns enable bind2)", "DNS OK: 4 server(s)")
+
+	r = e.run(t, "dns", "enable", "bind2", "--fleet", e.fleet)
+	expect(t, r, 0, "web1/bind2 enabled (it was disabled after 3 consecutive failed commands); the next apply resynchronises it")
+	if h := e.health(t, "web1/bind2"); h.Disabled || h.ConsecutiveFailures != 0 || !h.NeedsResync {
+		t.Fatalf("after enable: %+v", h)
+	}
+	r = e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 2, "dns.web1.member.bind2", "resynchronised to it before it is trusted")
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "Apply complete!", "DNS OK: 5 server(s)")
+	if got := digA(t, wo, "mail.frank.example"); !only(got, "192.0.2.21") {
+		t.Fatalf("resynchronised bind2 answers mail.frank.example = %v, want mail2", got)
+	}
+	if h := e.health(t, "web1/bind2"); h.NeedsResync || h.Disabled {
+		t.Fatalf("after the resync: %+v", h)
+	}
+	e.assertConverged(t)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/miekg/dns"
 
@@ -23,6 +24,9 @@ var (
 	ErrZoneNotServed   = errors.New("zone not served by the member")
 	ErrRefused         = errors.New("refused")
 	ErrProtocol        = errors.New("unexpected answer")
+	// ErrUnreachable: nothing answers at the member's address (connection refused,
+	// no route): the server is down or the address is wrong.
+	ErrUnreachable = errors.New("unreachable")
 	// ErrDisabled is returned, without touching the member, while a member is disabled.
 	ErrDisabled = errors.New("member is disabled")
 )
@@ -68,7 +72,7 @@ func (e *CommandError) Unwrap() []error {
 	if e.Err != nil {
 		errs = append(errs, e.Err)
 	}
-	if e.Kind == ErrTimeout || e.Kind == ErrServFail || e.Kind == ErrTransferDropped {
+	if e.Kind == ErrTimeout || e.Kind == ErrServFail || e.Kind == ErrTransferDropped || e.Kind == ErrUnreachable {
 		errs = append(errs, providers.ErrTransient)
 	}
 	return errs
@@ -77,7 +81,14 @@ func (e *CommandError) Unwrap() []error {
 // memberWide reports whether the failure concerns the member as a whole, so the
 // other zones are not tried in this run (they would fail the same way).
 func (e *CommandError) memberWide() bool {
-	return e.Kind == ErrTimeout || e.Kind == ErrTSIGRefused || e.Kind == ErrTransferDropped || e.Kind == ErrProtocol
+	return e.Kind == ErrTimeout || e.Kind == ErrTSIGRefused || e.Kind == ErrTransferDropped || e.Kind == ErrProtocol || e.Kind == ErrUnreachable
+}
+
+// isUnreachable reports a connection that could not be made: refused, or no route.
+func isUnreachable(err error) bool {
+	var oe *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || (errors.As(err, &oe) && oe.Op == "dial" && !oe.Timeout())
 }
 
 func rcodeName(rc int) string {
@@ -156,6 +167,8 @@ func classifyUpdate(t Target, zone string, r *dns.Msg, err error) *CommandError 
 		ce.Kind, ce.Err = ErrTimeout, err
 	case err != nil && isTSIGError(err):
 		ce.Kind, ce.Err = ErrTSIGRefused, err
+	case err != nil && isUnreachable(err):
+		ce.Kind, ce.Err = ErrUnreachable, err
 	case err != nil:
 		ce.Kind, ce.Err = ErrProtocol, err
 	default:
@@ -185,6 +198,8 @@ func classifyTransfer(t Target, zone string, err error) *CommandError {
 		ce.Kind = ErrTimeout
 	case isTSIGError(err):
 		ce.Kind = ErrTSIGRefused
+	case isUnreachable(err):
+		ce.Kind = ErrUnreachable
 	case errors.As(err, &te) && te.Received > 0:
 		ce.Kind = ErrTransferDropped
 	case errors.Is(err, dns.ErrSoa):

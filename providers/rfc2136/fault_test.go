@@ -89,6 +89,28 @@ func TestFaultTimeout(t *testing.T) {
 	}
 }
 
+// Nothing listening at the member's address: reported as unreachable (not as an
+// unexpected answer), naming member and zone, and retried as transient.
+func TestFaultUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}}
+	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
+		k, _ := NewKey("tether", "hmac-sha256", fakeSecret)
+		_, err := eng.Push(context.Background(), Target{Parent: "web1", Name: "gone", Addr: closed, Role: role, Key: k}, smallZone(t), false)
+		if !errors.Is(err, ErrUnreachable) || !errors.Is(err, providers.ErrTransient) {
+			t.Fatalf("%s: err = %v, want ErrUnreachable (transient)", role, err)
+		}
+		if !strings.Contains(err.Error(), "member gone ("+closed+")") || !strings.Contains(err.Error(), "alice.example") || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("%s: error does not name member, zone and cause: %v", role, err)
+		}
+	}
+}
+
 func TestFaultServFail(t *testing.T) {
 	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { reply(w, r, dns.RcodeServerFailure) })
 	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}}
