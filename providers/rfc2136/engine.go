@@ -215,13 +215,7 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 	if errs == nil {
 		return res, nil
 	}
-	errs.ErrorFormat = func(es []error) string {
-		parts := make([]string, len(es))
-		for i, e := range es {
-			parts[i] = e.Error()
-		}
-		return strings.Join(parts, "; ")
-	}
+	errs.ErrorFormat = joinZoneErrors
 	inStep := ""
 	if len(done) > 0 {
 		inStep = " (" + listSome(done) + ")"
@@ -481,4 +475,45 @@ func (e *Engine) send(ctx context.Context, t Target, zone string, ops []Op) (int
 			Written: opSets(written), NotWritten: opSets(notWritten), Err: failure}
 	}
 	return len(msgs), nil
+}
+
+// joinZoneErrors writes one failure per line of thought: zones that failed the same
+// way on the same member (a server answering SERVFAIL to everything) are named
+// together, so eleven zones make one sentence, not eleven.
+func joinZoneErrors(es []error) string {
+	type group struct {
+		first *CommandError
+		zones []string
+	}
+	var order []string
+	groups := map[string]*group{}
+	var parts []string
+	for _, e := range es {
+		ce, ok := e.(*CommandError)
+		if !ok || ce.Kind == ErrZoneNotServed {
+			order = append(order, "")
+			parts = append(parts, e.Error())
+			continue
+		}
+		k := ce.Member + "\x00" + ce.Addr + "\x00" + ce.short()
+		if g := groups[k]; g != nil {
+			g.zones = append(g.zones, ce.Zone)
+			continue
+		}
+		groups[k] = &group{first: ce, zones: []string{ce.Zone}}
+		order = append(order, k)
+		parts = append(parts, "")
+	}
+	for i, k := range order {
+		g := groups[k]
+		if k == "" || g == nil {
+			continue
+		}
+		if len(g.zones) == 1 {
+			parts[i] = g.first.Error()
+			continue
+		}
+		parts[i] = fmt.Sprintf("member %s (%s): %d zones (%s): %s", g.first.Member, g.first.Addr, len(g.zones), listSome(g.zones), g.first.short())
+	}
+	return strings.Join(parts, "; ")
 }
