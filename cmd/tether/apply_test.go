@@ -43,7 +43,9 @@ func tether(t *testing.T, ctx context.Context, stdin string, args ...string) res
 		args = rw(args)
 	}
 	root.SetArgs(args)
-	var out, errb bytes.Buffer
+	// Synchronised: a command has several loggers on stderr (the session's, the
+	// apply's progress), each locking only itself, as an *os.File needs no more.
+	var out, errb syncBuffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	root.SetIn(strings.NewReader(stdin))
@@ -59,6 +61,24 @@ func tether(t *testing.T, ctx context.Context, stdin string, args ...string) res
 		r.stderr += "Error: " + err.Error() + "\n"
 	}
 	return r
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // env is a fleet copied into a temporary folder, with its sandbox state beside it.
