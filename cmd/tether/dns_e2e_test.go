@@ -398,3 +398,42 @@ func TestDNSMemberDisabledAfterThresholdUntilEnabled(t *testing.T) {
 	}
 	e.assertConverged(t)
 }
+
+// A cpanel member that WHM disabled (ns2 offline while web1's zones changed, past a
+// threshold of 1) stays out until `tether dns enable ns2`, which applies a one-change
+// plan through WHM's enable screen; WHM then resynchronises it.
+func TestDNSEnableCPanelMemberThroughWHM(t *testing.T) {
+	e := quickstartEnv(t)
+	e.edit(t, "failureThreshold: 10", "failureThreshold: 1")
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!", "DNS OK: 3 server(s)")
+	sb := servedSandbox(t, e)
+
+	if err := sb.SetFaults("ns2", sandbox.Faults{Offline: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.edit(t, "contactEmail: frank@example.org", "contactEmail: frank@example.org\n    mail: {node: mail2}")
+	// ns2 cannot be read either: the apply says so, and does the rest.
+	expect(t, e.run(t, "apply", "--auto-approve", "--no-verify", e.fleet), 1, "Apply complete! 0 created, 1 changed", "observe ns2")
+	// A full replication is a second command to ns2, should the zone change alone not
+	// have passed the threshold; once disabled, WHM does not even try.
+	_ = sb.ReplicateDNS(context.Background())
+	// Back online, but WHM keeps it out.
+	if err := sb.SetFaults("ns2", sandbox.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 0, "DNS member ns2 of web1 is disabled after too many failed commands; it stays out of the cluster until `tether dns enable ns2`")
+	r = e.run(t, "dns", "enable", "ns2", "--fleet", e.fleet)
+	expect(t, r, 0, "^ dns.web1.member.ns2", "disabled = true → false", "Apply complete! 0 created, 1 changed, 0 removed.")
+	r = e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 0, "No changes.")
+	if strings.Contains(r.stdout, "is disabled") {
+		t.Fatalf("ns2 still disabled after dns enable:\n%s", r.stdout)
+	}
+	// Enabling an enabled member changes nothing and says so.
+	expect(t, e.run(t, "dns", "enable", "ns2", "--fleet", e.fleet), 0, "DNS member ns2 of web1 is not disabled; nothing to enable")
+	if err := sb.ReplicateDNS(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, e.run(t, "dns", "verify", e.fleet), 0, "DNS OK: 3 server(s)")
+}

@@ -54,11 +54,28 @@ func BenchmarkPushToBIND(b *testing.B) {
 	for _, bc := range []struct {
 		role     string
 		parallel int
-	}{{schema.DNSRoleWriteOnly, 1}, {schema.DNSRoleSync, 1}, {schema.DNSRoleWriteOnly, 4}, {schema.DNSRoleSync, 4}} {
+		// state: what was pushed and every command's outcome go to Tether's folder
+		// state, as the command line runs it (one health read per command, one write
+		// of the member's pushed digests per run).
+		state bool
+	}{{schema.DNSRoleWriteOnly, 1, false}, {schema.DNSRoleSync, 1, false}, {schema.DNSRoleWriteOnly, 4, false}, {schema.DNSRoleSync, 4, false},
+		{schema.DNSRoleWriteOnly, 1, true}, {schema.DNSRoleSync, 1, true}} {
 		role := bc.role
-		b.Run(fmt.Sprintf("%s/parallel=%d", role, bc.parallel), func(b *testing.B) {
+		name := fmt.Sprintf("%s/parallel=%d", role, bc.parallel)
+		if bc.state {
+			name += "/state=folder"
+		}
+		b.Run(name, func(b *testing.B) {
 			eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second}, Memory: NewMemStore(), Parallel: bc.parallel}
 			tgt := Target{Parent: "web1", Name: "bench", Addr: n.Addr, Role: role, Key: k}
+			var mem *batchMemory
+			if bc.state {
+				st := fileStore(b, b.TempDir())
+				tr := &Tracker{Store: st}
+				eng.OnCommand = func(t Target, err error) error { return tr.Record(context.Background(), t, nil, "", err) }
+				mem = &batchMemory{Memory: st}
+				eng.Memory = mem
+			}
 			b.ReportAllocs()
 			var pushed int
 			for i := 0; b.Loop(); i++ {
@@ -68,6 +85,12 @@ func BenchmarkPushToBIND(b *testing.B) {
 				res, err := eng.Push(context.Background(), tgt, want, false)
 				if err != nil {
 					b.Fatal(err)
+				}
+				if mem != nil {
+					if err := mem.flush(); err != nil {
+						b.Fatal(err)
+					}
+					mem.loaded = nil // the next run reads the state again, as a new apply would
 				}
 				for _, z := range res.Zones {
 					if z.Updates > 0 {
