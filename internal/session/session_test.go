@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
 	_ "github.com/tether-dev/tether/providers/all"
 	"github.com/tether-dev/tether/schema"
@@ -36,6 +37,7 @@ func TestRealEndpoints(t *testing.T) {
 		"ns1":   {Role: "dnsonly", Host: "ns1.example.net", TLS: &schema.TLS{Insecure: true}, Credentials: &schema.Credentials{TokenEnv: "NS1"}},
 	}}
 	s, err := Open(context.Background(), fleet, Options{
+		FleetPath: t.TempDir(),
 		Getenv:   fakeEnv(map[string]string{"WEB1_WHM_TOKEN": secret, "NS1": " ns1tok\n"}),
 		ReadFile: fakeFiles(map[string]string{"/etc/tether/mail1.token": "mailtok\n"}),
 	})
@@ -194,3 +196,72 @@ func TestSandboxServedByAnotherProcess(t *testing.T) {
 		t.Errorf("web1 at %s, the server is at %s", got, want)
 	}
 }
+
+// The providers get the same state the command uses: the folder next to the fleet, or
+// tether-state inside the sandbox's folder, or the store the caller gives (watch).
+func TestOpenHandsTheStateToProviders(t *testing.T) {
+	ctx := context.Background()
+	fleetDir := t.TempDir()
+	fleet := &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1": {Role: "parent", Host: "web1.example.net", Credentials: &schema.Credentials{TokenEnv: "T"}},
+	}}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		dir  string
+	}{
+		{"real servers", Options{FleetPath: fleetDir, Getenv: fakeEnv(map[string]string{"T": secret})}, filepath.Join(fleetDir, ".tether", "state")},
+		{"sandbox", Options{FleetPath: fleetDir, Sandbox: true, SandboxState: filepath.Join(fleetDir, "sb")}, filepath.Join(fleetDir, "sb", "tether-state")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(ctx, fleet, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.State == nil || s.Config.State == nil || s.Config.State != providers.State(s.State) {
+				t.Fatalf("state %v, providers' %v", s.State, s.Config.State)
+			}
+			if _, err := s.State.UpdateHealth(ctx, "web1/bind1", func(h *state.Health) { h.Disabled = true }); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st, err := OpenState(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if st.Dir() != tc.dir {
+				t.Errorf("state in %s, want %s", st.Dir(), tc.dir)
+			}
+			if h, _ := st.Health(ctx); !h["web1/bind1"].Disabled {
+				t.Errorf("what the session's state recorded is not in %s", tc.dir)
+			}
+		})
+	}
+
+	folder, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := &closeCounter{Store: folder}
+	s, err := Open(ctx, fleet, Options{FleetPath: fleetDir, State: given, Getenv: fakeEnv(map[string]string{"T": secret})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != state.Store(given) || s.Config.State != providers.State(given) {
+		t.Fatal("a given store was not used")
+	}
+	s.Close()
+	if given.closed != 0 {
+		t.Fatal("the session closed a store it did not open")
+	}
+}
+
+type closeCounter struct {
+	state.Store
+	closed int
+}
+
+func (c *closeCounter) Close() error { c.closed++; return c.Store.Close() }
