@@ -301,6 +301,23 @@ func TestDNSBINDMembersConverge(t *testing.T) {
 		t.Fatalf("an apply with nothing to do moved serials:\nbefore %v\nafter  %v", moved, again)
 	}
 	expect(t, e.run(t, "dns", "verify", e.fleet), 0, "DNS OK: 5 server(s)")
+
+	// The write-only member leaves the fleet: kept and reported with pruning off,
+	// removed with its warning once pruning is on; its zones stay on the nameserver.
+	e.edit(t, wo.yaml(""), "")
+	r = e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 0, "dns.web1.member.bind2: in the DNS cluster of web1, not in the fleet; left alone (policy.prune is off): it stays in the cluster, but Tether no longer updates it; with policy.prune: true its removal is planned")
+	e.edit(t, "dnsClusters:", "policy: {prune: true}\n\ndnsClusters:")
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "- dns.web1.member.bind2", "! records held only by bind2 will no longer exist on bind1, ns1, ns2, web1",
+		"! Tether stops updating bind2; the zones on it are left as they are", "Apply complete! 0 created, 0 changed, 1 removed.", "DNS OK: 4 server(s)")
+	if h, err := e.state(t).Health(context.Background()); err != nil || len(h) != 1 {
+		t.Fatalf("state after removing bind2: %v, %v (only bind1 is kept)", h, err)
+	}
+	if got := digA(t, wo, "mail.frank.example"); !only(got, "192.0.2.21") {
+		t.Errorf("a removed member's zones were emptied: mail.frank.example = %v", got)
+	}
+	e.assertConverged(t)
 }
 
 // closedAddr is a loopback address nothing listens on.
