@@ -38,8 +38,8 @@ func TestRealEndpoints(t *testing.T) {
 	}}
 	s, err := Open(context.Background(), fleet, Options{
 		FleetPath: t.TempDir(),
-		Getenv:   fakeEnv(map[string]string{"WEB1_WHM_TOKEN": secret, "NS1": " ns1tok\n"}),
-		ReadFile: fakeFiles(map[string]string{"/etc/tether/mail1.token": "mailtok\n"}),
+		Getenv:    fakeEnv(map[string]string{"WEB1_WHM_TOKEN": secret, "NS1": " ns1tok\n"}),
+		ReadFile:  fakeFiles(map[string]string{"/etc/tether/mail1.token": "mailtok\n"}),
 	})
 	if err != nil {
 		t.Fatal(err)
