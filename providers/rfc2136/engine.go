@@ -398,9 +398,11 @@ func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 			m = new(dns.Msg)
 			m.SetUpdate(dns.Fqdn(zone))
 		}
+		// Insert and Remove set the record's class: they get copies, since the records
+		// are the parent's zones, shared by every member pushed at the same time.
 		switch op.Kind {
 		case OpAdd:
-			m.Insert([]dns.RR{op.RR})
+			m.Insert([]dns.RR{dns.Copy(op.RR)})
 		case OpDel:
 			m.Remove([]dns.RR{dns.Copy(op.RR)})
 		case OpDelRRset:
