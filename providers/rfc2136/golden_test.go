@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +54,14 @@ func TestErrorTexts(t *testing.T) {
 		&PartialWriteError{Member: "bind1", Addr: "127.0.0.1:5300", Zone: "alice.example",
 			Written: []string{"alice.example. A", "mail.alice.example. A"}, NotWritten: []string{"www.alice.example. CNAME"},
 			Err: classifyUpdate(tgt, "alice.example.", servfail, nil)},
+		classifyUpdate(tgt, "alice.example.", nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}),
+		// Zones that failed the same way are one sentence; others keep their own.
+		errors.New(joinZoneErrors([]error{
+			classifyUpdate(tgt, "alice.example.", servfail, nil),
+			classifyUpdate(tgt, "bob.example.", servfail, nil),
+			classifyUpdate(tgt, "carol.example.", notAuth, nil),
+			classifyUpdate(tgt, "dave.example.", servfail, nil),
+		})),
 	}
 	var b strings.Builder
 	for _, e := range errs {
