@@ -290,3 +290,73 @@ func scrub(err error, opts Options) error {
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), tok, "***"))
 }
+
+// ErrNoFleetAtRef is returned (wrapped) by ExportBase when the fleet's path does not
+// exist at the base commit: the pull request adds the fleet.
+var ErrNoFleetAtRef = errors.New("the fleet's path does not exist at that commit")
+
+// Base is the fleet of a git work tree as it was at another ref.
+type Base struct {
+	// Path is what to hand to schema.Load (inside the export folder).
+	Path string
+	// Commit is the base commit's hash.
+	Commit string
+	// Rel is the fleet's path relative to the repository root, slash-separated.
+	Rel string
+}
+
+// ExportBase finds the repository holding fleetPath (a work tree), resolves ref in it
+// (a branch, remote-tracking branch such as origin/main, tag or commit) and exports the
+// same fleet path, relative to the repository root, as it was at that commit into dir.
+// A fleet path missing at ref is reported with ErrNoFleetAtRef, with Commit filled in.
+func ExportBase(fleetPath, ref, dir string) (Base, error) {
+	abs, err := filepath.Abs(fleetPath)
+	if err != nil {
+		return Base{}, fmt.Errorf("fleet %s: %w", fleetPath, err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	r, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return Base{}, fmt.Errorf("--git-base: %s is not in a git work tree: %w", fleetPath, err)
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return Base{}, fmt.Errorf("--git-base: %s: %w", fleetPath, err)
+	}
+	root := wt.Filesystem.Root()
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return Base{}, fmt.Errorf("--git-base: %s is outside its repository %s", fleetPath, root)
+	}
+	if rel == "." {
+		rel = ""
+	}
+	s := &Source{opts: Options{Repo: root, Path: rel}, repo: r}
+	h, err := s.Resolve(ref)
+	if err != nil {
+		return Base{}, fmt.Errorf("--git-base: %w", err)
+	}
+	b := Base{Commit: h.String(), Rel: filepath.ToSlash(rel)}
+	c, err := s.Commit(h)
+	if err != nil {
+		return b, err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return b, fmt.Errorf("commit %s: tree: %w", h, err)
+	}
+	if b.Rel != "" {
+		if _, ferr := tree.File(b.Rel); ferr != nil {
+			if _, terr := tree.Tree(b.Rel); terr != nil {
+				return b, fmt.Errorf("%s at %s: %w", b.Rel, h.String()[:12], ErrNoFleetAtRef)
+			}
+		}
+	}
+	b.Path, err = s.Export(h, dir)
+	return b, err
+}
