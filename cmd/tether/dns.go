@@ -155,14 +155,7 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, stateDir
 // stateDirFor is where Tether's state for a fleet lives: next to the fleet, or inside
 // the sandbox's folder so the sandbox never shares state with the real fleet.
 func stateDirFor(path string, cf connFlags) string {
-	if !cf.sandbox {
-		return session.StateDir(path)
-	}
-	sdir := cf.sandboxState
-	if sdir == "" {
-		sdir = filepath.Join(session.BaseDir(path), ".tether", "sandbox")
-	}
-	return filepath.Join(sdir, "tether-state")
+	return session.StateDirFor(path, cf.sandbox, cf.sandboxState)
 }
 
 func newDNSEnableCmd() *cobra.Command {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -123,16 +122,9 @@ func open(ctx context.Context, cmd *cobra.Command, path string, cf connFlags, lo
 	if err != nil {
 		return nil, err
 	}
-	// The sandbox's fleet is not the real one: its inventory lives with it, so that
-	// what Tether created there never counts as created on the real servers.
-	stateDir := session.StateDir(path)
-	if cf.sandbox {
-		sdir := cf.sandboxState
-		if sdir == "" {
-			sdir = filepath.Join(session.BaseDir(path), ".tether", "sandbox")
-		}
-		stateDir = filepath.Join(sdir, "tether-state")
-	}
+	// The sandbox's inventory lives with the sandbox; $TETHER_STATE_DIR puts it where
+	// the watch daemon keeps its own, so both share the per-parent locks.
+	stateDir := stateDirFor(path, cf)
 	if w.st, err = state.Open(stateDir); err != nil {
 		w.close()
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/internal/watch"
@@ -63,7 +64,7 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 			defer stop()
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			src, err := gitsource.Open(ctx, gitsource.Options{Repo: wf.repo, Ref: wf.branch, Path: wf.path,
-				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey})
+				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey, Lazy: true})
 			if err != nil {
 				return err
 			}
@@ -80,6 +81,7 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 				local = wf.repo
 			}
 			run := &watchRunner{wf: wf, log: logger}
+			defer run.Close()
 			d, err := watch.New(watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
 				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv),
@@ -146,9 +148,85 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 type watchRunner struct {
 	wf  watchFlags
 	log *slog.Logger
+	// lockWait bounds the wait for a parent that a CLI apply is writing to.
+	lockWait time.Duration
 
 	mu      sync.Mutex
 	webhook string // the last valid fleet's policy.notifyWebhook
+
+	// One session, and with --sandbox one in-process sandbox, serves every reconcile:
+	// starting them is most of a reconcile's cost. A fleet whose nodes change gets a
+	// new session. The daemon runs one reconcile at a time; smu guards Close.
+	smu     sync.Mutex
+	sess    *session.Session
+	sessKey string
+}
+
+// sandboxState is the daemon's sandbox folder: --sandbox-state, else inside --state-dir.
+func (r *watchRunner) sandboxState() string {
+	if r.wf.sandboxState != "" {
+		return r.wf.sandboxState
+	}
+	return filepath.Join(r.wf.stateDir, "sandbox")
+}
+
+// stateDir is where Tether's state (inventory, journals, parent locks) lives: with
+// --sandbox the same folder a CLI command given the same --sandbox-state uses;
+// $TETHER_STATE_DIR for both when set, so they share the locks on real servers too.
+func (r *watchRunner) stateDir() string {
+	if d := os.Getenv(session.StateDirEnv); d != "" {
+		return d
+	}
+	if r.wf.sandbox {
+		return session.StateDirFor("", true, r.sandboxState())
+	}
+	return filepath.Join(r.wf.stateDir, "state")
+}
+
+// session returns the open session, or opens one for the fleet's nodes.
+func (r *watchRunner) session(ctx context.Context, fleet *schema.Fleet, fleetPath string) (*session.Session, error) {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	b, err := json.Marshal(fleet.Nodes)
+	if err != nil {
+		return nil, fmt.Errorf("fleet nodes: %w", err)
+	}
+	key := string(b)
+	if r.sess != nil && r.sessKey == key {
+		return r.sess, nil
+	}
+	if r.sess != nil {
+		r.sess.Close()
+		r.sess = nil
+	}
+	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), Logger: r.log}
+	sandboxOptions(&so)
+	s, err := session.Open(ctx, fleet, so)
+	if err != nil {
+		return nil, err
+	}
+	if s.InProcess != nil {
+		// Served for as long as the daemon runs, so `tether plan --sandbox
+		// --sandbox-state` on the same folder reads the same servers instead of
+		// being refused the folder.
+		if err := sandbox.WritePID(so.SandboxState); err != nil {
+			r.log.Warn("the sandbox is not shared with other commands", "err", err)
+		}
+	}
+	r.sess, r.sessKey = s, key
+	return s, nil
+}
+
+// Close ends the session (and the in-process sandbox) when the daemon stops.
+func (r *watchRunner) Close() error {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	if r.sess == nil {
+		return nil
+	}
+	err := r.sess.Close()
+	r.sess = nil
+	return err
 }
 
 func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, apply bool) (watch.Outcome, error) {
@@ -172,18 +250,19 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 		r.webhook = p.NotifyWebhook
 		r.mu.Unlock()
 	}
-	w := &workspace{path: fleetPath, fleet: fleet, src: plan.Source{Path: r.wf.path, Commit: commit}}
-	defer w.close()
-	sandboxState := r.wf.sandboxState
-	if r.wf.sandbox && sandboxState == "" {
-		sandboxState = filepath.Join(r.wf.stateDir, "sandbox")
-	}
-	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: sandboxState, Logger: r.log}
-	sandboxOptions(&so)
-	if w.sess, err = session.Open(ctx, fleet, so); err != nil {
+	sess, err := r.session(ctx, fleet, fleetPath)
+	if err != nil {
 		return out, err
 	}
-	if w.st, err = state.Open(filepath.Join(r.wf.stateDir, "state")); err != nil {
+	// The session outlives this reconcile; only the state is opened per reconcile.
+	w := &workspace{path: fleetPath, fleet: fleet, src: plan.Source{Path: r.wf.path, Commit: commit}}
+	defer func() {
+		if w.st != nil {
+			w.st.Close()
+		}
+	}()
+	w.sess = sess
+	if w.st, err = state.Open(r.stateDir()); err != nil {
 		return out, err
 	}
 	if err := w.makePlan(ctx, r.wf.parallelism); err != nil {
@@ -194,20 +273,36 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	if len(w.plan.Errors) > 0 {
 		return out, fmt.Errorf("%d part(s) of the fleet could not be read: %s", len(w.plan.Errors), strings.Join(w.plan.Errors, "; "))
 	}
-	if !apply || w.plan.Empty() {
+	if !apply {
+		return out, nil
+	}
+	journals, err := w.st.Journals(ctx)
+	if err != nil {
+		return out, err
+	}
+	var mine []*state.Journal
+	for _, j := range journals {
+		if j.Fleet == w.src.Path {
+			mine = append(mine, j)
+			r.log.Warn("an earlier apply did not finish; this one re-read the fleet and finishes it", "journal", j.Summary())
+		}
+	}
+	// An empty plan still runs when an interrupted apply left a journal: the fleet
+	// converged, and the engine closes that journal.
+	if w.plan.Empty() && len(mine) == 0 {
 		return out, nil
 	}
 	// The daemon never forces: a risky plan waits for an operator at the terminal.
 	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{}); err != nil {
 		return out, fmt.Errorf("not applied: %w", err)
 	}
-	journals, err := w.st.Journals(ctx)
-	if err != nil {
-		return out, err
+	lockWait := r.lockWait
+	if lockWait == 0 {
+		lockWait = time.Minute
 	}
 	res, err := reconciler.Apply(ctx, w.plan, w.sess.Providers, reconciler.ApplyOptions{
 		Parallelism: r.wf.parallelism, PerTarget: r.wf.perNode, State: w.st,
-		Locks: reconciler.Locks(w.plan, journals), LockWait: time.Minute,
+		Locks: reconciler.Locks(w.plan, mine), LockWait: lockWait, Retry: applyRetry,
 		Events: func(ev reconciler.Event) {
 			if ev.Kind == reconciler.EventFailed {
 				r.log.Error("change failed", "event", fmt.Sprint(ev))
@@ -216,6 +311,11 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	})
 	if res != nil {
 		out.Applied, out.Failed = res.Done, res.Failed+res.Skipped
+		if err == nil {
+			if perr := recordProtection(ctx, w, res.Failed == 0 && res.NotStarted == 0); perr != nil {
+				r.log.Warn("protection not recorded", "err", perr)
+			}
+		}
 	}
 	if err != nil && out.Failed == 0 {
 		return out, err

@@ -86,9 +86,33 @@ func BaseDir(fleetPath string) string {
 	return fleetPath
 }
 
-// StateDir is where the folder state backend keeps Tether's state for a fleet.
+// StateDirEnv names the environment variable that places Tether's state (inventory,
+// journals and the per-parent locks) wherever it is set, for every command and for
+// the watch daemon: set to one folder in both, a CLI apply and the daemon see each
+// other's locks and never write to one parent at once.
+const StateDirEnv = "TETHER_STATE_DIR"
+
+// StateDir is where the folder state backend keeps Tether's state for a fleet on
+// the real servers: $TETHER_STATE_DIR, else .tether/state next to the fleet.
 func StateDir(fleetPath string) string {
-	return filepath.Join(BaseDir(fleetPath), ".tether", "state")
+	return StateDirFor(fleetPath, false, "")
+}
+
+// StateDirFor is StateDir for a command's choice of servers. The sandbox's fleet is
+// not the real one, so by default its state lives with it, in sandboxState (default
+// .tether/sandbox next to the fleet)/tether-state: what Tether created there never
+// counts as created on the real servers. $TETHER_STATE_DIR overrides both.
+func StateDirFor(fleetPath string, sandbox bool, sandboxState string) string {
+	if d := os.Getenv(StateDirEnv); d != "" {
+		return d
+	}
+	if !sandbox {
+		return filepath.Join(BaseDir(fleetPath), ".tether", "state")
+	}
+	if sandboxState == "" {
+		sandboxState = filepath.Join(BaseDir(fleetPath), ".tether", "sandbox")
+	}
+	return filepath.Join(sandboxState, "tether-state")
 }
 
 // Open builds the session: endpoints, secrets, and every registered provider.

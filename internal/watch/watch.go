@@ -181,6 +181,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 		defer srv.Shutdown(context.Background())
+		d.log.Info("listening", "addr", d.Addr())
 	}
 	if d.cfg.LocalDir != "" {
 		stop, err := d.watchLocal(ctx)
