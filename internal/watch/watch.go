@@ -252,6 +252,9 @@ func (d *Daemon) watchLocal(ctx context.Context) (func(), error) {
 	return func() { w.Close() }, nil
 }
 
+// resolveRetry is how long a failed resolve waits before its one retry.
+const resolveRetry = 50 * time.Millisecond
+
 // syncCommit applies the branch's newest commit if it is new, valid and (with a
 // keyring) signed by a trusted key. Anything else leaves the last good commit in force.
 func (d *Daemon) syncCommit(ctx context.Context, why string) {
@@ -261,8 +264,17 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	}
 	h, err := d.cfg.Source.Resolve(d.cfg.Branch)
 	if err != nil {
-		d.fail("", err)
-		return
+		// A ref caught mid-write (some writers truncate the file before writing
+		// the new hash) reads as missing for a moment; only a lasting failure counts.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(resolveRetry):
+		}
+		if h, err = d.cfg.Source.Resolve(d.cfg.Branch); err != nil {
+			d.fail("", err)
+			return
+		}
 	}
 	d.mu.Lock()
 	seen := d.lastSeen
