@@ -150,6 +150,8 @@ type watchRunner struct {
 	log *slog.Logger
 	// lockWait bounds the wait for a parent that a CLI apply is writing to.
 	lockWait time.Duration
+	// events, when set, also sees every apply event (tests hold an apply mid-run).
+	events func(reconciler.Event)
 
 	mu      sync.Mutex
 	webhook string // the last valid fleet's policy.notifyWebhook
@@ -306,6 +308,9 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 		Events: func(ev reconciler.Event) {
 			if ev.Kind == reconciler.EventFailed {
 				r.log.Error("change failed", "event", fmt.Sprint(ev))
+			}
+			if r.events != nil {
+				r.events(ev)
 			}
 		},
 	})
