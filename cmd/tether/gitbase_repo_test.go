@@ -26,14 +26,23 @@ type gitRepo struct {
 func newGitRepo(t *testing.T) *gitRepo {
 	t.Helper()
 	dir := t.TempDir()
+	return &gitRepo{t: t, dir: dir, r: newGitRepoAt(t, dir)}
+}
+
+// newGitRepoAt makes a repository with a main branch in dir.
+func newGitRepoAt(t *testing.T, dir string) *git.Repository {
+	t.Helper()
 	r, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{
 		InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &gitRepo{t: t, dir: dir, r: r}
+	return r
 }
+
+// resetHard puts the work tree back to where HEAD points.
+var resetHard = git.ResetOptions{Mode: git.HardReset}
 
 // write puts content at rel (slash-separated) in the work tree.
 func (g *gitRepo) write(rel, content string) {

@@ -54,7 +54,12 @@ type watchProc struct {
 // an HTTP listener on a free port; extra flags follow.
 func startWatch(t *testing.T, sb string, extra ...string) *watchProc {
 	t.Helper()
-	sd := filepath.Join(t.TempDir(), "watch")
+	return startWatchDirs(t, sb, filepath.Join(t.TempDir(), "watch"), extra...)
+}
+
+// startWatchDirs is startWatch with the daemon's --state-dir given.
+func startWatchDirs(t *testing.T, sb, sd string, extra ...string) *watchProc {
+	t.Helper()
 	args := append([]string{"watch", "--sandbox", "--sandbox-state", sb, "--state-dir", sd,
 		"--listen", "127.0.0.1:0", "--interval", "400ms", "--poll", "200ms"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
