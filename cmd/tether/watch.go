@@ -38,6 +38,7 @@ type watchFlags struct {
 	hookTokenEnv       string
 	sshKey             string
 	perNode            int
+	logLevel           string
 }
 
 func newWatchCmd() *cobra.Command {
@@ -62,7 +63,11 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(wf.logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", wf.logLevel)
+			}
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			src, err := gitsource.Open(ctx, gitsource.Options{Repo: wf.repo, Ref: wf.branch, Path: wf.path,
 				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey, Lazy: true})
 			if err != nil {
@@ -105,6 +110,7 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 	f.StringVar(&wf.keyring, "keyring", "", "an armored OpenPGP keyring: apply only commits signed by its keys")
 	f.StringVar(&wf.hookTokenEnv, "hook-token-env", "TETHER_HOOK_TOKEN", "environment variable holding the bearer token /hook requires (unset: none)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
+	f.StringVar(&wf.logLevel, "log-level", "info", "debug adds each reconcile's plan and apply times")
 	f.IntVar(&wf.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
 	wf.connFlags.register(cmd)
 	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
@@ -267,9 +273,11 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	if w.st, err = state.Open(r.stateDir()); err != nil {
 		return out, err
 	}
+	planStart := time.Now()
 	if err := w.makePlan(ctx, r.wf.parallelism); err != nil {
 		return out, err
 	}
+	planTime := time.Since(planStart)
 	out.Changes = len(w.plan.Changes)
 	out.Summary = planSummary(w.plan)
 	if len(w.plan.Errors) > 0 {
@@ -302,6 +310,10 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	if lockWait == 0 {
 		lockWait = time.Minute
 	}
+	applyStart := time.Now()
+	defer func() {
+		r.log.Debug("reconcile timing", "commit", commit, "plan_ms", planTime.Milliseconds(), "apply_ms", time.Since(applyStart).Milliseconds())
+	}()
 	res, err := reconciler.Apply(ctx, w.plan, w.sess.Providers, reconciler.ApplyOptions{
 		Parallelism: r.wf.parallelism, PerTarget: r.wf.perNode, State: w.st,
 		Locks: reconciler.Locks(w.plan, mine), LockWait: lockWait, Retry: applyRetry,
