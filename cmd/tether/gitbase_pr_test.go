@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +114,25 @@ func TestGitBaseInvalidOrMissingAtBase(t *testing.T) {
 	r = tether(t, t.Context(), "", "plan", "testdata/e2e", "--git-base", "main", "--sandbox", "--sandbox-state", sb)
 	if r.code != 1 && !strings.Contains(r.stdout, "Desired state") {
 		t.Fatalf("outside a work tree, or in this repository: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// A pull request too big for one comment still gives one comment under GitHub's
+// limit, saying what it left out.
+func TestGitBaseCommentFitsLimit(t *testing.T) {
+	g := newGitRepo(t)
+	g.write("fleet/fleet.yaml", readFile(t, "testdata/e2e/fleet.yaml"))
+	g.setRef("refs/remotes/origin/main", g.commit("small", nil))
+	var b strings.Builder
+	b.WriteString(readFile(t, "testdata/e2e/fleet.yaml"))
+	for i := 0; i < 700; i++ {
+		fmt.Fprintf(&b, "  user%03d:\n    parent: web1\n    domain: user%03d.example\n    plan: basic\n    contactEmail: user%03d@example.org\n    mail: {node: mail%d}\n", i, i, i, 1+i%2)
+	}
+	g.write("fleet/fleet.yaml", b.String())
+	r := tether(t, t.Context(), "", "plan", filepath.Join(g.dir, "fleet"), "--git-base", "origin/main", "--format", "markdown",
+		"--sandbox", "--sandbox-state", filepath.Join(t.TempDir(), "sandbox"))
+	expect(t, r, 0, "### Desired state: 700 added", "more object(s) not shown", "### Live plan: 707 to create")
+	if len(r.stdout) > 65536 {
+		t.Fatalf("the comment is %d bytes, over GitHub's 65536", len(r.stdout))
 	}
 }

@@ -237,3 +237,34 @@ func TestWatchCommitLatency(t *testing.T) {
 		t.Errorf("median %v is over the 2 s target", times[2])
 	}
 }
+
+// `tether watch suspend` stops a running daemon from applying; resume applies the
+// commit it held back.
+func TestWatchSuspendResume(t *testing.T) {
+	g := newGitRepo(t)
+	g.write("fleet/fleet.yaml", e2eFleet(t, ""))
+	g.commit("the fleet", nil)
+	sb := filepath.Join(t.TempDir(), "sandbox")
+	w := startWatch(t, sb, "--repo", g.dir, "--path", "fleet")
+	w.waitFor("applied", 1)
+
+	expect(t, tether(t, t.Context(), "", "watch", "suspend", "--state-dir", w.stateDir, "--reason", "maintenance"), 0, "suspended")
+	g.edit("fleet/fleet.yaml", "contactEmail: frank@example.org", "contactEmail: frank@example.net")
+	held := g.commit("while suspended", nil)
+	w.waitFor("suspended: new commit seen, not applied", 1, "commit", held.String()[:12])
+	if got := contactEmail(t, sb, "frank"); got != "frank@example.org" {
+		t.Fatalf("a suspended daemon applied: %q", got)
+	}
+	expect(t, tether(t, t.Context(), "", "watch", "resume", "--state-dir", w.stateDir), 0, "resumed")
+	// The next trigger (the webhook, or the poll if it comes first) applies what was
+	// held back.
+	resp, err := http.Post("http://"+w.addr()+"/hook", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	w.waitFor("applied", 1, "commit", held.String()[:12])
+	if got := contactEmail(t, sb, "frank"); got != "frank@example.net" {
+		t.Fatalf("after resume frank's address is %q", got)
+	}
+}
