@@ -55,7 +55,13 @@ with the last good commit: policy.drift "warn" reports drift, "correct" applies.
 
 Endpoints on --listen: /healthz, /readyz, /metrics (Prometheus), /hook.
 SIGTERM or Ctrl-C: running changes finish, no new change starts.
-"tether watch suspend" / "tether watch resume" pause and resume applying.`,
+"tether watch suspend" / "tether watch resume" pause and resume applying.
+
+Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR when set
+(export the same for CLI applies, so the two never write to one parent at once), else
+in --state-dir/state, or with --sandbox where a CLI command given the same
+--sandbox-state keeps it. With --sandbox the daemon serves its sandbox to other
+commands for as long as it runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if wf.repo == "" {
@@ -105,7 +111,7 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 	f.StringVar(&wf.path, "path", "", "the fleet's folder inside the repository")
 	f.DurationVar(&wf.interval, "interval", 5*time.Minute, "how often to check the live fleet for drift")
 	f.DurationVar(&wf.poll, "poll", time.Minute, "how often to fetch a remote repository")
-	f.StringVar(&wf.stateDir, "state-dir", ".tether/watch", "the daemon's state: clone, last good commit, suspension, Tether's state")
+	f.StringVar(&wf.stateDir, "state-dir", ".tether/watch", "the daemon's files: clone, last good commit, suspension (and Tether's state, unless $TETHER_STATE_DIR)")
 	f.StringVar(&wf.listen, "listen", "127.0.0.1:9310", "address for /healthz, /readyz, /metrics and /hook (empty: none)")
 	f.StringVar(&wf.keyring, "keyring", "", "an armored OpenPGP keyring: apply only commits signed by its keys")
 	f.StringVar(&wf.hookTokenEnv, "hook-token-env", "TETHER_HOOK_TOKEN", "environment variable holding the bearer token /hook requires (unset: none)")

@@ -94,7 +94,7 @@ func TestWatchHelperProcess(t *testing.T) {
 	prev := sandboxOptions
 	sandboxOptions = func(o *session.Options) {
 		prev(o)
-		o.SandboxOptions.Faults = map[string]sandbox.Faults{"web1": {Latency: 80 * time.Millisecond}}
+		o.SandboxOptions.Faults = map[string]sandbox.Faults{"web1": {Latency: 40 * time.Millisecond}}
 	}
 	os.Exit(run(strings.Split(args, "\x1f")))
 }
