@@ -99,6 +99,39 @@ func TestWatchHelperProcess(t *testing.T) {
 	os.Exit(run(strings.Split(args, "\x1f")))
 }
 
+// startHelper runs `tether watch` (slow web1, one change at a time per node) in a
+// child process on repo g, and returns it once its apply is half-way: some changes
+// done, some not.
+func startHelper(t *testing.T, g *gitRepo, sb, sd string) (*exec.Cmd, *state.Journal, string) {
+	t.Helper()
+	args := []string{"watch", "--repo", g.dir, "--path", "fleet", "--sandbox", "--sandbox-state", sb,
+		"--state-dir", sd, "--listen", "", "--interval", "1h", "--per-node", "1"}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchHelperProcess$")
+	cmd.Env = append(os.Environ(), "TETHER_WATCH_HELPER_ARGS="+strings.Join(args, "\x1f"))
+	logf, err := os.Create(filepath.Join(t.TempDir(), "helper.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	stateDir := session.StateDirFor("", true, sb)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if js := journals(t, stateDir); len(js) == 1 {
+			if done := len(js[0].Changes) - len(js[0].Remaining()); done >= 2 && len(js[0].Remaining()) > 1 {
+				return cmd, js[0], logf.Name()
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("the helper never got half-way through its apply:\n%s", b)
+		}
+	}
+}
+
 // The daemon killed with SIGKILL mid-apply leaves a journal; the next start reads it,
 // finishes the work and closes it.
 func TestWatchKilledMidApplyIsFinishedOnRestart(t *testing.T) {
@@ -110,40 +143,12 @@ func TestWatchKilledMidApplyIsFinishedOnRestart(t *testing.T) {
 	h := g.commit("the fleet", nil)
 	dir := t.TempDir()
 	sb, sd := filepath.Join(dir, "sandbox"), filepath.Join(dir, "watch")
-	args := []string{"watch", "--repo", g.dir, "--path", "fleet", "--sandbox", "--sandbox-state", sb,
-		"--state-dir", sd, "--listen", "", "--interval", "1h", "--per-node", "1"}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchHelperProcess$")
-	cmd.Env = append(os.Environ(), "TETHER_WATCH_HELPER_ARGS="+strings.Join(args, "\x1f"))
-	logf, err := os.Create(filepath.Join(dir, "helper.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	// Kill it once some changes are done and some are not.
-	stateDir := session.StateDirFor("", true, sb)
-	var j *state.Journal
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if js := journals(t, stateDir); len(js) == 1 {
-			if done := len(js[0].Changes) - len(js[0].Remaining()); done >= 2 && len(js[0].Remaining()) > 0 {
-				j = js[0]
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("the helper never got half-way through its apply:\n%s", b)
-		}
-	}
+	cmd, j, _ := startHelper(t, g, sb, sd)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	stateDir := session.StateDirFor("", true, sb)
 	left := journals(t, stateDir)
 	if len(left) != 1 || left[0].ID != j.ID || len(left[0].Remaining()) == 0 {
 		t.Fatalf("after SIGKILL the journal is %+v", left)
@@ -157,6 +162,54 @@ func TestWatchKilledMidApplyIsFinishedOnRestart(t *testing.T) {
 	w.waitFor("applied", 1, "commit", h.String()[:12])
 	if js := journals(t, stateDir); len(js) != 0 {
 		t.Fatalf("journals left after the restart finished the apply: %+v", js)
+	}
+	waitConverged(t, sb, filepath.Join(g.dir, "fleet"))
+}
+
+// SIGTERM mid-apply: the running change finishes, no new one starts, the process
+// exits cleanly, and the next start applies the rest.
+func TestWatchSIGTERMFinishesRunningChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a second process")
+	}
+	g := newGitRepo(t)
+	g.write("fleet/fleet.yaml", e2eFleet(t, ""))
+	h := g.commit("the fleet", nil)
+	dir := t.TempDir()
+	sb, sd := filepath.Join(dir, "sandbox"), filepath.Join(dir, "watch")
+	cmd, _, logPath := startHelper(t, g, sb, sd)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("after SIGTERM the daemon exited with %v:\n%s", err, b)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the daemon did not stop within 20s of SIGTERM")
+	}
+	b, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(b), `"msg":"watch stopping"`) {
+		t.Errorf("no orderly stop in the log:\n%s", b)
+	}
+	stateDir := session.StateDirFor("", true, sb)
+	left := journals(t, stateDir)
+	if len(left) != 1 || len(left[0].Remaining()) == 0 {
+		t.Fatalf("after SIGTERM mid-apply the journal is %+v", left)
+	}
+	for id, st := range left[0].Steps {
+		if st.Status != state.StepDone {
+			t.Errorf("change %s was cut short by the stop: %s %s", id, st.Status, st.Error)
+		}
+	}
+	w := startWatchDirs(t, sb, sd, "--repo", g.dir, "--path", "fleet")
+	w.waitFor("applied", 1, "commit", h.String()[:12])
+	if js := journals(t, stateDir); len(js) != 0 {
+		t.Fatalf("journals left after the restart: %+v", js)
 	}
 	waitConverged(t, sb, filepath.Join(g.dir, "fleet"))
 }
