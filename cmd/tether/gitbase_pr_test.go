@@ -14,30 +14,19 @@ import (
 
 var updatePR = flag.Bool("update", false, "rewrite the golden pull-request comment in testdata/pr")
 
-// prRepo is the sample pull request: the base commit (origin/main) holds the
-// quickstart fleet, applied on the sandbox; the work tree adds an account, moves one
-// to the other mail child and raises a reseller's limit.
+// prRepo is the sample pull request of testdata/pr (see its README): the base
+// commit, applied on the sandbox, is origin/main; the head commit is checked out.
 func prRepo(t *testing.T) (g *gitRepo, fleetDir, sandboxDir string) {
 	t.Helper()
 	g = newGitRepo(t)
-	g.write("fleet/fleet.yaml", readFile(t, "../../examples/quickstart/fleet.yaml"))
+	g.write("fleet/fleet.yaml", readFile(t, "../../testdata/pr/base/fleet.yaml"))
 	base := g.commit("quickstart", nil)
 	g.setRef("refs/remotes/origin/main", base)
 	fleetDir = filepath.Join(g.dir, "fleet")
 	sandboxDir = filepath.Join(t.TempDir(), "sandbox")
 	r := tether(t, t.Context(), "", "apply", "--auto-approve", "--no-verify", "--sandbox", "--sandbox-state", sandboxDir, fleetDir)
 	expect(t, r, 0, "Apply complete!")
-
-	g.edit("fleet/fleet.yaml", "  mallory:\n", `  zoe:
-    parent: web1
-    domain: zoe.example
-    plan: basic
-    contactEmail: zoe@example.org
-    mail: {node: mail1}
-  mallory:
-`)
-	g.edit("fleet/fleet.yaml", "contactEmail: dave@example.org\n    mail: {node: mail2}", "contactEmail: dave@example.org\n    mail: {node: mail1}")
-	g.edit("fleet/fleet.yaml", "limits: {accounts: 50}", "limits: {accounts: 80}")
+	g.write("fleet/fleet.yaml", readFile(t, "../../testdata/pr/head/fleet.yaml"))
 	g.commit("zoe, dave to mail1, bob may have 80 accounts", nil)
 	return g, fleetDir, sandboxDir
 }
