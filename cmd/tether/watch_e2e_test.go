@@ -1,15 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,8 +167,20 @@ func writeArmoredPublic(t *testing.T, path string, e *openpgp.Entity) {
 // A commit with a broken fleet is reported; the last good commit stays in force,
 // and drift is still checked against it.
 func TestWatchBrokenCommitKeepsLastGood(t *testing.T) {
+	// The fleet's policy.notifyWebhook hears of the refusal and the drift.
+	var mu sync.Mutex
+	var kinds []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct{ Kind, Commit, Message string }
+		if err := json.NewDecoder(r.Body).Decode(&ev); err == nil {
+			mu.Lock()
+			kinds = append(kinds, ev.Kind)
+			mu.Unlock()
+		}
+	}))
+	defer hook.Close()
 	g := newGitRepo(t)
-	g.write("fleet/fleet.yaml", e2eFleet(t, "policy:\n  drift: correct\n"))
+	g.write("fleet/fleet.yaml", e2eFleet(t, "policy:\n  drift: correct\n  notifyWebhook: "+hook.URL+"\n"))
 	good := g.commit("good", nil)
 	sb := filepath.Join(t.TempDir(), "sandbox")
 	w := startWatch(t, sb, "--repo", g.dir, "--path", "fleet")
@@ -187,6 +202,12 @@ func TestWatchBrokenCommitKeepsLastGood(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(w.stateDir, "last-good-commit")); strings.TrimSpace(string(b)) != good.String() {
 		t.Fatalf("last good commit = %q", b)
+	}
+	mu.Lock()
+	got := strings.Join(kinds, ",")
+	mu.Unlock()
+	if !strings.Contains(got, "invalid") || !strings.Contains(got, "drift") {
+		t.Errorf("the webhook heard %q, want the invalid commit and the drift", got)
 	}
 
 	g.edit("fleet/fleet.yaml", "contactEmial: frank@example.net", "contactEmail: frank@example.net")
