@@ -319,5 +319,10 @@ func cell(v string) string {
 	if v == "" {
 		return "—"
 	}
-	return "`" + strings.ReplaceAll(v, "|", "\\|") + "`"
+	v = strings.ReplaceAll(v, "|", "\\|")
+	if strings.Contains(v, "`") {
+		// A backtick inside would end the code span; a double-backtick span holds it.
+		return "`` " + v + " ``"
+	}
+	return "`" + v + "`"
 }

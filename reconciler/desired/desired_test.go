@@ -105,3 +105,15 @@ func TestTextInvalidBase(t *testing.T) {
 		t.Fatalf("Markdown = %q", md)
 	}
 }
+
+func TestMarkdownCellEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		"":        "—",
+		`"a|b"`:   "`\"a\\|b\"`",
+		"\"a`b\"": "`` \"a`b\" ``",
+	} {
+		if got := cell(in); got != want {
+			t.Errorf("cell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
