@@ -199,8 +199,29 @@ func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 	idx := indexLabels(files[1:])
 	v := ctx.BuildInstance(inst)
 	ds := topLevelFields(v, idx)
-	if err := v.Validate(cue.Concrete(true)); err != nil {
-		ds = append(ds, cueDiagnostics(v, err, idx)...)
+	if notAMapping(v) {
+		// Not a fleet at all (a YAML list document, a bare value): one clear line
+		// instead of a conflict that would print the whole schema.
+		ds.Add(fromToken(files[len(files)-1].Pos(), files[len(files)-1].Filename), RuleSchema,
+			"the fleet is not a mapping", "a fleet file maps policy, nodes, resellers, accounts and dnsClusters")
+		return nil, ds.Sort()
+	}
+	// The sections first: the cross-object rules (_tetherRules) read them, and over
+	// sections with errors or missing values they would report noise (a reference to
+	// a parent that is not written yet is not a reference to a missing node).
+	for _, section := range []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"} {
+		sv := v.LookupPath(cue.MakePath(cue.Str(section)))
+		if !sv.Exists() {
+			continue
+		}
+		if err := sv.Validate(cue.Concrete(true)); err != nil {
+			ds = append(ds, cueDiagnostics(v, err, idx)...)
+		}
+	}
+	if len(ds) == 0 {
+		if err := v.Validate(cue.Concrete(true)); err != nil {
+			ds = append(ds, cueDiagnostics(v, err, idx)...)
+		}
 	}
 	if len(ds) > 0 {
 		return nil, ds.Sort()
@@ -235,4 +256,16 @@ func topLevelFields(v cue.Value, idx labelIndex) Diagnostics {
 			"a fleet has policy, nodes, resellers, accounts and dnsClusters; name helpers _hidden or #Definition")
 	}
 	return ds
+}
+
+// notAMapping reports whether the operator's files are something other than a struct
+// (a YAML list document, a bare value): the conflict with the schema has no path.
+func notAMapping(v cue.Value) bool {
+	for _, e := range errors.Errors(v.Err()) {
+		format, _ := e.Msg()
+		if len(e.Path()) == 0 && strings.Contains(format, "mismatched types") {
+			return true
+		}
+	}
+	return false
 }

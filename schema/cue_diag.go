@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/errors"
@@ -13,7 +14,8 @@ import (
 // get the same advice.
 var ruleFix = map[string]string{
 	RuleA01: "lowercase letters and digits, starting with a letter, at most 16 characters, not a reserved name",
-	RuleA02: "a lowercase fully qualified domain name without a trailing dot",
+	RuleA02: "write the account's main domain, e.g. example.com",
+	RuleD01: "declare the parent node, or correct the cluster's name",
 	RuleS01: "reference the secret with tokenEnv/tokenFile or secretEnv/secretFile",
 	RuleL10: "letters, digits, _ and -, at most 50 characters",
 	RuleD06: "a whole number >= 1, or \"never\"",
@@ -50,12 +52,13 @@ var ruleField = map[string]string{
 	"_l09":       "forwarders",       // + index + ".to"
 	"_l16":       "passwordStrength", // + kind
 	"_d03":       "dnssec",
+	"_d01":       "",
 }
 
 // crossRules read other objects. The schema evaluates them in comprehensions over
 // whole sections, which fail (and can misreport) as soon as any object in the section
 // has an error of its own, so they are only reported for an otherwise clean fleet.
-var crossRules = map[string]bool{RuleR01: true, RuleL02: true, RuleL03: true, RuleL05: true, RuleL13: true}
+var crossRules = map[string]bool{RuleR01: true, RuleL02: true, RuleL03: true, RuleL05: true, RuleL13: true, RuleD01: true}
 
 // cueDiagnostics turns CUE's errors into one diagnostic per offending field, with the
 // rule the failing constraint stands for and the position in the operator's files.
@@ -142,6 +145,7 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 	if d.Fix == "" {
 		d.Fix = ruleFix[d.Rule]
 	}
+	d.Message = truncateMessage(d.Message)
 
 	// Position: the field the rule is about, else the operator's value CUE names, else
 	// the nearest declared label.
@@ -249,4 +253,19 @@ func cueMessage(err error) string {
 		return fmt.Sprintf(format, args...)
 	}
 	return err.Error()
+}
+
+// maxMessage bounds a message taken from CUE: a conflict between two large values
+// prints both in full, which helps nobody on one line.
+const maxMessage = 300
+
+func truncateMessage(m string) string {
+	if len(m) <= maxMessage {
+		return m
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + "…"
 }
