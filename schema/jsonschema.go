@@ -61,6 +61,8 @@ func JSONSchema() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+const ipv4Pattern = `^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$`
+
 // fixJSONSchema corrects what the generator gets wrong or leaves out, each for a
 // reason the CUE schema cannot carry:
 //
@@ -71,6 +73,9 @@ func JSONSchema() ([]byte, error) {
 //   - accounts and resellers are keyed by cPanel user name; the generator cannot turn
 //     #UserName (a conjunction of patterns) into a key pattern, so it is added as
 //     propertyNames.
+//   - ipv4/ipv6 use CUE's net.IPv4/net.IPv6 validators, which the generator leaves
+//     as `true` (anything); they become strings of format ipv4/ipv6 (and IPv4 a
+//     pattern).
 //   - $id, so the schema has a name.
 func fixJSONSchema(m map[string]any) error {
 	defs, ok := m["$defs"].(map[string]any)
@@ -109,6 +114,18 @@ func fixJSONSchema(m map[string]any) error {
 			return fmt.Errorf("no %s property", section)
 		}
 		s["propertyNames"] = map[string]any{"$ref": "#/$defs/UserName"}
+	}
+	ip := map[string]map[string]any{
+		// format is an annotation in draft 2020-12 unless a validator opts in, so IPv4
+		// also gets the pattern of a dotted quad (no leading zeros, as netip parses).
+		"IPv4": {"type": "string", "format": "ipv4", "pattern": ipv4Pattern},
+		"IPv6": {"type": "string", "format": "ipv6"},
+	}
+	for def, repl := range ip {
+		if v, ok := defs[def]; !ok || v != true {
+			return fmt.Errorf("$defs.%s is %v, expected the generator's `true`", def, v)
+		}
+		defs[def] = repl
 	}
 	m["$id"] = JSONSchemaID
 	return nil
