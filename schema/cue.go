@@ -197,8 +197,9 @@ func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 		}
 	}
 	idx := indexLabels(files[1:])
+	fallback := files[len(files)-1].Filename
 	v := ctx.BuildInstance(inst)
-	ds := topLevelFields(v, idx)
+	ds := topLevelFields(v, idx, fallback)
 	if notAMapping(v) {
 		// Not a fleet at all (a YAML list document, a bare value): one clear line
 		// instead of a conflict that would print the whole schema.
@@ -215,12 +216,12 @@ func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 			continue
 		}
 		if err := sv.Validate(cue.Concrete(true)); err != nil {
-			ds = append(ds, cueDiagnostics(v, err, idx)...)
+			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
 		}
 	}
 	if len(ds) == 0 {
 		if err := v.Validate(cue.Concrete(true)); err != nil {
-			ds = append(ds, cueDiagnostics(v, err, idx)...)
+			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
 		}
 	}
 	if len(ds) > 0 {
@@ -236,7 +237,7 @@ func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 // topLevelFields reports regular top-level fields the fleet does not have. The schema
 // closes #Fleet, but embedding it in one file of a package does not close the fields
 // other files add at the top, so the root is checked here.
-func topLevelFields(v cue.Value, idx labelIndex) Diagnostics {
+func topLevelFields(v cue.Value, idx labelIndex, fallback string) Diagnostics {
 	var ds Diagnostics
 	it, err := v.Fields()
 	if err != nil {
@@ -251,6 +252,9 @@ func topLevelFields(v cue.Value, idx labelIndex) Diagnostics {
 		p := idx.pos(name)
 		if !p.IsValid() {
 			p, _ = operatorPos(it.Value().Pos())
+		}
+		if !p.IsValid() {
+			p = Pos{File: fallback}
 		}
 		ds.Add(p, RuleSchema, fmt.Sprintf("unknown top-level field %q", name),
 			"a fleet has policy, nodes, resellers, accounts and dnsClusters; name helpers _hidden or #Definition")

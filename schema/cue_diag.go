@@ -62,7 +62,8 @@ var crossRules = map[string]bool{RuleR01: true, RuleL02: true, RuleL03: true, Ru
 
 // cueDiagnostics turns CUE's errors into one diagnostic per offending field, with the
 // rule the failing constraint stands for and the position in the operator's files.
-func cueDiagnostics(root cue.Value, err error, idx labelIndex) Diagnostics {
+// fallback names the file of a problem CUE gives no position for.
+func cueDiagnostics(root cue.Value, err error, idx labelIndex, fallback string) Diagnostics {
 	var ds Diagnostics
 	seen := make(map[string]bool)
 	for _, e := range errors.Errors(err) {
@@ -80,7 +81,11 @@ func cueDiagnostics(root cue.Value, err error, idx labelIndex) Diagnostics {
 			continue // one problem per field: the other alternatives say the same
 		}
 		seen[key] = true
-		ds = append(ds, cueDiagnostic(root, e, path, msg, idx))
+		d := cueDiagnostic(root, e, path, msg, idx)
+		if !d.Pos.IsValid() {
+			d.Pos = Pos{File: fallback}
+		}
+		ds = append(ds, d)
 	}
 	cross, local := 0, 0
 	for _, d := range ds {
@@ -106,7 +111,7 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 	// Where a hidden field carries the check, the object is what precedes it.
 	obj, hidden, rest := path, "", []string(nil)
 	for i, s := range path {
-		if strings.HasPrefix(s, "_") {
+		if _, ok := ruleField[s]; ok {
 			obj, hidden, rest = path[:i], s, path[i+1:]
 			break
 		}
