@@ -136,8 +136,10 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 		d.Message = fmt.Sprintf("unknown field %q", last)
 		d.Fix = "check the spelling against the schema (tether schema --jsonschema)"
 	case strings.Contains(msg, "incomplete value") || strings.Contains(msg, "non-concrete value"):
-		d.Message = fmt.Sprintf("%s has no concrete value (%s)", strings.Join(path, "."), msg)
-		d.Fix = "give it a value, or remove it"
+		// CUE's message repeats the whole constraint (a page of regular expressions
+		// for a domain); the path says what is missing.
+		d.Message = fmt.Sprintf("%s has no concrete value", strings.Join(path, "."))
+		d.Fix = "give it a value (a template or a constraint alone is not one), or remove it"
 	case last == "failureThreshold":
 		d.Rule, d.Message = RuleD06, "the failure threshold is not a whole number >= 1 or \"never\""
 	case last == "domain" && len(obj) == 3 && (obj[0] == "accounts" || obj[0] == "resellers") && !strings.Contains(msg, "mismatched types"):
