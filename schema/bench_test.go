@@ -53,3 +53,36 @@ func heapPeak() uint64 {
 
 func BenchmarkLoadYAML10k(b *testing.B)  { benchmarkLoad(b, 10_000) }
 func BenchmarkLoadYAML100k(b *testing.B) { benchmarkLoad(b, 100_000) }
+
+// BenchmarkLoadYAML100kWhole parses the same file in one piece, no chunks and no
+// parallelism: the baseline the chunked parse is measured against.
+func BenchmarkLoadYAML100kWhole(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "fleet.yaml")
+	if _, err := fleetgen.WriteFile(path, fleetgen.Large(100_000)); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ds := schema.LoadChunked(path, 1<<40, 1<<40); len(ds) > 0 {
+			b.Fatal(first(ds))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/account")
+	b.ReportMetric(float64(heapPeak())/(1<<20), "peak-heap-MB")
+}
+
+// BenchmarkCheck100k is the rules alone on a decoded 100k-account fleet.
+func BenchmarkCheck100k(b *testing.B) {
+	f := fleetgen.Generate(fleetgen.Large(100_000))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if ds := schema.Check(f); len(ds) > 0 {
+			b.Fatal(first(ds))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/account")
+}

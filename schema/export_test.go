@@ -3,7 +3,7 @@ package schema
 // Test hooks for the external test package.
 
 // LoadChunked is Load with YAML files of minBytes or more cut into chunks of about
-// targetBytes, so tests can compare chunked and whole-file parsing on small fleets.
+// targetBytes, so tests can compare chunked and whole-file parsing.
 func LoadChunked(path string, minBytes, targetBytes int) (*Fleet, Diagnostics) {
 	yamlFiles, cueFiles, ds := fleetFiles(path)
 	if len(ds) > 0 {

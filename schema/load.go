@@ -16,10 +16,18 @@ import (
 const MaxFileSize = 40 << 20
 
 // Load reads a fleet from path: one file, or a folder whose *.yaml, *.yml and *.cue
-// files (not sub-folders, not dot-files) are merged into one fleet. Every problem is
-// returned as a diagnostic, sorted; the cross-object rules (Check) run only when every
-// file could be read and parsed. The error is for failures that are not the fleet's
-// fault; a missing path or a broken file is a diagnostic.
+// files (not sub-folders, not dot-files) are merged into one fleet; an object declared
+// in two files is an error at the second naming the first. Every problem is returned
+// as a diagnostic, sorted, with positions in the files as path names them (relative
+// stays relative); the cross-object rules (Check) run only when every file could be
+// read and parsed. The fleet holds what could be decoded and is trustworthy only when
+// there are no diagnostics; it is nil when no file could be listed at all. The error
+// is for failures that are not the fleet's fault (none today): a missing path, an
+// empty folder or a broken file is a TETHER-LOAD diagnostic.
+//
+// YAML fleets are one document per file, UTF-8, at most MaxFileSize; anchors, aliases
+// and merge keys ("<<: *defaults") work, and top-level keys starting with "x-" are
+// ignored so they can hold anchored templates.
 func Load(path string) (*Fleet, Diagnostics, error) {
 	yamlFiles, cueFiles, ds := fleetFiles(path)
 	if len(ds) > 0 {
@@ -39,8 +47,8 @@ func Load(path string) (*Fleet, Diagnostics, error) {
 }
 
 // build decodes and merges the fleet's files; pre holds problems already found while
-// reading them. Check runs only when no file failed to load or parse: rules over a
-// fleet with missing pieces would report noise.
+// reading them. Check runs only when every file was read and parsed and the CUE part,
+// if any, evaluated: rules over a fleet with missing pieces would report noise.
 func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking) (*Fleet, Diagnostics) {
 	ds := pre
 	parts, yds := decodeYAML(sources, ch)
@@ -50,15 +58,19 @@ func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking
 	for _, p := range parts {
 		m.addPart(p)
 	}
+	loadFailed := false
 	if len(cueFiles) > 0 {
 		cf, cds := loadCUE(cueFiles)
 		ds = append(ds, cds...)
 		if cf != nil {
 			m.addFleet(cf)
+		} else {
+			// The CUE part did not evaluate: the fleet is missing its objects, and
+			// rules run on the rest would report references to them as broken.
+			loadFailed = true
 		}
 	}
 	ds = append(ds, m.ds...)
-	loadFailed := false
 	for _, d := range ds {
 		loadFailed = loadFailed || d.Rule == RuleLoad
 	}
@@ -251,11 +263,15 @@ type merger struct {
 }
 
 func (m *merger) dup(second Pos, what string, first Pos) {
+	m.dupFix(second, what, first, "keep one declaration; names are unique across the whole fleet")
+}
+
+func (m *merger) dupFix(second Pos, what string, first Pos, fix string) {
 	where := first.String()
 	if first.File == second.File && first.Line > 0 {
 		where = fmt.Sprintf("line %d", first.Line)
 	}
-	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice; first at %s", what, where), "keep one declaration; names are unique across the whole fleet")
+	m.ds.Add(second, RuleSchema, fmt.Sprintf("%s is declared twice; first at %s", what, where), fix)
 }
 
 func (m *merger) addPart(p *part) {
@@ -264,7 +280,7 @@ func (m *merger) addPart(p *part) {
 	for _, s := range p.sections {
 		k := p.file + "\x00" + s.name
 		if first, ok := m.seen[k]; ok {
-			m.dup(s.pos, "section "+s.name, first)
+			m.dupFix(s.pos, "section "+s.name, first, "move its entries under the first "+s.name+": and remove this one")
 			continue
 		}
 		m.seen[k] = s.pos
@@ -318,7 +334,7 @@ func (m *merger) addPart(p *part) {
 
 func (m *merger) setPolicy(p *Policy) {
 	if m.fleet.Policy != nil {
-		m.dup(p.Src.Key, "policy", m.fleet.Policy.Src.Key)
+		m.dupFix(p.Src.Key, "policy", m.fleet.Policy.Src.Key, "keep one policy: for the whole fleet")
 		return
 	}
 	m.fleet.Policy = p

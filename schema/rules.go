@@ -66,17 +66,8 @@ func (c *checker) nodes() {
 				c.add(n.Src.At("profile"), RuleL01, fmt.Sprintf("%s: a parent's profile is %s; a parent only uses STANDARD", obj, n.Profile),
 					"set profile: STANDARD or remove the line")
 			}
-			if n.Parent != "" {
-				c.add(n.Src.At("parent"), RuleL03, fmt.Sprintf("%s is a parent and cannot have a parent; it names %s", obj, n.Parent),
-					"remove parent:, or make the node a child")
-			}
 		case RoleChild:
 			c.child(name, n)
-		case RoleDNSOnly:
-			if n.Parent != "" {
-				c.add(n.Src.At("parent"), RuleL03, fmt.Sprintf("%s is DNS-only and cannot have a parent; it names %s, but only a child links to a parent", obj, n.Parent),
-					"remove parent:, or make the node a child")
-			}
 		}
 	}
 }
@@ -110,6 +101,11 @@ func (c *checker) child(name string, n *Node) {
 	}
 }
 
+func (c *checker) isParent(name string) bool {
+	n := c.f.Nodes[name]
+	return n != nil && n.Role == RoleParent
+}
+
 func roleWord(role string) string {
 	switch role {
 	case RoleChild:
@@ -122,20 +118,28 @@ func roleWord(role string) string {
 	return role
 }
 
+// objName names an account or reseller in messages; formatted only when a problem is
+// reported, so a clean 100k-account fleet costs no string building.
+type objName struct{ kind, name string }
+
+func (o objName) String() string { return o.kind + " " + o.name }
+
+// accounts checks accounts and resellers in map order: the result is sorted anyway,
+// and sorting 100k names first would cost more than the checks.
 func (c *checker) accounts() {
-	for _, name := range sortedKeys(c.f.Resellers) {
-		if r := c.f.Resellers[name]; r != nil {
-			c.account(name, &r.Account, "reseller "+name)
+	for name, r := range c.f.Resellers {
+		if r != nil {
+			c.account(name, &r.Account, objName{"reseller", name})
 		}
 	}
-	for _, name := range sortedKeys(c.f.Accounts) {
-		if a := c.f.Accounts[name]; a != nil {
-			c.account(name, a, "account "+name)
+	for name, a := range c.f.Accounts {
+		if a != nil {
+			c.account(name, a, objName{"account", name})
 		}
 	}
 }
 
-func (c *checker) account(name string, a *Account, obj string) {
+func (c *checker) account(name string, a *Account, obj objName) {
 	if p := userNameProblem(name); p != "" {
 		c.add(a.Src.Key, RuleA01, fmt.Sprintf("%s: the cPanel user name %q %s", obj, short(name), p),
 			"use lowercase letters and digits, starting with a letter, at most 16 characters, not a reserved name")
@@ -185,7 +189,7 @@ func (c *checker) account(name string, a *Account, obj string) {
 }
 
 // mail checks where an account's mail lives and the rules for distributed accounts.
-func (c *checker) mail(a *Account, obj string) {
+func (c *checker) mail(a *Account, obj objName) {
 	m := a.Mail
 	for i, extra := range m.ExtraNodes {
 		c.add(a.Src.At(fmt.Sprintf("mail.node[%d]", i+1)), RuleL04, fmt.Sprintf("%s: mail names more than one child (%s and %s); one child per service", obj, m.Node, extra),
@@ -203,7 +207,8 @@ func (c *checker) mail(a *Account, obj string) {
 	case child.Role != RoleChild:
 		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s is a %s node, not a child", obj, m.Node, roleWord(child.Role)),
 			"name a child with services: [mail], or remove mail: to keep mail on the parent")
-	case child.Parent != a.Parent:
+	case child.Parent != a.Parent && c.isParent(child.Parent):
+		// (A child whose own parent is wrong is reported on the child, once.)
 		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s is a child of %s, not of the account's parent %s", obj, m.Node, child.Parent, a.Parent),
 			"name a child linked to "+a.Parent)
 	case child.Services != nil && !contains(child.Services, ServiceMail):
@@ -255,8 +260,14 @@ func (c *checker) clusters() {
 			c.add(cl.Src.Key, RuleD01, fmt.Sprintf("%s: %s is a %s node; a DNS cluster belongs to a parent, the web server", obj, key, roleWord(p.Role)),
 				"key the cluster by the name of a node with role: parent")
 		}
-		if cl.Enabled && 1+len(cl.Members) < 2 {
-			c.add(firstValid(cl.Src.At("members"), cl.Src.Key), RuleD01, fmt.Sprintf("%s has fewer than two servers: the parent and no member", obj),
+		servers := 1 // the parent itself
+		for _, m := range cl.Members {
+			if m != nil && !(m.BackendName() == BackendCPanel && m.Node == key) {
+				servers++
+			}
+		}
+		if cl.Enabled && servers < 2 {
+			c.add(firstValid(cl.Src.At("members"), cl.Src.Key), RuleD01, fmt.Sprintf("%s has fewer than two servers: the parent and no other member", obj),
 				"add at least one member, or set enabled: false")
 		}
 		if cl.FailureThreshold.N < 0 {
@@ -264,7 +275,13 @@ func (c *checker) clusters() {
 				"write a whole number of failures, 1 or more, or never")
 		}
 		hosts := map[string]string{} // normalised host -> first member
-		for _, mname := range sortedKeys(cl.Members) {
+		// In declaration order, so the second of two members is the one reported.
+		mnames := sortedKeys(cl.Members)
+		sort.SliceStable(mnames, func(i, j int) bool {
+			a, b := cl.Members[mnames[i]], cl.Members[mnames[j]]
+			return a != nil && b != nil && posLess(a.Src.Key, b.Src.Key, "", "")
+		})
+		for _, mname := range mnames {
 			m := cl.Members[mname]
 			if m == nil {
 				continue

@@ -1,38 +1,55 @@
 package schema
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 )
 
-// reservedUsers are names cPanel refuses for an account (TETHER-A01): the system's own
-// users and groups, cPanel's service users, and names that would collide with
-// services, databases or mail routing. Names starting with "test" are refused too
-// (isReservedUser). The list is ours: the system users of a RHEL/AlmaLinux cPanel
-// server, cPanel's service users, and mail/role names; it is UNCONFIRMED against
-// cPanel's own reserved list, so it is kept here, in one place, to be corrected in one
-// place (README "TETHER-A01").
+// reservedUsers are names refused for an account (TETHER-A01): the system users of a
+// RHEL/AlmaLinux cPanel server, cPanel's service users, and mail role names
+// (postmaster, abuse, webmaster...). Names starting with "test" or "cpanel" are
+// refused too (reservedPrefixes). The list is ours, UNCONFIRMED against cPanel's own,
+// so it lives in one place; fleet.cue's #ReservedUserNames must hold the same names
+// (reservedUserNames gives them sorted, for the test that compares).
 var reservedUsers = map[string]bool{
-	"abrt": true, "adm": true, "admin": true, "all": true, "amanda": true, "apache": true,
-	"bin": true, "cpanel": true, "cpaneleximfilter": true, "cpaneleximscanner": true,
-	"cpanellogin": true, "cpanelphpmyadmin": true, "cpanelphppgadmin": true,
-	"cpanelroundcube": true, "cpses": true, "daemon": true, "dbus": true, "dovecot": true,
-	"dovenull": true, "ftp": true, "games": true, "gdm": true, "gopher": true, "halt": true,
-	"haldaemon": true, "ident": true, "info": true, "ldap": true, "lp": true, "mail": true,
-	"mailman": true, "mailnull": true, "mysql": true, "named": true, "news": true,
-	"nfsnobody": true, "nobody": true, "nscd": true, "ntp": true, "nullmail": true,
-	"operator": true, "pcap": true, "postfix": true, "postgres": true, "postmaster": true,
-	"root": true, "rpc": true, "rpcuser": true, "rpm": true, "shutdown": true, "smmsp": true,
-	"sshd": true, "sync": true, "system": true, "toor": true, "tss": true, "uucp": true,
-	"vcsa": true, "virtfs": true, "webmaster": true, "wheel": true, "www": true, "xfs": true,
+	"abrt": true, "abuse": true, "adm": true, "admin": true, "administrator": true,
+	"all": true, "amanda": true, "anonymous": true, "apache": true, "backup": true,
+	"bin": true, "clamav": true, "cpses": true, "daemon": true, "dbus": true,
+	"dovecot": true, "dovenull": true, "exim": true, "ftp": true, "games": true,
+	"gdm": true, "gopher": true, "haldaemon": true, "halt": true, "ident": true,
+	"info": true, "ldap": true, "lp": true, "mail": true, "mailman": true,
+	"mailnull": true, "mysql": true, "named": true, "news": true, "nfsnobody": true,
+	"nobody": true, "nscd": true, "ntp": true, "nullmail": true, "operator": true,
+	"pcap": true, "postfix": true, "postgres": true, "postmaster": true, "root": true,
+	"rpc": true, "rpcuser": true, "rpm": true, "shutdown": true, "smmsp": true,
+	"sshd": true, "sync": true, "system": true, "tomcat": true, "toor": true, "tss": true,
+	"uucp": true, "vcsa": true, "virtfs": true, "webmaster": true, "wheel": true,
+	"www": true, "xfs": true,
 }
 
 // isReservedUser reports whether a user name is reserved, and why.
 func isReservedUser(name string) bool {
-	return reservedUsers[name] || strings.HasPrefix(name, "test")
+	if reservedUsers[name] {
+		return true
+	}
+	for _, prefix := range reservedPrefixes {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
 }
+
+// reservedUserNames returns the reserved names, sorted.
+func reservedUserNames() []string {
+	return sortedKeys(reservedUsers)
+}
+
+// reservedPrefixes: cPanel refuses user names starting with these.
+var reservedPrefixes = []string{"test", "cpanel"}
 
 // userNameProblem returns what is wrong with a cPanel user name, or "".
 func userNameProblem(name string) string {
@@ -51,31 +68,35 @@ func userNameProblem(name string) string {
 		}
 	}
 	if isReservedUser(name) {
-		if strings.HasPrefix(name, "test") {
-			return "starts with \"test\", which cPanel reserves"
+		for _, prefix := range reservedPrefixes {
+			if strings.HasPrefix(name, prefix) {
+				return fmt.Sprintf("starts with %q, which cPanel reserves", prefix)
+			}
 		}
 		return "is a name cPanel reserves for the system"
 	}
 	return ""
 }
 
-// domainProblem returns what is wrong with a domain name, or "". It asks for a fully
-// qualified name of at least two labels, letters, digits and hyphens (IDNs in their
-// xn-- form), each label at most 63 characters, at most 253 in all, and a top-level
-// label that is not a number (so an IP address is not taken for a domain).
+// domainProblem returns what is wrong with a domain name, or "". It asks for what
+// cPanel stores: a fully qualified name in lowercase without the trailing dot, of at
+// least two labels of letters, digits and hyphens (IDNs in their xn-- form), each at
+// most 63 characters, at most 253 in all, the last starting with a letter (so an IP
+// address is not taken for a domain). fleet.cue's #Domain says the same.
 func domainProblem(d string) string {
-	d = strings.TrimSuffix(d, ".")
 	switch {
 	case d == "":
 		return "is empty"
 	case len(d) > 253:
 		return "is longer than 253 characters"
+	case strings.HasSuffix(d, "."):
+		return "ends with a dot; write it without the trailing dot"
+	case strings.ToLower(d) != d:
+		return "has capital letters; write it in lowercase"
 	}
-	labels := strings.Split(d, ".")
-	if len(labels) < 2 {
-		return "has a single label; write the full name, e.g. example.com"
-	}
-	for _, l := range labels {
+	labels, last := 0, ""
+	for rest := d; ; labels++ {
+		l, more, found := strings.Cut(rest, ".")
 		switch {
 		case l == "":
 			return "has an empty label: two dots in a row"
@@ -86,13 +107,22 @@ func domainProblem(d string) string {
 		}
 		for i := 0; i < len(l); i++ {
 			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
 				return "may hold only letters, digits, hyphens and dots; an international name is written in its xn-- form"
 			}
 		}
+		if !found {
+			last = l
+			labels++
+			break
+		}
+		rest = more
 	}
-	if _, err := strconv.Atoi(labels[len(labels)-1]); err == nil {
-		return "ends in a number; an IP address is not a domain"
+	if labels < 2 {
+		return "has a single label; write the full name, e.g. example.com"
+	}
+	if last[0] < 'a' || last[0] > 'z' {
+		return "has a last label that does not start with a letter; an IP address is not a domain"
 	}
 	return ""
 }
@@ -135,10 +165,22 @@ func validHostPort(s string) bool {
 	return err == nil && p >= 1 && p <= 65535
 }
 
-// plausibleEmail checks the shape local@domain; deliverability is not Tether's concern.
+// plausibleEmail checks the shape local@domain, one @ and no blanks (as fleet.cue's
+// contactEmail pattern); deliverability is not Tether's concern.
 func plausibleEmail(s string) bool {
-	at := strings.LastIndexByte(s, '@')
-	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n") && domainProblem(s[at+1:]) == ""
+	at := strings.IndexByte(s, '@')
+	return at > 0 && at < len(s)-1 && strings.Count(s, "@") == 1 && !strings.ContainsAny(s, " \t\r\n")
+}
+
+// isEnvName: tokenEnv and secretEnv name an environment variable.
+func isEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // normHost compares host and domain names: case-insensitive, trailing dot ignored.

@@ -33,18 +33,39 @@ type chunking struct {
 
 var defaultChunking = chunking{minBytes: 256 << 10, targetBytes: 256 << 10}
 
-// chunk is a piece of a YAML file that parses on its own.
+// chunk is a piece of a YAML file that parses on its own: runs of the file's lines,
+// each mapped back to where it is in the file.
 type chunk struct {
 	file string
-	// text is the YAML to parse; when header is true its first line is a copy of the
-	// section's header line and the rest starts at line lineOff+2 of the file.
 	text []byte
-	// lineOff is added to every line number the parser reports.
-	lineOff int
-	// cont marks a chunk that continues a section begun in an earlier chunk: its
-	// header line was already counted once.
+	// spans map the chunk's lines to the file's; none means the whole file.
+	spans []lineSpan
+	// cont marks a chunk that continues a section begun in an earlier chunk: the
+	// first section key in it is a copy of that section's header line, already
+	// counted once.
 	cont bool
 }
+
+// lineSpan maps n lines of a chunk, from chunk line from (1-based), to the file's
+// lines starting at fileLine.
+type lineSpan struct{ from, n, fileLine int }
+
+// fileLine maps a line number the parser reports in the chunk to the file's.
+func (c *chunk) fileLine(l int) int {
+	for _, s := range c.spans {
+		if l >= s.from && l < s.from+s.n {
+			return s.fileLine + l - s.from
+		}
+	}
+	if len(c.spans) > 0 { // past the end: the last line break
+		last := c.spans[len(c.spans)-1]
+		return last.fileLine + l - last.from
+	}
+	return l
+}
+
+// endless is the length of a span that runs to the end of its chunk.
+const endless = 1 << 30
 
 // splitSection matches a top-level section whose entries may be cut apart: the key
 // alone on its line (a block mapping follows), optionally with a comment.
@@ -115,6 +136,44 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 	var out []chunk
 	// Lines before the first key (comments) belong to the first chunk.
 	segs[0].first = 0
+
+	// Top-level "x-" keys holding anchors (x-defaults: &defaults {...}) form a prelude
+	// that every other chunk starts with, so merges and aliases into it resolve in
+	// any chunk; their lines map back to the prelude's place in the file.
+	var prelude []byte
+	var preludeSpans []lineSpan
+	isPrelude := make([]bool, len(segs))
+	for si, s := range segs {
+		hdr := s.first
+		for hdr <= s.last && !isTopKey(text(lines[hdr])) {
+			hdr++
+		}
+		seg := data[lines[s.first].start:upTo(s.last)]
+		if hdr <= s.last && bytes.HasPrefix(text(lines[hdr]), []byte("x-")) && bytes.IndexByte(seg, '&') >= 0 {
+			isPrelude[si] = true
+			preludeSpans = append(preludeSpans, lineSpan{from: bytes.Count(prelude, []byte{'\n'}) + 1, n: s.last - s.first + 1, fileLine: s.first + 1})
+			prelude = append(prelude, seg...)
+			if len(prelude) > 0 && prelude[len(prelude)-1] != '\n' {
+				prelude = append(prelude, '\n')
+			}
+		}
+	}
+	preludeLines := bytes.Count(prelude, []byte{'\n'})
+	// emit adds a chunk of body text whose spans are given without the prelude.
+	emit := func(body []byte, spans []lineSpan, cont, own bool) {
+		if len(prelude) == 0 || own {
+			out = append(out, chunk{file: file, text: body, spans: spans, cont: cont})
+			return
+		}
+		t := make([]byte, 0, len(prelude)+len(body))
+		t = append(append(t, prelude...), body...)
+		all := append([]lineSpan(nil), preludeSpans...)
+		for _, sp := range spans {
+			sp.from += preludeLines
+			all = append(all, sp)
+		}
+		out = append(out, chunk{file: file, text: t, spans: all, cont: cont})
+	}
 	for si, s := range segs {
 		hdr := s.first
 		for hdr < s.last && blank(text(lines[hdr])) {
@@ -130,7 +189,7 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 		segBytes := lines[s.last].end - lines[s.first].start
 		hdrText := text(lines[hdr])
 		if segBytes < ch.targetBytes || !splitSection.Match(hdrText) {
-			out = append(out, chunk{file: file, text: data[lines[s.first].start:upTo(s.last)], lineOff: s.first})
+			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, isPrelude[si])
 			continue
 		}
 		// Entries start at the indentation of the first content line after the header;
@@ -168,7 +227,7 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 			}
 		}
 		if !ok || entryIndent <= 0 || len(starts) < 2 {
-			out = append(out, chunk{file: file, text: data[lines[s.first].start:upTo(s.last)], lineOff: s.first})
+			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, false)
 			continue
 		}
 		// Group entries into chunks of about chunkTargetBytes.
@@ -183,18 +242,23 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 				continue
 			}
 			if first {
-				out = append(out, chunk{file: file, text: data[lines[from].start:upTo(end)], lineOff: from})
+				emit(data[lines[from].start:upTo(end)], []lineSpan{{1, endless, from + 1}}, false, false)
 				first = false
 			} else {
 				body := data[lines[from].start:upTo(end)]
 				t := make([]byte, 0, len(hdrText)+1+len(body))
 				t = append(append(append(t, hdrText...), '\n'), body...)
-				out = append(out, chunk{file: file, text: t, lineOff: from - 1, cont: true})
+				emit(t, []lineSpan{{1, 1, hdr + 1}, {2, endless, from + 1}}, true, false)
 			}
 			from = end + 1
 		}
 	}
 	return out
+}
+
+// isTopKey: a line that starts a top-level key (not blank, indented or a comment).
+func isTopKey(b []byte) bool {
+	return len(b) > 0 && b[0] != ' ' && b[0] != '#' && b[0] != '\r' && b[0] != '\t'
 }
 
 // parseYAML parses one chunk to a yaml.Node document. A nil node with no diagnostic
@@ -223,7 +287,7 @@ func parseYAML(c chunk) (doc *yaml.Node, ds Diagnostics) {
 	case err != nil:
 		return nil, Diagnostics{yamlError(c, err)}
 	default:
-		p := Pos{File: c.file, Line: next.Line + c.lineOff, Col: next.Column}
+		p := Pos{File: c.file, Line: c.fileLine(next.Line), Col: next.Column}
 		if next.Line > 0 {
 			// The "---" that opens the second document is on the line before its content.
 			p.Line--
@@ -245,7 +309,7 @@ func yamlError(c chunk, err error) Diagnostic {
 	p := Pos{File: c.file}
 	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		p.Line, p.Col = n+c.lineOff, 1
+		p.Line, p.Col = c.fileLine(n), 1
 		msg = m[2]
 	} else {
 		var te *yaml.TypeError

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -66,7 +67,7 @@ type part struct {
 
 type decoder struct {
 	file    string
-	lineOff int
+	c       *chunk
 	ds      Diagnostics
 	budget  int  // node visits left
 	stopped bool // the budget ran out: stop walking
@@ -76,7 +77,7 @@ type decoder struct {
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
-	return Pos{File: d.file, Line: n.Line + d.lineOff, Col: n.Column}
+	return Pos{File: d.file, Line: d.c.fileLine(n.Line), Col: n.Column}
 }
 
 func (d *decoder) add(n *yaml.Node, rule, msg, fix string) {
@@ -115,7 +116,7 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 // decodeDoc decodes one parsed chunk.
 func decodeDoc(c chunk, doc *yaml.Node) *part {
 	p := &part{file: c.file}
-	d := &decoder{file: c.file, lineOff: c.lineOff, budget: 2*len(c.text) + 10000}
+	d := &decoder{file: c.file, c: &c, budget: 2*len(c.text) + 10000}
 	if doc == nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return p
 	}
@@ -133,13 +134,19 @@ func decodeDoc(c chunk, doc *yaml.Node) *part {
 		p.ds = d.ds
 		return p
 	}
+	headerSeen := false
 	for i := 0; i+1 < len(root.Content) && !d.stopped; i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		key, ok := d.key(k, "the fleet")
 		if !ok {
 			continue
 		}
-		if !(c.cont && i == 0) {
+		switch {
+		case strings.HasPrefix(key, "x-"):
+			// An extension key, not a section (and a prelude copy in every chunk).
+		case c.cont && !headerSeen:
+			headerSeen = true // the copy of the section's header line
+		default:
 			p.sections = append(p.sections, entry[struct{}]{name: key, pos: d.pos(k)})
 		}
 		v = d.resolve(v)
@@ -268,7 +275,7 @@ func (d *decoder) fields(n *yaml.Node, obj, field string, fn func(key string, k,
 			}
 		}
 		if first != nil {
-			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice; first at line %d", obj, joinField(field, key), first.Line+d.lineOff),
+			d.add(k, RuleSchema, fmt.Sprintf("%s: %s is set twice; first at line %d", obj, joinField(field, key), d.c.fileLine(first.Line)),
 				"keep one of the two")
 			continue
 		}
@@ -563,9 +570,44 @@ func (d *decoder) strList(n *yaml.Node, obj, field string, values []string, src 
 	return out, true
 }
 
-func (d *decoder) required(n *yaml.Node, obj string, have map[string]bool, fields ...string) {
+// fieldMask records which of an object's known fields were written, by their index
+// in the known-field list: no map per object, which matters at 100k accounts.
+type fieldMask uint64
+
+func (m *fieldMask) add(known []string, key string) {
+	if i := slices.Index(known, key); i >= 0 && i < 64 {
+		*m |= 1 << i
+	}
+}
+
+func (m fieldMask) has(known []string, key string) bool {
+	i := slices.Index(known, key)
+	return i >= 0 && i < 64 && m&(1<<i) != 0
+}
+
+// fieldKey returns the key node of a field of mapping n, or n itself.
+func fieldKey(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			return k
+		}
+	}
+	return n
+}
+
+// newSource sizes the field-position map for the object once: growing it field by
+// field was a fifth of all allocation at 100k accounts.
+func newSource(kp Pos, n *yaml.Node) Source {
+	size := 8
+	if n.Kind == yaml.MappingNode && len(n.Content) > size {
+		size = len(n.Content) // about one nested field per top-level one
+	}
+	return Source{Key: kp, Fields: make(map[string]Pos, size)}
+}
+
+func (d *decoder) required(n *yaml.Node, obj string, known []string, have fieldMask, fields ...string) {
 	for _, f := range fields {
-		if !have[f] {
+		if !have.has(known, f) {
 			d.add(n, RuleSchema, fmt.Sprintf("%s has no %s", obj, f), fmt.Sprintf("add %s:", f))
 		}
 	}
@@ -603,11 +645,11 @@ func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
 }
 
 func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
-	nd := &Node{Src: Source{Key: kp}}
+	nd := &Node{Src: newSource(kp, n)}
 	obj := "node " + name
-	have := map[string]bool{}
+	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(nodeFields, key)
 		ok := false
 		switch key {
 		case "role":
@@ -681,9 +723,18 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(n, obj, have, "role", "host")
-		if nd.Role == RoleChild && !have["parent"] {
+		d.required(n, obj, nodeFields, have, "role", "host")
+		if nd.Role == RoleChild && !have.has(nodeFields, "parent") {
 			d.add(n, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
+		}
+		if nd.Role != "" && nd.Role != RoleChild {
+			// What only a child has, on another role, is a mistake about the role.
+			for _, f := range []string{"parent", "services", "lost"} {
+				if have.has(nodeFields, f) {
+					d.add(fieldKey(n, f), RuleSchema, fmt.Sprintf("%s has role %s; only a child has %s", obj, nd.Role, f),
+						"remove "+f+":, or set role: child")
+				}
+			}
 		}
 	}
 	return nd
@@ -696,9 +747,13 @@ func (d *decoder) credentials(n *yaml.Node, obj string, src *Source) *Credential
 		ok := false
 		switch key {
 		case "user":
-			c.User, ok = d.str(v, obj, f)
+			if c.User, ok = d.str(v, obj, f); ok && c.User != "root" && userNameProblem(c.User) != "" {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: credentials.user %q is neither root nor a valid user name", obj, short(c.User)), "use root, or the reseller the token belongs to")
+			}
 		case "tokenEnv":
-			c.TokenEnv, ok = d.str(v, obj, f)
+			if c.TokenEnv, ok = d.str(v, obj, f); ok && !isEnvName(c.TokenEnv) {
+				d.add(v, RuleSchema, obj+": credentials.tokenEnv is not an environment variable name; its value is not shown, as it may be the token itself", "write the variable's name, e.g. WEB1_WHM_TOKEN, not its value")
+			}
 		case "tokenFile":
 			c.TokenFile, ok = d.str(v, obj, f)
 		case "token":
@@ -733,14 +788,14 @@ func inlineSecret(v *yaml.Node) string {
 // account decodes the fields an account and a reseller share; extra handles the
 // reseller's own fields and returns false for a key it does not know either.
 func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj string, extra func(key string, k, v *yaml.Node) bool) {
-	a.Src = Source{Key: kp}
-	have := map[string]bool{}
+	a.Src = newSource(kp, n)
+	var have fieldMask
 	known := accountFields
 	if extra != nil {
 		known = resellerFields
 	}
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(known, key)
 		ok := false
 		switch key {
 		case "parent":
@@ -805,7 +860,7 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(n, obj, have, "parent", "domain")
+		d.required(n, obj, known, have, "parent", "domain")
 	}
 }
 
@@ -853,9 +908,9 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 		}
 		base := fmt.Sprintf("forwarders[%d]", i)
 		var fw Forwarder
-		have := map[string]bool{}
+		var have fieldMask
 		ok := d.fields(e, obj, base, func(key string, k, v *yaml.Node) {
-			have[key] = true
+			have.add(forwarderFields, key)
 			f := base + "." + key
 			var ok2 bool
 			switch key {
@@ -872,7 +927,7 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 			}
 		})
 		if ok {
-			d.required(e, obj+" "+base, have, "from", "to")
+			d.required(e, obj+" "+base, forwarderFields, have, "from", "to")
 			src.Set(base, d.pos(e))
 			out = append(out, fw)
 		}
@@ -971,11 +1026,11 @@ func (d *decoder) threshold(n *yaml.Node, obj string) (Threshold, bool) {
 }
 
 func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
-	m := &Member{Src: Source{Key: kp}}
+	m := &Member{Src: newSource(kp, n)}
 	obj := "DNS cluster " + cluster + " member " + name
-	have := map[string]bool{}
+	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(memberFields, key)
 		ok := false
 		switch key {
 		case "backend":
@@ -1008,19 +1063,19 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 	if n.Kind != yaml.MappingNode {
 		return m
 	}
-	d.required(n, obj, have, "role")
+	d.required(n, obj, memberFields, have, "role")
 	switch {
-	case have["backend"] && m.Backend == "":
+	case have.has(memberFields, "backend") && m.Backend == "":
 		// An unknown backend was reported; what else is required depends on it.
 	case m.BackendName() == BackendRFC2136:
-		d.required(n, obj, have, "host", "address")
-		if have["node"] {
+		d.required(n, obj, memberFields, have, "host", "address")
+		if have.has(memberFields, "node") {
 			d.add(n, RuleSchema, obj+": an rfc2136 member is not a node of the fleet, so it has no node", "remove node: or use backend cpanel")
 		}
 	default:
-		d.required(n, obj, have, "node")
+		d.required(n, obj, memberFields, have, "node")
 		for _, f := range []string{"host", "address", "tsig"} {
-			if have[f] {
+			if have.has(memberFields, f) {
 				d.add(n, RuleSchema, fmt.Sprintf("%s: a cpanel member takes its %s from its node", obj, f), "remove "+f+": or set backend: rfc2136")
 			}
 		}
@@ -1030,9 +1085,9 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 
 func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 	t := &TSIG{Src: Source{Key: d.pos(n)}}
-	have := map[string]bool{}
+	var have fieldMask
 	ok := d.fields(n, obj, "tsig", func(key string, k, v *yaml.Node) {
-		have[key] = true
+		have.add(tsigFields, key)
 		f := "tsig." + key
 		ok := false
 		switch key {
@@ -1041,7 +1096,9 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 		case "algorithm":
 			t.Algorithm, ok = d.enum(v, obj, f, tsigAlgorithms)
 		case "secretEnv":
-			t.SecretEnv, ok = d.str(v, obj, f)
+			if t.SecretEnv, ok = d.str(v, obj, f); ok && !isEnvName(t.SecretEnv) {
+				d.add(v, RuleSchema, obj+": tsig.secretEnv is not an environment variable name; its value is not shown, as it may be the secret itself", "write the variable's name, e.g. NS2_TSIG_SECRET, not its value")
+			}
 		case "secretFile":
 			t.SecretFile, ok = d.str(v, obj, f)
 		case "secret":
@@ -1059,7 +1116,7 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 	if !ok {
 		return nil
 	}
-	d.required(n, obj+" tsig", have, "name")
+	d.required(n, obj+" tsig", tsigFields, have, "name")
 	return t
 }
 

@@ -27,6 +27,7 @@ func FuzzLoadYAML(f *testing.F) {
 			f.Add(data)
 		}
 	}
+	f.Add([]byte(withAnchors))
 	f.Add([]byte("accounts:\n  a:\n    plan: \"x\n  b: y\"\n"))
 	f.Add([]byte("accounts:\n  a: &x {parent: w}\n  b: *x\n"))
 	f.Add([]byte("accounts:\n  a:\n    plan: |\n      x\n  b:\n    plan: y\n"))
@@ -54,13 +55,53 @@ func FuzzLoadYAML(f *testing.F) {
 	})
 }
 
+// withAnchors is a fleet using YAML templates: anchors in x- keys, merged into
+// entries of several sections, one of them overridden, one value wrong.
+const withAnchors = `# templates
+x-account: &account
+  parent: web1
+  plan: basic
+x-mail: &mail {node: mail1}
+nodes:
+  web1: {role: parent, host: web1.example.net, version: 118}
+  mail1: {role: child, parent: web1, host: mail1.example.net, version: 118}
+accounts:
+  alice:
+    <<: *account
+    domain: alice.example
+  bob:
+    <<: *account
+    domain: bob.example
+    mail: *mail
+    ipv6: true
+  carol:
+    <<: *account
+    domain: carol.example
+    plan: premium
+    suspended: maybe
+`
+
 // TestChunkedEqualsWhole: every fixture and the quickstart give the same fleet and the
 // same problems, positions included, whether parsed whole or in one-entry chunks.
 func TestChunkedEqualsWhole(t *testing.T) {
 	files, _ := filepath.Glob("../testdata/invalid/*/*.yaml")
-	files = append(files, "../examples/quickstart/fleet.yaml")
+	files = append(files, "../examples/quickstart/fleet.yaml", "withAnchors")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
+		if file == "withAnchors" {
+			data, err = []byte(withAnchors), nil
+			_, ds := loadBytes(data, tiny)
+			if len(ds) != 2 || ds[0].Rule != RuleL06 || ds[0].Pos.Line != 17 || ds[1].Pos.Line != 22 {
+				t.Errorf("withAnchors: want L06 at line 17 and SCHEMA at 22, got:\n%s", ds.Error())
+			}
+			// Each chunk parses alone (the prelude makes the anchors resolve), so
+			// this is the chunked path, not the whole-file fallback.
+			for _, c := range splitYAML("f.yaml", data, tiny) {
+				if _, pds := parseYAML(c); len(pds) > 0 {
+					t.Errorf("chunk %q: %s", c.text, pds.Error())
+				}
+			}
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,6 +128,7 @@ func TestSplitYAML(t *testing.T) {
 	}{
 		{"small file stays whole", big, 1},
 		{"accounts cut per entry", big, 4}, // nodes, then alice, bob, carol
+		{"anchors in x- keys: a prelude in every chunk", "x-d: &d {plan: basic}\n" + big, 5},
 		{"document marker: whole", "---\n" + big, 1},
 		{"flow top level: whole", "{nodes: {}}\n", 1},
 		{"sequence entries: section kept whole", "nodes:\n  - a\n  - b\n", 1},
@@ -102,16 +144,14 @@ func TestSplitYAML(t *testing.T) {
 			if len(cs) != tt.chunks {
 				t.Fatalf("got %d chunks, want %d: %+v", len(cs), tt.chunks, cs)
 			}
-			// Each continued chunk repeats its section's header line, and its second line
-			// is the file's line lineOff+2.
+			// Every line of every chunk is the file's line it maps to (a continued
+			// chunk's header copy maps to the header).
 			lines := strings.Split(tt.text, "\n")
 			for _, c := range cs {
-				cl := strings.Split(string(c.text), "\n")
-				if c.cont && cl[1] != lines[c.lineOff+1] {
-					t.Errorf("chunk %q: second line is not file line %d", c.text, c.lineOff+2)
-				}
-				if !c.cont && cl[0] != lines[c.lineOff] {
-					t.Errorf("chunk %q: first line is not file line %d", c.text, c.lineOff+1)
+				for i, l := range strings.Split(strings.TrimSuffix(string(c.text), "\n"), "\n") {
+					if fl := c.fileLine(i + 1); fl < 1 || fl > len(lines) || lines[fl-1] != l {
+						t.Errorf("chunk %q: line %d %q maps to file line %d", c.text, i+1, l, fl)
+					}
 				}
 			}
 		})
