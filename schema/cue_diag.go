@@ -55,6 +55,9 @@ var ruleField = map[string]string{
 	"_d01":       "",
 }
 
+// secretRefField are fields whose value may be a secret written in the wrong place.
+var secretRefField = map[string]bool{"token": true, "secret": true, "tokenEnv": true, "secretEnv": true, "tokenFile": true, "secretFile": true}
+
 // crossRules read other objects. The schema evaluates them in comprehensions over
 // whole sections, which fail (and can misreport) as soon as any object in the section
 // has an error of its own, so they are only reported for an otherwise clean fleet.
@@ -132,6 +135,11 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 		d.Rule, d.Message = RuleA01, fmt.Sprintf("%q is not a valid cPanel user name", last)
 	case hidden == "_alias":
 		d.Rule, d.Message = RuleL10, fmt.Sprintf("node name %q is not a valid link alias", last)
+	case secretRefField[last] && !strings.HasPrefix(msg, "TETHER-"):
+		// A value that fails tokenEnv's pattern may be the token itself pasted in the
+		// wrong field: CUE's message would print it.
+		d.Message = fmt.Sprintf("%s is not valid; its value is not shown, as it may be a secret", strings.Join(path, "."))
+		d.Fix = "write the name of an environment variable (e.g. WEB1_WHM_TOKEN) or the path of a file, not the secret"
 	case strings.Contains(msg, "field not allowed"):
 		d.Message = fmt.Sprintf("unknown field %q", last)
 		d.Fix = "check the spelling against the schema (tether schema --jsonschema)"
