@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -139,5 +140,55 @@ func TestLoadChunkedGeneratedFleet(t *testing.T) {
 	}
 	if !reflect.DeepEqual(whole, chunked) {
 		t.Fatal("chunked load differs from whole load")
+	}
+}
+
+// TestChunkedErrorsKeepTheirLines: in a big file cut into chunks, a syntax error or a
+// rule broken deep in the file is reported at its line in the file.
+func TestChunkedErrorsKeepTheirLines(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/fleet.yaml"
+	if _, err := fleetgen.WriteFile(path, fleetgen.Large(3000)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	// The domain line of the last account but one, far into the file.
+	target := -1
+	for i := len(lines) - 1; i >= 0 && target < 0; i-- {
+		if strings.HasPrefix(lines[i], "    domain: u2998.example") {
+			target = i
+		}
+	}
+	if target < 0 {
+		t.Fatal("account u2998 not found in the generated file")
+	}
+	tests := []struct {
+		name, line, rule string
+	}{
+		{"rule", "    domain: U2998.example", schema.RuleA02},
+		{"syntax", "    domain: [u2998.example", schema.RuleLoad},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			broken := append([]string(nil), lines...)
+			broken[target] = tt.line
+			p := dir + "/" + tt.name + ".yaml"
+			if err := os.WriteFile(p, []byte(strings.Join(broken, "\n")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, ds := schema.LoadChunked(p, 0, 4096)
+			if len(ds) == 0 || ds[0].Rule != tt.rule {
+				t.Fatalf("want %s, got:\n%s", tt.rule, ds.Error())
+			}
+			// yaml.v3 reports an unclosed flow sequence where it gave up: at or after
+			// the line that opened it.
+			if ds[0].Pos.Line < target+1 || ds[0].Pos.Line > target+3 {
+				t.Errorf("reported at line %d, the broken line is %d:\n%s", ds[0].Pos.Line, target+1, ds.Error())
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -287,12 +288,8 @@ func parseYAML(c chunk) (doc *yaml.Node, ds Diagnostics) {
 	case err != nil:
 		return nil, Diagnostics{yamlError(c, err)}
 	default:
+		// A document node starts where its "---" is.
 		p := Pos{File: c.file, Line: c.fileLine(next.Line), Col: next.Column}
-		if next.Line > 0 {
-			// The "---" that opens the second document is on the line before its content.
-			p.Line--
-			p.Col = 1
-		}
 		return nil, Diagnostics{{Pos: p, Rule: RuleLoad,
 			Message: "the file holds more than one YAML document; a fleet file is one mapping",
 			Fix:     "remove the \"---\" separator or move each document to its own file in the fleet folder"}}
@@ -302,23 +299,60 @@ func parseYAML(c chunk) (doc *yaml.Node, ds Diagnostics) {
 
 var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+var yamlAnchorErr = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+// parserProblems are the messages of libyaml's parser (not its scanner). yaml.v3
+// reports a parser error's line 0-based (the scanner's 1-based), so these get one
+// added; with a context ("while parsing a flow sequence") the line is where that
+// construct began, which is where the operator should look.
+var parserProblems = []string{
+	"did not find expected", "found duplicate %", "found incompatible YAML document",
+	"found undefined tag handle",
+}
+
 // yamlError turns a yaml.v3 error into a diagnostic. yaml.v3 reports a line but no
 // column, so the column is 1 (the start of that line).
 func yamlError(c chunk, err error) Diagnostic {
 	msg := err.Error()
 	p := Pos{File: c.file}
-	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
+	switch m := yamlLineErr.FindStringSubmatch(msg); {
+	case m != nil:
 		n, _ := strconv.Atoi(m[1])
-		p.Line, p.Col = c.fileLine(n), 1
 		msg = m[2]
-	} else {
+		for _, pp := range parserProblems {
+			if strings.HasPrefix(msg, pp) {
+				n++
+				break
+			}
+		}
+		// At the end of the input the parser is on the line after the last one.
+		last := bytes.Count(c.text, []byte{'\n'})
+		if len(c.text) > 0 && c.text[len(c.text)-1] != '\n' {
+			last++
+		}
+		n = max(1, min(n, last))
+		p.Line, p.Col = c.fileLine(n), 1
+	case yamlAnchorErr.MatchString(msg):
+		// yaml.v3 gives no line for an alias to an unknown anchor: find the alias.
+		name := yamlAnchorErr.FindStringSubmatch(msg)[1]
+		if i := bytes.Index(c.text, []byte("*"+name)); i >= 0 {
+			p = offsetPos(c.file, c.text, i)
+			p.Line = c.fileLine(p.Line)
+		}
+		return Diagnostic{Pos: p, Rule: RuleLoad, Message: "invalid YAML: " + msg[len("yaml: "):],
+			Fix: fmt.Sprintf("define the anchor (&%s) before the alias, in the same file", short(name))}
+	default:
+		for _, pp := range parserProblems {
+			if strings.Contains(msg, pp) {
+				p.Line, p.Col = c.fileLine(1), 1 // a parser error on the first line
+				break
+			}
+		}
 		var te *yaml.TypeError
 		if errors.As(err, &te) && len(te.Errors) > 0 {
 			msg = te.Errors[0]
 		}
-		if len(msg) > 6 && msg[:6] == "yaml: " {
-			msg = msg[6:]
-		}
+		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	return Diagnostic{Pos: p, Rule: RuleLoad, Message: "invalid YAML: " + msg,
 		Fix: "fix the syntax at this line"}

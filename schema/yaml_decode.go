@@ -605,10 +605,11 @@ func newSource(kp Pos, n *yaml.Node) Source {
 	return Source{Key: kp, Fields: make(map[string]Pos, size)}
 }
 
-func (d *decoder) required(n *yaml.Node, obj string, known []string, have fieldMask, fields ...string) {
+// required reports each missing field at p, the key of the object that lacks it.
+func (d *decoder) required(p Pos, obj string, known []string, have fieldMask, fields ...string) {
 	for _, f := range fields {
 		if !have.has(known, f) {
-			d.add(n, RuleSchema, fmt.Sprintf("%s has no %s", obj, f), fmt.Sprintf("add %s:", f))
+			d.ds.Add(p, RuleSchema, fmt.Sprintf("%s has no %s", obj, f), fmt.Sprintf("add %s:", f))
 		}
 	}
 }
@@ -723,9 +724,9 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(n, obj, nodeFields, have, "role", "host")
+		d.required(kp, obj, nodeFields, have, "role", "host")
 		if nd.Role == RoleChild && !have.has(nodeFields, "parent") {
-			d.add(n, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
+			d.ds.Add(kp, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
 		}
 		if nd.Role != "" && nd.Role != RoleChild {
 			// What only a child has, on another role, is a mistake about the role.
@@ -860,7 +861,7 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(n, obj, known, have, "parent", "domain")
+		d.required(kp, obj, known, have, "parent", "domain")
 	}
 }
 
@@ -927,7 +928,7 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 			}
 		})
 		if ok {
-			d.required(e, obj+" "+base, forwarderFields, have, "from", "to")
+			d.required(d.pos(e), obj+" "+base, forwarderFields, have, "from", "to")
 			src.Set(base, d.pos(e))
 			out = append(out, fw)
 		}
@@ -1063,20 +1064,20 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 	if n.Kind != yaml.MappingNode {
 		return m
 	}
-	d.required(n, obj, memberFields, have, "role")
+	d.required(kp, obj, memberFields, have, "role")
 	switch {
 	case have.has(memberFields, "backend") && m.Backend == "":
 		// An unknown backend was reported; what else is required depends on it.
 	case m.BackendName() == BackendRFC2136:
-		d.required(n, obj, memberFields, have, "host", "address")
+		d.required(kp, obj, memberFields, have, "host", "address")
 		if have.has(memberFields, "node") {
-			d.add(n, RuleSchema, obj+": an rfc2136 member is not a node of the fleet, so it has no node", "remove node: or use backend cpanel")
+			d.add(fieldKey(n, "node"), RuleSchema, obj+": an rfc2136 member is not a node of the fleet, so it has no node", "remove node: or use backend cpanel")
 		}
 	default:
-		d.required(n, obj, memberFields, have, "node")
+		d.required(kp, obj, memberFields, have, "node")
 		for _, f := range []string{"host", "address", "tsig"} {
 			if have.has(memberFields, f) {
-				d.add(n, RuleSchema, fmt.Sprintf("%s: a cpanel member takes its %s from its node", obj, f), "remove "+f+": or set backend: rfc2136")
+				d.add(fieldKey(n, f), RuleSchema, fmt.Sprintf("%s: a cpanel member takes its %s from its node", obj, f), "remove "+f+": or set backend: rfc2136")
 			}
 		}
 	}
@@ -1116,7 +1117,7 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 	if !ok {
 		return nil
 	}
-	d.required(n, obj+" tsig", tsigFields, have, "name")
+	d.required(d.pos(n), obj+" tsig", tsigFields, have, "name")
 	return t
 }
 
