@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,9 +26,34 @@ func TestJSONSchemaGolden(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
-	if m["$schema"] != "https://json-schema.org/draft/2020-12/schema" || m["$id"] != JSONSchemaID {
+	if m["$schema"] != "http://json-schema.org/draft-07/schema#" || m["$id"] != JSONSchemaID {
 		t.Errorf("$schema %v, $id %v", m["$schema"], m["$id"])
 	}
+	// Draft-07 is what yaml-language-server implements: no keyword of later drafts.
+	later := map[string]bool{"$defs": true, "prefixItems": true, "unevaluatedProperties": true,
+		"unevaluatedItems": true, "$dynamicRef": true, "$dynamicAnchor": true, "$anchor": true,
+		"dependentRequired": true, "dependentSchemas": true, "minContains": true,
+		"maxContains": true, "$vocabulary": true, "$recursiveRef": true}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if later[k] {
+					t.Errorf("%s: keyword %s is not draft-07", path, k)
+				}
+				if r, ok := x.(string); ok && k == "$ref" && !strings.HasPrefix(r, "#/definitions/") {
+					t.Errorf("%s: $ref %s does not point into definitions", path, r)
+				}
+				walk(path+"/"+k, x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), x)
+			}
+		}
+	}
+	walk("#", m)
 	checkGolden(t, filepath.Join("testdata", "fleet.schema.json"), string(b))
 }
 
@@ -107,8 +133,8 @@ func TestJSONSchemaValidatesFleetFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"accounts", "resellers"} {
-		if got := js.Properties[s].PropertyNames.Ref; got != "#/$defs/UserName" {
-			t.Errorf("%s: propertyNames $ref %q, want #/$defs/UserName", s, got)
+		if got := js.Properties[s].PropertyNames.Ref; got != "#/definitions/UserName" {
+			t.Errorf("%s: propertyNames $ref %q, want #/definitions/UserName", s, got)
 		}
 	}
 	userName := schemaV.LookupPath(cue.ParsePath("#UserName"))
@@ -136,7 +162,7 @@ func TestJSONSchemaHasEveryField(t *testing.T) {
 	var m struct {
 		Defs map[string]struct {
 			Properties map[string]any `json:"properties"`
-		} `json:"$defs"`
+		} `json:"definitions"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ func newSchemaCmd() *cobra.Command {
 		Short: "Print the fleet schema: as JSON Schema for editors, or the CUE reference",
 		Long: `Print the fleet schema Tether checks fleets against.
 
---jsonschema prints a JSON Schema (draft 2020-12) of one fleet file, generated from the
+--jsonschema prints a JSON Schema (draft-07, what yaml-language-server implements) of one fleet file, generated from the
 embedded CUE schema. Editors that use yaml-language-server (VS Code's YAML extension,
 Neovim's yamlls, ...) then complete and check fleet files as they are typed:
 
@@ -50,7 +50,7 @@ clusters) need the whole fleet: run tether validate.
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&jsonSchema, "jsonschema", false, "print a JSON Schema (draft 2020-12) of a fleet file")
+	cmd.Flags().BoolVar(&jsonSchema, "jsonschema", false, "print a JSON Schema (draft-07) of a fleet file")
 	cmd.Flags().BoolVar(&cueSchema, "cue", false, "print the embedded CUE schema")
 	return cmd
 }
