@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -231,25 +232,41 @@ func parseAndDecode(c chunk) *part {
 	return decodeDoc(c, doc)
 }
 
-// readFleetFile reads a file within the size limit.
+// readFleetFile reads a regular file within the size limit. It reads at most one byte
+// past the limit whatever Stat said, so a device or a growing file cannot make it
+// read forever.
 func readFleetFile(file string) ([]byte, *Diagnostic) {
+	tooBig := func(size string) *Diagnostic {
+		return &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad,
+			Message: fmt.Sprintf("file is %s, over the %d MiB limit for one fleet file", size, MaxFileSize>>20),
+			Fix:     "split the fleet into a folder with one file per parent"}
+	}
+	cannot := func(err error) *Diagnostic {
+		return &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad, Message: fmt.Sprintf("cannot read %s: %v", file, unwrapPathErr(err)),
+			Fix: "check the file exists and is readable"}
+	}
 	st, err := os.Stat(file)
 	if err != nil {
-		return nil, &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad, Message: fmt.Sprintf("cannot read %s: %v", file, unwrapPathErr(err)), Fix: "check the file exists and is readable"}
+		return nil, cannot(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad, Message: fmt.Sprintf("%s is not a regular file", file),
+			Fix: "point Tether at the fleet's YAML or CUE files, or at their folder"}
 	}
 	if st.Size() > MaxFileSize {
-		return nil, &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad,
-			Message: fmt.Sprintf("file is %.1f MiB, over the %d MiB limit for one fleet file", float64(st.Size())/(1<<20), MaxFileSize>>20),
-			Fix:     "split the fleet into a folder with one file per parent"}
+		return nil, tooBig(fmt.Sprintf("%.1f MiB", float64(st.Size())/(1<<20)))
 	}
-	data, err := os.ReadFile(file)
+	fh, err := os.Open(file)
 	if err != nil {
-		return nil, &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad, Message: fmt.Sprintf("cannot read %s: %v", file, unwrapPathErr(err)), Fix: "check the file exists and is readable"}
+		return nil, cannot(err)
 	}
-	if len(data) > MaxFileSize { // grew between Stat and ReadFile
-		return nil, &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad,
-			Message: fmt.Sprintf("file is over the %d MiB limit for one fleet file", MaxFileSize>>20),
-			Fix:     "split the fleet into a folder with one file per parent"}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, cannot(err)
+	}
+	if len(data) > MaxFileSize { // grew between Stat and reading
+		return nil, tooBig("more than that")
 	}
 	return data, nil
 }

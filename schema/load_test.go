@@ -161,6 +161,35 @@ func diffSets(want, got map[string]bool) (missing, extra []string) {
 	return missing, extra
 }
 
+// TestValidFixtures: every fleet under testdata/valid loads without a problem, and its
+// summary is the one in its expected.txt (go test ./schema -update rewrites them).
+func TestValidFixtures(t *testing.T) {
+	t.Chdir("..")
+	dirs, err := filepath.Glob("testdata/valid/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no valid fixtures: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			f, ds, err := schema.Load(dir)
+			if err != nil || len(ds) > 0 {
+				t.Fatalf("Load(%s): %v\n%s", dir, err, render(ds))
+			}
+			got := schema.Summary(f) + "\n"
+			golden := filepath.Join(dir, "expected.txt")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if exp, err := os.ReadFile(golden); err != nil || string(exp) != got {
+				t.Errorf("summary %q, want %q (%v)", got, exp, err)
+			}
+		})
+	}
+}
+
 // TestQuickstartIsValid keeps examples/quickstart clean: it is the first thing a
 // newcomer runs.
 func TestQuickstartIsValid(t *testing.T) {

@@ -30,6 +30,44 @@ func Check(f *Fleet) Diagnostics {
 type checker struct {
 	f  *Fleet
 	ds Diagnostics
+	// suggestions caches didYouMean by kind and name: a renamed node can break
+	// thousands of references, each deserving the hint, none paying for it again.
+	suggestions map[string]string
+	candidates  map[string][]string // names of each kind, sorted, built on first use
+}
+
+// didYouMean returns the fix for a reference to an unknown name: the nearest name of
+// that kind ("parent", "child", "node", "reseller") when one is close, else fallback.
+func (c *checker) didYouMean(kind, name, fallback string) string {
+	key := kind + "\x00" + name
+	if s, ok := c.suggestions[key]; ok {
+		return s
+	}
+	names, ok := c.candidates[kind]
+	if !ok {
+		if kind == "reseller" {
+			names = sortedKeys(c.f.Resellers)
+		} else {
+			for _, n := range sortedKeys(c.f.Nodes) {
+				if role := c.f.Nodes[n].Role; kind == "node" || kind == "parent" && role == RoleParent || kind == "child" && role == RoleChild {
+					names = append(names, n)
+				}
+			}
+		}
+		if c.candidates == nil {
+			c.candidates = map[string][]string{}
+		}
+		c.candidates[kind] = names
+	}
+	fix := fallback
+	if near := nearest(name, names); near != "" {
+		fix = fmt.Sprintf("did you mean %s? otherwise %s", near, fallback)
+	}
+	if c.suggestions == nil {
+		c.suggestions = map[string]string{}
+	}
+	c.suggestions[key] = fix
+	return fix
 }
 
 func (c *checker) add(p Pos, rule, msg, fix string) { c.ds.Add(p, rule, msg, fix) }
@@ -79,7 +117,7 @@ func (c *checker) child(name string, n *Node) {
 		switch {
 		case !ok || p == nil:
 			c.add(n.Src.At("parent"), RuleR01, fmt.Sprintf("%s: parent %s names no node of the fleet", obj, n.Parent),
-				"name a node declared under nodes: with role: parent")
+				c.didYouMean("parent", n.Parent, "name a node declared under nodes: with role: parent"))
 		case p.Role != RoleParent:
 			c.add(n.Src.At("parent"), RuleL03, fmt.Sprintf("%s: parent %s is a %s node, not a parent; a child links to exactly one parent", obj, n.Parent, roleWord(p.Role)),
 				"name a node with role: parent")
@@ -156,7 +194,7 @@ func (c *checker) account(name string, a *Account, obj objName) {
 		switch {
 		case !ok || p == nil:
 			c.add(a.Src.At("parent"), RuleR01, fmt.Sprintf("%s: parent %s names no node of the fleet", obj, a.Parent),
-				"name a node declared under nodes: with role: parent")
+				c.didYouMean("parent", a.Parent, "name a node declared under nodes: with role: parent"))
 		case p.Role != RoleParent:
 			c.add(a.Src.At("parent"), RuleR01, fmt.Sprintf("%s: parent %s is a %s node; accounts live on a parent", obj, a.Parent, roleWord(p.Role)),
 				"name a node with role: parent; mail goes to a child with mail: {node: CHILD}")
@@ -169,7 +207,7 @@ func (c *checker) account(name string, a *Account, obj objName) {
 		switch {
 		case !ok || r == nil:
 			c.add(a.Src.At("owner"), RuleR01, fmt.Sprintf("%s: owner %s names no reseller of the fleet", obj, a.Owner),
-				"name a reseller declared under resellers:, or remove owner: for root")
+				c.didYouMean("reseller", a.Owner, "name a reseller declared under resellers:, or remove owner: for root"))
 		case a.Owner == name:
 			c.add(a.Src.At("owner"), RuleR01, fmt.Sprintf("%s: a reseller cannot own itself", obj), "remove owner:")
 		case parent != nil && r.Parent != "" && r.Parent != a.Parent:
@@ -203,7 +241,7 @@ func (c *checker) mail(a *Account, obj objName) {
 	switch {
 	case !ok || child == nil:
 		c.add(a.Src.At("mail.node"), RuleR01, fmt.Sprintf("%s: mail node %s names no node of the fleet", obj, m.Node),
-			"name a child node declared under nodes:, or remove mail: to keep mail on the parent")
+			c.didYouMean("child", m.Node, "name a child node declared under nodes:, or remove mail: to keep mail on the parent"))
 	case child.Role != RoleChild:
 		c.add(a.Src.At("mail.node"), RuleL05, fmt.Sprintf("%s: mail node %s is a %s node, not a child", obj, m.Node, roleWord(child.Role)),
 			"name a child with services: [mail], or remove mail: to keep mail on the parent")
@@ -292,7 +330,7 @@ func (c *checker) clusters() {
 				n, ok := c.f.Nodes[m.Node]
 				if !ok || n == nil {
 					c.add(m.Src.At("node"), RuleR01, fmt.Sprintf("%s: node %s names no node of the fleet", mobj, m.Node),
-						"name a node declared under nodes:, or use backend: rfc2136 for a server outside the fleet")
+						c.didYouMean("node", m.Node, "name a node declared under nodes:, or use backend: rfc2136 for a server outside the fleet"))
 				} else {
 					host = n.Host
 				}

@@ -20,7 +20,7 @@ func loadBytes(data []byte, ch chunking) (*Fleet, Diagnostics) {
 // every problem must carry the file and a rule, and cutting the file into chunks must
 // never change the result.
 func FuzzLoadYAML(f *testing.F) {
-	seeds, _ := filepath.Glob("../testdata/invalid/*/*.yaml")
+	seeds, _ := filepath.Glob("../testdata/*/*/*.y*ml")
 	seeds = append(seeds, "../examples/quickstart/fleet.yaml")
 	for _, s := range seeds {
 		if data, err := os.ReadFile(s); err == nil {
@@ -84,7 +84,7 @@ accounts:
 // TestChunkedEqualsWhole: every fixture and the quickstart give the same fleet and the
 // same problems, positions included, whether parsed whole or in one-entry chunks.
 func TestChunkedEqualsWhole(t *testing.T) {
-	files, _ := filepath.Glob("../testdata/invalid/*/*.yaml")
+	files, _ := filepath.Glob("../testdata/*/*/*.y*ml")
 	files = append(files, "../examples/quickstart/fleet.yaml", "withAnchors")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
@@ -215,6 +215,8 @@ func TestBadInput(t *testing.T) {
 		{"list document", write("list.yaml", []byte("- a\n- b\n")), RuleSchema, "must be a mapping"},
 		{"scalar document", write("scalar.yaml", []byte("hello\n")), RuleSchema, "must be a mapping"},
 		{"deep nesting", write("deep.yaml", []byte(strings.Repeat("[", 20000))), RuleLoad, "invalid YAML"},
+		{"device", "/dev/zero", RuleLoad, "not a regular file"},
+		{"unknown anchor", write("anchor.yaml", []byte("nodes:\n  web1: *web\n")), RuleLoad, "unknown anchor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
