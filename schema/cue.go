@@ -245,9 +245,11 @@ func topLevelFields(v cue.Value, idx labelIndex, fallback string) Diagnostics {
 	}
 	for it.Next() {
 		name := it.Selector().Unquoted()
-		switch name {
-		case "policy", "nodes", "resellers", "accounts", "dnsClusters":
+		switch {
+		case name == "policy" || name == "nodes" || name == "resellers" || name == "accounts" || name == "dnsClusters":
 			continue
+		case strings.HasPrefix(name, "x-"):
+			continue // extension fields (fleet.cue)
 		}
 		p := idx.pos(name)
 		if !p.IsValid() {
@@ -257,7 +259,7 @@ func topLevelFields(v cue.Value, idx labelIndex, fallback string) Diagnostics {
 			p = Pos{File: fallback}
 		}
 		ds.Add(p, RuleSchema, fmt.Sprintf("unknown top-level field %q", name),
-			"a fleet has policy, nodes, resellers, accounts and dnsClusters; name helpers _hidden or #Definition")
+			"a fleet has policy, nodes, resellers, accounts and dnsClusters; name helpers _hidden or #Definition, or x-... for YAML anchors")
 	}
 	return ds
 }

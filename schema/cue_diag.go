@@ -30,7 +30,7 @@ var ruleFix = map[string]string{
 	RuleL09: "pipe-to-program forwarders do not work on distributed mail; forward to an address",
 	RuleL13: "move the mail to another child or the parent, or clear lost",
 	RuleL16: "set this kind on the parent; a mail child governs virtual and list only",
-	RuleD03: "turn DNSSEC off for this member, or use bind or knot",
+	RuleD03: "set dnssec: false: cPanel's DNS cluster does not carry DNSSEC",
 }
 
 // ruleField says, for a rule checked in a hidden field of an object, which of the
@@ -57,11 +57,6 @@ var ruleField = map[string]string{
 
 // secretRefField are fields whose value may be a secret written in the wrong place.
 var secretRefField = map[string]bool{"token": true, "secret": true, "tokenEnv": true, "secretEnv": true, "tokenFile": true, "secretFile": true}
-
-// crossRules read other objects. The schema evaluates them in comprehensions over
-// whole sections, which fail (and can misreport) as soon as any object in the section
-// has an error of its own, so they are only reported for an otherwise clean fleet.
-var crossRules = map[string]bool{RuleR01: true, RuleL02: true, RuleL03: true, RuleL05: true, RuleL13: true, RuleD01: true}
 
 // cueDiagnostics turns CUE's errors into one diagnostic per offending field, with the
 // rule the failing constraint stands for and the position in the operator's files.
@@ -90,23 +85,6 @@ func cueDiagnostics(root cue.Value, err error, idx labelIndex, fallback string) 
 		}
 		ds = append(ds, d)
 	}
-	cross, local := 0, 0
-	for _, d := range ds {
-		if crossRules[d.Rule] {
-			cross++
-		} else {
-			local++
-		}
-	}
-	if cross > 0 && local > 0 {
-		out := ds[:0]
-		for _, d := range ds {
-			if !crossRules[d.Rule] {
-				out = append(out, d)
-			}
-		}
-		ds = out
-	}
 	return ds
 }
 
@@ -126,8 +104,10 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 	d := Diagnostic{Rule: RuleSchema, Message: msg}
 	switch {
 	case strings.HasPrefix(msg, "TETHER-"):
+		// "TETHER-XNN: what is wrong -- how to fix it"; without a fix, the rule's own.
 		rule, text, _ := strings.Cut(msg, ": ")
-		d.Rule, d.Message = rule, text
+		text, fix, _ := strings.Cut(text, " -- ")
+		d.Rule, d.Message, d.Fix = rule, text, fix
 	case strings.Contains(msg, "builtin package") || strings.Contains(msg, "imported but not defined") || strings.HasPrefix(msg, "import ") && strings.Contains(msg, "not found"):
 		d.Rule, d.Message = RuleLoad, "CUE: "+strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg), " in"))
 		d.Fix = "a fleet may import only CUE's standard library"

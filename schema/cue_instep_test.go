@@ -98,6 +98,9 @@ func TestCUESchemaInStepWithGo(t *testing.T) {
 	if len(valid) == 0 {
 		t.Fatal("no YAML examples")
 	}
+	// testdata/valid holds fleets that must load cleanly (split folders, edge cases).
+	moreValid, _ := filepath.Glob(filepath.Join("..", "testdata", "valid", "*"))
+	valid = append(valid, moreValid...)
 	isValid := map[string]bool{}
 	for _, d := range valid {
 		isValid[d] = true
