@@ -96,4 +96,3 @@ func fromToken(p token.Pos, file string) Pos {
 	}
 	return Pos{File: file, Line: pp.Line, Col: pp.Column}
 }
-
