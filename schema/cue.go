@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -51,7 +52,33 @@ func loadCUE(files []string) (*Fleet, Diagnostics) {
 	if len(ds) > 0 {
 		return nil, ds.Sort()
 	}
-	return evalFleetFiles(asts)
+	all, ds := withSchema(asts)
+	if len(ds) > 0 {
+		return nil, ds.Sort()
+	}
+	// In a folder that mixes YAML and CUE, the CUE files hold only part of the fleet:
+	// their references to objects in the YAML files would look broken. The
+	// cross-object rules are then left to the Go checks, which Load runs on the
+	// merged fleet.
+	return evalCUE(all, !besideYAML(files))
+}
+
+// besideYAML reports whether a YAML fleet file sits in the folder of one of files.
+func besideYAML(files []string) bool {
+	seen := map[string]bool{}
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		for _, pat := range []string{"*.yaml", "*.yml"} {
+			if m, _ := filepath.Glob(filepath.Join(dir, pat)); len(m) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // evalFleetFiles evaluates operator files already parsed (from CUE, or from YAML
@@ -62,7 +89,7 @@ func evalFleetFiles(asts []*ast.File) (*Fleet, Diagnostics) {
 	if len(ds) > 0 {
 		return nil, ds.Sort()
 	}
-	return evalCUE(all)
+	return evalCUE(all, true)
 }
 
 // parseCUEFiles reads and parses each file, refusing what is not CUE text before the
@@ -187,8 +214,10 @@ func setPackage(f *ast.File, name string) {
 	f.Decls = append(decls, f.Decls...)
 }
 
-// evalCUE builds the instance, reports every error, and decodes a clean result.
-func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
+// evalCUE builds the instance, reports every error, and decodes a clean result. The
+// cross-object rules (_tetherRules) are checked when cross is set and the objects
+// themselves are valid.
+func evalCUE(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
 	ctx := cuecontext.New()
 	inst := cuebuild.NewContext().NewInstance("", nil)
 	for _, f := range files {
@@ -219,7 +248,7 @@ func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
 		}
 	}
-	if len(ds) == 0 {
+	if len(ds) == 0 && cross {
 		if err := v.Validate(cue.Concrete(true)); err != nil {
 			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
 		}

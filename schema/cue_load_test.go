@@ -214,3 +214,30 @@ func hasLine(lines []int, l int) bool {
 	}
 	return false
 }
+
+// TestMixedYAMLAndCUE: a folder may keep nodes in YAML and accounts in CUE. The CUE
+// part alone references nodes it cannot see; the references are checked on the merged
+// fleet instead, by the Go rules.
+func TestMixedYAMLAndCUE(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"nodes.yaml":   "nodes:\n  web1: {role: parent, host: web1.example.net, version: 118}\n  mail1: {role: child, parent: web1, host: mail1.example.net, version: 118, services: [mail]}\n",
+		"accounts.cue": "package fleet\n\naccounts: {\n\talice: {parent: \"web1\", domain: \"alice.example\", mail: node: \"mail1\"}\n\tbob: {parent: \"web9\", domain: \"bob.example\"}\n}\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, ds, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only bob's parent is wrong, reported once, by the Go rules, at the .cue line.
+	if len(ds) != 1 || ds[0].Rule != RuleR01 || filepath.Base(ds[0].Pos.File) != "accounts.cue" || ds[0].Pos.Line != 5 {
+		t.Fatalf("want one TETHER-R01 at accounts.cue:5, got:\n%v", ds)
+	}
+	if f.Accounts["alice"].MailNode() != "mail1" {
+		t.Errorf("alice not merged: %+v", f.Accounts["alice"])
+	}
+}
