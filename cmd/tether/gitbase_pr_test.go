@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +11,9 @@ import (
 	"github.com/tether-dev/tether/reconciler/desired"
 )
 
-var updatePR = flag.Bool("update", false, "rewrite the golden pull-request comment in testdata/pr")
+// -update (declared in readme_test.go, one flag per package) also rewrites the golden
+// pull-request comment in testdata/pr.
+var updatePR = updateREADME
 
 // prRepo is the sample pull request of testdata/pr (see its README): the base
 // commit, applied on the sandbox, is origin/main; the head commit is checked out.
