@@ -346,40 +346,42 @@ func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Chang
 }
 
 func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool) error {
-	// Look first: a re-run after an interruption finds the account and only converges.
-	cur, err := c.FindAcct(ctx, user)
-	if err != nil {
-		return err
+	// No look first: the observation behind the plan said the account is absent, and
+	// createacct itself refuses a user that exists, so asking first only added a round
+	// trip to every creation. A re-run after an interruption (or a saved plan applied
+	// late) meets that refusal, reads the account back below and converges.
+	q := url.Values{"username": {user}, "domain": {a.Domain}}
+	if a.Plan != "" {
+		q.Set("plan", a.Plan)
 	}
-	if cur == nil {
-		q := url.Values{"username": {user}, "domain": {a.Domain}}
-		if a.Plan != "" {
-			q.Set("plan", a.Plan)
-		}
-		if a.ContactEmail != "" {
-			q.Set("contactemail", a.ContactEmail)
-		}
-		if o := a.OwnerName(); o != "root" {
-			q.Set("owner", o)
-		}
-		if node := a.MailNode(); node != "" {
-			q.Set("mail_node_alias", node)
-		}
-		// Once: a createacct that reached the server is never sent twice by the client;
-		// the apply engine's retry comes back here and finds the account.
-		if _, err := c.Call(ctx, whmapi.Once, "createacct", q, nil); err != nil {
-			return err
-		}
-		if cur, err = c.FindAcct(ctx, user); err != nil {
-			return fmt.Errorf("read back: %w", err)
-		}
-		if cur == nil {
-			return errors.New("read back: the account does not exist after createacct")
-		}
-	} else if !strings.EqualFold(cur.Domain, a.Domain) {
+	if a.ContactEmail != "" {
+		q.Set("contactemail", a.ContactEmail)
+	}
+	if o := a.OwnerName(); o != "root" {
+		q.Set("owner", o)
+	}
+	if node := a.MailNode(); node != "" {
+		q.Set("mail_node_alias", node)
+	}
+	// Once: a createacct that reached the server is never sent twice by the client;
+	// the apply engine's retry comes back here and meets "already exists".
+	_, createErr := c.Call(ctx, whmapi.Once, "createacct", q, nil)
+	cur, err := c.FindAcct(ctx, user)
+	switch {
+	case createErr != nil && (err != nil || cur == nil):
+		// Not created and not there: the refusal is the answer. (createacct's failure
+		// wording is unconfirmed, so whether the user exists is read, never parsed.)
+		return createErr
+	case err != nil:
+		return fmt.Errorf("read back: %w", err)
+	case cur == nil:
+		return errors.New("read back: the account does not exist after createacct")
+	case !strings.EqualFold(cur.Domain, a.Domain):
+		// Only reachable when createacct refused: it was asked for this domain.
 		return fmt.Errorf("user %s already exists on this parent with domain %s, not %s", user, cur.Domain, a.Domain)
 	}
-	// The rest converges whether createacct ran now or in an interrupted earlier apply.
+	// The rest converges whether createacct ran now or in an interrupted earlier apply
+	// (then createErr is its refusal of an existing user, which is what we want).
 	return p.converge(ctx, c, user, cur, a, r, isReseller, nil)
 }
 
