@@ -92,7 +92,7 @@ type node struct {
 	addr     string // 127.0.0.1:PORT, kept across offline periods
 	lnMu     sync.Mutex
 	ln       net.Listener
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]http.ConnState // guarded by lnMu
 	faultsMu sync.Mutex
 	faults   Faults
 	dns      zoneServer
@@ -163,7 +163,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		hosts[h] = name
 	}
 	for _, name := range sortedKeys(states) {
-		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]struct{}{}, dirty: true}
+		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]http.ConnState{}, dirty: true}
 		if f, ok := opts.Faults[name]; ok {
 			n.faults = f
 		}
@@ -220,10 +220,10 @@ func (n *node) start() error {
 			n.lnMu.Lock()
 			defer n.lnMu.Unlock()
 			switch s {
-			case http.StateNew:
-				n.conns[c] = struct{}{}
 			case http.StateClosed, http.StateHijacked:
 				delete(n.conns, c)
+			default:
+				n.conns[c] = s
 			}
 		},
 		ErrorLog: nil,
@@ -307,6 +307,14 @@ func (sb *Sandbox) Close() error {
 			n.ln = nil
 		}
 		n.stopDNS()
+		// Shutdown treats a connection that never carried a request as busy for its
+		// first 5 s, and clients' transports often dial one more than they use: every
+		// Close then waited out its 2 s timeout. Nothing will be served on those.
+		for c, s := range n.conns {
+			if s == http.StateNew || s == http.StateIdle {
+				c.Close()
+			}
+		}
 		n.lnMu.Unlock()
 		if n.srv != nil { // nil when Start failed before this node started
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
