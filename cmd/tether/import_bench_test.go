@@ -213,4 +213,3 @@ func BenchmarkImportSandbox10k(b *testing.B) {
 		b.ReportMetric(peak, "plan-peak-heap-MB")
 	}
 }
-
