@@ -20,6 +20,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -137,17 +140,19 @@ func tail(s string) string {
 }
 
 // heapPeak samples the Go heap (objects and what the runtime keeps for them) while
-// fn runs and returns the highest value seen, in MB. The sandbox runs in the same
-// process, so this is Tether and the simulated servers together.
-func heapPeak(fn func()) float64 {
+// fn runs and returns the highest value seen and the value before fn, in MB. The
+// sandbox runs in the same process, so this is Tether and the simulated servers
+// together; the difference is what the command added.
+func heapPeak(fn func()) (peakMB, beforeMB float64) {
 	read := func() uint64 {
 		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
 		metrics.Read(s)
 		return s[0].Value.Uint64() + s[1].Value.Uint64()
 	}
 	runtime.GC()
+	before := read()
 	var peak atomic.Uint64
-	peak.Store(read())
+	peak.Store(before)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -172,7 +177,7 @@ func heapPeak(fn func()) float64 {
 	if v := read(); v > peak.Load() {
 		peak.Store(v)
 	}
-	return float64(peak.Load()) / (1 << 20)
+	return float64(peak.Load()) / (1 << 20), float64(before) / (1 << 20)
 }
 
 // BenchmarkImportSandbox10k imports a sandbox holding 10,000 accounts across 10
@@ -187,7 +192,7 @@ func BenchmarkImportSandbox10k(b *testing.B) {
 		out := filepath.Join(bf.dir, fmt.Sprintf("imported%d", i))
 		var r result
 		start := time.Now()
-		peak := heapPeak(func() {
+		peak, before := heapPeak(func() {
 			r = runBench(b, 0, "import", bf.nodes, "--sandbox", "--sandbox-state", bf.state, "--out", out, "--split-by", "parent")
 		})
 		el := time.Since(start)
@@ -200,10 +205,11 @@ func BenchmarkImportSandbox10k(b *testing.B) {
 		}
 		b.ReportMetric(el.Seconds(), "s/import")
 		b.ReportMetric(peak, "import-peak-heap-MB")
+		b.ReportMetric(before, "heap-before-MB")
 		b.ReportMetric(float64(el.Microseconds())/float64(bf.accounts), "µs/account")
 
 		start = time.Now()
-		peak = heapPeak(func() {
+		peak, _ = heapPeak(func() {
 			r = runBench(b, 0, "plan", "--detailed-exitcode", out, "--sandbox", "--sandbox-state", bf.state)
 		})
 		if !strings.Contains(r.stdout, "No changes.") {
@@ -211,5 +217,44 @@ func BenchmarkImportSandbox10k(b *testing.B) {
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/plan")
 		b.ReportMetric(peak, "plan-peak-heap-MB")
+	}
+}
+
+// BenchmarkObserveSandbox10Parents observes 10 sandbox parents holding 10,000
+// accounts between them (TETHER_BENCH_N) with reconciler.Observe at the default
+// parallelism, through the session plan and import open: the sandbox's own start is
+// outside the timer, so this is the WHM reads, their decoding and the merge. It
+// reports the time and the heap peak (the in-process sandbox included).
+func BenchmarkObserveSandbox10Parents(b *testing.B) {
+	bf := newBenchFleet(b, 10)
+	declared, ds, err := schema.Load(bf.nodes)
+	if err != nil || len(ds) > 0 {
+		b.Fatalf("%v %v", err, ds)
+	}
+	sess, err := session.Open(context.Background(), declared, session.Options{FleetPath: bf.nodes, Sandbox: true, SandboxState: bf.state})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close()
+	var provs []providers.Provider
+	for _, name := range providers.Names() {
+		provs = append(provs, sess.Providers[name])
+	}
+	b.ResetTimer()
+	for range b.N {
+		var observed *schema.Fleet
+		var errs []error
+		start := time.Now()
+		peak, before := heapPeak(func() {
+			observed, errs = reconciler.Observe(context.Background(), provs, declared, reconciler.DefaultApplyParallelism)
+		})
+		el := time.Since(start)
+		if len(errs) > 0 || len(observed.Accounts) != bf.accounts {
+			b.Fatalf("observed %d accounts, errors %v", len(observed.Accounts), errs)
+		}
+		b.ReportMetric(el.Seconds(), "s/observe")
+		b.ReportMetric(peak, "peak-heap-MB")
+		b.ReportMetric(before, "heap-before-MB")
+		b.ReportMetric(float64(el.Microseconds())/float64(bf.accounts), "µs/account")
 	}
 }
