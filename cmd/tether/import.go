@@ -112,7 +112,7 @@ result, so rule violations already on the servers are seen at once.`,
 				return err
 			}
 			if len(ds) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "\nThe imported fleet breaks %s as the servers stand today:\n", problemCount(len(ds)))
+				fmt.Fprintf(cmd.OutOrStdout(), "\nThe imported fleet has %s, as the servers stand today (debt to pay before it validates):\n", problemCount(len(ds)))
 				for _, d := range ds {
 					fmt.Fprintln(cmd.OutOrStdout(), d.String())
 				}

@@ -232,13 +232,19 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 	if desired == nil {
 		return
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	// Choose before starting: the goroutines write out.Nodes, which the choice reads.
+	var todo []string
 	for _, name := range sortedKeys(desired.Nodes) {
 		n := desired.Nodes[name]
 		if n == nil || n.Role != schema.RoleChild || n.Parent != scope || n.Lost || out.Nodes[name] != nil || !p.hasEndpoint(name) {
 			continue
 		}
+		todo = append(todo, name)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range todo {
+		n := desired.Nodes[name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
