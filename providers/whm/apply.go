@@ -403,6 +403,17 @@ func (p *Provider) createAndRead(ctx context.Context, c *whmapi.Client, user str
 		Result []whmapi.Envelope `json:"result"`
 	}
 	if _, err := c.Call(ctx, whmapi.Once, "batch", bq, &data); err != nil {
+		var apiErr *whmapi.APIError
+		if errors.As(err, &apiErr) && apiErr.Function == "batch" {
+			// The server refused the batch itself (whether WHM runs a write inside
+			// batch is UNCONFIRMED): nothing ran, so the two calls are made apart.
+			p.log.Warn("batch refused; creating without it", "node", c.Node(), "reason", apiErr.Reason)
+			if _, err := c.Call(ctx, whmapi.Once, "createacct", q, nil); err != nil {
+				createErr = err
+			}
+			cur, readErr = c.FindAcct(ctx, user)
+			return createErr, cur, readErr
+		}
 		return err, nil, err
 	}
 	if len(data.Result) == 0 {
