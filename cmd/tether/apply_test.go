@@ -155,7 +155,7 @@ func TestApplyConvergesAndSecondPlanIsEmpty(t *testing.T) {
 	}
 	e.assertConverged(t)
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
-	expect(t, r, 0, "No changes. The fleet matches its files.")
+	expect(t, r, 0, "No changes. The fleet matches the configuration.", "Apply complete! Nothing to change.")
 
 	st := e.state(t)
 	inv, err := st.Inventory(context.Background())
