@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -51,7 +52,33 @@ func loadCUE(files []string) (*Fleet, Diagnostics) {
 	if len(ds) > 0 {
 		return nil, ds.Sort()
 	}
-	return evalFleetFiles(asts)
+	all, ds := withSchema(asts)
+	if len(ds) > 0 {
+		return nil, ds.Sort()
+	}
+	// In a folder that mixes YAML and CUE, the CUE files hold only part of the fleet:
+	// their references to objects in the YAML files would look broken. The
+	// cross-object rules are then left to the Go checks, which Load runs on the
+	// merged fleet.
+	return evalCUE(all, !besideYAML(files))
+}
+
+// besideYAML reports whether a YAML fleet file sits in the folder of one of files.
+func besideYAML(files []string) bool {
+	seen := map[string]bool{}
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		for _, pat := range []string{"*.yaml", "*.yml"} {
+			if m, _ := filepath.Glob(filepath.Join(dir, pat)); len(m) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // evalFleetFiles evaluates operator files already parsed (from CUE, or from YAML
@@ -62,7 +89,7 @@ func evalFleetFiles(asts []*ast.File) (*Fleet, Diagnostics) {
 	if len(ds) > 0 {
 		return nil, ds.Sort()
 	}
-	return evalCUE(all)
+	return evalCUE(all, true)
 }
 
 // parseCUEFiles reads and parses each file, refusing what is not CUE text before the
@@ -187,8 +214,10 @@ func setPackage(f *ast.File, name string) {
 	f.Decls = append(decls, f.Decls...)
 }
 
-// evalCUE builds the instance, reports every error, and decodes a clean result.
-func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
+// evalCUE builds the instance, reports every error, and decodes a clean result. The
+// cross-object rules (_tetherRules) are checked when cross is set and the objects
+// themselves are valid.
+func evalCUE(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
 	ctx := cuecontext.New()
 	inst := cuebuild.NewContext().NewInstance("", nil)
 	for _, f := range files {
@@ -197,10 +226,32 @@ func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 		}
 	}
 	idx := indexLabels(files[1:])
+	fallback := files[len(files)-1].Filename
 	v := ctx.BuildInstance(inst)
-	ds := topLevelFields(v, idx)
-	if err := v.Validate(cue.Concrete(true)); err != nil {
-		ds = append(ds, cueDiagnostics(v, err, idx)...)
+	ds := topLevelFields(v, idx, fallback)
+	if notAMapping(v) {
+		// Not a fleet at all (a YAML list document, a bare value): one clear line
+		// instead of a conflict that would print the whole schema.
+		ds.Add(fromToken(files[len(files)-1].Pos(), files[len(files)-1].Filename), RuleSchema,
+			"the fleet is not a mapping", "a fleet file maps policy, nodes, resellers, accounts and dnsClusters")
+		return nil, ds.Sort()
+	}
+	// The sections first: the cross-object rules (_tetherRules) read them, and over
+	// sections with errors or missing values they would report noise (a reference to
+	// a parent that is not written yet is not a reference to a missing node).
+	for _, section := range []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"} {
+		sv := v.LookupPath(cue.MakePath(cue.Str(section)))
+		if !sv.Exists() {
+			continue
+		}
+		if err := sv.Validate(cue.Concrete(true)); err != nil {
+			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
+		}
+	}
+	if len(ds) == 0 && cross {
+		if err := v.Validate(cue.Concrete(true)); err != nil {
+			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
+		}
 	}
 	if len(ds) > 0 {
 		return nil, ds.Sort()
@@ -215,7 +266,7 @@ func evalCUE(files []*ast.File) (*Fleet, Diagnostics) {
 // topLevelFields reports regular top-level fields the fleet does not have. The schema
 // closes #Fleet, but embedding it in one file of a package does not close the fields
 // other files add at the top, so the root is checked here.
-func topLevelFields(v cue.Value, idx labelIndex) Diagnostics {
+func topLevelFields(v cue.Value, idx labelIndex, fallback string) Diagnostics {
 	var ds Diagnostics
 	it, err := v.Fields()
 	if err != nil {
@@ -223,16 +274,33 @@ func topLevelFields(v cue.Value, idx labelIndex) Diagnostics {
 	}
 	for it.Next() {
 		name := it.Selector().Unquoted()
-		switch name {
-		case "policy", "nodes", "resellers", "accounts", "dnsClusters":
+		switch {
+		case name == "policy" || name == "nodes" || name == "resellers" || name == "accounts" || name == "dnsClusters":
 			continue
+		case strings.HasPrefix(name, "x-"):
+			continue // extension fields (fleet.cue)
 		}
 		p := idx.pos(name)
 		if !p.IsValid() {
 			p, _ = operatorPos(it.Value().Pos())
 		}
+		if !p.IsValid() {
+			p = Pos{File: fallback}
+		}
 		ds.Add(p, RuleSchema, fmt.Sprintf("unknown top-level field %q", name),
-			"a fleet has policy, nodes, resellers, accounts and dnsClusters; name helpers _hidden or #Definition")
+			"a fleet has policy, nodes, resellers, accounts and dnsClusters; name helpers _hidden or #Definition, or x-... for YAML anchors")
 	}
 	return ds
+}
+
+// notAMapping reports whether the operator's files are something other than a struct
+// (a YAML list document, a bare value): the conflict with the schema has no path.
+func notAMapping(v cue.Value) bool {
+	for _, e := range errors.Errors(v.Err()) {
+		format, _ := e.Msg()
+		if len(e.Path()) == 0 && strings.Contains(format, "mismatched types") {
+			return true
+		}
+	}
+	return false
 }

@@ -7,8 +7,9 @@ import (
 )
 
 // cueDecoder turns an evaluated, validated fleet into a Fleet, visiting every field
-// once (measured: cue.Value.Decode goes through JSON-like reflection and costs about
-// twice as much at 10k accounts, and gives no positions). Values that only the schema
+// once and recording positions as it goes. cue.Value.Decode gives no positions and is
+// slower anyway (BenchmarkDecodeCUE10k: 0.47 s and 185 MB for this walk, 0.55 s and
+// 250 MB for Decode, on a shared 2-core machine). Values that only the schema
 // supplied (its defaults) are left at the Go zero value, which types.go defines to mean
 // the same default, so a CUE fleet and the same fleet in YAML decode to equal Fleets.
 type cueDecoder struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/errors"
@@ -13,7 +14,8 @@ import (
 // get the same advice.
 var ruleFix = map[string]string{
 	RuleA01: "lowercase letters and digits, starting with a letter, at most 16 characters, not a reserved name",
-	RuleA02: "a lowercase fully qualified domain name without a trailing dot",
+	RuleA02: "write the account's main domain, e.g. example.com",
+	RuleD01: "declare the parent node, or correct the cluster's name",
 	RuleS01: "reference the secret with tokenEnv/tokenFile or secretEnv/secretFile",
 	RuleL10: "letters, digits, _ and -, at most 50 characters",
 	RuleD06: "a whole number >= 1, or \"never\"",
@@ -28,7 +30,7 @@ var ruleFix = map[string]string{
 	RuleL09: "pipe-to-program forwarders do not work on distributed mail; forward to an address",
 	RuleL13: "move the mail to another child or the parent, or clear lost",
 	RuleL16: "set this kind on the parent; a mail child governs virtual and list only",
-	RuleD03: "turn DNSSEC off for this member, or use bind or knot",
+	RuleD03: "set dnssec: false: cPanel's DNS cluster does not carry DNSSEC",
 }
 
 // ruleField says, for a rule checked in a hidden field of an object, which of the
@@ -50,16 +52,16 @@ var ruleField = map[string]string{
 	"_l09":       "forwarders",       // + index + ".to"
 	"_l16":       "passwordStrength", // + kind
 	"_d03":       "dnssec",
+	"_d01":       "",
 }
 
-// crossRules read other objects. The schema evaluates them in comprehensions over
-// whole sections, which fail (and can misreport) as soon as any object in the section
-// has an error of its own, so they are only reported for an otherwise clean fleet.
-var crossRules = map[string]bool{RuleR01: true, RuleL02: true, RuleL03: true, RuleL05: true, RuleL13: true}
+// secretRefField are fields whose value may be a secret written in the wrong place.
+var secretRefField = map[string]bool{"token": true, "secret": true, "tokenEnv": true, "secretEnv": true, "tokenFile": true, "secretFile": true}
 
 // cueDiagnostics turns CUE's errors into one diagnostic per offending field, with the
 // rule the failing constraint stands for and the position in the operator's files.
-func cueDiagnostics(root cue.Value, err error, idx labelIndex) Diagnostics {
+// fallback names the file of a problem CUE gives no position for.
+func cueDiagnostics(root cue.Value, err error, idx labelIndex, fallback string) Diagnostics {
 	var ds Diagnostics
 	seen := make(map[string]bool)
 	for _, e := range errors.Errors(err) {
@@ -77,24 +79,11 @@ func cueDiagnostics(root cue.Value, err error, idx labelIndex) Diagnostics {
 			continue // one problem per field: the other alternatives say the same
 		}
 		seen[key] = true
-		ds = append(ds, cueDiagnostic(root, e, path, msg, idx))
-	}
-	cross, local := 0, 0
-	for _, d := range ds {
-		if crossRules[d.Rule] {
-			cross++
-		} else {
-			local++
+		d := cueDiagnostic(root, e, path, msg, idx)
+		if !d.Pos.IsValid() {
+			d.Pos = Pos{File: fallback}
 		}
-	}
-	if cross > 0 && local > 0 {
-		out := ds[:0]
-		for _, d := range ds {
-			if !crossRules[d.Rule] {
-				out = append(out, d)
-			}
-		}
-		ds = out
+		ds = append(ds, d)
 	}
 	return ds
 }
@@ -103,7 +92,7 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 	// Where a hidden field carries the check, the object is what precedes it.
 	obj, hidden, rest := path, "", []string(nil)
 	for i, s := range path {
-		if strings.HasPrefix(s, "_") {
+		if _, ok := ruleField[s]; ok {
 			obj, hidden, rest = path[:i], s, path[i+1:]
 			break
 		}
@@ -115,8 +104,10 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 	d := Diagnostic{Rule: RuleSchema, Message: msg}
 	switch {
 	case strings.HasPrefix(msg, "TETHER-"):
+		// "TETHER-XNN: what is wrong -- how to fix it"; without a fix, the rule's own.
 		rule, text, _ := strings.Cut(msg, ": ")
-		d.Rule, d.Message = rule, text
+		text, fix, _ := strings.Cut(text, " -- ")
+		d.Rule, d.Message, d.Fix = rule, text, fix
 	case strings.Contains(msg, "builtin package") || strings.Contains(msg, "imported but not defined") || strings.HasPrefix(msg, "import ") && strings.Contains(msg, "not found"):
 		d.Rule, d.Message = RuleLoad, "CUE: "+strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg), " in"))
 		d.Fix = "a fleet may import only CUE's standard library"
@@ -124,12 +115,19 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 		d.Rule, d.Message = RuleA01, fmt.Sprintf("%q is not a valid cPanel user name", last)
 	case hidden == "_alias":
 		d.Rule, d.Message = RuleL10, fmt.Sprintf("node name %q is not a valid link alias", last)
+	case secretRefField[last] && !strings.HasPrefix(msg, "TETHER-"):
+		// A value that fails tokenEnv's pattern may be the token itself pasted in the
+		// wrong field: CUE's message would print it.
+		d.Message = fmt.Sprintf("%s is not valid; its value is not shown, as it may be a secret", strings.Join(path, "."))
+		d.Fix = "write the name of an environment variable (e.g. WEB1_WHM_TOKEN) or the path of a file, not the secret"
 	case strings.Contains(msg, "field not allowed"):
 		d.Message = fmt.Sprintf("unknown field %q", last)
 		d.Fix = "check the spelling against the schema (tether schema --jsonschema)"
 	case strings.Contains(msg, "incomplete value") || strings.Contains(msg, "non-concrete value"):
-		d.Message = fmt.Sprintf("%s has no concrete value (%s)", strings.Join(path, "."), msg)
-		d.Fix = "give it a value, or remove it"
+		// CUE's message repeats the whole constraint (a page of regular expressions
+		// for a domain); the path says what is missing.
+		d.Message = fmt.Sprintf("%s has no concrete value", strings.Join(path, "."))
+		d.Fix = "give it a value (a template or a constraint alone is not one), or remove it"
 	case last == "failureThreshold":
 		d.Rule, d.Message = RuleD06, "the failure threshold is not a whole number >= 1 or \"never\""
 	case last == "domain" && len(obj) == 3 && (obj[0] == "accounts" || obj[0] == "resellers") && !strings.Contains(msg, "mismatched types"):
@@ -142,6 +140,7 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 	if d.Fix == "" {
 		d.Fix = ruleFix[d.Rule]
 	}
+	d.Message = truncateMessage(d.Message)
 
 	// Position: the field the rule is about, else the operator's value CUE names, else
 	// the nearest declared label.
@@ -249,4 +248,19 @@ func cueMessage(err error) string {
 		return fmt.Sprintf(format, args...)
 	}
 	return err.Error()
+}
+
+// maxMessage bounds a message taken from CUE: a conflict between two large values
+// prints both in full, which helps nobody on one line.
+const maxMessage = 300
+
+func truncateMessage(m string) string {
+	if len(m) <= maxMessage {
+		return m
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + "…"
 }

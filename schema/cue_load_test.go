@@ -166,3 +166,78 @@ func TestCUEExampleEqualsQuickstart(t *testing.T) {
 		t.Errorf("examples/cue and examples/quickstart differ:\n--- yaml\n%s\n--- cue\n%s", yj, cj)
 	}
 }
+
+// TestCUEFleetThroughGoRules: the rules CUE leaves to Go (fleet.cue lists them) run on
+// a CUE fleet through Load, and point into the operator's .cue file by the positions
+// the decoder recorded.
+func TestCUEFleetThroughGoRules(t *testing.T) {
+	dir := t.TempDir()
+	src := `package fleet
+
+nodes: {
+	web1: {role: "parent", host: "web1.example.net", version: 118}
+	ns1: {role: "dnsonly", host: "ns1.example.net", version: 118}
+}
+_domains: {alice: "shop.example", bob: "shop.example"}
+accounts: {for u, d in _domains {(u): {parent: "web1", domain: d}}}
+dnsClusters: web1: members: {
+	a: {node: "ns1", role: "sync"}
+	b: {backend: "rfc2136", host: "ns1.example.net", address: "127.0.0.1:5300", role: "write-only"}
+}
+`
+	name := filepath.Join(dir, "fleet.cue")
+	if err := os.WriteFile(name, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, ds, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]int{}
+	for _, d := range ds {
+		if d.Pos.File != name {
+			t.Errorf("not in the fleet file: %v", d)
+		}
+		got[d.Rule] = append(got[d.Rule], d.Pos.Line)
+	}
+	// D05 at the table row of each domain (line 7), D02 at the members (lines 10-11).
+	if !hasLine(got[RuleD05], 7) || !(hasLine(got[RuleD02], 10) || hasLine(got[RuleD02], 11)) {
+		t.Errorf("want TETHER-D05 on line 7 and TETHER-D02 on line 10 or 11, got:\n%v", ds)
+	}
+}
+
+func hasLine(lines []int, l int) bool {
+	for _, x := range lines {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}
+
+// TestMixedYAMLAndCUE: a folder may keep nodes in YAML and accounts in CUE. The CUE
+// part alone references nodes it cannot see; the references are checked on the merged
+// fleet instead, by the Go rules.
+func TestMixedYAMLAndCUE(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"nodes.yaml":   "nodes:\n  web1: {role: parent, host: web1.example.net, version: 118}\n  mail1: {role: child, parent: web1, host: mail1.example.net, version: 118, services: [mail]}\n",
+		"accounts.cue": "package fleet\n\naccounts: {\n\talice: {parent: \"web1\", domain: \"alice.example\", mail: node: \"mail1\"}\n\tbob: {parent: \"web9\", domain: \"bob.example\"}\n}\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, ds, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only bob's parent is wrong, reported once, by the Go rules, at the .cue line.
+	if len(ds) != 1 || ds[0].Rule != RuleR01 || filepath.Base(ds[0].Pos.File) != "accounts.cue" || ds[0].Pos.Line != 5 {
+		t.Fatalf("want one TETHER-R01 at accounts.cue:5, got:\n%v", ds)
+	}
+	if f.Accounts["alice"].MailNode() != "mail1" {
+		t.Errorf("alice not merged: %+v", f.Accounts["alice"])
+	}
+}

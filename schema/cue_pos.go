@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue/ast"
@@ -96,21 +95,4 @@ func fromToken(p token.Pos, file string) Pos {
 		file = pp.Filename
 	}
 	return Pos{File: file, Line: pp.Line, Col: pp.Column}
-}
-
-// fieldPath renders a CUE path below an object the way Source.Fields keys are
-// written: "mail.node", "forwarders[1].to".
-func fieldPath(sels []string) string {
-	var b strings.Builder
-	for _, s := range sels {
-		if _, err := strconv.Atoi(s); err == nil {
-			b.WriteString("[" + s + "]")
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
@@ -14,11 +15,19 @@ import (
 // the schema in caches and error messages.
 const JSONSchemaID = "https://tether.dev/schema/fleet.json"
 
-// JSONSchema returns a JSON Schema (draft 2020-12, the only version cuelang.org/go
-// v0.17 generates) of one fleet file, generated from #Fleet in the embedded fleet.cue
-// by cuelang.org/go/encoding/jsonschema, then fixed up where the generator's output
-// would be wrong or weaker than the CUE (see fixJSONSchema). The cross-object rules
-// are not in it: JSON Schema sees one file at a time, and a fleet is a folder.
+// JSONSchema returns a JSON Schema (draft-07) of one fleet file, generated from #Fleet
+// in the embedded fleet.cue by cuelang.org/go/encoding/jsonschema, then fixed up where
+// the generator's output would be wrong or weaker than the CUE (see fixJSONSchema).
+// The cross-object rules are not in it: JSON Schema sees one file at a time, and a
+// fleet is a folder.
+//
+// Why draft-07: cuelang.org/go v0.17 only generates draft 2020-12, but
+// yaml-language-server validates with vscode-json-languageservice, which implements
+// draft-07 and only parts of 2019-09/2020-12 (redhat-developer/yaml-language-server
+// issue 856, open; vscode-yaml warns "Draft 2020-12 schemas are not yet fully
+// supported"). The generated schema uses no keyword that differs between the two
+// drafts except $defs, so it is rewritten to draft-07 (definitions); a test keeps
+// 2019+-only keywords out.
 //
 // To have yaml-language-server (VS Code's YAML extension, Neovim's yamlls, ...) complete
 // and check fleet files as they are typed, save the output next to the fleet and point
@@ -61,6 +70,8 @@ func JSONSchema() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+const ipv4Pattern = `^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$`
+
 // fixJSONSchema corrects what the generator gets wrong or leaves out, each for a
 // reason the CUE schema cannot carry:
 //
@@ -71,6 +82,11 @@ func JSONSchema() ([]byte, error) {
 //   - accounts and resellers are keyed by cPanel user name; the generator cannot turn
 //     #UserName (a conjunction of patterns) into a key pattern, so it is added as
 //     propertyNames.
+//   - ipv4/ipv6 use CUE's net.IPv4/net.IPv6 validators, which the generator leaves
+//     as `true` (anything); they become strings of format ipv4/ipv6 (and IPv4 a
+//     pattern).
+//   - draft-07 for editors (see JSONSchema): $schema, and $defs renamed definitions
+//     with every $ref rewritten.
 //   - $id, so the schema has a name.
 func fixJSONSchema(m map[string]any) error {
 	defs, ok := m["$defs"].(map[string]any)
@@ -108,8 +124,42 @@ func fixJSONSchema(m map[string]any) error {
 		if !ok {
 			return fmt.Errorf("no %s property", section)
 		}
-		s["propertyNames"] = map[string]any{"$ref": "#/$defs/UserName"}
+		s["propertyNames"] = map[string]any{"$ref": "#/$defs/UserName"} // rewritten below
+	}
+	ip := map[string]map[string]any{
+		// format is an annotation in draft 2020-12 unless a validator opts in, so IPv4
+		// also gets the pattern of a dotted quad (no leading zeros, as netip parses).
+		"IPv4": {"type": "string", "format": "ipv4", "pattern": ipv4Pattern},
+		"IPv6": {"type": "string", "format": "ipv6"},
+	}
+	for def, repl := range ip {
+		if v, ok := defs[def]; !ok || v != true {
+			return fmt.Errorf("$defs.%s is %v, expected the generator's `true`", def, v)
+		}
+		defs[def] = repl
 	}
 	m["$id"] = JSONSchemaID
+	m["$schema"] = "http://json-schema.org/draft-07/schema#"
+	m["definitions"] = defs
+	delete(m, "$defs")
+	rewriteRefs(m)
 	return nil
+}
+
+// rewriteRefs points every "#/$defs/X" reference at "#/definitions/X".
+func rewriteRefs(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if s, ok := x.(string); ok && k == "$ref" {
+				v[k] = strings.Replace(s, "#/$defs/", "#/definitions/", 1)
+				continue
+			}
+			rewriteRefs(x)
+		}
+	case []any:
+		for _, x := range v {
+			rewriteRefs(x)
+		}
+	}
 }

@@ -35,6 +35,7 @@ func Load(path string) (*Fleet, Diagnostics, error) {
 		return nil, ds.Sort(), nil
 	}
 	var sources []yamlSource
+	var size int64
 	for _, file := range yamlFiles {
 		data, d := readFleetFile(file)
 		if d != nil {
@@ -42,7 +43,9 @@ func Load(path string) (*Fleet, Diagnostics, error) {
 			continue
 		}
 		sources = append(sources, yamlSource{file, data})
+		size += int64(len(data))
 	}
+	defer tuneGCForLoad(size)()
 	f, more := build(sources, cueFiles, ds, defaultChunking)
 	return f, more, nil
 }

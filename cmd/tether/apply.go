@@ -261,10 +261,11 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 	return incomplete(cmd, w.plan)
 }
 
-// noChanges says so, claiming a match only when every part of the fleet was read.
+// noChanges ends an apply that had nothing to do; the rendered plan has already said
+// "No changes", and a match is claimed only when every part of the fleet was read.
 func noChanges(out io.Writer, p *plan.Plan) {
 	if len(p.Errors) == 0 {
-		fmt.Fprintln(out, "\nNo changes. The fleet matches its files.")
+		fmt.Fprintln(out, "\nApply complete! Nothing to change.")
 	}
 }
 

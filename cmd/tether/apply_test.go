@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,24 +60,6 @@ func tether(t *testing.T, ctx context.Context, stdin string, args ...string) res
 		r.stderr += "Error: " + err.Error() + "\n"
 	}
 	return r
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // env is a fleet copied into a temporary folder, with its sandbox state beside it.
@@ -175,7 +156,7 @@ func TestApplyConvergesAndSecondPlanIsEmpty(t *testing.T) {
 	}
 	e.assertConverged(t)
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
-	expect(t, r, 0, "No changes. The fleet matches its files.")
+	expect(t, r, 0, "No changes. The fleet matches the configuration.", "Apply complete! Nothing to change.")
 
 	st := e.state(t)
 	inv, err := st.Inventory(context.Background())

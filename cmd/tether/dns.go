@@ -159,6 +159,12 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 	return out, skipped
 }
 
+// stateDirFor is where Tether's state for a fleet lives: next to the fleet, or inside
+// the sandbox's folder so the sandbox never shares state with the real fleet.
+func stateDirFor(path string, cf connFlags) string {
+	return session.StateDirFor(path, cf.sandbox, cf.sandboxState)
+}
+
 func newDNSEnableCmd() *cobra.Command {
 	var cf connFlags
 	var path string

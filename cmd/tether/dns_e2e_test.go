@@ -127,7 +127,7 @@ func TestDNSMemberRemoval(t *testing.T) {
 	expect(t, r, 0, "Unmanaged (on the servers, not changed):",
 		"dns.web1.member.ns2: in the DNS cluster of web1, not in the fleet; left alone (policy.prune is off): it stays a write-only member and keeps receiving web1's zones; with policy.prune: true its removal is planned")
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
-	expect(t, r, 0, "No changes.")
+	expect(t, r, 0, "Apply complete! Nothing to change.")
 	// Still in the cluster: it still answers, and is still written to by web1.
 	r = e.run(t, "plan", "--format", "json", e.fleet)
 	expect(t, r, 0, `"address": "dns.web1.member.ns2"`)
@@ -271,7 +271,7 @@ func TestDNSBINDMembersConverge(t *testing.T) {
 	}
 	before := serials(t, zones, sync, wo)
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
-	expect(t, r, 0, "No changes. The fleet matches its files.")
+	expect(t, r, 0, "Apply complete! Nothing to change.")
 	if after := serials(t, zones, sync, wo); !maps.Equal(before, after) {
 		t.Fatalf("a second apply moved SOA serials (UPDATE sent):\nbefore %v\nafter  %v", before, after)
 	}
@@ -296,7 +296,7 @@ func TestDNSBINDMembersConverge(t *testing.T) {
 			t.Errorf("%s: serial %d -> %d: only frank.example should have been updated", k, before[k], v)
 		}
 	}
-	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "No changes.")
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete! Nothing to change.")
 	if again := serials(t, zones, sync, wo); !maps.Equal(moved, again) {
 		t.Fatalf("an apply with nothing to do moved serials:\nbefore %v\nafter  %v", moved, again)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,13 +77,17 @@ result, so rule violations already on the servers are seen at once.`,
 				return err
 			}
 			defer sess.Close()
+			prog := &importCounter{}
 			provs := make([]providers.Provider, 0, len(sess.Providers))
 			for _, name := range providers.Names() {
-				provs = append(provs, sess.Providers[name])
+				p := sess.Providers[name]
+				prog.total += len(p.Scopes(declared))
+				provs = append(provs, countingProvider{p, prog})
 			}
 
 			start := time.Now()
-			stop := importProgress(ctx, stderr, parents, start)
+			// The same bound as plan and apply (--parallelism): servers read at once.
+			stop := importProgress(ctx, stderr, prog, start, importProgressEvery)
 			observed, errs := reconciler.Observe(ctx, provs, declared, cf.parallelism)
 			stop()
 			for _, e := range errs {
@@ -107,7 +112,7 @@ result, so rule violations already on the servers are seen at once.`,
 				return err
 			}
 			if len(ds) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "\nThe imported fleet breaks %s as the servers stand today:\n", problemCount(len(ds)))
+				fmt.Fprintf(cmd.OutOrStdout(), "\nThe imported fleet has %s, as the servers stand today (debt to pay before it validates):\n", problemCount(len(ds)))
 				for _, d := range ds {
 					fmt.Fprintln(cmd.OutOrStdout(), d.String())
 				}
@@ -129,12 +134,44 @@ result, so rule violations already on the servers are seen at once.`,
 	return cmd
 }
 
-// importProgress prints, every few seconds, how long the import has been reading; long
-// imports of thousands of accounts should not look hung.
-func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error) }, parents int, start time.Time) func() {
+// importProgressEvery is how often a long import says how far it got.
+var importProgressEvery = 3 * time.Second
+
+// importCounter counts the scopes (parents, DNS members) read so far and the accounts
+// they held, for the progress line.
+type importCounter struct {
+	total    int
+	done     atomic.Int64
+	failed   atomic.Int64
+	accounts atomic.Int64
+}
+
+// countingProvider is a provider whose observations are counted as they finish.
+type countingProvider struct {
+	providers.Provider
+	c *importCounter
+}
+
+func (p countingProvider) Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error) {
+	f, err := p.Provider.Observe(ctx, scope, desired)
+	if err != nil {
+		p.c.failed.Add(1)
+	} else if f != nil {
+		p.c.accounts.Add(int64(len(f.Accounts)))
+	}
+	p.c.done.Add(1)
+	return f, err
+}
+
+// importProgress prints, every few seconds, how many servers have been read and how
+// many accounts they held; long imports of thousands of accounts should not look
+// hung, and a slow parent shows as the count that stops moving.
+func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error) }, c *importCounter, start time.Time, every time.Duration) func() {
 	done := make(chan struct{})
+	finished := make(chan struct{})
 	go func() {
-		t := time.NewTicker(3 * time.Second)
+		defer close(finished)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -143,11 +180,16 @@ func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error)
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "reading %d parent(s)… %s\n", parents, time.Since(start).Round(time.Second))
+				line := fmt.Sprintf("import: read %d of %d server(s), %d account(s) so far", c.done.Load(), c.total, c.accounts.Load())
+				if f := c.failed.Load(); f > 0 {
+					line += fmt.Sprintf(", %d failed", f)
+				}
+				fmt.Fprintf(w, "%s… %s\n", line, time.Since(start).Round(time.Second))
 			}
 		}
 	}()
-	return func() { close(done) }
+	// Stopping waits for the printer, so no progress line follows the summary.
+	return func() { close(done); <-finished }
 }
 
 func writeImport(dir string, res *importer.Result, format, splitBy string, force bool) ([]string, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/tether-dev/tether/providers"
 	_ "github.com/tether-dev/tether/providers/all"
 	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/reconciler/desired"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/reconciler/planfile"
 	"github.com/tether-dev/tether/reconciler/render"
@@ -75,13 +76,11 @@ type workspace struct {
 	observed *schema.Fleet
 	obs      planfile.Observed
 	plan     *plan.Plan
-	// ownSt: st was opened by the caller (watch), not by the session.
-	ownSt bool
 }
 
 func (w *workspace) close() {
 	// The session closes the state it opened; a store given to it is closed here.
-	if w.st != nil && (w.sess == nil || w.sess.State != w.st || w.ownSt) {
+	if w.st != nil && (w.sess == nil || w.sess.State != w.st) {
 		w.st.Close()
 	}
 	if w.sess != nil {
@@ -185,14 +184,17 @@ func newPlanCmd() *cobra.Command {
 		format   string
 		out      string
 		detailed bool
+		gitBase  string
 	)
 	cmd := &cobra.Command{
-		Use:   "plan [PATH] [--sandbox] [--format text|json|markdown] [-out FILE] [--detailed-exitcode]",
+		Use:   "plan [PATH] [--sandbox] [--format text|json|markdown] [-out FILE] [--detailed-exitcode] [--git-base REF]",
 		Short: "Observe the fleet and print what apply would change",
 		Long: `Load the fleet (PATH, default the current folder), read the live servers (or the
 sandbox with --sandbox), and print the plan: every change, its reason and its risks.
 Nothing is changed. -out FILE saves the plan with fingerprints of the fleet and of what
 was observed, for ` + "`tether apply FILE`" + ` to apply exactly that or refuse.
+--git-base REF (in a git work tree) shows first what the pull request changes in the
+fleet files: objects added, removed and changed since REF, field by field.
 
 Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes with
 --detailed-exitcode, 1 an error (an invalid fleet, a server that could not be read).`,
@@ -214,10 +216,16 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 				return err
 			}
 			defer w.close()
+			var dr *desired.Report
+			if gitBase != "" {
+				if dr, err = desiredReport(path, gitBase, w.fleet); err != nil {
+					return err
+				}
+			}
 			if err := w.makePlan(ctx, cf.parallelism); err != nil {
 				return err
 			}
-			if err := renderPlan(cmd.OutOrStdout(), w.plan, format); err != nil {
+			if err := renderWithDesired(cmd.OutOrStdout(), w.plan, format, dr); err != nil {
 				return err
 			}
 			if out != "" && len(w.plan.Errors) > 0 {
@@ -243,6 +251,7 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 	cf.register(cmd)
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json or markdown")
 	cmd.Flags().StringVar(&out, "out", "", "save the plan to FILE (also spelled -out FILE)")
+	cmd.Flags().StringVar(&gitBase, "git-base", "", "show first what changed in the fleet files since this git ref (a pull request's base, e.g. origin/main)")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
 	return cmd
 }

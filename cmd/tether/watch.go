@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/internal/watch"
@@ -37,6 +38,7 @@ type watchFlags struct {
 	hookTokenEnv       string
 	sshKey             string
 	perNode            int
+	logLevel           string
 }
 
 func newWatchCmd() *cobra.Command {
@@ -53,7 +55,13 @@ with the last good commit: policy.drift "warn" reports drift, "correct" applies.
 
 Endpoints on --listen: /healthz, /readyz, /metrics (Prometheus), /hook.
 SIGTERM or Ctrl-C: running changes finish, no new change starts.
-"tether watch suspend" / "tether watch resume" pause and resume applying.`,
+"tether watch suspend" / "tether watch resume" pause and resume applying.
+
+Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR when set
+(export the same for CLI applies, so the two never write to one parent at once), else
+in --state-dir/state, or with --sandbox where a CLI command given the same
+--sandbox-state keeps it. With --sandbox the daemon serves its sandbox to other
+commands for as long as it runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if wf.repo == "" {
@@ -61,9 +69,13 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(wf.logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", wf.logLevel)
+			}
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			src, err := gitsource.Open(ctx, gitsource.Options{Repo: wf.repo, Ref: wf.branch, Path: wf.path,
-				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey})
+				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey, Lazy: true})
 			if err != nil {
 				return err
 			}
@@ -80,6 +92,7 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 				local = wf.repo
 			}
 			run := &watchRunner{wf: wf, log: logger}
+			defer run.Close()
 			d, err := watch.New(watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
 				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv),
@@ -98,11 +111,12 @@ SIGTERM or Ctrl-C: running changes finish, no new change starts.
 	f.StringVar(&wf.path, "path", "", "the fleet's folder inside the repository")
 	f.DurationVar(&wf.interval, "interval", 5*time.Minute, "how often to check the live fleet for drift")
 	f.DurationVar(&wf.poll, "poll", time.Minute, "how often to fetch a remote repository")
-	f.StringVar(&wf.stateDir, "state-dir", ".tether/watch", "the daemon's state: clone, last good commit, suspension, Tether's state")
+	f.StringVar(&wf.stateDir, "state-dir", ".tether/watch", "the daemon's files: clone, last good commit, suspension (and Tether's state, unless $TETHER_STATE_DIR)")
 	f.StringVar(&wf.listen, "listen", "127.0.0.1:9310", "address for /healthz, /readyz, /metrics and /hook (empty: none)")
 	f.StringVar(&wf.keyring, "keyring", "", "an armored OpenPGP keyring: apply only commits signed by its keys")
 	f.StringVar(&wf.hookTokenEnv, "hook-token-env", "TETHER_HOOK_TOKEN", "environment variable holding the bearer token /hook requires (unset: none)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
+	f.StringVar(&wf.logLevel, "log-level", "info", "debug adds each reconcile's plan and apply times")
 	f.IntVar(&wf.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
 	wf.connFlags.register(cmd)
 	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
@@ -146,9 +160,89 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 type watchRunner struct {
 	wf  watchFlags
 	log *slog.Logger
+	// lockWait bounds the wait for a parent that a CLI apply is writing to.
+	lockWait time.Duration
+	// events, when set, also sees every apply event (tests hold an apply mid-run).
+	events func(reconciler.Event)
 
 	mu      sync.Mutex
 	webhook string // the last valid fleet's policy.notifyWebhook
+
+	// One session, and with --sandbox one in-process sandbox, serves every reconcile:
+	// starting them is most of a reconcile's cost. A fleet whose nodes change gets a
+	// new session. The daemon runs one reconcile at a time; smu guards Close.
+	smu     sync.Mutex
+	sess    *session.Session
+	sessKey string
+}
+
+// sandboxState is the daemon's sandbox folder: --sandbox-state, else inside --state-dir.
+func (r *watchRunner) sandboxState() string {
+	if r.wf.sandboxState != "" {
+		return r.wf.sandboxState
+	}
+	return filepath.Join(r.wf.stateDir, "sandbox")
+}
+
+// stateDir is where Tether's state (inventory, journals, parent locks) lives: with
+// --sandbox the same folder a CLI command given the same --sandbox-state uses;
+// $TETHER_STATE_DIR for both when set, so they share the locks on real servers too.
+func (r *watchRunner) stateDir() string {
+	if d := os.Getenv(session.StateDirEnv); d != "" {
+		return d
+	}
+	if r.wf.sandbox {
+		return session.StateDirFor("", true, r.sandboxState())
+	}
+	return filepath.Join(r.wf.stateDir, "state")
+}
+
+// session returns the open session, or opens one for the fleet's nodes.
+func (r *watchRunner) session(ctx context.Context, fleet *schema.Fleet, fleetPath string) (*session.Session, error) {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	b, err := json.Marshal(fleet.Nodes)
+	if err != nil {
+		return nil, fmt.Errorf("fleet nodes: %w", err)
+	}
+	key := string(b)
+	if r.sess != nil && r.sessKey == key {
+		return r.sess, nil
+	}
+	if r.sess != nil {
+		r.sess.Close()
+		r.sess = nil
+	}
+	// The providers keep their state (DNS members' health) in the daemon's state
+	// folder, the one each reconcile opens.
+	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), Logger: r.log}
+	sandboxOptions(&so)
+	s, err := session.Open(ctx, fleet, so)
+	if err != nil {
+		return nil, err
+	}
+	if s.InProcess != nil {
+		// Served for as long as the daemon runs, so `tether plan --sandbox
+		// --sandbox-state` on the same folder reads the same servers instead of
+		// being refused the folder.
+		if err := sandbox.WritePID(so.SandboxState); err != nil {
+			r.log.Warn("the sandbox is not shared with other commands", "err", err)
+		}
+	}
+	r.sess, r.sessKey = s, key
+	return s, nil
+}
+
+// Close ends the session (and the in-process sandbox) when the daemon stops.
+func (r *watchRunner) Close() error {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	if r.sess == nil {
+		return nil
+	}
+	err := r.sess.Close()
+	r.sess = nil
+	return err
 }
 
 func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, apply bool) (watch.Outcome, error) {
@@ -172,51 +266,81 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 		r.webhook = p.NotifyWebhook
 		r.mu.Unlock()
 	}
+	sess, err := r.session(ctx, fleet, fleetPath)
+	if err != nil {
+		return out, err
+	}
+	// The session outlives this reconcile; only the state is opened per reconcile.
 	w := &workspace{path: fleetPath, fleet: fleet, src: plan.Source{Path: r.wf.path, Commit: commit}}
-	defer w.close()
-	sandboxState := r.wf.sandboxState
-	if r.wf.sandbox && sandboxState == "" {
-		sandboxState = filepath.Join(r.wf.stateDir, "sandbox")
-	}
-	if w.st, err = state.Open(filepath.Join(r.wf.stateDir, "state")); err != nil {
+	defer func() {
+		if w.st != nil {
+			w.st.Close()
+		}
+	}()
+	w.sess = sess
+	if w.st, err = state.Open(r.stateDir()); err != nil {
 		return out, err
 	}
-	w.ownSt = true
-	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: sandboxState, Logger: r.log, State: w.st}
-	sandboxOptions(&so)
-	if w.sess, err = session.Open(ctx, fleet, so); err != nil {
-		return out, err
-	}
+	planStart := time.Now()
 	if err := w.makePlan(ctx, r.wf.parallelism); err != nil {
 		return out, err
 	}
+	planTime := time.Since(planStart)
 	out.Changes = len(w.plan.Changes)
 	out.Summary = planSummary(w.plan)
 	if len(w.plan.Errors) > 0 {
 		return out, fmt.Errorf("%d part(s) of the fleet could not be read: %s", len(w.plan.Errors), strings.Join(w.plan.Errors, "; "))
 	}
-	if !apply || w.plan.Empty() {
+	if !apply {
+		return out, nil
+	}
+	journals, err := w.st.Journals(ctx)
+	if err != nil {
+		return out, err
+	}
+	var mine []*state.Journal
+	for _, j := range journals {
+		if j.Fleet == w.src.Path {
+			mine = append(mine, j)
+			r.log.Warn("an earlier apply did not finish; this one re-read the fleet and finishes it", "journal", j.Summary())
+		}
+	}
+	// An empty plan still runs when an interrupted apply left a journal: the fleet
+	// converged, and the engine closes that journal.
+	if w.plan.Empty() && len(mine) == 0 {
 		return out, nil
 	}
 	// The daemon never forces: a risky plan waits for an operator at the terminal.
 	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{}); err != nil {
 		return out, fmt.Errorf("not applied: %w", err)
 	}
-	journals, err := w.st.Journals(ctx)
-	if err != nil {
-		return out, err
+	lockWait := r.lockWait
+	if lockWait == 0 {
+		lockWait = time.Minute
 	}
+	applyStart := time.Now()
+	defer func() {
+		r.log.Debug("reconcile timing", "commit", commit, "plan_ms", planTime.Milliseconds(), "apply_ms", time.Since(applyStart).Milliseconds())
+	}()
 	res, err := reconciler.Apply(ctx, w.plan, w.sess.Providers, reconciler.ApplyOptions{
 		Parallelism: r.wf.parallelism, PerTarget: r.wf.perNode, State: w.st,
-		Locks: reconciler.Locks(w.plan, journals), LockWait: time.Minute,
+		Locks: reconciler.Locks(w.plan, mine), LockWait: lockWait, Retry: applyRetry,
 		Events: func(ev reconciler.Event) {
 			if ev.Kind == reconciler.EventFailed {
 				r.log.Error("change failed", "event", fmt.Sprint(ev))
+			}
+			if r.events != nil {
+				r.events(ev)
 			}
 		},
 	})
 	if res != nil {
 		out.Applied, out.Failed = res.Done, res.Failed+res.Skipped
+		if err == nil {
+			if perr := recordProtection(ctx, w, res.Failed == 0 && res.NotStarted == 0); perr != nil {
+				r.log.Warn("protection not recorded", "err", perr)
+			}
+		}
 	}
 	if err != nil && out.Failed == 0 {
 		return out, err

@@ -40,14 +40,19 @@ type Options struct {
 	TokenEnv string
 	// SSHKeyFile is a private key for ssh URLs.
 	SSHKeyFile string
+	// Lazy makes Open of a remote repository contact nothing: the first Fetch clones
+	// (or refreshes a kept clone). A daemon starts, and keeps reporting, while the
+	// forge is unreachable.
+	Lazy bool
 }
 
 // Source is an opened repository.
 type Source struct {
-	opts   Options
-	repo   *git.Repository
-	remote bool
-	auth   transport.AuthMethod
+	opts     Options
+	repo     *git.Repository
+	remote   bool
+	auth     transport.AuthMethod
+	cacheDir string
 }
 
 // IsRemote reports whether repo names a remote URL rather than a local path.
@@ -78,17 +83,36 @@ func Open(ctx context.Context, opts Options) (*Source, error) {
 			return nil, fmt.Errorf("clone %s: %w", redactURL(opts.Repo), err)
 		}
 	}
+	s.cacheDir = dir
 	if r, err := git.PlainOpen(dir); err == nil {
 		s.repo = r
+		if opts.Lazy {
+			return s, nil
+		}
 		return s, s.Fetch(ctx)
 	}
-	r, err := git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: opts.Repo, Auth: auth, Tags: git.AllTags})
-	if err != nil {
-		return nil, fmt.Errorf("clone %s: %w", redactURL(opts.Repo), scrub(err, opts))
+	if opts.Lazy {
+		return s, nil
 	}
-	s.repo = r
+	if err := s.clone(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
+
+func (s *Source) clone(ctx context.Context) error {
+	r, err := git.PlainCloneContext(ctx, s.cacheDir, true, &git.CloneOptions{URL: s.opts.Repo, Auth: s.auth, Tags: git.AllTags})
+	if err != nil {
+		// A failed clone leaves a half-made folder that PlainOpen would later accept.
+		os.RemoveAll(s.cacheDir)
+		return fmt.Errorf("clone %s: %w", redactURL(s.opts.Repo), scrub(err, s.opts))
+	}
+	s.repo = r
+	return nil
+}
+
+// errNotCloned is returned by reads of a lazy remote that no Fetch has cloned yet.
+var errNotCloned = errors.New("the repository has not been fetched yet")
 
 func authFor(opts Options) (transport.AuthMethod, error) {
 	if strings.HasPrefix(opts.Repo, "https://") || strings.HasPrefix(opts.Repo, "http://") {
@@ -118,6 +142,9 @@ func (s *Source) Fetch(ctx context.Context) error {
 	if !s.remote {
 		return nil
 	}
+	if s.repo == nil {
+		return s.clone(ctx)
+	}
 	err := s.repo.FetchContext(ctx, &git.FetchOptions{
 		Auth:     s.auth,
 		Force:    true,
@@ -132,6 +159,9 @@ func (s *Source) Fetch(ctx context.Context) error {
 
 // Resolve turns the configured ref (or ref, when given) into a commit hash.
 func (s *Source) Resolve(ref string) (plumbing.Hash, error) {
+	if s.repo == nil {
+		return plumbing.ZeroHash, fmt.Errorf("resolve %q in %s: %w", ref, redactURL(s.opts.Repo), errNotCloned)
+	}
 	if ref == "" {
 		ref = s.opts.Ref
 	}
@@ -152,6 +182,9 @@ func (s *Source) Resolve(ref string) (plumbing.Hash, error) {
 
 // Commit returns the commit object for a hash.
 func (s *Source) Commit(h plumbing.Hash) (*object.Commit, error) {
+	if s.repo == nil {
+		return nil, fmt.Errorf("commit %s: %w", h, errNotCloned)
+	}
 	c, err := s.repo.CommitObject(h)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", h, err)
@@ -289,4 +322,74 @@ func scrub(err error, opts Options) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), tok, "***"))
+}
+
+// ErrNoFleetAtRef is returned (wrapped) by ExportBase when the fleet's path does not
+// exist at the base commit: the pull request adds the fleet.
+var ErrNoFleetAtRef = errors.New("the fleet's path does not exist at that commit")
+
+// Base is the fleet of a git work tree as it was at another ref.
+type Base struct {
+	// Path is what to hand to schema.Load (inside the export folder).
+	Path string
+	// Commit is the base commit's hash.
+	Commit string
+	// Rel is the fleet's path relative to the repository root, slash-separated.
+	Rel string
+}
+
+// ExportBase finds the repository holding fleetPath (a work tree), resolves ref in it
+// (a branch, remote-tracking branch such as origin/main, tag or commit) and exports the
+// same fleet path, relative to the repository root, as it was at that commit into dir.
+// A fleet path missing at ref is reported with ErrNoFleetAtRef, with Commit filled in.
+func ExportBase(fleetPath, ref, dir string) (Base, error) {
+	abs, err := filepath.Abs(fleetPath)
+	if err != nil {
+		return Base{}, fmt.Errorf("fleet %s: %w", fleetPath, err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	r, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return Base{}, fmt.Errorf("--git-base: %s is not in a git work tree: %w", fleetPath, err)
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return Base{}, fmt.Errorf("--git-base: %s: %w", fleetPath, err)
+	}
+	root := wt.Filesystem.Root()
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return Base{}, fmt.Errorf("--git-base: %s is outside its repository %s", fleetPath, root)
+	}
+	if rel == "." {
+		rel = ""
+	}
+	s := &Source{opts: Options{Repo: root, Path: rel}, repo: r}
+	h, err := s.Resolve(ref)
+	if err != nil {
+		return Base{}, fmt.Errorf("--git-base: %w", err)
+	}
+	b := Base{Commit: h.String(), Rel: filepath.ToSlash(rel)}
+	c, err := s.Commit(h)
+	if err != nil {
+		return b, err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return b, fmt.Errorf("commit %s: tree: %w", h, err)
+	}
+	if b.Rel != "" {
+		if _, ferr := tree.File(b.Rel); ferr != nil {
+			if _, terr := tree.Tree(b.Rel); terr != nil {
+				return b, fmt.Errorf("%s at %s: %w", b.Rel, h.String()[:12], ErrNoFleetAtRef)
+			}
+		}
+	}
+	b.Path, err = s.Export(h, dir)
+	return b, err
 }

@@ -191,10 +191,12 @@ func fnCreateacct(c *call) (any, error) {
 			}
 			childLink = *l
 		}
-		st.Accounts[user] = &account{
+		a := &account{
 			User: user, Domain: domain, Owner: owner, Plan: plan, ContactEmail: email, IP: st.IPv4,
 			UID: st.NextUID, StartDate: time.Now().Unix(), FeatureList: featureList, Reseller: makeReseller,
 		}
+		st.Accounts[user] = a
+		st.indexDomain(a)
 		st.NextUID++
 		ns = nameservers(st.Host)
 		parentIP = st.IPv4
@@ -208,6 +210,9 @@ func fnCreateacct(c *call) (any, error) {
 		mailIP, err = c.n.createOnChild(c.ctx, childLink, user, domain, email, plan)
 		if err != nil {
 			_ = c.lock(func(st *nodeState) (bool, error) {
+				if a := st.Accounts[user]; a != nil {
+					st.unindexDomain(a)
+				}
 				delete(st.Accounts, user)
 				return true, nil
 			})
@@ -312,7 +317,7 @@ func fnListaccts(c *call) (any, error) {
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
 	accts := []any{}
-	for _, u := range c.n.st.sortedUsers() {
+	for _, u := range c.n.st.candidates(searchtype, search, method) {
 		a := c.n.st.Accounts[u]
 		if !c.visible(a) {
 			continue
@@ -443,6 +448,7 @@ func fnModifyacct(c *call) (any, error) {
 		oldDomain = a.Domain
 		if newDomain != "" {
 			a.Domain = newDomain
+			st.indexDomain(a)
 		}
 		if emailSet {
 			a.ContactEmail = email
@@ -529,6 +535,7 @@ func fnRemoveacct(c *call) (any, error) {
 				childLink, hasChild = *l, true
 			}
 		}
+		st.unindexDomain(a)
 		delete(st.Accounts, user)
 		delete(st.Mail, user)
 		delete(st.Sessions, user)

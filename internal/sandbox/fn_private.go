@@ -94,16 +94,19 @@ func fnCreateacctChild(c *call) (any, error) {
 				return false, die("The user “%s” already exists on this server.", user)
 			}
 			a.Domain, a.ContactEmail, a.Plan = domain, c.str("contactemail"), planOr(c.str("plan"))
+			st.indexDomain(a)
 			a.Suspended = false
 			return true, nil
 		}
 		if other := st.accountByDomain(domain); other != nil {
 			return false, die("The domain “%s” already belongs to “%s” on this server.", domain, other.User)
 		}
-		st.Accounts[user] = &account{
+		a := &account{
 			User: user, Domain: domain, Owner: "root", Plan: planOr(c.str("plan")), ContactEmail: c.str("contactemail"),
 			IP: st.IPv4, UID: st.NextUID, StartDate: time.Now().Unix(), FeatureList: "default", ParentHost: st.ParentHost,
 		}
+		st.Accounts[user] = a
+		st.indexDomain(a)
 		st.NextUID++
 		return true, nil
 	})

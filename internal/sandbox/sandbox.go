@@ -17,11 +17,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tether-dev/tether/schema"
 )
@@ -92,7 +95,7 @@ type node struct {
 	addr     string // 127.0.0.1:PORT, kept across offline periods
 	lnMu     sync.Mutex
 	ln       net.Listener
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]http.ConnState // guarded by lnMu
 	faultsMu sync.Mutex
 	faults   Faults
 	dns      zoneServer
@@ -136,6 +139,10 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		cancel()
 		return nil, err
 	}
+	loaded := map[string]bool{}
+	for name := range states {
+		loaded[name] = true
+	}
 	if opts.Fleet != nil {
 		for _, name := range sortedKeys(opts.Fleet.Nodes) {
 			if _, ok := states[name]; ok {
@@ -163,21 +170,33 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		hosts[h] = name
 	}
 	for _, name := range sortedKeys(states) {
-		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]struct{}{}, dirty: true}
+		// A node read from its file is already saved; rewriting 10k accounts and their
+		// zones per parent at every start made each sandboxed command pay for it.
+		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]http.ConnState{}, dirty: !loaded[name]}
 		if f, ok := opts.Faults[name]; ok {
 			n.faults = f
 		}
 		sb.nodes[name] = n
 	}
+	// Nodes start in parallel: each parses its saved zones (10k accounts' worth on a
+	// large parent), which is most of a start and shares nothing between nodes.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, name := range sortedKeys(sb.nodes) {
-		if err := ctx.Err(); err != nil {
-			_ = sb.Close()
-			return nil, fmt.Errorf("sandbox: start: %w", err)
-		}
-		if err := sb.nodes[name].start(); err != nil {
-			_ = sb.Close()
-			return nil, fmt.Errorf("sandbox: node %s: %w", name, err)
-		}
+		n := sb.nodes[name]
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("sandbox: start: %w", err)
+			}
+			if err := n.start(); err != nil {
+				return fmt.Errorf("sandbox: node %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		_ = sb.Close()
+		return nil, err
 	}
 	if err := sb.flushAll(); err != nil {
 		_ = sb.Close()
@@ -220,10 +239,10 @@ func (n *node) start() error {
 			n.lnMu.Lock()
 			defer n.lnMu.Unlock()
 			switch s {
-			case http.StateNew:
-				n.conns[c] = struct{}{}
 			case http.StateClosed, http.StateHijacked:
 				delete(n.conns, c)
+			default:
+				n.conns[c] = s
 			}
 		},
 		ErrorLog: nil,
@@ -307,6 +326,14 @@ func (sb *Sandbox) Close() error {
 			n.ln = nil
 		}
 		n.stopDNS()
+		// Shutdown treats a connection that never carried a request as busy for its
+		// first 5 s, and clients' transports often dial one more than they use: every
+		// Close then waited out its 2 s timeout. Nothing will be served on those.
+		for c, s := range n.conns {
+			if s == http.StateNew || s == http.StateIdle {
+				c.Close()
+			}
+		}
 		n.lnMu.Unlock()
 		if n.srv != nil { // nil when Start failed before this node started
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -42,9 +42,9 @@ type Options struct {
 	// State is Tether's state, shared by the command and the providers. When nil,
 	// Open opens the folder backend in StateDir and Close closes it.
 	State state.Store
-	// StateDir is where that folder is: by default .tether/state next to the fleet,
-	// or tether-state inside the sandbox's folder with Sandbox (what Tether created in
-	// the sandbox never counts as created on the real servers).
+	// StateDir is where that folder is: by default StateDirFor the fleet and the
+	// choice of servers ($TETHER_STATE_DIR, .tether/state next to the fleet, or
+	// tether-state inside the sandbox's folder).
 	StateDir string
 
 	// Getenv and ReadFile stand in for the environment and the disk in tests.
@@ -66,10 +66,7 @@ func (o Options) withDefaults() Options {
 		o.SandboxState = filepath.Join(BaseDir(o.FleetPath), ".tether", "sandbox")
 	}
 	if o.StateDir == "" {
-		o.StateDir = StateDir(o.FleetPath)
-		if o.Sandbox {
-			o.StateDir = SandboxStateDir(o.SandboxState)
-		}
+		o.StateDir = StateDirFor(o.FleetPath, o.Sandbox, o.SandboxState)
 	}
 	return o
 }
@@ -104,15 +101,33 @@ func BaseDir(fleetPath string) string {
 	return fleetPath
 }
 
-// StateDir is where the folder state backend keeps Tether's state for a fleet.
+// StateDirEnv names the environment variable that places Tether's state (inventory,
+// journals and the per-parent locks) wherever it is set, for every command and for
+// the watch daemon: set to one folder in both, a CLI apply and the daemon see each
+// other's locks and never write to one parent at once.
+const StateDirEnv = "TETHER_STATE_DIR"
+
+// StateDir is where the folder state backend keeps Tether's state for a fleet on
+// the real servers: $TETHER_STATE_DIR, else .tether/state next to the fleet.
 func StateDir(fleetPath string) string {
-	return filepath.Join(BaseDir(fleetPath), ".tether", "state")
+	return StateDirFor(fleetPath, false, "")
 }
 
-// SandboxStateDir is where Tether's state goes for a fleet run on the sandbox kept
-// in sandboxDir.
-func SandboxStateDir(sandboxDir string) string {
-	return filepath.Join(sandboxDir, "tether-state")
+// StateDirFor is StateDir for a command's choice of servers. The sandbox's fleet is
+// not the real one, so by default its state lives with it, in sandboxState (default
+// .tether/sandbox next to the fleet)/tether-state: what Tether created there never
+// counts as created on the real servers. $TETHER_STATE_DIR overrides both.
+func StateDirFor(fleetPath string, sandbox bool, sandboxState string) string {
+	if d := os.Getenv(StateDirEnv); d != "" {
+		return d
+	}
+	if !sandbox {
+		return filepath.Join(BaseDir(fleetPath), ".tether", "state")
+	}
+	if sandboxState == "" {
+		sandboxState = filepath.Join(BaseDir(fleetPath), ".tether", "sandbox")
+	}
+	return filepath.Join(sandboxState, "tether-state")
 }
 
 // OpenState opens Tether's state where Open would, for commands that need the

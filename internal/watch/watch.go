@@ -92,6 +92,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	lastSeen plumbing.Hash
 	lastGood plumbing.Hash
+	drift    string // the last good fleet's drift mode, once a reconcile has said
 	ready    bool
 	addr     string
 }
@@ -181,6 +182,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 		defer srv.Shutdown(context.Background())
+		d.log.Info("listening", "addr", d.Addr())
 	}
 	if d.cfg.LocalDir != "" {
 		stop, err := d.watchLocal(ctx)
@@ -251,6 +253,9 @@ func (d *Daemon) watchLocal(ctx context.Context) (func(), error) {
 	return func() { w.Close() }, nil
 }
 
+// resolveRetry is how long a failed resolve waits before its one retry.
+const resolveRetry = 50 * time.Millisecond
+
 // syncCommit applies the branch's newest commit if it is new, valid and (with a
 // keyring) signed by a trusted key. Anything else leaves the last good commit in force.
 func (d *Daemon) syncCommit(ctx context.Context, why string) {
@@ -260,8 +265,17 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	}
 	h, err := d.cfg.Source.Resolve(d.cfg.Branch)
 	if err != nil {
-		d.fail("", err)
-		return
+		// A ref caught mid-write (some writers truncate the file before writing
+		// the new hash) reads as missing for a moment; only a lasting failure counts.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(resolveRetry):
+		}
+		if h, err = d.cfg.Source.Resolve(d.cfg.Branch); err != nil {
+			d.fail("", err)
+			return
+		}
 	}
 	d.mu.Lock()
 	seen := d.lastSeen
@@ -312,6 +326,7 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 		log.Info("applied", "changes", out.Changes, "summary", out.Summary)
 	}
 	d.setLastGood(h)
+	d.setDriftMode(out.Drift)
 	d.metrics.lastSyncTime.SetToCurrentTime()
 	d.metrics.lastSyncCommit.Reset()
 	d.metrics.lastSyncCommit.WithLabelValues(h.String()).Set(1)
@@ -328,20 +343,39 @@ func (d *Daemon) checkDrift(ctx context.Context) {
 		return
 	}
 	short := h.String()[:12]
+	// Known to be in correct mode: one reconcile finds and corrects the drift, so the
+	// fleet is read once and what is applied is what that reading found.
+	if d.driftMode() == "correct" && !d.Suspended() {
+		out, err := d.reconcile(ctx, h, true)
+		if err == nil && len(out.Problems) > 0 {
+			err = fmt.Errorf("the fleet at %s no longer validates: %s", short, strings.Join(out.Problems, "; "))
+		}
+		if err != nil {
+			d.fail(short, fmt.Errorf("drift correction: %w", err))
+			return
+		}
+		d.setDriftMode(out.Drift)
+		d.metrics.drift.Set(float64(out.Changes))
+		if out.Changes == 0 {
+			return
+		}
+		d.reportDrift(short, out)
+		d.corrected(short, out)
+		return
+	}
 	// The drift mode is the fleet's; a dry run tells us both mode and drift.
 	out, err := d.reconcile(ctx, h, false)
 	if err != nil {
 		d.fail(short, fmt.Errorf("drift check: %w", err))
 		return
 	}
+	d.setDriftMode(out.Drift)
 	d.metrics.drift.Set(float64(out.Changes))
 	if out.Changes == 0 {
 		return
 	}
-	correct := out.Drift == "correct" && !d.Suspended()
-	d.log.Warn("drift", "commit", short, "changes", out.Changes, "mode", out.Drift)
-	d.cfg.Notify(event("drift", short, fmt.Sprintf("%d change(s) between the fleet and the servers: %s", out.Changes, out.Summary)))
-	if !correct {
+	d.reportDrift(short, out)
+	if out.Drift != "correct" || d.Suspended() {
 		return
 	}
 	fixed, err := d.reconcile(ctx, h, true)
@@ -349,11 +383,32 @@ func (d *Daemon) checkDrift(ctx context.Context) {
 		d.fail(short, fmt.Errorf("drift correction: %w", err))
 		return
 	}
-	d.metrics.applied.Add(float64(fixed.Applied))
-	if fixed.Failed > 0 {
-		d.metrics.failures.Add(float64(fixed.Failed))
-		d.cfg.Notify(event("failure", short, fixed.Summary))
+	d.corrected(short, fixed)
+}
+
+func (d *Daemon) reportDrift(short string, out Outcome) {
+	d.log.Warn("drift", "commit", short, "changes", out.Changes, "mode", out.Drift)
+	d.cfg.Notify(event("drift", short, fmt.Sprintf("%d change(s) between the fleet and the servers: %s", out.Changes, out.Summary)))
+}
+
+func (d *Daemon) corrected(short string, out Outcome) {
+	d.metrics.applied.Add(float64(out.Applied))
+	if out.Failed > 0 {
+		d.metrics.failures.Add(float64(out.Failed))
+		d.cfg.Notify(event("failure", short, out.Summary))
 	}
+}
+
+func (d *Daemon) driftMode() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.drift
+}
+
+func (d *Daemon) setDriftMode(m string) {
+	d.mu.Lock()
+	d.drift = m
+	d.mu.Unlock()
 }
 
 func (d *Daemon) reconcile(ctx context.Context, h plumbing.Hash, apply bool) (Outcome, error) {

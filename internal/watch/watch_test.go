@@ -27,6 +27,7 @@ type fakeRunner struct {
 	mu      sync.Mutex
 	live    string
 	applied []string // commits applied
+	dryRuns int      // reconciles with apply false
 }
 
 func (r *fakeRunner) Reconcile(_ context.Context, path, commit string, apply bool) (Outcome, error) {
@@ -45,6 +46,9 @@ func (r *fakeRunner) Reconcile(_ context.Context, path, commit string, apply boo
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !apply {
+		r.dryRuns++
+	}
 	if r.live != want {
 		out.Changes = 1
 		out.Summary = "1 to change"
@@ -191,6 +195,14 @@ func TestDriftWarnAndCorrect(t *testing.T) {
 			eventually(t, "drift reported", func() bool { return strings.Contains(ev.kinds(), "drift") })
 			if tc.corrected {
 				eventually(t, "drift corrected", func() bool { return run.getLive() == tc.fleet })
+				// The mode is known from the applied commit: each check reads the
+				// fleet once and corrects from that reading, with no dry run first.
+				run.mu.Lock()
+				dry := run.dryRuns
+				run.mu.Unlock()
+				if dry != 0 {
+					t.Errorf("correct mode made %d dry runs before correcting", dry)
+				}
 				return
 			}
 			time.Sleep(150 * time.Millisecond)

@@ -346,41 +346,106 @@ func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Chang
 }
 
 func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool) error {
-	// Look first: a re-run after an interruption finds the account and only converges.
-	cur, err := c.FindAcct(ctx, user)
-	if err != nil {
-		return err
+	// No look first: the observation behind the plan said the account is absent, and
+	// createacct itself refuses a user that exists, so asking first only added a round
+	// trip to every creation. A re-run after an interruption (or a saved plan applied
+	// late) meets that refusal, reads the account back and converges.
+	q := url.Values{"username": {user}, "domain": {a.Domain}}
+	if a.Plan != "" {
+		q.Set("plan", a.Plan)
 	}
-	if cur == nil {
-		q := url.Values{"username": {user}, "domain": {a.Domain}}
-		if a.Plan != "" {
-			q.Set("plan", a.Plan)
-		}
-		if a.ContactEmail != "" {
-			q.Set("contactemail", a.ContactEmail)
-		}
-		if o := a.OwnerName(); o != "root" {
-			q.Set("owner", o)
-		}
-		if node := a.MailNode(); node != "" {
-			q.Set("mail_node_alias", node)
-		}
-		// Once: a createacct that reached the server is never sent twice by the client;
-		// the apply engine's retry comes back here and finds the account.
-		if _, err := c.Call(ctx, whmapi.Once, "createacct", q, nil); err != nil {
-			return err
-		}
-		if cur, err = c.FindAcct(ctx, user); err != nil {
-			return fmt.Errorf("read back: %w", err)
-		}
-		if cur == nil {
-			return errors.New("read back: the account does not exist after createacct")
-		}
-	} else if !strings.EqualFold(cur.Domain, a.Domain) {
+	if a.ContactEmail != "" {
+		q.Set("contactemail", a.ContactEmail)
+	}
+	if o := a.OwnerName(); o != "root" {
+		q.Set("owner", o)
+	}
+	if node := a.MailNode(); node != "" {
+		q.Set("mail_node_alias", node)
+	}
+	createErr, cur, err := p.createAndRead(ctx, c, user, q)
+	switch {
+	case createErr != nil && (err != nil || cur == nil):
+		// Not created and not there: the refusal is the answer. (createacct's failure
+		// wording is unconfirmed, so whether the user exists is read, never parsed.)
+		return createErr
+	case err != nil:
+		return fmt.Errorf("read back: %w", err)
+	case cur == nil:
+		return errors.New("read back: the account does not exist after createacct")
+	case !strings.EqualFold(cur.Domain, a.Domain):
+		// Only reachable when createacct refused: it was asked for this domain.
 		return fmt.Errorf("user %s already exists on this parent with domain %s, not %s", user, cur.Domain, a.Domain)
 	}
-	// The rest converges whether createacct ran now or in an interrupted earlier apply.
+	// The rest converges whether createacct ran now or in an interrupted earlier apply
+	// (then createErr is its refusal of an existing user, which is what we want).
 	return p.converge(ctx, c, user, cur, a, r, isReseller, nil)
+}
+
+// createAndRead runs createacct and reads the account back in one request: a WHM
+// batch of createacct then an exact listaccts, without abort_on_error so the read
+// runs whether or not createacct was refused. With the server's latency per request
+// dominating an apply of thousands of accounts, this halves its time. It returns
+// createacct's refusal (or nil), the account as read after it (nil when absent) and
+// the read's failure. A batch that fails or answers short is an error: sent Once, it
+// is never repeated by the client, and the engine's retry comes back to createAccount,
+// whose createacct is then refused for a user that exists.
+func (p *Provider) createAndRead(ctx context.Context, c *whmapi.Client, user string, q url.Values) (createErr error, cur *whmapi.Acct, readErr error) {
+	cmds := []whmapi.BatchCommand{
+		{Function: "createacct", Params: q},
+		{Function: "listaccts", Params: url.Values{"want": {whmapi.AcctWant}, "searchtype": {"user"}, "search": {user}, "searchmethod": {"exact"}}},
+	}
+	bq := url.Values{}
+	for _, bc := range cmds {
+		bq.Add("command", bc.Function+"?"+bc.Params.Encode())
+	}
+	var data struct {
+		Result []whmapi.Envelope `json:"result"`
+	}
+	if _, err := c.Call(ctx, whmapi.Once, "batch", bq, &data); err != nil {
+		var apiErr *whmapi.APIError
+		if errors.As(err, &apiErr) && apiErr.Function == "batch" {
+			// The server refused the batch itself (whether WHM runs a write inside
+			// batch is UNCONFIRMED): nothing ran, so the two calls are made apart.
+			p.log.Warn("batch refused; creating without it", "node", c.Node(), "reason", apiErr.Reason)
+			if _, err := c.Call(ctx, whmapi.Once, "createacct", q, nil); err != nil {
+				createErr = err
+			}
+			cur, readErr = c.FindAcct(ctx, user)
+			return createErr, cur, readErr
+		}
+		return err, nil, err
+	}
+	if len(data.Result) == 0 {
+		err := fmt.Errorf("batch of createacct and its read back: no results")
+		return err, nil, err
+	}
+	if md := data.Result[0].Metadata; !bool(md.Result) {
+		createErr = &whmapi.APIError{Node: c.Node(), Function: "createacct", Reason: c.Redact(string(md.Reason))}
+	}
+	if len(data.Result) < 2 {
+		return createErr, nil, fmt.Errorf("batch of createacct and its read back: the read back did not run")
+	}
+	read := &data.Result[1]
+	if !bool(read.Metadata.Result) {
+		rerr := &whmapi.APIError{Node: c.Node(), Function: "listaccts", Reason: c.Redact(string(read.Metadata.Reason))}
+		if whmapi.IsNotFound(rerr) {
+			return createErr, nil, nil
+		}
+		return createErr, nil, rerr
+	}
+	var d struct {
+		Acct []whmapi.Acct `json:"acct"`
+	}
+	if err := c.Decode(read, "listaccts", &d); err != nil {
+		return createErr, nil, err
+	}
+	for i := range d.Acct {
+		if d.Acct[i].User == user {
+			return createErr, &d.Acct[i], nil
+		}
+	}
+	return createErr, nil, nil
 }
 
 func (p *Provider) updateAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool, fields []string) error {

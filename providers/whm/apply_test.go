@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"reflect"
 	"sort"
@@ -83,11 +84,27 @@ func (ff *fakeFleet) writesSince(n int) []string {
 	defer ff.mu.Unlock()
 	var out []string
 	for _, c := range ff.called[n:] {
-		// setacls is the one write a re-run repeats: ACLs cannot be read back through
-		// WHM API 1, and setting the same set twice leaves the same state.
-		if !reads[c.fn] && c.fn != "setacls" {
-			out = append(out, c.fn)
+		for _, fn := range functionsOf(c.fn, c.params) {
+			// setacls is the one write a re-run repeats: ACLs cannot be read back
+			// through WHM API 1, and setting the same set twice leaves the same state.
+			if !reads[fn] && fn != "setacls" {
+				out = append(out, fn)
+			}
 		}
+	}
+	return out
+}
+
+// functionsOf names the functions one request ran: a batch's commands, in order, or
+// the function itself. A batch is only as read-only as what it carries.
+func functionsOf(fn string, params url.Values) []string {
+	if fn != "batch" {
+		return []string{fn}
+	}
+	var out []string
+	for _, cmd := range params["command"] {
+		name, _, _ := strings.Cut(cmd, "?")
+		out = append(out, name)
 	}
 	return out
 }
@@ -329,14 +346,24 @@ func TestApplyEveryChangeKind(t *testing.T) {
 			if s.check != nil {
 				s.check(t, ff)
 			}
-			// Idempotent: running it again finds the work done and writes nothing.
+			// Idempotent: running it again finds the work done and writes nothing. A
+			// create asks createacct first (no look before it); the server refuses a
+			// user that exists, so the accounts must come out unchanged.
 			ff.mu.Lock()
 			n := len(ff.called)
 			ff.mu.Unlock()
+			before := ff.web1.snapshotAccts()
 			if err := ff.p.Apply(ctx, s.ch); err != nil {
 				t.Fatalf("second apply: %v", err)
 			}
-			if w := ff.writesSince(n); len(w) > 0 {
+			w := ff.writesSince(n)
+			if s.ch.Action == plan.Create && len(w) > 0 && w[0] == "createacct" {
+				w = w[1:]
+				if after := ff.web1.snapshotAccts(); !reflect.DeepEqual(before, after) {
+					t.Errorf("second create changed the accounts:\n%v\nthen\n%v", before, after)
+				}
+			}
+			if len(w) > 0 {
 				t.Errorf("second apply wrote %v; want reads only", w)
 			}
 		})
@@ -351,6 +378,9 @@ func TestApplyEveryChangeKind(t *testing.T) {
 	used := map[string]bool{}
 	for _, c := range ff.called {
 		used[c.fn] = true
+		for _, fn := range functionsOf(c.fn, c.params) {
+			used[fn] = true
+		}
 		for _, bad := range checkOfficial(c.fn, c.params) {
 			t.Errorf("official list: %s", bad)
 		}
@@ -461,22 +491,78 @@ func TestApplyThenObserve(t *testing.T) {
 	}
 }
 
-// A plain account creation costs three calls: look, create, read back. The apply
-// benchmark of 10k creations depends on it.
+// A plain account creation costs one request: a batch of createacct and its read
+// back. The apply benchmark of 10k creations depends on it. Applied again (an interrupted apply finished by the
+// next run), createacct is refused, the account is read back and nothing changes; a
+// user that exists with another domain is an error, and a refusal for a user that
+// does not exist is passed on as it is.
 func TestCreateCallCount(t *testing.T) {
-	ff := newFakeFleet(t)
-	err := ff.p.Apply(context.Background(), &plan.Change{Address: "account.zed", Action: plan.Create,
-		After: acct("zed.example", "", func(a *schema.Account) { a.ContactEmail = "z@example.org" }), Target: "web1"})
-	if err != nil {
-		t.Fatal(err)
+	zed := func(domain string) *plan.Change {
+		return &plan.Change{Address: "account.zed", Action: plan.Create,
+			After: acct(domain, "", func(a *schema.Account) { a.ContactEmail = "z@example.org" }), Target: "web1"}
 	}
-	var got []string
-	for _, c := range ff.called {
-		got = append(got, c.fn)
+	tests := []struct {
+		name      string
+		setup     func(ff *fakeFleet)
+		ch        *plan.Change
+		wantCalls []string
+		wantErr   string
+	}{
+		{name: "new", ch: zed("zed.example"), wantCalls: []string{"batch:createacct+listaccts"}},
+		{name: "exists already", ch: zed("zed.example"), wantCalls: []string{"batch:createacct+listaccts"},
+			setup: func(ff *fakeFleet) {
+				ff.web1.accts["zed"] = &facct{User: "zed", Domain: "zed.example", Owner: "root", Plan: "default", Email: "z@example.org", Features: map[string]bool{}}
+			}},
+		{name: "exists with another domain", ch: zed("zed.example"), wantCalls: []string{"batch:createacct+listaccts"},
+			wantErr: "already exists on this parent with domain other.example",
+			setup: func(ff *fakeFleet) {
+				ff.web1.accts["zed"] = &facct{User: "zed", Domain: "other.example", Owner: "root", Plan: "default", Features: map[string]bool{}}
+			}},
+		{name: "batch refused: two calls", ch: zed("zed.example"), wantCalls: []string{"batch:createacct+listaccts", "createacct:createacct", "listaccts:listaccts"},
+			setup: func(ff *fakeFleet) { ff.web1.fail["batch"] = "batch does not run createacct" }},
+		{name: "refused", ch: zed("zed.example"), wantCalls: []string{"batch:createacct+listaccts"},
+			wantErr: "the package does not exist",
+			setup:   func(ff *fakeFleet) { ff.web1.fail["createacct"] = "the package does not exist" }},
 	}
-	if want := []string{"listaccts", "createacct", "listaccts"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("calls %v, want %v", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ff := newFakeFleet(t)
+			if tt.setup != nil {
+				tt.setup(ff)
+			}
+			before := ff.web1.snapshotAccts()
+			err := ff.p.Apply(context.Background(), tt.ch)
+			if tt.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			var got []string
+			for _, c := range ff.called {
+				got = append(got, c.fn+":"+strings.Join(functionsOf(c.fn, c.params), "+"))
+			}
+			if !reflect.DeepEqual(got, tt.wantCalls) {
+				t.Errorf("calls %v, want %v", got, tt.wantCalls)
+			}
+			if tt.name != "new" && !strings.HasPrefix(tt.name, "batch refused") && !reflect.DeepEqual(before, ff.web1.snapshotAccts()) {
+				t.Errorf("accounts changed: %v, then %v", before, ff.web1.snapshotAccts())
+			}
+		})
 	}
+}
+
+// snapshotAccts copies the fake's accounts, to compare before and after a re-run.
+func (f *fakeWHM) snapshotAccts() map[string]facct {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]facct, len(f.accts))
+	for u, a := range f.accts {
+		c := *a
+		c.Features = maps.Clone(a.Features)
+		out[u] = c
+	}
+	return out
 }
 
 // A parent that quotes back the child's or nameserver's token in a refusal: the

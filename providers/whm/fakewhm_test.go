@@ -388,7 +388,11 @@ func (f *fakeWHM) call(fn string, q url.Values) (any, string) {
 			for _, bad := range checkOfficial(name, sub) {
 				f.t.Errorf("official list (in batch): %s", bad)
 			}
-			d, reason := f.call(name, sub)
+			// An injected failure refuses the command inside a batch too, doing nothing.
+			d, reason := any(nil), f.fail[name]
+			if reason == "" {
+				d, reason = f.call(name, sub)
+			}
 			md := map[string]any{"command": name, "version": 1, "result": 1, "reason": "OK"}
 			if reason != "" {
 				md["result"], md["reason"] = 0, reason

@@ -232,7 +232,7 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 	if desired == nil {
 		return
 	}
-	// Candidates are chosen before any goroutine writes to out.Nodes.
+	// Choose before starting: the goroutines write out.Nodes, which the choice reads.
 	var todo []string
 	for _, name := range sortedKeys(desired.Nodes) {
 		n := desired.Nodes[name]

@@ -1,0 +1,42 @@
+package schema
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+// A large load raises the GC target and caps memory while it runs; overlapping loads
+// restore the operator's settings only when the last one ends, and a small load
+// changes nothing.
+func TestTuneGCForLoadRestores(t *testing.T) {
+	if loadGC.userPercent || loadGC.userL {
+		t.Skip("GOGC or GOMEMLIMIT is set: the load leaves them alone")
+	}
+	percent := debug.SetGCPercent(77)
+	limit := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(percent); debug.SetMemoryLimit(limit) })
+	cur := func() (int, int64) {
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		return p, debug.SetMemoryLimit(-1)
+	}
+
+	tuneGCForLoad(loadGCMinBytes - 1)()
+	if p, _ := cur(); p != 77 {
+		t.Fatalf("a small load set GOGC to %d", p)
+	}
+	undo1 := tuneGCForLoad(loadGCMinBytes)
+	undo2 := tuneGCForLoad(40 << 20)
+	if p, l := cur(); p != loadGCPercent || l != loadMemoryLimit {
+		t.Fatalf("during loads GOGC=%d limit=%d, want %d and %d", p, l, loadGCPercent, loadMemoryLimit)
+	}
+	undo1()
+	undo1() // twice is once
+	if p, _ := cur(); p != loadGCPercent {
+		t.Fatalf("one load of two ended: GOGC=%d, want %d still", p, loadGCPercent)
+	}
+	undo2()
+	if p, l := cur(); p != 77 || l != limit {
+		t.Fatalf("after the loads GOGC=%d limit=%d, want 77 and %d", p, l, limit)
+	}
+}
