@@ -79,12 +79,16 @@ func (n *node) startDNS() error {
 		Verify:       n.clusterVerify,
 		ReverseTrust: n.clusterReverseTrust,
 		SyncZones:    n.clusterSyncZones,
-		Changed: func(cfg dnscluster.Config) {
-			b, err := json.Marshal(cfg)
+		// The hook runs after the config's lock is released, so two changes can report
+		// out of order: the config is read as it is now, under the node's lock, so the
+		// last write is always the newest config (lock order: node, then cluster).
+		Changed: func(dnscluster.Config) {
+			n.mu.Lock()
+			b, err := n.dns.cluster.MarshalJSON()
 			if err != nil {
+				n.mu.Unlock()
 				return
 			}
-			n.mu.Lock()
 			n.st.Cluster = b
 			n.markDirty()
 			n.mu.Unlock()
