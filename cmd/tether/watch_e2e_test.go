@@ -203,11 +203,16 @@ func TestWatchBrokenCommitKeepsLastGood(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(w.stateDir, "last-good-commit")); strings.TrimSpace(string(b)) != good.String() {
 		t.Fatalf("last good commit = %q", b)
 	}
-	mu.Lock()
-	got := strings.Join(kinds, ",")
-	mu.Unlock()
-	if !strings.Contains(got, "invalid") || !strings.Contains(got, "drift") {
-		t.Errorf("the webhook heard %q, want the invalid commit and the drift", got)
+	// The notification may be posted after the correction it reports: wait for it.
+	heard := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(kinds, ",")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(heard(), "invalid") || !strings.Contains(heard(), "drift"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook heard %q, want the invalid commit and the drift", heard())
+		}
 	}
 
 	g.edit("fleet/fleet.yaml", "contactEmial: frank@example.net", "contactEmail: frank@example.net")
