@@ -82,3 +82,49 @@ func TestCUETimeoutBadSettingIsReported(t *testing.T) {
 		t.Fatalf("got %v", ds)
 	}
 }
+
+// TestCUEMemoryBound: the same slow input, with the time bound off and a heap bound
+// far below what the comprehension needs, is stopped by the memory guard.
+func TestCUEMemoryBound(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "fleet.cue")
+	if err := os.WriteFile(name, []byte(slowCUE), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(CUETimeoutEnv, "0")
+	t.Setenv(CUEMemoryEnv, "4MiB")
+	_, ds, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Rule != RuleLoad || !strings.Contains(ds[0].Message, "used more than 4 MiB of memory") ||
+		!strings.Contains(ds[0].Fix, CUEMemoryEnv) {
+		t.Fatalf("want one TETHER-LOAD about memory, got %v", ds)
+	}
+}
+
+func TestCUEMemorySetting(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		want uint64
+		bad  bool
+	}{
+		{"", DefaultCUEMemory, false},
+		{"1048576", 1 << 20, false},
+		{"512MiB", 512 << 20, false},
+		{"8GiB", 8 << 30, false},
+		{"64 KiB", 64 << 10, false},
+		{"0", 0, false},
+		{"lots", 0, true},
+		{"-1MiB", 0, true},
+		{"99999999999GiB", 0, true},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			t.Setenv(CUEMemoryEnv, tt.env)
+			got, d := cueMemory()
+			if (d != nil) != tt.bad || got != tt.want {
+				t.Fatalf("%s=%q: got %d, diagnostic %v; want %d, bad=%v", CUEMemoryEnv, tt.env, got, d, tt.want, tt.bad)
+			}
+		})
+	}
+}
