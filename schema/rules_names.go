@@ -119,7 +119,7 @@ func domainProblem(d string) string {
 		rest = more
 	}
 	if labels < 2 {
-		return "has a single label; write the full name, e.g. example.com"
+		return "has a single label, but a domain has at least two"
 	}
 	if last[0] < 'a' || last[0] > 'z' {
 		return "has a last label that does not start with a letter; an IP address is not a domain"
