@@ -44,7 +44,10 @@ func newDNSVerifyCmd() *cobra.Command {
 		Long: `For every account: the apex and www must resolve to its parent; mail., webmail. and
 the MX target to its mail child when the account is distributed, to the parent
 otherwise. Every enabled member of every DNS cluster is asked, and every parent.
-Each mismatch is reported by member and name. Exit 1 on any mismatch.`,
+Members out of their cluster are skipped and named: rfc2136 members Tether disabled
+after too many failed commands (from Tether's state), and cpanel members WHM disabled
+(one read of each parent's DNS cluster status screen). Each mismatch is reported by
+member and name. Exit 1 on any mismatch.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "."
