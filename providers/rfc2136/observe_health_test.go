@@ -46,11 +46,13 @@ func TestObserveFailuresCountOnlyWhenRecorded(t *testing.T) {
 		threshold schema.Threshold
 		applies   int
 		disabled  bool
+		badKey    bool // the member refuses Tether's key rather than answering SERVFAIL
 	}{
-		{"sync, threshold 2, three applies disable", schema.DNSRoleSync, schema.Threshold{N: 2}, 3, true},
-		{"sync, threshold 2, two applies stay in", schema.DNSRoleSync, schema.Threshold{N: 2}, 2, false},
-		{"standalone, threshold 1, two applies disable", schema.DNSRoleStandalone, schema.Threshold{N: 1}, 2, true},
-		{"sync, never, six applies stay in", schema.DNSRoleSync, schema.Threshold{Never: true}, 6, false},
+		{"sync, threshold 2, three applies disable", schema.DNSRoleSync, schema.Threshold{N: 2}, 3, true, false},
+		{"sync, threshold 2, two applies stay in", schema.DNSRoleSync, schema.Threshold{N: 2}, 2, false, false},
+		{"standalone, threshold 1, two applies disable", schema.DNSRoleStandalone, schema.Threshold{N: 1}, 2, true, false},
+		{"sync, never, six applies stay in", schema.DNSRoleSync, schema.Threshold{Never: true}, 6, false, false},
+		{"sync, key refused, threshold 1, two applies disable", schema.DNSRoleSync, schema.Threshold{N: 1}, 2, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,7 +65,11 @@ func TestObserveFailuresCountOnlyWhenRecorded(t *testing.T) {
 			store := NewMemStore()
 			var mu sync.Mutex
 			var posted []Notification
-			p, err := New(providersConfig{Secrets: secretsFrom(map[string]string{"K": fakeSecret})}, Options{
+			secret, kind, text := fakeSecret, ErrServFail, "AXFR: server failure"
+			if tc.badKey {
+				secret, kind, text = "b3RoZXItc2VjcmV0LW5vdC10aGUtc2VydmVycy0wMTIzNDU2Nzg5YWJjZGVm", ErrTSIGRefused, "AXFR: TSIG key refused"
+			}
+			p, err := New(providersConfig{Secrets: secretsFrom(map[string]string{"K": secret})}, Options{
 				Store: store, Source: src, Transport: DNSTransport{Timeout: 2 * time.Second},
 				Post: func(_ context.Context, _ string, n Notification) error {
 					mu.Lock()
@@ -86,23 +92,28 @@ func TestObserveFailuresCountOnlyWhenRecorded(t *testing.T) {
 				_, err := p.Observe(ctx, "web1/m1", fleet)
 				return err
 			}
-			// A good read, recorded, resets the earlier failure.
-			ok.Store(true)
-			if err := observe(); err != nil {
+			if !tc.badKey {
+				// A good read, recorded, resets the earlier failure.
+				ok.Store(true)
+				if err := observe(); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.RecordObserved(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if h, _ := store.Health("web1/m1"); h.ConsecutiveFailures != 0 {
+					t.Fatalf("after a good read: %+v", h)
+				}
+			} else if _, err := store.UpdateHealth("web1/m1", func(h *Health) { h.ConsecutiveFailures = 0 }); err != nil {
 				t.Fatal(err)
-			}
-			if err := p.RecordObserved(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if h, _ := store.Health("web1/m1"); h.ConsecutiveFailures != 0 {
-				t.Fatalf("after a good read: %+v", h)
 			}
 
-			ok.Store(false)
+			// SERVFAIL; or, with the wrong key, the zone itself, unsigned: refused.
+			ok.Store(tc.badKey)
 			// Plans: observed, never recorded. Nothing is counted.
 			for range 4 {
-				if err := observe(); !errors.Is(err, ErrServFail) {
-					t.Fatalf("observe: %v, want SERVFAIL", err)
+				if err := observe(); !errors.Is(err, kind) {
+					t.Fatalf("observe: %v, want %v", err, kind)
 				}
 			}
 			if h, _ := store.Health("web1/m1"); h.ConsecutiveFailures != 0 || h.Disabled {
@@ -111,8 +122,8 @@ func TestObserveFailuresCountOnlyWhenRecorded(t *testing.T) {
 			// Applies: observed, then recorded.
 			var last error
 			for i := range tc.applies {
-				if err := observe(); !errors.Is(err, ErrServFail) {
-					t.Fatalf("apply %d: observe: %v, want SERVFAIL", i+1, err)
+				if err := observe(); !errors.Is(err, kind) {
+					t.Fatalf("apply %d: observe: %v, want %v", i+1, err, kind)
 				}
 				last = p.RecordObserved(ctx)
 				// A second call has nothing left to count.
@@ -121,7 +132,7 @@ func TestObserveFailuresCountOnlyWhenRecorded(t *testing.T) {
 				}
 			}
 			h, _ := store.Health("web1/m1")
-			if h.Disabled != tc.disabled || h.ConsecutiveFailures != tc.applies || !strings.Contains(h.LastError, "AXFR: server failure") {
+			if h.Disabled != tc.disabled || h.ConsecutiveFailures != tc.applies || !strings.Contains(h.LastError, text) || strings.Contains(h.LastError, secret) {
 				t.Fatalf("after %d applies: %+v, want disabled=%v", tc.applies, h, tc.disabled)
 			}
 			if errors.Is(last, ErrDisabled) != tc.disabled {
@@ -155,6 +166,9 @@ func TestObserveFailuresCountOnlyWhenRecorded(t *testing.T) {
 			}
 			if h2, _ := store.Health("web1/m1"); h2.ConsecutiveFailures != h.ConsecutiveFailures {
 				t.Errorf("failures counted while disabled: %d -> %d", h.ConsecutiveFailures, h2.ConsecutiveFailures)
+			}
+			if tc.badKey {
+				return
 			}
 			// Enabled, and reachable again: read, resynced on the next apply.
 			ok.Store(true)
