@@ -214,10 +214,10 @@ func setPackage(f *ast.File, name string) {
 	f.Decls = append(decls, f.Decls...)
 }
 
-// evalCUE builds the instance, reports every error, and decodes a clean result. The
+// evalCUEUnbounded builds the instance, reports every error, and decodes a clean result. The
 // cross-object rules (_tetherRules) are checked when cross is set and the objects
 // themselves are valid.
-func evalCUE(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
+func evalCUEUnbounded(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
 	ctx := cuecontext.New()
 	inst := cuebuild.NewContext().NewInstance("", nil)
 	for _, f := range files {

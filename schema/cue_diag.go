@@ -132,6 +132,16 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 		d.Rule, d.Message = RuleD06, "the failure threshold is not a whole number >= 1 or \"never\""
 	case last == "domain" && len(obj) == 3 && (obj[0] == "accounts" || obj[0] == "resellers") && !strings.Contains(msg, "mismatched types"):
 		d.Rule, d.Message = RuleA02, fmt.Sprintf("the domain of %s is not a valid domain name", strings.Join(obj[:2], " "))
+	case isMailList(path, msg):
+		// An import writes an account observed with two Mail children as a list; the
+		// schema's mail.node is one name, so CUE sees a type conflict. Say what it means,
+		// the way the YAML loader does.
+		d.Rule, d.Message, d.Fix = RuleL04, mailListMessage(root, path), "keep one child under mail.node"
+		if p, ok := operatorPos(root.LookupPath(cuePath(append(append([]string(nil), path...), "1"))).Pos()); ok {
+			d.Message = truncateMessage(d.Message)
+			d.Pos = p
+			return d
+		}
 	case len(path) == 0:
 		d.Message = msg
 	default:
@@ -263,4 +273,31 @@ func truncateMessage(m string) string {
 		cut--
 	}
 	return m[:cut] + "…"
+}
+
+// isMailList reports whether a CUE error is an account's mail.node written as a list,
+// the form of TETHER-L04 (one child per service).
+func isMailList(path []string, msg string) bool {
+	return len(path) == 4 && (path[0] == "accounts" || path[0] == "resellers") && path[2] == "mail" &&
+		path[3] == "node" && strings.Contains(msg, "mismatched types list and string")
+}
+
+// mailListMessage words TETHER-L04 as Check does for YAML, naming the first two children.
+func mailListMessage(root cue.Value, path []string) string {
+	kind := "account"
+	if path[0] == "resellers" {
+		kind = "reseller"
+	}
+	// The conflicting value is bottom as a whole, but its elements are still there.
+	var names []string
+	for i := 0; i < 2; i++ {
+		el := append(append([]string(nil), path...), strconv.Itoa(i))
+		if s, err := root.LookupPath(cuePath(el)).String(); err == nil {
+			names = append(names, s)
+		}
+	}
+	if len(names) < 2 {
+		return fmt.Sprintf("%s %s: mail names more than one child; one child per service", kind, path[1])
+	}
+	return fmt.Sprintf("%s %s: mail names more than one child (%s and %s); one child per service", kind, path[1], names[0], names[1])
 }

@@ -90,7 +90,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().BoolVar(&af.force, "force", false, "allow a plan that removes more than policy.maxRemovePercent of a parent's accounts")
 	cmd.Flags().IntVar(&af.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
 	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
-	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent another apply or the watch daemon is writing to")
+	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent that another apply or the watch daemon is writing to (0: do not wait)")
 	return cmd
 }
 

@@ -76,7 +76,7 @@ member and name. Exit 1 on any mismatch.`,
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
 }
 
@@ -267,7 +267,7 @@ a one-change plan that is printed, then applied.`,
 	}
 	cmd.Flags().StringVar(&path, "fleet", ".", "the fleet's file or folder")
 	cmd.Flags().BoolVar(&cf.sandbox, "sandbox", false, "the member belongs to the sandbox's fleet")
-	cmd.Flags().StringVar(&cf.sandboxState, "sandbox-state", "", "the sandbox's state folder")
+	cmd.Flags().StringVar(&cf.sandboxState, "sandbox-state", "", "the sandbox's state folder (default .tether/sandbox next to the fleet)")
 	return cmd
 }
 

@@ -128,8 +128,8 @@ result, so rule violations already on the servers are seen at once.`,
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&outDir, "out", "imported", "folder to write the fleet to")
-	cmd.Flags().StringVar(&format, "format", "yaml", "yaml or cue")
-	cmd.Flags().StringVar(&splitBy, "split-by", "", "parent: one file per parent (and fleet.* for the rest)")
+	cmd.Flags().StringVar(&format, "format", "yaml", "output format: yaml or cue")
+	cmd.Flags().StringVar(&splitBy, "split-by", "", "parent: write one file per parent (fleet.* for the rest) instead of a single fleet file")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite files already in --out")
 	return cmd
 }

@@ -58,7 +58,12 @@ type connFlags struct {
 func (f *connFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.sandbox, "sandbox", false, "use the simulated fleet kept in .tether/sandbox next to the fleet (or --sandbox-state) instead of the real servers")
 	cmd.Flags().StringVar(&f.sandboxState, "sandbox-state", "", "the sandbox's state folder (default .tether/sandbox next to the fleet)")
-	cmd.Flags().IntVar(&f.parallelism, "parallelism", reconciler.DefaultApplyParallelism, "how many servers are read, and changes applied, at once")
+	// Only apply and watch change anything; the others must not promise it.
+	usage := "how many servers are read at once"
+	if n := cmd.Name(); n == "apply" || n == "watch" {
+		usage = "how many servers are read, and changes applied, at once"
+	}
+	cmd.Flags().IntVar(&f.parallelism, "parallelism", reconciler.DefaultApplyParallelism, usage)
 }
 
 // sandboxOptions lets tests shorten the sandbox's background tasks; the command line

@@ -115,7 +115,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 		},
 	}
 	cmd.Flags().StringVar(&state, "state", "", "folder holding the sandbox state and endpoints.json")
-	cmd.Flags().StringVar(&fleetPath, "fleet", "", "fleet file whose nodes are created if missing")
+	cmd.Flags().StringVar(&fleetPath, "fleet", "", "a fleet file or folder whose nodes are created if missing")
 	cmd.Flags().StringArrayVar(&faults, "fault", nil, "inject faults: NODE:latency=20ms,errors=0.1,timeout,offline,failtasks (repeatable)")
 	cmd.Flags().StringArrayVar(&tsig, "tsig", nil, "require TSIG for DNS UPDATE and AXFR: KEYNAME:ENV_VAR, the base64 secret read from ENV_VAR (repeatable)")
 	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")

@@ -19,8 +19,9 @@ func newSchemaCmd() *cobra.Command {
 		Long: `Print the fleet schema Tether checks fleets against.
 
 --jsonschema prints a JSON Schema (draft-07, what yaml-language-server implements)
-of one fleet file, generated from the embedded CUE schema. Editors that use yaml-language-server (VS Code's YAML extension,
-Neovim's yamlls, ...) then complete and check fleet files as they are typed:
+of one fleet file, generated from the embedded CUE schema. Editors that use
+yaml-language-server (VS Code's YAML extension, Neovim's yamlls, ...) then complete
+and check fleet files as they are typed:
 
   tether schema --jsonschema > .tether/fleet.schema.json
 

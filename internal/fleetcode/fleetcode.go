@@ -139,6 +139,45 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
+// objectTree is the ordered tree of one object, with what the JSON form leaves out put
+// back: an observed account with two Mail children (MailPlacement.ExtraNodes, json:"-")
+// is written as it is, mail: {node: [a, b]}, the form the loader reports as
+// TETHER-L04 at that line; dropping the second child would hide the debt.
+func objectTree(obj any) (*value, error) {
+	v, err := ordered(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m *schema.MailPlacement
+	switch o := obj.(type) {
+	case *schema.Account:
+		m = o.Mail
+	case *schema.Reseller:
+		m = o.Mail
+	}
+	if m == nil || len(m.ExtraNodes) == 0 {
+		return v, nil
+	}
+	mv, ok := v.fields["mail"]
+	if !ok || mv.kind != 'm' {
+		// Mail with only extra nodes: JSON dropped the whole placement as empty.
+		mv = &value{kind: 'm', fields: map[string]*value{}}
+		v.keys = append(v.keys, "mail")
+		v.fields["mail"] = mv
+	}
+	nodes := &value{kind: 'l'}
+	for _, n := range append([]string{m.Node}, m.ExtraNodes...) {
+		if n != "" {
+			nodes.list = append(nodes.list, &value{kind: 's', scalar: n})
+		}
+	}
+	if _, had := mv.fields["node"]; !had {
+		mv.keys = append(mv.keys, "node")
+	}
+	mv.fields["node"] = nodes
+	return v, nil
+}
+
 // YAML writes the fleet as YAML.
 func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error {
 	root := &yaml.Node{Kind: yaml.MappingNode}
@@ -154,7 +193,7 @@ func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error 
 	for _, s := range sections(f) {
 		m := &yaml.Node{Kind: yaml.MappingNode}
 		for _, n := range s.names {
-			v, err := ordered(s.obj(n))
+			v, err := objectTree(s.obj(n))
 			if err != nil {
 				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
 			}
@@ -267,7 +306,7 @@ func CUE(w io.Writer, f *schema.Fleet, header string, comments Comments) error {
 		writeCUEComment(&b, comments[s.name], "")
 		b.WriteString(s.name + ": {\n")
 		for _, n := range s.names {
-			v, err := ordered(s.obj(n))
+			v, err := objectTree(s.obj(n))
 			if err != nil {
 				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
 			}

@@ -149,6 +149,16 @@ func cleanAccount(a *schema.Account) *schema.Account {
 	if c.Mail != nil && c.Mail.Node == "" && len(c.Mail.ExtraNodes) == 0 {
 		c.Mail = nil
 	}
+	if c.Mail != nil {
+		// Its own copy: the extra children (two Mail child nodes, TETHER-L04) are
+		// written as observed, and the result must not share them with the observation.
+		m := *c.Mail
+		m.ExtraNodes = append([]string(nil), m.ExtraNodes...)
+		if len(m.ExtraNodes) == 0 {
+			m.ExtraNodes = nil
+		}
+		c.Mail = &m
+	}
 	c.Src = schema.Source{}
 	return &c
 }
