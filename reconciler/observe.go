@@ -274,3 +274,30 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// ObserveRecorder is a provider whose observation sends commands that count against
+// what it observed (rfc2136: each member's AXFRs count towards its failure
+// threshold). Observe itself records nothing, so plan stays read-only; apply calls
+// RecordObserved once it has observed, and the provider counts what that round's
+// Observe calls sent.
+type ObserveRecorder interface {
+	RecordObserved(ctx context.Context) error
+}
+
+// RecordObserved asks every provider that is an ObserveRecorder, in name order, to
+// count what its last observation sent. Only apply calls it. The error joins what
+// the providers report (a member disabled by this count, state that could not be
+// written); each names the member or scope it is about.
+func RecordObserved(ctx context.Context, provs map[string]providers.Provider) error {
+	var errs []error
+	for _, name := range sortedKeys(provs) {
+		r, ok := provs[name].(ObserveRecorder)
+		if !ok {
+			continue
+		}
+		if err := r.RecordObserved(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -108,6 +108,7 @@ func applyFleet(ctx context.Context, cmd *cobra.Command, path string, af applyFl
 	if err := w.makePlan(ctx, af.parallelism); err != nil {
 		return err
 	}
+	recordObserved(ctx, cmd, w)
 	out := cmd.OutOrStdout()
 	if err := renderPlan(out, w.plan, "text"); err != nil {
 		return err
@@ -141,6 +142,7 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 	if _, err := w.observe(ctx, af.parallelism); err != nil {
 		return err
 	}
+	recordObserved(ctx, cmd, w)
 	if err := saved.Check(planPath, w.src, w.obs); err != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
 		return exitError{code: 1}
@@ -151,6 +153,21 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 		return err
 	}
 	return runApply(ctx, cmd, w, af, prev)
+}
+
+// recordObserved counts what observing sent against the servers that answered or
+// failed (an rfc2136 member whose AXFR fails gets one more consecutive failure, and
+// is disabled past its threshold). Every apply counts, whatever it goes on to do;
+// plan never does. Members disabled by it are told on stderr; the plan in hand
+// already leaves them alone, since they could not be read.
+func recordObserved(ctx context.Context, cmd *cobra.Command, w *workspace) {
+	err := reconciler.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers)
+	if err == nil {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+		fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", line)
+	}
 }
 
 // reportJournals says, before planning, that an earlier apply of this fleet did not
@@ -243,7 +260,7 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 		// What the records say is the proof that distribution reached every
 		// nameserver; a mismatch is reported, the apply itself succeeded.
 		fmt.Fprintln(out)
-		if _, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, w.st, "text"); verr != nil {
+		if _, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, w.st, w.sess.Providers, "text"); verr != nil {
 			fmt.Fprintln(errw, "DNS verification could not run:", verr)
 		}
 	}

@@ -44,7 +44,10 @@ func newDNSVerifyCmd() *cobra.Command {
 		Long: `For every account: the apex and www must resolve to its parent; mail., webmail. and
 the MX target to its mail child when the account is distributed, to the parent
 otherwise. Every enabled member of every DNS cluster is asked, and every parent.
-Each mismatch is reported by member and name. Exit 1 on any mismatch.`,
+Members out of their cluster are skipped and named: rfc2136 members Tether disabled
+after too many failed commands (from Tether's state), and cpanel members WHM disabled
+(one read of each parent's DNS cluster status screen). Each mismatch is reported by
+member and name. Exit 1 on any mismatch.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "."
@@ -62,7 +65,7 @@ Each mismatch is reported by member and name. Exit 1 on any mismatch.`,
 				return err
 			}
 			defer sess.Close()
-			n, err := verifyDNS(cmd.Context(), cmd.OutOrStdout(), fleet, sess.Config.Endpoints, sess.State, format)
+			n, err := verifyDNS(cmd.Context(), cmd.OutOrStdout(), fleet, sess.Config.Endpoints, sess.State, sess.Providers, format)
 			if err != nil {
 				return err
 			}
@@ -79,18 +82,22 @@ Each mismatch is reported by member and name. Exit 1 on any mismatch.`,
 
 // verifyDNS queries the fleet's nameservers and prints the result; it returns the
 // number of mismatches.
-func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[string]providers.Endpoint, st providers.State, format string) (int, error) {
+func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[string]providers.Endpoint, st providers.State, provs map[string]providers.Provider, format string) (int, error) {
 	health, err := st.Health(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read the DNS members' health: %w", err)
 	}
-	targets, skipped := dnsTargets(fleet, eps, health)
+	whmOff, notes := whmDisabled(ctx, fleet, provs[reconciler.ProviderWHM])
+	targets, skipped := dnsTargets(fleet, eps, health, whmOff)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
 	names := len(dnsverify.Expectations(fleet))
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return len(mism), enc.Encode(map[string]any{"servers": len(targets), "checks": names * len(targets), "skipped": skipped, "mismatches": mism})
+		return len(mism), enc.Encode(map[string]any{"servers": len(targets), "checks": names * len(targets), "skipped": skipped, "notes": notes, "mismatches": mism})
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	for _, s := range skipped {
 		fmt.Fprintf(w, "skipped %s\n", s)
@@ -106,9 +113,55 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 	return len(mism), nil
 }
 
+// clusterReader reads a parent's DNS cluster from WHM's status screen, once per
+// parent (providers/whm).
+type clusterReader interface {
+	DNSCluster(ctx context.Context, parent string, desired *schema.Fleet) (*schema.DNSCluster, error)
+}
+
+// whmDisabled asks each parent whose enabled cluster has cpanel members which of them
+// WHM has disabled: one read of its cluster status screen per parent, nothing per
+// account. It returns them as "PARENT/MEMBER"; a parent whose screen cannot be read
+// gets a note, and its members are asked anyway.
+func whmDisabled(ctx context.Context, fleet *schema.Fleet, whm providers.Provider) (map[string]bool, []string) {
+	out := map[string]bool{}
+	r, ok := whm.(clusterReader)
+	if !ok {
+		return out, nil
+	}
+	var notes []string
+	for _, parent := range sortedKeys(fleet.DNSClusters) {
+		c := fleet.DNSClusters[parent]
+		if c == nil || !c.Enabled || !hasCPanelMember(c) {
+			continue
+		}
+		cl, err := r.DNSCluster(ctx, parent, fleet)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("WHM's DNS cluster status of %s could not be read (%v); its cpanel members are asked, disabled by WHM or not", parent, err))
+			continue
+		}
+		for name, m := range cl.Members {
+			if m != nil && m.Disabled {
+				out[parent+"/"+name] = true
+			}
+		}
+	}
+	return out, notes
+}
+
+func hasCPanelMember(c *schema.DNSCluster) bool {
+	for _, m := range c.Members {
+		if m != nil && m.BackendName() == schema.BackendCPanel {
+			return true
+		}
+	}
+	return false
+}
+
 // dnsTargets lists the servers to ask: every parent, and every enabled member of an
-// enabled cluster. Members Tether disabled after failures are skipped and named.
-func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]state.Health) ([]dnsverify.Target, []string) {
+// enabled cluster. Members Tether disabled after failures, and cpanel members WHM
+// disabled (whmOff, "PARENT/MEMBER"), are skipped and named.
+func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]state.Health, whmOff map[string]bool) ([]dnsverify.Target, []string) {
 	var out []dnsverify.Target
 	var skipped []string
 	addrOf := func(node string) string {
@@ -148,6 +201,10 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 				}
 				out = append(out, dnsverify.Target{Member: name, Addr: m.Address})
 			default:
+				if whmOff[parent+"/"+name] {
+					skipped = append(skipped, fmt.Sprintf("%s: disabled by WHM on %s (its DNS cluster no longer replicates to it), not asked (re-enable: tether dns enable %s)", name, parent, name))
+					continue
+				}
 				if a := addrOf(m.Node); a != "" {
 					out = append(out, dnsverify.Target{Member: name, Addr: a})
 				}

@@ -106,8 +106,10 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// isTSIGError reports a signature that failed, or is missing from the answer to a
+// signed request (RFC 8945 5.3: a server that verified the key signs its answer).
 func isTSIGError(err error) bool {
-	return errors.Is(err, dns.ErrSig) || errors.Is(err, dns.ErrSecret) || errors.Is(err, dns.ErrKeyAlg) ||
+	return errors.Is(err, dns.ErrSig) || errors.Is(err, dns.ErrNoSig) || errors.Is(err, dns.ErrSecret) || errors.Is(err, dns.ErrKeyAlg) ||
 		errors.Is(err, dns.ErrTime) || errors.Is(err, dns.ErrAuth)
 }
 

@@ -61,6 +61,17 @@ type Provider struct {
 	// zones (accounts created, mail moved) before its member changes run, which the
 	// planner orders after them, so the first member change of an apply reads them.
 	zones [2]map[string]map[string][]dns.RR
+	// reads is what this round's Observe saw of each member it read (AXFR), by
+	// "PARENT/MEMBER". Observe only notes it here; RecordObserved (apply) counts it.
+	reads map[string]readOutcome
+}
+
+// readOutcome is how one member answered the reads of one Observe: Observe stops at
+// the first failed read, so a failure is always the last command sent.
+type readOutcome struct {
+	target Target // without its key: only named in health and notifications
+	ok     int    // transfers that succeeded
+	err    error  // the failed transfer (*CommandError), or nil
 }
 
 // New builds the provider.
@@ -121,6 +132,7 @@ func (p *Provider) Scopes(desired *schema.Fleet) []string {
 	p.mu.Lock()
 	p.fleet = desired
 	p.zones = [2]map[string]map[string][]dns.RR{}
+	p.reads = nil
 	p.mu.Unlock()
 	scopes := Scopes(desired)
 	if l, ok := p.store.(Lister); ok {
@@ -298,8 +310,9 @@ func observedCopy(m *schema.Member) *schema.Member {
 // Observe implements providers.Provider. It reads (AXFR) the zones of sync and
 // standalone members, and only Tether's memory for write-only members, and reports
 // per zone whether the member is in step with the parent. A disabled member is not
-// contacted. Observe changes nothing, not even health: failed reads are returned as
-// the scope's error and are not counted towards the threshold (only apply counts).
+// contacted. Observe changes nothing, not even health: a failed read is returned as
+// the scope's error and only noted in memory; RecordObserved, which apply calls and
+// plan does not, counts it towards the member's threshold.
 func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error) {
 	parent, name, err := splitScope(scope)
 	if err != nil {
@@ -359,15 +372,23 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		return nil, err
 	}
 	eng := &Engine{Transport: p.tr, Logger: p.log}
+	seen := readOutcome{target: Target{Parent: parent, Name: name, Addr: t.Addr, Role: t.Role}}
+	defer func() { p.noteRead(scope, seen) }()
 	for _, zone := range sortedZones(want) {
 		have, err := eng.Read(ctx, t, zone)
 		if errors.Is(err, ErrZoneNotServed) {
+			// The member answered: the zone is missing, which the plan reports.
 			zs.Missing = append(zs.Missing, zone)
 			continue
+		}
+		var ce *CommandError
+		if errors.As(err, &ce) {
+			seen.err = ce
 		}
 		if err != nil {
 			return nil, err
 		}
+		seen.ok++
 		d := ZoneDigest(zone, have)
 		zs.Digests[zone] = d
 		if d != ZoneDigest(zone, want[zone]) {
@@ -375,6 +396,60 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		}
 	}
 	return out, nil
+}
+
+// noteRead keeps what one member's reads did in this round, for RecordObserved.
+// Reads cut short by Tether itself (interrupted) are neither success nor failure.
+func (p *Provider) noteRead(scope string, o readOutcome) {
+	if o.ok == 0 && o.err == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reads == nil {
+		p.reads = map[string]readOutcome{}
+	}
+	p.reads[scope] = o
+}
+
+// RecordObserved counts the commands this round's Observe sent (the AXFRs of sync
+// and standalone members) towards each member's failure threshold, as Apply counts
+// its own: a member that answered is back to zero failures, one whose read failed
+// has one more, and past the cluster's threshold (unless never) it is disabled and
+// the notification goes out. Only apply calls it, once per round, after observing:
+// plan stays read-only, and a member that cannot be read, for which no change can
+// be planned, is still disabled after threshold+1 applies. What it counted is
+// forgotten, so a second call counts nothing twice.
+//
+// The error joins the members disabled by this call (each wraps ErrDisabled and
+// says how to re-enable it) and any failure to update the state.
+func (p *Provider) RecordObserved(ctx context.Context) error {
+	p.mu.Lock()
+	reads := p.reads
+	p.reads = nil
+	p.mu.Unlock()
+	ids := make([]string, 0, len(reads))
+	for id := range reads {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var errs []error
+	for _, id := range ids {
+		o := reads[id]
+		cluster, webhook := p.cluster(o.target.Parent)
+		if o.ok > 0 {
+			if err := p.tracker.Record(ctx, o.target, cluster, webhook, nil); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if o.err != nil {
+			if err := p.tracker.Record(ctx, o.target, cluster, webhook, o.err); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func memberOf(c *plan.Change) (*schema.Member, bool) {
