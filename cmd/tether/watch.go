@@ -286,6 +286,14 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 		return out, err
 	}
 	planTime := time.Since(planStart)
+	if apply {
+		// As apply does: what this round's reads met counts towards DNS members'
+		// failure thresholds, so a member that cannot be read is disabled in time and
+		// stops holding the rest of the fleet back.
+		if err := reconciler.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers); err != nil {
+			r.log.Warn("DNS member health", "err", err.Error())
+		}
+	}
 	out.Changes = len(w.plan.Changes)
 	out.Summary = planSummary(w.plan)
 	if len(w.plan.Errors) > 0 {

@@ -305,6 +305,14 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	}
 	out, err := d.reconcile(ctx, h, true)
 	if err != nil {
+		// Nothing of this commit is known to be in force (a server could not be read,
+		// a parent was locked): forget having seen it, so the next poll or trigger
+		// tries again rather than leaving the commit unapplied until the next one.
+		d.mu.Lock()
+		if d.lastSeen == h {
+			d.lastSeen = seen
+		}
+		d.mu.Unlock()
 		d.fail(short, err)
 		return
 	}

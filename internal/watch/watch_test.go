@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -262,4 +263,37 @@ func TestSuspendAndWebhook(t *testing.T) {
 	if r.StatusCode != 200 {
 		t.Fatalf("readyz = %d", r.StatusCode)
 	}
+}
+
+// flakyRunner fails its first reconciles, as a server that cannot be read would.
+type flakyRunner struct {
+	*fakeRunner
+	mu    sync.Mutex
+	fails int
+}
+
+func (r *flakyRunner) Reconcile(ctx context.Context, path, commit string, apply bool) (Outcome, error) {
+	r.mu.Lock()
+	if r.fails > 0 {
+		r.fails--
+		r.mu.Unlock()
+		return Outcome{}, errors.New("web1 could not be read")
+	}
+	r.mu.Unlock()
+	return r.fakeRunner.Reconcile(ctx, path, commit, apply)
+}
+
+// TestFailedCommitIsRetried: a commit whose reconcile failed is tried again on the
+// next trigger, not left unapplied until another commit arrives.
+func TestFailedCommitIsRetried(t *testing.T) {
+	g := newRepo(t)
+	g.commit("accounts: one\n", nil)
+	run := &flakyRunner{fakeRunner: &fakeRunner{}, fails: 1}
+	d, ev := start(t, g, run, "", time.Hour)
+	eventually(t, "the failure reported", func() bool { return strings.Contains(ev.kinds(), "failure") })
+	if run.getLive() != "" {
+		t.Fatal("applied despite the failure")
+	}
+	d.Sync("webhook")
+	eventually(t, "the same commit applied on the next trigger", func() bool { return run.getLive() == "accounts: one\n" })
 }
