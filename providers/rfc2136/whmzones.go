@@ -2,119 +2,32 @@ package rfc2136
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/providers/whm/whmapi"
 )
 
 // ZoneSource gives the zones a parent holds (origin without the final dot → records).
-// The WHM provider's client can implement it; WHMZones is a minimal one of our own
-// until it does.
 type ZoneSource interface {
 	Zones(ctx context.Context, parent string) (map[string][]dns.RR, error)
 }
 
 // WHMZones reads a parent's zones from its WHM API 1: listzones, then parse_dns_zone
-// for each zone (whm-api.md section 5; dumpzone is deprecated).
+// for each zone (dumpzone is deprecated). It speaks through the WHM provider's client,
+// so authentication, TLS, retries and the scrubbing of tokens from errors are the same
+// as for every other WHM call.
 type WHMZones struct {
 	Endpoints map[string]providers.Endpoint
-	// Client is used for every call when set (tests); otherwise one is built per
-	// endpoint from its CAFile and Insecure settings.
-	Client *http.Client
-}
-
-type whmEnvelope struct {
-	Metadata struct {
-		Result any    `json:"result"`
-		Reason string `json:"reason"`
-	} `json:"metadata"`
-	Data json.RawMessage `json:"data"`
-}
-
-// ok decodes result leniently: WHM's Perl back end writes 1, "1" or true.
-func (e *whmEnvelope) ok() bool {
-	switch v := e.Metadata.Result.(type) {
-	case float64:
-		return v == 1
-	case string:
-		return v == "1"
-	case bool:
-		return v
-	}
-	return false
-}
-
-func (w *WHMZones) client(ep providers.Endpoint) (*http.Client, error) {
-	if w.Client != nil {
-		return w.Client, nil
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if ep.CAFile != "" || ep.Insecure {
-		cfg := &tls.Config{InsecureSkipVerify: ep.Insecure} //nolint:gosec // operator's explicit tls.insecure
-		if ep.CAFile != "" {
-			pem, err := os.ReadFile(ep.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("read CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("CA file %s holds no certificate", ep.CAFile)
-			}
-			cfg.RootCAs = pool
-		}
-		tr.TLSClientConfig = cfg
-	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
-}
-
-func (w *WHMZones) call(ctx context.Context, hc *http.Client, ep providers.Endpoint, fn string, args url.Values) (json.RawMessage, error) {
-	if args == nil {
-		args = url.Values{}
-	}
-	args.Set("api.version", "1")
-	u := strings.TrimRight(ep.URL, "/") + "/json-api/" + fn + "?" + args.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	req.Header.Set("Authorization", "whm "+ep.User+":"+ep.Token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", fn, providers.ErrTransient, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", fn, providers.ErrTransient, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("%s: HTTP %d: the token was not accepted", fn, resp.StatusCode)
-	case resp.StatusCode >= 500:
-		return nil, fmt.Errorf("%s: %w: HTTP %d", fn, providers.ErrTransient, resp.StatusCode)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s: HTTP %d", fn, resp.StatusCode)
-	}
-	var env whmEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, fmt.Errorf("%s: not a WHM API 1 answer: %w", fn, err)
-	}
-	if !env.ok() {
-		return nil, fmt.Errorf("%s: %s", fn, env.Metadata.Reason)
-	}
-	return env.Data, nil
+	// Options tune the client (tests shorten retries); zero values are the client's
+	// defaults.
+	Options whmapi.Options
 }
 
 // Zones implements ZoneSource.
@@ -123,11 +36,7 @@ func (w *WHMZones) Zones(ctx context.Context, parent string) (map[string][]dns.R
 	if !ok || ep.URL == "" {
 		return nil, fmt.Errorf("parent %s: no WHM endpoint to read its zones from", parent)
 	}
-	hc, err := w.client(ep)
-	if err != nil {
-		return nil, fmt.Errorf("parent %s: %w", parent, err)
-	}
-	data, err := w.call(ctx, hc, ep, "listzones", nil)
+	c, err := whmapi.New(parent, ep, w.Options)
 	if err != nil {
 		return nil, fmt.Errorf("parent %s: %w", parent, err)
 	}
@@ -136,10 +45,8 @@ func (w *WHMZones) Zones(ctx context.Context, parent string) (map[string][]dns.R
 			Domain string `json:"domain"`
 		} `json:"zone"`
 	}
-	if len(data) > 0 && string(data) != "null" {
-		if err := json.Unmarshal(data, &list); err != nil {
-			return nil, fmt.Errorf("parent %s: listzones: %w", parent, err)
-		}
+	if _, err := c.Call(ctx, whmapi.Read, "listzones", nil, &list); err != nil {
+		return nil, fmt.Errorf("parent %s: %w", parent, err)
 	}
 	out := make(map[string][]dns.RR, len(list.Zone))
 	for _, z := range list.Zone {
@@ -147,8 +54,8 @@ func (w *WHMZones) Zones(ctx context.Context, parent string) (map[string][]dns.R
 		if origin == "" {
 			continue
 		}
-		data, err := w.call(ctx, hc, ep, "parse_dns_zone", url.Values{"zone": {origin}})
-		if err != nil {
+		var data json.RawMessage
+		if _, err := c.Call(ctx, whmapi.Read, "parse_dns_zone", url.Values{"zone": {origin}}, &data); err != nil {
 			return nil, fmt.Errorf("parent %s: zone %s: %w", parent, origin, err)
 		}
 		rrs, err := ParseWHMZone(origin, data)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/bindtest"
 	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/providers/whm/whmapi"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
@@ -120,7 +121,8 @@ func TestWHMZones(t *testing.T) {
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
 	defer down.Close()
-	_, err = (&WHMZones{Endpoints: map[string]providers.Endpoint{"web1": {URL: down.URL, User: "root", Token: token}}}).Zones(context.Background(), "web1")
+	_, err = (&WHMZones{Endpoints: map[string]providers.Endpoint{"web1": {URL: down.URL, User: "root", Token: token}},
+		Options: whmapi.Options{Attempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}).Zones(context.Background(), "web1")
 	if !errors.Is(err, providers.ErrTransient) {
 		t.Fatalf("HTTP 502: %v, want transient", err)
 	}
