@@ -128,38 +128,8 @@ func mergeFleet(dst, src *schema.Fleet, scope string) []error {
 		c := *n
 		dst.Nodes[name] = &c
 	}
-	for _, name := range sortedKeys(src.Accounts) {
-		a := src.Accounts[name]
-		if a == nil {
-			continue
-		}
-		if dst.Accounts == nil {
-			dst.Accounts = map[string]*schema.Account{}
-		}
-		if have := dst.Accounts[name]; have != nil {
-			if have.Parent != a.Parent {
-				errs = append(errs, fmt.Errorf("account %s is on both %s and %s; kept the first", name, have.Parent, a.Parent))
-			}
-			continue
-		}
-		dst.Accounts[name] = a
-	}
-	for _, name := range sortedKeys(src.Resellers) {
-		r := src.Resellers[name]
-		if r == nil {
-			continue
-		}
-		if dst.Resellers == nil {
-			dst.Resellers = map[string]*schema.Reseller{}
-		}
-		if have := dst.Resellers[name]; have != nil {
-			if have.Parent != r.Parent {
-				errs = append(errs, fmt.Errorf("reseller %s is on both %s and %s; kept the first", name, have.Parent, r.Parent))
-			}
-			continue
-		}
-		dst.Resellers[name] = r
-	}
+	errs = append(errs, mergeOwned("account", &dst.Accounts, src.Accounts, func(a *schema.Account) string { return a.Parent })...)
+	errs = append(errs, mergeOwned("reseller", &dst.Resellers, src.Resellers, func(r *schema.Reseller) string { return r.Parent })...)
 	for _, parent := range sortedKeys(src.DNSClusters) {
 		c := src.DNSClusters[parent]
 		if c == nil {
@@ -199,6 +169,29 @@ func mergeFleet(dst, src *schema.Fleet, scope string) []error {
 				}
 			}
 		}
+	}
+	return errs
+}
+
+// mergeOwned adds src's accounts (or resellers) to dst. One user on two parents is a
+// conflict: the first reading is kept and the conflict reported.
+func mergeOwned[T any](kind string, dst *map[string]*T, src map[string]*T, parent func(*T) string) []error {
+	var errs []error
+	for _, name := range sortedKeys(src) {
+		v := src[name]
+		if v == nil {
+			continue
+		}
+		if *dst == nil {
+			*dst = map[string]*T{}
+		}
+		if have := (*dst)[name]; have != nil {
+			if parent(have) != parent(v) {
+				errs = append(errs, fmt.Errorf("%s %s is on both %s and %s; kept the first", kind, name, parent(have), parent(v)))
+			}
+			continue
+		}
+		(*dst)[name] = v
 	}
 	return errs
 }

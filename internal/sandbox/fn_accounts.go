@@ -81,22 +81,29 @@ func nameservers(host string) []string {
 
 // --- createacct ---
 
-func fnCreateacct(c *call) (any, error) {
-	user, err := c.required("username")
-	if err != nil {
-		return nil, err
+// newAccountArgs reads and checks the user name and domain of an account being
+// created, on a parent (createacct) or on a child (its private counterpart).
+func newAccountArgs(c *call) (user, domain string, err error) {
+	if user, err = c.required("username"); err != nil {
+		return "", "", err
 	}
-	domain, err := c.required("domain")
-	if err != nil {
-		return nil, err
+	if domain, err = c.required("domain"); err != nil {
+		return "", "", err
 	}
 	if err := validUsername(user); err != nil {
-		return nil, err
+		return "", "", err
 	}
 	if err := validDomain(domain); err != nil {
+		return "", "", err
+	}
+	return user, strings.ToLower(domain), nil
+}
+
+func fnCreateacct(c *call) (any, error) {
+	user, domain, err := newAccountArgs(c)
+	if err != nil {
 		return nil, err
 	}
-	domain = strings.ToLower(domain)
 	email := c.str("contactemail")
 	if err := validEmail(email); err != nil {
 		return nil, err

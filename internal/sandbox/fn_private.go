@@ -70,21 +70,10 @@ func fnUnsetAsChild(c *call) (any, error) {
 }
 
 func fnCreateacctChild(c *call) (any, error) {
-	user, err := c.required("username")
+	user, domain, err := newAccountArgs(c)
 	if err != nil {
 		return nil, err
 	}
-	domain, err := c.required("domain")
-	if err != nil {
-		return nil, err
-	}
-	if err := validUsername(user); err != nil {
-		return nil, err
-	}
-	if err := validDomain(domain); err != nil {
-		return nil, err
-	}
-	domain = strings.ToLower(domain)
 	err = c.lock(func(st *nodeState) (bool, error) {
 		if st.ParentHost == "" {
 			return false, die("This server is not a child node.")
