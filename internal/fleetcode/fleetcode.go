@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,18 +126,10 @@ func sections(f *schema.Fleet) []section {
 		sort.Strings(names)
 		out = append(out, section{name, prefix, names, obj})
 	}
-	add("nodes", "node.", keys(f.Nodes), func(n string) any { return f.Nodes[n] })
-	add("resellers", "reseller.", keys(f.Resellers), func(n string) any { return f.Resellers[n] })
-	add("accounts", "account.", keys(f.Accounts), func(n string) any { return f.Accounts[n] })
-	add("dnsClusters", "dns.", keys(f.DNSClusters), func(n string) any { return f.DNSClusters[n] })
-	return out
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
+	add("nodes", "node.", slices.Sorted(maps.Keys(f.Nodes)), func(n string) any { return f.Nodes[n] })
+	add("resellers", "reseller.", slices.Sorted(maps.Keys(f.Resellers)), func(n string) any { return f.Resellers[n] })
+	add("accounts", "account.", slices.Sorted(maps.Keys(f.Accounts)), func(n string) any { return f.Accounts[n] })
+	add("dnsClusters", "dns.", slices.Sorted(maps.Keys(f.DNSClusters)), func(n string) any { return f.DNSClusters[n] })
 	return out
 }
 

@@ -13,12 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,7 +145,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		loaded[name] = true
 	}
 	if opts.Fleet != nil {
-		for _, name := range sortedKeys(opts.Fleet.Nodes) {
+		for _, name := range slices.Sorted(maps.Keys(opts.Fleet.Nodes)) {
 			if _, ok := states[name]; ok {
 				continue
 			}
@@ -161,7 +162,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		}
 	}
 	hosts := map[string]string{}
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		h := states[name].Host
 		if other, dup := hosts[h]; dup {
 			cancel()
@@ -169,7 +170,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		}
 		hosts[h] = name
 	}
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		// A node read from its file is already saved; rewriting 10k accounts and their
 		// zones per parent at every start made each sandboxed command pay for it.
 		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]http.ConnState{}, dirty: !loaded[name]}
@@ -182,7 +183,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	// large parent), which is most of a start and shares nothing between nodes.
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, name := range sortedKeys(sb.nodes) {
+	for _, name := range slices.Sorted(maps.Keys(sb.nodes)) {
 		n := sb.nodes[name]
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
@@ -374,15 +375,6 @@ func (sb *Sandbox) nodeByHost(host string) *node {
 
 // markDirty records that n.st changed; the flusher writes it soon. Callers hold n.mu.
 func (n *node) markDirty() { n.dirty = true }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // majorOf returns the major of a "11.MAJOR.x.y" version, or 0.
 func majorOf(v string) int {
