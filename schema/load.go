@@ -210,10 +210,13 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 			// so the rest of the file from its start, parsed as one chunk, has the
 			// error the operator's file really has: a syntax error at the end of a
 			// 40 MiB file costs one chunk's parse, not the whole file's tree.
-			rest := parseAndDecode(j.chunks[k].suffix())
+			suffix := j.chunks[k].suffix()
+			rest := parseAndDecode(suffix)
 			switch {
-			case k > 0 && rest.parseFailed && unknownAnchor(rest.ds):
-				// An alias to an anchor before the suffix: only the whole file knows.
+			case k > 0 && rest.parseFailed && (unknownAnchor(rest.ds) || slices.Contains(suffix.contextLines(), rest.ds[0].Pos.Line)):
+				// An alias to an anchor before the suffix, or an error reported at
+				// the start of a construct that begins earlier in the whole file
+				// (the section's or the file's mapping): only the whole file knows.
 				ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data})}
 			case rest.parseFailed:
 				ps = []*part{rest}
