@@ -17,6 +17,7 @@ func metaFunctions() map[string]function {
 		"get_current_profile":         {h: fnGetCurrentProfile, acl: "all"},
 		"start_profile_activation":    {h: fnStartProfileActivation, acl: "all", root: true},
 		"servicestatus":               {h: fnServiceStatus, acl: "all", root: true},
+		"configureservice":            {h: fnConfigureService, acl: "all", root: true},
 		"getminimumpasswordstrengths": {h: fnGetMinPw, acl: "all", root: true},
 		"setminimumpasswordstrengths": {h: fnSetMinPw, acl: "all", root: true},
 		"api_token_create":            {h: fnAPITokenCreate},
@@ -186,10 +187,51 @@ func fnServiceStatus(c *call) (any, error) {
 	svcs := enabledServices(c.n.st.Profile)
 	c.n.mu.Unlock()
 	out := []any{}
+	c.n.mu.Lock()
+	off, unmon := c.n.st.ServiceOff, c.n.st.Unmonitored
+	var rows []map[string]any
 	for _, s := range svcs {
-		out = append(out, map[string]any{"name": s, "display_name": s, "enabled": 1, "installed": 1, "monitored": 1, "running": 1})
+		on := b2i(!off[s])
+		rows = append(rows, map[string]any{"name": s, "display_name": s, "enabled": on, "installed": 1, "monitored": b2i(!unmon[s]), "running": on})
+	}
+	c.n.mu.Unlock()
+	for _, r := range rows {
+		out = append(out, r)
 	}
 	return map[string]any{"service": out}, nil
+}
+
+// fnConfigureService switches a service on or off and its monitoring, as WHM's
+// configureservice does; a switched-off service is neither enabled nor running in
+// servicestatus. Only the services of the node's profile are known.
+func fnConfigureService(c *call) (any, error) {
+	svc, err := c.required("service")
+	if err != nil {
+		return nil, err
+	}
+	c.n.mu.Lock()
+	defer c.n.mu.Unlock()
+	if !slices.Contains(enabledServices(c.n.st.Profile), svc) {
+		return nil, die("“%s” is not a valid service name.", svc)
+	}
+	set := func(m *map[string]bool, param string) {
+		v := c.str(param)
+		if v == "" {
+			return
+		}
+		if *m == nil {
+			*m = map[string]bool{}
+		}
+		if v == "0" {
+			(*m)[svc] = true
+		} else {
+			delete(*m, svc)
+		}
+	}
+	set(&c.n.st.ServiceOff, "enabled")
+	set(&c.n.st.Unmonitored, "monitored")
+	c.n.markDirty()
+	return nil, nil
 }
 
 // --- password strength ---
@@ -392,4 +434,11 @@ func fnBatch(c *call) (any, error) {
 		}
 	}
 	return map[string]any{"result": results}, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
