@@ -31,11 +31,11 @@ type fixture struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	changed int
-	calls   []string                  // hook calls, in order
-	remote  map[string]error          // Remote's error by IP
-	trust   error                     // ReverseTrust's error
-	peers   map[string]PeerState      // Peer's answer by IP
-	acls    map[string][]string       // token → ACLs (testToken: all)
+	calls   []string             // hook calls, in order
+	remote  map[string]error     // Remote's error by IP
+	trust   error                // ReverseTrust's error
+	peers   map[string]PeerState // Peer's answer by IP
+	acls    map[string][]string  // token → ACLs (testToken: all)
 }
 
 func newFixture(t *testing.T, cfg Config) *fixture {
@@ -277,7 +277,7 @@ func TestScreens(t *testing.T) {
 			message: "<h3>Permission denied</h3>"},
 		{name: "threshold custom", start: withMembers(), path: PathAdjustClusterOptions,
 			form: url.Values{"autodisablethreshold_control": {"custom"}, "autodisablethreshold": {"3"}, "cluster_failure_notifications": {"1"}},
-			ok: true, message: "<h3>Your changes have been saved.</h3>", check: func(t *testing.T, c Config) {
+			ok:   true, message: "<h3>Your changes have been saved.</h3>", check: func(t *testing.T, c Config) {
 				if c.Threshold != 3 || !c.Notify {
 					t.Errorf("threshold %d notify %t", c.Threshold, c.Notify)
 				}
@@ -299,7 +299,7 @@ func TestScreens(t *testing.T) {
 			message: "<h3>Missing failure threshold setting.</h3>"},
 		{name: "trustclustermaster: the caller joins as standalone, by address", start: DefaultConfig(), path: PathTrustClusterMaster,
 			form: url.Values{"user": {"root"}, "clustermaster": {"192.0.2.12"}, "pass": {"tok7"}, "version": {"11.120.0.5"}, "recurse": {"0"}},
-			ok: true, message: "The trust relationship has been established from the remote server to this server.",
+			ok:   true, message: "The trust relationship has been established from the remote server to this server.",
 			calls: []string{"remote 192.0.2.12 root"},
 			check: func(t *testing.T, c Config) {
 				m := c.Members["192.0.2.12"]
