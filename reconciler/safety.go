@@ -74,7 +74,7 @@ func CheckSafety(p *plan.Plan, desired, observed *schema.Fleet, opts SafetyOptio
 		max := MaxRemovePercent(desired)
 		removes := map[string][]string{}
 		for _, c := range p.Changes {
-			if c.Action != plan.Delete || !(strings.HasPrefix(c.Address, "account.") || strings.HasPrefix(c.Address, "reseller.")) {
+			if c.Action != plan.Delete || !c.Addr().OwnsZones() {
 				continue
 			}
 			removes[c.Parent] = append(removes[c.Parent], c.Address)
