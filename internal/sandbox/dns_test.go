@@ -246,12 +246,16 @@ func TestDNSCluster(t *testing.T) {
 
 	// Failure threshold: with ns1 offline and threshold 1, the second failure disables it.
 	// The member's DNS server switched off is shown in its own cell, not as disabled.
-	s.must("ns1", "configureservice", "service", "named", "enabled", "0")
+	if err := s.SetService("ns1", "named", false, true); err != nil {
+		t.Fatal(err)
+	}
 	status := s.cgi("web1", "/scripts7/clusterstatus")
 	if !strings.Contains(status.Raw, `<td class="dnsserver">disabled</td>`) || strings.Contains(status.Raw, "Disabled due to connection failures.") {
 		t.Fatalf("ns1 with named off: %s", status.Raw)
 	}
-	s.must("ns1", "configureservice", "service", "named", "enabled", "1")
+	if err := s.SetService("ns1", "named", true, true); err != nil {
+		t.Fatal(err)
+	}
 	if p := s.cgi("web1", "/cgi/adjustclusteroptions.cgi", "autodisablethreshold", "1", "cluster_failure_notifications", "1"); !strings.Contains(p.Raw, "okmsg") {
 		t.Fatalf("options: %s", p.Raw)
 	}

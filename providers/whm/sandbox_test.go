@@ -68,7 +68,7 @@ func startSandbox(t testing.TB, fleet *schema.Fleet) *sbFixture {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.calls = append(f.calls, recordedCall{fn, q})
-		}},
+		}, OnDecode: decodes.add},
 		PollBase: 5 * time.Millisecond, PollMax: 50 * time.Millisecond, TaskTimeout: 10 * time.Second,
 	})
 	if err != nil {
@@ -461,8 +461,7 @@ func TestSandboxDNSClusterConverges(t *testing.T) {
 		}
 	})
 	t.Run("a member whose DNS server is switched off is not disabled", func(t *testing.T) {
-		ns1, _ := f.p.client("ns1")
-		if _, err := ns1.Call(context.Background(), whmapi.Idempotent, "configureservice", url.Values{"service": {"named"}, "enabled": {"0"}}, nil); err != nil {
+		if err := f.sb.SetService("ns1", "named", false, true); err != nil {
 			t.Fatal(err)
 		}
 		st := f.statusPage(t, "web1")
@@ -470,7 +469,7 @@ func TestSandboxDNSClusterConverges(t *testing.T) {
 			t.Fatalf("ns1: %+v", m)
 		}
 		f.converge(t, inv)
-		if _, err := ns1.Call(context.Background(), whmapi.Idempotent, "configureservice", url.Values{"service": {"named"}, "enabled": {"1"}}, nil); err != nil {
+		if err := f.sb.SetService("ns1", "named", true, true); err != nil {
 			t.Fatal(err)
 		}
 	})
