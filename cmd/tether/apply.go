@@ -29,6 +29,7 @@ type applyFlags struct {
 	autoApprove   bool
 	allowDataLoss bool
 	force         bool
+	partial       bool
 	perNode       int
 	lockTimeout   time.Duration
 	noVerify      bool
@@ -58,7 +59,10 @@ refuses if either changed since the plan was made, naming what changed; otherwis
 applies exactly the saved changes, without asking again.
 
 A plan that loses data (a child marked lost) needs --allow-data-loss; one that removes
-more than policy.maxRemovePercent of a parent's accounts needs --force.
+more than policy.maxRemovePercent of a parent's accounts needs --force. An incomplete
+plan (a parent, child or DNS member could not be read) is refused: nothing is applied
+unless --partial says to apply what was planned for the rest; nothing is planned for
+what could not be read, and apply still exits 1. The plan lists these gates.
 
 Ctrl-C (or SIGTERM) stops starting changes and waits for the running ones; the journal
 in Tether's state lets the next apply finish the work. Exit 0 when everything applied,
@@ -88,6 +92,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().BoolVar(&af.autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	cmd.Flags().BoolVar(&af.allowDataLoss, "allow-data-loss", false, "allow changes that lose data (forced dedistribution from a lost child)")
 	cmd.Flags().BoolVar(&af.force, "force", false, "allow a plan that removes more than policy.maxRemovePercent of a parent's accounts")
+	cmd.Flags().BoolVar(&af.partial, "partial", false, "apply an incomplete plan: what was planned for the parts of the fleet that could be read (exit 1 all the same)")
 	cmd.Flags().IntVar(&af.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
 	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
 	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent that another apply or the watch daemon is writing to (0: do not wait)")
@@ -189,7 +194,7 @@ func reportJournals(ctx context.Context, cmd *cobra.Command, w *workspace) ([]*s
 }
 
 func checkSafety(cmd *cobra.Command, w *workspace, af applyFlags) error {
-	err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{Force: af.force, AllowDataLoss: af.allowDataLoss})
+	err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{Force: af.force, AllowDataLoss: af.allowDataLoss, Partial: af.partial})
 	if err == nil {
 		return nil
 	}
