@@ -375,9 +375,7 @@ func recordProtection(ctx context.Context, w *workspace, allowRemove bool) error
 // and resellers (their zones), mail placement, links and the DNS cluster.
 func touchesDNS(p *plan.Plan) bool {
 	for _, c := range p.Changes {
-		switch {
-		case strings.HasPrefix(c.Address, "account."), strings.HasPrefix(c.Address, "reseller."),
-			strings.HasPrefix(c.Address, "dns."):
+		if a := c.Addr(); a.OwnsZones() || a.IsDNS() {
 			return true
 		}
 	}

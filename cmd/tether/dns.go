@@ -294,8 +294,8 @@ a one-change plan that is printed, then applied.`,
 // dns.PARENT.member.NAME.
 func findMember(fleet *schema.Fleet, arg string) (parent, name string, m *schema.Member, err error) {
 	wantParent, wantName := "", arg
-	if p, n, err := rfc2136.ParseAddress(arg); err == nil {
-		wantParent, wantName = p, n
+	if a, err := plan.ParseAddress(arg); err == nil && a.Kind == plan.KindMember {
+		wantParent, wantName = a.Cluster, a.Name
 	} else if p, n, ok := strings.Cut(arg, "/"); ok {
 		wantParent, wantName = p, n
 	}

@@ -281,18 +281,6 @@ func splitScope(scope string) (parent, member string, err error) {
 	return parent, member, nil
 }
 
-// ParseAddress splits "dns.PARENT.member.NAME".
-func ParseAddress(addr string) (parent, member string, err error) {
-	rest, ok := strings.CutPrefix(addr, "dns.")
-	if ok {
-		parent, member, ok = strings.Cut(rest, ".member.")
-	}
-	if !ok || parent == "" || member == "" {
-		return "", "", fmt.Errorf("rfc2136: address %q is not dns.PARENT.member.NAME", addr)
-	}
-	return parent, member, nil
-}
-
 // observedCopy is the member as observed: its declared settings, no position, and a
 // TSIG reference without any secret.
 func observedCopy(m *schema.Member) *schema.Member {
@@ -473,10 +461,14 @@ func memberOf(c *plan.Change) (*schema.Member, bool) {
 //
 // Every command sent counts towards the member's failure threshold.
 func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
-	parent, name, err := ParseAddress(c.Address)
-	if err != nil {
-		return err
+	addr, err := plan.ParseAddress(c.Address)
+	if err == nil && addr.Kind != plan.KindMember {
+		err = fmt.Errorf("address %q is not dns.PARENT.member.NAME", c.Address)
 	}
+	if err != nil {
+		return fmt.Errorf("rfc2136: %w", err)
+	}
+	parent, name := addr.Cluster, addr.Name
 	id := parent + "/" + name
 	m, ok := memberOf(c)
 	if !ok {
