@@ -207,7 +207,7 @@ func (sb *Sandbox) SetService(node, service string, enabled, monitored bool) err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !slices.Contains(enabledServices(n.st.Profile), service) {
+	if !slices.Contains(n.st.enabledServices(), service) {
 		return fmt.Errorf("sandbox: node %s has no service %q", node, service)
 	}
 	set := func(m *map[string]bool, off bool) {

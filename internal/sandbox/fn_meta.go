@@ -290,11 +290,9 @@ func fnIsRoleEnabled(c *call) (any, error) {
 }
 
 func fnServiceStatus(c *call) (any, error) {
-	c.n.mu.Lock()
-	svcs := c.n.st.enabledServices()
-	c.n.mu.Unlock()
 	out := []any{}
 	c.n.mu.Lock()
+	svcs := c.n.st.enabledServices()
 	off, unmon := c.n.st.ServiceOff, c.n.st.Unmonitored
 	var rows []map[string]any
 	for _, s := range svcs {
