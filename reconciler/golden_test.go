@@ -194,7 +194,24 @@ func TestGoldenPlans(t *testing.T) {
 			if err := json.Unmarshal(got["expected.json"], &p); err != nil {
 				t.Fatal(err)
 			}
+			named := map[string][]string{}
 			for _, c := range p.Changes {
+				named[c.Address] = append(named[c.Address], c.Fields...)
+			}
+			for _, c := range p.Changes {
+				// before and after hold the same fields, but for those the plan changes.
+				if bm, am := jsonFields(c.Before), jsonFields(c.After); bm != nil && am != nil {
+					for k := range bm {
+						if _, ok := am[k]; !ok && !namedField(k, named[c.Address]) {
+							t.Errorf("%s: before has %s, after has not, and no change names it", c.ID, k)
+						}
+					}
+					for k := range am {
+						if _, ok := bm[k]; !ok && !namedField(k, named[c.Address]) {
+							t.Errorf("%s: after has %s, before has not, and no change names it", c.ID, k)
+						}
+					}
+				}
 				covered["action "+string(c.Action)] = true
 				if c.Action == plan.Dedistribute && c.Flags.DataLoss {
 					covered["forced dedistribute"] = true
@@ -208,6 +225,25 @@ func TestGoldenPlans(t *testing.T) {
 				covered["unmanaged"] = true
 				if strings.Contains(u.Reason, "protected") {
 					covered["protected"] = true
+				}
+			}
+			for _, g := range p.Gates {
+				covered["gate "+g.Kind] = true
+				// Each gate shows in every render, with the flag that lifts it.
+				for _, name := range []string{"expected.txt", "expected.md"} {
+					if !bytes.Contains(got[name], []byte(g.Flag)) || !bytes.Contains(got[name], []byte(g.Message)) {
+						t.Errorf("%s does not show the gate %s (%s)", name, g.Kind, g.Flag)
+					}
+				}
+			}
+			covered["unread"] = covered["unread"] || len(p.Unread) > 0
+			covered["adoptable"] = covered["adoptable"] || len(p.Adoptable) > 0
+			if !p.Complete() {
+				covered["incomplete"] = true
+				for _, name := range []string{"expected.txt", "expected.md"} {
+					if !bytes.Contains(got[name], []byte("INCOMPLETE")) || bytes.Contains(got[name], []byte("No changes")) || bytes.Contains(got[name], []byte("matches")) {
+						t.Errorf("%s of an incomplete plan does not say INCOMPLETE, or claims a match", name)
+					}
 				}
 			}
 			covered["observation errors"] = covered["observation errors"] || len(p.Errors) > 0
@@ -238,7 +274,9 @@ func TestGoldenPlans(t *testing.T) {
 		need = append(need, "action "+string(a))
 	}
 	need = append(need, "forced dedistribute", "flag disruptive", "flag destructive", "flag dataLoss",
-		"provider whm", "provider rfc2136", "unmanaged", "protected", "observation errors", "warnings", "no changes", "refused")
+		"provider whm", "provider rfc2136", "unmanaged", "protected", "observation errors", "warnings", "no changes", "refused",
+		"gate "+plan.GateMaxRemove, "gate "+plan.GateDataLoss, "gate "+plan.GateIncomplete, "gate "+plan.GateProtected,
+		"unread", "adoptable", "incomplete")
 	for _, n := range need {
 		if !covered[n] {
 			t.Errorf("no golden case covers %s", n)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/internal/dnsverify"
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -93,10 +94,15 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 	targets, skipped := dnsTargets(fleet, eps, health, whmOff)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
 	names := len(dnsverify.Expectations(fleet))
+	summary := fmt.Sprintf("DNS OK: %d server(s) answer %d name(s) as the fleet implies", len(targets), names)
+	if len(mism) > 0 {
+		summary = fmt.Sprintf("DNS: %d mismatch(es) on %d server(s)", len(mism), len(targets))
+	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return len(mism), enc.Encode(map[string]any{"servers": len(targets), "checks": names * len(targets), "skipped": skipped, "notes": notes, "mismatches": mism})
+		return len(mism), enc.Encode(dnsVerifyReport{Servers: len(targets), Checks: names * len(targets),
+			Skipped: nonNil(skipped), Notes: nonNil(notes), Mismatches: nonNil(mism), Summary: summary})
 	}
 	for _, n := range notes {
 		fmt.Fprintf(w, "note: %s\n", n)
@@ -107,12 +113,26 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 	for _, m := range mism {
 		fmt.Fprintln(w, m.String())
 	}
-	if len(mism) == 0 {
-		fmt.Fprintf(w, "DNS OK: %d server(s) answer %d name(s) as the fleet implies\n", len(targets), names)
-	} else {
-		fmt.Fprintf(w, "DNS: %d mismatch(es) on %d server(s)\n", len(mism), len(targets))
-	}
+	fmt.Fprintln(w, summary)
 	return len(mism), nil
+}
+
+// dnsVerifyReport is `tether dns verify --format json` (reconciler/render/JSON.md).
+type dnsVerifyReport struct {
+	Servers    int                  `json:"servers"`
+	Checks     int                  `json:"checks"`
+	Skipped    []string             `json:"skipped"`
+	Notes      []string             `json:"notes"`
+	Mismatches []dnsverify.Mismatch `json:"mismatches"`
+	Summary    string               `json:"summary"`
+}
+
+// nonNil makes an empty list [] in JSON rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // clusterReader reads a parent's DNS cluster from WHM's status screen, once per
@@ -277,8 +297,8 @@ a one-change plan that is printed, then applied.`,
 // dns.PARENT.member.NAME.
 func findMember(fleet *schema.Fleet, arg string) (parent, name string, m *schema.Member, err error) {
 	wantParent, wantName := "", arg
-	if p, n, err := rfc2136.ParseAddress(arg); err == nil {
-		wantParent, wantName = p, n
+	if a, err := plan.ParseAddress(arg); err == nil && a.Kind == plan.KindMember {
+		wantParent, wantName = a.Cluster, a.Name
 	} else if p, n, ok := strings.Cut(arg, "/"); ok {
 		wantParent, wantName = p, n
 	}
@@ -327,7 +347,7 @@ func enableCPanel(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet
 	if whm == nil {
 		return fmt.Errorf("dns enable %s: no whm provider registered", name)
 	}
-	observed, errs := reconciler.Observe(ctx, []providers.Provider{whm}, fleet, 1)
+	observed, errs := engine.Observe(ctx, []providers.Provider{whm}, fleet, 1)
 	if len(errs) > 0 {
 		return fmt.Errorf("dns enable %s: read the DNS cluster of %s: %w", name, parent, errors.Join(errs...))
 	}
@@ -345,8 +365,8 @@ func enableCPanel(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet
 	if err := renderPlan(out, p, "text"); err != nil {
 		return err
 	}
-	res, err := reconciler.Apply(ctx, p, sess.Providers, reconciler.ApplyOptions{
-		State: sess.State, Locks: reconciler.Locks(p, nil), Retry: applyRetry, Events: events(cmd.ErrOrStderr()),
+	res, err := engine.Apply(ctx, p, sess.Providers, engine.ApplyOptions{
+		State: sess.State, Locks: engine.Locks(p, nil), Retry: applyRetry, Events: events(cmd.ErrOrStderr()),
 	})
 	if res != nil {
 		report(out, res)

@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -111,25 +112,25 @@ func (v *value) flow() bool {
 }
 
 type section struct {
-	name   string
-	prefix string // address prefix for comments
-	names  []string
-	obj    func(string) any
+	name  string
+	addr  func(string) string // an object's address, which its comment is keyed by
+	names []string
+	obj   func(string) any
 }
 
 func sections(f *schema.Fleet) []section {
 	var out []section
-	add := func(name, prefix string, names []string, obj func(string) any) {
+	add := func(name string, addr func(string) string, names []string, obj func(string) any) {
 		if len(names) == 0 {
 			return
 		}
 		sort.Strings(names)
-		out = append(out, section{name, prefix, names, obj})
+		out = append(out, section{name, addr, names, obj})
 	}
-	add("nodes", "node.", slices.Sorted(maps.Keys(f.Nodes)), func(n string) any { return f.Nodes[n] })
-	add("resellers", "reseller.", slices.Sorted(maps.Keys(f.Resellers)), func(n string) any { return f.Resellers[n] })
-	add("accounts", "account.", slices.Sorted(maps.Keys(f.Accounts)), func(n string) any { return f.Accounts[n] })
-	add("dnsClusters", "dns.", slices.Sorted(maps.Keys(f.DNSClusters)), func(n string) any { return f.DNSClusters[n] })
+	add("nodes", plan.NodeAddress, slices.Sorted(maps.Keys(f.Nodes)), func(n string) any { return f.Nodes[n] })
+	add("resellers", plan.ResellerAddress, slices.Sorted(maps.Keys(f.Resellers)), func(n string) any { return f.Resellers[n] })
+	add("accounts", plan.AccountAddress, slices.Sorted(maps.Keys(f.Accounts)), func(n string) any { return f.Accounts[n] })
+	add("dnsClusters", plan.ClusterAddress, slices.Sorted(maps.Keys(f.DNSClusters)), func(n string) any { return f.DNSClusters[n] })
 	return out
 }
 
@@ -189,11 +190,10 @@ func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error 
 		for _, n := range s.names {
 			v, err := objectTree(s.obj(n))
 			if err != nil {
-				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
+				return fmt.Errorf("%s: %w", s.addr(n), err)
 			}
-			addr := s.prefix + n
+			addr := s.addr(n)
 			if s.name == "dnsClusters" {
-				addr = "dns." + n + ".cluster"
 				memberComments(v, n, comments)
 			}
 			m.Content = append(m.Content, keyNode(n, comments[addr]), yamlNode(v))
@@ -213,7 +213,7 @@ func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error 
 func memberComments(cluster *value, parent string, comments Comments) {
 	if ms, ok := cluster.fields["members"]; ok && ms.kind == 'm' {
 		for _, m := range ms.keys {
-			if c := comments["dns."+parent+".member."+m]; c != "" {
+			if c := comments[plan.MemberAddress(parent, m)]; c != "" {
 				ms.fields[m].comment(c)
 			}
 		}
@@ -302,11 +302,10 @@ func CUE(w io.Writer, f *schema.Fleet, header string, comments Comments) error {
 		for _, n := range s.names {
 			v, err := objectTree(s.obj(n))
 			if err != nil {
-				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
+				return fmt.Errorf("%s: %w", s.addr(n), err)
 			}
-			addr := s.prefix + n
+			addr := s.addr(n)
 			if s.name == "dnsClusters" {
-				addr = "dns." + n + ".cluster"
 				memberComments(v, n, comments)
 			}
 			writeCUEComment(&b, comments[addr], "\t")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -16,6 +17,9 @@ type nodeState struct {
 	IPv4    string `json:"ipv4"`
 	Version string `json:"version"`
 	Profile string `json:"profile"`
+	// OptionalRoles are the optional roles of Profile that are on (Profile.pm
+	// optional_roles; start_profile_activation's `optional`).
+	OptionalRoles []string `json:"optional_roles,omitempty"`
 
 	// RootToken is the bootstrap root token, kept in clear so a restart can write
 	// endpoints.json again. The state file is mode 0600, like endpoints.json.
@@ -47,6 +51,10 @@ type nodeState struct {
 	Zones map[string]string `json:"zones,omitempty"`
 	// Cluster is the DNS-cluster configuration (owned by zones.go).
 	Cluster []byte `json:"cluster,omitempty"`
+	// ServiceOff and Unmonitored are services switched off or unmonitored with
+	// configureservice (servicestatus reports them).
+	ServiceOff  map[string]bool `json:"service_off,omitempty"`
+	Unmonitored map[string]bool `json:"unmonitored,omitempty"`
 
 	NextUID int `json:"next_uid"`
 
@@ -81,22 +89,24 @@ type link struct {
 // account is a cPanel account. On a parent MailNode names the child holding its mail;
 // on a child ParentHost marks a distributed account owned by that parent.
 type account struct {
-	User          string          `json:"user"`
-	Domain        string          `json:"domain"`
-	Owner         string          `json:"owner"`
-	Plan          string          `json:"plan"`
-	ContactEmail  string          `json:"contact_email,omitempty"`
-	IP            string          `json:"ip"`
-	UID           int             `json:"uid"`
-	StartDate     int64           `json:"start_date"`
-	Suspended     bool            `json:"suspended,omitempty"`
-	SuspendReason string          `json:"suspend_reason,omitempty"`
-	SuspendTime   int64           `json:"suspend_time,omitempty"`
-	FeatureList   string          `json:"feature_list"`
-	Features      map[string]bool `json:"features,omitempty"` // per-user overrides
-	Reseller      bool            `json:"reseller,omitempty"`
-	ACLs          []string        `json:"acls,omitempty"`
-	Limits        resellerLimits  `json:"limits,omitzero"`
+	User         string `json:"user"`
+	Domain       string `json:"domain"`
+	Owner        string `json:"owner"`
+	Plan         string `json:"plan"`
+	ContactEmail string `json:"contact_email,omitempty"`
+	IP           string `json:"ip"`
+	UID          int    `json:"uid"`
+	StartDate    int64  `json:"start_date"`
+	// TemporaryDomain is set when createacct made the domain up (no domain given).
+	TemporaryDomain bool            `json:"temporary_domain,omitempty"`
+	Suspended       bool            `json:"suspended,omitempty"`
+	SuspendReason   string          `json:"suspend_reason,omitempty"`
+	SuspendTime     int64           `json:"suspend_time,omitempty"`
+	FeatureList     string          `json:"feature_list"`
+	Features        map[string]bool `json:"features,omitempty"` // per-user overrides
+	Reseller        bool            `json:"reseller,omitempty"`
+	ACLs            []string        `json:"acls,omitempty"`
+	Limits          resellerLimits  `json:"limits,omitzero"`
 
 	MailNode   string `json:"mail_node,omitempty"`
 	ParentHost string `json:"parent_host,omitempty"`
@@ -124,6 +134,13 @@ type task struct {
 	Kind string `json:"kind"` // "profile" or "distribution"
 	// profile
 	Code string `json:"code,omitempty"`
+	// Optional are the optional roles the activation turns on; the others go off.
+	Optional []string `json:"optional,omitempty"`
+	// SetOptional records that `optional` named at least one role. Change.pm
+	// activate_profile does nothing when the profile is already current and no
+	// option is given, so an activation of the current profile without options keeps
+	// its optional roles.
+	SetOptional bool `json:"set_optional,omitempty"`
 	// distribution: From/To are aliases, "" meaning the parent itself.
 	User string `json:"user,omitempty"`
 	From string `json:"from,omitempty"`
@@ -341,4 +358,33 @@ func copyMailboxes(m map[string]int) map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Words of temporary domains (three, then the server's IPv4 with dashes, then
+// cpanel.site), after the form of the reference's example
+// "wonderful-fushsia-owl.10-20-30-40.cpanel.site" (UAPI Domain::convert_temporary_to_registered).
+var (
+	tempAdjectives = []string{"wonderful", "quiet", "brave", "gentle", "lucky", "nimble", "sunny", "witty"}
+	tempColors     = []string{"fuchsia", "amber", "teal", "indigo", "coral", "olive", "violet", "azure"}
+	tempAnimals    = []string{"owl", "otter", "lynx", "heron", "badger", "finch", "gecko", "marten"}
+)
+
+// temporaryDomain makes up a domain no account has, for createacct without a domain.
+func (st *nodeState) temporaryDomain() string {
+	ip := strings.ReplaceAll(st.IPv4, ".", "-")
+	if ip == "" {
+		ip = "127-0-0-1"
+	}
+	for i := 0; ; i++ {
+		n := len(tempAdjectives) * len(tempColors) * len(tempAnimals)
+		k := (len(st.Accounts) + i) % n
+		d := tempAdjectives[k%len(tempAdjectives)] + "-" + tempColors[(k/len(tempAdjectives))%len(tempColors)] + "-" + tempAnimals[(k/len(tempAdjectives)/len(tempColors))%len(tempAnimals)]
+		if i >= n {
+			d += "-" + strconv.Itoa(i)
+		}
+		d += "." + ip + ".cpanel.site"
+		if st.accountByDomain(d) == nil {
+			return d
+		}
+	}
 }
