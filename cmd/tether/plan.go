@@ -81,6 +81,15 @@ type workspace struct {
 	observed *schema.Fleet
 	obs      planfile.Observed
 	plan     *plan.Plan
+	// owned and protected are Tether's state as the plan was made with it; the
+	// safety check judges removals against them again.
+	owned, protected map[string]bool
+}
+
+// safety is what CheckSafety needs beyond the operator's flags: the state the plan
+// was made with.
+func (w *workspace) safety(force, allowDataLoss bool) reconciler.SafetyOptions {
+	return reconciler.SafetyOptions{Force: force, AllowDataLoss: allowDataLoss, Inventory: w.owned, Protected: w.protected}
 }
 
 func (w *workspace) close() {
@@ -177,6 +186,7 @@ func (w *workspace) makePlan(ctx context.Context, parallelism int) error {
 	for a := range inv {
 		owned[a] = true
 	}
+	w.owned, w.protected = owned, prot
 	w.plan = reconciler.Diff(w.fleet, w.observed, reconciler.DiffOptions{Inventory: owned, Protected: prot, ObserveErrors: errs})
 	w.plan.Source = w.src
 	w.plan.Observed = w.obs.Fingerprint

@@ -319,7 +319,7 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 		return out, nil
 	}
 	// The daemon never forces: a risky plan waits for an operator at the terminal.
-	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{}); err != nil {
+	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(false, false)); err != nil {
 		return out, fmt.Errorf("not applied: %w", err)
 	}
 	lockWait := r.lockWait
