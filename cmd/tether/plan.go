@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -53,6 +54,12 @@ type connFlags struct {
 	sandbox      bool
 	sandboxState string
 	parallelism  int
+	strict       bool
+}
+
+// sessionOptions are the session options every command that talks to the fleet shares.
+func (f *connFlags) sessionOptions(path string, logger *slog.Logger) session.Options {
+	return session.Options{FleetPath: path, Sandbox: f.sandbox, SandboxState: f.sandboxState, StrictSecrets: f.strict, Logger: logger}
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -64,6 +71,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		usage = "how many servers are read, and changes applied, at once"
 	}
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", reconciler.DefaultApplyParallelism, usage)
+	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 
 // sandboxOptions lets tests shorten the sandbox's background tasks; the command line
@@ -134,7 +142,7 @@ func open(ctx context.Context, cmd *cobra.Command, path string, cf connFlags, lo
 	// The session opens Tether's state (next to the fleet, or inside the sandbox's
 	// folder: what Tether created there never counts as created on the real servers)
 	// and hands the same store to the providers.
-	so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: logger}
+	so := cf.sessionOptions(path, logger)
 	sandboxOptions(&so)
 	w.sess, err = session.Open(ctx, fleet, so)
 	if err != nil {
@@ -288,12 +296,13 @@ func renderPlan(w io.Writer, p *plan.Plan, format string) error {
 }
 
 // newLogger writes structured logs to stderr: text on a terminal, JSON elsewhere (CI
-// and journald parse it).
+// and journald parse it). Every attribute goes through redact, so no log site can
+// write a URL's credentials.
 func newLogger(w io.Writer) *slog.Logger {
 	if isTerminal(w) {
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return slog.New(slog.NewTextHandler(w, redact.Options(slog.LevelWarn)))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, redact.Options(nil)))
 }
 
 // isTerminal reports whether rw is a terminal. Tests replace it.

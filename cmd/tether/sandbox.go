@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/schema"
 )
@@ -50,7 +51,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 			opts := sandbox.Options{
 				StateDir:  state,
 				Faults:    map[string]sandbox.Faults{},
-				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
+				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), redact.Options(nil))),
 				TaskDelay: taskDelay,
 			}
 			for _, spec := range tsig {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
@@ -77,7 +78,7 @@ commands for as long as it runs.`,
 			if err := level.UnmarshalText([]byte(wf.logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", wf.logLevel)
 			}
-			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), redact.Options(level)))
 			src, err := gitsource.Open(ctx, gitsource.Options{Repo: wf.repo, Ref: wf.branch, Path: wf.path,
 				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey, Lazy: true})
 			if err != nil {
@@ -105,7 +106,7 @@ commands for as long as it runs.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("watching", "repo", wf.repo, "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
+			logger.Info("watching", "repo", redact.URL(wf.repo), "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
 			return d.Run(ctx)
 		},
 	}
@@ -220,7 +221,7 @@ func (r *watchRunner) session(ctx context.Context, fleet *schema.Fleet, fleetPat
 	}
 	// The providers keep their state (DNS members' health) in the daemon's state
 	// folder, the one each reconcile opens.
-	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), Logger: r.log}
+	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), StrictSecrets: r.wf.strict, Logger: r.log}
 	sandboxOptions(&so)
 	s, err := session.Open(ctx, fleet, so)
 	if err != nil {
