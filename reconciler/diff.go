@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -60,8 +61,13 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	}
 	var observeErrors []string
 	for _, err := range opts.ObserveErrors {
-		if err != nil {
-			observeErrors = append(observeErrors, err.Error())
+		if err == nil {
+			continue
+		}
+		observeErrors = append(observeErrors, err.Error())
+		var se *ScopeError
+		if errors.As(err, &se) {
+			d.unread = append(d.unread, plan.Unread{Scope: se.Scope, Provider: se.Provider, Reason: errText(se.Err)})
 		}
 	}
 	d.prune = desired.Policy != nil && desired.Policy.Prune
@@ -71,6 +77,7 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 		if n := desired.Nodes[name]; n != nil && n.Role == schema.RoleParent && observed.Nodes[name] == nil && !d.failed[name] {
 			d.failed[name] = true
 			d.warnf("node %s: not observed (no provider reported it); nothing is planned on it or its accounts", name)
+			d.unread = append(d.unread, plan.Unread{Scope: name, Reason: "not observed: no provider reported it"})
 		}
 	}
 
@@ -95,6 +102,15 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	}
 	sort.SliceStable(p.Unmanaged, func(i, j int) bool { return p.Unmanaged[i].Address < p.Unmanaged[j].Address })
 	p.Summary = plan.Summarize(p.Changes, len(p.Unmanaged))
+	p.Unread = d.unread
+	p.Adoptable = d.adoptable()
+	p.Gates = Gates(p, desired, observed)
+	if len(d.protectedKept) > 0 {
+		sort.Strings(d.protectedKept)
+		p.Gates = append(p.Gates, plan.Gate{Kind: plan.GateProtected, Addresses: d.protectedKept, Message: fmt.Sprintf(
+			"%d object(s) left the fleet but are protected (protect: true) and are never removed, whatever the flags: %s; to remove one, declare it again with protect: false, apply, then remove it from the fleet",
+			len(d.protectedKept), listNames(d.protectedKept, 5))})
+	}
 	return p
 }
 
@@ -109,6 +125,12 @@ type differ struct {
 	unmanaged []plan.Unmanaged
 	errors    []string
 	warnings  []string
+	// protectedKept are objects that left the fleet, would be pruned, and are kept
+	// because they are protected: a gate no flag lifts.
+	protectedKept []string
+	// unread is what could not be read, from the observation errors and the parents
+	// no provider reported.
+	unread []plan.Unread
 
 	// Built on first use: who uses a child, who a reseller owns (observed side).
 	mailUsers map[string][]string
@@ -194,6 +216,7 @@ func (d *differ) leftFleet(address, target, where string, protect bool) string {
 	case !d.opts.Inventory[address]:
 		d.addUnmanaged(address, target, where+", not in the fleet and not created by Tether (not in its inventory); left alone")
 	case d.protected(address, protect):
+		d.protectedKept = append(d.protectedKept, address)
 		d.addUnmanaged(address, target, where+", not in the fleet, but protected (protect: true): never removed")
 	default:
 		return "not in the fleet any more; Tether created it and policy.prune is on"
@@ -264,4 +287,62 @@ func listNames(names []string, max int) string {
 		return strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
+}
+
+// errText is an error's message, or "" for none.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// adoptable lists the objects that are both declared and on the servers (where the
+// fleet puts them) but not in Tether's inventory: pruning would never remove them.
+// They are listed only with policy.prune on, the one case where ownership changes
+// what a plan does; without an inventory (a caller that keeps none), never.
+func (d *differ) adoptable() []plan.Adoptable {
+	if d.opts.Inventory == nil || !d.prune {
+		return nil
+	}
+	var out []plan.Adoptable
+	add := func(addr, target string) {
+		if !d.opts.Inventory[addr] && !d.isFailed(target, addr) {
+			out = append(out, plan.Adoptable{Address: addr, Target: target})
+		}
+	}
+	for _, name := range sortedKeys(d.d.Nodes) {
+		n, o := d.d.Nodes[name], d.o.Nodes[name]
+		if n != nil && o != nil && n.Role == schema.RoleChild && o.Role == schema.RoleChild && n.Parent == o.Parent && n.Parent != "" {
+			add(plan.NodeAddress(name), n.Parent)
+		}
+	}
+	for _, user := range sortedKeys(d.d.Accounts) {
+		a, o := d.d.Accounts[user], d.o.Accounts[user]
+		if a != nil && o != nil && a.Parent == o.Parent {
+			add(plan.AccountAddress(user), a.Parent)
+		}
+	}
+	for _, user := range sortedKeys(d.d.Resellers) {
+		r, o := d.d.Resellers[user], d.o.Resellers[user]
+		if r != nil && o != nil && r.Parent == o.Parent {
+			add(plan.ResellerAddress(user), r.Parent)
+		}
+	}
+	for _, parent := range sortedKeys(d.d.DNSClusters) {
+		c, o := d.d.DNSClusters[parent], d.o.DNSClusters[parent]
+		if c == nil || o == nil {
+			continue
+		}
+		if o.Enabled {
+			add(plan.ClusterAddress(parent), parent)
+		}
+		for _, name := range sortedKeys(c.Members) {
+			if c.Members[name] != nil && o.Members[name] != nil {
+				add(plan.MemberAddress(parent, name), parent)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
 }

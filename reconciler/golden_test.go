@@ -210,6 +210,25 @@ func TestGoldenPlans(t *testing.T) {
 					covered["protected"] = true
 				}
 			}
+			for _, g := range p.Gates {
+				covered["gate "+g.Kind] = true
+				// Each gate shows in every render, with the flag that lifts it.
+				for _, name := range []string{"expected.txt", "expected.md"} {
+					if !bytes.Contains(got[name], []byte(g.Flag)) || !bytes.Contains(got[name], []byte(g.Message)) {
+						t.Errorf("%s does not show the gate %s (%s)", name, g.Kind, g.Flag)
+					}
+				}
+			}
+			covered["unread"] = covered["unread"] || len(p.Unread) > 0
+			covered["adoptable"] = covered["adoptable"] || len(p.Adoptable) > 0
+			if !p.Complete() {
+				covered["incomplete"] = true
+				for _, name := range []string{"expected.txt", "expected.md"} {
+					if !bytes.Contains(got[name], []byte("INCOMPLETE")) || bytes.Contains(got[name], []byte("No changes")) || bytes.Contains(got[name], []byte("matches")) {
+						t.Errorf("%s of an incomplete plan does not say INCOMPLETE, or claims a match", name)
+					}
+				}
+			}
 			covered["observation errors"] = covered["observation errors"] || len(p.Errors) > 0
 			covered["warnings"] = covered["warnings"] || len(p.Warnings) > 0
 			covered["no changes"] = covered["no changes"] || p.Empty() && len(p.Unmanaged) == 0
@@ -238,7 +257,9 @@ func TestGoldenPlans(t *testing.T) {
 		need = append(need, "action "+string(a))
 	}
 	need = append(need, "forced dedistribute", "flag disruptive", "flag destructive", "flag dataLoss",
-		"provider whm", "provider rfc2136", "unmanaged", "protected", "observation errors", "warnings", "no changes", "refused")
+		"provider whm", "provider rfc2136", "unmanaged", "protected", "observation errors", "warnings", "no changes", "refused",
+		"gate "+plan.GateMaxRemove, "gate "+plan.GateDataLoss, "gate "+plan.GateIncomplete, "gate "+plan.GateProtected,
+		"unread", "adoptable", "incomplete")
 	for _, n := range need {
 		if !covered[n] {
 			t.Errorf("no golden case covers %s", n)

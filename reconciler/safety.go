@@ -19,6 +19,10 @@ type SafetyOptions struct {
 	Force bool
 	// AllowDataLoss allows changes flagged dataLoss (--allow-data-loss).
 	AllowDataLoss bool
+	// Partial allows an incomplete plan: the changes planned for what could be read
+	// are applied, nothing is planned for what could not (--partial). The watch
+	// daemon sets it: it applies what it can and reports the rest on every round.
+	Partial bool
 	// Inventory and Protected are Tether's state as read now (the addresses it
 	// created, and those recorded as protect: true), the same the plan was made
 	// with. A removal is checked against them here again, whoever made the plan: a
@@ -27,9 +31,29 @@ type SafetyOptions struct {
 	Protected map[string]bool
 }
 
+// lifts reports whether the options lift a gate's flag.
+func (o SafetyOptions) lifts(flag string) bool {
+	switch flag {
+	case FlagForce:
+		return o.Force
+	case FlagAllowDataLoss:
+		return o.AllowDataLoss
+	case FlagPartial:
+		return o.Partial
+	}
+	return false
+}
+
+// The flags that lift gates.
+const (
+	FlagForce         = "--force"
+	FlagAllowDataLoss = "--allow-data-loss"
+	FlagPartial       = "--partial"
+)
+
 // SafetyProblem is one reason a plan is refused, and the flag that would allow it.
 type SafetyProblem struct {
-	Flag    string // "--force" or "--allow-data-loss"; "" when no flag allows it
+	Flag    string // "--force", "--allow-data-loss" or "--partial"; "" when no flag allows it
 	Message string
 }
 
@@ -69,8 +93,10 @@ func MaxRemovePercent(f *schema.Fleet) int {
 }
 
 // CheckSafety refuses a plan the operator has not allowed: one that removes more than
-// policy.maxRemovePercent of one parent's accounts (and resellers) without Force, or
-// that loses data without AllowDataLoss. It returns a *SafetyError or nil.
+// policy.maxRemovePercent of one parent's accounts (and resellers) without Force, that
+// loses data without AllowDataLoss, or that is incomplete without Partial. It returns
+// a *SafetyError or nil. The conditions are the plan's gates (Gates), recomputed here
+// against what was observed now, so a saved plan is judged on today's servers.
 //
 // Every rule is judged from the fleet, the observation and the state passed in,
 // never from what the plan's changes say about themselves: a removal the fleet's
@@ -83,53 +109,79 @@ func CheckSafety(p *plan.Plan, desired, observed *schema.Fleet, opts SafetyOptio
 		return nil
 	}
 	problems := removalProblems(p, desired, observed, opts)
-	if !opts.Force {
-		max := MaxRemovePercent(desired)
-		removes := map[string][]string{}
-		for _, c := range p.Changes {
-			if c.Action != plan.Delete || !(strings.HasPrefix(c.Address, "account.") || strings.HasPrefix(c.Address, "reseller.")) {
-				continue
-			}
-			removes[c.Parent] = append(removes[c.Parent], c.Address)
+	for _, g := range Gates(p, desired, observed) {
+		if g.Flag == "" || opts.lifts(g.Flag) {
+			continue
 		}
-		total := map[string]int{}
-		if observed != nil {
-			for _, a := range observed.Accounts {
-				if a != nil {
-					total[a.Parent]++
-				}
-			}
-			for _, r := range observed.Resellers {
-				if r != nil {
-					total[r.Parent]++
-				}
-			}
-		}
-		for _, parent := range sortedKeys(removes) {
-			n, of := len(removes[parent]), total[parent]
-			if of < n {
-				of = n // the plan cannot remove more than there is
-			}
-			if n*100 <= max*of {
-				continue
-			}
-			problems = append(problems, SafetyProblem{Flag: "--force", Message: fmt.Sprintf(
-				"the plan removes %d of the %d accounts on %s (%d%%), more than policy.maxRemovePercent (%d%%): %s; check that the fleet still declares what it should, or add --force to apply it anyway",
-				n, of, parent, n*100/of, max, listNames(removes[parent], 5))})
-		}
-	}
-	if !opts.AllowDataLoss {
-		for _, c := range p.Changes {
-			if c.Flags.DataLoss || losesData(c, desired, observed) {
-				problems = append(problems, SafetyProblem{Flag: "--allow-data-loss", Message: fmt.Sprintf(
-					"%s loses data (%s); add --allow-data-loss to apply it", c.ID, c.Reason)})
-			}
-		}
+		problems = append(problems, SafetyProblem{Flag: g.Flag, Message: g.Message})
 	}
 	if len(problems) == 0 {
 		return nil
 	}
 	return &SafetyError{Problems: problems}
+}
+
+// Gates lists every condition under which apply refuses p without a flag, each with
+// the flag that lifts it: removals past policy.maxRemovePercent (--force), data loss
+// (--allow-data-loss), an incomplete plan (--partial). Gates no flag lifts (protected
+// objects the fleet no longer declares) are kept in p.Gates by Diff and not here.
+func Gates(p *plan.Plan, desired, observed *schema.Fleet) []plan.Gate {
+	if p == nil {
+		return nil
+	}
+	var gates []plan.Gate
+	max := MaxRemovePercent(desired)
+	removes := map[string][]string{}
+	for _, c := range p.Changes {
+		if c.Action != plan.Delete || !(strings.HasPrefix(c.Address, "account.") || strings.HasPrefix(c.Address, "reseller.")) {
+			continue
+		}
+		removes[c.Parent] = append(removes[c.Parent], c.Address)
+	}
+	total := map[string]int{}
+	if observed != nil {
+		for _, a := range observed.Accounts {
+			if a != nil {
+				total[a.Parent]++
+			}
+		}
+		for _, r := range observed.Resellers {
+			if r != nil {
+				total[r.Parent]++
+			}
+		}
+	}
+	for _, parent := range sortedKeys(removes) {
+		n, of := len(removes[parent]), total[parent]
+		if of < n {
+			of = n // the plan cannot remove more than there is
+		}
+		if n*100 <= max*of {
+			continue
+		}
+		gates = append(gates, plan.Gate{Kind: plan.GateMaxRemove, Flag: FlagForce, Addresses: removes[parent], Message: fmt.Sprintf(
+			"the plan removes %d of the %d accounts on %s (%d%%), more than policy.maxRemovePercent (%d%%): %s; check that the fleet still declares what it should, or add --force to apply it anyway",
+			n, of, parent, n*100/of, max, listNames(removes[parent], 5))})
+	}
+	for _, c := range p.Changes {
+		if c.Flags.DataLoss || losesData(c, desired, observed) {
+			gates = append(gates, plan.Gate{Kind: plan.GateDataLoss, Flag: FlagAllowDataLoss, Addresses: []string{c.Address}, Message: fmt.Sprintf(
+				"%s loses data (%s); add --allow-data-loss to apply it", c.ID, c.Reason)})
+		}
+	}
+	if !p.Complete() && !p.Empty() {
+		var scopes []string
+		for _, u := range p.Unread {
+			scopes = append(scopes, u.Scope)
+		}
+		what := fmt.Sprintf("%d error(s) leave parts of the fleet unplanned", len(p.Errors))
+		if len(scopes) > 0 {
+			what = fmt.Sprintf("%d part(s) of the fleet could not be read (%s)", len(scopes), listNames(scopes, 5))
+		}
+		gates = append(gates, plan.Gate{Kind: plan.GateIncomplete, Flag: FlagPartial, Addresses: scopes, Message: fmt.Sprintf(
+			"the plan is incomplete: %s, so nothing is planned there and it may not show all that differs; fix the errors and plan again, or add --partial to apply what was planned for the rest", what)})
+	}
+	return gates
 }
 
 // removalProblems refuses each removal the fleet's policy does not allow. Diff never

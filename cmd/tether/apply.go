@@ -29,6 +29,7 @@ type applyFlags struct {
 	autoApprove   bool
 	allowDataLoss bool
 	force         bool
+	partial       bool
 	perNode       int
 	lockTimeout   time.Duration
 	noVerify      bool
@@ -58,7 +59,10 @@ refuses if either changed since the plan was made, naming what changed; otherwis
 applies exactly the saved changes, without asking again.
 
 A plan that loses data (a child marked lost) needs --allow-data-loss; one that removes
-more than policy.maxRemovePercent of a parent's accounts needs --force.
+more than policy.maxRemovePercent of a parent's accounts needs --force. An incomplete
+plan (a parent, child or DNS member could not be read) is refused: nothing is applied
+unless --partial says to apply what was planned for the rest; nothing is planned for
+what could not be read, and apply still exits 1. The plan lists these gates.
 
 Ctrl-C (or SIGTERM) stops starting changes and waits for the running ones; the journal
 in Tether's state lets the next apply finish the work. Exit 0 when everything applied,
@@ -88,6 +92,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().BoolVar(&af.autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	cmd.Flags().BoolVar(&af.allowDataLoss, "allow-data-loss", false, "allow changes that lose data (forced dedistribution from a lost child)")
 	cmd.Flags().BoolVar(&af.force, "force", false, "allow a plan that removes more than policy.maxRemovePercent of a parent's accounts")
+	cmd.Flags().BoolVar(&af.partial, "partial", false, "apply an incomplete plan: what was planned for the parts of the fleet that could be read (exit 1 all the same)")
 	cmd.Flags().IntVar(&af.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
 	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
 	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent that another apply or the watch daemon is writing to (0: do not wait)")
@@ -150,13 +155,6 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
 		return exitError{code: 1}
 	}
-	if len(w.plan.Errors) > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Error: saved plan %s cannot be checked: %d part(s) of the fleet could not be read now:\n", planPath, len(w.plan.Errors))
-		for _, e := range w.plan.Errors {
-			fmt.Fprintln(cmd.ErrOrStderr(), "  "+e)
-		}
-		return exitError{code: 1}
-	}
 	if err := saved.Verify(planPath, w.plan); err != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
 		return exitError{code: 1}
@@ -202,15 +200,15 @@ func reportJournals(ctx context.Context, cmd *cobra.Command, w *workspace) ([]*s
 }
 
 func checkSafety(cmd *cobra.Command, w *workspace, af applyFlags) error {
-	err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(af.force, af.allowDataLoss))
+	err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(af.force, af.allowDataLoss, af.partial))
 	if err == nil {
 		return nil
 	}
 	fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
 	var se *reconciler.SafetyError
 	if errors.As(err, &se) {
-		if flags := se.Flags(); allFlagged(se) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(flags, " "))
+		if allFlagged(se) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(se.Flags(), " "))
 		} else {
 			fmt.Fprintln(cmd.ErrOrStderr(), "Nothing was applied. No flag allows a removal the fleet's policy forbids; make a new plan.")
 		}

@@ -91,10 +91,15 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 	targets, skipped := dnsTargets(fleet, eps, health, whmOff)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
 	names := len(dnsverify.Expectations(fleet))
+	summary := fmt.Sprintf("DNS OK: %d server(s) answer %d name(s) as the fleet implies", len(targets), names)
+	if len(mism) > 0 {
+		summary = fmt.Sprintf("DNS: %d mismatch(es) on %d server(s)", len(mism), len(targets))
+	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return len(mism), enc.Encode(map[string]any{"servers": len(targets), "checks": names * len(targets), "skipped": skipped, "notes": notes, "mismatches": mism})
+		return len(mism), enc.Encode(dnsVerifyReport{Servers: len(targets), Checks: names * len(targets),
+			Skipped: nonNil(skipped), Notes: nonNil(notes), Mismatches: nonNil(mism), Summary: summary})
 	}
 	for _, n := range notes {
 		fmt.Fprintf(w, "note: %s\n", n)
@@ -105,12 +110,26 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 	for _, m := range mism {
 		fmt.Fprintln(w, m.String())
 	}
-	if len(mism) == 0 {
-		fmt.Fprintf(w, "DNS OK: %d server(s) answer %d name(s) as the fleet implies\n", len(targets), names)
-	} else {
-		fmt.Fprintf(w, "DNS: %d mismatch(es) on %d server(s)\n", len(mism), len(targets))
-	}
+	fmt.Fprintln(w, summary)
 	return len(mism), nil
+}
+
+// dnsVerifyReport is `tether dns verify --format json` (reconciler/render/JSON.md).
+type dnsVerifyReport struct {
+	Servers    int                  `json:"servers"`
+	Checks     int                  `json:"checks"`
+	Skipped    []string             `json:"skipped"`
+	Notes      []string             `json:"notes"`
+	Mismatches []dnsverify.Mismatch `json:"mismatches"`
+	Summary    string               `json:"summary"`
+}
+
+// nonNil makes an empty list [] in JSON rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // clusterReader reads a parent's DNS cluster from WHM's status screen, once per

@@ -96,8 +96,8 @@ type workspace struct {
 
 // safety is what CheckSafety needs beyond the operator's flags: the state the plan
 // was made with.
-func (w *workspace) safety(force, allowDataLoss bool) reconciler.SafetyOptions {
-	return reconciler.SafetyOptions{Force: force, AllowDataLoss: allowDataLoss, Inventory: w.owned, Protected: w.protected}
+func (w *workspace) safety(force, allowDataLoss, partial bool) reconciler.SafetyOptions {
+	return reconciler.SafetyOptions{Force: force, AllowDataLoss: allowDataLoss, Partial: partial, Inventory: w.owned, Protected: w.protected}
 }
 
 func (w *workspace) close() {

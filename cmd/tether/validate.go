@@ -14,7 +14,7 @@ func init() { subcommands = append(subcommands, newValidateCmd) }
 // validateReport is the --format json output; editors and CI match on it.
 type validateReport struct {
 	Valid    bool                `json:"valid"`
-	Summary  string              `json:"summary,omitempty"`
+	Summary  string              `json:"summary"` // always: what the fleet holds, or how many problems
 	Problems []schema.Diagnostic `json:"problems"`
 }
 
@@ -44,6 +44,8 @@ prints one line per problem, FILE:LINE:COL: RULE: message (fix), and exits 1.`,
 			rep := validateReport{Valid: len(ds) == 0, Problems: ds}
 			if rep.Valid {
 				rep.Summary = schema.Summary(f)
+			} else {
+				rep.Summary = problemCount(len(ds)) + "; the fleet is not valid"
 			}
 			if rep.Problems == nil {
 				rep.Problems = []schema.Diagnostic{}

@@ -68,7 +68,8 @@ func TestValidate(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("%v in %s", err, out)
 		}
-		if code != 1 || rep.Valid || len(rep.Problems) != 2 || rep.Problems[1].Rule != "TETHER-SCHEMA" || rep.Problems[1].Pos.Line != 4 {
+		if code != 1 || rep.Valid || len(rep.Problems) != 2 || rep.Problems[1].Rule != "TETHER-SCHEMA" || rep.Problems[1].Pos.Line != 4 ||
+			rep.Summary != "2 problems; the fleet is not valid" {
 			t.Fatalf("exit %d, report %+v", code, rep)
 		}
 		out, code = execute(t, "validate", "--format", "json", "examples/quickstart")

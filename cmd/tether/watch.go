@@ -324,8 +324,10 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	if w.plan.Empty() && len(mine) == 0 {
 		return out, nil
 	}
-	// The daemon never forces: a risky plan waits for an operator at the terminal.
-	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(false, false)); err != nil {
+	// The daemon never forces: a risky plan waits for an operator at the terminal. An
+	// incomplete plan is applied for what could be read (Partial): the daemon runs
+	// again on the next trigger, and reports the unread parts every time.
+	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(false, false, true)); err != nil {
 		return out, fmt.Errorf("not applied: %w", err)
 	}
 	lockWait := r.lockWait

@@ -22,6 +22,9 @@ func (c *Change) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*c = Change(raw.plain)
+	// Lists are written as [] when empty; in memory an empty list is nil, as in a
+	// fresh plan.
+	c.Fields, c.Warnings, c.DependsOn = nilIfEmpty(c.Fields), nilIfEmpty(c.Warnings), nilIfEmpty(c.DependsOn)
 	if !c.Action.Valid() {
 		return fmt.Errorf("change %s: unknown action %q", c.ID, c.Action)
 	}
@@ -63,4 +66,11 @@ func decodeValue(kind string, b json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("decode %s: %w", kind, err)
 	}
 	return v, nil
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }

@@ -44,7 +44,12 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 
 	s := p.Summary
 	title := fmt.Sprintf("### %s: ", opts.Title)
-	if p.Empty() {
+	if !p.Complete() {
+		title += "⚠️ INCOMPLETE, "
+	}
+	if p.Empty() && !p.Complete() {
+		title += "nothing to change in what could be read"
+	} else if p.Empty() {
 		title += "no changes"
 	} else {
 		title += fmt.Sprintf("%d to create, %d to change, %d to remove", s.Create, s.Change, s.Remove)
@@ -58,12 +63,24 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 	if len(p.Errors) > 0 {
 		title += fmt.Sprintf(" · ⚠️ %d errors", len(p.Errors))
 	}
+	for _, f := range gateFlags(p) {
+		title += fmt.Sprintf(" · 🔒 needs `%s`", f)
+	}
 	b.must(title + "\n\n")
 	switch {
-	case p.Empty() && len(p.Errors) > 0:
-		b.must("No changes for what could be observed; the errors below leave parts of the fleet unknown.\n\n")
+	case !p.Complete():
+		b.must("**" + mdText(IncompleteHeadline(p)) + "**\n\n")
 	case p.Empty():
 		b.must("The fleet matches the configuration.\n\n")
+	}
+
+	// Gates come before the changes: the reviewer learns first what apply will refuse.
+	if len(p.Gates) > 0 {
+		b.must("#### Apply refuses this plan unless\n\n")
+		list(b, p.Gates, func(g plan.Gate) string {
+			return fmt.Sprintf("- **%s**: %s\n", mdText(GateLabel(g)), mdText(g.Message))
+		}, "gates")
+		b.must("\n")
 	}
 
 	// Errors come early: a reviewer must know the plan is partial before trusting it.
@@ -161,12 +178,38 @@ func Markdown(w io.Writer, p *plan.Plan, opts MarkdownOptions) error {
 			b.elide(fmt.Sprintf("%d unmanaged objects", len(p.Unmanaged)))
 		}
 	}
+	if len(p.Adoptable) > 0 {
+		open := fmt.Sprintf("<details><summary>Adoptable objects (%d): declared and on the servers, not created by Tether, so never pruned until adopted (<code>tether adopt ADDRESS…</code>)</summary>\n\n", len(p.Adoptable))
+		if b.try(open) {
+			b.reserve(len("\n</details>\n\n"))
+			list(b, p.Adoptable, func(a plan.Adoptable) string {
+				return fmt.Sprintf("- `%s` on `%s`\n", a.Address, a.Target)
+			}, "adoptable objects")
+			b.release()
+			b.must("\n</details>\n\n")
+		} else {
+			b.elide(fmt.Sprintf("%d adoptable objects", len(p.Adoptable)))
+		}
+	}
 	if len(b.elided) > 0 {
 		b.must(fmt.Sprintf("_Not shown, to keep this comment under %d bytes: %s. Run `tether plan` for the whole plan._\n",
 			opts.MaxBytes, strings.Join(b.elided, "; ")))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// gateFlags lists the flags the plan's gates need, in order, without repeats.
+func gateFlags(p *plan.Plan) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, g := range p.Gates {
+		if g.Flag != "" && !seen[g.Flag] {
+			seen[g.Flag] = true
+			out = append(out, g.Flag)
+		}
+	}
+	return out
 }
 
 // diffLine is one change in a ```diff block: the first character colours it on

@@ -191,7 +191,8 @@ func TestSummaryLine(t *testing.T) {
 		want string
 	}{
 		{&plan.Plan{}, "No changes. The fleet matches the configuration."},
-		{&plan.Plan{Errors: []string{"observe web2 (whm): timeout"}}, "No changes for what could be observed; the errors above leave parts of the fleet unknown."},
+		{&plan.Plan{Errors: []string{"observe web2 (whm): timeout"}}, "Incomplete plan: nothing to change in what could be read, but parts of the fleet are unknown (see the errors above)."},
+		{&plan.Plan{Unread: []plan.Unread{{Scope: "mail1", Reason: "HTTP 500"}}}, "Incomplete plan: nothing to change in what could be read, but parts of the fleet are unknown (see the errors above)."},
 		{&plan.Plan{Changes: []*plan.Change{{Action: plan.Create}}, Summary: plan.Summary{Create: 3, Change: 1}}, "Plan: 3 to create, 1 to change, 0 to remove."},
 	}
 	for _, tt := range tests {

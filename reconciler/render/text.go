@@ -122,10 +122,10 @@ func actionColor(a plan.Action) string {
 }
 
 // SummaryLine is the last line of a text plan. An empty plan claims the fleet
-// matches only when everything could be observed.
+// matches only when everything could be observed; an incomplete one never does.
 func SummaryLine(p *plan.Plan) string {
-	if p.Empty() && len(p.Errors) > 0 {
-		return "No changes for what could be observed; the errors above leave parts of the fleet unknown."
+	if p.Empty() && !p.Complete() {
+		return "Incomplete plan: nothing to change in what could be read, but parts of the fleet are unknown (see the errors above)."
 	}
 	if p.Empty() {
 		return "No changes. The fleet matches the configuration."
@@ -142,6 +142,9 @@ func Text(w io.Writer, p *plan.Plan, opts TextOptions) error {
 	ew := &errWriter{w: w}
 	c := painter(opts.Color)
 
+	if h := IncompleteHeadline(p); h != "" {
+		ew.printf("%s\n\n", c.paint(ansiRed+ansiBold, h))
+	}
 	if len(p.Errors) > 0 {
 		ew.printf("%s\n", c.paint(ansiRed+ansiBold, "Errors (nothing is planned where they apply):"))
 		for _, e := range p.Errors {
@@ -181,6 +184,24 @@ func Text(w io.Writer, p *plan.Plan, opts TextOptions) error {
 		}
 		ew.printf("\n")
 	}
+	if len(p.Adoptable) > 0 {
+		ew.printf("Adoptable (declared and on the servers, but not created by Tether, so pruning never removes them; adopt with tether adopt ADDRESS...):\n")
+		for i, a := range p.Adoptable {
+			if i == maxListed {
+				ew.printf("  ... and %d more (the JSON plan lists them all)\n", len(p.Adoptable)-maxListed)
+				break
+			}
+			ew.printf("  - %s on %s\n", a.Address, a.Target)
+		}
+		ew.printf("\n")
+	}
+	if len(p.Gates) > 0 {
+		ew.printf("%s\n", c.paint(ansiRed+ansiBold, "Apply refuses this plan unless:"))
+		for _, g := range p.Gates {
+			ew.printf("  - %s: %s\n", GateLabel(g), g.Message)
+		}
+		ew.printf("\n")
+	}
 	if n := p.Summary.Risky; n > 0 {
 		what := "changes are"
 		if n == 1 {
@@ -188,9 +209,50 @@ func Text(w io.Writer, p *plan.Plan, opts TextOptions) error {
 		}
 		ew.printf("%s\n", c.paint(ansiRed, fmt.Sprintf("%d %s risky (marked !! or ! above).", n, what)))
 	}
+	if !p.Complete() && !p.Empty() {
+		ew.printf("%s\n", c.paint(ansiRed+ansiBold, "This plan is INCOMPLETE (see the top): it covers only what could be read."))
+	}
 	// The summary line stays exactly as scripts expect it, alone on the last line.
 	ew.printf("%s\n", c.paint(ansiBold, SummaryLine(p)))
 	return ew.err
+}
+
+// maxListed caps lists a person reads (adoptable objects); JSON has them all.
+const maxListed = 20
+
+// IncompleteHeadline is the first line of an incomplete plan ("" for a complete one):
+// what could not be read, so nobody mistakes the plan for the whole truth.
+func IncompleteHeadline(p *plan.Plan) string {
+	if p.Complete() {
+		return ""
+	}
+	var scopes []string
+	for _, u := range p.Unread {
+		scopes = append(scopes, u.Scope)
+	}
+	what := fmt.Sprintf("%d error(s) leave parts of the fleet unplanned", len(p.Errors))
+	if len(scopes) > 0 {
+		what = fmt.Sprintf("%d part(s) of the fleet could not be read (%s)", len(scopes), listCapped(scopes, 5))
+		if extra := len(p.Errors) - len(scopes); extra > 0 {
+			what += fmt.Sprintf(" and %d other error(s)", extra)
+		}
+	}
+	return "INCOMPLETE PLAN: " + what + "; nothing is planned there, so this plan may not show all that differs."
+}
+
+// GateLabel names what lifts a gate: its flag, or that no flag does.
+func GateLabel(g plan.Gate) string {
+	if g.Flag == "" {
+		return "no flag (" + g.Kind + ")"
+	}
+	return g.Flag
+}
+
+func listCapped(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
 }
 
 func writeTextChange(ew *errWriter, c painter, ch *plan.Change) {
