@@ -3,8 +3,8 @@ package session
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"

@@ -81,9 +81,9 @@ type Config struct {
 	// HookOpen lets /hook take requests without credentials when there is no
 	// HookToken; only on a loopback listener (Run refuses it on any other).
 	HookOpen bool
-	Runner    Runner
-	Notify    func(Event)
-	Logger    *slog.Logger
+	Runner   Runner
+	Notify   func(Event)
+	Logger   *slog.Logger
 	// Registry receives the metrics; nil means a new one.
 	Registry *prometheus.Registry
 }
