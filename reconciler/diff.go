@@ -1,3 +1,8 @@
+// Package reconciler is the planner: Diff compares a desired fleet with an observed
+// one (a pure function), CheckSafety refuses plans that would destroy more than the
+// operator allowed. It does no I/O and imports neither providers nor internal:
+// observing and applying are the engine's (internal/engine), which hands it the
+// observed fleet and executes the plan it returns.
 package reconciler
 
 import (

@@ -406,7 +406,7 @@ func pushesZones(m *schema.Member) bool {
 func (d *differ) zoneChanges(parent string) []*plan.Change {
 	var out []*plan.Change
 	for _, c := range d.changes {
-		if c.Parent == parent && (strings.HasPrefix(c.Address, "account.") || strings.HasPrefix(c.Address, "reseller.")) {
+		if c.Parent == parent && c.Addr().OwnsZones() {
 			out = append(out, c)
 		}
 	}

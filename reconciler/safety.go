@@ -133,7 +133,7 @@ func Gates(p *plan.Plan, desired, observed *schema.Fleet) []plan.Gate {
 	max := MaxRemovePercent(desired)
 	removes := map[string][]string{}
 	for _, c := range p.Changes {
-		if c.Action != plan.Delete || !(strings.HasPrefix(c.Address, "account.") || strings.HasPrefix(c.Address, "reseller.")) {
+		if c.Action != plan.Delete || !c.Addr().OwnsZones() {
 			continue
 		}
 		removes[c.Parent] = append(removes[c.Parent], c.Address)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
@@ -70,7 +71,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	if n := cmd.Name(); n == "apply" || n == "watch" {
 		usage = "how many servers are read, and changes applied, at once"
 	}
-	cmd.Flags().IntVar(&f.parallelism, "parallelism", reconciler.DefaultApplyParallelism, usage)
+	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 
@@ -163,7 +164,7 @@ func (w *workspace) observe(ctx context.Context, parallelism int) ([]error, erro
 	for _, n := range names {
 		provs = append(provs, w.sess.Providers[n])
 	}
-	observed, errs := reconciler.Observe(ctx, provs, w.fleet, parallelism)
+	observed, errs := engine.Observe(ctx, provs, w.fleet, parallelism)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -109,25 +110,25 @@ func (v *value) flow() bool {
 }
 
 type section struct {
-	name   string
-	prefix string // address prefix for comments
-	names  []string
-	obj    func(string) any
+	name  string
+	addr  func(string) string // an object's address, which its comment is keyed by
+	names []string
+	obj   func(string) any
 }
 
 func sections(f *schema.Fleet) []section {
 	var out []section
-	add := func(name, prefix string, names []string, obj func(string) any) {
+	add := func(name string, addr func(string) string, names []string, obj func(string) any) {
 		if len(names) == 0 {
 			return
 		}
 		sort.Strings(names)
-		out = append(out, section{name, prefix, names, obj})
+		out = append(out, section{name, addr, names, obj})
 	}
-	add("nodes", "node.", keys(f.Nodes), func(n string) any { return f.Nodes[n] })
-	add("resellers", "reseller.", keys(f.Resellers), func(n string) any { return f.Resellers[n] })
-	add("accounts", "account.", keys(f.Accounts), func(n string) any { return f.Accounts[n] })
-	add("dnsClusters", "dns.", keys(f.DNSClusters), func(n string) any { return f.DNSClusters[n] })
+	add("nodes", plan.NodeAddress, keys(f.Nodes), func(n string) any { return f.Nodes[n] })
+	add("resellers", plan.ResellerAddress, keys(f.Resellers), func(n string) any { return f.Resellers[n] })
+	add("accounts", plan.AccountAddress, keys(f.Accounts), func(n string) any { return f.Accounts[n] })
+	add("dnsClusters", plan.ClusterAddress, keys(f.DNSClusters), func(n string) any { return f.DNSClusters[n] })
 	return out
 }
 
@@ -195,11 +196,10 @@ func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error 
 		for _, n := range s.names {
 			v, err := objectTree(s.obj(n))
 			if err != nil {
-				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
+				return fmt.Errorf("%s: %w", s.addr(n), err)
 			}
-			addr := s.prefix + n
+			addr := s.addr(n)
 			if s.name == "dnsClusters" {
-				addr = "dns." + n + ".cluster"
 				memberComments(v, n, comments)
 			}
 			m.Content = append(m.Content, keyNode(n, comments[addr]), yamlNode(v))
@@ -219,7 +219,7 @@ func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error 
 func memberComments(cluster *value, parent string, comments Comments) {
 	if ms, ok := cluster.fields["members"]; ok && ms.kind == 'm' {
 		for _, m := range ms.keys {
-			if c := comments["dns."+parent+".member."+m]; c != "" {
+			if c := comments[plan.MemberAddress(parent, m)]; c != "" {
 				ms.fields[m].comment(c)
 			}
 		}
@@ -308,11 +308,10 @@ func CUE(w io.Writer, f *schema.Fleet, header string, comments Comments) error {
 		for _, n := range s.names {
 			v, err := objectTree(s.obj(n))
 			if err != nil {
-				return fmt.Errorf("%s%s: %w", s.prefix, n, err)
+				return fmt.Errorf("%s: %w", s.addr(n), err)
 			}
-			addr := s.prefix + n
+			addr := s.addr(n)
 			if s.name == "dnsClusters" {
-				addr = "dns." + n + ".cluster"
 				memberComments(v, n, comments)
 			}
 			writeCUEComment(&b, comments[addr], "\t")

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tether-dev/tether/internal/fleetcode"
+	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -43,7 +44,7 @@ func Build(declared, observed *schema.Fleet) *Result {
 			n = &schema.Node{Role: o.Role, Parent: o.Parent, Host: o.Host}
 			envName := strings.ToUpper(nonAlnum.ReplaceAllString(name, "_")) + "_WHM_TOKEN"
 			n.Credentials = &schema.Credentials{User: "root", TokenEnv: envName}
-			r.Comments["node."+name] = fmt.Sprintf("Linked to %s. Put a WHM API token for this child (ACL all) in $%s.", o.Parent, envName)
+			r.Comments[plan.NodeAddress(name)] = fmt.Sprintf("Linked to %s. Put a WHM API token for this child (ACL all) in $%s.", o.Parent, envName)
 			r.Notes = append(r.Notes, fmt.Sprintf("node %s: set $%s to its WHM API token", name, envName))
 			out.Nodes[name] = n
 		}
@@ -71,11 +72,11 @@ func Build(declared, observed *schema.Fleet) *Result {
 			n.IPv4 = o.IPv4
 		}
 		if n.Role == schema.RoleChild && n.IPv4 == "" {
-			r.Comments["node."+name] = joinComment(r.Comments["node."+name],
+			r.Comments[plan.NodeAddress(name)] = joinComment(r.Comments[plan.NodeAddress(name)],
 				"Its IPv4 address could not be read from the parent; add ipv4 for `tether dns verify`.")
 		}
 		if !declaredNode && n.Version == 0 {
-			r.Comments["node."+name] = joinComment(r.Comments["node."+name], "Its version could not be read (no endpoint for it): set version.")
+			r.Comments[plan.NodeAddress(name)] = joinComment(r.Comments[plan.NodeAddress(name)], "Its version could not be read (no endpoint for it): set version.")
 		}
 	}
 	for name, a := range observed.Accounts {
@@ -86,7 +87,7 @@ func Build(declared, observed *schema.Fleet) *Result {
 		c.Account = *cleanAccount(&rs.Account)
 		out.Resellers[name] = &c
 		if rs.ACLs == nil {
-			r.Comments["reseller."+name] = "Its ACLs could not be read; add acls: to manage them."
+			r.Comments[plan.ResellerAddress(name)] = "Its ACLs could not be read; add acls: to manage them."
 		}
 	}
 	for parent, cl := range observed.DNSClusters {
@@ -128,13 +129,13 @@ func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *R
 				out.Nodes[node] = &schema.Node{Role: schema.RoleDNSOnly, Host: host,
 					Credentials: &schema.Credentials{User: "root", TokenEnv: env}}
 				byHost[host] = node
-				r.Comments["node."+node] = fmt.Sprintf("A member of %s's DNS cluster. Its version could not be read: set version, and put a WHM API token in $%s.", parent, env)
+				r.Comments[plan.NodeAddress(node)] = fmt.Sprintf("A member of %s's DNS cluster. Its version could not be read: set version, and put a WHM API token in $%s.", parent, env)
 				r.Notes = append(r.Notes, fmt.Sprintf("node %s: set its version and $%s", node, env))
 			}
 			m.Node, name = node, node
 		}
 		if cl.Members[key].Disabled {
-			r.Comments["dns."+parent+".member."+name] = "Disabled on the server after too many failures; re-enable it with `tether dns enable " + name + "`."
+			r.Comments[plan.MemberAddress(parent, name)] = "Disabled on the server after too many failures; re-enable it with `tether dns enable " + name + "`."
 		}
 		c.Members[name] = &m
 	}

@@ -12,6 +12,10 @@ import (
 type acctView struct {
 	a      account
 	fields []int // indices into acctFields; nil means all
+	// summary shapes the entry as accountsummary's page documents it, where it
+	// differs from listaccts' page (the source shares the code; the reference
+	// documents each function on its own page, and each function follows its own).
+	summary bool
 }
 
 type acctField struct {
@@ -58,6 +62,8 @@ var acctFields = []acctField{
 		}
 		return a.SuspendReason
 	})},
+	// listaccts: an integer, 0 when not suspended (11.120 Whostmgr/Accounts/List.pm:
+	// "suspendtime => ( $rSUSTIME->{$user} || 0 )"). accountsummary: see summaryFields.
 	{"suspendtime", func(b []byte, a *account) []byte {
 		if !a.Suspended {
 			return append(b, '0')
@@ -68,7 +74,7 @@ var acctFields = []acctField{
 	{"outgoing_mail_suspended", lit("0")},
 	{"outgoing_mail_hold", lit("0")},
 	{"shell", lit(`"/usr/local/cpanel/bin/noshell"`)},
-	{"uid", strField(func(a *account) string { return strconv.Itoa(a.UID) })},
+	{"uid", func(b []byte, a *account) []byte { return strconv.AppendInt(b, int64(a.UID), 10) }},
 	{"partition", lit(`"home"`)},
 	{"disklimit", lit(`"unlimited"`)},
 	{"diskused", lit(`"0M"`)},
@@ -92,6 +98,7 @@ var acctFields = []acctField{
 	{"max_defer_fail_percentage", lit(`"unlimited"`)},
 	{"min_defer_fail_to_trigger_protection", lit("5")},
 	{"temporary", lit("0")},
+	{"is_temporary_domain", boolInt(func(a *account) bool { return a.TemporaryDomain })},
 	{"child_nodes", func(b []byte, a *account) []byte {
 		if a.MailNode == "" {
 			return append(b, "[]"...)
@@ -100,6 +107,20 @@ var acctFields = []acctField{
 		b = appendJSONString(b, a.MailNode)
 		return append(b, "}]"...)
 	}},
+}
+
+// summaryFields replace or drop listaccts' fields in accountsummary's answer: its
+// page documents suspendtime as a string or null and has no has_backup.
+var summaryFields = map[string]func(b []byte, a *account) []byte{
+	"suspendtime": func(b []byte, a *account) []byte {
+		if !a.Suspended {
+			return append(b, "null"...)
+		}
+		b = append(b, '"')
+		b = strconv.AppendInt(b, a.SuspendTime, 10)
+		return append(b, '"')
+	},
+	"has_backup": nil,
 }
 
 var acctFieldIndex = func() map[string]int {
@@ -129,12 +150,21 @@ func (v acctView) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 1024)
 	b = append(b, '{')
 	write := func(i int) {
+		app := acctFields[i].app
+		if v.summary {
+			if f, ok := summaryFields[acctFields[i].name]; ok {
+				if f == nil {
+					return
+				}
+				app = f
+			}
+		}
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
 		b = appendJSONString(b, acctFields[i].name)
 		b = append(b, ':')
-		b = acctFields[i].app(b, &v.a)
+		b = app(b, &v.a)
 	}
 	if v.fields == nil {
 		for i := range acctFields {

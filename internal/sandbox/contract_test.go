@@ -28,7 +28,7 @@ var (
 	reSerial  = regexp.MustCompile(`\b20[0-9]{8}\b`)
 	volatiles = map[string]any{
 		"token": "REDACTED", "create_time": 1700000000, "last_check": 1700000000, "unix_startdate": 1700000000,
-		"startdate": "23 Nov 14 00:00", "log_id": "20260101T000000-xxxxxx", "suspendtime": 1700000000, "uid": "1000",
+		"startdate": "23 Nov 14 00:00", "log_id": "20260101T000000-xxxxxx", "suspendtime": 1700000000, "uid": 1000,
 		"STARTDATE": "1700000000",
 	}
 )
@@ -128,6 +128,19 @@ func TestContract(t *testing.T) {
 	s.refused("is not a reseller", "web1", "createacct", "username", "orphan", "domain", "orphan.example", "owner", "nobodyhere")
 	s.refused("No node link with alias “nope”", "web1", "createacct", "username", "lost", "domain", "lost.example", "mail_node_alias", "nope")
 
+	// Without a domain, the account gets a temporary one (reference, createacct).
+	s.must("web1", "createacct", "username", "nodom")
+	if a := s.account("web1", "nodom"); !strings.HasSuffix(a.Domain, ".192-0-2-10.cpanel.site") {
+		t.Fatalf("temporary domain %q", a.Domain)
+	}
+	var tmp struct {
+		Acct []map[string]any `json:"acct"`
+	}
+	s.must("web1", "accountsummary", "user", "nodom").decode(t, &tmp)
+	if tmp.Acct[0]["is_temporary_domain"] != float64(1) {
+		t.Fatalf("is_temporary_domain: %v", tmp.Acct[0])
+	}
+	s.must("web1", "removeacct", "username", "nodom")
 	rec("listaccts", s.must("web1", "listaccts"))
 	a := s.account("web1", "alice")
 	if a.Domain != "alice.example" || a.Plan != "basic" || a.Owner != "root" || a.Email != "alice@example.org" || a.ChildNodes == nil {
@@ -198,7 +211,16 @@ func TestContract(t *testing.T) {
 	// Resellers.
 	rec("setupreseller", s.must("web1", "setupreseller", "user", "bob"))
 	rec("listresellers", s.must("web1", "listresellers"))
-	rec("setacls", s.must("web1", "setacls", "reseller", "bob", "acl-list-accts", "1", "acl-create-acct", "1", "acl-suspend-acct", "0"))
+	// Any value grants (reference, setacls): acl-suspend-acct=0 grants suspend-acct.
+	e = s.must("web1", "setacls", "reseller", "bob", "acl-list-accts", "1", "acl-create-acct", "1", "acl-suspend-acct", "0")
+	rec("setacls", e)
+	var granted struct {
+		ACL []string `json:"acl"`
+	}
+	e.decode(t, &granted)
+	if !slices.Equal(granted.ACL, []string{"create-acct", "list-accts", "suspend-acct"}) {
+		t.Fatalf("setacls granted %v", granted.ACL)
+	}
 	rec("setresellerlimits", s.must("web1", "setresellerlimits", "user", "bob", "enable_account_limit", "1", "account_limit", "1"))
 	s.refused("unsigned integer", "web1", "setresellerlimits", "user", "bob", "account_limit", "-3")
 	s.refused("is not a reseller", "web1", "setresellerlimits", "user", "alice", "account_limit", "3")

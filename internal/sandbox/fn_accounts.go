@@ -82,16 +82,22 @@ func nameservers(host string) []string {
 // --- createacct ---
 
 // newAccountArgs reads and checks the user name and domain of an account being
-// created, on a parent (createacct) or on a child (its private counterpart).
-func newAccountArgs(c *call) (user, domain string, err error) {
+// created, on a parent (createacct) or on a child (its private counterpart). A
+// parent's createacct may omit the domain (reference, createacct: "If you do not
+// provide a domain, the system will automatically create a temporary domain"): then
+// domain is "" and the caller makes one up (temporaryDomain).
+func newAccountArgs(c *call, domainOptional bool) (user, domain string, err error) {
 	if user, err = c.required("username"); err != nil {
 		return "", "", err
 	}
-	if domain, err = c.required("domain"); err != nil {
-		return "", "", err
+	if domain = c.str("domain"); domain == "" && !domainOptional {
+		return "", "", missing("domain")
 	}
 	if err := validUsername(user); err != nil {
 		return "", "", err
+	}
+	if domain == "" {
+		return user, "", nil
 	}
 	if err := validDomain(domain); err != nil {
 		return "", "", err
@@ -100,7 +106,7 @@ func newAccountArgs(c *call) (user, domain string, err error) {
 }
 
 func fnCreateacct(c *call) (any, error) {
-	user, domain, err := newAccountArgs(c)
+	user, domain, err := newAccountArgs(c, true)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +129,8 @@ func fnCreateacct(c *call) (any, error) {
 		}
 	}
 	if c.has("child_workloads") {
-		return nil, die("The “child_workloads” parameter is not valid for this function.")
+		// 11.120 Whostmgr/API/1/Accounts.pm createacct.
+		return nil, die("Invalid parameter: child_workloads")
 	}
 	pass := c.str("password")
 	if pass == "" {
@@ -160,6 +167,10 @@ func fnCreateacct(c *call) (any, error) {
 		}
 		if st.Accounts[user] != nil {
 			return false, die("The username “%s” already exists.", user)
+		}
+		temporary := domain == ""
+		if temporary {
+			domain = st.temporaryDomain()
 		}
 		if other := st.accountByDomain(domain); other != nil {
 			return false, die("The domain “%s” already exists on this server (owner “%s”).", domain, other.User)
@@ -201,6 +212,7 @@ func fnCreateacct(c *call) (any, error) {
 		a := &account{
 			User: user, Domain: domain, Owner: owner, Plan: plan, ContactEmail: email, IP: st.IPv4,
 			UID: st.NextUID, StartDate: time.Now().Unix(), FeatureList: featureList, Reseller: makeReseller,
+			TemporaryDomain: temporary,
 		}
 		st.Accounts[user] = a
 		st.indexDomain(a)
@@ -235,19 +247,22 @@ func fnCreateacct(c *call) (any, error) {
 	c.n.zoneAccountCreated(domain, mailIP)
 	c.reason = "Account Creation Ok"
 	c.raw = fmt.Sprintf("Creating account %s for %s …\nAccount Creation Complete!!!\n", user, domain)
+	// The reference's keys: nameserver, nameserver2…4 (strings), nameservera,
+	// nameservera2…4 and nameserverentry, nameserverentry2…4 (string or null). The
+	// sandbox's servers have no nameserver IPs or entries configured: null.
 	data := map[string]any{"ip": parentIP, "package": plan}
-	for i, name := range ns {
-		key := "nameserver"
+	for i := 0; i < 4; i++ {
+		suffix := ""
 		if i > 0 {
-			key += strconv.Itoa(i + 1)
+			suffix = strconv.Itoa(i + 1)
 		}
-		data[key] = name
-		data[key+"a"] = ""
-		data[key+"entry"] = ""
-	}
-	for i := len(ns); i < 4; i++ {
-		key := "nameserver" + strconv.Itoa(i+1)
-		data[key], data[key+"a"], data[key+"entry"] = "", "", ""
+		name := ""
+		if i < len(ns) {
+			name = ns[i]
+		}
+		data["nameserver"+suffix] = name
+		data["nameservera"+suffix] = nil
+		data["nameserverentry"+suffix] = nil
 	}
 	return data, nil
 }
@@ -342,7 +357,8 @@ func fnListaccts(c *call) (any, error) {
 		if search != "" && method == "exact" && searchtype == "user" {
 			return nil, fail("No accounts found.")
 		}
-		return nil, nil
+		// The reference documents data.acct for every success: an empty list.
+		return map[string]any{"acct": []any{}}, nil
 	}
 	return map[string]any{"acct": accts}, nil
 }
@@ -366,7 +382,7 @@ func fnAccountSummary(c *call) (any, error) {
 	if a.TaskError != "" {
 		c.warnings = append(c.warnings, a.TaskError)
 	}
-	return map[string]any{"acct": []any{acctView{a: *a}}}, nil
+	return map[string]any{"acct": []any{acctView{a: *a, summary: true}}}, nil
 }
 
 // --- modifyacct ---

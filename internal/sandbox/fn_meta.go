@@ -48,7 +48,7 @@ var allACLs = []string{
 
 func fnMyprivs(c *call) (any, error) {
 	privs := map[string]int{}
-	for _, acl := range allACLs {
+	for _, acl := range myprivsPrivileges {
 		if c.hasACL(acl) {
 			privs[acl] = 1
 		} else {
@@ -328,6 +328,9 @@ func fnAPITokenCreate(c *call) (any, error) {
 	if len(acls) > 0 {
 		data["acls"] = acls
 	}
+	// expires_at is documented as an integer or null: null when the token never
+	// expires.
+	data["expires_at"] = nil
 	if expires != 0 {
 		data["expires_at"] = expires
 	}
@@ -392,4 +395,38 @@ func fnBatch(c *call) (any, error) {
 		}
 	}
 	return map[string]any{"result": results}, nil
+}
+
+// listaclsPrivileges and myprivsPrivileges are the privilege names the reference
+// documents in listacls' and myprivs' answers (testdata/whm/reference). They differ
+// from setacls' parameter names (functions.tsv: disallow-shell, nameserver-config)
+// in a few names; a privilege the sandbox does not model is 1 only with "all".
+var listaclsPrivileges = []string{
+	"acct-summary", "add-pkg", "add-pkg-ip", "add-pkg-shell", "all", "allow-addoncreate",
+	"allow-emaillimits-pkgs", "allow-parkedcreate", "allow-shell",
+	"allow-unlimited-bw-pkgs", "allow-unlimited-disk-pkgs", "allow-unlimited-pkgs",
+	"basic-system-info", "basic-whm-functions", "clustering", "cors-proxy-get",
+	"cpanel-api", "cpanel-integration", "create-acct", "create-dns", "create-user-session",
+	"demo-setup", "digest-auth", "edit-account", "edit-dns", "edit-mx", "edit-pkg",
+	"generate-email-config", "kill-acct", "kill-dns", "limit-bandwidth", "list-accts",
+	"list-pkgs", "locale-edit", "mailcheck", "manage-api-tokens", "manage-dns-records",
+	"manage-oidc", "manage-styles", "mysql-info", "news", "ns-config", "park-dns", "passwd",
+	"quota", "rearrange-accts", "resftp", "restart", "show-bandwidth", "ssl", "ssl-buy",
+	"ssl-gencrt", "ssl-info", "stats", "status", "suspend-acct", "thirdparty",
+	"track-email", "upgrade-account", "viewglobalpackages", "frontpage",
+}
+
+var myprivsPrivileges = []string{
+	"acct-summary", "add-pkg", "add-pkg-ip", "add-pkg-shell", "all", "allow-addoncreate",
+	"allow-emaillimits-pkgs", "allow-parkedcreate", "allow-shell",
+	"allow-unlimited-bw-pkgs", "allow-unlimited-disk-pkgs", "allow-unlimited-pkgs",
+	"basic-system-info", "basic-whm-functions", "clustering", "cors-proxy-get",
+	"cpanel-api", "cpanel-integration", "create-acct", "create-dns", "create-user-session",
+	"demo-setup", "digest-auth", "edit-account", "edit-dns", "edit-mx", "edit-pkg",
+	"file-restore", "generate-email-config", "kill-acct", "kill-dns", "limit-bandwidth",
+	"list-accts", "list-pkgs", "locale-edit", "mailcheck", "manage-api-tokens",
+	"manage-dns-records", "manage-oidc", "manage-styles", "mysql-info", "news", "ns-config",
+	"park-dns", "passwd", "quota", "rearrange-accts", "resftp", "restart", "show-bandwidth",
+	"ssl", "ssl-buy", "ssl-gencrt", "ssl-info", "stats", "status", "suspend-acct",
+	"thirdparty", "track-email", "upgrade-account", "viewglobalpackages",
 }

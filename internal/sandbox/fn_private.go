@@ -70,7 +70,7 @@ func fnUnsetAsChild(c *call) (any, error) {
 }
 
 func fnCreateacctChild(c *call) (any, error) {
-	user, domain, err := newAccountArgs(c)
+	user, domain, err := newAccountArgs(c, false)
 	if err != nil {
 		return nil, err
 	}

@@ -102,15 +102,21 @@ func fnSetACLs(c *call) (any, error) {
 		user = c.str("user")
 	}
 	if user == "" {
-		return nil, missing("reseller")
+		// 11.120 Whostmgr/API/1/Resellers.pm setacls sets result 0 itself.
+		return nil, fail("No reseller specified.")
 	}
-	acls, err := c.aclArgs()
-	if err != nil {
-		return nil, err
+	// Any value of acl-NAME grants NAME; leaving it out takes it away (reference,
+	// setacls: "any value adds that privilege … no value removes"; 11.120
+	// Whostmgr/API/1/Resellers.pm setacls keeps every acl-* key whatever its value).
+	var acls []string
+	for _, name := range allACLs {
+		if c.has("acl-" + name) {
+			acls = append(acls, name)
+		}
 	}
 	listName := c.str("acllist")
 	var applied []string
-	err = c.lock(func(st *nodeState) (bool, error) {
+	err := c.lock(func(st *nodeState) (bool, error) {
 		a := st.Accounts[user]
 		if a == nil {
 			return false, noUser(user)
@@ -151,6 +157,8 @@ func fnSaveACLList(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The reference's sample reason: "ACL List my_acl_list saved."
+	c.reason = "ACL List " + name + " saved."
 	return nil, c.lock(func(st *nodeState) (bool, error) {
 		st.ACLLists[name] = acls
 		return true, nil
@@ -160,17 +168,26 @@ func fnSaveACLList(c *call) (any, error) {
 func fnListACLs(c *call) (any, error) {
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
-	out := map[string]any{}
-	for name, list := range c.n.st.ACLLists {
+	// data.acl is an array of {name, privileges} (reference, listacls; 11.120
+	// Whostmgr/API/1/ACLS.pm listacls). Sorted by name: the source's order is a
+	// hash's, i.e. none.
+	names := make([]string, 0, len(c.n.st.ACLLists))
+	for name := range c.n.st.ACLLists {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]any, 0, len(names))
+	for _, name := range names {
+		list := c.n.st.ACLLists[name]
 		m := map[string]int{}
-		for _, acl := range allACLs {
+		for _, acl := range listaclsPrivileges {
 			if slices.Contains(list, acl) {
 				m[acl] = 1
 			} else {
 				m[acl] = 0
 			}
 		}
-		out[name] = m
+		out = append(out, map[string]any{"name": name, "privileges": m})
 	}
 	return map[string]any{"acl": out}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -81,22 +82,24 @@ type link struct {
 // account is a cPanel account. On a parent MailNode names the child holding its mail;
 // on a child ParentHost marks a distributed account owned by that parent.
 type account struct {
-	User          string          `json:"user"`
-	Domain        string          `json:"domain"`
-	Owner         string          `json:"owner"`
-	Plan          string          `json:"plan"`
-	ContactEmail  string          `json:"contact_email,omitempty"`
-	IP            string          `json:"ip"`
-	UID           int             `json:"uid"`
-	StartDate     int64           `json:"start_date"`
-	Suspended     bool            `json:"suspended,omitempty"`
-	SuspendReason string          `json:"suspend_reason,omitempty"`
-	SuspendTime   int64           `json:"suspend_time,omitempty"`
-	FeatureList   string          `json:"feature_list"`
-	Features      map[string]bool `json:"features,omitempty"` // per-user overrides
-	Reseller      bool            `json:"reseller,omitempty"`
-	ACLs          []string        `json:"acls,omitempty"`
-	Limits        resellerLimits  `json:"limits,omitzero"`
+	User         string `json:"user"`
+	Domain       string `json:"domain"`
+	Owner        string `json:"owner"`
+	Plan         string `json:"plan"`
+	ContactEmail string `json:"contact_email,omitempty"`
+	IP           string `json:"ip"`
+	UID          int    `json:"uid"`
+	StartDate    int64  `json:"start_date"`
+	// TemporaryDomain is set when createacct made the domain up (no domain given).
+	TemporaryDomain bool            `json:"temporary_domain,omitempty"`
+	Suspended       bool            `json:"suspended,omitempty"`
+	SuspendReason   string          `json:"suspend_reason,omitempty"`
+	SuspendTime     int64           `json:"suspend_time,omitempty"`
+	FeatureList     string          `json:"feature_list"`
+	Features        map[string]bool `json:"features,omitempty"` // per-user overrides
+	Reseller        bool            `json:"reseller,omitempty"`
+	ACLs            []string        `json:"acls,omitempty"`
+	Limits          resellerLimits  `json:"limits,omitzero"`
 
 	MailNode   string `json:"mail_node,omitempty"`
 	ParentHost string `json:"parent_host,omitempty"`
@@ -341,4 +344,33 @@ func copyMailboxes(m map[string]int) map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Words of temporary domains (three, then the server's IPv4 with dashes, then
+// cpanel.site), after the form of the reference's example
+// "wonderful-fushsia-owl.10-20-30-40.cpanel.site" (UAPI Domain::convert_temporary_to_registered).
+var (
+	tempAdjectives = []string{"wonderful", "quiet", "brave", "gentle", "lucky", "nimble", "sunny", "witty"}
+	tempColors     = []string{"fuchsia", "amber", "teal", "indigo", "coral", "olive", "violet", "azure"}
+	tempAnimals    = []string{"owl", "otter", "lynx", "heron", "badger", "finch", "gecko", "marten"}
+)
+
+// temporaryDomain makes up a domain no account has, for createacct without a domain.
+func (st *nodeState) temporaryDomain() string {
+	ip := strings.ReplaceAll(st.IPv4, ".", "-")
+	if ip == "" {
+		ip = "127-0-0-1"
+	}
+	for i := 0; ; i++ {
+		n := len(tempAdjectives) * len(tempColors) * len(tempAnimals)
+		k := (len(st.Accounts) + i) % n
+		d := tempAdjectives[k%len(tempAdjectives)] + "-" + tempColors[(k/len(tempAdjectives))%len(tempColors)] + "-" + tempAnimals[(k/len(tempAdjectives)/len(tempColors))%len(tempAnimals)]
+		if i >= n {
+			d += "-" + strconv.Itoa(i)
+		}
+		d += "." + ip + ".cpanel.site"
+		if st.accountByDomain(d) == nil {
+			return d
+		}
+	}
 }

@@ -37,9 +37,9 @@ func init() {
 
 // Options replace the provider's collaborators; zero fields get defaults.
 type Options struct {
-	Store     Store      // default: StateStore over cfg.State (memory when nil)
-	Source    ZoneSource // default: WHMZones over cfg.Endpoints
-	Transport Transport  // default: DNSTransport{}
+	Store     Store                // default: StateStore over cfg.State (memory when nil)
+	Source    providers.ZoneSource // default: cfg.Zones
+	Transport Transport            // default: DNSTransport{}
 	// Post sends disable notifications; default PostJSON.
 	Post func(ctx context.Context, url string, n Notification) error
 }
@@ -48,7 +48,7 @@ type Options struct {
 type Provider struct {
 	cfg     providers.Config
 	store   Store
-	source  ZoneSource
+	source  providers.ZoneSource
 	tr      Transport
 	tracker *Tracker
 	log     *slog.Logger
@@ -90,7 +90,12 @@ func New(cfg providers.Config, o Options) (*Provider, error) {
 		p.store = NewMemStore()
 	}
 	if p.source == nil {
-		p.source = &WHMZones{Endpoints: cfg.Endpoints}
+		p.source = cfg.Zones
+	}
+	if p.source == nil {
+		p.source = providers.ZoneSourceFunc(func(context.Context, string) (map[string][]dns.RR, error) {
+			return nil, errors.New("no source for the parent's zones (the whm provider is not configured)")
+		})
 	}
 	if p.tr == nil {
 		p.tr = DNSTransport{}
@@ -281,18 +286,6 @@ func splitScope(scope string) (parent, member string, err error) {
 	return parent, member, nil
 }
 
-// ParseAddress splits "dns.PARENT.member.NAME".
-func ParseAddress(addr string) (parent, member string, err error) {
-	rest, ok := strings.CutPrefix(addr, "dns.")
-	if ok {
-		parent, member, ok = strings.Cut(rest, ".member.")
-	}
-	if !ok || parent == "" || member == "" {
-		return "", "", fmt.Errorf("rfc2136: address %q is not dns.PARENT.member.NAME", addr)
-	}
-	return parent, member, nil
-}
-
 // observedCopy is the member as observed: its declared settings, no position, and a
 // TSIG reference without any secret.
 func observedCopy(m *schema.Member) *schema.Member {
@@ -473,10 +466,14 @@ func memberOf(c *plan.Change) (*schema.Member, bool) {
 //
 // Every command sent counts towards the member's failure threshold.
 func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
-	parent, name, err := ParseAddress(c.Address)
-	if err != nil {
-		return err
+	addr, err := plan.ParseAddress(c.Address)
+	if err == nil && addr.Kind != plan.KindMember {
+		err = fmt.Errorf("address %q is not dns.PARENT.member.NAME", c.Address)
 	}
+	if err != nil {
+		return fmt.Errorf("rfc2136: %w", err)
+	}
+	parent, name := addr.Cluster, addr.Name
 	id := parent + "/" + name
 	m, ok := memberOf(c)
 	if !ok {

@@ -26,42 +26,25 @@ func (p *Provider) Apply(ctx context.Context, ch *plan.Change) error {
 	if ch == nil {
 		return errors.New("whm: nil change")
 	}
-	kind, name, rest := splitAddress(ch.Address)
-	var err error
-	switch kind {
-	case "node":
-		err = p.applyNode(ctx, name, ch)
-	case "account":
-		err = p.applyAccount(ctx, name, ch, false)
-	case "reseller":
-		err = p.applyAccount(ctx, name, ch, true)
-	case "dns":
-		switch {
-		case rest == "cluster":
-			err = p.applyCluster(ctx, name, ch)
-		case strings.HasPrefix(rest, "member."):
-			err = p.applyMember(ctx, name, strings.TrimPrefix(rest, "member."), ch)
-		default:
-			err = fmt.Errorf("unknown DNS address")
-		}
+	addr, err := plan.ParseAddress(ch.Address)
+	switch addr.Kind {
+	case plan.KindNode:
+		err = p.applyNode(ctx, addr.Name, ch)
+	case plan.KindAccount:
+		err = p.applyAccount(ctx, addr.Name, ch, false)
+	case plan.KindReseller:
+		err = p.applyAccount(ctx, addr.Name, ch, true)
+	case plan.KindCluster:
+		err = p.applyCluster(ctx, addr.Cluster, ch)
+	case plan.KindMember:
+		err = p.applyMember(ctx, addr.Cluster, addr.Name, ch)
 	default:
-		err = fmt.Errorf("not an address the whm provider serves")
+		err = fmt.Errorf("not an address the whm provider serves (%w)", err)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", ch.Address, ch.Action, err)
 	}
 	return nil
-}
-
-// splitAddress splits "account.alice" into ("account", "alice", "") and
-// "dns.web1.member.ns1" into ("dns", "web1", "member.ns1").
-func splitAddress(addr string) (kind, name, rest string) {
-	kind, tail, _ := strings.Cut(addr, ".")
-	if kind == "dns" {
-		name, rest, _ = strings.Cut(tail, ".")
-		return kind, name, rest
-	}
-	return kind, tail, ""
 }
 
 // ---- nodes ----------------------------------------------------------------------

@@ -70,7 +70,7 @@ func startSandbox(t testing.TB, fleet *schema.Fleet) *sbFixture {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.calls = append(f.calls, recordedCall{fn, q})
-		}},
+		}, OnDecode: decodes.add},
 		PollBase: 5 * time.Millisecond, PollMax: 50 * time.Millisecond, TaskTimeout: 10 * time.Second,
 	})
 	if err != nil {

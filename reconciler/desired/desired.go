@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -70,21 +71,21 @@ func objects(f *schema.Fleet) map[string]map[string]string {
 		out["policy"] = flatten(f.Policy)
 	}
 	for n, v := range f.Nodes {
-		out["node."+n] = flatten(v)
+		out[plan.NodeAddress(n)] = flatten(v)
 	}
 	for n, v := range f.Resellers {
-		out["reseller."+n] = flatten(v)
+		out[plan.ResellerAddress(n)] = flatten(v)
 	}
 	for n, v := range f.Accounts {
-		out["account."+n] = flatten(v)
+		out[plan.AccountAddress(n)] = flatten(v)
 	}
 	for p, c := range f.DNSClusters {
 		members := c.Members
 		cc := *c
 		cc.Members = nil
-		out["dns."+p+".cluster"] = flatten(&cc)
+		out[plan.ClusterAddress(p)] = flatten(&cc)
 		for m, v := range members {
-			out["dns."+p+".member."+m] = flatten(v)
+			out[plan.MemberAddress(p, m)] = flatten(v)
 		}
 	}
 	return out

@@ -140,17 +140,17 @@ func Fingerprint(f *schema.Fleet) (Observed, error) {
 	}
 	if f != nil {
 		for n, v := range f.Nodes {
-			if err := add("node."+n, v); err != nil {
+			if err := add(plan.NodeAddress(n), v); err != nil {
 				return Observed{}, err
 			}
 		}
 		for n, v := range f.Accounts {
-			if err := add("account."+n, v); err != nil {
+			if err := add(plan.AccountAddress(n), v); err != nil {
 				return Observed{}, err
 			}
 		}
 		for n, v := range f.Resellers {
-			if err := add("reseller."+n, v); err != nil {
+			if err := add(plan.ResellerAddress(n), v); err != nil {
 				return Observed{}, err
 			}
 		}
@@ -159,14 +159,14 @@ func Fingerprint(f *schema.Fleet) (Observed, error) {
 				continue
 			}
 			for m, v := range c.Members {
-				if err := add("dns."+p+".member."+m, v); err != nil {
+				if err := add(plan.MemberAddress(p, m), v); err != nil {
 					return Observed{}, err
 				}
 			}
 			// The cluster's own settings, without the members counted above.
 			shallow := *c
 			shallow.Members = nil
-			if err := add("dns."+p+".cluster", shallow); err != nil {
+			if err := add(plan.ClusterAddress(p), shallow); err != nil {
 				return Observed{}, err
 			}
 		}

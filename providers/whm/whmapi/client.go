@@ -49,6 +49,9 @@ type Options struct {
 	// OnCall, when set, is told every function called and the parameter names sent.
 	// Tests use it to check calls against the official function list.
 	OnCall func(function string, params url.Values)
+	// OnDecode, when set, is told every Go value a function's data is decoded into.
+	// Tests use it to hold every field the provider reads against the reference.
+	OnDecode func(function string, out any)
 }
 
 // Client speaks WHM API 1 to one node.
@@ -156,14 +159,8 @@ type Metadata struct {
 	Version FlexInt    `json:"version"`
 	Result  FlexBool   `json:"result"`
 	Reason  FlexString `json:"reason"`
-	Output  *Output    `json:"output,omitempty"`
-}
-
-// Output carries the messages some functions return beside data.
-type Output struct {
-	Raw      FlexString   `json:"raw"`
-	Messages []FlexString `json:"messages"`
-	Warnings []FlexString `json:"warnings"`
+	// metadata.output (raw, messages, warnings) is documented for a few functions
+	// only and Tether needs none of it: it is not read.
 }
 
 type typedData struct {
@@ -334,6 +331,9 @@ func (c *Client) decode(function string, body []byte, out any) (*Envelope, error
 	if out == nil {
 		derr = json.Unmarshal(body, env)
 	} else {
+		if c.opts.OnDecode != nil {
+			c.opts.OnDecode(function, out)
+		}
 		w := struct {
 			Metadata Metadata `json:"metadata"`
 			Data     any      `json:"data"`
@@ -467,6 +467,9 @@ type BatchCommand struct {
 func (c *Client) Decode(env *Envelope, function string, out any) error {
 	if env == nil || len(env.Data) == 0 || bytes.Equal(env.Data, []byte("null")) {
 		return nil
+	}
+	if c.opts.OnDecode != nil {
+		c.opts.OnDecode(function, out)
 	}
 	if err := json.Unmarshal(env.Data, out); err != nil {
 		return &DecodeError{Node: c.node, Function: function, Err: err}

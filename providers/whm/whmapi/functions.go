@@ -283,15 +283,14 @@ func (f UserFeature) Enabled() bool {
 // UsersFeatures reads one feature for many users in one call.
 func (c *Client) UsersFeatures(ctx context.Context, feature string, users []string) ([]UserFeature, error) {
 	q := url.Values{"user": users, "feature": {feature}}
-	// The code's key is users_features_settings; its POD says user_features_settings.
+	// The reference's key (and the 11.120 code's) is users_features_settings.
 	var d struct {
 		Users []UserFeature `json:"users_features_settings"`
-		User  []UserFeature `json:"user_features_settings"`
 	}
 	if _, err := c.Call(ctx, Read, "get_users_features_settings", q, &d); err != nil {
 		return nil, err
 	}
-	return append(d.Users, d.User...), nil
+	return d.Users, nil
 }
 
 func parseBool(s string) (value, set bool) {
