@@ -333,11 +333,6 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	d.metrics.applied.Add(float64(out.Applied))
 	if out.Failed > 0 {
 		d.metrics.failures.Add(float64(out.Failed))
-		d.cfg.Notify(event("failure", short, out.Summary))
-		log.Error("apply finished with failures", "applied", out.Applied, "failed", out.Failed)
-		// The commit is valid; the next drift check retries what failed.
-	} else {
-		log.Info("applied", "changes", out.Changes, "summary", out.Summary)
 	}
 	d.setLastGood(h)
 	d.setDriftMode(out.Drift)
@@ -347,6 +342,15 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	d.mu.Lock()
 	d.ready = true
 	d.mu.Unlock()
+	// Logged last, once metrics and readiness say the same: a reader of the log can
+	// rely on /metrics and /readyz already showing this commit.
+	if out.Failed > 0 {
+		d.cfg.Notify(event("failure", short, out.Summary))
+		log.Error("apply finished with failures", "applied", out.Applied, "failed", out.Failed)
+		// The commit is valid; the next drift check retries what failed.
+	} else {
+		log.Info("applied", "changes", out.Changes, "summary", out.Summary)
+	}
 }
 
 // checkDrift plans the last good commit against the live fleet; in correct mode it
