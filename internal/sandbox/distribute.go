@@ -85,10 +85,7 @@ func (n *node) distribute(ctx context.Context, t task) error {
 		return errors.New("the account no longer exists")
 	}
 	domain, email, plan := a.Domain, a.ContactEmail, a.Plan
-	apiTokens := true
-	if v, ok := a.Features["apitokens"]; ok && !v {
-		apiTokens = false
-	}
+	apiTokens := n.st.featureOn(a, "apitokens")
 	parentMail := copyMailboxes(n.st.Mail[t.User])
 	parentIP := n.st.IPv4
 	var from, to link

@@ -208,6 +208,16 @@ func fnCreateacct(c *call) (any, error) {
 				return false, noLink(mailAlias)
 			}
 			childLink = *l
+			// The child side creates the account, then a full-access API token as the
+			// new user (Cpanel/LinkedNode/Worker/WHM/Accounts.pm
+			// create_account_and_token_on_node: UAPI Tokens::create_full_access), which
+			// needs the apitokens feature (Cpanel/API/Tokens.pm). A new account has no
+			// override yet: its feature list decides. On failure the source removes the
+			// child account (its undo); the parent side is removed too (the caller,
+			// Whostmgr/Accounts/Create.pm, is absent from the dump: UNCONFIRMED.md).
+			if !st.listFeature(featureList, "apitokens") {
+				return false, die("The system failed to create the account on the child node “%s”: Tokens::create_full_access: the “apitokens” feature is not enabled for “%s” (feature list “%s”).", mailAlias, user, featureList)
+			}
 		}
 		a := &account{
 			User: user, Domain: domain, Owner: owner, Plan: plan, ContactEmail: email, IP: st.IPv4,
@@ -700,9 +710,9 @@ func fnVerifyFeature(c *call) (any, error) {
 	if a == nil {
 		return nil, noUser(user)
 	}
-	has := 1
-	if v, ok := a.Features[feature]; ok && !v {
-		has = 0
+	has := 0
+	if c.n.st.featureOn(a, feature) {
+		has = 1
 	}
 	return map[string]any{"has_feature": has, "query_feature": feature}, nil
 }
@@ -781,7 +791,11 @@ func fnUsersFeatures(c *call) (any, error) {
 					cp = 1
 				}
 			}
-			out = append(out, map[string]any{"user": u, "feature": f, "feature_list": a.FeatureList, "feature_list_setting": 1, "cpuser_setting": cp})
+			ls := 0
+			if c.n.st.listFeature(a.FeatureList, f) {
+				ls = 1
+			}
+			out = append(out, map[string]any{"user": u, "feature": f, "feature_list": a.FeatureList, "feature_list_setting": ls, "cpuser_setting": cp})
 		}
 	}
 	return map[string]any{"users_features_settings": out}, nil

@@ -35,6 +35,11 @@ type nodeState struct {
 	Accounts map[string]*account `json:"accounts"`
 	// ACLLists are the saved reseller ACL lists (saveacllist), by name.
 	ACLLists map[string][]string `json:"acl_lists,omitempty"`
+	// FeatureLists holds the features a feature list sets, by list then feature; a
+	// feature a list does not set is on (the sandbox's default list enables all).
+	// WHM replays feature-list changes on every linked node (whm-api.md §2,
+	// Whostmgr/API/1/FeatureLists.pm), so a parent's lists stand for its children's.
+	FeatureLists map[string]map[string]bool `json:"feature_lists,omitempty"`
 	// PwStrength holds minimum password strengths by kind; "default" is always set.
 	PwStrength map[string]int `json:"pw_strength"`
 
@@ -122,6 +127,23 @@ type resellerLimits struct {
 	OversellDiskspace  bool `json:"enable_overselling_diskspace,omitempty"`
 	EnablePackage      bool `json:"enable_package_limits,omitempty"`
 	EnablePackageNum   bool `json:"enable_package_limit_numbers,omitempty"`
+}
+
+// featureOn is an account's effective setting of a feature: its own override
+// (cpuser), else its feature list's, else on.
+func (st *nodeState) featureOn(a *account, f string) bool {
+	if v, ok := a.Features[f]; ok {
+		return v
+	}
+	return st.listFeature(a.FeatureList, f)
+}
+
+// listFeature is a feature list's setting of a feature (on when the list is silent).
+func (st *nodeState) listFeature(list, f string) bool {
+	if v, ok := st.FeatureLists[list][f]; ok {
+		return v
+	}
+	return true
 }
 
 // task is a queued background job.

@@ -367,6 +367,9 @@ func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Chang
 		if after == nil || after.MailNode() == "" {
 			return errors.New("distribute needs After with mail.node set")
 		}
+		if err := p.setFeatures(ctx, c, user, map[string]bool{"apitokens": true}); err != nil {
+			return fmt.Errorf("before distributing: %w", err)
+		}
 		return p.distribute(ctx, c, user, after.MailNode())
 	case plan.Dedistribute:
 		if ch.Flags.DataLoss {
@@ -381,6 +384,21 @@ func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Chang
 		return p.deleteAccount(ctx, c, user)
 	}
 	return fmt.Errorf("action %s is not supported for an account", ch.Action)
+}
+
+// withAPITokens returns the account with the apitokens feature on when its mail is
+// on a child (a copy; the account itself when nothing changes).
+func withAPITokens(a *schema.Account) *schema.Account {
+	if a.MailNode() == "" || a.Features["apitokens"] {
+		return a
+	}
+	c := *a
+	c.Features = make(map[string]bool, len(a.Features)+1)
+	for k, v := range a.Features {
+		c.Features[k] = v
+	}
+	c.Features["apitokens"] = true
+	return &c
 }
 
 func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool) error {
@@ -398,9 +416,17 @@ func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user str
 	if o := a.OwnerName(); o != "root" {
 		q.Set("owner", o)
 	}
-	if node := a.MailNode(); node != "" {
-		q.Set("mail_node_alias", node)
-	}
+	// A distributed account is created on the parent first and distributed after:
+	// the child side of a distributed createacct makes a full-access API token as the
+	// new user (Cpanel/LinkedNode/Worker/WHM/Accounts.pm, UAPI
+	// Tokens::create_full_access), which needs the apitokens feature
+	// (Cpanel/API/Tokens.pm; seed 000: "API Tokens must be enabled for the
+	// distributed account"). A new account has only its feature list's features, so
+	// on a server whose list has API tokens off a distributed createacct fails. Created
+	// locally, the account gets the feature (an override) before converge distributes
+	// it with modifyacct, whose conversion copies the account, override included
+	// (Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm).
+	a = withAPITokens(a)
 	createErr, cur, err := p.createAndRead(ctx, c, user, q)
 	switch {
 	case createErr != nil && (err != nil || cur == nil):
