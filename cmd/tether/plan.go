@@ -54,6 +54,7 @@ type connFlags struct {
 	sandbox      bool
 	sandboxState string
 	parallelism  int
+	taskTimeout  time.Duration
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -65,6 +66,10 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		usage = "how many servers are read, and changes applied, at once"
 	}
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
+	if n := cmd.Name(); n == "apply" || n == "watch" {
+		cmd.Flags().DurationVar(&f.taskTimeout, "task-timeout", providers.DefaultTaskTimeout,
+			"how long to wait for a server's background task (moving an account's mail, activating a profile) before reporting it failed")
+	}
 }
 
 // sandboxOptions lets tests shorten the sandbox's background tasks; the command line
@@ -126,7 +131,7 @@ func open(ctx context.Context, cmd *cobra.Command, path string, cf connFlags, lo
 	// The session opens Tether's state (next to the fleet, or inside the sandbox's
 	// folder: what Tether created there never counts as created on the real servers)
 	// and hands the same store to the providers.
-	so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: logger}
+	so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: logger, TaskTimeout: cf.taskTimeout}
 	sandboxOptions(&so)
 	w.sess, err = session.Open(ctx, fleet, so)
 	if err != nil {

@@ -358,9 +358,6 @@ func fnListaccts(c *call) (any, error) {
 			continue
 		}
 		j := acctView{a: *a, fields: columns}
-		if a.TaskError != "" {
-			c.warnings = append(c.warnings, a.TaskError)
-		}
 		accts = append(accts, j)
 	}
 	if len(accts) == 0 {
@@ -388,9 +385,6 @@ func fnAccountSummary(c *call) (any, error) {
 	}
 	if a == nil || !c.visible(a) {
 		return nil, fail("Account does not exist.")
-	}
-	if a.TaskError != "" {
-		c.warnings = append(c.warnings, a.TaskError)
 	}
 	return map[string]any{"acct": []any{acctView{a: *a, summary: true}}}, nil
 }
@@ -473,7 +467,6 @@ func fnModifyacct(c *call) (any, error) {
 			}
 			if target != a.MailNode {
 				t = &task{ID: "alter_user_distribution-" + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 8), Kind: "distribution", User: user, From: a.MailNode, To: target}
-				a.TaskError = ""
 				st.Tasks = append(st.Tasks, t)
 			}
 		}

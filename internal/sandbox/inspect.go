@@ -171,3 +171,19 @@ func (sb *Sandbox) SetFeatureList(nodeName, list, feature string, on bool) error
 	n.markDirty()
 	return nil
 }
+
+// Notifications returns the classes and texts of the notifications node sent, oldest
+// first (WHM mails them to its contacts; no API reads them).
+func (sb *Sandbox) Notifications(nodeName string) []string {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]string, 0, len(n.st.Notifications))
+	for _, x := range n.st.Notifications {
+		out = append(out, x.Class+": "+x.Text)
+	}
+	return out
+}

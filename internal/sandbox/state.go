@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // nodeState is everything one simulated server remembers. It is persisted as one JSON
@@ -46,6 +47,11 @@ type nodeState struct {
 	// Mail: user → mailbox → message count. Sessions: user → open IMAP/POP3 sessions.
 	Mail     map[string]map[string]int `json:"mail,omitempty"`
 	Sessions map[string]int            `json:"sessions,omitempty"`
+
+	// Notifications are what the server told its contacts (WHM's iContact), oldest
+	// first, at most maxNotifications. No WHM API 1 function reads them: they stand
+	// for the mail an administrator gets, and tests read them through Notifications.
+	Notifications []notification `json:"notifications,omitempty"`
 
 	// Tasks are queued background tasks (profile activation, distribution). A task
 	// still here after a restart is run again from the start.
@@ -115,9 +121,6 @@ type account struct {
 
 	MailNode   string `json:"mail_node,omitempty"`
 	ParentHost string `json:"parent_host,omitempty"`
-	// TaskError is the failure of the last distribution task, reported as a warning on
-	// reads until the next distribution request for the account.
-	TaskError string `json:"task_error,omitempty"`
 }
 
 type resellerLimits struct {
@@ -148,6 +151,22 @@ func (st *nodeState) listFeature(list, f string) bool {
 		return v
 	}
 	return true
+}
+
+// notification is one message to the server's contacts.
+type notification struct {
+	Time  int64  `json:"time"`
+	Class string `json:"class"` // e.g. Accounts::ChildDistributionFailure
+	Text  string `json:"text"`
+}
+
+const maxNotifications = 100
+
+func (st *nodeState) notify(class, text string) {
+	st.Notifications = append(st.Notifications, notification{Time: time.Now().Unix(), Class: class, Text: text})
+	if n := len(st.Notifications); n > maxNotifications {
+		st.Notifications = append([]notification(nil), st.Notifications[n-maxNotifications:]...)
+	}
 }
 
 // task is a queued background job.

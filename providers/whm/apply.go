@@ -780,6 +780,7 @@ func (p *Provider) distribute(ctx context.Context, c *whmapi.Client, user, child
 	if _, err := c.Call(ctx, whmapi.Once, "modifyacct", url.Values{"user": {user}, "mail_node_alias": {alias}}, nil); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	from := where(cur)
 	err = p.poll(ctx, what, func(ctx context.Context) (bool, error) {
 		a, err := c.FindAcct(ctx, user)
 		if err != nil {
@@ -790,10 +791,46 @@ func (p *Provider) distribute(ctx context.Context, c *whmapi.Client, user, child
 		}
 		return where(a) == child, nil
 	})
+	if errors.Is(err, errTaskTimeout) {
+		return p.distributionFailed(user, from, child, c.Node())
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// distributionFailed is the error of a move that did not finish within TaskTimeout.
+// WHM runs the move as a queued task (alter_user_distribution) and exposes its
+// failure through no WHM API 1 read: Cpanel/TaskProcessors/LinkedNode.pm rolls the
+// conversion back, leaves the account's child_nodes as they were, writes the log
+// under /var/cpanel/logs/account_node_conversion (Cpanel/LinkedNode/Convert/Log.pm)
+// and sends the notification Accounts::Child{Distribution,Redistribution,
+// Dedistribution}Failure. So a failure shows as an account that stays where it was,
+// and the bound is what turns it into an error.
+func (p *Provider) distributionFailed(user, from, to, parent string) error {
+	place := func(n string) string {
+		if n == "" {
+			return "the parent " + parent
+		}
+		return "child " + n
+	}
+	return fmt.Errorf("account %s: moving its mail from %s to %s did not finish within %s: its mail is still on %s. "+
+		"WHM reports a failed move only in its notifications (\"%s\") and in /var/cpanel/logs/account_node_conversion on %s: read why there, fix it, and apply again (or raise --task-timeout if the move is only slow)",
+		user, place(from), place(to), p.opts.TaskTimeout, place(from), failureNotice(from, to), parent)
+}
+
+// failureNotice names the notification WHM sends when a move fails
+// (Cpanel/TaskProcessors/LinkedNode.pm _report_conversion; the display names are
+// those of the Contact Manager).
+func failureNotice(from, to string) string {
+	switch {
+	case to == "":
+		return "Transfer Offloaded Functionality from a Child Node Failure"
+	case from != "":
+		return "Transfer Offloaded Functionality between Child Nodes Failure"
+	}
+	return "Offload Functionality to a Child Node Failure"
 }
 
 func (p *Provider) forceDedistribute(ctx context.Context, c *whmapi.Client, user, lost string) error {
@@ -882,9 +919,9 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 				return fmt.Errorf("%s: stopped waiting: %w", what, parent.Err())
 			}
 			if lastErr != nil {
-				return fmt.Errorf("%s: not finished after %s (last error: %v)", what, p.opts.TaskTimeout, lastErr)
+				return fmt.Errorf("%s: not finished after %s (last error: %v): %w", what, p.opts.TaskTimeout, lastErr, errTaskTimeout)
 			}
-			return fmt.Errorf("%s: not finished after %s: %w", what, p.opts.TaskTimeout, ctx.Err())
+			return fmt.Errorf("%s: not finished after %s: %w", what, p.opts.TaskTimeout, errTaskTimeout)
 		case <-t.C:
 		}
 		if delay *= 2; delay > p.opts.PollMax {
@@ -892,6 +929,9 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 		}
 	}
 }
+
+// errTaskTimeout marks a background task that did not finish within TaskTimeout.
+var errTaskTimeout = errors.New("the server's background task did not finish in time")
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
