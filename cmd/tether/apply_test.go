@@ -18,15 +18,24 @@ import (
 	"github.com/tether-dev/tether/internal/state"
 )
 
-func TestMain(m *testing.M) {
-	// A sandbox whose background tasks take milliseconds, and retries that do not
-	// wait half a second: the tests exercise the flow, not the clock.
-	sandboxOptions = func(o *session.Options) {
+// testCLI is the command line as tests build it: a sandbox whose background tasks
+// take milliseconds, and retries that do not wait half a second. The tests exercise
+// the flow, not the clock.
+func testCLI() *cli {
+	c := defaultCLI()
+	c.session = func(o *session.Options) {
 		o.SandboxOptions.TaskDelay = 5 * time.Millisecond
 		o.SandboxOptions.FlushInterval = 20 * time.Millisecond
 	}
-	applyRetry = engine.Retry{Attempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
-	os.Exit(m.Run())
+	c.retry = engine.Retry{Attempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	return c
+}
+
+// withEvents is testCLI with an observer of every apply event.
+func withEvents(f func(engine.Event)) *cli {
+	c := testCLI()
+	c.onEvent = f
+	return c
 }
 
 type result struct {
@@ -37,7 +46,13 @@ type result struct {
 // tether runs the command line as main does, with its own streams.
 func tether(t *testing.T, ctx context.Context, stdin string, args ...string) result {
 	t.Helper()
-	root := newRoot()
+	return tetherWith(t, testCLI(), ctx, stdin, args...)
+}
+
+// tetherWith is tether with the command line built from c.
+func tetherWith(t *testing.T, c *cli, ctx context.Context, stdin string, args ...string) result {
+	t.Helper()
+	root := newRoot(c)
 	for _, rw := range argRewriters {
 		args = rw(args)
 	}
@@ -103,7 +118,13 @@ func (e env) edit(t *testing.T, from, to string) {
 
 func (e env) run(t *testing.T, args ...string) result {
 	t.Helper()
-	return tether(t, context.Background(), "", append(args, "--sandbox", "--sandbox-state", e.sandbox)...)
+	return e.runWith(t, testCLI(), args...)
+}
+
+// runWith is run with the command line built from c.
+func (e env) runWith(t *testing.T, c *cli, args ...string) result {
+	t.Helper()
+	return tetherWith(t, c, context.Background(), "", append(args, "--sandbox", "--sandbox-state", e.sandbox)...)
 }
 
 func (e env) state(t *testing.T) *state.Folder {
@@ -257,12 +278,12 @@ func TestApplyAsksFirst(t *testing.T) {
 	r := tether(t, context.Background(), "yes\n", args...)
 	expect(t, r, 1, "standard input is not a terminal", "--auto-approve")
 
-	defer func(old func(any) bool) { isTerminal = old }(isTerminal)
-	isTerminal = func(rw any) bool { _, ok := rw.(*strings.Reader); return ok }
-	r = tether(t, context.Background(), "no\n", args...)
+	onTerminal := testCLI()
+	onTerminal.terminal = func(rw any) bool { _, ok := rw.(*strings.Reader); return ok }
+	r = tetherWith(t, onTerminal, context.Background(), "no\n", args...)
 	expect(t, r, 1, "Do you want to perform these actions? Only 'yes' will be accepted:", "Apply cancelled: nothing was changed.")
 	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 2)
-	r = tether(t, context.Background(), "yes\n", args...)
+	r = tetherWith(t, onTerminal, context.Background(), "yes\n", args...)
 	expect(t, r, 0, "Apply complete!")
 }
 
@@ -294,13 +315,12 @@ func TestFaultInjectedApplyReportsEveryFailureThenConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	eventHook = func(ev engine.Event) {
+	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventDone {
 			once.Do(func() { sb.SetFaults("mail2", sandbox.Faults{Offline: true}) })
 		}
-	}
-	defer func() { eventHook = nil }()
-	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	})
+	r := e.runWith(t, c, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
 	expect(t, r, 1, "Apply incomplete:", "✗ link node.mail1 on web1", "✗ link node.mail2 on web1",
 		"- create account.alice: skipped: it depends on node.mail1/link, which failed",
 		"- create account.dave: skipped: it depends on node.mail2/link, which failed")
@@ -312,7 +332,6 @@ func TestFaultInjectedApplyReportsEveryFailureThenConverges(t *testing.T) {
 		t.Fatalf("journal after a failed apply: %v, %v", js, err)
 	}
 
-	eventHook = nil
 	sb.SetFaults("mail1", sandbox.Faults{})
 	sb.SetFaults("mail2", sandbox.Faults{})
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
@@ -327,19 +346,17 @@ func TestInterruptedApplyIsFinishedByTheNext(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	eventHook = func(ev engine.Event) {
+	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventDone {
 			cancel() // Ctrl-C after the first change
 		}
-	}
-	defer func() { eventHook = nil }()
-	r := tether(t, ctx, "", "apply", "--auto-approve", "--parallelism", "1", e.fleet, "--sandbox", "--sandbox-state", e.sandbox)
+	})
+	r := tetherWith(t, c, ctx, "", "apply", "--auto-approve", "--parallelism", "1", e.fleet, "--sandbox", "--sandbox-state", e.sandbox)
 	expect(t, r, 1, "apply interrupted", "were not started", "run tether apply again to finish")
 	js, err := e.state(t).Journals(context.Background())
 	if err != nil || len(js) != 1 || len(js[0].Remaining()) == 0 {
 		t.Fatalf("journal: %+v, %v", js, err)
 	}
-	eventHook = nil
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "did not finish", "Apply complete!")
 	e.assertConverged(t)
@@ -371,13 +388,12 @@ func TestPlanWithUnreachableParent(t *testing.T) {
 func TestSigintDuringApply(t *testing.T) {
 	e := newEnv(t)
 	var once sync.Once
-	eventHook = func(ev engine.Event) {
+	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventDone {
 			once.Do(func() { syscall.Kill(os.Getpid(), syscall.SIGINT) })
 		}
-	}
-	defer func() { eventHook = nil }()
-	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	})
+	r := e.runWith(t, c, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
 	expect(t, r, 1, "run tether apply again to finish")
 	if js, _ := e.state(t).Journals(context.Background()); len(js) != 1 {
 		t.Fatalf("%d journals", len(js))
