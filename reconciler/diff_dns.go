@@ -251,6 +251,7 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 				Address: addr, Action: plan.Create,
 				After:    d.memberAfter(m),
 				Reason:   fmt.Sprintf("%s joins the DNS cluster of %s as a %s member", name, parent, m.Role),
+				Warnings: memberCreateWarnings(parent, name, m),
 				Provider: provider, Target: target, Parent: parent,
 			}, deps...)
 			continue
@@ -422,4 +423,26 @@ func zoneChangeNames(cs []*plan.Change) string {
 	}
 	sort.Strings(names)
 	return listNames(names, 3)
+}
+
+// memberCreateWarnings says where adding a cpanel member leaves credentials: WHM
+// writes the member's API token in plain text into the parent's cluster
+// configuration (/var/cpanel/cluster/root/config/<address>,
+// Cpanel/NameServer/Setup/Remote/cPanel.pm), and reverse trust (sync and
+// standalone) leaves a token of the parent on the member.
+func memberCreateWarnings(parent, name string, m *schema.Member) []string {
+	if m.BackendName() != schema.BackendCPanel {
+		return nil
+	}
+	node := m.Node
+	if node == "" {
+		node = name
+	}
+	out := []string{fmt.Sprintf("the API token of %s is stored on %s in plain text (/var/cpanel/cluster/root/config/<address of %s>), as WHM keeps DNS cluster credentials; anyone with root on %s can use it on %s",
+		node, parent, node, parent, node)}
+	if m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleStandalone {
+		out = append(out, fmt.Sprintf("reverse trust: %s creates an API token with the clustering ACL and stores it on %s, which adds %s to its own cluster as standalone",
+			parent, node, parent))
+	}
+	return out
 }
