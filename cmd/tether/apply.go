@@ -116,7 +116,11 @@ func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af app
 		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", gated.Err)
 		var se *reconciler.SafetyError
 		if errors.As(gated.Err, &se) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(se.Flags(), " "))
+			if allFlagged(se) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(se.Flags(), " "))
+			} else {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Nothing was applied. No flag allows a removal the fleet's policy forbids; make a new plan.")
+			}
 		}
 		return exitError{code: 1}
 	}
@@ -128,6 +132,16 @@ func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af app
 		return incomplete(cmd, res.Plan)
 	}
 	return c.reportApply(ctx, cmd, w, res, err, af.noVerify)
+}
+
+// allFlagged reports whether a flag allows every problem of se.
+func allFlagged(se *reconciler.SafetyError) bool {
+	for _, p := range se.Problems {
+		if p.Flag == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // applyOptions are the flags' choices, and what the terminal is told on the way.

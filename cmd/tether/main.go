@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
 )
 
@@ -107,6 +108,6 @@ func run(c *cli, args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "Error:", err)
+	fmt.Fprintln(os.Stderr, "Error:", redact.Text(err.Error()))
 	return 1
 }

@@ -46,6 +46,7 @@ type connFlags struct {
 	sandbox      bool
 	sandboxState string
 	parallelism  int
+	strict       bool
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -57,11 +58,13 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		usage = "how many servers are read, and changes applied, at once"
 	}
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
+	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 
-// sessionOptions are the session a command's flags ask for, logging to cmd's stderr.
+// sessionOptionsFor is the session a command's flags ask for, logging to cmd's stderr.
 func (c *cli) sessionOptionsFor(cmd *cobra.Command, path string, cf connFlags) session.Options {
-	return c.sessionOptions(session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: c.newLogger(cmd.ErrOrStderr())})
+	return c.sessionOptions(session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, StrictSecrets: cf.strict,
+		Logger: c.newLogger(cmd.ErrOrStderr())})
 }
 
 // reportInvalid prints an invalid fleet's problems line by line on stderr and ends the

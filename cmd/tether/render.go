@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/reconciler/desired"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/reconciler/render"
@@ -79,10 +80,11 @@ func (c *cli) renderPlan(w io.Writer, p *plan.Plan, format string) error {
 }
 
 // newLogger writes structured logs to stderr: text on a terminal, JSON elsewhere (CI
-// and journald parse it).
+// and journald parse it). Every attribute goes through redact, so no log site can
+// write a URL's credentials.
 func (c *cli) newLogger(w io.Writer) *slog.Logger {
 	if c.terminal(w) {
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return slog.New(slog.NewTextHandler(w, redact.Options(slog.LevelWarn)))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, redact.Options(nil)))
 }

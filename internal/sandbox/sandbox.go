@@ -160,6 +160,14 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 			states[name] = st
 		}
 	}
+	// A node's name becomes its state file's name: only a valid link alias (letters,
+	// digits, "_" and "-") is ever joined into a path.
+	for _, name := range sortedKeys(states) {
+		if p := schema.LinkAliasProblem(name); p != "" {
+			cancel()
+			return nil, fmt.Errorf("sandbox: node name %q %s (TETHER-L10); nothing was served or written", name, p)
+		}
+	}
 	hosts := map[string]string{}
 	for _, name := range sortedKeys(states) {
 		h := states[name].Host

@@ -21,10 +21,13 @@ type ApplyOptions struct {
 	LockWait time.Duration
 	// Retry is the engine's retry policy (zero: its default).
 	Retry engine.Retry
-	// Safety are the gates the plan must pass (--force, --allow-data-loss, --partial).
+	// Safety are the gates the plan must pass (--force, --allow-data-loss, --partial);
+	// the state the plan was made with is filled in.
 	Safety reconciler.SafetyOptions
-	// Saved, when set, is applied instead of a new plan, once the fleet and the
-	// servers are checked to be what it was made from.
+	// Saved, when set, is a plan made earlier: the plan is made again from the fleet
+	// and the live state, and applied only if it is the saved one change for change
+	// (and the fleet and servers are what it was made from). What runs is always what
+	// Diff makes now, checked by the safety rules now, never what the file says.
 	Saved *planfile.File
 	// SavedPath names the saved plan in what is reported about it.
 	SavedPath string
@@ -86,11 +89,7 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 			o.Unfinished(j)
 		}
 	}
-	if o.Saved != nil {
-		if _, err := w.Observe(ctx, o.Parallelism); err != nil {
-			return out, err
-		}
-	} else if err := w.MakePlan(ctx, o.Parallelism); err != nil {
+	if err := w.MakePlan(ctx, o.Parallelism); err != nil {
 		return out, err
 	}
 	// Every apply counts what observing sent against the servers that answered or
@@ -103,7 +102,9 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		if err := o.Saved.Check(o.SavedPath, w.Source, w.Fingerprint); err != nil {
 			return out, &Gated{Err: err}
 		}
-		w.Plan = o.Saved.Plan
+		if err := o.Saved.Verify(o.SavedPath, w.Plan); err != nil {
+			return out, &Gated{Err: err}
+		}
 	}
 	out.Plan = w.Plan
 	if o.Planned != nil {
@@ -111,7 +112,9 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 			return out, err
 		}
 	}
-	if err := reconciler.CheckSafety(w.Plan, w.Fleet, w.Observed, o.Safety); err != nil {
+	safety := o.Safety
+	safety.Inventory, safety.Protected = w.Owned, w.Protected
+	if err := reconciler.CheckSafety(w.Plan, w.Fleet, w.Observed, safety); err != nil {
 		return out, &Gated{Err: err}
 	}
 	if !w.Plan.Empty() && o.Confirm != nil {

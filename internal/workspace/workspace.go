@@ -55,10 +55,13 @@ type Workspace struct {
 	Session *session.Session
 	State   state.Store
 
-	// Observed, its fingerprint and the plan are filled by Observe and Plan.
+	// Observed, its fingerprint and the plan are filled by Observe and MakePlan.
 	Observed    *schema.Fleet
 	Fingerprint planfile.Observed
 	Plan        *plan.Plan
+	// Owned and Protected are Tether's state as the plan was made with it; the
+	// safety check judges removals against them again.
+	Owned, Protected map[string]bool
 
 	closers []func() error
 }
@@ -148,6 +151,7 @@ func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
 	for a := range inv {
 		owned[a] = true
 	}
+	w.Owned, w.Protected = owned, prot
 	w.Plan = reconciler.Diff(w.Fleet, w.Observed, reconciler.DiffOptions{Inventory: owned, Protected: prot, ObserveErrors: errs})
 	w.Plan.Source = w.Source
 	w.Plan.Observed = w.Fingerprint.Fingerprint
