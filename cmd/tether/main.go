@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tether-dev/tether/internal/cueguard"
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
@@ -89,6 +90,9 @@ accounts, resellers and DNS clusters — from CUE or YAML kept in a git reposito
 }
 
 func main() {
+	// The watch daemon evaluates CUE in a copy of this binary it can stop; that copy
+	// does its one job here and exits.
+	cueguard.RunChildIfAsked()
 	os.Exit(run(defaultCLI(), os.Args[1:]))
 }
 
