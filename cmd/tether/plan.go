@@ -12,6 +12,7 @@ import (
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/workspace"
+	"github.com/tether-dev/tether/providers"
 	_ "github.com/tether-dev/tether/providers/all"
 	"github.com/tether-dev/tether/reconciler/desired"
 	"github.com/tether-dev/tether/reconciler/planfile"
@@ -46,6 +47,7 @@ type connFlags struct {
 	sandbox      bool
 	sandboxState string
 	parallelism  int
+	taskTimeout  time.Duration
 	strict       bool
 }
 
@@ -58,13 +60,17 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		usage = "how many servers are read, and changes applied, at once"
 	}
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
+	if n := cmd.Name(); n == "apply" || n == "watch" {
+		cmd.Flags().DurationVar(&f.taskTimeout, "task-timeout", providers.DefaultTaskTimeout,
+			"how long to wait for a server's background task (moving an account's mail, activating a profile) before reporting it failed")
+	}
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 
 // sessionOptionsFor is the session a command's flags ask for, logging to cmd's stderr.
 func (c *cli) sessionOptionsFor(cmd *cobra.Command, path string, cf connFlags) session.Options {
 	return c.sessionOptions(session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, StrictSecrets: cf.strict,
-		Logger: c.newLogger(cmd.ErrOrStderr())})
+		TaskTimeout: cf.taskTimeout, Logger: c.newLogger(cmd.ErrOrStderr())})
 }
 
 // reportInvalid prints an invalid fleet's problems line by line on stderr and ends the

@@ -14,6 +14,7 @@ import (
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/gitsource"
 	"github.com/tether-dev/tether/internal/redact"
+	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/internal/workspace"
 )
@@ -156,8 +157,14 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 // `tether apply`, with the daemon's state.
 func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
 	return workspace.NewDaemon(workspace.DaemonOptions{
-		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StrictSecrets: wf.strict,
-		Apply:   workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
-		Session: c.session, Logger: logger,
+		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir,
+		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
+		Session: func(o *session.Options) {
+			o.StrictSecrets, o.TaskTimeout = wf.strict, wf.taskTimeout
+			if c.session != nil {
+				c.session(o)
+			}
+		},
+		Logger: logger,
 	})
 }

@@ -32,15 +32,14 @@ type DaemonOptions struct {
 	// StateDir/sandbox) instead of the real servers.
 	Sandbox      bool
 	SandboxState string
-	// StrictSecrets refuses token and secret files their group or others can read.
-	StrictSecrets bool
 	// StateDir holds the daemon's files; Tether's state is in StateDir/state unless
 	// $TETHER_STATE_DIR or the sandbox places it (see Daemon.StateDir).
 	StateDir string
 	// Apply are the engine's choices; LockWait defaults to a minute, and the gates
 	// are the daemon's own (it never forces; an incomplete plan is not applied).
 	Apply ApplyOptions
-	// Session adjusts the session's options (tests shorten the sandbox's tasks).
+	// Session adjusts the session's options: the command line's (strict secrets, task
+	// timeout), tests' (a faster sandbox).
 	Session func(*session.Options)
 	Logger  *slog.Logger
 }
@@ -114,7 +113,7 @@ func (d *Daemon) session(ctx context.Context, fleet *schema.Fleet, fleetPath str
 	}
 	// The providers keep their state (DNS members' health) in the daemon's state
 	// folder, the one each reconcile opens.
-	so := session.Options{FleetPath: fleetPath, Sandbox: d.o.Sandbox, SandboxState: d.SandboxState(), StateDir: d.StateDir(), StrictSecrets: d.o.StrictSecrets, Logger: d.o.Logger}
+	so := session.Options{FleetPath: fleetPath, Sandbox: d.o.Sandbox, SandboxState: d.SandboxState(), StateDir: d.StateDir(), Logger: d.o.Logger}
 	if d.o.Session != nil {
 		d.o.Session(&so)
 	}
