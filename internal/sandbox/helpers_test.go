@@ -113,7 +113,7 @@ func (s *testSB) raw(method, u, auth, body string) *env {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.eps.HTTPClient(0).Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, u, err)
 	}

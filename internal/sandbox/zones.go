@@ -434,7 +434,7 @@ func (n *node) clusterReverseTrust(ctx context.Context, m dnscluster.Member) err
 	form := url.Values{"module": {dnscluster.ModuleCPanel}, "host": {myHost}, "user": {"root"}, "pass": {tok}, "dnsrole": {dnscluster.RoleStandalone}}
 	ctx, cancel := context.WithTimeout(ctx, n.sb.opts.RemoteTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+t.addr+dnscluster.PathActivateRemote, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.scheme()+"://"+t.addr+dnscluster.PathActivateRemote, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
