@@ -11,7 +11,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
@@ -45,20 +44,11 @@ type Config struct {
 	// distributed store later): providers keep what they must remember between runs
 	// there, never in a file of their own. Nil means nothing is kept between runs.
 	State State
+	// Zones reads a parent's zones, for providers that push them to other servers
+	// (rfc2136). The session wires in the provider that manages parents (whm), so no
+	// provider imports another. Nil means no zones can be read.
+	Zones ZoneSource
 }
-
-// State is the part of Tether's state (internal/state.Store implements it) a provider
-// may use: DNS members' health and what was last pushed to each member. Member ids
-// are "PARENT/MEMBER".
-type State interface {
-	Health(ctx context.Context) (map[string]state.Health, error)
-	UpdateHealth(ctx context.Context, member string, fn func(*state.Health)) (state.Health, error)
-	Pushed(ctx context.Context, member string) (map[string]string, error)
-	UpdatePushed(ctx context.Context, member string, zones map[string]string) error
-	ForgetMember(ctx context.Context, member string) error
-}
-
-var _ State = state.Store(nil)
 
 // Provider talks to one kind of server.
 type Provider interface {

@@ -1,3 +1,8 @@
+// Package reconciler is the planner: Diff compares a desired fleet with an observed
+// one (a pure function), CheckSafety refuses plans that would destroy more than the
+// operator allowed. It does no I/O and imports neither providers nor internal:
+// observing and applying are the engine's (internal/engine), which hands it the
+// observed fleet and executes the plan it returns.
 package reconciler
 
 import (
@@ -89,6 +94,7 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	d.diffDNS()
 
 	changes := d.ordered()
+	alignValues(changes)
 	// Observation errors keep the order they were found in; the planner's own come
 	// after, sorted, like the warnings, so no map order shows through.
 	sort.Strings(d.errors)

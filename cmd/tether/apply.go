@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/progress"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/reconciler"
@@ -36,10 +37,10 @@ type applyFlags struct {
 }
 
 // applyRetry is the engine's retry policy; tests shorten it.
-var applyRetry reconciler.Retry
+var applyRetry engine.Retry
 
 // eventHook, when set, also sees every apply event (tests inject faults mid-run).
-var eventHook func(reconciler.Event)
+var eventHook func(engine.Event)
 
 // interruptSignals end an apply gracefully: nothing new starts, running changes end.
 var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
@@ -93,7 +94,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().BoolVar(&af.allowDataLoss, "allow-data-loss", false, "allow changes that lose data (forced dedistribution from a lost child)")
 	cmd.Flags().BoolVar(&af.force, "force", false, "allow a plan that removes more than policy.maxRemovePercent of a parent's accounts")
 	cmd.Flags().BoolVar(&af.partial, "partial", false, "apply an incomplete plan: what was planned for the parts of the fleet that could be read (exit 1 all the same)")
-	cmd.Flags().IntVar(&af.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
+	cmd.Flags().IntVar(&af.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
 	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent that another apply or the watch daemon is writing to (0: do not wait)")
 	return cmd
@@ -166,7 +167,7 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 // plan never does. Members disabled by it are told on stderr; the plan in hand
 // already leaves them alone, since they could not be read.
 func recordObserved(ctx context.Context, cmd *cobra.Command, w *workspace) {
-	err := reconciler.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers)
+	err := engine.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers)
 	if err == nil {
 		return
 	}
@@ -233,19 +234,19 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 		noChanges(out, w.plan)
 		return incomplete(cmd, w.plan)
 	}
-	opts := reconciler.ApplyOptions{
+	opts := engine.ApplyOptions{
 		Parallelism: af.parallelism,
 		PerTarget:   af.perNode,
 		State:       w.st,
-		Locks:       reconciler.Locks(w.plan, prev),
+		Locks:       engine.Locks(w.plan, prev),
 		LockWait:    af.lockTimeout,
 		Retry:       applyRetry,
 		Events:      events(errw),
 	}
 	if hook, show := eventHook, opts.Events; hook != nil {
-		opts.Events = func(ev reconciler.Event) { show(ev); hook(ev) }
+		opts.Events = func(ev engine.Event) { show(ev); hook(ev) }
 	}
-	res, err := reconciler.Apply(ctx, w.plan, w.sess.Providers, opts)
+	res, err := engine.Apply(ctx, w.plan, w.sess.Providers, opts)
 	if res == nil {
 		return err
 	}
@@ -304,7 +305,7 @@ func incomplete(cmd *cobra.Command, p *plan.Plan) error {
 	return exitError{code: 1}
 }
 
-func events(errw io.Writer) func(reconciler.Event) {
+func events(errw io.Writer) func(engine.Event) {
 	if f, ok := errw.(*os.File); ok && isTerminal(f) {
 		return progress.NewLine(f).Event
 	}
@@ -313,10 +314,10 @@ func events(errw io.Writer) func(reconciler.Event) {
 
 // report prints what became of the plan: the counts, then each change that did not
 // succeed with the reason.
-func report(out io.Writer, res *reconciler.Result) {
+func report(out io.Writer, res *engine.Result) {
 	var created, changed, removed int
 	for _, c := range res.Changes {
-		if c.Status != reconciler.StatusDone {
+		if c.Status != engine.StatusDone {
 			continue
 		}
 		switch c.Change.Action.Kind() {
@@ -336,11 +337,11 @@ func report(out io.Writer, res *reconciler.Result) {
 		res.Done, created, changed, removed, res.Failed, res.Skipped, res.NotStarted)
 	for _, c := range res.Changes {
 		switch c.Status {
-		case reconciler.StatusFailed:
+		case engine.StatusFailed:
 			fmt.Fprintf(out, "  ✗ %s %s on %s: %v\n", c.Change.Action, c.Change.Address, c.Change.Target, c.Err)
-		case reconciler.StatusSkipped:
+		case engine.StatusSkipped:
 			fmt.Fprintf(out, "  - %s %s: %v\n", c.Change.Action, c.Change.Address, c.Err)
-		case reconciler.StatusNotStarted:
+		case engine.StatusNotStarted:
 			fmt.Fprintf(out, "  · %s %s: not started\n", c.Change.Action, c.Change.Address)
 		}
 	}

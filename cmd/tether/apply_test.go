@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
-	"github.com/tether-dev/tether/reconciler"
 )
 
 func TestMain(m *testing.M) {
@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		o.SandboxOptions.TaskDelay = 5 * time.Millisecond
 		o.SandboxOptions.FlushInterval = 20 * time.Millisecond
 	}
-	applyRetry = reconciler.Retry{Attempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	applyRetry = engine.Retry{Attempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 	os.Exit(m.Run())
 }
 
@@ -294,8 +294,8 @@ func TestFaultInjectedApplyReportsEveryFailureThenConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	eventHook = func(ev reconciler.Event) {
-		if ev.Kind == reconciler.EventDone {
+	eventHook = func(ev engine.Event) {
+		if ev.Kind == engine.EventDone {
 			once.Do(func() { sb.SetFaults("mail2", sandbox.Faults{Offline: true}) })
 		}
 	}
@@ -327,8 +327,8 @@ func TestInterruptedApplyIsFinishedByTheNext(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	eventHook = func(ev reconciler.Event) {
-		if ev.Kind == reconciler.EventDone {
+	eventHook = func(ev engine.Event) {
+		if ev.Kind == engine.EventDone {
 			cancel() // Ctrl-C after the first change
 		}
 	}
@@ -371,8 +371,8 @@ func TestPlanWithUnreachableParent(t *testing.T) {
 func TestSigintDuringApply(t *testing.T) {
 	e := newEnv(t)
 	var once sync.Once
-	eventHook = func(ev reconciler.Event) {
-		if ev.Kind == reconciler.EventDone {
+	eventHook = func(ev engine.Event) {
+		if ev.Kind == engine.EventDone {
 			once.Do(func() { syscall.Kill(os.Getpid(), syscall.SIGINT) })
 		}
 	}

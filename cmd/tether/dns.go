@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tether-dev/tether/internal/dnsverify"
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -353,7 +354,7 @@ func enableCPanel(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet
 	if whm == nil {
 		return fmt.Errorf("dns enable %s: no whm provider registered", name)
 	}
-	observed, errs := reconciler.Observe(ctx, []providers.Provider{whm}, fleet, 1)
+	observed, errs := engine.Observe(ctx, []providers.Provider{whm}, fleet, 1)
 	if len(errs) > 0 {
 		return fmt.Errorf("dns enable %s: read the DNS cluster of %s: %w", name, parent, errors.Join(errs...))
 	}
@@ -371,8 +372,8 @@ func enableCPanel(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet
 	if err := renderPlan(out, p, "text"); err != nil {
 		return err
 	}
-	res, err := reconciler.Apply(ctx, p, sess.Providers, reconciler.ApplyOptions{
-		State: sess.State, Locks: reconciler.Locks(p, nil), Retry: applyRetry, Events: events(cmd.ErrOrStderr()),
+	res, err := engine.Apply(ctx, p, sess.Providers, engine.ApplyOptions{
+		State: sess.State, Locks: engine.Locks(p, nil), Retry: applyRetry, Events: events(cmd.ErrOrStderr()),
 	})
 	if res != nil {
 		report(out, res)

@@ -13,11 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/fleetcode"
 	"github.com/tether-dev/tether/internal/importer"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/providers"
-	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -88,7 +88,7 @@ result, so rule violations already on the servers are seen at once.`,
 			start := time.Now()
 			// The same bound as plan and apply (--parallelism): servers read at once.
 			stop := importProgress(ctx, stderr, prog, start, importProgressEvery)
-			observed, errs := reconciler.Observe(ctx, provs, declared, cf.parallelism)
+			observed, errs := engine.Observe(ctx, provs, declared, cf.parallelism)
 			stop()
 			for _, e := range errs {
 				fmt.Fprintf(stderr, "error: %v\n", e)

@@ -19,10 +19,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/providers"
-	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -230,7 +230,7 @@ func BenchmarkImportSandbox10k(b *testing.B) {
 }
 
 // BenchmarkObserveSandbox10Parents observes 10 sandbox parents holding 10,000
-// accounts between them (TETHER_BENCH_N) with reconciler.Observe at the default
+// accounts between them (TETHER_BENCH_N) with engine.Observe at the default
 // parallelism, through the session plan and import open: the sandbox's own start is
 // outside the timer, so this is the WHM reads, their decoding and the merge. It
 // reports the time and the heap peak (the in-process sandbox included).
@@ -255,7 +255,7 @@ func BenchmarkObserveSandbox10Parents(b *testing.B) {
 		var errs []error
 		start := time.Now()
 		peak, before := heapPeak(func() {
-			observed, errs = reconciler.Observe(context.Background(), provs, declared, reconciler.DefaultApplyParallelism)
+			observed, errs = engine.Observe(context.Background(), provs, declared, engine.DefaultApplyParallelism)
 		})
 		el := time.Since(start)
 		if len(errs) > 0 || len(observed.Accounts) != bf.accounts {

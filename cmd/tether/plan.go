@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -63,7 +64,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	if n := cmd.Name(); n == "apply" || n == "watch" {
 		usage = "how many servers are read, and changes applied, at once"
 	}
-	cmd.Flags().IntVar(&f.parallelism, "parallelism", reconciler.DefaultApplyParallelism, usage)
+	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
 }
 
 // sandboxOptions lets tests shorten the sandbox's background tasks; the command line
@@ -146,7 +147,7 @@ func (w *workspace) observe(ctx context.Context, parallelism int) ([]error, erro
 	for _, n := range names {
 		provs = append(provs, w.sess.Providers[n])
 	}
-	observed, errs := reconciler.Observe(ctx, provs, w.fleet, parallelism)
+	observed, errs := engine.Observe(ctx, provs, w.fleet, parallelism)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/gitsource"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
@@ -117,7 +118,7 @@ commands for as long as it runs.`,
 	f.StringVar(&wf.hookTokenEnv, "hook-token-env", "TETHER_HOOK_TOKEN", "environment variable holding the bearer token /hook requires (if it is unset, /hook takes no token)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
-	f.IntVar(&wf.perNode, "per-node", reconciler.DefaultPerTarget, "how many changes run at once against one server")
+	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	wf.connFlags.register(cmd)
 	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
 	return cmd
@@ -163,7 +164,7 @@ type watchRunner struct {
 	// lockWait bounds the wait for a parent that a CLI apply is writing to.
 	lockWait time.Duration
 	// events, when set, also sees every apply event (tests hold an apply mid-run).
-	events func(reconciler.Event)
+	events func(engine.Event)
 
 	mu      sync.Mutex
 	webhook string // the last valid fleet's policy.notifyWebhook
@@ -290,7 +291,7 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 		// As apply does: what this round's reads met counts towards DNS members'
 		// failure thresholds, so a member that cannot be read is disabled in time and
 		// stops holding the rest of the fleet back.
-		if err := reconciler.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers); err != nil {
+		if err := engine.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers); err != nil {
 			r.log.Warn("DNS member health", "err", err.Error())
 		}
 	}
@@ -332,11 +333,11 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	defer func() {
 		r.log.Debug("reconcile timing", "commit", commit, "plan_ms", planTime.Milliseconds(), "apply_ms", time.Since(applyStart).Milliseconds())
 	}()
-	res, err := reconciler.Apply(ctx, w.plan, w.sess.Providers, reconciler.ApplyOptions{
+	res, err := engine.Apply(ctx, w.plan, w.sess.Providers, engine.ApplyOptions{
 		Parallelism: r.wf.parallelism, PerTarget: r.wf.perNode, State: w.st,
-		Locks: reconciler.Locks(w.plan, mine), LockWait: lockWait, Retry: applyRetry,
-		Events: func(ev reconciler.Event) {
-			if ev.Kind == reconciler.EventFailed {
+		Locks: engine.Locks(w.plan, mine), LockWait: lockWait, Retry: applyRetry,
+		Events: func(ev engine.Event) {
+			if ev.Kind == engine.EventFailed {
 				r.log.Error("change failed", "event", fmt.Sprint(ev))
 			}
 			if r.events != nil {

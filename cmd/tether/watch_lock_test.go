@@ -9,18 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
-	"github.com/tether-dev/tether/reconciler"
 )
 
 // holdAtFirstStart returns an event hook that stops the apply at its first change,
 // with its locks held, until release is closed; started is closed when it stops.
-func holdAtFirstStart() (hook func(reconciler.Event), started, release chan struct{}) {
+func holdAtFirstStart() (hook func(engine.Event), started, release chan struct{}) {
 	started, release = make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	hook = func(ev reconciler.Event) {
-		if ev.Kind == reconciler.EventStart {
+	hook = func(ev engine.Event) {
+		if ev.Kind == engine.EventStart {
 			once.Do(func() { close(started); <-release })
 		}
 	}
@@ -29,8 +29,8 @@ func holdAtFirstStart() (hook func(reconciler.Event), started, release chan stru
 
 func newTestRunner(sb, stateDir string) *watchRunner {
 	return &watchRunner{
-		wf: watchFlags{connFlags: connFlags{sandbox: true, sandboxState: sb, parallelism: reconciler.DefaultApplyParallelism},
-			stateDir: stateDir, perNode: reconciler.DefaultPerTarget},
+		wf: watchFlags{connFlags: connFlags{sandbox: true, sandboxState: sb, parallelism: engine.DefaultApplyParallelism},
+			stateDir: stateDir, perNode: engine.DefaultPerTarget},
 		log:      slog.New(slog.DiscardHandler),
 		lockWait: 200 * time.Millisecond,
 	}

@@ -13,12 +13,12 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/internal/engine"
 )
 
 // For picks the display for out: a Line when it is a terminal, log lines through
 // logger otherwise.
-func For(out *os.File, logger *slog.Logger) func(reconciler.Event) {
+func For(out *os.File, logger *slog.Logger) func(engine.Event) {
 	if term.IsTerminal(int(out.Fd())) {
 		return NewLine(out).Event
 	}
@@ -27,29 +27,29 @@ func For(out *os.File, logger *slog.Logger) func(reconciler.Event) {
 
 // Log reports every change's outcome, retries and interruptions as slog records.
 // Starts are logged at debug level: a CI log of ten thousand creations is long enough.
-func Log(logger *slog.Logger) func(reconciler.Event) {
-	return func(ev reconciler.Event) {
+func Log(logger *slog.Logger) func(engine.Event) {
+	return func(ev engine.Event) {
 		attrs := []any{}
 		if c := ev.Change; c != nil {
 			attrs = append(attrs, "address", c.Address, "action", string(c.Action), "target", c.Target)
 		}
 		counts := []any{"done", ev.Done, "failed", ev.Failed, "skipped", ev.Skipped, "total", ev.Total}
 		switch ev.Kind {
-		case reconciler.EventBegin:
+		case engine.EventBegin:
 			logger.Info("apply started", "total", ev.Total)
-		case reconciler.EventStart:
+		case engine.EventStart:
 			logger.Debug("change started", attrs...)
-		case reconciler.EventRetry:
+		case engine.EventRetry:
 			logger.Warn("change will be retried", append(attrs, "attempt", ev.Attempt, "wait", ev.Wait.String(), "error", ev.Err)...)
-		case reconciler.EventDone:
+		case engine.EventDone:
 			logger.Info("change applied", append(append(attrs, "duration", ev.Elapsed.Round(time.Millisecond).String()), counts...)...)
-		case reconciler.EventFailed:
+		case engine.EventFailed:
 			logger.Error("change failed", append(append(attrs, "attempts", ev.Attempt, "error", ev.Err), counts...)...)
-		case reconciler.EventSkipped:
+		case engine.EventSkipped:
 			logger.Warn("change skipped", append(attrs, "reason", ev.Err)...)
-		case reconciler.EventInterrupted:
+		case engine.EventInterrupted:
 			logger.Warn("apply interrupted: no new change starts; waiting for the running ones", "running", ev.Running)
-		case reconciler.EventEnd:
+		case engine.EventEnd:
 			logger.Info("apply finished", counts...)
 		}
 	}
@@ -74,27 +74,27 @@ func NewLine(w io.Writer) *Line {
 
 // Event updates the display with one event. It redraws at most every 100 ms, so a
 // fast apply is not slowed down by the terminal.
-func (l *Line) Event(ev reconciler.Event) {
+func (l *Line) Event(ev engine.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	switch ev.Kind {
-	case reconciler.EventBegin:
+	case engine.EventBegin:
 		l.start = now
-	case reconciler.EventFailed:
+	case engine.EventFailed:
 		l.above(fmt.Sprintf("✗ %s %s on %s: %v", ev.Change.Action, ev.Change.Address, ev.Change.Target, ev.Err))
-	case reconciler.EventSkipped:
+	case engine.EventSkipped:
 		l.above(fmt.Sprintf("- %s %s: %v", ev.Change.Action, ev.Change.Address, ev.Err))
-	case reconciler.EventRetry:
+	case engine.EventRetry:
 		l.above(fmt.Sprintf("↻ %s %s: attempt %d failed, retrying in %s: %v", ev.Change.Action, ev.Change.Address, ev.Attempt, ev.Wait, ev.Err))
-	case reconciler.EventInterrupted:
+	case engine.EventInterrupted:
 		l.above(fmt.Sprintf("Interrupted: starting nothing new, waiting for %d running changes…", ev.Running))
-	case reconciler.EventEnd:
+	case engine.EventEnd:
 		l.draw(ev, now)
 		fmt.Fprintln(l.w)
 		return
 	}
-	if ev.Kind == reconciler.EventBegin || now.Sub(l.last) >= l.every {
+	if ev.Kind == engine.EventBegin || now.Sub(l.last) >= l.every {
 		l.draw(ev, now)
 	}
 }
@@ -104,7 +104,7 @@ func (l *Line) above(msg string) {
 	fmt.Fprintf(l.w, "\r\033[K%s\n%s", msg, l.lastText)
 }
 
-func (l *Line) draw(ev reconciler.Event, now time.Time) {
+func (l *Line) draw(ev engine.Event, now time.Time) {
 	l.last = now
 	finished := ev.Done + ev.Failed + ev.Skipped
 	text := fmt.Sprintf("Applying: %d/%d", finished, ev.Total)

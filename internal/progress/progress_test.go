@@ -9,21 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/reconciler/plan"
 )
 
 var change = &plan.Change{ID: "account.a/create", Address: "account.a", Action: plan.Create, Target: "web1"}
 
-func events() []reconciler.Event {
-	return []reconciler.Event{
-		{Kind: reconciler.EventBegin, Total: 3},
-		{Kind: reconciler.EventStart, Change: change, Total: 3, Running: 1},
-		{Kind: reconciler.EventRetry, Change: change, Attempt: 1, Wait: time.Second, Err: errors.New("503"), Total: 3, Running: 1},
-		{Kind: reconciler.EventFailed, Change: change, Attempt: 2, Err: errors.New("boom"), Total: 3, Failed: 1},
-		{Kind: reconciler.EventSkipped, Change: change, Err: errors.New("skipped: it depends on x"), Total: 3, Failed: 1, Skipped: 1},
-		{Kind: reconciler.EventDone, Change: change, Elapsed: 20 * time.Millisecond, Total: 3, Done: 1, Failed: 1, Skipped: 1},
-		{Kind: reconciler.EventEnd, Total: 3, Done: 1, Failed: 1, Skipped: 1},
+func events() []engine.Event {
+	return []engine.Event{
+		{Kind: engine.EventBegin, Total: 3},
+		{Kind: engine.EventStart, Change: change, Total: 3, Running: 1},
+		{Kind: engine.EventRetry, Change: change, Attempt: 1, Wait: time.Second, Err: errors.New("503"), Total: 3, Running: 1},
+		{Kind: engine.EventFailed, Change: change, Attempt: 2, Err: errors.New("boom"), Total: 3, Failed: 1},
+		{Kind: engine.EventSkipped, Change: change, Err: errors.New("skipped: it depends on x"), Total: 3, Failed: 1, Skipped: 1},
+		{Kind: engine.EventDone, Change: change, Elapsed: 20 * time.Millisecond, Total: 3, Done: 1, Failed: 1, Skipped: 1},
+		{Kind: engine.EventEnd, Total: 3, Done: 1, Failed: 1, Skipped: 1},
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/miekg/dns"
+
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -160,7 +162,8 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 		s.State = st
 		s.closers = append(s.closers, st.Close)
 	}
-	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger, State: s.State}
+	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger, State: s.State,
+		Zones: providers.ZoneSourceFunc(s.zones)}
 	s.Providers = map[string]providers.Provider{}
 	for _, name := range providers.Names() {
 		p, err := providers.New(name, s.Config)
@@ -171,6 +174,18 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 		s.Providers[name] = p
 	}
 	return s, nil
+}
+
+// zones reads a parent's zones through the session's provider that serves them
+// (whm manages parents), for providers that push them elsewhere (rfc2136). It is
+// looked up at call time: the providers are built after the Config they share.
+func (s *Session) zones(ctx context.Context, parent string) (map[string][]dns.RR, error) {
+	for _, name := range providers.Names() {
+		if src, ok := s.Providers[name].(providers.ZoneSource); ok {
+			return src.Zones(ctx, parent)
+		}
+	}
+	return nil, fmt.Errorf("parent %s: no provider reads a parent's zones", parent)
 }
 
 // Close stops what the session started (an in-process sandbox).

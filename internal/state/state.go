@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tether-dev/tether/providers"
 )
 
 // Store is Tether's state. Implementations are safe for concurrent use by goroutines
@@ -157,20 +159,9 @@ func short(s string) string {
 	return s
 }
 
-// Health is what Tether counts about a DNS cluster member.
-type Health struct {
-	// ConsecutiveFailures counts failed commands since the last success.
-	ConsecutiveFailures int       `json:"consecutiveFailures"`
-	Disabled            bool      `json:"disabled,omitempty"`
-	DisabledAt          time.Time `json:"disabledAt,omitzero"`
-	LastError           string    `json:"lastError,omitempty"`
-	// NeedsResync is set when a disabled member is re-enabled: its zones are compared
-	// in full and rewritten before its answers are trusted again.
-	NeedsResync bool `json:"needsResync,omitempty"`
-	// Joined is when a change first succeeded on the member: from then on Tether
-	// manages it. Address and Role are the last applied, so a member removed from the
-	// fleet can still be shown (and its removal planned).
-	Joined  time.Time `json:"joined,omitzero"`
-	Address string    `json:"address,omitempty"`
-	Role    string    `json:"role,omitempty"`
-}
+// Health is what Tether counts about a DNS cluster member. The providers package
+// owns the type (providers use it and may not import internal/); the store keeps it.
+type Health = providers.Health
+
+// The store is the state providers are given.
+var _ providers.State = Store(nil)

@@ -37,9 +37,9 @@ func init() {
 
 // Options replace the provider's collaborators; zero fields get defaults.
 type Options struct {
-	Store     Store      // default: StateStore over cfg.State (memory when nil)
-	Source    ZoneSource // default: WHMZones over cfg.Endpoints
-	Transport Transport  // default: DNSTransport{}
+	Store     Store                // default: StateStore over cfg.State (memory when nil)
+	Source    providers.ZoneSource // default: cfg.Zones
+	Transport Transport            // default: DNSTransport{}
 	// Post sends disable notifications; default PostJSON.
 	Post func(ctx context.Context, url string, n Notification) error
 }
@@ -48,7 +48,7 @@ type Options struct {
 type Provider struct {
 	cfg     providers.Config
 	store   Store
-	source  ZoneSource
+	source  providers.ZoneSource
 	tr      Transport
 	tracker *Tracker
 	log     *slog.Logger
@@ -90,7 +90,12 @@ func New(cfg providers.Config, o Options) (*Provider, error) {
 		p.store = NewMemStore()
 	}
 	if p.source == nil {
-		p.source = &WHMZones{Endpoints: cfg.Endpoints}
+		p.source = cfg.Zones
+	}
+	if p.source == nil {
+		p.source = providers.ZoneSourceFunc(func(context.Context, string) (map[string][]dns.RR, error) {
+			return nil, errors.New("no source for the parent's zones (the whm provider is not configured)")
+		})
 	}
 	if p.tr == nil {
 		p.tr = DNSTransport{}

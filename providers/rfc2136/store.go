@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
 )
 
@@ -24,7 +23,7 @@ type Memory interface {
 // the threshold until Enable, a resync due after Enable, and when the member joined
 // with its last applied address and role. It never holds a secret: LastError is an
 // error text from this package.
-type Health = state.Health
+type Health = providers.Health
 
 // Lister is implemented by stores that can list the members they know, so a member
 // removed from the fleet is still observed and its removal planned.

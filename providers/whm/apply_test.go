@@ -24,7 +24,7 @@ import (
 var reads = map[string]bool{
 	"version": true, "get_current_profile": true, "getminimumpasswordstrengths": true,
 	"list_linked_server_nodes": true, "listaccts": true, "listresellers": true, "acctcounts": true,
-	"batch": true, "get_users_features_settings": true, cgiClusterStatus: true,
+	"batch": true, "get_users_features_settings": true, "is_role_enabled": true, cgiClusterStatus: true,
 }
 
 type fakeFleet struct {

@@ -122,6 +122,7 @@ type fakeWHM struct {
 	// pending background tasks: they finish after a number of polls.
 	pendingMail    map[string]string
 	pendingProfile string
+	optional       map[string]bool
 	taskPolls      int
 	polls          int
 	calls          []string
@@ -229,7 +230,22 @@ func (f *fakeWHM) call(fn string, q url.Values) (any, string) {
 		return map[string]any{"code": f.profile, "name": f.profile, "experimental": "0"}, ""
 	case "start_profile_activation":
 		f.pendingProfile = q.Get("code")
+		f.optional = map[string]bool{}
+		if o := q.Get("optional"); o != "" {
+			var m map[string]int
+			_ = json.Unmarshal([]byte(o), &m)
+			for r, v := range m {
+				f.optional[r] = v == 1
+			}
+		}
 		return map[string]any{"log_id": "1"}, ""
+	case "is_role_enabled":
+		// STANDARD has every role on; another profile's optional roles are on as the
+		// last activation set them (start_profile_activation's reference page).
+		if f.profile == "STANDARD" || f.optional[q.Get("role")] {
+			return map[string]any{"enabled": "1"}, ""
+		}
+		return map[string]any{"enabled": "0"}, ""
 	case "getminimumpasswordstrengths":
 		out := map[string]any{}
 		for k, v := range f.pw {

@@ -1,4 +1,4 @@
-package reconciler_test
+package engine_test
 
 import (
 	"context"
@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
-	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
@@ -69,7 +69,7 @@ func BenchmarkApplySandbox10kCreates(b *testing.B) {
 		p := creations(fmt.Sprintf("b%dx", i), n)
 		calls.Store(0)
 		start := time.Now()
-		res, err := reconciler.Apply(context.Background(), p, provs, reconciler.ApplyOptions{Parallelism: par, PerTarget: par})
+		res, err := engine.Apply(context.Background(), p, provs, engine.ApplyOptions{Parallelism: par, PerTarget: par})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func BenchmarkApplyEngine10k(b *testing.B) {
 			b.Fatal(err)
 		}
 		start := time.Now()
-		res, err := reconciler.Apply(context.Background(), p, provs, reconciler.ApplyOptions{
+		res, err := engine.Apply(context.Background(), p, provs, engine.ApplyOptions{
 			Parallelism: par, PerTarget: par, State: stateFor(st), Locks: []string{"web1"}})
 		if err != nil || res.Done != n {
 			b.Fatalf("%v, %d done", err, res.Done)

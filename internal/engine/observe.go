@@ -1,7 +1,8 @@
-// Package reconciler turns a desired fleet into a plan: Observe reads the live fleet
-// through the providers, Diff compares the two (a pure function), CheckSafety refuses
-// plans that would destroy more than the operator allowed. Applying is separate.
-package reconciler
+// Package engine is the part of reconciling that does I/O: Observe reads the live
+// fleet through the providers, the planner (package reconciler) compares it with the
+// desired fleet without I/O, and Apply executes the plan's changes in dependency
+// order, journalled in Tether's state, with retries and post-checks.
+package engine
 
 import (
 	"context"
@@ -12,41 +13,15 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/schema"
 )
 
 // DefaultParallelism bounds concurrent scope observations when the caller gives none.
 const DefaultParallelism = 10
 
-// ScopeError is the failure to observe one scope of one provider. The scope names
-// what could not be read (a parent for whm, a member for rfc2136); Diff makes no
-// change under it, so nothing is planned for lack of information.
-type ScopeError struct {
-	Provider string
-	Scope    string
-	Err      error
-}
-
-func (e *ScopeError) Error() string {
-	return fmt.Sprintf("observe %s (%s): %v", e.Scope, e.Provider, e.Err)
-}
-
-func (e *ScopeError) Unwrap() error { return e.Err }
-
-// FailedScopes collects the scopes named by ScopeErrors among errs.
-func FailedScopes(errs []error) map[string]bool {
-	out := map[string]bool{}
-	for _, err := range errs {
-		var se *ScopeError
-		if errors.As(err, &se) {
-			out[se.Scope] = true
-		}
-	}
-	return out
-}
-
 // Observe reads every scope of every provider, at most parallelism at once, and
-// merges the partial fleets. A scope that fails yields a *ScopeError and the rest is
+// merges the partial fleets. A scope that fails yields a *reconciler.ScopeError and the rest is
 // still observed; the returned fleet is never nil. Merging is in provider then scope
 // order, so the result does not depend on which observation finished first.
 func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fleet, parallelism int) (*schema.Fleet, []error) {
@@ -92,11 +67,11 @@ func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fl
 	var errs []error
 	for _, j := range jobs {
 		if j.err != nil {
-			errs = append(errs, &ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: j.err})
+			errs = append(errs, &reconciler.ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: j.err})
 			continue
 		}
 		for _, conflict := range mergeFleet(observed, j.fleet, j.scope) {
-			errs = append(errs, &ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: conflict})
+			errs = append(errs, &reconciler.ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: conflict})
 		}
 	}
 	return observed, errs
@@ -223,6 +198,9 @@ func mergeNode(dst, src *schema.Node) {
 	}
 	if dst.PasswordStrength == nil {
 		dst.PasswordStrength = src.PasswordStrength
+	}
+	if dst.OptionalRoles == nil {
+		dst.OptionalRoles = src.OptionalRoles
 	}
 }
 

@@ -1,4 +1,4 @@
-package rfc2136
+package whm
 
 import (
 	"context"
@@ -9,17 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/tether-dev/tether/internal/bindtest"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
-	"github.com/tether-dev/tether/reconciler/plan"
-	"github.com/tether-dev/tether/schema"
 )
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -36,8 +32,8 @@ func record(line int, dname string, ttl any, typ string, data ...string) map[str
 	return m
 }
 
-// fakeWHM answers listzones and parse_dns_zone the way whm-api.md documents them.
-func fakeWHM(t *testing.T, token string, zones map[string][]map[string]any) *httptest.Server {
+// zoneServer answers listzones and parse_dns_zone the way whm-api.md documents them.
+func zoneServer(t *testing.T, token string, zones map[string][]map[string]any) *httptest.Server {
 	return httptest.NewServer(whmHandler(token, zones))
 }
 
@@ -77,7 +73,7 @@ func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
 
 func TestWHMZones(t *testing.T) {
 	const token = "WHMTOKEN-never-printed"
-	srv := fakeWHM(t, token, map[string][]map[string]any{
+	srv := zoneServer(t, token, map[string][]map[string]any{
 		"alice.example": {
 			{"type": "comment", "line_index": 0, "text_b64": b64s("; cPanel first:118")},
 			{"type": "control", "line_index": 1, "text_b64": b64s("$TTL 14400")},
@@ -90,7 +86,10 @@ func TestWHMZones(t *testing.T) {
 		},
 	})
 	defer srv.Close()
-	src := &WHMZones{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: token}}}
+	src, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: token}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	zones, err := src.Zones(context.Background(), "web1")
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +109,10 @@ func TestWHMZones(t *testing.T) {
 	}
 
 	// A wrong token is reported without the token.
-	bad := &WHMZones{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "WRONG-secret-token"}}}
+	bad, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "WRONG-secret-token"}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = bad.Zones(context.Background(), "web1")
 	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), "WRONG-secret-token") {
 		t.Fatalf("wrong token: %v", err)
@@ -121,8 +123,12 @@ func TestWHMZones(t *testing.T) {
 	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
 	defer down.Close()
-	_, err = (&WHMZones{Endpoints: map[string]providers.Endpoint{"web1": {URL: down.URL, User: "root", Token: token}},
-		Options: whmapi.Options{Attempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}).Zones(context.Background(), "web1")
+	downP, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: down.URL, User: "root", Token: token}}},
+		Options{Client: whmapi.Options{Attempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = downP.Zones(context.Background(), "web1")
 	if !errors.Is(err, providers.ErrTransient) {
 		t.Fatalf("HTTP 502: %v, want transient", err)
 	}
@@ -141,55 +147,10 @@ func TestParseWHMZoneBadInput(t *testing.T) {
 	}
 }
 
-// TestWHMParentToBIND runs the whole path: the parent's zone read from (fake) WHM by
-// the provider's own source, pushed to a real named, answered by it.
-func TestWHMParentToBIND(t *testing.T) {
-	n := bindtest.Start(t, map[string]string{"alice.example": preparedZone("alice.example")}, bindtest.Options{})
-	payload := func(mailIP string) []map[string]any {
-		return []map[string]any{
-			{"type": "control", "line_index": 0, "text_b64": b64s("$TTL 14400")},
-			record(1, "alice.example.", 86400, "SOA", "ns1.example.net.", "hostmaster.alice.example.", "2026112301", "3600", "1800", "1209600", "86400"),
-			record(2, "alice.example.", 86400, "NS", "ns1.example.net."),
-			record(3, "alice.example.", 86400, "NS", "ns2.example.net."),
-			record(4, "alice.example.", 14400, "A", parentIP),
-			record(5, "mail", 14400, "A", mailIP),
-			record(6, "webmail", 14400, "A", mailIP),
-			record(7, "alice.example.", 14400, "MX", "0", "mail.alice.example."),
-		}
+func rrStrings(rrs []dns.RR) string {
+	var s []string
+	for _, rr := range rrs {
+		s = append(s, rr.String())
 	}
-	zones := map[string][]map[string]any{"alice.example": payload(parentIP)}
-	var mu sync.Mutex
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		whmHandler("tok", zones).ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	fleet := testFleet(schema.Threshold{}, map[string]*schema.Member{"bind1": member(schema.DNSRoleSync, n.Addr, "NS2_TSIG_SECRET")})
-	p, err := New(providers.Config{
-		Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "tok"}},
-		Secrets:   secretsFrom(map[string]string{"NS2_TSIG_SECRET": n.Secret}),
-	}, Options{Store: NewMemStore()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mailIP := range []string{parentIP, childIP} {
-		mu.Lock()
-		zones["alice.example"] = payload(mailIP)
-		mu.Unlock()
-		if scopes := p.Scopes(fleet); len(scopes) != 1 || scopes[0] != "web1/bind1" {
-			t.Fatalf("scopes %v", scopes)
-		}
-		if err := p.Apply(context.Background(), change(plan.Update, "bind1", fleet.DNSClusters["web1"].Members["bind1"])); err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range []string{"mail.alice.example", "webmail.alice.example"} {
-			m := new(dns.Msg)
-			m.SetQuestion(name+".", dns.TypeA)
-			r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, n.Addr)
-			if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != mailIP {
-				t.Fatalf("%s = %v (%v), want %s", name, r, err, mailIP)
-			}
-		}
-	}
+	return strings.Join(s, "\n")
 }

@@ -1,4 +1,4 @@
-package rfc2136
+package whm
 
 import (
 	"context"
@@ -14,29 +14,16 @@ import (
 	"github.com/tether-dev/tether/providers/whm/whmapi"
 )
 
-// ZoneSource gives the zones a parent holds (origin without the final dot → records).
-type ZoneSource interface {
-	Zones(ctx context.Context, parent string) (map[string][]dns.RR, error)
-}
-
-// WHMZones reads a parent's zones from its WHM API 1: listzones, then parse_dns_zone
-// for each zone (dumpzone is deprecated). It speaks through the WHM provider's client,
-// so authentication, TLS, retries and the scrubbing of tokens from errors are the same
-// as for every other WHM call.
-type WHMZones struct {
-	Endpoints map[string]providers.Endpoint
-	// Options tune the client (tests shorten retries); zero values are the client's
-	// defaults.
-	Options whmapi.Options
-}
-
-// Zones implements ZoneSource.
-func (w *WHMZones) Zones(ctx context.Context, parent string) (map[string][]dns.RR, error) {
-	ep, ok := w.Endpoints[parent]
-	if !ok || ep.URL == "" {
+// Zones implements providers.ZoneSource: a parent's zones read from its WHM API 1,
+// listzones then parse_dns_zone for each zone (dumpzone is deprecated). It speaks
+// through the provider's own client, so authentication, TLS, retries and the
+// scrubbing of tokens from errors are the same as for every other WHM call. The
+// rfc2136 provider pushes these zones to standard nameservers.
+func (p *Provider) Zones(ctx context.Context, parent string) (map[string][]dns.RR, error) {
+	if ep, ok := p.cfg.Endpoints[parent]; !ok || ep.URL == "" {
 		return nil, fmt.Errorf("parent %s: no WHM endpoint to read its zones from", parent)
 	}
-	c, err := whmapi.New(parent, ep, w.Options)
+	c, err := p.client(parent)
 	if err != nil {
 		return nil, fmt.Errorf("parent %s: %w", parent, err)
 	}
@@ -50,7 +37,7 @@ func (w *WHMZones) Zones(ctx context.Context, parent string) (map[string][]dns.R
 	}
 	out := make(map[string][]dns.RR, len(list.Zone))
 	for _, z := range list.Zone {
-		origin := strings.ToLower(trimDot(strings.TrimSpace(z.Domain)))
+		origin := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(z.Domain), "."))
 		if origin == "" {
 			continue
 		}
@@ -66,6 +53,8 @@ func (w *WHMZones) Zones(ctx context.Context, parent string) (map[string][]dns.R
 	}
 	return out, nil
 }
+
+var _ providers.ZoneSource = (*Provider)(nil)
 
 type payloadItem struct {
 	Type       string          `json:"type"`

@@ -1,4 +1,4 @@
-package reconciler
+package engine
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
@@ -109,7 +110,7 @@ func TestObserveMergesAndNamesFailedScopes(t *testing.T) {
 	if len(errs) != 2 {
 		t.Fatalf("errors %v, want web3's failure and web4's conflict", errs)
 	}
-	failed := FailedScopes(errs)
+	failed := reconciler.FailedScopes(errs)
 	if !failed["web3"] || !failed["web4"] || len(failed) != 2 {
 		t.Errorf("failed scopes %v, want web3 and web4", failed)
 	}
