@@ -134,7 +134,7 @@ func (eps *Endpoints) HTTPClient(timeout time.Duration) *http.Client {
 			fps = append(fps, ep.Fingerprint)
 		}
 	}
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: pinnedTLS(fps...)}}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 32, TLSClientConfig: pinnedTLS(fps...)}}
 }
 
 // ProviderEndpoint is how a provider reaches the node: its URL, root credentials and
