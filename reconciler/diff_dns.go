@@ -141,11 +141,10 @@ func (d *differ) memberAfter(m *schema.Member) *schema.Member {
 	return c
 }
 
-func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
-	clusterDeps := []string{plan.ChangeID(plan.ClusterAddress(parent), plan.Enable)}
-
-	// Observed members that leave: replaced (a declared member takes their host, or
-	// their own name now means another server) or removed from the fleet.
+// replacedMembers maps each observed member of cluster o that leaves to make room to
+// the declared member of c taking its place: a declared member takes its host, or its
+// own name now means another server (another host or backend).
+func (d *differ) replacedMembers(c, o *schema.DNSCluster) map[string]string {
 	byHost := map[string]string{}
 	for _, name := range sortedKeys(c.Members) {
 		if m := c.Members[name]; m != nil {
@@ -171,6 +170,13 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 			replaced[name] = other
 		}
 	}
+	return replaced
+}
+
+func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
+	clusterDeps := []string{plan.ChangeID(plan.ClusterAddress(parent), plan.Enable)}
+
+	replaced := d.replacedMembers(c, o)
 
 	// The servers that keep the cluster's records after removals: the parent and
 	// every declared member.
@@ -251,6 +257,7 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 				Address: addr, Action: plan.Create,
 				After:    d.memberAfter(m),
 				Reason:   fmt.Sprintf("%s joins the DNS cluster of %s as a %s member", name, parent, m.Role),
+				Warnings: memberCreateWarnings(parent, name, m),
 				Provider: provider, Target: target, Parent: parent,
 			}, deps...)
 			continue
@@ -422,4 +429,26 @@ func zoneChangeNames(cs []*plan.Change) string {
 	}
 	sort.Strings(names)
 	return listNames(names, 3)
+}
+
+// memberCreateWarnings says where adding a cpanel member leaves credentials: WHM
+// writes the member's API token in plain text into the parent's cluster
+// configuration (/var/cpanel/cluster/root/config/<address>,
+// Cpanel/NameServer/Setup/Remote/cPanel.pm), and reverse trust (sync and
+// standalone) leaves a token of the parent on the member.
+func memberCreateWarnings(parent, name string, m *schema.Member) []string {
+	if m.BackendName() != schema.BackendCPanel {
+		return nil
+	}
+	node := m.Node
+	if node == "" {
+		node = name
+	}
+	out := []string{fmt.Sprintf("the API token of %s is stored on %s in plain text (/var/cpanel/cluster/root/config/<address of %s>), as WHM keeps DNS cluster credentials; anyone with root on %s can use it on %s",
+		node, parent, node, parent, node)}
+	if m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleStandalone {
+		out = append(out, fmt.Sprintf("reverse trust: %s creates an API token with the clustering ACL and stores it on %s, which adds %s to its own cluster as standalone",
+			parent, node, parent))
+	}
+	return out
 }

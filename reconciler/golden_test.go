@@ -142,7 +142,7 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 	out["expected.txt"], out["expected.json"], out["expected.md"] = txt.Bytes(), js.Bytes(), md.Bytes()
 
 	safety := "allowed\n"
-	if err := CheckSafety(p, desired, observed, SafetyOptions{Force: o.Force, AllowDataLoss: o.AllowDataLoss}); err != nil {
+	if err := CheckSafety(p, desired, observed, SafetyOptions{Force: o.Force, AllowDataLoss: o.AllowDataLoss, Inventory: opts.Inventory, Protected: opts.Protected}); err != nil {
 		safety = err.Error() + "\n"
 	}
 	out["expected-safety.txt"] = []byte(safety)

@@ -59,7 +59,7 @@ member and name. Exit 1 on any mismatch.`,
 			if err != nil {
 				return err
 			}
-			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(cmd.ErrOrStderr())}
+			so := cf.sessionOptions(path, newLogger(cmd.ErrOrStderr()))
 			sandboxOptions(&so)
 			sess, err := session.Open(cmd.Context(), fleet, so)
 			if err != nil {
@@ -266,7 +266,7 @@ a one-change plan that is printed, then applied.`,
 			if err != nil {
 				return err
 			}
-			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(cmd.ErrOrStderr())}
+			so := cf.sessionOptions(path, newLogger(cmd.ErrOrStderr()))
 			if m.BackendName() == schema.BackendRFC2136 {
 				// Only Tether's state knows this member is out: no server is contacted.
 				st, err := session.OpenState(so)

@@ -290,12 +290,18 @@ func fnIsRoleEnabled(c *call) (any, error) {
 }
 
 func fnServiceStatus(c *call) (any, error) {
+	out := []any{}
 	c.n.mu.Lock()
 	svcs := c.n.st.enabledServices()
-	c.n.mu.Unlock()
-	out := []any{}
+	off, unmon := c.n.st.ServiceOff, c.n.st.Unmonitored
+	var rows []map[string]any
 	for _, s := range svcs {
-		out = append(out, map[string]any{"name": s, "display_name": s, "enabled": 1, "installed": 1, "monitored": 1, "running": 1})
+		on := b2i(!off[s])
+		rows = append(rows, map[string]any{"name": s, "display_name": s, "enabled": on, "installed": 1, "monitored": b2i(!unmon[s]), "running": on})
+	}
+	c.n.mu.Unlock()
+	for _, r := range rows {
+		out = append(out, r)
 	}
 	return map[string]any{"service": out}, nil
 }
@@ -503,6 +509,13 @@ func fnBatch(c *call) (any, error) {
 		}
 	}
 	return map[string]any{"result": results}, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // listaclsPrivileges and myprivsPrivileges are the privilege names the reference

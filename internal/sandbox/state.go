@@ -51,6 +51,10 @@ type nodeState struct {
 	Zones map[string]string `json:"zones,omitempty"`
 	// Cluster is the DNS-cluster configuration (owned by zones.go).
 	Cluster []byte `json:"cluster,omitempty"`
+	// ServiceOff and Unmonitored are services switched off or unmonitored with
+	// configureservice (servicestatus reports them).
+	ServiceOff  map[string]bool `json:"service_off,omitempty"`
+	Unmonitored map[string]bool `json:"unmonitored,omitempty"`
 
 	NextUID int `json:"next_uid"`
 
