@@ -521,7 +521,7 @@ func TestSandboxClusterWrongMemberToken(t *testing.T) {
 	f := startSandbox(t, clusterFleet())
 	eps := map[string]providers.Endpoint{}
 	for name, ep := range f.sb.Endpoints().Nodes {
-		eps[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token}
+		eps[name] = ep.ProviderEndpoint()
 	}
 	ns2 := eps["ns2"]
 	ns2.Token = "WRONGTOKENWRONGTOKEN"
