@@ -61,7 +61,7 @@ func startSandbox(t testing.TB, fleet *schema.Fleet) *sbFixture {
 	f := &sbFixture{sb: sb, desired: fleet}
 	eps := map[string]providers.Endpoint{}
 	for name, ep := range sb.Endpoints().Nodes {
-		eps[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token, DNS: ep.DNS}
+		eps[name] = ep.ProviderEndpoint()
 	}
 	p, err := New(providers.Config{Endpoints: eps, Logger: quiet}, Options{
 		Client: whmapi.Options{BaseDelay: 5 * time.Millisecond, OnCall: func(fn string, q url.Values) {
@@ -534,7 +534,7 @@ func TestSandboxClusterWrongMemberToken(t *testing.T) {
 	f := startSandbox(t, clusterFleet())
 	eps := map[string]providers.Endpoint{}
 	for name, ep := range f.sb.Endpoints().Nodes {
-		eps[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token}
+		eps[name] = ep.ProviderEndpoint()
 	}
 	ns2 := eps["ns2"]
 	ns2.Token = "WRONGTOKENWRONGTOKEN"
