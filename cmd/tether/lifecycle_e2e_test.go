@@ -55,3 +55,21 @@ func TestDistributionFailureReportedWithinBound(t *testing.T) {
 	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
 	e.assertConverged(t)
 }
+
+// Moving an account's mail between children copies it to the new child and leaves
+// the old child's copy in place; the plan says so.
+func TestMailMovedBetweenChildrenKeepsOldCopy(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	sb := servedSandbox(t, e)
+	if err := sb.AddMail("mail2", "dave", "INBOX", 5); err != nil {
+		t.Fatal(err)
+	}
+	e.edit(t, "    contactEmail: dave@example.org\n    mail: {node: mail2}", "    contactEmail: dave@example.org\n    mail: {node: mail1}")
+	expect(t, e.run(t, "plan", e.fleet), 0, "mail moves from mail2 to mail1", "mail2 keeps its copy, and open IMAP/POP3 sessions on mail2 end")
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	e.assertConverged(t)
+	if a, b := sb.MessageCount("mail1", "dave"), sb.MessageCount("mail2", "dave"); a != 5 || b != 5 {
+		t.Errorf("dave has %d messages on mail1 and %d on mail2, want 5 on both", a, b)
+	}
+}
