@@ -10,16 +10,18 @@ package sandbox
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +51,10 @@ type Options struct {
 	// DNSSyncInterval is how often every DNS cluster is fully replicated (changes
 	// are pushed at once anyway). Zero means 5s.
 	DNSSyncInterval time.Duration
+	// PlainHTTP serves WHM over plain HTTP instead of HTTPS (a real server's port
+	// 2086). By default each node serves HTTPS with its own self-signed certificate,
+	// as a real server does until its host name has a signed one.
+	PlainHTTP bool
 	// DNSKeys are TSIG keys (name → base64 secret) every node's nameserver requires
 	// for UPDATE and AXFR; none means unsigned UPDATE and AXFR are accepted.
 	DNSKeys map[string]string
@@ -65,6 +71,10 @@ type Endpoint struct {
 	DNS   string `json:"dns"`
 	User  string `json:"user"`
 	Token string `json:"token"`
+	// Fingerprint is the SHA-256 of the node's certificate ("sha256:HEX") and CAFile
+	// the certificate itself (PEM): either pins it. Empty with PlainHTTP.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	CAFile      string `json:"caFile,omitempty"`
 }
 
 // Sandbox is a running simulated fleet.
@@ -93,7 +103,8 @@ type node struct {
 	writeMu sync.Mutex
 
 	srv      *http.Server
-	addr     string // 127.0.0.1:PORT, kept across offline periods
+	cert     *tls.Certificate // nil with PlainHTTP
+	addr     string           // 127.0.0.1:PORT, kept across offline periods
 	lnMu     sync.Mutex
 	ln       net.Listener
 	conns    map[net.Conn]http.ConnState // guarded by lnMu
@@ -145,7 +156,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		loaded[name] = true
 	}
 	if opts.Fleet != nil {
-		for _, name := range sortedKeys(opts.Fleet.Nodes) {
+		for _, name := range slices.Sorted(maps.Keys(opts.Fleet.Nodes)) {
 			if _, ok := states[name]; ok {
 				continue
 			}
@@ -163,14 +174,14 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	}
 	// A node's name becomes its state file's name: only a valid link alias (letters,
 	// digits, "_" and "-") is ever joined into a path.
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		if p := schema.LinkAliasProblem(name); p != "" {
 			cancel()
 			return nil, fmt.Errorf("sandbox: node name %q %s (TETHER-L10); nothing was served or written", name, p)
 		}
 	}
 	hosts := map[string]string{}
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		h := states[name].Host
 		if other, dup := hosts[h]; dup {
 			cancel()
@@ -178,7 +189,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		}
 		hosts[h] = name
 	}
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		// A node read from its file is already saved; rewriting 10k accounts and their
 		// zones per parent at every start made each sandboxed command pay for it.
 		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]http.ConnState{}, dirty: !loaded[name]}
@@ -191,7 +202,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	// large parent), which is most of a start and shares nothing between nodes.
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, name := range sortedKeys(sb.nodes) {
+	for _, name := range slices.Sorted(maps.Keys(sb.nodes)) {
 		n := sb.nodes[name]
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
@@ -206,6 +217,15 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err := g.Wait(); err != nil {
 		_ = sb.Close()
 		return nil, err
+	}
+	if !opts.PlainHTTP {
+		// Parents reach children over HTTPS and trust them, as a parent trusts a child
+		// whose host name has a valid certificate (tls_verified 1).
+		var fps []string
+		for _, n := range sb.nodes {
+			fps = append(fps, Fingerprint(n.cert.Certificate[0]))
+		}
+		sb.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: pinnedTLS(fps...)}}
 	}
 	if err := sb.flushAll(); err != nil {
 		_ = sb.Close()
@@ -258,9 +278,21 @@ func (n *node) start() error {
 				n.conns[c] = s
 			}
 		},
-		ErrorLog: nil,
+		// Handshake failures (a client that does not trust the certificate, plain
+		// HTTP sent to HTTPS) are the client's to report; keep them at debug.
+		ErrorLog: slog.NewLogLogger(n.sb.log.Handler(), slog.LevelDebug),
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if !n.sb.opts.PlainHTTP {
+		n.mu.Lock()
+		host := n.st.Host
+		n.mu.Unlock()
+		c, err := nodeCert(n.sb.opts.StateDir, n.name, host)
+		if err != nil {
+			return err
+		}
+		n.cert = &c
+	}
+	ln, err := n.listen("127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -277,6 +309,23 @@ func (n *node) start() error {
 		n.setOffline(true)
 	}
 	return nil
+}
+
+// listen opens the node's WHM port: TLS with the node's certificate, or plain HTTP.
+func (n *node) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || n.cert == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*n.cert}}), nil
+}
+
+// scheme is how the node's WHM is reached.
+func (n *node) scheme() string {
+	if n.cert == nil {
+		return "http"
+	}
+	return "https"
 }
 
 // setOffline closes the listener (connections are refused) and stops DNS, or opens
@@ -299,7 +348,7 @@ func (n *node) setOffline(off bool) {
 	if n.ln != nil {
 		return
 	}
-	ln, err := net.Listen("tcp", n.addr)
+	ln, err := n.listen(n.addr)
 	if err != nil {
 		n.sb.log.Error("sandbox: node back online", "node", n.name, "err", err)
 		return
@@ -317,7 +366,12 @@ func (sb *Sandbox) Endpoints() Endpoints {
 		n.mu.Lock()
 		tok := n.st.RootToken
 		n.mu.Unlock()
-		eps.Nodes[name] = Endpoint{WHM: "http://" + n.addr, DNS: n.dnsAddr(), User: "root", Token: tok}
+		ep := Endpoint{WHM: n.scheme() + "://" + n.addr, DNS: n.dnsAddr(), User: "root", Token: tok}
+		if n.cert != nil {
+			ep.Fingerprint = Fingerprint(n.cert.Certificate[0])
+			ep.CAFile = certFile(sb.opts.StateDir, name)
+		}
+		eps.Nodes[name] = ep
 	}
 	return eps
 }
@@ -389,15 +443,6 @@ func (sb *Sandbox) nodeByHost(host string) *node {
 
 // markDirty records that n.st changed; the flusher writes it soon. Callers hold n.mu.
 func (n *node) markDirty() { n.dirty = true }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // majorOf returns the major of a "11.MAJOR.x.y" version, or 0.
 func majorOf(v string) int {
