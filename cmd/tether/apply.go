@@ -33,6 +33,7 @@ type applyFlags struct {
 	partial       bool
 	perNode       int
 	lockTimeout   time.Duration
+	changeTimeout time.Duration
 	noVerify      bool
 }
 
@@ -96,6 +97,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().BoolVar(&af.partial, "partial", false, "apply an incomplete plan: what was planned for the parts of the fleet that could be read (exit 1 all the same)")
 	cmd.Flags().IntVar(&af.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
+	cmd.Flags().DurationVar(&af.changeTimeout, "change-timeout", time.Hour, "the most one change may take, its retries and its waits for the server's background tasks included (0: no bound beyond --call-timeout and the task wait)")
 	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent that another apply or the watch daemon is writing to (0: do not wait)")
 	return cmd
 }
@@ -182,8 +184,11 @@ func recordObserved(ctx context.Context, cmd *cobra.Command, w *workspace) {
 	}
 }
 
-// reportJournals says, before planning, that an earlier apply of this fleet did not
-// finish; the plan made next re-observes the fleet, so it holds what is left.
+// reportJournals finds the journals earlier applies of this fleet left; the plan made
+// next re-observes the fleet, so it holds what is left. It says nothing yet: a journal
+// may belong to an apply still running elsewhere, which holds the parents' locks. Only
+// once this apply holds them (engine.EventBegin) is the journal surely an unfinished
+// apply's, and runApply says so then.
 func reportJournals(ctx context.Context, cmd *cobra.Command, w *workspace) ([]*state.Journal, error) {
 	js, err := w.st.Journals(ctx)
 	if err != nil {
@@ -195,7 +200,6 @@ func reportJournals(ctx context.Context, cmd *cobra.Command, w *workspace) ([]*s
 			continue
 		}
 		mine = append(mine, j)
-		fmt.Fprintf(cmd.ErrOrStderr(), "Note: %s. This apply re-reads the fleet and finishes it.\n", j.Summary())
 	}
 	return mine, nil
 }
@@ -255,13 +259,24 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 		return incomplete(cmd, w.plan)
 	}
 	opts := engine.ApplyOptions{
-		Parallelism: af.parallelism,
-		PerTarget:   af.perNode,
-		State:       w.st,
-		Locks:       engine.Locks(w.plan, prev),
-		LockWait:    af.lockTimeout,
-		Retry:       applyRetry,
-		Events:      events(errw),
+		Parallelism:   af.parallelism,
+		PerTarget:     af.perNode,
+		State:         w.st,
+		Locks:         engine.Locks(w.plan, prev),
+		LockWait:      af.lockTimeout,
+		ChangeTimeout: af.changeTimeout,
+		Retry:         applyRetry,
+		Events:        events(errw),
+	}
+	if show := opts.Events; len(prev) > 0 {
+		opts.Events = func(ev engine.Event) {
+			if ev.Kind == engine.EventBegin {
+				for _, j := range prev {
+					fmt.Fprintf(errw, "Note: %s. This apply re-read the fleet and finishes it.\n", j.Summary())
+				}
+			}
+			show(ev)
+		}
 	}
 	if hook, show := eventHook, opts.Events; hook != nil {
 		opts.Events = func(ev engine.Event) { show(ev); hook(ev) }

@@ -56,11 +56,14 @@ type connFlags struct {
 	sandboxState string
 	parallelism  int
 	strict       bool
+	callTimeout  time.Duration
+	callAttempts int
 }
 
 // sessionOptions are the session options every command that talks to the fleet shares.
 func (f *connFlags) sessionOptions(path string, logger *slog.Logger) session.Options {
-	return session.Options{FleetPath: path, Sandbox: f.sandbox, SandboxState: f.sandboxState, StrictSecrets: f.strict, Logger: logger}
+	return session.Options{FleetPath: path, Sandbox: f.sandbox, SandboxState: f.sandboxState, StrictSecrets: f.strict, Logger: logger,
+		CallTimeout: f.callTimeout, CallAttempts: f.callAttempts}
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -72,6 +75,8 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		usage = "how many servers are read, and changes applied, at once"
 	}
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
+	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 2*time.Minute, "how long one request to a server may go unanswered before it counts as failed (a hung server costs at most this times --call-attempts per request)")
+	cmd.Flags().IntVar(&f.callAttempts, "call-attempts", 4, "how many times a request that timed out or failed transiently is tried in all")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 

@@ -23,7 +23,7 @@ const Name = "whm"
 
 func init() {
 	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
-		return New(cfg, Options{})
+		return New(cfg, Options{Client: whmapi.Options{CallTimeout: cfg.CallTimeout, Attempts: cfg.CallAttempts}})
 	})
 }
 
