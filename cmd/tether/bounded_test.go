@@ -58,7 +58,7 @@ func TestInterruptStopsWaitingThenNextApplyWaitsForTheMoveInFlight(t *testing.T)
 	}
 	var once sync.Once
 	var signalled time.Time
-	eventHook = func(ev engine.Event) {
+	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventStart && ev.Change != nil && strings.HasSuffix(ev.Change.ID, "/distribute") {
 			once.Do(func() {
 				go func() {
@@ -68,10 +68,9 @@ func TestInterruptStopsWaitingThenNextApplyWaitsForTheMoveInFlight(t *testing.T)
 				}()
 			})
 		}
-	}
-	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	})
+	r := e.runWith(t, c, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
 	stopped := time.Since(signalled)
-	eventHook = nil
 	expect(t, r, 1, "stopped waiting")
 	t.Logf("exited %v after the signal", stopped)
 	if stopped > 2*time.Second {
