@@ -368,6 +368,19 @@ func (f *sbFixture) statusPage(t *testing.T, node string) *clusterStatus {
 // apply on the sandbox: every step converges and the next plan is empty.
 func TestSandboxDNSClusterConverges(t *testing.T) {
 	f := startSandbox(t, clusterFleet())
+	defer func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		bad, seen := checkedScreens(f.calls)
+		for _, b := range bad {
+			t.Error(b)
+		}
+		for _, screen := range ClusterCGIs {
+			if !seen[screen] && !t.Failed() {
+				t.Errorf("the run never posted to %s", screen)
+			}
+		}
+	}()
 	inv := map[string]bool{}
 	member := func(node, role string) *schema.Member { return &schema.Member{Node: node, Role: role} }
 	set := func(cl *schema.DNSCluster) {
