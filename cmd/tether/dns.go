@@ -17,7 +17,6 @@ import (
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
-	"github.com/tether-dev/tether/providers/rfc2136"
 	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -88,7 +87,7 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 	if err != nil {
 		return 0, fmt.Errorf("read the DNS members' health: %w", err)
 	}
-	whmOff, notes := whmDisabled(ctx, fleet, provs[reconciler.ProviderWHM])
+	whmOff, notes := whmDisabled(ctx, fleet, provs[providers.FleetProvider()])
 	targets, skipped := dnsTargets(fleet, eps, health, whmOff)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
 	names := len(dnsverify.Expectations(fleet))
@@ -169,9 +168,11 @@ func whmDisabled(ctx context.Context, fleet *schema.Fleet, whm providers.Provide
 	return out, notes
 }
 
+// hasCPanelMember reports whether a cluster has a member on a node of the fleet,
+// which the fleet provider (WHM) replicates to and may disable.
 func hasCPanelMember(c *schema.DNSCluster) bool {
 	for _, m := range c.Members {
-		if m != nil && m.BackendName() == schema.BackendCPanel {
+		if m != nil && m.OnNode() {
 			return true
 		}
 	}
@@ -213,21 +214,22 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 			continue
 		}
 		for name, m := range c.Members {
-			switch m.BackendName() {
-			case schema.BackendRFC2136:
-				if h := health[parent+"/"+name]; h.Disabled {
-					skipped = append(skipped, fmt.Sprintf("%s: disabled after %d consecutive failed commands, not asked (re-enable: tether dns enable %s)", name, h.ConsecutiveFailures, name))
-					continue
-				}
+			// Tether's state holds the health of the members it disables itself
+			// (rfc2136); the fleet provider's cluster screens that of members on a node.
+			if h := health[parent+"/"+name]; h.Disabled {
+				skipped = append(skipped, fmt.Sprintf("%s: disabled after %d consecutive failed commands, not asked (re-enable: tether dns enable %s)", name, h.ConsecutiveFailures, name))
+				continue
+			}
+			if !m.OnNode() {
 				out = append(out, dnsverify.Target{Member: name, Addr: m.Address})
-			default:
-				if whmOff[parent+"/"+name] {
-					skipped = append(skipped, fmt.Sprintf("%s: disabled by WHM on %s (its DNS cluster no longer replicates to it), not asked (re-enable: tether dns enable %s)", name, parent, name))
-					continue
-				}
-				if a := addrOf(m.Node); a != "" {
-					out = append(out, dnsverify.Target{Member: name, Addr: a})
-				}
+				continue
+			}
+			if whmOff[parent+"/"+name] {
+				skipped = append(skipped, fmt.Sprintf("%s: disabled by WHM on %s (its DNS cluster no longer replicates to it), not asked (re-enable: tether dns enable %s)", name, parent, name))
+				continue
+			}
+			if a := addrOf(m.Node); a != "" {
+				out = append(out, dnsverify.Target{Member: name, Addr: a})
 			}
 		}
 	}
@@ -267,14 +269,18 @@ a one-change plan that is printed, then applied.`,
 				return err
 			}
 			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(cmd.ErrOrStderr())}
-			if m.BackendName() == schema.BackendRFC2136 {
+			_, mb, ok := providers.MemberServer(m.BackendName())
+			if !ok {
+				return fmt.Errorf("dns enable %s: no provider serves backend %q", args[0], m.BackendName())
+			}
+			if mb.EnableInState != nil {
 				// Only Tether's state knows this member is out: no server is contacted.
 				st, err := session.OpenState(so)
 				if err != nil {
 					return err
 				}
 				defer st.Close()
-				return enableRFC2136(cmd, st, parent, name)
+				return enableInState(cmd, st, mb, parent, name)
 			}
 			sandboxOptions(&so)
 			sess, err := session.Open(cmd.Context(), fleet, so)
@@ -327,14 +333,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func enableRFC2136(cmd *cobra.Command, st providers.State, parent, name string) error {
+func enableInState(cmd *cobra.Command, st providers.State, mb providers.MemberBackend, parent, name string) error {
 	id := parent + "/" + name
 	all, err := st.Health(cmd.Context())
 	if err != nil {
 		return err
 	}
 	was := all[id]
-	if err := rfc2136.Enable(rfc2136.StateStore{State: st}, id); err != nil {
+	if err := mb.EnableInState(cmd.Context(), st, id); err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
@@ -350,15 +356,15 @@ func enableRFC2136(cmd *cobra.Command, st providers.State, parent, name string) 
 // one-change plan through the whm provider (WHM's enable-member screen).
 func enableCPanel(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet, parent, name string) error {
 	ctx := cmd.Context()
-	whm := sess.Providers[reconciler.ProviderWHM]
+	whm := sess.Providers[providers.FleetProvider()]
 	if whm == nil {
-		return fmt.Errorf("dns enable %s: no whm provider registered", name)
+		return fmt.Errorf("dns enable %s: no fleet provider registered", name)
 	}
 	observed, errs := engine.Observe(ctx, []providers.Provider{whm}, fleet, 1)
 	if len(errs) > 0 {
 		return fmt.Errorf("dns enable %s: read the DNS cluster of %s: %w", name, parent, errors.Join(errs...))
 	}
-	p, err := reconciler.EnableMember(fleet, observed, plan.MemberAddress(parent, name))
+	p, err := reconciler.EnableMember(fleet, observed, plan.MemberAddress(parent, name), planOptions())
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func (f *fakeClusters) DNSCluster(_ context.Context, parent string, _ *schema.Fl
 // still asked.
 func TestWHMDisabledReadsOncePerParent(t *testing.T) {
 	cp := func(node string) *schema.Member { return &schema.Member{Node: node, Role: schema.DNSRoleSync} }
-	rf := &schema.Member{Backend: schema.BackendRFC2136, Address: "127.0.0.1:5300", Role: schema.DNSRoleSync}
+	rf := &schema.Member{Backend: "rfc2136", Address: "127.0.0.1:5300", Role: schema.DNSRoleSync}
 	fleet := &schema.Fleet{
 		Nodes: map[string]*schema.Node{
 			"web1": {Role: schema.RoleParent, IPv4: "192.0.2.10"}, "web2": {Role: schema.RoleParent, IPv4: "192.0.2.11"},

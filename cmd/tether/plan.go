@@ -178,7 +178,9 @@ func (w *workspace) makePlan(ctx context.Context, parallelism int) error {
 	for a := range inv {
 		owned[a] = true
 	}
-	w.plan = reconciler.Diff(w.fleet, w.observed, reconciler.DiffOptions{Inventory: owned, Protected: prot, ObserveErrors: errs})
+	opts := planOptions()
+	opts.Inventory, opts.Protected, opts.ObserveErrors = owned, prot, errs
+	w.plan = reconciler.Diff(w.fleet, w.observed, opts)
 	w.plan.Source = w.src
 	w.plan.Observed = w.obs.Fingerprint
 	return nil
@@ -291,4 +293,10 @@ func newLogger(w io.Writer) *slog.Logger {
 var isTerminal = func(rw any) bool {
 	f, ok := rw.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// planOptions gives the planner what the registered providers say: which provider
+// executes fleet changes and each DNS member backend's planner.
+func planOptions() reconciler.DiffOptions {
+	return reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners()}
 }

@@ -88,7 +88,7 @@ func (p *Provider) observeCluster(ctx context.Context, c *whmapi.Client, parent 
 		if cl.Members == nil {
 			cl.Members = map[string]*schema.Member{}
 		}
-		cl.Members[name] = &schema.Member{Backend: schema.BackendCPanel, Node: node, Role: m.Role, Disabled: m.Disabled}
+		cl.Members[name] = &schema.Member{Backend: Backend, Node: node, Role: m.Role, Disabled: m.Disabled}
 	}
 	return cl, nil
 }
@@ -121,7 +121,7 @@ func (p *Provider) memberNames(desired *schema.Fleet, parent string) map[string]
 	}
 	if cl := desiredCluster(desired, parent); cl != nil {
 		for mname, m := range cl.Members {
-			if m == nil || m.BackendName() != schema.BackendCPanel || m.Node == "" {
+			if m == nil || m.BackendName() != Backend || m.Node == "" {
 				continue
 			}
 			if n := desired.Nodes[m.Node]; n != nil && n.Host != "" {
@@ -222,7 +222,7 @@ func (p *Provider) applyMember(ctx context.Context, parent, name string, ch *pla
 	if m == nil {
 		return fmt.Errorf("no member in the change (before %T, after %T)", ch.Before, ch.After)
 	}
-	if m.BackendName() != schema.BackendCPanel {
+	if m.BackendName() != Backend {
 		return fmt.Errorf("backend %s is not served by the whm provider", m.BackendName())
 	}
 	node := m.Node
