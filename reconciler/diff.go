@@ -96,6 +96,7 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	d.diffDNS()
 
 	changes := d.ordered()
+	alignValues(changes)
 	// Observation errors keep the order they were found in; the planner's own come
 	// after, sorted, like the warnings, so no map order shows through.
 	sort.Strings(d.errors)

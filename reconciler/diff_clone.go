@@ -20,6 +20,13 @@ func cloneNode(n *schema.Node) *schema.Node {
 	c.Src = schema.Source{}
 	c.Services = slices.Clone(n.Services)
 	c.PasswordStrength = maps.Clone(n.PasswordStrength)
+	c.OptionalRoles = maps.Clone(n.OptionalRoles)
+	if n.LinkCredentials != nil {
+		cr := *n.LinkCredentials
+		cr.Token = ""
+		cr.Src = schema.Source{}
+		c.LinkCredentials = &cr
+	}
 	if n.TLS != nil {
 		t := *n.TLS
 		c.TLS = &t

@@ -151,11 +151,10 @@ func (d *differ) memberAfter(m *schema.Member) *schema.Member {
 	return c
 }
 
-func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
-	clusterDeps := []string{plan.ChangeID(plan.ClusterAddress(parent), plan.Enable)}
-
-	// Observed members that leave: replaced (a declared member takes their host, or
-	// their own name now means another server) or removed from the fleet.
+// replacedMembers maps each observed member of cluster o that leaves to make room to
+// the declared member of c taking its place: a declared member takes its host, or its
+// own name now means another server (another host or backend).
+func (d *differ) replacedMembers(c, o *schema.DNSCluster) map[string]string {
 	byHost := map[string]string{}
 	for _, name := range sortedKeys(c.Members) {
 		if m := c.Members[name]; m != nil {
@@ -181,6 +180,13 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 			replaced[name] = other
 		}
 	}
+	return replaced
+}
+
+func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
+	clusterDeps := []string{plan.ChangeID(plan.ClusterAddress(parent), plan.Enable)}
+
+	replaced := d.replacedMembers(c, o)
 
 	// The servers that keep the cluster's records after removals: the parent and
 	// every declared member.
@@ -268,6 +274,7 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 				Address: addr, Action: plan.Create,
 				After:    d.memberAfter(m),
 				Reason:   fmt.Sprintf("%s joins the DNS cluster of %s as a %s member", name, parent, m.Role),
+				Warnings: b.Planner.CreateWarnings(parent, name, m),
 				Provider: provider, Target: target, Parent: parent,
 			}, deps...)
 			continue

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/tether-dev/tether/reconciler/plan"
@@ -116,6 +117,21 @@ func (d *differ) nodeUpdate(name string, n, o *schema.Node) {
 		fields = append(fields, "passwordStrength")
 		why = append(why, "minimum password strength differs for "+listNames(kinds, 9))
 	}
+	if on, off := d.optionalRoles(name, n, o); len(on)+len(off) > 0 {
+		fields = append(fields, "optionalRoles")
+		if len(on) > 0 {
+			why = append(why, "turn on optional role "+listNames(on, 5))
+		}
+		if len(off) > 0 {
+			why = append(why, "turn off optional role "+listNames(off, 5))
+		}
+		// Switching a role restarts the services it touches (Change.pm).
+		flags.Disruptive = true
+	} else if slices.Contains(fields, "profile") {
+		if kept := keptRoles(n, o); len(kept) > 0 {
+			why = append(why, "optional roles kept on as the server has them: "+listNames(kept, 5))
+		}
+	}
 	if len(fields) == 0 {
 		return
 	}
@@ -138,6 +154,73 @@ func (d *differ) nodeUpdate(name string, n, o *schema.Node) {
 		Target:  name,
 		Parent:  nodeParent(name, n),
 	})
+}
+
+// optionalRoles compares the optional roles the fleet names with the server's. A role
+// the fleet does not name is never compared: the provider keeps its state (WHM's
+// start_profile_activation turns off every optional role it is not told to keep on).
+// When the profile changes, the roles are compared with what the new profile will
+// have: the declared ones, each as declared.
+func (d *differ) optionalRoles(name string, n, o *schema.Node) (on, off []string) {
+	if len(n.OptionalRoles) == 0 {
+		return nil, nil
+	}
+	if o.OptionalRoles == nil {
+		if o.Profile != "" {
+			d.warnf("node %s: its optional roles could not be read; the fleet's are not checked", name)
+		}
+		return nil, nil
+	}
+	profile := n.Profile
+	if profile == "" {
+		profile = o.Profile
+	}
+	for _, r := range sortedKeys(n.OptionalRoles) {
+		if !slices.Contains(schema.OptionalRolesOf[profile], r) {
+			continue // TETHER-SCHEMA reports it when the profile is declared
+		}
+		want := n.OptionalRoles[r]
+		have, known := roleOn(o, r)
+		if profile != o.Profile {
+			// The activation of the new profile sets every optional role: a declared
+			// one as declared. Only differences with the server are news.
+			known = true
+		}
+		if known && have != want {
+			if want {
+				on = append(on, r)
+			} else {
+				off = append(off, r)
+			}
+		}
+	}
+	return on, off
+}
+
+// keptRoles lists the optional roles of the new profile that are on on the server now
+// and that the fleet does not name: a profile activation keeps them on.
+func keptRoles(n, o *schema.Node) []string {
+	var out []string
+	for _, r := range schema.OptionalRolesOf[n.Profile] {
+		if _, declared := n.OptionalRoles[r]; declared {
+			continue
+		}
+		if on, _ := roleOn(o, r); on {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// roleOn says whether a role is on on an observed node, and whether that is known:
+// STANDARD enables every role (Profile.pm: its enabled_roles are all_roles); another
+// profile's optional roles are read one by one.
+func roleOn(o *schema.Node, r string) (on, known bool) {
+	if o.Profile == schema.ProfileStandard {
+		return true, true
+	}
+	on, known = o.OptionalRoles[r]
+	return on, known
 }
 
 // diffUnlinks plans unlinking children that left the fleet, after every account that

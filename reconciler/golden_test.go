@@ -142,7 +142,7 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 	out["expected.txt"], out["expected.json"], out["expected.md"] = txt.Bytes(), js.Bytes(), md.Bytes()
 
 	safety := "allowed\n"
-	if err := CheckSafety(p, desired, observed, SafetyOptions{Force: o.Force, AllowDataLoss: o.AllowDataLoss}); err != nil {
+	if err := CheckSafety(p, desired, observed, SafetyOptions{Force: o.Force, AllowDataLoss: o.AllowDataLoss, Inventory: opts.Inventory, Protected: opts.Protected}); err != nil {
 		safety = err.Error() + "\n"
 	}
 	out["expected-safety.txt"] = []byte(safety)
@@ -194,7 +194,24 @@ func TestGoldenPlans(t *testing.T) {
 			if err := json.Unmarshal(got["expected.json"], &p); err != nil {
 				t.Fatal(err)
 			}
+			named := map[string][]string{}
 			for _, c := range p.Changes {
+				named[c.Address] = append(named[c.Address], c.Fields...)
+			}
+			for _, c := range p.Changes {
+				// before and after hold the same fields, but for those the plan changes.
+				if bm, am := jsonFields(c.Before), jsonFields(c.After); bm != nil && am != nil {
+					for k := range bm {
+						if _, ok := am[k]; !ok && !namedField(k, named[c.Address]) {
+							t.Errorf("%s: before has %s, after has not, and no change names it", c.ID, k)
+						}
+					}
+					for k := range am {
+						if _, ok := bm[k]; !ok && !namedField(k, named[c.Address]) {
+							t.Errorf("%s: after has %s, before has not, and no change names it", c.ID, k)
+						}
+					}
+				}
 				covered["action "+string(c.Action)] = true
 				if c.Action == plan.Dedistribute && c.Flags.DataLoss {
 					covered["forced dedistribute"] = true

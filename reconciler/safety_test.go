@@ -59,6 +59,7 @@ func TestCheckSafety(t *testing.T) {
 				observed.Accounts["u000"].Mail = &schema.MailPlacement{Node: "mail1"}
 			}
 			p := Diff(desired, observed, withProviders(opts))
+			tt.opts.Inventory = opts.Inventory
 			err := CheckSafety(p, desired, observed, tt.opts)
 			if len(tt.wantFlags) == 0 {
 				if err != nil {
@@ -80,5 +81,99 @@ func TestCheckSafety(t *testing.T) {
 	}
 	if err := CheckSafety(&plan.Plan{}, nil, nil, SafetyOptions{}); err != nil {
 		t.Errorf("empty plan refused: %v", err)
+	}
+}
+
+// TestCheckSafetyJudgesForgedChanges gives CheckSafety plans that Diff never makes
+// (a saved plan edited by hand): every rule holds from the fleet, the observation and
+// the state, whatever the changes say about themselves, and no flag allows a removal
+// the fleet's policy forbids.
+func TestCheckSafetyJudgesForgedChanges(t *testing.T) {
+	forgedDelete := func(user string) *plan.Change {
+		return &plan.Change{ID: plan.ChangeID(plan.AccountAddress(user), plan.Delete), Address: plan.AccountAddress(user),
+			Action: plan.Delete, Target: "web1", Parent: "web1"}
+	}
+	tests := []struct {
+		name   string
+		prune  bool
+		inv    []string
+		prot   []string
+		mutate func(p *plan.Plan, desired, observed *schema.Fleet)
+		opts   SafetyOptions
+		want   string // "" when allowed
+	}{
+		{name: "a delete of a protected account (observed protect)", prune: true, inv: []string{"account.u001"},
+			mutate: func(p *plan.Plan, _, o *schema.Fleet) {
+				o.Accounts["u001"].Protect = true
+				p.Changes = append(p.Changes, forgedDelete("u001"))
+			},
+			opts: SafetyOptions{Force: true, AllowDataLoss: true}, want: "account.u001/delete is never applied: the fleet declares it"},
+		{name: "a delete of an account protected in the state", prune: true, inv: []string{"account.u009"}, prot: []string{"account.u009"},
+			mutate: func(p *plan.Plan, _, o *schema.Fleet) {
+				o.Accounts["u009"] = &schema.Account{Parent: "web1", Domain: "u009.example"}
+				p.Changes = append(p.Changes, forgedDelete("u009"))
+			},
+			opts: SafetyOptions{Force: true}, want: "it is protected (protect: true)"},
+		{name: "a delete while pruning is off", inv: []string{"account.u009"},
+			mutate: func(p *plan.Plan, _, o *schema.Fleet) {
+				o.Accounts["u009"] = &schema.Account{Parent: "web1", Domain: "u009.example"}
+				p.Changes = append(p.Changes, forgedDelete("u009"))
+			},
+			opts: SafetyOptions{Force: true}, want: "policy.prune is off"},
+		{name: "a delete of an account Tether did not create", prune: true,
+			mutate: func(p *plan.Plan, _, o *schema.Fleet) {
+				o.Accounts["u009"] = &schema.Account{Parent: "web1", Domain: "u009.example"}
+				p.Changes = append(p.Changes, forgedDelete("u009"))
+			},
+			opts: SafetyOptions{Force: true}, want: "not in Tether's inventory"},
+		{name: "a delete pruning allows", prune: true, inv: []string{"account.u009"},
+			mutate: func(p *plan.Plan, _, o *schema.Fleet) {
+				o.Accounts["u009"] = &schema.Account{Parent: "web1", Domain: "u009.example"}
+				p.Changes = append(p.Changes, forgedDelete("u009"))
+			}, opts: SafetyOptions{Force: true}},
+		{name: "a forced dedistribution with dataLoss cleared",
+			mutate: func(p *plan.Plan, d, o *schema.Fleet) {
+				d.Nodes["mail1"] = &schema.Node{Role: schema.RoleChild, Parent: "web1", Lost: true, Services: []string{"mail"}}
+				o.Accounts["u000"].Mail = &schema.MailPlacement{Node: "mail1"}
+				p.Changes = append(p.Changes, &plan.Change{ID: "account.u000/dedistribute", Address: "account.u000",
+					Action: plan.Dedistribute, Target: "web1", Parent: "web1"})
+			},
+			want: "account.u000/dedistribute loses data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			desired, observed := newFleet().parent("web1"), newFleet().parent("web1")
+			if tt.prune {
+				desired.prune()
+			}
+			for i := range 2 {
+				user := fmt.Sprintf("u%03d", i)
+				desired.account(user, "web1", "")
+				observed.account(user, "web1", "")
+			}
+			p := Diff(desired.f, observed.f, DiffOptions{})
+			if !p.Empty() {
+				t.Fatalf("the fleets differ: %v", p.Changes)
+			}
+			tt.mutate(p, desired.f, observed.f)
+			set := func(xs []string) map[string]bool {
+				m := map[string]bool{}
+				for _, x := range xs {
+					m[x] = true
+				}
+				return m
+			}
+			tt.opts.Inventory, tt.opts.Protected = set(tt.inv), set(tt.prot)
+			err := CheckSafety(p, desired.f, observed.f, tt.opts)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to say %q", err, tt.want)
+			}
+		})
 	}
 }

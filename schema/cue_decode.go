@@ -224,6 +224,14 @@ func (d *cueDecoder) node(path string, v cue.Value) *Node {
 			})
 		case "credentials":
 			n.Credentials = d.credentials(fp, fv)
+		case "linkCredentials":
+			n.LinkCredentials = d.credentials(fp, fv)
+		case "optionalRoles":
+			n.OptionalRoles = make(map[string]bool)
+			d.each(fv, func(k string, rv cue.Value) {
+				d.setPos(&n.Src, "optionalRoles."+k, fp+"."+k, rv)
+				n.OptionalRoles[k] = d.boolean(rv, fp+"."+k)
+			})
 		case "passwordStrength":
 			n.PasswordStrength = make(map[string]int)
 			d.each(fv, func(k string, pv cue.Value) {

@@ -98,6 +98,12 @@ func (c *checker) nodes() {
 				obj+": credentials.token holds a WHM API token written in the file",
 				"remove it, revoke the token, and reference it with tokenEnv: VAR or tokenFile: PATH")
 		}
+		if n.LinkCredentials != nil && n.LinkCredentials.Token != "" {
+			c.add(firstValid(n.LinkCredentials.Src.At("token"), n.Src.At("linkCredentials.token")), RuleS01,
+				obj+": linkCredentials.token holds a WHM API token written in the file",
+				"remove it, revoke the token, and reference it with tokenEnv: VAR or tokenFile: PATH")
+		}
+		c.optionalRoles(name, n)
 		switch n.Role {
 		case RoleParent:
 			if n.Profile != "" && n.Profile != ProfileStandard {
@@ -106,6 +112,25 @@ func (c *checker) nodes() {
 			}
 		case RoleChild:
 			c.child(name, n)
+		}
+	}
+}
+
+// optionalRoles checks that each role named is optional in the node's profile
+// (Profile.pm %_META): start_profile_activation refuses any other. Without a declared
+// profile there is nothing to check against.
+func (c *checker) optionalRoles(name string, n *Node) {
+	if n.Profile == "" {
+		return
+	}
+	allowed := OptionalRolesOf[n.Profile]
+	for _, r := range sortedKeys(n.OptionalRoles) {
+		if !contains(allowed, r) {
+			fix := "remove it: the " + n.Profile + " profile has no optional roles"
+			if len(allowed) > 0 {
+				fix = "the " + n.Profile + " profile's optional roles are " + strings.Join(allowed, ", ")
+			}
+			c.add(n.Src.At("optionalRoles."+r), RuleSchema, fmt.Sprintf("node %s: %s is not an optional role of the %s profile", name, r, n.Profile), fix)
 		}
 	}
 }

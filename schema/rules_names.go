@@ -129,6 +129,11 @@ func domainProblem(d string) string {
 
 // aliasProblem returns what is wrong with a node name used as a WHM link alias
 // (link_server_node_with_api_token: [A-Za-z0-9_-], at most 50 characters), or "".
+// LinkAliasProblem says what is wrong with name as a node name (a WHM link alias,
+// TETHER-L10), or "" when it is valid. Code that makes a file or a path of a node
+// name checks it first: a valid name holds no separator and no dot.
+func LinkAliasProblem(name string) string { return aliasProblem(name) }
+
 func aliasProblem(name string) string {
 	switch {
 	case name == "":

@@ -34,6 +34,19 @@ const (
 	DNSRoleWriteOnly  = "write-only"
 )
 
+// OptionalRolesOf lists the optional roles of each profile, as
+// Cpanel/Server/Type/Profile.pm (11.120) %_META declares them. STANDARD enables every
+// role and has none.
+var OptionalRolesOf = map[string][]string{
+	ProfileStandard: nil,
+	ProfileMailNode: {"DNS", "MySQL", "Postgres", "SpamFilter"},
+	ProfileDNSNode:  {"MailRelay", "MySQL"},
+	ProfileDatabase: {"Postgres"},
+}
+
+// OptionalRoleNames are the roles that are optional in some profile, sorted.
+var OptionalRoleNames = []string{"DNS", "MailRelay", "MySQL", "Postgres", "SpamFilter"}
+
 // ServiceMail is the only service a child takes today (WHM's worker type "Mail").
 const ServiceMail = "mail"
 
@@ -86,6 +99,14 @@ type Node struct {
 	PasswordStrength map[string]int `json:"passwordStrength,omitempty"`
 	// Lost marks a child as gone or compromised: its accounts are force-dedistributed.
 	Lost bool `json:"lost,omitempty"`
+	// OptionalRoles turns optional roles of the node's profile on or off (Profile.pm
+	// optional_roles, e.g. SpamFilter on a MAILNODE). A role not named keeps its state
+	// on the server: Tether never switches off a role nobody asked to switch off.
+	OptionalRoles map[string]bool `json:"optionalRoles,omitempty"`
+	// LinkCredentials reference the token the parent stores to reach this child
+	// (link_server_node_with_api_token). Apart from Credentials, Tether's own token, so
+	// rotating or expiring one never breaks the other. Children only.
+	LinkCredentials *Credentials `json:"linkCredentials,omitempty"`
 
 	Src Source `json:"-"`
 }

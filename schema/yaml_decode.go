@@ -19,7 +19,7 @@ import (
 var (
 	sectionFields     = []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"}
 	policyFields      = []string{"prune", "maxRemovePercent", "drift", "notifyWebhook"}
-	nodeFields        = []string{"role", "parent", "host", "ipv4", "ipv6", "version", "profile", "services", "port", "tls", "credentials", "passwordStrength", "lost"}
+	nodeFields        = []string{"role", "parent", "host", "ipv4", "ipv6", "version", "profile", "services", "port", "tls", "credentials", "passwordStrength", "lost", "optionalRoles", "linkCredentials"}
 	tlsFields         = []string{"caFile", "insecure"}
 	credentialFields  = []string{"user", "tokenEnv", "tokenFile", "token"}
 	accountFields     = []string{"parent", "domain", "owner", "plan", "contactEmail", "ipv6", "features", "mail", "autossl", "forwarders", "suspended", "protect", "dnssec"}
@@ -693,9 +693,30 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 			if ok {
 				nd.TLS = t
 			}
-		case "credentials":
-			nd.Credentials = d.credentials(v, obj, &nd.Src)
-			ok = nd.Credentials != nil
+		case "credentials", "linkCredentials":
+			c := d.credentials(v, obj, key, &nd.Src)
+			ok = c != nil
+			if key == "credentials" {
+				nd.Credentials = c
+			} else {
+				nd.LinkCredentials = c
+			}
+		case "optionalRoles":
+			roles := map[string]bool{}
+			ok = d.fields(v, obj, key, func(r string, k2, v2 *yaml.Node) {
+				f := "optionalRoles." + r
+				if !contains(OptionalRoleNames, r) {
+					d.unknown(k2, r, obj+" optionalRoles", "optional role", OptionalRoleNames)
+					return
+				}
+				if x, ok2 := d.boolean(v2, obj, f); ok2 {
+					roles[r] = x
+					nd.Src.Set(f, d.pos(k2))
+				}
+			})
+			if ok {
+				nd.OptionalRoles = roles
+			}
 		case "passwordStrength":
 			ps := map[string]int{}
 			ok = d.fields(v, obj, key, func(kind string, k2, v2 *yaml.Node) {
@@ -729,7 +750,7 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		}
 		if nd.Role != "" && nd.Role != RoleChild {
 			// What only a child has, on another role, is a mistake about the role.
-			for _, f := range []string{"parent", "services", "lost"} {
+			for _, f := range []string{"parent", "services", "lost", "linkCredentials"} {
 				if have.has(nodeFields, f) {
 					d.add(fieldKey(n, f), RuleSchema, fmt.Sprintf("%s has role %s; only a child has %s", obj, nd.Role, f),
 						"remove "+f+":, or set role: child")
@@ -740,19 +761,19 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 	return nd
 }
 
-func (d *decoder) credentials(n *yaml.Node, obj string, src *Source) *Credentials {
+func (d *decoder) credentials(n *yaml.Node, obj, field string, src *Source) *Credentials {
 	c := &Credentials{Src: Source{Key: d.pos(n)}}
-	ok := d.fields(n, obj, "credentials", func(key string, k, v *yaml.Node) {
-		f := "credentials." + key
+	ok := d.fields(n, obj, field, func(key string, k, v *yaml.Node) {
+		f := field + "." + key
 		ok := false
 		switch key {
 		case "user":
 			if c.User, ok = d.str(v, obj, f); ok && c.User != "root" && userNameProblem(c.User) != "" {
-				d.add(v, RuleSchema, fmt.Sprintf("%s: credentials.user %q is neither root nor a valid user name", obj, short(c.User)), "use root, or the reseller the token belongs to")
+				d.add(v, RuleSchema, fmt.Sprintf("%s: %s %q is neither root nor a valid user name", obj, f, short(c.User)), "use root, or the reseller the token belongs to")
 			}
 		case "tokenEnv":
 			if c.TokenEnv, ok = d.str(v, obj, f); ok && !isEnvName(c.TokenEnv) {
-				d.add(v, RuleSchema, obj+": credentials.tokenEnv is not an environment variable name; its value is not shown, as it may be the token itself", "write the variable's name, e.g. WEB1_WHM_TOKEN, not its value")
+				d.add(v, RuleSchema, obj+": "+f+" is not an environment variable name; its value is not shown, as it may be the token itself", "write the variable's name, e.g. WEB1_WHM_TOKEN, not its value")
 			}
 		case "tokenFile":
 			c.TokenFile, ok = d.str(v, obj, f)
@@ -762,7 +783,7 @@ func (d *decoder) credentials(n *yaml.Node, obj string, src *Source) *Credential
 			c.Token = inlineSecret(v)
 			ok = true
 		default:
-			d.unknown(k, key, obj+" credentials", "field", credentialFields)
+			d.unknown(k, key, obj+" "+field, "field", credentialFields)
 			return
 		}
 		if ok {

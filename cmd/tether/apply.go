@@ -145,7 +145,10 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 	if err != nil {
 		return err
 	}
-	if _, err := w.observe(ctx, af.parallelism); err != nil {
+	// The plan is made again from the fleet and the live state, and the saved one is
+	// applied only if it is the same change for change: what runs is always what Diff
+	// makes now, checked by the safety rules now, never what the file says.
+	if err := w.makePlan(ctx, af.parallelism); err != nil {
 		return err
 	}
 	recordObserved(ctx, cmd, w)
@@ -153,7 +156,10 @@ func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af app
 		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
 		return exitError{code: 1}
 	}
-	w.plan = saved.Plan
+	if err := saved.Verify(planPath, w.plan); err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
+		return exitError{code: 1}
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (%s).\n", planPath, render.SummaryLine(w.plan))
 	if err := checkSafety(cmd, w, af); err != nil {
 		return err
@@ -195,16 +201,30 @@ func reportJournals(ctx context.Context, cmd *cobra.Command, w *workspace) ([]*s
 }
 
 func checkSafety(cmd *cobra.Command, w *workspace, af applyFlags) error {
-	err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{Force: af.force, AllowDataLoss: af.allowDataLoss, Partial: af.partial})
+	err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(af.force, af.allowDataLoss, af.partial))
 	if err == nil {
 		return nil
 	}
 	fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
 	var se *reconciler.SafetyError
 	if errors.As(err, &se) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(se.Flags(), " "))
+		if allFlagged(se) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(se.Flags(), " "))
+		} else {
+			fmt.Fprintln(cmd.ErrOrStderr(), "Nothing was applied. No flag allows a removal the fleet's policy forbids; make a new plan.")
+		}
 	}
 	return exitError{code: 1}
+}
+
+// allFlagged reports whether a flag allows every problem of se.
+func allFlagged(se *reconciler.SafetyError) bool {
+	for _, p := range se.Problems {
+		if p.Flag == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // confirm asks on a terminal; anywhere else it refuses, since nobody can answer.

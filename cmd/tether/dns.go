@@ -58,7 +58,7 @@ member and name. Exit 1 on any mismatch.`,
 			if err != nil {
 				return err
 			}
-			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(cmd.ErrOrStderr())}
+			so := cf.sessionOptions(path, newLogger(cmd.ErrOrStderr()))
 			sandboxOptions(&so)
 			sess, err := session.Open(cmd.Context(), fleet, so)
 			if err != nil {
@@ -268,7 +268,7 @@ a one-change plan that is printed, then applied.`,
 			if err != nil {
 				return err
 			}
-			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(cmd.ErrOrStderr())}
+			so := cf.sessionOptions(path, newLogger(cmd.ErrOrStderr()))
 			_, mb, ok := providers.MemberServer(m.BackendName())
 			if !ok {
 				return fmt.Errorf("dns enable %s: no provider serves backend %q", args[0], m.BackendName())

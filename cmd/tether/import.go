@@ -70,7 +70,7 @@ result, so rule violations already on the servers are seen at once.`,
 			if parents == 0 {
 				return fmt.Errorf("%s declares no parent: import starts from nodes with role parent, host and credentials", path)
 			}
-			so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: newLogger(stderr)}
+			so := cf.sessionOptions(path, newLogger(stderr))
 			sandboxOptions(&so)
 			sess, err := session.Open(ctx, declared, so)
 			if err != nil {

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tether-dev/tether/internal/redact"
 )
 
 // subcommands is filled by each command's file, so adding a command touches one file.
@@ -59,6 +61,6 @@ func run(args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "Error:", err)
+	fmt.Fprintln(os.Stderr, "Error:", redact.Text(err.Error()))
 	return 1
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -54,6 +55,12 @@ type connFlags struct {
 	sandbox      bool
 	sandboxState string
 	parallelism  int
+	strict       bool
+}
+
+// sessionOptions are the session options every command that talks to the fleet shares.
+func (f *connFlags) sessionOptions(path string, logger *slog.Logger) session.Options {
+	return session.Options{FleetPath: path, Sandbox: f.sandbox, SandboxState: f.sandboxState, StrictSecrets: f.strict, Logger: logger}
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -65,6 +72,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		usage = "how many servers are read, and changes applied, at once"
 	}
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
+	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 
 // sandboxOptions lets tests shorten the sandbox's background tasks; the command line
@@ -82,6 +90,15 @@ type workspace struct {
 	observed *schema.Fleet
 	obs      planfile.Observed
 	plan     *plan.Plan
+	// owned and protected are Tether's state as the plan was made with it; the
+	// safety check judges removals against them again.
+	owned, protected map[string]bool
+}
+
+// safety is what CheckSafety needs beyond the operator's flags: the state the plan
+// was made with.
+func (w *workspace) safety(force, allowDataLoss, partial bool) reconciler.SafetyOptions {
+	return reconciler.SafetyOptions{Force: force, AllowDataLoss: allowDataLoss, Partial: partial, Inventory: w.owned, Protected: w.protected}
 }
 
 func (w *workspace) close() {
@@ -126,7 +143,7 @@ func open(ctx context.Context, cmd *cobra.Command, path string, cf connFlags, lo
 	// The session opens Tether's state (next to the fleet, or inside the sandbox's
 	// folder: what Tether created there never counts as created on the real servers)
 	// and hands the same store to the providers.
-	so := session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, Logger: logger}
+	so := cf.sessionOptions(path, logger)
 	sandboxOptions(&so)
 	w.sess, err = session.Open(ctx, fleet, so)
 	if err != nil {
@@ -178,6 +195,7 @@ func (w *workspace) makePlan(ctx context.Context, parallelism int) error {
 	for a := range inv {
 		owned[a] = true
 	}
+	w.owned, w.protected = owned, prot
 	opts := planOptions()
 	opts.Inventory, opts.Protected, opts.ObserveErrors = owned, prot, errs
 	w.plan = reconciler.Diff(w.fleet, w.observed, opts)
@@ -281,12 +299,13 @@ func renderPlan(w io.Writer, p *plan.Plan, format string) error {
 }
 
 // newLogger writes structured logs to stderr: text on a terminal, JSON elsewhere (CI
-// and journald parse it).
+// and journald parse it). Every attribute goes through redact, so no log site can
+// write a URL's credentials.
 func newLogger(w io.Writer) *slog.Logger {
 	if isTerminal(w) {
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return slog.New(slog.NewTextHandler(w, redact.Options(slog.LevelWarn)))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, redact.Options(nil)))
 }
 
 // isTerminal reports whether rw is a terminal. Tests replace it.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/schema"
 )
@@ -50,7 +51,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 			opts := sandbox.Options{
 				StateDir:  state,
 				Faults:    map[string]sandbox.Faults{},
-				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
+				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), redact.Options(nil))),
 				TaskDelay: taskDelay,
 			}
 			for _, spec := range tsig {
@@ -79,11 +80,15 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				if err != nil {
 					return fmt.Errorf("sandbox serve: %w", err)
 				}
-				// The sandbox needs only the nodes: a fleet that breaks a rule can still
-				// be served (so its plan can show the problem), one that could not be
-				// read cannot.
-				for _, d := range ds {
-					fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+				// Only a fleet that passes every rule is served: node names become
+				// file names in the state folder, and an unchecked one (../../x) would
+				// write outside it.
+				if len(ds) > 0 {
+					for _, d := range ds {
+						fmt.Fprintln(cmd.ErrOrStderr(), d.String())
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s; nothing was served (fix the fleet, then serve it)\n", problemCount(len(ds)))
+					return exitError{code: 1}
 				}
 				if fleet == nil || len(fleet.Nodes) == 0 {
 					return fmt.Errorf("sandbox serve: %s: no nodes to serve", fleetPath)

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -93,5 +98,40 @@ func TestSandboxServeRefusals(t *testing.T) {
 		if code := run(args); code != 1 {
 			t.Errorf("%v exited %d, want 1", args, code)
 		}
+	}
+}
+
+// TestSandboxServeRefusesBadNodeNames: a node name is a file name in the state folder;
+// one that climbs out of it is refused before anything is served or written.
+func TestSandboxServeRefusesBadNodeNames(t *testing.T) {
+	for _, name := range []string{"../../../pwned", "a/b", "..", "web1.json"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			fleet := filepath.Join(dir, "fleet.yaml")
+			bad := strings.Replace(serveFleet, "  mail1:\n", fmt.Sprintf("  %q:\n", name), 1)
+			if err := os.WriteFile(fleet, []byte(bad), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			state := filepath.Join(dir, "a", "b", "c", "state")
+			var errb bytes.Buffer
+			root := newRoot()
+			root.SetArgs([]string{"sandbox", "serve", "--state", state, "--fleet", fleet})
+			root.SetOut(&errb)
+			root.SetErr(&errb)
+			err := root.Execute()
+			var ee exitError
+			if !errors.As(err, &ee) || ee.code != 1 {
+				t.Fatalf("serve returned %v, want exit 1\n%s", err, errb.String())
+			}
+			if !strings.Contains(errb.String(), "TETHER-L10") || !strings.Contains(errb.String(), "nothing was served") {
+				t.Errorf("output does not name the rule:\n%s", errb.String())
+			}
+			filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && p != fleet {
+					t.Errorf("serve wrote %s", p)
+				}
+				return nil
+			})
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
@@ -37,6 +38,7 @@ type watchFlags struct {
 	listen             string
 	keyring            string
 	hookTokenEnv       string
+	hookOpen           bool
 	sshKey             string
 	perNode            int
 	logLevel           string
@@ -54,7 +56,10 @@ applied and the last good commit stays in force. With --keyring, only commits si
 by one of its OpenPGP keys are applied. Every --interval the live fleet is compared
 with the last good commit: policy.drift "warn" reports drift, "correct" applies.
 
-Endpoints on --listen: /healthz, /readyz, /metrics (Prometheus), /hook.
+Endpoints on --listen: /healthz, /readyz, /metrics (Prometheus), /hook. /hook needs
+the secret in $TETHER_HOOK_TOKEN: as a bearer token, GitLab's X-Gitlab-Token, or the key
+of GitHub's X-Hub-Signature-256 or Gitea/Forgejo's signature; without one it refuses
+every request (--hook-open takes any, on a loopback listener only).
 SIGTERM or Ctrl-C: running changes finish, no new change starts.
 "tether watch suspend" / "tether watch resume" pause and resume applying.
 
@@ -74,7 +79,7 @@ commands for as long as it runs.`,
 			if err := level.UnmarshalText([]byte(wf.logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", wf.logLevel)
 			}
-			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), redact.Options(level)))
 			src, err := gitsource.Open(ctx, gitsource.Options{Repo: wf.repo, Ref: wf.branch, Path: wf.path,
 				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey, Lazy: true})
 			if err != nil {
@@ -96,13 +101,13 @@ commands for as long as it runs.`,
 			defer run.Close()
 			d, err := watch.New(watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
-				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv),
+				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv), HookOpen: wf.hookOpen,
 				Runner: run, Notify: run.notify, Logger: logger,
 			})
 			if err != nil {
 				return err
 			}
-			logger.Info("watching", "repo", wf.repo, "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
+			logger.Info("watching", "repo", redact.URL(wf.repo), "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
 			return d.Run(ctx)
 		},
 	}
@@ -115,7 +120,8 @@ commands for as long as it runs.`,
 	f.StringVar(&wf.stateDir, "state-dir", ".tether/watch", "the daemon's files: clone, last good commit, suspension (and Tether's state, unless $TETHER_STATE_DIR)")
 	f.StringVar(&wf.listen, "listen", "127.0.0.1:9310", "address for /healthz, /readyz, /metrics and /hook (\"\" to serve none)")
 	f.StringVar(&wf.keyring, "keyring", "", "an armored OpenPGP keyring: apply only commits signed by its keys")
-	f.StringVar(&wf.hookTokenEnv, "hook-token-env", "TETHER_HOOK_TOKEN", "environment variable holding the bearer token /hook requires (if it is unset, /hook takes no token)")
+	f.StringVar(&wf.hookTokenEnv, "hook-token-env", "TETHER_HOOK_TOKEN", "environment variable holding /hook's secret: a bearer token, GitLab's secret token, or the key GitHub, Gitea and Forgejo sign with (if it is unset, /hook refuses every request unless --hook-open)")
+	f.BoolVar(&wf.hookOpen, "hook-open", false, "let /hook take requests without credentials when no hook secret is set (refused unless --listen is a loopback address)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
@@ -216,7 +222,7 @@ func (r *watchRunner) session(ctx context.Context, fleet *schema.Fleet, fleetPat
 	}
 	// The providers keep their state (DNS members' health) in the daemon's state
 	// folder, the one each reconcile opens.
-	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), Logger: r.log}
+	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), StrictSecrets: r.wf.strict, Logger: r.log}
 	sandboxOptions(&so)
 	s, err := session.Open(ctx, fleet, so)
 	if err != nil {
@@ -322,7 +328,7 @@ func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, a
 	// The daemon never forces: a risky plan waits for an operator at the terminal. An
 	// incomplete plan is applied for what could be read (Partial): the daemon runs
 	// again on the next trigger, and reports the unread parts every time.
-	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, reconciler.SafetyOptions{Partial: true}); err != nil {
+	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(false, false, true)); err != nil {
 		return out, fmt.Errorf("not applied: %w", err)
 	}
 	lockWait := r.lockWait

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -270,6 +273,9 @@ func TestWatchSuspendResume(t *testing.T) {
 	g.write("fleet/fleet.yaml", e2eFleet(t, ""))
 	g.commit("the fleet", nil)
 	sb := filepath.Join(t.TempDir(), "sandbox")
+	// The hook takes the forge's signature: GitHub's HMAC of the body, keyed by the
+	// secret the daemon reads from $TETHER_HOOK_TOKEN.
+	t.Setenv("TETHER_HOOK_TOKEN", "hook-secret")
 	w := startWatch(t, sb, "--repo", g.dir, "--path", "fleet")
 	w.waitFor("applied", 1)
 
@@ -283,7 +289,11 @@ func TestWatchSuspendResume(t *testing.T) {
 	expect(t, tether(t, t.Context(), "", "watch", "resume", "--state-dir", w.stateDir), 0, "resumed")
 	// The next trigger (the webhook, or the poll if it comes first) applies what was
 	// held back.
-	resp, err := http.Post("http://"+w.addr()+"/hook", "application/json", strings.NewReader("{}"))
+	mac := hmac.New(sha256.New, []byte("hook-secret"))
+	mac.Write([]byte("{}"))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+w.addr()+"/hook", strings.NewReader("{}"))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

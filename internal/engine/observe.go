@@ -199,6 +199,9 @@ func mergeNode(dst, src *schema.Node) {
 	if dst.PasswordStrength == nil {
 		dst.PasswordStrength = src.PasswordStrength
 	}
+	if dst.OptionalRoles == nil {
+		dst.OptionalRoles = src.OptionalRoles
+	}
 }
 
 // mergeMember completes one view of a member with another: its own scope adds what

@@ -22,6 +22,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+
+	"github.com/tether-dev/tether/internal/redact"
 )
 
 // Options say where the fleet lives.
@@ -300,19 +302,12 @@ func HeadOf(p string) string {
 }
 
 // redactURL drops any user info from a URL so a token embedded in it is never shown.
-func redactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		if j := strings.Index(rest, "@"); j >= 0 && (strings.Index(rest, "/") < 0 || j < strings.Index(rest, "/")) {
-			return u[:i+3] + "***@" + rest[j+1:]
-		}
-	}
-	return u
-}
+func redactURL(u string) string { return redact.URL(u) }
 
 // scrub removes the https token from an error's text: transport libraries sometimes
 // echo credentials.
 func scrub(err error, opts Options) error {
+	err = redact.Error(err)
 	env := opts.TokenEnv
 	if env == "" {
 		env = "TETHER_GIT_TOKEN"

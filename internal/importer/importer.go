@@ -62,6 +62,11 @@ func Build(declared, observed *schema.Fleet) *Result {
 		if len(o.PasswordStrength) > 0 {
 			n.PasswordStrength = copyMap(o.PasswordStrength)
 		}
+		// A profile's optional roles as the server has them, so the imported fleet
+		// states them (STANDARD has none: every role is on).
+		if len(o.OptionalRoles) > 0 && o.Profile != schema.ProfileStandard {
+			n.OptionalRoles = copyMap(o.OptionalRoles)
+		}
 		if o.Role != "" {
 			n.Role = o.Role
 		}
@@ -168,15 +173,16 @@ func cloneNode(n *schema.Node) *schema.Node {
 	c := *n
 	c.Services = append([]string(nil), n.Services...)
 	c.PasswordStrength = copyMap(n.PasswordStrength)
+	c.OptionalRoles = copyMap(n.OptionalRoles)
 	c.Src = schema.Source{}
 	return &c
 }
 
-func copyMap(m map[string]int) map[string]int {
+func copyMap[V any](m map[string]V) map[string]V {
 	if m == nil {
 		return nil
 	}
-	c := make(map[string]int, len(m))
+	c := make(map[string]V, len(m))
 	for k, v := range m {
 		c[k] = v
 	}

@@ -27,6 +27,14 @@ type remoteError struct {
 
 func (e *remoteError) Error() string { return e.fn + ": " + e.reason }
 
+// httpStatusError is a remote call refused at the HTTP level (401, 403).
+type httpStatusError struct {
+	code int
+	msg  string
+}
+
+func (e *httpStatusError) Error() string { return e.msg }
+
 // remote calls fn on the node known by host, over HTTP, as a real server would: the
 // host name is resolved in-process to the node's loopback port.
 func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, params url.Values) (*remoteResult, error) {
@@ -60,7 +68,7 @@ func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, par
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, fmt.Errorf("“%s” did not accept the authentication (HTTP %d)", host, resp.StatusCode)
+		return nil, &httpStatusError{code: resp.StatusCode, msg: fmt.Sprintf("“%s” did not accept the authentication (HTTP %d)", host, resp.StatusCode)}
 	default:
 		return nil, fmt.Errorf("“%s” answered HTTP %d", host, resp.StatusCode)
 	}

@@ -176,8 +176,10 @@ func TestConformance(t *testing.T) {
 	call("web1", "link_server_node_with_api_token", "alias", "mail2", "hostname", "mail2.example.net", "username", "root", "api_token", s.eps.Nodes["mail2"].Token)
 	call("web1", "update_linked_server_node", "alias", "mail2")
 	call("web1", "unlink_server_node", "alias", "mail2")
-	call("mail2", "start_profile_activation", "code", "MAILNODE")
+	call("mail2", "start_profile_activation", "code", "MAILNODE", "optional", `{"SpamFilter":1}`)
 	s.waitIdle()
+	call("mail2", "is_role_enabled", "role", "SpamFilter")
+	call("mail2", "is_role_enabled", "role", "DNS")
 
 	// Distribution and its repair; removal.
 	call("web1", "modifyacct", "user", "carol", "mail_node_alias", "mail1")

@@ -24,7 +24,10 @@ func (n *node) runTask(t task) {
 		switch t.Kind {
 		case "profile":
 			n.mu.Lock()
-			n.st.Profile = t.Code
+			if t.Code != n.st.Profile || t.SetOptional {
+				n.st.Profile = t.Code
+				n.st.OptionalRoles = t.Optional
+			}
 			n.st.removeTask(t.ID)
 			n.markDirty()
 			n.mu.Unlock()

@@ -197,8 +197,17 @@ func (s *testSB) cgi(node, path string, kv ...string) *env {
 // accounts come and go, and DNS queries on the member see them.
 func TestDNSCluster(t *testing.T) {
 	s := startTest(t, "")
-	page := s.cgi("web1", "/cgi/activate_remote_nameservers.cgi", "module", "cPanel", "host", "ns1.example.net", "user", "root", "pass", s.eps.Nodes["ns1"].Token, "dnsrole", "sync", "recurse", "on")
-	if !strings.Contains(page.Raw, `class="okmsg"`) || strings.Contains(page.Raw, "warningmsg") {
+	add := func(token string) *env {
+		return s.cgi("web1", "/cgi/activate_remote_nameservers.cgi", "module", "cPanel", "cluster_user", "root", "host", "ns1.example.net",
+			"user", "root", "pass", token, "dnsrole", "sync", "recurse", "on")
+	}
+	// A wrong token is refused at add time (recurse asks the member's version).
+	if page := add("WRONGTOKEN"); !strings.Contains(page.Raw, `id="activateNameserverFailed"`) {
+		t.Fatalf("activate with a wrong token: %s", page.Raw)
+	}
+	page := add(s.eps.Nodes["ns1"].Token)
+	if !strings.Contains(page.Raw, `class="okmsg"`) || strings.Contains(page.Raw, "warningmsg") ||
+		!strings.Contains(page.Raw, "The new role for 192.0.2.53 is sync.") {
 		t.Fatalf("activate: %s", page.Raw)
 	}
 	if strings.Contains(page.Raw, s.eps.Nodes["ns1"].Token) {
@@ -210,12 +219,12 @@ func TestDNSCluster(t *testing.T) {
 	var trust struct {
 		HasTrust int `json:"has_trust"`
 	}
-	s.must("web1", "cluster_member_has_trust_with", "host", "ns1.example.net").decode(t, &trust)
+	s.must("web1", "cluster_member_has_trust_with", "host", "192.0.2.53").decode(t, &trust)
 	if trust.HasTrust != 1 {
 		t.Fatal("cluster_member_has_trust_with after adding the member = 0")
 	}
 	// Reverse trust: ns1 now has web1 as a standalone member.
-	s.must("ns1", "cluster_member_has_trust_with", "host", "web1.example.net").decode(t, &trust)
+	s.must("ns1", "cluster_member_has_trust_with", "host", "192.0.2.10").decode(t, &trust)
 	if trust.HasTrust != 1 {
 		t.Fatal("reverse trust missing on ns1")
 	}
@@ -236,19 +245,30 @@ func TestDNSCluster(t *testing.T) {
 	}
 
 	// Failure threshold: with ns1 offline and threshold 1, the second failure disables it.
+	// The member's DNS server switched off is shown in its own cell, not as disabled.
+	if err := s.SetService("ns1", "named", false, true); err != nil {
+		t.Fatal(err)
+	}
+	status := s.cgi("web1", "/scripts7/clusterstatus")
+	if !strings.Contains(status.Raw, `<td class="dnsserver">disabled</td>`) || strings.Contains(status.Raw, "Disabled due to connection failures.") {
+		t.Fatalf("ns1 with named off: %s", status.Raw)
+	}
+	if err := s.SetService("ns1", "named", true, true); err != nil {
+		t.Fatal(err)
+	}
 	if p := s.cgi("web1", "/cgi/adjustclusteroptions.cgi", "autodisablethreshold", "1", "cluster_failure_notifications", "1"); !strings.Contains(p.Raw, "okmsg") {
 		t.Fatalf("options: %s", p.Raw)
 	}
 	_ = s.SetFaults("ns1", Faults{Offline: true})
 	s.must("web1", "createacct", "username", "bob", "domain", "bob.example")
 	s.must("web1", "createacct", "username", "carl", "domain", "carl.example")
-	status := s.cgi("web1", "/scripts7/clusterstatus")
-	if !strings.Contains(status.Raw, `data-host="ns1.example.net"`) || !strings.Contains(status.Raw, `data-disabled="1"`) {
+	status = s.cgi("web1", "/scripts7/clusterstatus")
+	if !strings.Contains(status.Raw, `<td class="host">192.0.2.53</td>`) || !strings.Contains(status.Raw, "Disabled due to connection failures.") {
 		t.Fatalf("ns1 not disabled after failures: %s", status.Raw)
 	}
 	// Back online and re-enabled, a full replication resynchronises it.
 	_ = s.SetFaults("ns1", Faults{})
-	if p := s.cgi("web1", "/cgi/enableclusterserver.cgi", "server", "ns1.example.net"); !strings.Contains(p.Raw, "okmsg") {
+	if p := s.cgi("web1", "/cgi/enableclusterserver.cgi", "server", "192.0.2.53"); !strings.Contains(p.Raw, "okmsg") {
 		t.Fatalf("enable member: %s", p.Raw)
 	}
 	if err := s.ReplicateDNS(t.Context()); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -192,4 +193,35 @@ func (n *node) serveFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(tn.currentFaults().wire())
+}
+
+// SetService switches a service of a node on or off and its monitoring, as an
+// administrator does with WHM's Service Manager (configureservice, which the sandbox
+// does not serve: the reference documents no response for it). servicestatus reports
+// it, and so does a parent's DNS cluster status page for a member whose "named" is
+// off. Only the services of the node's profile exist.
+func (sb *Sandbox) SetService(node, service string, enabled, monitored bool) error {
+	n := sb.nodeByName(node)
+	if n == nil {
+		return fmt.Errorf("sandbox: no node %q", node)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !slices.Contains(n.st.enabledServices(), service) {
+		return fmt.Errorf("sandbox: node %s has no service %q", node, service)
+	}
+	set := func(m *map[string]bool, off bool) {
+		if *m == nil {
+			*m = map[string]bool{}
+		}
+		if off {
+			(*m)[service] = true
+		} else {
+			delete(*m, service)
+		}
+	}
+	set(&n.st.ServiceOff, !enabled)
+	set(&n.st.Unmonitored, !monitored)
+	n.markDirty()
+	return nil
 }

@@ -16,6 +16,7 @@ func metaFunctions() map[string]function {
 		"myprivs":                     {h: fnMyprivs},
 		"get_current_profile":         {h: fnGetCurrentProfile, acl: "all"},
 		"start_profile_activation":    {h: fnStartProfileActivation, acl: "all", root: true},
+		"is_role_enabled":             {h: fnIsRoleEnabled, acl: "all"},
 		"servicestatus":               {h: fnServiceStatus, acl: "all", root: true},
 		"getminimumpasswordstrengths": {h: fnGetMinPw, acl: "all", root: true},
 		"setminimumpasswordstrengths": {h: fnSetMinPw, acl: "all", root: true},
@@ -60,6 +61,12 @@ func fnMyprivs(c *call) (any, error) {
 
 // --- server profiles ---
 
+// The roles and profiles follow Cpanel/Server/Type/Profile.pm (11.120): all_roles,
+// %ENABLED_IN_ALL_ROLES (MailSend, MailLocal, RegularCpanel) and %_META. A profile's
+// disabled roles are every role that is neither enabled nor optional
+// (get_disabled_roles_for_profile). Names and descriptions are the sandbox's own
+// wording (the role modules' _NAME/_DESCRIPTION are locale strings, not read).
+
 type role struct{ module, name, description string }
 
 var roles = map[string]role{
@@ -70,35 +77,70 @@ var roles = map[string]role{
 	"MailLocal":       {"MailLocal", "Local Mail", "Local mail delivery."},
 	"MailReceive":     {"MailReceive", "Receive Mail", "Mail reception (IMAP, POP3)."},
 	"MailRelay":       {"MailRelay", "Send Mail", "Outgoing mail relay (SMTP)."},
+	"MailSend":        {"MailSend", "Mail Sending", "Sending mail from the server."},
 	"MySQL":           {"MySQL", "MySQL/MariaDB", "The MySQL or MariaDB database server."},
 	"Postgres":        {"Postgres", "PostgreSQL", "The PostgreSQL database server."},
+	"RegularCpanel":   {"RegularCpanel", "cPanel", "The cPanel interface for users."},
 	"SpamFilter":      {"SpamFilter", "Spam Filter", "Spam filtering (Apache SpamAssassin)."},
 	"Webmail":         {"Webmail", "Webmail", "Webmail applications."},
 	"WebDisk":         {"WebDisk", "Web Disk", "WebDAV access to files."},
 	"WebServer":       {"WebServer", "Web Server", "The web server (Apache)."},
 }
 
+// allRoles is Profile.pm's all_roles, sorted.
+var allRoles = []string{"CalendarContact", "DNS", "FTP", "FileStorage", "MailLocal", "MailReceive", "MailRelay", "MailSend", "MySQL", "Postgres", "RegularCpanel", "SpamFilter", "WebDisk", "WebServer", "Webmail"}
+
+// inAllProfiles is Profile.pm's %ENABLED_IN_ALL_ROLES.
+var inAllProfiles = []string{"MailLocal", "MailSend", "RegularCpanel"}
+
 type profile struct {
-	code, name, description     string
-	experimental                bool
-	enabled, disabled, optional []string
+	code, name, description string
+	experimental            bool
+	enabled, optional       []string
+}
+
+// disabled lists the roles that are neither enabled nor optional in the profile.
+func (p profile) disabled() []string {
+	var out []string
+	for _, r := range allRoles {
+		if !slices.Contains(p.enabled, r) && !slices.Contains(p.optional, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func withAll(rs ...string) []string {
+	out := append(slices.Clone(rs), inAllProfiles...)
+	slices.Sort(out)
+	return out
 }
 
 var profiles = map[string]profile{
 	"STANDARD": {code: "STANDARD", name: "Standard", description: "All services are enabled.",
-		enabled: []string{"CalendarContact", "DNS", "FileStorage", "FTP", "MailLocal", "MailReceive", "MailRelay", "MySQL", "Postgres", "SpamFilter", "WebDisk", "Webmail", "WebServer"}},
-	"MAILNODE": {code: "MAILNODE", name: "Mail Node", description: "A server that handles mail.",
-		enabled:  []string{"CalendarContact", "MailLocal", "MailReceive", "MailRelay", "SpamFilter", "Webmail"},
-		disabled: []string{"FileStorage", "FTP", "Postgres", "WebDisk", "WebServer"},
-		optional: []string{"DNS", "MySQL"}},
-	"DNSNODE": {code: "DNSNODE", name: "DNS Node", description: "A server that handles DNS.",
-		enabled:  []string{"DNS"},
-		disabled: []string{"CalendarContact", "FileStorage", "FTP", "MailLocal", "MailReceive", "Postgres", "SpamFilter", "WebDisk", "Webmail", "WebServer"},
+		enabled: allRoles},
+	"MAILNODE": {code: "MAILNODE", name: "Mail", description: "A server that handles mail.",
+		enabled:  withAll("CalendarContact", "MailReceive", "MailRelay", "Webmail"),
+		optional: []string{"DNS", "MySQL", "Postgres", "SpamFilter"}},
+	"DNSNODE": {code: "DNSNODE", name: "DNS", description: "A server that handles DNS.",
+		enabled:  withAll("DNS"),
 		optional: []string{"MailRelay", "MySQL"}},
-	"DATABASENODE": {code: "DATABASENODE", name: "Database Node", description: "A server that handles databases.", experimental: true,
-		enabled:  []string{"MySQL"},
-		disabled: []string{"CalendarContact", "DNS", "FileStorage", "FTP", "MailLocal", "MailReceive", "MailRelay", "SpamFilter", "WebDisk", "Webmail", "WebServer"},
+	"DATABASENODE": {code: "DATABASENODE", name: "Database", description: "A server that handles databases.", experimental: true,
+		enabled:  withAll("MySQL"),
 		optional: []string{"Postgres"}},
+}
+
+// roleEnabled answers is_role_enabled for the node's current profile: a profile's
+// enabled roles are on, its disabled roles off, and an optional role is on when the
+// last activation turned it on (Roles.pm is_role_enabled; Change.pm
+// _get_enabled_and_disabled_roles disables every optional role not set to a true
+// value in `optional`).
+func (st *nodeState) roleEnabled(r string) bool {
+	p := profiles[st.Profile]
+	if slices.Contains(inAllProfiles, r) || slices.Contains(p.enabled, r) {
+		return true
+	}
+	return slices.Contains(p.optional, r) && slices.Contains(st.OptionalRoles, r)
 }
 
 func roleList(names []string) []any {
@@ -110,6 +152,9 @@ func roleList(names []string) []any {
 	return out
 }
 
+// profileJSON is get_current_profile's answer (Whostmgr/API/1/Cpanel.pm): the
+// profile's role lists as Profile.pm declares them. optional_roles lists the roles
+// that may be on or off; whether each is on is read with is_role_enabled.
 func profileJSON(code string) map[string]any {
 	p := profiles[code]
 	exp := 0
@@ -118,22 +163,42 @@ func profileJSON(code string) map[string]any {
 	}
 	return map[string]any{
 		"code": p.code, "name": p.name, "description": p.description, "experimental": exp,
-		"enabled_roles": roleList(p.enabled), "disabled_roles": roleList(p.disabled), "optional_roles": roleList(p.optional),
+		"enabled_roles": roleList(p.enabled), "disabled_roles": roleList(p.disabled()), "optional_roles": roleList(p.optional),
 	}
 }
 
-// enabledServices are the services a server with this profile runs (linking checks
-// cpdavd, exim, imap, lmtp and pop on a mail child).
-func enabledServices(code string) []string {
-	switch code {
-	case "DNSNODE":
-		return []string{"cpsrvd", "named", "sshd"}
-	case "DATABASENODE":
-		return []string{"cpsrvd", "mysql", "sshd"}
-	case "MAILNODE":
-		return []string{"cpdavd", "cpsrvd", "dovecot", "exim", "imap", "lmtp", "pop", "spamd", "sshd"}
+// roleServices are the services each role runs (the sandbox's reading of the role
+// modules' SERVICES(); linking checks cpdavd, exim, imap, lmtp and pop on a mail child).
+var roleServices = map[string][]string{
+	"CalendarContact": {"cpdavd"},
+	"DNS":             {"named"},
+	"FTP":             {"ftpd"},
+	"MailReceive":     {"dovecot", "imap", "lmtp", "pop"},
+	"MailRelay":       {"exim"},
+	"MailSend":        {"exim"},
+	"MySQL":           {"mysql"},
+	"Postgres":        {"postgresql"},
+	"SpamFilter":      {"spamd"},
+	"WebServer":       {"apache_php_fpm", "httpd"},
+}
+
+// enabledServices are the services the node runs: those of its enabled roles, plus
+// cpsrvd and sshd, which every server runs.
+func (st *nodeState) enabledServices() []string {
+	set := map[string]bool{"cpsrvd": true, "sshd": true}
+	for _, r := range allRoles {
+		if st.roleEnabled(r) {
+			for _, s := range roleServices[r] {
+				set[s] = true
+			}
+		}
 	}
-	return []string{"apache_php_fpm", "cpdavd", "cpsrvd", "dovecot", "exim", "ftpd", "httpd", "imap", "lmtp", "mysql", "named", "pop", "spamd", "sshd"}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func fnGetCurrentProfile(c *call) (any, error) {
@@ -151,16 +216,26 @@ func fnStartProfileActivation(c *call) (any, error) {
 	if !ok {
 		return nil, die("“%s” is not a valid server profile code.", code)
 	}
+	// Whostmgr/API/1/Cpanel.pm start_profile_activation: `optional` is JSON
+	// {ROLE: 0|1}; Change.pm enables an optional role only for a true value and
+	// disables every other optional role, so leaving `optional` out disables them all.
+	var on []string
+	hasOpt := false
 	if opt := c.str("optional"); opt != "" {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(opt), &m); err != nil {
 			return nil, die("The “optional” parameter must be a JSON object: %s", err.Error())
 		}
-		for r := range m {
+		for r, v := range m {
 			if !slices.Contains(p.optional, r) {
 				return nil, die("“%s” is not an optional role of the “%s” profile.", r, code)
 			}
+			if truthy(v) {
+				on = append(on, r)
+			}
 		}
+		slices.Sort(on)
+		hasOpt = len(m) > 0
 	}
 	var t *task
 	err = c.lock(func(st *nodeState) (bool, error) {
@@ -170,7 +245,7 @@ func fnStartProfileActivation(c *call) (any, error) {
 		if code != "STANDARD" && len(st.Links) > 0 {
 			return false, die("This server has linked child nodes, so it must use the “STANDARD” profile.")
 		}
-		t = &task{ID: time.Now().UTC().Format("20060102T150405") + "-" + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 6), Kind: "profile", Code: code}
+		t = &task{ID: time.Now().UTC().Format("20060102T150405") + "-" + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 6), Kind: "profile", Code: code, Optional: on, SetOptional: hasOpt}
 		st.Tasks = append(st.Tasks, t)
 		return true, nil
 	})
@@ -181,13 +256,52 @@ func fnStartProfileActivation(c *call) (any, error) {
 	return map[string]any{"log_id": t.ID}, nil
 }
 
-func fnServiceStatus(c *call) (any, error) {
+// truthy is Perl's truth for a decoded JSON value: 0, "", "0", false and null are false.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case float64:
+		return x != 0
+	case string:
+		return x != "" && x != "0"
+	}
+	return true
+}
+
+// fnIsRoleEnabled answers is_role_enabled (Whostmgr/API/1/Cpanel.pm): data.enabled
+// is the string "1" or "0"; an unknown role is a failure.
+func fnIsRoleEnabled(c *call) (any, error) {
+	r, err := c.required("role")
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := roles[r]; !ok {
+		return nil, die("Can't locate Cpanel/Server/Type/Role/%s.pm in @INC", r)
+	}
 	c.n.mu.Lock()
-	svcs := enabledServices(c.n.st.Profile)
-	c.n.mu.Unlock()
+	defer c.n.mu.Unlock()
+	if c.n.st.roleEnabled(r) {
+		return map[string]any{"enabled": "1"}, nil
+	}
+	return map[string]any{"enabled": "0"}, nil
+}
+
+func fnServiceStatus(c *call) (any, error) {
 	out := []any{}
+	c.n.mu.Lock()
+	svcs := c.n.st.enabledServices()
+	off, unmon := c.n.st.ServiceOff, c.n.st.Unmonitored
+	var rows []map[string]any
 	for _, s := range svcs {
-		out = append(out, map[string]any{"name": s, "display_name": s, "enabled": 1, "installed": 1, "monitored": 1, "running": 1})
+		on := b2i(!off[s])
+		rows = append(rows, map[string]any{"name": s, "display_name": s, "enabled": on, "installed": 1, "monitored": b2i(!unmon[s]), "running": on})
+	}
+	c.n.mu.Unlock()
+	for _, r := range rows {
+		out = append(out, r)
 	}
 	return map[string]any{"service": out}, nil
 }
@@ -395,6 +509,13 @@ func fnBatch(c *call) (any, error) {
 		}
 	}
 	return map[string]any{"result": results}, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // listaclsPrivileges and myprivsPrivileges are the privilege names the reference

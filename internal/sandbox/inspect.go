@@ -139,3 +139,15 @@ func (sb *Sandbox) Nodes() []string {
 
 // Flush writes every changed node now.
 func (sb *Sandbox) Flush() error { return sb.flushAll() }
+
+// RoleEnabled reports whether a server role (e.g. SpamFilter) is on on node, as
+// is_role_enabled would answer.
+func (sb *Sandbox) RoleEnabled(nodeName, role string) bool {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st.roleEnabled(role)
+}

@@ -247,3 +247,24 @@ func TestServing(t *testing.T) {
 		t.Fatal("Serving after Close")
 	}
 }
+
+// TestStartRefusesUncheckedNodeNames: a node name becomes a file name in the state
+// folder; Start refuses any that is not a valid link alias, whoever gives it.
+func TestStartRefusesUncheckedNodeNames(t *testing.T) {
+	for _, name := range []string{"../../../pwned", "a/b", "..", ""} {
+		dir := filepath.Join(t.TempDir(), "a", "b", "c", "state")
+		f := testFleet()
+		f.Nodes[name] = &schema.Node{Role: schema.RoleDNSOnly, Host: "ns9.example.net", Version: 118}
+		sb, err := Start(t.Context(), Options{StateDir: dir, Fleet: f})
+		if err == nil {
+			sb.Close()
+			t.Fatalf("node %q was served", name)
+		}
+		if !strings.Contains(err.Error(), "TETHER-L10") {
+			t.Errorf("node %q: error %q does not name the rule", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "..", "..", "..", "pwned.json")); err == nil {
+			t.Fatalf("node %q: a file was written outside the state folder", name)
+		}
+	}
+}

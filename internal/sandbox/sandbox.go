@@ -160,6 +160,14 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 			states[name] = st
 		}
 	}
+	// A node's name becomes its state file's name: only a valid link alias (letters,
+	// digits, "_" and "-") is ever joined into a path.
+	for _, name := range sortedKeys(states) {
+		if p := schema.LinkAliasProblem(name); p != "" {
+			cancel()
+			return nil, fmt.Errorf("sandbox: node name %q %s (TETHER-L10); nothing was served or written", name, p)
+		}
+	}
 	hosts := map[string]string{}
 	for _, name := range sortedKeys(states) {
 		h := states[name].Host
@@ -356,16 +364,18 @@ func (sb *Sandbox) nodeByName(name string) *node {
 	return sb.nodes[name]
 }
 
-// nodeByHost resolves a host name to a node in-process, as DNS would for a real fleet.
+// nodeByHost resolves a host name to a node in-process, as DNS would for a real
+// fleet; an IPv4 address finds the node that has it (a DNS cluster keeps its
+// members by address).
 func (sb *Sandbox) nodeByHost(host string) *node {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	sb.mu.RLock()
 	defer sb.mu.RUnlock()
 	for _, n := range sb.nodes {
 		n.mu.Lock()
-		h := n.st.Host
+		h, ip := n.st.Host, n.st.IPv4
 		n.mu.Unlock()
-		if h == host {
+		if h == host || (ip != "" && ip == host) {
 			return n
 		}
 	}

@@ -17,6 +17,9 @@ type nodeState struct {
 	IPv4    string `json:"ipv4"`
 	Version string `json:"version"`
 	Profile string `json:"profile"`
+	// OptionalRoles are the optional roles of Profile that are on (Profile.pm
+	// optional_roles; start_profile_activation's `optional`).
+	OptionalRoles []string `json:"optional_roles,omitempty"`
 
 	// RootToken is the bootstrap root token, kept in clear so a restart can write
 	// endpoints.json again. The state file is mode 0600, like endpoints.json.
@@ -48,6 +51,10 @@ type nodeState struct {
 	Zones map[string]string `json:"zones,omitempty"`
 	// Cluster is the DNS-cluster configuration (owned by zones.go).
 	Cluster []byte `json:"cluster,omitempty"`
+	// ServiceOff and Unmonitored are services switched off or unmonitored with
+	// configureservice (servicestatus reports them).
+	ServiceOff  map[string]bool `json:"service_off,omitempty"`
+	Unmonitored map[string]bool `json:"unmonitored,omitempty"`
 
 	NextUID int `json:"next_uid"`
 
@@ -127,6 +134,13 @@ type task struct {
 	Kind string `json:"kind"` // "profile" or "distribution"
 	// profile
 	Code string `json:"code,omitempty"`
+	// Optional are the optional roles the activation turns on; the others go off.
+	Optional []string `json:"optional,omitempty"`
+	// SetOptional records that `optional` named at least one role. Change.pm
+	// activate_profile does nothing when the profile is already current and no
+	// option is given, so an activation of the current profile without options keeps
+	// its optional roles.
+	SetOptional bool `json:"set_optional,omitempty"`
 	// distribution: From/To are aliases, "" meaning the parent itself.
 	User string `json:"user,omitempty"`
 	From string `json:"from,omitempty"`

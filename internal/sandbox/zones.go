@@ -76,9 +76,12 @@ func (n *node) startDNS() error {
 	n.dns.srv = srv
 	n.dns.addr = srv.Addr()
 	n.dns.handler = dnscluster.Handler(n.dns.cluster, n.clusterAuth, dnscluster.Hooks{
-		Verify:       n.clusterVerify,
+		Resolve:      n.sb.resolveIPv4,
+		LocalIPs:     n.localIPs,
+		Remote:       n.clusterRemote,
 		ReverseTrust: n.clusterReverseTrust,
 		SyncZones:    n.clusterSyncZones,
+		Peer:         n.clusterPeer,
 		// The hook runs after the config's lock is released, so two changes can report
 		// out of order: the config is read as it is now, under the node's lock, so the
 		// last write is always the newest config (lock order: node, then cluster).
@@ -355,10 +358,80 @@ func (n *node) extraRoute(path string) http.Handler {
 	return nil
 }
 
-// clusterAuth admits a root token holding "all" or "clustering".
-func (n *node) clusterAuth(r *http.Request) bool {
+// clusterAuth authenticates a screen request; the screens check the ACLs.
+func (n *node) clusterAuth(r *http.Request) (dnscluster.Identity, bool) {
 	user, acls, ok := n.authenticate(r)
-	return ok && user == "root" && (slices.Contains(acls, "all") || slices.Contains(acls, "clustering"))
+	return dnscluster.Identity{User: user, ACLs: acls}, ok
+}
+
+// resolveIPv4 is gethostbyname over the fleet: a node's host name to its IPv4.
+func (sb *Sandbox) resolveIPv4(host string) (string, bool) {
+	ip := sb.hostIPv4(host)
+	return ip, ip != ""
+}
+
+func (n *node) localIPs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return []string{n.st.IPv4}
+}
+
+// clusterRemote asks the WHM at ip for its version (WHM API 1 version, as
+// cPanel::PublicAPI's showversion) and host name (showhostname), with user and token.
+func (n *node) clusterRemote(ctx context.Context, ip, user, token string) (dnscluster.RemoteInfo, error) {
+	t := n.sb.nodeByHost(ip)
+	if t == nil {
+		return dnscluster.RemoteInfo{}, fmt.Errorf("500 Can't connect to %s:2087 (No route to host)", ip)
+	}
+	res, err := n.sb.remote(ctx, ip, user, token, "version", nil)
+	var herr *httpStatusError
+	switch {
+	case errors.As(err, &herr) && herr.code == http.StatusUnauthorized:
+		return dnscluster.RemoteInfo{}, fmt.Errorf("%w", dnscluster.ErrUnauthorized)
+	case err != nil:
+		return dnscluster.RemoteInfo{}, err
+	}
+	var v struct {
+		Version string `json:"version"`
+	}
+	_ = json.Unmarshal(res.Data, &v)
+	t.mu.Lock()
+	host := t.st.Host
+	t.mu.Unlock()
+	return dnscluster.RemoteInfo{Version: v.Version, Hostname: host}, nil
+}
+
+// clusterPeer is getpeerstate: what the member answers with the stored user and
+// token (version, servicestatus named, and whether it trusts this server).
+func (n *node) clusterPeer(ctx context.Context, m dnscluster.Member) dnscluster.PeerState {
+	ps := dnscluster.PeerState{HasTrust: -1}
+	res, err := n.sb.remote(ctx, m.Host, m.User, m.Token, "version", nil)
+	if err != nil {
+		return ps
+	}
+	var v struct {
+		Version string `json:"version"`
+	}
+	_ = json.Unmarshal(res.Data, &v)
+	ps.Reached, ps.Version, ps.DNSServer = true, v.Version, "bind"
+	t := n.sb.nodeByHost(m.Host)
+	if t == nil || !t.tokenAllows(m.User, m.Token, "clustering") {
+		return ps // the batch's commands need privileges the token lacks
+	}
+	ps.GoodPrivs = true
+	n.mu.Lock()
+	myIP := n.st.IPv4
+	n.mu.Unlock()
+	t.mu.Lock()
+	ps.DNSEnabled = !t.st.ServiceOff["named"]
+	ps.DNSRunning = ps.DNSEnabled
+	ps.DNSMonitored = !t.st.Unmonitored["named"]
+	t.mu.Unlock()
+	ps.HasTrust = 0
+	if t.dns.cluster != nil && t.dns.cluster.Snapshot().HasMember(myIP) {
+		ps.HasTrust = 1
+	}
+	return ps
 }
 
 // memberStore resolves a member to the zone store of the node it names, checking what
@@ -398,29 +471,15 @@ func (n *node) pusher() dnscluster.StorePusher {
 	return dnscluster.StorePusher{Resolve: n.sb.memberStore}
 }
 
-func (n *node) clusterVerify(ctx context.Context, m dnscluster.Member) error {
-	res, err := n.sb.remote(ctx, m.Host, m.User, m.Token, "myprivs", nil)
-	if err != nil {
-		return err
-	}
-	var privs struct {
-		Privileges []map[string]int `json:"privileges"`
-	}
-	if json.Unmarshal(res.Data, &privs) != nil || len(privs.Privileges) == 0 ||
-		(privs.Privileges[0]["all"] != 1 && privs.Privileges[0]["clustering"] != 1) {
-		return errors.New("the API token lacks the “clustering” privilege")
-	}
-	return nil
-}
-
-// clusterReverseTrust makes the member add this server to its cluster as standalone,
-// with a new token of this server holding only the clustering ACL, through the
-// member's own screen.
+// clusterReverseTrust is _setup's reverse-trust step: a new token of this server
+// holding only the clustering ACL, posted to the member's trustclustermaster.cgi
+// (cPanel::PublicAPI addtocluster: user, clustermaster, pass, version, recurse=0),
+// which succeeds when the answer says "has been established".
 func (n *node) clusterReverseTrust(ctx context.Context, m dnscluster.Member) error {
 	tok := newTokenValue()
 	n.mu.Lock()
-	myHost := n.st.Host
-	name := "cluster-" + strings.NewReplacer(".", "_").Replace(m.Host)
+	myIP, version := n.st.IPv4, n.st.Version
+	name := "reverse_trust_" + newTokenValue()[:12]
 	if n.st.Tokens["root"] == nil {
 		n.st.Tokens["root"] = map[string]*apiToken{}
 	}
@@ -429,12 +488,12 @@ func (n *node) clusterReverseTrust(ctx context.Context, m dnscluster.Member) err
 	n.mu.Unlock()
 	t := n.sb.nodeByHost(m.Host)
 	if t == nil {
-		return fmt.Errorf("the system could not resolve the host name “%s”", m.Host)
+		return fmt.Errorf("the system could not reach “%s”", m.Host)
 	}
-	form := url.Values{"module": {dnscluster.ModuleCPanel}, "host": {myHost}, "user": {"root"}, "pass": {tok}, "dnsrole": {dnscluster.RoleStandalone}}
-	ctx, cancel := context.WithTimeout(ctx, n.sb.opts.RemoteTimeout)
+	form := url.Values{"user": {"root"}, "clustermaster": {myIP}, "pass": {tok}, "version": {version}, "recurse": {"0"}}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+t.addr+dnscluster.PathActivateRemote, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+t.addr+dnscluster.PathTrustClusterMaster, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}
@@ -446,23 +505,19 @@ func (n *node) clusterReverseTrust(ctx context.Context, m dnscluster.Member) err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `class="okmsg"`) {
+	if !strings.Contains(strings.ToLower(string(body)), "has been established") {
 		return fmt.Errorf("“%s” refused the reverse trust (HTTP %d)", m.Host, resp.StatusCode)
 	}
 	return nil
 }
 
-func (n *node) clusterSyncZones(ctx context.Context, m dnscluster.Member) error {
+// clusterSyncZones is the queued synczones task for a new member: every local zone
+// is pushed to it, each push counting against the failure threshold.
+func (n *node) clusterSyncZones(ctx context.Context, m dnscluster.Member) {
 	p := n.pusher()
-	var first error
 	for _, z := range n.dns.store.Zones() {
-		err := p.Push(ctx, m, z)
-		n.recordMember(m.Host, err)
-		if err != nil && first == nil {
-			first = err
-		}
+		n.recordMember(m.Host, p.Push(ctx, m, z))
 	}
-	return first
 }
 
 // recordMember counts one command against a member's failure threshold.

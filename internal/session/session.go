@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -49,9 +50,28 @@ type Options struct {
 	// tether-state inside the sandbox's folder).
 	StateDir string
 
-	// Getenv and ReadFile stand in for the environment and the disk in tests.
+	// StrictSecrets refuses a token or secret file that its group or others may
+	// read; without it such a file draws a warning (--strict).
+	StrictSecrets bool
+
+	// Getenv, ReadFile and Stat stand in for the environment and the disk in tests.
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error)
+	Stat     func(string) (fs.FileInfo, error)
+}
+
+// withFileDefaults fills in what reading a secret file needs.
+func (o Options) withFileDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ReadFile == nil {
+		o.ReadFile = os.ReadFile
+	}
+	if o.Stat == nil {
+		o.Stat = os.Stat
+	}
+	return o
 }
 
 func (o Options) withDefaults() Options {
@@ -63,6 +83,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReadFile == nil {
 		o.ReadFile = os.ReadFile
+	}
+	if o.Stat == nil {
+		o.Stat = os.Stat
 	}
 	if o.SandboxState == "" {
 		o.SandboxState = filepath.Join(BaseDir(o.FleetPath), ".tether", "sandbox")
@@ -257,7 +280,7 @@ func token(node string, c *schema.Credentials, opts Options) (string, error) {
 		}
 		return v, nil
 	case c.TokenFile != "":
-		b, err := opts.ReadFile(c.TokenFile)
+		b, err := readSecretFile(opts, c.TokenFile, "token file", "credentials.tokenFile")
 		if err != nil {
 			return "", fmt.Errorf("node %s: read token file (credentials.tokenFile): %w", node, err)
 		}
@@ -271,6 +294,21 @@ func token(node string, c *schema.Credentials, opts Options) (string, error) {
 	}
 }
 
+// readSecretFile reads a token or secret file, first checking that only its owner
+// may read it: a file its group or others can read gives the secret to every local
+// account that can. what names the file in messages, field the fleet's key.
+func readSecretFile(opts Options, path, what, field string) ([]byte, error) {
+	opts = opts.withFileDefaults()
+	if fi, err := opts.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		msg := fmt.Sprintf("%s %s (%s) can be read by its group or others (mode %04o); make it private: chmod 600 %s", what, path, field, fi.Mode().Perm(), path)
+		if opts.StrictSecrets {
+			return nil, fmt.Errorf("%s (--strict)", msg)
+		}
+		opts.Logger.Warn(msg)
+	}
+	return opts.ReadFile(path)
+}
+
 // secrets resolves TSIG and other secret references for providers.
 func secrets(opts Options) func(env, file string) (string, error) {
 	return func(env, file string) (string, error) {
@@ -282,7 +320,7 @@ func secrets(opts Options) func(env, file string) (string, error) {
 			}
 			return v, nil
 		case file != "":
-			b, err := opts.ReadFile(file)
+			b, err := readSecretFile(opts, file, "secret file", "secretFile")
 			if err != nil {
 				return "", fmt.Errorf("read secret file: %w", err)
 			}

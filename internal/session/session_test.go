@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,3 +267,59 @@ type closeCounter struct {
 }
 
 func (c *closeCounter) Close() error { c.closed++; return c.Store.Close() }
+
+// TestSecretFilePermissions: a token or secret file its group or others can read draws
+// a warning naming the file and the fix, and is refused under --strict.
+func TestSecretFilePermissions(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(secret+"\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	private, group, world := write("private", 0o600), write("group", 0o640), write("world", 0o644)
+	for _, tt := range []struct {
+		path   string
+		strict bool
+		warn   bool
+		err    bool
+	}{
+		{path: private},
+		{path: private, strict: true},
+		{path: group, warn: true},
+		{path: world, warn: true},
+		{path: world, strict: true, err: true},
+		{path: group, strict: true, err: true},
+	} {
+		for _, kind := range []string{"token", "secret"} {
+			var logs strings.Builder
+			opts := Options{StrictSecrets: tt.strict, Logger: slog.New(slog.NewTextHandler(&logs, nil))}.withDefaults()
+			var got string
+			var err error
+			if kind == "token" {
+				got, err = token("web1", &schema.Credentials{TokenFile: tt.path}, opts)
+			} else {
+				got, err = secrets(opts)("", tt.path)
+			}
+			name := fmt.Sprintf("%s %s strict=%v", kind, filepath.Base(tt.path), tt.strict)
+			if tt.err {
+				if err == nil || !strings.Contains(err.Error(), "chmod 600 "+tt.path) || !strings.Contains(err.Error(), "--strict") {
+					t.Errorf("%s: error %v, want a refusal naming the fix", name, err)
+				}
+			} else if err != nil || got != secret {
+				t.Errorf("%s: %q, %v", name, got, err)
+			}
+			if warned := strings.Contains(logs.String(), "can be read by its group or others"); warned != tt.warn {
+				t.Errorf("%s: warned %v, want %v:\n%s", name, warned, tt.warn, logs.String())
+			}
+			if strings.Contains(logs.String(), secret) || (err != nil && strings.Contains(err.Error(), secret)) {
+				t.Errorf("%s: the secret was printed", name)
+			}
+		}
+	}
+}

@@ -73,11 +73,17 @@ type Config struct {
 	StateDir string
 	// Listen is the address of /healthz, /readyz, /metrics and /hook; empty disables.
 	Listen string
-	// HookToken, when set, must be sent as "Authorization: Bearer TOKEN" to /hook.
+	// HookToken is /hook's secret: a request must carry it (Authorization: Bearer,
+	// X-Gitlab-Token) or sign its body with it (GitHub X-Hub-Signature-256,
+	// Gitea/Forgejo X-Gitea-Signature). Without it /hook refuses everything, unless
+	// HookOpen.
 	HookToken string
-	Runner    Runner
-	Notify    func(Event)
-	Logger    *slog.Logger
+	// HookOpen lets /hook take requests without credentials when there is no
+	// HookToken; only on a loopback listener (Run refuses it on any other).
+	HookOpen bool
+	Runner   Runner
+	Notify   func(Event)
+	Logger   *slog.Logger
 	// Registry receives the metrics; nil means a new one.
 	Registry *prometheus.Registry
 }
@@ -327,11 +333,6 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	d.metrics.applied.Add(float64(out.Applied))
 	if out.Failed > 0 {
 		d.metrics.failures.Add(float64(out.Failed))
-		d.cfg.Notify(event("failure", short, out.Summary))
-		log.Error("apply finished with failures", "applied", out.Applied, "failed", out.Failed)
-		// The commit is valid; the next drift check retries what failed.
-	} else {
-		log.Info("applied", "changes", out.Changes, "summary", out.Summary)
 	}
 	d.setLastGood(h)
 	d.setDriftMode(out.Drift)
@@ -341,6 +342,15 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	d.mu.Lock()
 	d.ready = true
 	d.mu.Unlock()
+	// Logged last, once metrics and readiness say the same: a reader of the log can
+	// rely on /metrics and /readyz already showing this commit.
+	if out.Failed > 0 {
+		d.cfg.Notify(event("failure", short, out.Summary))
+		log.Error("apply finished with failures", "applied", out.Applied, "failed", out.Failed)
+		// The commit is valid; the next drift check retries what failed.
+	} else {
+		log.Info("applied", "changes", out.Changes, "summary", out.Summary)
+	}
 }
 
 // checkDrift plans the last good commit against the live fleet; in correct mode it
@@ -538,8 +548,13 @@ func (d *Daemon) serveHTTP() (*http.Server, error) {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)
 			return
 		}
-		if d.cfg.HookToken != "" && r.Header.Get("Authorization") != "Bearer "+d.cfg.HookToken {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		if err := authenticateHook(r, d.cfg.HookToken, d.cfg.HookOpen); err != nil {
+			d.log.Warn("webhook refused", "remote", r.RemoteAddr, "err", err.Error())
+			code := http.StatusUnauthorized
+			if errors.Is(err, errHookClosed) {
+				code = http.StatusForbidden
+			}
+			http.Error(w, err.Error(), code)
 			return
 		}
 		d.Sync("webhook")
@@ -549,6 +564,15 @@ func (d *Daemon) serveHTTP() (*http.Server, error) {
 	ln, err := net.Listen("tcp", d.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("watch: listen %s: %w", d.cfg.Listen, err)
+	}
+	switch {
+	case d.cfg.HookToken == "" && d.cfg.HookOpen && !isLoopback(ln.Addr()):
+		ln.Close()
+		return nil, fmt.Errorf("watch: --hook-open on %s: anyone who reaches that address could trigger syncs; set a hook secret ($TETHER_HOOK_TOKEN) instead, or listen on loopback only (127.0.0.1:PORT)", ln.Addr())
+	case d.cfg.HookToken == "" && !d.cfg.HookOpen:
+		d.log.Warn("/hook is closed: no hook secret is set ($TETHER_HOOK_TOKEN), so every webhook is refused; set one (the forge's webhook secret), or pass --hook-open on a loopback listener")
+	case d.cfg.HookToken == "":
+		d.log.Warn("/hook is open: it takes requests without credentials (--hook-open, loopback only)")
 	}
 	d.mu.Lock()
 	d.addr = ln.Addr().String()

@@ -121,7 +121,7 @@ func start(t *testing.T, g *repo, run Runner, keyring string, interval time.Dura
 	}
 	ev := &events{}
 	d, err := New(Config{Source: src, LocalDir: g.dir, Branch: "master", Interval: interval, Poll: time.Hour,
-		Keyring: keyring, StateDir: t.TempDir(), Listen: "127.0.0.1:0", Runner: run, Notify: ev.add,
+		Keyring: keyring, StateDir: t.TempDir(), Listen: "127.0.0.1:0", HookToken: testHookToken, Runner: run, Notify: ev.add,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +249,9 @@ func TestSuspendAndWebhook(t *testing.T) {
 	}
 	Resume(d.cfg.StateDir)
 	// The commit seen while suspended is applied on the next sync, here a webhook call.
-	resp, err := http.Post("http://"+d.Addr()+"/hook", "application/json", nil)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+d.Addr()+"/hook", nil)
+	req.Header.Set("Authorization", "Bearer "+testHookToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

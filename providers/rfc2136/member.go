@@ -61,6 +61,8 @@ func (planner) PushesZones(m *schema.Member) bool {
 	return m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleWriteOnly
 }
 
+func (planner) CreateWarnings(string, string, *schema.Member) []string { return nil }
+
 func (planner) KeptNote() string { return "it stays in the cluster, but Tether no longer updates it" }
 
 func (planner) RemoveWarning(member string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,14 +181,15 @@ func (p *Provider) updateNode(ctx context.Context, name string, ch *plan.Change)
 	if len(fields) == 0 {
 		fields = []string{"profile", "passwordStrength"}
 	}
+	// Profile and optional roles are one activation: do it once.
+	if slices.Contains(fields, "profile") && slices.Contains(fields, "optionalRoles") {
+		fields = slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return f == "optionalRoles" })
+	}
 	for _, f := range fields {
 		switch f {
-		case "profile":
-			if n.Profile == "" {
-				continue
-			}
-			if err := p.setProfile(ctx, c, n.Profile); err != nil {
-				return fmt.Errorf("profile %s: %w", n.Profile, err)
+		case "profile", "optionalRoles":
+			if err := p.setProfile(ctx, c, n.Profile, n.OptionalRoles); err != nil {
+				return fmt.Errorf("profile %s: %w", orCurrent(n.Profile), err)
 			}
 		case "passwordStrength":
 			if err := p.setPasswordStrengths(ctx, c, n); err != nil {
@@ -202,25 +204,78 @@ func (p *Provider) updateNode(ctx context.Context, name string, ch *plan.Change)
 	return nil
 }
 
-func (p *Provider) setProfile(ctx context.Context, c *whmapi.Client, code string) error {
+// setProfile activates a profile (the current one when code is "") with its optional
+// roles: the declared ones as declared, every other one as the server has it now.
+// start_profile_activation turns off each optional role it is not told to turn on
+// (reference start_profile_activation: without `optional` the optional roles are
+// disabled; Cpanel/Server/Type/Change.pm _get_enabled_and_disabled_roles), so the
+// current states are read and sent back explicitly. Activation runs in the
+// background; it is done when the profile and every optional role read as wanted.
+func (p *Provider) setProfile(ctx context.Context, c *whmapi.Client, code string, declared map[string]bool) error {
 	cur, err := c.CurrentProfile(ctx)
 	if err != nil {
 		return err
 	}
-	if cur.Code == code {
-		return nil
+	if code == "" {
+		code = cur.Code
 	}
-	if _, err := c.Call(ctx, whmapi.Once, "start_profile_activation", url.Values{"code": {code}}, nil); err != nil {
-		return err
+	optional := schema.OptionalRolesOf[code]
+	want := make(map[string]bool, len(optional))
+	// Now: a STANDARD server has every role on; another reads them.
+	var now map[string]bool
+	if cur.Code == schema.ProfileStandard {
+		now = map[string]bool{}
+		for _, r := range optional {
+			now[r] = true
+		}
+	} else if now, err = c.RolesEnabled(ctx, optional); err != nil {
+		return fmt.Errorf("optional roles: %w", err)
 	}
-	// Activation runs in the background; the profile reports the new code when done.
-	return p.poll(ctx, "profile activation", func(ctx context.Context) (bool, error) {
-		cur, err := c.CurrentProfile(ctx)
+	for _, r := range optional {
+		want[r] = now[r]
+		if v, ok := declared[r]; ok {
+			want[r] = v
+		}
+	}
+	done := func(ctx context.Context) (bool, error) {
+		prof, err := c.CurrentProfile(ctx)
+		if err != nil || prof.Code != code {
+			return false, err
+		}
+		got, err := c.RolesEnabled(ctx, optional)
 		if err != nil {
 			return false, err
 		}
-		return cur.Code == code, nil
-	})
+		for r, v := range want {
+			if got[r] != v {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	if ok, err := done(ctx); err != nil || ok {
+		return err
+	}
+	q := url.Values{"code": {code}}
+	if len(want) > 0 {
+		js := map[string]int{}
+		for r, v := range want {
+			js[r] = b2i(v)
+		}
+		enc, _ := json.Marshal(js)
+		q.Set("optional", string(enc))
+	}
+	if _, err := c.Call(ctx, whmapi.Once, "start_profile_activation", q, nil); err != nil {
+		return err
+	}
+	return p.poll(ctx, "profile activation", done)
+}
+
+func orCurrent(code string) string {
+	if code == "" {
+		return "(current)"
+	}
+	return code
 }
 
 func (p *Provider) setPasswordStrengths(ctx context.Context, c *whmapi.Client, n *schema.Node) error {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
 	"github.com/tether-dev/tether/reconciler/plan"
@@ -24,14 +25,14 @@ import (
 var reads = map[string]bool{
 	"version": true, "get_current_profile": true, "getminimumpasswordstrengths": true,
 	"list_linked_server_nodes": true, "listaccts": true, "listresellers": true, "acctcounts": true,
-	"batch": true, "get_users_features_settings": true, cgiClusterStatus: true,
+	"batch": true, "get_users_features_settings": true, "is_role_enabled": true, cgiClusterStatus: true,
 }
 
 type fakeFleet struct {
-	web1, mail1, mail2 *fakeWHM
-	p                  *Provider
-	mu                 sync.Mutex
-	called             []struct {
+	web1, mail1, mail2, ns1 *fakeWHM
+	p                       *Provider
+	mu                      sync.Mutex
+	called                  []struct {
 		fn     string
 		params url.Values
 	}
@@ -49,6 +50,7 @@ func newFakeFleet(t *testing.T) *fakeFleet {
 		web1:  newFakeWHM(t, "root", tokWeb1),
 		mail1: newFakeWHM(t, "root", tokMail1),
 		mail2: newFakeWHM(t, "root", tokMail2),
+		ns1:   newFakeWHM(t, "root", tokNS1),
 	}
 	ff.web1.childTokens["mail1.example.net"] = tokMail1
 	ff.web1.childTokens["mail2.example.net"] = tokMail2
@@ -56,7 +58,7 @@ func newFakeFleet(t *testing.T) *fakeFleet {
 		"web1":  {URL: ff.web1.start().URL, User: "root", Token: tokWeb1},
 		"mail1": {URL: ff.mail1.start().URL, User: "root", Token: tokMail1},
 		"mail2": {URL: ff.mail2.start().URL, User: "root", Token: tokMail2},
-		"ns1":   {URL: "https://ns1.example.net:2087", User: "root", Token: tokNS1},
+		"ns1":   {URL: ff.ns1.start().URL, User: "root", Token: tokNS1},
 	}
 	p, err := New(providers.Config{Endpoints: eps}, Options{
 		Client:   whmapi.Options{BaseDelay: time.Millisecond, OnCall: ff.record},
@@ -269,50 +271,50 @@ func TestApplyEveryChangeKind(t *testing.T) {
 			})},
 		{ch: &plan.Change{Address: "dns.web1.cluster", Action: plan.Enable, After: cl, Target: "web1"},
 			check: web(func(w *fakeWHM) error {
-				if !w.clusterOn || w.threshold != 3 || w.notify {
-					return fmt.Errorf("cluster on=%t threshold=%d notify=%t", w.clusterOn, w.threshold, w.notify)
+				if c := w.cluster.Snapshot(); !c.Enabled || c.Threshold != 3 || c.Notify {
+					return fmt.Errorf("cluster on=%t threshold=%d notify=%t", c.Enabled, c.Threshold, c.Notify)
 				}
 				return nil
 			})},
 		{ch: &plan.Change{Address: "dns.web1.cluster", Action: plan.Update, Before: cl, After: clNever, Fields: []string{"failureThreshold", "notifyOnDisable"}, Target: "web1"},
 			check: web(func(w *fakeWHM) error {
-				if w.threshold != 0 || !w.notify {
-					return fmt.Errorf("threshold=%d notify=%t", w.threshold, w.notify)
+				if c := w.cluster.Snapshot(); c.Threshold != 0 || !c.Notify {
+					return fmt.Errorf("threshold=%d notify=%t", c.Threshold, c.Notify)
 				}
 				return nil
 			})},
 		{ch: &plan.Change{Address: "dns.web1.member.ns1", Action: plan.Create, After: ns1, Target: "web1"},
 			check: web(func(w *fakeWHM) error {
-				if m := w.members["ns1.example.net"]; m == nil || m.Role != "sync" {
-					return fmt.Errorf("members %v", w.members)
+				if m := w.cluster.Snapshot().Members["192.0.2.53"]; m == nil || m.Role != "sync" || m.Hostname != "ns1.example.net" {
+					return fmt.Errorf("members %v", w.cluster.Snapshot().Hosts())
 				}
 				return nil
 			})},
 		{ch: &plan.Change{Address: "dns.web1.member.ns1", Action: plan.Update, Before: ns1, After: ns1wo, Fields: []string{"role"}, Target: "web1"},
 			check: web(func(w *fakeWHM) error {
-				if m := w.members["ns1.example.net"]; m.Role != "write-only" {
+				if m := w.cluster.Snapshot().Members["192.0.2.53"]; m.Role != "write-only" {
 					return fmt.Errorf("role %s", m.Role)
 				}
-				w.members["ns1.example.net"].Disabled = true // for the next step
-				return nil
+				// For the next step: WHM disables it after failures.
+				return w.cluster.Update(func(c *dnscluster.Config) error { c.Members["192.0.2.53"].Disabled = true; return nil })
 			})},
 		{ch: &plan.Change{Address: "dns.web1.member.ns1", Action: plan.Enable, Before: ns1wo, After: ns1wo, Target: "web1"},
 			check: web(func(w *fakeWHM) error {
-				if w.members["ns1.example.net"].Disabled {
+				if w.cluster.Snapshot().Members["192.0.2.53"].Disabled {
 					return errors.New("still disabled")
 				}
 				return nil
 			})},
 		{ch: &plan.Change{Address: "dns.web1.member.ns1", Action: plan.Delete, Before: ns1wo, Target: "web1", Flags: plan.Flags{Destructive: true}},
 			check: web(func(w *fakeWHM) error {
-				if len(w.members) != 0 {
-					return fmt.Errorf("members %v", w.members)
+				if c := w.cluster.Snapshot(); len(c.Members) != 0 {
+					return fmt.Errorf("members %v", c.Hosts())
 				}
 				return nil
 			})},
 		{ch: &plan.Change{Address: "dns.web1.cluster", Action: plan.Disable, Before: clNever, Target: "web1", Flags: plan.Flags{Destructive: true}},
 			check: web(func(w *fakeWHM) error {
-				if w.clusterOn {
+				if w.cluster.Snapshot().Enabled {
 					return errors.New("cluster still on")
 				}
 				return nil

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -101,7 +102,7 @@ func bigParent(tb testing.TB, n int) (*httptest.Server, *int) {
 			}
 			w.Write(env(fn, map[string]any{"users_features_settings": out}))
 		case cgiClusterStatus:
-			w.Write([]byte(`<div id="clusterstatus" data-enabled="0" data-threshold="10" data-notify="1"></div>`))
+			w.Write([]byte(dnscluster.RenderStatus(dnscluster.DefaultConfig(), nil, "root")))
 		default:
 			http.NotFound(w, r)
 		}

@@ -1,6 +1,7 @@
 package whm
 
 import (
+	"errors"
 	"os"
 	"reflect"
 	"strings"
@@ -9,65 +10,91 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
+// The status pages come from the sandbox (internal/sandbox/dnscluster), which
+// renders whostmgr/docroot/templates/clusterstatus.tmpl's structure for every state
+// it can show; none is written by hand.
+const sandboxPages = "../../internal/sandbox/dnscluster/testdata/"
+
 func TestParseClusterStatus(t *testing.T) {
+	active := func(ip, host, role string) clusterMember {
+		return clusterMember{Hostname: host, IP: ip, User: "root", Module: "cPanel", Role: role, State: stateActive, Detail: "11.120.0.5"}
+	}
 	tests := []struct {
-		name string
-		file string // read from disk when set
-		body string
+		file string
 		want clusterStatus
 	}{
-		{
-			name: "WHM-like screen (form controls, role selects)",
-			file: testdataDir + "/observe/web1/clusterstatus.html",
-			want: clusterStatus{Enabled: true, EnabledKnown: true, Threshold: schema.Threshold{N: 3}, ThresholdRead: true, Notify: true, NotifyKnown: true,
-				Members: []clusterMember{{Host: "ns1.example.net", Role: "sync", Module: "cPanel"}, {Host: "ns9.example.net", Role: "standalone", Module: "cPanel", Disabled: true}}},
-		},
-		{
-			name: "sandbox screen (data attributes)",
-			file: "../../internal/sandbox/dnscluster/testdata/clusterstatus.html",
-			want: clusterStatus{Enabled: true, EnabledKnown: true, Threshold: schema.Threshold{N: 5}, ThresholdRead: true, fromAttrs: true, Notify: true, NotifyKnown: true,
-				Members: []clusterMember{
-					{Host: "ns0.example", Role: "standalone", Module: "cPanel"},
-					{Host: "ns1.example", Role: "sync", Module: "cPanel"},
-					{Host: "ns2.example", Role: "write-only", Module: "cPanel", Disabled: true}}},
-		},
-		{
-			name: "disabled cluster, threshold never, no members",
-			body: `<div id="clusterstatus" data-enabled="0" data-threshold="0" data-notify="0"><input type="radio" name="clusterdns" value="1" checked></div>`,
-			want: clusterStatus{EnabledKnown: true, Threshold: schema.Threshold{Never: true}, ThresholdRead: true, fromAttrs: true, NotifyKnown: true},
-		},
-		{
-			name: "control wins: default",
-			body: `<input type="radio" name="autodisablethreshold_control" value="default" checked><input type="text" name="autodisablethreshold" value="4"><p>DNS clustering is disabled.</p>`,
-			want: clusterStatus{EnabledKnown: true, Threshold: schema.Threshold{N: 10}, ThresholdRead: true},
-		},
-		{
-			name: "nothing readable",
-			body: `<html><body>Login</body></html>`,
-			want: clusterStatus{},
-		},
-		{
-			name: "broken markup does not panic",
-			body: `<table><tr><td>ns1.example.net<td><select><option selected value="sync">`,
-			want: clusterStatus{Members: []clusterMember{{Host: "ns1.example.net", Role: "sync", Module: "cPanel"}}},
-		},
+		{"clusterstatus.html", clusterStatus{Enabled: true, EnabledKnown: true, Threshold: schema.Threshold{N: 5}, ThresholdRead: true, Notify: true, NotifyKnown: true,
+			Members: []clusterMember{
+				active("192.0.2.11", "ns1.example", "sync"),
+				{Hostname: "ns2.example", IP: "192.0.2.12", User: "root", Module: "cPanel", Role: "write-only", State: stateAutoDisabled,
+					Detail: "Disabled due to connection failures. [Enable]"},
+				// Remote DNS switched off: active, not disabled; td.dnsserver says so.
+				{Hostname: "ns3.example", IP: "192.0.2.13", User: "root", Module: "cPanel", Role: "write-only", State: stateActive, Detail: "11.120.0.5", DNSOff: true},
+				{Hostname: "ns4.example", IP: "192.0.2.14", User: "root", Module: "cPanel", Role: "standalone", State: stateNeedsTrust,
+					Detail: "Server needs reverse trust set up to auto-propagate DNS updates. [Enable]"},
+				{Hostname: "ns5.example", IP: "192.0.2.15", User: "root", Module: "cPanel", Role: "sync", State: stateError,
+					Detail: "Could not communicate with remote API server."},
+				{Hostname: "ns6.example", IP: "192.0.2.16", User: "reseller<b>", Module: "cPanel", Role: "write-only", State: stateBadPrivs,
+					Detail: "API key used has insufficient ACLs. The clustering ACL is required."},
+				{Hostname: "ns7.example", IP: "192.0.2.17", User: "root", Module: "cPanel", Role: "write-only", State: stateDNSDown,
+					Detail: "DNS server may be down. [Restart]"},
+				{Hostname: "unknown", IP: "192.0.2.18", User: "root", Module: "cPanel", Role: "write-only", State: stateDNSUnmonitored,
+					Detail: "The DNS server’s status is unknown because the service isn’t monitored. [Monitor]"},
+			}}},
+		{"clusterstatus.off.html", clusterStatus{EnabledKnown: true}},
+		{"clusterstatus.empty.html", clusterStatus{Enabled: true, EnabledKnown: true, Threshold: schema.Threshold{Never: true}, ThresholdRead: true, NotifyKnown: true}},
+		{"clusterstatus.default.html", clusterStatus{Enabled: true, EnabledKnown: true, Threshold: schema.Threshold{N: 10}, ThresholdRead: true, Notify: true, NotifyKnown: true,
+			Members: []clusterMember{active("192.0.2.11", "ns1.example", "sync")}}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			body := tt.body
-			if tt.file != "" {
-				b, err := os.ReadFile(tt.file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body = string(b)
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(sandboxPages + tt.file)
+			if err != nil {
+				t.Fatal(err)
 			}
-			got, err := parseClusterStatus(strings.NewReader(body))
+			got, err := parseClusterStatus(strings.NewReader(string(b)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", *got, tt.want)
+			}
+			for _, m := range got.Members {
+				if m.Disabled() != (m.State == stateAutoDisabled) {
+					t.Errorf("%s: disabled %t in state %s", m.IP, m.Disabled(), m.State)
+				}
+			}
+		})
+	}
+}
+
+// Markup the parser does not know is an error: the old hand-written page, a login
+// page, a changed status text, a row without its cells.
+func TestParseClusterStatusRefusesUnknownMarkup(t *testing.T) {
+	page, err := os.ReadFile(sandboxPages + "clusterstatus.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(page)
+	tests := map[string]string{
+		"login page":            `<html><body>Login</body></html>`,
+		"old radio form":        `<form><input type="radio" name="clusterdns" value="1" checked></form><table><tr><td>ns1</td><td>disabled</td></tr></table>`,
+		"other flavor text":     strings.Replace(good, "DNS clustering is enabled.", "Clustering: on", 1),
+		"no threshold checked":  strings.Replace(good, `name="autodisablethreshold_control" checked value="custom"`, `name="autodisablethreshold_control" value="custom"`, 1),
+		"unknown status text":   strings.Replace(good, `11.120.0.5 <img src="/green-status.gif"`, `Online <img src="/green-status.gif"`, 1),
+		"status icon changed":   strings.Replace(good, `alt="Server Active"`, `alt="Server Fine"`, 1),
+		"row without td.host":   strings.Replace(good, `<td class="host">192.0.2.11</td>`, ``, 1),
+		"role not a WHM role":   strings.Replace(good, `<option value="sync" selected="selected">`, `<option value="primary" selected="selected">`, 1),
+		"no table, no heading":  strings.Replace(good, `<table id="sltbl"`, `<table id="servers"`, 1),
+		"broken, truncated row": good[:strings.Index(good, `<td class="serverstatus">`)],
+	}
+	for name, body := range tests {
+		t.Run(name, func(t *testing.T) {
+			if body == good {
+				t.Fatal("the test's edit did not apply")
+			}
+			if _, err := parseClusterStatus(strings.NewReader(body)); !errors.Is(err, errUnrecognised) {
+				t.Errorf("err = %v, want errUnrecognised", err)
 			}
 		})
 	}
@@ -76,31 +103,32 @@ func TestParseClusterStatus(t *testing.T) {
 func TestCGIOutcome(t *testing.T) {
 	tests := []struct {
 		body     string
+		ok       string
 		err      string
 		warnings int
 	}{
-		{`<div class="okmsg" data-status="ok">Your changes have been saved.</div>`, "", 0},
-		{`<div class="errormsg">Missing failure threshold setting.</div>`, "Missing failure threshold setting.", 0},
-		{`<div id="activateNameserverFailed" class="x">The remote server refused the token.</div>`, "refused the token", 0},
-		{`<div class="okmsg">saved</div><div class="warningmsg">Reverse trust failed</div>`, "", 1},
-		{`<p>Done.</p>`, "", 0},
-		{`<div class="errormsg"></div>`, "no message", 0},
+		{`<div class="okmsg"><h3>Your changes have been saved.</h3></div>`, "Your changes have been saved.", "", 0},
+		{`<div class="errormsg"><h3>Missing failure threshold setting.</h3></div>`, "", "Missing failure threshold setting.", 0},
+		{`<div class="errormsg" id="activateNameserverFailed">Failed to set up DNS cluster for module “cPanel”.</div>`, "", "Failed to set up", 0},
+		{`<div class="okmsg" id="activateNameserverSucceeded">a<br />The new role for 192.0.2.53 is sync.</div><div class="warningmsg">Reverse trust failed</div>`, "aThe new role for 192.0.2.53 is sync.", "", 1},
+		{`<p>Done.</p>`, "", "neither", 0},
+		{`<div class="errormsg"></div>`, "", "no message", 0},
 	}
 	for _, tt := range tests {
-		w, err := cgiOutcome(tt.body)
-		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) || len(w) != tt.warnings {
-			t.Errorf("%s → %v, %v; want error %q, %d warnings", tt.body, err, w, tt.err, tt.warnings)
+		ok, w, err := cgiOutcome(tt.body)
+		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) || len(w) != tt.warnings || ok != tt.ok {
+			t.Errorf("%s → %q, %v, %v; want %q, error %q, %d warnings", tt.body, ok, err, w, tt.ok, tt.err, tt.warnings)
 		}
 	}
 }
 
 func FuzzParseClusterStatus(f *testing.F) {
-	f.Add(`<div id="clusterstatus" data-enabled="1" data-threshold="x"><tr data-host="a.b" data-role="sync"></tr></div>`)
+	if b, err := os.ReadFile(sandboxPages + "clusterstatus.html"); err == nil {
+		f.Add(string(b))
+	}
 	f.Add(`<table><tr><td>1.2.3.4</td><td>sync</td></tr></table>`)
 	f.Fuzz(func(t *testing.T, s string) {
-		if _, err := parseClusterStatus(strings.NewReader(s)); err != nil {
-			t.Skip()
-		}
-		_, _ = cgiOutcome(s)
+		_, _ = parseClusterStatus(strings.NewReader(s))
+		_, _, _ = cgiOutcome(s)
 	})
 }

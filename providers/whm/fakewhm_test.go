@@ -2,6 +2,7 @@ package whm
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
 )
 
 // This file is a small stateful WHM used by the provider's tests before (and beside)
@@ -93,11 +96,6 @@ type facct struct {
 	Features                         map[string]bool
 }
 
-type fmember struct {
-	Role     string
-	Disabled bool
-}
-
 // fakeWHM is one simulated node.
 type fakeWHM struct {
 	t     testing.TB
@@ -115,13 +113,15 @@ type fakeWHM struct {
 	resellers map[string]bool
 	acls      map[string][]string
 	limits    map[string]*int
-	clusterOn bool
-	threshold int
-	notify    bool
-	members   map[string]*fmember
+	// cluster is the node's DNS cluster, answered by the sandbox's screens
+	// (internal/sandbox/dnscluster), which mirror cPanel's 11.120 source: no status
+	// page here is written by hand.
+	cluster  *dnscluster.Guarded
+	clusterH http.Handler
 	// pending background tasks: they finish after a number of polls.
 	pendingMail    map[string]string
 	pendingProfile string
+	optional       map[string]bool
 	taskPolls      int
 	polls          int
 	calls          []string
@@ -137,9 +137,46 @@ func newFakeWHM(t testing.TB, user, token string) *fakeWHM {
 		version: "11.118.0.5", profile: "STANDARD",
 		pw:     map[string]int{"default": 65, "createacct": 65, "passwd": 65, "ftp": 65, "list": 65, "mysql": 65, "postgres": 65, "sshkey": 65, "virtual": 65},
 		linked: map[string]map[string]any{}, accts: map[string]*facct{}, resellers: map[string]bool{},
-		acls: map[string][]string{}, limits: map[string]*int{}, members: map[string]*fmember{},
-		pendingMail: map[string]string{}, threshold: 10, notify: true, taskPolls: 2, fail: map[string]string{},
+		acls: map[string][]string{}, limits: map[string]*int{}, cluster: dnscluster.NewGuarded(dnscluster.DefaultConfig()),
+		pendingMail: map[string]string{}, taskPolls: 2, fail: map[string]string{},
 	}
+}
+
+// fakeAddresses is what the fake fleet's host names resolve to.
+var fakeAddresses = map[string]string{"web1.example.net": "192.0.2.10", "mail1.example.net": "192.0.2.20",
+	"mail2.example.net": "192.0.2.21", "ns1.example.net": "192.0.2.53"}
+
+// clusterHandler serves the DNS cluster screens; every remote is a healthy 11.118
+// server that accepts the token it is given.
+func (f *fakeWHM) clusterHandler() http.Handler {
+	if f.clusterH != nil {
+		return f.clusterH
+	}
+	hostOf := func(ip string) string {
+		for h, a := range fakeAddresses {
+			if a == ip {
+				return h
+			}
+		}
+		return ""
+	}
+	f.clusterH = dnscluster.Handler(f.cluster, func(*http.Request) (dnscluster.Identity, bool) {
+		return dnscluster.Identity{User: f.user, ACLs: []string{"all"}}, true
+	}, dnscluster.Hooks{
+		Resolve: func(h string) (string, bool) { ip, ok := fakeAddresses[strings.ToLower(h)]; return ip, ok },
+		Remote: func(_ context.Context, ip, _, _ string) (dnscluster.RemoteInfo, error) {
+			if h := hostOf(ip); h != "" {
+				return dnscluster.RemoteInfo{Version: f.version, Hostname: h}, nil
+			}
+			return dnscluster.RemoteInfo{}, fmt.Errorf("500 Can't connect to %s:2087", ip)
+		},
+		ReverseTrust: func(context.Context, dnscluster.Member) error { return nil },
+		Peer: func(context.Context, dnscluster.Member) dnscluster.PeerState {
+			return dnscluster.PeerState{Reached: true, GoodPrivs: true, Version: f.version, DNSServer: "bind",
+				DNSEnabled: true, DNSRunning: true, DNSMonitored: true, HasTrust: 1}
+		},
+	})
+	return f.clusterH
 }
 
 func (f *fakeWHM) start() *httptest.Server {
@@ -194,8 +231,7 @@ func (f *fakeWHM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !isJSON {
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprint(w, f.cgi(function, q))
+		f.clusterHandler().ServeHTTP(w, r)
 		return
 	}
 	data, reason := f.call(function, q)
@@ -229,7 +265,22 @@ func (f *fakeWHM) call(fn string, q url.Values) (any, string) {
 		return map[string]any{"code": f.profile, "name": f.profile, "experimental": "0"}, ""
 	case "start_profile_activation":
 		f.pendingProfile = q.Get("code")
+		f.optional = map[string]bool{}
+		if o := q.Get("optional"); o != "" {
+			var m map[string]int
+			_ = json.Unmarshal([]byte(o), &m)
+			for r, v := range m {
+				f.optional[r] = v == 1
+			}
+		}
 		return map[string]any{"log_id": "1"}, ""
+	case "is_role_enabled":
+		// STANDARD has every role on; another profile's optional roles are on as the
+		// last activation set them (start_profile_activation's reference page).
+		if f.profile == "STANDARD" || f.optional[q.Get("role")] {
+			return map[string]any{"enabled": "1"}, ""
+		}
+		return map[string]any{"enabled": "0"}, ""
 	case "getminimumpasswordstrengths":
 		out := map[string]any{}
 		for k, v := range f.pw {
@@ -475,74 +526,4 @@ func (f *fakeWHM) listaccts(q url.Values) (any, string) {
 			"suspended": b2i(a.Suspended), "ipv6": []any{}, "child_nodes": cn})
 	}
 	return map[string]any{"acct": out}, ""
-}
-
-// cgi answers the DNS cluster screens with f.mu held.
-func (f *fakeWHM) cgi(path string, q url.Values) string {
-	switch path {
-	case cgiAdjustCluster:
-		f.clusterOn = q.Get("clusterdns") == "1"
-	case cgiClusterOptions:
-		switch q.Get("autodisablethreshold_control") {
-		case "default":
-			f.threshold = 10
-		case "disabled":
-			f.threshold = 0
-		default:
-			f.threshold, _ = strconv.Atoi(q.Get("autodisablethreshold"))
-		}
-		f.notify = q.Get("cluster_failure_notifications") == "1"
-	case cgiAddMember:
-		f.members[q.Get("host")] = &fmember{Role: q.Get("dnsrole")}
-	case cgiChangeRole:
-		if m := f.members[q.Get("server")]; m != nil {
-			m.Role = q.Get("dnsrole")
-		}
-	case cgiRemoveMember:
-		delete(f.members, q.Get("server"))
-	case cgiEnableMember:
-		if m := f.members[q.Get("server")]; m != nil {
-			m.Disabled = false
-		}
-	case cgiClusterStatus:
-		return f.statusPage()
-	}
-	return "<html><body><p>Done.</p><a href=\"/scripts7/clusterstatus\">Return to Cluster Status</a></body></html>"
-}
-
-func (f *fakeWHM) statusPage() string {
-	var b strings.Builder
-	b.WriteString("<html><body><form>")
-	for _, v := range []string{"1", "0"} {
-		checked := ""
-		if (v == "1") == f.clusterOn {
-			checked = " checked"
-		}
-		fmt.Fprintf(&b, `<input type="radio" name="clusterdns" value="%s"%s>`, v, checked)
-	}
-	fmt.Fprintf(&b, `<input type="text" name="autodisablethreshold" value="%d">`, f.threshold)
-	notify := ""
-	if f.notify {
-		notify = " checked"
-	}
-	fmt.Fprintf(&b, `<input type="checkbox" name="cluster_failure_notifications" value="1"%s></form><table>`, notify)
-	b.WriteString("<tr><th>Hostname</th><th>Type</th><th>Status</th><th>DNS role</th></tr>")
-	for _, host := range sortedKeys(f.members) {
-		m := f.members[host]
-		status := "online"
-		if m.Disabled {
-			status = "disabled"
-		}
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>cPanel</td><td>%s</td><td><select>", html.EscapeString(host), status)
-		for _, r := range []string{"standalone", "sync", "write-only"} {
-			sel := ""
-			if r == m.Role {
-				sel = " selected"
-			}
-			fmt.Fprintf(&b, `<option value="%s"%s>%s</option>`, r, sel, r)
-		}
-		b.WriteString("</select></td></tr>")
-	}
-	b.WriteString("</table></body></html>")
-	return b.String()
 }

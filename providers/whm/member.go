@@ -1,6 +1,8 @@
 package whm
 
 import (
+	"fmt"
+
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
 )
@@ -47,4 +49,23 @@ func (planner) EnableNote(_ string, m *schema.Member) string {
 		return "; if it was off for long, resynchronise the cluster's zones to it in WHM"
 	}
 	return ""
+}
+
+// CreateWarnings says where adding a cpanel member leaves credentials: WHM
+// writes the member's API token in plain text into the parent's cluster
+// configuration (/var/cpanel/cluster/root/config/<address>,
+// Cpanel/NameServer/Setup/Remote/cPanel.pm), and reverse trust (sync and
+// standalone) leaves a token of the parent on the member.
+func (planner) CreateWarnings(parent, name string, m *schema.Member) []string {
+	node := m.Node
+	if node == "" {
+		node = name
+	}
+	out := []string{fmt.Sprintf("the API token of %s is stored on %s in plain text (/var/cpanel/cluster/root/config/<address of %s>), as WHM keeps DNS cluster credentials; anyone with root on %s can use it on %s",
+		node, parent, node, parent, node)}
+	if m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleStandalone {
+		out = append(out, fmt.Sprintf("reverse trust: %s creates an API token with the clustering ACL and stores it on %s, which adds %s to its own cluster as standalone",
+			parent, node, parent))
+	}
+	return out
 }

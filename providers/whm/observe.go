@@ -151,6 +151,19 @@ func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role strin
 		return nil, err
 	}
 	n.Profile = prof.Code
+	// The optional roles of the profile are read one by one: get_current_profile lists
+	// them without saying which are on (Whostmgr/API/1/Cpanel.pm).
+	var optional []string
+	for _, r := range prof.OptionalRoles {
+		if r.Module != "" {
+			optional = append(optional, r.Module)
+		}
+	}
+	roles, err := c.RolesEnabled(ctx, optional)
+	if err != nil {
+		return nil, wrapf(err, "optional roles")
+	}
+	n.OptionalRoles = roles
 	for k, v := range pw {
 		if Governs(role, k) {
 			if n.PasswordStrength == nil {
@@ -210,6 +223,7 @@ func (p *Provider) observeChildren(ctx context.Context, scope string, linked []w
 			defer mu.Unlock()
 			n.Profile = own.Profile
 			n.PasswordStrength = own.PasswordStrength
+			n.OptionalRoles = own.OptionalRoles
 			// The child's own answer is more precise than the parent's cached copy.
 			n.Version = own.Version
 		}()

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
 	"github.com/tether-dev/tether/schema"
@@ -33,7 +34,7 @@ func recorded(t testing.TB, dir, token string, calls *[]string, mu *sync.Mutex) 
 			return
 		}
 		_ = r.ParseForm()
-		var file string
+		var file, page string
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/json-api/"):
 			fn := strings.TrimPrefix(r.URL.Path, "/json-api/")
@@ -47,7 +48,14 @@ func recorded(t testing.TB, dir, token string, calls *[]string, mu *sync.Mutex) 
 			}
 			file = fn + ".json"
 		case r.URL.Path == cgiClusterStatus:
-			file = "clusterstatus.html"
+			// The page as the sandbox renders clusterstatus.tmpl: a sync member the
+			// fleet names (by its address) and one WHM disabled that it does not.
+			cfg := dnscluster.DefaultConfig()
+			cfg.Enabled, cfg.Threshold = true, 3
+			cfg.Members["192.0.2.53"] = &dnscluster.Member{Host: "192.0.2.53", Hostname: "ns1.example.net", User: "root", Role: "sync", Module: "cPanel"}
+			cfg.Members["192.0.2.59"] = &dnscluster.Member{Host: "192.0.2.59", Hostname: "ns9.example.net", User: "root", Role: "standalone", Module: "cPanel", Disabled: true}
+			peers := map[string]dnscluster.PeerState{"192.0.2.53": {Reached: true, GoodPrivs: true, Version: "11.118.0.5", DNSServer: "bind", DNSEnabled: true, DNSRunning: true, DNSMonitored: true, HasTrust: 1}}
+			page = dnscluster.RenderStatus(cfg, peers, "root")
 		default:
 			http.NotFound(w, r)
 			return
@@ -56,6 +64,10 @@ func recorded(t testing.TB, dir, token string, calls *[]string, mu *sync.Mutex) 
 			mu.Lock()
 			*calls = append(*calls, strings.TrimPrefix(r.URL.Path, "/json-api/"))
 			mu.Unlock()
+		}
+		if page != "" {
+			_, _ = w.Write([]byte(page))
+			return
 		}
 		b, err := os.ReadFile(filepath.Join(testdataDir, "observe", dir, file))
 		if err != nil {

@@ -87,6 +87,12 @@ type Provider struct {
 	// hosts remembers node host names from the last desired fleet seen by Observe,
 	// so DNS cluster members (named by node) can be addressed by host in Apply.
 	hosts map[string]string
+	// ips remembers node IPv4 addresses (the fleet's, or what WHM answered when it
+	// added a member): WHM keys DNS cluster members by address.
+	ips map[string]string
+	// ownCluster remembers the nodes whose own DNS cluster the fleet turns on:
+	// removing such a node from another cluster must not turn its clustering off.
+	ownCluster map[string]bool
 }
 
 // New builds the provider. Clients are created on first use, one per node.
@@ -118,7 +124,8 @@ func New(cfg providers.Config, opts Options) (*Provider, error) {
 			opts.Client.Secrets = append(opts.Client.Secrets, ep.Token)
 		}
 	}
-	return &Provider{cfg: cfg, opts: opts, log: log, clients: map[string]*whmapi.Client{}, hosts: map[string]string{}}, nil
+	return &Provider{cfg: cfg, opts: opts, log: log, clients: map[string]*whmapi.Client{}, hosts: map[string]string{},
+		ips: map[string]string{}, ownCluster: map[string]bool{}}, nil
 }
 
 // Name implements providers.Provider.
@@ -176,7 +183,20 @@ func (p *Provider) rememberHosts(f *schema.Fleet) {
 		if n != nil && n.Host != "" {
 			p.hosts[name] = n.Host
 		}
+		if n != nil && n.IPv4 != "" {
+			p.ips[name] = n.IPv4
+		}
 	}
+	for name, c := range f.DNSClusters {
+		p.ownCluster[name] = c != nil && c.Enabled
+	}
+}
+
+// ipOf returns a node's IPv4 address as the fleet or WHM told it, or "".
+func (p *Provider) ipOf(node string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ips[node]
 }
 
 // hostOf returns a node's host name: from the last desired fleet, else from its

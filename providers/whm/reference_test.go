@@ -62,7 +62,7 @@ func TestDecodedFieldsAreDocumented(t *testing.T) {
 	decodes.take()
 	for name, run := range map[string]func(*testing.T){
 		"apply":        TestSandboxApplyAndObserve,
-		"dns-cluster":  TestSandboxDNSCluster,
+		"dns-cluster":  TestSandboxDNSClusterConverges,
 		"dns-only":     TestSandboxObserveDNSOnly,
 		"cluster-self": TestSandboxClusterOnParent,
 	} {

@@ -24,6 +24,8 @@ type Planner interface {
 	// PushesZones reports whether Tether writes the parent's zones to the member
 	// itself, so that a plan that changes them updates the member after them.
 	PushesZones(m *schema.Member) bool
+	// CreateWarnings are said when a member is added (where credentials are left).
+	CreateWarnings(parent, member string, m *schema.Member) []string
 	// KeptNote is what a member left out of the fleet but kept still does, or ""
 	// to say it by its role.
 	KeptNote() string

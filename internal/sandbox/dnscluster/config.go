@@ -30,18 +30,30 @@ const DefaultThreshold = 10
 // cpanel.config's cluster_autodisable_threshold and cluster_failure_notifications,
 // and /var/cpanel/cluster/root/config/* (Members). It is persisted as JSON.
 type Config struct {
-	Enabled   bool               `json:"enabled"`
-	Threshold int                `json:"threshold"` // 0 = never disable a member
-	Notify    bool               `json:"notify"`
-	Members   map[string]*Member `json:"members"` // by host
+	Enabled   bool `json:"enabled"`
+	Threshold int  `json:"threshold"` // 0 = never disable a member
+	Notify    bool `json:"notify"`
+	// Members are keyed by IP address, as WHM names /var/cpanel/cluster/root/config/<IP>
+	// (Cpanel/NameServer/Setup/Remote/cPanel.pm resolves the host it is given).
+	Members map[string]*Member `json:"members"`
+	// StrayRoles are <server>-dnsrole files with no member behind them: WHM's
+	// changeclusterdns.cgi writes one for any well-formed server name when the role
+	// is standalone (Cpanel/DNSLib/PeerConfig.pm change_dns_role). They are kept
+	// because a real server keeps them; nothing lists them.
+	StrayRoles map[string]string `json:"stray_roles,omitempty"`
 }
 
 // Member is one remote nameserver of the cluster.
 type Member struct {
-	Host  string `json:"host"`
-	User  string `json:"user"`
-	Token string `json:"token"` // the remote's API token; never rendered, never logged
-	Role  string `json:"role"`
+	// Host is the member's IP address: the name of its config file and the value of
+	// the status page's server= links.
+	Host string `json:"host"`
+	// Hostname is the config file's host= line: the remote's own host name when the
+	// member was added with reverse trust (showhostname), else what was typed.
+	Hostname string `json:"hostname,omitempty"`
+	User     string `json:"user"`
+	Token    string `json:"token"` // the remote's API token; never rendered, never logged
+	Role     string `json:"role"`
 	// Module is the backend; always "cPanel" here.
 	Module   string `json:"module"`
 	Debug    bool   `json:"debug,omitempty"`
@@ -51,13 +63,13 @@ type Member struct {
 
 // String names the member without its token.
 func (m *Member) String() string {
-	return fmt.Sprintf("%s (role %s, user %s)", m.Host, m.Role, m.User)
+	return fmt.Sprintf("%s [%s] (role %s, user %s)", m.Hostname, m.Host, m.Role, m.User)
 }
 
 // GoString keeps %#v from printing the token.
 func (m *Member) GoString() string {
-	return fmt.Sprintf("&dnscluster.Member{Host:%q, User:%q, Token:<redacted>, Role:%q, Module:%q, Disabled:%t, Failures:%d}",
-		m.Host, m.User, m.Role, m.Module, m.Disabled, m.Failures)
+	return fmt.Sprintf("&dnscluster.Member{Host:%q, Hostname:%q, User:%q, Token:<redacted>, Role:%q, Module:%q, Disabled:%t, Failures:%d}",
+		m.Host, m.Hostname, m.User, m.Role, m.Module, m.Disabled, m.Failures)
 }
 
 // DefaultConfig is a fresh server's cluster settings: clustering off, threshold 10,
@@ -78,6 +90,12 @@ func (c Config) Clone() Config {
 	for h, m := range c.Members {
 		cp := *m
 		out.Members[h] = &cp
+	}
+	if c.StrayRoles != nil {
+		out.StrayRoles = make(map[string]string, len(c.StrayRoles))
+		for k, v := range c.StrayRoles {
+			out.StrayRoles[k] = v
+		}
 	}
 	return out
 }

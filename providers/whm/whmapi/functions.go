@@ -48,6 +48,44 @@ type Profile struct {
 	Code         string   `json:"code"`
 	Name         string   `json:"name"`
 	Experimental FlexBool `json:"experimental"`
+	// OptionalRoles are the profile's optional roles (on or off: get_current_profile
+	// lists them all; is_role_enabled says which are on).
+	OptionalRoles []ProfileRole `json:"optional_roles"`
+}
+
+// ProfileRole is one role of a profile as get_current_profile lists it.
+type ProfileRole struct {
+	Module string `json:"module"`
+}
+
+// RolesEnabled asks is_role_enabled about each role, in one batch request, and
+// returns each role's state. (Whostmgr/API/1/Cpanel.pm: data.enabled is "1" or "0".)
+func (c *Client) RolesEnabled(ctx context.Context, roles []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(roles))
+	if len(roles) == 0 {
+		return out, nil
+	}
+	cmds := make([]BatchCommand, len(roles))
+	for i, r := range roles {
+		cmds[i] = BatchCommand{Function: "is_role_enabled", Params: url.Values{"role": {r}}}
+	}
+	envs, errs, err := c.Batch(ctx, cmds)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range roles {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("role %s: %w", r, errs[i])
+		}
+		var d struct {
+			Enabled FlexBool `json:"enabled"`
+		}
+		if err := c.Decode(envs[i], "is_role_enabled", &d); err != nil {
+			return nil, err
+		}
+		out[r] = bool(d.Enabled)
+	}
+	return out, nil
 }
 
 // CurrentProfile returns the node's server profile.
