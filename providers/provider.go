@@ -50,7 +50,8 @@ type Provider interface {
 	// rfc2136), so the reconciler can observe them in parallel.
 	Scopes(desired *schema.Fleet) []string
 	// Observe reads the live state of one scope and returns it as a partial fleet.
-	// It must not change anything.
+	// It must not change anything. When part of the scope could not be read (a child
+	// of a parent), it returns what it read with an *UnreadError naming the rest.
 	Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error)
 	// Apply executes one change and reads it back; it must be idempotent, so an
 	// interrupted apply can be finished by running the change again.

@@ -66,6 +66,14 @@ func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fl
 	observed := &schema.Fleet{}
 	var errs []error
 	for _, j := range jobs {
+		var unread *providers.UnreadError
+		if errors.As(j.err, &unread) && j.fleet != nil {
+			// Part of the scope was read: keep it, and name each node that was not.
+			for _, node := range sortedKeys(unread.Nodes) {
+				errs = append(errs, &reconciler.ScopeError{Provider: j.prov.Name(), Scope: node, Err: unread.Nodes[node]})
+			}
+			j.err = nil
+		}
 		if j.err != nil {
 			errs = append(errs, &reconciler.ScopeError{Provider: j.prov.Name(), Scope: j.scope, Err: j.err})
 			continue

@@ -169,8 +169,15 @@ func TestSandboxChildOfflineDoesNotHideParent(t *testing.T) {
 	for _, lost := range []bool{false, true} {
 		f.desired.Nodes["mail1"].Lost = lost
 		got, err := f.p.Observe(ctx, "web1", f.desired)
-		if err != nil {
+		// A lost child is not asked; one that should answer and does not is named.
+		var unread *providers.UnreadError
+		switch {
+		case lost && err != nil:
 			t.Fatalf("lost=%t: %v", lost, err)
+		case !lost && (!errors.As(err, &unread) || len(unread.Nodes) != 1 || unread.Nodes["mail1"] == nil):
+			t.Fatalf("lost=%t: err = %v, want mail1 named as unread", lost, err)
+		case got == nil:
+			t.Fatalf("lost=%t: no fleet beside the unread child", lost)
 		}
 		n := got.Nodes["mail1"]
 		if n == nil || n.Role != schema.RoleChild || n.Profile != "" || n.PasswordStrength != nil {

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
 	"github.com/tether-dev/tether/schema"
 )
@@ -86,8 +87,9 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		out.DNSClusters = map[string]*schema.DNSCluster{scope: cluster}
 	}
 
-	p.observeChildren(ctx, scope, linked, desired, out)
-	p.observeUnlinked(ctx, scope, desired, out)
+	unread := map[string]error{}
+	p.observeChildren(ctx, scope, linked, desired, out, unread)
+	p.observeUnlinked(ctx, scope, desired, out, unread)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("parent %s: %w", scope, err)
 	}
@@ -104,6 +106,10 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	}
 	if err := p.observeFeatures(ctx, c, scope, desired, out); err != nil {
 		return nil, err
+	}
+	if len(unread) > 0 {
+		// The parent and its accounts were read; the children named were not.
+		return out, &providers.UnreadError{Nodes: unread}
 	}
 	return out, nil
 }
@@ -177,7 +183,8 @@ func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role strin
 
 // observeChildren turns list_linked_server_nodes into child nodes, and reads profile
 // and password strengths from each child that has an endpoint of its own.
-func (p *Provider) observeChildren(ctx context.Context, scope string, linked []whmapi.LinkedNode, desired *schema.Fleet, out *schema.Fleet) {
+// A child that does not answer is recorded in unread.
+func (p *Provider) observeChildren(ctx context.Context, scope string, linked []whmapi.LinkedNode, desired *schema.Fleet, out *schema.Fleet, unread map[string]error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, observeParallel)
@@ -211,16 +218,16 @@ func (p *Provider) observeChildren(ctx context.Context, scope string, linked []w
 			if err == nil {
 				own, err = p.observeNode(ctx, cc, schema.RoleChild)
 			}
-			if err != nil {
-				// A child that does not answer leaves its settings unread (the planner
-				// does not compare what is empty) but must not hide the parent: its
-				// accounts are the parent's, and a child that is down is exactly when
-				// an operator needs a plan.
-				p.log.Warn("cannot read a linked child's own settings", "node", alias, "parent", scope, "error", err.Error())
-				return
-			}
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil {
+				// A child that does not answer leaves its settings unread but must not
+				// hide the parent: its accounts are the parent's, and a child that is
+				// down is exactly when an operator needs a plan. It is named as unread,
+				// so the plan says it is incomplete and plans nothing on the child.
+				unread[alias] = fmt.Errorf("linked child of %s: %w", scope, err)
+				return
+			}
 			n.Profile = own.Profile
 			n.PasswordStrength = own.PasswordStrength
 			n.OptionalRoles = own.OptionalRoles
@@ -240,9 +247,9 @@ func desiredNode(desired *schema.Fleet, name string) *schema.Node {
 
 // observeUnlinked reads the children the fleet gives this parent that are not linked
 // yet, so a profile change planned before the link is planned only when needed. Such a
-// node has no role (it answers, but is nobody's child). A failure is only logged: the
-// link change will meet it and report it.
-func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *schema.Fleet, out *schema.Fleet) {
+// node has no role (it answers, but is nobody's child). One that does not answer is
+// recorded in unread: the plan is incomplete (the link would meet the same failure).
+func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *schema.Fleet, out *schema.Fleet, unread map[string]error) {
 	if desired == nil {
 		return
 	}
@@ -273,7 +280,9 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 					return
 				}
 			}
-			p.log.Warn("cannot read a child that is not linked yet", "node", name, "parent", scope, "error", err.Error())
+			mu.Lock()
+			unread[name] = fmt.Errorf("child of %s, not linked yet: %w", scope, err)
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
