@@ -65,7 +65,7 @@ func startWatchDirs(t *testing.T, sb, sd string, extra ...string) *watchProc {
 		"--listen", "127.0.0.1:0", "--interval", "400ms", "--poll", "200ms"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &watchProc{t: t, log: &syncBuffer{}, cancel: cancel, done: make(chan error, 1), sandbox: sb, stateDir: sd}
-	root := newRoot()
+	root := newRoot(testCLI())
 	root.SetArgs(args)
 	root.SetOut(p.log)
 	root.SetErr(p.log)
@@ -197,7 +197,7 @@ func whm(t *testing.T, sb, node, fn string, args url.Values) map[string]any {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "whm "+ep.User+":"+ep.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := eps.HTTPClient(0).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
