@@ -20,7 +20,17 @@ type MemberBackend struct {
 	// in its own state (rfc2136): `tether dns enable` calls it and contacts no server.
 	// Nil: a member is re-enabled on its server, by the one-change plan
 	// reconciler.EnableMember makes, which its provider applies.
-	EnableInState func(ctx context.Context, st State, member string) error
+	EnableInState func(ctx context.Context, st State, member string) (was MemberHealth, err error)
+	// Health reads what Tether's state says of this backend's members, by
+	// "PARENT/MEMBER", for backends whose members Tether disables itself (dns verify
+	// skips those disabled). Nil: the backend keeps no health in Tether's state.
+	Health func(ctx context.Context, st State) (map[string]MemberHealth, error)
+}
+
+// MemberHealth is what dns verify and dns enable say of a member Tether disabled.
+type MemberHealth struct {
+	Disabled            bool
+	ConsecutiveFailures int
 }
 
 // MemberPlanners is what the planner receives (reconciler.DiffOptions.Members): each

@@ -35,7 +35,7 @@ type VerifyReport struct {
 // named: rfc2136 members Tether disabled (from the state's health), cpanel members
 // WHM disabled (one read of each parent's cluster status screen).
 func Verify(ctx context.Context, fleet *schema.Fleet, sess *session.Session) (*VerifyReport, error) {
-	health, err := sess.State.Health(ctx)
+	health, err := stateHealth(ctx, sess.State)
 	if err != nil {
 		return nil, fmt.Errorf("read the DNS members' health: %w", err)
 	}
@@ -110,7 +110,7 @@ func hasCPanelMember(c *schema.DNSCluster) bool {
 // DNSTargets lists the servers to ask: every parent, and every enabled member of an
 // enabled cluster. Members Tether disabled after failures, and cpanel members WHM
 // disabled (whmOff, "PARENT/MEMBER"), are skipped and named.
-func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]providers.Health, whmOff map[string]bool) ([]dnsverify.Target, []string) {
+func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]providers.MemberHealth, whmOff map[string]bool) ([]dnsverify.Target, []string) {
 	var out []dnsverify.Target
 	var skipped []string
 	addrOf := func(node string) string {
@@ -204,20 +204,34 @@ func EnabledInState(m *schema.Member) bool {
 // EnableState re-enables a member in Tether's state, the only place that knows it is
 // out (EnabledInState): its failure count is cleared and the next apply
 // resynchronises it. It returns the member's health before.
-func EnableState(ctx context.Context, st providers.State, parent, name string, m *schema.Member) (providers.Health, error) {
+func EnableState(ctx context.Context, st providers.State, parent, name string, m *schema.Member) (providers.MemberHealth, error) {
 	id := parent + "/" + name
 	_, mb, ok := providers.MemberServer(m.BackendName())
 	if !ok || mb.EnableInState == nil {
-		return providers.Health{}, fmt.Errorf("dns enable %s: backend %s does not keep its members' health in Tether's state", id, m.BackendName())
+		return providers.MemberHealth{}, fmt.Errorf("dns enable %s: backend %s does not keep its members' health in Tether's state", id, m.BackendName())
 	}
-	all, err := st.Health(ctx)
-	if err != nil {
-		return providers.Health{}, err
+	return mb.EnableInState(ctx, st, id)
+}
+
+// stateHealth reads what Tether's state says of the members it disables itself,
+// from every member backend that keeps health there, by "PARENT/MEMBER".
+func stateHealth(ctx context.Context, st providers.State) (map[string]providers.MemberHealth, error) {
+	out := map[string]providers.MemberHealth{}
+	for _, s := range providers.Specs() {
+		for _, mb := range s.Members {
+			if mb.Health == nil {
+				continue
+			}
+			h, err := mb.Health(ctx, st)
+			if err != nil {
+				return nil, err
+			}
+			for id, v := range h {
+				out[id] = v
+			}
+		}
 	}
-	if err := mb.EnableInState(ctx, st, id); err != nil {
-		return providers.Health{}, err
-	}
-	return all[id], nil
+	return out, nil
 }
 
 // EnableOptions are the choices of re-enabling a cpanel member.

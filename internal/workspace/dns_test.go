@@ -62,7 +62,7 @@ func TestWHMDisabledReadsOncePerParent(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], "web4 could not be read (HTTP 503)") {
 		t.Errorf("notes %q", notes)
 	}
-	targets, skipped := DNSTargets(fleet, nil, map[string]providers.Health{}, off)
+	targets, skipped := DNSTargets(fleet, nil, map[string]providers.MemberHealth{}, off)
 	var asked []string
 	for _, tg := range targets {
 		asked = append(asked, tg.Member+"@"+tg.Addr)

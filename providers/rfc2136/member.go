@@ -28,8 +28,27 @@ var memberBackend = providers.MemberBackend{
 		},
 	},
 	Planner: planner{},
-	EnableInState: func(_ context.Context, st providers.State, member string) error {
-		return Enable(StateStore{State: st}, member)
+	EnableInState: func(_ context.Context, st providers.State, member string) (providers.MemberHealth, error) {
+		store := StateStore{State: st}
+		was, err := store.Health(member)
+		if err != nil {
+			return providers.MemberHealth{}, err
+		}
+		if err := Enable(store, member); err != nil {
+			return providers.MemberHealth{}, err
+		}
+		return providers.MemberHealth{Disabled: was.Disabled, ConsecutiveFailures: was.ConsecutiveFailures}, nil
+	},
+	Health: func(ctx context.Context, st providers.State) (map[string]providers.MemberHealth, error) {
+		all, err := StateStore{State: st}.AllHealth(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]providers.MemberHealth, len(all))
+		for id, h := range all {
+			out[id] = providers.MemberHealth{Disabled: h.Disabled, ConsecutiveFailures: h.ConsecutiveFailures}
+		}
+		return out, nil
 	},
 }
 

@@ -23,8 +23,10 @@ const Name = "whm"
 
 func init() {
 	providers.Register(providers.Spec{
-		Name:         Name,
-		New:          func(cfg providers.Config) (providers.Provider, error) { return New(cfg, Options{TaskTimeout: cfg.TaskTimeout}) },
+		Name: Name,
+		New: func(cfg providers.Config) (providers.Provider, error) {
+			return New(cfg, Options{TaskTimeout: cfg.TaskTimeout, Client: whmapi.Options{CallTimeout: cfg.CallTimeout, Attempts: cfg.CallAttempts}})
+		},
 		Capabilities: capabilities,
 		Fleet:        true,
 		Members:      []providers.MemberBackend{memberBackend},
