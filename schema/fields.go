@@ -121,7 +121,7 @@ var FleetFields = map[string][]Field{
 		{Name: "members", Type: "mapping of Member", Doc: "The cluster's nameservers, by name."},
 	},
 	"Member": {
-		{Name: "backend", Type: "string", NonEmpty: true, Default: `"cpanel"`, Doc: "cpanel (a node of the fleet, configured through WHM) or rfc2136 (a standard nameserver Tether updates itself)."},
+		{Name: "backend", Type: "string", NonEmpty: true, Default: `"cpanel"`, Doc: "The member backend: one registered by a provider, today cpanel (a node of the fleet, configured through WHM) or rfc2136 (a standard nameserver Tether updates itself)."},
 		{Name: "node", Type: "string", NonEmpty: true, Doc: "A cpanel member: the node of the fleet it is."},
 		{Name: "host", Type: "string", NonEmpty: true, Doc: "An rfc2136 member: the server's host name."},
 		{Name: "address", Type: "string", NonEmpty: true, Doc: "An rfc2136 member: HOST:PORT to send DNS to."},

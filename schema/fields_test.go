@@ -50,7 +50,7 @@ func jsonNames(t reflect.Type, own bool) []string {
 // (by json name) and of fleet.cue's definitions, nested inline mappings included.
 func TestFieldTableMatchesGoAndCUE(t *testing.T) {
 	ctx := cuecontext.New()
-	schema := ctx.CompileBytes(fleetCUE, cue.Filename(schemaFileName))
+	schema := ctx.CompileBytes(FleetCUE(), cue.Filename(schemaFileName))
 	if err := schema.Err(); err != nil {
 		t.Fatal(err)
 	}
