@@ -282,13 +282,17 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 	}
 	report(out, res)
 	converged := res.Failed == 0 && res.NotStarted == 0 && err == nil
+	mismatches := 0
 	if converged && !af.noVerify && touchesDNS(w.plan) {
 		// What the records say is the proof that distribution reached every
-		// nameserver; a mismatch is reported, the apply itself succeeded.
+		// nameserver. A mismatch fails the apply: the changes stay applied, and the
+		// report names the server and the name to look at.
 		fmt.Fprintln(out)
-		if _, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, w.st, w.sess.Providers, "text"); verr != nil {
+		n, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, w.st, w.sess.Providers, "text")
+		if verr != nil {
 			fmt.Fprintln(errw, "DNS verification could not run:", verr)
 		}
+		mismatches = n
 	}
 	if perr := recordProtection(ctx, w, converged); perr != nil {
 		err = errors.Join(err, perr)
@@ -299,6 +303,10 @@ func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFla
 		if res.Interrupted {
 			fmt.Fprintf(errw, "Interrupted: %d change(s) were not started. The journal records where the apply stopped; run tether apply again to finish.\n", res.NotStarted)
 		}
+		return exitError{code: 1}
+	}
+	if mismatches > 0 {
+		fmt.Fprintf(errw, "\nError: the changes were applied, but DNS verification found %d mismatch(es) (listed above, by server and name): a nameserver does not answer as the fleet implies. Look at those servers (replication, a disabled member), then run tether dns verify.\n", mismatches)
 		return exitError{code: 1}
 	}
 	return incomplete(cmd, w.plan)

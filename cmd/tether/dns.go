@@ -44,7 +44,8 @@ func newDNSVerifyCmd() *cobra.Command {
 		Short: "Query every nameserver for every account's names and check what the fleet implies",
 		Long: `For every account: the apex and www must resolve to its parent; mail., webmail. and
 the MX target to its mail child when the account is distributed, to the parent
-otherwise. Every enabled member of every DNS cluster is asked, and every parent.
+otherwise. Each server is asked only about the zones it holds: every parent about its
+own accounts, every enabled member of a DNS cluster about its parent's accounts.
 Members out of their cluster are skipped and named: rfc2136 members Tether disabled
 after too many failed commands (from Tether's state), and cpanel members WHM disabled
 (one read of each parent's DNS cluster status screen). Each mismatch is reported by
@@ -91,15 +92,15 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, eps map[st
 	whmOff, notes := whmDisabled(ctx, fleet, provs[reconciler.ProviderWHM])
 	targets, skipped := dnsTargets(fleet, eps, health, whmOff)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
-	names := len(dnsverify.Expectations(fleet))
-	summary := fmt.Sprintf("DNS OK: %d server(s) answer %d name(s) as the fleet implies", len(targets), names)
+	checks := dnsverify.Checks(dnsverify.Expectations(fleet), targets)
+	summary := fmt.Sprintf("DNS OK: %d server(s) answer %d question(s) about their own zones as the fleet implies", len(targets), checks)
 	if len(mism) > 0 {
 		summary = fmt.Sprintf("DNS: %d mismatch(es) on %d server(s)", len(mism), len(targets))
 	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return len(mism), enc.Encode(dnsVerifyReport{Servers: len(targets), Checks: names * len(targets),
+		return len(mism), enc.Encode(dnsVerifyReport{Servers: len(targets), Checks: checks,
 			Skipped: nonNil(skipped), Notes: nonNil(notes), Mismatches: nonNil(mism), Summary: summary})
 	}
 	for _, n := range notes {
@@ -203,7 +204,7 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 	for name, n := range fleet.Nodes {
 		if n.Role == schema.RoleParent {
 			if a := addrOf(name); a != "" {
-				out = append(out, dnsverify.Target{Member: name + " (parent)", Addr: a})
+				out = append(out, dnsverify.Target{Member: name + " (parent)", Addr: a, Parents: []string{name}})
 			}
 		}
 	}
@@ -213,20 +214,26 @@ func dnsTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 			continue
 		}
 		for name, m := range c.Members {
+			if m.Role == schema.DNSRoleStandalone {
+				// The parent reads a standalone member's records and writes nothing to
+				// it (DESIGN.md, DNS cluster roles): it holds none of the parent's zones.
+				skipped = append(skipped, fmt.Sprintf("%s: a standalone member of %s's cluster receives none of its zones, not asked", name, parent))
+				continue
+			}
 			switch m.BackendName() {
 			case schema.BackendRFC2136:
 				if h := health[parent+"/"+name]; h.Disabled {
 					skipped = append(skipped, fmt.Sprintf("%s: disabled after %d consecutive failed commands, not asked (re-enable: tether dns enable %s)", name, h.ConsecutiveFailures, name))
 					continue
 				}
-				out = append(out, dnsverify.Target{Member: name, Addr: m.Address})
+				out = append(out, dnsverify.Target{Member: name, Addr: m.Address, Parents: []string{parent}})
 			default:
 				if whmOff[parent+"/"+name] {
 					skipped = append(skipped, fmt.Sprintf("%s: disabled by WHM on %s (its DNS cluster no longer replicates to it), not asked (re-enable: tether dns enable %s)", name, parent, name))
 					continue
 				}
 				if a := addrOf(m.Node); a != "" {
-					out = append(out, dnsverify.Target{Member: name, Addr: a})
+					out = append(out, dnsverify.Target{Member: name, Addr: a, Parents: []string{parent}})
 				}
 			}
 		}
