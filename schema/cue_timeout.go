@@ -85,6 +85,21 @@ func cueTimeout() (time.Duration, *Diagnostic) {
 		Fix:     "write a duration such as 90s or 5m, a number of seconds, or 0 for no limit"}
 }
 
+// CUELimits returns the bounds on one CUE evaluation in force ($TETHER_CUE_TIMEOUT,
+// $TETHER_CUE_MEMORY, or their defaults; 0 is no bound), for code that evaluates in a
+// child process and holds it to the same bounds from outside.
+func CUELimits() (time.Duration, uint64, error) {
+	t, bad := cueTimeout()
+	if bad != nil {
+		return 0, 0, fmt.Errorf("%s (%s)", bad.Message, bad.Fix)
+	}
+	m, bad := cueMemory()
+	if bad != nil {
+		return 0, 0, fmt.Errorf("%s (%s)", bad.Message, bad.Fix)
+	}
+	return t, m, nil
+}
+
 // evalCUE evaluates with a deadline and a bound on heap growth. CUE's evaluator cannot
 // be cancelled, so it runs in a goroutine that is abandoned when a bound is passed:
 // the command reports and exits, and the process takes the goroutine with it. (The

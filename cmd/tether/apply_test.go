@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/cueguard"
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
@@ -19,6 +20,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The watch daemon's CUE child is this test binary run again.
+	cueguard.RunChildIfAsked()
 	// A sandbox whose background tasks take milliseconds, and retries that do not
 	// wait half a second: the tests exercise the flow, not the clock.
 	sandboxOptions = func(o *session.Options) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/internal/cueguard"
 	"github.com/tether-dev/tether/internal/redact"
 )
 
@@ -42,6 +43,9 @@ accounts, resellers and DNS clusters — from CUE or YAML kept in a git reposito
 }
 
 func main() {
+	// The watch daemon evaluates CUE in a copy of this binary it can stop; that copy
+	// does its one job here and exits.
+	cueguard.RunChildIfAsked()
 	os.Exit(run(os.Args[1:]))
 }
 

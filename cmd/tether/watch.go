@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/internal/cueguard"
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/gitsource"
 	"github.com/tether-dev/tether/internal/redact"
@@ -254,6 +256,22 @@ func (r *watchRunner) Close() error {
 
 func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, apply bool) (watch.Outcome, error) {
 	var out watch.Outcome
+	// A CUE fleet is evaluated first in a child process held to the CUE bounds: CUE
+	// cannot be stopped in process, and the daemon must outlive any commit.
+	if cueguard.HasCUE(fleetPath) {
+		lim, err := cueguard.LimitsFromEnv()
+		if err != nil {
+			return out, err
+		}
+		var stopped *cueguard.StoppedError
+		switch err := cueguard.Check(ctx, fleetPath, lim); {
+		case errors.As(err, &stopped):
+			out.Problems, out.Stopped = []string{stopped.Diagnostic().String()}, true
+			return out, nil
+		case err != nil:
+			return out, err
+		}
+	}
 	fleet, ds, err := schema.Load(fleetPath)
 	if err != nil {
 		return out, err

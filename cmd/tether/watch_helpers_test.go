@@ -48,6 +48,7 @@ type watchProc struct {
 	done     chan error
 	sandbox  string
 	stateDir string
+	stopOnce sync.Once
 }
 
 // startWatch runs `tether watch` on the sandbox in sb with a fast drift interval and
@@ -75,12 +76,14 @@ func startWatchDirs(t *testing.T, sb, sd string, extra ...string) *watchProc {
 
 // stop cancels the daemon and waits for it to end.
 func (p *watchProc) stop() {
-	p.cancel()
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.t.Errorf("the daemon did not stop within 20s; log:\n%s", p.log.String())
-	}
+	p.stopOnce.Do(func() {
+		p.cancel()
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			p.t.Errorf("the daemon did not stop within 20s; log:\n%s", p.log.String())
+		}
+	})
 }
 
 // running fails the test if the daemon has ended.

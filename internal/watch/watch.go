@@ -40,6 +40,10 @@ type Outcome struct {
 	Failed  int
 	// Summary is a one-line description for logs and notifications.
 	Summary string
+	// Stopped: evaluating the fleet was stopped at a bound (a CUE evaluation past
+	// its memory or time limit). The daemon remembers the commit and never
+	// evaluates it again, across restarts: a bomb at HEAD must not crash-loop it.
+	Stopped bool
 }
 
 // Runner plans and (when apply is true) applies the fleet at fleetPath, which came
@@ -289,6 +293,13 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	if h == seen {
 		return
 	}
+	if why := d.refusedBefore(h); why != "" {
+		d.mu.Lock()
+		d.lastSeen = h
+		d.mu.Unlock()
+		d.log.Error("commit not evaluated: its evaluation was stopped before; push a fixed commit", "commit", h.String()[:12], "stopped", why)
+		return
+	}
 	if d.Suspended() {
 		// Not marked as seen: after resume the same commit is applied.
 		d.log.Info("suspended: new commit seen, not applied", "commit", h.String()[:12])
@@ -321,6 +332,9 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 		d.mu.Unlock()
 		d.fail(short, err)
 		return
+	}
+	if len(out.Problems) > 0 && out.Stopped {
+		d.rememberRefused(h, strings.Join(out.Problems, "; "))
 	}
 	if len(out.Problems) > 0 {
 		d.metrics.refused.Inc()
@@ -515,6 +529,42 @@ func (d *Daemon) setLastGood(h plumbing.Hash) {
 	if err := os.WriteFile(tmp, []byte(h.String()+"\n"), 0o644); err == nil {
 		os.Rename(tmp, p)
 	}
+}
+
+// refusedFile lists commits whose evaluation was stopped: one "HASH reason" a line.
+const refusedFile = "stopped-commits"
+
+// rememberRefused records that evaluating h was stopped, so no later round (nor a
+// restarted daemon) evaluates it again.
+func (d *Daemon) rememberRefused(h plumbing.Hash, why string) {
+	if d.cfg.StateDir == "" {
+		return
+	}
+	why = strings.ReplaceAll(why, "\n", " ")
+	f, err := os.OpenFile(filepath.Join(d.cfg.StateDir, refusedFile), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		d.log.Warn("cannot remember a stopped commit", "err", err.Error())
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %s\n", h, why)
+}
+
+// refusedBefore returns why evaluating h was stopped before, or "".
+func (d *Daemon) refusedBefore(h plumbing.Hash) string {
+	if d.cfg.StateDir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(d.cfg.StateDir, refusedFile))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hash, why, ok := strings.Cut(line, " "); ok && hash == h.String() {
+			return why
+		}
+	}
+	return ""
 }
 
 func (d *Daemon) readLastGood() plumbing.Hash {
