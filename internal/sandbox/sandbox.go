@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -234,7 +235,11 @@ func blankServer(name string, fn *schema.Node) (*nodeState, error) {
 	}
 	ipv4 := fn.IPv4
 	if ipv4 == "" {
-		ipv4 = "192.0.2.1"
+		// Every server has an address of its own: WHM keys DNS cluster members by
+		// it, so two nodes sharing one would be one member (and a cyclic trust).
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(name))
+		ipv4 = fmt.Sprintf("198.51.100.%d", 1+h.Sum32()%254)
 	}
 	return newNodeState(name, fn.Host, ipv4, fmt.Sprintf("11.%d.0.%d", major, 1+len(name)%30)), nil
 }
