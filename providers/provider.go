@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -27,10 +28,21 @@ type Endpoint struct {
 	DNS      string // host:port answering DNS, when the node serves DNS (sandbox)
 }
 
+// DefaultTaskTimeout is how long a provider waits for a server's background task
+// when Config.TaskTimeout is 0. A failed distribution shows through no WHM API 1
+// read (see providers/whm: the account simply stays where it was), so this bound is
+// how long a failure can go unreported: long enough for a large mailbox copy, short
+// enough that an operator hears of a failure in minutes; --task-timeout changes it.
+const DefaultTaskTimeout = 10 * time.Minute
+
 // Config is what a provider is built from.
 type Config struct {
 	// Endpoints maps a node name to how to reach it.
 	Endpoints map[string]Endpoint
+	// TaskTimeout bounds the wait for a task a server runs in the background (a
+	// mail distribution, a profile activation): past it the change fails, naming what
+	// it waited for. 0 means the provider's default.
+	TaskTimeout time.Duration
 	// Secrets resolves a secret reference (env var or file) to its value; TSIG keys use
 	// it. It is a function so tests and the sandbox can supply their own.
 	Secrets func(env, file string) (string, error)

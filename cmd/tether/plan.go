@@ -55,12 +55,13 @@ type connFlags struct {
 	sandbox      bool
 	sandboxState string
 	parallelism  int
+	taskTimeout  time.Duration
 	strict       bool
 }
 
 // sessionOptions are the session options every command that talks to the fleet shares.
 func (f *connFlags) sessionOptions(path string, logger *slog.Logger) session.Options {
-	return session.Options{FleetPath: path, Sandbox: f.sandbox, SandboxState: f.sandboxState, StrictSecrets: f.strict, Logger: logger}
+	return session.Options{FleetPath: path, Sandbox: f.sandbox, SandboxState: f.sandboxState, StrictSecrets: f.strict, Logger: logger, TaskTimeout: f.taskTimeout}
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -72,6 +73,10 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		usage = "how many servers are read, and changes applied, at once"
 	}
 	cmd.Flags().IntVar(&f.parallelism, "parallelism", engine.DefaultApplyParallelism, usage)
+	if n := cmd.Name(); n == "apply" || n == "watch" {
+		cmd.Flags().DurationVar(&f.taskTimeout, "task-timeout", providers.DefaultTaskTimeout,
+			"how long to wait for a server's background task (moving an account's mail, activating a profile) before reporting it failed")
+	}
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 

@@ -224,7 +224,7 @@ func (r *watchRunner) session(ctx context.Context, fleet *schema.Fleet, fleetPat
 	}
 	// The providers keep their state (DNS members' health) in the daemon's state
 	// folder, the one each reconcile opens.
-	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), StrictSecrets: r.wf.strict, Logger: r.log}
+	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), StrictSecrets: r.wf.strict, Logger: r.log, TaskTimeout: r.wf.taskTimeout}
 	sandboxOptions(&so)
 	s, err := session.Open(ctx, fleet, so)
 	if err != nil {

@@ -262,11 +262,15 @@ func TestContract(t *testing.T) {
 	}
 	rec("get_users_features_settings", s.must("web1", "get_users_features_settings", "user", "alice", "feature", "apitokens"))
 	s.refused("must be a JSON object", "web1", "add_override_features_for_user", "user", "alice", "features", "{apitokens")
-	// Distribution needs API tokens: the task fails and says why.
+	// Distribution needs API tokens: the task fails, the account stays, and the
+	// failure goes to the server's contacts, never into an API answer.
 	s.must("web1", "modifyacct", "user", "alice", "mail_node_alias", "mail1")
 	s.waitIdle()
-	if w := s.must("web1", "accountsummary", "user", "alice").warnings(); len(w) != 1 || !strings.Contains(w[0], "apitokens") {
-		t.Fatalf("distribution without apitokens: warnings %v", w)
+	if w := s.must("web1", "accountsummary", "user", "alice").warnings(); len(w) != 0 {
+		t.Fatalf("a failed distribution shows in accountsummary: %v", w)
+	}
+	if n := s.Notifications("web1"); len(n) == 0 || !strings.Contains(n[len(n)-1], "Accounts::ChildDistributionFailure") || !strings.Contains(n[len(n)-1], "apitokens") {
+		t.Fatalf("distribution without apitokens: notifications %v", n)
 	}
 
 	// Tokens, passwords, profile.

@@ -38,16 +38,41 @@ func (n *node) runTask(t task) {
 			}
 			n.mu.Lock()
 			n.st.removeTask(t.ID)
+			// As Cpanel/TaskProcessors/LinkedNode.pm does: the conversion is rolled back
+			// (the account stays where it was), and the outcome goes to the server's
+			// contacts as Accounts::Child{Distribution,Redistribution,Dedistribution}
+			// {Success,Failure}. Nothing of it shows in any API answer.
+			n.st.notify(conversionClass(t, err == nil), conversionText(t, err))
 			if err != nil {
-				if a := n.st.Accounts[t.User]; a != nil {
-					a.TaskError = fmt.Sprintf("The system failed to change the distribution of “%s” (%s → %s): %s", t.User, aliasOrLocal(t.From), aliasOrLocal(t.To), err.Error())
-				}
 				n.sb.log.Warn("sandbox: distribution failed", "node", n.name, "user", t.User, "err", err)
 			}
 			n.markDirty()
 			n.mu.Unlock()
 		}
 	}()
+}
+
+// conversionClass is the notification class of a finished move
+// (Cpanel/TaskProcessors/LinkedNode.pm _report_conversion).
+func conversionClass(t task, ok bool) string {
+	sub := "ChildDistribution"
+	switch {
+	case t.To == "":
+		sub = "ChildDedistribution"
+	case t.From != "":
+		sub = "ChildRedistribution"
+	}
+	if ok {
+		return "Accounts::" + sub + "Success"
+	}
+	return "Accounts::" + sub + "Failure"
+}
+
+func conversionText(t task, err error) string {
+	if err == nil {
+		return fmt.Sprintf("The system changed the distribution of “%s” (%s → %s).", t.User, aliasOrLocal(t.From), aliasOrLocal(t.To))
+	}
+	return fmt.Sprintf("The system failed to change the distribution of “%s” (%s → %s): %s", t.User, aliasOrLocal(t.From), aliasOrLocal(t.To), err.Error())
 }
 
 func aliasOrLocal(a string) string {
@@ -85,10 +110,7 @@ func (n *node) distribute(ctx context.Context, t task) error {
 		return errors.New("the account no longer exists")
 	}
 	domain, email, plan := a.Domain, a.ContactEmail, a.Plan
-	apiTokens := true
-	if v, ok := a.Features["apitokens"]; ok && !v {
-		apiTokens = false
-	}
+	apiTokens := n.st.featureOn(a, "apitokens")
 	parentMail := copyMailboxes(n.st.Mail[t.User])
 	parentIP := n.st.IPv4
 	var from, to link
@@ -230,7 +252,6 @@ func fnForceDedistribution(c *call) (any, error) {
 		for _, u := range users {
 			a := st.Accounts[u]
 			a.MailNode = ""
-			a.TaskError = ""
 			delete(st.Sessions, u)
 			done = append(done, moved{u, a.Domain})
 		}

@@ -151,3 +151,39 @@ func (sb *Sandbox) RoleEnabled(nodeName, role string) bool {
 	defer n.mu.Unlock()
 	return n.st.roleEnabled(role)
 }
+
+// SetFeatureList sets a feature in a feature list of node, as WHM's Feature Manager
+// (update_featurelist) would; the sandbox's lists enable every feature until told.
+func (sb *Sandbox) SetFeatureList(nodeName, list, feature string, on bool) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st.FeatureLists == nil {
+		n.st.FeatureLists = map[string]map[string]bool{}
+	}
+	if n.st.FeatureLists[list] == nil {
+		n.st.FeatureLists[list] = map[string]bool{}
+	}
+	n.st.FeatureLists[list][feature] = on
+	n.markDirty()
+	return nil
+}
+
+// Notifications returns the classes and texts of the notifications node sent, oldest
+// first (WHM mails them to its contacts; no API reads them).
+func (sb *Sandbox) Notifications(nodeName string) []string {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]string, 0, len(n.st.Notifications))
+	for _, x := range n.st.Notifications {
+		out = append(out, x.Class+": "+x.Text)
+	}
+	return out
+}

@@ -139,7 +139,7 @@ func TestLife(t *testing.T) {
 
 // TestDistributionFailsHalfway: the child account is created and the mail copied, then
 // the task fails; the parent keeps its mail, child_nodes is unchanged, and the failure
-// shows on the next listaccts read.
+// goes to the server's contacts (a notification), never into an API answer.
 func TestDistributionFailsHalfway(t *testing.T) {
 	s := startTest(t, "")
 	s.link("web1", "mail1", "mail1")
@@ -164,8 +164,11 @@ func TestDistributionFailsHalfway(t *testing.T) {
 	if d.Acct[0].mailNode() != "" {
 		t.Fatal("child_nodes changed on a failed distribution")
 	}
-	if w := e.warnings(); len(w) != 1 {
-		t.Fatalf("listaccts warnings = %v, want the failure", w)
+	if w := e.warnings(); len(w) != 0 {
+		t.Fatalf("listaccts warnings = %v: the reference documents none for a failed move", w)
+	}
+	if n := s.Notifications("web1"); len(n) != 1 || !strings.HasPrefix(n[0], "Accounts::ChildDistributionFailure: ") {
+		t.Fatalf("notifications = %v, want the failure", n)
 	}
 	// Healthy again, the retry succeeds and clears the failure.
 	_ = s.SetFaults("web1", Faults{})
@@ -174,8 +177,8 @@ func TestDistributionFailsHalfway(t *testing.T) {
 	if s.account("web1", "carol").mailNode() != "mail1" || s.MessageCount("mail1", "carol") != 4 || s.MessageCount("web1", "carol") != 0 {
 		t.Fatal("retry after the failure did not distribute")
 	}
-	if w := s.must("web1", "listaccts").warnings(); len(w) != 0 {
-		t.Fatalf("warnings after a successful retry: %v", w)
+	if n := s.Notifications("web1"); len(n) != 2 || !strings.HasPrefix(n[1], "Accounts::ChildDistributionSuccess: ") {
+		t.Fatalf("notifications after a successful retry: %v", n)
 	}
 }
 

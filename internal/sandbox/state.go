@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // nodeState is everything one simulated server remembers. It is persisted as one JSON
@@ -35,12 +36,22 @@ type nodeState struct {
 	Accounts map[string]*account `json:"accounts"`
 	// ACLLists are the saved reseller ACL lists (saveacllist), by name.
 	ACLLists map[string][]string `json:"acl_lists,omitempty"`
+	// FeatureLists holds the features a feature list sets, by list then feature; a
+	// feature a list does not set is on (the sandbox's default list enables all).
+	// WHM replays feature-list changes on every linked node (whm-api.md §2,
+	// Whostmgr/API/1/FeatureLists.pm), so a parent's lists stand for its children's.
+	FeatureLists map[string]map[string]bool `json:"feature_lists,omitempty"`
 	// PwStrength holds minimum password strengths by kind; "default" is always set.
 	PwStrength map[string]int `json:"pw_strength"`
 
 	// Mail: user → mailbox → message count. Sessions: user → open IMAP/POP3 sessions.
 	Mail     map[string]map[string]int `json:"mail,omitempty"`
 	Sessions map[string]int            `json:"sessions,omitempty"`
+
+	// Notifications are what the server told its contacts (WHM's iContact), oldest
+	// first, at most maxNotifications. No WHM API 1 function reads them: they stand
+	// for the mail an administrator gets, and tests read them through Notifications.
+	Notifications []notification `json:"notifications,omitempty"`
 
 	// Tasks are queued background tasks (profile activation, distribution). A task
 	// still here after a restart is run again from the start.
@@ -110,9 +121,6 @@ type account struct {
 
 	MailNode   string `json:"mail_node,omitempty"`
 	ParentHost string `json:"parent_host,omitempty"`
-	// TaskError is the failure of the last distribution task, reported as a warning on
-	// reads until the next distribution request for the account.
-	TaskError string `json:"task_error,omitempty"`
 }
 
 type resellerLimits struct {
@@ -126,6 +134,39 @@ type resellerLimits struct {
 	OversellDiskspace  bool `json:"enable_overselling_diskspace,omitempty"`
 	EnablePackage      bool `json:"enable_package_limits,omitempty"`
 	EnablePackageNum   bool `json:"enable_package_limit_numbers,omitempty"`
+}
+
+// featureOn is an account's effective setting of a feature: its own override
+// (cpuser), else its feature list's, else on.
+func (st *nodeState) featureOn(a *account, f string) bool {
+	if v, ok := a.Features[f]; ok {
+		return v
+	}
+	return st.listFeature(a.FeatureList, f)
+}
+
+// listFeature is a feature list's setting of a feature (on when the list is silent).
+func (st *nodeState) listFeature(list, f string) bool {
+	if v, ok := st.FeatureLists[list][f]; ok {
+		return v
+	}
+	return true
+}
+
+// notification is one message to the server's contacts.
+type notification struct {
+	Time  int64  `json:"time"`
+	Class string `json:"class"` // e.g. Accounts::ChildDistributionFailure
+	Text  string `json:"text"`
+}
+
+const maxNotifications = 100
+
+func (st *nodeState) notify(class, text string) {
+	st.Notifications = append(st.Notifications, notification{Time: time.Now().Unix(), Class: class, Text: text})
+	if n := len(st.Notifications); n > maxNotifications {
+		st.Notifications = append([]notification(nil), st.Notifications[n-maxNotifications:]...)
+	}
 }
 
 // task is a queued background job.

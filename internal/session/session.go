@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -41,6 +42,8 @@ type Options struct {
 	// Fleet are filled in.
 	SandboxOptions sandbox.Options
 	Logger         *slog.Logger
+	// TaskTimeout bounds the wait for a server's background task (providers.Config).
+	TaskTimeout time.Duration
 
 	// State is Tether's state, shared by the command and the providers. When nil,
 	// Open opens the folder backend in StateDir and Close closes it.
@@ -185,7 +188,7 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 		s.State = st
 		s.closers = append(s.closers, st.Close)
 	}
-	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger, State: s.State,
+	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger, State: s.State, TaskTimeout: opts.TaskTimeout,
 		Zones: providers.ZoneSourceFunc(s.zones)}
 	s.Providers = map[string]providers.Provider{}
 	for _, name := range providers.Names() {

@@ -367,6 +367,9 @@ func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Chang
 		if after == nil || after.MailNode() == "" {
 			return errors.New("distribute needs After with mail.node set")
 		}
+		if err := p.setFeatures(ctx, c, user, map[string]bool{"apitokens": true}); err != nil {
+			return fmt.Errorf("before distributing: %w", err)
+		}
 		return p.distribute(ctx, c, user, after.MailNode())
 	case plan.Dedistribute:
 		if ch.Flags.DataLoss {
@@ -381,6 +384,21 @@ func (p *Provider) applyAccount(ctx context.Context, user string, ch *plan.Chang
 		return p.deleteAccount(ctx, c, user)
 	}
 	return fmt.Errorf("action %s is not supported for an account", ch.Action)
+}
+
+// withAPITokens returns the account with the apitokens feature on when its mail is
+// on a child (a copy; the account itself when nothing changes).
+func withAPITokens(a *schema.Account) *schema.Account {
+	if a.MailNode() == "" || a.Features["apitokens"] {
+		return a
+	}
+	c := *a
+	c.Features = make(map[string]bool, len(a.Features)+1)
+	for k, v := range a.Features {
+		c.Features[k] = v
+	}
+	c.Features["apitokens"] = true
+	return &c
 }
 
 func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool) error {
@@ -398,9 +416,17 @@ func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user str
 	if o := a.OwnerName(); o != "root" {
 		q.Set("owner", o)
 	}
-	if node := a.MailNode(); node != "" {
-		q.Set("mail_node_alias", node)
-	}
+	// A distributed account is created on the parent first and distributed after:
+	// the child side of a distributed createacct makes a full-access API token as the
+	// new user (Cpanel/LinkedNode/Worker/WHM/Accounts.pm, UAPI
+	// Tokens::create_full_access), which needs the apitokens feature
+	// (Cpanel/API/Tokens.pm; seed 000: "API Tokens must be enabled for the
+	// distributed account"). A new account has only its feature list's features, so
+	// on a server whose list has API tokens off a distributed createacct fails. Created
+	// locally, the account gets the feature (an override) before converge distributes
+	// it with modifyacct, whose conversion copies the account, override included
+	// (Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm).
+	a = withAPITokens(a)
 	createErr, cur, err := p.createAndRead(ctx, c, user, q)
 	switch {
 	case createErr != nil && (err != nil || cur == nil):
@@ -754,6 +780,7 @@ func (p *Provider) distribute(ctx context.Context, c *whmapi.Client, user, child
 	if _, err := c.Call(ctx, whmapi.Once, "modifyacct", url.Values{"user": {user}, "mail_node_alias": {alias}}, nil); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	from := where(cur)
 	err = p.poll(ctx, what, func(ctx context.Context) (bool, error) {
 		a, err := c.FindAcct(ctx, user)
 		if err != nil {
@@ -764,10 +791,46 @@ func (p *Provider) distribute(ctx context.Context, c *whmapi.Client, user, child
 		}
 		return where(a) == child, nil
 	})
+	if errors.Is(err, errTaskTimeout) {
+		return p.distributionFailed(user, from, child, c.Node())
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// distributionFailed is the error of a move that did not finish within TaskTimeout.
+// WHM runs the move as a queued task (alter_user_distribution) and exposes its
+// failure through no WHM API 1 read: Cpanel/TaskProcessors/LinkedNode.pm rolls the
+// conversion back, leaves the account's child_nodes as they were, writes the log
+// under /var/cpanel/logs/account_node_conversion (Cpanel/LinkedNode/Convert/Log.pm)
+// and sends the notification Accounts::Child{Distribution,Redistribution,
+// Dedistribution}Failure. So a failure shows as an account that stays where it was,
+// and the bound is what turns it into an error.
+func (p *Provider) distributionFailed(user, from, to, parent string) error {
+	place := func(n string) string {
+		if n == "" {
+			return "the parent " + parent
+		}
+		return "child " + n
+	}
+	return fmt.Errorf("account %s: moving its mail from %s to %s did not finish within %s: its mail is still on %s. "+
+		"WHM reports a failed move only in its notifications (\"%s\") and in /var/cpanel/logs/account_node_conversion on %s: read why there, fix it, and apply again (or raise --task-timeout if the move is only slow)",
+		user, place(from), place(to), p.opts.TaskTimeout, place(from), failureNotice(from, to), parent)
+}
+
+// failureNotice names the notification WHM sends when a move fails
+// (Cpanel/TaskProcessors/LinkedNode.pm _report_conversion; the display names are
+// those of the Contact Manager).
+func failureNotice(from, to string) string {
+	switch {
+	case to == "":
+		return "Transfer Offloaded Functionality from a Child Node Failure"
+	case from != "":
+		return "Transfer Offloaded Functionality between Child Nodes Failure"
+	}
+	return "Offload Functionality to a Child Node Failure"
 }
 
 func (p *Provider) forceDedistribute(ctx context.Context, c *whmapi.Client, user, lost string) error {
@@ -856,9 +919,9 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 				return fmt.Errorf("%s: stopped waiting: %w", what, parent.Err())
 			}
 			if lastErr != nil {
-				return fmt.Errorf("%s: not finished after %s (last error: %v)", what, p.opts.TaskTimeout, lastErr)
+				return fmt.Errorf("%s: not finished after %s (last error: %v): %w", what, p.opts.TaskTimeout, lastErr, errTaskTimeout)
 			}
-			return fmt.Errorf("%s: not finished after %s: %w", what, p.opts.TaskTimeout, ctx.Err())
+			return fmt.Errorf("%s: not finished after %s: %w", what, p.opts.TaskTimeout, errTaskTimeout)
 		case <-t.C:
 		}
 		if delay *= 2; delay > p.opts.PollMax {
@@ -866,6 +929,9 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 		}
 	}
 }
+
+// errTaskTimeout marks a background task that did not finish within TaskTimeout.
+var errTaskTimeout = errors.New("the server's background task did not finish in time")
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -449,7 +449,7 @@ func TestDistributeTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := ff.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "mail1", nil), Target: "web1"})
-	if err == nil || !strings.Contains(err.Error(), "account.zed") || !strings.Contains(err.Error(), "distribute to mail1") || !strings.Contains(err.Error(), "not finished") {
+	if err == nil || !strings.Contains(err.Error(), "account.zed") || !strings.Contains(err.Error(), "to child mail1 did not finish within 50ms") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -106,10 +106,17 @@ func TestSandboxDistributionFailsHalfway(t *testing.T) {
 	if err := f.sb.SetFaults("web1", sandbox.Faults{FailTasks: true}); err != nil {
 		t.Fatal(err)
 	}
+	// WHM shows a failed move through no API read: the account stays on the
+	// parent, and the bound turns that into an error naming account and child.
 	f.p.opts.TaskTimeout = 300 * time.Millisecond
+	start := time.Now()
 	err := f.p.Apply(ctx, &plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "mail1", nil), Target: "web1"})
-	if err == nil || !strings.Contains(err.Error(), "account.zed") || !strings.Contains(err.Error(), "distribute to mail1") {
+	if err == nil || !strings.Contains(err.Error(), "account zed: moving its mail from the parent web1 to child mail1 did not finish within 300ms") ||
+		!strings.Contains(err.Error(), "Offload Functionality to a Child Node Failure") {
 		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the failure was reported after %s, bound 300ms", took)
 	}
 	if n := f.sb.MessageCount("web1", "zed"); n != 3 {
 		t.Errorf("zed has %d messages on the parent after a failed move, want 3", n)

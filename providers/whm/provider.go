@@ -23,7 +23,7 @@ const Name = "whm"
 
 func init() {
 	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
-		return New(cfg, Options{})
+		return New(cfg, Options{TaskTimeout: cfg.TaskTimeout})
 	})
 }
 
@@ -63,7 +63,7 @@ var capabilities = providers.Capabilities{
 type Options struct {
 	Client whmapi.Options
 	// TaskTimeout bounds the wait for a background task (distribution, profile
-	// activation). Default 30 minutes: a mailbox copy takes as long as it takes.
+	// activation). Default providers.DefaultTaskTimeout.
 	TaskTimeout time.Duration
 	// PollBase and PollMax shape the polling backoff (defaults 500 ms and 15 s).
 	PollBase, PollMax time.Duration
@@ -94,7 +94,7 @@ type Provider struct {
 // New builds the provider. Clients are created on first use, one per node.
 func New(cfg providers.Config, opts Options) (*Provider, error) {
 	if opts.TaskTimeout <= 0 {
-		opts.TaskTimeout = 30 * time.Minute
+		opts.TaskTimeout = providers.DefaultTaskTimeout
 	}
 	if opts.PollBase <= 0 {
 		opts.PollBase = 500 * time.Millisecond
