@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +16,7 @@ import (
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/progress"
 	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/reconciler/planfile"
@@ -36,16 +36,7 @@ type applyFlags struct {
 	noVerify      bool
 }
 
-// applyRetry is the engine's retry policy; tests shorten it.
-var applyRetry engine.Retry
-
-// eventHook, when set, also sees every apply event (tests inject faults mid-run).
-var eventHook func(engine.Event)
-
-// interruptSignals end an apply gracefully: nothing new starts, running changes end.
-var interruptSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
-
-func newApplyCmd() *cobra.Command {
+func newApplyCmd(c *cli) *cobra.Command {
 	var af applyFlags
 	cmd := &cobra.Command{
 		Use:   "apply [PATH|PLANFILE] [--sandbox] [--auto-approve] [--allow-data-loss] [--force] [--parallelism N]",
@@ -77,16 +68,13 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 			// Observation is cancelled by the first signal; applying then stops starting
 			// changes. A second signal ends the process at once: signal handling is
 			// handed back to the runtime after the first.
-			ctx, stop := signal.NotifyContext(cmd.Context(), interruptSignals...)
+			ctx, stop := signal.NotifyContext(cmd.Context(), c.signals...)
 			defer stop()
 			go func() {
 				<-ctx.Done()
 				stop()
 			}()
-			if planfile.Is(path) {
-				return applySaved(ctx, cmd, path, af)
-			}
-			return applyFleet(ctx, cmd, path, af)
+			return c.apply(ctx, cmd, path, af)
 		},
 	}
 	af.register(cmd)
@@ -100,121 +88,50 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	return cmd
 }
 
-func applyFleet(ctx context.Context, cmd *cobra.Command, path string, af applyFlags) error {
-	logger := newLogger(cmd.ErrOrStderr())
-	w, err := open(ctx, cmd, path, af.connFlags, logger)
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	prev, err := reportJournals(ctx, cmd, w)
-	if err != nil {
-		return err
-	}
-	if err := w.makePlan(ctx, af.parallelism); err != nil {
-		return err
-	}
-	recordObserved(ctx, cmd, w)
-	out := cmd.OutOrStdout()
-	if err := renderPlan(out, w.plan, "text"); err != nil {
-		return err
-	}
-	if err := checkSafety(cmd, w, af); err != nil {
-		return err
-	}
-	if !w.plan.Empty() && !af.autoApprove {
-		if err := confirm(cmd); err != nil {
+// apply runs workspace.Apply, the pipeline the watch daemon runs too, and says on
+// the terminal what it does: the plan, the gates, the question, the outcome.
+func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af applyFlags) error {
+	o := c.applyOptions(cmd, af)
+	if planfile.Is(path) {
+		saved, err := planfile.Read(path)
+		if err != nil {
 			return err
 		}
+		o.Saved, o.SavedPath = saved, path
+		o.Confirm = nil // a saved plan was reviewed when it was made
+		o.Planned = func(p *plan.Plan) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (%s).\n", o.SavedPath, render.SummaryLine(p))
+			return nil
+		}
+		path = saved.Fleet.Path
 	}
-	return runApply(ctx, cmd, w, af, prev)
-}
-
-func applySaved(ctx context.Context, cmd *cobra.Command, planPath string, af applyFlags) error {
-	saved, err := planfile.Read(planPath)
+	w, err := c.open(ctx, cmd, path, af.connFlags)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cmd.ErrOrStderr())
-	w, err := open(ctx, cmd, saved.Fleet.Path, af.connFlags, logger)
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	prev, err := reportJournals(ctx, cmd, w)
-	if err != nil {
-		return err
-	}
-	// The plan is made again from the fleet and the live state, and the saved one is
-	// applied only if it is the same change for change: what runs is always what Diff
-	// makes now, checked by the safety rules now, never what the file says.
-	if err := w.makePlan(ctx, af.parallelism); err != nil {
-		return err
-	}
-	recordObserved(ctx, cmd, w)
-	if err := saved.Check(planPath, w.src, w.obs); err != nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
+	defer w.Close()
+	res, err := w.Apply(ctx, o)
+	var gated *workspace.Gated
+	if errors.As(err, &gated) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", gated.Err)
+		var se *reconciler.SafetyError
+		if errors.As(gated.Err, &se) {
+			if allFlagged(se) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(se.Flags(), " "))
+			} else {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Nothing was applied. No flag allows a removal the fleet's policy forbids; make a new plan.")
+			}
+		}
 		return exitError{code: 1}
 	}
-	if err := saved.Verify(planPath, w.plan); err != nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
-		return exitError{code: 1}
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (%s).\n", planPath, render.SummaryLine(w.plan))
-	if err := checkSafety(cmd, w, af); err != nil {
-		return err
-	}
-	return runApply(ctx, cmd, w, af, prev)
-}
-
-// recordObserved counts what observing sent against the servers that answered or
-// failed (an rfc2136 member whose AXFR fails gets one more consecutive failure, and
-// is disabled past its threshold). Every apply counts, whatever it goes on to do;
-// plan never does. Members disabled by it are told on stderr; the plan in hand
-// already leaves them alone, since they could not be read.
-func recordObserved(ctx context.Context, cmd *cobra.Command, w *workspace) {
-	err := engine.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers)
-	if err == nil {
-		return
-	}
-	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
-		fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", line)
-	}
-}
-
-// reportJournals says, before planning, that an earlier apply of this fleet did not
-// finish; the plan made next re-observes the fleet, so it holds what is left.
-func reportJournals(ctx context.Context, cmd *cobra.Command, w *workspace) ([]*state.Journal, error) {
-	js, err := w.st.Journals(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var mine []*state.Journal
-	for _, j := range js {
-		if j.Fleet != w.src.Path {
-			continue
+	if res.Result == nil {
+		if err != nil {
+			return err
 		}
-		mine = append(mine, j)
-		fmt.Fprintf(cmd.ErrOrStderr(), "Note: %s. This apply re-reads the fleet and finishes it.\n", j.Summary())
+		noChanges(cmd.OutOrStdout(), res.Plan)
+		return incomplete(cmd, res.Plan)
 	}
-	return mine, nil
-}
-
-func checkSafety(cmd *cobra.Command, w *workspace, af applyFlags) error {
-	err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(af.force, af.allowDataLoss, af.partial))
-	if err == nil {
-		return nil
-	}
-	fmt.Fprintln(cmd.ErrOrStderr(), "Error:", err)
-	var se *reconciler.SafetyError
-	if errors.As(err, &se) {
-		if allFlagged(se) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was applied. To apply it anyway, add %s.\n", strings.Join(se.Flags(), " "))
-		} else {
-			fmt.Fprintln(cmd.ErrOrStderr(), "Nothing was applied. No flag allows a removal the fleet's policy forbids; make a new plan.")
-		}
-	}
-	return exitError{code: 1}
+	return c.reportApply(ctx, cmd, w, res, err, af.noVerify)
 }
 
 // allFlagged reports whether a flag allows every problem of se.
@@ -227,10 +144,78 @@ func allFlagged(se *reconciler.SafetyError) bool {
 	return true
 }
 
+// applyOptions are the flags' choices, and what the terminal is told on the way.
+func (c *cli) applyOptions(cmd *cobra.Command, af applyFlags) workspace.ApplyOptions {
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	o := workspace.ApplyOptions{
+		Parallelism: af.parallelism,
+		PerTarget:   af.perNode,
+		LockWait:    af.lockTimeout,
+		Retry:       c.retry,
+		Safety:      reconciler.SafetyOptions{Force: af.force, AllowDataLoss: af.allowDataLoss, Partial: af.partial},
+		Events:      c.events(errw),
+		Unfinished: func(j *state.Journal) {
+			fmt.Fprintf(errw, "Note: %s. This apply re-reads the fleet and finishes it.\n", j.Summary())
+		},
+		ObservedReads: func(err error) {
+			// Members disabled by counting this observation's reads: the plan in hand
+			// already leaves them alone, since they could not be read.
+			for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+				fmt.Fprintln(errw, "Warning:", line)
+			}
+		},
+		Planned: func(p *plan.Plan) error { return c.renderPlan(out, p, "text") },
+	}
+	if !af.autoApprove {
+		o.Confirm = func(*plan.Plan) error { return c.confirm(cmd) }
+	}
+	return o
+}
+
+// reportApply says what became of an apply that ran, checks DNS after one that
+// converged and touched it, and picks the exit code.
+func (c *cli) reportApply(ctx context.Context, cmd *cobra.Command, w *workspace.Workspace, res *workspace.Applied, err error, noVerify bool) error {
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	err = errors.Join(err, res.ProtectionErr)
+	if len(res.Result.Changes) == 0 && err == nil {
+		noChanges(out, res.Plan)
+		if len(res.Result.Closed) > 0 {
+			fmt.Fprintf(out, "The unfinished apply recorded in the journal is complete.\n")
+		}
+		return incomplete(cmd, res.Plan)
+	}
+	report(out, res.Result)
+	mismatches := 0
+	if res.Converged && !noVerify && workspace.TouchesDNS(res.Plan) {
+		// What the records say is the proof that distribution reached every
+		// nameserver. A mismatch fails the apply: the changes stay applied, and the
+		// report names the server and the name to look at.
+		fmt.Fprintln(out)
+		n, verr := verifyDNS(ctx, out, w.Fleet, w.Session, "text")
+		if verr != nil {
+			fmt.Fprintln(errw, "DNS verification could not run:", verr)
+		}
+		mismatches = n
+	}
+	if err != nil {
+		fmt.Fprintln(errw)
+		fmt.Fprintln(errw, "Error:", strings.TrimSpace(err.Error()))
+		if res.Result.Interrupted {
+			fmt.Fprintf(errw, "Interrupted: %d change(s) were not started. The journal records where the apply stopped; run tether apply again to finish.\n", res.Result.NotStarted)
+		}
+		return exitError{code: 1}
+	}
+	if mismatches > 0 {
+		fmt.Fprintf(errw, "\nError: the changes were applied, but DNS verification found %d mismatch(es) (listed above, by server and name): a nameserver does not answer as the fleet implies. Look at those servers (replication, a disabled member), then run tether dns verify.\n", mismatches)
+		return exitError{code: 1}
+	}
+	return incomplete(cmd, res.Plan)
+}
+
 // confirm asks on a terminal; anywhere else it refuses, since nobody can answer.
-func confirm(cmd *cobra.Command) error {
+func (c *cli) confirm(cmd *cobra.Command) error {
 	in := cmd.InOrStdin()
-	if !isTerminal(in) {
+	if !c.terminal(in) {
 		fmt.Fprintln(cmd.ErrOrStderr(), "Error: apply needs confirmation, and standard input is not a terminal to ask on; review the plan and run again with --auto-approve (or apply a saved plan: tether plan -out FILE, then tether apply FILE)")
 		return exitError{code: 1}
 	}
@@ -244,72 +229,6 @@ func confirm(cmd *cobra.Command) error {
 		return exitError{code: 1}
 	}
 	return nil
-}
-
-// runApply runs the engine and reports. It also runs for an empty plan when an earlier
-// apply left a journal: the fleet converged, so that journal is closed.
-func runApply(ctx context.Context, cmd *cobra.Command, w *workspace, af applyFlags, prev []*state.Journal) error {
-	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	if w.plan.Empty() && len(prev) == 0 {
-		noChanges(out, w.plan)
-		return incomplete(cmd, w.plan)
-	}
-	opts := engine.ApplyOptions{
-		Parallelism: af.parallelism,
-		PerTarget:   af.perNode,
-		State:       w.st,
-		Locks:       engine.Locks(w.plan, prev),
-		LockWait:    af.lockTimeout,
-		Retry:       applyRetry,
-		Events:      events(errw),
-	}
-	if hook, show := eventHook, opts.Events; hook != nil {
-		opts.Events = func(ev engine.Event) { show(ev); hook(ev) }
-	}
-	res, err := engine.Apply(ctx, w.plan, w.sess.Providers, opts)
-	if res == nil {
-		return err
-	}
-	if len(res.Changes) == 0 && err == nil {
-		noChanges(out, w.plan)
-		if len(res.Closed) > 0 {
-			fmt.Fprintf(out, "The unfinished apply recorded in the journal is complete.\n")
-		}
-		if err := recordProtection(ctx, w, true); err != nil {
-			return err
-		}
-		return incomplete(cmd, w.plan)
-	}
-	report(out, res)
-	converged := res.Failed == 0 && res.NotStarted == 0 && err == nil
-	mismatches := 0
-	if converged && !af.noVerify && touchesDNS(w.plan) {
-		// What the records say is the proof that distribution reached every
-		// nameserver. A mismatch fails the apply: the changes stay applied, and the
-		// report names the server and the name to look at.
-		fmt.Fprintln(out)
-		n, verr := verifyDNS(ctx, out, w.fleet, w.sess.Config.Endpoints, w.st, w.sess.Providers, "text")
-		if verr != nil {
-			fmt.Fprintln(errw, "DNS verification could not run:", verr)
-		}
-		mismatches = n
-	}
-	if perr := recordProtection(ctx, w, converged); perr != nil {
-		err = errors.Join(err, perr)
-	}
-	if err != nil {
-		fmt.Fprintln(errw)
-		fmt.Fprintln(errw, "Error:", strings.TrimSpace(err.Error()))
-		if res.Interrupted {
-			fmt.Fprintf(errw, "Interrupted: %d change(s) were not started. The journal records where the apply stopped; run tether apply again to finish.\n", res.NotStarted)
-		}
-		return exitError{code: 1}
-	}
-	if mismatches > 0 {
-		fmt.Fprintf(errw, "\nError: the changes were applied, but DNS verification found %d mismatch(es) (listed above, by server and name): a nameserver does not answer as the fleet implies. Look at those servers (replication, a disabled member), then run tether dns verify.\n", mismatches)
-		return exitError{code: 1}
-	}
-	return incomplete(cmd, w.plan)
 }
 
 // noChanges ends an apply that had nothing to do; the rendered plan has already said
@@ -333,11 +252,17 @@ func incomplete(cmd *cobra.Command, p *plan.Plan) error {
 	return exitError{code: 1}
 }
 
-func events(errw io.Writer) func(engine.Event) {
-	if f, ok := errw.(*os.File); ok && isTerminal(f) {
-		return progress.NewLine(f).Event
+// events shows the engine's progress on stderr (a line on a terminal, logs
+// elsewhere) and tells c.events too.
+func (c *cli) events(errw io.Writer) func(engine.Event) {
+	show := progress.Log(c.newLogger(errw))
+	if f, ok := errw.(*os.File); ok && c.terminal(f) {
+		show = progress.NewLine(f).Event
 	}
-	return progress.Log(newLogger(errw))
+	if hook := c.onEvent; hook != nil {
+		return func(ev engine.Event) { show(ev); hook(ev) }
+	}
+	return show
 }
 
 // report prints what became of the plan: the counts, then each change that did not
@@ -373,40 +298,4 @@ func report(out io.Writer, res *engine.Result) {
 			fmt.Fprintf(out, "  · %s %s: not started\n", c.Change.Action, c.Change.Address)
 		}
 	}
-}
-
-// recordProtection remembers which objects the fleet protects, so deleting an
-// object's declaration does not drop its protection. Protection is recorded after
-// any apply; its removal (an explicit protect: false) only after one that converged.
-func recordProtection(ctx context.Context, w *workspace, allowRemove bool) error {
-	var add, remove []string
-	mark := func(addr string, protect bool) {
-		if protect {
-			add = append(add, addr)
-		} else if allowRemove {
-			remove = append(remove, addr)
-		}
-	}
-	for name, a := range w.fleet.Accounts {
-		if a != nil {
-			mark(plan.AccountAddress(name), a.Protect)
-		}
-	}
-	for name, r := range w.fleet.Resellers {
-		if r != nil {
-			mark(plan.ResellerAddress(name), r.Protect)
-		}
-	}
-	return w.st.UpdateProtected(context.WithoutCancel(ctx), add, remove)
-}
-
-// touchesDNS reports whether a plan changes records the nameservers serve: accounts
-// and resellers (their zones), mail placement, links and the DNS cluster.
-func touchesDNS(p *plan.Plan) bool {
-	for _, c := range p.Changes {
-		if a := c.Addr(); a.OwnsZones() || a.IsDNS() {
-			return true
-		}
-	}
-	return false
 }

@@ -22,14 +22,27 @@ import (
 func TestMain(m *testing.M) {
 	// The watch daemon's CUE child is this test binary run again.
 	cueguard.RunChildIfAsked()
-	// A sandbox whose background tasks take milliseconds, and retries that do not
-	// wait half a second: the tests exercise the flow, not the clock.
-	sandboxOptions = func(o *session.Options) {
+	os.Exit(m.Run())
+}
+
+// testCLI is the command line as tests build it: a sandbox whose background tasks
+// take milliseconds, and retries that do not wait half a second. The tests exercise
+// the flow, not the clock.
+func testCLI() *cli {
+	c := defaultCLI()
+	c.session = func(o *session.Options) {
 		o.SandboxOptions.TaskDelay = 5 * time.Millisecond
 		o.SandboxOptions.FlushInterval = 20 * time.Millisecond
 	}
-	applyRetry = engine.Retry{Attempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
-	os.Exit(m.Run())
+	c.retry = engine.Retry{Attempts: 2, Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	return c
+}
+
+// withEvents is testCLI with an observer of every apply event.
+func withEvents(f func(engine.Event)) *cli {
+	c := testCLI()
+	c.onEvent = f
+	return c
 }
 
 type result struct {
@@ -40,7 +53,13 @@ type result struct {
 // tether runs the command line as main does, with its own streams.
 func tether(t *testing.T, ctx context.Context, stdin string, args ...string) result {
 	t.Helper()
-	root := newRoot()
+	return tetherWith(t, testCLI(), ctx, stdin, args...)
+}
+
+// tetherWith is tether with the command line built from c.
+func tetherWith(t *testing.T, c *cli, ctx context.Context, stdin string, args ...string) result {
+	t.Helper()
+	root := newRoot(c)
 	for _, rw := range argRewriters {
 		args = rw(args)
 	}
@@ -106,7 +125,13 @@ func (e env) edit(t *testing.T, from, to string) {
 
 func (e env) run(t *testing.T, args ...string) result {
 	t.Helper()
-	return tether(t, context.Background(), "", append(args, "--sandbox", "--sandbox-state", e.sandbox)...)
+	return e.runWith(t, testCLI(), args...)
+}
+
+// runWith is run with the command line built from c.
+func (e env) runWith(t *testing.T, c *cli, args ...string) result {
+	t.Helper()
+	return tetherWith(t, c, context.Background(), "", append(args, "--sandbox", "--sandbox-state", e.sandbox)...)
 }
 
 func (e env) state(t *testing.T) *state.Folder {
@@ -260,12 +285,12 @@ func TestApplyAsksFirst(t *testing.T) {
 	r := tether(t, context.Background(), "yes\n", args...)
 	expect(t, r, 1, "standard input is not a terminal", "--auto-approve")
 
-	defer func(old func(any) bool) { isTerminal = old }(isTerminal)
-	isTerminal = func(rw any) bool { _, ok := rw.(*strings.Reader); return ok }
-	r = tether(t, context.Background(), "no\n", args...)
+	onTerminal := testCLI()
+	onTerminal.terminal = func(rw any) bool { _, ok := rw.(*strings.Reader); return ok }
+	r = tetherWith(t, onTerminal, context.Background(), "no\n", args...)
 	expect(t, r, 1, "Do you want to perform these actions? Only 'yes' will be accepted:", "Apply cancelled: nothing was changed.")
 	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 2)
-	r = tether(t, context.Background(), "yes\n", args...)
+	r = tetherWith(t, onTerminal, context.Background(), "yes\n", args...)
 	expect(t, r, 0, "Apply complete!")
 }
 
@@ -297,18 +322,17 @@ func TestFaultInjectedApplyReportsEveryFailureThenConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	eventHook = func(ev engine.Event) {
+	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventDone {
 			once.Do(func() { sb.SetFaults("mail2", sandbox.Faults{Offline: true}) })
 		}
-	}
-	defer func() { eventHook = nil }()
+	})
 	// mail1, not linked yet, cannot be read: the plan is incomplete and apply refuses
 	// it; with --partial it applies the rest (nothing is planned for mail1 or the
 	// account whose mail goes there) and still exits 1.
-	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	r := e.runWith(t, c, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
 	expect(t, r, 1, "INCOMPLETE PLAN: 1 part(s) of the fleet could not be read (mail1)", "Nothing was applied. To apply it anyway, add --partial.")
-	r = e.run(t, "apply", "--auto-approve", "--partial", "--parallelism", "1", e.fleet)
+	r = e.runWith(t, c, "apply", "--auto-approve", "--partial", "--parallelism", "1", e.fleet)
 	expect(t, r, 1, "INCOMPLETE PLAN", "Apply incomplete:", "✗ link node.mail2 on web1",
 		"- create account.dave: skipped: it depends on node.mail2/link, which failed")
 	if strings.Contains(r.stdout, "node.mail1/link") || strings.Contains(r.stdout, "account.alice") {
@@ -322,7 +346,6 @@ func TestFaultInjectedApplyReportsEveryFailureThenConverges(t *testing.T) {
 		t.Fatalf("journal after a failed apply: %v, %v", js, err)
 	}
 
-	eventHook = nil
 	sb.SetFaults("mail1", sandbox.Faults{})
 	sb.SetFaults("mail2", sandbox.Faults{})
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
@@ -337,19 +360,17 @@ func TestInterruptedApplyIsFinishedByTheNext(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	eventHook = func(ev engine.Event) {
+	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventDone {
 			cancel() // Ctrl-C after the first change
 		}
-	}
-	defer func() { eventHook = nil }()
-	r := tether(t, ctx, "", "apply", "--auto-approve", "--parallelism", "1", e.fleet, "--sandbox", "--sandbox-state", e.sandbox)
+	})
+	r := tetherWith(t, c, ctx, "", "apply", "--auto-approve", "--parallelism", "1", e.fleet, "--sandbox", "--sandbox-state", e.sandbox)
 	expect(t, r, 1, "apply interrupted", "were not started", "run tether apply again to finish")
 	js, err := e.state(t).Journals(context.Background())
 	if err != nil || len(js) != 1 || len(js[0].Remaining()) == 0 {
 		t.Fatalf("journal: %+v, %v", js, err)
 	}
-	eventHook = nil
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "did not finish", "Apply complete!")
 	e.assertConverged(t)
@@ -381,13 +402,12 @@ func TestPlanWithUnreachableParent(t *testing.T) {
 func TestSigintDuringApply(t *testing.T) {
 	e := newEnv(t)
 	var once sync.Once
-	eventHook = func(ev engine.Event) {
+	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventDone {
 			once.Do(func() { syscall.Kill(os.Getpid(), syscall.SIGINT) })
 		}
-	}
-	defer func() { eventHook = nil }()
-	r := e.run(t, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
+	})
+	r := e.runWith(t, c, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
 	expect(t, r, 1, "run tether apply again to finish")
 	if js, _ := e.state(t).Journals(context.Background()); len(js) != 1 {
 		t.Fatalf("%d journals", len(js))

@@ -50,7 +50,7 @@ func TestExamplesUseRealFlags(t *testing.T) {
 			for _, rw := range argRewriters {
 				args = rw(args)
 			}
-			root := newRoot()
+			root := newRoot(testCLI())
 			cmd, rest, err := root.Find(args)
 			if err != nil {
 				t.Errorf("%s: tether %s: %v", f, strings.Join(args, " "), err)

@@ -1,29 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tether-dev/tether/internal/engine"
-	"github.com/tether-dev/tether/internal/fleetcode"
-	"github.com/tether-dev/tether/internal/importer"
 	"github.com/tether-dev/tether/internal/session"
-	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/schema"
 )
 
 func init() { subcommands = append(subcommands, newImportCmd) }
 
-func newImportCmd() *cobra.Command {
+func newImportCmd(c *cli) *cobra.Command {
 	var (
 		cf      connFlags
 		outDir  string
@@ -54,51 +46,34 @@ result, so rule violations already on the servers are seen at once.`,
 			}
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
-			declared, _, err := load(cmd, path)
+			declared, err := load(cmd, path)
 			if err != nil {
 				return err
 			}
 			if n := len(declared.Accounts) + len(declared.Resellers) + len(declared.DNSClusters); n > 0 {
 				fmt.Fprintf(stderr, "note: %s declares %d account(s), reseller(s) or cluster(s); import ignores them and reads everything from the servers\n", path, n)
 			}
-			parents := 0
-			for _, n := range declared.Nodes {
-				if n.Role == schema.RoleParent {
-					parents++
-				}
-			}
-			if parents == 0 {
+			if !hasParent(declared) {
 				return fmt.Errorf("%s declares no parent: import starts from nodes with role parent, host and credentials", path)
 			}
-			so := cf.sessionOptions(path, newLogger(stderr))
-			sandboxOptions(&so)
-			sess, err := session.Open(ctx, declared, so)
+			sess, err := session.Open(ctx, declared, c.sessionOptionsFor(cmd, path, cf))
 			if err != nil {
 				return err
 			}
 			defer sess.Close()
-			prog := &importCounter{}
-			provs := make([]providers.Provider, 0, len(sess.Providers))
-			for _, name := range providers.Names() {
-				p := sess.Providers[name]
-				prog.total += len(p.Scopes(declared))
-				provs = append(provs, countingProvider{p, prog})
-			}
-
 			start := time.Now()
 			// The same bound as plan and apply (--parallelism): servers read at once.
-			stop := importProgress(ctx, stderr, prog, start, importProgressEvery)
-			observed, errs := engine.Observe(ctx, provs, declared, cf.parallelism)
+			prog := &workspace.ImportCounter{}
+			stop := importProgress(ctx, stderr, prog, start, c.importEvery)
+			res, errs := workspace.Import(ctx, sess, declared, cf.parallelism, prog)
 			stop()
 			for _, e := range errs {
 				fmt.Fprintf(stderr, "error: %v\n", e)
 			}
-			if len(errs) > 0 && len(observed.Nodes) == 0 {
+			if res == nil {
 				return exitError{code: 1}
 			}
-
-			res := importer.Build(declared, observed)
-			files, err := writeImport(outDir, res, format, splitBy, force)
+			files, err := workspace.WriteImport(outDir, res, format, splitBy, force)
 			if err != nil {
 				return err
 			}
@@ -134,39 +109,19 @@ result, so rule violations already on the servers are seen at once.`,
 	return cmd
 }
 
-// importProgressEvery is how often a long import says how far it got.
-var importProgressEvery = 3 * time.Second
-
-// importCounter counts the scopes (parents, DNS members) read so far and the accounts
-// they held, for the progress line.
-type importCounter struct {
-	total    int
-	done     atomic.Int64
-	failed   atomic.Int64
-	accounts atomic.Int64
-}
-
-// countingProvider is a provider whose observations are counted as they finish.
-type countingProvider struct {
-	providers.Provider
-	c *importCounter
-}
-
-func (p countingProvider) Observe(ctx context.Context, scope string, desired *schema.Fleet) (*schema.Fleet, error) {
-	f, err := p.Provider.Observe(ctx, scope, desired)
-	if err != nil {
-		p.c.failed.Add(1)
-	} else if f != nil {
-		p.c.accounts.Add(int64(len(f.Accounts)))
+func hasParent(f *schema.Fleet) bool {
+	for _, n := range f.Nodes {
+		if n.Role == schema.RoleParent {
+			return true
+		}
 	}
-	p.c.done.Add(1)
-	return f, err
+	return false
 }
 
 // importProgress prints, every few seconds, how many servers have been read and how
 // many accounts they held; long imports of thousands of accounts should not look
 // hung, and a slow parent shows as the count that stops moving.
-func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error) }, c *importCounter, start time.Time, every time.Duration) func() {
+func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error) }, c *workspace.ImportCounter, start time.Time, every time.Duration) func() {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -180,8 +135,8 @@ func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error)
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				line := fmt.Sprintf("import: read %d of %d server(s), %d account(s) so far", c.done.Load(), c.total, c.accounts.Load())
-				if f := c.failed.Load(); f > 0 {
+				line := fmt.Sprintf("import: read %d of %d server(s), %d account(s) so far", c.Done.Load(), c.Total.Load(), c.Accounts.Load())
+				if f := c.Failed.Load(); f > 0 {
 					line += fmt.Sprintf(", %d failed", f)
 				}
 				fmt.Fprintf(w, "%s… %s\n", line, time.Since(start).Round(time.Second))
@@ -190,42 +145,4 @@ func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error)
 	}()
 	// Stopping waits for the printer, so no progress line follows the summary.
 	return func() { close(done); <-finished }
-}
-
-func writeImport(dir string, res *importer.Result, format, splitBy string, force bool) ([]string, error) {
-	parts := map[string]*schema.Fleet{"fleet": res.Fleet}
-	if splitBy == "parent" {
-		parts = fleetcode.SplitByParent(res.Fleet)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--out %s: %w", dir, err)
-	}
-	stems := make([]string, 0, len(parts))
-	for s := range parts {
-		stems = append(stems, s)
-	}
-	sort.Strings(stems)
-	var written []string
-	for _, stem := range stems {
-		name := filepath.Join(dir, stem+"."+format)
-		if _, err := os.Stat(name); err == nil && !force {
-			return written, fmt.Errorf("%s exists: choose another --out or add --force", name)
-		}
-		var buf bytes.Buffer
-		header := "Imported by `tether import` on " + time.Now().UTC().Format("2006-01-02") + ". Review, then commit."
-		var err error
-		if format == "cue" {
-			err = fleetcode.CUE(&buf, parts[stem], header, res.Comments)
-		} else {
-			err = fleetcode.YAML(&buf, parts[stem], header, res.Comments)
-		}
-		if err != nil {
-			return written, fmt.Errorf("write %s: %w", name, err)
-		}
-		if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
-			return written, err
-		}
-		written = append(written, name)
-	}
-	return written, nil
 }

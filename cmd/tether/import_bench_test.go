@@ -110,7 +110,7 @@ func newBenchFleet(b *testing.B, parents int) *benchFleet {
 // other than want.
 func runBench(b *testing.B, want int, args ...string) result {
 	b.Helper()
-	root := newRoot()
+	root := newRoot(testCLI())
 	for _, rw := range argRewriters {
 		args = rw(args)
 	}

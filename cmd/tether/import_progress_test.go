@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -49,9 +50,9 @@ func (stubProvider) Observe(_ context.Context, scope string, _ *schema.Fleet) (*
 // The progress line counts servers read, accounts held and failures, and nothing is
 // printed once the import stopped reading.
 func TestImportProgress(t *testing.T) {
-	c := &importCounter{}
-	p := countingProvider{stubProvider{}, c}
-	c.total = len(p.Scopes(nil))
+	c := &workspace.ImportCounter{}
+	p := workspace.Counting(stubProvider{}, c)
+	c.Total.Store(int64(len(p.Scopes(nil))))
 	var w lockedBuf
 	stop := importProgress(context.Background(), &w, c, time.Now(), 2*time.Millisecond)
 	for _, scope := range p.Scopes(nil) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/internal/dnsverify"
+	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/reconciler/planfile"
 	"github.com/tether-dev/tether/reconciler/render"
@@ -117,7 +118,7 @@ func referenceDocs(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dj, err := json.Marshal(dnsVerifyReport{Skipped: []string{}, Notes: []string{}, Mismatches: []dnsverify.Mismatch{{Member: "ns1"}}, Summary: "s"})
+	dj, err := json.Marshal(workspace.VerifyReport{Skipped: []string{}, Notes: []string{}, Mismatches: []dnsverify.Mismatch{{Member: "ns1"}}, Summary: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}

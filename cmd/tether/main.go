@@ -7,15 +7,62 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/tether-dev/tether/internal/cueguard"
+	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/redact"
+	"github.com/tether-dev/tether/internal/session"
 )
 
 // subcommands is filled by each command's file, so adding a command touches one file.
-var subcommands []func() *cobra.Command
+var subcommands []func(*cli) *cobra.Command
+
+// plain registers a command that needs none of cli's choices.
+func plain(f func() *cobra.Command) func(*cli) *cobra.Command {
+	return func(*cli) *cobra.Command { return f() }
+}
+
+// cli is what the commands are built with: the command line's defaults in main, and
+// shorter timings, fake terminals and observers in tests. It replaces package
+// variables, so two command lines built in one process do not share them.
+type cli struct {
+	// session adjusts every session's options (tests shorten the sandbox's tasks).
+	session func(*session.Options)
+	// retry is the engine's retry policy (zero: the engine's default).
+	retry engine.Retry
+	// onEvent, when set, also sees every apply event (tests inject faults mid-run).
+	onEvent func(engine.Event)
+	// signals end an apply gracefully: nothing new starts, running changes end.
+	signals []os.Signal
+	// importEvery is how often a long import says how far it got.
+	importEvery time.Duration
+	// terminal reports whether a stream is a terminal.
+	terminal func(any) bool
+}
+
+func defaultCLI() *cli {
+	return &cli{
+		signals:     []os.Signal{os.Interrupt, syscall.SIGTERM},
+		importEvery: 3 * time.Second,
+		terminal: func(rw any) bool {
+			f, ok := rw.(*os.File)
+			return ok && term.IsTerminal(int(f.Fd()))
+		},
+	}
+}
+
+// sessionOptions are a command's session options, adjusted as c says.
+func (c *cli) sessionOptions(o session.Options) session.Options {
+	if c.session != nil {
+		c.session(&o)
+	}
+	return o
+}
 
 // argRewriters adjust the raw arguments before cobra parses them, for the few
 // contract spellings pflag cannot express (Terraform's single-dash `-out FILE`).
@@ -27,7 +74,7 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func newRoot() *cobra.Command {
+func newRoot(c *cli) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "tether",
 		Short: "Keep a cPanel & WHM fleet as code: validate, plan, apply, watch",
@@ -37,7 +84,7 @@ accounts, resellers and DNS clusters — from CUE or YAML kept in a git reposito
 		SilenceErrors: true,
 	}
 	for _, sub := range subcommands {
-		root.AddCommand(sub())
+		root.AddCommand(sub(c))
 	}
 	return root
 }
@@ -46,13 +93,13 @@ func main() {
 	// The watch daemon evaluates CUE in a copy of this binary it can stop; that copy
 	// does its one job here and exits.
 	cueguard.RunChildIfAsked()
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(defaultCLI(), os.Args[1:]))
 }
 
 // run executes the command line and returns the exit code: 0 success (or no changes),
 // 1 error, 2 changes present (plan --detailed-exitcode).
-func run(args []string) int {
-	root := newRoot()
+func run(c *cli, args []string) int {
+	root := newRoot(c)
 	for _, rw := range argRewriters {
 		args = rw(args)
 	}

@@ -34,11 +34,10 @@ func TestWatchRedactsRepoCredentials(t *testing.T) {
 func TestLoggersRedact(t *testing.T) {
 	const u = "https://user:PASS-9f3k@git.example.org/f.git?token=T0K"
 	for _, term := range []bool{false, true} {
-		old := isTerminal
-		isTerminal = func(any) bool { return term }
+		c := testCLI()
+		c.terminal = func(any) bool { return term }
 		var b bytes.Buffer
-		log := newLogger(&b)
-		isTerminal = old
+		log := c.newLogger(&b)
 		log.Warn("notification not delivered to "+u, "url", u, "err", errors.New("Post \""+u+"\": refused"))
 		if s := b.String(); strings.Contains(s, "PASS-9f3k") || strings.Contains(s, "T0K") || !strings.Contains(s, "***@git.example.org") {
 			t.Errorf("terminal=%v: %s", term, s)

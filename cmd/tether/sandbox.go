@@ -17,7 +17,7 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-func init() { subcommands = append(subcommands, newSandboxCmd) }
+func init() { subcommands = append(subcommands, plain(newSandboxCmd)) }
 
 func newSandboxCmd() *cobra.Command {
 	cmd := &cobra.Command{

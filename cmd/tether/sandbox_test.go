@@ -43,7 +43,7 @@ func TestSandboxServe(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"sandbox", "serve", "--state", state, "--fleet", fleet, "--task-delay", "10ms", "--fault", "mail1:latency=1ms"})
+		done <- run(testCLI(), []string{"sandbox", "serve", "--state", state, "--fleet", fleet, "--task-delay", "10ms", "--fault", "mail1:latency=1ms"})
 	}()
 	var eps *sandbox.Endpoints
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -64,7 +64,7 @@ func TestSandboxServe(t *testing.T) {
 	if len(eps.Nodes) != 2 || eps.Nodes["web1"].DNS == "" || len(eps.Nodes["mail1"].Token) != 32 {
 		t.Fatalf("endpoints = %+v", eps.Nodes)
 	}
-	if code := run([]string{"sandbox", "serve", "--state", state}); code != 1 {
+	if code := run(testCLI(), []string{"sandbox", "serve", "--state", state}); code != 1 {
 		t.Fatalf("a second serve of the same folder exited %d, want 1", code)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
@@ -95,7 +95,7 @@ func TestSandboxServeRefusals(t *testing.T) {
 		{"sandbox", "serve", "--state", dir, "--tsig", "tether"},
 		{"sandbox", "serve", "--state", dir, "--tsig", "tether:TETHER_TEST_UNSET_VARIABLE"},
 	} {
-		if code := run(args); code != 1 {
+		if code := run(testCLI(), args); code != 1 {
 			t.Errorf("%v exited %d, want 1", args, code)
 		}
 	}
@@ -114,7 +114,7 @@ func TestSandboxServeRefusesBadNodeNames(t *testing.T) {
 			}
 			state := filepath.Join(dir, "a", "b", "c", "state")
 			var errb bytes.Buffer
-			root := newRoot()
+			root := newRoot(testCLI())
 			root.SetArgs([]string{"sandbox", "serve", "--state", state, "--fleet", fleet})
 			root.SetOut(&errb)
 			root.SetErr(&errb)

@@ -9,7 +9,7 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-func init() { subcommands = append(subcommands, newSchemaCmd) }
+func init() { subcommands = append(subcommands, plain(newSchemaCmd)) }
 
 func newSchemaCmd() *cobra.Command {
 	var jsonSchema, cueSchema bool

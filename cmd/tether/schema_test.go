@@ -24,7 +24,7 @@ func TestSchemaCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := newRoot()
+			root := newRoot(testCLI())
 			var out bytes.Buffer
 			root.SetOut(&out)
 			root.SetErr(&bytes.Buffer{})

@@ -9,7 +9,7 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-func init() { subcommands = append(subcommands, newValidateCmd) }
+func init() { subcommands = append(subcommands, plain(newValidateCmd)) }
 
 // validateReport is the --format json output; editors and CI match on it.
 type validateReport struct {

@@ -13,7 +13,7 @@ import (
 // execute runs the command line in-process and returns stdout and the exit code.
 func execute(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	root := newRoot()
+	root := newRoot(testCLI())
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
@@ -91,7 +91,7 @@ func TestValidate(t *testing.T) {
 		}
 	})
 	t.Run("bad format", func(t *testing.T) {
-		root := newRoot()
+		root := newRoot(testCLI())
 		root.SetOut(&bytes.Buffer{})
 		root.SetArgs([]string{"validate", "--format", "yaml", "examples/quickstart"})
 		if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "want text or json") {

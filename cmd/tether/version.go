@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { subcommands = append(subcommands, newVersionCmd) }
+func init() { subcommands = append(subcommands, plain(newVersionCmd)) }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{

@@ -1,33 +1,22 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tether-dev/tether/internal/cueguard"
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/gitsource"
 	"github.com/tether-dev/tether/internal/redact"
-	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
-	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/internal/watch"
-	"github.com/tether-dev/tether/reconciler"
-	"github.com/tether-dev/tether/reconciler/plan"
-	"github.com/tether-dev/tether/schema"
+	"github.com/tether-dev/tether/internal/workspace"
 )
 
 func init() { subcommands = append(subcommands, newWatchCmd) }
@@ -46,7 +35,7 @@ type watchFlags struct {
 	logLevel           string
 }
 
-func newWatchCmd() *cobra.Command {
+func newWatchCmd(c *cli) *cobra.Command {
 	var wf watchFlags
 	cmd := &cobra.Command{
 		Use:   "watch --repo URL|PATH [--branch B] [--path P] [--interval D]",
@@ -99,12 +88,12 @@ commands for as long as it runs.`,
 			if !gitsource.IsRemote(wf.repo) {
 				local = wf.repo
 			}
-			run := &watchRunner{wf: wf, log: logger}
+			run := c.daemon(wf, logger)
 			defer run.Close()
 			d, err := watch.New(watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
 				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv), HookOpen: wf.hookOpen,
-				Runner: run, Notify: run.notify, Logger: logger,
+				Runner: run, Notify: run.Notify, Logger: logger,
 			})
 			if err != nil {
 				return err
@@ -164,254 +153,18 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 	return cmd
 }
 
-// watchRunner is one reconcile of the daemon: the same load, observe, diff, safety
-// check and apply engine as the plan and apply commands, with the daemon's state.
-type watchRunner struct {
-	wf  watchFlags
-	log *slog.Logger
-	// lockWait bounds the wait for a parent that a CLI apply is writing to.
-	lockWait time.Duration
-	// events, when set, also sees every apply event (tests hold an apply mid-run).
-	events func(engine.Event)
-
-	mu      sync.Mutex
-	webhook string // the last valid fleet's policy.notifyWebhook
-
-	// One session, and with --sandbox one in-process sandbox, serves every reconcile:
-	// starting them is most of a reconcile's cost. A fleet whose nodes change gets a
-	// new session. The daemon runs one reconcile at a time; smu guards Close.
-	smu     sync.Mutex
-	sess    *session.Session
-	sessKey string
-}
-
-// sandboxState is the daemon's sandbox folder: --sandbox-state, else inside --state-dir.
-func (r *watchRunner) sandboxState() string {
-	if r.wf.sandboxState != "" {
-		return r.wf.sandboxState
-	}
-	return filepath.Join(r.wf.stateDir, "sandbox")
-}
-
-// stateDir is where Tether's state (inventory, journals, parent locks) lives: with
-// --sandbox the same folder a CLI command given the same --sandbox-state uses;
-// $TETHER_STATE_DIR for both when set, so they share the locks on real servers too.
-func (r *watchRunner) stateDir() string {
-	if d := os.Getenv(session.StateDirEnv); d != "" {
-		return d
-	}
-	if r.wf.sandbox {
-		return session.StateDirFor("", true, r.sandboxState())
-	}
-	return filepath.Join(r.wf.stateDir, "state")
-}
-
-// session returns the open session, or opens one for the fleet's nodes.
-func (r *watchRunner) session(ctx context.Context, fleet *schema.Fleet, fleetPath string) (*session.Session, error) {
-	r.smu.Lock()
-	defer r.smu.Unlock()
-	b, err := json.Marshal(fleet.Nodes)
-	if err != nil {
-		return nil, fmt.Errorf("fleet nodes: %w", err)
-	}
-	key := string(b)
-	if r.sess != nil && r.sessKey == key {
-		return r.sess, nil
-	}
-	if r.sess != nil {
-		r.sess.Close()
-		r.sess = nil
-	}
-	// The providers keep their state (DNS members' health) in the daemon's state
-	// folder, the one each reconcile opens.
-	so := session.Options{FleetPath: fleetPath, Sandbox: r.wf.sandbox, SandboxState: r.sandboxState(), StateDir: r.stateDir(), StrictSecrets: r.wf.strict, Logger: r.log, TaskTimeout: r.wf.taskTimeout}
-	sandboxOptions(&so)
-	s, err := session.Open(ctx, fleet, so)
-	if err != nil {
-		return nil, err
-	}
-	if s.InProcess != nil {
-		// Served for as long as the daemon runs, so `tether plan --sandbox
-		// --sandbox-state` on the same folder reads the same servers instead of
-		// being refused the folder.
-		if err := sandbox.WritePID(so.SandboxState); err != nil {
-			r.log.Warn("the sandbox is not shared with other commands", "err", err)
-		}
-	}
-	r.sess, r.sessKey = s, key
-	return s, nil
-}
-
-// Close ends the session (and the in-process sandbox) when the daemon stops.
-func (r *watchRunner) Close() error {
-	r.smu.Lock()
-	defer r.smu.Unlock()
-	if r.sess == nil {
-		return nil
-	}
-	err := r.sess.Close()
-	r.sess = nil
-	return err
-}
-
-func (r *watchRunner) Reconcile(ctx context.Context, fleetPath, commit string, apply bool) (watch.Outcome, error) {
-	var out watch.Outcome
-	// A CUE fleet is evaluated first in a child process held to the CUE bounds: CUE
-	// cannot be stopped in process, and the daemon must outlive any commit.
-	if cueguard.HasCUE(fleetPath) {
-		lim, err := cueguard.LimitsFromEnv()
-		if err != nil {
-			return out, err
-		}
-		var stopped *cueguard.StoppedError
-		switch err := cueguard.Check(ctx, fleetPath, lim); {
-		case errors.As(err, &stopped):
-			out.Problems, out.Stopped = []string{stopped.Diagnostic().String()}, true
-			return out, nil
-		case err != nil:
-			return out, err
-		}
-	}
-	fleet, ds, err := schema.Load(fleetPath)
-	if err != nil {
-		return out, err
-	}
-	for _, d := range ds {
-		out.Problems = append(out.Problems, d.String())
-	}
-	if len(ds) > 0 {
-		return out, nil
-	}
-	out.Drift = "warn"
-	if p := fleet.Policy; p != nil {
-		if p.Drift != "" {
-			out.Drift = p.Drift
-		}
-		r.mu.Lock()
-		r.webhook = p.NotifyWebhook
-		r.mu.Unlock()
-	}
-	sess, err := r.session(ctx, fleet, fleetPath)
-	if err != nil {
-		return out, err
-	}
-	// The session outlives this reconcile; only the state is opened per reconcile.
-	w := &workspace{path: fleetPath, fleet: fleet, src: plan.Source{Path: r.wf.path, Commit: commit}}
-	defer func() {
-		if w.st != nil {
-			w.st.Close()
-		}
-	}()
-	w.sess = sess
-	if w.st, err = state.Open(r.stateDir()); err != nil {
-		return out, err
-	}
-	planStart := time.Now()
-	if err := w.makePlan(ctx, r.wf.parallelism); err != nil {
-		return out, err
-	}
-	planTime := time.Since(planStart)
-	if apply {
-		// As apply does: what this round's reads met counts towards DNS members'
-		// failure thresholds, so a member that cannot be read is disabled in time and
-		// stops holding the rest of the fleet back.
-		if err := engine.RecordObserved(context.WithoutCancel(ctx), w.sess.Providers); err != nil {
-			r.log.Warn("DNS member health", "err", err.Error())
-		}
-	}
-	out.Changes = len(w.plan.Changes)
-	out.Summary = planSummary(w.plan)
-	if len(w.plan.Errors) > 0 {
-		return out, fmt.Errorf("%d part(s) of the fleet could not be read: %s", len(w.plan.Errors), strings.Join(w.plan.Errors, "; "))
-	}
-	if !apply {
-		return out, nil
-	}
-	journals, err := w.st.Journals(ctx)
-	if err != nil {
-		return out, err
-	}
-	var mine []*state.Journal
-	for _, j := range journals {
-		if j.Fleet == w.src.Path {
-			mine = append(mine, j)
-			r.log.Warn("an earlier apply did not finish; this one re-read the fleet and finishes it", "journal", j.Summary())
-		}
-	}
-	// An empty plan still runs when an interrupted apply left a journal: the fleet
-	// converged, and the engine closes that journal.
-	if w.plan.Empty() && len(mine) == 0 {
-		return out, nil
-	}
-	// The daemon never forces: a risky plan waits for an operator at the terminal. An
-	// incomplete plan is applied for what could be read (Partial): the daemon runs
-	// again on the next trigger, and reports the unread parts every time.
-	if err := reconciler.CheckSafety(w.plan, w.fleet, w.observed, w.safety(false, false, true)); err != nil {
-		return out, fmt.Errorf("not applied: %w", err)
-	}
-	lockWait := r.lockWait
-	if lockWait == 0 {
-		lockWait = time.Minute
-	}
-	applyStart := time.Now()
-	defer func() {
-		r.log.Debug("reconcile timing", "commit", commit, "plan_ms", planTime.Milliseconds(), "apply_ms", time.Since(applyStart).Milliseconds())
-	}()
-	res, err := engine.Apply(ctx, w.plan, w.sess.Providers, engine.ApplyOptions{
-		Parallelism: r.wf.parallelism, PerTarget: r.wf.perNode, State: w.st,
-		Locks: engine.Locks(w.plan, mine), LockWait: lockWait, Retry: applyRetry,
-		Events: func(ev engine.Event) {
-			if ev.Kind == engine.EventFailed {
-				r.log.Error("change failed", "event", fmt.Sprint(ev))
-			}
-			if r.events != nil {
-				r.events(ev)
+// daemon is the reconcile the watch flags ask for: workspace.Apply, the pipeline of
+// `tether apply`, with the daemon's state.
+func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
+	return workspace.NewDaemon(workspace.DaemonOptions{
+		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir,
+		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
+		Session: func(o *session.Options) {
+			o.StrictSecrets, o.TaskTimeout = wf.strict, wf.taskTimeout
+			if c.session != nil {
+				c.session(o)
 			}
 		},
+		Logger: logger,
 	})
-	if res != nil {
-		out.Applied, out.Failed = res.Done, res.Failed+res.Skipped
-		if err == nil {
-			if perr := recordProtection(ctx, w, res.Failed == 0 && res.NotStarted == 0); perr != nil {
-				r.log.Warn("protection not recorded", "err", perr)
-			}
-		}
-	}
-	if err != nil && out.Failed == 0 {
-		return out, err
-	}
-	return out, nil
-}
-
-func planSummary(p *plan.Plan) string {
-	s := p.Summary
-	return fmt.Sprintf("%d to create, %d to change, %d to remove", s.Create, s.Change, s.Remove)
-}
-
-// notify logs every event and posts it to the fleet's policy.notifyWebhook (or
-// $TETHER_NOTIFY_WEBHOOK) when one is set.
-func (r *watchRunner) notify(ev watch.Event) {
-	r.log.Info("notification", "kind", ev.Kind, "commit", ev.Commit, "message", ev.Message)
-	r.mu.Lock()
-	url := r.webhook
-	r.mu.Unlock()
-	if url == "" {
-		url = os.Getenv("TETHER_NOTIFY_WEBHOOK")
-	}
-	if url == "" {
-		return
-	}
-	b, _ := json.Marshal(ev)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(b)))
-	if err != nil {
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-	} else {
-		r.log.Warn("notification not delivered", "err", err)
-	}
 }

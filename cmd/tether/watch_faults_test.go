@@ -91,12 +91,13 @@ func TestWatchHelperProcess(t *testing.T) {
 	if args == "" {
 		t.Skip("run by TestWatchKilledMidApplyIsFinishedOnRestart")
 	}
-	prev := sandboxOptions
-	sandboxOptions = func(o *session.Options) {
-		prev(o)
+	c := testCLI()
+	fast := c.session
+	c.session = func(o *session.Options) {
+		fast(o)
 		o.SandboxOptions.Faults = map[string]sandbox.Faults{"web1": {Latency: 40 * time.Millisecond}}
 	}
-	os.Exit(run(strings.Split(args, "\x1f")))
+	os.Exit(run(c, strings.Split(args, "\x1f")))
 }
 
 // startHelper runs `tether watch` (slow web1, one change at a time per node) in a

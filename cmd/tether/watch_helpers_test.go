@@ -65,7 +65,7 @@ func startWatchDirs(t *testing.T, sb, sd string, extra ...string) *watchProc {
 		"--listen", "127.0.0.1:0", "--interval", "400ms", "--poll", "200ms"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &watchProc{t: t, log: &syncBuffer{}, cancel: cancel, done: make(chan error, 1), sandbox: sb, stateDir: sd}
-	root := newRoot()
+	root := newRoot(testCLI())
 	root.SetArgs(args)
 	root.SetOut(p.log)
 	root.SetErr(p.log)

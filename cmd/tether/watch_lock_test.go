@@ -12,6 +12,7 @@ import (
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/internal/workspace"
 )
 
 // holdAtFirstStart returns an event hook that stops the apply at its first change,
@@ -27,13 +28,16 @@ func holdAtFirstStart() (hook func(engine.Event), started, release chan struct{}
 	return hook, started, release
 }
 
-func newTestRunner(sb, stateDir string) *watchRunner {
-	return &watchRunner{
-		wf: watchFlags{connFlags: connFlags{sandbox: true, sandboxState: sb, parallelism: engine.DefaultApplyParallelism},
-			stateDir: stateDir, perNode: engine.DefaultPerTarget},
-		log:      slog.New(slog.DiscardHandler),
-		lockWait: 200 * time.Millisecond,
-	}
+// newTestRunner is the daemon's reconcile as `tether watch --sandbox` builds it, with
+// a short wait for locks; events, when set, sees every apply event.
+func newTestRunner(sb, stateDir string, sandbox bool, events func(engine.Event)) *workspace.Daemon {
+	c := testCLI()
+	return workspace.NewDaemon(workspace.DaemonOptions{
+		Sandbox: sandbox, SandboxState: sb, StateDir: stateDir,
+		Apply: workspace.ApplyOptions{Parallelism: engine.DefaultApplyParallelism, PerTarget: engine.DefaultPerTarget,
+			LockWait: 200 * time.Millisecond, Retry: c.retry, Events: events},
+		Session: c.session, Logger: slog.New(slog.DiscardHandler),
+	})
 }
 
 // The CLI and the daemon on one sandbox use one state folder, so each sees the
@@ -41,10 +45,16 @@ func newTestRunner(sb, stateDir string) *watchRunner {
 // CLI's while the daemon applies.
 func TestWatchAndCLIShareParentLocks(t *testing.T) {
 	e := newEnv(t)
-	r := newTestRunner(e.sandbox, filepath.Join(e.dir, "watch"))
+	// The daemon's hook is swapped between its reconciles, never during one.
+	var daemonHook func(engine.Event)
+	r := newTestRunner(e.sandbox, filepath.Join(e.dir, "watch"), true, func(ev engine.Event) {
+		if daemonHook != nil {
+			daemonHook(ev)
+		}
+	})
 	defer r.Close()
 	ctx := context.Background()
-	if got, want := r.stateDir(), stateDirFor(e.fleet, connFlags{sandbox: true, sandboxState: e.sandbox}); got != want {
+	if got, want := r.StateDir(), session.StateDirFor(e.fleet, true, e.sandbox); got != want {
 		t.Fatalf("daemon state %s, CLI state %s", got, want)
 	}
 	// A dry run opens the daemon's session: its sandbox is now served to the CLI.
@@ -54,10 +64,8 @@ func TestWatchAndCLIShareParentLocks(t *testing.T) {
 
 	// The CLI applies and stops at its first change; the daemon runs into its lock.
 	hook, started, release := holdAtFirstStart()
-	eventHook = hook
-	defer func() { eventHook = nil }()
 	cli := make(chan result, 1)
-	go func() { cli <- e.run(t, "apply", "--auto-approve", "--no-verify", e.fleet) }()
+	go func() { cli <- e.runWith(t, withEvents(hook), "apply", "--auto-approve", "--no-verify", e.fleet) }()
 	<-started
 	out, err := r.Reconcile(ctx, e.fleet, "c1", true)
 	if !errors.Is(err, state.ErrLocked) || out.Applied != 0 {
@@ -65,12 +73,11 @@ func TestWatchAndCLIShareParentLocks(t *testing.T) {
 	}
 	close(release)
 	expect(t, <-cli, 0, "Apply complete! 7 created")
-	eventHook = nil
 
 	// The daemon applies and stops at its first change; the CLI, told not to wait,
 	// is refused and names the holder.
 	e.edit(t, "contactEmail: frank@example.org", "contactEmail: frank@example.net")
-	r.events, started, release = holdAtFirstStart()
+	daemonHook, started, release = holdAtFirstStart()
 	daemon := make(chan error, 1)
 	go func() {
 		_, err := r.Reconcile(ctx, e.fleet, "c2", true)
@@ -91,19 +98,18 @@ func TestStateDirEnvSharedByCLIAndDaemon(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(session.StateDirEnv, dir)
 	for _, cf := range []connFlags{{}, {sandbox: true}, {sandbox: true, sandboxState: "/elsewhere"}} {
-		if got := stateDirFor("fleet", cf); got != dir {
+		if got := session.StateDirFor("fleet", cf.sandbox, cf.sandboxState); got != dir {
 			t.Errorf("CLI %+v: state in %s, want %s", cf, got, dir)
 		}
 	}
 	for _, sb := range []bool{false, true} {
-		r := newTestRunner("", "/var/lib/tether")
-		r.wf.sandbox = sb
-		if got := r.stateDir(); got != dir {
+		r := newTestRunner("", "/var/lib/tether", sb, nil)
+		if got := r.StateDir(); got != dir {
 			t.Errorf("daemon (sandbox %v): state in %s, want %s", sb, got, dir)
 		}
 	}
 	t.Setenv(session.StateDirEnv, "")
-	if got := newTestRunner("", "/var/lib/tether").stateDir(); got != "/var/lib/tether/sandbox/tether-state" {
+	if got := newTestRunner("", "/var/lib/tether", true, nil).StateDir(); got != "/var/lib/tether/sandbox/tether-state" {
 		t.Errorf("daemon's default sandbox state %s", got)
 	}
 }

@@ -6,61 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"strings"
 
-	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/reconciler/desired"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/reconciler/render"
-	"github.com/tether-dev/tether/schema"
 )
-
-// desiredReport compares the fleet as it was at ref (the pull request's base) with the
-// work tree's, already loaded as head. A fleet invalid at ref is reported in the
-// result, not as an error: the work tree's plan is what the reviewer needs most.
-func desiredReport(fleetPath, ref string, head *schema.Fleet) (*desired.Report, error) {
-	dir, err := os.MkdirTemp("", "tether-base-")
-	if err != nil {
-		return nil, fmt.Errorf("--git-base: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	b, err := gitsource.ExportBase(fleetPath, ref, dir)
-	r := &desired.Report{Base: ref, BaseCommit: b.Commit, Objects: []desired.ObjectChange{}}
-	switch {
-	case errors.Is(err, gitsource.ErrNoFleetAtRef):
-		r.NoBaseFleet = true
-		r.Objects = desired.Diff(nil, head)
-		return r, nil
-	case err != nil:
-		return nil, err
-	}
-	// Diagnostics name files in the export folder; the reviewer knows them by their
-	// path in the repository.
-	repoPath := func(s string) string { return strings.ReplaceAll(s, dir+string(os.PathSeparator), "") }
-	base, ds, err := schema.Load(b.Path)
-	if err != nil {
-		r.BaseProblems = []string{repoPath(err.Error())}
-		return r, nil
-	}
-	if len(ds) > 0 {
-		for _, d := range ds {
-			r.BaseProblems = append(r.BaseProblems, repoPath(d.String()))
-		}
-		return r, nil
-	}
-	if objs := desired.Diff(base, head); objs != nil {
-		r.Objects = objs
-	}
-	return r, nil
-}
 
 // renderWithDesired puts the desired-state section above the live plan: text and
 // Markdown print it first; JSON gains a `desired_changes` field, leaving every other
 // field as it is.
-func renderWithDesired(w io.Writer, p *plan.Plan, format string, d *desired.Report) error {
+func (c *cli) renderWithDesired(w io.Writer, p *plan.Plan, format string, d *desired.Report) error {
 	if d == nil {
-		return renderPlan(w, p, format)
+		return c.renderPlan(w, p, format)
 	}
 	switch format {
 	case "json":
@@ -99,6 +59,32 @@ func renderWithDesired(w io.Writer, p *plan.Plan, format string, d *desired.Repo
 		if err := desired.Text(w, d); err != nil {
 			return err
 		}
-		return renderPlan(w, p, format)
+		return c.renderPlan(w, p, format)
 	}
+}
+
+func (c *cli) renderPlan(w io.Writer, p *plan.Plan, format string) error {
+	var err error
+	switch format {
+	case "json":
+		err = render.JSON(w, p)
+	case "markdown":
+		err = render.Markdown(w, p, render.MarkdownOptions{})
+	default:
+		err = render.Text(w, p, render.TextOptions{Color: c.terminal(w) && os.Getenv("NO_COLOR") == ""})
+	}
+	if err != nil {
+		return fmt.Errorf("render the plan: %w", err)
+	}
+	return nil
+}
+
+// newLogger writes structured logs to stderr: text on a terminal, JSON elsewhere (CI
+// and journald parse it). Every attribute goes through redact, so no log site can
+// write a URL's credentials.
+func (c *cli) newLogger(w io.Writer) *slog.Logger {
+	if c.terminal(w) {
+		return slog.New(slog.NewTextHandler(w, redact.Options(slog.LevelWarn)))
+	}
+	return slog.New(slog.NewJSONHandler(w, redact.Options(nil)))
 }

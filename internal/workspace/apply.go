@@ -1,0 +1,159 @@
+package workspace
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/reconciler/planfile"
+)
+
+// ApplyOptions are the choices of one apply, from the command line or the daemon.
+type ApplyOptions struct {
+	// Parallelism bounds servers read, and changes applied, at once; PerTarget the
+	// changes run at once against one server. Zero: the engine's defaults.
+	Parallelism, PerTarget int
+	// LockWait is how long to wait for a parent another writer holds.
+	LockWait time.Duration
+	// Retry is the engine's retry policy (zero: its default).
+	Retry engine.Retry
+	// Safety are the gates the plan must pass (--force, --allow-data-loss, --partial);
+	// the state the plan was made with is filled in.
+	Safety reconciler.SafetyOptions
+	// Saved, when set, is a plan made earlier: the plan is made again from the fleet
+	// and the live state, and applied only if it is the saved one change for change
+	// (and the fleet and servers are what it was made from). What runs is always what
+	// Diff makes now, checked by the safety rules now, never what the file says.
+	Saved *planfile.File
+	// SavedPath names the saved plan in what is reported about it.
+	SavedPath string
+	// Events sees every event of the engine (progress, logs, tests).
+	Events func(engine.Event)
+
+	// Unfinished is told of each earlier apply of this fleet that did not finish,
+	// before planning; this apply finishes it.
+	Unfinished func(*state.Journal)
+	// ObservedReads is told what counting the observation's reads against the
+	// servers reported (an rfc2136 member disabled by it, state not written). It
+	// does not stop the apply: the plan already leaves unread members alone.
+	ObservedReads func(error)
+	// Planned sees the plan before its gates are checked: the command line renders
+	// it, the daemon summarises it. An error stops the apply before any change.
+	Planned func(*plan.Plan) error
+	// Confirm is asked before a plan with changes runs; an error stops it. Nil
+	// applies without asking (--auto-approve, a saved plan, the daemon).
+	Confirm func(*plan.Plan) error
+}
+
+// Applied is what an apply did.
+type Applied struct {
+	// Plan is what was applied (or would have been, when a gate refused it).
+	Plan *plan.Plan
+	// Unfinished are the earlier applies of this fleet this one set out to finish.
+	Unfinished []*state.Journal
+	// Result is the engine's account, nil when the engine did not run (nothing to
+	// do, or a gate refused).
+	Result *engine.Result
+	// Converged: the engine ran and every change succeeded.
+	Converged bool
+	// ProtectionErr is the failure to record what the fleet protects after the
+	// engine ran; the changes themselves are not undone by it.
+	ProtectionErr error
+}
+
+// Gated is a plan refused before any change: a saved plan whose fleet or servers
+// changed, or a plan that needs a flag (*reconciler.SafetyError, wrapped).
+type Gated struct{ Err error }
+
+func (e *Gated) Error() string { return e.Err.Error() }
+func (e *Gated) Unwrap() error { return e.Err }
+
+// Apply is the one apply pipeline, run by `tether apply` and by each reconcile of the
+// watch daemon: plan (or check a saved plan), count what observing sent, let the
+// caller see the plan, check its gates, confirm, run the engine (locks, journal,
+// retries, post-checks) and record protection. The plan's unread parts (Plan.Errors)
+// are the caller's to report: what was read is applied when Safety.Partial allows.
+func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error) {
+	out := &Applied{}
+	prev, err := w.Unfinished(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.Unfinished = prev
+	for _, j := range prev {
+		if o.Unfinished != nil {
+			o.Unfinished(j)
+		}
+	}
+	if err := w.MakePlan(ctx, o.Parallelism); err != nil {
+		return out, err
+	}
+	// Every apply counts what observing sent against the servers that answered or
+	// failed (an rfc2136 member whose AXFR fails gets one more consecutive failure,
+	// and is disabled past its threshold), whatever it goes on to do; plan never does.
+	if err := engine.RecordObserved(context.WithoutCancel(ctx), w.Session.Providers); err != nil && o.ObservedReads != nil {
+		o.ObservedReads(err)
+	}
+	if o.Saved != nil {
+		if err := o.Saved.Check(o.SavedPath, w.Source, w.Fingerprint); err != nil {
+			return out, &Gated{Err: err}
+		}
+		if err := o.Saved.Verify(o.SavedPath, w.Plan); err != nil {
+			return out, &Gated{Err: err}
+		}
+	}
+	out.Plan = w.Plan
+	if o.Planned != nil {
+		if err := o.Planned(w.Plan); err != nil {
+			return out, err
+		}
+	}
+	safety := o.Safety
+	safety.Inventory, safety.Protected = w.Owned, w.Protected
+	if err := reconciler.CheckSafety(w.Plan, w.Fleet, w.Observed, safety); err != nil {
+		return out, &Gated{Err: err}
+	}
+	if !w.Plan.Empty() && o.Confirm != nil {
+		if err := o.Confirm(w.Plan); err != nil {
+			return out, err
+		}
+	}
+	// An empty plan still runs when an interrupted apply left a journal: the fleet
+	// converged, and the engine closes that journal.
+	if w.Plan.Empty() && len(prev) == 0 {
+		return out, nil
+	}
+	res, err := engine.Apply(ctx, w.Plan, w.Session.Providers, engine.ApplyOptions{
+		Parallelism: o.Parallelism,
+		PerTarget:   o.PerTarget,
+		State:       w.State,
+		Locks:       engine.Locks(w.Plan, prev),
+		LockWait:    o.LockWait,
+		Retry:       o.Retry,
+		Events:      o.Events,
+	})
+	out.Result = res
+	if res == nil {
+		return out, err
+	}
+	out.Converged = res.Failed == 0 && res.NotStarted == 0 && err == nil
+	if perr := w.recordProtection(ctx, out.Converged); perr != nil {
+		out.ProtectionErr = fmt.Errorf("record protection: %w", perr)
+	}
+	return out, err
+}
+
+// TouchesDNS reports whether a plan changes records the nameservers serve: accounts
+// and resellers (their zones), mail placement, links and the DNS cluster.
+func TouchesDNS(p *plan.Plan) bool {
+	for _, c := range p.Changes {
+		if a := c.Addr(); a.OwnsZones() || a.IsDNS() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,200 @@
+// Package workspace is Tether's application layer: plan, apply, reconcile (the watch
+// daemon's), verify, enable and import, each the one pipeline that the command line
+// and the daemon both call. It joins the pieces below it — the fleet (schema), the
+// planner (reconciler), the providers through a session, the engine and Tether's
+// state — and prints nothing: callers are told what happens through return values and
+// hooks, and the command line renders it.
+package workspace
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/reconciler"
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/reconciler/planfile"
+	"github.com/tether-dev/tether/schema"
+)
+
+// Invalid is a fleet that failed its checks: nothing was contacted.
+type Invalid struct {
+	Diagnostics []schema.Diagnostic
+}
+
+func (e *Invalid) Error() string {
+	return fmt.Sprintf("the fleet has %d problem(s)", len(e.Diagnostics))
+}
+
+// Load reads and checks the fleet at path. An invalid fleet is an *Invalid listing
+// every problem.
+func Load(path string) (*schema.Fleet, plan.Source, error) {
+	f, ds, err := schema.Load(path)
+	if err != nil {
+		return nil, plan.Source{}, fmt.Errorf("load %s: %w", path, err)
+	}
+	if len(ds) > 0 {
+		return nil, plan.Source{}, &Invalid{Diagnostics: ds}
+	}
+	src, err := planfile.FleetSource(path)
+	if err != nil {
+		return nil, plan.Source{}, err
+	}
+	return f, src, nil
+}
+
+// Workspace is one fleet joined to its servers: the loaded fleet, the session with
+// the providers, Tether's state, and what observing and planning produced.
+type Workspace struct {
+	Fleet   *schema.Fleet
+	Source  plan.Source
+	Session *session.Session
+	State   state.Store
+
+	// Observed, its fingerprint and the plan are filled by Observe and MakePlan.
+	Observed    *schema.Fleet
+	Fingerprint planfile.Observed
+	Plan        *plan.Plan
+	// Owned and Protected are Tether's state as the plan was made with it; the
+	// safety check judges removals against them again.
+	Owned, Protected map[string]bool
+
+	closers []func() error
+}
+
+// Open loads the fleet at path and connects: the session (real endpoints or the
+// sandbox) opens Tether's state (next to the fleet, or inside the sandbox's folder:
+// what Tether created there never counts as created on the real servers) and hands
+// the same store to the providers. The caller closes the workspace.
+func Open(ctx context.Context, path string, so session.Options) (*Workspace, error) {
+	fleet, src, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	so.FleetPath = path
+	sess, err := session.Open(ctx, fleet, so)
+	if err != nil {
+		return nil, err
+	}
+	w := New(fleet, src, sess, sess.State)
+	w.closers = append(w.closers, sess.Close)
+	return w, nil
+}
+
+// New joins a loaded fleet to an open session and a state store; closing the
+// workspace closes neither (the daemon keeps its session across reconciles).
+func New(fleet *schema.Fleet, src plan.Source, sess *session.Session, st state.Store) *Workspace {
+	return &Workspace{Fleet: fleet, Source: src, Session: sess, State: st}
+}
+
+// Close releases what Open opened.
+func (w *Workspace) Close() error {
+	var first error
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		if err := w.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	w.closers = nil
+	return first
+}
+
+// providerList is the session's providers in name order, as Observe merges them.
+func providerList(provs map[string]providers.Provider) []providers.Provider {
+	names := make([]string, 0, len(provs))
+	for n := range provs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]providers.Provider, 0, len(names))
+	for _, n := range names {
+		out = append(out, provs[n])
+	}
+	return out
+}
+
+// Observe reads the live fleet through every provider and fingerprints it. The
+// returned errors are the scopes that could not be read (*reconciler.ScopeError); the
+// error is a cancelled context or a fingerprint that could not be made.
+func (w *Workspace) Observe(ctx context.Context, parallelism int) ([]error, error) {
+	observed, errs := engine.Observe(ctx, providerList(w.Session.Providers), w.Fleet, parallelism)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("observe: %w", err)
+	}
+	fp, err := planfile.Fingerprint(observed)
+	if err != nil {
+		return nil, err
+	}
+	w.Observed, w.Fingerprint = observed, fp
+	return errs, nil
+}
+
+// MakePlan observes and diffs against what Tether owns and protects.
+func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
+	errs, err := w.Observe(ctx, parallelism)
+	if err != nil {
+		return err
+	}
+	inv, err := w.State.Inventory(ctx)
+	if err != nil {
+		return err
+	}
+	prot, err := w.State.Protected(ctx)
+	if err != nil {
+		return err
+	}
+	owned := make(map[string]bool, len(inv))
+	for a := range inv {
+		owned[a] = true
+	}
+	w.Owned, w.Protected = owned, prot
+	w.Plan = reconciler.Diff(w.Fleet, w.Observed, reconciler.DiffOptions{Inventory: owned, Protected: prot, ObserveErrors: errs})
+	w.Plan.Source = w.Source
+	w.Plan.Observed = w.Fingerprint.Fingerprint
+	return nil
+}
+
+// Unfinished returns the journals of earlier applies of this fleet that did not
+// finish: the next plan re-observes the fleet, so it holds what they left.
+func (w *Workspace) Unfinished(ctx context.Context) ([]*state.Journal, error) {
+	js, err := w.State.Journals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mine []*state.Journal
+	for _, j := range js {
+		if j.Fleet == w.Source.Path {
+			mine = append(mine, j)
+		}
+	}
+	return mine, nil
+}
+
+// recordProtection remembers which objects the fleet protects, so deleting an
+// object's declaration does not drop its protection. Protection is recorded after
+// any apply; its removal (an explicit protect: false) only after one that converged.
+func (w *Workspace) recordProtection(ctx context.Context, allowRemove bool) error {
+	var add, remove []string
+	mark := func(addr string, protect bool) {
+		if protect {
+			add = append(add, addr)
+		} else if allowRemove {
+			remove = append(remove, addr)
+		}
+	}
+	for name, a := range w.Fleet.Accounts {
+		if a != nil {
+			mark(plan.AccountAddress(name), a.Protect)
+		}
+	}
+	for name, r := range w.Fleet.Resellers {
+		if r != nil {
+			mark(plan.ResellerAddress(name), r.Protect)
+		}
+	}
+	return w.State.UpdateProtected(context.WithoutCancel(ctx), add, remove)
+}
