@@ -20,10 +20,15 @@ import (
 // fleet's credentials or from the sandbox's endpoints.json. Token is a secret: it
 // must never be logged, printed or put in an error.
 type Endpoint struct {
-	URL      string // https://host:2087 or http://127.0.0.1:PORT
-	User     string
-	Token    string
-	CAFile   string
+	URL    string // https://host:2087 or http://127.0.0.1:PORT
+	User   string
+	Token  string
+	CAFile string
+	// Fingerprint pins the server's certificate by its SHA-256 ("sha256:HEX").
+	Fingerprint string
+	// Address, when set, is where to connect (HOST:PORT: a tunnel, an IP, another
+	// port); the URL's host name is still the one the certificate must name.
+	Address  string
 	Insecure bool
 	DNS      string // host:port answering DNS, when the node serves DNS (sandbox)
 }

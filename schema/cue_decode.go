@@ -211,6 +211,8 @@ func (d *cueDecoder) node(path string, v cue.Value) *Node {
 			if fromOperator(fv) {
 				n.Port = d.integer(fv, fp)
 			}
+		case "address":
+			n.Address = d.str(fv, fp)
 		case "tls":
 			n.TLS = &TLS{}
 			d.each(fv, func(k string, tv cue.Value) {
@@ -218,6 +220,8 @@ func (d *cueDecoder) node(path string, v cue.Value) *Node {
 				switch k {
 				case "caFile":
 					n.TLS.CAFile = d.str(tv, fp+"."+k)
+				case "fingerprint":
+					n.TLS.Fingerprint = d.str(tv, fp+"."+k)
 				case "insecure":
 					n.TLS.Insecure = d.boolean(tv, fp+"."+k)
 				}

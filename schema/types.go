@@ -97,7 +97,11 @@ type Node struct {
 	// Services a child takes over from its parent; only "mail" exists today.
 	Services []string `json:"services,omitempty"`
 	// Port of WHM's API; 0 means 2087 (HTTPS).
-	Port        int          `json:"port,omitempty"`
+	Port int `json:"port,omitempty"`
+	// Address, when set, is where Tether connects to WHM (HOST:PORT: a tunnel, an IP,
+	// another port) instead of host:port; host stays the name used in DNS and rules
+	// and the name the server's certificate must carry.
+	Address     string       `json:"address,omitempty"`
 	TLS         *TLS         `json:"tls,omitempty"`
 	Credentials *Credentials `json:"credentials,omitempty"`
 	// PasswordStrength maps a WHM password-strength kind (default, createacct, passwd,
@@ -119,8 +123,11 @@ type Node struct {
 
 // TLS says how to verify a node's WHM certificate.
 type TLS struct {
-	CAFile   string `json:"caFile,omitempty"`
-	Insecure bool   `json:"insecure,omitempty"` // skip verification; loudly reported
+	CAFile string `json:"caFile,omitempty"`
+	// Fingerprint pins the server's certificate itself by its SHA-256
+	// ("sha256:" and 64 hex digits; colons between bytes allowed).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Insecure    bool   `json:"insecure,omitempty"` // skip verification; loudly reported
 }
 
 // Credentials reference a WHM API token; the token itself never sits in the fleet.

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +20,8 @@ import (
 var (
 	sectionFields     = []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"}
 	policyFields      = []string{"prune", "maxRemovePercent", "drift", "notifyWebhook"}
-	nodeFields        = []string{"role", "parent", "host", "ipv4", "ipv6", "version", "profile", "services", "port", "tls", "credentials", "passwordStrength", "lost", "optionalRoles", "linkCredentials"}
-	tlsFields         = []string{"caFile", "insecure"}
+	nodeFields        = []string{"role", "parent", "host", "ipv4", "ipv6", "version", "profile", "services", "port", "address", "tls", "credentials", "passwordStrength", "lost", "optionalRoles", "linkCredentials"}
+	tlsFields         = []string{"caFile", "fingerprint", "insecure"}
 	credentialFields  = []string{"user", "tokenEnv", "tokenFile", "token"}
 	accountFields     = []string{"parent", "domain", "owner", "plan", "contactEmail", "ipv6", "features", "mail", "autossl", "forwarders", "suspended", "protect", "dnssec"}
 	resellerFields    = append(append([]string(nil), accountFields...), "acls", "limits")
@@ -675,6 +676,10 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 			nd.Services, ok = d.strList(v, obj, key, serviceValues, &nd.Src)
 		case "port":
 			nd.Port, ok = d.integer(v, obj, key, 1, 65535)
+		case "address":
+			if nd.Address, ok = d.str(v, obj, key); ok && !IsHostPort(nd.Address) {
+				d.add(v, RuleSchema, fmt.Sprintf("%s: address %q is not HOST:PORT", obj, short(nd.Address)), "write where to connect as HOST:PORT, e.g. 127.0.0.1:12087 for a tunnel; host stays the server's name")
+			}
 		case "tls":
 			t := &TLS{}
 			ok = d.fields(v, obj, key, func(key2 string, k2, v2 *yaml.Node) {
@@ -682,6 +687,10 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 				switch key2 {
 				case "caFile":
 					t.CAFile, ok2 = d.str(v2, obj, "tls.caFile")
+				case "fingerprint":
+					if t.Fingerprint, ok2 = d.str(v2, obj, "tls.fingerprint"); ok2 && !IsFingerprint(t.Fingerprint) {
+						d.add(v2, RuleSchema, fmt.Sprintf("%s: tls.fingerprint %q is not a SHA-256 certificate fingerprint", obj, short(t.Fingerprint)), `write "sha256:" and the certificate's 64 hex digits, e.g. from: openssl x509 -noout -fingerprint -sha256`)
+					}
 				case "insecure":
 					t.Insecure, ok2 = d.boolean(v2, obj, "tls.insecure")
 				default:
@@ -1150,3 +1159,16 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+var (
+	reFingerprint = regexp.MustCompile(`^(sha256|SHA256):([0-9A-Fa-f]{64}|([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})$`)
+	reHostPort    = regexp.MustCompile(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$`)
+)
+
+// IsFingerprint reports whether s is a SHA-256 certificate fingerprint as the fleet
+// writes it (fleet.cue #TLS.fingerprint).
+func IsFingerprint(s string) bool { return reFingerprint.MatchString(s) }
+
+// IsHostPort reports whether s has the form HOST:PORT (fleet.cue #HostPort: the
+// same expression, so YAML and CUE fleets get the same verdict).
+func IsHostPort(s string) bool { return reHostPort.MatchString(s) }

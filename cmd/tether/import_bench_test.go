@@ -67,8 +67,9 @@ func newBenchFleet(b *testing.B, parents int) *benchFleet {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eps := sb.Endpoints().Nodes
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	all := sb.Endpoints()
+	eps := all.Nodes
+	client := all.HTTPClient(0)
 	var g errgroup.Group
 	g.SetLimit(32)
 	for i := range accounts {

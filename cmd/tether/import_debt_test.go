@@ -17,12 +17,13 @@ func TestImportReportsDebt(t *testing.T) {
 	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
 
 	sb := servedSandbox(t, e)
-	ep := sb.Endpoints().Nodes["web1"]
+	eps := sb.Endpoints()
+	ep := eps.Nodes["web1"]
 	form := url.Values{"api.version": {"1"}, "user": {"alice"}, "features": {`{"apitokens":0}`}}
 	req, _ := http.NewRequest(http.MethodPost, ep.WHM+"/json-api/add_override_features_for_user", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "whm root:"+ep.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := eps.HTTPClient(0).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

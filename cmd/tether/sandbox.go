@@ -35,12 +35,16 @@ func newSandboxServeCmd() *cobra.Command {
 		faults    []string
 		tsig      []string
 		taskDelay time.Duration
+		plainHTTP bool
 	)
 	cmd := &cobra.Command{
-		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...] [--tsig KEY:ENV]",
+		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...] [--tsig KEY:ENV] [--plain-http]",
 		Short: "Serve the simulated fleet on loopback until interrupted",
 		Long: `Serve runs one WHM API 1 server per node on 127.0.0.1 and writes DIR/endpoints.json
-(node name → WHM URL, DNS address, user, token). State persists in DIR, so a restart
+(node name → WHM URL, DNS address, user, token, and the node's certificate: its SHA-256
+fingerprint and caFile). Like a real server, each node answers HTTPS with a self-signed
+certificate (kept in DIR, so its fingerprint survives a restart); --plain-http serves
+plain HTTP instead. State persists in DIR, so a restart
 keeps the fleet. With --fleet, nodes of the fleet that do not exist yet are created as
 fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=NAME.`,
 		Args: cobra.NoArgs,
@@ -53,6 +57,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				Faults:    map[string]sandbox.Faults{},
 				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), redact.Options(nil))),
 				TaskDelay: taskDelay,
+				PlainHTTP: plainHTTP,
 			}
 			for _, spec := range tsig {
 				name, env, ok := strings.Cut(spec, ":")
@@ -112,7 +117,11 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 			fmt.Fprintf(cmd.OutOrStdout(), "sandbox: %d node(s) serving; endpoints in %s\n", len(eps.Nodes), sandbox.EndpointsFile(state))
 			for _, name := range sb.Nodes() {
 				ep := eps.Nodes[name]
-				fmt.Fprintf(cmd.OutOrStdout(), "  %-16s whm %s  dns %s\n", name, ep.WHM, ep.DNS)
+				fmt.Fprintf(cmd.OutOrStdout(), "  %-16s whm %s  dns %s", name, ep.WHM, ep.DNS)
+				if ep.Fingerprint != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "  certificate %s", ep.Fingerprint)
+				}
+				fmt.Fprintln(cmd.OutOrStdout())
 			}
 			<-ctx.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "sandbox: stopping, state written to", state)
@@ -120,6 +129,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 		},
 	}
 	cmd.Flags().StringVar(&state, "state", "", "folder holding the sandbox state and endpoints.json")
+	cmd.Flags().BoolVar(&plainHTTP, "plain-http", false, "serve WHM over plain HTTP instead of HTTPS with a self-signed certificate per node")
 	cmd.Flags().StringVar(&fleetPath, "fleet", "", "a fleet file or folder whose nodes are created if missing")
 	cmd.Flags().StringArrayVar(&faults, "fault", nil, "inject faults: NODE:latency=20ms,errors=0.1,timeout,offline,failtasks (repeatable)")
 	cmd.Flags().StringArrayVar(&tsig, "tsig", nil, "require TSIG for DNS UPDATE and AXFR: KEYNAME:ENV_VAR, the base64 secret read from ENV_VAR (repeatable)")

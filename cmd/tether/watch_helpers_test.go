@@ -197,7 +197,7 @@ func whm(t *testing.T, sb, node, fn string, args url.Values) map[string]any {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "whm "+ep.User+":"+ep.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := eps.HTTPClient(0).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

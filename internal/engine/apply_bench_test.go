@@ -45,7 +45,7 @@ func BenchmarkApplySandbox10kCreates(b *testing.B) {
 	ep := sb.Endpoints().Nodes["web1"]
 	var calls atomic.Int64
 	prov, err := whm.New(providers.Config{Endpoints: map[string]providers.Endpoint{
-		"web1": {URL: ep.WHM, User: ep.User, Token: ep.Token},
+		"web1": ep.ProviderEndpoint(),
 	}}, whm.Options{Client: whmapi.Options{OnCall: func(string, url.Values) { calls.Add(1) }}})
 	if err != nil {
 		b.Fatal(err)

@@ -49,7 +49,7 @@ func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, par
 		form[k] = v
 	}
 	form.Set("api.version", "1")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+target.addr+"/json-api/"+fn, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.scheme()+"://"+target.addr+"/json-api/"+fn, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}

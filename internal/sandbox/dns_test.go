@@ -307,7 +307,7 @@ func TestSignedUpdatePersists(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = sb.Close() })
-		return &testSB{Sandbox: sb, t: t, dir: dir, eps: sb.Endpoints()}
+		return newTestSB(t, sb, dir)
 	}
 	s := start()
 	s.must("web1", "createacct", "username", "alice", "domain", "alice.example")

@@ -28,9 +28,10 @@ func testFleet() *schema.Fleet {
 
 type testSB struct {
 	*Sandbox
-	t   *testing.T
-	dir string
-	eps Endpoints
+	t      *testing.T
+	dir    string
+	eps    Endpoints
+	client *http.Client // trusts the nodes' certificates; one, so connections are reused
 }
 
 func startTest(t *testing.T, dir string) *testSB {
@@ -46,7 +47,12 @@ func startTest(t *testing.T, dir string) *testSB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	return &testSB{Sandbox: sb, t: t, dir: dir, eps: sb.Endpoints()}
+	return newTestSB(t, sb, dir)
+}
+
+func newTestSB(t *testing.T, sb *Sandbox, dir string) *testSB {
+	eps := sb.Endpoints()
+	return &testSB{Sandbox: sb, t: t, dir: dir, eps: eps, client: eps.HTTPClient(0)}
 }
 
 // env is a decoded WHM API 1 answer.
@@ -113,7 +119,7 @@ func (s *testSB) raw(method, u, auth, body string) *env {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, u, err)
 	}

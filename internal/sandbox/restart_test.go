@@ -68,7 +68,7 @@ func TestRestartResumesTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testSB{Sandbox: sb, t: t, dir: dir, eps: sb.Endpoints()}
+	s := newTestSB(t, sb, dir)
 	s.link("web1", "mail1", "mail1")
 	s.must("web1", "createacct", "username", "alice", "domain", "alice.example")
 	_ = s.AddMail("web1", "alice", "INBOX", 6)

@@ -10,6 +10,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -49,6 +50,10 @@ type Options struct {
 	// DNSSyncInterval is how often every DNS cluster is fully replicated (changes
 	// are pushed at once anyway). Zero means 5s.
 	DNSSyncInterval time.Duration
+	// PlainHTTP serves WHM over plain HTTP instead of HTTPS (a real server's port
+	// 2086). By default each node serves HTTPS with its own self-signed certificate,
+	// as a real server does until its host name has a signed one.
+	PlainHTTP bool
 	// DNSKeys are TSIG keys (name → base64 secret) every node's nameserver requires
 	// for UPDATE and AXFR; none means unsigned UPDATE and AXFR are accepted.
 	DNSKeys map[string]string
@@ -65,6 +70,10 @@ type Endpoint struct {
 	DNS   string `json:"dns"`
 	User  string `json:"user"`
 	Token string `json:"token"`
+	// Fingerprint is the SHA-256 of the node's certificate ("sha256:HEX") and CAFile
+	// the certificate itself (PEM): either pins it. Empty with PlainHTTP.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	CAFile      string `json:"caFile,omitempty"`
 }
 
 // Sandbox is a running simulated fleet.
@@ -93,7 +102,8 @@ type node struct {
 	writeMu sync.Mutex
 
 	srv      *http.Server
-	addr     string // 127.0.0.1:PORT, kept across offline periods
+	cert     *tls.Certificate // nil with PlainHTTP
+	addr     string           // 127.0.0.1:PORT, kept across offline periods
 	lnMu     sync.Mutex
 	ln       net.Listener
 	conns    map[net.Conn]http.ConnState // guarded by lnMu
@@ -207,6 +217,15 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		_ = sb.Close()
 		return nil, err
 	}
+	if !opts.PlainHTTP {
+		// Parents reach children over HTTPS and trust them, as a parent trusts a child
+		// whose host name has a valid certificate (tls_verified 1).
+		var fps []string
+		for _, n := range sb.nodes {
+			fps = append(fps, Fingerprint(n.cert.Certificate[0]))
+		}
+		sb.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: pinnedTLS(fps...)}}
+	}
 	if err := sb.flushAll(); err != nil {
 		_ = sb.Close()
 		return nil, err
@@ -258,9 +277,21 @@ func (n *node) start() error {
 				n.conns[c] = s
 			}
 		},
-		ErrorLog: nil,
+		// Handshake failures (a client that does not trust the certificate, plain
+		// HTTP sent to HTTPS) are the client's to report; keep them at debug.
+		ErrorLog: slog.NewLogLogger(n.sb.log.Handler(), slog.LevelDebug),
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if !n.sb.opts.PlainHTTP {
+		n.mu.Lock()
+		host := n.st.Host
+		n.mu.Unlock()
+		c, err := nodeCert(n.sb.opts.StateDir, n.name, host)
+		if err != nil {
+			return err
+		}
+		n.cert = &c
+	}
+	ln, err := n.listen("127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -277,6 +308,23 @@ func (n *node) start() error {
 		n.setOffline(true)
 	}
 	return nil
+}
+
+// listen opens the node's WHM port: TLS with the node's certificate, or plain HTTP.
+func (n *node) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || n.cert == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*n.cert}}), nil
+}
+
+// scheme is how the node's WHM is reached.
+func (n *node) scheme() string {
+	if n.cert == nil {
+		return "http"
+	}
+	return "https"
 }
 
 // setOffline closes the listener (connections are refused) and stops DNS, or opens
@@ -299,7 +347,7 @@ func (n *node) setOffline(off bool) {
 	if n.ln != nil {
 		return
 	}
-	ln, err := net.Listen("tcp", n.addr)
+	ln, err := n.listen(n.addr)
 	if err != nil {
 		n.sb.log.Error("sandbox: node back online", "node", n.name, "err", err)
 		return
@@ -317,7 +365,12 @@ func (sb *Sandbox) Endpoints() Endpoints {
 		n.mu.Lock()
 		tok := n.st.RootToken
 		n.mu.Unlock()
-		eps.Nodes[name] = Endpoint{WHM: "http://" + n.addr, DNS: n.dnsAddr(), User: "root", Token: tok}
+		ep := Endpoint{WHM: n.scheme() + "://" + n.addr, DNS: n.dnsAddr(), User: "root", Token: tok}
+		if n.cert != nil {
+			ep.Fingerprint = Fingerprint(n.cert.Certificate[0])
+			ep.CAFile = certFile(sb.opts.StateDir, name)
+		}
+		eps.Nodes[name] = ep
 	}
 	return eps
 }

@@ -188,7 +188,7 @@ func Serving(stateDir string) (*Endpoints, bool) {
 	if err != nil || len(eps.Nodes) == 0 {
 		return nil, false
 	}
-	c := &http.Client{Timeout: 2 * time.Second}
+	c := eps.HTTPClient(2 * time.Second)
 	for _, ep := range eps.Nodes {
 		req, err := http.NewRequest(http.MethodGet, ep.WHM+"/json-api/version?api.version=1", nil)
 		if err != nil {

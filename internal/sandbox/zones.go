@@ -493,7 +493,7 @@ func (n *node) clusterReverseTrust(ctx context.Context, m dnscluster.Member) err
 	form := url.Values{"user": {"root"}, "clustermaster": {myIP}, "pass": {tok}, "version": {version}, "recurse": {"0"}}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+t.addr+dnscluster.PathTrustClusterMaster, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.scheme()+"://"+t.addr+dnscluster.PathTrustClusterMaster, strings.NewReader(form.Encode()))
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func (s *Session) sandboxEndpoints(ctx context.Context, fleet *schema.Fleet, opt
 func fromSandbox(eps *sandbox.Endpoints) map[string]providers.Endpoint {
 	out := make(map[string]providers.Endpoint, len(eps.Nodes))
 	for name, ep := range eps.Nodes {
-		out[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token, DNS: ep.DNS}
+		out[name] = ep.ProviderEndpoint()
 	}
 	return out
 }

@@ -253,8 +253,11 @@ func endpoint(name string, n *schema.Node, opts Options) (providers.Endpoint, er
 		port = DefaultPort
 	}
 	ep := providers.Endpoint{URL: "https://" + net.JoinHostPort(n.Host, strconv.Itoa(port)), User: "root"}
+	// address changes where to connect, not the name: the URL keeps host, and the
+	// certificate must name it.
+	ep.Address = n.Address
 	if n.TLS != nil {
-		ep.CAFile, ep.Insecure = n.TLS.CAFile, n.TLS.Insecure
+		ep.CAFile, ep.Insecure, ep.Fingerprint = n.TLS.CAFile, n.TLS.Insecure, n.TLS.Fingerprint
 		if ep.Insecure {
 			opts.Logger.Warn("TLS verification is off for this node (tls.insecure): its certificate is not checked", "node", name)
 		}

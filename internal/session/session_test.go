@@ -154,8 +154,9 @@ func TestSandboxInProcess(t *testing.T) {
 	}
 	for _, n := range []string{"web1", "mail1"} {
 		ep := s.Config.Endpoints[n]
-		if !strings.HasPrefix(ep.URL, "http://127.0.0.1:") || ep.Token == "" || ep.User != "root" {
-			t.Errorf("%s: %+v", n, ep)
+		// Over HTTPS, the node's certificate pinned by fingerprint.
+		if !strings.HasPrefix(ep.URL, "https://127.0.0.1:") || ep.Token == "" || ep.User != "root" || !strings.HasPrefix(ep.Fingerprint, "sha256:") {
+			t.Errorf("%s: URL %s user %s fingerprint %q", n, ep.URL, ep.User, ep.Fingerprint)
 		}
 	}
 	// A second command on the same folder is told to wait or share.

@@ -214,6 +214,9 @@ func (f *fakeWHM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
+		for _, bad := range checkScreen(function, q) {
+			f.t.Errorf("cluster screen: %s", bad)
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

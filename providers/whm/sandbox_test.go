@@ -61,7 +61,7 @@ func startSandbox(t testing.TB, fleet *schema.Fleet) *sbFixture {
 	f := &sbFixture{sb: sb, desired: fleet}
 	eps := map[string]providers.Endpoint{}
 	for name, ep := range sb.Endpoints().Nodes {
-		eps[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token, DNS: ep.DNS}
+		eps[name] = ep.ProviderEndpoint()
 	}
 	p, err := New(providers.Config{Endpoints: eps, Logger: quiet}, Options{
 		Client: whmapi.Options{BaseDelay: 5 * time.Millisecond, OnCall: func(fn string, q url.Values) {
@@ -368,6 +368,19 @@ func (f *sbFixture) statusPage(t *testing.T, node string) *clusterStatus {
 // apply on the sandbox: every step converges and the next plan is empty.
 func TestSandboxDNSClusterConverges(t *testing.T) {
 	f := startSandbox(t, clusterFleet())
+	defer func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		bad, seen := checkedScreens(f.calls)
+		for _, b := range bad {
+			t.Error(b)
+		}
+		for _, screen := range ClusterCGIs {
+			if !seen[screen] && !t.Failed() {
+				t.Errorf("the run never posted to %s", screen)
+			}
+		}
+	}()
 	inv := map[string]bool{}
 	member := func(node, role string) *schema.Member { return &schema.Member{Node: node, Role: role} }
 	set := func(cl *schema.DNSCluster) {
@@ -521,7 +534,7 @@ func TestSandboxClusterWrongMemberToken(t *testing.T) {
 	f := startSandbox(t, clusterFleet())
 	eps := map[string]providers.Endpoint{}
 	for name, ep := range f.sb.Endpoints().Nodes {
-		eps[name] = providers.Endpoint{URL: ep.WHM, User: ep.User, Token: ep.Token}
+		eps[name] = ep.ProviderEndpoint()
 	}
 	ns2 := eps["ns2"]
 	ns2.Token = "WRONGTOKENWRONGTOKEN"

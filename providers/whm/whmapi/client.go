@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -111,27 +110,10 @@ func New(node string, ep providers.Endpoint, opts Options) (*Client, error) {
 	}
 	rt := opts.Transport
 	if rt == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 16
-		tcfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if ep.CAFile != "" {
-			pem, err := os.ReadFile(ep.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("node %s: CA file: %w", node, err)
-			}
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("node %s: CA file %s holds no PEM certificate", node, ep.CAFile)
-			}
-			tcfg.RootCAs = pool
+		tr, err := transport(node, u.String(), ep)
+		if err != nil {
+			return nil, err
 		}
-		if ep.Insecure {
-			tcfg.InsecureSkipVerify = true
-		}
-		tr.TLSClientConfig = tcfg
 		rt = tr
 	}
 	c.secure = !ep.Insecure
@@ -378,13 +360,17 @@ func (c *Client) transportError(ctx context.Context, function string, err error)
 	}
 	msg := c.redact(err.Error())
 	te := &TransportError{Node: c.node, Function: function, Err: errors.New(msg)}
+	var untrusted *UntrustedError
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	switch {
+	case errors.As(err, &untrusted):
+		te.Permanent = true
+		te.Err = untrusted
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
 		te.Permanent = true
-		te.Err = fmt.Errorf("TLS certificate not trusted: %s (give the node's CA in tls.caFile; tls.insecure only for tests)", msg)
+		te.Err = fmt.Errorf("TLS certificate not trusted: %s (pin it with tls.fingerprint or give its CA in tls.caFile)", msg)
 	case ctx.Err() != nil:
 		// The caller's deadline or cancellation: not worth retrying here.
 		te.Permanent = true

@@ -308,6 +308,64 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("err = %v, want a permanent certificate error", err)
 		}
 	})
+	fp := CertFingerprint(srv.Certificate().Raw)
+	t.Run("an unverified server is an error naming node, fingerprint and the pin", func(t *testing.T) {
+		_, err := newClient(t, srv.URL, Options{}).Version(ctx)
+		var ue *UntrustedError
+		if !errors.As(err, &ue) || ue.Fingerprint != fp {
+			t.Fatalf("err = %v, want an UntrustedError with %s", err, fp)
+		}
+		for _, want := range []string{"web1", fp, `tls: {fingerprint: "` + fp + `"}`, "caFile"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
+		}
+	})
+	pins := []struct {
+		name, pin string
+		ok        bool
+	}{
+		{"pinned fingerprint", fp, true},
+		{"pinned, upper case with colons as openssl prints it", "SHA256:" + colons(strings.ToUpper(strings.TrimPrefix(fp, "sha256:"))), true},
+		{"another certificate's fingerprint", "sha256:" + strings.Repeat("ab", 32), false},
+	}
+	for _, tc := range pins {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New("web1", providers.Endpoint{URL: srv.URL, User: "root", Token: token, Fingerprint: tc.pin}, fast(Options{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Version(ctx)
+			var ue *UntrustedError
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("pinned: %v", err)
+			case !tc.ok && (!errors.As(err, &ue) || ue.Fingerprint != fp || !strings.Contains(err.Error(), "not the one node web1 pins")):
+				t.Fatalf("wrong pin: %v", err)
+			}
+		})
+	}
+	t.Run("a malformed pin is refused before any request", func(t *testing.T) {
+		if _, err := New("web1", providers.Endpoint{URL: srv.URL, User: "root", Token: token, Fingerprint: "sha1:00"}, Options{}); err == nil || !strings.Contains(err.Error(), "tls.fingerprint") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("address reaches the server while the certificate is checked against the URL's name", func(t *testing.T) {
+		// httptest's certificate names example.com: the URL says example.com, the
+		// connection goes to the test server.
+		addr := strings.TrimPrefix(srv.URL, "https://")
+		c, err := New("web1", providers.Endpoint{URL: "https://example.com:2087", Address: addr, User: "root", Token: token, CAFile: writeCA(t, srv)}, fast(Options{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Version(ctx); err != nil {
+			t.Fatalf("through address: %v", err)
+		}
+		c, _ = New("web1", providers.Endpoint{URL: "https://web1.example.net:2087", Address: addr, User: "root", Token: token, CAFile: writeCA(t, srv)}, fast(Options{}))
+		if _, err := c.Version(ctx); err == nil || !strings.Contains(err.Error(), "web1.example.net") {
+			t.Fatalf("a certificate for another name: %v", err)
+		}
+	})
 	t.Run("bad CA file", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "ca.pem")
 		os.WriteFile(bad, []byte("not a pem"), 0o600)
@@ -513,4 +571,16 @@ func TestNewRejects(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want an error naming the node", ep, err)
 		}
 	}
+}
+
+// colons writes hex as openssl prints a fingerprint: AB:CD:…
+func colons(hex string) string {
+	var b strings.Builder
+	for i := 0; i < len(hex); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(hex[i : i+2])
+	}
+	return b.String()
 }
