@@ -4,11 +4,9 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -35,11 +33,6 @@ const schemaFileName = "tether:schema/fleet.cue"
 // schemaPackage is the package the schema declares; operator files without a package
 // clause join it, files with one make the schema join theirs.
 const schemaPackage = "fleet"
-
-// maxCUEFileSize bounds what the loader hands to the CUE parser: fleets are text of a
-// few MB at most (10k accounts written out literally are about 1.5 MB), and the
-// evaluator's memory grows much faster than the input.
-const maxCUEFileSize = 16 << 20
 
 // loadCUE evaluates the *.cue files of one folder as a single CUE instance, unified with
 // the embedded fleet schema, and decodes it into a Fleet whose Src positions point into
@@ -92,17 +85,18 @@ func evalFleetFiles(asts []*ast.File) (*Fleet, Diagnostics) {
 	return evalCUE(all, true)
 }
 
-// parseCUEFiles reads and parses each file, refusing what is not CUE text before the
-// parser sees it, and checks that the files agree on their package.
+// parseCUEFiles reads each file through readFleetFile (the one reader of fleet files:
+// regular files in the fleet folder, bounded, text), parses it, and checks that the
+// files agree on their package.
 func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
 	var ds Diagnostics
 	asts := make([]*ast.File, 0, len(files)+1)
 	pkg := ""
 	var pkgPos Pos
 	for _, name := range files {
-		src, err := readCUEFile(name)
-		if err != nil {
-			ds.Add(Pos{File: name}, RuleLoad, err.Error(), "")
+		src, d := readFleetFile(name)
+		if d != nil {
+			ds = append(ds, *d)
 			continue
 		}
 		f, err := parser.ParseFile(name, src)
@@ -112,6 +106,7 @@ func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
 			}
 			continue
 		}
+		ds = append(ds, externAttributes(f, name)...)
 		for spec := range f.ImportSpecs() {
 			path, err := strconv.Unquote(spec.Path.Value)
 			if err != nil || strings.Contains(strings.Split(path, "/")[0], ".") {
@@ -166,27 +161,24 @@ func withSchema(asts []*ast.File) ([]*ast.File, Diagnostics) {
 	return append([]*ast.File{sf}, asts...), nil
 }
 
-// readCUEFile reads a file the parser can safely be given: bounded in size, UTF-8
-// text without NUL bytes (a binary file would otherwise produce pages of syntax errors).
-func readCUEFile(name string) ([]byte, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, fmt.Errorf("read CUE file: %w", err)
-	}
-	if fi.Size() > maxCUEFileSize {
-		return nil, fmt.Errorf("CUE file is %d bytes, more than the %d MiB a fleet file may have (split the fleet into several files)", fi.Size(), maxCUEFileSize>>20)
-	}
-	src, err := os.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("read CUE file: %w", err)
-	}
-	if len(src) > maxCUEFileSize {
-		return nil, fmt.Errorf("CUE file grew past %d MiB while being read", maxCUEFileSize>>20)
-	}
-	if i := bytes.IndexByte(src, 0); i >= 0 || !utf8.Valid(src) {
-		return nil, fmt.Errorf("not a CUE text file (binary content or invalid UTF-8)")
-	}
-	return src, nil
+// externAttributes refuses @extern and @embed: CUE's embedding reads files itself,
+// around readFleetFile (no folder check, no size cap, no regular-file check), and
+// without a module it fails with no position at all. A fleet writes its values out.
+func externAttributes(f *ast.File, name string) Diagnostics {
+	var ds Diagnostics
+	ast.Walk(f, func(n ast.Node) bool {
+		a, ok := n.(*ast.Attribute)
+		if !ok {
+			return true
+		}
+		if key, _ := a.Split(); key == "embed" || key == "extern" {
+			ds.Add(fromToken(a.Pos(), name), RuleLoad,
+				fmt.Sprintf("@%s: a fleet may not embed files", key),
+				"write the values into the fleet's own .cue or .yaml files")
+		}
+		return true
+	}, nil)
+	return ds
 }
 
 // packagePos is where a file's package clause is, for a diagnostic about it.

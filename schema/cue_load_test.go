@@ -84,13 +84,12 @@ func TestLoadCUEUnreadable(t *testing.T) {
 		}
 		return p
 	}
-	huge := bytes.Repeat([]byte("// padding\n"), maxCUEFileSize/11+1)
 	tests := []struct {
 		name, file, want string
 	}{
-		{"binary", write("bin.cue", []byte("package fleet\x00\x01\x02\xff")), "not a CUE text file"},
-		{"invalid utf-8", write("latin1.cue", []byte("package fleet\n// caf\xe9\n")), "not a CUE text file"},
-		{"huge", write("huge.cue", huge), "more than the 16 MiB"},
+		{"binary", write("bin.cue", []byte("package fleet\x00\x01\x02\xff")), "a fleet file is CUE text"},
+		{"invalid utf-8", write("latin1.cue", []byte("package fleet\n// caf\xe9\n")), "not valid UTF-8"},
+		{"huge", sparse(t, filepath.Join(dir, "huge.cue"), MaxFileSize+1), "over the 40 MiB limit"},
 		{"missing", filepath.Join(dir, "missing.cue"), "no such file"},
 	}
 	for _, tt := range tests {

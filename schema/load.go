@@ -2,19 +2,15 @@ package schema
 
 import (
 	"fmt"
-	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 )
-
-// MaxFileSize is the largest fleet file Tether reads (40 MiB, about 250k accounts).
-// A bigger file is refused rather than risk memory on a shared CI runner; a fleet that
-// large belongs in a folder, one file per parent.
-const MaxFileSize = 40 << 20
 
 // Load reads a fleet from path: one file, or a folder whose *.yaml, *.yml and *.cue
 // files (not sub-folders, not dot-files) are merged into one fleet; an object declared
@@ -123,8 +119,11 @@ func fleetFiles(path string) (yamlFiles, cueFiles []string, ds Diagnostics) {
 			continue
 		}
 		full := filepath.Join(path, name)
-		st, err := os.Stat(full) // follows symlinks: a linked file counts, a folder does not
-		if err != nil || st.IsDir() {
+		// Stat follows links: a linked folder is skipped like a folder. Anything else
+		// with a fleet extension is the fleet's, and readFleetFile says why it cannot
+		// be read (a dangling link, a FIFO): skipping it would drop its objects
+		// from the fleet, which a plan would then remove.
+		if st, err := os.Stat(full); err == nil && st.IsDir() {
 			continue
 		}
 		if ext == ".cue" {
@@ -168,11 +167,8 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 	var jobs []*fileJob
 	var all []chunk
 	for _, src := range sources {
+		// The text was checked by readFleetFile (tests check theirs themselves).
 		file, data := src.file, src.data
-		if cd := checkText(file, data); len(cd) > 0 {
-			ds = append(ds, cd...)
-			continue
-		}
 		j := &fileJob{file: file, data: data, chunks: splitYAML(file, data, ch), first: len(all)}
 		all = append(all, j.chunks...)
 		jobs = append(jobs, j)
@@ -207,14 +203,26 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 	var out []*part
 	for _, j := range jobs {
 		ps := parts[j.first : j.first+len(j.chunks)]
-		failed := false
-		for _, p := range ps {
-			failed = failed || p.parseFailed
-		}
-		if failed && len(ps) > 1 {
-			// A chunk that does not parse alone: parse the file whole, so the error
-			// is the one the operator's file really has.
-			ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data})}
+		if k := slices.IndexFunc(ps, func(p *part) bool { return p.parseFailed }); k >= 0 && len(ps) > 1 {
+			// A chunk that does not parse alone. Its error may be the file's, or an
+			// artefact of the cut (a flow collection running on into the next chunk,
+			// an alias to an anchor in an earlier one). The chunks before it parsed,
+			// so the rest of the file from its start, parsed as one chunk, has the
+			// error the operator's file really has: a syntax error at the end of a
+			// 40 MiB file costs one chunk's parse, not the whole file's tree.
+			suffix := j.chunks[k].suffix()
+			rest := parseAndDecode(suffix)
+			switch {
+			case k > 0 && rest.parseFailed && (unknownAnchor(rest.ds) || slices.Contains(suffix.contextLines(), rest.ds[0].Pos.Line)):
+				// An alias to an anchor before the suffix, or an error reported at
+				// the start of a construct that begins earlier in the whole file
+				// (the section's or the file's mapping): only the whole file knows.
+				ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data})}
+			case rest.parseFailed:
+				ps = []*part{rest}
+			default:
+				ps = append(ps[:k:k], rest)
+			}
 		}
 		for _, p := range ps {
 			if p.parseFailed {
@@ -227,51 +235,22 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 	return out, ds
 }
 
+// unknownAnchor reports whether a parse failed on an alias to an anchor it did not see.
+func unknownAnchor(ds Diagnostics) bool {
+	for _, d := range ds {
+		if strings.Contains(d.Message, "unknown anchor") {
+			return true
+		}
+	}
+	return false
+}
+
 func parseAndDecode(c chunk) *part {
 	doc, ds := parseYAML(c)
 	if len(ds) > 0 {
 		return &part{file: c.file, ds: ds, parseFailed: true}
 	}
 	return decodeDoc(c, doc)
-}
-
-// readFleetFile reads a regular file within the size limit. It reads at most one byte
-// past the limit whatever Stat said, so a device or a growing file cannot make it
-// read forever.
-func readFleetFile(file string) ([]byte, *Diagnostic) {
-	tooBig := func(size string) *Diagnostic {
-		return &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad,
-			Message: fmt.Sprintf("file is %s, over the %d MiB limit for one fleet file", size, MaxFileSize>>20),
-			Fix:     "split the fleet into a folder with one file per parent"}
-	}
-	cannot := func(err error) *Diagnostic {
-		return &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad, Message: fmt.Sprintf("cannot read %s: %v", file, unwrapPathErr(err)),
-			Fix: "check the file exists and is readable"}
-	}
-	st, err := os.Stat(file)
-	if err != nil {
-		return nil, cannot(err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &Diagnostic{Pos: Pos{File: file}, Rule: RuleLoad, Message: fmt.Sprintf("%s is not a regular file", file),
-			Fix: "point Tether at the fleet's YAML or CUE files, or at their folder"}
-	}
-	if st.Size() > MaxFileSize {
-		return nil, tooBig(fmt.Sprintf("%.1f MiB", float64(st.Size())/(1<<20)))
-	}
-	fh, err := os.Open(file)
-	if err != nil {
-		return nil, cannot(err)
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
-	if err != nil {
-		return nil, cannot(err)
-	}
-	if len(data) > MaxFileSize { // grew between Stat and reading
-		return nil, tooBig("more than that")
-	}
-	return data, nil
 }
 
 // merger folds parts (and CUE fleets) into one fleet; a name declared twice is an
@@ -364,29 +343,20 @@ func (m *merger) setPolicy(p *Policy) {
 func (m *merger) addFleet(c *Fleet) {
 	p := &part{}
 	p.policy = c.Policy
-	for _, name := range sortedKeys(c.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(c.Nodes)) {
 		p.nodes = append(p.nodes, entry[*Node]{name, c.Nodes[name].Src.Key, c.Nodes[name]})
 	}
-	for _, name := range sortedKeys(c.Resellers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Resellers)) {
 		p.resellers = append(p.resellers, entry[*Reseller]{name, c.Resellers[name].Src.Key, c.Resellers[name]})
 	}
-	for _, name := range sortedKeys(c.Accounts) {
+	for _, name := range slices.Sorted(maps.Keys(c.Accounts)) {
 		p.accounts = append(p.accounts, entry[*Account]{name, c.Accounts[name].Src.Key, c.Accounts[name]})
 	}
-	for _, name := range sortedKeys(c.DNSClusters) {
+	for _, name := range slices.Sorted(maps.Keys(c.DNSClusters)) {
 		p.clusters = append(p.clusters, entry[*DNSCluster]{name, c.DNSClusters[name].Src.Key, c.DNSClusters[name]})
 	}
 	if !m.fleet.Src.Key.IsValid() {
 		m.fleet.Src = c.Src
 	}
 	m.addPart(p)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

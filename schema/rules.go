@@ -2,6 +2,8 @@ package schema
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -46,9 +48,9 @@ func (c *checker) didYouMean(kind, name, fallback string) string {
 	names, ok := c.candidates[kind]
 	if !ok {
 		if kind == "reseller" {
-			names = sortedKeys(c.f.Resellers)
+			names = slices.Sorted(maps.Keys(c.f.Resellers))
 		} else {
-			for _, n := range sortedKeys(c.f.Nodes) {
+			for _, n := range slices.Sorted(maps.Keys(c.f.Nodes)) {
 				if role := c.f.Nodes[n].Role; kind == "node" || kind == "parent" && role == RoleParent || kind == "child" && role == RoleChild {
 					names = append(names, n)
 				}
@@ -77,7 +79,7 @@ func (c *checker) add(p Pos, rule, msg, fix string) { c.ds.Add(p, rule, msg, fix
 var governedByMailChild = map[string]bool{"virtual": true, "list": true}
 
 func (c *checker) nodes() {
-	for _, name := range sortedKeys(c.f.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(c.f.Nodes)) {
 		n := c.f.Nodes[name]
 		if n == nil {
 			continue
@@ -124,7 +126,7 @@ func (c *checker) optionalRoles(name string, n *Node) {
 		return
 	}
 	allowed := OptionalRolesOf[n.Profile]
-	for _, r := range sortedKeys(n.OptionalRoles) {
+	for _, r := range slices.Sorted(maps.Keys(n.OptionalRoles)) {
 		if !contains(allowed, r) {
 			fix := "remove it: the " + n.Profile + " profile has no optional roles"
 			if len(allowed) > 0 {
@@ -308,7 +310,7 @@ func (c *checker) mail(a *Account, obj objName) {
 }
 
 func (c *checker) clusters() {
-	for _, key := range sortedKeys(c.f.DNSClusters) {
+	for _, key := range slices.Sorted(maps.Keys(c.f.DNSClusters)) {
 		cl := c.f.DNSClusters[key]
 		if cl == nil {
 			continue
@@ -339,7 +341,7 @@ func (c *checker) clusters() {
 		}
 		hosts := map[string]string{} // normalised host -> first member
 		// In declaration order, so the second of two members is the one reported.
-		mnames := sortedKeys(cl.Members)
+		mnames := slices.Sorted(maps.Keys(cl.Members))
 		sort.SliceStable(mnames, func(i, j int) bool {
 			a, b := cl.Members[mnames[i]], cl.Members[mnames[j]]
 			return a != nil && b != nil && posLess(a.Src.Key, b.Src.Key, "", "")

@@ -13,7 +13,7 @@ import (
 // (postmaster, abuse, webmaster...). Names starting with "test" or "cpanel" are
 // refused too (reservedPrefixes). The list is ours, UNCONFIRMED against cPanel's own,
 // so it lives in one place; fleet.cue's #ReservedUserNames must hold the same names
-// (reservedUserNames gives them sorted, for the test that compares).
+// (schema/cue_names_test.go compares them).
 var reservedUsers = map[string]bool{
 	"abrt": true, "abuse": true, "adm": true, "admin": true, "administrator": true,
 	"all": true, "amanda": true, "anonymous": true, "apache": true, "backup": true,
@@ -41,11 +41,6 @@ func isReservedUser(name string) bool {
 		}
 	}
 	return false
-}
-
-// reservedUserNames returns the reserved names, sorted.
-func reservedUserNames() []string {
-	return sortedKeys(reservedUsers)
 }
 
 // reservedPrefixes: cPanel refuses user names starting with these.

@@ -45,6 +45,62 @@ type chunk struct {
 	// first section key in it is a copy of that section's header line, already
 	// counted once.
 	cont bool
+
+	// What suffix needs to rebuild the rest of the file from this chunk on: the file,
+	// where this chunk's own text starts in it (and at which line), the copied header
+	// line of a continued section, and the prelude it was given (none for the prelude's
+	// own chunks).
+	data         []byte
+	start, line0 int
+	hdr          []byte
+	hdrLine      int
+	prelude      []byte
+	preludeSpans []lineSpan
+}
+
+// suffix is one chunk holding the file from c's start to its end, with the context
+// c had (the prelude, a continued section's header). decodeYAML parses it when c fails:
+// every chunk before c parsed on its own, so the whole file's parser reaches c's start
+// in the state a fresh chunk starts in, and the error the whole file has is the one
+// the suffix has -- found without parsing (or holding the tree of) the file before c.
+func (c *chunk) suffix() chunk {
+	if c.spans == nil {
+		return *c // the whole file already
+	}
+	var text []byte
+	var spans []lineSpan
+	text = append(text, c.prelude...)
+	spans = append(spans, c.preludeSpans...)
+	lines := bytes.Count(c.prelude, []byte{'\n'})
+	if c.cont {
+		text = append(append(text, c.hdr...), '\n')
+		spans = append(spans, lineSpan{lines + 1, 1, c.hdrLine})
+		lines++
+	}
+	text = append(text, c.data[c.start:]...)
+	spans = append(spans, lineSpan{lines + 1, endless, c.line0})
+	return chunk{file: c.file, text: text, spans: spans, cont: c.cont, line0: c.line0}
+}
+
+// contextLines are the lines where a suffix starts constructs the whole file starts
+// earlier: its top-level mapping (the suffix's first key) and, for a continued
+// section, the section's mapping (its first entry here). libyaml reports an error
+// inside a construct at the line the construct starts, so an error a suffix reports
+// at one of these lines is one the whole file reports elsewhere.
+func (c *chunk) contextLines() []int {
+	out := []int{c.line0}
+	for i, off := 1, 0; off < len(c.text); i++ {
+		end := bytes.IndexByte(c.text[off:], '\n')
+		if end < 0 {
+			end = len(c.text) - off
+		}
+		if isTopKey(c.text[off : off+end]) {
+			out = append(out, c.fileLine(i))
+			break
+		}
+		off += end + 1
+	}
+	return out
 }
 
 // lineSpan maps n lines of a chunk, from chunk line from (1-based), to the file's
@@ -160,10 +216,42 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 		}
 	}
 	preludeLines := bytes.Count(prelude, []byte{'\n'})
-	// emit adds a chunk of body text whose spans are given without the prelude.
-	emit := func(body []byte, spans []lineSpan, cont, own bool) {
+	// A prelude must come first, and its anchors must not be defined again elsewhere:
+	// an alias refers to the latest definition before it, which for a chunk's alias
+	// would be the prelude's copy, not a redefinition earlier in the file, and an
+	// alias before a prelude placed late would resolve where the whole file has no
+	// anchor at all. Such files are parsed whole.
+	if len(prelude) > 0 {
+		seenBody := false
+		for si := range segs {
+			if !isPrelude[si] {
+				seenBody = true
+			} else if seenBody {
+				return whole
+			}
+		}
+		defined := map[string]bool{}
+		for _, m := range anchorDef.FindAllSubmatch(prelude, -1) {
+			defined[string(m[1])] = true
+		}
+		for si, sg := range segs {
+			if isPrelude[si] {
+				continue
+			}
+			for _, m := range anchorDef.FindAllSubmatch(data[lines[sg.first].start:upTo(sg.last)], -1) {
+				if defined[string(m[1])] {
+					return whole
+				}
+			}
+		}
+	}
+	// emit adds a chunk of body text whose spans are given without the prelude. The
+	// body's own text starts at byte start (line line0) of the file; hdr is the copied
+	// header line of a continued section.
+	emit := func(body []byte, spans []lineSpan, cont, own bool, start, line0 int, hdr []byte, hdrLine int) {
+		c := chunk{file: file, text: body, spans: spans, cont: cont, data: data, start: start, line0: line0, hdr: hdr, hdrLine: hdrLine}
 		if len(prelude) == 0 || own {
-			out = append(out, chunk{file: file, text: body, spans: spans, cont: cont})
+			out = append(out, c)
 			return
 		}
 		t := make([]byte, 0, len(prelude)+len(body))
@@ -173,7 +261,8 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 			sp.from += preludeLines
 			all = append(all, sp)
 		}
-		out = append(out, chunk{file: file, text: t, spans: all, cont: cont})
+		c.text, c.spans, c.prelude, c.preludeSpans = t, all, prelude, preludeSpans
+		out = append(out, c)
 	}
 	for si, s := range segs {
 		hdr := s.first
@@ -190,7 +279,7 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 		segBytes := lines[s.last].end - lines[s.first].start
 		hdrText := text(lines[hdr])
 		if segBytes < ch.targetBytes || !splitSection.Match(hdrText) {
-			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, isPrelude[si])
+			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, isPrelude[si], lines[s.first].start, s.first+1, nil, 0)
 			continue
 		}
 		// Entries start at the indentation of the first content line after the header;
@@ -228,7 +317,7 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 			}
 		}
 		if !ok || entryIndent <= 0 || len(starts) < 2 {
-			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, false)
+			emit(data[lines[s.first].start:upTo(s.last)], []lineSpan{{1, endless, s.first + 1}}, false, false, lines[s.first].start, s.first+1, nil, 0)
 			continue
 		}
 		// Group entries into chunks of about chunkTargetBytes.
@@ -243,19 +332,23 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 				continue
 			}
 			if first {
-				emit(data[lines[from].start:upTo(end)], []lineSpan{{1, endless, from + 1}}, false, false)
+				emit(data[lines[from].start:upTo(end)], []lineSpan{{1, endless, from + 1}}, false, false, lines[from].start, from+1, nil, 0)
 				first = false
 			} else {
 				body := data[lines[from].start:upTo(end)]
 				t := make([]byte, 0, len(hdrText)+1+len(body))
 				t = append(append(append(t, hdrText...), '\n'), body...)
-				emit(t, []lineSpan{{1, 1, hdr + 1}, {2, endless, from + 1}}, true, false)
+				emit(t, []lineSpan{{1, 1, hdr + 1}, {2, endless, from + 1}}, true, false, lines[from].start, from+1, hdrText, hdr+1)
 			}
 			from = end + 1
 		}
 	}
 	return out
 }
+
+// anchorDef finds anchor definitions ("&name"). It also matches an & inside a
+// scalar ("a&b"), which can only make a file be parsed whole, never cut wrongly.
+var anchorDef = regexp.MustCompile(`&([^\s,\[\]{}]+)`)
 
 // isTopKey: a line that starts a top-level key (not blank, indented or a comment).
 func isTopKey(b []byte) bool {
@@ -358,7 +451,7 @@ func yamlError(c chunk, err error) Diagnostic {
 		Fix: "fix the syntax at this line"}
 }
 
-// checkText refuses content that is not YAML text before the parser sees it: NUL
+// checkText refuses content that is not text before a parser sees it: NUL
 // bytes (a binary file) and invalid UTF-8, each at its line and column.
 func checkText(file string, data []byte) Diagnostics {
 	if len(data) >= 2 && (data[0] == 0xFE && data[1] == 0xFF || data[0] == 0xFF && data[1] == 0xFE) {
@@ -368,7 +461,7 @@ func checkText(file string, data []byte) Diagnostics {
 	}
 	if i := bytes.IndexByte(data, 0); i >= 0 {
 		return Diagnostics{{Pos: offsetPos(file, data, i), Rule: RuleLoad,
-			Message: "binary file: it holds a NUL byte, a fleet file is YAML text",
+			Message: "binary file: it holds a NUL byte, a fleet file is " + textKind(file) + " text",
 			Fix:     "point Tether at the fleet's YAML or CUE files"}}
 	}
 	if !utf8.Valid(data) {
@@ -385,6 +478,14 @@ func checkText(file string, data []byte) Diagnostics {
 			Fix:     "save the file as UTF-8"}}
 	}
 	return nil
+}
+
+// textKind names the language of a fleet file, for messages.
+func textKind(file string) string {
+	if strings.HasSuffix(file, ".cue") {
+		return "CUE"
+	}
+	return "YAML"
 }
 
 // offsetPos converts a byte offset to a 1-based line and column (in characters).

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,7 +13,12 @@ import (
 // tiny cuts every section entry into its own chunk: the harshest test of the splitter.
 var tiny = chunking{minBytes: 0, targetBytes: 1}
 
+// loadBytes loads data as Load would load a file holding it: readFleetFile's text
+// check, then build.
 func loadBytes(data []byte, ch chunking) (*Fleet, Diagnostics) {
+	if ds := checkText("fleet.yaml", data); len(ds) > 0 {
+		return newFleet(), ds
+	}
 	return build([]yamlSource{{"fleet.yaml", data}}, nil, nil, ch)
 }
 
@@ -300,5 +306,105 @@ accounts:
 	}
 	if p := a.Src.At("plan"); p.Line != 10 {
 		t.Errorf("plan position = %v, want line 10", p)
+	}
+}
+
+// TestAnchorsAtAnySize: anchors resolve as YAML defines them (an alias names the
+// latest definition before it) whether or not the file is big enough to be cut into
+// chunks. Each case is about 1 MiB, past the cut, and checked against both the value
+// the YAML spec gives and the whole-file parse.
+func TestAnchorsAtAnySize(t *testing.T) {
+	const n = 22000 // accounts: 1 MiB
+	account := func(b *strings.Builder, i int, extra string) {
+		fmt.Fprintf(b, "  u%05d:\n    <<: *d\n    domain: u%05d.example\n%s", i, i, extra)
+	}
+	head := "x-defaults: &d {parent: web1, plan: basic}\nnodes:\n  web1: {role: parent, host: web1.example.net}\naccounts:\n"
+	tests := []struct {
+		name  string
+		build func() string
+		plan  func(i int) string // the plan account i must have
+		error string             // or the diagnostic the file must give
+	}{
+		{"redefined in the body", func() string {
+			var b strings.Builder
+			b.WriteString(head)
+			for i := 0; i < n; i++ {
+				extra := ""
+				if i == n/2 {
+					extra = "    x: &d {parent: web1, plan: gold}\n" // unknown field, but defines &d
+				}
+				account(&b, i, extra)
+			}
+			return b.String()
+		}, func(i int) string {
+			if i <= n/2 {
+				return "basic"
+			}
+			return "gold"
+		}, ""},
+		{"redefined in a later x- key", func() string {
+			var b strings.Builder
+			b.WriteString(head)
+			for i := 0; i < n; i++ {
+				account(&b, i, "")
+			}
+			b.WriteString("x-late: &d {parent: web1, plan: gold}\nresellers:\n  rr:\n    <<: *d\n    domain: rr.example\n")
+			return b.String()
+		}, func(i int) string { return "basic" }, ""},
+		{"anchor only after its alias", func() string {
+			var b strings.Builder
+			b.WriteString("nodes:\n  web1: {role: parent, host: web1.example.net}\naccounts:\n")
+			for i := 0; i < n; i++ {
+				account(&b, i, "")
+			}
+			b.WriteString("x-late: &d {parent: web1, plan: gold}\n")
+			return b.String()
+		}, nil, "unknown anchor 'd'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := []byte(tt.build())
+			if len(data) < 1<<20 {
+				t.Fatalf("%d bytes: the case must be 1 MiB, past the size files are cut at", len(data))
+			}
+			whole, wds := loadBytes(data, chunking{minBytes: 1 << 40})
+			chunked, cds := loadBytes(data, defaultChunking)
+			if wds.Error() != cds.Error() || !reflect.DeepEqual(whole, chunked) {
+				t.Fatalf("chunked load differs from whole:\nwhole: %v\nchunked: %v", wds, cds)
+			}
+			if tt.error != "" {
+				if !strings.Contains(cds.Error(), tt.error) {
+					t.Fatalf("want %q, got %v", tt.error, cds)
+				}
+				return
+			}
+			for i := 0; i < n; i++ {
+				a := chunked.Accounts[fmt.Sprintf("u%05d", i)]
+				if a == nil || a.Plan != tt.plan(i) {
+					t.Fatalf("account %d: %+v, want plan %s", i, a, tt.plan(i))
+				}
+			}
+		})
+	}
+}
+
+// TestSyntaxErrorCostsOneChunk: a syntax error near the end of a big file is found
+// by parsing from the failing chunk on, not the whole file, and is reported where
+// the whole-file parse reports it.
+func TestSyntaxErrorCostsOneChunk(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("nodes:\n  web1: {role: parent, host: web1.example.net}\naccounts:\n")
+	const n = 20000
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  u%05d:\n    parent: web1\n    domain: u%05d.example\n", i, i)
+		if i == n-10 {
+			b.WriteString("    plan: [oops\n")
+		}
+	}
+	data := []byte(b.String())
+	_, wds := loadBytes(data, chunking{minBytes: 1 << 40})
+	_, cds := loadBytes(data, defaultChunking)
+	if len(cds) != 1 || wds.Error() != cds.Error() {
+		t.Fatalf("chunked: %v\nwhole: %v", cds, wds)
 	}
 }

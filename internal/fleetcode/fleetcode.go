@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,18 +127,10 @@ func sections(f *schema.Fleet) []section {
 		sort.Strings(names)
 		out = append(out, section{name, addr, names, obj})
 	}
-	add("nodes", plan.NodeAddress, keys(f.Nodes), func(n string) any { return f.Nodes[n] })
-	add("resellers", plan.ResellerAddress, keys(f.Resellers), func(n string) any { return f.Resellers[n] })
-	add("accounts", plan.AccountAddress, keys(f.Accounts), func(n string) any { return f.Accounts[n] })
-	add("dnsClusters", plan.ClusterAddress, keys(f.DNSClusters), func(n string) any { return f.DNSClusters[n] })
-	return out
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
+	add("nodes", plan.NodeAddress, slices.Sorted(maps.Keys(f.Nodes)), func(n string) any { return f.Nodes[n] })
+	add("resellers", plan.ResellerAddress, slices.Sorted(maps.Keys(f.Resellers)), func(n string) any { return f.Resellers[n] })
+	add("accounts", plan.AccountAddress, slices.Sorted(maps.Keys(f.Accounts)), func(n string) any { return f.Accounts[n] })
+	add("dnsClusters", plan.ClusterAddress, slices.Sorted(maps.Keys(f.DNSClusters)), func(n string) any { return f.DNSClusters[n] })
 	return out
 }
 

@@ -287,20 +287,6 @@ func writeBlob(f *object.File, out string) error {
 	return w.Close()
 }
 
-// HeadOf returns the commit of the git work tree holding path, or "" when path is not
-// in a repository. Plans record it.
-func HeadOf(p string) string {
-	r, err := git.PlainOpenWithOptions(p, &git.PlainOpenOptions{DetectDotGit: true})
-	if err != nil {
-		return ""
-	}
-	h, err := r.Head()
-	if err != nil {
-		return ""
-	}
-	return h.Hash().String()
-}
-
 // redactURL drops any user info from a URL so a token embedded in it is never shown.
 func redactURL(u string) string { return redact.URL(u) }
 

@@ -7,8 +7,9 @@ package importer
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/tether-dev/tether/internal/fleetcode"
@@ -37,7 +38,7 @@ func Build(declared, observed *schema.Fleet) *Result {
 	for name, n := range declared.Nodes {
 		out.Nodes[name] = cloneNode(n)
 	}
-	for _, name := range sortedKeys(observed.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(observed.Nodes)) {
 		o := observed.Nodes[name]
 		n, declaredNode := out.Nodes[name]
 		if !declaredNode {
@@ -117,7 +118,7 @@ func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *R
 			byHost[strings.ToLower(n.Host)] = name
 		}
 	}
-	for _, key := range sortedKeys(cl.Members) {
+	for _, key := range slices.Sorted(maps.Keys(cl.Members)) {
 		m := *cl.Members[key]
 		m.Disabled = false // observed health, not configuration
 		m.Zones = nil
@@ -194,13 +195,4 @@ func joinComment(a, b string) string {
 		return b
 	}
 	return a + "\n" + b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -7,23 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/tether-dev/tether/internal/engine"
 )
-
-// For picks the display for out: a Line when it is a terminal, log lines through
-// logger otherwise.
-func For(out *os.File, logger *slog.Logger) func(engine.Event) {
-	if term.IsTerminal(int(out.Fd())) {
-		return NewLine(out).Event
-	}
-	return Log(logger)
-}
 
 // Log reports every change's outcome, retries and interruptions as slog records.
 // Starts are logged at debug level: a CI log of ten thousand creations is long enough.

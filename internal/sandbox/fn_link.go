@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -217,7 +218,7 @@ func fnListLinked(c *call) (any, error) {
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
 	out := []any{}
-	for _, a := range sortedKeys(c.n.st.Links) {
+	for _, a := range slices.Sorted(maps.Keys(c.n.st.Links)) {
 		out = append(out, linkJSON(c.n.st.Links[a]))
 	}
 	return map[string]any{"payload": out}, nil

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -134,7 +136,7 @@ func (sb *Sandbox) WaitIdle(ctx context.Context) error {
 func (sb *Sandbox) Nodes() []string {
 	sb.mu.RLock()
 	defer sb.mu.RUnlock()
-	return sortedKeys(sb.nodes)
+	return slices.Sorted(maps.Keys(sb.nodes))
 }
 
 // Flush writes every changed node now.

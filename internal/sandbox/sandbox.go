@@ -15,12 +15,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,7 +156,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		loaded[name] = true
 	}
 	if opts.Fleet != nil {
-		for _, name := range sortedKeys(opts.Fleet.Nodes) {
+		for _, name := range slices.Sorted(maps.Keys(opts.Fleet.Nodes)) {
 			if _, ok := states[name]; ok {
 				continue
 			}
@@ -173,14 +174,14 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	}
 	// A node's name becomes its state file's name: only a valid link alias (letters,
 	// digits, "_" and "-") is ever joined into a path.
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		if p := schema.LinkAliasProblem(name); p != "" {
 			cancel()
 			return nil, fmt.Errorf("sandbox: node name %q %s (TETHER-L10); nothing was served or written", name, p)
 		}
 	}
 	hosts := map[string]string{}
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		h := states[name].Host
 		if other, dup := hosts[h]; dup {
 			cancel()
@@ -188,7 +189,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		}
 		hosts[h] = name
 	}
-	for _, name := range sortedKeys(states) {
+	for _, name := range slices.Sorted(maps.Keys(states)) {
 		// A node read from its file is already saved; rewriting 10k accounts and their
 		// zones per parent at every start made each sandboxed command pay for it.
 		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]http.ConnState{}, dirty: !loaded[name]}
@@ -201,7 +202,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	// large parent), which is most of a start and shares nothing between nodes.
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, name := range sortedKeys(sb.nodes) {
+	for _, name := range slices.Sorted(maps.Keys(sb.nodes)) {
 		n := sb.nodes[name]
 		g.Go(func() error {
 			if err := ctx.Err(); err != nil {
@@ -442,15 +443,6 @@ func (sb *Sandbox) nodeByHost(host string) *node {
 
 // markDirty records that n.st changed; the flusher writes it soon. Callers hold n.mu.
 func (n *node) markDirty() { n.dirty = true }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // majorOf returns the major of a "11.MAJOR.x.y" version, or 0.
 func majorOf(v string) int {

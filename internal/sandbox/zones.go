@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -53,7 +54,7 @@ func (n *node) startDNS() error {
 	defer n.mu.Unlock()
 	n.dns.store = nameserver.NewMemStore()
 	n.dns.saved = map[string]*dnszone.Zone{}
-	for _, origin := range sortedKeys(n.st.Zones) {
+	for _, origin := range slices.Sorted(maps.Keys(n.st.Zones)) {
 		z, err := dnszone.Parse(origin, n.st.Zones[origin])
 		if err != nil {
 			return fmt.Errorf("zone %s in the saved state: %w", origin, err)
@@ -568,7 +569,7 @@ func (n *node) replicateZone(origin string) {
 func (sb *Sandbox) ReplicateDNS(ctx context.Context) error {
 	sb.mu.RLock()
 	nodes := make([]*node, 0, len(sb.nodes))
-	for _, name := range sortedKeys(sb.nodes) {
+	for _, name := range slices.Sorted(maps.Keys(sb.nodes)) {
 		nodes = append(nodes, sb.nodes[name])
 	}
 	sb.mu.RUnlock()

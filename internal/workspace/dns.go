@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 
@@ -78,7 +80,7 @@ func WHMDisabled(ctx context.Context, fleet *schema.Fleet, whm providers.Provide
 		return out, nil
 	}
 	var notes []string
-	for _, parent := range sortedKeys(fleet.DNSClusters) {
+	for _, parent := range slices.Sorted(maps.Keys(fleet.DNSClusters)) {
 		c := fleet.DNSClusters[parent]
 		if c == nil || !c.Enabled || !hasCPanelMember(c) {
 			continue
@@ -182,7 +184,7 @@ func FindMember(fleet *schema.Fleet, arg string) (parent, name string, m *schema
 		wantParent, wantName = p, n
 	}
 	var found []string
-	for _, p := range sortedKeys(fleet.DNSClusters) {
+	for _, p := range slices.Sorted(maps.Keys(fleet.DNSClusters)) {
 		c := fleet.DNSClusters[p]
 		if c == nil || c.Members[wantName] == nil || (wantParent != "" && p != wantParent) {
 			continue
@@ -197,15 +199,6 @@ func FindMember(fleet *schema.Fleet, arg string) (parent, name string, m *schema
 	default:
 		return "", "", nil, fmt.Errorf("dns enable %s: %s is a member of the clusters of %s; name one as PARENT/%s", arg, wantName, strings.Join(found, ", "), wantName)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // EnableState re-enables an rfc2136 member in Tether's state, the only place that

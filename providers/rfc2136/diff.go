@@ -3,6 +3,8 @@ package rfc2136
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -97,15 +99,6 @@ func group(zone string, rrs []dns.RR) map[string]*rrset {
 	return out
 }
 
-func sortedKeys(m map[string]*rrset) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func contains(rrs []dns.RR, rr dns.RR) bool {
 	for _, x := range rrs {
 		if dns.IsDuplicate(x, rr) {
@@ -183,7 +176,7 @@ func flatten(units []unit) []Op {
 func Diff(zone string, have, want []dns.RR) []Op {
 	hs, ws := group(zone, have), group(zone, want)
 	var units []unit
-	for _, k := range sortedKeys(hs) {
+	for _, k := range slices.Sorted(maps.Keys(hs)) {
 		if _, ok := ws[k]; ok {
 			continue
 		}
@@ -194,7 +187,7 @@ func Diff(zone string, have, want []dns.RR) []Op {
 		}
 		units = append(units, unit{removalPhase(h.typ), []Op{{Kind: OpDelRRset, RR: rrsetHeader(h), Set: k}}})
 	}
-	for _, k := range sortedKeys(ws) {
+	for _, k := range slices.Sorted(maps.Keys(ws)) {
 		w, h := ws[k], hs[k]
 		if h == nil {
 			units = append(units, unit{additionPhase(w.typ), adds(w, k)})

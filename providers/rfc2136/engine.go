@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -318,7 +320,7 @@ func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
 			units = append(units, unit{removalPhase(t), []Op{{Kind: OpDelRRset, RR: &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET}}, Set: k}}})
 		}
 	}
-	for _, k := range sortedKeys(ws) {
+	for _, k := range slices.Sorted(maps.Keys(ws)) {
 		if prev != nil && prev.Sets[k] == wd[k] {
 			continue
 		}

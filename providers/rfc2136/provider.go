@@ -120,14 +120,6 @@ func (p *Provider) Capabilities() providers.Capabilities {
 	return providers.Capabilities{CanUpdate: true, CanTransfer: true, CanResync: true}
 }
 
-// SetFleet gives the provider the desired fleet (thresholds, notification settings)
-// when Apply runs without a preceding Scopes or Observe (a saved plan).
-func (p *Provider) SetFleet(f *schema.Fleet) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.fleet = f
-}
-
 // Scopes implements providers.Provider: the fleet's rfc2136 members, "PARENT/MEMBER".
 // It also starts a new round: parents' zones are read afresh.
 //

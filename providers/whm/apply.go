@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -308,7 +308,7 @@ func (p *Provider) setPasswordStrengths(ctx context.Context, c *whmapi.Client, n
 	if err != nil {
 		return fmt.Errorf("read back: %w", err)
 	}
-	for _, k := range sortedKeys(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if cur[k] != want[k] {
 			return fmt.Errorf("read back: %s is %d, want %d", k, cur[k], want[k])
 		}
@@ -603,7 +603,7 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 }
 
 func (p *Provider) setFeatures(ctx context.Context, c *whmapi.Client, user string, want map[string]bool) error {
-	names := sortedKeys(want)
+	names := slices.Sorted(maps.Keys(want))
 	got := map[string]bool{}
 	for _, f := range names {
 		uf, err := c.UsersFeatures(ctx, f, []string{user})
@@ -629,7 +629,7 @@ func (p *Provider) setFeatures(ctx context.Context, c *whmapi.Client, user strin
 	if _, err := c.Call(ctx, whmapi.Idempotent, "add_override_features_for_user", url.Values{"user": {user}, "features": {string(js)}}, nil); err != nil {
 		return fmt.Errorf("features: %w", err)
 	}
-	for _, f := range sortedKeys(diff) {
+	for _, f := range slices.Sorted(maps.Keys(diff)) {
 		uf, err := c.UsersFeatures(ctx, f, []string{user})
 		if err != nil {
 			return fmt.Errorf("read back feature %s: %w", f, err)
@@ -932,15 +932,6 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 
 // errTaskTimeout marks a background task that did not finish within TaskTimeout.
 var errTaskTimeout = errors.New("the server's background task did not finish in time")
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 func contains(xs []string, x string) bool {
 	for _, y := range xs {

@@ -68,6 +68,39 @@ func TestParseClusterStatus(t *testing.T) {
 	}
 }
 
+// The branches the sandbox never renders (it is no DNSSEC coordinator; every member
+// answers its batch): the template's texts in its markup, read as their states.
+func TestParseClusterStatusTemplateOnlyStates(t *testing.T) {
+	page, err := os.ReadFile(sandboxPages + "clusterstatus.default.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const active = `11.120.0.5 <img src="/green-status.gif" alt="Server Active" title="Server Active" />`
+	yellow := `<img src="/yellow-status.gif" alt="Server Warning" title="Server Warning" />`
+	tests := []struct {
+		cell  string
+		state memberState
+	}{
+		{"Requires cPanel update to support DNSSEC. " + yellow, stateDNSSEC},
+		{`Requires PowerDNS to support DNSSEC. [<a href="/scripts7/upgradeclustermember?cluster_user=root&amp;server=192.0.2.11">Upgrade</a>] ` + yellow, stateDNSSEC},
+		{"", stateNoStatus}, // status 0: no branch matched
+		{`Connection timed out <img src="/red-status.gif" alt="Server Error" title="Server Error" />`, stateError}, // server.error, any text
+	}
+	for _, tt := range tests {
+		body := strings.Replace(string(page), active, tt.cell, 1)
+		if body == string(page) {
+			t.Fatal("the test's edit did not apply")
+		}
+		st, err := parseClusterStatus(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.cell, err)
+		}
+		if m := st.Members[0]; m.State != tt.state || m.Disabled() {
+			t.Errorf("%q: state %s, disabled %t", tt.cell, m.State, m.Disabled())
+		}
+	}
+}
+
 // Markup the parser does not know is an error: the old hand-written page, a login
 // page, a changed status text, a row without its cells.
 func TestParseClusterStatusRefusesUnknownMarkup(t *testing.T) {

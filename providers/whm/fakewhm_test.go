@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -299,7 +301,7 @@ func (f *fakeWHM) call(fn string, q url.Values) (any, string) {
 		return nil, ""
 	case "list_linked_server_nodes":
 		var out []any
-		for _, alias := range sortedKeys(f.linked) {
+		for _, alias := range slices.Sorted(maps.Keys(f.linked)) {
 			out = append(out, f.linked[alias])
 		}
 		return map[string]any{"payload": out}, ""
@@ -406,7 +408,7 @@ func (f *fakeWHM) call(fn string, q url.Values) (any, string) {
 		}
 		return map[string]any{"user_info": infos, "log": []any{}}, ""
 	case "listresellers":
-		return map[string]any{"reseller": sortedKeys(f.resellers)}, ""
+		return map[string]any{"reseller": slices.Sorted(maps.Keys(f.resellers))}, ""
 	case "setupreseller":
 		if f.accts[q.Get("user")] == nil {
 			return nil, "Account does not exist."
@@ -512,7 +514,7 @@ func (f *fakeWHM) listaccts(q url.Values) (any, string) {
 		}
 		users = []string{q.Get("search")}
 	} else {
-		users = sortedKeys(f.accts)
+		users = slices.Sorted(maps.Keys(f.accts))
 	}
 	var out []any
 	for _, u := range users {

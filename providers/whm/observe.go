@@ -3,6 +3,8 @@ package whm
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -255,7 +257,7 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 	}
 	// Choose before starting: the goroutines write out.Nodes, which the choice reads.
 	var todo []string
-	for _, name := range sortedKeys(desired.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(desired.Nodes)) {
 		n := desired.Nodes[name]
 		if n == nil || n.Role != schema.RoleChild || n.Parent != scope || n.Lost || out.Nodes[name] != nil || !p.hasEndpoint(name) {
 			continue

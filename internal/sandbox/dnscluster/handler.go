@@ -171,15 +171,15 @@ func (h *handler) wrap(fn func(q *req) string) http.HandlerFunc {
 			_, _ = w.Write([]byte(htmlHead + fatal(msg) + htmlFoot))
 			return
 		}
-		q := &req{r: r, f: r.Form, id: id, user: clusterUser(r.Form.Get("cluster_user"), id)}
+		q := &req{r: r, f: r.Form, id: id, user: clusterUser(id)}
 		_, _ = w.Write([]byte(htmlHead + fn(q) + htmlFoot))
 	}
 }
 
 // clusterUser is get_validated_cluster_user_from_formenv for the one cluster the
 // sandbox models, root's: a reseller's cluster_user is not modelled, so every
-// request works on root's cluster and the page links back with the user it names.
-func clusterUser(form string, id Identity) string {
+// request works on root's cluster and the page links back with the caller's user.
+func clusterUser(id Identity) string {
 	if id.User != "" {
 		return id.User
 	}
@@ -454,8 +454,9 @@ func (h *handler) activateRemote(q *req) string {
 
 func (h *handler) configureProvider(q *req) (bool, string, string) {
 	for _, p := range []string{"cluster_user", "dnsrole", "module"} {
-		if q.f.Get(p) == "" {
-			// Cpanel::Exception::MissingParameter, caught by the CGI's eval.
+		if !perlTrue(q.f.Get(p)) {
+			// `$config{X} or die`: Cpanel::Exception::MissingParameter, caught by the
+			// CGI's eval.
 			return false, "The required parameter “" + p + "” is not set.", ""
 		}
 	}

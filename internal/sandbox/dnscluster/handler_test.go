@@ -221,6 +221,8 @@ func TestScreens(t *testing.T) {
 			}},
 		{name: "add: dnsrole is required", start: withMembers(), path: PathActivateRemote, form: add("ns1.example", ""),
 			message: "The required parameter “dnsrole” is not set."},
+		{name: "add: dnsrole 0 is missing too (Perl truth)", start: withMembers(), path: PathActivateRemote, form: add("ns1.example", "0"),
+			message: "The required parameter “dnsrole” is not set."},
 		{name: "add: cluster_user is required", start: withMembers(), path: PathActivateRemote, form: add("ns1.example", "sync", "cluster_user", ""),
 			message: "The required parameter “cluster_user” is not set."},
 		{name: "add: a bad role fails in setup", start: withMembers(), path: PathActivateRemote, form: add("ns1.example", "Sync"),

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -38,15 +39,6 @@ func Run(t *testing.T, newState func(t *testing.T) Factory) {
 	}
 }
 
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func testInventory(t *testing.T, open Factory) {
 	ctx := context.Background()
 	a, b := open(t), open(t)
@@ -61,7 +53,7 @@ func testInventory(t *testing.T, open Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := keys(inv); !slices.Equal(got, []string{"account.x", "account.y"}) {
+	if got := slices.Sorted(maps.Keys(inv)); !slices.Equal(got, []string{"account.x", "account.y"}) {
 		t.Fatalf("inventory %v", got)
 	}
 	if e := inv["account.x"]; e.Target != "web1" || !e.Created.Equal(when) {
@@ -99,7 +91,7 @@ func testProtected(t *testing.T, open Factory) {
 		t.Fatal(err)
 	}
 	got, err := s.Protected(ctx)
-	if err != nil || !slices.Equal(keys(got), []string{"account.a", "reseller.r"}) {
+	if err != nil || !slices.Equal(slices.Sorted(maps.Keys(got)), []string{"account.a", "reseller.r"}) {
 		t.Fatalf("protected %v, %v", got, err)
 	}
 }
