@@ -265,8 +265,21 @@ func WriteYAML(w io.Writer, f *schema.Fleet) error {
 			if n.Port != 0 {
 				p("    port: %d\n", n.Port)
 			}
+			if n.Address != "" {
+				p("    address: %s\n", q(n.Address))
+			}
 			if n.TLS != nil {
-				p("    tls: {caFile: %s, insecure: %t}\n", q(n.TLS.CAFile), n.TLS.Insecure)
+				var kv []string
+				if n.TLS.CAFile != "" {
+					kv = append(kv, "caFile: "+q(n.TLS.CAFile))
+				}
+				if n.TLS.Fingerprint != "" {
+					kv = append(kv, "fingerprint: "+q(n.TLS.Fingerprint))
+				}
+				if n.TLS.Insecure {
+					kv = append(kv, "insecure: true")
+				}
+				p("    tls: {%s}\n", strings.Join(kv, ", "))
 			}
 			if c := n.Credentials; c != nil {
 				var kv []string

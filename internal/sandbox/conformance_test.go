@@ -31,6 +31,7 @@ var lackOK = map[string]string{
 	"listaccts.data.acct.standalone_feature":              "AI App Builder accounts only (11.138 page; absent from 11.120 Whostmgr/Accounts/List.pm); Tether models none",
 	"listaccts.data.acct.standalone_feature_name":         "as standalone_feature",
 	"listzones.data":                                      "no data when the server has no zones (11.120 Whostmgr/API/1/DNS.pm listzones)",
+	"listaccts.data":                                      "no data when no account matches (11.120 Whostmgr/API/1/Accounts.pm listaccts: return if !$count)",
 	"enable_dnssec_for_domains.data.domains.nsec_error":   "only on a failure",
 	"enable_dnssec_for_domains.data.domains.new_key_id":   "only on success",
 	"enable_dnssec_for_domains.data.domains.nsec_version": "only on success",

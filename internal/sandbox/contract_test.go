@@ -179,8 +179,18 @@ func TestContract(t *testing.T) {
 		}
 	}
 	rec("listaccts.exact_miss", s.refused("No accounts found.", "web1", "listaccts", "searchtype", "user", "search", "zed", "searchmethod", "exact"))
-	s.refused("not a valid search type", "web1", "listaccts", "searchtype", "color", "search", "x")
-	s.refused("not a valid search expression", "web1", "listaccts", "searchtype", "user", "search", "(")
+	// 11.120 Whostmgr/API/1/Accounts.pm and Whostmgr/Accounts/List.pm: an unknown
+	// searchtype is refused; an invalid expression, or no searchtype, filters nothing.
+	s.refused("Unknown search type.", "web1", "listaccts", "searchtype", "color", "search", "x")
+	for _, kv := range [][]string{{"searchtype", "user", "search", "("}, {"search", "nothing-matches-this"}} {
+		var all struct {
+			Acct []acct `json:"acct"`
+		}
+		s.must("web1", "listaccts", kv...).decode(t, &all)
+		if len(all.Acct) != 2 {
+			t.Fatalf("listaccts %v: %d accounts, want all 2", kv, len(all.Acct))
+		}
+	}
 	var want struct {
 		Acct []map[string]any `json:"acct"`
 	}

@@ -130,7 +130,7 @@ func fnCreateacct(c *call) (any, error) {
 	}
 	if c.has("child_workloads") {
 		// 11.120 Whostmgr/API/1/Accounts.pm createacct.
-		return nil, die("Invalid parameter: child_workloads")
+		return nil, perlDie("Invalid parameter: child_workloads")
 	}
 	pass := c.str("password")
 	if pass == "" {
@@ -311,8 +311,12 @@ func fnListaccts(c *call) (any, error) {
 	searchtype := c.str("searchtype")
 	search := c.str("search")
 	method := c.str("searchmethod")
-	if searchtype == "" {
-		searchtype = "domain"
+	// 11.120 Whostmgr/API/1/Accounts.pm listaccts and Whostmgr/Accounts/List.pm: an
+	// unknown searchtype is refused; without one, nothing is filtered; a search that
+	// is not a valid expression matches everything; exact searches compare
+	// case-insensitively.
+	if _, given := c.args["searchtype"]; given && !slices.Contains([]string{"domain", "ip", "user", "package", "owner", "domain_and_user"}, searchtype) {
+		return nil, fail("Unknown search type.")
 	}
 	fields := map[string]func(a *account) []string{
 		"domain":          func(a *account) []string { return []string{a.Domain} },
@@ -324,20 +328,22 @@ func fnListaccts(c *call) (any, error) {
 	}
 	get, ok := fields[searchtype]
 	if !ok {
-		return nil, die("“%s” is not a valid search type: use domain, ip, user, package, owner or domain_and_user.", searchtype)
+		get = func(*account) []string { return []string{""} }
+		search = ""
 	}
 	var match func(s string) bool
 	switch {
 	case search == "":
 		match = func(string) bool { return true }
 	case method == "exact":
-		match = func(s string) bool { return s == search }
+		match = func(s string) bool { return strings.EqualFold(s, search) }
 	default:
 		re, err := regexp.Compile("(?i)" + search)
 		if err != nil {
-			return nil, die("“%s” is not a valid search expression.", search)
+			match = func(string) bool { return true }
+		} else {
+			match = re.MatchString
 		}
-		match = re.MatchString
 	}
 	var want []string
 	for _, w := range strings.Split(c.str("want"), ",") {
@@ -364,8 +370,9 @@ func fnListaccts(c *call) (any, error) {
 		if search != "" && method == "exact" && searchtype == "user" {
 			return nil, fail("No accounts found.")
 		}
-		// The reference documents data.acct for every success: an empty list.
-		return map[string]any{"acct": []any{}}, nil
+		// No data when nothing matched (11.120 Whostmgr/API/1/Accounts.pm listaccts:
+		// "return if !$count").
+		return nil, nil
 	}
 	return map[string]any{"acct": accts}, nil
 }
@@ -373,7 +380,8 @@ func fnListaccts(c *call) (any, error) {
 func fnAccountSummary(c *call) (any, error) {
 	user, domain := c.str("user"), strings.ToLower(c.str("domain"))
 	if user == "" && domain == "" {
-		return nil, missing("user")
+		// 11.120 Whostmgr/API/1/Accounts.pm accountsummary dies with this text.
+		return nil, perlDie("You must specify a user or domain to get a summary of.")
 	}
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
@@ -392,9 +400,13 @@ func fnAccountSummary(c *call) (any, error) {
 // --- modifyacct ---
 
 func fnModifyacct(c *call) (any, error) {
-	user, err := c.required("user")
-	if err != nil {
-		return nil, err
+	user := c.str("user")
+	if !c.has("user") {
+		// 11.120 Whostmgr/API/1/Accounts.pm modifyacct sets result 0 itself.
+		return nil, fail("Must at least specify a user to modify.")
+	}
+	if user == "" {
+		return nil, noUser(user)
 	}
 	newDomain := c.str("domain")
 	if newDomain == "" {
@@ -428,7 +440,7 @@ func fnModifyacct(c *call) (any, error) {
 	var child link
 	var distributed bool
 	var childDomain, childEmail, childPlan string
-	err = c.lock(func(st *nodeState) (bool, error) {
+	err := c.lock(func(st *nodeState) (bool, error) {
 		a := st.Accounts[user]
 		if a == nil {
 			return false, noUser(user)

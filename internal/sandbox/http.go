@@ -55,6 +55,12 @@ func die(format string, a ...any) error {
 	return &apiError{reason: "API failure: (XID " + randomString("abcdefghijklmnopqrstuvwxyz0123456789", 6) + ") " + fmt.Sprintf(format, a...)}
 }
 
+// perlDie is a failure from a plain Perl die (a string, not a cPanel exception):
+// "API failure: " and the text, without an XID.
+func perlDie(format string, a ...any) error {
+	return &apiError{reason: "API failure: " + fmt.Sprintf(format, a...)}
+}
+
 // typedErr is a failure with data {type, detail}.
 func typedErr(reason, typ string, detail any) error {
 	return &apiError{reason: reason, data: map[string]any{"type": typ, "detail": detail}}

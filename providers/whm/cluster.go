@@ -139,7 +139,7 @@ func (p *Provider) logMemberState(parent, name string, m clusterMember) {
 	switch m.State {
 	case stateActive, stateAutoDisabled:
 	case stateNeedsTrust:
-		p.log.Warn("DNS cluster member has no reverse trust: changes made on it do not reach the cluster; re-add it (remove it from the fleet and apply, then add it back) so Tether sets up reverse trust",
+		p.log.Warn("DNS cluster member has no reverse trust: changes made on it do not reach the cluster; set it up with the [Enable] link of WHM's DNS Cluster page (Tether sets it up only when it adds the member or changes it from write-only)",
 			"parent", parent, "member", name, "address", m.IP, "role", m.Role)
 	default:
 		p.log.Warn("DNS cluster member: "+m.State.String(), "parent", parent, "member", name, "address", m.IP, "status", m.Detail)
