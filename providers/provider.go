@@ -56,6 +56,12 @@ type Config struct {
 	// distributed store later): providers keep what they must remember between runs
 	// there, never in a file of their own. Nil means nothing is kept between runs.
 	State State
+	// CallTimeout bounds one request to a server, and CallAttempts the attempts of a
+	// request that failed in a way worth retrying (--call-timeout, --call-attempts);
+	// 0 leaves each provider's default. A server that does not answer costs at most
+	// CallTimeout × CallAttempts (plus the backoff between attempts) per request.
+	CallTimeout  time.Duration
+	CallAttempts int
 	// Zones reads a parent's zones, for providers that push them to other servers
 	// (rfc2136). The session wires in the provider that manages parents (whm), so no
 	// provider imports another. Nil means no zones can be read.

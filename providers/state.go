@@ -2,35 +2,31 @@ package providers
 
 import (
 	"context"
-	"time"
 )
 
-// State is the part of Tether's state a provider may use: DNS members' health and
-// what was last pushed to each member. Member ids are "PARENT/MEMBER". It is defined
-// here, by its users, so providers never import internal/: internal/state.Store
-// implements it.
+// State is the part of Tether's state that providers own: a namespaced key-value
+// space where a provider keeps what it must remember between runs (rfc2136: its
+// members' health and what it last pushed to each). Namespaces are named after the
+// provider that owns them ("rfc2136/health"); keys and values are the provider's,
+// opaque to the store. It is defined here, by its users, so providers never import
+// internal/: internal/state implements it beside its own core (inventory,
+// protection, journals, locks), on a folder today and on a distributed store
+// later, so no provider may assume a local file.
+//
+// Every method is atomic with respect to other processes sharing the state.
 type State interface {
-	Health(ctx context.Context) (map[string]Health, error)
-	UpdateHealth(ctx context.Context, member string, fn func(*Health)) (Health, error)
-	Pushed(ctx context.Context, member string) (map[string]string, error)
-	UpdatePushed(ctx context.Context, member string, zones map[string]string) error
-	ForgetMember(ctx context.Context, member string) error
-}
-
-// Health is what Tether counts about a DNS cluster member.
-type Health struct {
-	// ConsecutiveFailures counts failed commands since the last success.
-	ConsecutiveFailures int       `json:"consecutiveFailures"`
-	Disabled            bool      `json:"disabled,omitempty"`
-	DisabledAt          time.Time `json:"disabledAt,omitzero"`
-	LastError           string    `json:"lastError,omitempty"`
-	// NeedsResync is set when a disabled member is re-enabled: its zones are compared
-	// in full and rewritten before its answers are trusted again.
-	NeedsResync bool `json:"needsResync,omitempty"`
-	// Joined is when a change first succeeded on the member: from then on Tether
-	// manages it. Address and Role are the last applied, so a member removed from the
-	// fleet can still be shown (and its removal planned).
-	Joined  time.Time `json:"joined,omitzero"`
-	Address string    `json:"address,omitempty"`
-	Role    string    `json:"role,omitempty"`
+	// Get returns the value of key in ns; ok is false when there is none.
+	Get(ctx context.Context, ns, key string) (value string, ok bool, err error)
+	// List returns every key of ns with its value (empty, not nil, when none).
+	List(ctx context.Context, ns string) (map[string]string, error)
+	// Update changes one key in one atomic read-modify-write: fn sees the current
+	// value (ok false when none) and returns the new one, or del to remove the key.
+	// It returns what was stored. An fn that returns the value it was given writes
+	// nothing.
+	Update(ctx context.Context, ns, key string, fn func(old string, ok bool) (value string, del bool)) (string, error)
+	// Put sets several keys of ns in one atomic step.
+	Put(ctx context.Context, ns string, values map[string]string) error
+	// Drop removes a whole namespace. Dropping one that does not exist is not an
+	// error.
+	Drop(ctx context.Context, ns string) error
 }

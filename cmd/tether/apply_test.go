@@ -421,10 +421,23 @@ func TestApplyRefusedWhileParentLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The writer holding the lock is an apply of this fleet, still running: its
+	// journal is open. The refused apply must not call it unfinished.
+	abs, _ := filepath.Abs(e.fleet)
+	running := state.JournalHeader{ID: "running-apply", Started: time.Now(), Fleet: abs, Parents: []string{"web1"},
+		Changes: []state.PlannedChange{{ID: "account.frank/create", Address: "account.frank", Action: "create", Target: "web1"}}}
+	if err := e.state(t).BeginJournal(context.Background(), running); err != nil {
+		t.Fatal(err)
+	}
 	r := e.run(t, "apply", "--auto-approve", "--lock-timeout", "100ms", e.fleet)
 	expect(t, r, 1, "cannot apply to web1: parent web1: locked by another writer (held by pid")
+	if strings.Contains(r.stdout+r.stderr, "did not finish") {
+		t.Errorf("an apply that did not get the lock called the running one unfinished:\n%s", r.stderr)
+	}
 	held.Unlock()
-	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	// The lock is free: now the journal is an unfinished apply's, and this one says so
+	// and finishes it.
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!", "did not finish", "finishes it")
 }
 
 func TestSingleDashOut(t *testing.T) {

@@ -142,7 +142,7 @@ a one-change plan that is printed, then applied.`,
 }
 
 func enableRFC2136(cmd *cobra.Command, st providers.State, parent, name string) error {
-	was, err := workspace.EnableState(cmd.Context(), st, parent, name)
+	was, err := workspace.EnableState(st, parent, name)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/bindtest"
 	"github.com/tether-dev/tether/internal/sandbox"
-	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/providers/rfc2136"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -311,7 +311,7 @@ func TestDNSBINDMembersConverge(t *testing.T) {
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "- dns.web1.member.bind2", "! records held only by bind2 will no longer exist on bind1, ns1, ns2, web1",
 		"! Tether stops updating bind2; the zones on it are left as they are", "Apply complete! 0 created, 0 changed, 1 removed.", "DNS OK: 4 server(s)")
-	if h, err := e.state(t).Health(context.Background()); err != nil || len(h) != 1 {
+	if h, err := (rfc2136.StateStore{State: e.state(t)}).AllHealth(context.Background()); err != nil || len(h) != 1 {
 		t.Fatalf("state after removing bind2: %v, %v (only bind1 is kept)", h, err)
 	}
 	if got := digA(t, wo, "mail.frank.example"); !only(got, "192.0.2.21") {
@@ -332,13 +332,13 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-func (e env) health(t *testing.T, member string) state.Health {
+func (e env) health(t *testing.T, member string) rfc2136.Health {
 	t.Helper()
-	all, err := e.state(t).Health(context.Background())
+	h, err := rfc2136.StateStore{State: e.state(t)}.Health(member)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return all[member]
+	return h
 }
 
 // A write-only BIND member pointed at a closed port fails every command; past the
@@ -361,7 +361,7 @@ func TestDNSMemberDisabledAfterThresholdUntilEnabled(t *testing.T) {
 	e.edit(t, "address: "+wo.n.Addr, "address: "+gone)
 	e.edit(t, "contactEmail: frank@example.org", "contactEmail: frank@example.org\n    mail: {node: mail2}")
 	var runs int
-	for h := (state.Health{}); !h.Disabled; h = e.health(t, "web1/bind2") {
+	for h := (rfc2136.Health{}); !h.Disabled; h = e.health(t, "web1/bind2") {
 		if runs++; runs > threshold+1 {
 			t.Fatalf("bind2 not disabled after %d applies: %+v", runs-1, h)
 		}

@@ -49,6 +49,8 @@ type connFlags struct {
 	parallelism  int
 	taskTimeout  time.Duration
 	strict       bool
+	callTimeout  time.Duration
+	callAttempts int
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -64,13 +66,15 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		cmd.Flags().DurationVar(&f.taskTimeout, "task-timeout", providers.DefaultTaskTimeout,
 			"how long to wait for a server's background task (moving an account's mail, activating a profile) before reporting it failed")
 	}
+	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 2*time.Minute, "how long one request to a server may go unanswered before it counts as failed (a hung server costs at most this times --call-attempts per request)")
+	cmd.Flags().IntVar(&f.callAttempts, "call-attempts", 4, "how many times a request that timed out or failed transiently is tried in all")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 
 // sessionOptionsFor is the session a command's flags ask for, logging to cmd's stderr.
 func (c *cli) sessionOptionsFor(cmd *cobra.Command, path string, cf connFlags) session.Options {
 	return c.sessionOptions(session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, StrictSecrets: cf.strict,
-		TaskTimeout: cf.taskTimeout, Logger: c.newLogger(cmd.ErrOrStderr())})
+		TaskTimeout: cf.taskTimeout, CallTimeout: cf.callTimeout, CallAttempts: cf.callAttempts, Logger: c.newLogger(cmd.ErrOrStderr())})
 }
 
 // reportInvalid prints an invalid fleet's problems line by line on stderr and ends the

@@ -161,6 +161,7 @@ func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
 		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
 		Session: func(o *session.Options) {
 			o.StrictSecrets, o.TaskTimeout = wf.strict, wf.taskTimeout
+			o.CallTimeout, o.CallAttempts = wf.callTimeout, wf.callAttempts
 			if c.session != nil {
 				c.session(o)
 			}

@@ -42,6 +42,10 @@ type ApplyOptions struct {
 	Locks []string
 	// LockWait is how long to wait for a lock someone else holds; 0 tries once.
 	LockWait time.Duration
+	// ChangeTimeout bounds one change, its attempts and its waits for the server's
+	// background tasks included; past it the change fails, naming the bound. 0 is no
+	// bound beyond the providers' own.
+	ChangeTimeout time.Duration
 	// Events, when set, is told what happens, one call at a time (progress, logs).
 	Events func(Event)
 	// Now and Sleep stand in for the clock in tests.
@@ -536,15 +540,26 @@ func (e *engine) startReady(ctx context.Context, results chan<- outcome) {
 
 // execute runs one change with retries. A running change is not cancelled with ctx:
 // stopping a WHM call halfway helps nobody, and every provider call has its own
-// timeout. ctx only cuts short the wait between attempts.
+// timeout. ctx cuts short the wait between attempts, and a provider's wait for a
+// server's background task (providers.StopWaiting). ChangeTimeout bounds the whole
+// change, attempts and waits included.
 func (e *engine) execute(ctx context.Context, i int, results chan<- outcome) {
 	c := e.g.changes[i]
 	start := e.opts.Now()
-	runCtx := context.WithoutCancel(ctx)
+	runCtx := providers.WithStopWaiting(context.WithoutCancel(ctx), ctx.Done())
+	if e.opts.ChangeTimeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(runCtx, e.opts.ChangeTimeout)
+		defer cancel()
+	}
 	o := outcome{i: i}
 	for {
 		o.attempts++
 		o.err = e.call(runCtx, c)
+		if o.err != nil && runCtx.Err() != nil && ctx.Err() == nil {
+			o.err = fmt.Errorf("not finished within the change timeout (%s): %w", e.opts.ChangeTimeout, o.err)
+			break
+		}
 		if o.err == nil || !errors.Is(o.err, providers.ErrTransient) || o.attempts >= e.opts.Retry.Attempts {
 			break
 		}

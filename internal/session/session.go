@@ -53,6 +53,10 @@ type Options struct {
 	// tether-state inside the sandbox's folder).
 	StateDir string
 
+	// CallTimeout and CallAttempts bound each request to a server (providers.Config).
+	CallTimeout  time.Duration
+	CallAttempts int
+
 	// StrictSecrets refuses a token or secret file that its group or others may
 	// read; without it such a file draws a warning (--strict).
 	StrictSecrets bool
@@ -189,6 +193,7 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 		s.closers = append(s.closers, st.Close)
 	}
 	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger, State: s.State, TaskTimeout: opts.TaskTimeout,
+		CallTimeout: opts.CallTimeout, CallAttempts: opts.CallAttempts,
 		Zones: providers.ZoneSourceFunc(s.zones)}
 	s.Providers = map[string]providers.Provider{}
 	for _, name := range providers.Names() {

@@ -224,7 +224,7 @@ func TestOpenHandsTheStateToProviders(t *testing.T) {
 			if s.State == nil || s.Config.State == nil || s.Config.State != providers.State(s.State) {
 				t.Fatalf("state %v, providers' %v", s.State, s.Config.State)
 			}
-			if _, err := s.State.UpdateHealth(ctx, "web1/bind1", func(h *state.Health) { h.Disabled = true }); err != nil {
+			if err := s.State.Put(ctx, "test/ns", map[string]string{"web1/bind1": "disabled"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {
@@ -238,7 +238,7 @@ func TestOpenHandsTheStateToProviders(t *testing.T) {
 			if st.Dir() != tc.dir {
 				t.Errorf("state in %s, want %s", st.Dir(), tc.dir)
 			}
-			if h, _ := st.Health(ctx); !h["web1/bind1"].Disabled {
+			if v, ok, _ := st.Get(ctx, "test/ns", "web1/bind1"); !ok || v != "disabled" {
 				t.Errorf("what the session's state recorded is not in %s", tc.dir)
 			}
 		})

@@ -27,8 +27,8 @@ const DefaultDir = ".tether/state"
 //	.lock                 flock'd around every read-modify-write, so processes take turns
 //	inventory.json        objects Tether created
 //	protected.json        addresses last applied with protect: true
-//	health.json           DNS members' health
-//	pushed/MEMBER.json    what was last pushed to a DNS member, by zone (MEMBER escaped)
+//	kv/NS.json            one namespace of the providers' key-value space (NS escaped):
+//	                      rfc2136/health, rfc2136/pushed/PARENT/MEMBER
 //	journals/ID.json      the header of an apply's journal
 //	journals/ID.steps     one JSON line per finished change, appended
 //	locks/PARENT.lock     flock'd while an apply writes to PARENT; holds who has it
@@ -50,12 +50,16 @@ var _ Store = (*Folder)(nil)
 
 // Open opens (creating) the state folder dir.
 func Open(dir string) (*Folder, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "journals"), filepath.Join(dir, "locks"), filepath.Join(dir, "pushed")} {
+	for _, d := range []string{dir, filepath.Join(dir, "journals"), filepath.Join(dir, "locks"), filepath.Join(dir, "kv")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("state: create %s: %w", d, err)
 		}
 	}
-	return &Folder{dir: dir, steps: map[string]*os.File{}}, nil
+	f := &Folder{dir: dir, steps: map[string]*os.File{}}
+	if err := f.migrate(); err != nil {
+		return nil, fmt.Errorf("state: move health and pushed digests into the key-value space: %w", err)
+	}
+	return f, nil
 }
 
 // Dir returns the folder, for messages.
@@ -398,123 +402,201 @@ func (f *Folder) EndJournal(ctx context.Context, id string) error {
 	return nil
 }
 
-type healthFile struct {
+// kvFile is one namespace of the providers' key-value space.
+type kvFile struct {
 	Version int               `json:"version"`
-	Members map[string]Health `json:"members"`
+	NS      string            `json:"ns"`
+	Values  map[string]string `json:"values"`
 }
 
-// Health implements Store.
-func (f *Folder) Health(ctx context.Context) (map[string]Health, error) {
-	var hf healthFile
-	if err := f.exclusive(ctx, func() error { return readJSON(f.path("health.json"), &hf) }); err != nil {
-		return nil, fmt.Errorf("state: read health: %w", err)
-	}
-	if hf.Members == nil {
-		hf.Members = map[string]Health{}
-	}
-	return hf.Members, nil
+// kvPath keeps one file per namespace, so a push to one member of a thousand zones
+// rewrites that member's namespace only. Namespaces hold '/': escaped.
+func (f *Folder) kvPath(ns string) string {
+	return f.path("kv", url.PathEscape(ns)+".json")
 }
 
-// UpdateHealth implements Store.
-func (f *Folder) UpdateHealth(ctx context.Context, member string, fn func(*Health)) (Health, error) {
-	var out Health
-	err := f.exclusive(ctx, func() error {
-		var hf healthFile
-		if err := readJSON(f.path("health.json"), &hf); err != nil {
-			return err
-		}
-		if hf.Members == nil {
-			hf.Members = map[string]Health{}
-		}
-		hf.Version = 1
-		old, had := hf.Members[member]
-		h := old
-		fn(&h)
-		out = h
-		if had && h == old {
-			// Most commands succeed on a healthy member: nothing to write, and no
-			// fsync per command.
-			return nil
-		}
-		hf.Members[member] = h
-		return writeJSON(f.path("health.json"), hf)
+func checkNS(ns string) error {
+	if ns == "" {
+		return errors.New("state: empty namespace")
+	}
+	return nil
+}
+
+func (f *Folder) readKV(ns string) (kvFile, error) {
+	var kf kvFile
+	if err := readJSON(f.kvPath(ns), &kf); err != nil {
+		return kf, err
+	}
+	if kf.Values == nil {
+		kf.Values = map[string]string{}
+	}
+	kf.Version, kf.NS = 1, ns
+	return kf, nil
+}
+
+// Get implements providers.State.
+func (f *Folder) Get(ctx context.Context, ns, key string) (string, bool, error) {
+	all, err := f.List(ctx, ns)
+	if err != nil {
+		return "", false, err
+	}
+	v, ok := all[key]
+	return v, ok, nil
+}
+
+// List implements providers.State.
+func (f *Folder) List(ctx context.Context, ns string) (map[string]string, error) {
+	if err := checkNS(ns); err != nil {
+		return nil, err
+	}
+	var kf kvFile
+	err := f.exclusive(ctx, func() (err error) {
+		kf, err = f.readKV(ns)
+		return err
 	})
 	if err != nil {
-		return Health{}, fmt.Errorf("state: update health of %s: %w", member, err)
+		return nil, fmt.Errorf("state: read %s: %w", ns, err)
+	}
+	return kf.Values, nil
+}
+
+// Update implements providers.State.
+func (f *Folder) Update(ctx context.Context, ns, key string, fn func(old string, ok bool) (string, bool)) (string, error) {
+	if err := checkNS(ns); err != nil {
+		return "", err
+	}
+	var out string
+	err := f.exclusive(ctx, func() error {
+		kf, err := f.readKV(ns)
+		if err != nil {
+			return err
+		}
+		old, had := kf.Values[key]
+		v, del := fn(old, had)
+		switch {
+		case del && !had, !del && had && v == old:
+			// Most commands succeed on a healthy member: nothing to write, and no
+			// fsync per command.
+			out = v
+			return nil
+		case del:
+			delete(kf.Values, key)
+		default:
+			kf.Values[key] = v
+			out = v
+		}
+		return writeJSON(f.kvPath(ns), kf)
+	})
+	if err != nil {
+		return "", fmt.Errorf("state: update %s %s: %w", ns, key, err)
 	}
 	return out, nil
 }
 
-type pushedFile struct {
-	Version int               `json:"version"`
-	Member  string            `json:"member"`
-	Zones   map[string]string `json:"zones"`
-}
-
-// pushedPath keeps one file per member, so a push to one member of a thousand zones
-// rewrites that member's file only. Member ids hold '/' ("PARENT/MEMBER"): escaped.
-func (f *Folder) pushedPath(member string) string {
-	return f.path("pushed", url.PathEscape(member)+".json")
-}
-
-// Pushed implements Store.
-func (f *Folder) Pushed(ctx context.Context, member string) (map[string]string, error) {
-	var pf pushedFile
-	if err := f.exclusive(ctx, func() error { return readJSON(f.pushedPath(member), &pf) }); err != nil {
-		return nil, fmt.Errorf("state: read what was pushed to %s: %w", member, err)
+// Put implements providers.State.
+func (f *Folder) Put(ctx context.Context, ns string, values map[string]string) error {
+	if err := checkNS(ns); err != nil {
+		return err
 	}
-	if pf.Zones == nil {
-		pf.Zones = map[string]string{}
-	}
-	return pf.Zones, nil
-}
-
-// UpdatePushed implements Store.
-func (f *Folder) UpdatePushed(ctx context.Context, member string, zones map[string]string) error {
-	if len(zones) == 0 {
+	if len(values) == 0 {
 		return nil
 	}
 	err := f.exclusive(ctx, func() error {
-		var pf pushedFile
-		if err := readJSON(f.pushedPath(member), &pf); err != nil {
+		kf, err := f.readKV(ns)
+		if err != nil {
 			return err
 		}
-		if pf.Zones == nil {
-			pf.Zones = map[string]string{}
+		for k, v := range values {
+			kf.Values[k] = v
 		}
-		pf.Version, pf.Member = 1, member
-		for z, v := range zones {
-			pf.Zones[z] = v
-		}
-		return writeJSON(f.pushedPath(member), pf)
+		return writeJSON(f.kvPath(ns), kf)
 	})
 	if err != nil {
-		return fmt.Errorf("state: record what was pushed to %s: %w", member, err)
+		return fmt.Errorf("state: write %s: %w", ns, err)
 	}
 	return nil
 }
 
-// ForgetMember implements Store.
-func (f *Folder) ForgetMember(ctx context.Context, member string) error {
+// Drop implements providers.State.
+func (f *Folder) Drop(ctx context.Context, ns string) error {
+	if err := checkNS(ns); err != nil {
+		return err
+	}
 	err := f.exclusive(ctx, func() error {
-		if err := os.Remove(f.pushedPath(member)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(f.kvPath(ns)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		var hf healthFile
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: drop %s: %w", ns, err)
+	}
+	return nil
+}
+
+// migrate moves what an older Tether kept outside the key-value space into it, in
+// the namespaces the rfc2136 provider (their only writer) now reads: health.json
+// (DNS members' health) into rfc2136/health, pushed/MEMBER.json into
+// rfc2136/pushed/MEMBER. A disabled member stays disabled across the upgrade.
+func (f *Folder) migrate() error {
+	_, health := os.Stat(f.path("health.json"))
+	old, _ := filepath.Glob(f.path("pushed", "*.json"))
+	if health != nil && len(old) == 0 {
+		return nil // the common case: nothing to move, and no lock taken
+	}
+	return f.exclusive(context.Background(), func() error {
+		var hf struct {
+			Members map[string]json.RawMessage `json:"members"`
+		}
 		if err := readJSON(f.path("health.json"), &hf); err != nil {
 			return err
 		}
-		if _, ok := hf.Members[member]; !ok {
-			return nil
+		if len(hf.Members) > 0 {
+			kf, err := f.readKV("rfc2136/health")
+			if err != nil {
+				return err
+			}
+			for m, h := range hf.Members {
+				if _, ok := kf.Values[m]; !ok {
+					kf.Values[m] = string(h)
+				}
+			}
+			if err := writeJSON(f.kvPath("rfc2136/health"), kf); err != nil {
+				return err
+			}
 		}
-		delete(hf.Members, member)
-		hf.Version = 1
-		return writeJSON(f.path("health.json"), hf)
+		if err := os.Remove(f.path("health.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		for _, p := range old {
+			var pf struct {
+				Member string            `json:"member"`
+				Zones  map[string]string `json:"zones"`
+			}
+			if err := readJSON(p, &pf); err != nil {
+				return err
+			}
+			if pf.Member != "" && len(pf.Zones) > 0 {
+				ns := "rfc2136/pushed/" + pf.Member
+				kf, err := f.readKV(ns)
+				if err != nil {
+					return err
+				}
+				for z, v := range pf.Zones {
+					if _, ok := kf.Values[z]; !ok {
+						kf.Values[z] = v
+					}
+				}
+				if err := writeJSON(f.kvPath(ns), kf); err != nil {
+					return err
+				}
+			}
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("state: forget member %s: %w", member, err)
-	}
-	return nil
 }
 
 // holder is written into a lock file so a refused writer can say who has it.

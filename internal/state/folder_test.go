@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,7 +135,7 @@ func TestWritesLeaveNoTemporaryFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.UpdateHealth(ctx, "web1/ns1", func(h *Health) { h.ConsecutiveFailures++ }); err != nil {
+	if _, err := f.Update(ctx, "test/health", "web1/ns1", func(string, bool) (string, bool) { return "1", false }); err != nil {
 		t.Fatal(err)
 	}
 	ents, err := os.ReadDir(f.Dir())
@@ -290,24 +291,41 @@ func TestProtected(t *testing.T) {
 	}
 }
 
-func TestHealthUpdates(t *testing.T) {
+// A state folder written by an older Tether (health.json, pushed/MEMBER.json) is
+// moved into the providers' key-value space on open: a member disabled before the
+// upgrade stays disabled, and what was pushed is not pushed again.
+func TestOpenMovesOldHealthAndPushedIntoKV(t *testing.T) {
 	ctx := context.Background()
-	f := open(t)
-	for range 3 {
-		if _, err := f.UpdateHealth(ctx, "web1/ns1", func(h *Health) { h.ConsecutiveFailures++ }); err != nil {
+	dir := t.TempDir()
+	for path, body := range map[string]string{
+		"health.json":              `{"version":1,"members":{"web1/bind1":{"consecutiveFailures":11,"disabled":true}}}`,
+		"pushed/web1%2Fbind1.json": `{"version":1,"member":"web1/bind1","zones":{"alice.example":"v1 d"}}`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, path), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h, err := f.UpdateHealth(ctx, "web1/ns1", func(h *Health) { h.Disabled = true; h.LastError = "timeout" })
-	if err != nil {
-		t.Fatal(err)
+	for range 2 { // the second open has nothing left to move
+		f, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, ok, err := f.Get(ctx, "rfc2136/health", "web1/bind1")
+		if err != nil || !ok || !strings.Contains(h, `"disabled":true`) || !strings.Contains(h, `"consecutiveFailures":11`) {
+			t.Fatalf("health after the move: %q %v %v", h, ok, err)
+		}
+		if z, err := f.List(ctx, "rfc2136/pushed/web1/bind1"); err != nil || z["alice.example"] != "v1 d" {
+			t.Fatalf("pushed after the move: %v %v", z, err)
+		}
+		f.Close()
 	}
-	if h.ConsecutiveFailures != 3 || !h.Disabled {
-		t.Fatalf("health = %+v", h)
-	}
-	all, err := f.Health(ctx)
-	if err != nil || all["web1/ns1"] != h || len(all) != 1 {
-		t.Fatalf("health map = %v, %v", all, err)
+	for _, old := range []string{"health.json", "pushed/web1%2Fbind1.json"} {
+		if _, err := os.Stat(filepath.Join(dir, old)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there: %v", old, err)
+		}
 	}
 }
 

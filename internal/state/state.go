@@ -1,7 +1,8 @@
 // Package state is the little state Tether keeps of its own: the inventory of objects
 // it created (so pruning never touches what it did not make), the journal of an apply
-// in progress, the health of DNS cluster members, and the locks that keep one writer
-// per parent.
+// in progress, and the locks that keep one writer per parent (Core); beside it, the
+// namespaced key-value space providers own (providers.State: the health of DNS
+// cluster members, what was pushed to them).
 //
 // Everything goes through Store, so no caller may assume the state is a local file:
 // the folder backend (Open) is the default and a distributed one (etcd) follows. The
@@ -17,9 +18,18 @@ import (
 	"github.com/tether-dev/tether/providers"
 )
 
-// Store is Tether's state. Implementations are safe for concurrent use by goroutines
+// Store is Tether's state: its own core, and the key-value space providers own
+// (providers.State: DNS members' health, pushed digests), kept in the same place so
+// one backend serves both. Implementations are safe for concurrent use by goroutines
 // and by several processes sharing the same state.
 type Store interface {
+	Core
+	providers.State
+}
+
+// Core is the state Tether's engine keeps: what it created, what the fleet protects,
+// the journals of applies, and the writer locks.
+type Core interface {
 	// Inventory returns every object Tether created, by address.
 	Inventory(ctx context.Context) (map[string]Entry, error)
 	// UpdateInventory adds and removes entries in one atomic step. Adding an address
@@ -44,22 +54,6 @@ type Store interface {
 	// EndJournal closes journal id: the apply it records completed, or a later one
 	// finished its work. Ending a journal that is not open is not an error.
 	EndJournal(ctx context.Context, id string) error
-
-	// Health returns the recorded health of every DNS member, by member key
-	// ("PARENT/MEMBER").
-	Health(ctx context.Context) (map[string]Health, error)
-	// UpdateHealth changes one member's health atomically: fn sees the current value
-	// (zero when none) and changes it; the result is stored and returned.
-	UpdateHealth(ctx context.Context, member string, fn func(*Health)) (Health, error)
-	// Pushed returns what was last pushed to a member, by zone: opaque values the
-	// provider that pushed them understands (digests). A write-only member is never
-	// read, so this is the only way a later run knows it has nothing to send.
-	Pushed(ctx context.Context, member string) (map[string]string, error)
-	// UpdatePushed records several zones of one member in one atomic step.
-	UpdatePushed(ctx context.Context, member string, zones map[string]string) error
-	// ForgetMember drops the health and the pushed values of a member that left its
-	// cluster. Forgetting an unknown member is not an error.
-	ForgetMember(ctx context.Context, member string) error
 
 	// Lock takes the writer lock of one parent, waiting until ctx is done. It fails
 	// with an error wrapping ErrLocked that names the holder when someone else keeps it.
@@ -158,10 +152,6 @@ func short(s string) string {
 	}
 	return s
 }
-
-// Health is what Tether counts about a DNS cluster member. The providers package
-// owns the type (providers use it and may not import internal/); the store keeps it.
-type Health = providers.Health
 
 // The store is the state providers are given.
 var _ providers.State = Store(nil)

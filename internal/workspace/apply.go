@@ -19,6 +19,9 @@ type ApplyOptions struct {
 	Parallelism, PerTarget int
 	// LockWait is how long to wait for a parent another writer holds.
 	LockWait time.Duration
+	// ChangeTimeout bounds one change, its retries and waits included (0: no bound
+	// beyond the providers' own).
+	ChangeTimeout time.Duration
 	// Retry is the engine's retry policy (zero: its default).
 	Retry engine.Retry
 	// Safety are the gates the plan must pass (--force, --allow-data-loss, --partial);
@@ -35,7 +38,9 @@ type ApplyOptions struct {
 	Events func(engine.Event)
 
 	// Unfinished is told of each earlier apply of this fleet that did not finish,
-	// before planning; this apply finishes it.
+	// once this apply holds the parents' locks (engine.EventBegin): before that, a
+	// journal may be an apply still running elsewhere, which holds them. This apply
+	// finishes it.
 	Unfinished func(*state.Journal)
 	// ObservedReads is told what counting the observation's reads against the
 	// servers reported (an rfc2136 member disabled by it, state not written). It
@@ -84,9 +89,17 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		return out, err
 	}
 	out.Unfinished = prev
-	for _, j := range prev {
-		if o.Unfinished != nil {
-			o.Unfinished(j)
+	events := o.Events
+	if o.Unfinished != nil && len(prev) > 0 {
+		events = func(ev engine.Event) {
+			if ev.Kind == engine.EventBegin {
+				for _, j := range prev {
+					o.Unfinished(j)
+				}
+			}
+			if o.Events != nil {
+				o.Events(ev)
+			}
 		}
 	}
 	if err := w.MakePlan(ctx, o.Parallelism); err != nil {
@@ -128,13 +141,14 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		return out, nil
 	}
 	res, err := engine.Apply(ctx, w.Plan, w.Session.Providers, engine.ApplyOptions{
-		Parallelism: o.Parallelism,
-		PerTarget:   o.PerTarget,
-		State:       w.State,
-		Locks:       engine.Locks(w.Plan, prev),
-		LockWait:    o.LockWait,
-		Retry:       o.Retry,
-		Events:      o.Events,
+		Parallelism:   o.Parallelism,
+		PerTarget:     o.PerTarget,
+		State:         w.State,
+		Locks:         engine.Locks(w.Plan, prev),
+		LockWait:      o.LockWait,
+		ChangeTimeout: o.ChangeTimeout,
+		Retry:         o.Retry,
+		Events:        events,
 	})
 	out.Result = res
 	if res == nil {

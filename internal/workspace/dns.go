@@ -36,7 +36,7 @@ type VerifyReport struct {
 // named: rfc2136 members Tether disabled (from the state's health), cpanel members
 // WHM disabled (one read of each parent's cluster status screen).
 func Verify(ctx context.Context, fleet *schema.Fleet, sess *session.Session) (*VerifyReport, error) {
-	health, err := sess.State.Health(ctx)
+	health, err := rfc2136.StateStore{State: sess.State}.AllHealth(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the DNS members' health: %w", err)
 	}
@@ -109,7 +109,7 @@ func hasCPanelMember(c *schema.DNSCluster) bool {
 // DNSTargets lists the servers to ask: every parent, and every enabled member of an
 // enabled cluster. Members Tether disabled after failures, and cpanel members WHM
 // disabled (whmOff, "PARENT/MEMBER"), are skipped and named.
-func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]providers.Health, whmOff map[string]bool) ([]dnsverify.Target, []string) {
+func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]rfc2136.Health, whmOff map[string]bool) ([]dnsverify.Target, []string) {
 	var out []dnsverify.Target
 	var skipped []string
 	addrOf := func(node string) string {
@@ -194,16 +194,17 @@ func FindMember(fleet *schema.Fleet, arg string) (parent, name string, m *schema
 // EnableState re-enables an rfc2136 member in Tether's state, the only place that
 // knows it is out: its failure count is cleared and the next apply resynchronises it.
 // It returns the member's health before.
-func EnableState(ctx context.Context, st providers.State, parent, name string) (providers.Health, error) {
+func EnableState(st providers.State, parent, name string) (rfc2136.Health, error) {
 	id := parent + "/" + name
-	all, err := st.Health(ctx)
+	store := rfc2136.StateStore{State: st}
+	was, err := store.Health(id)
 	if err != nil {
-		return providers.Health{}, err
+		return rfc2136.Health{}, err
 	}
-	if err := rfc2136.Enable(rfc2136.StateStore{State: st}, id); err != nil {
-		return providers.Health{}, err
+	if err := rfc2136.Enable(store, id); err != nil {
+		return rfc2136.Health{}, err
 	}
-	return all[id], nil
+	return was, nil
 }
 
 // EnableOptions are the choices of re-enabling a cpanel member.

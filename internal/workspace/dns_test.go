@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/providers/rfc2136"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -62,7 +63,7 @@ func TestWHMDisabledReadsOncePerParent(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], "web4 could not be read (HTTP 503)") {
 		t.Errorf("notes %q", notes)
 	}
-	targets, skipped := DNSTargets(fleet, nil, map[string]providers.Health{}, off)
+	targets, skipped := DNSTargets(fleet, nil, map[string]rfc2136.Health{}, off)
 	var asked []string
 	for _, tg := range targets {
 		asked = append(asked, tg.Member+"@"+tg.Addr)

@@ -2,9 +2,12 @@ package rfc2136
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tether-dev/tether/providers"
 )
@@ -23,7 +26,22 @@ type Memory interface {
 // the threshold until Enable, a resync due after Enable, and when the member joined
 // with its last applied address and role. It never holds a secret: LastError is an
 // error text from this package.
-type Health = providers.Health
+type Health struct {
+	// ConsecutiveFailures counts failed commands since the last success.
+	ConsecutiveFailures int       `json:"consecutiveFailures"`
+	Disabled            bool      `json:"disabled,omitempty"`
+	DisabledAt          time.Time `json:"disabledAt,omitzero"`
+	LastError           string    `json:"lastError,omitempty"`
+	// NeedsResync is set when a disabled member is re-enabled: its zones are compared
+	// in full and rewritten before its answers are trusted again.
+	NeedsResync bool `json:"needsResync,omitempty"`
+	// Joined is when a change first succeeded on the member: from then on Tether
+	// manages it. Address and Role are the last applied, so a member removed from the
+	// fleet can still be shown (and its removal planned).
+	Joined  time.Time `json:"joined,omitzero"`
+	Address string    `json:"address,omitempty"`
+	Role    string    `json:"role,omitempty"`
+}
 
 // Lister is implemented by stores that can list the members they know, so a member
 // removed from the fleet is still observed and its removal planned.
@@ -152,6 +170,16 @@ func (s *MemStore) Forget(member string) error {
 	return nil
 }
 
+// Namespaces of Tether's state (providers.State) this provider owns: members' health,
+// by member id, and what was pushed to each member, by zone. internal/state moves
+// what older versions kept elsewhere into them.
+const (
+	healthNS     = "rfc2136/health"
+	pushedPrefix = "rfc2136/pushed/"
+)
+
+func pushedNS(member string) string { return pushedPrefix + member }
+
 // StateStore keeps members' health and pushed digests in Tether's state
 // (providers.Config.State: the folder under .tether/state, or a distributed store),
 // the same store plan and apply use, so `tether dns enable` and `tether dns verify`
@@ -167,47 +195,101 @@ func (s StateStore) ctx() context.Context { return context.Background() }
 // Get implements Memory. An unreadable state reads as "nothing remembered", which
 // makes the next run push again: safe, if wasteful.
 func (s StateStore) Get(member, zone string) (string, bool) {
-	all, err := s.State.Pushed(s.ctx(), member)
+	v, ok, err := s.State.Get(s.ctx(), pushedNS(member), zone)
 	if err != nil {
 		return "", false
 	}
-	v, ok := all[zone]
 	return v, ok
 }
 
 // Put implements Memory.
 func (s StateStore) Put(member, zone, digest string) error {
-	return s.State.UpdatePushed(s.ctx(), member, map[string]string{zone: digest})
+	return s.State.Put(s.ctx(), pushedNS(member), map[string]string{zone: digest})
 }
 
 // PutMany stores several zones of one member in one atomic write.
 func (s StateStore) PutMany(member string, zones map[string]string) error {
-	return s.State.UpdatePushed(s.ctx(), member, zones)
+	return s.State.Put(s.ctx(), pushedNS(member), zones)
 }
 
 // AllPushed returns every zone remembered for a member, in one read.
 func (s StateStore) AllPushed(member string) (map[string]string, error) {
-	return s.State.Pushed(s.ctx(), member)
+	return s.State.List(s.ctx(), pushedNS(member))
 }
 
 // Health implements HealthStore.
 func (s StateStore) Health(member string) (Health, error) {
-	all, err := s.State.Health(s.ctx())
-	if err != nil {
+	v, ok, err := s.State.Get(s.ctx(), healthNS, member)
+	if err != nil || !ok {
 		return Health{}, err
 	}
-	return all[member], nil
+	return decodeHealth(member, v)
 }
 
-// UpdateHealth implements HealthStore.
+// AllHealth returns the recorded health of every member, by member id.
+func (s StateStore) AllHealth(ctx context.Context) (map[string]Health, error) {
+	all, err := s.State.List(ctx, healthNS)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Health, len(all))
+	for m, v := range all {
+		h, err := decodeHealth(m, v)
+		if err != nil {
+			return nil, err
+		}
+		out[m] = h
+	}
+	return out, nil
+}
+
+func decodeHealth(member, v string) (Health, error) {
+	var h Health
+	if err := json.Unmarshal([]byte(v), &h); err != nil {
+		return Health{}, fmt.Errorf("health of %s is damaged: %w", member, err)
+	}
+	return h, nil
+}
+
+// UpdateHealth implements HealthStore: one atomic read-modify-write in the state.
 func (s StateStore) UpdateHealth(member string, fn func(*Health)) (Health, error) {
-	return s.State.UpdateHealth(s.ctx(), member, fn)
+	var out Health
+	var failed error
+	_, err := s.State.Update(s.ctx(), healthNS, member, func(old string, ok bool) (string, bool) {
+		var h Health
+		if ok {
+			if h, failed = decodeHealth(member, old); failed != nil {
+				return old, false // keep what is there; the error is reported
+			}
+		}
+		fn(&h)
+		out = h
+		b, err := json.Marshal(h)
+		if err != nil {
+			failed = err
+			return old, !ok
+		}
+		if ok {
+			// An unchanged member writes nothing: most commands succeed on a healthy one.
+			if prev, _ := decodeHealth(member, old); prev == h {
+				return old, false
+			}
+		}
+		return string(b), false
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return Health{}, fmt.Errorf("update health of %s: %w", member, err)
+	}
+	return out, nil
 }
 
 // Members implements Lister: every member with recorded health (each command sent
 // to a member records its outcome, so a member Tether pushed to has health).
 func (s StateStore) Members() ([]string, error) {
-	all, err := s.State.Health(s.ctx())
+	all, err := s.State.List(s.ctx(), healthNS)
 	if err != nil {
 		return nil, err
 	}
@@ -219,9 +301,13 @@ func (s StateStore) Members() ([]string, error) {
 	return out, nil
 }
 
-// Forget implements Store.
+// Forget implements Store: the member's health and pushed digests go.
 func (s StateStore) Forget(member string) error {
-	return s.State.ForgetMember(s.ctx(), member)
+	if err := s.State.Drop(s.ctx(), pushedNS(member)); err != nil {
+		return err
+	}
+	_, err := s.State.Update(s.ctx(), healthNS, member, func(string, bool) (string, bool) { return "", true })
+	return err
 }
 
 // pushed is what the memory holds for a zone of a member: the zone digest and a short

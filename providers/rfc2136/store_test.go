@@ -2,6 +2,7 @@ package rfc2136
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,8 @@ func TestStateStoreSurvivesANewProcessAndRejectsGarbage(t *testing.T) {
 	if h, _ := fileStore(t, dir).Health("web1/ns"); !h.Disabled {
 		t.Fatal("disabled state lost by a second store on the same folder")
 	}
-	p := filepath.Join(dir, "health.json")
+	// The folder keeps the health namespace in kv/ (internal/state).
+	p := filepath.Join(dir, "kv", url.PathEscape(healthNS)+".json")
 	if err := os.WriteFile(p, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -777,7 +778,40 @@ func (p *Provider) distribute(ctx context.Context, c *whmapi.Client, user, child
 	if child == "" {
 		what = "dedistribute from " + where(cur)
 	}
-	if _, err := c.Call(ctx, whmapi.Once, "modifyacct", url.Values{"user": {user}, "mail_node_alias": {alias}}, nil); err != nil {
+	move := func(ctx context.Context) error {
+		_, err := c.Call(ctx, whmapi.Once, "modifyacct", url.Values{"user": {user}, "mail_node_alias": {alias}}, nil)
+		return err
+	}
+	if err := move(ctx); inFlight(err) {
+		// A move of this account is still running on the server (an apply stopped
+		// while waiting for it, or killed): wait for it to end, then ask again, unless
+		// it already took the mail where it should be.
+		p.log.Info("waiting for a move of the account already in flight", "node", c.Node(), "account", user)
+		moved := false
+		err = p.poll(ctx, what+" (waiting for the move already in flight)", func(ctx context.Context) (bool, error) {
+			a, err := c.FindAcct(ctx, user)
+			if err != nil {
+				return false, err
+			}
+			if a != nil && where(a) == child {
+				moved = true
+				return true, nil
+			}
+			switch err := move(ctx); {
+			case inFlight(err):
+				return false, nil
+			case err != nil:
+				return false, err
+			}
+			return true, nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if moved {
+			return nil
+		}
+	} else if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	from := where(cur)
@@ -798,6 +832,13 @@ func (p *Provider) distribute(ctx context.Context, c *whmapi.Client, user, child
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// inFlight reports whether WHM refused a move because one of the same account is
+// still running (the sandbox's wording; see internal/sandbox/UNCONFIRMED.md).
+func inFlight(err error) bool {
+	var ae *whmapi.APIError
+	return errors.As(err, &ae) && strings.Contains(ae.Reason, "already changing the distribution")
 }
 
 // distributionFailed is the error of a move that did not finish within TaskTimeout.
@@ -913,6 +954,9 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 		}
 		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
 		select {
+		case <-providers.StopWaiting(parent):
+			t.Stop()
+			return fmt.Errorf("%s: %w", what, providers.ErrStoppedWaiting)
 		case <-ctx.Done():
 			t.Stop()
 			if parent.Err() != nil {

@@ -23,7 +23,7 @@ const Name = "whm"
 
 func init() {
 	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
-		return New(cfg, Options{TaskTimeout: cfg.TaskTimeout})
+		return New(cfg, Options{TaskTimeout: cfg.TaskTimeout, Client: whmapi.Options{CallTimeout: cfg.CallTimeout, Attempts: cfg.CallAttempts}})
 	})
 }
 

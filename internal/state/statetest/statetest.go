@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -30,8 +31,8 @@ func Run(t *testing.T, newState func(t *testing.T) Factory) {
 		{"inventory concurrent updates", testInventoryConcurrent},
 		{"protected", testProtected},
 		{"journals", testJournals},
-		{"health", testHealth},
-		{"pushed and forget", testPushed},
+		{"key-value updates", testKVUpdate},
+		{"key-value namespaces", testKVNamespaces},
 		{"locks", testLocks},
 	}
 	for _, tt := range tests {
@@ -136,73 +137,92 @@ func testJournals(t *testing.T, open Factory) {
 	}
 }
 
-func testHealth(t *testing.T, open Factory) {
+// testKVUpdate: concurrent read-modify-writes of one key from several handles lose
+// nothing (a DNS member's failure count), and deleting works.
+func testKVUpdate(t *testing.T, open Factory) {
 	ctx := context.Background()
+	incr := func(old string, _ bool) (string, bool) {
+		n, _ := strconv.Atoi(old)
+		return strconv.Itoa(n + 1), false
+	}
 	var wg sync.WaitGroup
 	for range 4 {
 		s := open(t)
 		wg.Go(func() {
 			for range 5 {
-				if _, err := s.UpdateHealth(ctx, "web1/ns1", func(h *state.Health) { h.ConsecutiveFailures++ }); err != nil {
+				if _, err := s.Update(ctx, "p/health", "web1/ns1", incr); err != nil {
 					t.Error(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	h, err := open(t).UpdateHealth(ctx, "web1/ns1", func(h *state.Health) { h.Disabled = true })
-	if err != nil || h.ConsecutiveFailures != 20 || !h.Disabled {
-		t.Fatalf("health %+v, %v (increments must not be lost)", h, err)
+	v, err := open(t).Update(ctx, "p/health", "web1/ns1", incr)
+	if err != nil || v != "21" {
+		t.Fatalf("value %q, %v (increments must not be lost)", v, err)
 	}
-	all, err := open(t).Health(ctx)
-	if err != nil || all["web1/ns1"] != h {
-		t.Fatalf("health map %v, %v", all, err)
+	if got, ok, err := open(t).Get(ctx, "p/health", "web1/ns1"); err != nil || !ok || got != "21" {
+		t.Fatalf("get %q %v %v", got, ok, err)
+	}
+	// An fn that returns what it was given changes nothing; del removes the key.
+	if v, err := open(t).Update(ctx, "p/health", "web1/ns1", func(old string, _ bool) (string, bool) { return old, false }); err != nil || v != "21" {
+		t.Fatalf("unchanged update: %q %v", v, err)
+	}
+	if _, err := open(t).Update(ctx, "p/health", "web1/ns1", func(string, bool) (string, bool) { return "", true }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := open(t).Get(ctx, "p/health", "web1/ns1"); ok || err != nil {
+		t.Fatalf("deleted key still there: %v %v", ok, err)
+	}
+	if _, err := open(t).Update(ctx, "p/health", "never", func(_ string, ok bool) (string, bool) {
+		if ok {
+			t.Error("an absent key was given as present")
+		}
+		return "", true
+	}); err != nil {
+		t.Fatalf("deleting an absent key: %v", err)
 	}
 }
 
-func testPushed(t *testing.T, open Factory) {
+// testKVNamespaces: Put writes many keys at once without losing concurrent writes,
+// namespaces are apart, and Drop removes one namespace only.
+func testKVNamespaces(t *testing.T, open Factory) {
 	ctx := context.Background()
 	a, b := open(t), open(t)
-	if got, err := a.Pushed(ctx, "web1/bind1"); err != nil || len(got) != 0 {
-		t.Fatalf("nothing pushed yet: %v, %v", got, err)
+	if got, err := a.List(ctx, "p/pushed/web1/bind1"); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("empty namespace: %v, %v", got, err)
 	}
 	var wg sync.WaitGroup
 	for i := range 10 {
 		s := []state.Store{a, b}[i%2]
 		wg.Go(func() {
-			if err := s.UpdatePushed(ctx, "web1/bind1", map[string]string{fmt.Sprintf("z%d.example", i): "v1 d"}); err != nil {
+			if err := s.Put(ctx, "p/pushed/web1/bind1", map[string]string{fmt.Sprintf("z%d.example", i): "v1 d"}); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	if err := b.UpdatePushed(ctx, "web2/bind1", map[string]string{"other.example": "v1 o"}); err != nil {
+	if err := b.Put(ctx, "p/pushed/web2/bind1", map[string]string{"other.example": "v1 o", "x.example": "v1 x"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := open(t).Pushed(ctx, "web1/bind1")
+	got, err := open(t).List(ctx, "p/pushed/web1/bind1")
 	if err != nil || len(got) != 10 || got["z3.example"] != "v1 d" {
 		t.Fatalf("pushed %v, %v (writes must not be lost)", got, err)
 	}
-	if _, err := a.UpdateHealth(ctx, "web1/bind1", func(h *state.Health) { h.Role, h.NeedsResync = "sync", true }); err != nil {
+	if err := b.Drop(ctx, "p/pushed/web1/bind1"); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := b.Health(ctx); !h["web1/bind1"].NeedsResync || h["web1/bind1"].Role != "sync" {
-		t.Fatalf("health fields lost: %+v", h)
+	if err := b.Drop(ctx, "p/pushed/web1/never"); err != nil {
+		t.Fatalf("dropping an unknown namespace: %v", err)
 	}
-	if err := b.ForgetMember(ctx, "web1/bind1"); err != nil {
-		t.Fatal(err)
+	if got, _ := a.List(ctx, "p/pushed/web1/bind1"); len(got) != 0 {
+		t.Fatalf("dropped namespace still has keys: %v", got)
 	}
-	if err := b.ForgetMember(ctx, "web1/never"); err != nil {
-		t.Fatalf("forgetting an unknown member: %v", err)
+	if got, _ := a.List(ctx, "p/pushed/web2/bind1"); len(got) != 2 || got["other.example"] != "v1 o" {
+		t.Fatalf("dropping one namespace changed another: %v", got)
 	}
-	if got, _ := a.Pushed(ctx, "web1/bind1"); len(got) != 0 {
-		t.Fatalf("forgotten member still has pushed zones: %v", got)
-	}
-	if h, _ := a.Health(ctx); len(h) != 0 {
-		t.Fatalf("forgotten member still has health: %v", h)
-	}
-	if got, _ := a.Pushed(ctx, "web2/bind1"); got["other.example"] != "v1 o" {
-		t.Fatalf("forgetting one member dropped another's: %v", got)
+	if _, err := a.List(ctx, ""); err == nil {
+		t.Fatal("an empty namespace name was accepted")
 	}
 }
 
