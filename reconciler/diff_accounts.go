@@ -290,7 +290,10 @@ func (d *differ) planAccount(x *acct) {
 	default:
 		c.Action = plan.Distribute
 		c.Flags.Disruptive = true
-		c.Reason = fmt.Sprintf("mail moves from %s to %s: existing mail is copied to %s first; open IMAP/POP3 sessions on %s end", was, mail, mail, was)
+		// Cpanel/LinkedNode/Convert/CrossDistributed/Mail.pm: the new child downloads
+		// the mail; cleanup ends the old child's mailbox connections and turns its
+		// account into an ordinary one, its mail left in place.
+		c.Reason = fmt.Sprintf("mail moves from %s to %s: existing mail is copied to %s first; %s keeps its copy, and open IMAP/POP3 sessions on %s end", was, mail, mail, was, was)
 	}
 	c = d.add(c, d.accountDeps(a, mail)...)
 	if x.reseller {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -54,4 +55,67 @@ func TestDistributionFailureReportedWithinBound(t *testing.T) {
 	}
 	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
 	e.assertConverged(t)
+}
+
+// Moving an account's mail between children copies it to the new child and leaves
+// the old child's copy in place; the plan says so.
+func TestMailMovedBetweenChildrenKeepsOldCopy(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	sb := servedSandbox(t, e)
+	if err := sb.AddMail("mail2", "dave", "INBOX", 5); err != nil {
+		t.Fatal(err)
+	}
+	e.edit(t, "    contactEmail: dave@example.org\n    mail: {node: mail2}", "    contactEmail: dave@example.org\n    mail: {node: mail1}")
+	expect(t, e.run(t, "plan", e.fleet), 0, "mail moves from mail2 to mail1", "mail2 keeps its copy, and open IMAP/POP3 sessions on mail2 end")
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	e.assertConverged(t)
+	if a, b := sb.MessageCount("mail1", "dave"), sb.MessageCount("mail2", "dave"); a != 5 || b != 5 {
+		t.Errorf("dave has %d messages on mail1 and %d on mail2, want 5 on both", a, b)
+	}
+}
+
+// A child named with linkCredentials is linked with that token, not with Tether's
+// own; unlinking leaves Tether's token valid on the child.
+func TestLinkTokenApartFromTethersToken(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "plan", e.fleet), 0)
+	sb := servedSandbox(t, e)
+	out := whm(t, e.sandbox, "mail1", "api_token_create", url.Values{"token_name": {"parent-link"}, "acl": {"all"}})
+	data, _ := out["data"].(map[string]any)
+	linkTok, _ := data["token"].(string)
+	if linkTok == "" {
+		t.Fatalf("api_token_create: %v", out)
+	}
+	t.Setenv("MAIL1_LINK_TOKEN", linkTok)
+	e.edit(t, "    credentials: {user: root, tokenEnv: MAIL1_WHM_TOKEN}",
+		"    credentials: {user: root, tokenEnv: MAIL1_WHM_TOKEN}\n    linkCredentials: {user: root, tokenEnv: MAIL1_LINK_TOKEN}")
+	r := e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "Apply complete!")
+	if strings.Contains(r.stdout+r.stderr, linkTok) {
+		t.Error("the link token was printed")
+	}
+	e.assertConverged(t)
+	eps, err := sandbox.ReadEndpoints(e.sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := eps.Nodes["mail1"].Token
+	if got := sb.LinkToken("web1", "mail1"); got != linkTok || got == own {
+		t.Fatalf("web1 stores %q for mail1, want the link token, not Tether's own", got)
+	}
+	// mail2 is linked with Tether's own token (no linkCredentials); unlinking it must
+	// not expire that token.
+	whm(t, e.sandbox, "web1", "removeacct", url.Values{"username": {"dave"}})
+	e.edit(t, "    mail: {node: mail2}\n", "")
+	e.edit(t, "  mail2:\n    role: child\n    parent: web1\n    host: mail2.example.net\n    ipv4: 192.0.2.21\n    version: 118\n    services: [mail]\n    credentials: {user: root, tokenEnv: MAIL2_WHM_TOKEN}\n", "")
+	e.edit(t, "nodes:\n", "policy: {prune: true}\nnodes:\n")
+	r = e.run(t, "apply", "--auto-approve", e.fleet)
+	expect(t, r, 0, "Apply complete!")
+	if sb.LinkToken("web1", "mail2") != "" {
+		t.Fatal("mail2 is still linked")
+	}
+	if exp, ok := sb.TokenExpires("mail2", eps.Nodes["mail2"].Token); !ok || exp != 0 {
+		t.Errorf("unlinking mail2 expired Tether's own token on it (expires %d, known %t)", exp, ok)
+	}
 }

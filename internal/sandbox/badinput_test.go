@@ -157,7 +157,7 @@ func TestTransportRefusals(t *testing.T) {
 		{"empty function", "GET", "/json-api/?api.version=1", root, "", 200, "Unknown app"},
 		{"not json-api", "GET", "/cgi/nothing", root, "", 404, ""},
 		{"bad form", "POST", "/json-api/version?api.version=1", root, "%zz", 400, ""},
-		{"private from outside", "GET", "/json-api/PRIVATE_mail_delete?api.version=1&user=alice", root, "", 200, "Permission denied"},
+		{"private from outside", "GET", "/json-api/PRIVATE_end_sessions?api.version=1&user=alice", root, "", 200, "Permission denied"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -178,9 +178,12 @@ func (n *node) distribute(ctx context.Context, t task) error {
 		return errInjected
 	}
 	if t.From != "" {
-		// The copy succeeded: the old child's mail goes, as the parent's does.
-		if _, err := n.callChild(ctx, from, "PRIVATE_mail_delete", url.Values{"user": {t.User}}); err != nil {
-			return fmt.Errorf("remove mail from “%s”: %w", from.Alias, err)
+		// CrossDistributed (Cpanel/LinkedNode/Convert/CrossDistributed/Mail.pm
+		// _cleanup): the old child's mailbox connections end and its account becomes
+		// an ordinary one; its mail stays where it is. A failure here is only a warning
+		// there: the move is past its point of no return.
+		if _, err := n.callChild(ctx, from, "PRIVATE_end_sessions", url.Values{"user": {t.User}}); err != nil {
+			n.sb.log.Warn("sandbox: failed to terminate mailbox connections", "node", from.Alias, "user", t.User, "err", err)
 		}
 	}
 	n.mu.Lock()

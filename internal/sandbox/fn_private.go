@@ -16,7 +16,6 @@ func privateFunctions() map[string]function {
 		"PRIVATE_createacct_child":    {h: fnCreateacctChild, acl: "all", root: true},
 		"PRIVATE_mail_get":            {h: fnMailGet, acl: "all", root: true},
 		"PRIVATE_mail_put":            {h: fnMailPut, acl: "all", root: true},
-		"PRIVATE_mail_delete":         {h: fnMailDelete, acl: "all", root: true},
 		"PRIVATE_end_sessions":        {h: fnEndSessions, acl: "all", root: true},
 	}
 }
@@ -152,18 +151,6 @@ func fnMailPut(c *call) (any, error) {
 			return false, err
 		}
 		st.Mail[user] = copyMailboxes(boxes)
-		return true, nil
-	})
-}
-
-func fnMailDelete(c *call) (any, error) {
-	user, err := c.required("user")
-	if err != nil {
-		return nil, err
-	}
-	return nil, c.lock(func(st *nodeState) (bool, error) {
-		delete(st.Mail, user)
-		delete(st.Sessions, user)
 		return true, nil
 	})
 }

@@ -189,3 +189,38 @@ func (sb *Sandbox) Notifications(nodeName string) []string {
 	}
 	return out
 }
+
+// LinkToken is the API token a parent stores for a linked child (never returned by
+// the API), or "" when the alias is not linked.
+func (sb *Sandbox) LinkToken(parent, alias string) string {
+	n, err := sb.mustNode(parent)
+	if err != nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if l := n.st.Links[alias]; l != nil {
+		return l.Token
+	}
+	return ""
+}
+
+// TokenExpires is the expiry (Unix time, 0 for never) of the token tok on node, and
+// whether node knows it.
+func (sb *Sandbox) TokenExpires(nodeName, tok string) (int64, bool) {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return 0, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := hashToken(tok)
+	for _, byName := range n.st.Tokens {
+		for _, t := range byName {
+			if t.Hash == h {
+				return t.ExpiresAt, true
+			}
+		}
+	}
+	return 0, false
+}

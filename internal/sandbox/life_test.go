@@ -203,17 +203,25 @@ func TestDistributionChildOffline(t *testing.T) {
 	s.must("web1", "createacct", "username", "erin", "domain", "erin.example", "mail_node_alias", "mail1")
 }
 
-// TestCrossDistribution moves mail from one child to another.
+// TestCrossDistribution moves mail from one child to another as
+// Cpanel/LinkedNode/Convert/CrossDistributed/Mail.pm does: the new child gets a copy,
+// the old child keeps its own, and its IMAP/POP3 sessions end.
 func TestCrossDistribution(t *testing.T) {
 	s := startTest(t, "")
 	s.link("web1", "mail1", "mail1")
 	s.link("web1", "mail2", "mail2")
 	s.must("web1", "createacct", "username", "frank", "domain", "frank.example", "mail_node_alias", "mail1")
 	_ = s.AddMail("mail1", "frank", "INBOX", 9)
+	if err := s.OpenSession("mail1", "frank"); err != nil {
+		t.Fatal(err)
+	}
 	s.must("web1", "modifyacct", "user", "frank", "mail_node_alias", "mail2")
 	s.waitIdle()
-	if s.account("web1", "frank").mailNode() != "mail2" || s.MessageCount("mail2", "frank") != 9 || s.MessageCount("mail1", "frank") != 0 {
-		t.Fatalf("cross distribution: mail1=%d mail2=%d", s.MessageCount("mail1", "frank"), s.MessageCount("mail2", "frank"))
+	if s.account("web1", "frank").mailNode() != "mail2" || s.MessageCount("mail2", "frank") != 9 || s.MessageCount("mail1", "frank") != 9 {
+		t.Fatalf("cross distribution: mail1=%d mail2=%d, want 9 on both", s.MessageCount("mail1", "frank"), s.MessageCount("mail2", "frank"))
+	}
+	if n := s.OpenSessions("mail1", "frank"); n != 0 {
+		t.Fatalf("%d sessions still open on the old child", n)
 	}
 	// removeacct removes the child side too.
 	s.must("web1", "removeacct", "username", "frank")

@@ -78,23 +78,24 @@ func (p *Provider) link(ctx context.Context, child string, ch *plan.Change) erro
 		return err
 	}
 	if cur == nil {
-		ep, ok := p.cfg.Endpoints[child]
-		if !ok || ep.Token == "" {
-			return fmt.Errorf("child %s: no API token to link it with (credentials tokenEnv/tokenFile)", child)
+		user, token, err := p.linkToken(child, n)
+		if err != nil {
+			return err
 		}
+		ep := p.cfg.Endpoints[child]
 		host := n.Host
 		if host == "" {
 			host = p.hostOf(child)
 		}
-		q := url.Values{"alias": {child}, "hostname": {host}, "username": {ep.User}, "api_token": {ep.Token}}
+		q := url.Values{"alias": {child}, "hostname": {host}, "username": {user}, "api_token": {token}}
 		if ep.Insecure || (n.TLS != nil && n.TLS.Insecure) {
 			q.Set("skip_tls_verification", "1")
 		}
 		if _, err := c.Call(ctx, whmapi.Once, "link_server_node_with_api_token", q, nil); err != nil {
 			if errors.Is(err, whmapi.ErrTLSVerification) {
-				return fmt.Errorf("link to %s: %s does not trust %s's certificate (install a valid certificate on the child, or set tls.insecure on it to link without verification): %w", parent, parent, host, err)
+				return fmt.Errorf("link to %s: %s does not trust %s's certificate (install a valid certificate on the child, or set tls.insecure on it to link without verification): %w", parent, parent, host, redactToken(err, token))
 			}
-			return fmt.Errorf("link to %s: %w", parent, err)
+			return fmt.Errorf("link to %s: %w", parent, redactToken(err, token))
 		}
 		if cur, err = p.linkedNode(ctx, c, child); err != nil {
 			return fmt.Errorf("read back: %w", err)
@@ -108,6 +109,51 @@ func (p *Provider) link(ctx context.Context, child string, ch *plan.Change) erro
 	}
 	return nil
 }
+
+// linkToken returns the user and token the parent is to store for a child. The
+// node's linkCredentials name a token of its own, so that rotating Tether's token
+// (credentials) never breaks the link and expiring the link's token never locks
+// Tether out. Without them, Tether's own token is used, with a warning: the parent
+// then holds the very token Tether manages the child with.
+func (p *Provider) linkToken(child string, n *schema.Node) (user, token string, err error) {
+	if lc := n.LinkCredentials; lc != nil && (lc.TokenEnv != "" || lc.TokenFile != "") {
+		if p.cfg.Secrets == nil {
+			return "", "", fmt.Errorf("child %s: linkCredentials cannot be read here (no secret resolver)", child)
+		}
+		tok, err := p.cfg.Secrets(lc.TokenEnv, lc.TokenFile)
+		if err != nil {
+			return "", "", fmt.Errorf("child %s: link token (linkCredentials): %w", child, err)
+		}
+		user = lc.User
+		if user == "" {
+			user = "root"
+		}
+		return user, tok, nil
+	}
+	ep, ok := p.cfg.Endpoints[child]
+	if !ok || ep.Token == "" {
+		return "", "", fmt.Errorf("child %s: no API token to link it with (linkCredentials, or credentials tokenEnv/tokenFile)", child)
+	}
+	p.log.Warn("linking with Tether's own token: the parent will store it, so rotating it breaks the link; name a token of its own in linkCredentials", "node", child)
+	return ep.User, ep.Token, nil
+}
+
+// redactToken is err with a token the parent may quote back replaced in its text;
+// errors.Is still sees the original.
+func redactToken(err error, token string) error {
+	if token == "" || !strings.Contains(err.Error(), token) {
+		return err
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), token, "[link token]"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 func (p *Provider) unlink(ctx context.Context, child string, ch *plan.Change) error {
 	n, _ := ch.Before.(*schema.Node)
@@ -127,6 +173,10 @@ func (p *Provider) unlink(ctx context.Context, child string, ch *plan.Change) er
 	if cur == nil {
 		return nil
 	}
+	// No handle_api_token: its default, "leave", keeps the token the parent stored
+	// valid on the child (unlink_server_node reference, 11.138.0.19). That token may be
+	// Tether's own (a child linked without linkCredentials); expiring it
+	// (expire_24h) would lock Tether out of the child a day later.
 	if _, err := c.Call(ctx, whmapi.Once, "unlink_server_node", url.Values{"alias": {child}}, nil); err != nil {
 		return fmt.Errorf("unlink from %s: %w", parent, err)
 	}
