@@ -1,15 +1,12 @@
-// Package providers defines what a provider is and keeps the registry of them.
-// Providers register themselves in init(); cmd/tether imports them all in one place,
-// so adding a provider touches one folder.
+// Package providers defines what a provider is and keeps the registry of them
+// (registry.go). Providers register a Spec in init(); providers/all imports them all,
+// so adding a provider touches its folder and one import line.
 package providers
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/tether-dev/tether/reconciler/plan"
@@ -72,8 +69,6 @@ type Config struct {
 type Provider interface {
 	// Name is the registry name ("whm", "rfc2136").
 	Name() string
-	// Capabilities says what the provider can do, as data.
-	Capabilities() Capabilities
 	// Scopes lists the independent units it observes (parents for whm, members for
 	// rfc2136), so the reconciler can observe them in parallel.
 	Scopes(desired *schema.Fleet) []string
@@ -84,67 +79,6 @@ type Provider interface {
 	// Apply executes one change and reads it back; it must be idempotent, so an
 	// interrupted apply can be finished by running the change again.
 	Apply(ctx context.Context, c *plan.Change) error
-}
-
-// Capability is something a provider can or cannot do.
-type Capability string
-
-// Capabilities lists what a provider can do; anything unlisted, it cannot.
-type Capabilities map[Capability]bool
-
-// Can reports whether c is declared.
-func (cs Capabilities) Can(c Capability) bool { return cs[c] }
-
-// Factory builds a provider from its configuration.
-type Factory func(Config) (Provider, error)
-
-var (
-	mu       sync.Mutex
-	registry = map[string]Factory{}
-)
-
-// Register adds a provider under a unique name. A second registration under one name
-// is a programming error and refused loudly.
-func Register(name string, f Factory) {
-	if err := register(name, f); err != nil {
-		panic(err)
-	}
-}
-
-func register(name string, f Factory) error {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || f == nil {
-		return fmt.Errorf("providers: register %q: empty name or nil factory", name)
-	}
-	if _, dup := registry[name]; dup {
-		return fmt.Errorf("providers: %q is already registered", name)
-	}
-	registry[name] = f
-	return nil
-}
-
-// New builds the provider registered under name.
-func New(name string, cfg Config) (Provider, error) {
-	mu.Lock()
-	f, ok := registry[name]
-	mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("providers: no provider named %q (have %v)", name, Names())
-	}
-	return f(cfg)
-}
-
-// Names lists registered providers, sorted.
-func Names() []string {
-	mu.Lock()
-	defer mu.Unlock()
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ErrTransient marks a failure worth retrying (a transport error, a timeout, an HTTP

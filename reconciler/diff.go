@@ -12,14 +12,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tether-dev/tether/reconciler/backend"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
-)
-
-// Provider names as registered; a change says which one executes it.
-const (
-	ProviderWHM     = "whm"
-	ProviderRFC2136 = "rfc2136"
 )
 
 // DiffOptions is what Diff needs beyond the two fleets. All of it is data the caller
@@ -38,6 +33,13 @@ type DiffOptions struct {
 	// ObserveErrors are reported in the plan's Errors; the scopes of any
 	// *ScopeError among them count as failed.
 	ObserveErrors []error
+	// Fleet names the provider that executes node, account, reseller and DNS cluster
+	// changes (providers.FleetProvider()).
+	Fleet string
+	// Members are the DNS member backends, each with the provider executing its
+	// members' changes and its planner (providers.MemberPlanners()). A member whose
+	// backend is not here gets no change, and the plan says so in its errors.
+	Members backend.Set
 }
 
 // Diff compares the desired fleet with the observed one and returns the plan that
@@ -130,8 +132,11 @@ type differ struct {
 	byID      map[string]*plan.Change
 	changes   []*plan.Change
 	unmanaged []plan.Unmanaged
-	errors    []string
-	warnings  []string
+	// unplannable are members ("PARENT/NAME") whose backend no provider serves,
+	// reported once each.
+	unplannable map[string]bool
+	errors      []string
+	warnings    []string
 	// protectedKept are objects that left the fleet, would be pruned, and are kept
 	// because they are protected: a gate no flag lifts.
 	protectedKept []string
@@ -162,7 +167,7 @@ func (d *differ) isFailed(keys ...string) bool {
 func (d *differ) add(c *plan.Change, deps ...string) *plan.Change {
 	c.ID = plan.ChangeID(c.Address, c.Action)
 	if c.Provider == "" {
-		c.Provider = ProviderWHM
+		c.Provider = d.opts.Fleet
 	}
 	for _, dep := range deps {
 		d.dependOn(c, dep)

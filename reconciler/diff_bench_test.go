@@ -55,7 +55,7 @@ func BenchmarkDiff100k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		p := Diff(desired, observed, DiffOptions{})
+		p := Diff(desired, observed, withProviders(DiffOptions{}))
 		if len(p.Changes) == 0 {
 			b.Fatal("no changes found")
 		}
@@ -69,7 +69,7 @@ func TestDiff100kFindsEveryDifference(t *testing.T) {
 		t.Skip("builds a 100k-account fleet")
 	}
 	desired, observed := bigFleets(100_000)
-	p := Diff(desired, observed, DiffOptions{})
+	p := Diff(desired, observed, withProviders(DiffOptions{}))
 	// 250 of each kind of difference per 100k accounts.
 	if p.Summary.Create != 250 || p.Summary.Change != 500 || p.Summary.Unmanaged != 250 || p.Summary.Remove != 0 {
 		t.Errorf("summary %+v, want 250 to create, 500 to change, 250 unmanaged", p.Summary)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tether-dev/tether/reconciler/backend"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
@@ -121,21 +122,30 @@ func observedHost(key, host string) string {
 	return host
 }
 
-// memberTarget is where a member's change is executed: WHM's cluster screens on the
-// parent for the cpanel backend, the nameserver itself for rfc2136.
-func memberTarget(parent, name string, m *schema.Member) (provider, target string) {
-	if m.BackendName() == schema.BackendRFC2136 {
-		return ProviderRFC2136, name
+// memberBackend finds a member's backend; a member of a backend no provider serves
+// is reported once as a plan error and gets no change.
+func (d *differ) memberBackend(parent, name string, m *schema.Member) (backend.Member, bool) {
+	b, ok := d.opts.Members[m.BackendName()]
+	if ok && b.Planner != nil {
+		return b, true
 	}
-	return ProviderWHM, parent
+	key := parent + "/" + name
+	if d.unplannable == nil {
+		d.unplannable = map[string]bool{}
+	}
+	if !d.unplannable[key] {
+		d.unplannable[key] = true
+		d.errorf("DNS member %s of %s: no provider serves backend %q; nothing is planned for it", name, parent, m.BackendName())
+	}
+	return backend.Member{}, false
 }
 
-// memberAfter is the member as the plan carries it: a cpanel member's host is
-// filled from its node so the provider need not look it up.
+// memberAfter is the member as the plan carries it: a member on a node has its host
+// filled from the node so the provider need not look it up.
 func (d *differ) memberAfter(m *schema.Member) *schema.Member {
 	c := cloneMember(m)
 	c.Zones, c.Disabled = nil, false
-	if c.BackendName() == schema.BackendCPanel && c.Host == "" {
+	if c.Node != "" && c.Host == "" {
 		c.Host = d.memberHost(m)
 	}
 	return c
@@ -216,18 +226,21 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 				others = append(others, r)
 			}
 		}
-		provider, target := memberTarget(parent, name, om)
+		b, ok := d.memberBackend(parent, name, om)
+		if !ok {
+			continue
+		}
 		warnings := []string{
 			fmt.Sprintf("%s stops synchronising with the cluster of %s", name, parent),
 			fmt.Sprintf("records held only by %s will no longer exist on %s", name, listNames(others, 20)),
 		}
-		if provider == ProviderRFC2136 {
-			warnings = append(warnings, fmt.Sprintf("Tether stops updating %s; the zones on it are left as they are", name))
+		if w := b.Planner.RemoveWarning(name); w != "" {
+			warnings = append(warnings, w)
 		}
 		d.add(&plan.Change{
 			Address: addr, Action: plan.Delete, Flags: plan.Flags{Destructive: true},
 			Before: cloneMember(om), Reason: reason, Warnings: warnings,
-			Provider: provider, Target: target, Parent: parent,
+			Provider: b.Provider, Target: b.Planner.Target(parent, name), Parent: parent,
 		})
 	}
 
@@ -240,7 +253,11 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 		if d.isFailed(addr, parent+"/"+name, name, m.Node) {
 			continue
 		}
-		provider, target := memberTarget(parent, name, m)
+		b, ok := d.memberBackend(parent, name, m)
+		if !ok {
+			continue
+		}
+		provider, target := b.Provider, b.Planner.Target(parent, name)
 		om := o.Members[name]
 		if om == nil || replaced[name] == name {
 			deps := append([]string(nil), clusterDeps...)
@@ -250,19 +267,19 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 					deps = append(deps, plan.ChangeID(plan.MemberAddress(parent, old), plan.Delete))
 				}
 			}
-			if pushesZones(m) {
+			if b.Planner.PushesZones(m) {
 				deps = append(deps, zoneChangeIDs(d.zoneChanges(parent))...)
 			}
 			d.add(&plan.Change{
 				Address: addr, Action: plan.Create,
 				After:    d.memberAfter(m),
 				Reason:   fmt.Sprintf("%s joins the DNS cluster of %s as a %s member", name, parent, m.Role),
-				Warnings: memberCreateWarnings(parent, name, m),
+				Warnings: b.Planner.CreateWarnings(parent, name, m),
 				Provider: provider, Target: target, Parent: parent,
 			}, deps...)
 			continue
 		}
-		d.diffMember(parent, name, addr, m, om, provider, target)
+		d.diffMember(parent, name, addr, m, om, b.Planner, provider, target)
 	}
 }
 
@@ -281,8 +298,10 @@ func (d *differ) explainKeptMember(addr, parent string, om *schema.Member) {
 	default:
 		does = "it stays in the cluster"
 	}
-	if om.BackendName() == schema.BackendRFC2136 {
-		does = "it stays in the cluster, but Tether no longer updates it"
+	if b, ok := d.opts.Members[om.BackendName()]; ok && b.Planner != nil {
+		if note := b.Planner.KeptNote(); note != "" {
+			does = note
+		}
 	}
 	switch {
 	case d.prune && !d.opts.Inventory[addr], !d.prune && !d.opts.Inventory[addr]:
@@ -298,32 +317,21 @@ func (d *differ) explainKeptMember(addr, parent string, om *schema.Member) {
 	}
 }
 
-func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, provider, target string) {
+func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, bp backend.Planner, provider, target string) {
 	var fields, why []string
 	if m.Role != om.Role {
 		fields = append(fields, "role")
 		why = append(why, fmt.Sprintf("role %s, the fleet says %s", orNone(om.Role), m.Role))
 	}
-	if m.BackendName() == schema.BackendRFC2136 {
-		// Only what the provider reports is compared: a nameserver cannot tell which
-		// key reference or software the fleet calls it by, and an unreported value
-		// compared against the fleet would plan the same update on every run.
-		n := len(fields)
-		if m.Address != "" && om.Address != "" && m.Address != om.Address {
-			fields = append(fields, "address")
-		}
-		if m.Software != "" && om.Software != "" && m.Software != om.Software {
-			fields = append(fields, "software")
-		}
-		if om.TSIG != nil && !sameTSIG(m.TSIG, om.TSIG) {
-			fields = append(fields, "tsig")
-		}
-		if len(fields) > n {
+	if m.BackendName() == om.BackendName() {
+		// Only what the backend observes is compared (backend.Planner.Differs).
+		if more := bp.Differs(m, om); len(more) > 0 {
+			fields = append(fields, more...)
 			verb := " differs"
-			if len(fields)-n > 1 {
+			if len(more) > 1 {
 				verb = " differ"
 			}
-			why = append(why, strings.Join(fields[n:], ", ")+verb)
+			why = append(why, strings.Join(more, ", ")+verb)
 		}
 	}
 	if om.Disabled {
@@ -355,7 +363,7 @@ func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, pro
 	// the change runs: it runs after this plan's changes to those zones, and a plan
 	// that changes them updates the member even when it is in step now.
 	var zoneDeps []string
-	if pushesZones(m) && !om.Disabled {
+	if bp.PushesZones(m) && !om.Disabled {
 		zc := d.zoneChanges(parent)
 		zoneDeps = zoneChangeIDs(zc)
 		if len(zc) > 0 && !slices.Contains(fields, "zones") && !resync {
@@ -379,26 +387,6 @@ func (d *differ) diffMember(parent, name, addr string, m, om *schema.Member, pro
 			Provider: provider, Target: target, Parent: parent,
 		}, append(zoneDeps, plan.ChangeID(addr, plan.Update))...)
 	}
-}
-
-func sameTSIG(a, b *schema.TSIG) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	alg := func(s string) string {
-		if s == "" {
-			return "hmac-sha256"
-		}
-		return strings.ToLower(strings.TrimSuffix(s, "."))
-	}
-	return strings.TrimSuffix(a.Name, ".") == strings.TrimSuffix(b.Name, ".") && alg(a.Algorithm) == alg(b.Algorithm) &&
-		a.SecretEnv == b.SecretEnv && a.SecretFile == b.SecretFile
-}
-
-// pushesZones reports whether Tether writes the parent's zones to the member itself
-// (an rfc2136 member that is written to); WHM replicates to cpanel members on its own.
-func pushesZones(m *schema.Member) bool {
-	return m.BackendName() == schema.BackendRFC2136 && (m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleWriteOnly)
 }
 
 // zoneChanges are this plan's changes to the zones a parent serves: its accounts and
@@ -429,26 +417,4 @@ func zoneChangeNames(cs []*plan.Change) string {
 	}
 	sort.Strings(names)
 	return listNames(names, 3)
-}
-
-// memberCreateWarnings says where adding a cpanel member leaves credentials: WHM
-// writes the member's API token in plain text into the parent's cluster
-// configuration (/var/cpanel/cluster/root/config/<address>,
-// Cpanel/NameServer/Setup/Remote/cPanel.pm), and reverse trust (sync and
-// standalone) leaves a token of the parent on the member.
-func memberCreateWarnings(parent, name string, m *schema.Member) []string {
-	if m.BackendName() != schema.BackendCPanel {
-		return nil
-	}
-	node := m.Node
-	if node == "" {
-		node = name
-	}
-	out := []string{fmt.Sprintf("the API token of %s is stored on %s in plain text (/var/cpanel/cluster/root/config/<address of %s>), as WHM keeps DNS cluster credentials; anyone with root on %s can use it on %s",
-		node, parent, node, parent, node)}
-	if m.Role == schema.DNSRoleSync || m.Role == schema.DNSRoleStandalone {
-		out = append(out, fmt.Sprintf("reverse trust: %s creates an API token with the clustering ACL and stores it on %s, which adds %s to its own cluster as standalone",
-			parent, node, parent))
-	}
-	return out
 }

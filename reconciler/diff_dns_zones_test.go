@@ -15,7 +15,7 @@ import (
 // left to their own rules.
 func TestDiffRFC2136MembersFollowTheParentsZoneChanges(t *testing.T) {
 	rfc := func(role string) *schema.Member {
-		return &schema.Member{Backend: schema.BackendRFC2136, Host: "b.example.test", Address: "127.0.0.1:53", Role: role}
+		return &schema.Member{Backend: "rfc2136", Host: "b.example.test", Address: "127.0.0.1:53", Role: role}
 	}
 	inStep := func(m *schema.Member, disabled bool) *schema.Member {
 		c := *m
@@ -55,7 +55,7 @@ func TestDiffRFC2136MembersFollowTheParentsZoneChanges(t *testing.T) {
 			}
 			observed.DNSClusters["web1"] = oc
 
-			p := Diff(desired, observed, DiffOptions{})
+			p := Diff(desired, observed, withProviders(DiffOptions{}))
 			checkPlanInvariants(t, p)
 			var got *plan.Change
 			for _, c := range p.Changes {

@@ -9,11 +9,11 @@ import (
 )
 
 // EnableMember plans what `tether dns enable MEMBER` does: re-enable a DNS cluster
-// member that was disabled after too many failed commands. The rfc2136 provider
-// rewrites every zone as part of the enable (so no separate resync is planned);
-// WHM has no API to resynchronise a cpanel member, which the reason says. member is a member name, or an address (dns.PARENT.member.NAME) when the
-// name is in more than one cluster. Like Diff it is pure.
-func EnableMember(desired, observed *schema.Fleet, member string) (*plan.Plan, error) {
+// member that was disabled after too many failed commands; its backend's planner
+// says what happens to its zones (EnableNote). member is a member name, or an
+// address (dns.PARENT.member.NAME) when the name is in more than one cluster; opts
+// gives the member backends (Members). Like Diff it is pure.
+func EnableMember(desired, observed *schema.Fleet, member string, opts DiffOptions) (*plan.Plan, error) {
 	if desired == nil || observed == nil {
 		return nil, fmt.Errorf("dns enable %s: no fleet", member)
 	}
@@ -58,20 +58,19 @@ func EnableMember(desired, observed *schema.Fleet, member string) (*plan.Plan, e
 		p.Warnings = append(p.Warnings, fmt.Sprintf("DNS member %s of %s is not disabled; nothing to enable", name, parent))
 		return p, nil
 	}
-	d := &differ{d: desired, o: observed, byID: map[string]*plan.Change{}}
+	d := &differ{d: desired, o: observed, opts: opts, byID: map[string]*plan.Change{}}
 	addr := plan.MemberAddress(parent, name)
-	provider, target := memberTarget(parent, name, m)
-	reason := fmt.Sprintf("%s was disabled after too many failed commands; an operator re-enables it", name)
-	if provider == ProviderRFC2136 {
-		reason += ", and Tether rewrites all of " + parent + "'s zones on it before it is trusted"
-	} else if m.Role == schema.DNSRoleSync {
-		reason += "; if it was off for long, resynchronise the cluster's zones to it in WHM"
+	b, ok := d.memberBackend(parent, name, m)
+	if !ok {
+		return nil, fmt.Errorf("dns enable %s: %s", member, strings.Join(d.errors, "; "))
 	}
+	reason := fmt.Sprintf("%s was disabled after too many failed commands; an operator re-enables it", name)
+	reason += b.Planner.EnableNote(parent, m)
 	d.add(&plan.Change{
 		Address: addr, Action: plan.Enable,
 		Before: cloneMember(om), After: d.memberAfter(m), Fields: []string{"disabled"},
 		Reason:   reason,
-		Provider: provider, Target: target, Parent: parent,
+		Provider: b.Provider, Target: b.Planner.Target(parent, name), Parent: parent,
 	})
 	p.Changes = d.ordered()
 	p.Summary = plan.Summarize(p.Changes, 0)

@@ -44,7 +44,7 @@ func FuzzDiff(f *testing.F) {
 		if prune && desired.Policy == nil {
 			desired.Policy = &schema.Policy{Prune: true}
 		}
-		p := Diff(&desired, &observed, DiffOptions{Inventory: inv, FailedScopes: map[string]bool{failed: true}})
+		p := Diff(&desired, &observed, withProviders(DiffOptions{Inventory: inv, FailedScopes: map[string]bool{failed: true}}))
 		checkPlanInvariants(t, p)
 		_ = CheckSafety(p, &desired, &observed, SafetyOptions{})
 		if err := render.Text(io.Discard, p, render.TextOptions{Color: true}); err != nil {

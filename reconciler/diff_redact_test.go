@@ -23,21 +23,21 @@ func TestRedact(t *testing.T) {
 	}
 	desired.Nodes["mail1"].Profile = schema.ProfileMailNode
 	desired.DNSClusters["web1"] = &schema.DNSCluster{Enabled: true, Members: map[string]*schema.Member{
-		"new":  {Backend: schema.BackendRFC2136, Host: "new.example.org", Address: "127.0.0.1:53", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
-		"old":  {Backend: schema.BackendRFC2136, Host: "old.example.org", Address: "127.0.0.1:54", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
-		"sync": {Backend: schema.BackendRFC2136, Host: "sync.example.org", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
+		"new":  {Backend: "rfc2136", Host: "new.example.org", Address: "127.0.0.1:53", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
+		"old":  {Backend: "rfc2136", Host: "old.example.org", Address: "127.0.0.1:54", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
+		"sync": {Backend: "rfc2136", Host: "sync.example.org", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
 	}}
 	observed := newFleet().parent("web1").child("mail2", "web1").f
 	observed.Nodes["mail1"] = &schema.Node{Host: "mail1.example.net", Credentials: &schema.Credentials{Token: token}}
 	observed.Nodes["mail3"] = &schema.Node{Role: schema.RoleChild, Parent: "web1", Credentials: &schema.Credentials{Token: token}}
 	observed.DNSClusters["web1"] = &schema.DNSCluster{Members: map[string]*schema.Member{
-		"old":  {Backend: schema.BackendRFC2136, Host: "old.example.org", Address: "127.0.0.1:55", Role: schema.DNSRoleWriteOnly, TSIG: &schema.TSIG{Name: "k2", Secret: tsig}},
-		"gone": {Backend: schema.BackendRFC2136, Host: "gone.example.org", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
-		"sync": {Backend: schema.BackendRFC2136, Host: "sync.example.org", Role: schema.DNSRoleSync, Zones: &schema.MemberZones{NeedsResync: true}, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
+		"old":  {Backend: "rfc2136", Host: "old.example.org", Address: "127.0.0.1:55", Role: schema.DNSRoleWriteOnly, TSIG: &schema.TSIG{Name: "k2", Secret: tsig}},
+		"gone": {Backend: "rfc2136", Host: "gone.example.org", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
+		"sync": {Backend: "rfc2136", Host: "sync.example.org", Role: schema.DNSRoleSync, Zones: &schema.MemberZones{NeedsResync: true}, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
 	}}
 	opts := DiffOptions{Inventory: map[string]bool{"node.mail3": true, "dns.web1.member.gone": true}}
 
-	p := Diff(desired, observed, opts)
+	p := Diff(desired, observed, withProviders(opts))
 	actions := map[plan.Action]bool{}
 	for _, c := range p.Changes {
 		actions[c.Action] = true
@@ -48,8 +48,8 @@ func TestRedact(t *testing.T) {
 		}
 	}
 	en, err := EnableMember(desired, &schema.Fleet{DNSClusters: map[string]*schema.DNSCluster{"web1": {Members: map[string]*schema.Member{
-		"sync": {Backend: schema.BackendRFC2136, Role: schema.DNSRoleSync, Disabled: true, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
-	}}}}, "sync")
+		"sync": {Backend: "rfc2136", Role: schema.DNSRoleSync, Disabled: true, TSIG: &schema.TSIG{Name: "k", Secret: tsig}},
+	}}}}, "sync", withProviders(DiffOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}

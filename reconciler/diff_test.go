@@ -129,7 +129,7 @@ func TestDiffCases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := Diff(tt.desired, tt.observed, tt.opts)
+			p := Diff(tt.desired, tt.observed, withProviders(tt.opts))
 			if got := ids(p); !slices.Equal(got, tt.want) {
 				t.Errorf("changes %v, want %v", got, tt.want)
 			}
@@ -208,7 +208,7 @@ func TestDiffIsPure(t *testing.T) {
 		return string(b)
 	}
 	before := snap()
-	p := Diff(desired, observed, DiffOptions{})
+	p := Diff(desired, observed, withProviders(DiffOptions{}))
 	if snap() != before {
 		t.Fatal("Diff changed its inputs")
 	}
@@ -233,7 +233,7 @@ func TestDiffReplacesMemberDeleteThenCreate(t *testing.T) {
 	observed.DNSClusters["web1"] = &schema.DNSCluster{Enabled: true, Members: map[string]*schema.Member{
 		"nsold": {Host: "NS.example.net.", Role: schema.DNSRoleSync},
 	}}
-	p := Diff(desired, observed, DiffOptions{})
+	p := Diff(desired, observed, withProviders(DiffOptions{}))
 	want := []string{"dns.web1.member.nsold/delete", "dns.web1.member.nsnew/create"}
 	if got := ids(p); !slices.Equal(got, want) {
 		t.Fatalf("changes %v, want %v", got, want)
@@ -248,7 +248,7 @@ func TestDiffRFC2136Hook(t *testing.T) {
 	member := func(zones *schema.MemberZones, disabled bool, role string) *schema.Fleet {
 		f := newFleet().parent("web1").f
 		f.DNSClusters["web1"] = &schema.DNSCluster{Enabled: true, Members: map[string]*schema.Member{
-			"bind1": {Backend: schema.BackendRFC2136, Host: "bind1.example.org", Address: "127.0.0.1:53", Role: role, Zones: zones, Disabled: disabled},
+			"bind1": {Backend: "rfc2136", Host: "bind1.example.org", Address: "127.0.0.1:53", Role: role, Zones: zones, Disabled: disabled},
 		}}
 		return f
 	}
@@ -268,12 +268,12 @@ func TestDiffRFC2136Hook(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			desired := member(nil, false, tt.role)
 			desired.DNSClusters["web1"].Members["bind1"].TSIG = &schema.TSIG{Name: "k", SecretEnv: "K"}
-			p := Diff(desired, tt.observed, DiffOptions{})
+			p := Diff(desired, tt.observed, withProviders(DiffOptions{}))
 			if got := ids(p); !slices.Equal(got, tt.want) {
 				t.Errorf("changes %v, want %v", got, tt.want)
 			}
 			for _, c := range p.Changes {
-				if c.Provider != ProviderRFC2136 || c.Target != "bind1" {
+				if c.Provider != "rfc2136" || c.Target != "bind1" {
 					t.Errorf("%s: provider %s target %s, want rfc2136 on bind1", c.ID, c.Provider, c.Target)
 				}
 			}
@@ -290,10 +290,10 @@ func TestEnableMember(t *testing.T) {
 	observed := newFleet().parent("web1").f
 	observed.DNSClusters["web1"] = &schema.DNSCluster{Enabled: true, Members: map[string]*schema.Member{"ns1": {Host: "ns1.example.net", Role: schema.DNSRoleSync, Disabled: true}}}
 
-	if _, err := EnableMember(desired, observed, "ns1"); err == nil || !strings.Contains(err.Error(), "dns.web1.member.ns1") {
+	if _, err := EnableMember(desired, observed, "ns1", withProviders(DiffOptions{})); err == nil || !strings.Contains(err.Error(), "dns.web1.member.ns1") {
 		t.Errorf("ambiguous name: error %v, want one suggesting the address", err)
 	}
-	p, err := EnableMember(desired, observed, "dns.web1.member.ns1")
+	p, err := EnableMember(desired, observed, "dns.web1.member.ns1", withProviders(DiffOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,16 +302,16 @@ func TestEnableMember(t *testing.T) {
 	}
 	checkPlanInvariants(t, p)
 	observed.DNSClusters["web1"].Members["ns1"].Disabled = false
-	if p, err := EnableMember(desired, observed, "dns.web1.member.ns1"); err != nil || !p.Empty() || len(p.Warnings) != 1 {
+	if p, err := EnableMember(desired, observed, "dns.web1.member.ns1", withProviders(DiffOptions{})); err != nil || !p.Empty() || len(p.Warnings) != 1 {
 		t.Errorf("enabled member: plan %+v err %v, want no change and a warning", p, err)
 	}
-	if _, err := EnableMember(desired, observed, "nsx"); err == nil {
+	if _, err := EnableMember(desired, observed, "nsx", withProviders(DiffOptions{})); err == nil {
 		t.Error("unknown member: want an error")
 	}
 }
 
 func TestDiffNilFleets(t *testing.T) {
-	p := Diff(nil, nil, DiffOptions{})
+	p := Diff(nil, nil, withProviders(DiffOptions{}))
 	if !p.Empty() || p.FormatVersion != plan.FormatVersion {
 		t.Errorf("plan of nothing: %+v", p)
 	}
@@ -327,7 +327,7 @@ func TestDiffPasswordStrengthGovernance(t *testing.T) {
 	desired.Nodes["mail1"].PasswordStrength = map[string]int{"virtual": 80, "ftp": 10, "list": 60}
 	observed := newFleet().parent("web1").child("mail1", "web1").f
 	observed.Nodes["mail1"].PasswordStrength = map[string]int{"virtual": 70, "list": 60}
-	p := Diff(desired, observed, DiffOptions{})
+	p := Diff(desired, observed, withProviders(DiffOptions{}))
 	if got := ids(p); !slices.Equal(got, []string{"node.mail1/update"}) {
 		t.Fatalf("changes %v", got)
 	}
@@ -354,7 +354,7 @@ func TestDiffUnreadableIsNotPlanned(t *testing.T) {
 	observed := newFleet().parent("web1").child("mail1", "web1").f
 	observed.Resellers["bob"] = &schema.Reseller{Account: schema.Account{Parent: "web1", Domain: "bob.example"}, Limits: &schema.ResellerLimits{Accounts: &n}}
 
-	p := Diff(desired, observed, DiffOptions{})
+	p := Diff(desired, observed, withProviders(DiffOptions{}))
 	if !p.Empty() {
 		t.Errorf("changes %v, want none", ids(p))
 	}
@@ -362,7 +362,7 @@ func TestDiffUnreadableIsNotPlanned(t *testing.T) {
 		t.Errorf("warnings %q, want one for the profile and one for password strengths", p.Warnings)
 	}
 	observed.Resellers["bob"].ACLs = []string{}
-	if got := ids(Diff(desired, observed, DiffOptions{})); !slices.Equal(got, []string{"reseller.bob/update"}) {
+	if got := ids(Diff(desired, observed, withProviders(DiffOptions{}))); !slices.Equal(got, []string{"reseller.bob/update"}) {
 		t.Errorf("ACLs read as none: changes %v, want the update", got)
 	}
 }
@@ -375,7 +375,7 @@ func TestDiffUnobservedParent(t *testing.T) {
 	desired.Nodes["mail3"].Lost = true
 	desired.Nodes["mail3"].Profile = schema.ProfileMailNode
 	observed := newFleet().parent("web1").child("mail3", "web1").account("bob", "web1", "").f
-	p := Diff(desired, observed, DiffOptions{})
+	p := Diff(desired, observed, withProviders(DiffOptions{}))
 	if !p.Empty() {
 		t.Errorf("changes %v, want none", ids(p))
 	}

@@ -119,10 +119,10 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 	for _, e := range o.ObserveErrors {
 		opts.ObserveErrors = append(opts.ObserveErrors, &ScopeError{Provider: e.Provider, Scope: e.Scope, Err: errors.New(e.Error)})
 	}
-	p := Diff(desired, observed, opts)
+	p := Diff(desired, observed, withProviders(opts))
 	if o.EnableMember != "" {
 		var err error
-		if p, err = EnableMember(desired, observed, o.EnableMember); err != nil {
+		if p, err = EnableMember(desired, observed, o.EnableMember, withProviders(DiffOptions{})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,7 +169,7 @@ func goldenCase(t *testing.T, dir string) map[string][]byte {
 
 	// Diff is pure: the same inputs give the same plan, byte for byte.
 	var again bytes.Buffer
-	if err := render.JSON(&again, Diff(desired, observed, opts)); err != nil {
+	if err := render.JSON(&again, Diff(desired, observed, withProviders(opts))); err != nil {
 		t.Fatal(err)
 	}
 	if o.EnableMember == "" && !bytes.Equal(js.Bytes(), again.Bytes()) {

@@ -58,7 +58,7 @@ func TestCheckSafety(t *testing.T) {
 				observed.Nodes["mail1"] = &schema.Node{Role: schema.RoleChild, Parent: "web1", Services: []string{"mail"}}
 				observed.Accounts["u000"].Mail = &schema.MailPlacement{Node: "mail1"}
 			}
-			p := Diff(desired, observed, opts)
+			p := Diff(desired, observed, withProviders(opts))
 			tt.opts.Inventory = opts.Inventory
 			err := CheckSafety(p, desired, observed, tt.opts)
 			if len(tt.wantFlags) == 0 {

@@ -23,8 +23,9 @@ import (
 //go:embed fleet.cue
 var fleetCUE []byte
 
-// FleetCUE returns the embedded CUE schema, for tools that want to show or vendor it.
-func FleetCUE() []byte { return bytes.Clone(fleetCUE) }
+// FleetCUE returns the CUE schema, for tools that want to show or vendor it: the
+// embedded fleet.cue with what the registered member backends add (backendsCUEText).
+func FleetCUE() []byte { return append(bytes.Clone(fleetCUE), backendsCUEText()...) }
 
 // schemaFileName is how positions inside the embedded schema are named. It cannot
 // clash with an operator's file: it is not a path the loader is ever given.
@@ -148,7 +149,7 @@ func withSchema(asts []*ast.File) ([]*ast.File, Diagnostics) {
 	if pkg == "" {
 		pkg = schemaPackage
 	}
-	sf, err := parser.ParseFile(schemaFileName, fleetCUE)
+	sf, err := parser.ParseFile(schemaFileName, FleetCUE())
 	if err != nil {
 		// The schema is embedded and tested; this is a build defect, reported, not a panic.
 		ds.Add(Pos{File: schemaFileName}, RuleLoad, "embedded schema: "+err.Error(), "")

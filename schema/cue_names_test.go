@@ -14,7 +14,7 @@ import (
 func schemaValue(t *testing.T) (*cue.Context, cue.Value) {
 	t.Helper()
 	ctx := cuecontext.New()
-	v := ctx.CompileBytes(fleetCUE, cue.Filename(schemaFileName))
+	v := ctx.CompileBytes(FleetCUE(), cue.Filename(schemaFileName))
 	if err := v.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ const JSONSchemaID = "https://tether.dev/schema/fleet.json"
 // ("yaml.schemas": {".tether/fleet.schema.json": "fleet/*.yaml"}).
 func JSONSchema() ([]byte, error) {
 	ctx := cuecontext.New()
-	v := ctx.CompileBytes(fleetCUE, cue.Filename(schemaFileName))
+	v := ctx.CompileBytes(FleetCUE(), cue.Filename(schemaFileName))
 	if err := v.Err(); err != nil {
 		return nil, fmt.Errorf("compile embedded schema: %w", err)
 	}

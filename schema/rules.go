@@ -327,7 +327,7 @@ func (c *checker) clusters() {
 		}
 		servers := 1 // the parent itself
 		for _, m := range cl.Members {
-			if m != nil && !(m.BackendName() == BackendCPanel && m.Node == key) {
+			if m != nil && !(m.OnNode() && m.Node == key) {
 				servers++
 			}
 		}
@@ -353,16 +353,20 @@ func (c *checker) clusters() {
 			}
 			mobj := fmt.Sprintf("%s member %s", obj, mname)
 			host := m.Host
-			if m.BackendName() == BackendCPanel && m.Node != "" {
+			if b, ok := LookupMemberBackend(m.BackendName()); ok && b.OnNode && m.Node != "" {
 				n, ok := c.f.Nodes[m.Node]
 				if !ok || n == nil {
+					fix := b.NodeFix
+					if fix == "" {
+						fix = "name a node declared under nodes:"
+					}
 					c.add(m.Src.At("node"), RuleR01, fmt.Sprintf("%s: node %s names no node of the fleet", mobj, m.Node),
-						c.didYouMean("node", m.Node, "name a node declared under nodes:, or use backend: rfc2136 for a server outside the fleet"))
+						c.didYouMean("node", m.Node, fix))
 				} else {
 					host = n.Host
 				}
 			}
-			if m.BackendName() == BackendRFC2136 && m.Host != "" {
+			if !m.OnNode() && m.Host != "" {
 				if p := domainProblem(m.Host); p != "" {
 					c.add(m.Src.At("host"), RuleA02, fmt.Sprintf("%s: host %q %s", mobj, short(m.Host), p), "write the nameserver's host name")
 				}

@@ -34,7 +34,7 @@ func TestCheckRules(t *testing.T) {
 		{"bad domain", func(f *schema.Fleet) { f.Accounts["u00"].Domain = "no_such" }, schema.RuleA02, "domain"},
 		{"inline token", func(f *schema.Fleet) { f.Nodes["web0"].Credentials.Token = "tok" }, schema.RuleS01, "credentials.token"},
 		{"inline tsig secret", func(f *schema.Fleet) {
-			f.DNSClusters["web0"].Members["b"] = &schema.Member{Backend: schema.BackendRFC2136, Host: "b.example.org", Address: "127.0.0.1:53", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: "s"}}
+			f.DNSClusters["web0"].Members["b"] = &schema.Member{Backend: "rfc2136", Host: "b.example.org", Address: "127.0.0.1:53", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: "s"}}
 		}, schema.RuleS01, "tsig.secret"},
 		{"parent profile", func(f *schema.Fleet) { f.Nodes["web0"].Profile = schema.ProfileMailNode }, schema.RuleL01, "STANDARD"},
 		{"child version", func(f *schema.Fleet) { f.Nodes["mail0-0"].Version = 110 }, schema.RuleL02, "version 110 differs"},
@@ -63,7 +63,7 @@ func TestCheckRules(t *testing.T) {
 			delete(f.DNSClusters, "web0")
 		}, schema.RuleD01, "belongs to a parent"},
 		{"same host twice", func(f *schema.Fleet) {
-			f.DNSClusters["web0"].Members["zz"] = &schema.Member{Backend: schema.BackendRFC2136, Host: "ns0-0.example.net", Address: "127.0.0.1:53", Role: schema.DNSRoleSync}
+			f.DNSClusters["web0"].Members["zz"] = &schema.Member{Backend: "rfc2136", Host: "ns0-0.example.net", Address: "127.0.0.1:53", Role: schema.DNSRoleSync}
 		}, schema.RuleD02, "host ns0-0.example.net is also member ns0-0's host"},
 		{"powerdns dnssec", func(f *schema.Fleet) {
 			m := f.DNSClusters["web0"].Members["ns0-0"]

@@ -34,12 +34,6 @@ const (
 	DNSRoleWriteOnly  = "write-only"
 )
 
-// Member backends.
-const (
-	BackendCPanel  = "cpanel"
-	BackendRFC2136 = "rfc2136"
-)
-
 // OptionalRolesOf lists the optional roles of each profile, as
 // Cpanel/Server/Type/Profile.pm (11.120) %_META declares them. STANDARD enables every
 // role and has none.
@@ -222,10 +216,10 @@ type DNSCluster struct {
 
 // Member is one nameserver of a DNS cluster.
 type Member struct {
-	Backend  string `json:"backend,omitempty"` // cpanel (default) or rfc2136
-	Node     string `json:"node,omitempty"`    // cpanel backend: a node of the fleet
-	Host     string `json:"host,omitempty"`    // rfc2136: the server's host name
-	Address  string `json:"address,omitempty"` // rfc2136: host:port to send DNS to
+	Backend  string `json:"backend,omitempty"` // a registered MemberBackend; "" is the default one
+	Node     string `json:"node,omitempty"`    // a backend OnNode: a node of the fleet
+	Host     string `json:"host,omitempty"`    // otherwise: the server's host name
+	Address  string `json:"address,omitempty"` // host:port to send DNS to
 	Software string `json:"software,omitempty"`
 	Role     string `json:"role"`
 	DNSSEC   bool   `json:"dnssec,omitempty"`
@@ -238,10 +232,10 @@ type Member struct {
 	Src Source `json:"-"`
 }
 
-// BackendName returns the backend with the default spelled out.
+// BackendName returns the backend with the default (DefaultMemberBackend) spelled out.
 func (m *Member) BackendName() string {
 	if m == nil || m.Backend == "" {
-		return BackendCPanel
+		return DefaultMemberBackend()
 	}
 	return m.Backend
 }

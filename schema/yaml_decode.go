@@ -36,7 +36,6 @@ var (
 	roleValues        = []string{RoleParent, RoleChild, RoleDNSOnly}
 	profileValues     = []string{ProfileStandard, ProfileMailNode, ProfileDNSNode, ProfileDatabase}
 	serviceValues     = []string{ServiceMail}
-	backendValues     = []string{BackendCPanel, BackendRFC2136}
 	softwareValues    = []string{"bind", "knot", "powerdns"}
 	dnsRoleValues     = []string{DNSRoleStandalone, DNSRoleSync, DNSRoleWriteOnly}
 	driftValues       = []string{"warn", "correct"}
@@ -1065,7 +1064,7 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 		ok := false
 		switch key {
 		case "backend":
-			m.Backend, ok = d.enum(v, obj, key, backendValues)
+			m.Backend, ok = d.enum(v, obj, key, MemberBackendNames())
 		case "node":
 			m.Node, ok = d.str(v, obj, key)
 		case "host":
@@ -1095,20 +1094,20 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 		return m
 	}
 	d.required(kp, obj, memberFields, have, "role")
-	switch {
-	case have.has(memberFields, "backend") && m.Backend == "":
-		// An unknown backend was reported; what else is required depends on it.
-	case m.BackendName() == BackendRFC2136:
-		d.required(kp, obj, memberFields, have, "host", "address")
-		if have.has(memberFields, "node") {
-			d.add(fieldKey(n, "node"), RuleSchema, obj+": an rfc2136 member is not a node of the fleet, so it has no node", "remove node: or use backend cpanel")
+	b, known := LookupMemberBackend(m.BackendName())
+	if !known || have.has(memberFields, "backend") && m.Backend == "" {
+		// An unknown backend was reported (or none is registered as the default);
+		// what else is required depends on it.
+		if !have.has(memberFields, "backend") {
+			d.ds.Add(kp, RuleSchema, obj+": no member backend is registered as the default", "set backend: one of "+strings.Join(MemberBackendNames(), ", "))
 		}
-	default:
-		d.required(kp, obj, memberFields, have, "node")
-		for _, f := range []string{"host", "address", "tsig"} {
-			if have.has(memberFields, f) {
-				d.add(fieldKey(n, f), RuleSchema, fmt.Sprintf("%s: a cpanel member takes its %s from its node", obj, f), "remove "+f+": or set backend: rfc2136")
-			}
+		return m
+	}
+	d.required(kp, obj, memberFields, have, b.Needs...)
+	for _, f := range memberFields {
+		if have.has(memberFields, f) && !slices.Contains(memberCommonFields, f) && !slices.Contains(b.Needs, f) && !slices.Contains(b.Takes, f) {
+			problem, fix := b.refusal(f)
+			d.add(fieldKey(n, f), RuleSchema, obj+": "+problem, fix)
 		}
 	}
 	return m

@@ -118,14 +118,14 @@ a one-change plan that is printed, then applied.`,
 				return err
 			}
 			so := c.sessionOptionsFor(cmd, path, cf)
-			if m.BackendName() == schema.BackendRFC2136 {
+			if workspace.EnabledInState(m) {
 				// Only Tether's state knows this member is out: no server is contacted.
 				st, err := session.OpenState(so)
 				if err != nil {
 					return err
 				}
 				defer st.Close()
-				return enableRFC2136(cmd, st, parent, name)
+				return enableInState(cmd, st, parent, name, m)
 			}
 			sess, err := session.Open(cmd.Context(), fleet, so)
 			if err != nil {
@@ -141,8 +141,8 @@ a one-change plan that is printed, then applied.`,
 	return cmd
 }
 
-func enableRFC2136(cmd *cobra.Command, st providers.State, parent, name string) error {
-	was, err := workspace.EnableState(st, parent, name)
+func enableInState(cmd *cobra.Command, st providers.State, parent, name string, m *schema.Member) error {
+	was, err := workspace.EnableState(cmd.Context(), st, parent, name, m)
 	if err != nil {
 		return err
 	}

@@ -88,13 +88,13 @@ func TestObserveMergesAndNamesFailedScopes(t *testing.T) {
 	}
 	whm.fleets["web1"].DNSClusters = map[string]*schema.DNSCluster{"web1": {
 		Enabled: true,
-		Members: map[string]*schema.Member{"bind1": {Backend: schema.BackendRFC2136, Role: schema.DNSRoleSync}},
+		Members: map[string]*schema.Member{"bind1": {Backend: "rfc2136", Role: schema.DNSRoleSync}},
 	}}
 	dns := &observeFake{
 		name:   "rfc2136",
 		scopes: []string{"web1/bind1"},
 		fleets: map[string]*schema.Fleet{"web1/bind1": {DNSClusters: map[string]*schema.DNSCluster{"web1": {
-			Members: map[string]*schema.Member{"bind1": {Backend: schema.BackendRFC2136, Address: "127.0.0.1:5301", Zones: &schema.MemberZones{NeedsResync: true}}},
+			Members: map[string]*schema.Member{"bind1": {Backend: "rfc2136", Address: "127.0.0.1:5301", Zones: &schema.MemberZones{NeedsResync: true}}},
 		}}}},
 	}
 	// The member's own scope is merged first: the cluster settings must still come

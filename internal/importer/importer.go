@@ -123,7 +123,7 @@ func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *R
 		m.Disabled = false // observed health, not configuration
 		m.Zones = nil
 		name := key
-		if m.BackendName() == schema.BackendCPanel && m.Node == "" {
+		if m.OnNode() && m.Node == "" {
 			host := strings.ToLower(key)
 			node, ok := byHost[host]
 			if !ok {

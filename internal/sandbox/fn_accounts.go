@@ -308,6 +308,14 @@ func (c *call) visible(a *account) bool {
 	return c.user == "root" || a.Owner == c.user || a.User == c.user
 }
 
+// listed reports whether listaccts and accountsummary show the account to the
+// caller: root sees every account, anyone else the accounts it owns, which is not
+// itself unless it owns itself (11.120 Whostmgr/Accounts/List.pm keeps the domains
+// whose owner is REMOTE_USER).
+func (c *call) listed(a *account) bool {
+	return c.user == "root" || a.Owner == c.user
+}
+
 func fnListaccts(c *call) (any, error) {
 	searchtype := c.str("searchtype")
 	search := c.str("search")
@@ -358,7 +366,7 @@ func fnListaccts(c *call) (any, error) {
 	accts := []any{}
 	for _, u := range c.n.st.candidates(searchtype, search, method) {
 		a := c.n.st.Accounts[u]
-		if !c.visible(a) {
+		if !c.listed(a) {
 			continue
 		}
 		if !slices.ContainsFunc(get(a), match) {
@@ -392,7 +400,7 @@ func fnAccountSummary(c *call) (any, error) {
 	} else {
 		a = c.n.st.accountByDomain(domain)
 	}
-	if a == nil || !c.visible(a) {
+	if a == nil || !c.listed(a) {
 		return nil, fail("Account does not exist.")
 	}
 	return map[string]any{"acct": []any{acctView{a: *a, summary: true}}}, nil

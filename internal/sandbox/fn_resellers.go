@@ -266,7 +266,8 @@ func fnAcctCounts(c *call) (any, error) {
 	if user != "root" {
 		a := c.n.st.Accounts[user]
 		if a == nil || !a.Reseller {
-			return nil, notReseller(user)
+			// 11.120 Whostmgr/API/1/Resellers.pm acctcounts sets result 0 itself.
+			return nil, fail("Not a reseller.")
 		}
 	}
 	active, suspended := 0, 0

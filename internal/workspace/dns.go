@@ -14,7 +14,6 @@ import (
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/providers"
-	"github.com/tether-dev/tether/providers/rfc2136"
 	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -36,11 +35,11 @@ type VerifyReport struct {
 // named: rfc2136 members Tether disabled (from the state's health), cpanel members
 // WHM disabled (one read of each parent's cluster status screen).
 func Verify(ctx context.Context, fleet *schema.Fleet, sess *session.Session) (*VerifyReport, error) {
-	health, err := rfc2136.StateStore{State: sess.State}.AllHealth(ctx)
+	health, err := stateHealth(ctx, sess.State)
 	if err != nil {
 		return nil, fmt.Errorf("read the DNS members' health: %w", err)
 	}
-	whmOff, notes := WHMDisabled(ctx, fleet, sess.Providers[reconciler.ProviderWHM])
+	whmOff, notes := WHMDisabled(ctx, fleet, sess.Providers[providers.FleetProvider()])
 	targets, skipped := DNSTargets(fleet, sess.Config.Endpoints, health, whmOff)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
 	names := len(dnsverify.Expectations(fleet))
@@ -97,9 +96,11 @@ func WHMDisabled(ctx context.Context, fleet *schema.Fleet, whm providers.Provide
 	return out, notes
 }
 
+// hasCPanelMember reports whether a cluster has a member on a node of the fleet,
+// which the fleet provider (WHM) replicates to and may disable.
 func hasCPanelMember(c *schema.DNSCluster) bool {
 	for _, m := range c.Members {
-		if m != nil && m.BackendName() == schema.BackendCPanel {
+		if m != nil && m.OnNode() {
 			return true
 		}
 	}
@@ -109,7 +110,7 @@ func hasCPanelMember(c *schema.DNSCluster) bool {
 // DNSTargets lists the servers to ask: every parent, and every enabled member of an
 // enabled cluster. Members Tether disabled after failures, and cpanel members WHM
 // disabled (whmOff, "PARENT/MEMBER"), are skipped and named.
-func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]rfc2136.Health, whmOff map[string]bool) ([]dnsverify.Target, []string) {
+func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]providers.MemberHealth, whmOff map[string]bool) ([]dnsverify.Target, []string) {
 	var out []dnsverify.Target
 	var skipped []string
 	addrOf := func(node string) string {
@@ -141,21 +142,22 @@ func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 			continue
 		}
 		for name, m := range c.Members {
-			switch m.BackendName() {
-			case schema.BackendRFC2136:
-				if h := health[parent+"/"+name]; h.Disabled {
-					skipped = append(skipped, fmt.Sprintf("%s: disabled after %d consecutive failed commands, not asked (re-enable: tether dns enable %s)", name, h.ConsecutiveFailures, name))
-					continue
-				}
+			// Tether's state holds the health of the members it disables itself
+			// (rfc2136); the fleet provider's cluster screens that of members on a node.
+			if h := health[parent+"/"+name]; h.Disabled {
+				skipped = append(skipped, fmt.Sprintf("%s: disabled after %d consecutive failed commands, not asked (re-enable: tether dns enable %s)", name, h.ConsecutiveFailures, name))
+				continue
+			}
+			if !m.OnNode() {
 				out = append(out, dnsverify.Target{Member: name, Addr: m.Address})
-			default:
-				if whmOff[parent+"/"+name] {
-					skipped = append(skipped, fmt.Sprintf("%s: disabled by WHM on %s (its DNS cluster no longer replicates to it), not asked (re-enable: tether dns enable %s)", name, parent, name))
-					continue
-				}
-				if a := addrOf(m.Node); a != "" {
-					out = append(out, dnsverify.Target{Member: name, Addr: a})
-				}
+				continue
+			}
+			if whmOff[parent+"/"+name] {
+				skipped = append(skipped, fmt.Sprintf("%s: disabled by WHM on %s (its DNS cluster no longer replicates to it), not asked (re-enable: tether dns enable %s)", name, parent, name))
+				continue
+			}
+			if a := addrOf(m.Node); a != "" {
+				out = append(out, dnsverify.Target{Member: name, Addr: a})
 			}
 		}
 	}
@@ -191,20 +193,45 @@ func FindMember(fleet *schema.Fleet, arg string) (parent, name string, m *schema
 	}
 }
 
-// EnableState re-enables an rfc2136 member in Tether's state, the only place that
-// knows it is out: its failure count is cleared and the next apply resynchronises it.
-// It returns the member's health before.
-func EnableState(st providers.State, parent, name string) (rfc2136.Health, error) {
+// EnabledInState reports whether a member is re-enabled in Tether's state alone
+// (its backend keeps its health there: providers.MemberBackend.EnableInState), so no
+// server is contacted; otherwise EnableWHM re-enables it on its server.
+func EnabledInState(m *schema.Member) bool {
+	_, mb, ok := providers.MemberServer(m.BackendName())
+	return ok && mb.EnableInState != nil
+}
+
+// EnableState re-enables a member in Tether's state, the only place that knows it is
+// out (EnabledInState): its failure count is cleared and the next apply
+// resynchronises it. It returns the member's health before.
+func EnableState(ctx context.Context, st providers.State, parent, name string, m *schema.Member) (providers.MemberHealth, error) {
 	id := parent + "/" + name
-	store := rfc2136.StateStore{State: st}
-	was, err := store.Health(id)
-	if err != nil {
-		return rfc2136.Health{}, err
+	_, mb, ok := providers.MemberServer(m.BackendName())
+	if !ok || mb.EnableInState == nil {
+		return providers.MemberHealth{}, fmt.Errorf("dns enable %s: backend %s does not keep its members' health in Tether's state", id, m.BackendName())
 	}
-	if err := rfc2136.Enable(store, id); err != nil {
-		return rfc2136.Health{}, err
+	return mb.EnableInState(ctx, st, id)
+}
+
+// stateHealth reads what Tether's state says of the members it disables itself,
+// from every member backend that keeps health there, by "PARENT/MEMBER".
+func stateHealth(ctx context.Context, st providers.State) (map[string]providers.MemberHealth, error) {
+	out := map[string]providers.MemberHealth{}
+	for _, s := range providers.Specs() {
+		for _, mb := range s.Members {
+			if mb.Health == nil {
+				continue
+			}
+			h, err := mb.Health(ctx, st)
+			if err != nil {
+				return nil, err
+			}
+			for id, v := range h {
+				out[id] = v
+			}
+		}
 	}
-	return was, nil
+	return out, nil
 }
 
 // EnableOptions are the choices of re-enabling a cpanel member.
@@ -219,15 +246,15 @@ type EnableOptions struct {
 // one-change plan through the whm provider (WHM's enable-member screen). A plan with
 // no change (the member is not disabled) is returned with its warnings, not applied.
 func EnableWHM(ctx context.Context, sess *session.Session, fleet *schema.Fleet, parent, name string, o EnableOptions) (*plan.Plan, *engine.Result, error) {
-	whm := sess.Providers[reconciler.ProviderWHM]
+	whm := sess.Providers[providers.FleetProvider()]
 	if whm == nil {
-		return nil, nil, fmt.Errorf("dns enable %s: no whm provider registered", name)
+		return nil, nil, fmt.Errorf("dns enable %s: no fleet provider registered", name)
 	}
 	observed, errs := engine.Observe(ctx, []providers.Provider{whm}, fleet, 1)
 	if len(errs) > 0 {
 		return nil, nil, fmt.Errorf("dns enable %s: read the DNS cluster of %s: %w", name, parent, errors.Join(errs...))
 	}
-	p, err := reconciler.EnableMember(fleet, observed, plan.MemberAddress(parent, name))
+	p, err := reconciler.EnableMember(fleet, observed, plan.MemberAddress(parent, name), PlanOptions())
 	if err != nil || len(p.Changes) == 0 {
 		return p, nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/tether-dev/tether/providers"
-	"github.com/tether-dev/tether/providers/rfc2136"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -36,7 +35,7 @@ func (f *fakeClusters) DNSCluster(_ context.Context, parent string, _ *schema.Fl
 // still asked.
 func TestWHMDisabledReadsOncePerParent(t *testing.T) {
 	cp := func(node string) *schema.Member { return &schema.Member{Node: node, Role: schema.DNSRoleSync} }
-	rf := &schema.Member{Backend: schema.BackendRFC2136, Address: "127.0.0.1:5300", Role: schema.DNSRoleSync}
+	rf := &schema.Member{Backend: "rfc2136", Address: "127.0.0.1:5300", Role: schema.DNSRoleSync}
 	fleet := &schema.Fleet{
 		Nodes: map[string]*schema.Node{
 			"web1": {Role: schema.RoleParent, IPv4: "192.0.2.10"}, "web2": {Role: schema.RoleParent, IPv4: "192.0.2.11"},
@@ -63,7 +62,7 @@ func TestWHMDisabledReadsOncePerParent(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], "web4 could not be read (HTTP 503)") {
 		t.Errorf("notes %q", notes)
 	}
-	targets, skipped := DNSTargets(fleet, nil, map[string]rfc2136.Health{}, off)
+	targets, skipped := DNSTargets(fleet, nil, map[string]providers.MemberHealth{}, off)
 	var asked []string
 	for _, tg := range targets {
 		asked = append(asked, tg.Member+"@"+tg.Addr)

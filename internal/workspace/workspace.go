@@ -152,7 +152,9 @@ func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
 		owned[a] = true
 	}
 	w.Owned, w.Protected = owned, prot
-	w.Plan = reconciler.Diff(w.Fleet, w.Observed, reconciler.DiffOptions{Inventory: owned, Protected: prot, ObserveErrors: errs})
+	opts := PlanOptions()
+	opts.Inventory, opts.Protected, opts.ObserveErrors = owned, prot, errs
+	w.Plan = reconciler.Diff(w.Fleet, w.Observed, opts)
 	w.Plan.Source = w.Source
 	w.Plan.Observed = w.Fingerprint.Fingerprint
 	return nil
@@ -197,4 +199,10 @@ func (w *Workspace) recordProtection(ctx context.Context, allowRemove bool) erro
 		}
 	}
 	return w.State.UpdateProtected(context.WithoutCancel(ctx), add, remove)
+}
+
+// PlanOptions gives the planner what the registered providers say: which provider
+// executes fleet changes and each DNS member backend's planner.
+func PlanOptions() reconciler.DiffOptions {
+	return reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners()}
 }

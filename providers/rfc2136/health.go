@@ -181,7 +181,7 @@ func Scopes(fleet *schema.Fleet) []string {
 			continue
 		}
 		for name, m := range c.Members {
-			if m != nil && m.BackendName() == schema.BackendRFC2136 {
+			if m != nil && m.BackendName() == Backend {
 				out = append(out, parent+"/"+name)
 			}
 		}

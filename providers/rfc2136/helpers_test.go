@@ -112,7 +112,7 @@ func testFleet(threshold schema.Threshold, members map[string]*schema.Member) *s
 }
 
 func member(role, addr, secretEnv string) *schema.Member {
-	return &schema.Member{Backend: schema.BackendRFC2136, Host: "ns-" + role + ".example.org", Address: addr, Software: "bind",
+	return &schema.Member{Backend: Backend, Host: "ns-" + role + ".example.org", Address: addr, Software: "bind",
 		Role: role, TSIG: &schema.TSIG{Name: "tether", Algorithm: "hmac-sha256", SecretEnv: secretEnv}}
 }
 

@@ -30,8 +30,11 @@ import (
 const Name = "rfc2136"
 
 func init() {
-	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
-		return New(cfg, Options{})
+	providers.Register(providers.Spec{
+		Name:         Name,
+		New:          func(cfg providers.Config) (providers.Provider, error) { return New(cfg, Options{}) },
+		Capabilities: capabilities,
+		Members:      []providers.MemberBackend{memberBackend},
 	})
 }
 
@@ -115,10 +118,7 @@ const (
 	// Creating zones is not listed: RFC 2136 cannot create a zone.
 )
 
-// Capabilities implements providers.Provider.
-func (p *Provider) Capabilities() providers.Capabilities {
-	return providers.Capabilities{CanUpdate: true, CanTransfer: true, CanResync: true}
-}
+var capabilities = providers.Capabilities{CanUpdate: true, CanTransfer: true, CanResync: true}
 
 // Scopes implements providers.Provider: the fleet's rfc2136 members, "PARENT/MEMBER".
 // It also starts a new round: parents' zones are read afresh.
@@ -175,7 +175,7 @@ func (p *Provider) formerMember(parent, name string) (*schema.Fleet, error) {
 	if !p.known(id, h) {
 		return out, nil
 	}
-	m := &schema.Member{Backend: schema.BackendRFC2136, Address: h.Address, Role: h.Role, Disabled: h.Disabled}
+	m := &schema.Member{Backend: Backend, Address: h.Address, Role: h.Role, Disabled: h.Disabled}
 	out.DNSClusters = map[string]*schema.DNSCluster{parent: {Members: map[string]*schema.Member{name: m}}}
 	return out, nil
 }
@@ -312,7 +312,7 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	if desired != nil && desired.DNSClusters[parent] != nil {
 		m = desired.DNSClusters[parent].Members[name]
 	}
-	if m == nil || m.BackendName() != schema.BackendRFC2136 {
+	if m == nil || m.BackendName() != Backend {
 		return p.formerMember(parent, name)
 	}
 	h, err := p.store.Health(scope)

@@ -130,7 +130,7 @@ func TestApplyRefusesBeforeAnyIO(t *testing.T) {
 	src := &staticSource{}
 	tr := &countingTransport{Transport: DNSTransport{}}
 	p, _ := New(provConfig(nil), Options{Store: NewMemStore(), Source: src, Transport: tr})
-	noKey := &schema.Member{Backend: schema.BackendRFC2136, Address: "127.0.0.1:1", Role: schema.DNSRoleSync}
+	noKey := &schema.Member{Backend: Backend, Address: "127.0.0.1:1", Role: schema.DNSRoleSync}
 	inline := member(schema.DNSRoleSync, "127.0.0.1:1", "")
 	inline.TSIG.Secret = "aW5saW5l"
 	for name, c := range map[string]*plan.Change{
@@ -165,8 +165,9 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != Name || !p.Capabilities().Can(CanUpdate) || p.Capabilities().Can("dns.create-zone") {
-		t.Fatalf("provider %s capabilities %v", p.Name(), p.Capabilities())
+	s, _ := providers.Lookup(Name)
+	if p.Name() != Name || !s.Capabilities.Can(CanUpdate) || s.Capabilities.Can("dns.create-zone") {
+		t.Fatalf("provider %s capabilities %v", p.Name(), s.Capabilities)
 	}
 }
 

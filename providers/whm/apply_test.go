@@ -424,7 +424,7 @@ func TestApplyRejects(t *testing.T) {
 		{&plan.Change{Address: "account.zed", Action: plan.Resync, After: acct("zed.example", "", nil), Target: "web1"}, "not supported"},
 		{&plan.Change{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "", nil), Target: "nowhere"}, "no endpoint"},
 		{&plan.Change{Address: "node.web1", Action: plan.Update, Fields: []string{"version"}, After: &schema.Node{Role: schema.RoleParent}, Target: "web1"}, "never changed"},
-		{&plan.Change{Address: "dns.web1.member.b", Action: plan.Create, After: &schema.Member{Backend: schema.BackendRFC2136, Role: "sync"}, Target: "web1"}, "rfc2136"},
+		{&plan.Change{Address: "dns.web1.member.b", Action: plan.Create, After: &schema.Member{Backend: "rfc2136", Role: "sync"}, Target: "web1"}, "rfc2136"},
 		{&plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "nolink", nil), Target: "web1"}, "does not exist"},
 		{&plan.Change{Address: "node.mail9", Action: plan.Link, After: child("mail9"), Target: "web1"}, "no API token"},
 	}

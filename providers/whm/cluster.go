@@ -91,13 +91,13 @@ func (p *Provider) observeCluster(ctx context.Context, c *whmapi.Client, parent 
 		// none are reported: the plan adds them after enabling, and adding finds a kept
 		// member already there (the status page lists it again) and only sets its role.
 		for name, m := range d.Members {
-			if m == nil || m.BackendName() != schema.BackendCPanel {
+			if m == nil || m.BackendName() != Backend {
 				continue
 			}
 			if cl.Members == nil {
 				cl.Members = map[string]*schema.Member{}
 			}
-			cl.Members[name] = &schema.Member{Backend: schema.BackendCPanel, Node: m.Node, Role: m.Role}
+			cl.Members[name] = &schema.Member{Backend: Backend, Node: m.Node, Role: m.Role}
 		}
 		return cl, nil
 	}
@@ -124,7 +124,7 @@ func (p *Provider) observeCluster(ctx context.Context, c *whmapi.Client, parent 
 		if cl.Members == nil {
 			cl.Members = map[string]*schema.Member{}
 		}
-		cl.Members[name] = &schema.Member{Backend: schema.BackendCPanel, Node: node, Role: m.Role, Disabled: m.Disabled()}
+		cl.Members[name] = &schema.Member{Backend: Backend, Node: node, Role: m.Role, Disabled: m.Disabled()}
 	}
 	return cl, nil
 }
@@ -187,7 +187,7 @@ func (p *Provider) memberNames(desired *schema.Fleet, parent string) map[string]
 	}
 	if cl := desiredCluster(desired, parent); cl != nil {
 		for mname, m := range cl.Members {
-			if m == nil || m.BackendName() != schema.BackendCPanel || m.Node == "" {
+			if m == nil || m.BackendName() != Backend || m.Node == "" {
 				continue
 			}
 			put(m.Node, memberName{member: mname, node: m.Node})
@@ -313,7 +313,7 @@ func (p *Provider) applyMember(ctx context.Context, parent, name string, ch *pla
 	if m == nil {
 		return fmt.Errorf("no member in the change (before %T, after %T)", ch.Before, ch.After)
 	}
-	if m.BackendName() != schema.BackendCPanel {
+	if m.BackendName() != Backend {
 		return fmt.Errorf("backend %s is not served by the whm provider", m.BackendName())
 	}
 	node := m.Node

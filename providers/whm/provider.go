@@ -22,8 +22,14 @@ import (
 const Name = "whm"
 
 func init() {
-	providers.Register(Name, func(cfg providers.Config) (providers.Provider, error) {
-		return New(cfg, Options{TaskTimeout: cfg.TaskTimeout, Client: whmapi.Options{CallTimeout: cfg.CallTimeout, Attempts: cfg.CallAttempts}})
+	providers.Register(providers.Spec{
+		Name: Name,
+		New: func(cfg providers.Config) (providers.Provider, error) {
+			return New(cfg, Options{TaskTimeout: cfg.TaskTimeout, Client: whmapi.Options{CallTimeout: cfg.CallTimeout, Attempts: cfg.CallAttempts}})
+		},
+		Capabilities: capabilities,
+		Fleet:        true,
+		Members:      []providers.MemberBackend{memberBackend},
 	})
 }
 
@@ -126,15 +132,6 @@ func New(cfg providers.Config, opts Options) (*Provider, error) {
 
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }
-
-// Capabilities implements providers.Provider.
-func (p *Provider) Capabilities() providers.Capabilities {
-	out := make(providers.Capabilities, len(capabilities))
-	for k, v := range capabilities {
-		out[k] = v
-	}
-	return out
-}
 
 // Scopes returns the parents of the desired fleet, each observed with its children
 // and DNS cluster, and the DNS-only nodes, each observed on its own (version,

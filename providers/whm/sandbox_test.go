@@ -332,7 +332,7 @@ func (f *sbFixture) observeAll(t *testing.T) *schema.Fleet {
 // empty. It returns the first plan.
 func (f *sbFixture) converge(t *testing.T, inventory map[string]bool) *plan.Plan {
 	t.Helper()
-	p := reconciler.Diff(f.desired, f.observeAll(t), reconciler.DiffOptions{Inventory: inventory})
+	p := reconciler.Diff(f.desired, f.observeAll(t), reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners(), Inventory: inventory})
 	for _, ch := range p.Changes {
 		if !strings.HasPrefix(ch.Address, "dns.") {
 			t.Fatalf("unexpected change %s %s: %s", ch.Address, ch.Action, ch.Reason)
@@ -342,7 +342,7 @@ func (f *sbFixture) converge(t *testing.T, inventory map[string]bool) *plan.Plan
 		}
 		inventory[ch.Address] = ch.Action != plan.Delete
 	}
-	if again := reconciler.Diff(f.desired, f.observeAll(t), reconciler.DiffOptions{Inventory: inventory}); !again.Empty() {
+	if again := reconciler.Diff(f.desired, f.observeAll(t), reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners(), Inventory: inventory}); !again.Empty() {
 		for _, ch := range again.Changes {
 			t.Errorf("second plan: %s %s: %s", ch.Address, ch.Action, ch.Reason)
 		}
@@ -502,11 +502,11 @@ func TestSandboxDNSClusterConverges(t *testing.T) {
 		if m := observed.DNSClusters["web1"].Members["ns1"]; m == nil || !m.Disabled {
 			t.Fatalf("ns1 observed %+v, want disabled", m)
 		}
-		if p := reconciler.Diff(f.desired, observed, reconciler.DiffOptions{Inventory: inv}); !p.Empty() ||
+		if p := reconciler.Diff(f.desired, observed, reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners(), Inventory: inv}); !p.Empty() ||
 			!strings.Contains(strings.Join(p.Warnings, " "), "tether dns enable ns1") {
 			t.Fatalf("plan: %d changes, warnings %q", len(p.Changes), p.Warnings)
 		}
-		en, err := reconciler.EnableMember(f.desired, observed, "ns1")
+		en, err := reconciler.EnableMember(f.desired, observed, "ns1", reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners()})
 		if err != nil || len(en.Changes) != 1 {
 			t.Fatalf("dns enable: %v %+v", err, en)
 		}
@@ -547,7 +547,7 @@ func TestSandboxClusterWrongMemberToken(t *testing.T) {
 		Members: map[string]*schema.Member{"backup": {Node: "ns2", Role: schema.DNSRoleSync}}}}
 	f.p.rememberHosts(f.desired)
 	pr.rememberHosts(f.desired)
-	pl := reconciler.Diff(f.desired, f.observeAll(t), reconciler.DiffOptions{})
+	pl := reconciler.Diff(f.desired, f.observeAll(t), reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners()})
 	var addErr error
 	for _, ch := range pl.Changes {
 		if err := pr.Apply(context.Background(), ch); err != nil {
