@@ -57,20 +57,26 @@ func TestInterruptStopsWaitingThenNextApplyWaitsForTheMoveInFlight(t *testing.T)
 		t.Fatal(err)
 	}
 	var once sync.Once
-	var signalled time.Time
+	signalled := make(chan time.Time, 1)
 	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventStart && ev.Change != nil && strings.HasSuffix(ev.Change.ID, "/distribute") {
 			once.Do(func() {
 				go func() {
 					time.Sleep(300 * time.Millisecond)
-					signalled = time.Now()
+					signalled <- time.Now()
 					syscall.Kill(os.Getpid(), syscall.SIGINT)
 				}()
 			})
 		}
 	})
 	r := e.runWith(t, c, "apply", "--auto-approve", "--parallelism", "1", e.fleet)
-	stopped := time.Since(signalled)
+	var stopped time.Duration
+	select {
+	case at := <-signalled:
+		stopped = time.Since(at)
+	default:
+		t.Fatalf("no move started, so no signal was sent:\n%s\n%s", r.stdout, r.stderr)
+	}
 	expect(t, r, 1, "stopped waiting")
 	t.Logf("exited %v after the signal", stopped)
 	if stopped > 2*time.Second {

@@ -204,12 +204,14 @@ func (n *node) authenticateToken(r *http.Request) (string, []string, string, boo
 func (n *node) serveAPI(w http.ResponseWriter, r *http.Request, fn string) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
+		// Answered in the API's envelope, as every other failure of a call is, so a
+		// client reads one shape whatever went wrong (see UNCONFIRMED.md).
+		reason := fmt.Sprintf("The request could not be parsed: %s.", err.Error())
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
-			return
+			reason = fmt.Sprintf("The request is larger than %d bytes.", maxBody)
 		}
-		http.Error(w, "Bad Request", http.StatusBadRequest)
+		writeJSON(w, map[string]any{"metadata": map[string]any{"command": fn, "version": 1, "result": 0, "reason": reason}})
 		return
 	}
 	user, acls, hash, ok := n.authenticateToken(r)
