@@ -19,7 +19,7 @@ import (
 // suggestions.
 var (
 	sectionFields     = []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"}
-	policyFields      = []string{"prune", "maxRemovePercent", "drift", "notifyWebhook"}
+	policyFields      = []string{"prune", "maxRemovePercent", "drift", "notifyWebhook", "callTimeout", "callAttempts", "changeTimeout"}
 	nodeFields        = []string{"role", "parent", "host", "ipv4", "ipv6", "version", "profile", "services", "port", "address", "tls", "credentials", "passwordStrength", "lost", "optionalRoles", "linkCredentials"}
 	tlsFields         = []string{"caFile", "fingerprint", "insecure"}
 	credentialFields  = []string{"user", "tokenEnv", "tokenFile", "token"}
@@ -633,6 +633,22 @@ func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
 			p.NotifyWebhook, ok = d.str(v, obj, key)
 			if ok && !strings.HasPrefix(p.NotifyWebhook, "https://") && !strings.HasPrefix(p.NotifyWebhook, "http://") {
 				d.add(v, RuleSchema, "policy: notifyWebhook must be an http:// or https:// URL", "write the webhook's full URL")
+			}
+		case "callTimeout", "changeTimeout":
+			var s string
+			if s, ok = d.str(v, obj, key); ok {
+				if msg := PolicyDurationProblem(s); msg != "" {
+					d.add(v, RuleSchema, fmt.Sprintf("policy: %s %s", key, msg), "write a duration such as 30s, 5m or 1h")
+				} else if key == "callTimeout" {
+					p.CallTimeout = s
+				} else {
+					p.ChangeTimeout = s
+				}
+			}
+		case "callAttempts":
+			var x int
+			if x, ok = d.integer(v, obj, key, 1, 20); ok {
+				p.CallAttempts = &x
 			}
 		default:
 			d.unknown(k, key, obj, "field", policyFields)
