@@ -188,13 +188,17 @@ func (c *cli) reportApply(ctx context.Context, cmd *cobra.Command, w *workspace.
 		return incomplete(cmd, res.Plan)
 	}
 	report(out, res.Result)
+	mismatches := 0
 	if res.Converged && !noVerify && workspace.TouchesDNS(res.Plan) {
 		// What the records say is the proof that distribution reached every
-		// nameserver; a mismatch is reported, the apply itself succeeded.
+		// nameserver. A mismatch fails the apply: the changes stay applied, and the
+		// report names the server and the name to look at.
 		fmt.Fprintln(out)
-		if _, verr := verifyDNS(ctx, out, w.Fleet, w.Session, "text"); verr != nil {
+		n, verr := verifyDNS(ctx, out, w.Fleet, w.Session, "text")
+		if verr != nil {
 			fmt.Fprintln(errw, "DNS verification could not run:", verr)
 		}
+		mismatches = n
 	}
 	if err != nil {
 		fmt.Fprintln(errw)
@@ -202,6 +206,10 @@ func (c *cli) reportApply(ctx context.Context, cmd *cobra.Command, w *workspace.
 		if res.Result.Interrupted {
 			fmt.Fprintf(errw, "Interrupted: %d change(s) were not started. The journal records where the apply stopped; run tether apply again to finish.\n", res.Result.NotStarted)
 		}
+		return exitError{code: 1}
+	}
+	if mismatches > 0 {
+		fmt.Fprintf(errw, "\nError: the changes were applied, but DNS verification found %d mismatch(es) (listed above, by server and name): a nameserver does not answer as the fleet implies. Look at those servers (replication, a disabled member), then run tether dns verify.\n", mismatches)
 		return exitError{code: 1}
 	}
 	return incomplete(cmd, res.Plan)

@@ -37,7 +37,8 @@ func newDNSVerifyCmd(c *cli) *cobra.Command {
 		Short: "Query every nameserver for every account's names and check what the fleet implies",
 		Long: `For every account: the apex and www must resolve to its parent; mail., webmail. and
 the MX target to its mail child when the account is distributed, to the parent
-otherwise. Every enabled member of every DNS cluster is asked, and every parent.
+otherwise. Each server is asked only about the zones it holds: every parent about its
+own accounts, every enabled member of a DNS cluster about its parent's accounts.
 Members out of their cluster are skipped and named: rfc2136 members Tether disabled
 after too many failed commands (from Tether's state), and cpanel members WHM disabled
 (one read of each parent's DNS cluster status screen). Each mismatch is reported by

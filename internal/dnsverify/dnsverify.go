@@ -1,7 +1,8 @@
 // Package dnsverify proves with real DNS queries that the fleet's names resolve the way
 // the linked-node documents say they must: an account's apex and www to its parent;
 // mail., webmail. and the MX target to the mail child when the account is distributed,
-// to the parent otherwise. Every enabled member of the DNS cluster is asked.
+// to the parent otherwise. Each server is asked only about the zones it holds: a parent
+// about its own accounts, a member of a parent's DNS cluster about that parent's.
 package dnsverify
 
 import (
@@ -22,11 +23,43 @@ import (
 type Target struct {
 	Member string // the member's name in the fleet (or a node name)
 	Addr   string // host:port
+	// Parents are the parents whose accounts' zones the server holds, so the only
+	// ones it is asked about: a parent's own, its DNS cluster's members' that parent's.
+	// A server is never asked about a zone it does not hold (it would answer
+	// REFUSED, which is no mismatch). Nil means every parent.
+	Parents []string
+}
+
+// asks reports whether the target holds e's zone.
+func (t Target) asks(e Expect) bool {
+	if t.Parents == nil {
+		return true
+	}
+	for _, p := range t.Parents {
+		if p == e.Parent {
+			return true
+		}
+	}
+	return false
+}
+
+// Checks counts the questions Verify asks: each target's expectations.
+func Checks(exp []Expect, targets []Target) int {
+	n := 0
+	for _, t := range targets {
+		for _, e := range exp {
+			if t.asks(e) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Expect is one answer the fleet implies.
 type Expect struct {
 	Account string
+	Parent  string // the account's parent: whose zone this is
 	Name    string // fqdn
 	Type    string // A or MX
 	Want    string // an IPv4 address; for MX, the address the exchange must resolve to
@@ -66,12 +99,13 @@ func Expectations(f *schema.Fleet) []Expect {
 			mailIP, mailWhy = child.IPv4, "mail distributed to "+c
 		}
 		web := "web on the parent " + a.Parent
+		p := a.Parent
 		out = append(out,
-			Expect{user, apex, "A", parent.IPv4, web},
-			Expect{user, "www." + apex, "A", parent.IPv4, web},
-			Expect{user, "mail." + apex, "A", mailIP, mailWhy},
-			Expect{user, "webmail." + apex, "A", mailIP, mailWhy},
-			Expect{user, apex, "MX", mailIP, mailWhy},
+			Expect{user, p, apex, "A", parent.IPv4, web},
+			Expect{user, p, "www." + apex, "A", parent.IPv4, web},
+			Expect{user, p, "mail." + apex, "A", mailIP, mailWhy},
+			Expect{user, p, "webmail." + apex, "A", mailIP, mailWhy},
+			Expect{user, p, apex, "MX", mailIP, mailWhy},
 		)
 	}
 	for u, a := range f.Accounts {
@@ -95,8 +129,8 @@ type Options struct {
 	Parallelism int           // concurrent queries; default 16
 }
 
-// Verify asks every target every expectation and returns the mismatches, sorted by
-// member and name. A member that does not answer yields one mismatch per name with
+// Verify asks every target the expectations of the zones it holds (Target.Parents)
+// and returns the mismatches, sorted by member and name. A member that does not answer yields one mismatch per name with
 // the error as what it got, so nothing unverified passes silently.
 func Verify(ctx context.Context, f *schema.Fleet, targets []Target, opts Options) []Mismatch {
 	if opts.Timeout <= 0 {
@@ -115,6 +149,9 @@ func Verify(ctx context.Context, f *schema.Fleet, targets []Target, opts Options
 	for _, t := range targets {
 		r := &resolver{addr: t.Addr, timeout: opts.Timeout}
 		for _, e := range exp {
+			if !t.asks(e) {
+				continue
+			}
 			wg.Add(1)
 			sem <- struct{}{}
 			go func(t Target, e Expect) {

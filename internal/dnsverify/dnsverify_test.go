@@ -80,10 +80,10 @@ func TestVerify(t *testing.T) {
 		"alice.example. 300 IN MX 0 mail.alice.example.",
 	)
 	ctx := context.Background()
-	if got := Verify(ctx, fleet(), []Target{{"ns1", good}}, Options{}); len(got) != 0 {
+	if got := Verify(ctx, fleet(), []Target{{"ns1", good, nil}}, Options{}); len(got) != 0 {
 		t.Fatalf("good member reported: %v", got)
 	}
-	got := Verify(ctx, fleet(), []Target{{"ns1", good}, {"ns2", stale}}, Options{})
+	got := Verify(ctx, fleet(), []Target{{"ns1", good, nil}, {"ns2", stale, nil}}, Options{})
 	var lines []string
 	for _, m := range got {
 		lines = append(lines, m.String())
@@ -103,8 +103,43 @@ func TestVerifyUnreachableMemberFails(t *testing.T) {
 	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
 	addr := pc.LocalAddr().String()
 	pc.Close()
-	got := Verify(context.Background(), fleet(), []Target{{"gone", addr}}, Options{Timeout: 200 * time.Millisecond})
+	got := Verify(context.Background(), fleet(), []Target{{"gone", addr, nil}}, Options{Timeout: 200 * time.Millisecond})
 	if len(got) != len(Expectations(fleet())) {
 		t.Fatalf("got %d mismatches, want one per expectation (%d): %v", len(got), len(Expectations(fleet())), got)
+	}
+}
+
+// Each server is asked only about the zones it holds: a parent about its own
+// accounts, a cluster member about its cluster's parent's. Two parents without a
+// cluster answer REFUSED for each other's zones; that is no mismatch.
+func TestVerifyAsksEachServerItsOwnZones(t *testing.T) {
+	f := fleet()
+	f.Nodes["web2"] = &schema.Node{Role: schema.RoleParent, IPv4: "192.0.2.11"}
+	f.Accounts["bea"] = &schema.Account{Parent: "web2", Domain: "bea.example"}
+	web1 := serve(t,
+		"alice.example. 300 IN A 192.0.2.10",
+		"www.alice.example. 300 IN A 192.0.2.10",
+		"mail.alice.example. 300 IN A 192.0.2.20",
+		"webmail.alice.example. 300 IN A 192.0.2.20",
+		"alice.example. 300 IN MX 0 mail.alice.example.",
+	)
+	web2 := serve(t,
+		"bea.example. 300 IN A 192.0.2.11",
+		"www.bea.example. 300 IN A 192.0.2.11",
+		"mail.bea.example. 300 IN A 192.0.2.11",
+		"webmail.bea.example. 300 IN A 192.0.2.11",
+		"bea.example. 300 IN MX 0 mail.bea.example.",
+	)
+	ctx := context.Background()
+	targets := []Target{{"web1 (parent)", web1, []string{"web1"}}, {"web2 (parent)", web2, []string{"web2"}}}
+	if got := Verify(ctx, f, targets, Options{}); len(got) != 0 {
+		t.Fatalf("scoped servers reported: %v", got)
+	}
+	if n := Checks(Expectations(f), targets); n != 10 {
+		t.Errorf("%d checks, want 5 per server", n)
+	}
+	// Asked about everything, each parent fails the other's names: the old report.
+	if got := Verify(ctx, f, []Target{{"web1 (parent)", web1, nil}, {"web2 (parent)", web2, nil}}, Options{}); len(got) != 10 {
+		t.Errorf("unscoped: %d mismatches, want 10: %v", len(got), got)
 	}
 }

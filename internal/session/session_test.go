@@ -324,3 +324,65 @@ func TestSecretFilePermissions(t *testing.T) {
 		}
 	}
 }
+
+// TestRealServerThroughAddress reaches a server the way an operator reaches one behind
+// a tunnel: the fleet names its host (web1.example.net, as in DNS and the rules),
+// address says where to connect, and its self-signed certificate is pinned by
+// fingerprint. Unpinned, the same server is refused with an error that names the
+// node, the fingerprint seen and how to pin it.
+func TestRealServerThroughAddress(t *testing.T) {
+	fleet := &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1": {Role: "parent", Host: "web1.example.net", Version: 118, Profile: "STANDARD"},
+	}}
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: t.TempDir(), Fleet: fleet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	ep := sb.Endpoints().Nodes["web1"]
+	addr := strings.TrimPrefix(ep.WHM, "https://")
+	vars := fakeEnv(map[string]string{"WEB1_WHM_TOKEN": ep.Token})
+	node := fleet.Nodes["web1"]
+	node.Credentials = &schema.Credentials{User: "root", TokenEnv: "WEB1_WHM_TOKEN"}
+	node.Address = addr
+
+	for _, tc := range []struct {
+		name string
+		tls  *schema.TLS
+		want []string // substrings of the error; none means it must work
+	}{
+		{"pinned", &schema.TLS{Fingerprint: ep.Fingerprint}, nil},
+		{"the certificate as CA file", &schema.TLS{CAFile: ep.CAFile}, nil},
+		{"unpinned", nil, []string{"web1", ep.Fingerprint, `tls: {fingerprint: "` + ep.Fingerprint + `"}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node.TLS = tc.tls
+			s, err := Open(context.Background(), fleet, Options{Getenv: vars, StateDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := s.Config.Endpoints["web1"].URL; got != "https://web1.example.net:2087" {
+				t.Fatalf("URL %s: the host must stay the fleet's", got)
+			}
+			_, err = s.Providers["whm"].Observe(context.Background(), "web1", fleet)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("observe through %s: %v", addr, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("an unpinned self-signed server was accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), ep.Token) {
+				t.Error("token in the error")
+			}
+		})
+	}
+}

@@ -30,8 +30,10 @@ type VerifyReport struct {
 	Summary    string               `json:"summary"`
 }
 
-// Verify queries every parent and every enabled member of every enabled DNS cluster
-// for the names the fleet implies. Members out of their cluster are skipped and
+// Verify asks each server about the zones it holds, for the names the fleet implies:
+// every parent about its own accounts, every enabled member of an enabled DNS cluster
+// about its parent's (a server asked about a zone it does not hold answers REFUSED,
+// which says nothing about the fleet). Members out of their cluster are skipped and
 // named: rfc2136 members Tether disabled (from the state's health), cpanel members
 // WHM disabled (one read of each parent's cluster status screen).
 func Verify(ctx context.Context, fleet *schema.Fleet, sess *session.Session) (*VerifyReport, error) {
@@ -42,10 +44,10 @@ func Verify(ctx context.Context, fleet *schema.Fleet, sess *session.Session) (*V
 	whmOff, notes := WHMDisabled(ctx, fleet, sess.Providers[providers.FleetProvider()])
 	targets, skipped := DNSTargets(fleet, sess.Config.Endpoints, health, whmOff)
 	mism := dnsverify.Verify(ctx, fleet, targets, dnsverify.Options{})
-	names := len(dnsverify.Expectations(fleet))
-	r := &VerifyReport{Servers: len(targets), Checks: names * len(targets),
+	checks := dnsverify.Checks(dnsverify.Expectations(fleet), targets)
+	r := &VerifyReport{Servers: len(targets), Checks: checks,
 		Skipped: nonNil(skipped), Notes: nonNil(notes), Mismatches: nonNil(mism),
-		Summary: fmt.Sprintf("DNS OK: %d server(s) answer %d name(s) as the fleet implies", len(targets), names)}
+		Summary: fmt.Sprintf("DNS OK: %d server(s) answer %d question(s) about their own zones as the fleet implies", len(targets), checks)}
 	if len(mism) > 0 {
 		r.Summary = fmt.Sprintf("DNS: %d mismatch(es) on %d server(s)", len(mism), len(targets))
 	}
@@ -107,8 +109,10 @@ func hasCPanelMember(c *schema.DNSCluster) bool {
 	return false
 }
 
-// DNSTargets lists the servers to ask: every parent, and every enabled member of an
-// enabled cluster. Members Tether disabled after failures, and cpanel members WHM
+// DNSTargets lists the servers to ask, each with the parents whose zones it holds:
+// every parent (its own), and every enabled sync or write-only member of an enabled
+// cluster (the cluster's parent's); standalone members receive no zones and are
+// skipped. Members Tether disabled after failures, and cpanel members WHM
 // disabled (whmOff, "PARENT/MEMBER"), are skipped and named.
 func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health map[string]providers.MemberHealth, whmOff map[string]bool) ([]dnsverify.Target, []string) {
 	var out []dnsverify.Target
@@ -132,7 +136,7 @@ func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 	for name, n := range fleet.Nodes {
 		if n.Role == schema.RoleParent {
 			if a := addrOf(name); a != "" {
-				out = append(out, dnsverify.Target{Member: name + " (parent)", Addr: a})
+				out = append(out, dnsverify.Target{Member: name + " (parent)", Addr: a, Parents: []string{name}})
 			}
 		}
 	}
@@ -142,6 +146,12 @@ func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 			continue
 		}
 		for name, m := range c.Members {
+			if m.Role == schema.DNSRoleStandalone {
+				// The parent reads a standalone member's records and writes nothing to
+				// it (DESIGN.md, DNS cluster roles): it holds none of the parent's zones.
+				skipped = append(skipped, fmt.Sprintf("%s: a standalone member of %s's cluster receives none of its zones, not asked", name, parent))
+				continue
+			}
 			// Tether's state holds the health of the members it disables itself
 			// (rfc2136); the fleet provider's cluster screens that of members on a node.
 			if h := health[parent+"/"+name]; h.Disabled {
@@ -149,7 +159,7 @@ func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 				continue
 			}
 			if !m.OnNode() {
-				out = append(out, dnsverify.Target{Member: name, Addr: m.Address})
+				out = append(out, dnsverify.Target{Member: name, Addr: m.Address, Parents: []string{parent}})
 				continue
 			}
 			if whmOff[parent+"/"+name] {
@@ -157,7 +167,7 @@ func DNSTargets(fleet *schema.Fleet, eps map[string]providers.Endpoint, health m
 				continue
 			}
 			if a := addrOf(m.Node); a != "" {
-				out = append(out, dnsverify.Target{Member: name, Addr: a})
+				out = append(out, dnsverify.Target{Member: name, Addr: a, Parents: []string{parent}})
 			}
 		}
 	}
