@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/encoding/jsonschema"
 	cueyaml "cuelang.org/go/encoding/yaml"
+	"gopkg.in/yaml.v3"
 )
 
 // TestJSONSchemaGolden pins the generated JSON Schema: editors' completions depend on
@@ -183,5 +186,114 @@ func TestJSONSchemaHasEveryField(t *testing.T) {
 				t.Errorf("$defs.%s has no property %s", def, f)
 			}
 		}
+	}
+}
+
+// TestJSONSchemaDescribesEveryField: every property of the fleet's types carries a
+// description (from the field table), defaults where the table has one, and no
+// description shows a CUE definition's name (editors would hover "#LinkAlias is...").
+func TestJSONSchemaDescribesEveryField(t *testing.T) {
+	b, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	defs := m["definitions"].(map[string]any)
+	var props func(path string, obj map[string]any)
+	props = func(path string, obj map[string]any) {
+		ps, _ := obj["properties"].(map[string]any)
+		for name, p := range ps {
+			pm, ok := p.(map[string]any)
+			if !ok {
+				t.Errorf("%s.%s is %v, not a schema that can carry a description", path, name, p)
+				continue
+			}
+			if d, _ := pm["description"].(string); d == "" {
+				t.Errorf("%s.%s has no description", path, name)
+			}
+			if _, inline := pm["properties"]; inline && !strings.HasPrefix(path, "Node") {
+				props(path+"."+name, pm) // mail.node, limits.accounts; Node's are kinds and roles
+			}
+		}
+	}
+	props("Fleet", m)
+	for typ := range FleetFields {
+		if typ == "Fleet" {
+			continue
+		}
+		d := defs[typ].(map[string]any)
+		if d["title"] != typ {
+			t.Errorf("%s: title %v", typ, d["title"])
+		}
+		props(typ, d)
+	}
+	if got := defs["DNSCluster"].(map[string]any)["properties"].(map[string]any)["failureThreshold"].(map[string]any)["default"]; got != 10.0 {
+		t.Errorf("failureThreshold default %v, want 10", got)
+	}
+	cueName := regexp.MustCompile(`#[A-Z][A-Za-z]+`)
+	for _, s := range regexp.MustCompile(`"(description|title)": "((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(b), -1) {
+		if cueName.MatchString(s[2]) {
+			t.Errorf("a %s names a CUE definition: %s", s[1], s[2])
+		}
+	}
+}
+
+// TestIPv6Pattern holds the JSON Schema's IPv6 pattern to the loader's check.
+func TestIPv6Pattern(t *testing.T) {
+	re := regexp.MustCompile(ipv6Pattern)
+	for _, s := range []string{"2001:db8::10", "::1", "::", "fe80::1", "2001:db8:0:0:0:0:2:1", "1:2:3:4:5:6:7:8", "1::8",
+		"1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8", "2001:db8::192.0.2.1", "192.0.2.1", "2001:db8:::1", "1:2:3:4:5:6:7:8:9",
+		"12345::1", "g::1", "", ":", "1:2", "2001:db8::1::2"} {
+		if got, want := re.MatchString(s), isIPv6(s); got != want {
+			t.Errorf("%q: pattern %v, loader %v", s, got, want)
+		}
+	}
+}
+
+// TestJSONSchemaLoadsInAjv compiles the schema with ajv (strict mode, no
+// ajv-formats) and validates the quickstart with it, when node and ajv are at hand
+// (TETHER_AJV_DIR: a folder holding node_modules/ajv). Editors and CI tools use ajv.
+func TestJSONSchemaLoadsInAjv(t *testing.T) {
+	node, err := exec.LookPath("node")
+	dir := os.Getenv("TETHER_AJV_DIR")
+	if err != nil || dir == "" {
+		t.Skip("node or TETHER_AJV_DIR (a folder with node_modules/ajv) not set")
+	}
+	b, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	schemaFile := filepath.Join(tmp, "schema.json")
+	if err := os.WriteFile(schemaFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	quick, err := os.ReadFile(filepath.Join("..", "examples", "quickstart", "fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(quick, &doc); err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataFile := filepath.Join(tmp, "fleet.json")
+	if err := os.WriteFile(dataFile, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `const Ajv = require("ajv"); const fs = require("fs");
+const v = new Ajv({strict: true, allErrors: true}).compile(JSON.parse(fs.readFileSync(process.argv[1])));
+if (!v(JSON.parse(fs.readFileSync(process.argv[2])))) { console.log(JSON.stringify(v.errors)); process.exit(1); }`
+	cmd := exec.Command(node, "-e", script, schemaFile, dataFile)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ajv: %v\n%s", err, out)
 	}
 }

@@ -15,23 +15,23 @@ import (
 // wrong types, duplicate keys) and stay linear; a node visit is charged against a budget
 // so aliases cannot expand a small file into a huge tree (the "billion laughs" bomb).
 
-// Known field names, in the order the documentation shows them; used for unknown-field
-// suggestions.
+// Known field names, in the order the documentation shows them, from the field
+// table (fields.go); used for unknown-field suggestions and required fields.
 var (
-	sectionFields     = []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"}
-	policyFields      = []string{"prune", "maxRemovePercent", "drift", "notifyWebhook"}
-	nodeFields        = []string{"role", "parent", "host", "ipv4", "ipv6", "version", "profile", "services", "port", "address", "tls", "credentials", "passwordStrength", "lost", "optionalRoles", "linkCredentials"}
-	tlsFields         = []string{"caFile", "fingerprint", "insecure"}
-	credentialFields  = []string{"user", "tokenEnv", "tokenFile", "token"}
-	accountFields     = []string{"parent", "domain", "owner", "plan", "contactEmail", "ipv6", "features", "mail", "autossl", "forwarders", "suspended", "protect", "dnssec"}
-	resellerFields    = append(append([]string(nil), accountFields...), "acls", "limits")
-	mailFields        = []string{"node"}
-	autosslFields     = []string{"dcv"}
-	forwarderFields   = []string{"from", "to"}
-	limitFields       = []string{"accounts"}
-	clusterFields     = []string{"enabled", "failureThreshold", "notifyOnDisable", "members"}
-	memberFields      = []string{"backend", "node", "host", "address", "software", "role", "dnssec", "tsig"}
-	tsigFields        = []string{"name", "algorithm", "secretEnv", "secretFile", "secret"}
+	sectionFields     = fieldNames("Fleet", "")
+	policyFields      = fieldNames("Policy", "")
+	nodeFields        = fieldNames("Node", "")
+	tlsFields         = fieldNames("TLS", "")
+	credentialFields  = fieldNames("Credentials", "")
+	accountFields     = fieldNames("Account", "")
+	resellerFields    = fieldNames("Reseller", "")
+	mailFields        = fieldNames("Account", "mail")
+	autosslFields     = fieldNames("Account", "autossl")
+	forwarderFields   = fieldNames("Forwarder", "")
+	limitFields       = fieldNames("Reseller", "limits")
+	clusterFields     = fieldNames("DNSCluster", "")
+	memberFields      = fieldNames("Member", "")
+	tsigFields        = fieldNames("TSIG", "")
 	passwordKinds     = []string{"default", "createacct", "passwd", "ftp", "list", "mysql", "postgres", "sshkey", "virtual"}
 	roleValues        = []string{RoleParent, RoleChild, RoleDNSOnly}
 	profileValues     = []string{ProfileStandard, ProfileMailNode, ProfileDNSNode, ProfileDatabase}
@@ -67,6 +67,7 @@ type part struct {
 
 type decoder struct {
 	file    string
+	kind    string // the type (fields.go) of the object being decoded
 	c       *chunk
 	ds      Diagnostics
 	budget  int  // node visits left
@@ -483,6 +484,18 @@ func short(s string) string {
 
 func (d *decoder) str(n *yaml.Node, obj, field string) (string, bool) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		if n.Value == "" {
+			// Refused where the CUE schema refuses it, so a YAML fleet gets the verdict a
+			// CUE fleet gets: `mail: {node: ""}` is not mail on the parent.
+			if f := fieldFor(d.kind, field); f != nil && f.NonEmpty {
+				rule := f.Rule
+				if rule == "" {
+					rule = RuleSchema
+				}
+				d.add(n, rule, fmt.Sprintf("%s: %s is empty", obj, field), "write a value, or remove the line")
+				return "", false
+			}
+		}
 		return n.Value, true
 	}
 	fix := "write text, in quotes if it looks like a number or a boolean"
@@ -614,7 +627,16 @@ func (d *decoder) required(p Pos, obj string, known []string, have fieldMask, fi
 	}
 }
 
+// in sets the type of the object being decoded; the returned function restores the
+// enclosing one.
+func (d *decoder) in(kind string) func() {
+	outer := d.kind
+	d.kind = kind
+	return func() { d.kind = outer }
+}
+
 func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
+	defer d.in("Policy")()
 	p := &Policy{Src: Source{Key: kp}}
 	const obj = "policy"
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
@@ -646,6 +668,7 @@ func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
 }
 
 func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
+	defer d.in("Node")()
 	nd := &Node{Src: newSource(kp, n)}
 	obj := "node " + name
 	var have fieldMask
@@ -753,7 +776,7 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(kp, obj, nodeFields, have, "role", "host")
+		d.required(kp, obj, nodeFields, have, requiredNames("Node")...)
 		if nd.Role == RoleChild && !have.has(nodeFields, "parent") {
 			d.ds.Add(kp, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
 		}
@@ -818,6 +841,11 @@ func inlineSecret(v *yaml.Node) string {
 // account decodes the fields an account and a reseller share; extra handles the
 // reseller's own fields and returns false for a key it does not know either.
 func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj string, extra func(key string, k, v *yaml.Node) bool) {
+	if extra == nil {
+		defer d.in("Account")()
+	} else {
+		defer d.in("Reseller")()
+	}
 	a.Src = newSource(kp, n)
 	var have fieldMask
 	known := accountFields
@@ -890,7 +918,7 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(kp, obj, known, have, "parent", "domain")
+		d.required(kp, obj, known, have, requiredNames("Account")...)
 	}
 }
 
@@ -957,7 +985,7 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 			}
 		})
 		if ok {
-			d.required(d.pos(e), obj+" "+base, forwarderFields, have, "from", "to")
+			d.required(d.pos(e), obj+" "+base, forwarderFields, have, requiredNames("Forwarder")...)
 			src.Set(base, d.pos(e))
 			out = append(out, fw)
 		}
@@ -1000,6 +1028,7 @@ func (d *decoder) reseller(name string, kp Pos, n *yaml.Node) *Reseller {
 }
 
 func (d *decoder) cluster(name string, kp Pos, n *yaml.Node) *DNSCluster {
+	defer d.in("DNSCluster")()
 	c := &DNSCluster{Src: Source{Key: kp}}
 	obj := "DNS cluster " + name
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
@@ -1056,6 +1085,7 @@ func (d *decoder) threshold(n *yaml.Node, obj string) (Threshold, bool) {
 }
 
 func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
+	defer d.in("Member")()
 	m := &Member{Src: newSource(kp, n)}
 	obj := "DNS cluster " + cluster + " member " + name
 	var have fieldMask
@@ -1093,7 +1123,7 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 	if n.Kind != yaml.MappingNode {
 		return m
 	}
-	d.required(kp, obj, memberFields, have, "role")
+	d.required(kp, obj, memberFields, have, requiredNames("Member")...)
 	b, known := LookupMemberBackend(m.BackendName())
 	if !known || have.has(memberFields, "backend") && m.Backend == "" {
 		// An unknown backend was reported (or none is registered as the default);
@@ -1146,7 +1176,7 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 	if !ok {
 		return nil
 	}
-	d.required(d.pos(n), obj+" tsig", tsigFields, have, "name")
+	d.required(d.pos(n), obj+" tsig", tsigFields, have, requiredNames("TSIG")...)
 	return t
 }
 
