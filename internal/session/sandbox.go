@@ -2,12 +2,11 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
+	"github.com/gofrs/flock"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
@@ -60,16 +59,14 @@ func lockFolder(dir string) (func() error, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox state %s: %w", dir, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "inprocess.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	// gofrs/flock: flock(2) on Unix, LockFileEx on Windows.
+	f := flock.New(filepath.Join(dir, "inprocess.lock"), flock.SetPermissions(0o600))
+	ok, err := f.TryLock()
 	if err != nil {
-		return nil, fmt.Errorf("sandbox state %s: %w", dir, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another tether command is running the sandbox in %s; wait for it to end, or share one sandbox: tether sandbox serve --state %s", dir, dir)
-		}
 		return nil, fmt.Errorf("sandbox state %s: lock: %w", dir, err)
 	}
-	return f.Close, nil // closing drops the flock
+	if !ok {
+		return nil, fmt.Errorf("another tether command is running the sandbox in %s; wait for it to end, or share one sandbox: tether sandbox serve --state %s", dir, dir)
+	}
+	return f.Unlock, nil // unlocking closes the file too
 }

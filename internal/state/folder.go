@@ -15,8 +15,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 // DefaultDir is where the folder backend keeps state, relative to the fleet.
@@ -88,27 +89,15 @@ func (f *Folder) exclusive(ctx context.Context, fn func() error) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	lf, err := os.OpenFile(filepath.Join(f.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("state: open folder lock: %w", err)
-	}
-	defer lf.Close()
-	// The folder lock is only held for a file's read-modify-write (milliseconds), so
-	// a blocking flock is fine; the per-parent locks are the long ones.
-	if err := flock(lf, syscall.LOCK_EX); err != nil {
+	// gofrs/flock: flock(2) on Unix, LockFileEx on Windows (syscall.Flock does not
+	// exist there). The folder lock is only held for a file's read-modify-write
+	// (milliseconds), so a blocking lock is fine; the per-parent locks are the long ones.
+	lf := flock.New(filepath.Join(f.dir, ".lock"), flock.SetPermissions(0o600))
+	if err := lf.Lock(); err != nil {
 		return fmt.Errorf("state: lock folder %s: %w", f.dir, err)
 	}
-	defer flock(lf, syscall.LOCK_UN) //nolint:errcheck // closing releases it anyway
+	defer lf.Unlock() //nolint:errcheck // Unlock also closes the file, which releases it anyway
 	return fn()
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), how)
-		if !errors.Is(err, syscall.EINTR) {
-			return err
-		}
-	}
 }
 
 // writeAtomic writes data to path through a temporary file and a rename.
@@ -764,23 +753,23 @@ func (f *Folder) Lock(ctx context.Context, parent string) (Unlocker, error) {
 	}
 	path := f.path("locks", parent+".lock")
 	for {
-		lf, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		lf := flock.New(path, flock.SetPermissions(0o600))
+		ok, err := lf.TryLock()
 		if err != nil {
 			return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
 		}
-		err = flock(lf, syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
+		if ok {
 			host, _ := os.Hostname()
 			b, _ := json.Marshal(holder{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
-			// Best effort: the lock is the flock, the content only informs.
-			if lf.Truncate(0) == nil {
-				lf.WriteAt(append(b, '\n'), 0) //nolint:errcheck
+			// Best effort: the lock is the flock, the content only informs (on Windows
+			// the locked range refuses a second handle, so it may stay unwritten).
+			if w, err := os.OpenFile(path, os.O_WRONLY, 0o600); err == nil {
+				if w.Truncate(0) == nil {
+					w.WriteAt(append(b, '\n'), 0) //nolint:errcheck
+				}
+				w.Close()
 			}
 			return &folderLock{f: lf}, nil
-		}
-		lf.Close()
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -800,7 +789,7 @@ func describeHolder(path string) string {
 
 type folderLock struct {
 	mu sync.Mutex
-	f  *os.File
+	f  *flock.Flock
 }
 
 func (l *folderLock) Unlock() error {
@@ -809,7 +798,7 @@ func (l *folderLock) Unlock() error {
 	if l.f == nil {
 		return nil
 	}
-	err := errors.Join(flock(l.f, syscall.LOCK_UN), l.f.Close())
+	err := l.f.Unlock() // closes the file too
 	l.f = nil
 	return err
 }
