@@ -91,6 +91,7 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	d.diffNodes()
 	d.diffResellers()
 	d.diffAccounts()
+	d.noteFilesOnly()
 	d.diffUnlinks()
 	d.diffResellerDeletes()
 	d.diffDNS()
@@ -308,40 +309,50 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// adoptable lists the objects that are both declared and on the servers (where the
-// fleet puts them) but not in Tether's inventory: pruning would never remove them.
-// They are listed only with policy.prune on, the one case where ownership changes
-// what a plan does; without an inventory (a caller that keeps none), never.
+// adoptable lists, with policy.prune on (the one case where ownership changes what a
+// plan does), the objects Adoptable finds; without an inventory (a caller that keeps
+// none), nothing.
 func (d *differ) adoptable() []plan.Adoptable {
 	if d.opts.Inventory == nil || !d.prune {
 		return nil
 	}
+	return Adoptable(d.d, d.o, d.opts.Inventory, d.isFailed)
+}
+
+// Adoptable lists the objects that are both declared and on the servers where the
+// fleet puts them, but not in Tether's inventory: pruning never removes them until
+// they are adopted (tether adopt, tether import --adopt). failed, when given, says
+// which scopes could not be read; nothing under them is listed.
+func Adoptable(desired, observed *schema.Fleet, inventory map[string]bool, failed func(keys ...string) bool) []plan.Adoptable {
+	if desired == nil || observed == nil {
+		return nil
+	}
 	var out []plan.Adoptable
 	add := func(addr, target string) {
-		if !d.opts.Inventory[addr] && !d.isFailed(target, addr) {
+		if !inventory[addr] && (failed == nil || !failed(target, addr)) {
 			out = append(out, plan.Adoptable{Address: addr, Target: target})
 		}
 	}
-	for _, name := range sortedKeys(d.d.Nodes) {
-		n, o := d.d.Nodes[name], d.o.Nodes[name]
+	for _, name := range sortedKeys(desired.Nodes) {
+		n, o := desired.Nodes[name], observed.Nodes[name]
 		if n != nil && o != nil && n.Role == schema.RoleChild && o.Role == schema.RoleChild && n.Parent == o.Parent && n.Parent != "" {
 			add(plan.NodeAddress(name), n.Parent)
 		}
 	}
-	for _, user := range sortedKeys(d.d.Accounts) {
-		a, o := d.d.Accounts[user], d.o.Accounts[user]
+	for _, user := range sortedKeys(desired.Accounts) {
+		a, o := desired.Accounts[user], observed.Accounts[user]
 		if a != nil && o != nil && a.Parent == o.Parent {
 			add(plan.AccountAddress(user), a.Parent)
 		}
 	}
-	for _, user := range sortedKeys(d.d.Resellers) {
-		r, o := d.d.Resellers[user], d.o.Resellers[user]
+	for _, user := range sortedKeys(desired.Resellers) {
+		r, o := desired.Resellers[user], observed.Resellers[user]
 		if r != nil && o != nil && r.Parent == o.Parent {
 			add(plan.ResellerAddress(user), r.Parent)
 		}
 	}
-	for _, parent := range sortedKeys(d.d.DNSClusters) {
-		c, o := d.d.DNSClusters[parent], d.o.DNSClusters[parent]
+	for _, parent := range sortedKeys(desired.DNSClusters) {
+		c, o := desired.DNSClusters[parent], observed.DNSClusters[parent]
 		if c == nil || o == nil {
 			continue
 		}

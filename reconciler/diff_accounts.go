@@ -34,7 +34,7 @@ func (d *differ) diffAccounts() {
 		o := d.o.Accounts[user]
 		// The common case in a large fleet: nothing differs. Decided without
 		// allocating, so a diff of 100k accounts costs little more than the lookups.
-		if o != nil && len(d.failed) == 0 && o.Parent == a.Parent && o.MailNode() == a.MailNode() && accountFields(a, o) == nil {
+		if o != nil && len(d.failed) == 0 && o.Parent == a.Parent && o.MailNode() == a.MailNode() && accountFields(a, o) == nil && (!a.IPv6 || o.IPv6) {
 			continue
 		}
 		addr := plan.AccountAddress(user)
@@ -173,7 +173,19 @@ func accountFields(a, o *schema.Account) (fields []string) {
 			break
 		}
 	}
+	// IPv6 off is reconciled (ipv6_disable_account); on is not (planAccount names
+	// it). Compared only when the fleet writes ipv6: an account that does not say
+	// leaves it unmanaged, as an empty plan or contact does.
+	if !a.IPv6 && o.IPv6 && declares(a, "ipv6") {
+		fields = append(fields, "ipv6")
+	}
 	return fields
+}
+
+// declares reports whether the fleet's files wrote the field for the account.
+func declares(a *schema.Account, field string) bool {
+	_, ok := a.Src.Fields[field]
+	return ok
 }
 
 func (d *differ) planAccount(x *acct) {
@@ -206,6 +218,11 @@ func (d *differ) planAccount(x *acct) {
 		return
 	}
 
+	if a.IPv6 && !o.IPv6 {
+		// ipv6_enable_account needs one of the server's IPv6 ranges, which the fleet
+		// does not name: said, never planned as if it could be done.
+		d.warnf("%s %s: ipv6 is off on %s and the fleet says on; Tether does not turn IPv6 on (WHM's ipv6_enable_account needs an IPv6 range): enable it in WHM, or write ipv6: false", kind, x.user, a.Parent)
+	}
 	fields := append(accountFields(a, o), x.extraFields...)
 	if len(fields) > 0 {
 		why := x.extraWhy

@@ -358,8 +358,8 @@ func TestDiffUnreadableIsNotPlanned(t *testing.T) {
 	if !p.Empty() {
 		t.Errorf("changes %v, want none", ids(p))
 	}
-	if len(p.Warnings) != 2 {
-		t.Errorf("warnings %q, want one for the profile and one for password strengths", p.Warnings)
+	if len(p.Warnings) != 3 || !strings.HasPrefix(p.Warnings[0], "acls: declared on 1 reseller(s)") {
+		t.Errorf("warnings %q, want one for the ACLs, one for the profile and one for password strengths", p.Warnings)
 	}
 	observed.Resellers["bob"].ACLs = []string{}
 	if got := ids(Diff(desired, observed, withProviders(DiffOptions{}))); !slices.Equal(got, []string{"reseller.bob/update"}) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ func newImportCmd(c *cli) *cobra.Command {
 		format  string
 		splitBy string
 		force   bool
+		adopt   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import [PATH] [--sandbox] [--out DIR] [--format yaml|cue] [--split-by parent]",
@@ -31,7 +33,12 @@ Tether reads each parent through the same provider code as plan — its linked c
 resellers, accounts and DNS cluster — and writes a complete fleet to --out: stable
 order, defaults left out, comments where something could not be read. Credentials
 stay references; no secret is written. The import ends with the validate report of the
-result, so rule violations already on the servers are seen at once.`,
+result, so rule violations already on the servers are seen at once.
+
+Nothing imported is Tether's to remove until it is adopted: --adopt records every
+imported object in Tether's inventory once the imported fleet is valid (or run
+` + "`tether adopt`" + ` on --out later). An --out folder that already holds fleet files is
+refused without --force.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "yaml" && format != "cue" {
@@ -60,7 +67,9 @@ result, so rule violations already on the servers are seen at once.`,
 			if err != nil {
 				return err
 			}
-			defer sess.Close()
+			var closeOnce sync.Once
+			closeSession := func() { closeOnce.Do(func() { sess.Close() }) }
+			defer closeSession()
 			start := time.Now()
 			// The same bound as plan and apply (--parallelism): servers read at once.
 			prog := &workspace.ImportCounter{}
@@ -94,6 +103,14 @@ result, so rule violations already on the servers are seen at once.`,
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "The imported fleet is valid: `tether plan %s` should report no changes.\n", outDir)
 			}
+			if adopt {
+				// Adopting reads the servers again through --out's own workspace (the
+				// sandbox serves one command at a time).
+				closeSession()
+				if err := adoptImported(ctx, c, cmd, outDir, cf, len(ds) > 0); err != nil {
+					return err
+				}
+			}
 			if len(errs) > 0 {
 				fmt.Fprintf(stderr, "%d part(s) of the fleet could not be read; the import is incomplete\n", len(errs))
 				return exitError{code: 1}
@@ -105,7 +122,8 @@ result, so rule violations already on the servers are seen at once.`,
 	cmd.Flags().StringVar(&outDir, "out", "imported", "folder to write the fleet to")
 	cmd.Flags().StringVar(&format, "format", "yaml", "output format: yaml or cue")
 	cmd.Flags().StringVar(&splitBy, "split-by", "", "parent: write one file per parent (fleet.* for the rest) instead of a single fleet file")
-	cmd.Flags().BoolVar(&force, "force", false, "overwrite files already in --out")
+	cmd.Flags().BoolVar(&force, "force", false, "write into an --out folder that already holds fleet files (overwriting the ones import writes)")
+	cmd.Flags().BoolVar(&adopt, "adopt", false, "record every imported object in Tether's inventory (as tether adopt --all on --out), so that pruning may later remove what leaves the fleet")
 	return cmd
 }
 
@@ -145,4 +163,24 @@ func importProgress(ctx context.Context, w interface{ Write([]byte) (int, error)
 	}()
 	// Stopping waits for the printer, so no progress line follows the summary.
 	return func() { close(done); <-finished }
+}
+
+// adoptImported adopts everything the imported fleet declares that the servers hold,
+// through the same path as tether adopt --all, and says how much.
+func adoptImported(ctx context.Context, c *cli, cmd *cobra.Command, outDir string, cf connFlags, invalid bool) error {
+	if invalid {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Nothing was adopted: the imported fleet is not valid yet; fix it, then run tether adopt --all --fleet %s\n", outDir)
+		return exitError{code: 1}
+	}
+	w, err := c.open(ctx, cmd, outDir, cf)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	got, err := w.Adopt(ctx, nil, true, cf.parallelism)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Adopted %d object(s) into Tether's inventory: with policy.prune on, what leaves the fleet may now be removed.\n", len(got))
+	return nil
 }

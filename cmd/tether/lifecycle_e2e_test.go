@@ -119,3 +119,22 @@ func TestLinkTokenApartFromTethersToken(t *testing.T) {
 		t.Errorf("unlinking mail2 expired Tether's own token on it (expires %d, known %t)", exp, ok)
 	}
 }
+
+// Turning ipv6 off on an existing account is planned and applied, and a second plan
+// is empty; turning it on is said, not planned.
+func TestIPv6OffOnExistingAccount(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!")
+	sb := servedSandbox(t, e)
+	if err := sb.SetIPv6("web1", "frank", "2001:db8::10"); err != nil {
+		t.Fatal(err)
+	}
+	// Not declared: unmanaged, nothing planned.
+	e.assertConverged(t)
+	e.edit(t, "    contactEmail: frank@example.org\n", "    contactEmail: frank@example.org\n    ipv6: false\n")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 2, "~ account.frank", "ipv6 differs on web1")
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete! 0 created, 1 changed, 0 removed.")
+	e.assertConverged(t)
+	e.edit(t, "    ipv6: false\n", "    ipv6: true\n")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 0, "Tether does not turn IPv6 on", "No changes.")
+}

@@ -1,6 +1,14 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -104,4 +112,102 @@ func TestDNSVerifyAsksEachParentItsOwnZones(t *testing.T) {
 	expect(t, e.run(t, "dns", "verify", "--format", "json", e.fleet), 1, `"member": "hq2 (parent)"`, `"skipped": []`)
 	// The change itself stays applied.
 	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 0, "No changes.")
+}
+
+// createOutside creates an account on a sandbox parent with WHM's createacct, as an
+// operator would in WHM: Tether knows nothing of it.
+func createOutside(t *testing.T, e env, parent, user, domain string) {
+	t.Helper()
+	eps, err := sandbox.ReadEndpoints(e.sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := eps.Nodes[parent]
+	form := url.Values{"api.version": {"1"}, "username": {user}, "domain": {domain}, "contactemail": {user + "@example.org"}}
+	req, err := http.NewRequest(http.MethodPost, ep.WHM+"/json-api/createacct", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "whm "+ep.User+":"+ep.Token)
+	// The sandbox's certificate is its own CA (endpoints.json names the file).
+	pem, err := os.ReadFile(ep.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"result":1`) {
+		t.Fatalf("createacct %s: HTTP %d: %s", user, resp.StatusCode, body)
+	}
+}
+
+// An account created outside Tether is never pruned, even once declared: it is not
+// Tether's. The plan lists it as adoptable; `tether adopt` takes it in (refusing what
+// does not qualify, adopting nothing then); once adopted, it is removed when it leaves
+// the fleet with pruning on.
+func TestAdoptedAccountIsPrunedWhenItLeavesTheFleet(t *testing.T) {
+	e := newEnv(t)
+	e.write(t, twoParents)
+	expect(t, e.run(t, "apply", "--auto-approve", "--no-verify", e.fleet), 0, "Apply complete!")
+	servedSandbox(t, e)
+	createOutside(t, e, "hq1", "zed", "zed-shop.test")
+
+	e.edit(t, "accounts:", "policy: {prune: true}\naccounts:\n  zed:\n    parent: hq1\n    domain: zed-shop.test\n    contactEmail: zed@example.org")
+	r := e.run(t, "plan", "--detailed-exitcode", "--format", "json", e.fleet)
+	expect(t, r, 0, `"adoptable": [`, `"address": "account.zed"`)
+	expect(t, e.run(t, "plan", e.fleet), 0, "Adoptable", "account.zed on hq1")
+
+	// Not declared, or not on the servers: refused, and nothing is adopted.
+	r = e.run(t, "adopt", "--fleet", e.fleet, "account.zed", "account.nobody")
+	expect(t, r, 1, "account.nobody: not declared in the fleet")
+	if strings.Contains(r.stdout, "adopted account.zed") {
+		t.Fatal("adopted part of a refused list")
+	}
+	// Left out of the fleet before adoption: unmanaged, not removed.
+	e.edit(t, "  zed:\n    parent: hq1\n    domain: zed-shop.test\n    contactEmail: zed@example.org\n", "")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 0, "account.zed: on hq1, not in the fleet and not created by Tether")
+	e.edit(t, "accounts:", "accounts:\n  zed:\n    parent: hq1\n    domain: zed-shop.test\n    contactEmail: zed@example.org")
+
+	expect(t, e.run(t, "adopt", "--fleet", e.fleet, "account.zed"), 0, "adopted account.zed on hq1", "Adopted 1 object(s)")
+	expect(t, e.run(t, "adopt", "--fleet", e.fleet, "account.zed"), 1, "account.zed: already in Tether's inventory")
+
+	e.edit(t, "  zed:\n    parent: hq1\n    domain: zed-shop.test\n    contactEmail: zed@example.org\n", "")
+	r = e.run(t, "plan", "--detailed-exitcode", e.fleet)
+	expect(t, r, 2, "- account.zed", "Plan: 0 to create, 0 to change, 1 to remove.")
+	expect(t, e.run(t, "apply", "--auto-approve", "--force", "--no-verify", e.fleet), 0, "Apply complete! 0 created, 0 changed, 1 removed.")
+	e.assertConverged(t)
+}
+
+// import refuses an --out folder that already holds fleet files (the folder's files
+// would be merged into one fleet declaring everything twice) unless --force, and
+// --adopt takes what it imported into Tether's inventory, saying so.
+func TestImportRefusesAFleetFolderAndAdoptsOnRequest(t *testing.T) {
+	e := newEnv(t)
+	e.write(t, twoParents)
+	expect(t, e.run(t, "apply", "--auto-approve", "--no-verify", e.fleet), 0, "Apply complete!")
+	out := filepath.Join(e.dir, "imported")
+	r := e.run(t, "import", "--out", e.fleet, e.fleet)
+	expect(t, r, 1, "already holds fleet files (fleet.yaml)", "add --force")
+	if b, _ := os.ReadDir(e.fleet); len(b) != 1 {
+		t.Fatalf("import wrote beside the fleet: %v", b)
+	}
+	servedSandbox(t, e)
+	createOutside(t, e, "hq2", "zed", "zed-shop.test")
+	// Tether's own accounts are in its inventory already; zed, made in WHM, is adopted.
+	r = e.run(t, "import", "--out", out, "--adopt", e.fleet)
+	expect(t, r, 0, "The imported fleet is valid", "Adopted 1 object(s)")
+	if got, err := e.state(t).Inventory(context.Background()); err != nil || got["account.zed"].Target != "hq2" {
+		t.Fatalf("inventory after import --adopt: %v, %v", got, err)
+	}
+	// A second import into the same folder is refused.
+	expect(t, e.run(t, "import", "--out", out, e.fleet), 1, "already holds fleet files")
+	expect(t, e.run(t, "import", "--out", out, "--force", e.fleet), 0, "The imported fleet is valid")
 }

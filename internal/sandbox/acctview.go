@@ -45,7 +45,16 @@ var acctFields = []acctField{
 	{"user", strField(func(a *account) string { return a.User })},
 	{"domain", strField(func(a *account) string { return a.Domain })},
 	{"ip", strField(func(a *account) string { return a.IP })},
-	{"ipv6", lit("[]")},
+	{"ipv6", func(b []byte, a *account) []byte {
+		b = append(b, '[')
+		for i, x := range a.IPv6 {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, x)
+		}
+		return append(b, ']')
+	}},
 	{"email", strField(func(a *account) string {
 		if a.ContactEmail == "" {
 			return "*unknown*"

@@ -186,6 +186,7 @@ func TestConformance(t *testing.T) {
 	call("web1", "modifyacct", "user", "carol", "mail_node_alias", "mail1")
 	s.waitIdle()
 	call("web1", "force_dedistribution_from_node", "node_alias", "mail1", "user", "alice")
+	call("web1", "ipv6_disable_account", "user", "carol")
 	call("web1", "removeacct", "username", "cust")
 
 	// Failures: metadata only.

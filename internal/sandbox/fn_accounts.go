@@ -27,6 +27,7 @@ func accountFunctions() map[string]function {
 		"add_override_features_for_user": {h: fnAddOverrideFeatures, acl: "all", root: true},
 		"get_users_features_settings":    {h: fnUsersFeatures, acl: "all", root: true},
 		"force_dedistribution_from_node": {h: fnForceDedistribution, acl: "all", root: true},
+		"ipv6_disable_account":           {h: fnIPv6Disable, acl: "all", root: true},
 	}
 }
 
@@ -812,4 +813,24 @@ func fnUsersFeatures(c *call) (any, error) {
 		}
 	}
 	return map[string]any{"users_features_settings": out}, nil
+}
+
+// fnIPv6Disable removes an account's IPv6 addresses. Whostmgr/API/1/IPv6.pm: result
+// and reason only; a missing user is "Missing parameter:  user" (no exception
+// prefix); a distributed account's call from a non-parent persona is refused like the
+// other child-account functions.
+func fnIPv6Disable(c *call) (any, error) {
+	user := c.str("user")
+	if user == "" {
+		return nil, fail("Missing parameter:  user")
+	}
+	return nil, c.lock(func(st *nodeState) (bool, error) {
+		a := st.Accounts[user]
+		if a == nil {
+			return false, fail("The user “%s” does not exist.", user)
+		}
+		changed := len(a.IPv6) > 0
+		a.IPv6 = nil
+		return changed, nil
+	})
 }

@@ -224,3 +224,21 @@ func (sb *Sandbox) TokenExpires(nodeName, tok string) (int64, bool) {
 	}
 	return 0, false
 }
+
+// SetIPv6 gives an account IPv6 addresses, as WHM's ipv6_enable_account would from
+// one of the server's ranges (ranges are not modelled).
+func (sb *Sandbox) SetIPv6(nodeName, user string, addrs ...string) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a := n.st.Accounts[user]
+	if a == nil {
+		return fmt.Errorf("sandbox: no account %s on %s", user, nodeName)
+	}
+	a.IPv6 = append([]string(nil), addrs...)
+	n.markDirty()
+	return nil
+}

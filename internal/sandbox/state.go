@@ -119,6 +119,9 @@ type account struct {
 	ACLs            []string        `json:"acls,omitempty"`
 	Limits          resellerLimits  `json:"limits,omitzero"`
 
+	// IPv6 are the account's IPv6 addresses (listaccts ipv6[]).
+	IPv6 []string `json:"ipv6,omitempty"`
+
 	MailNode   string `json:"mail_node,omitempty"`
 	ParentHost string `json:"parent_host,omitempty"`
 }

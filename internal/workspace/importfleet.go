@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,11 +71,20 @@ func Import(ctx context.Context, sess *session.Session, declared *schema.Fleet, 
 }
 
 // WriteImport writes an import's fleet to dir as format (yaml or cue): one file, or
-// one per parent when splitBy is "parent". An existing file is kept unless force.
+// one per parent when splitBy is "parent". A folder that already holds fleet files is
+// refused unless force.
 func WriteImport(dir string, res *importer.Result, format, splitBy string, force bool) ([]string, error) {
 	parts := map[string]*schema.Fleet{"fleet": res.Fleet}
 	if splitBy == "parent" {
 		parts = fleetcode.SplitByParent(res.Fleet)
+	}
+	// The files of a folder are merged into one fleet: writing beside fleet files
+	// already there would declare everything twice, and the duplicates would look
+	// like the servers' fault. Refused unless the operator says --force.
+	if !force {
+		if have := fleetFiles(dir); len(have) > 0 {
+			return nil, fmt.Errorf("--out %s already holds fleet files (%s), which would be merged with the import into one fleet that declares everything twice: choose an empty folder, or add --force to write there anyway", dir, strings.Join(have, ", "))
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("--out %s: %w", dir, err)
@@ -107,4 +117,24 @@ func WriteImport(dir string, res *importer.Result, format, splitBy string, force
 		written = append(written, name)
 	}
 	return written, nil
+}
+
+// fleetFiles lists the files of dir that schema.Load would read as fleet files.
+func fleetFiles(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		switch filepath.Ext(e.Name()) {
+		case ".yaml", ".yml", ".cue":
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out
 }

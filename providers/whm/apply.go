@@ -633,6 +633,23 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 			return err
 		}
 	}
+	// IPv6 is only ever turned off here (ipv6_disable_account, reference "IP
+	// Addresses"; Whostmgr/API/1/IPv6.pm): turning it on needs a range the fleet
+	// does not name, and the plan says so instead. Asked for by name only (fields),
+	// so a create never touches it.
+	if fields != nil && has("ipv6") && !a.IPv6 && obs.IPv6 {
+		wrote = true
+		if _, err := c.Call(ctx, whmapi.Idempotent, "ipv6_disable_account", url.Values{"user": {user}}, nil); err != nil {
+			return fmt.Errorf("ipv6 off: %w", err)
+		}
+		back, err := c.FindAcct(ctx, user)
+		if err != nil {
+			return fmt.Errorf("ipv6 off: read back: %w", err)
+		}
+		if back != nil && back.HasIPv6() {
+			return errors.New("ipv6 off: read back: the account still has IPv6 addresses")
+		}
+	}
 	if isReseller && r != nil {
 		if err := p.convergeReseller(ctx, c, user, r, has); err != nil {
 			return err
