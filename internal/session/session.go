@@ -53,7 +53,9 @@ type Options struct {
 	// tether-state inside the sandbox's folder).
 	StateDir string
 
-	// CallTimeout and CallAttempts bound each request to a server (providers.Config).
+	// CallTimeout and CallAttempts bound each request to a server (providers.Config);
+	// zero takes the fleet's policy (callTimeout, callAttempts), else the provider's
+	// default.
 	CallTimeout  time.Duration
 	CallAttempts int
 
@@ -171,6 +173,16 @@ func OpenState(opts Options) (*state.Folder, error) {
 // Open builds the session: endpoints, secrets, state, and every registered provider.
 func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, error) {
 	opts = opts.withDefaults()
+	// The fleet's policy bounds requests where the command line did not.
+	if fleet != nil {
+		b := fleet.Policy.Bounds()
+		if opts.CallTimeout == 0 {
+			opts.CallTimeout = b.CallTimeout
+		}
+		if opts.CallAttempts == 0 {
+			opts.CallAttempts = b.CallAttempts
+		}
+	}
 	s := &Session{State: opts.State}
 	var eps map[string]providers.Endpoint
 	var err error
