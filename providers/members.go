@@ -14,6 +14,9 @@ import (
 type MemberBackend struct {
 	// Schema says which member fields it needs and takes (the loader, the rules).
 	Schema schema.MemberBackend
+	// Roles are the member roles it can keep (standalone, sync, write-only); empty
+	// means all. Check refuses a member in another role before any call.
+	Roles []string
 	// Planner is its part in planning (reconciler.DiffOptions.Members).
 	Planner backend.Planner
 	// EnableInState re-enables a member ("PARENT/MEMBER") whose health Tether keeps

@@ -177,6 +177,18 @@ func (d *cueDecoder) policy(v cue.Value) *Policy {
 			}
 		case "notifyWebhook":
 			p.NotifyWebhook = d.str(fv, "policy.notifyWebhook")
+		case "callTimeout", "changeTimeout":
+			s := d.str(fv, "policy."+name)
+			if msg := PolicyDurationProblem(s); msg != "" {
+				d.fail(fv, "policy."+name, fmt.Errorf("%s (write a duration such as 30s, 5m or 1h)", msg))
+			} else if name == "callTimeout" {
+				p.CallTimeout = s
+			} else {
+				p.ChangeTimeout = s
+			}
+		case "callAttempts":
+			n := d.integer(fv, "policy.callAttempts")
+			p.CallAttempts = &n
 		}
 	})
 	if pos, ok := d.idx["policy"]; ok {

@@ -57,6 +57,9 @@ var FleetFields = map[string][]Field{
 		{Name: "maxRemovePercent", Type: "integer", Default: "10", Doc: "Refuse, without --force, a plan that removes more than this share (0..100) of one parent's accounts."},
 		{Name: "drift", Type: "string", NonEmpty: true, Default: `"warn"`, Doc: "What `tether watch` does about drift: warn (report it) or correct (apply the fleet again)."},
 		{Name: "notifyWebhook", Type: "string", NonEmpty: true, Doc: "An http:// or https:// URL that receives JSON notifications: failures, drift, disabled DNS members."},
+		{Name: "callTimeout", Type: "string", NonEmpty: true, Default: `"2m"`, Doc: "How long one request to a server may go unanswered before it counts as failed (a Go duration: 30s, 5m); --call-timeout overrides it."},
+		{Name: "callAttempts", Type: "integer", Default: "4", Doc: "How many times a request that timed out or failed transiently is tried in all (1..20); --call-attempts overrides it."},
+		{Name: "changeTimeout", Type: "string", NonEmpty: true, Default: `"1h"`, Doc: "The most one change of an apply may take, retries and waits for the server's tasks included (a Go duration); --change-timeout overrides it."},
 	},
 	"Node": {
 		{Name: "role", Type: "string", NonEmpty: true, Required: true, Doc: "parent (a server holding accounts), child (a linked node taking a service from its parent) or dnsonly (a DNSONLY server)."},

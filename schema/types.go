@@ -75,6 +75,12 @@ type Policy struct {
 	Drift string `json:"drift,omitempty"`
 	// NotifyWebhook receives JSON notifications (failures, drift, disabled DNS members).
 	NotifyWebhook string `json:"notifyWebhook,omitempty"`
+	// CallTimeout and CallAttempts bound each request to a server, ChangeTimeout one
+	// change of an apply in all (Go durations: "30s", "5m"); the command line's
+	// --call-timeout, --call-attempts and --change-timeout override them.
+	CallTimeout   string `json:"callTimeout,omitempty"`
+	CallAttempts  *int   `json:"callAttempts,omitempty"`
+	ChangeTimeout string `json:"changeTimeout,omitempty"`
 
 	Src Source `json:"-"`
 }

@@ -656,6 +656,22 @@ func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
 			if ok && !strings.HasPrefix(p.NotifyWebhook, "https://") && !strings.HasPrefix(p.NotifyWebhook, "http://") {
 				d.add(v, RuleSchema, "policy: notifyWebhook must be an http:// or https:// URL", "write the webhook's full URL")
 			}
+		case "callTimeout", "changeTimeout":
+			var s string
+			if s, ok = d.str(v, obj, key); ok {
+				if msg := PolicyDurationProblem(s); msg != "" {
+					d.add(v, RuleSchema, fmt.Sprintf("policy: %s %s", key, msg), "write a duration such as 30s, 5m or 1h")
+				} else if key == "callTimeout" {
+					p.CallTimeout = s
+				} else {
+					p.ChangeTimeout = s
+				}
+			}
+		case "callAttempts":
+			var x int
+			if x, ok = d.integer(v, obj, key, 1, 20); ok {
+				p.CallAttempts = &x
+			}
 		default:
 			d.unknown(k, key, obj, "field", policyFields)
 			return

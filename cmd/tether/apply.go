@@ -85,7 +85,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().BoolVar(&af.partial, "partial", false, "apply an incomplete plan: what was planned for the parts of the fleet that could be read (exit 1 all the same)")
 	cmd.Flags().IntVar(&af.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
-	cmd.Flags().DurationVar(&af.changeTimeout, "change-timeout", time.Hour, "the most one change may take, its retries and its waits for the server's background tasks included (0: no bound beyond --call-timeout and --task-timeout)")
+	cmd.Flags().DurationVar(&af.changeTimeout, "change-timeout", 0, "the most one change may take, its retries and its waits for the server's background tasks included (default policy.changeTimeout, else 1h)")
 	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent that another apply or the watch daemon is writing to (0: do not wait)")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,4 +102,25 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestPolicyBoundsCalls: the fleet's policy.callTimeout and callAttempts bound a hung
+// child as the flags do, when no flag is given.
+func TestPolicyBoundsCalls(t *testing.T) {
+	e := newEnv(t)
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0)
+	b, _ := os.ReadFile(filepath.Join(e.fleet, "fleet.yaml"))
+	e.write(t, "policy: {callTimeout: 400ms, callAttempts: 1, changeTimeout: 5m}\n"+string(b))
+	sb := servedSandbox(t, e)
+	if err := sb.SetFaults("mail1", sandbox.Faults{Timeout: true}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := e.run(t, "plan", e.fleet)
+	expect(t, r, 1, "mail1", "no answer within 400ms")
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("plan took %v with policy.callTimeout 400ms", took)
+	}
+	e.write(t, "policy: {callTimeout: soon}\n"+string(b))
+	expect(t, tether(t, context.Background(), "", "validate", e.fleet), 1, "TETHER-SCHEMA: policy: callTimeout is not a duration")
 }

@@ -66,8 +66,8 @@ func (f *connFlags) register(cmd *cobra.Command) {
 		cmd.Flags().DurationVar(&f.taskTimeout, "task-timeout", providers.DefaultTaskTimeout,
 			"how long to wait for a server's background task (moving an account's mail, activating a profile) before reporting it failed")
 	}
-	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 2*time.Minute, "how long one request to a server may go unanswered before it counts as failed (a hung server costs at most this times --call-attempts per request)")
-	cmd.Flags().IntVar(&f.callAttempts, "call-attempts", 4, "how many times a request that timed out or failed transiently is tried in all")
+	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 0, "how long one request to a server may go unanswered before it counts as failed; a hung server costs at most this times --call-attempts per request (default policy.callTimeout, else 2m)")
+	cmd.Flags().IntVar(&f.callAttempts, "call-attempts", 0, "how many times a request that timed out or failed transiently is tried in all (default policy.callAttempts, else 4)")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -39,6 +40,10 @@ prints one line per problem, FILE:LINE:COL: RULE: message (fix), and exits 1.`,
 			f, ds, err := schema.Load(path)
 			if err != nil {
 				return fmt.Errorf("validate %s: %w", path, err)
+			}
+			if len(ds) == 0 {
+				// What the fleet asks of the providers, by their declared capabilities.
+				ds = providers.Check(f)
 			}
 			out := cmd.OutOrStdout()
 			rep := validateReport{Valid: len(ds) == 0, Problems: ds}

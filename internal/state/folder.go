@@ -25,7 +25,9 @@ const DefaultDir = ".tether/state"
 // Folder keeps the state in a folder on a local disk:
 //
 //	.lock                 flock'd around every read-modify-write, so processes take turns
-//	inventory.json        objects Tether created
+//	inventory.json        objects Tether created (a snapshot) ...
+//	inventory.log         ... and the updates since, one JSON line each, appended;
+//	                      folded into the snapshot when it outgrows it
 //	protected.json        addresses last applied with protect: true
 //	kv/NS.json            one namespace of the providers' key-value space (NS escaped):
 //	                      rfc2136/health, rfc2136/pushed/PARENT/MEMBER
@@ -44,6 +46,8 @@ type Folder struct {
 	mu sync.Mutex
 	// steps keeps each open journal's append handle, so a step costs one write.
 	steps map[string]*os.File
+	// snapshot is inventory.json as this process last found it readable.
+	snapshot os.FileInfo
 }
 
 var _ Store = (*Folder)(nil)
@@ -158,41 +162,181 @@ type inventoryFile struct {
 
 // Inventory implements Store.
 func (f *Folder) Inventory(ctx context.Context) (map[string]Entry, error) {
-	var inv inventoryFile
-	err := f.exclusive(ctx, func() error { return readJSON(f.path("inventory.json"), &inv) })
+	var objects map[string]Entry
+	err := f.exclusive(ctx, func() (err error) { objects, _, err = f.readInventory(); return err })
 	if err != nil {
 		return nil, fmt.Errorf("state: read inventory: %w", err)
+	}
+	return objects, nil
+}
+
+// inventoryChange is one line of inventory.log: one UpdateInventory call.
+type inventoryChange struct {
+	Add    []Entry  `json:"add,omitempty"`
+	Remove []string `json:"remove,omitempty"`
+}
+
+// compactFloor is the log size under which the log is never folded into
+// inventory.json: small logs are cheaper to replay than to rewrite the snapshot for.
+var compactFloor int64 = 256 << 10
+
+// readInventory reads inventory.json and replays inventory.log over it. It returns
+// the objects and the snapshot's size. A torn last line of the log (the process
+// killed mid-write: that call never returned) is ignored; any other bad line is
+// damage.
+func (f *Folder) readInventory() (map[string]Entry, int64, error) {
+	var inv inventoryFile
+	base := f.path("inventory.json")
+	if err := readJSON(base, &inv); err != nil {
+		return nil, 0, err
 	}
 	if inv.Objects == nil {
 		inv.Objects = map[string]Entry{}
 	}
-	return inv.Objects, nil
+	var size int64
+	if fi, err := os.Stat(base); err == nil {
+		size = fi.Size()
+	}
+	b, err := os.ReadFile(f.path("inventory.log"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return inv.Objects, size, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	for n := 1; len(b) > 0; n++ {
+		line, rest, complete := bytes.Cut(b, []byte{'\n'})
+		b = rest
+		if !complete {
+			break
+		}
+		var c inventoryChange
+		if err := json.Unmarshal(line, &c); err != nil {
+			return nil, 0, fmt.Errorf("%s line %d is damaged: %w", f.path("inventory.log"), n, err)
+		}
+		applyInventory(inv.Objects, c)
+	}
+	return inv.Objects, size, nil
 }
 
-// UpdateInventory implements Store.
+func applyInventory(objects map[string]Entry, c inventoryChange) {
+	for _, a := range c.Remove {
+		delete(objects, a)
+	}
+	for _, e := range c.Add {
+		objects[e.Address] = e
+	}
+}
+
+// UpdateInventory implements Store. It appends one line to inventory.log (fsync'd),
+// so an update costs the size of its change, not of the inventory; when the log
+// outgrows the snapshot it is folded into inventory.json, so the bytes written over
+// a whole apply stay proportional to its changes (rewriting inventory.json on every
+// update made a 100k apply quadratic).
 func (f *Folder) UpdateInventory(ctx context.Context, add []Entry, remove []string) error {
 	if len(add) == 0 && len(remove) == 0 {
 		return nil
 	}
-	err := f.exclusive(ctx, func() error {
-		var inv inventoryFile
-		if err := readJSON(f.path("inventory.json"), &inv); err != nil {
+	line, err := json.Marshal(inventoryChange{Add: add, Remove: remove})
+	if err != nil {
+		return fmt.Errorf("state: update inventory: %w", err)
+	}
+	line = append(line, '\n')
+	err = f.exclusive(ctx, func() error {
+		baseSize, err := f.checkSnapshot()
+		if err != nil {
 			return err
 		}
-		if inv.Objects == nil {
-			inv.Objects = map[string]Entry{}
+		logSize, err := f.appendInventory(line)
+		if err != nil {
+			return err
 		}
-		inv.Version = 1
-		for _, a := range remove {
-			delete(inv.Objects, a)
+		if logSize < max(compactFloor, baseSize) {
+			return nil
 		}
-		for _, e := range add {
-			inv.Objects[e.Address] = e
-		}
-		return writeJSON(f.path("inventory.json"), inv)
+		return f.compactInventory()
 	})
 	if err != nil {
 		return fmt.Errorf("state: update inventory: %w", err)
+	}
+	return nil
+}
+
+// checkSnapshot refuses to add to an inventory whose snapshot cannot be read (the
+// operator repairs it first) and returns its size. The snapshot is parsed only when it
+// changed since this process last read it, which within an apply is at a compaction.
+func (f *Folder) checkSnapshot() (int64, error) {
+	fi, err := os.Stat(f.path("inventory.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if f.snapshot != nil && os.SameFile(f.snapshot, fi) && f.snapshot.Size() == fi.Size() && f.snapshot.ModTime().Equal(fi.ModTime()) {
+		return fi.Size(), nil
+	}
+	var inv inventoryFile
+	if err := readJSON(f.path("inventory.json"), &inv); err != nil {
+		return 0, err
+	}
+	f.snapshot = fi
+	return fi.Size(), nil
+}
+
+// appendInventory appends line to inventory.log and returns the log's new size. A
+// torn last line left by a killed process is cut off first, so the new line does not
+// join it.
+func (f *Folder) appendInventory(line []byte) (int64, error) {
+	lf, err := os.OpenFile(f.path("inventory.log"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer lf.Close()
+	fi, err := lf.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size()
+	if size > 0 {
+		last := make([]byte, 1)
+		if _, err := lf.ReadAt(last, size-1); err != nil {
+			return 0, err
+		}
+		if last[0] != '\n' {
+			b, err := os.ReadFile(lf.Name())
+			if err != nil {
+				return 0, err
+			}
+			size = int64(bytes.LastIndexByte(b, '\n') + 1)
+			if err := lf.Truncate(size); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if _, err := lf.WriteAt(line, size); err != nil {
+		return 0, err
+	}
+	if err := lf.Sync(); err != nil {
+		return 0, err
+	}
+	return size + int64(len(line)), nil
+}
+
+// compactInventory folds inventory.log into inventory.json. The snapshot is written
+// (atomically) before the log is removed; a crash between the two replays the log
+// over a snapshot that already holds it, which changes nothing: each line only sets
+// or deletes addresses, and the last line naming an address decides it either way.
+func (f *Folder) compactInventory() error {
+	objects, _, err := f.readInventory()
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(f.path("inventory.json"), inventoryFile{Version: 1, Objects: objects}); err != nil {
+		return err
+	}
+	if err := os.Remove(f.path("inventory.log")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

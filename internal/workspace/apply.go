@@ -12,6 +12,10 @@ import (
 	"github.com/tether-dev/tether/reconciler/planfile"
 )
 
+// DefaultChangeTimeout bounds one change when neither the command line nor the fleet's
+// policy does: a mailbox copy can take long, an hour is past any that finishes.
+const DefaultChangeTimeout = time.Hour
+
 // ApplyOptions are the choices of one apply, from the command line or the daemon.
 type ApplyOptions struct {
 	// Parallelism bounds servers read, and changes applied, at once; PerTarget the
@@ -19,8 +23,8 @@ type ApplyOptions struct {
 	Parallelism, PerTarget int
 	// LockWait is how long to wait for a parent another writer holds.
 	LockWait time.Duration
-	// ChangeTimeout bounds one change, its retries and waits included (0: no bound
-	// beyond the providers' own).
+	// ChangeTimeout bounds one change, its retries and waits included (0: the
+	// fleet's policy.changeTimeout, else DefaultChangeTimeout).
 	ChangeTimeout time.Duration
 	// Retry is the engine's retry policy (zero: its default).
 	Retry engine.Retry
@@ -140,13 +144,20 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 	if w.Plan.Empty() && len(prev) == 0 {
 		return out, nil
 	}
+	changeTimeout := o.ChangeTimeout
+	if changeTimeout == 0 {
+		changeTimeout = w.Fleet.Policy.Bounds().ChangeTimeout
+	}
+	if changeTimeout == 0 {
+		changeTimeout = DefaultChangeTimeout
+	}
 	res, err := engine.Apply(ctx, w.Plan, w.Session.Providers, engine.ApplyOptions{
 		Parallelism:   o.Parallelism,
 		PerTarget:     o.PerTarget,
 		State:         w.State,
 		Locks:         engine.Locks(w.Plan, prev),
 		LockWait:      o.LockWait,
-		ChangeTimeout: o.ChangeTimeout,
+		ChangeTimeout: changeTimeout,
 		Retry:         o.Retry,
 		Events:        events,
 	})

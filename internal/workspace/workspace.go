@@ -37,6 +37,11 @@ func Load(path string) (*schema.Fleet, plan.Source, error) {
 	if err != nil {
 		return nil, plan.Source{}, fmt.Errorf("load %s: %w", path, err)
 	}
+	if len(ds) == 0 {
+		// What the fleet asks of the providers, by their declared capabilities:
+		// refused here, before any server is called.
+		ds = providers.Check(f)
+	}
 	if len(ds) > 0 {
 		return nil, plan.Source{}, &Invalid{Diagnostics: ds}
 	}

@@ -2,6 +2,7 @@ package testbackend_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/workspace"
+	"github.com/tether-dev/tether/providers"
 	_ "github.com/tether-dev/tether/providers/all"
 	"github.com/tether-dev/tether/providers/testbackend" // the one line that adds the backend
 	"github.com/tether-dev/tether/reconciler/plan"
@@ -57,6 +59,20 @@ dnsClusters:
 	_ = os.WriteFile(filepath.Join(badDir, "fleet.yaml"), []byte(bad), 0o644)
 	if _, ds, _ := schema.Load(badDir); len(ds) != 1 || ds[0].Rule != schema.RuleSchema || !strings.Contains(ds[0].Message, "testdns member does not take node") {
 		t.Fatalf("a testdns member with node: got %v", ds)
+	}
+
+	// The backend declares the roles it can keep: a sync member is refused with
+	// TETHER-P01 at its role, by validate and before apply calls any server.
+	sync := strings.Replace(fleet, "role: write-only}", "role: sync}", 1)
+	syncDir := filepath.Join(dir, "sync")
+	_ = os.MkdirAll(syncDir, 0o755)
+	_ = os.WriteFile(filepath.Join(syncDir, "fleet.yaml"), []byte(sync), 0o644)
+	var inv *workspace.Invalid
+	if _, _, err := workspace.Load(syncDir); !errors.As(err, &inv) || len(inv.Diagnostics) != 1 ||
+		inv.Diagnostics[0].Rule != providers.RuleP01 || inv.Diagnostics[0].Pos.Line != 10 {
+		t.Fatalf("a sync testdns member: got %v %+v", err, inv.Diagnostics)
+	} else {
+		t.Log(inv.Diagnostics[0])
 	}
 
 	ctx := context.Background()

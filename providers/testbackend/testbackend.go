@@ -43,6 +43,7 @@ func init() {
 		Capabilities: providers.Capabilities{"dns.push-zones": true},
 		Members: []providers.MemberBackend{{
 			Schema:  schema.MemberBackend{Name: Name, Needs: []string{"host", "address"}},
+			Roles:   []string{schema.DNSRoleWriteOnly}, // it only receives the parent's zones
 			Planner: planner{},
 		}},
 	})

@@ -199,3 +199,51 @@ func BenchmarkObserveSandbox10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkObserveParentOfBigFleet observes one parent holding 100 accounts under two
+// desired fleets: its own 100 accounts (the anchor) and the same parent inside a fleet
+// of 100,000 accounts on 1,000 parents. Each parent's observe must cost in proportion
+// to its own accounts, so the two sub-benchmarks should be within noise of each other
+// (before, every parent walked the whole fleet's accounts for their features).
+func BenchmarkObserveParentOfBigFleet(b *testing.B) {
+	const own, total, parents = 100, 100_000, 1000
+	srv, _ := bigParent(b, own)
+	p, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "bench-token-0123456789"}}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.log = quiet
+	fleet := func(n int) *schema.Fleet {
+		f := &schema.Fleet{Nodes: map[string]*schema.Node{}, Accounts: map[string]*schema.Account{}}
+		for i := range parents {
+			name := fmt.Sprintf("web%d", i+1)
+			f.Nodes[name] = &schema.Node{Role: schema.RoleParent, Host: name + ".example.net"}
+		}
+		for i := range n {
+			u, node := fmt.Sprintf("user%05d", i), "web1"
+			if i >= own {
+				u, node = fmt.Sprintf("other%06d", i), fmt.Sprintf("web%d", 2+i%(parents-1))
+			}
+			f.Accounts[u] = &schema.Account{Parent: node, Domain: u + ".example", Features: map[string]bool{"apitokens": true, "wp-toolkit": i%2 == 0}}
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name    string
+		desired *schema.Fleet
+	}{{"fleet=own100", fleet(own)}, {"fleet=100k", fleet(total)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := p.Observe(ctx, "web1", tc.desired)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(got.Accounts)+len(got.Resellers) != own {
+					b.Fatalf("%d accounts", len(got.Accounts)+len(got.Resellers))
+				}
+			}
+		})
+	}
+}

@@ -256,14 +256,16 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 		return
 	}
 	// Choose before starting: the goroutines write out.Nodes, which the choice reads.
+	// Filter, then sort the few kept: sorting every node of the fleet once per parent
+	// made a plan quadratic in nodes.
 	var todo []string
-	for _, name := range slices.Sorted(maps.Keys(desired.Nodes)) {
-		n := desired.Nodes[name]
+	for name, n := range desired.Nodes {
 		if n == nil || n.Role != schema.RoleChild || n.Parent != scope || n.Lost || out.Nodes[name] != nil || !p.hasEndpoint(name) {
 			continue
 		}
 		todo = append(todo, name)
 	}
+	slices.Sort(todo)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, name := range todo {
@@ -360,7 +362,7 @@ func (p *Provider) observeFeatures(ctx context.Context, c *whmapi.Client, scope 
 		return nil
 	}
 	sort.Strings(users)
-	features := featuresOf(desired)
+	features := featuresOf(desired, users)
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(observeParallel)
@@ -396,32 +398,27 @@ func (p *Provider) observeFeatures(ctx context.Context, c *whmapi.Client, scope 
 	return g.Wait()
 }
 
-// featuresOf lists feature names declared anywhere in the desired fleet, plus
-// apitokens, sorted.
-func featuresOf(desired *schema.Fleet) []string {
+// featuresOf lists the feature names the desired fleet declares for the given users
+// (the accounts and resellers observed on one parent), plus apitokens, sorted. The
+// diff compares only declared features, so a user's other features need no read;
+// looking the parent's own users up keeps each parent's observe proportional to its
+// own accounts, not to the fleet's (a 100k fleet on 1,000 parents walked 100M
+// accounts this way before).
+func featuresOf(desired *schema.Fleet, users []string) []string {
 	set := map[string]bool{"apitokens": true}
 	if desired != nil {
-		for _, a := range desired.Accounts {
-			if a == nil {
-				continue
+		for _, u := range users {
+			if a := desired.Accounts[u]; a != nil {
+				for f := range a.Features {
+					set[f] = true
+				}
 			}
-			for f := range a.Features {
-				set[f] = true
-			}
-		}
-		for _, r := range desired.Resellers {
-			if r == nil {
-				continue
-			}
-			for f := range r.Features {
-				set[f] = true
+			if r := desired.Resellers[u]; r != nil {
+				for f := range r.Features {
+					set[f] = true
+				}
 			}
 		}
 	}
-	out := make([]string, 0, len(set))
-	for f := range set {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }

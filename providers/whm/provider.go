@@ -33,23 +33,24 @@ func init() {
 	})
 }
 
-// Capabilities of this provider, as data. Anything unlisted it cannot do.
+// Capabilities of this provider, as data (the names are providers'). Anything
+// unlisted it cannot do.
 const (
-	CapLinkChildren        providers.Capability = "link-children"
-	CapDistributeMail      providers.Capability = "distribute-mail"
-	CapForceDedistribute   providers.Capability = "force-dedistribute"
-	CapManageResellers     providers.Capability = "manage-resellers"
-	CapResellerLimits      providers.Capability = "reseller-account-limits"
-	CapProfiles            providers.Capability = "server-profiles"
-	CapPasswordStrengths   providers.Capability = "password-strengths"
-	CapAccountFeatures     providers.Capability = "account-features"
-	CapDNSClusterCGI       providers.Capability = "dns-cluster-cgi"
-	CapDNSClusterThreshold providers.Capability = "dns-cluster-threshold"
+	CapLinkChildren        = providers.CanLinkChildren
+	CapDistributeMail      = providers.CanDistributeMail
+	CapForceDedistribute   = providers.CanForceDedistribute
+	CapManageResellers     = providers.CanManageResellers
+	CapResellerLimits      = providers.CanResellerLimits
+	CapProfiles            = providers.CanProfiles
+	CapPasswordStrengths   = providers.CanPasswordStrengths
+	CapAccountFeatures     = providers.CanAccountFeatures
+	CapDNSClusterCGI       = providers.CanDNSCluster
+	CapDNSClusterThreshold = providers.CanDNSClusterThreshold
 	// CapObserveResellerACLs is deliberately not declared: WHM API 1 (spec 11.138) has
 	// no function that reads a reseller's ACLs (listacls lists saved ACL lists, myprivs
 	// only the caller's own). The provider sets ACLs with setacls but cannot observe
 	// them, so the reconciler must not diff them.
-	CapObserveResellerACLs providers.Capability = "observe-reseller-acls"
+	CapObserveResellerACLs = providers.CanObserveResellerACLs
 )
 
 var capabilities = providers.Capabilities{
