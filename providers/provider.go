@@ -45,8 +45,9 @@ type Config struct {
 	// mail distribution, a profile activation): past it the change fails, naming what
 	// it waited for. 0 means the provider's default.
 	TaskTimeout time.Duration
-	// Secrets resolves a secret reference (env var or file) to its value; TSIG keys use
-	// it. It is a function so tests and the sandbox can supply their own.
+	// Secrets resolves a secret reference (env var or file) to its value; TSIG keys and
+	// link tokens use it. Sessions pass SecretResolver.Func (the one resolver); it is
+	// a function so tests and the sandbox can supply their own.
 	Secrets func(env, file string) (string, error)
 	Logger  *slog.Logger
 	// State is Tether's own state, the same store plan and apply use (a folder, or a

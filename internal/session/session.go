@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -220,7 +219,7 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 		s.State = st
 		s.closers = append(s.closers, st.Close)
 	}
-	s.Config = providers.Config{Endpoints: eps, Secrets: secrets(opts), Logger: opts.Logger, State: s.State, TaskTimeout: opts.TaskTimeout,
+	s.Config = providers.Config{Endpoints: eps, Secrets: resolver(opts).Func(), Logger: opts.Logger, State: s.State, TaskTimeout: opts.TaskTimeout,
 		CallTimeout: opts.CallTimeout, CallAttempts: opts.CallAttempts,
 		Zones: providers.ZoneSourceFunc(s.zones)}
 	s.Providers = map[string]providers.Provider{}
@@ -311,67 +310,23 @@ func endpoint(name string, n *schema.Node, opts Options) (providers.Endpoint, er
 }
 
 func token(node string, c *schema.Credentials, opts Options) (string, error) {
+	tok, err := resolver(opts).Resolve(providers.SecretRef{Env: c.TokenEnv, File: c.TokenFile,
+		EnvField: "credentials.tokenEnv", FileField: "credentials.tokenFile", What: "token"})
 	switch {
-	case c.TokenEnv != "":
-		v := strings.TrimSpace(opts.Getenv(c.TokenEnv))
-		if v == "" {
-			return "", fmt.Errorf("node %s: environment variable %s (credentials.tokenEnv) is not set or empty", node, c.TokenEnv)
-		}
-		return v, nil
-	case c.TokenFile != "":
-		b, err := readSecretFile(opts, c.TokenFile, "token file", "credentials.tokenFile")
-		if err != nil {
-			return "", fmt.Errorf("node %s: read token file (credentials.tokenFile): %w", node, err)
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("node %s: token file %s (credentials.tokenFile) is empty", node, c.TokenFile)
-		}
-		return v, nil
-	default:
+	case errors.Is(err, providers.ErrNoSecretRef):
 		return "", fmt.Errorf("node %s: credentials name no token (set tokenEnv or tokenFile)", node)
+	case err != nil:
+		return "", fmt.Errorf("node %s: %w", node, err)
 	}
+	return tok, nil
 }
 
-// readSecretFile reads a token or secret file, first checking that only its owner
-// may read it: a file its group or others can read gives the secret to every local
-// account that can. what names the file in messages, field the fleet's key.
-func readSecretFile(opts Options, path, what, field string) ([]byte, error) {
+// resolver is the one secret resolver (providers.SecretResolver) with the session's
+// environment, disk, logger and --strict.
+func resolver(opts Options) providers.SecretResolver {
 	opts = opts.withFileDefaults()
-	if fi, err := opts.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		msg := fmt.Sprintf("%s %s (%s) can be read by its group or others (mode %04o); make it private: chmod 600 %s", what, path, field, fi.Mode().Perm(), path)
-		if opts.StrictSecrets {
-			return nil, fmt.Errorf("%s (--strict)", msg)
-		}
-		opts.Logger.Warn(msg)
-	}
-	return opts.ReadFile(path)
-}
-
-// secrets resolves TSIG and other secret references for providers.
-func secrets(opts Options) func(env, file string) (string, error) {
-	return func(env, file string) (string, error) {
-		switch {
-		case env != "":
-			v := strings.TrimSpace(opts.Getenv(env))
-			if v == "" {
-				return "", fmt.Errorf("environment variable %s is not set or empty", env)
-			}
-			return v, nil
-		case file != "":
-			b, err := readSecretFile(opts, file, "secret file", "secretFile")
-			if err != nil {
-				return "", fmt.Errorf("read secret file: %w", err)
-			}
-			v := strings.TrimSpace(string(b))
-			if v == "" {
-				return "", fmt.Errorf("secret file %s is empty", file)
-			}
-			return v, nil
-		default:
-			return "", errors.New("no secret reference (set secretEnv or secretFile)")
-		}
-	}
+	return providers.SecretResolver{Getenv: opts.Getenv, ReadFile: opts.ReadFile, Stat: opts.Stat, Strict: opts.StrictSecrets,
+		Warn: func(msg string) { opts.Logger.Warn(msg) }}
 }
 
 func sortedNodes(f *schema.Fleet) []string {

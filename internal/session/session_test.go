@@ -98,7 +98,7 @@ func TestRealEndpointsReportEveryProblemWithoutSecrets(t *testing.T) {
 }
 
 func TestSecrets(t *testing.T) {
-	sec := secrets(Options{Getenv: fakeEnv(map[string]string{"TSIG": secret}), ReadFile: fakeFiles(map[string]string{"/k": secret + "\n"})})
+	sec := resolver(Options{Getenv: fakeEnv(map[string]string{"TSIG": secret}), ReadFile: fakeFiles(map[string]string{"/k": secret + "\n"})}).Func()
 	for _, tt := range []struct{ env, file, want, err string }{
 		{env: "TSIG", want: secret},
 		{file: "/k", want: secret},
@@ -305,7 +305,7 @@ func TestSecretFilePermissions(t *testing.T) {
 			if kind == "token" {
 				got, err = token("web1", &schema.Credentials{TokenFile: tt.path}, opts)
 			} else {
-				got, err = secrets(opts)("", tt.path)
+				got, err = resolver(opts).Func()("", tt.path)
 			}
 			name := fmt.Sprintf("%s %s strict=%v", kind, filepath.Base(tt.path), tt.strict)
 			if tt.err {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -228,21 +227,9 @@ func (p *Provider) secret(env, file string) (string, error) {
 	if p.cfg.Secrets != nil {
 		return p.cfg.Secrets(env, file)
 	}
-	switch {
-	case env != "":
-		v := os.Getenv(env)
-		if v == "" {
-			return "", fmt.Errorf("environment variable %s is empty or unset", env)
-		}
-		return v, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read secret file: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return "", errors.New("no secretEnv or secretFile")
+	// No resolver given (a provider built outside a session): the same resolver,
+	// reading the process's environment and disk.
+	return providers.SecretResolver{}.Func()(env, file)
 }
 
 // target resolves a member: its address and TSIG key. Tether only sends signed
