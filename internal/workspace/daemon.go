@@ -201,6 +201,10 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 	planned := func(p *plan.Plan) error {
 		out.Changes = len(p.Changes)
 		out.Summary = Summary(p)
+		out.Drifted = out.Drifted[:0]
+		for _, c := range p.Changes {
+			out.Drifted = append(out.Drifted, string(c.Action)+" "+c.Address)
+		}
 		if len(p.Errors) > 0 {
 			return fmt.Errorf("%d part(s) of the fleet could not be read: %s", len(p.Errors), strings.Join(p.Errors, "; "))
 		}
