@@ -9,17 +9,14 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-// mailKinds are the password-strength kinds a mail child governs; the parent
-// governs every other kind (linked nodes guide, "Password management").
-var mailKinds = map[string]bool{"virtual": true, "list": true}
-
-// governs reports whether node n sets the minimum strength of passwords of kind.
+// governs reports whether node n sets the minimum strength of passwords of kind: a
+// child taking mail governs schema.MailChildPasswordKinds, the parent the rest.
 func governs(n *schema.Node, kind string) bool {
 	if n.Role != schema.RoleChild {
 		return true
 	}
 	for _, s := range n.Services {
-		if s == schema.ServiceMail && mailKinds[kind] {
+		if s == schema.ServiceMail && slices.Contains(schema.MailChildPasswordKinds, kind) {
 			return true
 		}
 	}

@@ -47,6 +47,12 @@ var OptionalRolesOf = map[string][]string{
 // OptionalRoleNames are the roles that are optional in some profile, sorted.
 var OptionalRoleNames = []string{"DNS", "MailRelay", "MySQL", "Postgres", "SpamFilter"}
 
+// MailChildPasswordKinds are the password-strength kinds a mail child governs (linked
+// nodes guide, "Password management": email account and mailing list passwords); the
+// parent governs every other kind. The rules (TETHER-L16), the planner and the WHM
+// provider all read this list.
+var MailChildPasswordKinds = []string{"virtual", "list"}
+
 // ServiceMail is the only service a child takes today (WHM's worker type "Mail").
 const ServiceMail = "mail"
 

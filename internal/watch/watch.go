@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tether-dev/tether/internal/atomicfile"
 	"github.com/tether-dev/tether/internal/gitsource"
 )
 
@@ -552,11 +553,8 @@ func (d *Daemon) setLastGood(h plumbing.Hash) {
 	if d.cfg.StateDir == "" {
 		return
 	}
-	p := filepath.Join(d.cfg.StateDir, "last-good-commit")
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(h.String()+"\n"), 0o644); err == nil {
-		os.Rename(tmp, p)
-	}
+	// Best effort: the commit is known in memory; on disk it only shortens a restart.
+	_ = atomicfile.Write(filepath.Join(d.cfg.StateDir, "last-good-commit"), []byte(h.String()+"\n"), 0o644)
 }
 
 // refusedFile lists commits whose evaluation was stopped: one "HASH reason" a line.
