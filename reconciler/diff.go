@@ -80,7 +80,7 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	d.prune = desired.Policy != nil && desired.Policy.Prune
 	// A parent no provider reported is as unknown as one that failed: planning its
 	// accounts against an empty view would create (or, pruning, remove) everything.
-	for _, name := range sortedKeys(desired.Nodes) {
+	for _, name := range schema.Names(desired.Nodes) {
 		if n := desired.Nodes[name]; n != nil && n.Role == schema.RoleParent && observed.Nodes[name] == nil && !d.failed[name] {
 			d.failed[name] = true
 			d.warnf("node %s: not observed (no provider reported it); nothing is planned on it or its accounts", name)
@@ -333,25 +333,25 @@ func Adoptable(desired, observed *schema.Fleet, inventory map[string]bool, faile
 			out = append(out, plan.Adoptable{Address: addr, Target: target})
 		}
 	}
-	for _, name := range sortedKeys(desired.Nodes) {
+	for _, name := range schema.Names(desired.Nodes) {
 		n, o := desired.Nodes[name], observed.Nodes[name]
 		if n != nil && o != nil && n.Role == schema.RoleChild && o.Role == schema.RoleChild && n.Parent == o.Parent && n.Parent != "" {
 			add(plan.NodeAddress(name), n.Parent)
 		}
 	}
-	for _, user := range sortedKeys(desired.Accounts) {
+	for _, user := range schema.Names(desired.Accounts) {
 		a, o := desired.Accounts[user], observed.Accounts[user]
 		if a != nil && o != nil && a.Parent == o.Parent {
 			add(plan.AccountAddress(user), a.Parent)
 		}
 	}
-	for _, user := range sortedKeys(desired.Resellers) {
+	for _, user := range schema.Names(desired.Resellers) {
 		r, o := desired.Resellers[user], observed.Resellers[user]
 		if r != nil && o != nil && r.Parent == o.Parent {
 			add(plan.ResellerAddress(user), r.Parent)
 		}
 	}
-	for _, parent := range sortedKeys(desired.DNSClusters) {
+	for _, parent := range schema.Names(desired.DNSClusters) {
 		c, o := desired.DNSClusters[parent], observed.DNSClusters[parent]
 		if c == nil || o == nil {
 			continue
@@ -359,7 +359,7 @@ func Adoptable(desired, observed *schema.Fleet, inventory map[string]bool, faile
 		if o.Enabled {
 			add(plan.ClusterAddress(parent), parent)
 		}
-		for _, name := range sortedKeys(c.Members) {
+		for _, name := range schema.Names(c.Members) {
 			if c.Members[name] != nil && o.Members[name] != nil {
 				add(plan.MemberAddress(parent, name), parent)
 			}

@@ -75,7 +75,7 @@ func (d *differ) knownParent(kind, user, parent string) bool {
 }
 
 func (d *differ) diffResellers() {
-	for _, user := range sortedKeys(d.d.Resellers) {
+	for _, user := range schema.Names(d.d.Resellers) {
 		r := d.d.Resellers[user]
 		if r == nil {
 			continue
@@ -397,7 +397,7 @@ func (d *differ) planRemoval(addr string, o *schema.Account, protect bool, befor
 // diffResellerDeletes runs after the accounts, so a reseller is removed only after
 // the accounts it owns that are removed too.
 func (d *differ) diffResellerDeletes() {
-	for _, user := range sortedKeys(d.o.Resellers) {
+	for _, user := range schema.Names(d.o.Resellers) {
 		o := d.o.Resellers[user]
 		if o == nil || d.d.Resellers[user] != nil || d.d.Accounts[user] != nil {
 			continue

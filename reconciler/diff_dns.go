@@ -12,7 +12,7 @@ import (
 )
 
 func (d *differ) diffDNS() {
-	for _, parent := range sortedKeys(d.d.DNSClusters) {
+	for _, parent := range schema.Names(d.d.DNSClusters) {
 		c := d.d.DNSClusters[parent]
 		if c == nil {
 			continue
@@ -28,7 +28,7 @@ func (d *differ) diffDNS() {
 		d.diffCluster(parent, addr, c, o)
 		d.diffMembers(parent, c, o)
 	}
-	for _, parent := range sortedKeys(d.o.DNSClusters) {
+	for _, parent := range schema.Names(d.o.DNSClusters) {
 		o := d.o.DNSClusters[parent]
 		if o == nil || d.d.DNSClusters[parent] != nil || !o.Enabled {
 			continue
@@ -48,7 +48,7 @@ func (d *differ) diffDNS() {
 			Before:   cloneCluster(o),
 			Fields:   []string{"enabled"},
 			Reason:   reason,
-			Warnings: []string{fmt.Sprintf("zones on %s stop replicating to the members of its cluster (%s)", parent, listNames(sortedKeys(o.Members), 9))},
+			Warnings: []string{fmt.Sprintf("zones on %s stop replicating to the members of its cluster (%s)", parent, listNames(schema.Names(o.Members), 9))},
 			Target:   parent,
 			Parent:   parent,
 		})
@@ -69,7 +69,7 @@ func (d *differ) diffCluster(parent, addr string, c, o *schema.DNSCluster) {
 			Address: addr, Action: plan.Disable, Flags: plan.Flags{Destructive: true},
 			Before: cloneCluster(o), After: cloneCluster(c), Fields: []string{"enabled"},
 			Reason:   "the fleet turns DNS clustering off on " + parent,
-			Warnings: []string{fmt.Sprintf("zones on %s stop replicating to its members (%s)", parent, listNames(sortedKeys(o.Members), 9))},
+			Warnings: []string{fmt.Sprintf("zones on %s stop replicating to its members (%s)", parent, listNames(schema.Names(o.Members), 9))},
 			Target:   parent, Parent: parent,
 		})
 	}
@@ -156,13 +156,13 @@ func (d *differ) memberAfter(m *schema.Member) *schema.Member {
 // own name now means another server (another host or backend).
 func (d *differ) replacedMembers(c, o *schema.DNSCluster) map[string]string {
 	byHost := map[string]string{}
-	for _, name := range sortedKeys(c.Members) {
+	for _, name := range schema.Names(c.Members) {
 		if m := c.Members[name]; m != nil {
 			byHost[d.memberHost(m)] = name
 		}
 	}
 	replaced := map[string]string{} // observed name -> desired name taking its place
-	for _, name := range sortedKeys(o.Members) {
+	for _, name := range schema.Names(o.Members) {
 		om := o.Members[name]
 		if om == nil {
 			continue
@@ -191,12 +191,12 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 	// The servers that keep the cluster's records after removals: the parent and
 	// every declared member.
 	remaining := []string{parent}
-	for _, name := range sortedKeys(c.Members) {
+	for _, name := range schema.Names(c.Members) {
 		remaining = append(remaining, name)
 	}
 	sort.Strings(remaining)
 
-	for _, name := range sortedKeys(o.Members) {
+	for _, name := range schema.Names(o.Members) {
 		om := o.Members[name]
 		if om == nil {
 			continue
@@ -244,7 +244,7 @@ func (d *differ) diffMembers(parent string, c, o *schema.DNSCluster) {
 		})
 	}
 
-	for _, name := range sortedKeys(c.Members) {
+	for _, name := range schema.Names(c.Members) {
 		m := c.Members[name]
 		if m == nil {
 			continue

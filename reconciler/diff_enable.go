@@ -26,7 +26,7 @@ func EnableMember(desired, observed *schema.Fleet, member string, opts DiffOptio
 		parent, name = a.Cluster, a.Name
 	} else {
 		var in []string
-		for _, p := range sortedKeys(desired.DNSClusters) {
+		for _, p := range schema.Names(desired.DNSClusters) {
 			if c := desired.DNSClusters[p]; c != nil && c.Members[name] != nil {
 				in = append(in, p)
 			}

@@ -9,17 +9,14 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-// mailKinds are the password-strength kinds a mail child governs; the parent
-// governs every other kind (linked nodes guide, "Password management").
-var mailKinds = map[string]bool{"virtual": true, "list": true}
-
-// governs reports whether node n sets the minimum strength of passwords of kind.
+// governs reports whether node n sets the minimum strength of passwords of kind: a
+// child taking mail governs schema.MailChildPasswordKinds, the parent the rest.
 func governs(n *schema.Node, kind string) bool {
 	if n.Role != schema.RoleChild {
 		return true
 	}
 	for _, s := range n.Services {
-		if s == schema.ServiceMail && mailKinds[kind] {
+		if s == schema.ServiceMail && slices.Contains(schema.MailChildPasswordKinds, kind) {
 			return true
 		}
 	}
@@ -38,7 +35,7 @@ func nodeParent(name string, n *schema.Node) string {
 }
 
 func (d *differ) diffNodes() {
-	for _, name := range sortedKeys(d.d.Nodes) {
+	for _, name := range schema.Names(d.d.Nodes) {
 		n := d.d.Nodes[name]
 		if n == nil {
 			continue
@@ -103,7 +100,7 @@ func (d *differ) nodeUpdate(name string, n, o *schema.Node) {
 		flags.Disruptive = true
 	}
 	var kinds []string
-	for _, kind := range sortedKeys(n.PasswordStrength) {
+	for _, kind := range schema.Names(n.PasswordStrength) {
 		v := n.PasswordStrength[kind]
 		if !governs(n, kind) {
 			d.warnf("node %s: passwordStrength.%s is governed by its parent %s, not by the child; not planned (TETHER-L16)", name, kind, n.Parent)
@@ -175,7 +172,7 @@ func (d *differ) optionalRoles(name string, n, o *schema.Node) (on, off []string
 	if profile == "" {
 		profile = o.Profile
 	}
-	for _, r := range sortedKeys(n.OptionalRoles) {
+	for _, r := range schema.Names(n.OptionalRoles) {
 		if !slices.Contains(schema.OptionalRolesOf[profile], r) {
 			continue // TETHER-SCHEMA reports it when the profile is declared
 		}
@@ -226,7 +223,7 @@ func roleOn(o *schema.Node, r string) (on, known bool) {
 // diffUnlinks plans unlinking children that left the fleet, after every account that
 // used them has moved, and only when pruning allows it.
 func (d *differ) diffUnlinks() {
-	for _, name := range sortedKeys(d.o.Nodes) {
+	for _, name := range schema.Names(d.o.Nodes) {
 		o := d.o.Nodes[name]
 		if o == nil || o.Role != schema.RoleChild || o.Parent == "" {
 			continue

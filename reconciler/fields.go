@@ -38,6 +38,9 @@ var Fields = map[string]Handling{
 	"policy.maxRemovePercent": {KindTether, "share of a parent's accounts a plan may remove without --force"},
 	"policy.drift":            {KindTether, "what `tether watch` does about drift"},
 	"policy.notifyWebhook":    {KindTether, "where notifications go"},
+	"policy.callTimeout":      {KindTether, "how long one request to a server may go unanswered"},
+	"policy.callAttempts":     {KindTether, "how many times a request is tried"},
+	"policy.changeTimeout":    {KindTether, "the most one change of an apply may take"},
 
 	"node.role":             {KindManaged, "a child's link is read with list_linked_server_nodes; a child is linked (link_server_node_with_api_token) or unlinked"},
 	"node.parent":           {KindManaged, "the parent a child is linked to; Tether links and unlinks, never moves a child between parents"},

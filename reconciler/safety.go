@@ -151,7 +151,7 @@ func Gates(p *plan.Plan, desired, observed *schema.Fleet) []plan.Gate {
 			}
 		}
 	}
-	for _, parent := range sortedKeys(removes) {
+	for _, parent := range schema.Names(removes) {
 		n, of := len(removes[parent]), total[parent]
 		if of < n {
 			of = n // the plan cannot remove more than there is

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"errors"
 	"fmt"
-	"sort"
 )
 
 // ScopeError is the failure to observe one scope of one provider. The scope names
@@ -31,19 +30,5 @@ func FailedScopes(errs []error) map[string]bool {
 			out[se.Scope] = true
 		}
 	}
-	return out
-}
-
-// sortedKeys lists a map's names in order. An empty name is left out: an object
-// without a name has no address, so nothing can be planned or reported for it (the
-// loader refuses such fleets; observed ones never have them).
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		if k != "" {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
 	return out
 }

@@ -213,10 +213,11 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 			suffix := j.chunks[k].suffix()
 			rest := parseAndDecode(suffix)
 			switch {
-			case k > 0 && rest.parseFailed && (unknownAnchor(rest.ds) || slices.Contains(suffix.contextLines(), rest.ds[0].Pos.Line)):
-				// An alias to an anchor before the suffix, or an error reported at
-				// the start of a construct that begins earlier in the whole file
-				// (the section's or the file's mapping): only the whole file knows.
+			case k > 0 && rest.parseFailed && (unknownAnchor(rest.ds) || rest.ds[0].Pos.Line == 0 || slices.Contains(suffix.contextLines(), rest.ds[0].Pos.Line)):
+				// An alias to an anchor before the suffix, an error the parser gave no
+				// line for, or one reported at the start of a construct that begins
+				// earlier in the whole file (the section's or the file's mapping):
+				// only the whole file knows.
 				ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data})}
 			case rest.parseFailed:
 				ps = []*part{rest}

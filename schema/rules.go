@@ -74,10 +74,6 @@ func (c *checker) didYouMean(kind, name, fallback string) string {
 
 func (c *checker) add(p Pos, rule, msg, fix string) { c.ds.Add(p, rule, msg, fix) }
 
-// governedByMailChild are the password-strength kinds a mail child governs
-// (linked nodes guide: email account and mailing list passwords).
-var governedByMailChild = map[string]bool{"virtual": true, "list": true}
-
 func (c *checker) nodes() {
 	for _, name := range slices.Sorted(maps.Keys(c.f.Nodes)) {
 		n := c.f.Nodes[name]
@@ -159,7 +155,7 @@ func (c *checker) child(name string, n *Node) {
 	}
 	sort.Strings(kinds)
 	for _, k := range kinds {
-		if !governedByMailChild[k] {
+		if !slices.Contains(MailChildPasswordKinds, k) {
 			c.add(n.Src.At("passwordStrength."+k), RuleL16, fmt.Sprintf("%s: a mail child does not govern %q password strength", obj, k),
 				"set it on the parent; a mail child governs only virtual and list")
 		}

@@ -9,6 +9,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -46,6 +47,27 @@ var OptionalRolesOf = map[string][]string{
 
 // OptionalRoleNames are the roles that are optional in some profile, sorted.
 var OptionalRoleNames = []string{"DNS", "MailRelay", "MySQL", "Postgres", "SpamFilter"}
+
+// Names lists the names of a section (or of a cluster's members) in order, the empty
+// name left out: an object without a name has no address, so nothing can be planned
+// or reported for it (the loader refuses such fleets; observed ones never have them).
+// The planner and the engine walk sections through it.
+func Names[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MailChildPasswordKinds are the password-strength kinds a mail child governs (linked
+// nodes guide, "Password management": email account and mailing list passwords); the
+// parent governs every other kind. The rules (TETHER-L16), the planner and the WHM
+// provider all read this list.
+var MailChildPasswordKinds = []string{"virtual", "list"}
 
 // ServiceMail is the only service a child takes today (WHM's worker type "Mail").
 const ServiceMail = "mail"

@@ -51,6 +51,7 @@ type connFlags struct {
 	strict       bool
 	callTimeout  time.Duration
 	callAttempts int
+	state        string
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -68,13 +69,14 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	}
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 0, "how long one request to a server may go unanswered before it counts as failed; a hung server costs at most this times --call-attempts per request (default policy.callTimeout, else 2m)")
 	cmd.Flags().IntVar(&f.callAttempts, "call-attempts", 0, "how many times a request that timed out or failed transiently is tried in all (default policy.callAttempts, else 4)")
+	cmd.Flags().StringVar(&f.state, "state", "", "where Tether's state (inventory, journals, locks) is: etcd://HOST:2379[,HOST…]/PREFIX to share it between machines, or a folder (default $TETHER_STATE, else the folder next to the fleet; etcd TLS files and credentials from $TETHER_ETCD_CERT, _KEY, _CA, _USER, _PASSWORD_FILE)")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "refuse token and secret files their group or others can read (otherwise a warning)")
 }
 
 // sessionOptionsFor is the session a command's flags ask for, logging to cmd's stderr.
 func (c *cli) sessionOptionsFor(cmd *cobra.Command, path string, cf connFlags) session.Options {
 	return c.sessionOptions(session.Options{FleetPath: path, Sandbox: cf.sandbox, SandboxState: cf.sandboxState, StrictSecrets: cf.strict,
-		TaskTimeout: cf.taskTimeout, CallTimeout: cf.callTimeout, CallAttempts: cf.callAttempts, Logger: c.newLogger(cmd.ErrOrStderr())})
+		TaskTimeout: cf.taskTimeout, CallTimeout: cf.callTimeout, CallAttempts: cf.callAttempts, StateURL: cf.state, Logger: c.newLogger(cmd.ErrOrStderr())})
 }
 
 // reportInvalid prints an invalid fleet's problems line by line on stderr and ends the

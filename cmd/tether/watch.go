@@ -157,7 +157,7 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 // `tether apply`, with the daemon's state.
 func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
 	return workspace.NewDaemon(workspace.DaemonOptions{
-		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir,
+		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
 		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
 		Session: func(o *session.Options) {
 			o.StrictSecrets, o.TaskTimeout = wf.strict, wf.taskTimeout

@@ -198,6 +198,9 @@ func TestWatchBrokenCommitKeepsLastGood(t *testing.T) {
 	// The last good commit still rules: drift is corrected back to it.
 	whm(t, sb, "web1", "modifyacct", url.Values{"user": {"dave"}, "contactemail": {"intruder@example.com"}})
 	w.waitFor("drift", 1, "commit", good.String()[:12])
+	if !strings.Contains(w.log.String(), "update account.dave") {
+		t.Errorf("the drift report does not name what drifted:\n%s", w.log.String())
+	}
 	for deadline := time.Now().Add(20 * time.Second); contactEmail(t, sb, "dave") != "dave@example.org"; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("drift was not corrected to the last good commit:\n%s", w.log.String())
@@ -279,6 +282,13 @@ func TestWatchSuspendResume(t *testing.T) {
 	w := startWatch(t, sb, "--repo", g.dir, "--path", "fleet")
 	w.waitFor("applied", 1)
 
+	// A mistyped --state-dir is refused, and not created.
+	typo := w.stateDir + "-typo"
+	expect(t, tether(t, t.Context(), "", "watch", "suspend", "--state-dir", typo), 1, "no watch daemon uses "+typo)
+	if _, err := os.Stat(typo); !os.IsNotExist(err) {
+		t.Fatalf("suspend created %s (%v)", typo, err)
+	}
+	expect(t, tether(t, t.Context(), "", "watch", "resume", "--state-dir", t.TempDir()), 1, "no watch daemon uses", "holds no watch-daemon file")
 	expect(t, tether(t, t.Context(), "", "watch", "suspend", "--state-dir", w.stateDir, "--reason", "maintenance"), 0, "suspended")
 	g.edit("fleet/fleet.yaml", "contactEmail: frank@example.org", "contactEmail: frank@example.net")
 	held := g.commit("while suspended", nil)

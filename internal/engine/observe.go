@@ -69,7 +69,7 @@ func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fl
 		var unread *providers.UnreadError
 		if errors.As(j.err, &unread) && j.fleet != nil {
 			// Part of the scope was read: keep it, and name each node that was not.
-			for _, node := range sortedKeys(unread.Nodes) {
+			for _, node := range schema.Names(unread.Nodes) {
 				errs = append(errs, &reconciler.ScopeError{Provider: j.prov.Name(), Scope: node, Err: unread.Nodes[node]})
 			}
 			j.err = nil
@@ -96,7 +96,7 @@ func mergeFleet(dst, src *schema.Fleet, scope string) []error {
 		return nil
 	}
 	var errs []error
-	for _, name := range sortedKeys(src.Nodes) {
+	for _, name := range schema.Names(src.Nodes) {
 		n := src.Nodes[name]
 		if n == nil {
 			continue
@@ -113,7 +113,7 @@ func mergeFleet(dst, src *schema.Fleet, scope string) []error {
 	}
 	errs = append(errs, mergeOwned("account", &dst.Accounts, src.Accounts, func(a *schema.Account) string { return a.Parent })...)
 	errs = append(errs, mergeOwned("reseller", &dst.Resellers, src.Resellers, func(r *schema.Reseller) string { return r.Parent })...)
-	for _, parent := range sortedKeys(src.DNSClusters) {
+	for _, parent := range schema.Names(src.DNSClusters) {
 		c := src.DNSClusters[parent]
 		if c == nil {
 			continue
@@ -139,7 +139,7 @@ func mergeFleet(dst, src *schema.Fleet, scope string) []error {
 			dst.DNSClusters[parent] = &cp
 			continue
 		}
-		for _, name := range sortedKeys(c.Members) {
+		for _, name := range schema.Names(c.Members) {
 			if m := c.Members[name]; m != nil {
 				if have.Members == nil {
 					have.Members = map[string]*schema.Member{}
@@ -160,7 +160,7 @@ func mergeFleet(dst, src *schema.Fleet, scope string) []error {
 // conflict: the first reading is kept and the conflict reported.
 func mergeOwned[T any](kind string, dst *map[string]*T, src map[string]*T, parent func(*T) string) []error {
 	var errs []error
-	for _, name := range sortedKeys(src) {
+	for _, name := range schema.Names(src) {
 		v := src[name]
 		if v == nil {
 			continue
@@ -240,20 +240,6 @@ func mergeMember(dst, src *schema.Member) {
 	}
 }
 
-// sortedKeys lists a map's names in order. An empty name is left out: an object
-// without a name has no address, so nothing can be planned or reported for it (the
-// loader refuses such fleets; observed ones never have them).
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		if k != "" {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // ObserveRecorder is a provider whose observation sends commands that count against
 // what it observed (rfc2136: each member's AXFRs count towards its failure
 // threshold). Observe itself records nothing, so plan stays read-only; apply calls
@@ -269,7 +255,7 @@ type ObserveRecorder interface {
 // written); each names the member or scope it is about.
 func RecordObserved(ctx context.Context, provs map[string]providers.Provider) error {
 	var errs []error
-	for _, name := range sortedKeys(provs) {
+	for _, name := range schema.Names(provs) {
 		r, ok := provs[name].(ObserveRecorder)
 		if !ok {
 			continue

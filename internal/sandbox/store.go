@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tether-dev/tether/internal/atomicfile"
 )
 
 // State layout in StateDir:
@@ -73,7 +75,7 @@ func (n *node) flush() error {
 	if err != nil {
 		return fmt.Errorf("sandbox: encode state of %s: %w", n.name, err)
 	}
-	if err := writeFileAtomic(nodeFile(n.sb.opts.StateDir, n.name), b, 0o600); err != nil {
+	if err := atomicfile.Write(nodeFile(n.sb.opts.StateDir, n.name), b, 0o600); err != nil {
 		n.mu.Lock()
 		n.dirty = true
 		n.mu.Unlock()
@@ -114,30 +116,6 @@ func (sb *Sandbox) flusher() {
 	}
 }
 
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // EndpointsFile is where Start writes the endpoints of a state folder.
 func EndpointsFile(stateDir string) string { return filepath.Join(stateDir, "endpoints.json") }
 
@@ -146,7 +124,7 @@ func (sb *Sandbox) writeEndpoints() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(EndpointsFile(sb.opts.StateDir), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(EndpointsFile(sb.opts.StateDir), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("sandbox: write endpoints.json: %w", err)
 	}
 	return nil
@@ -167,7 +145,7 @@ func ReadEndpoints(stateDir string) (*Endpoints, error) {
 
 // WritePID records that this process serves stateDir (for Serving). Close removes it.
 func WritePID(stateDir string) error {
-	return writeFileAtomic(pidFile(stateDir), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	return atomicfile.Write(pidFile(stateDir), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 }
 
 // Serving reports whether a `tether sandbox serve` process is live for stateDir: its

@@ -51,6 +51,10 @@ type Options struct {
 	// choice of servers ($TETHER_STATE_DIR, .tether/state next to the fleet, or
 	// tether-state inside the sandbox's folder).
 	StateDir string
+	// StateURL names another state backend: an etcd cluster
+	// (etcd://HOST:2379[,HOST…]/PREFIX) or a folder; by default $TETHER_STATE. When
+	// set, it wins over StateDir.
+	StateURL string
 
 	// CallTimeout and CallAttempts bound each request to a server (providers.Config);
 	// zero takes the fleet's policy (callTimeout, callAttempts), else the provider's
@@ -101,6 +105,9 @@ func (o Options) withDefaults() Options {
 	if o.StateDir == "" {
 		o.StateDir = StateDirFor(o.FleetPath, o.Sandbox, o.SandboxState)
 	}
+	if o.StateURL == "" {
+		o.StateURL = o.Getenv(StateEnv)
+	}
 	return o
 }
 
@@ -140,6 +147,11 @@ func BaseDir(fleetPath string) string {
 // other's locks and never write to one parent at once.
 const StateDirEnv = "TETHER_STATE_DIR"
 
+// StateEnv names the environment variable that selects Tether's state backend for
+// every command and the daemon, as --state does: etcd://HOST:2379[,HOST…]/PREFIX for
+// state shared by several machines, or a folder.
+const StateEnv = "TETHER_STATE"
+
 // StateDir is where the folder state backend keeps Tether's state for a fleet on
 // the real servers: $TETHER_STATE_DIR, else .tether/state next to the fleet.
 func StateDir(fleetPath string) string {
@@ -165,8 +177,12 @@ func StateDirFor(fleetPath string, sandbox bool, sandboxState string) string {
 
 // OpenState opens Tether's state where Open would, for commands that need the
 // state but no server (tether dns enable of an rfc2136 member).
-func OpenState(opts Options) (*state.Folder, error) {
-	return state.Open(opts.withDefaults().StateDir)
+func OpenState(opts Options) (state.Store, error) {
+	opts = opts.withDefaults()
+	if opts.StateURL != "" {
+		return state.OpenURL(context.Background(), opts.StateURL)
+	}
+	return state.Open(opts.StateDir)
 }
 
 // Open builds the session: endpoints, secrets, state, and every registered provider.
@@ -195,7 +211,7 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 		return nil, err
 	}
 	if s.State == nil {
-		st, err := state.Open(opts.StateDir)
+		st, err := OpenState(opts)
 		if err != nil {
 			s.Close()
 			return nil, err

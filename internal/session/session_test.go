@@ -235,8 +235,8 @@ func TestOpenHandsTheStateToProviders(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			if st.Dir() != tc.dir {
-				t.Errorf("state in %s, want %s", st.Dir(), tc.dir)
+			if f, ok := st.(*state.Folder); !ok || f.Dir() != tc.dir {
+				t.Errorf("state %T in %v, want the folder %s", st, st, tc.dir)
 			}
 			if v, ok, _ := st.Get(ctx, "test/ns", "web1/bind1"); !ok || v != "disabled" {
 				t.Errorf("what the session's state recorded is not in %s", tc.dir)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/tether-dev/tether/internal/atomicfile"
 )
 
 // DefaultDir is where the folder backend keeps state, relative to the fleet.
@@ -100,27 +101,6 @@ func (f *Folder) exclusive(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // readJSON decodes path into v; a missing file leaves v as it is.
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
@@ -141,7 +121,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, append(b, '\n'))
+	return atomicfile.Write(path, append(b, '\n'), 0o600) // as before: private to the owner
 }
 
 type inventoryFile struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tether-dev/tether/internal/atomicfile"
 	"github.com/tether-dev/tether/internal/gitsource"
 )
 
@@ -40,6 +41,9 @@ type Outcome struct {
 	Failed  int
 	// Summary is a one-line description for logs and notifications.
 	Summary string
+	// Drifted names each change of the plan ("update account.alice"), so a drift
+	// notice says what drifted, not only how much.
+	Drifted []string
 	// Stopped: evaluating the fleet was stopped at a bound (a CUE evaluation past
 	// its memory or time limit). The daemon remembers the commit and never
 	// evaluates it again, across restarts: a bomb at HEAD must not crash-loop it.
@@ -160,6 +164,11 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.StateDir != "" {
 		if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+			return nil, fmt.Errorf("watch: state folder: %w", err)
+		}
+		// The mark tells `tether watch suspend/resume` that a daemon uses the folder,
+		// so a mistyped --state-dir is refused rather than suspending nothing.
+		if err := os.WriteFile(filepath.Join(cfg.StateDir, daemonMark), []byte("used by tether watch; tether watch suspend/resume look for this file\n"), 0o644); err != nil {
 			return nil, fmt.Errorf("watch: state folder: %w", err)
 		}
 	}
@@ -419,8 +428,8 @@ func (d *Daemon) checkDrift(ctx context.Context) {
 }
 
 func (d *Daemon) reportDrift(short string, out Outcome) {
-	d.log.Warn("drift", "commit", short, "changes", out.Changes, "mode", out.Drift)
-	d.cfg.Notify(event("drift", short, fmt.Sprintf("%d change(s) between the fleet and the servers: %s", out.Changes, out.Summary)))
+	d.log.Warn("drift", "commit", short, "changes", out.Changes, "mode", out.Drift, "drifted", strings.TrimPrefix(driftList(out.Drifted), "; drifted: "))
+	d.cfg.Notify(event("drift", short, fmt.Sprintf("%d change(s) between the fleet and the servers: %s%s", out.Changes, out.Summary, driftList(out.Drifted))))
 }
 
 func (d *Daemon) corrected(short string, out Outcome) {
@@ -485,16 +494,36 @@ func (d *Daemon) Suspended() bool { return IsSuspended(d.cfg.StateDir) }
 
 const suspendFile = "suspended"
 
-// Suspend makes a daemon using stateDir stop applying (it keeps watching and reporting).
+// daemonMark is the file a daemon leaves in its state folder.
+const daemonMark = "watch-daemon"
+
+// used refuses a folder no daemon uses: one that does not exist (it is never created
+// here: a mistyped --state-dir must not look suspended) or that holds no daemon's mark.
+func used(stateDir string) error {
+	fi, err := os.Stat(stateDir)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("no watch daemon uses %s: the folder does not exist (give the daemon's --state-dir; nothing was created)", stateDir)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, daemonMark)); err != nil {
+		return fmt.Errorf("no watch daemon uses %s: it holds no %s file, which every tether watch leaves in its --state-dir (give the daemon's --state-dir)", stateDir, daemonMark)
+	}
+	return nil
+}
+
+// Suspend makes a daemon using stateDir stop applying (it keeps watching and
+// reporting). A folder no daemon uses is refused.
 func Suspend(stateDir, reason string) error {
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+	if err := used(stateDir); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(stateDir, suspendFile), []byte(reason+"\n"), 0o644)
 }
 
-// Resume undoes Suspend.
+// Resume undoes Suspend. A folder no daemon uses is refused.
 func Resume(stateDir string) error {
+	if err := used(stateDir); err != nil {
+		return err
+	}
 	err := os.Remove(filepath.Join(stateDir, suspendFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -524,11 +553,8 @@ func (d *Daemon) setLastGood(h plumbing.Hash) {
 	if d.cfg.StateDir == "" {
 		return
 	}
-	p := filepath.Join(d.cfg.StateDir, "last-good-commit")
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(h.String()+"\n"), 0o644); err == nil {
-		os.Rename(tmp, p)
-	}
+	// Best effort: the commit is known in memory; on disk it only shortens a restart.
+	_ = atomicfile.Write(filepath.Join(d.cfg.StateDir, "last-good-commit"), []byte(h.String()+"\n"), 0o644)
 }
 
 // refusedFile lists commits whose evaluation was stopped: one "HASH reason" a line.
@@ -630,4 +656,22 @@ func (d *Daemon) serveHTTP() (*http.Server, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return srv, nil
+}
+
+// maxDriftNamed caps the changes a drift notice names; the count says the rest.
+const maxDriftNamed = 10
+
+// driftList names the drifted changes for a notice: "; drifted: update account.a,
+// delete account.b and 3 more".
+func driftList(drifted []string) string {
+	if len(drifted) == 0 {
+		return ""
+	}
+	named := drifted
+	more := ""
+	if len(named) > maxDriftNamed {
+		named = named[:maxDriftNamed]
+		more = fmt.Sprintf(" and %d more", len(drifted)-maxDriftNamed)
+	}
+	return "; drifted: " + strings.Join(named, ", ") + more
 }

@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -298,4 +299,24 @@ func TestFailedCommitIsRetried(t *testing.T) {
 	}
 	d.Sync("webhook")
 	eventually(t, "the same commit applied on the next trigger", func() bool { return run.getLive() == "accounts: one\n" })
+}
+
+// A drift notice names what drifted, at most maxDriftNamed changes, and counts the rest.
+func TestDriftListNamesAndCaps(t *testing.T) {
+	var many []string
+	for i := range 13 {
+		many = append(many, fmt.Sprintf("update account.u%02d", i))
+	}
+	for _, tt := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"update account.alice"}, "; drifted: update account.alice"},
+		{many, "; drifted: update account.u00, update account.u01, update account.u02, update account.u03, update account.u04, update account.u05, update account.u06, update account.u07, update account.u08, update account.u09 and 3 more"},
+	} {
+		if got := driftList(tt.in); got != tt.want {
+			t.Errorf("driftList(%d) = %q, want %q", len(tt.in), got, tt.want)
+		}
+	}
 }

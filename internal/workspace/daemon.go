@@ -35,6 +35,9 @@ type DaemonOptions struct {
 	// StateDir holds the daemon's files; Tether's state is in StateDir/state unless
 	// $TETHER_STATE_DIR or the sandbox places it (see Daemon.StateDir).
 	StateDir string
+	// StateURL names the state backend (--state, else $TETHER_STATE): an etcd
+	// cluster shared by several daemons and CI, or a folder. It wins over StateDir.
+	StateURL string
 	// Apply are the engine's choices; LockWait defaults to a minute, and the gates
 	// are the daemon's own (it never forces; an incomplete plan is not applied).
 	Apply ApplyOptions
@@ -113,7 +116,7 @@ func (d *Daemon) session(ctx context.Context, fleet *schema.Fleet, fleetPath str
 	}
 	// The providers keep their state (DNS members' health) in the daemon's state
 	// folder, the one each reconcile opens.
-	so := session.Options{FleetPath: fleetPath, Sandbox: d.o.Sandbox, SandboxState: d.SandboxState(), StateDir: d.StateDir(), Logger: d.o.Logger}
+	so := session.Options{FleetPath: fleetPath, Sandbox: d.o.Sandbox, SandboxState: d.SandboxState(), StateDir: d.StateDir(), StateURL: d.o.StateURL, Logger: d.o.Logger}
 	if d.o.Session != nil {
 		d.o.Session(&so)
 	}
@@ -189,7 +192,7 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 		return out, err
 	}
 	// The session outlives this reconcile; only the state is opened per reconcile.
-	st, err := state.Open(d.StateDir())
+	st, err := d.openState(ctx)
 	if err != nil {
 		return out, err
 	}
@@ -201,6 +204,10 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 	planned := func(p *plan.Plan) error {
 		out.Changes = len(p.Changes)
 		out.Summary = Summary(p)
+		out.Drifted = out.Drifted[:0]
+		for _, c := range p.Changes {
+			out.Drifted = append(out.Drifted, string(c.Action)+" "+c.Address)
+		}
 		if len(p.Errors) > 0 {
 			return fmt.Errorf("%d part(s) of the fleet could not be read: %s", len(p.Errors), strings.Join(p.Errors, "; "))
 		}
@@ -289,4 +296,17 @@ func (d *Daemon) Notify(ev watch.Event) {
 	} else {
 		d.o.Logger.Warn("notification not delivered", "err", err)
 	}
+}
+
+// openState opens Tether's state for one reconcile: the backend --state or
+// $TETHER_STATE names, else the folder StateDir says.
+func (d *Daemon) openState(ctx context.Context) (state.Store, error) {
+	u := d.o.StateURL
+	if u == "" {
+		u = os.Getenv(session.StateEnv)
+	}
+	if u != "" {
+		return state.OpenURL(ctx, u)
+	}
+	return state.Open(d.StateDir())
 }

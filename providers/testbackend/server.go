@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -55,7 +57,7 @@ func (s *Server) Close() {
 func (s *Server) Zones() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sortedKeys(s.zones)
+	return slices.Sorted(maps.Keys(s.zones))
 }
 
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {

@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -108,7 +110,7 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		return nil, err
 	}
 	zs := &schema.MemberZones{Digests: have}
-	for _, z := range sortedKeys(want) {
+	for _, z := range slices.Sorted(maps.Keys(want)) {
 		if have[z] != digest(want[z]) {
 			zs.OutOfStep = append(zs.OutOfStep, z)
 		}
@@ -137,7 +139,7 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 	if err != nil {
 		return err
 	}
-	for _, z := range sortedKeys(zones) {
+	for _, z := range slices.Sorted(maps.Keys(zones)) {
 		if err := put(ctx, m.Address, z, zones[z]); err != nil {
 			return fmt.Errorf("testdns: member %s: zone %s: %w", a.Name, z, err)
 		}
@@ -197,15 +199,6 @@ func digests(ctx context.Context, addr string) (map[string]string, error) {
 	defer resp.Body.Close()
 	out := map[string]string{}
 	return out, json.NewDecoder(resp.Body).Decode(&out)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 var _ providers.Provider = (*Provider)(nil)

@@ -16,21 +16,12 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-// childKinds are the password-strength kinds a mail child governs (linked nodes
-// guide: the child controls only email account and mailing list passwords).
-var childKinds = []string{"virtual", "list"}
-
 // Governs reports whether a node of the given role sets the password-strength kind.
 func Governs(role, kind string) bool {
 	if role != schema.RoleChild {
 		return true
 	}
-	for _, k := range childKinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(schema.MailChildPasswordKinds, kind)
 }
 
 // observeParallel bounds the calls one Observe makes at once to one node.

@@ -36,6 +36,7 @@ func sandboxFleet() *schema.Fleet {
 }
 
 type sbFixture struct {
+	dir     string // the sandbox's state folder
 	sb      *sandbox.Sandbox
 	p       *Provider
 	desired *schema.Fleet
@@ -50,15 +51,16 @@ type recordedCall struct {
 
 func startSandbox(t testing.TB, fleet *schema.Fleet) *sbFixture {
 	t.Helper()
+	dir := t.TempDir()
 	sb, err := sandbox.Start(context.Background(), sandbox.Options{
-		StateDir: t.TempDir(), Fleet: fleet, TaskDelay: 20 * time.Millisecond,
+		StateDir: dir, Fleet: fleet, TaskDelay: 20 * time.Millisecond,
 		RemoteTimeout: 2 * time.Second, FlushInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sb.Close() })
-	f := &sbFixture{sb: sb, desired: fleet}
+	f := &sbFixture{dir: dir, sb: sb, desired: fleet}
 	eps := map[string]providers.Endpoint{}
 	for name, ep := range sb.Endpoints().Nodes {
 		eps[name] = ep.ProviderEndpoint()

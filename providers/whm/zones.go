@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
@@ -35,24 +36,50 @@ func (p *Provider) Zones(ctx context.Context, parent string) (map[string][]dns.R
 	if _, err := c.Call(ctx, whmapi.Read, "listzones", nil, &list); err != nil {
 		return nil, fmt.Errorf("parent %s: %w", parent, err)
 	}
-	out := make(map[string][]dns.RR, len(list.Zone))
+	// One parse_dns_zone per zone (WHM API 1 has no bulk read the sandbox serves), so
+	// the reads run in parallel, at most zoneReadParallel at once on this node: 1,000
+	// zones at 20 ms a call took 20 s one by one.
+	origins := make([]string, 0, len(list.Zone))
+	seen := make(map[string]bool, len(list.Zone))
 	for _, z := range list.Zone {
 		origin := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(z.Domain), "."))
-		if origin == "" {
+		if origin == "" || seen[origin] {
 			continue
 		}
-		var data json.RawMessage
-		if _, err := c.Call(ctx, whmapi.Read, "parse_dns_zone", url.Values{"zone": {origin}}, &data); err != nil {
-			return nil, fmt.Errorf("parent %s: zone %s: %w", parent, origin, err)
-		}
-		rrs, err := ParseWHMZone(origin, data)
-		if err != nil {
-			return nil, fmt.Errorf("parent %s: zone %s: %w", parent, origin, err)
-		}
-		out[origin] = rrs
+		seen[origin] = true
+		origins = append(origins, origin)
+	}
+	zones := make([][]dns.RR, len(origins))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(zoneReadParallel)
+	for i, origin := range origins {
+		g.Go(func() error {
+			var data json.RawMessage
+			if _, err := c.Call(gctx, whmapi.Read, "parse_dns_zone", url.Values{"zone": {origin}}, &data); err != nil {
+				return fmt.Errorf("parent %s: zone %s: %w", parent, origin, err)
+			}
+			rrs, err := ParseWHMZone(origin, data)
+			if err != nil {
+				return fmt.Errorf("parent %s: zone %s: %w", parent, origin, err)
+			}
+			zones[i] = rrs
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]dns.RR, len(origins))
+	for i, origin := range origins {
+		out[origin] = zones[i]
 	}
 	return out, nil
 }
+
+// zoneReadParallel bounds the parse_dns_zone calls Zones makes at once to one node.
+// It matches whmapi's idle-connection pool per host, so the reads reuse connections
+// instead of opening (and TLS-handshaking) new ones.
+const zoneReadParallel = whmapi.MaxConnsPerNode
 
 var _ providers.ZoneSource = (*Provider)(nil)
 

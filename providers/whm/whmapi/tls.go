@@ -65,10 +65,15 @@ func NormalizeFingerprint(s string) string {
 	return "sha256:" + rest
 }
 
+// MaxConnsPerNode is the idle connections kept per node: at least the most calls any
+// caller makes at once to one node (the parallel zone reads), so parallel calls reuse
+// connections rather than open new ones.
+const MaxConnsPerNode = 32
+
 // transport builds the HTTP transport for one node's endpoint.
 func transport(node string, u string, ep providers.Endpoint) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 16
+	tr.MaxIdleConnsPerHost = MaxConnsPerNode
 	if ep.Address != "" {
 		// Reach the server at another address (a tunnel, an IP, another port) while the
 		// URL keeps its host name: the certificate is checked against that name.
