@@ -204,23 +204,20 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 	for _, j := range jobs {
 		ps := parts[j.first : j.first+len(j.chunks)]
 		if k := slices.IndexFunc(ps, func(p *part) bool { return p.parseFailed }); k >= 0 && len(ps) > 1 {
-			// A chunk that does not parse alone. Its error may be the file's, or an
-			// artefact of the cut (a flow collection running on into the next chunk,
-			// an alias to an anchor in an earlier one). The chunks before it parsed,
-			// so the rest of the file from its start, parsed as one chunk, has the
-			// error the operator's file really has: a syntax error at the end of a
-			// 40 MiB file costs one chunk's parse, not the whole file's tree.
+			// A chunk that does not parse alone. Its error may be an artefact of the
+			// cut (a flow collection running on into the next chunk): then the rest
+			// of the file from its start parses as one chunk and only that is parsed
+			// again. Otherwise the whole file is parsed for its exact error.
 			suffix := j.chunks[k].suffix()
 			rest := parseAndDecode(suffix)
 			switch {
-			case k > 0 && rest.parseFailed && (unknownAnchor(rest.ds) || rest.ds[0].Pos.Line == 0 || slices.Contains(suffix.contextLines(), rest.ds[0].Pos.Line)):
-				// An alias to an anchor before the suffix, an error the parser gave no
-				// line for, or one reported at the start of a construct that begins
-				// earlier in the whole file (the section's or the file's mapping):
-				// only the whole file knows.
-				ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data})}
 			case rest.parseFailed:
-				ps = []*part{rest}
+				// The file really has an error. Only the whole file reports it where
+				// the operator's parser would: libyaml places an error at the start
+				// of the construct it is in, and drops the line of one that starts on
+				// a document's first line, so a suffix can name another line (found
+				// by FuzzLoadYAML). Errors are rare; the whole parse is their price.
+				ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data})}
 			default:
 				ps = append(ps[:k:k], rest)
 			}
@@ -234,16 +231,6 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 		}
 	}
 	return out, ds
-}
-
-// unknownAnchor reports whether a parse failed on an alias to an anchor it did not see.
-func unknownAnchor(ds Diagnostics) bool {
-	for _, d := range ds {
-		if strings.Contains(d.Message, "unknown anchor") {
-			return true
-		}
-	}
-	return false
 }
 
 func parseAndDecode(c chunk) *part {

@@ -82,27 +82,6 @@ func (c *chunk) suffix() chunk {
 	return chunk{file: c.file, text: text, spans: spans, cont: c.cont, line0: c.line0}
 }
 
-// contextLines are the lines where a suffix starts constructs the whole file starts
-// earlier: its top-level mapping (the suffix's first key) and, for a continued
-// section, the section's mapping (its first entry here). libyaml reports an error
-// inside a construct at the line the construct starts, so an error a suffix reports
-// at one of these lines is one the whole file reports elsewhere.
-func (c *chunk) contextLines() []int {
-	out := []int{c.line0}
-	for i, off := 1, 0; off < len(c.text); i++ {
-		end := bytes.IndexByte(c.text[off:], '\n')
-		if end < 0 {
-			end = len(c.text) - off
-		}
-		if isTopKey(c.text[off : off+end]) {
-			out = append(out, c.fileLine(i))
-			break
-		}
-		off += end + 1
-	}
-	return out
-}
-
 // lineSpan maps n lines of a chunk, from chunk line from (1-based), to the file's
 // lines starting at fileLine.
 type lineSpan struct{ from, n, fileLine int }
