@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/tether-dev/tether/internal/testproc"
 )
 
 // Options changes how named is configured. The zero value is fine.
@@ -282,32 +283,11 @@ func (n *Named) exitErr() error {
 func (n *Named) PID() int { return n.cmd.Process.Pid }
 
 // Stop ends named by its PID (SIGTERM, then SIGKILL after 5s). Safe to call twice.
-func (n *Named) Stop() {
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-	case <-time.After(5 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
-	}
-}
+func (n *Named) Stop() { testproc.Stop(n.cmd, n.exited) }
 
 // LogTail returns the last lines of named's log, for failure messages.
 func (n *Named) LogTail(lines int) string {
-	b, err := os.ReadFile(filepath.Join(n.Dir, "named.log"))
-	if err != nil {
-		return ""
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
+	return testproc.LogTail(filepath.Join(n.Dir, "named.log"), lines)
 }
 
 // TsigSecret is the map miekg/dns clients take.

@@ -4,7 +4,6 @@
 package etcdtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/testproc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -154,27 +153,9 @@ func (s *Server) start(t testing.TB, bin string, peerPort int) error {
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Stop ends etcd by its PID (SIGTERM, then SIGKILL after 5s). Safe to call twice.
-func (s *Server) Stop() {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
+func (s *Server) Stop() { testproc.Stop(s.cmd, s.exited) }
 
 // LogTail returns the last lines of etcd's log, for failure messages.
 func (s *Server) LogTail(n int) string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "etcd.log"))
-	lines := strings.Split(string(bytes.TrimRight(b, "\n")), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return testproc.LogTail(filepath.Join(s.Dir, "etcd.log"), n)
 }
