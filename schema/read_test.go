@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -47,7 +46,7 @@ func TestReadFleetFileRefuses(t *testing.T) {
 		}{
 			{"fifo", func(dir string) string {
 				p := filepath.Join(dir, "fleet"+ext)
-				if err := syscall.Mkfifo(p, 0o644); err != nil {
+				if err := mkfifo(p); err != nil {
 					t.Skip("mkfifo:", err)
 				}
 				return p

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -404,7 +403,7 @@ func TestSigintDuringApply(t *testing.T) {
 	var once sync.Once
 	c := withEvents(func(ev engine.Event) {
 		if ev.Kind == engine.EventDone {
-			once.Do(func() { syscall.Kill(os.Getpid(), syscall.SIGINT) })
+			once.Do(func() { interruptSelf() })
 		}
 	})
 	r := e.runWith(t, c, "apply", "--auto-approve", "--parallelism", "1", e.fleet)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,7 +64,7 @@ func TestInterruptStopsWaitingThenNextApplyWaitsForTheMoveInFlight(t *testing.T)
 				go func() {
 					time.Sleep(300 * time.Millisecond)
 					signalled <- time.Now()
-					syscall.Kill(os.Getpid(), syscall.SIGINT)
+					interruptSelf()
 				}()
 			})
 		}

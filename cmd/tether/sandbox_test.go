@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,7 +66,7 @@ func TestSandboxServe(t *testing.T) {
 	if code := run(testCLI(), []string{"sandbox", "serve", "--state", state}); code != 1 {
 		t.Fatalf("a second serve of the same folder exited %d, want 1", code)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+	if err := interruptSelf(); err != nil {
 		t.Fatal(err)
 	}
 	select {

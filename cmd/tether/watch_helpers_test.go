@@ -241,3 +241,13 @@ func e2eFleet(t *testing.T, extra string) string {
 func armorEncode(w io.Writer) (io.WriteCloser, error) {
 	return armor.Encode(w, openpgp.PublicKeyType, nil)
 }
+
+// interruptSelf sends this process the signal Ctrl-C sends (SIGINT on Unix), as a
+// user stopping a run would.
+func interruptSelf() error {
+	p, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		return err
+	}
+	return p.Signal(os.Interrupt)
+}

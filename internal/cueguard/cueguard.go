@@ -25,7 +25,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tether-dev/tether/schema"
@@ -119,15 +118,14 @@ func Check(ctx context.Context, path string, lim Limits) error {
 	cmd.Env = append(os.Environ(), childEnv+"="+path, schema.CUETimeoutEnv+"=0", schema.CUEMemoryEnv+"=0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 64 << 10}
-	// Its own process group, so nothing it starts outlives it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cueguard: start the evaluation: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	kill := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd)
 		<-done
 	}
 	var deadline <-chan time.Time

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/gofrs/flock"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -47,13 +47,15 @@ func (f *Folder) Locks(ctx context.Context) ([]LockInfo, error) {
 	}
 	var out []LockInfo
 	for _, n := range names {
-		lf, err := os.Open(n)
+		// A shared lock is had only when no writer holds the file (flock(2) on Unix,
+		// LockFileEx on Windows, through gofrs/flock as Lock takes it).
+		lf := flock.New(n, flock.SetPermissions(0o600))
+		free, err := lf.TryRLock()
 		if err != nil {
 			continue
 		}
-		free := syscall.Flock(int(lf.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil
-		lf.Close()
 		if free {
+			_ = lf.Unlock() // closes the file too
 			continue
 		}
 		info := LockInfo{Parent: strings.TrimSuffix(filepath.Base(n), ".lock")}
