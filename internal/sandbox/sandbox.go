@@ -111,6 +111,9 @@ type node struct {
 	faultsMu sync.Mutex
 	faults   Faults
 	dns      zoneServer
+
+	callsMu sync.Mutex
+	calls   map[string]int // authenticated API calls served, by function (tests count them)
 }
 
 // Start loads the state in opts.StateDir, creates the fleet's missing nodes, starts one
