@@ -54,7 +54,6 @@ func acct(domain, mail string, mod func(*schema.Account)) *schema.Account {
 	return a
 }
 
-
 // These tests run on internal/sandbox over HTTPS (startSandbox in sandbox_test.go):
 // the sandbox is the only WHM the provider's tests meet. A refusal the simulation
 // does not reach by itself is its refusal fault (sandbox.Faults.Refuse), never a
