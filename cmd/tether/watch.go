@@ -52,7 +52,8 @@ the secret in $TETHER_HOOK_TOKEN: as a bearer token, GitLab's X-Gitlab-Token, or
 of GitHub's X-Hub-Signature-256 or Gitea/Forgejo's signature; without one it refuses
 every request (--hook-open takes any, on a loopback listener only).
 SIGTERM or Ctrl-C: running changes finish, no new change starts.
-"tether watch suspend" / "tether watch resume" pause and resume applying.
+"tether watch suspend" / "tether watch resume" pause and resume applying; "tether watch status"
+shows the commit in force, drift, suspension and DNS members per parent (also at /status).
 
 Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR when set
 (export the same for CLI applies, so the two never write to one parent at once), else
@@ -117,7 +118,7 @@ commands for as long as it runs.`,
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	wf.connFlags.register(cmd)
-	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
+	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false), newWatchStatusCmd())
 	return cmd
 }
 
