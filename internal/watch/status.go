@@ -218,3 +218,8 @@ func suspension(stateDir string) (bool, string) {
 	}
 	return true, strings.TrimSpace(string(b))
 }
+
+func suspensionReason(stateDir string) string {
+	_, why := suspension(stateDir)
+	return why
+}

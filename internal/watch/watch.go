@@ -225,6 +225,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
+// Once runs one round, as a CI job or a tour would: the branch's newest commit
+// fetched, checked, planned and applied, the status written; no endpoints, no
+// waiting. It returns nil when the commit is in force with every change done.
+func (d *Daemon) Once(ctx context.Context) error {
+	if d.Suspended() {
+		return fmt.Errorf("suspended (%s): nothing applied; tether watch resume --state-dir %s", suspensionReason(d.cfg.StateDir), d.cfg.StateDir)
+	}
+	d.mu.Lock()
+	before := d.status.LastRound
+	d.mu.Unlock()
+	d.syncCommit(ctx, "once")
+	s := d.Status()
+	switch {
+	case s.LastRound.Equal(before):
+		return errors.New("no round ran: the commit's evaluation was stopped before (see stopped-commits)")
+	case s.LastResult == RoundOK:
+		return nil
+	case s.LastError != "":
+		return fmt.Errorf("round %s: %s", s.LastResult, s.LastError)
+	default:
+		return fmt.Errorf("round %s: some changes failed (tether watch status)", s.LastResult)
+	}
+}
+
 // watchLocal triggers a sync whenever the repository's refs move (a commit, a reset,
 // a fetch). It watches .git and .git/refs/heads, where those writes land.
 func (d *Daemon) watchLocal(ctx context.Context) (func(), error) {
