@@ -18,6 +18,7 @@ import (
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/internal/version"
 )
 
 // subcommands is filled by each command's file, so adding a command touches one file.
@@ -88,7 +89,10 @@ accounts, resellers and DNS clusters — from CUE or YAML kept in a git reposito
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			cmd.SetContext(state.WithHolder(cmd.Context(), state.Holder{Command: cmd.CommandPath()}))
 		},
+		// --version prints what `tether version` prints.
+		Version: version.Get().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	for _, sub := range subcommands {
 		root.AddCommand(sub(c))
 	}
