@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"net/url"
 	"slices"
 	"testing"
 )
@@ -81,4 +82,31 @@ func TestForwardersFollowMail(t *testing.T) {
 			s.refused("Send this request to the account’s parent node", step.holder, "uapi_cpanel", "cpanel.user", "carol", "cpanel.module", "Email", "cpanel.function", "list_forwarders", "domain", "carol.example")
 		}
 	}
+}
+
+// TestRecordObserveForwarders records what a parent answers to the provider's batch
+// of forwarder reads for the accounts of testdata/whm/observe (alice, dave and the
+// reseller bob, all with mail on mail1), in the provider's order:
+// testdata/whm/observe/web1/batch.uapi_cpanel.json, replayed by providers/whm's
+// TestObserveRecorded. dave holds a pipe to a program, written by hand (TETHER-L09
+// debt on the server).
+func TestRecordObserveForwarders(t *testing.T) {
+	s := startTest(t, "")
+	s.link("web1", "mail1", "mail1")
+	for _, a := range []struct{ user, domain string }{{"alice", "alice.example"}, {"bob", "bob-hosting.example"}, {"dave", "dave.example"}} {
+		s.must("web1", "createacct", "username", a.user, "domain", a.domain, "mail_node_alias", "mail1")
+	}
+	s.waitIdle()
+	if st, errs := s.uapiStatus("web1", "alice", "add_forwarder", "domain", "alice.example", "email", "sales", "fwdopt", "fwd", "fwdemail", "alice@example.org"); st != 1 {
+		t.Fatalf("add_forwarder: %v", errs)
+	}
+	if err := s.AddForwarder("mail1", "dave", "jobs@dave.example", "|/home/dave/jobs.pl"); err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, a := range []struct{ user, domain string }{{"alice", "alice.example"}, {"dave", "dave.example"}, {"bob", "bob-hosting.example"}} {
+		q := url.Values{"cpanel.user": {a.user}, "cpanel.module": {"Email"}, "cpanel.function": {"list_forwarders"}, "domain": {a.domain}}
+		cmds = append(cmds, "command", "uapi_cpanel?"+q.Encode())
+	}
+	record(t, "observe/web1/batch.uapi_cpanel", s.must("web1", "batch", cmds...))
 }

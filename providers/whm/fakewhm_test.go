@@ -73,8 +73,12 @@ func checkOfficial(function string, params url.Values) []string {
 		return []string{fmt.Sprintf("function %s is not in the official list", function)}
 	}
 	var bad []string
+	if function == "uapi_cpanel" {
+		// The UAPI function's parameters go alongside uapi_cpanel's own.
+		bad = checkUAPI(params, known)
+	}
 	for k := range params {
-		if strings.HasPrefix(k, "api.") {
+		if strings.HasPrefix(k, "api.") || function == "uapi_cpanel" {
 			continue
 		}
 		if _, ok := known[k]; !ok {
@@ -470,6 +474,13 @@ func (f *fakeWHM) call(fn string, q url.Values) (any, string) {
 			out = append(out, map[string]any{"user": u, "feature": q.Get("feature"), "feature_list": "default", "feature_list_setting": "1", "cpuser_setting": cp})
 		}
 		return map[string]any{"users_features_settings": out}, ""
+	case "uapi_cpanel":
+		// Only the reads observe makes: an account without forwarders (forwarder
+		// writes are tested on the sandbox).
+		if q.Get("cpanel.module") != "Email" || q.Get("cpanel.function") != "list_forwarders" || f.accts[q.Get("cpanel.user")] == nil {
+			return nil, "the fake WHM runs only Email::list_forwarders for an account it has"
+		}
+		return map[string]any{"uapi": map[string]any{"data": []any{}, "errors": nil, "messages": nil, "metadata": map[string]any{"transformed": 1}, "status": 1, "warnings": nil}}, ""
 	case "add_override_features_for_user":
 		a := f.accts[q.Get("user")]
 		if a == nil {
