@@ -172,7 +172,7 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 func (c *cli) daemon(wf watchFlags, logger *slog.Logger, notifier *notify.Notifier) *workspace.Daemon {
 	return workspace.NewDaemon(workspace.DaemonOptions{
 		Notifier: notifier,
-		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
+		Path:     wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
 		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
 		Session: func(o *session.Options) {
 			o.StrictSecrets, o.TaskTimeout = wf.strict, wf.taskTimeout
