@@ -15,6 +15,7 @@ import (
 	"github.com/tether-dev/tether/internal/gitsource"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/shard"
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/internal/workspace"
 )
@@ -33,6 +34,8 @@ type watchFlags struct {
 	sshKey             string
 	perNode            int
 	logLevel           string
+	replicaID          string
+	replicaTTL         time.Duration
 }
 
 func newWatchCmd(c *cli) *cobra.Command {
@@ -88,14 +91,27 @@ commands for as long as it runs.`,
 			if !gitsource.IsRemote(wf.repo) {
 				local = wf.repo
 			}
-			run := c.daemon(wf, logger)
+			// With etcd, this daemon is one replica of those sharing it; a parent taken
+			// over is reconciled at once (d is set before the replica can gain any).
+			var d *watch.Daemon
+			replica, leave, err := workspace.JoinReplicas(ctx, wf.state, shard.Options{ID: wf.replicaID, TTL: wf.replicaTTL, Logger: logger,
+				Gained: func([]string) { d.Resync("takeover") }})
+			if err != nil {
+				return err
+			}
+			defer leave()
+			run := c.daemon(wf, logger, replica)
 			defer run.Close()
-			d, err := watch.New(watch.Config{
+			cfg := watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
 				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv), HookOpen: wf.hookOpen,
 				Runner: run, Notify: run.Notify, Logger: logger,
-			})
-			if err != nil {
+			}
+			if replica != nil {
+				cfg.Ownership = replica
+				logger.Info("replica joined", "replica", replica.ID(), "ttl", replica.TTL().String())
+			}
+			if d, err = watch.New(cfg); err != nil {
 				return err
 			}
 			logger.Info("watching", "repo", redact.URL(wf.repo), "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
@@ -116,6 +132,8 @@ commands for as long as it runs.`,
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
+	f.StringVar(&wf.replicaID, "replica-id", "", "with --state etcd://…: this daemon's name among the replicas dividing the parents (default HOST-PID)")
+	f.DurationVar(&wf.replicaTTL, "replica-ttl", shard.DefaultTTL, "with --state etcd://…: the replica's lease; a replica that dies loses its parents within it, one cut off from etcd stops applying after half of it")
 	wf.connFlags.register(cmd)
 	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
 	return cmd
@@ -155,7 +173,7 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 
 // daemon is the reconcile the watch flags ask for: workspace.Apply, the pipeline of
 // `tether apply`, with the daemon's state.
-func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
+func (c *cli) daemon(wf watchFlags, logger *slog.Logger, replica *shard.Replica) *workspace.Daemon {
 	return workspace.NewDaemon(workspace.DaemonOptions{
 		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
 		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
@@ -166,6 +184,7 @@ func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
 				c.session(o)
 			}
 		},
-		Logger: logger,
+		Logger:  logger,
+		Replica: replica,
 	})
 }

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/tether-dev/tether/internal/etcdtest"
+	"github.com/tether-dev/tether/internal/sandbox"
+	"github.com/tether-dev/tether/internal/shard"
+	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/schema"
+)
+
+// replicaFleet is a fleet of n parents, each holding accounts acct1..acctK.
+func replicaFleet(n, k int) string {
+	var b strings.Builder
+	b.WriteString("nodes:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  p%02d:\n    role: parent\n    host: p%02d.example.net\n    ipv4: 192.0.2.%d\n    version: 118\n    credentials: {user: root, tokenEnv: P%02d_TOKEN}\n", i, i, 10+i, i)
+	}
+	b.WriteString("accounts:\n")
+	for i := range n {
+		for j := 1; j <= k; j++ {
+			fmt.Fprintf(&b, "  u%02dx%d:\n    parent: p%02d\n    domain: u%02dx%d.example\n    plan: basic\n    contactEmail: u%02dx%d@example.org\n", i, j, i, i, j, i, j)
+		}
+	}
+	return b.String()
+}
+
+// callCounter counts the createacct calls the sandbox answered, per user, alone or
+// inside a batch (the whm provider creates and reads back in one batch).
+type callCounter struct {
+	mu      sync.Mutex
+	creates map[string]int
+	onCall  func(node, user string)
+}
+
+func (c *callCounter) call(node, fn string, args url.Values) {
+	if fn == "batch" {
+		for _, cmd := range args["command"] {
+			sub, q, _ := strings.Cut(cmd, "?")
+			if v, err := url.ParseQuery(q); err == nil {
+				c.call(node, sub, v)
+			}
+		}
+		return
+	}
+	if fn != "createacct" {
+		return
+	}
+	c.mu.Lock()
+	c.creates[args.Get("username")]++
+	f := c.onCall
+	c.mu.Unlock()
+	if f != nil {
+		f(node, args.Get("username"))
+	}
+}
+
+// twice lists users created more than once.
+func (c *callCounter) twice() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for u, n := range c.creates {
+		if n > 1 {
+			out = append(out, fmt.Sprintf("%s ×%d", u, n))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// replicaProc is `tether watch` as a separate process: this test binary run again.
+type replicaProc struct {
+	id   string
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{}
+}
+
+func startReplica(t *testing.T, id, sb, repo, stateURL string) *replicaProc {
+	t.Helper()
+	p := &replicaProc{id: id, log: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(os.Args[0], "watch", "--sandbox", "--sandbox-state", sb,
+		"--state-dir", filepath.Join(t.TempDir(), "watch"), "--listen", "127.0.0.1:0",
+		"--interval", "1s", "--poll", "300ms", "--repo", repo, "--branch", "main", "--path", "fleet",
+		"--state", stateURL, "--replica-id", id, "--replica-ttl", "3s")
+	p.cmd.Env = append(os.Environ(), "TETHER_TEST_MAIN=1")
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("replica %s log (tail):\n%s", id, lastLines(p.log.String(), 30))
+		}
+	})
+	return p
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitUntil polls cond every 100ms and fails the test after d, saying what.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %s", what, d, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Three replicas of `tether watch` on one etcd divide 30 parents; one is killed with
+// SIGKILL in the middle of applying a commit; the other two take its parents over,
+// finish its work and close its journal: every parent owned once, the fleet
+// converged, no account created twice (counted from the sandbox's own calls).
+func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three daemons and a takeover: not in -short")
+	}
+	const parents = 30
+	srv := etcdtest.Start(t)
+	stateURL := fmt.Sprintf("etcd://%s/tether?ttl=3", srv.Endpoint)
+
+	g := newGitRepo(t)
+	g.write("fleet/fleet.yaml", replicaFleet(parents, 1))
+	g.commit("30 parents, one account each", nil)
+	fleet, ds, err := schema.Load(filepath.Join(g.dir, "fleet"))
+	if err != nil || len(ds) > 0 {
+		t.Fatalf("fleet: %v %v", err, ds)
+	}
+
+	// The sandbox is served by this process, so the replicas (other processes) share
+	// it and every call they make is counted here.
+	sb := filepath.Join(t.TempDir(), "sandbox")
+	counter := &callCounter{creates: map[string]int{}}
+	sbx, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: sb, Fleet: fleet, TaskDelay: 5 * time.Millisecond,
+		FlushInterval: 20 * time.Millisecond, OnCall: counter.call})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sbx.Close()
+	if err := sandbox.WritePID(sb); err != nil {
+		t.Fatal(err)
+	}
+
+	ec, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	st, err := state.OpenURL(context.Background(), stateURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	start := time.Now()
+	reps := map[string]*replicaProc{}
+	for _, id := range []string{"r1", "r2", "r3"} {
+		reps[id] = startReplica(t, id, sb, g.dir, stateURL)
+	}
+	// ownedOnce: every parent owned by exactly one of the live replicas.
+	ownedOnce := func(live ...string) func() (bool, string) {
+		return func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			a, err := shard.Read(ctx, ec, "tether")
+			if err != nil {
+				return false, err.Error()
+			}
+			per := map[string]int{}
+			for i := range parents {
+				o := a.Owners[fmt.Sprintf("p%02d", i)]
+				per[o]++
+				if !strings.Contains(" "+strings.Join(live, " ")+" ", " "+o+" ") {
+					return false, fmt.Sprintf("p%02d owned by %q; owners %v", i, o, per)
+				}
+			}
+			return true, ""
+		}
+	}
+	converged := func(k int) func() (bool, string) {
+		return func() (bool, string) {
+			for i := range parents {
+				for j := 1; j <= k; j++ {
+					if u := fmt.Sprintf("u%02dx%d", i, j); !sbx.HasAccount(fmt.Sprintf("p%02d", i), u) {
+						return false, u + " missing"
+					}
+				}
+			}
+			return true, ""
+		}
+	}
+	noJournal := func() (bool, string) {
+		js, err := st.Journals(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(js) > 0 {
+			return false, fmt.Sprintf("%d journal(s) open: %s", len(js), js[0].Summary())
+		}
+		return true, ""
+	}
+	waitUntil(t, 60*time.Second, "three replicas own every parent once", ownedOnce("r1", "r2", "r3"))
+	waitUntil(t, 60*time.Second, "the fleet converges", converged(1))
+	t.Logf("3 replicas, %d parents: every parent owned once and the fleet converged after %s", parents, time.Since(start).Round(100*time.Millisecond))
+	a, _ := shard.Read(context.Background(), ec, "tether")
+	per := map[string]int{}
+	for _, o := range a.Owners {
+		per[o]++
+	}
+	t.Logf("division: %v", per)
+
+	// The victim is killed at its first create of the next commit: its apply is
+	// running (the servers answer slowly), some of its changes done, others not.
+	for _, n := range sbx.Nodes() {
+		if err := sbx.SetFaults(n, sandbox.Faults{Latency: 150 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim := "r2"
+	killed := make(chan string, 1)
+	var once sync.Once
+	counter.mu.Lock()
+	counter.onCall = func(node, user string) {
+		if strings.HasSuffix(user, "x2") && a.Owners[node] == victim {
+			once.Do(func() {
+				reps[victim].cmd.Process.Signal(syscall.SIGKILL)
+				killed <- user
+			})
+		}
+	}
+	counter.mu.Unlock()
+	g.write("fleet/fleet.yaml", replicaFleet(parents, 2))
+	g.commit("a second account on every parent", nil)
+	var first string
+	select {
+	case first = <-killed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the victim never started applying the second commit")
+	}
+	kill := time.Now()
+	<-reps[victim].done
+	t.Logf("killed %s with SIGKILL at its create of %s", victim, first)
+
+	waitUntil(t, 60*time.Second, "the two others own every parent once", ownedOnce("r1", "r3"))
+	takeover := time.Since(kill)
+	waitUntil(t, 90*time.Second, "the fleet converges without the victim", converged(2))
+	convergedAfter := time.Since(kill)
+	waitUntil(t, 30*time.Second, "no journal left open", noJournal)
+	t.Logf("after SIGKILL: parents owned again in %s, fleet converged in %s (replica TTL 3s, lock TTL 3s)",
+		takeover.Round(100*time.Millisecond), convergedAfter.Round(100*time.Millisecond))
+	if dup := counter.twice(); len(dup) > 0 {
+		t.Errorf("accounts created more than once: %v", dup)
+	}
+}
