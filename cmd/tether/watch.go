@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,6 +37,7 @@ type watchFlags struct {
 	logLevel           string
 	replicaID          string
 	replicaTTL         time.Duration
+	once               bool
 }
 
 func newWatchCmd(c *cli) *cobra.Command {
@@ -55,7 +57,8 @@ the secret in $TETHER_HOOK_TOKEN: as a bearer token, GitLab's X-Gitlab-Token, or
 of GitHub's X-Hub-Signature-256 or Gitea/Forgejo's signature; without one it refuses
 every request (--hook-open takes any, on a loopback listener only).
 SIGTERM or Ctrl-C: running changes finish, no new change starts.
-"tether watch suspend" / "tether watch resume" pause and resume applying.
+"tether watch suspend" / "tether watch resume" pause and resume applying; "tether watch status"
+shows the commit in force, drift, suspension and DNS members per parent (also at /status).
 
 Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR when set
 (export the same for CLI applies, so the two never write to one parent at once), else
@@ -108,11 +111,14 @@ commands for as long as it runs.`,
 				Runner: run, Notify: run.Notify, Logger: logger,
 			}
 			if replica != nil {
-				cfg.Ownership = replica
+				cfg.Ownership, cfg.Annotate = replica, ownersOf(replica)
 				logger.Info("replica joined", "replica", replica.ID(), "ttl", replica.TTL().String())
 			}
 			if d, err = watch.New(cfg); err != nil {
 				return err
+			}
+			if wf.once {
+				return d.Once(ctx)
 			}
 			logger.Info("watching", "repo", redact.URL(wf.repo), "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
 			return d.Run(ctx)
@@ -131,11 +137,12 @@ commands for as long as it runs.`,
 	f.BoolVar(&wf.hookOpen, "hook-open", false, "let /hook take requests without credentials when no hook secret is set (refused unless --listen is a loopback address)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
+	f.BoolVar(&wf.once, "once", false, "run one round (the branch's newest commit checked, planned, applied; status written) and exit: 0 when it is in force with every change done")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	f.StringVar(&wf.replicaID, "replica-id", "", "with --state etcd://…: this daemon's name among the replicas dividing the parents (default HOST-PID)")
 	f.DurationVar(&wf.replicaTTL, "replica-ttl", shard.DefaultTTL, "with --state etcd://…: the replica's lease; a replica that dies loses its parents within it, one cut off from etcd stops applying after half of it")
 	wf.connFlags.register(cmd)
-	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
+	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false), newWatchStatusCmd())
 	return cmd
 }
 
@@ -169,6 +176,25 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 		cmd.Flags().StringVar(&reason, "reason", "suspended by an operator", "why, for whoever looks next")
 	}
 	return cmd
+}
+
+// ownersOf fills each parent's owner in the status from etcd, so `tether watch status`
+// on any replica shows which replica owns what.
+func ownersOf(r *shard.Replica) func(*watch.Status) {
+	return func(s *watch.Status) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a, err := r.Assignment(ctx)
+		if err != nil {
+			return // the status still says what this replica knows; owners are extra
+		}
+		for p, owner := range a.Owners {
+			if s.Parents[p] == nil {
+				s.Parents[p] = &watch.ParentStatus{}
+			}
+			s.Parents[p].Owner = owner
+		}
+	}
 }
 
 // daemon is the reconcile the watch flags ask for: workspace.Apply, the pipeline of

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
 )
 
 // maxBody bounds a request body; bigger ones are refused before parsing.
@@ -119,6 +121,7 @@ func (n *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		}
 	}()
+	defer n.traffic.begin(r.URL.Path)()
 	if n.injectFaults(w, r) {
 		return
 	}
@@ -136,6 +139,15 @@ func (n *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		// The DNS-cluster screens authenticate and bound their bodies themselves.
 		if h := n.extraRoute(path); h != nil {
+			if rf, refused := n.refusal(path); refused {
+				if _, _, ok := n.authenticate(r); !ok {
+					denied(w)
+					return
+				}
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				_, _ = w.Write([]byte(dnscluster.ErrorPage(rf.Reason)))
+				return
+			}
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -241,6 +253,12 @@ func (n *node) serveAPI(w http.ResponseWriter, r *http.Request, fn string) {
 }
 
 func (c *call) dispatch() (any, error) {
+	if r, ok := c.n.refusal(c.fn); ok {
+		if r.Type != "" {
+			return nil, typedErr(r.Reason, r.Type, map[string]any{})
+		}
+		return nil, &apiError{reason: r.Reason}
+	}
 	f, ok := functions[c.fn]
 	if !ok || c.fn == "" {
 		return nil, fail("Unknown app (“%s”) requested for this version (1) of the API.", c.fn)

@@ -534,6 +534,11 @@ type Assignment struct {
 	Owners   map[string]string
 }
 
+// Assignment reads who owns what now (every replica's share, not only this one's).
+func (r *Replica) Assignment(ctx context.Context) (Assignment, error) {
+	return Read(ctx, r.o.Client, r.o.Prefix)
+}
+
 // Read returns the live replicas and the owners under prefix.
 func Read(ctx context.Context, c *clientv3.Client, prefix string) (Assignment, error) {
 	prefix = strings.TrimSuffix(prefix, "/") + "/"
