@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -120,6 +121,19 @@ func startReplica(t *testing.T, id, sb, repo, stateURL string) *replicaProc {
 	return p
 }
 
+// addr is the replica's HTTP address, from its "listening" log record.
+func (p *replicaProc) addr(t *testing.T) string {
+	t.Helper()
+	for _, l := range strings.Split(p.log.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "listening" {
+			return fmt.Sprint(m["addr"])
+		}
+	}
+	t.Fatalf("replica %s logged no address", p.id)
+	return ""
+}
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -194,7 +208,8 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 	for _, id := range []string{"r1", "r2", "r3"} {
 		reps[id] = startReplica(t, id, sb, g.dir, stateURL)
 	}
-	// ownedOnce: every parent owned by exactly one of the live replicas.
+	// ownedOnce: every parent owned by exactly one of the live replicas, the one it
+	// ranks first among them (the division settled).
 	ownedOnce := func(live ...string) func() (bool, string) {
 		return func() (bool, string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -207,8 +222,8 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 			for i := range parents {
 				o := a.Owners[fmt.Sprintf("p%02d", i)]
 				per[o]++
-				if !strings.Contains(" "+strings.Join(live, " ")+" ", " "+o+" ") {
-					return false, fmt.Sprintf("p%02d owned by %q; owners %v", i, o, per)
+				if p := fmt.Sprintf("p%02d", i); o != shard.Rank(p, live) {
+					return false, fmt.Sprintf("%s owned by %q, not by %s; owners %v", p, o, shard.Rank(p, live), per)
 				}
 			}
 			return true, ""
@@ -232,7 +247,11 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 			return false, err.Error()
 		}
 		if len(js) > 0 {
-			return false, fmt.Sprintf("%d journal(s) open: %s", len(js), js[0].Summary())
+			var open []string
+			for _, j := range js {
+				open = append(open, fmt.Sprintf("%s (parents %v)", j.Summary(), j.Parents))
+			}
+			return false, fmt.Sprintf("%d journal(s) open: %s", len(js), strings.Join(open, "; "))
 		}
 		return true, ""
 	}
@@ -245,6 +264,31 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 		per[o]++
 	}
 	t.Logf("division: %v", per)
+
+	// Each replica reports its share: /readyz, /metrics, and /status (what `tether
+	// watch status` shows) names the owner of every parent.
+	for _, id := range []string{"r1", "r2", "r3"} {
+		addr := reps[id].addr(t)
+		want := fmt.Sprintf("replica %s owns %d of %d parents", id, per[id], parents)
+		waitUntil(t, 10*time.Second, id+" /readyz", func() (bool, string) {
+			got := httpGet(t, "http://"+addr+"/readyz")
+			return strings.Contains(got, want), got
+		})
+		if got := httpGet(t, "http://"+addr+"/metrics"); !strings.Contains(got, fmt.Sprintf(`tether_owned_parents{replica="%s"} %d`, id, per[id])) {
+			t.Errorf("%s /metrics lacks tether_owned_parents = %d", id, per[id])
+		}
+	}
+	var status struct {
+		Parents map[string]struct{ Owner string } `json:"parents"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, "http://"+reps["r1"].addr(t)+"/status")), &status); err != nil {
+		t.Fatal(err)
+	}
+	for p, owner := range a.Owners {
+		if got := status.Parents[p].Owner; got != owner {
+			t.Errorf("r1's status says %s is owned by %q; etcd says %q", p, got, owner)
+		}
+	}
 
 	// The victim is killed at its first create of the next commit: its apply is
 	// running (the servers answer slowly), some of its changes done, others not.

@@ -70,6 +70,7 @@ type Replica struct {
 	owned     map[string]bool
 	handovers int  // parents taken after the first division, or released to another replica
 	balanced  bool // a first division was made: later claims are takeovers
+	holds     int  // reconciles running: owned parents are not released under them
 	lostCh    chan struct{}
 
 	cancel context.CancelFunc
@@ -370,8 +371,17 @@ func (r *Replica) balance(ctx context.Context) ([]string, error) {
 	var gained []string
 	// Release first, so a parent is never held by a replica that should let it go
 	// while the one it belongs to waits.
+	r.mu.Lock()
+	held := r.holds > 0
+	r.mu.Unlock()
 	for u, owner := range owners {
 		if owner != r.o.ID || want[u] {
+			continue
+		}
+		if held && slices.Contains(units, u) {
+			// A reconcile is running on what this replica owns: the parent goes when it
+			// ends, so the next owner observes it after this replica's last change,
+			// never a plan made while changes were still landing.
 			continue
 		}
 		k := r.key("owners", u)
@@ -425,6 +435,24 @@ func (r *Replica) balance(ctx context.Context) ([]string, error) {
 		r.log.Info("took parents", "parents", len(gained), "first", gained[0])
 	}
 	return gained, nil
+}
+
+// Hold keeps the owned parents from being released to other replicas until the
+// returned function is called (a reconcile running on them); a lost lease still drops
+// them at once. Parents not yet owned can still be claimed.
+func (r *Replica) Hold() func() {
+	r.mu.Lock()
+	r.holds++
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			r.holds--
+			r.mu.Unlock()
+			r.Nudge()
+		})
+	}
 }
 
 // Owned lists the parents this replica owns, sorted.

@@ -178,6 +178,8 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 		var cancel context.CancelFunc
 		ctx, cancel = r.Bind(ctx)
 		defer cancel()
+		// The parents this reconcile owns stay its own until it ends (see Hold).
+		defer r.Hold()()
 	}
 	fleet, ds, err := schema.Load(fleetPath)
 	if err != nil {
