@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,47 +38,16 @@ func replicaFleet(n, k int) string {
 	return b.String()
 }
 
-// callCounter counts the createacct calls the sandbox answered, per user, alone or
-// inside a batch (the whm provider creates and reads back in one batch).
-type callCounter struct {
-	mu      sync.Mutex
-	creates map[string]int
-	onCall  func(node, user string)
-}
-
-func (c *callCounter) call(node, fn string, args url.Values) {
-	if fn == "batch" {
-		for _, cmd := range args["command"] {
-			sub, q, _ := strings.Cut(cmd, "?")
-			if v, err := url.ParseQuery(q); err == nil {
-				c.call(node, sub, v)
-			}
-		}
-		return
-	}
-	if fn != "createacct" {
-		return
-	}
-	c.mu.Lock()
-	c.creates[args.Get("username")]++
-	f := c.onCall
-	c.mu.Unlock()
-	if f != nil {
-		f(node, args.Get("username"))
-	}
-}
-
-// twice lists users created more than once.
-func (c *callCounter) twice() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// createsTwice lists the parents whose sandbox served more createacct calls (alone
+// or inside a batch, sandbox.Calls) than accounts the fleet declares there (k each).
+func createsTwice(sbx *sandbox.Sandbox, parents, k int) []string {
 	var out []string
-	for u, n := range c.creates {
-		if n > 1 {
-			out = append(out, fmt.Sprintf("%s ×%d", u, n))
+	for i := range parents {
+		p := fmt.Sprintf("p%02d", i)
+		if n := sbx.Calls(p)["createacct"]; n > k {
+			out = append(out, fmt.Sprintf("%s: %d createacct for %d accounts", p, n, k))
 		}
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -181,9 +147,8 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 	// The sandbox is served by this process, so the replicas (other processes) share
 	// it and every call they make is counted here.
 	sb := filepath.Join(t.TempDir(), "sandbox")
-	counter := &callCounter{creates: map[string]int{}}
 	sbx, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: sb, Fleet: fleet, TaskDelay: 5 * time.Millisecond,
-		FlushInterval: 20 * time.Millisecond, OnCall: counter.call})
+		FlushInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,30 +262,32 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if dup := createsTwice(sbx, parents, 1); len(dup) > 0 {
+		t.Fatalf("after the first commit: %v", dup)
+	}
 	victim := "r2"
-	killed := make(chan string, 1)
-	var once sync.Once
-	counter.mu.Lock()
-	counter.onCall = func(node, user string) {
-		if strings.HasSuffix(user, "x2") && a.Owners[node] == victim {
-			once.Do(func() {
-				reps[victim].cmd.Process.Signal(syscall.SIGKILL)
-				killed <- user
-			})
+	var mine []string
+	for p, o := range a.Owners {
+		if o == victim {
+			mine = append(mine, p)
 		}
 	}
-	counter.mu.Unlock()
 	g.write("fleet/fleet.yaml", replicaFleet(parents, 2))
 	g.commit("a second account on every parent", nil)
 	var first string
-	select {
-	case first = <-killed:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the victim never started applying the second commit")
-	}
+	waitUntil(t, 60*time.Second, "the victim starts applying the second commit", func() (bool, string) {
+		for _, p := range mine {
+			if sbx.Calls(p)["createacct"] > 1 {
+				first = p
+				return true, ""
+			}
+		}
+		return false, "no second createacct on " + strings.Join(mine, ",")
+	})
+	reps[victim].cmd.Process.Signal(syscall.SIGKILL)
 	kill := time.Now()
 	<-reps[victim].done
-	t.Logf("killed %s with SIGKILL at its create of %s", victim, first)
+	t.Logf("killed %s with SIGKILL once its create on %s was answered", victim, first)
 
 	waitUntil(t, 60*time.Second, "the two others own every parent once", ownedOnce("r1", "r3"))
 	takeover := time.Since(kill)
@@ -333,7 +300,7 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 	}
 	t.Logf("after SIGKILL: parents owned again in %s, fleet converged in %s (replica TTL 3s, lock TTL 3s)",
 		takeover.Round(100*time.Millisecond), convergedAfter.Round(100*time.Millisecond))
-	if dup := counter.twice(); len(dup) > 0 {
+	if dup := createsTwice(sbx, parents, 2); len(dup) > 0 {
 		t.Errorf("accounts created more than once: %v", dup)
 	}
 }

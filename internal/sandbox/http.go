@@ -247,9 +247,6 @@ func (n *node) serveAPI(w http.ResponseWriter, r *http.Request, fn string) {
 	}
 	c := &call{n: n, ctx: r.Context(), fn: fn, args: r.Form, user: user, acls: acls, persona: r.Form.Get("api.persona"), tokenHash: hash}
 	data, err := c.dispatch()
-	if f := n.sb.opts.OnCall; f != nil {
-		f(n.name, fn, r.Form)
-	}
 	writeJSON(w, c.envelope(data, err))
 }
 

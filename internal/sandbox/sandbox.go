@@ -18,7 +18,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,10 +58,6 @@ type Options struct {
 	// DNSKeys are TSIG keys (name → base64 secret) every node's nameserver requires
 	// for UPDATE and AXFR; none means unsigned UPDATE and AXFR are accepted.
 	DNSKeys map[string]string
-	// OnCall, when set, sees every authenticated WHM API call as it is answered
-	// (node, function, arguments): tests count what reached the servers, e.g. that no
-	// change was applied twice.
-	OnCall func(node, fn string, args url.Values)
 }
 
 // Endpoints is the content of endpoints.json: how to reach each node.
