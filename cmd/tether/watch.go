@@ -64,7 +64,14 @@ Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR w
 (export the same for CLI applies, so the two never write to one parent at once), else
 in --state-dir/state, or with --sandbox where a CLI command given the same
 --sandbox-state keeps it. With --sandbox the daemon serves its sandbox to other
-commands for as long as it runs.`,
+commands for as long as it runs.
+
+With --state etcd://… (or $TETHER_STATE) the daemon is one replica among those sharing
+that etcd: the replicas divide the fleet's parents (each owned by one live replica, on
+a lease of --replica-ttl), each reconciling only its own; a replica that dies loses its
+parents within the TTL and the others take them over, one cut off from etcd stops
+applying after half of it. /readyz, /metrics and "tether watch status" show who owns
+what (docs/etcd.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if wf.repo == "" {
