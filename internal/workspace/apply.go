@@ -158,6 +158,7 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		State:         w.State,
 		Locks:         w.locks(prev),
 		LockWait:      o.LockWait,
+		Reread:        w.Reread(),
 		ChangeTimeout: changeTimeout,
 		Retry:         o.Retry,
 		Events:        events,
