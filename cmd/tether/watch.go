@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,10 +14,13 @@ import (
 
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/notify"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/shard"
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/internal/workspace"
+	"github.com/tether-dev/tether/providers"
 )
 
 func init() { subcommands = append(subcommands, newWatchCmd) }
@@ -33,7 +37,10 @@ type watchFlags struct {
 	sshKey             string
 	perNode            int
 	logLevel           string
+	replicaID          string
+	replicaTTL         time.Duration
 	once               bool
+	notifyFile         string
 }
 
 func newWatchCmd(c *cli) *cobra.Command {
@@ -60,7 +67,14 @@ Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR w
 (export the same for CLI applies, so the two never write to one parent at once), else
 in --state-dir/state, or with --sandbox where a CLI command given the same
 --sandbox-state keeps it. With --sandbox the daemon serves its sandbox to other
-commands for as long as it runs.`,
+commands for as long as it runs.
+
+With --state etcd://… (or $TETHER_STATE) the daemon is one replica among those sharing
+that etcd: the replicas divide the fleet's parents (each owned by one live replica, on
+a lease of --replica-ttl), each reconciling only its own; a replica that dies loses its
+parents within the TTL and the others take them over, one cut off from etcd stops
+applying after half of it. /readyz, /metrics and "tether watch status" show who owns
+what (docs/etcd.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if wf.repo == "" {
@@ -90,14 +104,31 @@ commands for as long as it runs.`,
 			if !gitsource.IsRemote(wf.repo) {
 				local = wf.repo
 			}
-			run := c.daemon(wf, logger)
+			// With etcd, this daemon is one replica of those sharing it; a parent taken
+			// over is reconciled at once (d is set before the replica can gain any).
+			var d *watch.Daemon
+			replica, leave, err := workspace.JoinReplicas(ctx, wf.state, shard.Options{ID: wf.replicaID, TTL: wf.replicaTTL, Logger: logger,
+				Gained: func([]string) { d.Resync("takeover") }})
+			if err != nil {
+				return err
+			}
+			defer leave()
+			notifier, err := wf.notifier(logger)
+			if err != nil {
+				return err
+			}
+			run := c.daemon(wf, logger, notifier, replica)
 			defer run.Close()
-			d, err := watch.New(watch.Config{
+			cfg := watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
 				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv), HookOpen: wf.hookOpen,
 				Runner: run, Notify: run.Notify, Logger: logger,
-			})
-			if err != nil {
+			}
+			if replica != nil {
+				cfg.Ownership, cfg.Annotate = replica, ownersOf(replica)
+				logger.Info("replica joined", "replica", replica.ID(), "ttl", replica.TTL().String())
+			}
+			if d, err = watch.New(cfg); err != nil {
 				return err
 			}
 			if wf.once {
@@ -120,8 +151,11 @@ commands for as long as it runs.`,
 	f.BoolVar(&wf.hookOpen, "hook-open", false, "let /hook take requests without credentials when no hook secret is set (refused unless --listen is a loopback address)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
+	f.StringVar(&wf.notifyFile, "notify-urls-file", "", "a private file of notification service URLs, one a line (slack://, teams://, matrix://, discord://, smtp://, generic+https://, … as shoutrrr spells them); else $"+notifyURLsEnv)
 	f.BoolVar(&wf.once, "once", false, "run one round (the branch's newest commit checked, planned, applied; status written) and exit: 0 when it is in force with every change done")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
+	f.StringVar(&wf.replicaID, "replica-id", "", "with --state etcd://…: this daemon's name among the replicas dividing the parents (default HOST-PID)")
+	f.DurationVar(&wf.replicaTTL, "replica-ttl", shard.DefaultTTL, "with --state etcd://…: the replica's lease; a replica that dies loses its parents within it, one cut off from etcd stops applying after half of it")
 	wf.connFlags.register(cmd)
 	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false), newWatchStatusCmd())
 	return cmd
@@ -159,11 +193,31 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 	return cmd
 }
 
+// ownersOf fills each parent's owner in the status from etcd, so `tether watch status`
+// on any replica shows which replica owns what.
+func ownersOf(r *shard.Replica) func(*watch.Status) {
+	return func(s *watch.Status) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a, err := r.Assignment(ctx)
+		if err != nil {
+			return // the status still says what this replica knows; owners are extra
+		}
+		for p, owner := range a.Owners {
+			if s.Parents[p] == nil {
+				s.Parents[p] = &watch.ParentStatus{}
+			}
+			s.Parents[p].Owner = owner
+		}
+	}
+}
+
 // daemon is the reconcile the watch flags ask for: workspace.Apply, the pipeline of
 // `tether apply`, with the daemon's state.
-func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
+func (c *cli) daemon(wf watchFlags, logger *slog.Logger, notifier *notify.Notifier, replica *shard.Replica) *workspace.Daemon {
 	return workspace.NewDaemon(workspace.DaemonOptions{
-		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
+		Notifier: notifier,
+		Path:     wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
 		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
 		Session: func(o *session.Options) {
 			o.StrictSecrets, o.TaskTimeout = wf.strict, wf.taskTimeout
@@ -172,6 +226,32 @@ func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
 				c.session(o)
 			}
 		},
-		Logger: logger,
+		Logger:  logger,
+		Replica: replica,
 	})
+}
+
+// notifyURLsEnv holds notification service URLs when --notify-urls-file is not given.
+const notifyURLsEnv = "TETHER_NOTIFY_URLS"
+
+// notifier reads the notification services from --notify-urls-file or $TETHER_NOTIFY_URLS
+// (their URLs hold secrets: never a flag's value) and checks them; nil when none.
+func (wf watchFlags) notifier(logger *slog.Logger) (*notify.Notifier, error) {
+	ref := providers.SecretRef{Env: notifyURLsEnv, File: wf.notifyFile, What: "notification URLs"}
+	if wf.notifyFile != "" {
+		ref.Env = ""
+	} else if os.Getenv(notifyURLsEnv) == "" {
+		return nil, nil
+	}
+	res := providers.SecretResolver{Strict: wf.strict, Warn: func(msg string) { logger.Warn(msg) }}
+	list, err := res.Resolve(ref)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	n, err := notify.New(notify.ParseURLs(list))
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	logger.Info("notifications", "services", n.Services())
+	return n, nil
 }

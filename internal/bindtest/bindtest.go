@@ -230,7 +230,7 @@ func (n *Named) start(bin string, zones map[string]string, timeout time.Duration
 	n.cmd.Dir = n.Dir
 	n.cmd.Stdout = logf
 	n.cmd.Stderr = logf
-	testproc.OwnGroup(n.cmd)
+	testproc.Prepare(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", bin, err)
