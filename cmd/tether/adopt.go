@@ -54,6 +54,7 @@ refused with the reason (nothing is adopted then). Nothing is ever adopted silen
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&path, "fleet", ".", "the fleet's file or folder")
+	cmd.ValidArgsFunction = fleetNames("fleet", addresses)
 	cmd.Flags().BoolVar(&all, "all", false, "adopt every adoptable object")
 	return cmd
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,28 +68,14 @@ func tether(t *testing.T, ctx context.Context, stdin string, args ...string) res
 func tetherWith(t *testing.T, c *cli, ctx context.Context, stdin string, args ...string) result {
 	t.Helper()
 	root := newRoot(c)
-	for _, rw := range argRewriters {
-		args = rw(args)
-	}
-	root.SetArgs(args)
 	// Synchronised: a command has several loggers on stderr (the session's, the
 	// apply's progress), each locking only itself, as an *os.File needs no more.
 	var out, errb syncBuffer
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	root.SetIn(strings.NewReader(stdin))
-	err := root.ExecuteContext(ctx)
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.code
-	default:
-		r.code = 1
-		r.stderr += "Error: " + err.Error() + "\n"
-	}
-	return r
+	code := runCommand(ctx, root, args)
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }
 
 // env is a fleet copied into a temporary folder, with its sandbox state beside it.
@@ -447,14 +432,6 @@ func TestApplyRefusedWhileParentLocked(t *testing.T) {
 	// The lock is free: now the journal is an unfinished apply's, and this one says so
 	// and finishes it.
 	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete!", "did not finish", "finishes it")
-}
-
-func TestSingleDashOut(t *testing.T) {
-	got := singleDashOut([]string{"plan", "-out", "f", "-out=g", "--out", "h", "--", "-out"})
-	want := []string{"plan", "--out", "f", "--out=g", "--out", "h", "--", "-out"}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("%v", got)
-	}
 }
 
 // TestQuickstartConverges is the README's first command: the quickstart applied on a

@@ -65,7 +65,7 @@ member and name. Exit 1 on any mismatch.`,
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlag(cmd, &format, "text", "json")
 	return cmd
 }
 
@@ -138,6 +138,7 @@ a one-change plan that is printed, then applied.`,
 	}
 	cmd.Flags().StringVar(&path, "fleet", ".", "the fleet's file or folder")
 	cmd.Flags().BoolVar(&cf.sandbox, "sandbox", false, "the member belongs to the sandbox's fleet")
+	cmd.ValidArgsFunction = fleetNames("fleet", memberNames)
 	cmd.Flags().StringVar(&cf.sandboxState, "sandbox-state", "", "the sandbox's state folder (default .tether/sandbox next to the fleet)")
 	return cmd
 }

@@ -51,10 +51,8 @@ func TestExamplesUseRealFlags(t *testing.T) {
 			t.Errorf("%s: no tether command found", f)
 		}
 		for _, args := range cmds {
-			for _, rw := range argRewriters {
-				args = rw(args)
-			}
 			root := newRoot(testCLI())
+			args = normaliseFlags(root, args)
 			cmd, rest, err := root.Find(args)
 			if err != nil {
 				t.Errorf("%s: tether %s: %v", f, strings.Join(args, " "), err)

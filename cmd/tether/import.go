@@ -120,8 +120,9 @@ refused without --force.`,
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&outDir, "out", "imported", "folder to write the fleet to")
-	cmd.Flags().StringVar(&format, "format", "yaml", "output format: yaml or cue")
+	formatFlag(cmd, &format, "yaml", "cue")
 	cmd.Flags().StringVar(&splitBy, "split-by", "", "parent: write one file per parent (fleet.* for the rest) instead of a single fleet file")
+	completeValues(cmd, "split-by", "parent")
 	cmd.Flags().BoolVar(&force, "force", false, "write into an --out folder that already holds fleet files (overwriting the ones import writes)")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "record every imported object in Tether's inventory (as tether adopt --all on --out), so that pruning may later remove what leaves the fleet")
 	return cmd

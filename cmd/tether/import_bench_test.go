@@ -112,10 +112,7 @@ func newBenchFleet(b *testing.B, parents int) *benchFleet {
 func runBench(b *testing.B, want int, args ...string) result {
 	b.Helper()
 	root := newRoot(testCLI())
-	for _, rw := range argRewriters {
-		args = rw(args)
-	}
-	root.SetArgs(args)
+	root.SetArgs(normaliseFlags(root, args))
 	var out, errb bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errb)

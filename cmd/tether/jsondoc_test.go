@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/internal/dnsverify"
+	"github.com/tether-dev/tether/internal/version"
 	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/reconciler/planfile"
@@ -122,7 +123,15 @@ func referenceDocs(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string][]byte{"plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj}
+	ej, err := json.Marshal(errorJSON{Errors: []errorItem{{Rule: "TETHER-R01", File: "f", Line: 1, Column: 2, Message: "m", Fix: "f"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verj, err := json.Marshal(version.Info{Version: "v", Commit: "c", Modified: true, Date: "d", GoVersion: "g", Platform: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{"plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj, "error": ej, "version": verj}
 }
 
 // sameShape compares the field names of two JSON values, object by object; lists

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -45,6 +46,9 @@ type cli struct {
 	importEvery time.Duration
 	// terminal reports whether a stream is a terminal.
 	terminal func(any) bool
+	// noColor is --no-color; logFormat is --log-format (text or json).
+	noColor   bool
+	logFormat string
 }
 
 func defaultCLI() *cli {
@@ -65,10 +69,6 @@ func (c *cli) sessionOptions(o session.Options) session.Options {
 	}
 	return o
 }
-
-// argRewriters adjust the raw arguments before cobra parses them, for the few
-// contract spellings pflag cannot express (Terraform's single-dash `-out FILE`).
-var argRewriters []func([]string) []string
 
 // exitError ends the process with a code without printing anything more: the command
 // has already reported what happened.
@@ -93,6 +93,9 @@ accounts, resellers and DNS clusters — from CUE or YAML kept in a git reposito
 		Version: version.Get().String(),
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
+	root.PersistentFlags().BoolVar(&c.noColor, "no-color", false, "print no colours (also when NO_COLOR is set; colours are only ever used on a terminal)")
+	root.PersistentFlags().StringVar(&c.logFormat, "log-format", "text", "how progress and logs are written to stderr off a terminal: text (one readable line per change) or json (one JSON object per line, for machines)")
+	completeValues(root, "log-format", "text", "json")
 	for _, sub := range subcommands {
 		root.AddCommand(sub(c))
 	}
@@ -109,12 +112,16 @@ func main() {
 // run executes the command line and returns the exit code: 0 success (or no changes),
 // 1 error, 2 changes present (plan --detailed-exitcode).
 func run(c *cli, args []string) int {
-	root := newRoot(c)
-	for _, rw := range argRewriters {
-		args = rw(args)
-	}
-	root.SetArgs(args)
-	err := root.Execute()
+	return runCommand(context.Background(), newRoot(c), args)
+}
+
+// runCommand runs args on root (from newRoot, its streams set) and returns the exit code.
+// Single-dash long flags are normalised first. An error the command did not report
+// itself is written as the command was asked: an errorJSON document on stdout under
+// --format json, else "Error: …" on stderr; redacted either way.
+func runCommand(ctx context.Context, root *cobra.Command, args []string) int {
+	root.SetArgs(normaliseFlags(root, args))
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
@@ -122,6 +129,9 @@ func run(c *cli, args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "Error:", redact.Text(err.Error()))
+	if wantsJSON(cmd) && writeErrorJSON(cmd.OutOrStdout(), err) == nil {
+		return 1
+	}
+	fmt.Fprintln(root.ErrOrStderr(), "Error:", redact.Text(err.Error()))
 	return 1
 }

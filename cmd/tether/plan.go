@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,28 +18,7 @@ import (
 	"github.com/tether-dev/tether/schema"
 )
 
-func init() {
-	subcommands = append(subcommands, newPlanCmd)
-	argRewriters = append(argRewriters, singleDashOut)
-}
-
-// singleDashOut accepts Terraform's `-out FILE` and `-out=FILE` (the DESIGN.md
-// contract) by spelling them the way pflag parses long flags.
-func singleDashOut(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		switch {
-		case a == "--":
-			copy(out[i:], args[i:])
-			return out
-		case a == "-out" || strings.HasPrefix(a, "-out="):
-			out[i] = "-" + a
-		default:
-			out[i] = a
-		}
-	}
-	return out
-}
+func init() { subcommands = append(subcommands, newPlanCmd) }
 
 // connFlags are the flags of every command that talks to the fleet.
 type connFlags struct {
@@ -83,7 +61,8 @@ func (c *cli) sessionOptionsFor(cmd *cobra.Command, path string, cf connFlags) s
 // command with exit 1; any other error is returned as it is.
 func reportInvalid(cmd *cobra.Command, err error) error {
 	var inv *workspace.Invalid
-	if !errors.As(err, &inv) {
+	if !errors.As(err, &inv) || wantsJSON(cmd) {
+		// Under --format json, runCommand writes the diagnostics as errorJSON.
 		return err
 	}
 	for _, d := range inv.Diagnostics {
@@ -111,6 +90,9 @@ func (c *cli) open(ctx context.Context, cmd *cobra.Command, path string, cf conn
 	return w, nil
 }
 
+// planFormats are what plan and show write.
+var planFormats = []string{"text", "json", "markdown"}
+
 func newPlanCmd(c *cli) *cobra.Command {
 	var (
 		cf       connFlags
@@ -133,10 +115,8 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 --detailed-exitcode, 1 an error (an invalid fleet, a server that could not be read).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch format {
-			case "text", "json", "markdown":
-			default:
-				return fmt.Errorf("--format %q: want text, json or markdown", format)
+			if err := checkFormat(format, planFormats...); err != nil {
+				return err
 			}
 			path := "."
 			if len(args) == 1 {
@@ -181,7 +161,7 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json or markdown")
+	formatFlag(cmd, &format, planFormats...)
 	cmd.Flags().StringVar(&out, "out", "", "save the plan to FILE (also spelled -out FILE)")
 	cmd.Flags().StringVar(&gitBase, "git-base", "", "show first what changed in the fleet files since this git ref (a pull request's base, e.g. origin/main)")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/reconciler/desired"
@@ -71,7 +70,7 @@ func (c *cli) renderPlan(w io.Writer, p *plan.Plan, format string) error {
 	case "markdown":
 		err = render.Markdown(w, p, render.MarkdownOptions{})
 	default:
-		err = render.Text(w, p, render.TextOptions{Color: c.terminal(w) && os.Getenv("NO_COLOR") == ""})
+		err = render.Text(w, p, render.TextOptions{Color: c.color(w)})
 	}
 	if err != nil {
 		return fmt.Errorf("render the plan: %w", err)

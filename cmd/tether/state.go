@@ -120,5 +120,11 @@ func newStateUnlockCmd(c *cli) *cobra.Command {
 	}
 	sf.register(cmd)
 	cmd.Flags().BoolVar(&yes, "yes", false, "break the lock without asking")
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveDefault // FLEET: a path
+		}
+		return fleetNames("", nodeNames(true))(cmd, args, toComplete)
+	}
 	return cmd
 }

@@ -30,8 +30,8 @@ contacted. Prints a one-line summary and exits 0 when the fleet is valid; otherw
 prints one line per problem, FILE:LINE:COL: RULE: message (fix), and exits 1.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "text" && format != "json" {
-				return fmt.Errorf("--format %q: want text or json", format)
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
 			}
 			path := "."
 			if len(args) == 1 {
@@ -76,7 +76,7 @@ prints one line per problem, FILE:LINE:COL: RULE: message (fix), and exits 1.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlag(cmd, &format, "text", "json")
 	return cmd
 }
 

@@ -35,6 +35,6 @@ what the Go toolchain recorded (a build from a work tree says "(devel)" and its 
 			}
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlag(cmd, &format, "text", "json")
 	return cmd
 }

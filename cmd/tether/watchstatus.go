@@ -26,8 +26,8 @@ every round), or with --url asks the running daemon's /status endpoint
 folder itself, so it is current even while the daemon is down.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "text" && format != "json" {
-				return fmt.Errorf("--format %q: want text or json", format)
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
 			}
 			var s watch.Status
 			var err error
@@ -50,7 +50,7 @@ folder itself, so it is current even while the daemon is down.`,
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".tether/watch", "the daemon's --state-dir")
 	cmd.Flags().StringVar(&url, "url", "", "ask the running daemon instead: its --listen address as http://HOST:PORT")
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlag(cmd, &format, "text", "json")
 	return cmd
 }
 
