@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"strings"
 	"time"
@@ -36,6 +35,7 @@ type applyFlags struct {
 	changeTimeout time.Duration
 	noVerify      bool
 	fleet         string
+	format        string
 }
 
 func newApplyCmd(c *cli) *cobra.Command {
@@ -80,6 +80,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 		},
 	}
 	af.register(cmd)
+	formatFlag(cmd, &af.format, "text", "json")
 	cmd.Flags().BoolVar(&af.autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	cmd.Flags().BoolVar(&af.allowDataLoss, "allow-data-loss", false, "allow changes that lose data (forced dedistribution from a lost child)")
 	cmd.Flags().BoolVar(&af.force, "force", false, "allow a plan that removes more than policy.maxRemovePercent of a parent's accounts")
@@ -95,6 +96,10 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 // apply runs workspace.Apply, the pipeline the watch daemon runs too, and says on
 // the terminal what it does: the plan, the gates, the question, the outcome.
 func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af applyFlags) error {
+	if err := checkFormat(af.format, "text", "json"); err != nil {
+		return err
+	}
+	asJSON := af.format == "json"
 	o := c.applyOptions(cmd, af)
 	if planfile.Is(path) {
 		saved, err := planfile.Read(path)
@@ -104,7 +109,9 @@ func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af app
 		o.Saved, o.SavedPath = saved, path
 		o.Confirm = nil // a saved plan was reviewed when it was made
 		o.Planned = func(p *plan.Plan) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (%s).\n", o.SavedPath, render.SummaryLine(p))
+			if !asJSON {
+				fmt.Fprintf(cmd.OutOrStdout(), "Applying the saved plan %s (%s).\n", o.SavedPath, render.SummaryLine(p))
+			}
 			return nil
 		}
 		path = saved.Fleet.Path
@@ -116,6 +123,12 @@ func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af app
 		}
 	} else if af.fleet != "" {
 		return fmt.Errorf("--fleet goes with a saved plan (tether apply PLANFILE --fleet PATH); to apply a fleet, give its path")
+	} else if asJSON && !af.autoApprove {
+		return fmt.Errorf("--format json cannot ask for confirmation: add --auto-approve, or apply a saved plan (tether plan -out FILE, then tether apply FILE --format json)")
+	}
+	if asJSON {
+		// The document says what was planned; the text plan would spoil stdout.
+		o.Planned = func(*plan.Plan) error { return nil }
 	}
 	w, err := c.open(ctx, cmd, path, af.connFlags)
 	if err != nil {
@@ -124,6 +137,9 @@ func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af app
 	defer w.Close()
 	res, err := w.Apply(ctx, o)
 	var gated *workspace.Gated
+	if errors.As(err, &gated) && asJSON {
+		return gatedJSON(cmd.OutOrStdout(), gated)
+	}
 	if errors.As(err, &gated) {
 		fmt.Fprintln(cmd.ErrOrStderr(), "Error:", gated.Err)
 		var se *reconciler.SafetyError
@@ -135,6 +151,9 @@ func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af app
 			}
 		}
 		return exitError{code: 1}
+	}
+	if asJSON && (res.Result != nil || err == nil) {
+		return c.reportApplyJSON(ctx, cmd.OutOrStdout(), w, res, err, af.noVerify)
 	}
 	if res.Result == nil {
 		if err != nil {
@@ -268,9 +287,14 @@ func incomplete(cmd *cobra.Command, p *plan.Plan) error {
 // events shows the engine's progress on stderr (a line on a terminal, logs
 // elsewhere) and tells c.events too.
 func (c *cli) events(errw io.Writer) func(engine.Event) {
-	show := progress.Log(c.newLogger(errw))
-	if f, ok := errw.(*os.File); ok && c.terminal(f) {
-		show = progress.NewLine(f).Event
+	var show func(engine.Event)
+	switch {
+	case c.terminal(errw):
+		show = progress.NewLine(errw).Event
+	case c.logFormat == "json":
+		show = progress.Log(c.newLogger(errw))
+	default:
+		show = progress.Plain(errw)
 	}
 	if hook := c.onEvent; hook != nil {
 		return func(ev engine.Event) { show(ev); hook(ev) }

@@ -166,7 +166,9 @@ func TestApplyConvergesAndSecondPlanIsEmpty(t *testing.T) {
 		t.Fatal("plan wrote an inventory")
 	}
 	r = e.run(t, "apply", "--auto-approve", e.fleet)
-	expect(t, r, 0, "Apply complete! 7 created, 0 changed, 0 removed.", `"msg":"change applied"`)
+	// Off a terminal: one readable line per change (and JSON with --log-format json,
+	// TestApplyLogFormatJSON).
+	expect(t, r, 0, "Apply complete! 7 created, 0 changed, 0 removed.", "✓ create account.alice on web1 (", "Applied 7 of 7 change(s): 0 failed, 0 skipped.")
 	eps, err := sandbox.ReadEndpoints(e.sandbox)
 	if err != nil {
 		t.Fatal(err)
@@ -481,4 +483,14 @@ func TestSavedPlanAppliedFromAnotherCheckout(t *testing.T) {
 	}
 	expect(t, e.run(t, "apply", saved, "--fleet", moved), 0, "Applying the saved plan", "Apply complete!")
 	expect(t, e.run(t, "plan", "--detailed-exitcode", moved), 0)
+}
+
+func TestApplyLogFormatJSON(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, "apply", "--auto-approve", "-log-format", "json", e.fleet)
+	expect(t, r, 0, "Apply complete! 7 created", `"msg":"change applied"`, `"address":"account.alice"`)
+	if strings.Contains(r.stderr, "✓ ") {
+		t.Errorf("text lines under --log-format json:\n%s", r.stderr)
+	}
+	expect(t, e.run(t, "plan", "--log-format", "yaml", e.fleet), 1, `--log-format "yaml": want text or json`)
 }

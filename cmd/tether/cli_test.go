@@ -222,3 +222,37 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyJSON(t *testing.T) {
+	e := newEnv(t)
+	decode := func(r result) applyJSON {
+		t.Helper()
+		var doc applyJSON
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatalf("stdout is not one apply document: %v\n%s\nstderr:\n%s", err, r.stdout, r.stderr)
+		}
+		return doc
+	}
+	r := e.run(t, "apply", "--format", "json", e.fleet)
+	expect(t, r, 1, `"errors"`, "add --auto-approve")
+
+	r = e.run(t, "apply", "-auto-approve", "-format=json", e.fleet)
+	doc := decode(r)
+	if r.code != 0 || !doc.Converged || !doc.Complete || doc.Created != 7 || len(doc.Changes) != 7 || doc.Summary != "Apply complete!" {
+		t.Fatalf("exit %d, document %+v", r.code, doc)
+	}
+	for _, c := range doc.Changes {
+		if c.Status != "done" || c.Address == "" || c.Target == "" || c.Error != "" {
+			t.Errorf("change %+v", c)
+		}
+	}
+	if !strings.Contains(r.stderr, "✓ create account.alice on web1") {
+		t.Errorf("progress is not on stderr:\n%s", r.stderr)
+	}
+	doc = decode(e.run(t, "apply", "-auto-approve", "-format=json", e.fleet))
+	if doc.Summary != "Apply complete! Nothing to change." || len(doc.Changes) != 0 || doc.Errors == nil {
+		t.Errorf("second apply: %+v", doc)
+	}
+}

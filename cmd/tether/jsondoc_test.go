@@ -131,7 +131,11 @@ func referenceDocs(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string][]byte{"plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj, "error": ej, "version": verj}
+	aj, err := json.Marshal(applyJSON{Changes: []applyChangeJSON{{ID: "account.alice/create"}}, Errors: []string{}, DNS: &workspace.VerifyReport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{"apply": aj, "plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj, "error": ej, "version": verj}
 }
 
 // sameShape compares the field names of two JSON values, object by object; lists

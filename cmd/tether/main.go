@@ -86,15 +86,16 @@ accounts, resellers and DNS clusters — from CUE or YAML kept in a git reposito
 		SilenceErrors: true,
 		// The locks a command takes name it ("tether apply"), whatever the binary is
 		// called or how it was started.
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SetContext(state.WithHolder(cmd.Context(), state.Holder{Command: cmd.CommandPath()}))
+			return c.checkLogFormat()
 		},
 		// --version prints what `tether version` prints.
 		Version: version.Get().String(),
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().BoolVar(&c.noColor, "no-color", false, "print no colours (also when NO_COLOR is set; colours are only ever used on a terminal)")
-	root.PersistentFlags().StringVar(&c.logFormat, "log-format", "text", "how progress and logs are written to stderr off a terminal: text (one readable line per change) or json (one JSON object per line, for machines)")
+	root.PersistentFlags().StringVar(&c.logFormat, "log-format", "", "how progress and logs are written to stderr off a terminal: text (one readable line per change; the default, but for watch) or json (one JSON object per line, for machines; watch's default)")
 	completeValues(root, "log-format", "text", "json")
 	for _, sub := range subcommands {
 		root.AddCommand(sub(c))

@@ -78,12 +78,25 @@ func (c *cli) renderPlan(w io.Writer, p *plan.Plan, format string) error {
 	return nil
 }
 
-// newLogger writes structured logs to stderr: text on a terminal, JSON elsewhere (CI
-// and journald parse it). Every attribute goes through redact, so no log site can
-// write a URL's credentials.
+// newLogger writes logs to stderr: warnings and errors as text on a terminal; off a
+// terminal, text lines (key=value) or, with --log-format json, one JSON object a line
+// for machines. Every attribute goes through redact, so no log site can write a URL's
+// credentials.
 func (c *cli) newLogger(w io.Writer) *slog.Logger {
 	if c.terminal(w) {
 		return slog.New(slog.NewTextHandler(w, redact.Options(slog.LevelWarn)))
 	}
-	return slog.New(slog.NewJSONHandler(w, redact.Options(nil)))
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, redact.Options(nil)))
+	}
+	return slog.New(slog.NewTextHandler(w, redact.Options(nil)))
+}
+
+// checkLogFormat refuses a --log-format no command writes.
+func (c *cli) checkLogFormat() error {
+	switch c.logFormat {
+	case "", "text", "json":
+		return nil
+	}
+	return fmt.Errorf("--log-format %q: want text or json", c.logFormat)
 }

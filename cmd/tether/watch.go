@@ -86,7 +86,12 @@ what (docs/etcd.md).`,
 			if err := level.UnmarshalText([]byte(wf.logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", wf.logLevel)
 			}
+			// JSON unless --log-format text: the daemon's log is read by journald and
+			// log collectors.
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), redact.Options(level)))
+			if c.logFormat == "text" {
+				logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), redact.Options(level)))
+			}
 			src, err := gitsource.Open(ctx, gitsource.Options{Repo: wf.repo, Ref: wf.branch, Path: wf.path,
 				CacheDir: filepath.Join(wf.stateDir, "repo"), SSHKeyFile: wf.sshKey, Lazy: true})
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,4 +109,35 @@ func (l *Line) draw(ev engine.Event, now time.Time) {
 	text += fmt.Sprintf(" · %s", now.Sub(l.start).Round(100*time.Millisecond))
 	l.lastText = text
 	fmt.Fprintf(l.w, "\r\033[K%s", text)
+}
+
+// Plain writes one readable line per change that finished, failed, was skipped or
+// will be retried, for CI logs and pipes: no cursor movement, no JSON. Starts are not
+// written (a line each would double a long log), and neither is each change an
+// interruption leaves not started: the apply's report counts those.
+func Plain(w io.Writer) func(engine.Event) {
+	var mu sync.Mutex
+	return func(ev engine.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		c := ev.Change
+		switch ev.Kind {
+		case engine.EventBegin:
+			fmt.Fprintf(w, "Applying %d change(s).\n", ev.Total)
+		case engine.EventDone:
+			fmt.Fprintf(w, "✓ %s %s on %s (%s) [%d/%d]\n", c.Action, c.Address, c.Target, ev.Elapsed.Round(time.Millisecond), ev.Done+ev.Failed+ev.Skipped, ev.Total)
+		case engine.EventFailed:
+			fmt.Fprintf(w, "✗ %s %s on %s: %v [%d/%d]\n", c.Action, c.Address, c.Target, ev.Err, ev.Done+ev.Failed+ev.Skipped, ev.Total)
+		case engine.EventSkipped:
+			fmt.Fprintf(w, "- %s %s: %v\n", c.Action, c.Address, ev.Err)
+		case engine.EventRetry:
+			fmt.Fprintf(w, "↻ %s %s on %s: attempt %d failed, retrying in %s: %v\n", c.Action, c.Address, c.Target, ev.Attempt, ev.Wait, ev.Err)
+		case engine.EventInterrupted:
+			fmt.Fprintf(w, "Interrupted: starting nothing new, waiting for %d running change(s).\n", ev.Running)
+		case engine.EventLockLost:
+			fmt.Fprintf(w, "The lock of parent(s) %s was lost: starting nothing new there.\n", strings.Join(ev.Parents, ", "))
+		case engine.EventEnd:
+			fmt.Fprintf(w, "Applied %d of %d change(s): %d failed, %d skipped.\n", ev.Done, ev.Total, ev.Failed, ev.Skipped)
+		}
+	}
 }

@@ -70,3 +70,25 @@ func TestLineKeepsFailuresOnScreen(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainWritesOneLinePerOutcome(t *testing.T) {
+	var buf bytes.Buffer
+	emit := Plain(&buf)
+	for _, ev := range events() {
+		emit(ev)
+	}
+	want := []string{
+		"Applying 3 change(s).",
+		"↻ create account.a on web1: attempt 1 failed, retrying in 1s: 503",
+		"✗ create account.a on web1: boom [1/3]",
+		"- create account.a: skipped: it depends on x",
+		"✓ create account.a on web1 (20ms) [3/3]",
+		"Applied 1 of 3 change(s): 1 failed, 1 skipped.",
+	}
+	if got := strings.Split(strings.TrimSpace(buf.String()), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(buf.String(), "\033") || strings.Contains(buf.String(), "\r") {
+		t.Error("plain output moves the cursor")
+	}
+}
