@@ -256,3 +256,20 @@ func TestApplyJSON(t *testing.T) {
 		t.Errorf("second apply: %+v", doc)
 	}
 }
+
+// plan says what it reads: a line per server off a terminal, a line kept up to date
+// (and cleared before the plan) on one.
+func TestPlanReadingProgress(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, "plan", e.fleet)
+	expect(t, r, 0, "Read web1 (whm) in ", "[1/1]")
+	c := testCLI()
+	c.terminal = func(any) bool { return true }
+	r = e.runWith(t, c, "plan", e.fleet)
+	expect(t, r, 0, "\r\033[KReading the fleet: 0/1 · web1 · ")
+	if !strings.HasSuffix(r.stderr, "\r\033[K") {
+		t.Errorf("the reading line is not cleared:\n%q", r.stderr)
+	}
+	r = e.run(t, "plan", "--log-format", "json", e.fleet)
+	expect(t, r, 0, `"msg":"read","scope":"web1","provider":"whm"`)
+}

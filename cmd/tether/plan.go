@@ -87,6 +87,7 @@ func (c *cli) open(ctx context.Context, cmd *cobra.Command, path string, cf conn
 	if err != nil {
 		return nil, reportInvalid(cmd, err)
 	}
+	w.ObserveProgress = c.reading(cmd.ErrOrStderr())
 	return w, nil
 }
 

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
+	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/progress"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/reconciler/desired"
 	"github.com/tether-dev/tether/reconciler/plan"
@@ -99,4 +102,28 @@ func (c *cli) checkLogFormat() error {
 		return nil
 	}
 	return fmt.Errorf("--log-format %q: want text or json", c.logFormat)
+}
+
+// reading shows the fleet being read on stderr: a line kept up to date on a terminal,
+// a line per server read elsewhere (a slog record each with --log-format json).
+func (c *cli) reading(errw io.Writer) func(engine.ObserveEvent) {
+	switch {
+	case c.terminal(errw):
+		return progress.Reading(errw, true)
+	case c.logFormat == "json":
+		logger := c.newLogger(errw)
+		return func(ev engine.ObserveEvent) {
+			if ev.Kind != engine.ObserveRead {
+				return
+			}
+			attrs := []any{"scope", ev.Scope, "provider", ev.Provider, "duration", ev.Elapsed.Round(time.Millisecond).String(), "done", ev.Done, "total", ev.Total}
+			if ev.Err != nil {
+				logger.Warn("could not read", append(attrs, "error", ev.Err)...)
+				return
+			}
+			logger.Info("read", attrs...)
+		}
+	default:
+		return progress.Reading(errw, false)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +27,45 @@ const DefaultParallelism = 10
 // still observed; the returned fleet is never nil. Merging is in provider then scope
 // order, so the result does not depend on which observation finished first.
 func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fleet, parallelism int) (*schema.Fleet, []error) {
+	return ObserveWith(ctx, provs, desired, parallelism, nil)
+}
+
+// ObserveKind is what an ObserveEvent reports.
+type ObserveKind string
+
+const (
+	ObserveStart ObserveKind = "start" // a scope is being read
+	ObserveRead  ObserveKind = "read"  // a scope was read (Err: it could not be)
+	ObserveEnd   ObserveKind = "end"   // every scope was read or given up on
+)
+
+// ObserveEvent tells how reading the fleet goes, scope by scope, so a command can show
+// progress while servers answer slowly.
+type ObserveEvent struct {
+	Kind            ObserveKind
+	Provider, Scope string
+	Err             error
+	Elapsed         time.Duration // read: how long the scope took
+	Done, Total     int           // scopes finished so far, and in all
+}
+
+// ObserveWith is Observe telling progress (called from several goroutines, one call at
+// a time).
+func ObserveWith(ctx context.Context, provs []providers.Provider, desired *schema.Fleet, parallelism int, progress func(ObserveEvent)) (*schema.Fleet, []error) {
+	var mu sync.Mutex
+	done := 0
+	tell := func(ev ObserveEvent) {
+		if progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Kind == ObserveRead {
+			done++
+		}
+		ev.Done = done
+		progress(ev)
+	}
 	if parallelism < 1 {
 		parallelism = DefaultParallelism
 	}
@@ -47,6 +88,11 @@ func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fl
 	g.SetLimit(parallelism)
 	for _, j := range jobs {
 		g.Go(func() error {
+			start := time.Now()
+			tell(ObserveEvent{Kind: ObserveStart, Provider: j.prov.Name(), Scope: j.scope, Total: len(jobs)})
+			defer func() {
+				tell(ObserveEvent{Kind: ObserveRead, Provider: j.prov.Name(), Scope: j.scope, Err: j.err, Elapsed: time.Since(start), Total: len(jobs)})
+			}()
 			if err := ctx.Err(); err != nil {
 				j.err = err
 				return nil
@@ -62,6 +108,7 @@ func Observe(ctx context.Context, provs []providers.Provider, desired *schema.Fl
 		})
 	}
 	_ = g.Wait() // every job records its own error
+	tell(ObserveEvent{Kind: ObserveEnd, Total: len(jobs)})
 
 	observed := &schema.Fleet{}
 	var errs []error

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -139,5 +140,57 @@ func Plain(w io.Writer) func(engine.Event) {
 		case engine.EventEnd:
 			fmt.Fprintf(w, "Applied %d of %d change(s): %d failed, %d skipped.\n", ev.Done, ev.Total, ev.Failed, ev.Skipped)
 		}
+	}
+}
+
+// Reading shows the fleet being read. On a terminal it keeps one line up to date
+// ("Reading the fleet: 2/5 · web1, mail1 · 3.1s") and clears it when reading ends, so
+// the plan prints on a clean screen; elsewhere it writes one line per part read,
+// failures included.
+func Reading(w io.Writer, terminal bool) func(engine.ObserveEvent) {
+	var (
+		mu      sync.Mutex
+		start   = time.Now()
+		reading = map[string]bool{}
+		last    time.Time
+	)
+	return func(ev engine.ObserveEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !terminal {
+			switch {
+			case ev.Kind == engine.ObserveRead && ev.Err != nil:
+				fmt.Fprintf(w, "✗ could not read %s (%s) after %s: %v [%d/%d]\n", ev.Scope, ev.Provider, ev.Elapsed.Round(time.Millisecond), ev.Err, ev.Done, ev.Total)
+			case ev.Kind == engine.ObserveRead:
+				fmt.Fprintf(w, "Read %s (%s) in %s [%d/%d]\n", ev.Scope, ev.Provider, ev.Elapsed.Round(time.Millisecond), ev.Done, ev.Total)
+			}
+			return
+		}
+		switch ev.Kind {
+		case engine.ObserveStart:
+			reading[ev.Scope] = true
+		case engine.ObserveRead:
+			delete(reading, ev.Scope)
+			if ev.Err != nil {
+				fmt.Fprintf(w, "\r\033[K✗ could not read %s (%s): %v\n", ev.Scope, ev.Provider, ev.Err)
+			}
+		case engine.ObserveEnd:
+			fmt.Fprint(w, "\r\033[K")
+			return
+		}
+		now := time.Now()
+		if now.Sub(last) < 100*time.Millisecond && ev.Kind != engine.ObserveRead {
+			return
+		}
+		last = now
+		names := make([]string, 0, len(reading))
+		for n := range reading {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		if len(names) > 3 {
+			names = append(names[:3], fmt.Sprintf("%d more", len(names)-3))
+		}
+		fmt.Fprintf(w, "\r\033[KReading the fleet: %d/%d · %s · %s", ev.Done, ev.Total, strings.Join(names, ", "), now.Sub(start).Round(100*time.Millisecond))
 	}
 }

@@ -75,6 +75,10 @@ type Workspace struct {
 	// Nil is the whole fleet.
 	Owns func(unit string) bool
 
+	// ObserveProgress, when set, is told as each part of the fleet is read (the CLI
+	// shows it while servers answer).
+	ObserveProgress func(engine.ObserveEvent)
+
 	closers []func() error
 }
 
@@ -133,7 +137,7 @@ func providerList(provs map[string]providers.Provider) []providers.Provider {
 // returned errors are the scopes that could not be read (*reconciler.ScopeError); the
 // error is a cancelled context or a fingerprint that could not be made.
 func (w *Workspace) Observe(ctx context.Context, parallelism int) ([]error, error) {
-	observed, errs := engine.Observe(ctx, w.scopedProviders(), w.Fleet, parallelism)
+	observed, errs := engine.ObserveWith(ctx, w.scopedProviders(), w.Fleet, parallelism, w.ObserveProgress)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe: %w", err)
 	}
