@@ -28,7 +28,7 @@ func TestResellerACLsFollowTheCapability(t *testing.T) {
 		{"declared, server reports none", map[string]bool{CapObserveResellerACLs: true}, reseller(), true, false},
 		{"declared, same set", map[string]bool{CapObserveResellerACLs: true}, reseller("create-acct", "list-accts"), false, false},
 		{"not declared, ACLs differ", map[string]bool{"manage-resellers": true}, reseller("list-accts"), false, true},
-		{"no capabilities given", nil, reseller("list-accts"), false, true},
+		{"none declared", map[string]bool{}, reseller("list-accts"), false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
