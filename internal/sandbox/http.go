@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -250,6 +251,7 @@ func (n *node) serveAPI(w http.ResponseWriter, r *http.Request, fn string) {
 }
 
 func (c *call) dispatch() (any, error) {
+	c.n.countCall(c.fn)
 	if r, ok := c.n.refusal(c.fn); ok {
 		if r.Type != "" {
 			return nil, typedErr(r.Reason, r.Type, map[string]any{})
@@ -432,4 +434,27 @@ func (c *call) lock(f func(st *nodeState) (changed bool, err error)) error {
 		c.n.markDirty()
 	}
 	return err
+}
+
+func (n *node) countCall(fn string) {
+	n.callsMu.Lock()
+	defer n.callsMu.Unlock()
+	if n.calls == nil {
+		n.calls = map[string]int{}
+	}
+	n.calls[fn]++
+}
+
+// Calls returns how many authenticated WHM API 1 calls each function of node
+// nodeName has served since the sandbox started, a batch counting as itself and each
+// of its commands: tests count from it what an apply did (a change applied twice
+// shows as a second call).
+func (sb *Sandbox) Calls(nodeName string) map[string]int {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return nil
+	}
+	n.callsMu.Lock()
+	defer n.callsMu.Unlock()
+	return maps.Clone(n.calls)
 }

@@ -111,7 +111,10 @@ type node struct {
 	faultsMu sync.Mutex
 	faults   Faults
 	dns      zoneServer
-	traffic  traffic
+
+	callsMu sync.Mutex
+	calls   map[string]int // authenticated API calls served, by function (tests count them)
+	traffic traffic
 }
 
 // Start loads the state in opts.StateDir, creates the fleet's missing nodes, starts one
