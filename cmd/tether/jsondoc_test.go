@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/internal/dnsverify"
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/internal/version"
 	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/reconciler/plan"
@@ -135,7 +136,15 @@ func referenceDocs(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string][]byte{"apply": aj, "plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj, "error": ej, "version": verj}
+	lj, err := json.Marshal(locksJSON{Locks: []state.LockInfo{{Parent: "web1", Holder: state.Holder{Host: "h", PID: 1, Command: "tether apply", Commit: "c"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adj, err := json.Marshal(adoptJSON{Adopted: []plan.Adoptable{{Address: "account.zed", Target: "hq1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{"state-locks": lj, "adopt": adj, "apply": aj, "plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj, "error": ej, "version": verj}
 }
 
 // sameShape compares the field names of two JSON values, object by object; lists

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -49,13 +50,23 @@ func (f stateFlags) admin(c *cli, path string) (state.Store, state.LockAdmin, er
 	return st, a, nil
 }
 
+// locksJSON is `tether state locks --format json`.
+type locksJSON struct {
+	Locks   []state.LockInfo `json:"locks"`
+	Summary string           `json:"summary"`
+}
+
 func newStateLocksCmd(c *cli) *cobra.Command {
 	var sf stateFlags
+	var format string
 	cmd := &cobra.Command{
 		Use:   "locks [FLEET]",
 		Short: "List the parents' writer locks and who holds them",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
+			}
 			path := "."
 			if len(args) == 1 {
 				path = args[0]
@@ -69,6 +80,12 @@ func newStateLocksCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if format == "json" {
+				doc := locksJSON{Locks: append([]state.LockInfo{}, ls...), Summary: fmt.Sprintf("%d parent(s) locked", len(ls))}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(doc)
+			}
 			if len(ls) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "No parent is locked.")
 				return nil
@@ -80,6 +97,7 @@ func newStateLocksCmd(c *cli) *cobra.Command {
 		},
 	}
 	sf.register(cmd)
+	formatFlag(cmd, &format, "text", "json")
 	return cmd
 }
 

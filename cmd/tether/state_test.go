@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -45,6 +46,11 @@ func TestStateLocksAndUnlock(t *testing.T) {
 			out, code := execute(t, "state", "locks", "--state", tc.spec, t.TempDir())
 			if code != 0 || !strings.Contains(out, "web1\theld by pid "+strconv.Itoa(os.Getpid())) {
 				t.Fatalf("exit %d: %q", code, out)
+			}
+			out, code = execute(t, "state", "locks", "--format", "json", "--state", tc.spec, t.TempDir())
+			var doc locksJSON
+			if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Locks) != 1 || doc.Locks[0].Parent != "web1" || doc.Locks[0].PID != os.Getpid() {
+				t.Fatalf("locks --format json: exit %d, %v: %s", code, err, out)
 			}
 			root := newRoot(testCLI())
 			var o, e strings.Builder

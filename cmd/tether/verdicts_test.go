@@ -176,8 +176,10 @@ func TestAdoptedAccountIsPrunedWhenItLeavesTheFleet(t *testing.T) {
 	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 0, "account.zed: on hq1, not in the fleet and not created by Tether")
 	e.edit(t, "accounts:", "accounts:\n  zed:\n    parent: hq1\n    domain: zed-shop.test\n    contactEmail: zed@example.org")
 
-	expect(t, e.run(t, "adopt", "--fleet", e.fleet, "account.zed"), 0, "adopted account.zed on hq1", "Adopted 1 object(s)")
+	expect(t, e.run(t, "adopt", "--format", "json", "--fleet", e.fleet, "account.nobody"), 1, `"errors": [`, "account.nobody: not declared in the fleet")
+	expect(t, e.run(t, "adopt", "--format", "json", "--fleet", e.fleet, "account.zed"), 0, `"adopted": [`, `"address": "account.zed"`, `"summary": "Adopted 1 object(s)."`)
 	expect(t, e.run(t, "adopt", "--fleet", e.fleet, "account.zed"), 1, "account.zed: already in Tether's inventory")
+	expect(t, e.run(t, "adopt", "--fleet", e.fleet, "--all"), 0, "Nothing to adopt")
 
 	e.edit(t, "  zed:\n    parent: hq1\n    domain: zed-shop.test\n    contactEmail: zed@example.org\n", "")
 	r = e.run(t, "plan", "--detailed-exitcode", e.fleet)
