@@ -94,9 +94,21 @@ func verifyDNS(ctx context.Context, w io.Writer, fleet *schema.Fleet, sess *sess
 	return len(r.Mismatches), nil
 }
 
+// enableJSON is `tether dns enable --format json`.
+type enableJSON struct {
+	Member string `json:"member"` // PARENT/MEMBER
+	// Where it was re-enabled: "state" (Tether's state, rfc2136) or "whm" (the
+	// parent's DNS cluster screen, cpanel).
+	Where               string     `json:"where"`
+	WasDisabled         bool       `json:"was_disabled"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	Apply               *applyJSON `json:"apply"` // whm: the one-change apply; null for state
+	Summary             string     `json:"summary"`
+}
+
 func newDNSEnableCmd(c *cli) *cobra.Command {
 	var cf connFlags
-	var path string
+	var path, format string
 	cmd := &cobra.Command{
 		Use:   "enable MEMBER [--fleet PATH] [--sandbox]",
 		Short: "Re-enable a DNS cluster member that was disabled after too many failures",
@@ -110,6 +122,9 @@ A cpanel member is re-enabled in its parent's WHM (the DNS cluster screen's enab
 a one-change plan that is printed, then applied.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, "text", "json"); err != nil {
+				return err
+			}
 			fleet, err := load(cmd, path)
 			if err != nil {
 				return err
@@ -126,29 +141,35 @@ a one-change plan that is printed, then applied.`,
 					return err
 				}
 				defer st.Close()
-				return enableInState(cmd, st, parent, name, m)
+				return enableInState(cmd, st, parent, name, m, format)
 			}
 			sess, err := session.Open(cmd.Context(), fleet, so)
 			if err != nil {
 				return err
 			}
 			defer sess.Close()
-			return c.enableWHM(cmd, sess, fleet, parent, name)
+			return c.enableWHM(cmd, sess, fleet, parent, name, format)
 		},
 	}
 	cmd.Flags().StringVar(&path, "fleet", ".", "the fleet's file or folder")
 	cmd.Flags().BoolVar(&cf.sandbox, "sandbox", false, "the member belongs to the sandbox's fleet")
 	cmd.ValidArgsFunction = fleetNames("fleet", memberNames)
+	formatFlag(cmd, &format, "text", "json")
 	cmd.Flags().StringVar(&cf.sandboxState, "sandbox-state", "", "the sandbox's state folder (default .tether/sandbox next to the fleet)")
 	return cmd
 }
 
-func enableInState(cmd *cobra.Command, st providers.State, parent, name string, m *schema.Member) error {
+func enableInState(cmd *cobra.Command, st providers.State, parent, name string, m *schema.Member, format string) error {
 	was, err := workspace.EnableState(cmd.Context(), st, parent, name, m)
 	if err != nil {
 		return err
 	}
 	id, out := parent+"/"+name, cmd.OutOrStdout()
+	if format == "json" {
+		doc := enableJSON{Member: id, Where: "state", WasDisabled: was.Disabled, ConsecutiveFailures: was.ConsecutiveFailures,
+			Summary: id + " enabled; the next apply resynchronises it"}
+		return writeJSON(out, doc)
+	}
 	if !was.Disabled {
 		fmt.Fprintf(out, "%s was not disabled (%d consecutive failed commands); its count is reset\n", id, was.ConsecutiveFailures)
 		return nil
@@ -159,12 +180,32 @@ func enableInState(cmd *cobra.Command, st providers.State, parent, name string, 
 
 // enableWHM prints and applies the one-change plan that re-enables a cpanel member in
 // its parent's WHM.
-func (c *cli) enableWHM(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet, parent, name string) error {
+func (c *cli) enableWHM(cmd *cobra.Command, sess *session.Session, fleet *schema.Fleet, parent, name, format string) error {
 	out := cmd.OutOrStdout()
+	planned := func(p *plan.Plan) error { return c.renderPlan(out, p, "text") }
+	if format == "json" {
+		planned = func(*plan.Plan) error { return nil }
+	}
 	p, res, err := workspace.EnableWHM(cmd.Context(), sess, fleet, parent, name, workspace.EnableOptions{
-		Retry: c.retry, Events: c.events(cmd.ErrOrStderr()),
-		Planned: func(p *plan.Plan) error { return c.renderPlan(out, p, "text") },
+		Retry: c.retry, Events: c.events(cmd.ErrOrStderr()), Planned: planned,
 	})
+	if format == "json" {
+		if p == nil {
+			return err // an errors document
+		}
+		doc := enableJSON{Member: parent + "/" + name, Where: "whm", WasDisabled: len(p.Changes) > 0, Apply: newApplyJSON(p, res, err)}
+		doc.Summary = doc.Apply.Summary
+		if len(p.Changes) == 0 && err == nil {
+			doc.Summary = strings.Join(p.Warnings, " ")
+		}
+		if werr := writeJSON(out, doc); werr != nil {
+			return werr
+		}
+		if !doc.Apply.Converged {
+			return exitError{code: 1}
+		}
+		return nil
+	}
 	if p != nil && len(p.Changes) == 0 && err == nil {
 		for _, w := range p.Warnings {
 			fmt.Fprintln(out, w)

@@ -451,6 +451,7 @@ func TestDNSEnableCPanelMemberThroughWHM(t *testing.T) {
 	}
 	// Enabling an enabled member changes nothing and says so.
 	expect(t, e.run(t, "dns", "enable", "ns2", "--fleet", e.fleet), 0, "DNS member ns2 of web1 is not disabled; nothing to enable")
+	expect(t, e.run(t, "dns", "enable", "ns2", "--format", "json", "--fleet", e.fleet), 0, `"where": "whm"`, `"was_disabled": false`, "nothing to enable")
 	if err := sb.ReplicateDNS(context.Background()); err != nil {
 		t.Fatal(err)
 	}

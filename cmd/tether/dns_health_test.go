@@ -125,6 +125,7 @@ func TestDNSUnreadableSyncMemberDisabledByApplyNotPlan(t *testing.T) {
 	}
 
 	expect(t, e.run(t, "dns", "enable", "bind1", "--fleet", e.fleet), 0, "web1/bind1 enabled (it was disabled after 3 consecutive failed commands)")
+	expect(t, e.run(t, "dns", "enable", "bind1", "-format=json", "--fleet", e.fleet), 0, `"member": "web1/bind1"`, `"where": "state"`, `"was_disabled": false`, `"apply": null`)
 	r := e.run(t, "apply", "--auto-approve", e.fleet)
 	expect(t, r, 0, "dns.web1.member.bind1", "Apply complete!", "DNS OK: 4 server(s)")
 	if got := digA(t, sync, "mail.frank.example"); !only(got, "192.0.2.21") {

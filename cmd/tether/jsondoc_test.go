@@ -144,7 +144,11 @@ func referenceDocs(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string][]byte{"state-locks": lj, "adopt": adj, "apply": aj, "plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj, "error": ej, "version": verj}
+	enj, err := json.Marshal(enableJSON{Apply: &applyJSON{Changes: []applyChangeJSON{{}}, Errors: []string{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{"dns-enable": enj, "state-locks": lj, "adopt": adj, "apply": aj, "plan": pj.Bytes(), "planfile": pfj, "validate": vj, "dns-verify": dj, "error": ej, "version": verj}
 }
 
 // sameShape compares the field names of two JSON values, object by object; lists

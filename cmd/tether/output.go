@@ -200,3 +200,10 @@ func diagItem(d schema.Diagnostic) errorItem {
 func (c *cli) color(w any) bool {
 	return !c.noColor && os.Getenv("NO_COLOR") == "" && c.terminal(w)
 }
+
+// writeJSON writes one indented JSON document, as every --format json does.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
