@@ -20,30 +20,20 @@ import (
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func record(line int, dname string, ttl any, typ string, data ...string) map[string]any {
-	enc := make([]string, len(data))
-	for i, d := range data {
-		enc[i] = b64s(d)
-	}
-	m := map[string]any{"type": "record", "line_index": line, "dname_b64": b64s(dname), "record_type": typ, "data_b64": enc}
-	if ttl != nil {
-		m["ttl"] = ttl
-	}
-	return m
-}
-
-// zoneServer answers listzones and parse_dns_zone the way whm-api.md documents them.
-func zoneServer(t *testing.T, token string, zones map[string][]map[string]any) *httptest.Server {
+// zoneServer answers listzones and export_zone_files (zones by name → zone file text)
+// the way their reference pages document them.
+func zoneServer(t *testing.T, token string, zones map[string]string) *httptest.Server {
 	return httptest.NewServer(whmHandler(token, zones))
 }
 
-func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
+func whmHandler(token string, zones map[string]string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "whm root:"+token {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if r.URL.Query().Get("api.version") != "1" {
+		q := r.URL.Query()
+		if q.Get("api.version") != "1" {
 			fmt.Fprint(w, `{"metadata":{"result":0,"reason":"Unknown App Requested for this version (0) of the api"}}`)
 			return
 		}
@@ -56,13 +46,20 @@ func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
 				list = append(list, map[string]string{"domain": d, "zonefile": d + ".db"})
 			}
 			out = map[string]any{"data": map[string]any{"zone": list}, "metadata": map[string]any{"command": fn, "result": 1, "reason": "OK", "version": 1}}
-		case "parse_dns_zone":
-			p, ok := zones[r.URL.Query().Get("zone")]
-			if !ok {
-				out = map[string]any{"metadata": map[string]any{"command": fn, "result": "0", "reason": "Zone does not exist."}}
-				break
+		case "export_zone_files":
+			var payload []map[string]string
+			for i := 0; q.Has(fmt.Sprintf("zone-%d", i)); i++ {
+				z := q.Get(fmt.Sprintf("zone-%d", i))
+				text, ok := zones[z]
+				if !ok {
+					out = map[string]any{"metadata": map[string]any{"command": fn, "result": "0", "reason": "The DNS zone “" + z + "” does not exist on this server."}}
+					break
+				}
+				payload = append(payload, map[string]string{"zone": z, "text_b64": b64s(text)})
 			}
-			out = map[string]any{"data": map[string]any{"payload": p}, "metadata": map[string]any{"command": fn, "result": "1", "reason": "OK", "version": 1}}
+			if out == nil {
+				out = map[string]any{"data": map[string]any{"payload": payload}, "metadata": map[string]any{"command": fn, "result": "1", "reason": "OK", "version": 1}}
+			}
 		default:
 			w.WriteHeader(http.StatusNotFound)
 			return
@@ -73,17 +70,14 @@ func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
 
 func TestWHMZones(t *testing.T) {
 	const token = "WHMTOKEN-never-printed"
-	srv := zoneServer(t, token, map[string][]map[string]any{
-		"alice.example": {
-			{"type": "comment", "line_index": 0, "text_b64": b64s("; cPanel first:118")},
-			{"type": "control", "line_index": 1, "text_b64": b64s("$TTL 14400")},
-			record(2, "alice.example.", 86400, "SOA", "ns1.example.net.", "hostmaster.alice.example.", "2026112301", "3600", "1800", "1209600", "86400"),
-			record(3, "alice.example.", "86400", "NS", "ns1.example.net."),
-			record(4, "alice.example.", nil, "A", "192.0.2.10"),
-			record(5, "mail", 14400, "A", "192.0.2.20"),
-			record(6, "alice.example.", 14400, "MX", "0", "mail.alice.example."),
-			record(7, "alice.example.", 14400, "TXT", `v=spf1 +a "quoted" ~all`, "café"),
-		},
+	srv := zoneServer(t, token, map[string]string{
+		"alice.example": "; cPanel first:118\n$TTL 14400\n" +
+			"alice.example. 86400 IN SOA ns1.example.net. hostmaster.alice.example. 2026112301 3600 1800 1209600 86400\n" +
+			"alice.example. 86400 IN NS ns1.example.net.\n" +
+			"alice.example. IN A 192.0.2.10\n" +
+			"mail 14400 IN A 192.0.2.20\n" +
+			"alice.example. 14400 IN MX 0 mail.alice.example.\n" +
+			"alice.example. 14400 IN TXT \"v=spf1 +a \\\"quoted\\\" ~all\" \"caf\\195\\169\"\n",
 	})
 	defer srv.Close()
 	src, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: token}}}, Options{})
@@ -134,16 +128,42 @@ func TestWHMZones(t *testing.T) {
 	}
 }
 
-func TestParseWHMZoneBadInput(t *testing.T) {
-	for name, data := range map[string]string{
-		"not json":     `{`,
-		"bad base64":   `{"payload":[{"type":"record","dname_b64":"!!","record_type":"A","data_b64":["MQ=="]}]}`,
-		"unknown type": `{"payload":[{"type":"record","dname_b64":"` + b64s("a") + `","record_type":"NOPE","data_b64":[]}]}`,
-		"bad rdata":    `{"payload":[{"type":"record","dname_b64":"` + b64s("a") + `","ttl":60,"record_type":"A","data_b64":["` + b64s("not-an-ip") + `"]}]}`,
+func TestParseZoneFileBadInput(t *testing.T) {
+	for name, text := range map[string]string{
+		"unknown type": "a 60 IN NOPE x\n",
+		"bad rdata":    "a 60 IN A not-an-ip\n",
+		"bad ttl":      "$TTL forever\na IN A 192.0.2.1\n",
 	} {
-		if _, err := ParseWHMZone("alice.example", json.RawMessage(data)); err == nil {
+		if _, err := ParseZoneFile("alice.example", text); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// An export that leaves out a zone asked for, or answers bad base64, is an error:
+// an empty zone pushed to a member would empty the member's copy.
+func TestExportZoneFilesIncomplete(t *testing.T) {
+	for name, body := range map[string]string{
+		"zone left out": `{"data":{"payload":[]},"metadata":{"command":"export_zone_files","result":1,"reason":"OK","version":1}}`,
+		"bad base64":    `{"data":{"payload":[{"zone":"alice.example","text_b64":"!!"}]},"metadata":{"command":"export_zone_files","result":1,"reason":"OK","version":1}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/listzones") {
+					fmt.Fprint(w, `{"data":{"zone":[{"domain":"alice.example","zonefile":"alice.example.db"}]},"metadata":{"command":"listzones","result":1,"reason":"OK","version":1}}`)
+					return
+				}
+				fmt.Fprint(w, body)
+			}))
+			defer srv.Close()
+			p, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "t"}}}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Zones(context.Background(), "web1"); err == nil || !strings.Contains(err.Error(), "alice.example") {
+				t.Fatalf("err = %v, want one naming alice.example", err)
+			}
+		})
 	}
 }
 
