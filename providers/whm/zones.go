@@ -160,4 +160,3 @@ func b64(s string) (string, error) {
 	}
 	return string(b), nil
 }
-
