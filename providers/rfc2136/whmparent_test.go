@@ -23,26 +23,16 @@ import (
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func record(line int, dname string, ttl any, typ string, data ...string) map[string]any {
-	enc := make([]string, len(data))
-	for i, d := range data {
-		enc[i] = b64s(d)
-	}
-	m := map[string]any{"type": "record", "line_index": line, "dname_b64": b64s(dname), "record_type": typ, "data_b64": enc}
-	if ttl != nil {
-		m["ttl"] = ttl
-	}
-	return m
-}
-
-// whmHandler answers listzones and parse_dns_zone the way whm-api.md documents them.
-func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
+// whmHandler answers listzones and export_zone_files (zone name → zone file text)
+// the way their reference pages document them.
+func whmHandler(token string, zones map[string]string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "whm root:"+token {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if r.URL.Query().Get("api.version") != "1" {
+		q := r.URL.Query()
+		if q.Get("api.version") != "1" {
 			fmt.Fprint(w, `{"metadata":{"result":0,"reason":"Unknown App Requested for this version (0) of the api"}}`)
 			return
 		}
@@ -55,13 +45,15 @@ func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
 				list = append(list, map[string]string{"domain": d, "zonefile": d + ".db"})
 			}
 			out = map[string]any{"data": map[string]any{"zone": list}, "metadata": map[string]any{"command": fn, "result": 1, "reason": "OK", "version": 1}}
-		case "parse_dns_zone":
-			p, ok := zones[r.URL.Query().Get("zone")]
-			if !ok {
-				out = map[string]any{"metadata": map[string]any{"command": fn, "result": "0", "reason": "Zone does not exist."}}
-				break
+		case "export_zone_files":
+			var payload []map[string]string
+			for i := 0; q.Has(fmt.Sprintf("zone-%d", i)); i++ {
+				z := q.Get(fmt.Sprintf("zone-%d", i))
+				if text, ok := zones[z]; ok {
+					payload = append(payload, map[string]string{"zone": z, "text_b64": b64s(text)})
+				}
 			}
-			out = map[string]any{"data": map[string]any{"payload": p}, "metadata": map[string]any{"command": fn, "result": "1", "reason": "OK", "version": 1}}
+			out = map[string]any{"data": map[string]any{"payload": payload}, "metadata": map[string]any{"command": fn, "result": "1", "reason": "OK", "version": 1}}
 		default:
 			w.WriteHeader(http.StatusNotFound)
 			return
@@ -75,19 +67,17 @@ func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
 // answered by it. Only this test joins the two providers; their code never does.
 func TestWHMParentToBIND(t *testing.T) {
 	n := bindtest.Start(t, map[string]string{"alice.example": preparedZone("alice.example")}, bindtest.Options{})
-	payload := func(mailIP string) []map[string]any {
-		return []map[string]any{
-			{"type": "control", "line_index": 0, "text_b64": b64s("$TTL 14400")},
-			record(1, "alice.example.", 86400, "SOA", "ns1.example.net.", "hostmaster.alice.example.", "2026112301", "3600", "1800", "1209600", "86400"),
-			record(2, "alice.example.", 86400, "NS", "ns1.example.net."),
-			record(3, "alice.example.", 86400, "NS", "ns2.example.net."),
-			record(4, "alice.example.", 14400, "A", parentIP),
-			record(5, "mail", 14400, "A", mailIP),
-			record(6, "webmail", 14400, "A", mailIP),
-			record(7, "alice.example.", 14400, "MX", "0", "mail.alice.example."),
-		}
+	payload := func(mailIP string) string {
+		return "$TTL 14400\n" +
+			"alice.example. 86400 IN SOA ns1.example.net. hostmaster.alice.example. 2026112301 3600 1800 1209600 86400\n" +
+			"alice.example. 86400 IN NS ns1.example.net.\n" +
+			"alice.example. 86400 IN NS ns2.example.net.\n" +
+			"alice.example. 14400 IN A " + parentIP + "\n" +
+			"mail 14400 IN A " + mailIP + "\n" +
+			"webmail 14400 IN A " + mailIP + "\n" +
+			"alice.example. 14400 IN MX 0 mail.alice.example.\n"
 	}
-	zones := map[string][]map[string]any{"alice.example": payload(parentIP)}
+	zones := map[string]string{"alice.example": payload(parentIP)}
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
