@@ -192,6 +192,13 @@ func OpenEtcd(ctx context.Context, spec string, getenv func(string) string) (*Et
 	return e, nil
 }
 
+// Client is the store's etcd client, for what shares the cluster with it (the
+// daemon's replicas, internal/shard).
+func (e *Etcd) Client() *clientv3.Client { return e.c }
+
+// Prefix is the store's key prefix, ending in "/".
+func (e *Etcd) Prefix() string { return e.prefix }
+
 // Close closes the client (locks still held lose their lease when it expires).
 func (e *Etcd) Close() error { return e.c.Close() }
 
@@ -390,6 +397,48 @@ func (e *Etcd) EndJournal(ctx context.Context, id string) error {
 		return fmt.Errorf("state: end journal %s: %w", id, err)
 	}
 	return nil
+}
+
+// ReleaseJournal implements Store: the header is read, then rewritten without the
+// parents (or the journal deleted) in a transaction that holds only if the header is
+// unchanged since; another writer's release in between makes it read again.
+func (e *Etcd) ReleaseJournal(ctx context.Context, id string, parents []string) (bool, error) {
+	if err := checkID(id); err != nil {
+		return false, err
+	}
+	hk := e.key("journals", id, "header")
+	for {
+		r, err := e.c.Get(ctx, hk)
+		if err != nil {
+			return false, fmt.Errorf("state: release journal %s: %w", id, err)
+		}
+		if len(r.Kvs) == 0 {
+			return true, nil
+		}
+		var h JournalHeader
+		if err := json.Unmarshal(r.Kvs[0].Value, &h); err != nil {
+			return false, fmt.Errorf("state: journal %s is damaged: %w", id, err)
+		}
+		left := remainingParents(h, parents)
+		var op clientv3.Op
+		if len(left) == 0 {
+			op = clientv3.OpDelete(e.key("journals", id)+"/", clientv3.WithPrefix())
+		} else {
+			h.Parents = left
+			b, err := json.Marshal(h)
+			if err != nil {
+				return false, fmt.Errorf("state: release journal %s: %w", id, err)
+			}
+			op = clientv3.OpPut(hk, string(b))
+		}
+		tr, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(hk), "=", r.Kvs[0].ModRevision)).Then(op).Commit()
+		if err != nil {
+			return false, fmt.Errorf("state: release journal %s: %w", id, err)
+		}
+		if tr.Succeeded {
+			return len(left) == 0, nil
+		}
+	}
 }
 
 // kvPrefix is one namespace's prefix; the namespace is escaped so that one
