@@ -180,9 +180,9 @@ type Account struct {
 	// IPv6Range names the IPv6 range (SHARED: the server's shared address) an
 	// address is taken from when Tether turns IPv6 on for an existing account.
 	IPv6Range string `json:"ipv6Range,omitempty"`
-	Suspended    bool            `json:"suspended,omitempty"`
-	Protect      bool            `json:"protect,omitempty"`
-	DNSSEC       bool            `json:"dnssec,omitempty"`
+	Suspended bool   `json:"suspended,omitempty"`
+	Protect   bool   `json:"protect,omitempty"`
+	DNSSEC    bool   `json:"dnssec,omitempty"`
 
 	Src Source `json:"-"`
 }
