@@ -254,6 +254,8 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 		{"gives up after the attempts", []error{transient, transient, transient, transient, transient}, StatusFailed, 4,
 			[]time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond}},
 		{"permanent after transient", []error{transient, errors.New("no such package")}, StatusFailed, 2, []time.Duration{100 * time.Millisecond}},
+		// The provider's client retried its call already: retries are never nested.
+		{"retried by the provider", []error{fmt.Errorf("%w: %w: 503 after 4 tries", providers.ErrTransient, providers.ErrRetried)}, StatusFailed, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,8 +276,13 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 			if r.Status != tt.want || r.Attempts != tt.wantAttempts || f.attempts["account.a/create"] != tt.wantAttempts {
 				t.Fatalf("status %s after %d attempts (provider saw %d), want %s after %d", r.Status, r.Attempts, f.attempts["account.a/create"], tt.want, tt.wantAttempts)
 			}
-			if !slices.Equal(s.waits, tt.wantWaits) || retries != len(tt.wantWaits) {
-				t.Errorf("waits %v (%d retry events), want %v", s.waits, retries, tt.wantWaits)
+			// The waits double up to the cap, each within the policy's ±50 % jitter.
+			ok := len(s.waits) == len(tt.wantWaits) && retries == len(tt.wantWaits)
+			for i := 0; ok && i < len(s.waits); i++ {
+				ok = s.waits[i] >= tt.wantWaits[i]/2 && s.waits[i] <= tt.wantWaits[i]*3/2
+			}
+			if !ok {
+				t.Errorf("waits %v (%d retry events), want %v ±50%%", s.waits, retries, tt.wantWaits)
 			}
 			if (err == nil) != (tt.want == StatusDone) {
 				t.Errorf("err = %v", err)
