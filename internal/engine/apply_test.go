@@ -640,3 +640,69 @@ func TestApplyEventsCount(t *testing.T) {
 		t.Fatalf("last event %+v, %d starts", last, starts)
 	}
 }
+
+// losable is a folder state whose locks can be taken away, as an etcd lease is.
+type losable struct {
+	*state.Folder
+	lost chan struct{}
+}
+
+type losableLock struct {
+	state.Unlocker
+	lost chan struct{}
+}
+
+func (l losableLock) Lost() <-chan struct{} { return l.lost }
+
+func (s losable) Lock(ctx context.Context, parent string) (state.Unlocker, error) {
+	u, err := s.Folder.Lock(ctx, parent)
+	if err != nil {
+		return nil, err
+	}
+	if parent != "web1" {
+		return u, nil
+	}
+	return losableLock{Unlocker: u, lost: s.lost}, nil
+}
+
+// A lock lost while a change runs: that change ends, nothing else starts, the apply
+// says which parent's lock went, and the journal stays for the next holder.
+func TestApplyStopsWhenALockIsLost(t *testing.T) {
+	ctx := context.Background()
+	st := losable{Folder: openState(t), lost: make(chan struct{})}
+	seen := make(chan struct{})
+	f := newApplyFake()
+	f.hook = func(c *plan.Change) {
+		if c.ID == "account.a/create" {
+			close(st.lost)
+			<-seen // the apply knows before this change ends
+		}
+	}
+	var started []string
+	events := func(ev Event) {
+		switch ev.Kind {
+		case EventStart:
+			started = append(started, ev.Change.ID)
+		case EventLockLost:
+			if !slices.Equal(ev.Parents, []string{"web1"}) {
+				t.Errorf("lost %v", ev.Parents)
+			}
+			close(seen)
+		}
+	}
+	p := planOf(ch("account.a/create"), ch("account.b/create"), ch("account.c/create@web2"))
+	res, err := Apply(ctx, p, provs(f), ApplyOptions{State: st, Locks: []string{"web1", "web2"}, Parallelism: 1, Events: events})
+	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "the lock of parent web1 was lost") {
+		t.Fatalf("err %v", err)
+	}
+	if !slices.Equal(started, []string{"account.a/create"}) || !slices.Equal(f.finished, []string{"account.a/create"}) {
+		t.Fatalf("started %v, applied %v", started, f.finished)
+	}
+	if !slices.Equal(res.LockLost, []string{"web1"}) || res.Done != 1 || res.NotStarted != 2 {
+		t.Fatalf("result: lost %v, done %d, not started %d", res.LockLost, res.Done, res.NotStarted)
+	}
+	js, _ := st.Journals(ctx)
+	if len(js) != 1 || len(js[0].Remaining()) != 2 {
+		t.Fatalf("journals %+v", js)
+	}
+}
