@@ -187,7 +187,7 @@ func accountFields(a, o *schema.Account) (fields []string) {
 	}
 	// Forwarders are compared as a set, and only when the fleet manages them
 	// (forwarders: written, an empty list included).
-	if a.ManagesForwarders() && !schema.SameForwarders(a.Forwarders, o.Forwarders) {
+	if a.ManagesForwarders() && !schema.SameForwarders(a.LocalForwarders(), o.Forwarders) {
 		fields = append(fields, "forwarders")
 	}
 	return fields
@@ -195,7 +195,7 @@ func accountFields(a, o *schema.Account) (fields []string) {
 
 // forwardersWhy says which forwarders an update adds and removes.
 func forwardersWhy(a, o *schema.Account) string {
-	add, remove := schema.ForwarderChanges(a.Forwarders, o.Forwarders)
+	add, remove := schema.ForwarderChanges(a.LocalForwarders(), o.Forwarders)
 	var parts []string
 	for _, f := range add {
 		parts = append(parts, fmt.Sprintf("add forwarder %s → %s", f.From, f.To))

@@ -680,7 +680,7 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 		if domain == "" {
 			domain = obs.Domain
 		}
-		if err := p.setForwarders(ctx, c, user, domain, a.Forwarders); err != nil {
+		if err := p.setForwarders(ctx, c, user, domain, (&schema.Account{Domain: domain, Forwarders: a.Forwarders}).LocalForwarders()); err != nil {
 			return err
 		}
 	}
@@ -779,7 +779,11 @@ func (p *Provider) setForwarders(ctx context.Context, c *whmapi.Client, user, do
 // failmsgs for ":fail: message", system with fwdsystem for a bare user name.
 func addForwarderParams(f schema.Forwarder, domain string) url.Values {
 	to := strings.TrimSpace(f.To)
-	q := url.Values{"domain": {domain}, "email": {strings.ToLower(strings.TrimSpace(f.From)) + "@" + domain}}
+	email := strings.ToLower(strings.TrimSpace(f.From))
+	if !strings.Contains(email, "@") {
+		email += "@" + domain
+	}
+	q := url.Values{"domain": {domain}, "email": {email}}
 	switch {
 	case strings.HasPrefix(to, "|"):
 		q.Set("fwdopt", "pipe")
