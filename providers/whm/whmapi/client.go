@@ -125,6 +125,9 @@ func New(node string, ep providers.Endpoint, opts Options) (*Client, error) {
 	return c, nil
 }
 
+// CloseIdleConnections closes the client's idle connections to the node.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Node names the node this client talks to.
 func (c *Client) Node() string { return c.node }
 
