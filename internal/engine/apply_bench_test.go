@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/etcdtest"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -134,4 +135,89 @@ func stateFor(st *state.Folder) state.Store {
 		return nil
 	}
 	return st
+}
+
+// BenchmarkApplyEngine100kFlat applies 100,000 creations of 1 ms each at parallelism
+// 64 with the state recording every step and the inventory, once on the folder store
+// and once on a real etcd, and compares the throughput of the last 10,000 changes
+// with the first 10,000 (last-over-first: 1.0 is flat, the target is ≥ 0.8). The
+// state's costs must grow with the changes, not with what it already holds. It also
+// reports the state writes' share: the same apply without a state is the anchor.
+// TETHER_BENCH_N changes the count (the window stays a tenth, at most 10,000).
+func BenchmarkApplyEngine100kFlat(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("TETHER_BENCH_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	window := min(10_000, n/10)
+	const latency, par = time.Millisecond, 64
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, Source: plan.Source{Path: "/bench"}}
+	for i := range n {
+		user := fmt.Sprintf("u%06d", i)
+		target := fmt.Sprintf("web%03d", i%200)
+		p.Changes = append(p.Changes, &plan.Change{ID: "account." + user + "/create", Address: "account." + user,
+			Action: plan.Create, Provider: "whm", Target: target, Parent: target})
+	}
+	locks := make([]string, 0, 200)
+	for i := range 200 {
+		locks = append(locks, fmt.Sprintf("web%03d", i))
+	}
+	stores := []struct {
+		name string
+		open func(b *testing.B) state.Store
+	}{
+		{"state=none", func(*testing.B) state.Store { return nil }},
+		{"state=folder", func(b *testing.B) state.Store {
+			st, err := state.Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			return st
+		}},
+		{"state=etcd", func(b *testing.B) state.Store {
+			srv := etcdtest.Start(b)
+			st, err := state.OpenURL(context.Background(), "etcd://"+srv.Endpoint+"/bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			return st
+		}},
+	}
+	for _, sc := range stores {
+		b.Run(sc.name, func(b *testing.B) {
+			for range b.N {
+				st := sc.open(b)
+				done := make([]time.Time, 0, n)
+				opts := engine.ApplyOptions{Parallelism: par, PerTarget: par, Events: func(ev engine.Event) {
+					if ev.Kind == engine.EventDone {
+						done = append(done, time.Now())
+					}
+				}}
+				if st != nil {
+					opts.State, opts.Locks, opts.LockWait = st, locks, 10*time.Second
+				}
+				start := time.Now()
+				res, err := engine.Apply(context.Background(), p, map[string]providers.Provider{"whm": sleeper{latency}}, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Done != n {
+					b.Fatalf("%d of %d done", res.Done, n)
+				}
+				el := time.Since(start)
+				if st != nil {
+					st.Close()
+				}
+				// Each window is timed from its first completion to its last, so the
+				// locks and the journal's start are not counted against the first.
+				first := float64(window-1) / done[window-1].Sub(done[0]).Seconds()
+				last := float64(window-1) / done[n-1].Sub(done[n-window]).Seconds()
+				b.ReportMetric(el.Seconds(), "s/apply")
+				b.ReportMetric(float64(n)/el.Seconds(), "changes/s")
+				b.ReportMetric(first, "first-changes/s")
+				b.ReportMetric(last, "last-changes/s")
+				b.ReportMetric(last/first, "last/first")
+			}
+		})
+	}
 }
