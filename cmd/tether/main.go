@@ -17,6 +17,7 @@ import (
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/state"
 )
 
 // subcommands is filled by each command's file, so adding a command touches one file.
@@ -82,6 +83,11 @@ func newRoot(c *cli) *cobra.Command {
 accounts, resellers and DNS clusters — from CUE or YAML kept in a git repository.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The locks a command takes name it ("tether apply"), whatever the binary is
+		// called or how it was started.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			cmd.SetContext(state.WithHolder(cmd.Context(), state.Holder{Command: cmd.CommandPath()}))
+		},
 	}
 	for _, sub := range subcommands {
 		root.AddCommand(sub(c))

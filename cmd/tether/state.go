@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -75,7 +74,7 @@ func newStateLocksCmd(c *cli) *cobra.Command {
 				return nil
 			}
 			for _, l := range ls {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\theld by pid %d on %s since %s\n", l.Parent, l.PID, l.Host, l.Since.UTC().Format(time.RFC3339))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\theld by %s\n", l.Parent, l.Holder)
 			}
 			return nil
 		},

@@ -33,6 +33,7 @@ type watchFlags struct {
 	sshKey             string
 	perNode            int
 	logLevel           string
+	once               bool
 }
 
 func newWatchCmd(c *cli) *cobra.Command {
@@ -52,7 +53,8 @@ the secret in $TETHER_HOOK_TOKEN: as a bearer token, GitLab's X-Gitlab-Token, or
 of GitHub's X-Hub-Signature-256 or Gitea/Forgejo's signature; without one it refuses
 every request (--hook-open takes any, on a loopback listener only).
 SIGTERM or Ctrl-C: running changes finish, no new change starts.
-"tether watch suspend" / "tether watch resume" pause and resume applying.
+"tether watch suspend" / "tether watch resume" pause and resume applying; "tether watch status"
+shows the commit in force, drift, suspension and DNS members per parent (also at /status).
 
 Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR when set
 (export the same for CLI applies, so the two never write to one parent at once), else
@@ -98,6 +100,9 @@ commands for as long as it runs.`,
 			if err != nil {
 				return err
 			}
+			if wf.once {
+				return d.Once(ctx)
+			}
 			logger.Info("watching", "repo", redact.URL(wf.repo), "branch", wf.branch, "path", wf.path, "interval", wf.interval.String(), "listen", wf.listen)
 			return d.Run(ctx)
 		},
@@ -115,9 +120,10 @@ commands for as long as it runs.`,
 	f.BoolVar(&wf.hookOpen, "hook-open", false, "let /hook take requests without credentials when no hook secret is set (refused unless --listen is a loopback address)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
+	f.BoolVar(&wf.once, "once", false, "run one round (the branch's newest commit checked, planned, applied; status written) and exit: 0 when it is in force with every change done")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	wf.connFlags.register(cmd)
-	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false))
+	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false), newWatchStatusCmd())
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/tether-dev/tether/internal/watch"
 )
 
 // A commit to the watched branch reaches the sandbox; so does a force-push back.
@@ -63,11 +66,53 @@ func TestWatchAppliesCommitsAndFollowsForcePush(t *testing.T) {
 		t.Errorf("errors logged while following the branch:\n%s", w.log.String())
 	}
 	metrics := httpGet(t, "http://"+w.addr()+"/metrics")
-	for _, want := range []string{`tether_last_sync_commit_info{commit="` + first.String() + `"} 1`, "tether_changes_applied_total 9"} {
+	for _, want := range []string{`tether_last_sync_commit_info{commit="` + first.String() + `"} 1`, `tether_reconciles_total{result="ok",trigger="commit"} 3`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}
 	}
+	if got := sumMetric(metrics, "tether_changes_total", `result="applied"`); got != 9 {
+		t.Errorf("tether_changes_total{result=\"applied\"} sums to %v, want 9:\n%s", got, metrics)
+	}
+
+	// tether watch status, from the daemon's folder and from its endpoint.
+	if r := tether(t, context.Background(), "", "watch", "suspend", "--state-dir", w.stateDir, "--reason", "change freeze"); r.code != 0 {
+		t.Fatalf("suspend: %s", r.stderr)
+	}
+	for _, from := range [][]string{{"--state-dir", w.stateDir}, {"--url", w.addr()}} {
+		r := tether(t, context.Background(), "", append([]string{"watch", "status", "--format", "json"}, from...)...)
+		if r.code != 0 {
+			t.Fatalf("watch status %v: %s", from, r.stderr)
+		}
+		var s watch.Status
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+			t.Fatalf("watch status %v: %v\n%s", from, err, r.stdout)
+		}
+		if s.Commit != first.String() || !s.Suspended || s.SuspendReason != "change freeze" || s.Parents["web1"] == nil || s.Parents["web1"].LastApply.IsZero() || s.Drift != 0 {
+			t.Errorf("watch status %v: %+v", from, s)
+		}
+		r = tether(t, context.Background(), "", append([]string{"watch", "status"}, from...)...)
+		for _, want := range []string{"Commit in force: " + first.String()[:12], "Suspended: yes: change freeze", "Drift: 0 change(s)", "web1 "} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("watch status %v lacks %q:\n%s", from, want, r.stdout)
+			}
+		}
+	}
+}
+
+// sumMetric adds the values of a metric's series whose labels hold match.
+func sumMetric(metrics, name, match string) float64 {
+	var sum float64
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(l, name+"{") || !strings.Contains(l, match) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
 
 func httpGet(t *testing.T, u string) string {

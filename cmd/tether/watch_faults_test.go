@@ -41,7 +41,7 @@ func TestWatchUnreachableRemoteKeepsRunning(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz = %d with nothing ever synced", resp.StatusCode)
 	}
-	if m := httpGet(t, "http://"+w.addr()+"/metrics"); !strings.Contains(m, "tether_failures_total") {
+	if m := httpGet(t, "http://"+w.addr()+"/metrics"); !strings.Contains(m, `tether_reconciles_total{result="failed",trigger="commit"}`) {
 		t.Fatalf("/metrics lacks the failures:\n%s", m)
 	}
 }

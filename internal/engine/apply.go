@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -136,6 +137,10 @@ type Result struct {
 	// Interrupted: ctx was cancelled; changes were left not started and the journal
 	// was kept for the next apply.
 	Interrupted bool
+	// LockLost names the parents whose locks were taken away while the apply ran (a
+	// lease expired or broken): from then on no change started, and the journal was
+	// kept for the next holder of the lock.
+	LockLost []string
 	// JournalID names this apply's journal (empty without State or changes).
 	JournalID string
 	// Previous are journals of earlier applies of the same fleet that had not
@@ -146,6 +151,10 @@ type Result struct {
 
 // ErrInterrupted is wrapped in Apply's error when ctx was cancelled mid-run.
 var ErrInterrupted = errors.New("apply interrupted")
+
+// ErrLockLost is wrapped in Apply's error when a parent's lock was taken away while
+// the apply ran: someone else may be writing to it, so nothing more was started.
+var ErrLockLost = errors.New("lock lost")
 
 // EventKind says what an Event reports.
 type EventKind string
@@ -158,13 +167,15 @@ const (
 	EventFailed      EventKind = "failed"    // a change failed for good
 	EventSkipped     EventKind = "skipped"   // a change was skipped: a dependency failed
 	EventInterrupted EventKind = "interrupt" // ctx cancelled: no new change starts
+	EventLockLost    EventKind = "lock-lost" // a parent's lock was lost: no new change starts (Parents)
 	EventEnd         EventKind = "end"
 )
 
 // Event is one thing that happened during an apply, with the running totals.
 type Event struct {
 	Kind    EventKind
-	Change  *plan.Change // nil for begin, interrupt and end
+	Change  *plan.Change // nil for begin, interrupt, lock-lost and end
+	Parents []string     // lock-lost: whose locks are gone
 	Err     error
 	Attempt int
 	Wait    time.Duration
@@ -227,7 +238,7 @@ func Apply(ctx context.Context, p *plan.Plan, provs map[string]providers.Provide
 	e := &engine{opts: opts, g: g, provs: provs, res: res}
 
 	if opts.State != nil {
-		unlock, err := e.lock(ctx)
+		unlock, err := e.lock(ctx, p.Source.Commit)
 		if err != nil {
 			return nil, err
 		}
@@ -353,6 +364,13 @@ type engine struct {
 	journalID string
 	stateErrs []error // trouble with the state, reported once each kind
 
+	// lost is closed when the first held lock is lost; lostParents says whose
+	// (guarded by lostMu: the locks' watchers write it).
+	lost        chan struct{}
+	lostOnce    sync.Once
+	lostMu      sync.Mutex
+	lostParents []string
+
 	// ops feed the state writer: disk writes (a journal line per change, inventory
 	// batches with an fsync) never hold up starting the next change.
 	ops        chan stateOp
@@ -387,9 +405,14 @@ func (e *engine) emit(ev Event) {
 	e.opts.Events(ev)
 }
 
-func (e *engine) lock(ctx context.Context) (func(), error) {
+// lock takes the parents' locks, recording the fleet commit being applied as what
+// their holder does, and watches each for its loss until released.
+func (e *engine) lock(ctx context.Context, commit string) (func(), error) {
 	var held []state.Unlocker
+	e.lost = make(chan struct{})
+	stop := make(chan struct{})
 	release := func() {
+		close(stop)
 		for i := len(held) - 1; i >= 0; i-- {
 			held[i].Unlock() //nolint:errcheck // closing the file drops the flock anyway
 		}
@@ -398,6 +421,7 @@ func (e *engine) lock(ctx context.Context) (func(), error) {
 	// One order for everyone, so two applies never wait on each other in a circle.
 	sort.Strings(locks)
 	locks = slices.Compact(locks)
+	ctx = state.WithHolder(ctx, state.Holder{Commit: commit})
 	for _, parent := range locks {
 		lctx, cancel := context.WithTimeout(ctx, e.opts.LockWait)
 		u, err := e.opts.State.Lock(lctx, parent)
@@ -407,8 +431,43 @@ func (e *engine) lock(ctx context.Context) (func(), error) {
 			return nil, fmt.Errorf("cannot apply to %s: %w", parent, err)
 		}
 		held = append(held, u)
+		if lost := u.Lost(); lost != nil {
+			go e.watchLock(parent, lost, stop)
+		}
 	}
 	return release, nil
+}
+
+// watchLock marks the apply's locks lost when parent's is, until stop.
+func (e *engine) watchLock(parent string, lost <-chan struct{}, stop <-chan struct{}) {
+	select {
+	case <-lost:
+	case <-stop:
+		return
+	}
+	select {
+	case <-stop: // released first: Unlock ends the lease too
+		return
+	default:
+	}
+	e.lostMu.Lock()
+	e.lostParents = append(e.lostParents, parent)
+	e.lostMu.Unlock()
+	e.lostOnce.Do(func() { close(e.lost) })
+}
+
+// lockLost reports whether a held lock was lost; it is asked before every change
+// starts, so none starts once the apply knows.
+func (e *engine) lockLost() bool {
+	if e.lost == nil {
+		return false
+	}
+	select {
+	case <-e.lost:
+		return true
+	default:
+		return false
+	}
 }
 
 func (e *engine) beginJournal(ctx context.Context, p *plan.Plan) error {
@@ -461,14 +520,21 @@ func (e *engine) run(ctx context.Context) {
 	}
 	e.emit(Event{Kind: EventBegin})
 	results := make(chan outcome, e.opts.Parallelism)
-	interrupted := false
-	done := ctx.Done()
+	interrupted, lost := false, false
+	done, lostC := ctx.Done(), e.lost
 	for {
 		if !interrupted && ctx.Err() != nil {
 			interrupted = true
 			e.emit(Event{Kind: EventInterrupted})
 		}
-		if !interrupted {
+		if !lost && e.lockLost() {
+			lost = true
+			e.lostMu.Lock()
+			e.res.LockLost = slices.Sorted(slices.Values(e.lostParents))
+			e.lostMu.Unlock()
+			e.emit(Event{Kind: EventLockLost, Parents: e.res.LockLost})
+		}
+		if !interrupted && !lost {
 			e.startReady(ctx, results)
 		}
 		if e.running == 0 {
@@ -483,6 +549,8 @@ func (e *engine) run(ctx context.Context) {
 			e.handle(ctx, o)
 		case <-done:
 			done = nil // seen; the loop now only waits for running changes
+		case <-lostC:
+			lostC = nil
 		}
 	}
 	for i := range e.res.Changes {
@@ -520,6 +588,9 @@ func (e *engine) startReady(ctx context.Context, results chan<- outcome) {
 			q := e.ready[t]
 			if len(q) == 0 || e.runningPer[t] >= e.opts.PerTarget {
 				continue
+			}
+			if e.lockLost() {
+				return // the loop says so and starts nothing more
 			}
 			i := q[0]
 			e.ready[t] = q[1:]
@@ -730,7 +801,22 @@ func (e *engine) flushInventory(ctx context.Context, fail func(error)) {
 // finish closes the journal when everything succeeded, and with it the journals of
 // earlier applies whose parents this one held: it re-observed and did what they left.
 func (e *engine) finish(ctx context.Context) {
-	if e.opts.State == nil || e.res.Failed > 0 || e.res.Interrupted || len(e.stateErrs) > 0 {
+	if e.opts.State == nil || e.res.Failed > 0 || e.res.Interrupted || e.res.NotStarted > 0 || len(e.stateErrs) > 0 {
+		return
+	}
+	if len(e.res.LockLost) == 0 && e.lockLost() {
+		e.lostMu.Lock()
+		e.res.LockLost = slices.Sorted(slices.Values(e.lostParents))
+		e.lostMu.Unlock()
+	}
+	if len(e.res.LockLost) > 0 {
+		// Every change ran, but the earlier journals are no longer ours to close:
+		// the parents' new holder finishes them.
+		if e.journalID != "" {
+			if err := e.opts.State.EndJournal(context.WithoutCancel(ctx), e.journalID); err != nil {
+				e.stateError(err)
+			}
+		}
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -765,7 +851,11 @@ func (e *engine) err() error {
 	for _, err := range e.stateErrs {
 		me = multierror.Append(me, fmt.Errorf("state: %w", err))
 	}
-	if e.res.Interrupted {
+	switch {
+	case len(e.res.LockLost) > 0 && e.res.NotStarted > 0:
+		me = multierror.Append(me, fmt.Errorf("%w: the lock of parent %s was lost while applying (its lease expired or was broken: another writer may hold it now); no change was started after that, %d not started; the next holder of the lock finishes them",
+			ErrLockLost, strings.Join(e.res.LockLost, ", parent "), e.res.NotStarted))
+	case e.res.Interrupted:
 		me = multierror.Append(me, fmt.Errorf("%w: %d changes not started; the next apply finishes them", ErrInterrupted, e.res.NotStarted))
 	}
 	if me != nil {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -24,19 +25,43 @@ type Faults struct {
 	// FailTasks makes distribution tasks run by this node, or moving mail to it, fail
 	// half-way: the child account is created and the mail copied, then the task fails.
 	FailTasks bool `json:"fail_tasks,omitempty"`
+	// Refuse makes a WHM API 1 function (by name, inside a batch too) or a DNS-cluster
+	// screen (by path, e.g. /cgi/adjustclustering.cgi) refuse every call, changing
+	// nothing: the answer a server gives when it turns a request down for a reason of
+	// its own (a package that does not exist, a remote that refused a token, a TLS
+	// check that failed). Tests use it for refusals the simulation does not reach by
+	// itself, and for refusals quoting what a client must keep out of its errors.
+	Refuse map[string]Refusal `json:"refuse,omitempty"`
+}
+
+// Refusal is how a refused call answers: metadata.result 0 with Reason, and with Type
+// set the typed failure's data {type, detail} (whm-api.md: typed errors). A screen
+// answers Reason in the page's error box.
+type Refusal struct {
+	Reason string `json:"reason"`
+	Type   string `json:"type,omitempty"`
+}
+
+// refusal is the refusal fault for a function or screen path of the node, if any.
+func (n *node) refusal(name string) (Refusal, bool) {
+	n.faultsMu.Lock()
+	defer n.faultsMu.Unlock()
+	r, ok := n.faults.Refuse[name]
+	return r, ok
 }
 
 // faultsJSON is the wire form of Faults for the admin endpoint (latency as text).
 type faultsJSON struct {
-	Latency   string  `json:"latency,omitempty"`
-	ErrorRate float64 `json:"error_rate,omitempty"`
-	Timeout   bool    `json:"timeout,omitempty"`
-	Offline   bool    `json:"offline,omitempty"`
-	FailTasks bool    `json:"fail_tasks,omitempty"`
+	Latency   string             `json:"latency,omitempty"`
+	ErrorRate float64            `json:"error_rate,omitempty"`
+	Timeout   bool               `json:"timeout,omitempty"`
+	Offline   bool               `json:"offline,omitempty"`
+	FailTasks bool               `json:"fail_tasks,omitempty"`
+	Refuse    map[string]Refusal `json:"refuse,omitempty"`
 }
 
 func (f Faults) wire() faultsJSON {
-	w := faultsJSON{ErrorRate: f.ErrorRate, Timeout: f.Timeout, Offline: f.Offline, FailTasks: f.FailTasks}
+	w := faultsJSON{ErrorRate: f.ErrorRate, Timeout: f.Timeout, Offline: f.Offline, FailTasks: f.FailTasks, Refuse: maps.Clone(f.Refuse)}
 	if f.Latency > 0 {
 		w.Latency = f.Latency.String()
 	}
@@ -44,7 +69,7 @@ func (f Faults) wire() faultsJSON {
 }
 
 func (w faultsJSON) faults() (Faults, error) {
-	f := Faults{ErrorRate: w.ErrorRate, Timeout: w.Timeout, Offline: w.Offline, FailTasks: w.FailTasks}
+	f := Faults{ErrorRate: w.ErrorRate, Timeout: w.Timeout, Offline: w.Offline, FailTasks: w.FailTasks, Refuse: maps.Clone(w.Refuse)}
 	if w.Latency != "" {
 		d, err := time.ParseDuration(w.Latency)
 		if err != nil || d < 0 {
@@ -103,6 +128,7 @@ func (sb *Sandbox) SetFaults(name string, f Faults) error {
 	if n == nil {
 		return fmt.Errorf("sandbox: no node %q", name)
 	}
+	f.Refuse = maps.Clone(f.Refuse)
 	n.faultsMu.Lock()
 	was := n.faults.Offline
 	n.faults = f

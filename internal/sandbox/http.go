@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
 )
 
 // maxBody bounds a request body; bigger ones are refused before parsing.
@@ -119,6 +122,7 @@ func (n *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		}
 	}()
+	defer n.traffic.begin(r.URL.Path)()
 	if n.injectFaults(w, r) {
 		return
 	}
@@ -136,6 +140,15 @@ func (n *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		// The DNS-cluster screens authenticate and bound their bodies themselves.
 		if h := n.extraRoute(path); h != nil {
+			if rf, refused := n.refusal(path); refused {
+				if _, _, ok := n.authenticate(r); !ok {
+					denied(w)
+					return
+				}
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				_, _ = w.Write([]byte(dnscluster.ErrorPage(rf.Reason)))
+				return
+			}
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -238,6 +251,13 @@ func (n *node) serveAPI(w http.ResponseWriter, r *http.Request, fn string) {
 }
 
 func (c *call) dispatch() (any, error) {
+	c.n.countCall(c.fn)
+	if r, ok := c.n.refusal(c.fn); ok {
+		if r.Type != "" {
+			return nil, typedErr(r.Reason, r.Type, map[string]any{})
+		}
+		return nil, &apiError{reason: r.Reason}
+	}
 	f, ok := functions[c.fn]
 	if !ok || c.fn == "" {
 		return nil, fail("Unknown app (“%s”) requested for this version (1) of the API.", c.fn)
@@ -414,4 +434,27 @@ func (c *call) lock(f func(st *nodeState) (changed bool, err error)) error {
 		c.n.markDirty()
 	}
 	return err
+}
+
+func (n *node) countCall(fn string) {
+	n.callsMu.Lock()
+	defer n.callsMu.Unlock()
+	if n.calls == nil {
+		n.calls = map[string]int{}
+	}
+	n.calls[fn]++
+}
+
+// Calls returns how many authenticated WHM API 1 calls each function of node
+// nodeName has served since the sandbox started, a batch counting as itself and each
+// of its commands: tests count from it what an apply did (a change applied twice
+// shows as a second call).
+func (sb *Sandbox) Calls(nodeName string) map[string]int {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return nil
+	}
+	n.callsMu.Lock()
+	defer n.callsMu.Unlock()
+	return maps.Clone(n.calls)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -206,7 +207,7 @@ func TestParseFault(t *testing.T) {
 	}
 	for _, tc := range cases {
 		node, f, err := ParseFault(tc.spec)
-		if (err != nil) != tc.err || node != tc.node || f != tc.want {
+		if (err != nil) != tc.err || node != tc.node || !reflect.DeepEqual(f, tc.want) {
 			t.Errorf("ParseFault(%q) = %q, %+v, %v", tc.spec, node, f, err)
 		}
 	}

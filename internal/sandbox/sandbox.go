@@ -111,6 +111,10 @@ type node struct {
 	faultsMu sync.Mutex
 	faults   Faults
 	dns      zoneServer
+
+	callsMu sync.Mutex
+	calls   map[string]int // authenticated API calls served, by function (tests count them)
+	traffic traffic
 }
 
 // Start loads the state in opts.StateDir, creates the fleet's missing nodes, starts one
@@ -269,6 +273,9 @@ func (n *node) start() error {
 		Handler:           n,
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				n.traffic.connected()
+			}
 			n.lnMu.Lock()
 			defer n.lnMu.Unlock()
 			switch s {

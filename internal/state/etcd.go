@@ -496,48 +496,69 @@ func (e *Etcd) Drop(ctx context.Context, ns string) error {
 // that dies or loses etcd loses the lock within the TTL, and breaking one lock
 // (revoking its lease) touches no other. The holder is written beside it on the same
 // lease, so it disappears with the lock.
+//
+// It tries once first, with a context of its own: a ctx already done (a lock wait of
+// 0) means "do not wait", not "do not try".
 func (e *Etcd) Lock(ctx context.Context, parent string) (Unlocker, error) {
 	if err := checkID(parent); err != nil {
 		return nil, fmt.Errorf("state: lock parent %q: not a valid node name", parent)
 	}
-	sess, err := concurrency.NewSession(e.c, concurrency.WithTTL(e.ttl))
+	h := holderFor(ctx)
+	opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), etcdOpTimeout)
+	defer cancel()
+	// The lease is granted here, within the bound, rather than by NewSession (whose
+	// grant waits as long as the client lives).
+	lease, err := e.c.Grant(opCtx, int64(e.ttl))
 	if err != nil {
 		return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
 	}
+	sess, err := concurrency.NewSession(e.c, concurrency.WithLease(lease.ID), concurrency.WithTTL(e.ttl))
+	if err != nil {
+		e.c.Revoke(opCtx, lease.ID) //nolint:errcheck // it expires anyway
+		return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
+	}
 	m := concurrency.NewMutex(sess, e.key("locks", parent))
-	if err := m.Lock(ctx); err != nil {
+	err = m.TryLock(opCtx)
+	if errors.Is(err, concurrency.ErrLocked) && ctx.Err() == nil {
+		err = m.Lock(ctx)
+	}
+	if err != nil {
 		sess.Close()
-		if ctx.Err() != nil {
+		if errors.Is(err, concurrency.ErrLocked) || ctx.Err() != nil {
 			return nil, fmt.Errorf("parent %s: %w (%s)", parent, ErrLocked, e.describeHolder(parent))
 		}
 		return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
 	}
-	b, _ := json.Marshal(newHolder())
+	b, _ := json.Marshal(h)
 	// Only while we still own the mutex: the holder never names someone who lost it.
-	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := e.c.Txn(wctx).If(m.IsOwner()).Then(clientv3.OpPut(e.key("holders", parent), string(b), clientv3.WithLease(sess.Lease()))).Commit(); err != nil {
-		m.Unlock(wctx) //nolint:errcheck // the session's close drops it anyway
-		sess.Close()
+	r, err := e.c.Txn(opCtx).If(m.IsOwner()).Then(clientv3.OpPut(e.key("holders", parent), string(b), clientv3.WithLease(sess.Lease()))).Commit()
+	if err == nil && !r.Succeeded {
+		err = errors.New("the lock was lost as it was taken")
+	}
+	if err != nil {
+		sess.Close() // revokes the lease: the mutex key goes with it
 		return nil, fmt.Errorf("state: lock parent %s: record the holder: %w", parent, err)
 	}
 	return &etcdLock{e: e, parent: parent, sess: sess, m: m}, nil
 }
 
-func newHolder() holder {
-	host, _ := os.Hostname()
-	return holder{PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
-}
+// etcdOpTimeout bounds one etcd request the store makes on its own behalf (taking a
+// lock once, recording its holder, describing it): a cluster that does not answer
+// is an error, not a hang.
+const etcdOpTimeout = 5 * time.Second
 
 func (e *Etcd) describeHolder(parent string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r, err := e.c.Get(ctx, e.key("holders", parent))
-	var h holder
-	if err != nil || len(r.Kvs) == 0 || json.Unmarshal(r.Kvs[0].Value, &h) != nil || h.PID == 0 {
+	if err == nil && len(r.Kvs) == 0 {
 		return "holder unknown"
 	}
-	return fmt.Sprintf("held by pid %d on %s since %s", h.PID, h.Host, h.Since.Format(time.RFC3339))
+	var b []byte
+	if err == nil {
+		b = r.Kvs[0].Value
+	}
+	return describe(b, err)
 }
 
 type etcdLock struct {

@@ -712,13 +712,6 @@ func (f *Folder) migrate() error {
 	})
 }
 
-// holder is written into a lock file so a refused writer can say who has it.
-type holder struct {
-	PID   int       `json:"pid"`
-	Host  string    `json:"host"`
-	Since time.Time `json:"since"`
-}
-
 // lockRetry is how often a waiting Lock tries again.
 const lockRetry = 50 * time.Millisecond
 
@@ -739,8 +732,7 @@ func (f *Folder) Lock(ctx context.Context, parent string) (Unlocker, error) {
 			return nil, fmt.Errorf("state: lock parent %s: %w", parent, err)
 		}
 		if ok {
-			host, _ := os.Hostname()
-			b, _ := json.Marshal(holder{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
+			b, _ := json.Marshal(holderFor(ctx))
 			// Best effort: the lock is the flock, the content only informs (on Windows
 			// the locked range refuses a second handle, so it may stay unwritten).
 			if w, err := os.OpenFile(path, os.O_WRONLY, 0o600); err == nil {
@@ -759,18 +751,16 @@ func (f *Folder) Lock(ctx context.Context, parent string) (Unlocker, error) {
 	}
 }
 
-func describeHolder(path string) string {
-	var h holder
-	if b, err := os.ReadFile(path); err != nil || json.Unmarshal(b, &h) != nil || h.PID == 0 {
-		return "holder unknown"
-	}
-	return fmt.Sprintf("held by pid %d on %s since %s", h.PID, h.Host, h.Since.Format(time.RFC3339))
-}
+func describeHolder(path string) string { return describe(os.ReadFile(path)) }
 
 type folderLock struct {
 	mu sync.Mutex
 	f  *flock.Flock
 }
+
+// Lost implements Unlocker: the kernel keeps a flock until its holder closes it or
+// ends, so it is never lost while held.
+func (l *folderLock) Lost() <-chan struct{} { return nil }
 
 func (l *folderLock) Unlock() error {
 	l.mu.Lock()

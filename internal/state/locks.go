@@ -10,17 +10,15 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // LockInfo is one parent's writer lock as `tether state locks` shows it.
 type LockInfo struct {
-	Parent string    `json:"parent"`
-	PID    int       `json:"pid,omitempty"`
-	Host   string    `json:"host,omitempty"`
-	Since  time.Time `json:"since,omitzero"`
+	Parent string `json:"parent"`
+	// Holder is what the holder recorded (zero when it could not be read).
+	Holder
 }
 
 // LockAdmin lists the parents' locks and breaks one; both backends implement it.
@@ -57,9 +55,8 @@ func (f *Folder) Locks(ctx context.Context) ([]LockInfo, error) {
 			continue
 		}
 		info := LockInfo{Parent: strings.TrimSuffix(filepath.Base(n), ".lock")}
-		var h holder
-		if b, err := os.ReadFile(n); err == nil && json.Unmarshal(b, &h) == nil {
-			info.PID, info.Host, info.Since = h.PID, h.Host, h.Since
+		if b, err := os.ReadFile(n); err == nil {
+			json.Unmarshal(b, &info.Holder) //nolint:errcheck // unreadable: the holder stays unknown
 		}
 		out = append(out, info)
 	}
@@ -91,10 +88,7 @@ func (e *Etcd) Locks(ctx context.Context) ([]LockInfo, error) {
 	var out []LockInfo
 	for _, kv := range r.Kvs {
 		info := LockInfo{Parent: strings.TrimPrefix(string(kv.Key), pfx)}
-		var h holder
-		if json.Unmarshal(kv.Value, &h) == nil {
-			info.PID, info.Host, info.Since = h.PID, h.Host, h.Since
-		}
+		json.Unmarshal(kv.Value, &info.Holder) //nolint:errcheck // unreadable: the holder stays unknown
 		out = append(out, info)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Parent < out[b].Parent })

@@ -24,12 +24,14 @@ func TestEtcdLocksListAndBreak(t *testing.T) {
 		return s
 	}
 	a, admin := open(), open()
-	l, err := a.Lock(ctx, "web1")
+	l, err := a.Lock(state.WithHolder(ctx, state.Holder{Command: "tether watch", Commit: "c0ffee"}), "web1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ls, err := admin.Locks(ctx)
-	if err != nil || len(ls) != 1 || ls[0].Parent != "web1" || ls[0].PID != os.Getpid() {
+	host, _ := os.Hostname()
+	if err != nil || len(ls) != 1 || ls[0].Parent != "web1" || ls[0].PID != os.Getpid() || ls[0].Host != host ||
+		ls[0].Command != "tether watch" || ls[0].Commit != "c0ffee" || time.Since(ls[0].Since) > time.Minute {
 		t.Fatalf("locks %+v, %v", ls, err)
 	}
 	if err := admin.BreakLock(ctx, "web1"); err != nil {

@@ -55,8 +55,10 @@ type Core interface {
 	// finished its work. Ending a journal that is not open is not an error.
 	EndJournal(ctx context.Context, id string) error
 
-	// Lock takes the writer lock of one parent, waiting until ctx is done. It fails
-	// with an error wrapping ErrLocked that names the holder when someone else keeps it.
+	// Lock takes the writer lock of one parent, waiting until ctx is done (a ctx
+	// already done still tries once). It fails with an error wrapping ErrLocked that
+	// names the holder when someone else keeps it. What it records of the holder
+	// comes from WithHolder(ctx, …) and the process.
 	Lock(ctx context.Context, parent string) (Unlocker, error)
 
 	// Close releases what the store holds open (not the locks handed out).
@@ -66,6 +68,11 @@ type Core interface {
 // Unlocker releases a lock taken with Store.Lock.
 type Unlocker interface {
 	Unlock() error
+	// Lost is closed when the lock was taken away while held: its lease expired (the
+	// holder was cut off from etcd longer than the TTL) or was revoked (`tether state
+	// unlock`). A writer must start no new change after it. Nil for a lock that cannot
+	// be lost (a folder's flock lasts as long as its process).
+	Lost() <-chan struct{}
 }
 
 // ErrLocked is returned (wrapped, with the holder) when a parent is locked by another

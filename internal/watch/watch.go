@@ -48,6 +48,11 @@ type Outcome struct {
 	// its memory or time limit). The daemon remembers the commit and never
 	// evaluates it again, across restarts: a bomb at HEAD must not crash-loop it.
 	Stopped bool
+	// Parents is the round per parent, every parent of the fleet (nil from a runner
+	// that does not say; metrics then count under parent "").
+	Parents map[string]ParentOutcome
+	// Members are the DNS cluster members' health as this round read it (nil: not read).
+	Members []MemberStatus
 }
 
 // Runner plans and (when apply is true) applies the fleet at fleetPath, which came
@@ -92,8 +97,11 @@ type Config struct {
 	Runner   Runner
 	Notify   func(Event)
 	Logger   *slog.Logger
-	// Registry receives the metrics; nil means a new one.
+	// Registry receives the metrics; nil means a new one. Daemon.Registry returns it.
 	Registry *prometheus.Registry
+	// Annotate adds to the status before it is shown or written (a replica's
+	// ownership of parents, ParentStatus.Owner).
+	Annotate func(*Status)
 }
 
 // Daemon is a running watcher.
@@ -101,7 +109,7 @@ type Daemon struct {
 	cfg     Config
 	log     *slog.Logger
 	trigger chan string
-	metrics *metrics
+	metrics *Metrics
 
 	mu       sync.Mutex
 	lastSeen plumbing.Hash
@@ -109,37 +117,7 @@ type Daemon struct {
 	drift    string // the last good fleet's drift mode, once a reconcile has said
 	ready    bool
 	addr     string
-}
-
-type metrics struct {
-	lastSyncTime   prometheus.Gauge
-	lastSyncCommit *prometheus.GaugeVec
-	applied        prometheus.Counter
-	failures       prometheus.Counter
-	drift          prometheus.Gauge
-	duration       prometheus.Histogram
-	refused        prometheus.Counter
-}
-
-func newMetrics(reg *prometheus.Registry) *metrics {
-	m := &metrics{
-		lastSyncTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tether_last_sync_timestamp_seconds",
-			Help: "Unix time of the last completed sync of a commit."}),
-		lastSyncCommit: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tether_last_sync_commit_info",
-			Help: "The commit last applied (value 1, commit in a label)."}, []string{"commit"}),
-		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "tether_changes_applied_total",
-			Help: "Changes applied since the daemon started."}),
-		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tether_failures_total",
-			Help: "Failed changes and failed reconciles since the daemon started."}),
-		drift: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tether_drift_changes",
-			Help: "Changes the last drift check found between the fleet and the live servers."}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tether_reconcile_duration_seconds",
-			Help: "Duration of reconciles.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "tether_commits_refused_total",
-			Help: "Commits not applied: invalid fleet or a bad signature."}),
-	}
-	reg.MustRegister(m.lastSyncTime, m.lastSyncCommit, m.applied, m.failures, m.drift, m.duration, m.refused)
-	return m
+	status   Status
 }
 
 // New prepares a daemon; Run starts it.
@@ -172,10 +150,26 @@ func New(cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("watch: state folder: %w", err)
 		}
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics(cfg.Registry)}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1)}
+	d.metrics = NewMetrics(cfg.Registry, d.Suspended)
 	d.lastGood = d.readLastGood()
+	if !d.lastGood.IsZero() {
+		d.status.Commit = d.lastGood.String()
+	}
+	d.status.Parents = map[string]*ParentStatus{}
+	if old, err := ReadStatus(cfg.StateDir); err == nil && old.Commit == d.status.Commit {
+		// A restart keeps what the last run knew until a round says otherwise.
+		old.Suspended, old.SuspendReason, old.LastError = false, "", ""
+		d.status = old
+	}
 	return d, nil
 }
+
+// Registry is the registry /metrics serves; other parts of the daemon add theirs to it.
+func (d *Daemon) Registry() *prometheus.Registry { return d.metrics.Registry }
+
+// Metrics are the daemon's own metrics.
+func (d *Daemon) Metrics() *Metrics { return d.metrics }
 
 // Addr is the address the HTTP endpoints listen on, once Run has started them.
 func (d *Daemon) Addr() string {
@@ -231,6 +225,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
+// Once runs one round, as a CI job or a tour would: the branch's newest commit
+// fetched, checked, planned and applied, the status written; no endpoints, no
+// waiting. It returns nil when the commit is in force with every change done.
+func (d *Daemon) Once(ctx context.Context) error {
+	if d.Suspended() {
+		return fmt.Errorf("suspended (%s): nothing applied; tether watch resume --state-dir %s", suspensionReason(d.cfg.StateDir), d.cfg.StateDir)
+	}
+	d.mu.Lock()
+	before := d.status.LastRound
+	d.mu.Unlock()
+	d.syncCommit(ctx, "once")
+	s := d.Status()
+	switch {
+	case s.LastRound.Equal(before):
+		return errors.New("no round ran: the commit's evaluation was stopped before (see stopped-commits)")
+	case s.LastResult == RoundOK:
+		return nil
+	case s.LastError != "":
+		return fmt.Errorf("round %s: %s", s.LastResult, s.LastError)
+	default:
+		return fmt.Errorf("round %s: some changes failed (tether watch status)", s.LastResult)
+	}
+}
+
 // watchLocal triggers a sync whenever the repository's refs move (a commit, a reset,
 // a fetch). It watches .git and .git/refs/heads, where those writes land.
 func (d *Daemon) watchLocal(ctx context.Context) (func(), error) {
@@ -279,7 +297,7 @@ const resolveRetry = 50 * time.Millisecond
 // keyring) signed by a trusted key. Anything else leaves the last good commit in force.
 func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	if err := d.cfg.Source.Fetch(ctx); err != nil {
-		d.fail("", fmt.Errorf("fetch: %w", err))
+		d.fail(TriggerCommit, "", fmt.Errorf("fetch: %w", err))
 		return
 	}
 	h, err := d.cfg.Source.Resolve(d.cfg.Branch)
@@ -292,7 +310,7 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 		case <-time.After(resolveRetry):
 		}
 		if h, err = d.cfg.Source.Resolve(d.cfg.Branch); err != nil {
-			d.fail("", err)
+			d.fail(TriggerCommit, "", err)
 			return
 		}
 	}
@@ -316,20 +334,21 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 	}
 	d.mu.Lock()
 	d.lastSeen = h
+	d.status.Seen = h.String()
 	d.mu.Unlock()
 	short := h.String()[:12]
 	log := d.log.With("commit", short, "trigger", why)
 	if d.cfg.Keyring != "" {
 		signer, err := d.cfg.Source.Verify(h, d.cfg.Keyring)
 		if err != nil {
-			d.metrics.refused.Inc()
+			d.record(TriggerCommit, RoundRefused, Outcome{}, err, false)
 			log.Error("commit refused", "err", err)
 			d.cfg.Notify(event("refused", short, err.Error()))
 			return
 		}
 		log = log.With("signer", signer)
 	}
-	out, err := d.reconcile(ctx, h, true)
+	out, err := d.reconcile(ctx, TriggerCommit, h, true)
 	if err != nil {
 		// Nothing of this commit is known to be in force (a server could not be read,
 		// a parent was locked): forget having seen it, so the next poll or trigger
@@ -339,32 +358,34 @@ func (d *Daemon) syncCommit(ctx context.Context, why string) {
 			d.lastSeen = seen
 		}
 		d.mu.Unlock()
-		d.fail(short, err)
+		d.fail(TriggerCommit, short, err)
 		return
 	}
 	if len(out.Problems) > 0 && out.Stopped {
 		d.rememberRefused(h, strings.Join(out.Problems, "; "))
 	}
 	if len(out.Problems) > 0 {
-		d.metrics.refused.Inc()
+		result := RoundInvalid
+		if out.Stopped {
+			result = RoundStopped
+		}
+		d.record(TriggerCommit, result, out, errors.New(strings.Join(out.Problems, "\n")), false)
 		msg := fmt.Sprintf("fleet at %s is invalid, not applied; %s stays in force:\n%s",
 			short, shortHash(d.lastGoodHash()), strings.Join(out.Problems, "\n"))
 		log.Error("invalid fleet", "problems", len(out.Problems))
 		d.cfg.Notify(event("invalid", short, msg))
 		return
 	}
-	d.metrics.applied.Add(float64(out.Applied))
-	if out.Failed > 0 {
-		d.metrics.failures.Add(float64(out.Failed))
-	}
 	d.setLastGood(h)
 	d.setDriftMode(out.Drift)
-	d.metrics.lastSyncTime.SetToCurrentTime()
-	d.metrics.lastSyncCommit.Reset()
-	d.metrics.lastSyncCommit.WithLabelValues(h.String()).Set(1)
+	d.metrics.LastSync.SetToCurrentTime()
+	d.metrics.LastSyncCommit.Reset()
+	d.metrics.LastSyncCommit.WithLabelValues(h.String()).Set(1)
 	d.mu.Lock()
 	d.ready = true
+	d.status.Commit, d.status.LastSync = h.String(), time.Now().UTC()
 	d.mu.Unlock()
+	d.record(TriggerCommit, roundResult(out), out, nil, true)
 	// Logged last, once metrics and readiness say the same: a reader of the log can
 	// rely on /metrics and /readyz already showing this commit.
 	if out.Failed > 0 {
@@ -387,16 +408,16 @@ func (d *Daemon) checkDrift(ctx context.Context) {
 	// Known to be in correct mode: one reconcile finds and corrects the drift, so the
 	// fleet is read once and what is applied is what that reading found.
 	if d.driftMode() == "correct" && !d.Suspended() {
-		out, err := d.reconcile(ctx, h, true)
+		out, err := d.reconcile(ctx, TriggerDrift, h, true)
 		if err == nil && len(out.Problems) > 0 {
 			err = fmt.Errorf("the fleet at %s no longer validates: %s", short, strings.Join(out.Problems, "; "))
 		}
 		if err != nil {
-			d.fail(short, fmt.Errorf("drift correction: %w", err))
+			d.fail(TriggerDrift, short, fmt.Errorf("drift correction: %w", err))
 			return
 		}
 		d.setDriftMode(out.Drift)
-		d.metrics.drift.Set(float64(out.Changes))
+		d.record(TriggerDrift, roundResult(out), out, nil, true)
 		if out.Changes == 0 {
 			return
 		}
@@ -405,13 +426,13 @@ func (d *Daemon) checkDrift(ctx context.Context) {
 		return
 	}
 	// The drift mode is the fleet's; a dry run tells us both mode and drift.
-	out, err := d.reconcile(ctx, h, false)
+	out, err := d.reconcile(ctx, TriggerDrift, h, false)
 	if err != nil {
-		d.fail(short, fmt.Errorf("drift check: %w", err))
+		d.fail(TriggerDrift, short, fmt.Errorf("drift check: %w", err))
 		return
 	}
 	d.setDriftMode(out.Drift)
-	d.metrics.drift.Set(float64(out.Changes))
+	d.record(TriggerDrift, RoundOK, out, nil, false)
 	if out.Changes == 0 {
 		return
 	}
@@ -419,11 +440,12 @@ func (d *Daemon) checkDrift(ctx context.Context) {
 	if out.Drift != "correct" || d.Suspended() {
 		return
 	}
-	fixed, err := d.reconcile(ctx, h, true)
+	fixed, err := d.reconcile(ctx, TriggerDrift, h, true)
 	if err != nil {
-		d.fail(short, fmt.Errorf("drift correction: %w", err))
+		d.fail(TriggerDrift, short, fmt.Errorf("drift correction: %w", err))
 		return
 	}
+	d.record(TriggerDrift, roundResult(fixed), fixed, nil, true)
 	d.corrected(short, fixed)
 }
 
@@ -433,11 +455,17 @@ func (d *Daemon) reportDrift(short string, out Outcome) {
 }
 
 func (d *Daemon) corrected(short string, out Outcome) {
-	d.metrics.applied.Add(float64(out.Applied))
 	if out.Failed > 0 {
-		d.metrics.failures.Add(float64(out.Failed))
 		d.cfg.Notify(event("failure", short, out.Summary))
 	}
+}
+
+// roundResult is an applying round's result: ok, or degraded when changes failed.
+func roundResult(out Outcome) string {
+	if out.Failed > 0 {
+		return RoundDegraded
+	}
+	return RoundOK
 }
 
 func (d *Daemon) driftMode() string {
@@ -452,7 +480,7 @@ func (d *Daemon) setDriftMode(m string) {
 	d.mu.Unlock()
 }
 
-func (d *Daemon) reconcile(ctx context.Context, h plumbing.Hash, apply bool) (Outcome, error) {
+func (d *Daemon) reconcile(ctx context.Context, trigger string, h plumbing.Hash, apply bool) (Outcome, error) {
 	dir, err := os.MkdirTemp("", "tether-watch-")
 	if err != nil {
 		return Outcome{}, err
@@ -464,7 +492,7 @@ func (d *Daemon) reconcile(ctx context.Context, h plumbing.Hash, apply bool) (Ou
 	}
 	start := time.Now()
 	out, err := d.cfg.Runner.Reconcile(ctx, path, h.String(), apply)
-	d.metrics.duration.Observe(time.Since(start).Seconds())
+	d.metrics.Duration.WithLabelValues(trigger).Observe(time.Since(start).Seconds())
 	// Diagnostics name files in the export folder; operators know them by repo path.
 	for i, p := range out.Problems {
 		out.Problems[i] = strings.ReplaceAll(p, dir+string(os.PathSeparator), "")
@@ -472,8 +500,8 @@ func (d *Daemon) reconcile(ctx context.Context, h plumbing.Hash, apply bool) (Ou
 	return out, err
 }
 
-func (d *Daemon) fail(commit string, err error) {
-	d.metrics.failures.Inc()
+func (d *Daemon) fail(trigger, commit string, err error) {
+	d.record(trigger, RoundFailed, Outcome{}, err, false)
 	d.log.Error("sync failed", "commit", commit, "err", err)
 	d.cfg.Notify(event("failure", commit, err.Error()))
 }
@@ -618,7 +646,13 @@ func (d *Daemon) serveHTTP() (*http.Server, error) {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(d.cfg.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(d.Status())
+	})
 	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)

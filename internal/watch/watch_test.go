@@ -172,7 +172,7 @@ func TestCommitIsAppliedAndInvalidCommitIsNot(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"tether_changes_applied_total 2", "tether_commits_refused_total 1", "tether_last_sync_commit_info{commit="} {
+	for _, m := range []string{`tether_changes_total{parent="",result="applied"} 2`, `tether_reconciles_total{result="invalid",trigger="commit"} 1`, `tether_reconciles_total{result="ok",trigger="commit"} 2`, "tether_last_sync_commit_info{commit=", "tether_suspended 0"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("metrics lack %q", m)
 		}

@@ -217,6 +217,7 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 		if err := w.MakePlan(ctx, d.o.Apply.Parallelism); err != nil {
 			return out, err
 		}
+		d.perParent(ctx, &out, w, st, nil)
 		return out, planned(w.Plan)
 	}
 	start := time.Now()
@@ -255,6 +256,9 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 	if r := res.Result; r != nil {
 		out.Applied, out.Failed = r.Done, r.Failed+r.Skipped
 	}
+	if w.Plan != nil {
+		d.perParent(ctx, &out, w, st, res.Result)
+	}
 	if res.ProtectionErr != nil {
 		d.o.Logger.Warn("protection not recorded", "err", res.ProtectionErr)
 	}
@@ -262,6 +266,68 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 		return out, err
 	}
 	return out, nil
+}
+
+// perParent fills the outcome's per-parent counts (every parent of the fleet, those
+// with nothing to do included) and the DNS members' health, for metrics and
+// `tether watch status`.
+func (d *Daemon) perParent(ctx context.Context, out *watch.Outcome, w *Workspace, st state.Store, r *engine.Result) {
+	parents := map[string]watch.ParentOutcome{}
+	for name, n := range w.Fleet.Nodes {
+		if n.Role == schema.RoleParent {
+			parents[name] = watch.ParentOutcome{}
+		}
+	}
+	owner := func(c *plan.Change) string {
+		if c.Parent != "" {
+			return c.Parent
+		}
+		return c.Target
+	}
+	for _, c := range w.Plan.Changes {
+		p := parents[owner(c)]
+		p.Changes++
+		p.Drifted = append(p.Drifted, string(c.Action)+" "+c.Address)
+		parents[owner(c)] = p
+	}
+	if r != nil {
+		for _, cr := range r.Changes {
+			p := parents[owner(cr.Change)]
+			switch cr.Status {
+			case engine.StatusDone:
+				p.Applied++
+			case engine.StatusFailed:
+				p.Failed++
+			case engine.StatusSkipped:
+				p.Skipped++
+			case engine.StatusNotStarted:
+				p.NotStarted++
+			}
+			parents[owner(cr.Change)] = p
+		}
+	}
+	out.Parents = parents
+
+	health, err := stateHealth(ctx, st)
+	if err != nil {
+		d.o.Logger.Warn("DNS member health not read", "err", err.Error())
+	}
+	out.Members = []watch.MemberStatus{}
+	for _, parent := range schema.Names(w.Fleet.DNSClusters) {
+		for _, name := range schema.Names(w.Fleet.DNSClusters[parent].Members) {
+			m := w.Fleet.DNSClusters[parent].Members[name]
+			ms := watch.MemberStatus{Parent: parent, Member: name, Backend: m.BackendName()}
+			if h, ok := health[parent+"/"+name]; ok {
+				ms.Disabled, ms.ConsecutiveFailures = h.Disabled, h.ConsecutiveFailures
+			}
+			if w.Observed != nil {
+				if c := w.Observed.DNSClusters[parent]; c != nil && c.Members[name] != nil && c.Members[name].Disabled {
+					ms.Disabled = true
+				}
+			}
+			out.Members = append(out.Members, ms)
+		}
+	}
 }
 
 // Summary is a plan's counts in one phrase.

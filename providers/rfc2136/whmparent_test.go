@@ -2,104 +2,46 @@ package rfc2136
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/tether-dev/tether/internal/bindtest"
+	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
-func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-func record(line int, dname string, ttl any, typ string, data ...string) map[string]any {
-	enc := make([]string, len(data))
-	for i, d := range data {
-		enc[i] = b64s(d)
-	}
-	m := map[string]any{"type": "record", "line_index": line, "dname_b64": b64s(dname), "record_type": typ, "data_b64": enc}
-	if ttl != nil {
-		m["ttl"] = ttl
-	}
-	return m
-}
-
-// whmHandler answers listzones and parse_dns_zone the way whm-api.md documents them.
-func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if got := r.Header.Get("Authorization"); got != "whm root:"+token {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if r.URL.Query().Get("api.version") != "1" {
-			fmt.Fprint(w, `{"metadata":{"result":0,"reason":"Unknown App Requested for this version (0) of the api"}}`)
-			return
-		}
-		fn := strings.TrimPrefix(r.URL.Path, "/json-api/")
-		var out map[string]any
-		switch fn {
-		case "listzones":
-			var list []map[string]string
-			for d := range zones {
-				list = append(list, map[string]string{"domain": d, "zonefile": d + ".db"})
-			}
-			out = map[string]any{"data": map[string]any{"zone": list}, "metadata": map[string]any{"command": fn, "result": 1, "reason": "OK", "version": 1}}
-		case "parse_dns_zone":
-			p, ok := zones[r.URL.Query().Get("zone")]
-			if !ok {
-				out = map[string]any{"metadata": map[string]any{"command": fn, "result": "0", "reason": "Zone does not exist."}}
-				break
-			}
-			out = map[string]any{"data": map[string]any{"payload": p}, "metadata": map[string]any{"command": fn, "result": "1", "reason": "OK", "version": 1}}
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	})
-}
-
-// TestWHMParentToBIND runs the whole path: the parent's zone read from (fake) WHM by
-// the whm provider (the zone source the session wires in), pushed to a real named,
-// answered by it. Only this test joins the two providers; their code never does.
+// TestWHMParentToBIND runs the whole path: a parent's zone, kept by the sandbox as a
+// WHM server keeps it (created with the account, its mail records moved to the child
+// on distribution), read by the whm provider (the zone source the session wires in),
+// pushed to a real named and answered by it. Only this test joins the two providers;
+// their code never does.
 func TestWHMParentToBIND(t *testing.T) {
 	n := bindtest.Start(t, map[string]string{"alice.example": preparedZone("alice.example")}, bindtest.Options{})
-	payload := func(mailIP string) []map[string]any {
-		return []map[string]any{
-			{"type": "control", "line_index": 0, "text_b64": b64s("$TTL 14400")},
-			record(1, "alice.example.", 86400, "SOA", "ns1.example.net.", "hostmaster.alice.example.", "2026112301", "3600", "1800", "1209600", "86400"),
-			record(2, "alice.example.", 86400, "NS", "ns1.example.net."),
-			record(3, "alice.example.", 86400, "NS", "ns2.example.net."),
-			record(4, "alice.example.", 14400, "A", parentIP),
-			record(5, "mail", 14400, "A", mailIP),
-			record(6, "webmail", 14400, "A", mailIP),
-			record(7, "alice.example.", 14400, "MX", "0", "mail.alice.example."),
-		}
-	}
-	zones := map[string][]map[string]any{"alice.example": payload(parentIP)}
-	var mu sync.Mutex
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		whmHandler("tok", zones).ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	fleet := testFleet(schema.Threshold{}, map[string]*schema.Member{"bind1": member(schema.DNSRoleSync, n.Addr, "NS2_TSIG_SECRET")})
-	parents, err := whm.New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "tok"}}}, whm.Options{})
+	sb, err := sandbox.Start(context.Background(), sandbox.Options{StateDir: t.TempDir(), TaskDelay: 10 * time.Millisecond,
+		FlushInterval: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Fleet: &schema.Fleet{Nodes: map[string]*schema.Node{
+			"web1":  {Role: schema.RoleParent, Host: "web1.example.net", IPv4: parentIP, Version: 118},
+			"mail1": {Role: schema.RoleChild, Parent: "web1", Host: "mail1.example.net", IPv4: childIP, Version: 118, Services: []string{"mail"}},
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = sb.Close() })
+	eps := map[string]providers.Endpoint{}
+	for name, ep := range sb.Endpoints().Nodes {
+		eps[name] = ep.ProviderEndpoint()
+	}
+	parents, err := whm.New(providers.Config{Endpoints: eps, Logger: slog.New(slog.DiscardHandler)},
+		whm.Options{PollBase: 5 * time.Millisecond, PollMax: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet := testFleet(schema.Threshold{}, map[string]*schema.Member{"bind1": member(schema.DNSRoleSync, n.Addr, "NS2_TSIG_SECRET")})
 	p, err := New(providers.Config{
 		Secrets: secretsFrom(map[string]string{"NS2_TSIG_SECRET": n.Secret}),
 		Zones:   parents,
@@ -107,23 +49,42 @@ func TestWHMParentToBIND(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mailIP := range []string{parentIP, childIP} {
-		mu.Lock()
-		zones["alice.example"] = payload(mailIP)
-		mu.Unlock()
+	ctx := context.Background()
+	alice := &schema.Account{Parent: "web1", Domain: "alice.example"}
+	aliceOnMail1 := &schema.Account{Parent: "web1", Domain: "alice.example", Mail: &schema.MailPlacement{Node: "mail1"}}
+	rounds := []struct {
+		changes []*plan.Change
+		mailIP  string
+	}{
+		{[]*plan.Change{{Address: "account.alice", Action: plan.Create, After: alice, Target: "web1"}}, parentIP},
+		{[]*plan.Change{
+			{Address: "node.mail1", Action: plan.Link, After: fleetNode("mail1"), Target: "web1"},
+			{Address: "account.alice", Action: plan.Distribute, Before: alice, After: aliceOnMail1, Target: "web1"},
+		}, childIP},
+	}
+	for _, r := range rounds {
+		for _, ch := range r.changes {
+			if err := parents.Apply(ctx, ch); err != nil {
+				t.Fatalf("whm %s %s: %v", ch.Address, ch.Action, err)
+			}
+		}
 		if scopes := p.Scopes(fleet); len(scopes) != 1 || scopes[0] != "web1/bind1" {
 			t.Fatalf("scopes %v", scopes)
 		}
-		if err := p.Apply(context.Background(), change(plan.Update, "bind1", fleet.DNSClusters["web1"].Members["bind1"])); err != nil {
+		if err := p.Apply(ctx, change(plan.Update, "bind1", fleet.DNSClusters["web1"].Members["bind1"])); err != nil {
 			t.Fatal(err)
 		}
 		for _, name := range []string{"mail.alice.example", "webmail.alice.example"} {
 			m := new(dns.Msg)
 			m.SetQuestion(name+".", dns.TypeA)
-			r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, n.Addr)
-			if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != mailIP {
-				t.Fatalf("%s = %v (%v), want %s", name, r, err, mailIP)
+			resp, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, n.Addr)
+			if err != nil || len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != r.mailIP {
+				t.Fatalf("%s = %v (%v), want %s", name, resp, err, r.mailIP)
 			}
 		}
 	}
+}
+
+func fleetNode(name string) *schema.Node {
+	return &schema.Node{Role: schema.RoleChild, Parent: "web1", Host: name + ".example.net", Services: []string{"mail"}}
 }

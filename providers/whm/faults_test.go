@@ -136,20 +136,11 @@ func TestSandboxDistributionFailsHalfway(t *testing.T) {
 
 // Cancelling the context stops a wait at once, and says so.
 func TestPollStopsOnCancel(t *testing.T) {
-	ff := newFakeFleet(t)
-	ff.web1.taskPolls = 1 << 30
-	ctx := context.Background()
-	for _, ch := range []*plan.Change{
-		{Address: "node.mail1", Action: plan.Link, After: child("mail1"), Target: "web1"},
-		{Address: "account.zed", Action: plan.Create, After: acct("zed.example", "", nil), Target: "web1"},
-	} {
-		if err := ff.p.Apply(ctx, ch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	f := startSandbox(t, sandboxFleet(), neverEnding)
+	f.linkAndCreate(t)
+	cctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := ff.p.Apply(cctx, &plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "mail1", nil), Target: "web1"})
+	err := f.p.Apply(cctx, &plan.Change{Address: "account.zed", Action: plan.Distribute, After: acct("zed.example", "mail1", nil), Target: "web1"})
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "stopped waiting") {
 		t.Fatalf("err = %v", err)
 	}

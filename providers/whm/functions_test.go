@@ -14,7 +14,7 @@ import (
 // TestCallsAreOfficial reads the provider's source: every Client.Call names its
 // function with a string literal, and every such function is in the official list
 // (testdata/whm/functions.tsv, copied verbatim from the spec's function list). The
-// parameters are checked at run time: the fake WHM and the sandbox tests validate
+// parameters are checked at run time: the sandbox tests and the recorded-response server validate
 // every request they see against the same list. The DNS cluster screens are the
 // listed exceptions (ClusterCGIs): WHM has no API function for them.
 func TestCallsAreOfficial(t *testing.T) {

@@ -3,82 +3,53 @@ package whm
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/internal/sandbox"
 )
 
-// slowZones serves n zones through whmHandler, each parse_dns_zone taking delay, and
-// counts the calls in flight at once (peak) and the connections opened.
-func slowZones(tb testing.TB, n int, delay time.Duration) (srv *httptest.Server, peak, conns *atomic.Int64) {
+// slowZones starts a sandbox parent holding n accounts (so n zones) whose every
+// request then takes delay (the sandbox's latency fault).
+func slowZones(tb testing.TB, n int, delay time.Duration) *sbFixture {
 	tb.Helper()
-	zones := make(map[string][]map[string]any, n)
+	f := startSandbox(tb, zoneFleet())
+	domains := make([]string, n)
 	for i := range n {
-		d := fmt.Sprintf("z%04d.example", i)
-		zones[d] = []map[string]any{
-			record(1, d+".", 86400, "SOA", "ns1.example.net.", "hostmaster."+d+".", "2026112301", "3600", "1800", "1209600", "86400"),
-			record(2, d+".", 14400, "A", fmt.Sprintf("192.0.2.%d", i%250+1)),
-		}
+		domains[i] = fmt.Sprintf("z%04d.example", i)
 	}
-	h := whmHandler("zone-token", zones)
-	peak, conns = new(atomic.Int64), new(atomic.Int64)
-	var inflight atomic.Int64
-	var mu sync.Mutex
-	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/json-api/parse_dns_zone" {
-			now := inflight.Add(1)
-			defer inflight.Add(-1)
-			mu.Lock()
-			if now > peak.Load() {
-				peak.Store(now)
-			}
-			mu.Unlock()
-			time.Sleep(delay)
-		}
-		h.ServeHTTP(w, r)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
+	f.createAccounts(tb, "web1", domains...)
+	if err := f.sb.SetFaults("web1", sandbox.Faults{Latency: delay}); err != nil {
+		tb.Fatal(err)
 	}
-	srv.Start()
-	tb.Cleanup(srv.Close)
-	return srv, peak, conns
+	return f
 }
 
 // The zones of a parent are read in parallel, never more than zoneReadParallel at
-// once on the node, over reused connections, and every zone arrives whole.
+// once on the node, over reused connections, and every zone arrives whole. The
+// server counts both (sandbox.Traffic): the client's transport is the one judged.
 func TestZonesReadInParallelUnderBound(t *testing.T) {
 	const n = 300
-	srv, peak, conns := slowZones(t, n, 5*time.Millisecond)
-	p, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "zone-token"}}}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	zones, err := p.Zones(context.Background(), "web1")
+	f := slowZones(t, n, 5*time.Millisecond)
+	before := f.sb.Traffic("web1").Connections
+	zones, err := f.p.Zones(context.Background(), "web1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(zones) != n {
 		t.Fatalf("%d zones, want %d", len(zones), n)
 	}
-	if got := rrStrings(zones["z0007.example"]); !strings.Contains(got, "z0007.example.\t14400\tIN\tA\t192.0.2.8") {
+	if got := rrStrings(zones["z0007.example"]); !strings.Contains(got, "z0007.example.\t14400\tIN\tA\t192.0.2.10") {
 		t.Errorf("z0007.example:\n%s", got)
 	}
-	if pk := peak.Load(); pk > zoneReadParallel || pk < 2 {
+	tr := f.sb.Traffic("web1")
+	if pk := tr.PeakInFlight["/json-api/parse_dns_zone"]; pk > zoneReadParallel || pk < 2 {
 		t.Errorf("peak %d parse_dns_zone calls at once, want 2..%d", pk, zoneReadParallel)
 	}
 	// About one connection per parallel read: net/http may dial while a connection
 	// is on its way back to the pool, hence the slack, but not one per call.
-	if c := conns.Load(); c > 2*zoneReadParallel {
+	if c := tr.Connections - before; c > 2*zoneReadParallel {
 		t.Errorf("%d connections for %d calls, want at most %d (reused)", c, n+1, 2*zoneReadParallel)
 	}
 }
@@ -88,15 +59,11 @@ func TestZonesReadInParallelUnderBound(t *testing.T) {
 // reads took one by one; x-ideal against 1,000 × 20 ms ÷ zoneReadParallel.
 func BenchmarkZones1000At20ms(b *testing.B) {
 	const n, delay = 1000, 20 * time.Millisecond
-	srv, _, _ := slowZones(b, n, delay)
-	p, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "zone-token"}}}, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	f := slowZones(b, n, delay)
 	var total time.Duration
 	for b.Loop() {
 		start := time.Now()
-		zones, err := p.Zones(context.Background(), "web1")
+		zones, err := f.p.Zones(context.Background(), "web1")
 		total += time.Since(start)
 		if err != nil || len(zones) != n {
 			b.Fatalf("%d zones: %v", len(zones), err)

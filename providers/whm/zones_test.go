@@ -6,16 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
+	"github.com/tether-dev/tether/schema"
 )
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -32,69 +34,29 @@ func record(line int, dname string, ttl any, typ string, data ...string) map[str
 	return m
 }
 
-// zoneServer answers listzones and parse_dns_zone the way whm-api.md documents them.
-func zoneServer(t *testing.T, token string, zones map[string][]map[string]any) *httptest.Server {
-	return httptest.NewServer(whmHandler(token, zones))
-}
-
-func whmHandler(token string, zones map[string][]map[string]any) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if got := r.Header.Get("Authorization"); got != "whm root:"+token {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if r.URL.Query().Get("api.version") != "1" {
-			fmt.Fprint(w, `{"metadata":{"result":0,"reason":"Unknown App Requested for this version (0) of the api"}}`)
-			return
-		}
-		fn := strings.TrimPrefix(r.URL.Path, "/json-api/")
-		var out map[string]any
-		switch fn {
-		case "listzones":
-			var list []map[string]string
-			for d := range zones {
-				list = append(list, map[string]string{"domain": d, "zonefile": d + ".db"})
-			}
-			out = map[string]any{"data": map[string]any{"zone": list}, "metadata": map[string]any{"command": fn, "result": 1, "reason": "OK", "version": 1}}
-		case "parse_dns_zone":
-			p, ok := zones[r.URL.Query().Get("zone")]
-			if !ok {
-				out = map[string]any{"metadata": map[string]any{"command": fn, "result": "0", "reason": "Zone does not exist."}}
-				break
-			}
-			out = map[string]any{"data": map[string]any{"payload": p}, "metadata": map[string]any{"command": fn, "result": "1", "reason": "OK", "version": 1}}
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	})
-}
-
-func TestWHMZones(t *testing.T) {
-	const token = "WHMTOKEN-never-printed"
-	srv := zoneServer(t, token, map[string][]map[string]any{
-		"alice.example": {
-			{"type": "comment", "line_index": 0, "text_b64": b64s("; cPanel first:118")},
-			{"type": "control", "line_index": 1, "text_b64": b64s("$TTL 14400")},
-			record(2, "alice.example.", 86400, "SOA", "ns1.example.net.", "hostmaster.alice.example.", "2026112301", "3600", "1800", "1209600", "86400"),
-			record(3, "alice.example.", "86400", "NS", "ns1.example.net."),
-			record(4, "alice.example.", nil, "A", "192.0.2.10"),
-			record(5, "mail", 14400, "A", "192.0.2.20"),
-			record(6, "alice.example.", 14400, "MX", "0", "mail.alice.example."),
-			record(7, "alice.example.", 14400, "TXT", `v=spf1 +a "quoted" ~all`, "café"),
-		},
-	})
-	defer srv.Close()
-	src, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: token}}}, Options{})
+// TestParseWHMZone decodes parse_dns_zone's payload as whm-api.md documents it and as
+// a Perl back end may type it: comments and $TTL lines, a TTL as a number, as a
+// string or absent ($TTL applies), relative names, quoted and UTF-8 TXT strings.
+func TestParseWHMZone(t *testing.T) {
+	payload := []map[string]any{
+		{"type": "comment", "line_index": 0, "text_b64": b64s("; cPanel first:118")},
+		{"type": "control", "line_index": 1, "text_b64": b64s("$TTL 14400")},
+		record(2, "alice.example.", 86400, "SOA", "ns1.example.net.", "hostmaster.alice.example.", "2026112301", "3600", "1800", "1209600", "86400"),
+		record(3, "alice.example.", "86400", "NS", "ns1.example.net."),
+		record(4, "alice.example.", nil, "A", "192.0.2.10"),
+		record(5, "mail", 14400, "A", "192.0.2.20"),
+		record(6, "alice.example.", 14400, "MX", "0", "mail.alice.example."),
+		record(7, "alice.example.", 14400, "TXT", `v=spf1 +a "quoted" ~all`, "café"),
+	}
+	data, err := json.Marshal(map[string]any{"payload": payload})
 	if err != nil {
 		t.Fatal(err)
 	}
-	zones, err := src.Zones(context.Background(), "web1")
+	rrs, err := ParseWHMZone("alice.example", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := rrStrings(zones["alice.example"])
+	got := rrStrings(rrs)
 	for _, want := range []string{
 		"alice.example.\t86400\tIN\tSOA\tns1.example.net. hostmaster.alice.example. 2026112301",
 		"alice.example.\t86400\tIN\tNS\tns1.example.net.",
@@ -107,9 +69,92 @@ func TestWHMZones(t *testing.T) {
 			t.Fatalf("zone lacks %q:\n%s", want, got)
 		}
 	}
+}
+
+// zoneFleet is one parent, the server whose zones are read.
+func zoneFleet() *schema.Fleet {
+	return &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1": {Role: schema.RoleParent, Host: "web1.example.net", IPv4: "192.0.2.10", Version: 118},
+	}}
+}
+
+// createAccounts creates an account for each domain on node in one batch (the
+// sandbox makes each one's zone, as WHM does).
+func (f *sbFixture) createAccounts(t testing.TB, node string, domains ...string) {
+	t.Helper()
+	c, err := f.p.client(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := make([]whmapi.BatchCommand, len(domains))
+	for i, d := range domains {
+		cmds[i] = whmapi.BatchCommand{Function: "createacct", Params: url.Values{"username": {fmt.Sprintf("z%05d", i)}, "domain": {d}}}
+	}
+	_, errs, err := c.Batch(context.Background(), cmds)
+	if err == nil {
+		err = errors.Join(errs...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// axfr is the zone as the node's own nameserver serves it.
+func axfr(t *testing.T, addr, origin string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetAxfr(dns.Fqdn(origin))
+	env, err := new(dns.Transfer).In(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for e := range env {
+		if e.Error != nil {
+			t.Fatal(e.Error)
+		}
+		for _, rr := range e.RR {
+			seen[rr.String()] = true
+		}
+	}
+	return slices.Sorted(func(yield func(string) bool) {
+		for s := range seen {
+			if !yield(s) {
+				return
+			}
+		}
+	})
+}
+
+// TestSandboxZones reads a parent's zones over HTTPS: each is what the server's own
+// nameserver serves, record for record; a wrong token, an unknown parent and a server
+// answering 5xx are errors of their kind, and no token is shown.
+func TestSandboxZones(t *testing.T) {
+	f := startSandbox(t, zoneFleet())
+	f.createAccounts(t, "web1", "alice.example", "bob.example")
+	zones, err := f.p.Zones(context.Background(), "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zones) != 2 {
+		t.Fatalf("zones %d, want 2", len(zones))
+	}
+	for _, origin := range []string{"alice.example", "bob.example"} {
+		var got []string
+		for _, rr := range zones[origin] {
+			got = append(got, rr.String())
+		}
+		slices.Sort(got)
+		got = slices.Compact(got)
+		if want := axfr(t, f.sb.Endpoints().Nodes["web1"].DNS, origin); !slices.Equal(got, want) {
+			t.Errorf("%s read through parse_dns_zone:\n%s\nserved by the node:\n%s", origin, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
 
 	// A wrong token is reported without the token.
-	bad, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "WRONG-secret-token"}}}, Options{})
+	ep := f.sb.Endpoints().Nodes["web1"].ProviderEndpoint()
+	ep.Token = "WRONG-secret-token"
+	bad, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": ep}, Logger: quiet}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,19 +163,16 @@ func TestWHMZones(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	// An unknown parent and a server error.
-	if _, err := src.Zones(context.Background(), "web9"); err == nil || !strings.Contains(err.Error(), "web9") {
+	if _, err := f.p.Zones(context.Background(), "web9"); err == nil || !strings.Contains(err.Error(), "web9") {
 		t.Fatalf("unknown parent: %v", err)
 	}
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
-	defer down.Close()
-	downP, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: down.URL, User: "root", Token: token}}},
-		Options{Client: whmapi.Options{Attempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})
-	if err != nil {
+	if err := f.sb.SetFaults("web1", sandbox.Faults{ErrorRate: 1}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = downP.Zones(context.Background(), "web1")
-	if !errors.Is(err, providers.ErrTransient) {
-		t.Fatalf("HTTP 502: %v, want transient", err)
+	f.p.opts.Client.Attempts, f.p.opts.Client.MaxDelay = 2, time.Millisecond
+	f.p.clients = map[string]*whmapi.Client{}
+	if _, err := f.p.Zones(context.Background(), "web1"); !errors.Is(err, providers.ErrTransient) {
+		t.Fatalf("HTTP 500: %v, want transient", err)
 	}
 }
 

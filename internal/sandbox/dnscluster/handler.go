@@ -199,6 +199,10 @@ func lines(s string) string {
 	return strings.Join(parts, "<br />")
 }
 
+// ErrorPage is a whole screen answering msg as fatal_error_and_exit does: the
+// sandbox's refusal fault uses it for a screen told to refuse.
+func ErrorPage(msg string) string { return htmlHead + fatal(msg) + htmlFoot }
+
 // fatal is Whostmgr::DNS::Cluster::UI::fatal_error_and_exit.
 func fatal(msg string) string {
 	return `<div class="errormsg"><h3>` + html.EscapeString(msg) + `</h3></div>`

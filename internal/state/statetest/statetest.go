@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +254,24 @@ func testLocks(t *testing.T, open Factory) {
 		t.Fatalf("after release: %v", err)
 	}
 	l2.Unlock()
+
+	// A context already done means "do not wait", not "do not try"; the refusal names
+	// the holder as it recorded itself (what WithHolder said, and the process).
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	const commit = "0123456789abcdef0123"
+	l3, err := a.Lock(state.WithHolder(done, state.Holder{Command: "tether apply", Commit: commit}), "web3")
+	if err != nil {
+		t.Fatalf("a free lock with no wait: %v", err)
+	}
+	defer l3.Unlock()
+	_, err = b.Lock(done, "web3")
+	if !errors.Is(err, state.ErrLocked) {
+		t.Fatalf("a held lock with no wait: %v", err)
+	}
+	for _, want := range []string{"parent web3", fmt.Sprintf("held by pid %d on ", os.Getpid()), "(tether apply, commit 0123456789ab)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q lacks %q", err, want)
+		}
+	}
 }
