@@ -35,6 +35,7 @@ type applyFlags struct {
 	lockTimeout   time.Duration
 	changeTimeout time.Duration
 	noVerify      bool
+	fleet         string
 }
 
 func newApplyCmd(c *cli) *cobra.Command {
@@ -86,6 +87,7 @@ in Tether's state lets the next apply finish the work. Exit 0 when everything ap
 	cmd.Flags().IntVar(&af.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	cmd.Flags().BoolVar(&af.noVerify, "no-verify", false, "do not query the nameservers after changes that touch DNS (see tether dns verify)")
 	cmd.Flags().DurationVar(&af.changeTimeout, "change-timeout", 0, "the most one change may take, its retries and its waits for the server's background tasks included (default policy.changeTimeout, else 1h)")
+	cmd.Flags().StringVar(&af.fleet, "fleet", "", "with a PLANFILE: the fleet it was made from, checked out elsewhere (another CI job's folder); it must hold the same files at the same commit, or apply refuses")
 	cmd.Flags().DurationVar(&af.lockTimeout, "lock-timeout", 0, "how long to wait for a parent that another apply or the watch daemon is writing to (0: do not wait)")
 	return cmd
 }
@@ -106,6 +108,14 @@ func (c *cli) apply(ctx context.Context, cmd *cobra.Command, path string, af app
 			return nil
 		}
 		path = saved.Fleet.Path
+		if af.fleet != "" {
+			// The plan names the folder it was made in; a CI apply job checks the
+			// reviewed commit out somewhere else. Check still holds it to the same
+			// files and commit.
+			path = af.fleet
+		}
+	} else if af.fleet != "" {
+		return fmt.Errorf("--fleet goes with a saved plan (tether apply PLANFILE --fleet PATH); to apply a fleet, give its path")
 	}
 	w, err := c.open(ctx, cmd, path, af.connFlags)
 	if err != nil {

@@ -462,3 +462,37 @@ func TestQuickstartConverges(t *testing.T) {
 	e.assertConverged(t)
 	expect(t, e.run(t, "dns", "verify", e.fleet), 0, "DNS OK: 3 server(s)")
 }
+
+// A CI apply job checks the reviewed fleet out in another folder than the plan job
+// did: --fleet points the saved plan there, and the plan is still held to the same
+// files.
+func TestSavedPlanAppliedFromAnotherCheckout(t *testing.T) {
+	e := newEnv(t)
+	saved := filepath.Join(e.dir, "tfplan")
+	expect(t, e.run(t, "plan", "-out", saved, e.fleet), 0)
+	b, err := os.ReadFile(filepath.Join(e.fleet, "fleet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(t.TempDir(), "checkout", "fleet")
+	if err := os.MkdirAll(moved, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(moved, "fleet.yaml"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(e.fleet); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, e.run(t, "apply", "--fleet", moved, e.fleet), 1, "--fleet goes with a saved plan")
+	edited := strings.Replace(string(b), "contactEmail: frank@example.org", "contactEmail: frank@example.net", 1)
+	if err := os.WriteFile(filepath.Join(moved, "fleet.yaml"), []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, e.run(t, "apply", saved, "--fleet", moved), 1, "is stale")
+	if err := os.WriteFile(filepath.Join(moved, "fleet.yaml"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, e.run(t, "apply", saved, "--fleet", moved), 0, "Applying the saved plan", "Apply complete!")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", moved), 0)
+}

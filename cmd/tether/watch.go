@@ -13,10 +13,12 @@ import (
 
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/gitsource"
+	"github.com/tether-dev/tether/internal/notify"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/internal/workspace"
+	"github.com/tether-dev/tether/providers"
 )
 
 func init() { subcommands = append(subcommands, newWatchCmd) }
@@ -34,6 +36,7 @@ type watchFlags struct {
 	perNode            int
 	logLevel           string
 	once               bool
+	notifyFile         string
 }
 
 func newWatchCmd(c *cli) *cobra.Command {
@@ -90,7 +93,11 @@ commands for as long as it runs.`,
 			if !gitsource.IsRemote(wf.repo) {
 				local = wf.repo
 			}
-			run := c.daemon(wf, logger)
+			notifier, err := wf.notifier(logger)
+			if err != nil {
+				return err
+			}
+			run := c.daemon(wf, logger, notifier)
 			defer run.Close()
 			d, err := watch.New(watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
@@ -120,6 +127,7 @@ commands for as long as it runs.`,
 	f.BoolVar(&wf.hookOpen, "hook-open", false, "let /hook take requests without credentials when no hook secret is set (refused unless --listen is a loopback address)")
 	f.StringVar(&wf.sshKey, "ssh-key", "", "private key file for ssh repository URLs")
 	f.StringVar(&wf.logLevel, "log-level", "info", "info, or debug to add each reconcile's plan and apply times")
+	f.StringVar(&wf.notifyFile, "notify-urls-file", "", "a private file of notification service URLs, one a line (slack://, teams://, matrix://, discord://, smtp://, generic+https://, … as shoutrrr spells them); else $"+notifyURLsEnv)
 	f.BoolVar(&wf.once, "once", false, "run one round (the branch's newest commit checked, planned, applied; status written) and exit: 0 when it is in force with every change done")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
 	wf.connFlags.register(cmd)
@@ -161,9 +169,10 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 
 // daemon is the reconcile the watch flags ask for: workspace.Apply, the pipeline of
 // `tether apply`, with the daemon's state.
-func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
+func (c *cli) daemon(wf watchFlags, logger *slog.Logger, notifier *notify.Notifier) *workspace.Daemon {
 	return workspace.NewDaemon(workspace.DaemonOptions{
-		Path: wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
+		Notifier: notifier,
+		Path:     wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
 		Apply: workspace.ApplyOptions{Parallelism: wf.parallelism, PerTarget: wf.perNode, Retry: c.retry, Events: c.onEvent},
 		Session: func(o *session.Options) {
 			o.StrictSecrets, o.TaskTimeout = wf.strict, wf.taskTimeout
@@ -174,4 +183,29 @@ func (c *cli) daemon(wf watchFlags, logger *slog.Logger) *workspace.Daemon {
 		},
 		Logger: logger,
 	})
+}
+
+// notifyURLsEnv holds notification service URLs when --notify-urls-file is not given.
+const notifyURLsEnv = "TETHER_NOTIFY_URLS"
+
+// notifier reads the notification services from --notify-urls-file or $TETHER_NOTIFY_URLS
+// (their URLs hold secrets: never a flag's value) and checks them; nil when none.
+func (wf watchFlags) notifier(logger *slog.Logger) (*notify.Notifier, error) {
+	ref := providers.SecretRef{Env: notifyURLsEnv, File: wf.notifyFile, What: "notification URLs"}
+	if wf.notifyFile != "" {
+		ref.Env = ""
+	} else if os.Getenv(notifyURLsEnv) == "" {
+		return nil, nil
+	}
+	res := providers.SecretResolver{Strict: wf.strict, Warn: func(msg string) { logger.Warn(msg) }}
+	list, err := res.Resolve(ref)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	n, err := notify.New(notify.ParseURLs(list))
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	logger.Info("notifications", "services", n.Services())
+	return n, nil
 }

@@ -227,11 +227,25 @@ func TestWatchBrokenCommitKeepsLastGood(t *testing.T) {
 		}
 	}))
 	defer hook.Close()
+	// A chat service (through shoutrrr; its generic webhook stands for Slack, Teams,
+	// Matrix) hears the same, in words.
+	var said []string
+	chat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		said = append(said, string(b))
+		mu.Unlock()
+	}))
+	defer chat.Close()
+	urls := filepath.Join(t.TempDir(), "notify-urls")
+	if err := os.WriteFile(urls, []byte("# where the daemon reports\ngeneric+"+chat.URL+"/tether\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	g := newGitRepo(t)
 	g.write("fleet/fleet.yaml", e2eFleet(t, "policy:\n  drift: correct\n  notifyWebhook: "+hook.URL+"\n"))
 	good := g.commit("good", nil)
 	sb := filepath.Join(t.TempDir(), "sandbox")
-	w := startWatch(t, sb, "--repo", g.dir, "--path", "fleet")
+	w := startWatch(t, sb, "--repo", g.dir, "--path", "fleet", "--notify-urls-file", urls)
 	w.waitFor("applied", 1, "commit", good.String()[:12])
 
 	g.edit("fleet/fleet.yaml", "contactEmail: frank@example.org", "contactEmial: frank@example.net")
@@ -263,6 +277,16 @@ func TestWatchBrokenCommitKeepsLastGood(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(heard(), "invalid") || !strings.Contains(heard(), "drift"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the webhook heard %q, want the invalid commit and the drift", heard())
+		}
+	}
+	chatSaid := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(said, "\n")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(chatSaid(), "Tether: drift at "+good.String()[:12]) || !strings.Contains(chatSaid(), "update account.dave") || !strings.Contains(chatSaid(), "Tether: invalid at "+bad.String()[:12]); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the chat service heard %q, want the invalid commit and the drift naming account.dave", chatSaid())
 		}
 	}
 

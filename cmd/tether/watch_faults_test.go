@@ -15,6 +15,7 @@ import (
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/internal/testproc"
 )
 
 // A remote that cannot be reached is reported on every poll; the daemon keeps
@@ -109,6 +110,7 @@ func startHelper(t *testing.T, g *gitRepo, sb, sd string) (*exec.Cmd, *state.Jou
 		"--state-dir", sd, "--listen", "", "--interval", "1h", "--per-node", "1"}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchHelperProcess$")
 	cmd.Env = append(os.Environ(), "TETHER_WATCH_HELPER_ARGS="+strings.Join(args, "\x1f"))
+	testproc.Prepare(cmd)
 	logf, err := os.Create(filepath.Join(t.TempDir(), "helper.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -231,7 +230,7 @@ func (n *Named) start(bin string, zones map[string]string, timeout time.Duration
 	n.cmd.Dir = n.Dir
 	n.cmd.Stdout = logf
 	n.cmd.Stderr = logf
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	testproc.Prepare(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", bin, err)

@@ -43,6 +43,11 @@ type ApplyOptions struct {
 	Locks []string
 	// LockWait is how long to wait for a lock someone else holds; 0 tries once.
 	LockWait time.Duration
+	// Reread are the parents the plan was made from a complete reading of: when the
+	// apply succeeds, the part of an earlier, unfinished journal that concerns them
+	// is finished (state.ReleaseJournal) — the plan re-observed them and did what the
+	// journal left. Nil means every locked parent; an empty, non-nil list none.
+	Reread []string
 	// ChangeTimeout bounds one change, its attempts and its waits for the server's
 	// background tasks included; past it the change fails, naming the bound. 0 is no
 	// bound beyond the providers' own.
@@ -143,8 +148,9 @@ type Result struct {
 	LockLost []string
 	// JournalID names this apply's journal (empty without State or changes).
 	JournalID string
-	// Previous are journals of earlier applies of the same fleet that had not
-	// finished when this one started; Closed are those this apply's success closed.
+	// Previous are journals of earlier applies that had not finished when this one
+	// started, over a parent it locked (whatever process or checkout wrote them);
+	// Closed are those this apply's success ended (it finished their last part).
 	Previous []*state.Journal
 	Closed   []string
 }
@@ -475,8 +481,12 @@ func (e *engine) beginJournal(ctx context.Context, p *plan.Plan) error {
 	if err != nil {
 		return fmt.Errorf("read earlier journals: %w", err)
 	}
+	// Read with the locks held: a journal over a parent locked now is no apply in
+	// progress (its writer ended, or lost the lock and starts nothing more).
+	held := e.opts.Locks
 	for _, j := range js {
-		if j.Fleet == p.Source.Path {
+		if slices.ContainsFunc(j.Parents, func(par string) bool { return slices.Contains(held, par) }) ||
+			len(j.Parents) == 0 && j.Fleet == p.Source.Path {
 			e.res.Previous = append(e.res.Previous, j)
 		}
 	}
@@ -855,16 +865,35 @@ func (e *engine) finish(ctx context.Context) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	held := map[string]bool{}
-	for _, l := range e.opts.Locks {
-		held[l] = true
+	reread := e.opts.Reread
+	if reread == nil {
+		reread = e.opts.Locks
 	}
+	finished := func(par string) bool { return slices.Contains(e.opts.Locks, par) && slices.Contains(reread, par) }
 	for _, j := range e.res.Previous {
-		if !slices.ContainsFunc(j.Parents, func(p string) bool { return !held[p] }) {
+		if len(j.Parents) == 0 {
 			if err := e.opts.State.EndJournal(ctx, j.ID); err != nil {
 				e.stateError(err)
 				continue
 			}
+			e.res.Closed = append(e.res.Closed, j.ID)
+			continue
+		}
+		var part []string
+		for _, par := range j.Parents {
+			if finished(par) {
+				part = append(part, par)
+			}
+		}
+		if len(part) == 0 {
+			continue
+		}
+		ended, err := e.opts.State.ReleaseJournal(ctx, j.ID, part)
+		if err != nil {
+			e.stateError(err)
+			continue
+		}
+		if ended {
 			e.res.Closed = append(e.res.Closed, j.ID)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -488,8 +489,8 @@ func TestApplyInterruptedThenFinished(t *testing.T) {
 	}
 }
 
-// A journal of another apply that holds different parents is reported but not closed:
-// that apply may still be running.
+// A journal of another apply that holds different parents is neither taken up nor
+// closed: that apply may still be running.
 func TestApplyLeavesOthersJournals(t *testing.T) {
 	ctx := context.Background()
 	st := openState(t)
@@ -502,12 +503,50 @@ func TestApplyLeavesOthersJournals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Previous) != 1 || len(res.Closed) != 0 {
+	if len(res.Previous) != 0 || len(res.Closed) != 0 {
 		t.Fatalf("previous %d closed %v", len(res.Previous), res.Closed)
 	}
 	js, _ := st.Journals(ctx)
 	if len(js) != 1 || js[0].ID != "other" {
 		t.Fatalf("journals %v", js)
+	}
+}
+
+// An unfinished journal over two parents is finished by parts: an apply holding one
+// of them (say a replica that took it over) finishes that part, the journal stays for
+// the other; a parent the plan did not read whole (Reread) is not finished.
+func TestApplyFinishesJournalsByParent(t *testing.T) {
+	ctx := context.Background()
+	st := openState(t)
+	old := state.JournalHeader{ID: "old", Started: time.Now(), Fleet: "/elsewhere", Parents: []string{"web1", "web2"},
+		Changes: []state.PlannedChange{{ID: "account.z/create"}, {ID: "account.y/create"}}}
+	if err := st.BeginJournal(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		locks, reread, left []string
+		closed              bool
+	}{
+		{locks: []string{"web1"}, reread: []string{}, left: []string{"web1", "web2"}},
+		{locks: []string{"web1"}, reread: []string{"web1", "web3"}, left: []string{"web2"}},
+		{locks: []string{"web2", "web3"}, closed: true},
+	}
+	for i, s := range steps {
+		res, err := Apply(ctx, planOf(ch("account.a"+strconv.Itoa(i)+"/create")), provs(newApplyFake()),
+			ApplyOptions{State: st, Locks: s.locks, Reread: s.reread})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Previous) != 1 || (len(res.Closed) == 1) != s.closed {
+			t.Fatalf("step %d: previous %d closed %v", i, len(res.Previous), res.Closed)
+		}
+		js, _ := st.Journals(ctx)
+		switch {
+		case s.closed && len(js) != 0:
+			t.Fatalf("step %d: journals left %+v", i, js)
+		case !s.closed && (len(js) != 1 || !slices.Equal(js[0].Parents, s.left)):
+			t.Fatalf("step %d: journals %+v, want parents %v left", i, js, s.left)
+		}
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -107,7 +106,7 @@ func (s *Server) start(t testing.TB, bin string, peerPort int) error {
 		"--heartbeat-interval", "50", "--election-timeout", "500",
 		"--unsafe-no-fsync")
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	testproc.Prepare(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", bin, err)

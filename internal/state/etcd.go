@@ -456,6 +456,48 @@ func (e *Etcd) EndJournal(ctx context.Context, id string) error {
 	return nil
 }
 
+// ReleaseJournal implements Store: the header is read, then rewritten without the
+// parents (or the journal deleted) in a transaction that holds only if the header is
+// unchanged since; another writer's release in between makes it read again.
+func (e *Etcd) ReleaseJournal(ctx context.Context, id string, parents []string) (bool, error) {
+	if err := checkID(id); err != nil {
+		return false, err
+	}
+	hk := e.key("journals", id, "header")
+	for {
+		r, err := e.c.Get(ctx, hk)
+		if err != nil {
+			return false, fmt.Errorf("state: release journal %s: %w", id, err)
+		}
+		if len(r.Kvs) == 0 {
+			return true, nil
+		}
+		var h JournalHeader
+		if err := json.Unmarshal(r.Kvs[0].Value, &h); err != nil {
+			return false, fmt.Errorf("state: journal %s is damaged: %w", id, err)
+		}
+		left := remainingParents(h, parents)
+		var op clientv3.Op
+		if len(left) == 0 {
+			op = clientv3.OpDelete(e.key("journals", id)+"/", clientv3.WithPrefix())
+		} else {
+			h.Parents = left
+			b, err := json.Marshal(h)
+			if err != nil {
+				return false, fmt.Errorf("state: release journal %s: %w", id, err)
+			}
+			op = clientv3.OpPut(hk, string(b))
+		}
+		tr, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(hk), "=", r.Kvs[0].ModRevision)).Then(op).Commit()
+		if err != nil {
+			return false, fmt.Errorf("state: release journal %s: %w", id, err)
+		}
+		if tr.Succeeded {
+			return len(left) == 0, nil
+		}
+	}
+}
+
 // kvPrefix is one namespace's prefix; the namespace is escaped so that one
 // namespace's prefix is never another's ("a" and "a/b").
 func (e *Etcd) kvPrefix(ns string) string { return e.key("kv", url.PathEscape(ns)) + "/" }

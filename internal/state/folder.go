@@ -524,6 +524,46 @@ func (f *Folder) EndJournal(ctx context.Context, id string) error {
 	return nil
 }
 
+// ReleaseJournal implements Store, under the folder's lock: the header is rewritten
+// without the released parents, or the journal ends.
+func (f *Folder) ReleaseJournal(ctx context.Context, id string, parents []string) (bool, error) {
+	if err := checkID(id); err != nil {
+		return false, err
+	}
+	ended := false
+	err := f.exclusive(ctx, func() error {
+		hp := f.path("journals", id+".json")
+		var h JournalHeader
+		if err := readJSON(hp, &h); err != nil {
+			return err
+		}
+		if h.ID == "" {
+			ended = true // not open
+			return nil
+		}
+		left := remainingParents(h, parents)
+		if len(left) > 0 {
+			h.Parents = left
+			return writeJSON(hp, h)
+		}
+		ended = true
+		if st := f.steps[id]; st != nil {
+			st.Close()
+			delete(f.steps, id)
+		}
+		for _, p := range []string{hp, f.path("journals", id+".steps")} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("state: release journal %s: %w", id, err)
+	}
+	return ended, nil
+}
+
 // kvFile is one namespace of the providers' key-value space.
 type kvFile struct {
 	Version int               `json:"version"`

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tether-dev/tether/providers"
@@ -54,6 +55,13 @@ type Core interface {
 	// EndJournal closes journal id: the apply it records completed, or a later one
 	// finished its work. Ending a journal that is not open is not an error.
 	EndJournal(ctx context.Context, id string) error
+	// ReleaseJournal marks the part of journal id that concerns parents as finished:
+	// a later apply that held those parents' locks re-read them and did what the
+	// journal left. The parents leave the journal's Parents; when none remain the
+	// journal ends (ended is true). A journal that is not open is not an error (it
+	// ended already: ended is true). One atomic step, so two processes finishing two
+	// halves of one journal never both keep or both lose it.
+	ReleaseJournal(ctx context.Context, id string, parents []string) (ended bool, err error)
 
 	// Lock takes the writer lock of one parent, waiting until ctx is done (a ctx
 	// already done still tries once). It fails with an error wrapping ErrLocked that
@@ -128,6 +136,17 @@ type Step struct {
 type Journal struct {
 	JournalHeader
 	Steps map[string]Step `json:"steps"`
+}
+
+// remainingParents is what of the journal's parents is left once parents are released.
+func remainingParents(h JournalHeader, parents []string) []string {
+	var left []string
+	for _, p := range h.Parents {
+		if !slices.Contains(parents, p) {
+			left = append(left, p)
+		}
+	}
+	return left
 }
 
 // Remaining lists the changes that have not succeeded, in plan order.

@@ -157,6 +157,7 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		State:         w.State,
 		Locks:         engine.Locks(w.Plan, prev),
 		LockWait:      o.LockWait,
+		Reread:        w.Reread(),
 		ChangeTimeout: changeTimeout,
 		Retry:         o.Retry,
 		Events:        events,

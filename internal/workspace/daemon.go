@@ -15,6 +15,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/cueguard"
 	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/notify"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/state"
@@ -45,6 +46,9 @@ type DaemonOptions struct {
 	// timeout), tests' (a faster sandbox).
 	Session func(*session.Options)
 	Logger  *slog.Logger
+	// Notifier sends every notification to chat and mail services (Slack, Teams,
+	// Matrix, …) beside policy.notifyWebhook; nil sends none.
+	Notifier *notify.Notifier
 }
 
 // Daemon is the watch daemon's reconcile (a watch.Runner): load the commit's fleet,
@@ -336,10 +340,14 @@ func Summary(p *plan.Plan) string {
 	return fmt.Sprintf("%d to create, %d to change, %d to remove", s.Create, s.Change, s.Remove)
 }
 
-// Notify logs every event and posts it to the fleet's policy.notifyWebhook (or
-// $TETHER_NOTIFY_WEBHOOK) when one is set.
+// Notify logs every event, sends it to the configured services (DaemonOptions.Notifier)
+// and posts it to the fleet's policy.notifyWebhook (or $TETHER_NOTIFY_WEBHOOK) when one
+// is set.
 func (d *Daemon) Notify(ev watch.Event) {
 	d.o.Logger.Info("notification", "kind", ev.Kind, "commit", ev.Commit, "message", ev.Message)
+	if err := d.o.Notifier.Send(notify.Message{Kind: ev.Kind, Commit: ev.Commit, Text: ev.Message}); err != nil {
+		d.o.Logger.Warn("notification not delivered", "err", err.Error())
+	}
 	d.mu.Lock()
 	url := d.webhook
 	d.mu.Unlock()

@@ -9,6 +9,7 @@ package workspace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/tether-dev/tether/internal/engine"
@@ -165,8 +166,10 @@ func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
 	return nil
 }
 
-// Unfinished returns the journals of earlier applies of this fleet that did not
-// finish: the next plan re-observes the fleet, so it holds what they left.
+// Unfinished returns the journals of earlier applies that did not finish, over this
+// fleet's nodes: whatever process, machine or checkout wrote them (a journal names
+// parents, not a folder), whoever next holds those parents' locks finishes them, since
+// the next plan re-observes the fleet and so holds what they left.
 func (w *Workspace) Unfinished(ctx context.Context) ([]*state.Journal, error) {
 	js, err := w.State.Journals(ctx)
 	if err != nil {
@@ -174,11 +177,33 @@ func (w *Workspace) Unfinished(ctx context.Context) ([]*state.Journal, error) {
 	}
 	var mine []*state.Journal
 	for _, j := range js {
-		if j.Fleet == w.Source.Path {
+		if j.Fleet == w.Source.Path || slices.ContainsFunc(j.Parents, func(p string) bool { return w.Fleet.Nodes[p] != nil }) {
 			mine = append(mine, j)
 		}
 	}
 	return mine, nil
+}
+
+// Reread are the fleet's nodes the plan read whole: not unread themselves, and no
+// child of theirs unread. An earlier journal's part over them is finished by an apply
+// of this plan that succeeds; over the others it stays for a later apply.
+func (w *Workspace) Reread() []string {
+	unread := map[string]bool{}
+	if w.Plan != nil {
+		for _, u := range w.Plan.Unread {
+			unread[u.Scope] = true
+			if n := w.Fleet.Nodes[u.Scope]; n != nil && n.Parent != "" {
+				unread[n.Parent] = true
+			}
+		}
+	}
+	out := []string{}
+	for _, name := range schema.Names(w.Fleet.Nodes) {
+		if !unread[name] {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // recordProtection remembers which objects the fleet protects, so deleting an

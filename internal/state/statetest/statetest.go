@@ -33,6 +33,7 @@ func Run(t *testing.T, newState func(t *testing.T) Factory) {
 		{"inventory concurrent updates", testInventoryConcurrent},
 		{"protected", testProtected},
 		{"journals", testJournals},
+		{"journal released by parts", testReleaseJournal},
 		{"key-value updates", testKVUpdate},
 		{"key-value namespaces", testKVNamespaces},
 		{"locks", testLocks},
@@ -142,6 +143,57 @@ func testJournals(t *testing.T, open Factory) {
 	}
 	if err := a.EndJournal(ctx, "j1"); err != nil {
 		t.Errorf("ending an ended journal: %v", err)
+	}
+}
+
+// testReleaseJournal: two handles finish the two halves of one journal at once (two
+// processes that took over its parents); the journal ends exactly once, after both,
+// with its steps; releasing an ended journal says it ended.
+func testReleaseJournal(t *testing.T, open Factory) {
+	ctx := context.Background()
+	a, b := open(t), open(t)
+	h := state.JournalHeader{ID: "split", Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Fleet: "/f",
+		Parents: []string{"web1", "web2", "web3"}, Changes: []state.PlannedChange{{ID: "c1"}, {ID: "c2"}}}
+	if err := a.BeginJournal(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RecordStep(ctx, "split", state.Step{ID: "c1", Status: state.StepDone}); err != nil {
+		t.Fatal(err)
+	}
+	ended, err := b.ReleaseJournal(ctx, "split", []string{"web3", "other"})
+	if err != nil || ended {
+		t.Fatalf("release web3: ended %v, %v", ended, err)
+	}
+	js, err := a.Journals(ctx)
+	if err != nil || len(js) != 1 || !slices.Equal(js[0].Parents, []string{"web1", "web2"}) || js[0].Steps["c1"].Status != state.StepDone {
+		t.Fatalf("after releasing web3: %+v, %v", js, err)
+	}
+	var wg sync.WaitGroup
+	endings := make([]bool, 2)
+	for i, part := range [][]string{{"web1"}, {"web2"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := a
+			if i == 1 {
+				st = b
+			}
+			e, err := st.ReleaseJournal(ctx, "split", part)
+			if err != nil {
+				t.Errorf("release %v: %v", part, err)
+			}
+			endings[i] = e
+		}()
+	}
+	wg.Wait()
+	if endings[0] == endings[1] {
+		t.Fatalf("the two halves ended the journal %v times", endings)
+	}
+	if js, err := b.Journals(ctx); err != nil || len(js) != 0 {
+		t.Fatalf("after both halves: %+v, %v", js, err)
+	}
+	if ended, err := a.ReleaseJournal(ctx, "split", []string{"web1"}); err != nil || !ended {
+		t.Fatalf("releasing an ended journal: %v, %v", ended, err)
 	}
 }
 
