@@ -91,6 +91,7 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 	d.diffNodes()
 	d.diffResellers()
 	d.diffAccounts()
+	d.liveDebt()
 	d.noteFilesOnly()
 	d.diffUnlinks()
 	d.diffResellerDeletes()

@@ -179,7 +179,25 @@ func accountFields(a, o *schema.Account) (fields []string) {
 	if !a.IPv6 && o.IPv6 && declares(a, "ipv6") {
 		fields = append(fields, "ipv6")
 	}
+	// Forwarders are compared as a set, and only when the fleet manages them
+	// (forwarders: written, an empty list included).
+	if a.ManagesForwarders() && !schema.SameForwarders(a.Forwarders, o.Forwarders) {
+		fields = append(fields, "forwarders")
+	}
 	return fields
+}
+
+// forwardersWhy says which forwarders an update adds and removes.
+func forwardersWhy(a, o *schema.Account) string {
+	add, remove := schema.ForwarderChanges(a.Forwarders, o.Forwarders)
+	var parts []string
+	for _, f := range add {
+		parts = append(parts, fmt.Sprintf("add forwarder %s → %s", f.From, f.To))
+	}
+	for _, f := range remove {
+		parts = append(parts, fmt.Sprintf("remove forwarder %s → %s", f.From, f.To))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // declares reports whether the fleet's files wrote the field for the account.
@@ -224,8 +242,18 @@ func (d *differ) planAccount(x *acct) {
 		d.warnf("%s %s: ipv6 is off on %s and the fleet says on; Tether does not turn IPv6 on (WHM's ipv6_enable_account needs an IPv6 range): enable it in WHM, or write ipv6: false", kind, x.user, a.Parent)
 	}
 	fields := append(accountFields(a, o), x.extraFields...)
+	if lost := d.d.Nodes[o.MailNode()]; lost != nil && lost.Lost && slices.Contains(fields, "forwarders") {
+		// The forwarders are on the lost child, which nothing reads: they are compared
+		// once the mail is back on the parent (the next plan).
+		fields = slices.DeleteFunc(fields, func(f string) bool { return f == "forwarders" })
+		d.warnf("%s %s: its forwarders are on %s, which is marked lost; they are planned after its mail is forced back to %s", kind, x.user, o.MailNode(), a.Parent)
+	}
+	var update *plan.Change
 	if len(fields) > 0 {
 		why := x.extraWhy
+		if slices.Contains(fields, "forwarders") {
+			why = append(slices.Clone(why), forwardersWhy(a, o))
+		}
 		verb := "differs"
 		if len(fields) > 1 {
 			verb = "differ"
@@ -234,7 +262,7 @@ func (d *differ) planAccount(x *acct) {
 		if len(why) > 0 {
 			reason += " (" + strings.Join(why, "; ") + ")"
 		}
-		d.add(&plan.Change{
+		update = d.add(&plan.Change{
 			Address: x.addr,
 			Action:  plan.Update,
 			Before:  x.value(o, true),
@@ -250,6 +278,13 @@ func (d *differ) planAccount(x *acct) {
 	if was == mail {
 		return
 	}
+	// Forwarders live with the mail: written before it moves, they move with it
+	// (the conversion's archive carries them); written during the move, they could
+	// land on the side the mail is leaving.
+	var mailDeps []string
+	if update != nil && slices.Contains(update.Fields, "forwarders") {
+		mailDeps = []string{update.ID}
+	}
 	if lost := d.d.Nodes[was]; was != "" && lost != nil && lost.Lost {
 		mid := cloneAccount(a)
 		mid.Mail = nil
@@ -264,7 +299,7 @@ func (d *differ) planAccount(x *acct) {
 				was, x.user, a.Parent, was),
 			Target: a.Parent,
 			Parent: a.Parent,
-		})
+		}, mailDeps...)
 		if x.reseller {
 			c.Warnings = append(c.Warnings, d.resellerDistributionWarnings(x.user, "", a.Parent, true)...)
 		}
@@ -312,7 +347,7 @@ func (d *differ) planAccount(x *acct) {
 		// account into an ordinary one, its mail left in place.
 		c.Reason = fmt.Sprintf("mail moves from %s to %s: existing mail is copied to %s first; %s keeps its copy, and open IMAP/POP3 sessions on %s end", was, mail, mail, was, was)
 	}
-	c = d.add(c, d.accountDeps(a, mail)...)
+	c = d.add(c, append(d.accountDeps(a, mail), mailDeps...)...)
 	if x.reseller {
 		c.Warnings = append(c.Warnings, d.resellerDistributionWarnings(x.user, mail, a.Parent, true)...)
 	}

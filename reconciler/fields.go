@@ -68,7 +68,7 @@ var Fields = map[string]Handling{
 	"account.features":     {KindManaged, "get_users_features_settings; add_override_features_for_user (declared features only)"},
 	"account.mail":         {KindManaged, "listaccts child_nodes; modifyacct mail_node_alias (distribution), force_dedistribution_from_node"},
 	"account.autossl":      {KindFiles, "rule TETHER-L08; no WHM API 1 function reads an account's DCV methods"},
-	"account.forwarders":   {KindFiles, "rule TETHER-L09; Tether does not read or change forwarders on the servers yet"},
+	"account.forwarders":   {KindManaged, "UAPI Email::list_forwarders, add_forwarder, delete_forwarder through WHM's uapi_cpanel (the parent sends them to a distributed account's mail child); written forwarders: is the whole list (extra ones are removed), not written leaves them alone; a pipe on a distributed account is reported (TETHER-L09)"},
 	"account.suspended":    {KindManaged, "listaccts; suspendacct, unsuspendacct"},
 	"account.protect":      {KindTether, "never removed, whatever the fleet says"},
 	"account.dnssec":       {KindFiles, "rule TETHER-D03; Tether does not read or change an account's DNSSEC on the servers yet"},
@@ -93,7 +93,7 @@ var Fields = map[string]Handling{
 
 // filesOnlyAccountFields are the account fields KindFiles the plan names when an
 // account declares them.
-var filesOnlyAccountFields = []string{"autossl", "forwarders", "dnssec"}
+var filesOnlyAccountFields = []string{"autossl", "dnssec"}
 
 // noteFilesOnly names, once per field, the account fields the fleet declares that
 // Tether checks in the files only (Fields: KindFiles), so a plan never looks as if it
@@ -106,9 +106,6 @@ func (d *differ) noteFilesOnly() {
 		}
 		if a.AutoSSL != nil && len(a.AutoSSL.DCV) > 0 {
 			count["autossl"]++
-		}
-		if len(a.Forwarders) > 0 {
-			count["forwarders"]++
 		}
 		if a.DNSSEC {
 			count["dnssec"]++

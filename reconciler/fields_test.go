@@ -86,7 +86,7 @@ func TestFilesOnlyFieldsAreNamedInThePlan(t *testing.T) {
 	desired.Resellers = map[string]*schema.Reseller{"bob": {Account: schema.Account{Parent: "web1", Domain: "bob.example"}, ACLs: []string{"list-accts"}}}
 	p := Diff(desired, observed, DiffOptions{})
 	all := strings.Join(p.Warnings, "\n")
-	for _, f := range []string{"autossl", "forwarders", "dnssec"} {
+	for _, f := range filesOnlyAccountFields {
 		if Fields["account."+f].Kind != KindFiles {
 			t.Errorf("account.%s is %s, not %s", f, Fields["account."+f].Kind, KindFiles)
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Roles a node can have. A child's name is its WHM link alias.
@@ -213,6 +214,20 @@ type AutoSSL struct {
 	DCV []string `json:"dcv,omitempty"` // dns, http
 }
 
+// ManagesForwarders reports whether the fleet manages the account's forwarders: its
+// files write forwarders (an empty list too: then it has none), or a fleet built in
+// code lists some. An account that does not say leaves its forwarders alone.
+func (a *Account) ManagesForwarders() bool {
+	if a == nil {
+		return false
+	}
+	if len(a.Forwarders) > 0 {
+		return true
+	}
+	_, ok := a.Src.Fields["forwarders"]
+	return ok
+}
+
 // Forwarder is an email forwarder: mail to From@domain goes To (an address, or
 // "|/path" for a pipe to a program).
 type Forwarder struct {
@@ -323,3 +338,63 @@ func (t *Threshold) UnmarshalJSON(b []byte) error {
 	*t = Threshold{N: n}
 	return nil
 }
+
+// forwarderKey is what makes two forwarders the same: the local part, case-folded,
+// and the target as written (a program path is case-sensitive).
+func forwarderKey(f Forwarder) string {
+	return strings.ToLower(strings.TrimSpace(f.From)) + "\x00" + strings.TrimSpace(f.To)
+}
+
+// SameForwarders reports whether two lists hold the same forwarders, in any order.
+// It allocates nothing, so comparing the accounts of a large fleet stays cheap.
+func SameForwarders(x, y []Forwarder) bool {
+	has := func(list []Forwarder, f Forwarder) bool {
+		for _, g := range list {
+			if strings.EqualFold(strings.TrimSpace(g.From), strings.TrimSpace(f.From)) && strings.TrimSpace(g.To) == strings.TrimSpace(f.To) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, f := range x {
+		if !has(y, f) {
+			return false
+		}
+	}
+	for _, f := range y {
+		if !has(x, f) {
+			return false
+		}
+	}
+	return true
+}
+
+// ForwarderChanges lists the forwarders to add (wanted, not there) and to remove
+// (there, not wanted), each once, in the order of their lists.
+func ForwarderChanges(want, have []Forwarder) (add, remove []Forwarder) {
+	w := make(map[string]bool, len(want))
+	for _, f := range want {
+		w[forwarderKey(f)] = true
+	}
+	h := make(map[string]bool, len(have))
+	for _, f := range have {
+		h[forwarderKey(f)] = true
+	}
+	seen := map[string]bool{}
+	for _, f := range want {
+		if k := forwarderKey(f); !h[k] && !seen[k] {
+			seen[k] = true
+			add = append(add, f)
+		}
+	}
+	for _, f := range have {
+		if k := forwarderKey(f); !w[k] && !seen[k] {
+			seen[k] = true
+			remove = append(remove, f)
+		}
+	}
+	return add, remove
+}
+
+// IsPipe reports whether the forwarder pipes mail to a program ("|/path").
+func (f Forwarder) IsPipe() bool { return strings.HasPrefix(strings.TrimSpace(f.To), "|") }

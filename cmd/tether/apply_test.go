@@ -22,6 +22,16 @@ import (
 func TestMain(m *testing.M) {
 	// The watch daemon's CUE child is this test binary run again.
 	cueguard.RunChildIfAsked()
+	// A test that needs tether as a separate process (one it can SIGKILL) runs this
+	// binary again with TETHER_TEST_MAIN=1: the command line as tests build it.
+	if os.Getenv("TETHER_TEST_MAIN") == "1" {
+		root := newRoot(testCLI())
+		root.SetArgs(os.Args[1:])
+		if err := root.Execute(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

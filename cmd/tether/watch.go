@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/tether-dev/tether/internal/notify"
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/shard"
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/providers"
@@ -35,6 +37,8 @@ type watchFlags struct {
 	sshKey             string
 	perNode            int
 	logLevel           string
+	replicaID          string
+	replicaTTL         time.Duration
 	once               bool
 	notifyFile         string
 }
@@ -63,7 +67,14 @@ Tether's state (inventory, journals, per-parent locks) is in $TETHER_STATE_DIR w
 (export the same for CLI applies, so the two never write to one parent at once), else
 in --state-dir/state, or with --sandbox where a CLI command given the same
 --sandbox-state keeps it. With --sandbox the daemon serves its sandbox to other
-commands for as long as it runs.`,
+commands for as long as it runs.
+
+With --state etcd://… (or $TETHER_STATE) the daemon is one replica among those sharing
+that etcd: the replicas divide the fleet's parents (each owned by one live replica, on
+a lease of --replica-ttl), each reconciling only its own; a replica that dies loses its
+parents within the TTL and the others take them over, one cut off from etcd stops
+applying after half of it. /readyz, /metrics and "tether watch status" show who owns
+what (docs/etcd.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if wf.repo == "" {
@@ -93,18 +104,31 @@ commands for as long as it runs.`,
 			if !gitsource.IsRemote(wf.repo) {
 				local = wf.repo
 			}
+			// With etcd, this daemon is one replica of those sharing it; a parent taken
+			// over is reconciled at once (d is set before the replica can gain any).
+			var d *watch.Daemon
+			replica, leave, err := workspace.JoinReplicas(ctx, wf.state, shard.Options{ID: wf.replicaID, TTL: wf.replicaTTL, Logger: logger,
+				Gained: func([]string) { d.Resync("takeover") }})
+			if err != nil {
+				return err
+			}
+			defer leave()
 			notifier, err := wf.notifier(logger)
 			if err != nil {
 				return err
 			}
-			run := c.daemon(wf, logger, notifier)
+			run := c.daemon(wf, logger, notifier, replica)
 			defer run.Close()
-			d, err := watch.New(watch.Config{
+			cfg := watch.Config{
 				Source: src, LocalDir: local, Branch: wf.branch, Interval: wf.interval, Poll: wf.poll,
 				Keyring: keyring, StateDir: wf.stateDir, Listen: wf.listen, HookToken: os.Getenv(wf.hookTokenEnv), HookOpen: wf.hookOpen,
 				Runner: run, Notify: run.Notify, Logger: logger,
-			})
-			if err != nil {
+			}
+			if replica != nil {
+				cfg.Ownership, cfg.Annotate = replica, ownersOf(replica)
+				logger.Info("replica joined", "replica", replica.ID(), "ttl", replica.TTL().String())
+			}
+			if d, err = watch.New(cfg); err != nil {
 				return err
 			}
 			if wf.once {
@@ -130,6 +154,8 @@ commands for as long as it runs.`,
 	f.StringVar(&wf.notifyFile, "notify-urls-file", "", "a private file of notification service URLs, one a line (slack://, teams://, matrix://, discord://, smtp://, generic+https://, … as shoutrrr spells them); else $"+notifyURLsEnv)
 	f.BoolVar(&wf.once, "once", false, "run one round (the branch's newest commit checked, planned, applied; status written) and exit: 0 when it is in force with every change done")
 	f.IntVar(&wf.perNode, "per-node", engine.DefaultPerTarget, "how many changes run at once against one server")
+	f.StringVar(&wf.replicaID, "replica-id", "", "with --state etcd://…: this daemon's name among the replicas dividing the parents (default HOST-PID)")
+	f.DurationVar(&wf.replicaTTL, "replica-ttl", shard.DefaultTTL, "with --state etcd://…: the replica's lease; a replica that dies loses its parents within it, one cut off from etcd stops applying after half of it")
 	wf.connFlags.register(cmd)
 	cmd.AddCommand(newWatchSuspendCmd(true), newWatchSuspendCmd(false), newWatchStatusCmd())
 	return cmd
@@ -167,9 +193,28 @@ func newWatchSuspendCmd(suspend bool) *cobra.Command {
 	return cmd
 }
 
+// ownersOf fills each parent's owner in the status from etcd, so `tether watch status`
+// on any replica shows which replica owns what.
+func ownersOf(r *shard.Replica) func(*watch.Status) {
+	return func(s *watch.Status) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a, err := r.Assignment(ctx)
+		if err != nil {
+			return // the status still says what this replica knows; owners are extra
+		}
+		for p, owner := range a.Owners {
+			if s.Parents[p] == nil {
+				s.Parents[p] = &watch.ParentStatus{}
+			}
+			s.Parents[p].Owner = owner
+		}
+	}
+}
+
 // daemon is the reconcile the watch flags ask for: workspace.Apply, the pipeline of
 // `tether apply`, with the daemon's state.
-func (c *cli) daemon(wf watchFlags, logger *slog.Logger, notifier *notify.Notifier) *workspace.Daemon {
+func (c *cli) daemon(wf watchFlags, logger *slog.Logger, notifier *notify.Notifier, replica *shard.Replica) *workspace.Daemon {
 	return workspace.NewDaemon(workspace.DaemonOptions{
 		Notifier: notifier,
 		Path:     wf.path, Sandbox: wf.sandbox, SandboxState: wf.sandboxState, StateDir: wf.stateDir, StateURL: wf.state,
@@ -181,7 +226,8 @@ func (c *cli) daemon(wf watchFlags, logger *slog.Logger, notifier *notify.Notifi
 				c.session(o)
 			}
 		},
-		Logger: logger,
+		Logger:  logger,
+		Replica: replica,
 	})
 }
 

@@ -40,13 +40,15 @@ var lackOK = map[string]string{
 // fromSource lists fields the reference does not document that the sandbox writes
 // because cPanel's 11.120 source does.
 var fromSource = map[string]string{
-	"dumpzone.metadata.warnings":                            "Whostmgr/API/1/DNS.pm dumpzone: a warning when the zone's owner is distributed",
-	"get_linked_server_node.data.alias":                     "Whostmgr/API/1/Cpanel.pm get_linked_server_node returns the node object with its alias (the page's sample omits it)",
-	"list_linked_server_nodes.data.payload.system_settings": "Cpanel/LinkedNode/Privileged/Configuration.pm getters (get_linked_server_node's page documents it)",
-	"metadata.output":                                       "Whostmgr/API/1/Data/Wrapper.pm: any function may report output (raw, messages, warnings)",
-	"metadata.output.raw":                                   "as metadata.output",
-	"metadata.output.messages":                              "as metadata.output",
-	"metadata.output.warnings":                              "as metadata.output",
+	"dumpzone.metadata.warnings":                                         "Whostmgr/API/1/DNS.pm dumpzone: a warning when the zone's owner is distributed",
+	"get_linked_server_node.data.alias":                                  "Whostmgr/API/1/Cpanel.pm get_linked_server_node returns the node object with its alias (the page's sample omits it)",
+	"list_linked_server_nodes.data.payload.system_settings":              "Cpanel/LinkedNode/Privileged/Configuration.pm getters (get_linked_server_node's page documents it)",
+	"metadata.output":                                                    "Whostmgr/API/1/Data/Wrapper.pm: any function may report output (raw, messages, warnings)",
+	"metadata.output.raw":                                                "as metadata.output",
+	"metadata.output.messages":                                           "as metadata.output",
+	"metadata.output.warnings":                                           "as metadata.output",
+	"uapi_cpanel Email::list_forwarders.data.uapi.metadata.proxied_from": "Cpanel/LinkedNode/Worker/cPanel.pm: a UAPI result proxied to a child names the child's host in metadata.proxied_from",
+	"uapi_cpanel.data.uapi.metadata.proxied_from":                        "as above",
 }
 
 // exceptions are the conformance test's allowances, each with its reason above.
@@ -181,6 +183,40 @@ func TestConformance(t *testing.T) {
 	s.waitIdle()
 	call("mail2", "is_role_enabled", "role", "SpamFilter")
 	call("mail2", "is_role_enabled", "role", "DNS")
+
+	// UAPI through WHM (uapi_cpanel): each answer is held against uapi_cpanel's page
+	// and the UAPI function's own (the composite rows "uapi_cpanel Email::FN").
+	uapi := func(node, user, fn string, kv ...string) *env {
+		t.Helper()
+		e := s.must(node, "uapi_cpanel", append([]string{"cpanel.user", user, "cpanel.module", "Email", "cpanel.function", fn}, kv...)...)
+		ok["uapi_cpanel"] = true
+		if probs := ref.Check("uapi_cpanel Email::"+fn, []byte(e.Raw), exceptions); len(probs) > 0 {
+			t.Errorf("uapi_cpanel Email::%s on %s %v:\n  %s\n  answer: %s", fn, node, kv, strings.Join(probs, "\n  "), e.Raw)
+		}
+		var d struct {
+			UAPI struct {
+				Status int      `json:"status"`
+				Errors []string `json:"errors"`
+			} `json:"uapi"`
+		}
+		e.decode(t, &d)
+		if d.UAPI.Status != 1 {
+			t.Errorf("uapi_cpanel Email::%s on %s %v: status %d, errors %v", fn, node, kv, d.UAPI.Status, d.UAPI.Errors)
+		}
+		return e
+	}
+	// Local mail (carol, on the parent) and distributed mail (alice, proxied to mail1).
+	for _, u := range []struct{ user, domain string }{{"carol", "carol.example"}, {"alice", "alice.example"}} {
+		uapi("web1", u.user, "add_forwarder", "domain", u.domain, "email", "sales@"+u.domain, "fwdopt", "fwd", "fwdemail", "boss@example.org,desk@example.org")
+		uapi("web1", u.user, "add_forwarder", "domain", u.domain, "email", "void", "fwdopt", "blackhole")
+		uapi("web1", u.user, "list_forwarders", "domain", u.domain)
+		uapi("web1", u.user, "list_forwarders", "domain", u.domain, "regex", "desk")
+		uapi("web1", u.user, "delete_forwarder", "address", "sales@"+u.domain, "forwarder", "desk@example.org")
+	}
+	// The child refuses cPanel API calls for a distributed account unless its parent
+	// sends them.
+	failing("Send this request to the account’s parent node", "mail1", "uapi_cpanel", "cpanel.user", "alice", "cpanel.module", "Email", "cpanel.function", "list_forwarders", "domain", "alice.example")
+	failing("Provide the “cpanel.function” parameter.", "web1", "uapi_cpanel", "cpanel.user", "carol", "cpanel.module", "Email")
 
 	// Distribution and its repair; removal.
 	call("web1", "modifyacct", "user", "carol", "mail_node_alias", "mail1")

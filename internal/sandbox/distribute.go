@@ -112,6 +112,7 @@ func (n *node) distribute(ctx context.Context, t task) error {
 	domain, email, plan := a.Domain, a.ContactEmail, a.Plan
 	apiTokens := n.st.featureOn(a, "apitokens")
 	parentMail := copyMailboxes(n.st.Mail[t.User])
+	parentFwds := copyForwarders(a.Forwarders)
 	parentIP := n.st.IPv4
 	var from, to link
 	if t.From != "" {
@@ -134,7 +135,7 @@ func (n *node) distribute(ctx context.Context, t task) error {
 	failHalfway := n.currentFaults().FailTasks
 
 	if t.To == "" { // FromDistributed
-		boxes, err := n.childMail(ctx, from, t.User)
+		boxes, fwds, err := n.childMail(ctx, from, t.User)
 		if err != nil {
 			return fmt.Errorf("copy mail from “%s”: %w", from.Alias, err)
 		}
@@ -147,6 +148,7 @@ func (n *node) distribute(ctx context.Context, t task) error {
 		n.mu.Lock()
 		if a := n.st.Accounts[t.User]; a != nil {
 			n.st.Mail[t.User] = boxes
+			a.Forwarders = fwds
 			delete(n.st.Sessions, t.User)
 			a.MailNode = ""
 			n.markDirty()
@@ -164,14 +166,15 @@ func (n *node) distribute(ctx context.Context, t task) error {
 	if err != nil {
 		return fmt.Errorf("create the account on “%s”: %w", to.Alias, err)
 	}
-	source := parentMail
+	source, sourceFwds := parentMail, parentFwds
 	if t.From != "" {
-		if source, err = n.childMail(ctx, from, t.User); err != nil {
+		if source, sourceFwds, err = n.childMail(ctx, from, t.User); err != nil {
 			return fmt.Errorf("copy mail from “%s”: %w", from.Alias, err)
 		}
 	}
 	enc, _ := json.Marshal(source)
-	if _, err := n.callChild(ctx, to, "PRIVATE_mail_put", url.Values{"user": {t.User}, "mailboxes": {string(enc)}}); err != nil {
+	encFwds, _ := json.Marshal(sourceFwds)
+	if _, err := n.callChild(ctx, to, "PRIVATE_mail_put", url.Values{"user": {t.User}, "mailboxes": {string(enc)}, "forwarders": {string(encFwds)}}); err != nil {
 		return fmt.Errorf("copy mail to “%s”: %w", to.Alias, err)
 	}
 	if failHalfway || n.sb.hostFailsTasks(to.Hostname) {
@@ -191,6 +194,8 @@ func (n *node) distribute(ctx context.Context, t task) error {
 		if t.From == "" {
 			delete(n.st.Mail, t.User)
 			delete(n.st.Sessions, t.User)
+			// The parent's calls for the account go to the child from now on.
+			a.Forwarders = nil
 		}
 		a.MailNode = t.To
 		n.markDirty()
@@ -200,21 +205,23 @@ func (n *node) distribute(ctx context.Context, t task) error {
 	return nil
 }
 
-func (n *node) childMail(ctx context.Context, l link, user string) (map[string]int, error) {
+// childMail reads an account's mailboxes and forwarders from a child.
+func (n *node) childMail(ctx context.Context, l link, user string) (map[string]int, []forwarder, error) {
 	res, err := n.callChild(ctx, l, "PRIVATE_mail_get", url.Values{"user": {user}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var d struct {
-		Mailboxes map[string]int `json:"mailboxes"`
+		Mailboxes  map[string]int `json:"mailboxes"`
+		Forwarders []forwarder    `json:"forwarders"`
 	}
 	if err := json.Unmarshal(res.Data, &d); err != nil {
-		return nil, fmt.Errorf("invalid mail listing: %w", err)
+		return nil, nil, fmt.Errorf("invalid mail listing: %w", err)
 	}
 	if d.Mailboxes == nil {
 		d.Mailboxes = map[string]int{}
 	}
-	return d.Mailboxes, nil
+	return d.Mailboxes, d.Forwarders, nil
 }
 
 func (sb *Sandbox) hostFailsTasks(host string) bool {

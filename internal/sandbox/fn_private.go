@@ -127,10 +127,14 @@ func fnMailGet(c *call) (any, error) {
 	}
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
-	if _, err := c.childAccount(user); err != nil {
+	a, err := c.childAccount(user)
+	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"mailboxes": copyMailboxes(c.n.st.Mail[user])}, nil
+	// The account's forwarders travel with its mail: the conversion's mail-only
+	// pkgacct archive (Cpanel/LinkedNode/Convert/ToDistributed/Mail.pm _pkgacct) does
+	// not skip them.
+	return map[string]any{"mailboxes": copyMailboxes(c.n.st.Mail[user]), "forwarders": copyForwarders(a.Forwarders)}, nil
 }
 
 func fnMailPut(c *call) (any, error) {
@@ -146,11 +150,19 @@ func fnMailPut(c *call) (any, error) {
 	if err := json.Unmarshal([]byte(raw), &boxes); err != nil {
 		return nil, die("The “mailboxes” parameter is not valid JSON: %s", err.Error())
 	}
+	var fwds []forwarder
+	if raw := c.str("forwarders"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &fwds); err != nil {
+			return nil, die("The “forwarders” parameter is not valid JSON: %s", err.Error())
+		}
+	}
 	return nil, c.lock(func(st *nodeState) (bool, error) {
-		if _, err := c.childAccount(user); err != nil {
+		a, err := c.childAccount(user)
+		if err != nil {
 			return false, err
 		}
 		st.Mail[user] = copyMailboxes(boxes)
+		a.Forwarders = copyForwarders(fwds)
 		return true, nil
 	})
 }

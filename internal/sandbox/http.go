@@ -103,6 +103,9 @@ func init() {
 	for name, f := range zoneFunctions() {
 		functions[name] = f
 	}
+	for name, f := range uapiFunctions() {
+		functions[name] = f
+	}
 }
 
 // needsParent lists, per function, the arguments naming an account that a child node
@@ -113,6 +116,9 @@ var needsParent = map[string][]string{
 	"removeacct":    {"user", "username"},
 	"suspendacct":   {"user"},
 	"unsuspendacct": {"user"},
+	// The linked nodes guide: "The system blocks all cPanel API calls on the child
+	// node" for distributed accounts; the parent sends them (api.persona=parent).
+	"uapi_cpanel": {"cpanel.user"},
 }
 
 func (n *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -242,3 +242,43 @@ func (sb *Sandbox) SetIPv6(nodeName, user string, addrs ...string) error {
 	n.markDirty()
 	return nil
 }
+
+// Forwarders lists the forwarders of user on node as "DEST FORWARD" lines, sorted:
+// where the account's mail is (the parent, or the child of a distributed account).
+func (sb *Sandbox) Forwarders(nodeName, user string) []string {
+	n := sb.nodeByName(nodeName)
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a := n.st.Accounts[user]
+	if a == nil {
+		return nil
+	}
+	out := make([]string, 0, len(a.Forwarders))
+	for _, f := range a.Forwarders {
+		out = append(out, f.Dest+" "+f.Forward)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// AddForwarder writes a forwarder for user on node by hand, past the API's checks,
+// as an administrator editing the account's valiases would (the linked nodes guide:
+// users "can still manually create" pipe forwarders on distributed accounts).
+func (sb *Sandbox) AddForwarder(nodeName, user, dest, forward string) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a := n.st.Accounts[user]
+	if a == nil {
+		return fmt.Errorf("sandbox: node %s: no account %q", nodeName, user)
+	}
+	a.Forwarders = append(a.Forwarders, forwarder{Dest: dest, Forward: forward})
+	n.markDirty()
+	return nil
+}

@@ -121,6 +121,9 @@ type account struct {
 
 	// IPv6 are the account's IPv6 addresses (listaccts ipv6[]).
 	IPv6 []string `json:"ipv6,omitempty"`
+	// Forwarders are the account's email forwarders (fn_uapi.go), kept where its mail
+	// is: on the parent, or on the child's copy of a distributed account.
+	Forwarders []forwarder `json:"forwarders,omitempty"`
 
 	MailNode   string `json:"mail_node,omitempty"`
 	ParentHost string `json:"parent_host,omitempty"`

@@ -193,6 +193,13 @@ func OpenEtcd(ctx context.Context, spec string, getenv func(string) string) (*Et
 	return e, nil
 }
 
+// Client is the store's etcd client, for what shares the cluster with it (the
+// daemon's replicas, internal/shard).
+func (e *Etcd) Client() *clientv3.Client { return e.c }
+
+// Prefix is the store's key prefix, ending in "/".
+func (e *Etcd) Prefix() string { return e.prefix }
+
 // Close closes the client (locks still held lose their lease when it expires).
 func (e *Etcd) Close() error { return e.c.Close() }
 

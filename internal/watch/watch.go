@@ -44,6 +44,9 @@ type Outcome struct {
 	// Drifted names each change of the plan ("update account.alice"), so a drift
 	// notice says what drifted, not only how much.
 	Drifted []string
+	// Owned is the number of parents this replica reconciled (with several daemons on
+	// one etcd); 0 otherwise.
+	Owned int
 	// Stopped: evaluating the fleet was stopped at a bound (a CUE evaluation past
 	// its memory or time limit). The daemon remembers the commit and never
 	// evaluates it again, across restarts: a bomb at HEAD must not crash-loop it.
@@ -102,6 +105,22 @@ type Config struct {
 	// Annotate adds to the status before it is shown or written (a replica's
 	// ownership of parents, ParentStatus.Owner).
 	Annotate func(*Status)
+	// Ownership, with several replicas on one etcd, is this replica's share of the
+	// parents: /readyz and /metrics report it, and a replica that lost its lease is
+	// not ready. Nil: this daemon owns every parent.
+	Ownership Ownership
+}
+
+// Ownership is a replica's share of the fleet (internal/shard.Replica).
+type Ownership interface {
+	ID() string
+	// Owned lists the parents owned now; Units is how many the fleet has.
+	Owned() []string
+	Units() int
+	// Live: the replica holds its lease; without it, it owns and applies nothing.
+	Live() bool
+	// Handovers counts parents taken from or released to other replicas.
+	Handovers() int
 }
 
 // Daemon is a running watcher.
@@ -152,6 +171,19 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1)}
 	d.metrics = NewMetrics(cfg.Registry, d.Suspended)
+	if o := cfg.Ownership; o != nil {
+		d.metrics.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tether_owned_parents",
+				Help:        "Parents this replica owns (observes, plans and applies) among the replicas sharing one etcd.",
+				ConstLabels: prometheus.Labels{"replica": o.ID()}}, func() float64 { return float64(len(o.Owned())) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tether_fleet_parents",
+				Help:        "Parents the fleet divides between the replicas, as this replica last read it.",
+				ConstLabels: prometheus.Labels{"replica": o.ID()}}, func() float64 { return float64(o.Units()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tether_parent_handovers_total",
+				Help:        "Parents taken from, or released to, another replica since this one started.",
+				ConstLabels: prometheus.Labels{"replica": o.ID()}}, func() float64 { return float64(o.Handovers()) }),
+		)
+	}
 	d.lastGood = d.readLastGood()
 	if !d.lastGood.IsZero() {
 		d.status.Commit = d.lastGood.String()
@@ -184,6 +216,16 @@ func (d *Daemon) Sync(why string) {
 	case d.trigger <- why:
 	default: // a sync is already pending; it will see the newest commit
 	}
+}
+
+// Resync applies the branch's newest commit again, even if it was applied already:
+// a replica that took parents over reconciles them at once (their previous owner may
+// have died before applying it, or mid-apply).
+func (d *Daemon) Resync(why string) {
+	d.mu.Lock()
+	d.lastSeen = plumbing.ZeroHash
+	d.mu.Unlock()
+	d.Sync(why)
 }
 
 // Run watches until ctx ends. Cancelling ctx stops new work; a reconcile in progress
@@ -640,11 +682,19 @@ func (d *Daemon) serveHTTP() (*http.Server, error) {
 		d.mu.Lock()
 		ready := d.ready
 		d.mu.Unlock()
-		if !ready {
+		own := d.cfg.Ownership
+		switch {
+		case own != nil && !own.Live():
+			http.Error(w, fmt.Sprintf("replica %s lost its etcd lease: it owns and applies nothing until it joins again", own.ID()), http.StatusServiceUnavailable)
+			return
+		case !ready:
 			http.Error(w, "no commit applied yet", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))
+		if own != nil {
+			fmt.Fprintf(w, "replica %s owns %d of %d parents; %d handovers\n", own.ID(), len(own.Owned()), own.Units(), own.Handovers())
+		}
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {

@@ -3,6 +3,7 @@ package workspace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tether-dev/tether/internal/engine"
@@ -155,7 +156,7 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		Parallelism:   o.Parallelism,
 		PerTarget:     o.PerTarget,
 		State:         w.State,
-		Locks:         engine.Locks(w.Plan, prev),
+		Locks:         w.locks(prev),
 		LockWait:      o.LockWait,
 		Reread:        w.Reread(),
 		ChangeTimeout: changeTimeout,
@@ -171,6 +172,17 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		out.ProtectionErr = fmt.Errorf("record protection: %w", perr)
 	}
 	return out, err
+}
+
+// locks are the parents an apply holds: those of its changes and of the earlier
+// journals it finishes — of these, with a replica's workspace, only the owned ones
+// (another replica holds the rest, running or finishing its own apply).
+func (w *Workspace) locks(prev []*state.Journal) []string {
+	ls := engine.Locks(w.Plan, prev)
+	if w.Owns != nil {
+		ls = slices.DeleteFunc(ls, func(p string) bool { return !w.Owns(p) })
+	}
+	return ls
 }
 
 // TouchesDNS reports whether a plan changes records the nameservers serve: accounts

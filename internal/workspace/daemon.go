@@ -18,6 +18,7 @@ import (
 	"github.com/tether-dev/tether/internal/notify"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/session"
+	"github.com/tether-dev/tether/internal/shard"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/reconciler"
@@ -46,6 +47,11 @@ type DaemonOptions struct {
 	// timeout), tests' (a faster sandbox).
 	Session func(*session.Options)
 	Logger  *slog.Logger
+	// Replica, with several daemons on one etcd, is this daemon's share of the
+	// parents (see JoinReplicas): each reconcile observes, plans and applies only the
+	// parents it owns, and stops starting changes when the ownership is lost. Nil: one
+	// daemon owns the whole fleet (the folder store).
+	Replica *shard.Replica
 	// Notifier sends every notification to chat and mail services (Slack, Teams,
 	// Matrix, …) beside policy.notifyWebhook; nil sends none.
 	Notifier *notify.Notifier
@@ -172,6 +178,13 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 			return out, err
 		}
 	}
+	if r := d.o.Replica; r != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = r.Bind(ctx)
+		defer cancel()
+		// The parents this reconcile owns stay its own until it ends (see Hold).
+		defer r.Hold()()
+	}
 	fleet, ds, err := schema.Load(fleetPath)
 	if err != nil {
 		return out, err
@@ -202,6 +215,21 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 	}
 	defer st.Close()
 	w := New(fleet, plan.Source{Path: d.o.Path, Commit: commit}, sess, st)
+	if r := d.o.Replica; r != nil {
+		owned, err := r.Sync(ctx, Units(fleet))
+		if err != nil {
+			return out, err
+		}
+		// What this reconcile owns is decided once, here: a parent released while it
+		// runs stays locked by it until it ends, so the next owner waits, never writes
+		// beside it.
+		set := make(map[string]bool, len(owned))
+		for _, u := range owned {
+			set[u] = true
+		}
+		w.Owns = func(u string) bool { return set[u] }
+		out.Owned = len(owned)
+	}
 
 	// Both modes report the plan the same way; an incomplete one is an error (the
 	// daemon runs again on the next trigger and reports the unread parts each time).
@@ -383,4 +411,28 @@ func (d *Daemon) openState(ctx context.Context) (state.Store, error) {
 		return state.OpenURL(ctx, u)
 	}
 	return state.Open(d.StateDir())
+}
+
+// JoinReplicas makes this daemon a replica among those sharing the etcd that stateURL
+// (else $TETHER_STATE) names, dividing the fleet's parents with them; it returns nil
+// for a folder store, where one daemon owns everything. Closing the returned function
+// leaves the group (its parents go to the others at once) and closes the client.
+func JoinReplicas(ctx context.Context, stateURL string, o shard.Options) (*shard.Replica, func() error, error) {
+	if stateURL == "" {
+		stateURL = os.Getenv(session.StateEnv)
+	}
+	if !state.IsEtcdURL(stateURL) {
+		return nil, func() error { return nil }, nil
+	}
+	st, err := state.OpenEtcd(ctx, stateURL, os.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Client, o.Prefix = st.Client(), st.Prefix()
+	r, err := shard.Join(ctx, o)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return r, func() error { return errors.Join(r.Close(), st.Close()) }, nil
 }

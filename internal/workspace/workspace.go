@@ -69,6 +69,12 @@ type Workspace struct {
 	// safety check judges removals against them again.
 	Owned, Protected map[string]bool
 
+	// Owns, when set, limits the workspace to the units (parents and DNS-only nodes,
+	// see Units) it says yes to: a replica of the daemon observes, plans, locks and
+	// finishes journals only for the parents it owns; the rest is another replica's.
+	// Nil is the whole fleet.
+	Owns func(unit string) bool
+
 	closers []func() error
 }
 
@@ -127,7 +133,7 @@ func providerList(provs map[string]providers.Provider) []providers.Provider {
 // returned errors are the scopes that could not be read (*reconciler.ScopeError); the
 // error is a cancelled context or a fingerprint that could not be made.
 func (w *Workspace) Observe(ctx context.Context, parallelism int) ([]error, error) {
-	observed, errs := engine.Observe(ctx, providerList(w.Session.Providers), w.Fleet, parallelism)
+	observed, errs := engine.Observe(ctx, w.scopedProviders(), w.Fleet, parallelism)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe: %w", err)
 	}
@@ -160,7 +166,9 @@ func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
 	w.Owned, w.Protected = owned, prot
 	opts := PlanOptions()
 	opts.Inventory, opts.Protected, opts.ObserveErrors = owned, prot, errs
+	opts.FailedScopes = w.notOwned()
 	w.Plan = reconciler.Diff(w.Fleet, w.Observed, opts)
+	w.keepOwned(w.Plan)
 	w.Plan.Source = w.Source
 	w.Plan.Observed = w.Fingerprint.Fingerprint
 	return nil
@@ -181,7 +189,7 @@ func (w *Workspace) Unfinished(ctx context.Context) ([]*state.Journal, error) {
 			mine = append(mine, j)
 		}
 	}
-	return mine, nil
+	return w.ownedJournals(mine), nil
 }
 
 // Reread are the fleet's nodes the plan read whole: not unread themselves, and no

@@ -664,10 +664,105 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 			wrote = true
 		}
 	}
+	// Forwarders last: after a domain change (they are read for the new domain) and
+	// after the mail is placed (the parent sends them to the mail child). An update
+	// names them when they differ; a creation writes the ones the fleet lists.
+	if (fields != nil && has("forwarders")) || (fields == nil && len(a.Forwarders) > 0) {
+		domain := a.Domain
+		if domain == "" {
+			domain = obs.Domain
+		}
+		if err := p.setForwarders(ctx, c, user, domain, a.Forwarders); err != nil {
+			return err
+		}
+	}
 	if !wrote {
 		return checkAccount(cur, a, has)
 	}
 	return p.readBackAccount(ctx, c, user, a, has)
+}
+
+// readForwarders reads an account's forwarders on its domain (UAPI
+// Email::list_forwarders through the parent).
+func readForwarders(ctx context.Context, c *whmapi.Client, user, domain string) ([]schema.Forwarder, error) {
+	got, errs, err := c.Forwarders(ctx, []whmapi.ForwardersRequest{{User: user, Domain: domain}})
+	if err != nil {
+		return nil, err
+	}
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	var out []schema.Forwarder
+	for _, f := range got[0] {
+		local, dom, ok := strings.Cut(f.Dest, "@")
+		if ok && strings.EqualFold(dom, domain) {
+			out = append(out, schema.Forwarder{From: strings.ToLower(local), To: f.Forward})
+		}
+	}
+	return out, nil
+}
+
+// setForwarders makes the account's forwarders the list the fleet writes: it reads
+// them, removes those not in the list (UAPI Email::delete_forwarder, with the target
+// exactly as the server lists it), adds those missing (Email::add_forwarder), and
+// reads them back. The parent sends each call to a distributed account's mail child.
+func (p *Provider) setForwarders(ctx context.Context, c *whmapi.Client, user, domain string, want []schema.Forwarder) error {
+	have, err := readForwarders(ctx, c, user, domain)
+	if err != nil {
+		return fmt.Errorf("forwarders: %w", err)
+	}
+	add, remove := schema.ForwarderChanges(want, have)
+	for _, f := range remove {
+		q := url.Values{"address": {f.From + "@" + domain}, "forwarder": {f.To}}
+		if err := c.UAPICall(ctx, whmapi.Idempotent, user, "Email", "delete_forwarder", q); err != nil {
+			return fmt.Errorf("forwarder %s → %s: remove: %w", f.From, f.To, err)
+		}
+	}
+	for _, f := range add {
+		q := addForwarderParams(f, domain)
+		if err := c.UAPICall(ctx, whmapi.Idempotent, user, "Email", "add_forwarder", q); err != nil {
+			return fmt.Errorf("forwarder %s → %s: add: %w", f.From, f.To, err)
+		}
+	}
+	if len(add)+len(remove) == 0 {
+		return nil
+	}
+	back, err := readForwarders(ctx, c, user, domain)
+	if err != nil {
+		return fmt.Errorf("forwarders: read back: %w", err)
+	}
+	if !schema.SameForwarders(back, want) {
+		return fmt.Errorf("forwarders: read back: the server lists %d forwarder(s), not the %d the fleet writes", len(back), len(want))
+	}
+	return nil
+}
+
+// addForwarderParams says a forwarder in Email::add_forwarder's terms (UAPI
+// reference "Create email account forwarder"): fwdopt fwd with fwdemail for an
+// address, pipe with pipefwd for "|program", blackhole for ":blackhole:", fail with
+// failmsgs for ":fail: message", system with fwdsystem for a bare user name.
+func addForwarderParams(f schema.Forwarder, domain string) url.Values {
+	to := strings.TrimSpace(f.To)
+	q := url.Values{"domain": {domain}, "email": {strings.ToLower(strings.TrimSpace(f.From)) + "@" + domain}}
+	switch {
+	case strings.HasPrefix(to, "|"):
+		q.Set("fwdopt", "pipe")
+		q.Set("pipefwd", strings.TrimSpace(strings.TrimPrefix(to, "|")))
+	case to == ":blackhole:":
+		q.Set("fwdopt", "blackhole")
+	case strings.HasPrefix(to, ":fail:"):
+		q.Set("fwdopt", "fail")
+		if msg := strings.TrimSpace(strings.TrimPrefix(to, ":fail:")); msg != "" {
+			q.Set("failmsgs", msg)
+		}
+	case !strings.Contains(to, "@"):
+		q.Set("fwdopt", "system")
+		q.Set("fwdsystem", to)
+	default:
+		q.Set("fwdopt", "fwd")
+		q.Set("fwdemail", to)
+	}
+	return q
 }
 
 func (p *Provider) setFeatures(ctx context.Context, c *whmapi.Client, user string, want map[string]bool) error {

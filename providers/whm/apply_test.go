@@ -21,18 +21,27 @@ var reads = map[string]bool{
 	"version": true, "get_current_profile": true, "getminimumpasswordstrengths": true,
 	"list_linked_server_nodes": true, "listaccts": true, "listresellers": true, "acctcounts": true,
 	"batch": true, "get_users_features_settings": true, "is_role_enabled": true, cgiClusterStatus: true,
+	"uapi_cpanel Email::list_forwarders": true,
 }
 
 // functionsOf names the functions one request ran: a batch's commands, in order, or
 // the function itself. A batch is only as read-only as what it carries.
 func functionsOf(fn string, params url.Values) []string {
+	uapi := func(fn string, q url.Values) string {
+		if fn == "uapi_cpanel" {
+			// The UAPI function it runs tells a read from a write.
+			return fn + " " + q.Get("cpanel.module") + "::" + q.Get("cpanel.function")
+		}
+		return fn
+	}
 	if fn != "batch" {
-		return []string{fn}
+		return []string{uapi(fn, params)}
 	}
 	var out []string
 	for _, cmd := range params["command"] {
-		name, _, _ := strings.Cut(cmd, "?")
-		out = append(out, name)
+		name, query, _ := strings.Cut(cmd, "?")
+		q, _ := url.ParseQuery(query)
+		out = append(out, uapi(name, q))
 	}
 	return out
 }

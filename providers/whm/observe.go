@@ -100,6 +100,9 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	if err := p.observeFeatures(ctx, c, scope, desired, out); err != nil {
 		return nil, err
 	}
+	if err := p.observeForwarders(ctx, c, scope, desired, out, unread); err != nil {
+		return nil, err
+	}
 	if len(unread) > 0 {
 		// The parent and its accounts were read; the children named were not.
 		return out, &providers.UnreadError{Nodes: unread}
@@ -412,4 +415,83 @@ func featuresOf(desired *schema.Fleet, users []string) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(set))
+}
+
+// observeForwarders reads the forwarders of the accounts whose forwarders the fleet
+// manages (it writes forwarders:) and of every distributed account (a pipe to a
+// program there breaks rule TETHER-L09 whatever the fleet says), through UAPI
+// Email::list_forwarders for the account's domain, many accounts per batch request.
+// The parent answers for a distributed account by asking its mail child; an account
+// whose child could not be read is skipped (the plan already names that child as
+// unread and plans nothing for its accounts).
+func (p *Provider) observeForwarders(ctx context.Context, c *whmapi.Client, scope string, desired *schema.Fleet, out *schema.Fleet, unread map[string]error) error {
+	var reqs []whmapi.ForwardersRequest
+	var accts []*schema.Account
+	want := func(user string, a *schema.Account) {
+		if a == nil || a.Domain == "" {
+			return
+		}
+		if m := a.MailNode(); m != "" && (unread[m] != nil || desiredNode(desired, m) != nil && desiredNode(desired, m).Lost) {
+			return
+		}
+		if !declaresForwarders(desired, user) && a.MailNode() == "" {
+			return
+		}
+		reqs = append(reqs, whmapi.ForwardersRequest{User: user, Domain: a.Domain})
+		accts = append(accts, a)
+	}
+	for _, u := range slices.Sorted(maps.Keys(out.Accounts)) {
+		want(u, out.Accounts[u])
+	}
+	for _, u := range slices.Sorted(maps.Keys(out.Resellers)) {
+		if r := out.Resellers[u]; r != nil {
+			want(u, &r.Account)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(observeParallel)
+	for i := 0; i < len(reqs); i += p.opts.FeatureBatch {
+		end := min(i+p.opts.FeatureBatch, len(reqs))
+		g.Go(func() error {
+			got, errs, err := c.Forwarders(gctx, reqs[i:end])
+			if err != nil {
+				return fmt.Errorf("parent %s: %w", scope, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for j, rows := range got {
+				r := reqs[i+j]
+				if errs[j] != nil {
+					return fmt.Errorf("parent %s: forwarders of %s: %w", scope, r.User, errs[j])
+				}
+				a := accts[i+j]
+				a.Forwarders = nil
+				for _, f := range rows {
+					local, dom, ok := strings.Cut(f.Dest, "@")
+					if !ok || !strings.EqualFold(dom, r.Domain) {
+						continue
+					}
+					a.Forwarders = append(a.Forwarders, schema.Forwarder{From: strings.ToLower(local), To: f.Forward})
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// declaresForwarders reports whether the fleet writes forwarders for user (an
+// account or a reseller): only then are they managed.
+func declaresForwarders(desired *schema.Fleet, user string) bool {
+	if desired == nil {
+		return false
+	}
+	if a := desired.Accounts[user]; a != nil {
+		return a.ManagesForwarders()
+	}
+	if r := desired.Resellers[user]; r != nil {
+		return r.ManagesForwarders()
+	}
+	return false
 }

@@ -47,6 +47,11 @@ func recorded(t testing.TB, dir, token string, calls *[]string, mu *sync.Mutex) 
 				}
 			}
 			file = fn + ".json"
+			if cmds := r.Form["command"]; fn == "batch" && len(cmds) > 0 && strings.HasPrefix(cmds[0], "uapi_cpanel?") {
+				// The forwarder reads are a batch of their own (batch.uapi_cpanel.json,
+				// recorded from the sandbox by its TestRecordObserveForwarders).
+				file = "batch.uapi_cpanel.json"
+			}
 		case r.URL.Path == cgiClusterStatus:
 			// The page as the sandbox renders clusterstatus.tmpl: a sync member the
 			// fleet names (by its address) and one WHM disabled that it does not.
@@ -123,12 +128,13 @@ func TestObserveRecorded(t *testing.T) {
 	}
 
 	// Bulk reads only: one listaccts, one features call (4 users < batch), one batch
-	// for reseller limits, whatever the number of accounts.
+	// for reseller limits and one for the forwarders of the distributed accounts
+	// (3 < batch), whatever the number of accounts.
 	count := map[string]int{}
 	for _, c := range calls {
 		count[c]++
 	}
-	for fn, want := range map[string]int{"listaccts": 1, "get_users_features_settings": 1, "batch": 1, "list_linked_server_nodes": 1, "version": 2, cgiClusterStatus: 1} {
+	for fn, want := range map[string]int{"listaccts": 1, "get_users_features_settings": 1, "batch": 2, "list_linked_server_nodes": 1, "version": 2, cgiClusterStatus: 1} {
 		if count[fn] != want {
 			t.Errorf("%s called %d times, want %d (all calls: %v)", fn, count[fn], want, calls)
 		}

@@ -62,8 +62,12 @@ func checkOfficial(function string, params url.Values) []string {
 		return []string{fmt.Sprintf("function %s is not in the official list", function)}
 	}
 	var bad []string
+	if function == "uapi_cpanel" {
+		// The UAPI function's parameters go alongside uapi_cpanel's own.
+		bad = checkUAPI(params, known)
+	}
 	for k := range params {
-		if strings.HasPrefix(k, "api.") {
+		if strings.HasPrefix(k, "api.") || function == "uapi_cpanel" {
 			continue
 		}
 		if _, ok := known[k]; !ok {

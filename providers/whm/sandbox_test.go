@@ -115,11 +115,22 @@ func TestSandboxApplyAndObserve(t *testing.T) {
 	bob3.Limits = &schema.ResellerLimits{}
 	alice := acct("alice.example", "mail1", func(a *schema.Account) {
 		a.Owner, a.ContactEmail, a.Features = "bob", "alice@example.org", map[string]bool{"apitokens": true, "sslinstall": false}
+		a.Forwarders = []schema.Forwarder{{From: "sales", To: "alice@example.org"}}
 	})
 	carol := acct("carol.example", "", func(a *schema.Account) { a.Suspended = true })
 	carol2 := acct("carol.example", "", func(a *schema.Account) { a.Plan, a.ContactEmail = "gold", "c@example.org" })
-	carolM2 := acct("carol.example", "mail2", func(a *schema.Account) { a.Plan, a.ContactEmail = "gold", "c@example.org" })
-	carolM1 := acct("carol.example", "mail1", func(a *schema.Account) { a.Plan, a.ContactEmail = "gold", "c@example.org" })
+	carolFwds := []schema.Forwarder{{From: "info", To: "c@example.org"}, {From: "void", To: ":blackhole:"}}
+	carol3 := acct("carol.example", "", func(a *schema.Account) { a.Plan, a.ContactEmail, a.Forwarders = "gold", "c@example.org", carolFwds })
+	carolM2 := acct("carol.example", "mail2", func(a *schema.Account) { a.Plan, a.ContactEmail, a.Forwarders = "gold", "c@example.org", carolFwds })
+	carolM1 := acct("carol.example", "mail1", func(a *schema.Account) { a.Plan, a.ContactEmail, a.Forwarders = "gold", "c@example.org", carolFwds })
+	fwdsOn := func(node, user string, want ...string) func(*testing.T, *schema.Fleet) {
+		return func(t *testing.T, obs *schema.Fleet) {
+			if got := f.sb.Forwarders(node, user); !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+				t.Errorf("%s's forwarders on %s: %q, want %q", user, node, got, want)
+			}
+		}
+	}
+	carolFwdLines := []string{"info@carol.example c@example.org", "void@carol.example :blackhole:"}
 	cl := &schema.DNSCluster{Enabled: true, FailureThreshold: schema.Threshold{N: 3}}
 	clNever := &schema.DNSCluster{Enabled: true, FailureThreshold: schema.Threshold{Never: true}, NotifyOnDisable: true}
 	clOne := &schema.DNSCluster{Enabled: true, FailureThreshold: schema.Threshold{N: 1}, NotifyOnDisable: true}
@@ -207,6 +218,13 @@ func TestSandboxApplyAndObserve(t *testing.T) {
 				a := obs.Accounts["alice"]
 				if a == nil || a.Owner != "bob" || a.MailNode() != "mail1" || !a.Features["apitokens"] || a.Features["sslinstall"] || a.ContactEmail != "alice@example.org" {
 					t.Errorf("alice observed %+v", a)
+					return
+				}
+				// Created distributed: the parent sent the forwarder to the mail child,
+				// and observes it back (a distributed account's forwarders are read).
+				fwdsOn("mail1", "alice", "sales@alice.example alice@example.org")(t, obs)
+				if !schema.SameForwarders(a.Forwarders, alice.Forwarders) {
+					t.Errorf("alice's forwarders observed %v", a.Forwarders)
 				}
 				// apitokens is on in the feature list already: only sslinstall needs an override.
 				if o := f.sb.FeatureOverrides("web1", "alice"); !reflect.DeepEqual(o, map[string]bool{"sslinstall": false}) {
@@ -225,7 +243,15 @@ func TestSandboxApplyAndObserve(t *testing.T) {
 					t.Errorf("carol observed %+v", a)
 				}
 			}},
-		{ch: &plan.Change{Address: "account.carol", Action: plan.Distribute, Before: carol2, After: carolM2, Target: "web1"},
+		{ch: &plan.Change{Address: "account.carol", Action: plan.Update, Before: carol2, After: carol3, Fields: []string{"forwarders"}, Target: "web1"},
+			before: func(t *testing.T) {
+				// One the fleet does not list: removed.
+				if err := f.sb.AddForwarder("web1", "carol", "old@carol.example", "gone@example.org"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: fwdsOn("web1", "carol", carolFwdLines...)},
+		{ch: &plan.Change{Address: "account.carol", Action: plan.Distribute, Before: carol3, After: carolM2, Target: "web1"},
 			before: func(t *testing.T) {
 				if err := f.sb.AddMail("web1", "carol", "INBOX", 7); err != nil {
 					t.Fatal(err)
@@ -236,6 +262,7 @@ func TestSandboxApplyAndObserve(t *testing.T) {
 				if n := f.sb.MessageCount("mail2", "carol"); n != 7 {
 					t.Errorf("carol has %d messages on mail2, want the 7 she had", n)
 				}
+				fwdsOn("mail2", "carol", carolFwdLines...)(t, obs)
 			}},
 		{ch: &plan.Change{Address: "account.carol", Action: plan.Distribute, Before: carolM2, After: carolM1, Target: "web1", Flags: plan.Flags{Disruptive: true}},
 			check: func(t *testing.T, obs *schema.Fleet) {
@@ -244,8 +271,11 @@ func TestSandboxApplyAndObserve(t *testing.T) {
 					t.Errorf("carol has %d messages on mail1, want 7", n)
 				}
 			}},
-		{ch: &plan.Change{Address: "account.carol", Action: plan.Dedistribute, Before: carolM1, After: carol2, Target: "web1", Flags: plan.Flags{Disruptive: true}},
-			check: mailIs("carol", "")},
+		{ch: &plan.Change{Address: "account.carol", Action: plan.Dedistribute, Before: carolM1, After: carol3, Target: "web1", Flags: plan.Flags{Disruptive: true}},
+			check: func(t *testing.T, obs *schema.Fleet) {
+				mailIs("carol", "")(t, obs)
+				fwdsOn("web1", "carol", carolFwdLines...)(t, obs)
+			}},
 		{ch: &plan.Change{Address: "account.alice", Action: plan.Dedistribute, Before: alice, After: acct("alice.example", "", nil), Target: "web1", Flags: plan.Flags{Disruptive: true, DataLoss: true}},
 			check: func(t *testing.T, obs *schema.Fleet) {
 				mailIs("alice", "")(t, obs)

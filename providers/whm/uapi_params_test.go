@@ -1,0 +1,48 @@
+package whm
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// uapiFunctions are the UAPI functions the provider runs through uapi_cpanel, with
+// their parameters (true = required) as cPanel's UAPI reference (11.138) lists them:
+// "Return domain's forwarders", "Create email account forwarder", "Delete email
+// account's email forwarder". uapi_cpanel's own page says the UAPI function's
+// parameters go alongside cpanel.user, cpanel.module and cpanel.function.
+var uapiFunctions = map[string]map[string]bool{
+	"Email::list_forwarders":  {"domain": true, "regex": false},
+	"Email::add_forwarder":    {"domain": true, "email": true, "fwdopt": true, "failmsgs": false, "fwdemail": false, "fwdsystem": false, "pipefwd": false},
+	"Email::delete_forwarder": {"address": true, "forwarder": true},
+}
+
+// checkUAPI checks the UAPI part of a uapi_cpanel call: a known function, and its
+// parameters per its page. known are uapi_cpanel's own (from the official list).
+func checkUAPI(params url.Values, known map[string]bool) []string {
+	name := params.Get("cpanel.module") + "::" + params.Get("cpanel.function")
+	fn, ok := uapiFunctions[name]
+	if !ok {
+		return []string{fmt.Sprintf("uapi_cpanel: UAPI %s is not a function the provider's reference lists", name)}
+	}
+	var bad []string
+	for k := range params {
+		if strings.HasPrefix(k, "api.") {
+			continue
+		}
+		if _, own := known[k]; own {
+			continue
+		}
+		if _, ok := fn[k]; !ok {
+			bad = append(bad, fmt.Sprintf("uapi_cpanel %s: parameter %s is not on its page", name, k))
+		}
+	}
+	for k, req := range fn {
+		if req && params.Get(k) == "" {
+			bad = append(bad, fmt.Sprintf("uapi_cpanel %s: required parameter %s missing", name, k))
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}

@@ -1,0 +1,79 @@
+package reconciler
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
+)
+
+// liveDebt reports what the servers hold that breaks the documents' account rules,
+// whatever the fleet says: the rules (TETHER-L06, L07, L09) check the files before
+// any I/O, but an account changed by hand, or one Tether does not manage, can break
+// them on the servers. Each is a warning naming the account, the rule and what the
+// plan does about it (a planned change that repairs it, or how to repair it).
+func (d *differ) liveDebt() {
+	for _, user := range schema.Names(d.o.Accounts) {
+		d.accountDebt("account", user, plan.AccountAddress(user), d.o.Accounts[user], d.d.Accounts[user])
+	}
+	for _, user := range schema.Names(d.o.Resellers) {
+		o, r := d.o.Resellers[user], d.d.Resellers[user]
+		if o == nil {
+			continue
+		}
+		var a *schema.Account
+		if r != nil {
+			a = &r.Account
+		}
+		d.accountDebt("reseller", user, plan.ResellerAddress(user), &o.Account, a)
+	}
+}
+
+func (d *differ) accountDebt(kind, user, addr string, o, a *schema.Account) {
+	if o == nil {
+		return
+	}
+	mail := o.MailNode()
+	if mail == "" || d.isFailed(addr, o.Parent, mail) {
+		return
+	}
+	// A change of this account that repairs the field, if one is planned.
+	repairs := func(field string) bool {
+		c := d.byID[plan.ChangeID(addr, plan.Update)]
+		if c != nil {
+			for _, f := range c.Fields {
+				if f == field {
+					return true
+				}
+			}
+		}
+		// Taking the mail back to the parent repairs every distributed-account rule.
+		return a != nil && a.MailNode() == "" && d.byID[plan.ChangeID(addr, plan.Dedistribute)] != nil
+	}
+	say := func(rule, what string, repaired bool, fix string) {
+		if repaired {
+			d.warnf("%s %s on %s: breaks %s on the servers: %s; the planned change repairs it", kind, user, o.Parent, rule, what)
+			return
+		}
+		d.warnf("%s %s on %s: breaks %s on the servers: %s; %s", kind, user, o.Parent, rule, what, fix)
+	}
+	if o.IPv6 {
+		say(schema.RuleL06, fmt.Sprintf("IPv6 is on while its mail is on %s", mail), repairs("ipv6"),
+			"write ipv6: false for it in the fleet (Tether turns it off), or turn it off in WHM")
+	}
+	if on, read := o.Features["apitokens"]; read && !on {
+		say(schema.RuleL07, fmt.Sprintf("the apitokens feature is off while its mail is on %s", mail), repairs("features") && a.Features["apitokens"],
+			"write features: {apitokens: true} for it in the fleet, or turn the feature on in WHM")
+	}
+	var pipes []string
+	for _, f := range o.Forwarders {
+		if f.IsPipe() {
+			pipes = append(pipes, fmt.Sprintf("%s → %s", f.From, strings.TrimSpace(f.To)))
+		}
+	}
+	if len(pipes) > 0 {
+		say(schema.RuleL09, fmt.Sprintf("forwarder(s) %s pipe to a program while its mail is on %s", strings.Join(pipes, ", "), mail), repairs("forwarders"),
+			"write the account's forwarders in the fleet without them (Tether removes them), or remove them in cPanel")
+	}
+}
