@@ -24,11 +24,30 @@ const (
 	CanAccountFeatures     Capability = "account-features"
 	CanDNSCluster          Capability = "dns-cluster-cgi"
 	CanDNSClusterThreshold Capability = "dns-cluster-threshold"
-	// CanObserveResellerACLs: the provider can read a reseller's ACLs back. Without
-	// it ACLs are set when a reseller is created and never compared (the observed
-	// reseller carries none, which the planner takes as unknown).
+	// CanObserveResellerACLs: the provider can read a reseller's ACLs back. The
+	// planner consults it (reconciler.DiffOptions.FleetCapabilities): without it ACLs
+	// are set when a reseller is created and never compared, and the plan says so.
+	// It is the planner's name reconciler.CapObserveResellerACLs (a test holds them
+	// equal: this package cannot import the planner's root, whose tests import it).
 	CanObserveResellerACLs Capability = "observe-reseller-acls"
 )
+
+// FleetCapabilities are the capabilities the fleet provider declares, by name, for
+// the planner (reconciler.DiffOptions.FleetCapabilities); empty when no provider
+// manages the fleet.
+func FleetCapabilities() map[string]bool {
+	spec, ok := Lookup(FleetProvider())
+	out := map[string]bool{}
+	if !ok {
+		return out
+	}
+	for c, on := range spec.Capabilities {
+		if on {
+			out[string(c)] = true
+		}
+	}
+	return out
+}
 
 // RuleP01 is the rule id of a fleet that asks a provider for something it cannot do.
 const RuleP01 = "TETHER-P01"

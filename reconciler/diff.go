@@ -40,7 +40,22 @@ type DiffOptions struct {
 	// members' changes and its planner (providers.MemberPlanners()). A member whose
 	// backend is not here gets no change, and the plan says so in its errors.
 	Members backend.Set
+	// FleetCapabilities are the capabilities the fleet provider declares, by name
+	// (providers.Spec.Capabilities; providers.FleetCapabilities()). The planner
+	// consults those that decide what it may compare, as DNSControl's core consults a
+	// provider's: a reseller's ACLs are compared only under CapObserveResellerACLs.
+	// Without the set nothing that needs a capability is compared.
+	FleetCapabilities map[string]bool
 }
+
+// CapObserveResellerACLs is the capability of a fleet provider that reads a
+// reseller's ACLs back (providers.CanObserveResellerACLs is this name). Without it
+// ACLs are set when reseller privileges are set up and never compared: the observed
+// reseller would carry none, and the same update would be planned on every run.
+const CapObserveResellerACLs = "observe-reseller-acls"
+
+// can reports whether the fleet provider declares capability c.
+func (d *differ) can(c string) bool { return d.opts.FleetCapabilities[c] }
 
 // Diff compares the desired fleet with the observed one and returns the plan that
 // makes the second equal to the first, as far as safety allows. It does no I/O and

@@ -99,7 +99,7 @@ func (d *differ) diffResellers() {
 		switch {
 		case or != nil:
 			x.o = &or.Account
-			x.extraFields, x.extraWhy = resellerFields(r, or)
+			x.extraFields, x.extraWhy = resellerFields(r, or, d.can(CapObserveResellerACLs))
 		case d.o.Accounts[user] != nil:
 			// The account exists without reseller privileges: set them up in place.
 			x.o = d.o.Accounts[user]
@@ -120,11 +120,12 @@ func (d *differ) diffResellers() {
 }
 
 // resellerFields compares what setacls and setresellerlimits manage. Nil in the
-// fleet means not managed; nil on the server means the provider cannot read it (WHM
-// API 1 has no call that reads a reseller's ACLs): not compared, or the same update
-// would be planned on every run. ACLs are set when the reseller is created.
-func resellerFields(r, o *schema.Reseller) (fields, why []string) {
-	if r.ACLs != nil && o.ACLs != nil && !sameSet(r.ACLs, o.ACLs) {
+// fleet means not managed. ACLs are compared only when the fleet provider declares it
+// reads them back (readsACLs, CapObserveResellerACLs): otherwise they are set when the
+// reseller is created and never compared, or the same update would be planned on
+// every run.
+func resellerFields(r, o *schema.Reseller, readsACLs bool) (fields, why []string) {
+	if readsACLs && r.ACLs != nil && !sameSet(r.ACLs, o.ACLs) {
 		fields = append(fields, "acls")
 		why = append(why, "ACLs differ")
 	}

@@ -361,8 +361,10 @@ func TestDiffUnreadableIsNotPlanned(t *testing.T) {
 	if len(p.Warnings) != 3 || !strings.HasPrefix(p.Warnings[0], "acls: declared on 1 reseller(s)") {
 		t.Errorf("warnings %q, want one for the ACLs, one for the profile and one for password strengths", p.Warnings)
 	}
+	// A provider that declares it reads ACLs (CapObserveResellerACLs) and reads none.
 	observed.Resellers["bob"].ACLs = []string{}
-	if got := ids(Diff(desired, observed, withProviders(DiffOptions{}))); !slices.Equal(got, []string{"reseller.bob/update"}) {
+	reads := DiffOptions{FleetCapabilities: map[string]bool{CapObserveResellerACLs: true}}
+	if got := ids(Diff(desired, observed, withProviders(reads))); !slices.Equal(got, []string{"reseller.bob/update"}) {
 		t.Errorf("ACLs read as none: changes %v, want the update", got)
 	}
 }

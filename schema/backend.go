@@ -141,6 +141,33 @@ func (b MemberBackend) refusal(field string) (problem, fix string) {
 	return fmt.Sprintf("a %s member does not take %s", b.Name, field), "remove " + field + ":"
 }
 
+// memberProblem is a member field that does not fit the member's backend: one it
+// needs and lacks (Missing), or one it sets and the backend does not take.
+type memberProblem struct {
+	Field        string
+	Missing      bool
+	Problem, Fix string
+}
+
+// checkFields holds a member's fields against its backend, in memberFields order:
+// has reports whether the member sets a field. Both decoders report what it finds, so
+// a YAML and a CUE fleet are held to the one registered schema with one wording.
+func (b MemberBackend) checkFields(obj string, has func(field string) bool) []memberProblem {
+	var out []memberProblem
+	for _, f := range b.Needs {
+		if !has(f) {
+			out = append(out, memberProblem{Field: f, Missing: true, Problem: fmt.Sprintf("%s has no %s", obj, f), Fix: fmt.Sprintf("add %s:", f)})
+		}
+	}
+	for _, f := range memberFields {
+		if has(f) && !slices.Contains(memberCommonFields, f) && !slices.Contains(b.Needs, f) && !slices.Contains(b.Takes, f) {
+			problem, fix := b.refusal(f)
+			out = append(out, memberProblem{Field: f, Problem: obj + ": " + problem, Fix: fix})
+		}
+	}
+	return out
+}
+
 // backendsCUEText is the CUE the registered backends add to the embedded schema:
 // #Backend, the names a member's backend may take, and the default of a member's
 // backend.

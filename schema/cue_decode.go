@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"strings"
 
 	"cuelang.org/go/cue"
 )
@@ -414,8 +415,10 @@ func (d *cueDecoder) cluster(path string, v cue.Value) *DNSCluster {
 
 func (d *cueDecoder) member(path string, v cue.Value) *Member {
 	m := &Member{}
+	set := map[string]bool{}
 	d.each(v, func(name string, fv cue.Value) {
 		fp := path + "." + name
+		set[name] = true
 		d.setPos(&m.Src, name, fp, fv)
 		switch name {
 		case "backend":
@@ -439,7 +442,26 @@ func (d *cueDecoder) member(path string, v cue.Value) *Member {
 		}
 	})
 	d.key(&m.Src, path, []string{"node", "host", "role"})
+	d.memberBackendFields(path, m, set)
 	return m
+}
+
+// memberBackendFields holds the member against its backend's registered schema, as
+// the YAML decoder does (MemberBackend.checkFields): fleet.cue knows only the fields
+// every member may have. An unknown backend is fleet.cue's to refuse (#Backend).
+func (d *cueDecoder) memberBackendFields(path string, m *Member, set map[string]bool) {
+	b, known := LookupMemberBackend(m.BackendName())
+	if !known {
+		return
+	}
+	obj := memberObject(path)
+	for _, pr := range b.checkFields(obj, func(f string) bool { return set[f] }) {
+		at := m.Src.Key
+		if p, ok := m.Src.Fields[pr.Field]; ok && !pr.Missing {
+			at = p
+		}
+		d.ds.Add(at, RuleSchema, pr.Problem, pr.Fix)
+	}
 }
 
 func (d *cueDecoder) tsig(path string, v cue.Value) *TSIG {
@@ -462,4 +484,11 @@ func (d *cueDecoder) tsig(path string, v cue.Value) *TSIG {
 	})
 	d.key(&t.Src, path, []string{"name"})
 	return t
+}
+
+// memberObject names a member as the YAML decoder does ("DNS cluster P member M")
+// from its path, dnsClusters.P.members.M.
+func memberObject(path string) string {
+	cluster, member, _ := strings.Cut(path, ".members.")
+	return "DNS cluster " + strings.TrimPrefix(cluster, "dnsClusters.") + " member " + member
 }

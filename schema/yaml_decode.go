@@ -1149,11 +1149,11 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 		}
 		return m
 	}
-	d.required(kp, obj, memberFields, have, b.Needs...)
-	for _, f := range memberFields {
-		if have.has(memberFields, f) && !slices.Contains(memberCommonFields, f) && !slices.Contains(b.Needs, f) && !slices.Contains(b.Takes, f) {
-			problem, fix := b.refusal(f)
-			d.add(fieldKey(n, f), RuleSchema, obj+": "+problem, fix)
+	for _, pr := range b.checkFields(obj, func(f string) bool { return have.has(memberFields, f) }) {
+		if pr.Missing {
+			d.ds.Add(kp, RuleSchema, pr.Problem, pr.Fix)
+		} else {
+			d.add(fieldKey(n, pr.Field), RuleSchema, pr.Problem, pr.Fix)
 		}
 	}
 	return m

@@ -178,6 +178,10 @@ func (c *cli) applyOptions(cmd *cobra.Command, af applyFlags) workspace.ApplyOpt
 			}
 		},
 		Planned: func(p *plan.Plan) error { return c.renderPlan(out, p, "text") },
+		Replanned: func(p *plan.Plan, moved []planfile.ObjectChange) {
+			fmt.Fprintf(errw, "Note: while this apply waited for another writer's lock, %d object(s) changed on the servers; it applies the plan made now instead. %s\n",
+				len(moved), render.SummaryLine(p))
+		},
 	}
 	if !af.autoApprove {
 		o.Confirm = func(*plan.Plan) error { return c.confirm(cmd) }

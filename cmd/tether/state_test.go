@@ -13,6 +13,8 @@ import (
 	"github.com/tether-dev/tether/internal/etcdtest"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/state"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // `tether state locks` names the holder and `tether state unlock` breaks an etcd
@@ -194,5 +196,71 @@ func TestTwoAppliesRaceOnEtcd(t *testing.T) {
 		expect(t, r, 0, "Apply complete! 7 created")
 	case <-time.After(time.Minute):
 		t.Fatal("the first apply did not end within a minute of its release")
+	}
+}
+
+// Two CLI applies race for one parent and the second waits (--lock-timeout): it made
+// its plan before the first applied, so once it holds web1 it plans again, finds the
+// first did everything, and applies nothing — each account created once, counted
+// from the sandbox's calls.
+func TestWaitingApplyPlansAgain(t *testing.T) {
+	srv := etcdtest.Start(t)
+	spec := "etcd://" + srv.Endpoint + "/wait?ttl=3"
+	e := newEnv(t)
+	expect(t, e.run(t, "plan", e.fleet), 0)
+	sb := servedSandbox(t, e)
+	hook, started, release := holdAtFirstStart()
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() {
+		first <- e.runWith(t, withEvents(hook), "apply", "--auto-approve", "--no-verify", "--state", spec, e.fleet)
+	}()
+	select {
+	case <-started:
+	case r := <-first:
+		t.Fatalf("the first apply ended before its first change: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	case <-time.After(time.Minute):
+		t.Fatal("the first apply did not start a change within a minute")
+	}
+	go func() {
+		second <- e.run(t, "apply", "--auto-approve", "--no-verify", "--lock-timeout", "1m", "--state", spec, e.fleet)
+	}()
+	// The second waits when its key is queued behind the first's on web1's mutex.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		r, err := cli.Get(context.Background(), "wait/locks/web1/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Count >= 2 {
+			break
+		}
+		select {
+		case r := <-second:
+			t.Fatalf("the second apply ended without waiting: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second apply never waited for web1")
+		}
+	}
+	close(release)
+	for i, ch := range []chan result{first, second} {
+		select {
+		case r := <-ch:
+			if i == 0 {
+				expect(t, r, 0, "Apply complete! 7 created")
+			} else {
+				expect(t, r, 0, "Plan: 7 to create", "while this apply waited for another writer's lock", "it applies the plan made now instead. No changes.", "Apply complete! Nothing to change.")
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("apply %d did not end within a minute", i+1)
+		}
+	}
+	if n := calls(sb)["createacct"]; n != 5 {
+		t.Errorf("createacct called %d times, want 5 (4 accounts, 1 reseller, once each)", n)
 	}
 }

@@ -43,6 +43,12 @@ type ApplyOptions struct {
 	Locks []string
 	// LockWait is how long to wait for a lock someone else holds; 0 tries once.
 	LockWait time.Duration
+	// Replan, when set, is called once the locks are held if taking one of them had
+	// to wait for another writer: the plan was made before the wait, from servers
+	// that writer may have changed since. It returns the plan to run instead (nil:
+	// the plan given still holds) or an error, which ends the apply before any
+	// change. The plan it returns may need no lock beyond those held.
+	Replan func(ctx context.Context) (*plan.Plan, error)
 	// Reread are the parents the plan was made from a complete reading of: when the
 	// apply succeeds, the part of an earlier, unfinished journal that concerns them
 	// is finished (state.ReleaseJournal) — the plan re-observed them and did what the
@@ -233,29 +239,60 @@ func Apply(ctx context.Context, p *plan.Plan, provs map[string]providers.Provide
 	if p == nil {
 		p = &plan.Plan{}
 	}
-	g, err := newGraph(p)
-	if err != nil {
+	e := &engine{opts: opts, provs: provs}
+	if err := e.setPlan(p); err != nil {
 		return nil, err
 	}
-	res := &Result{Changes: make([]ChangeResult, len(g.changes))}
-	for i, c := range g.changes {
-		res.Changes[i] = ChangeResult{Change: c, Status: StatusPending}
-	}
-	e := &engine{opts: opts, g: g, provs: provs, res: res}
-
 	if opts.State != nil {
-		unlock, err := e.lock(ctx, p.Source.Commit)
+		unlock, waited, err := e.lock(ctx, p.Source.Commit)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
+		if waited && opts.Replan != nil {
+			np, err := opts.Replan(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if np != nil {
+				if err := e.replace(np); err != nil {
+					return nil, err
+				}
+				p = np
+			}
+		}
 		if err := e.beginJournal(ctx, p); err != nil {
 			return nil, err
 		}
 	}
 	e.run(ctx)
 	e.finish(ctx)
-	return res, e.err()
+	return e.res, e.err()
+}
+
+// setPlan makes p the plan to run.
+func (e *engine) setPlan(p *plan.Plan) error {
+	g, err := newGraph(p)
+	if err != nil {
+		return err
+	}
+	res := &Result{Changes: make([]ChangeResult, len(g.changes))}
+	for i, c := range g.changes {
+		res.Changes[i] = ChangeResult{Change: c, Status: StatusPending}
+	}
+	e.g, e.res = g, res
+	return nil
+}
+
+// replace runs np, the plan made again after waiting for a lock, instead of the plan
+// given, if the locks held cover it.
+func (e *engine) replace(np *plan.Plan) error {
+	for _, par := range Locks(np, nil) {
+		if !slices.Contains(e.opts.Locks, par) {
+			return fmt.Errorf("the plan made again after waiting for the locks needs the lock of %s, which this apply did not take; run it again", par)
+		}
+	}
+	return e.setPlan(np)
 }
 
 // graph is the plan as indexes: deps and dependents of each change.
@@ -412,12 +449,14 @@ func (e *engine) emit(ev Event) {
 }
 
 // lock takes the parents' locks, recording the fleet commit being applied as what
-// their holder does, and watches each for its loss until released.
-func (e *engine) lock(ctx context.Context, commit string) (func(), error) {
+// their holder does, and watches each for its loss until released. waited says that
+// one of them was held by another writer when asked for (and released within
+// LockWait): what the plan was made from may have changed.
+func (e *engine) lock(ctx context.Context, commit string) (release func(), waited bool, err error) {
 	var held []state.Unlocker
 	e.lost = make(chan struct{})
 	stop := make(chan struct{})
-	release := func() {
+	release = func() {
 		close(stop)
 		for i := len(held) - 1; i >= 0; i-- {
 			held[i].Unlock() //nolint:errcheck // closing the file drops the flock anyway
@@ -428,20 +467,28 @@ func (e *engine) lock(ctx context.Context, commit string) (func(), error) {
 	sort.Strings(locks)
 	locks = slices.Compact(locks)
 	ctx = state.WithHolder(ctx, state.Holder{Commit: commit})
+	// Asked first with a context already done (try once, do not wait), so a
+	// contended lock is known as such.
+	now, stopNow := context.WithCancel(ctx)
+	stopNow()
 	for _, parent := range locks {
-		lctx, cancel := context.WithTimeout(ctx, e.opts.LockWait)
-		u, err := e.opts.State.Lock(lctx, parent)
-		cancel()
+		u, err := e.opts.State.Lock(now, parent)
+		if errors.Is(err, state.ErrLocked) && e.opts.LockWait > 0 {
+			waited = true
+			lctx, cancel := context.WithTimeout(ctx, e.opts.LockWait)
+			u, err = e.opts.State.Lock(lctx, parent)
+			cancel()
+		}
 		if err != nil {
 			release()
-			return nil, fmt.Errorf("cannot apply to %s: %w", parent, err)
+			return nil, false, fmt.Errorf("cannot apply to %s: %w", parent, err)
 		}
 		held = append(held, u)
 		if lost := u.Lost(); lost != nil {
 			go e.watchLock(parent, lost, stop)
 		}
 	}
-	return release, nil
+	return release, waited, nil
 }
 
 // watchLock marks the apply's locks lost when parent's is, until stop.

@@ -6,6 +6,7 @@
 package fleetcode
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -15,8 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -173,20 +172,28 @@ func objectTree(obj any) (*value, error) {
 	return v, nil
 }
 
-// YAML writes the fleet as YAML.
+// YAML writes the fleet as YAML (yamlwrite.go): header as comment lines, then
+// policy and the sections in order, names sorted, comments above what they are about.
 func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error {
-	root := &yaml.Node{Kind: yaml.MappingNode}
+	b := bufio.NewWriterSize(w, 1<<16)
+	if strings.TrimSpace(header) != "" {
+		writeYAMLComment(b, header, "")
+		b.WriteString("\n")
+	}
 	if f.Policy != nil {
 		v, err := ordered(f.Policy)
 		if err != nil {
 			return err
 		}
 		if len(v.keys) > 0 {
-			root.Content = append(root.Content, keyNode("policy", comments["policy"]), yamlNode(v))
+			writeYAMLComment(b, comments["policy"], "")
+			b.WriteString("policy:")
+			writeYAMLValue(b, v, "")
 		}
 	}
 	for _, s := range sections(f) {
-		m := &yaml.Node{Kind: yaml.MappingNode}
+		writeYAMLComment(b, comments[s.name], "")
+		b.WriteString(s.name + ":\n")
 		for _, n := range s.names {
 			v, err := objectTree(s.obj(n))
 			if err != nil {
@@ -196,17 +203,12 @@ func YAML(w io.Writer, f *schema.Fleet, header string, comments Comments) error 
 			if s.name == "dnsClusters" {
 				memberComments(v, n, comments)
 			}
-			m.Content = append(m.Content, keyNode(n, comments[addr]), yamlNode(v))
+			writeYAMLComment(b, comments[addr], "  ")
+			b.WriteString("  " + yamlScalar(n) + ":")
+			writeYAMLValue(b, v, "  ")
 		}
-		root.Content = append(root.Content, keyNode(s.name, comments[s.name]), m)
 	}
-	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}, HeadComment: header}
-	enc := yaml.NewEncoder(w)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return err
-	}
-	return enc.Close()
+	return b.Flush()
 }
 
 // memberComments moves member comments onto the members inside a cluster's tree.
@@ -233,44 +235,6 @@ func (v *value) commentText() string {
 		return c.scalar.(string)
 	}
 	return ""
-}
-
-func keyNode(k, comment string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Value: k, HeadComment: comment}
-}
-
-func yamlNode(v *value) *yaml.Node {
-	switch v.kind {
-	case 'm':
-		n := &yaml.Node{Kind: yaml.MappingNode}
-		if v.flow() {
-			n.Style = yaml.FlowStyle
-		}
-		for _, k := range v.keys {
-			c := v.fields[k]
-			n.Content = append(n.Content, keyNode(k, c.commentText()), yamlNode(c))
-		}
-		return n
-	case 'l':
-		n := &yaml.Node{Kind: yaml.SequenceNode}
-		if v.flow() {
-			n.Style = yaml.FlowStyle
-		}
-		for _, c := range v.list {
-			n.Content = append(n.Content, yamlNode(c))
-		}
-		return n
-	}
-	switch s := v.scalar.(type) {
-	case string:
-		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-		return n
-	case json.Number:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: s.String()}
-	case bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(s)}
-	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 }
 
 // CUE writes the fleet as CUE: the same structure, with the schema's package name.

@@ -1,20 +1,18 @@
 // Package fleetgen generates synthetic fleets of any size, deterministically, for
 // benchmarks, load tests and the sandbox. A generated fleet is valid: it passes every
 // rule of schema.Check. It comes back both as a *schema.Fleet and as YAML text written
-// the way an operator would write it.
+// the way an operator would write it, by the one fleet writer (internal/fleetcode).
 package fleetgen
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/tether-dev/tether/internal/fleetcode"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -153,50 +151,16 @@ func WriteFile(path string, cfg Config) (*schema.Fleet, error) {
 }
 
 // WriteDir generates the fleet for cfg and writes it to dir split by parent, one file
-// per parent (its nodes, resellers, accounts and DNS cluster), the way a large fleet is
-// kept in a folder.
+// per parent (its nodes, resellers, accounts and DNS cluster) and fleet.yaml for what
+// belongs to none (DNS-only nodes), the way a large fleet is kept in a folder and the
+// way import splits one (fleetcode.SplitByParent).
 func WriteDir(dir string, cfg Config) (*schema.Fleet, error) {
 	f := Generate(cfg)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fleetgen: %w", err)
 	}
-	byParent := map[string]*schema.Fleet{}
-	get := func(p string) *schema.Fleet {
-		if byParent[p] == nil {
-			byParent[p] = &schema.Fleet{Nodes: map[string]*schema.Node{}, Resellers: map[string]*schema.Reseller{},
-				Accounts: map[string]*schema.Account{}, DNSClusters: map[string]*schema.DNSCluster{}}
-		}
-		return byParent[p]
-	}
-	owner := map[string]string{} // DNS-only node -> parent whose cluster it serves
-	for p, cl := range f.DNSClusters {
-		get(p).DNSClusters[p] = cl
-		for _, m := range cl.Members {
-			owner[m.Node] = p
-		}
-	}
-	for name, n := range f.Nodes {
-		switch {
-		case n.Role == schema.RoleParent:
-			get(name).Nodes[name] = n
-		case n.Role == schema.RoleChild:
-			get(n.Parent).Nodes[name] = n
-		default:
-			get(owner[name]).Nodes[name] = n
-		}
-	}
-	for name, r := range f.Resellers {
-		get(r.Parent).Resellers[name] = r
-	}
-	for name, a := range f.Accounts {
-		get(a.Parent).Accounts[name] = a
-	}
-	for p, part := range byParent {
-		file := "fleet.yaml"
-		if p != "" {
-			file = p + ".yaml"
-		}
-		if err := writeTo(filepath.Join(dir, file), part); err != nil {
+	for stem, part := range fleetcode.SplitByParent(f) {
+		if err := writeTo(filepath.Join(dir, stem+".yaml"), part); err != nil {
 			return nil, err
 		}
 	}
@@ -218,242 +182,7 @@ func writeTo(path string, f *schema.Fleet) error {
 	return nil
 }
 
-// WriteYAML writes any fleet as YAML in the documented layout, names sorted, one
-// object per block, short sub-objects in flow style. Inline secrets are never written.
-func WriteYAML(w io.Writer, f *schema.Fleet) error {
-	b := bufio.NewWriterSize(w, 1<<16)
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	if pol := f.Policy; pol != nil {
-		p("policy:\n")
-		p("  prune: %t\n", pol.Prune)
-		if pol.MaxRemovePercent != nil {
-			p("  maxRemovePercent: %d\n", *pol.MaxRemovePercent)
-		}
-		if pol.Drift != "" {
-			p("  drift: %s\n", q(pol.Drift))
-		}
-		if pol.NotifyWebhook != "" {
-			p("  notifyWebhook: %s\n", q(pol.NotifyWebhook))
-		}
-	}
-	if len(f.Nodes) > 0 {
-		p("nodes:\n")
-		for _, name := range sorted(f.Nodes) {
-			n := f.Nodes[name]
-			p("  %s:\n    role: %s\n", q(name), q(n.Role))
-			if n.Parent != "" {
-				p("    parent: %s\n", q(n.Parent))
-			}
-			if n.Host != "" {
-				p("    host: %s\n", q(n.Host))
-			}
-			if n.IPv4 != "" {
-				p("    ipv4: %s\n", q(n.IPv4))
-			}
-			if n.IPv6 != "" {
-				p("    ipv6: %s\n", q(n.IPv6))
-			}
-			if n.Version != 0 {
-				p("    version: %d\n", n.Version)
-			}
-			if n.Profile != "" {
-				p("    profile: %s\n", q(n.Profile))
-			}
-			if n.Services != nil {
-				p("    services: %s\n", list(n.Services))
-			}
-			if n.Port != 0 {
-				p("    port: %d\n", n.Port)
-			}
-			if n.Address != "" {
-				p("    address: %s\n", q(n.Address))
-			}
-			if n.TLS != nil {
-				var kv []string
-				if n.TLS.CAFile != "" {
-					kv = append(kv, "caFile: "+q(n.TLS.CAFile))
-				}
-				if n.TLS.Fingerprint != "" {
-					kv = append(kv, "fingerprint: "+q(n.TLS.Fingerprint))
-				}
-				if n.TLS.Insecure {
-					kv = append(kv, "insecure: true")
-				}
-				p("    tls: {%s}\n", strings.Join(kv, ", "))
-			}
-			if c := n.Credentials; c != nil {
-				var kv []string
-				for _, x := range [][2]string{{"user", c.User}, {"tokenEnv", c.TokenEnv}, {"tokenFile", c.TokenFile}} {
-					if x[1] != "" {
-						kv = append(kv, x[0]+": "+q(x[1]))
-					}
-				}
-				p("    credentials: {%s}\n", strings.Join(kv, ", "))
-			}
-			if len(n.PasswordStrength) > 0 {
-				var kv []string
-				for _, k := range sorted(n.PasswordStrength) {
-					kv = append(kv, fmt.Sprintf("%s: %d", k, n.PasswordStrength[k]))
-				}
-				p("    passwordStrength: {%s}\n", strings.Join(kv, ", "))
-			}
-			if n.Lost {
-				p("    lost: true\n")
-			}
-		}
-	}
-	if len(f.Resellers) > 0 {
-		p("resellers:\n")
-		for _, name := range sorted(f.Resellers) {
-			r := f.Resellers[name]
-			p("  %s:\n", q(name))
-			writeAccount(b, &r.Account)
-			if r.ACLs != nil {
-				p("    acls: %s\n", list(r.ACLs))
-			}
-			if r.Limits != nil && r.Limits.Accounts != nil {
-				p("    limits: {accounts: %d}\n", *r.Limits.Accounts)
-			}
-		}
-	}
-	if len(f.Accounts) > 0 {
-		p("accounts:\n")
-		for _, name := range sorted(f.Accounts) {
-			p("  %s:\n", q(name))
-			writeAccount(b, f.Accounts[name])
-		}
-	}
-	if len(f.DNSClusters) > 0 {
-		p("dnsClusters:\n")
-		for _, name := range sorted(f.DNSClusters) {
-			cl := f.DNSClusters[name]
-			p("  %s:\n    enabled: %t\n", q(name), cl.Enabled)
-			switch {
-			case cl.FailureThreshold.Never:
-				p("    failureThreshold: never\n")
-			case cl.FailureThreshold.N != 0:
-				p("    failureThreshold: %d\n", cl.FailureThreshold.N)
-			}
-			if cl.NotifyOnDisable {
-				p("    notifyOnDisable: true\n")
-			}
-			if len(cl.Members) > 0 {
-				p("    members:\n")
-			}
-			for _, mn := range sorted(cl.Members) {
-				m := cl.Members[mn]
-				var kv []string
-				add := func(k, v string) {
-					if v != "" {
-						kv = append(kv, k+": "+q(v))
-					}
-				}
-				add("backend", m.Backend)
-				add("node", m.Node)
-				add("host", m.Host)
-				add("address", m.Address)
-				add("software", m.Software)
-				add("role", m.Role)
-				if m.DNSSEC {
-					kv = append(kv, "dnssec: true")
-				}
-				if t := m.TSIG; t != nil {
-					var tk []string
-					for _, x := range [][2]string{{"name", t.Name}, {"algorithm", t.Algorithm}, {"secretEnv", t.SecretEnv}, {"secretFile", t.SecretFile}} {
-						if x[1] != "" {
-							tk = append(tk, x[0]+": "+q(x[1]))
-						}
-					}
-					kv = append(kv, "tsig: {"+strings.Join(tk, ", ")+"}")
-				}
-				p("      %s: {%s}\n", q(mn), strings.Join(kv, ", "))
-			}
-		}
-	}
-	return b.Flush()
-}
-
-func writeAccount(b *bufio.Writer, a *schema.Account) {
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	p("    parent: %s\n    domain: %s\n", q(a.Parent), q(a.Domain))
-	if a.Owner != "" {
-		p("    owner: %s\n", q(a.Owner))
-	}
-	if a.Plan != "" {
-		p("    plan: %s\n", q(a.Plan))
-	}
-	if a.ContactEmail != "" {
-		p("    contactEmail: %s\n", q(a.ContactEmail))
-	}
-	if a.IPv6 {
-		p("    ipv6: true\n")
-	}
-	if len(a.Features) > 0 {
-		var kv []string
-		for _, k := range sorted(a.Features) {
-			kv = append(kv, fmt.Sprintf("%s: %t", q(k), a.Features[k]))
-		}
-		p("    features: {%s}\n", strings.Join(kv, ", "))
-	}
-	if a.Mail != nil && a.Mail.Node != "" {
-		p("    mail: {node: %s}\n", q(a.Mail.Node))
-	}
-	if a.AutoSSL != nil {
-		p("    autossl: {dcv: %s}\n", list(a.AutoSSL.DCV))
-	}
-	if len(a.Forwarders) > 0 {
-		p("    forwarders:\n")
-		for _, fw := range a.Forwarders {
-			p("      - {from: %s, to: %s}\n", q(fw.From), q(fw.To))
-		}
-	}
-	if a.Suspended {
-		p("    suspended: true\n")
-	}
-	if a.Protect {
-		p("    protect: true\n")
-	}
-	if a.DNSSEC {
-		p("    dnssec: true\n")
-	}
-}
-
-func sorted[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-var plain = regexp.MustCompile(`^[A-Za-z_/][A-Za-z0-9_./@+-]*$`)
-
-// q writes a string plain when YAML would read it back as the same string, quoted
-// otherwise (YAML double quotes accept Go's escapes for the text we write).
-func q(s string) string {
-	switch strings.ToLower(s) {
-	case "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "":
-		return strconv.Quote(s)
-	}
-	if plain.MatchString(s) && !strings.Contains(s, ": ") && !strings.Contains(s, " #") {
-		return s
-	}
-	if isIPish(s) {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-var ipish = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$`)
-
-// isIPish: a dotted quad is a string in YAML (not a float), so it stays plain.
-func isIPish(s string) bool { return ipish.MatchString(s) }
-
-func list(xs []string) string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = q(x)
-	}
-	return "[" + strings.Join(out, ", ") + "]"
-}
+// WriteYAML writes any fleet as YAML through the one fleet writer
+// (fleetcode.YAML): the documented layout, names sorted, small objects in flow
+// style, every field the model has; inline secrets are never written.
+func WriteYAML(w io.Writer, f *schema.Fleet) error { return fleetcode.YAML(w, f, "", nil) }

@@ -70,8 +70,8 @@ func TestWrittenYAMLLoadsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(split)
-	if len(entries) != 3 {
-		t.Errorf("WriteDir wrote %d files, want one per parent (3)", len(entries))
+	if len(entries) != 4 {
+		t.Errorf("WriteDir wrote %d files, want one per parent (3) and fleet.yaml for the DNS-only nodes", len(entries))
 	}
 	for _, path := range []string{file, split} {
 		got, ds, err := schema.Load(path)

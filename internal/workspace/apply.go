@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tether-dev/tether/internal/engine"
@@ -57,6 +58,30 @@ type ApplyOptions struct {
 	// Confirm is asked before a plan with changes runs; an error stops it. Nil
 	// applies without asking (--auto-approve, a saved plan, the daemon).
 	Confirm func(*plan.Plan) error
+	// Replanned is told when the apply waited for another writer's lock and the
+	// servers had changed meanwhile: the plan made again (p) runs instead of the one
+	// shown, which only happens when nobody approved the one shown (no Confirm, no
+	// saved plan); moved names what changed.
+	Replanned func(p *plan.Plan, moved []planfile.ObjectChange)
+}
+
+// ChangedWhileWaiting refuses an approved plan (confirmed, or saved) that another
+// writer made stale while this apply waited for its locks.
+type ChangedWhileWaiting struct {
+	Moved []planfile.ObjectChange
+}
+
+func (e *ChangedWhileWaiting) Error() string {
+	var names []string
+	for i, m := range e.Moved {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(e.Moved)-5))
+			break
+		}
+		names = append(names, m.Address+" "+m.How)
+	}
+	return fmt.Sprintf("while this apply waited for another writer's lock, the servers changed (%s); the plan that was approved no longer holds and nothing was applied: make the plan again",
+		strings.Join(names, ", "))
 }
 
 // Applied is what an apply did.
@@ -158,12 +183,13 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		State:         w.State,
 		Locks:         w.locks(prev),
 		LockWait:      o.LockWait,
+		Replan:        w.replan(o, safety),
 		Reread:        w.Reread(),
 		ChangeTimeout: changeTimeout,
 		Retry:         o.Retry,
 		Events:        events,
 	})
-	out.Result = res
+	out.Result, out.Plan = res, w.Plan
 	if res == nil {
 		return out, err
 	}
@@ -172,6 +198,37 @@ func (w *Workspace) Apply(ctx context.Context, o ApplyOptions) (*Applied, error)
 		out.ProtectionErr = fmt.Errorf("record protection: %w", perr)
 	}
 	return out, err
+}
+
+// replan makes the plan again once the apply holds its locks, when taking them had
+// to wait: the writer that held them may have changed the servers the plan was made
+// from. Nothing changed: the plan stands (nil). Something did: a plan someone
+// approved is refused (*Gated wrapping *ChangedWhileWaiting); otherwise the plan
+// made now runs, past the same gates.
+func (w *Workspace) replan(o ApplyOptions, safety reconciler.SafetyOptions) func(context.Context) (*plan.Plan, error) {
+	return func(ctx context.Context) (*plan.Plan, error) {
+		before := w.Fingerprint
+		old := w.Plan
+		if err := w.MakePlan(ctx, o.Parallelism); err != nil {
+			return nil, fmt.Errorf("plan again after waiting for the locks: %w", err)
+		}
+		moved := before.Diff(w.Fingerprint)
+		if len(moved) == 0 && before.Fingerprint == w.Fingerprint.Fingerprint {
+			w.Plan = old
+			return nil, nil
+		}
+		if o.Confirm != nil || o.Saved != nil {
+			return nil, &Gated{Err: &ChangedWhileWaiting{Moved: moved}}
+		}
+		safety.Inventory, safety.Protected = w.Owned, w.Protected
+		if err := reconciler.CheckSafety(w.Plan, w.Fleet, w.Observed, safety); err != nil {
+			return nil, &Gated{Err: err}
+		}
+		if o.Replanned != nil {
+			o.Replanned(w.Plan, moved)
+		}
+		return w.Plan, nil
+	}
 }
 
 // locks are the parents an apply holds: those of its changes and of the earlier

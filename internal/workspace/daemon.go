@@ -23,6 +23,7 @@ import (
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/reconciler"
 	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/reconciler/planfile"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -263,6 +264,10 @@ func (d *Daemon) Reconcile(ctx context.Context, fleetPath, commit string, apply 
 	}
 	o.Unfinished = func(j *state.Journal) {
 		d.o.Logger.Warn("an earlier apply did not finish; this one re-read the fleet and finishes it", "journal", j.Summary())
+	}
+	o.Replanned = func(p *plan.Plan, moved []planfile.ObjectChange) {
+		d.o.Logger.Info("another writer changed the servers while this apply waited for its locks; applying the plan made now",
+			"changed", len(moved), "changes", len(p.Changes))
 	}
 	// What this round's reads met counts towards DNS members' failure thresholds,
 	// so a member that cannot be read is disabled in time and stops holding the rest

@@ -242,5 +242,5 @@ func (w *Workspace) recordProtection(ctx context.Context, allowRemove bool) erro
 // PlanOptions gives the planner what the registered providers say: which provider
 // executes fleet changes and each DNS member backend's planner.
 func PlanOptions() reconciler.DiffOptions {
-	return reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners()}
+	return reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners(), FleetCapabilities: providers.FleetCapabilities()}
 }

@@ -45,7 +45,7 @@ func Run(t *testing.T, h Harness) {
 	if mine == nil {
 		mine = func(c *plan.Change) bool { return c.Provider == h.Provider.Name() }
 	}
-	opts := reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners(), Inventory: map[string]bool{}}
+	opts := reconciler.DiffOptions{Fleet: providers.FleetProvider(), Members: providers.MemberPlanners(), FleetCapabilities: providers.FleetCapabilities(), Inventory: map[string]bool{}}
 	planNow := func() *plan.Plan {
 		t.Helper()
 		p := reconciler.Diff(h.Desired, Observe(t, h.Provider, h.Desired), opts)
