@@ -479,7 +479,8 @@ func TestQuickstartConverges(t *testing.T) {
 func TestSavedPlanAppliedFromAnotherCheckout(t *testing.T) {
 	e := newEnv(t)
 	saved := filepath.Join(e.dir, "tfplan")
-	expect(t, e.run(t, "plan", "-out", saved, e.fleet), 0)
+	// The hint keeps the sandbox: without it the command would go to the real servers.
+	expect(t, e.run(t, "plan", "-out", saved, e.fleet), 0, "To apply exactly these changes: tether apply "+saved+" --sandbox --sandbox-state "+e.sandbox)
 	b, err := os.ReadFile(filepath.Join(e.fleet, "fleet.yaml"))
 	if err != nil {
 		t.Fatal(err)

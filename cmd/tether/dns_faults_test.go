@@ -96,7 +96,9 @@ func TestDNSMemberFaultsAtTheCommandLine(t *testing.T) {
 		"✗ create dns.web1.member.slow on slow: 0 of 11 zones in step",
 		"member slow ("+slow+"): zone alice.example: UPDATE: timed out",
 		"✗ create dns.web1.member.badkey on badkey: 0 of 11 zones in step",
-		"member badkey ("+bind.n.Addr+"): zone alice.example: UPDATE: TSIG key refused",
+		// Zones go four at a time, so up to four fail alike before the member-wide
+		// failure stops the rest: named in one sentence or as one zone.
+		"member badkey ("+bind.n.Addr+"): ", "UPDATE: TSIG key refused",
 		// Every zone failed the same way: one sentence names them all.
 		"✗ create dns.web1.member.servfail on servfail: 0 of 11 zones in step",
 		"member servfail ("+sf+"): 11 zones (alice.example, bob-hosting.example, carol.example, dave.example, erin.example, frank.example, grace.example, heidi.example, … and 3 more): UPDATE: server failure (rcode SERVFAIL)",

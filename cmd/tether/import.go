@@ -101,7 +101,7 @@ refused without --force.`,
 					fmt.Fprintln(cmd.OutOrStdout(), d.String())
 				}
 			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "The imported fleet is valid: `tether plan %s` should report no changes.\n", outDir)
+				fmt.Fprintf(cmd.OutOrStdout(), "The imported fleet is valid: `tether plan%s %s` should report no changes.\n", cf.sandboxArgs(), outDir)
 			}
 			if adopt {
 				// Adopting reads the servers again through --out's own workspace (the

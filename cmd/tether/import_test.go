@@ -41,7 +41,7 @@ func TestImportRoundTrip(t *testing.T) {
 				args = append(args, "--split-by", tc.split)
 			}
 			r := e.run(t, args...)
-			expect(t, r, 0, "Imported fleet OK: 3 nodes, 1 reseller", "The imported fleet is valid")
+			expect(t, r, 0, "Imported fleet OK: 3 nodes, 1 reseller", "The imported fleet is valid: `tether plan --sandbox --sandbox-state ")
 			files, _ := filepath.Glob(filepath.Join(out, "*."+tc.format))
 			if len(files) == 0 {
 				t.Fatalf("no %s files written to %s", tc.format, out)

@@ -54,6 +54,18 @@ type connFlags struct {
 	state        string
 }
 
+// sandboxArgs repeats the sandbox flags for a hint: a command suggested without them
+// would talk to the real servers.
+func (f connFlags) sandboxArgs() string {
+	switch {
+	case f.sandboxState != "":
+		return " --sandbox --sandbox-state " + f.sandboxState
+	case f.sandbox:
+		return " --sandbox"
+	}
+	return ""
+}
+
 func (f *connFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.sandbox, "sandbox", false, "use the simulated fleet kept in .tether/sandbox next to the fleet (or --sandbox-state) instead of the real servers")
 	cmd.Flags().StringVar(&f.sandboxState, "sandbox-state", "", "the sandbox's state folder (default .tether/sandbox next to the fleet)")
@@ -168,7 +180,7 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 				if err := planfile.Write(out, planfile.New(w.Plan, w.Source, w.Fingerprint, time.Now())); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "\nSaved the plan to %s. To apply exactly these changes: tether apply %s\n", out, out)
+				fmt.Fprintf(cmd.ErrOrStderr(), "\nSaved the plan to %s. To apply exactly these changes: tether apply %s%s\n", out, out, cf.sandboxArgs())
 			}
 			if len(w.Plan.Errors) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "\nThe plan is incomplete: %d part(s) of the fleet could not be read (listed above); nothing is planned for them.\n", len(w.Plan.Errors))

@@ -108,6 +108,12 @@ func TestREADMETour(t *testing.T) {
 		t.Fatalf("the README tour fails (%v) after %v:\n%s", err, time.Since(start).Round(time.Millisecond), lastChars(out.String(), 6000))
 	}
 	t.Logf("the README tour ran in %v", time.Since(start).Round(time.Millisecond))
+	// What the tour shows of the daemon: the quickstart's parent and its DNS members.
+	for _, want := range []string{"Commit in force: ", "web1  ", "web1/ns1", "in service"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the tour's `tether watch status` lacks %q:\n%s", want, lastChars(out.String(), 3000))
+		}
+	}
 }
 
 func gitOut(t *testing.T, dir string, args ...string) string {

@@ -65,12 +65,14 @@ type ApplyOptions struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Retry is the policy for failures that wrap providers.ErrTransient.
+// Retry is the engine's part of the one retry policy (providers.RetryPolicy) for
+// failures that wrap providers.ErrTransient and that no provider retried already
+// (providers.ErrRetried): a change whose write may have reached the server.
 type Retry struct {
 	// Attempts is how many times a change is tried in all (default 4; 1 = no retry).
 	Attempts int
-	// Backoff is the wait before the second attempt, doubled each time up to
-	// MaxBackoff (defaults 500ms and 8s).
+	// Backoff is the wait before the second attempt, doubled each time (±50 %
+	// jitter, cenkalti/backoff) up to MaxBackoff (defaults 500ms and 8s).
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 }
@@ -111,13 +113,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backoff is the wait after the attempt-th failed attempt.
-func (r Retry) backoff(attempt int) time.Duration {
-	d := r.Backoff
-	for i := 1; i < attempt && d < r.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, r.MaxBackoff)
+// policy is the engine's part of the one retry policy (providers.RetryPolicy).
+func (r Retry) policy() providers.RetryPolicy {
+	return providers.RetryPolicy{Attempts: r.Attempts, Initial: r.Backoff, Max: r.MaxBackoff}
 }
 
 // Status is what became of a change.
@@ -681,6 +679,7 @@ func (e *engine) execute(ctx context.Context, i int, results chan<- outcome) {
 		defer cancel()
 	}
 	o := outcome{i: i}
+	bo := e.opts.Retry.policy().BackOff()
 	for {
 		o.attempts++
 		o.err = e.call(runCtx, c)
@@ -688,10 +687,13 @@ func (e *engine) execute(ctx context.Context, i int, results chan<- outcome) {
 			o.err = fmt.Errorf("not finished within the change timeout (%s): %w", e.opts.ChangeTimeout, o.err)
 			break
 		}
-		if o.err == nil || !errors.Is(o.err, providers.ErrTransient) || o.attempts >= e.opts.Retry.Attempts {
+		// Retried here only what no layer below retried already (providers.ErrRetried):
+		// a provider's client retries its calls, and gives up on a write that may
+		// have reached the server; this change, which checks first, may try again.
+		if o.err == nil || !errors.Is(o.err, providers.ErrTransient) || errors.Is(o.err, providers.ErrRetried) || o.attempts >= e.opts.Retry.Attempts {
 			break
 		}
-		wait := e.opts.Retry.backoff(o.attempts)
+		wait := bo.NextBackOff()
 		results <- outcome{retry: &Event{Kind: EventRetry, Change: c, Err: o.err, Attempt: o.attempts, Wait: wait}}
 		if e.opts.Sleep(ctx, wait) != nil {
 			break // interrupted: the change counts as failed with its last error

@@ -254,6 +254,8 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 		{"gives up after the attempts", []error{transient, transient, transient, transient, transient}, StatusFailed, 4,
 			[]time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond}},
 		{"permanent after transient", []error{transient, errors.New("no such package")}, StatusFailed, 2, []time.Duration{100 * time.Millisecond}},
+		// The provider's client retried its call already: retries are never nested.
+		{"retried by the provider", []error{fmt.Errorf("%w: %w: 503 after 4 tries", providers.ErrTransient, providers.ErrRetried)}, StatusFailed, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,8 +276,13 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 			if r.Status != tt.want || r.Attempts != tt.wantAttempts || f.attempts["account.a/create"] != tt.wantAttempts {
 				t.Fatalf("status %s after %d attempts (provider saw %d), want %s after %d", r.Status, r.Attempts, f.attempts["account.a/create"], tt.want, tt.wantAttempts)
 			}
-			if !slices.Equal(s.waits, tt.wantWaits) || retries != len(tt.wantWaits) {
-				t.Errorf("waits %v (%d retry events), want %v", s.waits, retries, tt.wantWaits)
+			// The waits double up to the cap, each within the policy's ±50 % jitter.
+			ok := len(s.waits) == len(tt.wantWaits) && retries == len(tt.wantWaits)
+			for i := 0; ok && i < len(s.waits); i++ {
+				ok = s.waits[i] >= tt.wantWaits[i]/2 && s.waits[i] <= tt.wantWaits[i]*3/2
+			}
+			if !ok {
+				t.Errorf("waits %v (%d retry events), want %v ±50%%", s.waits, retries, tt.wantWaits)
 			}
 			if (err == nil) != (tt.want == StatusDone) {
 				t.Errorf("err = %v", err)
@@ -631,5 +638,71 @@ func TestApplyEventsCount(t *testing.T) {
 	})
 	if last.Kind != EventEnd || last.Total != 3 || last.Done != 1 || last.Failed != 1 || last.Skipped != 1 || last.Running != 0 || starts != 2 {
 		t.Fatalf("last event %+v, %d starts", last, starts)
+	}
+}
+
+// losable is a folder state whose locks can be taken away, as an etcd lease is.
+type losable struct {
+	*state.Folder
+	lost chan struct{}
+}
+
+type losableLock struct {
+	state.Unlocker
+	lost chan struct{}
+}
+
+func (l losableLock) Lost() <-chan struct{} { return l.lost }
+
+func (s losable) Lock(ctx context.Context, parent string) (state.Unlocker, error) {
+	u, err := s.Folder.Lock(ctx, parent)
+	if err != nil {
+		return nil, err
+	}
+	if parent != "web1" {
+		return u, nil
+	}
+	return losableLock{Unlocker: u, lost: s.lost}, nil
+}
+
+// A lock lost while a change runs: that change ends, nothing else starts, the apply
+// says which parent's lock went, and the journal stays for the next holder.
+func TestApplyStopsWhenALockIsLost(t *testing.T) {
+	ctx := context.Background()
+	st := losable{Folder: openState(t), lost: make(chan struct{})}
+	seen := make(chan struct{})
+	f := newApplyFake()
+	f.hook = func(c *plan.Change) {
+		if c.ID == "account.a/create" {
+			close(st.lost)
+			<-seen // the apply knows before this change ends
+		}
+	}
+	var started []string
+	events := func(ev Event) {
+		switch ev.Kind {
+		case EventStart:
+			started = append(started, ev.Change.ID)
+		case EventLockLost:
+			if !slices.Equal(ev.Parents, []string{"web1"}) {
+				t.Errorf("lost %v", ev.Parents)
+			}
+			close(seen)
+		}
+	}
+	p := planOf(ch("account.a/create"), ch("account.b/create"), ch("account.c/create@web2"))
+	res, err := Apply(ctx, p, provs(f), ApplyOptions{State: st, Locks: []string{"web1", "web2"}, Parallelism: 1, Events: events})
+	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "the lock of parent web1 was lost") {
+		t.Fatalf("err %v", err)
+	}
+	if !slices.Equal(started, []string{"account.a/create"}) || !slices.Equal(f.finished, []string{"account.a/create"}) {
+		t.Fatalf("started %v, applied %v", started, f.finished)
+	}
+	if !slices.Equal(res.LockLost, []string{"web1"}) || res.Done != 1 || res.NotStarted != 2 {
+		t.Fatalf("result: lost %v, done %d, not started %d", res.LockLost, res.Done, res.NotStarted)
+	}
+	js, _ := st.Journals(ctx)
+	if len(js) != 1 || len(js[0].Remaining()) != 2 {
+		t.Fatalf("journals %+v", js)
 	}
 }

@@ -36,7 +36,7 @@ func Build(declared, observed *schema.Fleet) *Result {
 	}
 	r := &Result{Fleet: out, Comments: fleetcode.Comments{}}
 	for name, n := range declared.Nodes {
-		out.Nodes[name] = cloneNode(n)
+		out.Nodes[name] = n.Clone()
 	}
 	for _, name := range slices.Sorted(maps.Keys(observed.Nodes)) {
 		o := observed.Nodes[name]
@@ -61,12 +61,12 @@ func Build(declared, observed *schema.Fleet) *Result {
 			n.Services = append([]string(nil), o.Services...)
 		}
 		if len(o.PasswordStrength) > 0 {
-			n.PasswordStrength = copyMap(o.PasswordStrength)
+			n.PasswordStrength = maps.Clone(o.PasswordStrength)
 		}
 		// A profile's optional roles as the server has them, so the imported fleet
 		// states them (STANDARD has none: every role is on).
 		if len(o.OptionalRoles) > 0 && o.Profile != schema.ProfileStandard {
-			n.OptionalRoles = copyMap(o.OptionalRoles)
+			n.OptionalRoles = maps.Clone(o.OptionalRoles)
 		}
 		if o.Role != "" {
 			n.Role = o.Role
@@ -89,9 +89,9 @@ func Build(declared, observed *schema.Fleet) *Result {
 		out.Accounts[name] = cleanAccount(a)
 	}
 	for name, rs := range observed.Resellers {
-		c := *rs
+		c := rs.Clone()
 		c.Account = *cleanAccount(&rs.Account)
-		out.Resellers[name] = &c
+		out.Resellers[name] = c
 		if rs.ACLs == nil {
 			r.Comments[plan.ResellerAddress(name)] = "Its ACLs could not be read; add acls: to manage them."
 		}
@@ -111,6 +111,7 @@ var aliasRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,50}$`)
 // member's host, else a new DNS-only node named from the host's first label.
 func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *Result) *schema.DNSCluster {
 	c := *cl
+	c.Src = schema.Source{}
 	c.Members = map[string]*schema.Member{}
 	byHost := map[string]string{}
 	for name, n := range out.Nodes {
@@ -119,7 +120,7 @@ func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *R
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(cl.Members)) {
-		m := *cl.Members[key]
+		m := cl.Members[key].Clone()
 		m.Disabled = false // observed health, not configuration
 		m.Zones = nil
 		name := key
@@ -143,49 +144,23 @@ func importCluster(parent string, cl *schema.DNSCluster, out *schema.Fleet, r *R
 		if cl.Members[key].Disabled {
 			r.Comments[plan.MemberAddress(parent, name)] = "Disabled on the server after too many failures; re-enable it with `tether dns enable " + name + "`."
 		}
-		c.Members[name] = &m
+		c.Members[name] = m
 	}
 	return &c
 }
 
+// cleanAccount copies an observed account (schema's Clone) in the fleet's terms: the
+// root owner and a mail placement on the parent are written as nothing.
 func cleanAccount(a *schema.Account) *schema.Account {
-	c := *a
+	c := a.Clone()
 	if c.Owner == "root" {
 		c.Owner = ""
 	}
 	if c.Mail != nil && c.Mail.Node == "" && len(c.Mail.ExtraNodes) == 0 {
 		c.Mail = nil
 	}
-	if c.Mail != nil {
-		// Its own copy: the extra children (two Mail child nodes, TETHER-L04) are
-		// written as observed, and the result must not share them with the observation.
-		m := *c.Mail
-		m.ExtraNodes = append([]string(nil), m.ExtraNodes...)
-		if len(m.ExtraNodes) == 0 {
-			m.ExtraNodes = nil
-		}
-		c.Mail = &m
-	}
-	c.Src = schema.Source{}
-	return &c
-}
-
-func cloneNode(n *schema.Node) *schema.Node {
-	c := *n
-	c.Services = append([]string(nil), n.Services...)
-	c.PasswordStrength = copyMap(n.PasswordStrength)
-	c.OptionalRoles = copyMap(n.OptionalRoles)
-	c.Src = schema.Source{}
-	return &c
-}
-
-func copyMap[V any](m map[string]V) map[string]V {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]V, len(m))
-	for k, v := range m {
-		c[k] = v
+	if c.Mail != nil && len(c.Mail.ExtraNodes) == 0 {
+		c.Mail.ExtraNodes = nil
 	}
 	return c
 }

@@ -173,6 +173,7 @@ func TestConformance(t *testing.T) {
 	ok["parse_dns_zone"] = true
 	check("web1", z)
 	call("web1", "dumpzone", "domain", "carol.example")
+	call("web1", "export_zone_files", "zone-0", "carol.example", "zone-1", "alice.example")
 	call("web1", "mass_edit_dns_zone", "zone", "carol.example", "serial", strconv.Itoa(int(s.soaSerial("carol.example"))), "add", `{"dname":"www2","ttl":300,"record_type":"A","data":["192.0.2.99"]}`)
 
 	// Linking and unlinking, profiles.

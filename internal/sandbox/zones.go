@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ func zoneFunctions() map[string]function {
 		"listzones":                     {h: fnListZones, acl: "list-accts"},
 		"dumpzone":                      {h: fnDumpZone, acl: "list-accts"},
 		"parse_dns_zone":                {h: fnParseDNSZone, acl: "list-accts"},
+		"export_zone_files":             {h: fnExportZoneFiles, acl: "list-accts"},
 		"mass_edit_dns_zone":            {h: fnMassEditDNSZone, acl: "edit-dns"},
 		"cluster_member_has_trust_with": {h: fnHasTrust, acl: "clustering", root: true},
 	}
@@ -285,6 +287,39 @@ func fnParseDNSZone(c *call) (any, error) {
 		return nil, die("The DNS zone “%s” does not exist on this server.", strings.ToLower(name))
 	}
 	return map[string]any{"payload": dnszone.ParseDNSZone(z)}, nil
+}
+
+// fnExportZoneFiles answers as Whostmgr/API/1/DNS.pm export_zone_files (11.120):
+// at least one zone (zone, zone-0, zone-1 …: get_length_required_arguments), each
+// checked as parse_dns_zone checks its zone (_validate_and_authorize_zone) before
+// any is read, then each zone's file base64-encoded on one line. The payload's order
+// is a Perl hash's (keys %$resp): the sandbox shuffles it so no client can lean on
+// an order.
+func fnExportZoneFiles(c *call) (any, error) {
+	names := c.list("zone")
+	if len(names) == 0 {
+		return nil, die("Provide at least one “zone” argument.")
+	}
+	zones := make([]*dnszone.Zone, 0, len(names))
+	for _, name := range names {
+		z := c.zoneFor(name)
+		if z == nil {
+			return nil, die("The DNS zone “%s” does not exist on this server.", strings.ToLower(name))
+		}
+		zones = append(zones, z)
+	}
+	payload := make([]map[string]string, 0, len(zones))
+	seen := map[string]bool{}
+	for i, z := range zones {
+		// %$resp is keyed by zone name: a zone asked for twice is answered once.
+		if seen[strings.ToLower(names[i])] {
+			continue
+		}
+		seen[strings.ToLower(names[i])] = true
+		payload = append(payload, map[string]string{"zone": names[i], "text_b64": base64.StdEncoding.EncodeToString([]byte(z.Text()))})
+	}
+	rand.Shuffle(len(payload), func(i, j int) { payload[i], payload[j] = payload[j], payload[i] })
+	return map[string]any{"payload": payload}, nil
 }
 
 func fnMassEditDNSZone(c *call) (any, error) {

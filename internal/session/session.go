@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -230,6 +231,12 @@ func Open(ctx context.Context, fleet *schema.Fleet, opts Options) (*Session, err
 			return nil, fmt.Errorf("provider %s: %w", name, err)
 		}
 		s.Providers[name] = p
+		// A provider holding connections (whm's clients keep idle ones per node)
+		// releases them with the session: a daemon replaces its session when the
+		// fleet's nodes change, and must not keep the old one's sockets.
+		if c, ok := p.(io.Closer); ok {
+			s.closers = append(s.closers, c.Close)
+		}
 	}
 	return s, nil
 }

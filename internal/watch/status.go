@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/internal/atomicfile"
+	"github.com/tether-dev/tether/internal/redact"
 )
 
 // ParentOutcome is what a round planned and applied on one parent (the parent of each
@@ -115,7 +116,9 @@ func (d *Daemon) record(trigger, result string, out Outcome, err error, apply bo
 	st := &d.status
 	st.LastRound, st.LastResult, st.LastError = now, result, ""
 	if err != nil {
-		st.LastError = err.Error()
+		// A fetch error may quote the repository URL: credentials in it are masked,
+		// as in every log line.
+		st.LastError = redact.Text(err.Error())
 	}
 	if out.Parents != nil && len(out.Problems) == 0 {
 		d.metrics.drift(out)

@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -193,4 +194,22 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
 	}
 	return string(b)
+}
+
+// A round's error may quote the repository URL; the status keeps no credentials.
+func TestStatusMasksCredentials(t *testing.T) {
+	g := newRepo(t)
+	g.commit("web1: a\n", nil)
+	d, _ := start(t, g, &parentRunner{}, "", time.Hour)
+	eventually(t, "a round recorded", func() bool { return d.Status().LastRound != (time.Time{}) })
+	d.record(TriggerCommit, RoundFailed, Outcome{}, errors.New("fetch: https://bob:hunter2@git.example.net/fleet.git: connection refused"), false)
+	filed, err := ReadStatus(d.cfg.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{d.Status().LastError, filed.LastError} {
+		if strings.Contains(s, "hunter2") || !strings.Contains(s, "git.example.net") {
+			t.Errorf("last error %q: want the URL without its password", s)
+		}
+	}
 }

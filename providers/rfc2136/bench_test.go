@@ -66,7 +66,7 @@ func BenchmarkPushToBIND(b *testing.B) {
 			name += "/state=folder"
 		}
 		b.Run(name, func(b *testing.B) {
-			eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second}, Memory: NewMemStore(), Parallel: bc.parallel}
+			eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second, Conns: NewConns()}, Memory: NewMemStore(), Parallel: bc.parallel}
 			tgt := Target{Parent: "web1", Name: "bench", Addr: n.Addr, Role: role, Key: k}
 			var mem *batchMemory
 			if bc.state {

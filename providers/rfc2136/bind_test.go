@@ -49,7 +49,7 @@ func newRig(t *testing.T, zones []string, threshold schema.Threshold, store Stor
 	for _, z := range zones {
 		served[z] = preparedZone(z)
 	}
-	r := &bindRig{source: &staticSource{}, tr: &countingTransport{Transport: DNSTransport{Timeout: 3 * time.Second}}, store: store}
+	r := &bindRig{source: &staticSource{}, tr: &countingTransport{Transport: DNSTransport{Timeout: 3 * time.Second, Conns: NewConns()}}, store: store}
 	r.sync = bindtest.Start(t, served, bindtest.Options{})
 	r.wo = bindtest.Start(t, served, bindtest.Options{})
 	r.secrets = map[string]string{"SYNC_SECRET": r.sync.Secret, "WO_SECRET": r.wo.Secret}
@@ -103,7 +103,7 @@ func axfr(t *testing.T, n *bindtest.Named, zone string) []dns.RR {
 	return rrs
 }
 
-func queryA(t *testing.T, addr, name string) []string {
+func queryA(t testing.TB, addr, name string) []string {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
@@ -257,6 +257,9 @@ func TestBINDMinimalUpdateOps(t *testing.T) {
 
 func TestBINDMissingZoneIsNamed(t *testing.T) {
 	r := newRig(t, []string{"alice.example"}, schema.Threshold{}, NewMemStore())
+	// One zone at a time, so the failure count sees alice (written) then carol
+	// (missing): exactly one consecutive failure.
+	r.p.zonePar = 1
 	r.source.set("web1", "alice.example", accountZone(t, "alice.example", parentIP, parentIP))
 	r.source.set("web1", "carol.example", accountZone(t, "carol.example", parentIP, parentIP))
 	for name, n := range map[string]*bindtest.Named{"bind-sync": r.sync, "bind-wo": r.wo} {

@@ -76,7 +76,7 @@ func TestFaultTimeout(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { <-release })
-	eng := &Engine{Transport: DNSTransport{Timeout: 300 * time.Millisecond}}
+	eng := &Engine{Transport: DNSTransport{Timeout: 300 * time.Millisecond, Conns: NewConns()}}
 	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
 		start := time.Now()
 		_, err := eng.Push(context.Background(), fakeTarget(t, f, role), smallZone(t), false)
@@ -98,7 +98,7 @@ func TestFaultUnreachable(t *testing.T) {
 	}
 	closed := l.Addr().String()
 	l.Close()
-	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}}
+	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()}}
 	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
 		k, _ := NewKey("tether", "hmac-sha256", fakeSecret)
 		_, err := eng.Push(context.Background(), Target{Parent: "web1", Name: "gone", Addr: closed, Role: role, Key: k}, smallZone(t), false)
@@ -113,7 +113,7 @@ func TestFaultUnreachable(t *testing.T) {
 
 func TestFaultServFail(t *testing.T) {
 	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { reply(w, r, dns.RcodeServerFailure) })
-	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}}
+	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()}}
 	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
 		_, err := eng.Push(context.Background(), fakeTarget(t, f, role), smallZone(t), false)
 		var ce *CommandError
@@ -141,7 +141,7 @@ func TestFaultAXFRDroppedMidStream(t *testing.T) {
 		_ = w.WriteMsg(m)
 		_ = w.Close()
 	})
-	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}}
+	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()}}
 	var seen []error
 	eng.OnCommand = func(_ Target, err error) error { seen = append(seen, err); return nil }
 	res, err := eng.Push(context.Background(), fakeTarget(t, f, schema.DNSRoleSync), smallZone(t), false)
@@ -164,7 +164,7 @@ func TestFaultHalfWrittenZoneIsReported(t *testing.T) {
 		}
 		reply(w, r, dns.RcodeServerFailure)
 	})
-	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}, MaxOps: 4, Memory: NewMemStore()}
+	eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()}, MaxOps: 4, Memory: NewMemStore()}
 	tgt := fakeTarget(t, f, schema.DNSRoleWriteOnly)
 	_, err := eng.Push(context.Background(), tgt, smallZone(t), false)
 	var pw *PartialWriteError
@@ -190,7 +190,7 @@ func TestFaultBadKeyOnFakeServer(t *testing.T) {
 	f := startFake(t, func(w dns.ResponseWriter, r *dns.Msg, _ int64) { reply(w, r, dns.RcodeSuccess) })
 	k, _ := NewKey("tether", "hmac-sha256", "b3RoZXItc2VjcmV0")
 	tgt := Target{Parent: "web1", Name: "fake1", Addr: f.addr, Role: schema.DNSRoleWriteOnly, Key: k}
-	_, err := (&Engine{Transport: DNSTransport{Timeout: 2 * time.Second}}).Push(context.Background(), tgt, smallZone(t), false)
+	_, err := (&Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()}}).Push(context.Background(), tgt, smallZone(t), false)
 	if !errors.Is(err, ErrTSIGRefused) {
 		t.Fatalf("err = %v, want ErrTSIGRefused", err)
 	}
@@ -235,7 +235,7 @@ func TestThresholdCounting(t *testing.T) {
 			}}
 			cluster := &schema.DNSCluster{FailureThreshold: tc.threshold, NotifyOnDisable: true}
 			tgt := fakeTarget(t, f, schema.DNSRoleWriteOnly)
-			eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second},
+			eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()},
 				OnCommand: func(t Target, err error) error {
 					return tr.Record(context.Background(), t, cluster, "http://127.0.0.1:1/hook", err)
 				}}
@@ -279,7 +279,7 @@ func TestFaultBADSIGAnswer(t *testing.T) {
 		b, _ := m.Pack()
 		_, _ = w.Write(b)
 	})
-	_, err := (&Engine{Transport: DNSTransport{Timeout: 2 * time.Second}}).Push(context.Background(),
+	_, err := (&Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()}}).Push(context.Background(),
 		fakeTarget(t, f, schema.DNSRoleWriteOnly), smallZone(t), false)
 	var ce *CommandError
 	if !errors.Is(err, ErrTSIGRefused) || errors.Is(err, ErrZoneNotServed) || !errors.As(err, &ce) || !strings.Contains(ce.Error(), "BADSIG") {
@@ -296,7 +296,7 @@ func TestFaultMemberWideFailureStopsTheRun(t *testing.T) {
 		want[z] = accountZone(t, z, parentIP, parentIP)
 	}
 	var failures int
-	eng := &Engine{Transport: DNSTransport{Timeout: 200 * time.Millisecond},
+	eng := &Engine{Transport: DNSTransport{Timeout: 200 * time.Millisecond, Conns: NewConns()},
 		OnCommand: func(_ Target, err error) error {
 			if err != nil {
 				failures++
@@ -319,7 +319,7 @@ func TestFaultInterruptedIsNotTheMembersFailure(t *testing.T) {
 	for _, role := range []string{schema.DNSRoleWriteOnly, schema.DNSRoleSync} {
 		ctx, cancel := context.WithCancel(context.Background())
 		var counted int
-		eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second},
+		eng := &Engine{Transport: DNSTransport{Timeout: 10 * time.Second, Conns: NewConns()},
 			OnCommand: func(Target, error) error { counted++; return nil }}
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
@@ -341,7 +341,7 @@ func TestMisreadParentZoneIsNotPushed(t *testing.T) {
 		"no NS":  append(accountZone(t, "alice.example", parentIP, parentIP)[:1:1], accountZone(t, "alice.example", parentIP, parentIP)[3:]...),
 	} {
 		var counted int
-		eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second}, OnCommand: func(Target, error) error { counted++; return nil }}
+		eng := &Engine{Transport: DNSTransport{Timeout: 2 * time.Second, Conns: NewConns()}, OnCommand: func(Target, error) error { counted++; return nil }}
 		_, err := eng.Push(context.Background(), fakeTarget(t, f, schema.DNSRoleSync), map[string][]dns.RR{"alice.example": rrs}, false)
 		if err == nil || !strings.Contains(err.Error(), "not pushed") || counted != 0 || f.updates.Load() != 0 {
 			t.Fatalf("%s: err %v, %d commands, %d UPDATEs; want a refusal before any command", name, err, counted, f.updates.Load())

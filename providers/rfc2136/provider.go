@@ -41,9 +41,13 @@ func init() {
 type Options struct {
 	Store     Store                // default: StateStore over cfg.State (memory when nil)
 	Source    providers.ZoneSource // default: cfg.Zones
-	Transport Transport            // default: DNSTransport{}
+	Transport Transport            // default: DNSTransport over a connection pool
 	// Post sends disable notifications; default PostJSON.
 	Post func(ctx context.Context, url string, n Notification) error
+	// ZoneParallel is how many zones of one member are pushed at once; default
+	// ZoneParallel. With more than one, a member's consecutive-failure count follows
+	// the order commands complete in, not zone order.
+	ZoneParallel int
 }
 
 // Provider is the rfc2136 provider.
@@ -54,6 +58,7 @@ type Provider struct {
 	tr      Transport
 	tracker *Tracker
 	log     *slog.Logger
+	zonePar int
 
 	mu    sync.Mutex
 	fleet *schema.Fleet
@@ -78,7 +83,10 @@ type readOutcome struct {
 
 // New builds the provider.
 func New(cfg providers.Config, o Options) (*Provider, error) {
-	p := &Provider{cfg: cfg, store: o.Store, source: o.Source, tr: o.Transport, log: cfg.Logger}
+	p := &Provider{cfg: cfg, store: o.Store, source: o.Source, tr: o.Transport, log: cfg.Logger, zonePar: o.ZoneParallel}
+	if p.zonePar <= 0 {
+		p.zonePar = ZoneParallel
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -100,7 +108,7 @@ func New(cfg providers.Config, o Options) (*Provider, error) {
 		})
 	}
 	if p.tr == nil {
-		p.tr = DNSTransport{}
+		p.tr = DNSTransport{Conns: NewConns()}
 	}
 	p.tracker = &Tracker{Store: p.store, Logger: p.log, Post: o.Post}
 	return p, nil
@@ -496,7 +504,7 @@ func (p *Provider) Apply(ctx context.Context, c *plan.Change) error {
 	}
 	cluster, webhook := p.cluster(parent)
 	mem := &batchMemory{Memory: p.store}
-	eng := &Engine{Transport: p.tr, Memory: mem, Logger: p.log,
+	eng := &Engine{Transport: p.tr, Memory: mem, Logger: p.log, Parallel: p.zonePar,
 		OnCommand: func(t Target, cmdErr error) error {
 			return p.tracker.Record(ctx, t, cluster, webhook, cmdErr)
 		}}

@@ -34,6 +34,9 @@ type DNSTransport struct {
 	// Timeout bounds one exchange or one whole transfer when the context has no
 	// earlier deadline; DefaultTimeout when zero.
 	Timeout time.Duration
+	// Conns, when set, keeps TCP connections open between exchanges with the same
+	// member; nil opens one connection per exchange.
+	Conns *Conns
 }
 
 func (t DNSTransport) timeout(ctx context.Context) time.Duration {
@@ -51,6 +54,9 @@ func (t DNSTransport) timeout(ctx context.Context) time.Duration {
 
 // Exchange implements Transport.
 func (t DNSTransport) Exchange(ctx context.Context, m *dns.Msg, addr string, key *Key) (*dns.Msg, error) {
+	if t.Conns != nil {
+		return t.exchangePooled(ctx, m, addr, key)
+	}
 	d := t.timeout(ctx)
 	c := &dns.Client{Net: "tcp", Timeout: d, TsigSecret: key.tsigSecret()}
 	conn, err := c.DialContext(ctx, addr)

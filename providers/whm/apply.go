@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strconv"
@@ -1093,13 +1092,13 @@ func (p *Provider) deleteAccount(ctx context.Context, c *whmapi.Client, user str
 
 // ---- helpers --------------------------------------------------------------------
 
-// poll calls done until it reports true, with exponential backoff and jitter, up to
-// TaskTimeout. A transient error while polling is tolerated (the task goes on on the
-// server); a permanent one ends the wait.
+// poll calls done until it reports true, with the retry policy's exponential backoff
+// and jitter (providers.RetryPolicy), up to TaskTimeout. A transient error while
+// polling is tolerated (the task goes on on the server); a permanent one ends the wait.
 func (p *Provider) poll(parent context.Context, what string, done func(context.Context) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(parent, p.opts.TaskTimeout)
 	defer cancel()
-	delay := p.opts.PollBase
+	bo := providers.RetryPolicy{Initial: p.opts.PollBase, Max: p.opts.PollMax}.BackOff()
 	var lastErr error
 	for {
 		ok, err := done(ctx)
@@ -1114,7 +1113,7 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 			}
 			lastErr = err
 		}
-		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
+		t := time.NewTimer(bo.NextBackOff())
 		select {
 		case <-providers.StopWaiting(parent):
 			t.Stop()
@@ -1129,9 +1128,6 @@ func (p *Provider) poll(parent context.Context, what string, done func(context.C
 			}
 			return fmt.Errorf("%s: not finished after %s: %w", what, p.opts.TaskTimeout, errTaskTimeout)
 		case <-t.C:
-		}
-		if delay *= 2; delay > p.opts.PollMax {
-			delay = p.opts.PollMax
 		}
 	}
 }

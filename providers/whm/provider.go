@@ -151,6 +151,17 @@ func (p *Provider) Scopes(desired *schema.Fleet) []string {
 	return out
 }
 
+// Close closes the idle connections of every node's client (the session calls it
+// when it ends); a later call builds nothing again, it only reconnects.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.clients {
+		c.CloseIdleConnections()
+	}
+	return nil
+}
+
 // client returns the client of a node, building it on first use.
 func (p *Provider) client(node string) (*whmapi.Client, error) {
 	p.mu.Lock()

@@ -3,9 +3,10 @@ package whm
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,37 +23,16 @@ import (
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-func record(line int, dname string, ttl any, typ string, data ...string) map[string]any {
-	enc := make([]string, len(data))
-	for i, d := range data {
-		enc[i] = b64s(d)
-	}
-	m := map[string]any{"type": "record", "line_index": line, "dname_b64": b64s(dname), "record_type": typ, "data_b64": enc}
-	if ttl != nil {
-		m["ttl"] = ttl
-	}
-	return m
-}
-
-// TestParseWHMZone decodes parse_dns_zone's payload as whm-api.md documents it and as
-// a Perl back end may type it: comments and $TTL lines, a TTL as a number, as a
-// string or absent ($TTL applies), relative names, quoted and UTF-8 TXT strings.
-func TestParseWHMZone(t *testing.T) {
-	payload := []map[string]any{
-		{"type": "comment", "line_index": 0, "text_b64": b64s("; cPanel first:118")},
-		{"type": "control", "line_index": 1, "text_b64": b64s("$TTL 14400")},
-		record(2, "alice.example.", 86400, "SOA", "ns1.example.net.", "hostmaster.alice.example.", "2026112301", "3600", "1800", "1209600", "86400"),
-		record(3, "alice.example.", "86400", "NS", "ns1.example.net."),
-		record(4, "alice.example.", nil, "A", "192.0.2.10"),
-		record(5, "mail", 14400, "A", "192.0.2.20"),
-		record(6, "alice.example.", 14400, "MX", "0", "mail.alice.example."),
-		record(7, "alice.example.", 14400, "TXT", `v=spf1 +a "quoted" ~all`, "café"),
-	}
-	data, err := json.Marshal(map[string]any{"payload": payload})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rrs, err := ParseWHMZone("alice.example", data)
+// TestParseZoneFile reads a zone file as WHM keeps it: comments and $TTL lines, a
+// record without a TTL ($TTL applies), relative names, quoted and UTF-8 TXT strings.
+func TestParseZoneFile(t *testing.T) {
+	rrs, err := ParseZoneFile("alice.example", "; cPanel first:118\n$TTL 14400\n"+
+		"alice.example. 86400 IN SOA ns1.example.net. hostmaster.alice.example. 2026112301 3600 1800 1209600 86400\n"+
+		"alice.example. 86400 IN NS ns1.example.net.\n"+
+		"alice.example. IN A 192.0.2.10\n"+
+		"mail 14400 IN A 192.0.2.20\n"+
+		"alice.example. 14400 IN MX 0 mail.alice.example.\n"+
+		"alice.example. 14400 IN TXT \"v=spf1 +a \\\"quoted\\\" ~all\" \"caf\\195\\169\"\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +127,7 @@ func TestSandboxZones(t *testing.T) {
 		slices.Sort(got)
 		got = slices.Compact(got)
 		if want := axfr(t, f.sb.Endpoints().Nodes["web1"].DNS, origin); !slices.Equal(got, want) {
-			t.Errorf("%s read through parse_dns_zone:\n%s\nserved by the node:\n%s", origin, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			t.Errorf("%s read through export_zone_files:\n%s\nserved by the node:\n%s", origin, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 
@@ -176,16 +156,42 @@ func TestSandboxZones(t *testing.T) {
 	}
 }
 
-func TestParseWHMZoneBadInput(t *testing.T) {
-	for name, data := range map[string]string{
-		"not json":     `{`,
-		"bad base64":   `{"payload":[{"type":"record","dname_b64":"!!","record_type":"A","data_b64":["MQ=="]}]}`,
-		"unknown type": `{"payload":[{"type":"record","dname_b64":"` + b64s("a") + `","record_type":"NOPE","data_b64":[]}]}`,
-		"bad rdata":    `{"payload":[{"type":"record","dname_b64":"` + b64s("a") + `","ttl":60,"record_type":"A","data_b64":["` + b64s("not-an-ip") + `"]}]}`,
+func TestParseZoneFileBadInput(t *testing.T) {
+	for name, text := range map[string]string{
+		"unknown type": "a 60 IN NOPE x\n",
+		"bad rdata":    "a 60 IN A not-an-ip\n",
+		"bad ttl":      "$TTL forever\na IN A 192.0.2.1\n",
 	} {
-		if _, err := ParseWHMZone("alice.example", json.RawMessage(data)); err == nil {
+		if _, err := ParseZoneFile("alice.example", text); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// An export that leaves out a zone asked for, or answers bad base64, is an error:
+// an empty zone pushed to a member would empty the member's copy.
+func TestExportZoneFilesIncomplete(t *testing.T) {
+	for name, body := range map[string]string{
+		"zone left out": `{"data":{"payload":[]},"metadata":{"command":"export_zone_files","result":1,"reason":"OK","version":1}}`,
+		"bad base64":    `{"data":{"payload":[{"zone":"alice.example","text_b64":"!!"}]},"metadata":{"command":"export_zone_files","result":1,"reason":"OK","version":1}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/listzones") {
+					fmt.Fprint(w, `{"data":{"zone":[{"domain":"alice.example","zonefile":"alice.example.db"}]},"metadata":{"command":"listzones","result":1,"reason":"OK","version":1}}`)
+					return
+				}
+				fmt.Fprint(w, body)
+			}))
+			defer srv.Close()
+			p, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "t", Insecure: true}}, Logger: quiet}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Zones(context.Background(), "web1"); err == nil || !strings.Contains(err.Error(), "alice.example") {
+				t.Fatalf("err = %v, want one naming alice.example", err)
+			}
+		})
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -126,6 +125,9 @@ func New(node string, ep providers.Endpoint, opts Options) (*Client, error) {
 	return c, nil
 }
 
+// CloseIdleConnections closes the client's idle connections to the node.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Node names the node this client talks to.
 func (c *Client) Node() string { return c.node }
 
@@ -191,42 +193,27 @@ func (c *Client) do(ctx context.Context, kind Kind, path, function string, param
 				"node", c.node)
 		})
 	}
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		env, reached, err := c.attempt(ctx, kind, path, function, params, isJSON, out)
-		if err == nil {
-			return env, nil
-		}
-		lastErr = err
-		if !errors.Is(err, providers.ErrTransient) || attempt >= c.opts.Attempts {
-			break
-		}
-		// A call that must not run twice is retried only if the request was never
-		// written: once the server may have it, a retry could create twice (createacct)
-		// and the caller must look before trying again.
-		if kind == Once && reached {
-			break
-		}
-		delay := c.backoff(attempt)
+	// The one retry policy (providers.RetryPolicy), in this layer for calls: a
+	// transient failure is tried again unless the call must not run twice and the
+	// request may have reached the server (a retry could create twice: createacct);
+	// then the caller must look before trying again, and the engine's change retry,
+	// which checks first, does. What this layer gave up on is marked
+	// providers.ErrRetried, so nothing above retries it again.
+	var reached bool
+	policy := providers.RetryPolicy{Attempts: c.opts.Attempts, Initial: c.opts.BaseDelay, Max: c.opts.MaxDelay}
+	env, err := providers.Retry(ctx, policy, func() (*Envelope, error) {
+		var env *Envelope
+		var err error
+		env, reached, err = c.attempt(ctx, kind, path, function, params, isJSON, out)
+		return env, err
+	}, func(error) bool { return kind != Once || !reached }, func(err error, attempt int, delay time.Duration) {
 		c.log.Debug("retrying WHM call", "node", c.node, "function", function, "attempt", attempt, "delay", delay, "error", err.Error())
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("node %s: %s: %w (last error: %v)", c.node, function, ctx.Err(), lastErr)
-		case <-t.C:
-		}
+	})
+	var stopped *providers.RetryStopped
+	if errors.As(err, &stopped) {
+		return nil, fmt.Errorf("node %s: %s: %w", c.node, function, err)
 	}
-	return nil, lastErr
-}
-
-// backoff is exponential with full jitter: spreads retries of many parallel calls.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.opts.BaseDelay << (attempt - 1)
-	if d > c.opts.MaxDelay || d <= 0 {
-		d = c.opts.MaxDelay
-	}
-	return d/2 + rand.N(d/2+1)
+	return env, err
 }
 
 // attempt makes one HTTP request. reached says whether the request may have reached

@@ -1,0 +1,212 @@
+package rfc2136
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/tether-dev/tether/internal/bindtest"
+	"github.com/tether-dev/tether/schema"
+)
+
+// BenchmarkDNSPushVsNsupdate pushes the same change of 1,000 zones (every address of
+// every zone moves) to a real named, first with BIND's own nsupdate (the anchor: one
+// process reading a script, one UPDATE per zone, as an operator would script it),
+// then with Tether's write-only push. Both send the same operations, one message per
+// zone: the script is written from the operations Tether computes. Each Tether row
+// reports NAME-zones/s and NAME-x-nsupdate: the anchor's time over its own, the
+// median over the rounds (-benchtime Nx runs N rounds). Contenders: nsupdate (the
+// anchor), nsupdate4 (four nsupdate processes, each a quarter of the zones),
+// p1-conn-per-update (Tether, one zone at a time, a new TCP connection per UPDATE),
+// p1 (one zone at a time over reused connections) and p4 (four zones at once).
+// Last, the same zones pushed again must send no UPDATE.
+//
+//	go test -run XXX -bench DNSPushVsNsupdate -benchtime 5x ./providers/rfc2136
+func BenchmarkDNSPushVsNsupdate(b *testing.B) {
+	const zones = 1000
+	nsupdate := bindtest.Require(b, "nsupdate")
+	served := make(map[string]string, zones)
+	for z := range benchZones(b, zones, 0) {
+		served[z] = preparedZone(z)
+	}
+	// named as deployed: a worker per CPU (its default), not the one worker tests use.
+	n := bindtest.Start(b, served, bindtest.Options{StartTimeout: 120 * time.Second, Workers: runtime.NumCPU()})
+	k, err := NewKey(n.KeyName, n.Algorithm, n.Secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tgt := Target{Parent: "web1", Name: "bench", Addr: n.Addr, Role: schema.DNSRoleWriteOnly, Key: k}
+	// mem holds what the member was last sent, whoever sent it: each run pushes
+	// generation gen+1 over gen, so every run has the same work to do.
+	mem := NewMemStore()
+	gen := 0
+	eng := &Engine{Transport: DNSTransport{}, Memory: mem}
+	want := benchZones(b, zones, gen)
+	if _, err := eng.Push(context.Background(), tgt, want, true); err != nil {
+		b.Fatal(err)
+	}
+	// next prepares the following generation: the zones and the operations a
+	// write-only push sends for them.
+	next := func(b *testing.B) (map[string][]dns.RR, map[string][]Op) {
+		want := benchZones(b, zones, gen+1)
+		ops := make(map[string][]Op, zones)
+		for z, rrs := range want {
+			v, ok := mem.Get(tgt.ID(), trimDot(z))
+			p, ok2 := decodePushed(v)
+			if !ok || !ok2 {
+				b.Fatalf("zone %s: nothing remembered", z)
+			}
+			ops[z] = writeOnlyOps(z, &p, rrs)
+		}
+		return want, ops
+	}
+	// done checks the push landed (one zone read back, outside the timer) and
+	// remembers it for the next generation.
+	done := func(b *testing.B, want map[string][]dns.RR) {
+		gen++
+		ip := fmt.Sprintf("192.0.2.%d", 1+gen%250)
+		if got := queryA(b, n.Addr, "mail.z0999.example."); len(got) != 1 || got[0] != ip {
+			b.Fatalf("after the push mail.z0999.example. A = %v, want %s", got, ip)
+		}
+		for z, rrs := range want {
+			if err := eng.remember(tgt, z, rrs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	type contender struct {
+		name   string
+		procs  int // nsupdate processes; 0 for Tether
+		par    int
+		pooled bool
+		took   []time.Duration
+	}
+	cs := []*contender{
+		{name: "nsupdate", procs: 1},
+		{name: "nsupdate4", procs: 4},
+		{name: "p1-conn-per-update", par: 1},
+		{name: "p1", par: 1, pooled: true},
+		{name: "p4", par: 4, pooled: true},
+	}
+	conns := NewConns()
+	defer conns.Close()
+	push := func(b *testing.B, c *contender) time.Duration {
+		want, ops := next(b)
+		var took time.Duration
+		if c.procs > 0 {
+			scripts := nsupdateScripts(n, ops, c.procs)
+			errs := make([]error, c.procs)
+			var wg sync.WaitGroup
+			start := time.Now()
+			for i, s := range scripts {
+				wg.Go(func() { errs[i] = runNsupdate(nsupdate, s) })
+			}
+			wg.Wait()
+			took = time.Since(start)
+			for _, err := range errs {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		} else {
+			tr := DNSTransport{}
+			if c.pooled {
+				tr.Conns = conns
+			}
+			e := &Engine{Transport: tr, Memory: mem, Parallel: c.par}
+			start := time.Now()
+			res, err := e.Push(context.Background(), tgt, want, false)
+			took = time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Updates != zones {
+				b.Fatalf("%s: %d UPDATEs for %d changed zones", c.name, res.Updates, zones)
+			}
+		}
+		done(b, want)
+		return took
+	}
+	// Contenders take turns within each round, so a change in the machine's load
+	// falls on all of them alike; the ratios are medians over the rounds.
+	for b.Loop() {
+		for _, c := range cs {
+			c.took = append(c.took, push(b, c))
+		}
+	}
+	b.StopTimer()
+	anchor := cs[0]
+	for _, c := range cs {
+		var total time.Duration
+		ratios := make([]float64, len(c.took))
+		for i, d := range c.took {
+			total += d
+			ratios[i] = anchor.took[i].Seconds() / d.Seconds()
+		}
+		b.ReportMetric(float64(zones*len(c.took))/total.Seconds(), c.name+"-zones/s")
+		if c != anchor {
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], c.name+"-x-nsupdate")
+		}
+	}
+	// Nothing changed: no UPDATE at all.
+	count := &countingTransport{Transport: DNSTransport{Conns: conns}}
+	e := &Engine{Transport: count, Memory: mem, Parallel: 4}
+	if _, err := e.Push(context.Background(), tgt, benchZones(b, zones, gen), false); err != nil {
+		b.Fatal(err)
+	}
+	if u := count.updates.Load(); u != 0 {
+		b.Fatalf("%d UPDATEs sent for zones that did not change", u)
+	}
+}
+
+// nsupdateScripts writes the operations as nsupdate scripts, one send per zone, the
+// zones dealt round-robin into procs scripts.
+func nsupdateScripts(n *bindtest.Named, ops map[string][]Op, procs int) []string {
+	bufs := make([]strings.Builder, procs)
+	for i := range bufs {
+		fmt.Fprintf(&bufs[i], "server 127.0.0.1 %d\nkey %s:%s %s\n", n.Port, strings.TrimSuffix(n.Algorithm, "."), n.KeyName, n.Secret)
+	}
+	zs := slices.Sorted(maps.Keys(ops))
+	for i, z := range zs {
+		w := &bufs[i%procs]
+		fmt.Fprintf(w, "zone %s\n", dns.Fqdn(z))
+		for _, op := range ops[z] {
+			switch op.Kind {
+			case OpDelRRset:
+				fmt.Fprintf(w, "update delete %s %s\n", op.RR.Header().Name, dns.TypeToString[op.RR.Header().Rrtype])
+			case OpDel:
+				fmt.Fprintf(w, "update delete %s\n", op.RR.String())
+			case OpAdd:
+				fmt.Fprintf(w, "update add %s\n", op.RR.String())
+			}
+		}
+		w.WriteString("send\n")
+	}
+	out := make([]string, procs)
+	for i := range bufs {
+		out[i] = bufs[i].String()
+	}
+	return out
+}
+
+func runNsupdate(bin, script string) error {
+	cmd := exec.Command(bin)
+	cmd.Stdin = strings.NewReader(script)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("nsupdate: %v: %s", err, out.String())
+	}
+	return nil
+}
