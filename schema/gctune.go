@@ -15,6 +15,9 @@ import (
 // trade is CPU for memory the load is allowed anyway (≤ 500 MB for 100k accounts).
 // An operator's own GOGC or GOMEMLIMIT is left alone.
 const (
+	// cueAllocWeight is how much a byte of CUE source counts, against a byte of YAML,
+	// towards loadGCMinBytes: a CUE fleet of 64 KiB and more gets the tuning.
+	cueAllocWeight  = 64
 	loadGCMinBytes  = 4 << 20
 	loadGCPercent   = 300
 	loadMemoryLimit = 420 << 20

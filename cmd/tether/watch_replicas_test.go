@@ -19,6 +19,7 @@ import (
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/shard"
 	"github.com/tether-dev/tether/internal/state"
+	"github.com/tether-dev/tether/internal/testproc"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -68,6 +69,7 @@ func startReplica(t *testing.T, id, sb, repo, stateURL string) *replicaProc {
 		"--state", stateURL, "--replica-id", id, "--replica-ttl", "3s")
 	p.cmd.Env = append(os.Environ(), "TETHER_TEST_MAIN=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	testproc.Prepare(p.cmd) // dies with the test binary, even a killed one
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -287,17 +289,25 @@ func TestReplicasDivideTheFleetAndTakeOverAKilledOne(t *testing.T) {
 	reps[victim].cmd.Process.Signal(syscall.SIGKILL)
 	kill := time.Now()
 	<-reps[victim].done
-	t.Logf("killed %s with SIGKILL once its create on %s was answered", victim, first)
+	secondCreates := func() int {
+		n := 0
+		for _, p := range mine {
+			n += sbx.Calls(p)["createacct"] - 1
+		}
+		return n
+	}
+	atKill := secondCreates()
+	t.Logf("killed %s with SIGKILL once its create on %s was answered: %d of its %d creates of the commit served by then (requests in flight still land)", victim, first, atKill, len(mine))
 
 	waitUntil(t, 60*time.Second, "the two others own every parent once", ownedOnce("r1", "r3"))
 	takeover := time.Since(kill)
 	waitUntil(t, 90*time.Second, "the fleet converges without the victim", converged(2))
 	convergedAfter := time.Since(kill)
 	// The victim's journal spans parents now split between the two survivors; each
-	// finishes its part (state.Core.ReleaseJournal, landing with locks14's work).
-	if ok, why := noJournal(); !ok {
-		t.Logf("TODO(locks14 ReleaseJournal): %s", why)
-	}
+	// finishes its part (state.Core.ReleaseJournal), the second ends it.
+	waitUntil(t, 30*time.Second, "no journal left open", noJournal)
+	t.Logf("the victim's journal was finished by the two survivors %s after the kill; its parents' creates: %d at the kill, %d in all (one each)",
+		time.Since(kill).Round(100*time.Millisecond), atKill, secondCreates())
 	t.Logf("after SIGKILL: parents owned again in %s, fleet converged in %s (replica TTL 3s, lock TTL 3s)",
 		takeover.Round(100*time.Millisecond), convergedAfter.Round(100*time.Millisecond))
 	if dup := createsTwice(sbx, parents, 2); len(dup) > 0 {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -73,8 +74,9 @@ type Provider struct {
 	reads map[string]readOutcome
 }
 
-// readOutcome is how one member answered the reads of one Observe: Observe stops at
-// the first failed read, so a failure is always the last command sent.
+// readOutcome is how one member answered the reads of one Observe: Observe starts no
+// read after the first failed one (those in flight finish), and RecordObserved counts
+// the failure after the successes, as if it were the last command sent.
 type readOutcome struct {
 	target Target // without its key: only named in health and notifications
 	ok     int    // transfers that succeeded
@@ -354,26 +356,72 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	eng := &Engine{Transport: p.tr, Logger: p.log}
 	seen := readOutcome{target: Target{Parent: parent, Name: name, Addr: t.Addr, Role: t.Role}}
 	defer func() { p.noteRead(scope, seen) }()
-	for _, zone := range sortedZones(want) {
-		have, err := eng.Read(ctx, t, zone)
-		if errors.Is(err, ErrZoneNotServed) {
+	// The zones are read p.zonePar at once (a thousand AXFRs one by one are seconds
+	// of round trips); the first failure stops further reads, as it stopped the
+	// sequential loop, and the results are taken in zone order.
+	zones := sortedZones(want)
+	type result struct {
+		have []dns.RR
+		err  error
+		done bool
+	}
+	results := make([]result, len(zones))
+	var failed atomic.Bool
+	sem := make(chan struct{}, p.zonePar)
+	var wg sync.WaitGroup
+	for i, zone := range zones {
+		if failed.Load() || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if failed.Load() {
+				return
+			}
+			have, err := eng.Read(ctx, t, zone)
+			if err != nil && !errors.Is(err, ErrZoneNotServed) {
+				failed.Store(true)
+			}
+			results[i] = result{have, err, true}
+		})
+	}
+	wg.Wait()
+	var first error
+	unread := false
+	for i, zone := range zones {
+		r := results[i]
+		switch {
+		case !r.done:
+			unread = true
+			continue
+		case errors.Is(r.err, ErrZoneNotServed):
 			// The member answered: the zone is missing, which the plan reports.
 			zs.Missing = append(zs.Missing, zone)
 			continue
-		}
-		var ce *CommandError
-		if errors.As(err, &ce) {
-			seen.err = ce
-		}
-		if err != nil {
-			return nil, err
+		case r.err != nil:
+			if first == nil {
+				first = r.err
+				var ce *CommandError
+				if errors.As(r.err, &ce) {
+					seen.err = ce
+				}
+			}
+			continue
 		}
 		seen.ok++
-		d := ZoneDigest(zone, have)
+		d := ZoneDigest(zone, r.have)
 		zs.Digests[zone] = d
 		if d != ZoneDigest(zone, want[zone]) {
 			zs.OutOfStep = append(zs.OutOfStep, zone)
 		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	if unread {
+		// Interrupted before every zone was read: not the member's failure.
+		return nil, fmt.Errorf("member %s: %w", name, context.Cause(ctx))
 	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tether-dev/tether/internal/bindtest"
+	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -209,4 +210,63 @@ func runNsupdate(bin, script string) error {
 		return fmt.Errorf("nsupdate: %v: %s", err, out.String())
 	}
 	return nil
+}
+
+// BenchmarkObserveSyncMember1000 observes (as plan does) a sync member serving 1,000
+// zones that are in step: one AXFR per zone, the zones read ZoneParallel at once
+// (par=4) against one at a time (par=1, the anchor and the code before). x-one-at-a-
+// time is the anchor's time over this one's, median of the rounds.
+//
+//	go test -run XXX -bench ObserveSyncMember1000 -benchtime 3x ./providers/rfc2136
+func BenchmarkObserveSyncMember1000(b *testing.B) {
+	const zones = 1000
+	want := benchZones(b, zones, 1)
+	served := make(map[string]string, zones)
+	src := &staticSource{}
+	for z, rrs := range want {
+		var text strings.Builder
+		text.WriteString("$ORIGIN " + dns.Fqdn(z) + "\n")
+		for _, rr := range rrs {
+			text.WriteString(rr.String() + "\n")
+		}
+		served[z] = text.String()
+		src.set("web1", z, rrs)
+	}
+	n := bindtest.Start(b, served, bindtest.Options{StartTimeout: 120 * time.Second, Workers: runtime.NumCPU()})
+	fleet := testFleet(schema.Threshold{}, map[string]*schema.Member{"bind1": member(schema.DNSRoleSync, n.Addr, "TSIG")})
+	observe := func(b *testing.B, par int) time.Duration {
+		store := NewMemStore()
+		// A member Tether has applied once (joined): a new one is planned, not read.
+		if _, err := store.UpdateHealth("web1/bind1", func(h *Health) { h.Joined = time.Now() }); err != nil {
+			b.Fatal(err)
+		}
+		p, err := New(providers.Config{Secrets: secretsFrom(map[string]string{"TSIG": n.Secret})},
+			Options{Store: store, Source: src, ZoneParallel: par})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Scopes(fleet)
+		start := time.Now()
+		obs, err := p.Observe(context.Background(), "web1/bind1", fleet)
+		took := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if zs := obs.DNSClusters["web1"].Members["bind1"].Zones; len(zs.OutOfStep) != 0 || len(zs.Digests) != zones {
+			b.Fatalf("%d zones read, %d out of step (%v)", len(zs.Digests), len(zs.OutOfStep), listSome(zs.OutOfStep))
+		}
+		return took
+	}
+	var ratios []float64
+	var took4 time.Duration
+	for b.Loop() {
+		one := observe(b, 1)
+		four := observe(b, ZoneParallel)
+		took4 += four
+		ratios = append(ratios, one.Seconds()/four.Seconds())
+	}
+	b.StopTimer()
+	slices.Sort(ratios)
+	b.ReportMetric(took4.Seconds()/float64(len(ratios)), "par4-s")
+	b.ReportMetric(ratios[len(ratios)/2], "x-one-at-a-time")
 }
