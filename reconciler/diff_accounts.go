@@ -180,9 +180,14 @@ func accountFields(a, o *schema.Account) (fields []string) {
 	if !a.IPv6 && o.IPv6 && declares(a, "ipv6") {
 		fields = append(fields, "ipv6")
 	}
+	// On only from a range the fleet names (ipv6Range): WHM needs one, and which of
+	// a server's ranges (or its shared address) is the operator's choice.
+	if a.IPv6 && !o.IPv6 && a.IPv6Range != "" {
+		fields = append(fields, "ipv6")
+	}
 	// Forwarders are compared as a set, and only when the fleet manages them
 	// (forwarders: written, an empty list included).
-	if a.ManagesForwarders() && !schema.SameForwarders(a.Forwarders, o.Forwarders) {
+	if a.ManagesForwarders() && !schema.SameForwarders(a.LocalForwarders(), o.Forwarders) {
 		fields = append(fields, "forwarders")
 	}
 	return fields
@@ -190,7 +195,7 @@ func accountFields(a, o *schema.Account) (fields []string) {
 
 // forwardersWhy says which forwarders an update adds and removes.
 func forwardersWhy(a, o *schema.Account) string {
-	add, remove := schema.ForwarderChanges(a.Forwarders, o.Forwarders)
+	add, remove := schema.ForwarderChanges(a.LocalForwarders(), o.Forwarders)
 	var parts []string
 	for _, f := range add {
 		parts = append(parts, fmt.Sprintf("add forwarder %s → %s", f.From, f.To))
@@ -237,10 +242,10 @@ func (d *differ) planAccount(x *acct) {
 		return
 	}
 
-	if a.IPv6 && !o.IPv6 {
+	if a.IPv6 && !o.IPv6 && a.IPv6Range == "" {
 		// ipv6_enable_account needs one of the server's IPv6 ranges, which the fleet
 		// does not name: said, never planned as if it could be done.
-		d.warnf("%s %s: ipv6 is off on %s and the fleet says on; Tether does not turn IPv6 on (WHM's ipv6_enable_account needs an IPv6 range): enable it in WHM, or write ipv6: false", kind, x.user, a.Parent)
+		d.warnf("%s %s: ipv6 is off on %s and the fleet says on; Tether does not turn IPv6 on without a range (WHM's ipv6_enable_account needs one): write ipv6Range: NAME (a range of WHM's IPv6 Ranges, or SHARED for the server's shared address), enable it in WHM, or write ipv6: false", kind, x.user, a.Parent)
 	}
 	fields := append(accountFields(a, o), x.extraFields...)
 	if lost := d.d.Nodes[o.MailNode()]; lost != nil && lost.Lost && slices.Contains(fields, "forwarders") {
@@ -254,6 +259,9 @@ func (d *differ) planAccount(x *acct) {
 		why := x.extraWhy
 		if slices.Contains(fields, "forwarders") {
 			why = append(slices.Clone(why), forwardersWhy(a, o))
+		}
+		if a.IPv6 && !o.IPv6 && slices.Contains(fields, "ipv6") {
+			why = append(slices.Clone(why), "IPv6 turned on from range "+a.IPv6Range)
 		}
 		verb := "differs"
 		if len(fields) > 1 {

@@ -33,6 +33,7 @@ func TestForwardersPlanned(t *testing.T) {
 			inReason: []string{"add forwarder sales → new@e.org", "remove forwarder sales → old@e.org"}},
 		{name: "written empty removes all", declare: true, have: fw("x", "y@e.org"), update: true, inReason: []string{"remove forwarder x → y@e.org"}},
 		{name: "not written leaves them", have: fw("x", "y@e.org")},
+		{name: "a full address on the account's domain is its local part", want: fw("Info@alice.example", "y@e.org"), have: fw("info", "y@e.org")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -333,6 +333,8 @@ func (d *cueDecoder) accountField(a *Account, path, name string, fv cue.Value) b
 		a.ContactEmail = d.str(fv, fp)
 	case "ipv6":
 		a.IPv6 = d.boolean(fv, fp)
+	case "ipv6Range":
+		a.IPv6Range = d.str(fv, fp)
 	case "features":
 		a.Features = make(map[string]bool)
 		d.each(fv, func(k string, bv cue.Value) {

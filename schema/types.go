@@ -177,9 +177,12 @@ type Account struct {
 	Mail         *MailPlacement  `json:"mail,omitempty"`
 	AutoSSL      *AutoSSL        `json:"autossl,omitempty"`
 	Forwarders   []Forwarder     `json:"forwarders,omitempty"`
-	Suspended    bool            `json:"suspended,omitempty"`
-	Protect      bool            `json:"protect,omitempty"`
-	DNSSEC       bool            `json:"dnssec,omitempty"`
+	// IPv6Range names the IPv6 range (SHARED: the server's shared address) an
+	// address is taken from when Tether turns IPv6 on for an existing account.
+	IPv6Range string `json:"ipv6Range,omitempty"`
+	Suspended bool   `json:"suspended,omitempty"`
+	Protect   bool   `json:"protect,omitempty"`
+	DNSSEC    bool   `json:"dnssec,omitempty"`
 
 	Src Source `json:"-"`
 }
@@ -398,3 +401,30 @@ func ForwarderChanges(want, have []Forwarder) (add, remove []Forwarder) {
 
 // IsPipe reports whether the forwarder pipes mail to a program ("|/path").
 func (f Forwarder) IsPipe() bool { return strings.HasPrefix(strings.TrimSpace(f.To), "|") }
+
+// LocalForwarders returns the account's forwarders with each From as the local part
+// the servers list (Email::list_forwarders gives addresses on the account's domain):
+// "info@DOMAIN" of the account's own domain becomes "info". The list itself is
+// returned when nothing needs changing, so comparing a large fleet allocates nothing.
+func (a *Account) LocalForwarders() []Forwarder {
+	suffix := "@" + strings.ToLower(a.Domain)
+	need := false
+	for _, f := range a.Forwarders {
+		if strings.HasSuffix(strings.ToLower(strings.TrimSpace(f.From)), suffix) {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return a.Forwarders
+	}
+	out := make([]Forwarder, len(a.Forwarders))
+	for i, f := range a.Forwarders {
+		from := strings.TrimSpace(f.From)
+		if strings.HasSuffix(strings.ToLower(from), suffix) {
+			from = from[:len(from)-len(suffix)]
+		}
+		out[i] = Forwarder{From: from, To: f.To}
+	}
+	return out
+}

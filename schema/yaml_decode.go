@@ -917,6 +917,8 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 			}
 		case "forwarders":
 			a.Forwarders, ok = d.forwarders(v, obj, &a.Src)
+		case "ipv6Range":
+			a.IPv6Range, ok = d.str(v, obj, key)
 		case "suspended":
 			a.Suspended, ok = d.boolean(v, obj, key)
 		case "protect":

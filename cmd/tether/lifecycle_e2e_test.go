@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -136,5 +137,17 @@ func TestIPv6OffOnExistingAccount(t *testing.T) {
 	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete! 0 created, 1 changed, 0 removed.")
 	e.assertConverged(t)
 	e.edit(t, "    ipv6: false\n", "    ipv6: true\n")
-	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 0, "Tether does not turn IPv6 on", "No changes.")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 0, "Tether does not turn IPv6 on without a range", "write ipv6Range", "No changes.")
+	// With a range named, it is planned and applied, and a second plan is empty.
+	if err := sb.AddIPv6Range("web1", "Hosting_IPv6_Block", "2001:db8:100:6::/64"); err != nil {
+		t.Fatal(err)
+	}
+	e.edit(t, "    ipv6: true\n", "    ipv6: true\n    ipv6Range: Hosting_IPv6_Block\n")
+	expect(t, e.run(t, "plan", "--detailed-exitcode", e.fleet), 2, "~ account.frank", "IPv6 turned on from range Hosting_IPv6_Block")
+	expect(t, e.run(t, "apply", "--auto-approve", e.fleet), 0, "Apply complete! 0 created, 1 changed, 0 removed.")
+	e.assertConverged(t)
+	got := whm(t, e.sandbox, "web1", "listaccts", url.Values{"searchtype": {"user"}, "search": {"frank"}, "searchmethod": {"exact"}})
+	if !strings.Contains(fmt.Sprint(got["data"]), "2001:0db8:0100:0006:0000:0000:0000:0000") {
+		t.Errorf("frank's address is not from the range: %v", got["data"])
+	}
 }

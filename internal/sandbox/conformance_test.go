@@ -224,6 +224,11 @@ func TestConformance(t *testing.T) {
 	s.waitIdle()
 	call("web1", "force_dedistribution_from_node", "node_alias", "mail1", "user", "alice")
 	call("web1", "ipv6_disable_account", "user", "carol")
+	if err := s.AddIPv6Range("web1", "Hosting_IPv6_Block", "2001:db8:100:6::/64"); err != nil {
+		t.Fatal(err)
+	}
+	call("web1", "ipv6_enable_account", "range", "Hosting_IPv6_Block", "user", "carol,ghost")
+	call("web1", "ipv6_range_list")
 	call("web1", "removeacct", "username", "cust")
 
 	// Failures: metadata only.

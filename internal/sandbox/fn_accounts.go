@@ -28,6 +28,8 @@ func accountFunctions() map[string]function {
 		"get_users_features_settings":    {h: fnUsersFeatures, acl: "all", root: true},
 		"force_dedistribution_from_node": {h: fnForceDedistribution, acl: "all", root: true},
 		"ipv6_disable_account":           {h: fnIPv6Disable, acl: "all", root: true},
+		"ipv6_enable_account":            {h: fnIPv6Enable, acl: "all", root: true},
+		"ipv6_range_list":                {h: fnIPv6RangeList, acl: "all", root: true},
 	}
 }
 

@@ -282,3 +282,24 @@ func (sb *Sandbox) AddForwarder(nodeName, user, dest, forward string) error {
 	n.markDirty()
 	return nil
 }
+
+// AddIPv6Range gives node an IPv6 address range, as WHM's IPv6 Ranges screen (or
+// ipv6_range_add) would.
+func (sb *Sandbox) AddIPv6Range(nodeName, name, cidr string) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	r := &ipv6Range{Name: name, CIDR: cidr, Enabled: true}
+	if _, _, ok := r.bounds(); !ok {
+		return fmt.Errorf("sandbox: %q is not an IPv6 range in CIDR form", cidr)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st.IPv6Ranges == nil {
+		n.st.IPv6Ranges = map[string]*ipv6Range{}
+	}
+	n.st.IPv6Ranges[name] = r
+	n.markDirty()
+	return nil
+}

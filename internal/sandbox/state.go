@@ -69,6 +69,10 @@ type nodeState struct {
 
 	NextUID int `json:"next_uid"`
 
+	// IPv6Ranges are the server's IPv6 address ranges by name (WHM's IPv6 Ranges,
+	// ipv6_range_add; test helper AddIPv6Range), fn_ipv6.go.
+	IPv6Ranges map[string]*ipv6Range `json:"ipv6_ranges,omitempty"`
+
 	// byDomain indexes Accounts by domain so createacct's duplicate check and exact
 	// listaccts lookups are O(1): a linear scan made 10k creations quadratic. It is
 	// derived (never persisted) and self-checking: it is rebuilt when its size differs

@@ -649,6 +649,15 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 			return errors.New("ipv6 off: read back: the account still has IPv6 addresses")
 		}
 	}
+	// IPv6 on needs one of the server's ranges (ipv6_enable_account's required
+	// range, reference "Add IPv6 address range to accounts"), which only the fleet can
+	// choose: turned on only when it names one (ipv6Range), at creation too.
+	if has("ipv6") && a.IPv6 && !obs.IPv6 && a.IPv6Range != "" {
+		wrote = true
+		if err := p.enableIPv6(ctx, c, user, a.IPv6Range); err != nil {
+			return err
+		}
+	}
 	if isReseller && r != nil {
 		if err := p.convergeReseller(ctx, c, user, r, has); err != nil {
 			return err
@@ -671,7 +680,7 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 		if domain == "" {
 			domain = obs.Domain
 		}
-		if err := p.setForwarders(ctx, c, user, domain, a.Forwarders); err != nil {
+		if err := p.setForwarders(ctx, c, user, domain, (&schema.Account{Domain: domain, Forwarders: a.Forwarders}).LocalForwarders()); err != nil {
 			return err
 		}
 	}
@@ -679,6 +688,34 @@ func (p *Provider) converge(ctx context.Context, c *whmapi.Client, user string, 
 		return checkAccount(cur, a, has)
 	}
 	return p.readBackAccount(ctx, c, user, a, has)
+}
+
+// enableIPv6 gives the account an address from the named range and reads it back.
+// The call succeeds even when the account could not get one: fail_cnt and failures
+// say so (reference, ipv6_enable_account).
+func (p *Provider) enableIPv6(ctx context.Context, c *whmapi.Client, user, rangeName string) error {
+	var d struct {
+		FailCnt  whmapi.FlexInt    `json:"fail_cnt"`
+		Failures map[string]string `json:"failures"`
+	}
+	if _, err := c.Call(ctx, whmapi.Idempotent, "ipv6_enable_account", url.Values{"user": {user}, "range": {rangeName}}, &d); err != nil {
+		return fmt.Errorf("ipv6 on from range %s: %w", rangeName, err)
+	}
+	if d.FailCnt.N > 0 {
+		why := d.Failures[user]
+		if why == "" {
+			why = "the server named no reason"
+		}
+		return fmt.Errorf("ipv6 on from range %s: %s", rangeName, c.Redact(why))
+	}
+	back, err := c.FindAcct(ctx, user)
+	if err != nil {
+		return fmt.Errorf("ipv6 on: read back: %w", err)
+	}
+	if back == nil || !back.HasIPv6() {
+		return errors.New("ipv6 on: read back: the account has no IPv6 address")
+	}
+	return nil
 }
 
 // readForwarders reads an account's forwarders on its domain (UAPI
@@ -742,7 +779,11 @@ func (p *Provider) setForwarders(ctx context.Context, c *whmapi.Client, user, do
 // failmsgs for ":fail: message", system with fwdsystem for a bare user name.
 func addForwarderParams(f schema.Forwarder, domain string) url.Values {
 	to := strings.TrimSpace(f.To)
-	q := url.Values{"domain": {domain}, "email": {strings.ToLower(strings.TrimSpace(f.From)) + "@" + domain}}
+	email := strings.ToLower(strings.TrimSpace(f.From))
+	if !strings.Contains(email, "@") {
+		email += "@" + domain
+	}
+	q := url.Values{"domain": {domain}, "email": {email}}
 	switch {
 	case strings.HasPrefix(to, "|"):
 		q.Set("fwdopt", "pipe")
