@@ -106,13 +106,19 @@ what (docs/etcd.md).`,
 			}
 			// With etcd, this daemon is one replica of those sharing it; a parent taken
 			// over is reconciled at once (d is set before the replica can gain any).
+			// One round (--once) is an apply of the branch, not a member of the group:
+			// it takes the whole fleet, parent by parent under the shared locks.
 			var d *watch.Daemon
-			replica, leave, err := workspace.JoinReplicas(ctx, wf.state, shard.Options{ID: wf.replicaID, TTL: wf.replicaTTL, Logger: logger,
-				Gained: func([]string) { d.Resync("takeover") }})
-			if err != nil {
-				return err
+			var replica *shard.Replica
+			if !wf.once {
+				r, leave, err := workspace.JoinReplicas(ctx, wf.state, shard.Options{ID: wf.replicaID, TTL: wf.replicaTTL, Logger: logger,
+					Gained: func([]string) { d.Resync("takeover") }})
+				if err != nil {
+					return err
+				}
+				defer leave()
+				replica = r
 			}
-			defer leave()
 			notifier, err := wf.notifier(logger)
 			if err != nil {
 				return err

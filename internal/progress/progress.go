@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +38,9 @@ func Log(logger *slog.Logger) func(engine.Event) {
 			logger.Warn("change skipped", append(attrs, "reason", ev.Err)...)
 		case engine.EventInterrupted:
 			logger.Warn("apply interrupted: no new change starts; waiting for the running ones", "running", ev.Running)
+		case engine.EventLockLost:
+			logger.Error("lock lost: another writer may hold these parents now; no new change starts; waiting for the running ones",
+				"parents", ev.Parents, "running", ev.Running)
 		case engine.EventEnd:
 			logger.Info("apply finished", counts...)
 		}
@@ -77,6 +81,9 @@ func (l *Line) Event(ev engine.Event) {
 		l.above(fmt.Sprintf("↻ %s %s: attempt %d failed, retrying in %s: %v", ev.Change.Action, ev.Change.Address, ev.Attempt, ev.Wait, ev.Err))
 	case engine.EventInterrupted:
 		l.above(fmt.Sprintf("Interrupted: starting nothing new, waiting for %d running changes…", ev.Running))
+	case engine.EventLockLost:
+		l.above(fmt.Sprintf("The lock of %s was lost (its lease expired or was broken): starting nothing new, waiting for %d running changes…",
+			strings.Join(ev.Parents, ", "), ev.Running))
 	case engine.EventEnd:
 		l.draw(ev, now)
 		fmt.Fprintln(l.w)

@@ -22,6 +22,7 @@ func events() []engine.Event {
 		{Kind: engine.EventRetry, Change: change, Attempt: 1, Wait: time.Second, Err: errors.New("503"), Total: 3, Running: 1},
 		{Kind: engine.EventFailed, Change: change, Attempt: 2, Err: errors.New("boom"), Total: 3, Failed: 1},
 		{Kind: engine.EventSkipped, Change: change, Err: errors.New("skipped: it depends on x"), Total: 3, Failed: 1, Skipped: 1},
+		{Kind: engine.EventLockLost, Parents: []string{"web1"}, Total: 3, Failed: 1, Skipped: 1, Running: 1},
 		{Kind: engine.EventDone, Change: change, Elapsed: 20 * time.Millisecond, Total: 3, Done: 1, Failed: 1, Skipped: 1},
 		{Kind: engine.EventEnd, Total: 3, Done: 1, Failed: 1, Skipped: 1},
 	}
@@ -44,7 +45,8 @@ func TestLogWritesStructuredRecords(t *testing.T) {
 			t.Errorf("failure record %v", rec)
 		}
 	}
-	want := []string{"apply started", "change will be retried", "change failed", "change skipped", "change applied", "apply finished"}
+	want := []string{"apply started", "change will be retried", "change failed", "change skipped",
+		"lock lost: another writer may hold these parents now; no new change starts; waiting for the running ones", "change applied", "apply finished"}
 	if strings.Join(msgs, "|") != strings.Join(want, "|") {
 		t.Fatalf("messages %v, want %v (starts are debug)", msgs, want)
 	}
@@ -63,7 +65,8 @@ func TestLineKeepsFailuresOnScreen(t *testing.T) {
 		"✗ create account.a on web1: boom\n",
 		"↻ create account.a: attempt 1 failed, retrying in 1s: 503\n",
 		"- create account.a: skipped: it depends on x\n",
-		"Applying: 3/3 · 1 failed · 1 skipped · 6s\n",
+		"The lock of web1 was lost (its lease expired or was broken): starting nothing new, waiting for 1 running changes…\n",
+		"Applying: 3/3 · 1 failed · 1 skipped · 7s\n",
 	} {
 		if !strings.Contains(out, s) {
 			t.Errorf("output lacks %q:\n%q", s, out)

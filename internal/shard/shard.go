@@ -5,7 +5,7 @@
 //
 // Keys, under the state's prefix:
 //
-//	PREFIX/replicas/ID     the replica (its host and pid, JSON), on its lease
+//	PREFIX/replicas/ID     the replica (host, pid, whether it takes its share; JSON), on its lease
 //	PREFIX/owners/PARENT   the ID of the replica owning PARENT, on the same lease
 //
 // An owner key is created only when absent (a transaction comparing its creation
@@ -71,6 +71,8 @@ type Replica struct {
 	handovers int  // parents taken after the first division, or released to another replica
 	balanced  bool // a first division was made: later claims are takeovers
 	holds     int  // reconciles running: owned parents are not released under them
+	active    bool // the replica's key says it takes its share (see member.Active)
+	since     time.Time
 	lostCh    chan struct{}
 
 	cancel context.CancelFunc
@@ -101,7 +103,7 @@ func Join(ctx context.Context, o Options) (*Replica, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Replica{o: o, log: o.Logger.With("replica", o.ID), owned: map[string]bool{},
+	r := &Replica{o: o, log: o.Logger.With("replica", o.ID), owned: map[string]bool{}, since: time.Now().UTC(),
 		lostCh: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if err := r.register(ctx); err != nil {
 		return nil, err
@@ -124,6 +126,18 @@ type member struct {
 	Host  string    `json:"host"`
 	PID   int       `json:"pid"`
 	Since time.Time `json:"since"`
+	// Active: the replica has read the fleet (Sync) and takes its share. Parents are
+	// divided among active replicas only, so one that joined but cannot reconcile yet
+	// (its clone still fetching, its first commit invalid) is given nothing to leave
+	// unapplied.
+	Active bool `json:"active"`
+}
+
+// record is the replica's key's value.
+func (r *Replica) record(active bool) string {
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(member{Host: host, PID: os.Getpid(), Since: r.since, Active: active})
+	return string(b)
 }
 
 // register grants a lease and puts the replica's key on it.
@@ -134,14 +148,15 @@ func (r *Replica) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("shard: register replica %s: %w", r.o.ID, err)
 	}
-	host, _ := os.Hostname()
-	b, _ := json.Marshal(member{Host: host, PID: os.Getpid(), Since: time.Now().UTC()})
-	if _, err := r.o.Client.Put(ctx, r.key("replicas", r.o.ID), string(b), clientv3.WithLease(g.ID)); err != nil {
+	r.mu.Lock()
+	active := r.known
+	r.mu.Unlock()
+	if _, err := r.o.Client.Put(ctx, r.key("replicas", r.o.ID), r.record(active), clientv3.WithLease(g.ID)); err != nil {
 		r.o.Client.Revoke(context.WithoutCancel(ctx), g.ID) //nolint:errcheck // it expires anyway
 		return fmt.Errorf("shard: register replica %s: %w", r.o.ID, err)
 	}
 	r.mu.Lock()
-	r.lease, r.lastRenew, r.live = g.ID, time.Now(), true
+	r.lease, r.lastRenew, r.live, r.active = g.ID, time.Now(), true, active
 	if r.lostCh == nil {
 		r.lostCh = make(chan struct{})
 	}
@@ -337,20 +352,37 @@ func (r *Replica) rebalance(ctx context.Context) {
 // claims what it should own and nobody does. It returns the parents claimed.
 func (r *Replica) balance(ctx context.Context) ([]string, error) {
 	r.mu.Lock()
-	live, lease, units := r.live, r.lease, r.units
+	live, lease, units, active := r.live, r.lease, r.units, r.active
 	r.mu.Unlock()
 	if !live {
 		return nil, errors.New("shard: this replica has no lease (etcd out of reach?); it owns nothing")
 	}
-	rr, err := r.o.Client.Get(ctx, r.key("replicas")+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if !active {
+		// The first Sync: from now on this replica takes its share.
+		if _, err := r.o.Client.Put(ctx, r.key("replicas", r.o.ID), r.record(true), clientv3.WithLease(lease)); err != nil {
+			return nil, fmt.Errorf("shard: mark replica %s active: %w", r.o.ID, err)
+		}
+		r.mu.Lock()
+		r.active = true
+		r.mu.Unlock()
+	}
+	rr, err := r.o.Client.Get(ctx, r.key("replicas")+"/", clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("shard: read replicas: %w", err)
 	}
 	replicas := make([]string, 0, len(rr.Kvs))
+	self := false
 	for _, kv := range rr.Kvs {
-		replicas = append(replicas, strings.TrimPrefix(string(kv.Key), r.key("replicas")+"/"))
+		id := strings.TrimPrefix(string(kv.Key), r.key("replicas")+"/")
+		if id == r.o.ID {
+			self = true
+		}
+		var m member
+		if json.Unmarshal(kv.Value, &m) == nil && m.Active || id == r.o.ID {
+			replicas = append(replicas, id)
+		}
 	}
-	if !slices.Contains(replicas, r.o.ID) {
+	if !self {
 		// Our key is gone: the lease expired on the server.
 		r.drop("the replica's key is gone from etcd")
 		return nil, errors.New("shard: this replica's lease expired in etcd; it owns nothing")

@@ -108,6 +108,16 @@ func TestReplicasDivideAndTakeOver(t *testing.T) {
 		t.Errorf("a released parents to b and c but counts no handover")
 	}
 
+	// A replica that joined but has not read the fleet yet (no Sync) is given nothing:
+	// the parents it would rank first for stay with replicas that reconcile them.
+	idle, err := shard.Join(context.Background(), shard.Options{Client: client(t, srv.Endpoint), Prefix: "t", ID: "idle", TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl / 2) // several rebalances of a, b and c
+	waitOwned(t, obs, "t", us, []*shard.Replica{a, b, c}, time.Second)
+	idle.Close()
+
 	// c dies without a word (its client closes, its lease is not revoked): its parents
 	// go to a and b within the TTL.
 	start := time.Now()
