@@ -35,7 +35,18 @@ func (d *differ) accountDebt(kind, user, addr string, o, a *schema.Account) {
 		return
 	}
 	mail := o.MailNode()
-	if mail == "" || d.isFailed(addr, o.Parent, mail) {
+	if d.isFailed(addr, o.Parent, mail) {
+		return
+	}
+	// TETHER-D03 on the servers: a signed zone on a parent whose DNS cluster is on.
+	if cl := d.o.DNSClusters[o.Parent]; o.DNSSEC && cl != nil && cl.Enabled {
+		d.warnf("%s %s on %s: breaks %s on the servers: its zone is signed with DNSSEC and %s's DNS cluster is on; turn DNSSEC off for it in WHM, or the cluster off", kind, user, o.Parent, schema.RuleD03, o.Parent)
+	}
+	// dnssec is checked, not changed: a difference with what the fleet writes is said.
+	if a != nil && declares(a, "dnssec") && a.DNSSEC != o.DNSSEC {
+		d.warnf("%s %s: dnssec is %s on %s and the fleet says %s; Tether checks DNSSEC but does not change it: change it in WHM (DNSSEC needs PowerDNS), or write dnssec: %t", kind, user, onOff(o.DNSSEC), o.Parent, onOff(a.DNSSEC), o.DNSSEC)
+	}
+	if mail == "" {
 		return
 	}
 	// A change of this account that repairs the field, if one is planned.
@@ -76,4 +87,11 @@ func (d *differ) accountDebt(kind, user, addr string, o, a *schema.Account) {
 		say(schema.RuleL09, fmt.Sprintf("forwarder(s) %s pipe to a program while its mail is on %s", strings.Join(pipes, ", "), mail), repairs("forwarders"),
 			"write the account's forwarders in the fleet without them (Tether removes them), or remove them in cPanel")
 	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

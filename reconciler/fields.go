@@ -68,11 +68,11 @@ var Fields = map[string]Handling{
 	"account.ipv6Range":    {KindTether, "the range ipv6_enable_account takes an address from when Tether turns ipv6 on; WHM does not say which range an address came from, so it is not compared"},
 	"account.features":     {KindManaged, "get_users_features_settings; add_override_features_for_user (declared features only)"},
 	"account.mail":         {KindManaged, "listaccts child_nodes; modifyacct mail_node_alias (distribution), force_dedistribution_from_node"},
-	"account.autossl":      {KindFiles, "rule TETHER-L08; no WHM API 1 function reads an account's DCV methods"},
+	"account.autossl":      {KindFiles, "rule TETHER-L08; the reference offers no read of an account's DCV methods (get_autossl_metadata, get_autossl_providers, get_autossl_problems_for_user checked)"},
 	"account.forwarders":   {KindManaged, "UAPI Email::list_forwarders, add_forwarder, delete_forwarder through WHM's uapi_cpanel (the parent sends them to a distributed account's mail child); written forwarders: is the whole list (extra ones are removed), not written leaves them alone; a pipe on a distributed account is reported (TETHER-L09)"},
 	"account.suspended":    {KindManaged, "listaccts; suspendacct, unsuspendacct"},
 	"account.protect":      {KindTether, "never removed, whatever the fleet says"},
-	"account.dnssec":       {KindFiles, "rule TETHER-D03; Tether does not read or change an account's DNSSEC on the servers yet"},
+	"account.dnssec":       {KindChecked, "fetch_ds_records_for_domains (a zone with DS keys is signed; a server without PowerDNS signs none); a difference is reported, and a signed zone on a parent with a DNS cluster is reported as TETHER-D03"},
 
 	"reseller.acls":   {KindCreation, "setacls when set up; WHM API 1 has no function that reads a reseller's ACLs"},
 	"reseller.limits": {KindManaged, "acctcounts; setresellerlimits"},
@@ -94,7 +94,7 @@ var Fields = map[string]Handling{
 
 // filesOnlyAccountFields are the account fields KindFiles the plan names when an
 // account declares them.
-var filesOnlyAccountFields = []string{"autossl", "dnssec"}
+var filesOnlyAccountFields = []string{"autossl"}
 
 // noteFilesOnly names, once per field, the account fields the fleet declares that
 // Tether checks in the files only (Fields: KindFiles), so a plan never looks as if it
@@ -107,9 +107,6 @@ func (d *differ) noteFilesOnly() {
 		}
 		if a.AutoSSL != nil && len(a.AutoSSL.DCV) > 0 {
 			count["autossl"]++
-		}
-		if a.DNSSEC {
-			count["dnssec"]++
 		}
 	}
 	for _, a := range d.d.Accounts {

@@ -115,3 +115,29 @@ func TestLiveRuleDebt(t *testing.T) {
 		}
 	}
 }
+
+// A signed zone on a parent whose DNS cluster is on breaks TETHER-D03 on the
+// servers; dnssec is checked against what the fleet writes, never changed.
+func TestDNSSECChecked(t *testing.T) {
+	desired := newFleet().parent("web1").account("alice", "web1", "").account("bob", "web1", "").f
+	observed := newFleet().parent("web1").account("alice", "web1", "").account("bob", "web1", "").f
+	observed.DNSClusters = map[string]*schema.DNSCluster{"web1": {Enabled: true}}
+	observed.Accounts["alice"].DNSSEC = true
+	desired.Accounts["bob"].DNSSEC = true
+	desired.Accounts["bob"].Src.Set("dnssec", schema.Pos{File: "fleet.yaml", Line: 1, Col: 1})
+	p := Diff(desired, observed, DiffOptions{})
+	all := strings.Join(p.Warnings, "\n")
+	for _, want := range []string{
+		"account alice on web1: breaks TETHER-D03 on the servers: its zone is signed with DNSSEC and web1's DNS cluster is on",
+		"account bob: dnssec is off on web1 and the fleet says on; Tether checks DNSSEC but does not change it",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Action == plan.Update && slices.Contains(c.Fields, "dnssec") {
+			t.Errorf("dnssec planned as a change: %+v", c)
+		}
+	}
+}

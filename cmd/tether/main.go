@@ -107,7 +107,10 @@ func main() {
 	// The watch daemon evaluates CUE in a copy of this binary it can stop; that copy
 	// does its one job here and exits.
 	cueguard.RunChildIfAsked()
-	os.Exit(run(defaultCLI(), os.Args[1:]))
+	stop := startProfiles()
+	code := run(defaultCLI(), os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
 // run executes the command line and returns the exit code: 0 success (or no changes),

@@ -824,25 +824,60 @@ func (e *engine) writer(ctx context.Context) {
 				e.flushInventory(ctx, fail)
 				return
 			}
-			if op.step != nil {
-				if err := e.opts.State.RecordStep(ctx, e.journalID, *op.step); err != nil {
+			// Steps that queued up while the last write ran go in one write: a
+			// store with a round trip per write (etcd) would otherwise hold the
+			// apply to one change per round trip.
+			var steps []state.Step
+			closed := false
+		drain:
+			for {
+				if op.step != nil {
+					steps = append(steps, *op.step)
+				} else {
+					e.inventoryOp(ctx, op.change, fail)
+				}
+				if len(steps) == stepBatch {
+					break
+				}
+				select {
+				case op, ok = <-e.ops:
+					if !ok {
+						closed = true
+						break drain
+					}
+				default:
+					break drain
+				}
+			}
+			if len(steps) > 0 {
+				if err := state.RecordSteps(ctx, e.opts.State, e.journalID, steps); err != nil {
 					fail(fmt.Errorf("journal: %w", err))
 				}
-				continue
 			}
-			c := op.change
-			switch c.Action {
-			case plan.Create, plan.Link:
-				e.invAdd = append(e.invAdd, state.Entry{Address: c.Address, Target: c.Target, Created: e.opts.Now().UTC()})
-			default:
-				e.invRemove = append(e.invRemove, c.Address)
-			}
-			if len(e.invAdd)+len(e.invRemove) >= invBatch {
+			if closed {
 				e.flushInventory(ctx, fail)
+				return
 			}
 		case <-tick.C:
 			e.flushInventory(ctx, fail)
 		}
+	}
+}
+
+// stepBatch bounds the journal steps written at once (etcd: one transaction, whose
+// operations are capped at 128 by default, one of them the journal's check).
+const stepBatch = 100
+
+// inventoryOp queues a change's inventory entry, written once invBatch are queued.
+func (e *engine) inventoryOp(ctx context.Context, c *plan.Change, fail func(error)) {
+	switch c.Action {
+	case plan.Create, plan.Link:
+		e.invAdd = append(e.invAdd, state.Entry{Address: c.Address, Target: c.Target, Created: e.opts.Now().UTC()})
+	default:
+		e.invRemove = append(e.invRemove, c.Address)
+	}
+	if len(e.invAdd)+len(e.invRemove) >= invBatch {
+		e.flushInventory(ctx, fail)
 	}
 }
 

@@ -1,16 +1,20 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tether-dev/tether/internal/engine"
+	"github.com/tether-dev/tether/internal/etcdtest"
 	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/providers"
@@ -134,4 +138,141 @@ func stateFor(st *state.Folder) state.Store {
 		return nil
 	}
 	return st
+}
+
+// BenchmarkApplyEngine100kFlat applies 100,000 creations of 1 ms each at parallelism
+// 64 with the state recording every step and the inventory, on no state (the
+// anchor), the folder store and a real etcd, and compares the last 10,000 changes
+// with the first 10,000: throughput (last/first, 1.0 is flat, the target ≥ 0.8) and,
+// since wall time on a shared machine moves with the load, CPU per change
+// (cpu-last/first: the process's CPU, etcd's own included; 1.0 is flat, ≤ 1.25 is the
+// same target). The state's costs must grow with the changes, not with what it
+// already holds. TETHER_BENCH_N changes the count (the window stays a tenth, at most
+// 10,000).
+func BenchmarkApplyEngine100kFlat(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("TETHER_BENCH_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	window := min(10_000, n/10)
+	const latency, par = time.Millisecond, 64
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, Source: plan.Source{Path: "/bench"}}
+	for i := range n {
+		user := fmt.Sprintf("u%06d", i)
+		target := fmt.Sprintf("web%03d", i%200)
+		p.Changes = append(p.Changes, &plan.Change{ID: "account." + user + "/create", Address: "account." + user,
+			Action: plan.Create, Provider: "whm", Target: target, Parent: target})
+	}
+	locks := make([]string, 0, 200)
+	for i := range 200 {
+		locks = append(locks, fmt.Sprintf("web%03d", i))
+	}
+	stores := []struct {
+		name string
+		// open returns the store and the CPU time of any server process behind it.
+		open func(b *testing.B) (state.Store, func() time.Duration)
+	}{
+		{"state=none", func(*testing.B) (state.Store, func() time.Duration) { return nil, nil }},
+		{"state=folder", func(b *testing.B) (state.Store, func() time.Duration) {
+			st, err := state.Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			return st, nil
+		}},
+		{"state=etcd", func(b *testing.B) (state.Store, func() time.Duration) {
+			srv := etcdtest.Start(b)
+			st, err := state.OpenURL(context.Background(), "etcd://"+srv.Endpoint+"/bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			return st, func() time.Duration { return procCPU(srv.PID()) }
+		}},
+	}
+	for _, sc := range stores {
+		b.Run(sc.name, func(b *testing.B) {
+			for range b.N {
+				st, server := sc.open(b)
+				cpu := func() time.Duration {
+					d := selfCPU()
+					if server != nil {
+						d += server()
+					}
+					return d
+				}
+				done := make([]time.Time, 0, n)
+				var cpuAt [4]time.Duration // at the 1st, window-th, (n-window+1)-th and n-th completion
+				opts := engine.ApplyOptions{Parallelism: par, PerTarget: par, Events: func(ev engine.Event) {
+					if ev.Kind != engine.EventDone {
+						return
+					}
+					done = append(done, time.Now())
+					switch len(done) {
+					case 1:
+						cpuAt[0] = cpu()
+					case window:
+						cpuAt[1] = cpu()
+					case n - window + 1:
+						cpuAt[2] = cpu()
+					case n:
+						cpuAt[3] = cpu()
+					}
+				}}
+				if st != nil {
+					opts.State, opts.Locks, opts.LockWait = st, locks, 10*time.Second
+				}
+				start := time.Now()
+				res, err := engine.Apply(context.Background(), p, map[string]providers.Provider{"whm": sleeper{latency}}, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Done != n {
+					b.Fatalf("%d of %d done", res.Done, n)
+				}
+				el := time.Since(start)
+				if st != nil {
+					st.Close()
+				}
+				// Each window is timed from its first completion to its last, so the
+				// locks and the journal's start are not counted against the first.
+				first := float64(window-1) / done[window-1].Sub(done[0]).Seconds()
+				last := float64(window-1) / done[n-1].Sub(done[n-window]).Seconds()
+				cpuFirst := float64((cpuAt[1] - cpuAt[0]).Microseconds()) / float64(window-1)
+				cpuLast := float64((cpuAt[3] - cpuAt[2]).Microseconds()) / float64(window-1)
+				b.ReportMetric(el.Seconds(), "s/apply")
+				b.ReportMetric(float64(n)/el.Seconds(), "changes/s")
+				b.ReportMetric(first, "first-changes/s")
+				b.ReportMetric(last, "last-changes/s")
+				b.ReportMetric(last/first, "last/first")
+				b.ReportMetric(cpuFirst, "first-cpu-µs/change")
+				b.ReportMetric(cpuLast, "last-cpu-µs/change")
+				b.ReportMetric(cpuLast/cpuFirst, "cpu-last/first")
+			}
+		})
+	}
+}
+
+// selfCPU is the CPU time this process has used (user and system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid has used, from /proc (Linux; 0 elsewhere).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) start after the last ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }

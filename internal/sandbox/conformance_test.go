@@ -24,17 +24,20 @@ var lackOK = map[string]string{
 	// metadata.output is written only when a function has output (Whostmgr/API/1/Data/Wrapper.pm).
 	"metadata.output": "only when there is output",
 	// Fields that depend on what was asked.
-	"getminimumpasswordstrengths.data.*":                  "with name=, only that kind (Whostmgr/API/1/Security.pm)",
-	"api_token_create.data.acls":                          "only when acl was given (Whostmgr/API/1/Tokens.pm)",
-	"api_token_create.data.whitelist_ips":                 "only when whitelist_ip was given (Whostmgr/API/1/Tokens.pm)",
-	"listaccts.data.acct.*":                               "want= keeps only the named fields (reference: want)",
-	"listaccts.data.acct.standalone_feature":              "AI App Builder accounts only (11.138 page; absent from 11.120 Whostmgr/Accounts/List.pm); Tether models none",
-	"listaccts.data.acct.standalone_feature_name":         "as standalone_feature",
-	"listzones.data":                                      "no data when the server has no zones (11.120 Whostmgr/API/1/DNS.pm listzones)",
-	"listaccts.data":                                      "no data when no account matches (11.120 Whostmgr/API/1/Accounts.pm listaccts: return if !$count)",
-	"enable_dnssec_for_domains.data.domains.nsec_error":   "only on a failure",
-	"enable_dnssec_for_domains.data.domains.new_key_id":   "only on success",
-	"enable_dnssec_for_domains.data.domains.nsec_version": "only on success",
+	"getminimumpasswordstrengths.data.*":                                  "with name=, only that kind (Whostmgr/API/1/Security.pm)",
+	"api_token_create.data.acls":                                          "only when acl was given (Whostmgr/API/1/Tokens.pm)",
+	"api_token_create.data.whitelist_ips":                                 "only when whitelist_ip was given (Whostmgr/API/1/Tokens.pm)",
+	"listaccts.data.acct.*":                                               "want= keeps only the named fields (reference: want)",
+	"listaccts.data.acct.standalone_feature":                              "AI App Builder accounts only (11.138 page; absent from 11.120 Whostmgr/Accounts/List.pm); Tether models none",
+	"listaccts.data.acct.standalone_feature_name":                         "as standalone_feature",
+	"listzones.data":                                                      "no data when the server has no zones (11.120 Whostmgr/API/1/DNS.pm listzones)",
+	"listaccts.data":                                                      "no data when no account matches (11.120 Whostmgr/API/1/Accounts.pm listaccts: return if !$count)",
+	"enable_dnssec_for_domains.data.domains.nsec_error":                   "only on a failure",
+	"fetch_ds_records_for_domains.data.domains.ds_records.keys":           "an unsigned domain's ds_records is {} (reference; Cpanel/DNSSEC.pm)",
+	"fetch_ds_records_for_domains.data.domains.ds_records.nsec_details":   "as keys",
+	"fetch_ds_records_for_domains.data.domains.ds_records.nsec_details.*": "with NSEC semantics only nsec_version (reference)",
+	"enable_dnssec_for_domains.data.domains.new_key_id":                   "only on success",
+	"enable_dnssec_for_domains.data.domains.nsec_version":                 "only on success",
 }
 
 // fromSource lists fields the reference does not document that the sandbox writes
@@ -229,6 +232,14 @@ func TestConformance(t *testing.T) {
 	}
 	call("web1", "ipv6_enable_account", "range", "Hosting_IPv6_Block", "user", "carol,ghost")
 	call("web1", "ipv6_range_list")
+	failing("DNSSEC is only supported on servers configured with PowerDNS.", "web1", "fetch_ds_records_for_domains", "domain", "carol.example")
+	if err := s.SetNameServer("web1", "powerdns"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SignZone("web1", "carol.example", true); err != nil {
+		t.Fatal(err)
+	}
+	call("web1", "fetch_ds_records_for_domains", "domain", "carol.example", "domain-1", "bob.example")
 	call("web1", "removeacct", "username", "cust")
 
 	// Failures: metadata only.

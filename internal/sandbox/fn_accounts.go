@@ -30,6 +30,7 @@ func accountFunctions() map[string]function {
 		"ipv6_disable_account":           {h: fnIPv6Disable, acl: "all", root: true},
 		"ipv6_enable_account":            {h: fnIPv6Enable, acl: "all", root: true},
 		"ipv6_range_list":                {h: fnIPv6RangeList, acl: "all", root: true},
+		"fetch_ds_records_for_domains":   {h: fnFetchDS, acl: "all", root: true},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -300,6 +301,45 @@ func (sb *Sandbox) AddIPv6Range(nodeName, name, cidr string) error {
 		n.st.IPv6Ranges = map[string]*ipv6Range{}
 	}
 	n.st.IPv6Ranges[name] = r
+	n.markDirty()
+	return nil
+}
+
+// SetNameServer sets node's DNS server software ("powerdns", or "" for BIND), as
+// WHM's Nameserver Selection screen would.
+func (sb *Sandbox) SetNameServer(nodeName, software string) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.st.NameServer = software
+	n.markDirty()
+	return nil
+}
+
+// SignZone signs (or, on false, unsigns) a domain's zone with DNSSEC on node, as
+// enable_dnssec_for_domains / disable_dnssec_for_domains would (not served); only a
+// PowerDNS node can.
+func (sb *Sandbox) SignZone(nodeName, domain string, on bool) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st.NameServer != "powerdns" {
+		return fmt.Errorf("sandbox: node %s does not run PowerDNS", nodeName)
+	}
+	if n.st.Signed == nil {
+		n.st.Signed = map[string]int{}
+	}
+	if on {
+		n.st.Signed[strings.ToLower(domain)] = 40000 + len(n.st.Signed)
+	} else {
+		delete(n.st.Signed, strings.ToLower(domain))
+	}
 	n.markDirty()
 	return nil
 }

@@ -148,7 +148,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	sb := &Sandbox{
 		opts: opts, log: opts.Logger, ctx: sctx, cancel: cancel,
 		nodes:  map[string]*node{},
-		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+		client: &http.Client{Transport: proxyTransport(nil)},
 	}
 	states, err := loadStates(opts.StateDir)
 	if err != nil {
@@ -229,7 +229,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		for _, n := range sb.nodes {
 			fps = append(fps, Fingerprint(n.cert.Certificate[0]))
 		}
-		sb.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: pinnedTLS(fps...)}}
+		sb.client = &http.Client{Transport: proxyTransport(pinnedTLS(fps...))}
 	}
 	if err := sb.flushAll(); err != nil {
 		_ = sb.Close()
@@ -327,6 +327,30 @@ func (n *node) listen(addr string) (net.Listener, error) {
 	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*n.cert}}), nil
 }
 
+// Bounds of the parent→child proxy's connections. A parent keeps its connections to
+// each child open and reuses them, as cpsrvd's own client does with keep-alive: a
+// fresh TCP and TLS handshake per proxied call made a 100k-account apply over 1,000
+// parents fail calls with "connection failed" (ports and descriptors ran out, and
+// the handshakes took the CPU). The per-child bound keeps descriptors bounded: at most
+// proxyConnsPerChild per child however many calls are in flight; more calls wait
+// for a connection.
+const (
+	proxyConnsPerChild = 16
+	proxyIdlePerChild  = 16
+	proxyIdleTimeout   = 30 * time.Second
+)
+
+func proxyTransport(tlsConf *tls.Config) *http.Transport {
+	return &http.Transport{
+		TLSClientConfig:     tlsConf,
+		MaxConnsPerHost:     proxyConnsPerChild,
+		MaxIdleConnsPerHost: proxyIdlePerChild,
+		MaxIdleConns:        0, // no overall cap: the per-child one bounds it
+		IdleConnTimeout:     proxyIdleTimeout,
+		ForceAttemptHTTP2:   false,
+	}
+}
+
 // scheme is how the node's WHM is reached.
 func (n *node) scheme() string {
 	if n.cert == nil {
@@ -347,6 +371,11 @@ func (n *node) setOffline(off bool) {
 		}
 		for c := range n.conns {
 			c.Close()
+		}
+		// Parents must not find a kept connection to it: their next call dials, and
+		// is refused, as a call to a server that went down is.
+		if n.sb.client != nil {
+			n.sb.client.CloseIdleConnections()
 		}
 		n.stopDNS()
 		return
@@ -416,6 +445,7 @@ func (sb *Sandbox) Close() error {
 		}
 	}
 	sb.tasks.Wait()
+	sb.client.CloseIdleConnections()
 	if err := sb.flushAll(); err != nil {
 		return err
 	}

@@ -73,6 +73,11 @@ type nodeState struct {
 	// ipv6_range_add; test helper AddIPv6Range), fn_ipv6.go.
 	IPv6Ranges map[string]*ipv6Range `json:"ipv6_ranges,omitempty"`
 
+	// NameServer is the DNS server software ("" = BIND; "powerdns"), and Signed the
+	// zones signed with DNSSEC, by domain, with their key tag (fn_dnssec.go).
+	NameServer string         `json:"nameserver,omitempty"`
+	Signed     map[string]int `json:"signed,omitempty"`
+
 	// byDomain indexes Accounts by domain so createacct's duplicate check and exact
 	// listaccts lookups are O(1): a linear scan made 10k creations quadratic. It is
 	// derived (never persisted) and self-checking: it is rebuilt when its size differs

@@ -109,4 +109,8 @@ func TestRecordObserveForwarders(t *testing.T) {
 		cmds = append(cmds, "command", "uapi_cpanel?"+q.Encode())
 	}
 	record(t, "observe/web1/batch.uapi_cpanel", s.must("web1", "batch", cmds...))
+	// The parent's DNS cluster is on, so the provider asks which zones are signed; a
+	// BIND server (the sandbox's default) refuses (Cpanel/DNSSEC.pm).
+	record(t, "observe/web1/fetch_ds_records_for_domains", s.refused("only supported on servers configured with PowerDNS", "web1", "fetch_ds_records_for_domains",
+		"domain", "alice.example", "domain-1", "bob-hosting.example", "domain-2", "carol.example", "domain-3", "dave.example"))
 }

@@ -24,7 +24,8 @@ import (
 //
 //	PREFIX/inventory/ADDRESS        an Entry (JSON)
 //	PREFIX/protected/ADDRESS        "1"
-//	PREFIX/journals/ID/header       a JournalHeader (JSON)
+//	PREFIX/journals/ID/header       a JournalHeader (JSON) without its changes
+//	PREFIX/journals/ID/changes/N    changes N… of its plan ([]PlannedChange, JSON)
 //	PREFIX/journals/ID/step/CHANGE  the last Step of one change (JSON)
 //	PREFIX/kv/NS/KEY                the providers' key-value space (NS escaped)
 //	PREFIX/locks/PARENT/LEASE       concurrency.Mutex keys, one per waiting writer
@@ -299,46 +300,100 @@ func (e *Etcd) UpdateProtected(ctx context.Context, add, remove []string) error 
 	return nil
 }
 
-// BeginJournal implements Store: the old steps of a reused id go in the same
-// transaction that writes the header.
+// BeginJournal implements Store: the old steps and change lists of a reused id are
+// deleted first, then the plan's changes are written in parts of journalPart, and
+// the header last, so a journal is seen (Journals) only once it is whole. One value
+// holding the whole plan would pass etcd's request limit (1.5 MiB by default) at
+// about 13,000 changes.
 func (e *Etcd) BeginJournal(ctx context.Context, h JournalHeader) error {
 	if err := checkID(h.ID); err != nil {
 		return err
 	}
+	changes := h.Changes
+	h.Changes = nil
 	b, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("state: begin journal %s: %w", h.ID, err)
 	}
-	_, err = e.c.Txn(ctx).Then(
-		// Not the whole journal prefix: etcd refuses a put inside a range deleted in the
-		// same transaction.
+	// Not the whole journal prefix: etcd refuses a put inside a range deleted in the
+	// same transaction, and the header must not be there while the parts are written.
+	if _, err := e.c.Txn(ctx).Then(
+		clientv3.OpDelete(e.key("journals", h.ID, "header")),
 		clientv3.OpDelete(e.key("journals", h.ID, "step")+"/", clientv3.WithPrefix()),
-		clientv3.OpPut(e.key("journals", h.ID, "header"), string(b)),
-	).Commit()
-	if err != nil {
+		clientv3.OpDelete(e.key("journals", h.ID, "changes")+"/", clientv3.WithPrefix()),
+	).Commit(); err != nil {
+		return fmt.Errorf("state: begin journal %s: %w", h.ID, err)
+	}
+	var ops []clientv3.Op
+	size := 0
+	for i := 0; i < len(changes); i += journalPart {
+		part, err := json.Marshal(changes[i:min(i+journalPart, len(changes))])
+		if err != nil {
+			return fmt.Errorf("state: begin journal %s: %w", h.ID, err)
+		}
+		if len(ops) > 0 && (size+len(part) > txnBytes || len(ops) == txnOps) {
+			if err := e.commit(ctx, ops); err != nil {
+				return fmt.Errorf("state: begin journal %s: %w", h.ID, err)
+			}
+			ops, size = nil, 0
+		}
+		ops = append(ops, clientv3.OpPut(e.key("journals", h.ID, "changes", fmt.Sprintf("%08d", i)), string(part)))
+		size += len(part)
+	}
+	if err := e.commit(ctx, append(ops, clientv3.OpPut(e.key("journals", h.ID, "header"), string(b)))); err != nil {
 		return fmt.Errorf("state: begin journal %s: %w", h.ID, err)
 	}
 	return nil
 }
 
+// journalPart is how many planned changes one key of a journal holds (about 100
+// bytes each), and txnBytes what one transaction carries at most: under etcd's
+// default request limit of 1.5 MiB.
+const (
+	journalPart = 1000
+	txnBytes    = 1 << 20
+)
+
 // RecordStep implements Store: the step is written only while the header exists, in
 // one transaction, so a journal another process ended takes no more steps.
 func (e *Etcd) RecordStep(ctx context.Context, id string, s Step) error {
+	return e.RecordSteps(ctx, id, []Step{s})
+}
+
+// RecordSteps implements StepsRecorder: up to txnOps-1 steps per transaction, each
+// transaction written only while the header exists.
+func (e *Etcd) RecordSteps(ctx context.Context, id string, steps []Step) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("state: journal %s: %w", id, err)
-	}
 	hk := e.key("journals", id, "header")
-	r, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(hk), ">", 0)).
-		Then(clientv3.OpPut(e.key("journals", id, "step", s.ID), string(b))).Commit()
-	if err != nil {
-		return fmt.Errorf("state: journal %s: record %s: %w", id, s.ID, err)
-	}
-	if !r.Succeeded {
-		return fmt.Errorf("state: journal %s is not open", id)
+	for len(steps) > 0 {
+		n := min(len(steps), txnOps-1)
+		// etcd refuses two puts of one key in a transaction; the last step of a
+		// change wins, as it would written one by one.
+		last := map[string]int{}
+		for i, s := range steps[:n] {
+			last[s.ID] = i
+		}
+		ops := make([]clientv3.Op, 0, n)
+		for i, s := range steps[:n] {
+			if last[s.ID] != i {
+				continue
+			}
+			b, err := json.Marshal(s)
+			if err != nil {
+				return fmt.Errorf("state: journal %s: %w", id, err)
+			}
+			ops = append(ops, clientv3.OpPut(e.key("journals", id, "step", s.ID), string(b)))
+		}
+		r, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(hk), ">", 0)).Then(ops...).Commit()
+		if err != nil {
+			return fmt.Errorf("state: journal %s: record %d step(s): %w", id, n, err)
+		}
+		if !r.Succeeded {
+			return fmt.Errorf("state: journal %s is not open", id)
+		}
+		steps = steps[n:]
 	}
 	return nil
 }
@@ -352,6 +407,7 @@ func (e *Etcd) Journals(ctx context.Context) ([]*Journal, error) {
 	}
 	byID := map[string]*Journal{}
 	steps := map[string]map[string]Step{}
+	parts := map[string][]PlannedChange{}
 	for _, kv := range r.Kvs {
 		id, rest, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), pfx), "/")
 		switch {
@@ -361,6 +417,13 @@ func (e *Etcd) Journals(ctx context.Context) ([]*Journal, error) {
 				return nil, fmt.Errorf("state: journal %s is damaged: %w", id, err)
 			}
 			byID[id] = j
+		case strings.HasPrefix(rest, "changes/"):
+			// Keys sort by their zero-padded first index: parts come in plan order.
+			var part []PlannedChange
+			if err := json.Unmarshal(kv.Value, &part); err != nil {
+				return nil, fmt.Errorf("state: journal %s is damaged: %w", id, err)
+			}
+			parts[id] = append(parts[id], part...)
 		case strings.HasPrefix(rest, "step/"):
 			var s Step
 			if json.Unmarshal(kv.Value, &s) != nil || s.ID == "" {
@@ -374,6 +437,7 @@ func (e *Etcd) Journals(ctx context.Context) ([]*Journal, error) {
 	}
 	out := make([]*Journal, 0, len(byID))
 	for id, j := range byID {
+		j.Changes = append(j.Changes, parts[id]...)
 		for k, s := range steps[id] {
 			j.Steps[k] = s
 		}

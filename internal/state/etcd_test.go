@@ -3,8 +3,10 @@ package state_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-dev/tether/internal/etcdtest"
 	"github.com/tether-dev/tether/internal/state"
@@ -70,5 +72,46 @@ func TestParseEtcdURL(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestEtcdJournalOfALargePlan: a journal of 30,000 changes (over 3 MB, twice etcd's
+// default request limit) begins, and comes back whole and in plan order.
+func TestEtcdJournalOfALargePlan(t *testing.T) {
+	srv := etcdtest.Start(t)
+	ctx := context.Background()
+	s, err := state.OpenURL(ctx, "etcd://"+srv.Endpoint+"/large")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := state.JournalHeader{ID: "big", Started: time.Now().UTC(), Fleet: "/fleet", Parents: []string{"web1"}}
+	for i := range 30_000 {
+		id := fmt.Sprintf("account.user%06d-with-a-long-name", i)
+		h.Changes = append(h.Changes, state.PlannedChange{ID: id + "/create", Address: id, Action: "create", Target: "web1"})
+	}
+	if err := s.BeginJournal(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordStep(ctx, "big", state.Step{ID: h.Changes[29_999].ID, Status: state.StepDone}); err != nil {
+		t.Fatal(err)
+	}
+	js, err := s.Journals(ctx)
+	if err != nil || len(js) != 1 {
+		t.Fatalf("%d journals, %v", len(js), err)
+	}
+	if got := js[0].Changes; !slices.Equal(got, h.Changes) {
+		t.Fatalf("%d changes back (want %d); first %v", len(got), len(h.Changes), got[:min(1, len(got))])
+	}
+	if len(js[0].Steps) != 1 {
+		t.Errorf("steps %v", js[0].Steps)
+	}
+	// A reused id starts empty: the longer plan's parts do not leak into a shorter one.
+	h.Changes = h.Changes[:10]
+	if err := s.BeginJournal(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if js, err = s.Journals(ctx); err != nil || len(js) != 1 || len(js[0].Changes) != 10 || len(js[0].Steps) != 0 {
+		t.Fatalf("reused id: %v, %+v", err, js)
 	}
 }

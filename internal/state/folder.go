@@ -397,17 +397,25 @@ func (f *Folder) BeginJournal(ctx context.Context, h JournalHeader) error {
 
 // RecordStep implements Store.
 func (f *Folder) RecordStep(ctx context.Context, id string, s Step) error {
+	return f.RecordSteps(ctx, id, []Step{s})
+}
+
+// RecordSteps implements StepsRecorder: the steps' lines go in one append.
+func (f *Folder) RecordSteps(ctx context.Context, id string, steps []Step) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	line, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("state: journal %s: %w", id, err)
+	var lines []byte
+	for _, s := range steps {
+		line, err := json.Marshal(s)
+		if err != nil {
+			return fmt.Errorf("state: journal %s: %w", id, err)
+		}
+		lines = append(append(lines, line...), '\n')
 	}
-	line = append(line, '\n')
 	// Appending does not need the folder flock: only the apply that owns a journal
-	// writes to it (it holds its parents' locks), and one O_APPEND write of a line is
-	// not interleaved with another. No fsync per step: it would serialise an apply
+	// writes to it (it holds its parents' locks), and one O_APPEND write of whole lines
+	// is not interleaved with another. No fsync per step: it would serialise an apply
 	// behind the disk; a crash of the machine loses at most the last steps, which the
 	// next plan finds again by observing.
 	f.mu.Lock()
@@ -422,14 +430,15 @@ func (f *Folder) RecordStep(ctx context.Context, id string, s Step) error {
 	}
 	h := f.steps[id]
 	if h == nil {
+		var err error
 		h, err = os.OpenFile(f.path("journals", id+".steps"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("state: journal %s: %w", id, err)
 		}
 		f.steps[id] = h
 	}
-	if _, err := h.Write(line); err != nil {
-		return fmt.Errorf("state: journal %s: record %s: %w", id, s.ID, err)
+	if _, err := h.Write(lines); err != nil {
+		return fmt.Errorf("state: journal %s: record %d step(s): %w", id, len(steps), err)
 	}
 	return nil
 }

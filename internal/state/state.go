@@ -181,3 +181,23 @@ func short(s string) string {
 
 // The store is the state providers are given.
 var _ providers.State = Store(nil)
+
+// StepsRecorder is a Store that records several steps of one journal in one write:
+// RecordSteps does what RecordStep does for each, in order, or nothing when the
+// journal is not open.
+type StepsRecorder interface {
+	RecordSteps(ctx context.Context, id string, steps []Step) error
+}
+
+// RecordSteps records steps in journal id, in one write when the store can.
+func RecordSteps(ctx context.Context, s Store, id string, steps []Step) error {
+	if r, ok := s.(StepsRecorder); ok {
+		return r.RecordSteps(ctx, id, steps)
+	}
+	for _, st := range steps {
+		if err := s.RecordStep(ctx, id, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}

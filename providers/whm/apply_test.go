@@ -21,7 +21,7 @@ var reads = map[string]bool{
 	"version": true, "get_current_profile": true, "getminimumpasswordstrengths": true,
 	"list_linked_server_nodes": true, "listaccts": true, "listresellers": true, "acctcounts": true,
 	"batch": true, "get_users_features_settings": true, "is_role_enabled": true, cgiClusterStatus: true,
-	"uapi_cpanel Email::list_forwarders": true,
+	"uapi_cpanel Email::list_forwarders": true, "fetch_ds_records_for_domains": true,
 }
 
 // functionsOf names the functions one request ran: a batch's commands, in order, or

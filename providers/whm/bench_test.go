@@ -2,166 +2,100 @@ package whm
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"os"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
-	"github.com/tether-dev/tether/providers"
+	"github.com/tether-dev/tether/providers/whm/whmapi"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
 )
 
-// bigParent serves a parent with n accounts (every third on mail1, every fiftieth a
-// reseller), answering the calls Observe makes with bodies built once.
-func bigParent(tb testing.TB, n int) (*httptest.Server, *int) {
-	tb.Helper()
-	accts := make([]map[string]any, n)
-	var resellers []string
-	for i := range n {
-		u := fmt.Sprintf("user%05d", i)
-		cn := []any{}
-		if i%3 == 0 {
-			cn = append(cn, map[string]any{"workload": "Mail", "alias": "mail1"})
-		}
-		owner := "root"
-		if i%50 == 0 {
-			resellers = append(resellers, u)
-		} else if i%7 == 0 {
-			owner = fmt.Sprintf("user%05d", i/50*50)
-		}
-		accts[i] = map[string]any{"user": u, "domain": u + ".example", "owner": owner, "plan": "default", "email": u + "@example.org",
-			"suspended": fmt.Sprint(i % 2), "ipv6": []any{}, "child_nodes": cn, "ip": "192.0.2.10", "theme": "jupiter", "disklimit": "unlimited"}
-	}
-	env := func(fn string, data any) []byte {
-		b, err := json.Marshal(map[string]any{"data": data, "metadata": map[string]any{"command": fn, "version": 1, "result": 1, "reason": "OK"}})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return b
-	}
-	static := map[string][]byte{
-		"version":                     env("version", map[string]any{"version": "11.118.0.5"}),
-		"get_current_profile":         env("get_current_profile", map[string]any{"code": "STANDARD"}),
-		"getminimumpasswordstrengths": env("getminimumpasswordstrengths", map[string]any{"default": 65, "virtual": "60"}),
-		"list_linked_server_nodes": env("list_linked_server_nodes", map[string]any{"payload": []any{
-			map[string]any{"alias": "mail1", "hostname": "mail1.example.net", "version": "11.118.0.5", "worker_capabilities": map[string]any{"Mail": map[string]any{}}}}}),
-		"listaccts":     env("listaccts", map[string]any{"acct": accts}),
-		"listresellers": env("listresellers", map[string]any{"reseller": resellers}),
-	}
-	calls := new(int)
-	// Answers that depend on the query are built once per query, so the benchmark
-	// measures the client more than the fake server.
-	var mu sync.Mutex
-	cache := map[string][]byte{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		*calls++
-		cached, hit := cache[r.URL.RawQuery+r.URL.Path]
-		mu.Unlock()
-		fn := strings.TrimPrefix(r.URL.Path, "/json-api/")
-		if b, ok := static[fn]; ok {
-			w.Write(b)
-			return
-		}
-		if hit {
-			w.Write(cached)
-			return
-		}
-		rec, orig := httptest.NewRecorder(), w
-		defer func() {
-			mu.Lock()
-			cache[r.URL.RawQuery+r.URL.Path] = rec.Body.Bytes()
-			mu.Unlock()
-			orig.Write(rec.Body.Bytes())
-		}()
-		w = rec
-		q := r.URL.Query()
-		switch fn {
-		case "batch":
-			var res []any
-			for _, c := range q["command"] {
-				if strings.HasPrefix(c, "uapi_cpanel?") {
-					// A distributed account's forwarders: none (the shape of the
-					// reference's uapi_cpanel and Email::list_forwarders pages).
-					res = append(res, map[string]any{"data": map[string]any{"uapi": map[string]any{"data": []any{}, "errors": nil, "messages": nil,
-						"metadata": map[string]any{"transformed": 1}, "status": 1, "warnings": nil}},
-						"metadata": map[string]any{"command": "uapi_cpanel", "version": 1, "result": 1, "reason": "OK"}})
-					continue
-				}
-				u := strings.TrimPrefix(c, "acctcounts?user=")
-				res = append(res, map[string]any{"data": map[string]any{"reseller": map[string]any{"user": u, "limit": "20"}},
-					"metadata": map[string]any{"command": "acctcounts", "version": 1, "result": 1, "reason": "OK"}})
-			}
-			w.Write(env("batch", map[string]any{"result": res}))
-		case "get_users_features_settings":
-			var out []any
-			for _, u := range q["user"] {
-				out = append(out, map[string]any{"user": u, "feature": q.Get("feature"), "feature_list": "default", "feature_list_setting": "1", "cpuser_setting": nil})
-			}
-			w.Write(env(fn, map[string]any{"users_features_settings": out}))
-		case cgiClusterStatus:
-			w.Write([]byte(dnscluster.RenderStatus(dnscluster.DefaultConfig(), nil, "root")))
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	tb.Cleanup(srv.Close)
-	return srv, calls
-}
-
-// BenchmarkObserve10k observes a parent with 10,000 accounts over loopback HTTP.
-func BenchmarkObserve10k(b *testing.B) {
-	srv, calls := bigParent(b, 10000)
-	p, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "bench-token-0123456789"}}}, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	desired := &schema.Fleet{Nodes: map[string]*schema.Node{"web1": {Role: schema.RoleParent, Host: "web1.example.net"}}}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		f, err := p.Observe(ctx, "web1", desired)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(f.Accounts)+len(f.Resellers) != 10000 {
-			b.Fatalf("%d accounts, %d resellers", len(f.Accounts), len(f.Resellers))
-		}
-	}
-	b.ReportMetric(float64(*calls)/float64(b.N), "calls/op")
-}
-
-// TestObserveCallsDoNotGrowPerAccount: 10k accounts cost a fixed handful of calls plus
-// one features call per FeatureBatch users, never one per account.
+// TestObserveCallsDoNotGrowPerAccount: a parent's accounts cost a fixed handful of
+// calls plus one features call per FeatureBatch users and one forwarders batch per
+// FeatureBatch distributed accounts, never one per account — counted by the sandbox
+// serving it (sandbox.Calls), at two sizes.
 func TestObserveCallsDoNotGrowPerAccount(t *testing.T) {
-	srv, calls := bigParent(t, 10000)
-	p, _ := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "bench-token-0123456789"}}}, Options{})
-	f, err := p.Observe(context.Background(), "web1", nil)
-	if err != nil {
-		t.Fatal(err)
+	const batch = 50 // FeatureBatch, small so a few hundred accounts span several
+	fixedAt := map[int]int{}
+	for _, n := range []int{150, 450} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			f := startSandbox(t, sandboxFleet())
+			f.p.opts.FeatureBatch = batch
+			ctx := context.Background()
+			if err := f.p.Apply(ctx, &plan.Change{Address: "node.mail1", Action: plan.Link, After: sandboxFleet().Nodes["mail1"], Target: "web1"}); err != nil {
+				t.Fatal(err)
+			}
+			// Every third account on mail1, every fiftieth a reseller with a limit of 20,
+			// every second suspended: made through the API, one batch per kind.
+			var create, resell, suspend []whmapi.BatchCommand
+			distributed := 0
+			for i := range n {
+				u := fmt.Sprintf("user%05d", i)
+				q := url.Values{"username": {u}, "domain": {u + ".example"}}
+				if i%3 == 0 {
+					q.Set("mail_node_alias", "mail1")
+					distributed++
+				}
+				create = append(create, whmapi.BatchCommand{Function: "createacct", Params: q})
+				if i%50 == 0 {
+					resell = append(resell, whmapi.BatchCommand{Function: "setupreseller", Params: url.Values{"user": {u}}},
+						whmapi.BatchCommand{Function: "setresellerlimits", Params: url.Values{"user": {u}, "enable_account_limit": {"1"}, "account_limit": {"20"}}})
+				}
+				if i%2 == 1 {
+					suspend = append(suspend, whmapi.BatchCommand{Function: "suspendacct", Params: url.Values{"user": {u}}})
+				}
+			}
+			c, err := f.p.client("web1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cmds := range [][]whmapi.BatchCommand{create, resell, suspend} {
+				_, errs, err := c.Batch(ctx, cmds)
+				if err == nil {
+					err = errors.Join(errs...)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.sb.WaitIdle(ctx); err != nil {
+				t.Fatal(err)
+			}
+			before := f.mark()
+			got, err := f.p.Observe(ctx, "web1", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := len(f.callsSince(before))
+			// version, profile, roles, strengths, links, listaccts, listresellers, the
+			// acctcounts batch, the cluster status page: a fixed handful; then the
+			// features of every user and the forwarders of every distributed account,
+			// FeatureBatch at a time.
+			perBatch := (n+batch-1)/batch + (distributed+batch-1)/batch
+			t.Logf("%d accounts: %d calls (%d per batch of users)", n, calls, perBatch)
+			fixed := calls - perBatch
+			fixedAt[n] = fixed
+			if fixed < 5 || fixed > 12 {
+				t.Errorf("%d calls for %d accounts: %d besides the %d batched ones, want a fixed handful", calls, n, fixed, perBatch)
+			}
+			if len(got.Resellers) != (n+49)/50 || got.Resellers["user00050"] == nil || got.Resellers["user00050"].Limits == nil ||
+				got.Resellers["user00050"].Limits.Accounts == nil || *got.Resellers["user00050"].Limits.Accounts != 20 {
+				t.Errorf("%d resellers; user00050 = %+v", len(got.Resellers), got.Resellers["user00050"])
+			}
+			if a := got.Accounts["user00003"]; a == nil || a.MailNode() != "mail1" || !a.Suspended || !a.Features["apitokens"] {
+				t.Errorf("user00003 = %+v", a)
+			}
+		})
 	}
-	// version, profile, strengths, links, listaccts, listresellers, batch, status,
-	// 10000/200 = 50 feature calls, and the forwarders of the 3,334 distributed
-	// accounts (TETHER-L09 on the servers) in batches of 200: 17.
-	if *calls != 8+50+17 {
-		t.Errorf("%d calls for 10k accounts, want 75", *calls)
-	}
-	if len(f.Resellers) != 200 || f.Resellers["user00050"].Limits.Accounts == nil || *f.Resellers["user00050"].Limits.Accounts != 20 {
-		t.Errorf("%d resellers; user00050 = %+v", len(f.Resellers), f.Resellers["user00050"])
-	}
-	if a := f.Accounts["user00003"]; a == nil || a.MailNode() != "mail1" || !a.Suspended || !a.Features["apitokens"] {
-		t.Errorf("user00003 = %+v", a)
+	if fixedAt[150] != fixedAt[450] {
+		t.Errorf("calls besides the batched ones: %d for 150 accounts, %d for 450: they grow with the accounts", fixedAt[150], fixedAt[450])
 	}
 }
 
@@ -216,12 +150,21 @@ func BenchmarkObserveSandbox10k(b *testing.B) {
 // (before, every parent walked the whole fleet's accounts for their features).
 func BenchmarkObserveParentOfBigFleet(b *testing.B) {
 	const own, total, parents = 100, 100_000, 1000
-	srv, _ := bigParent(b, own)
-	p, err := New(providers.Config{Endpoints: map[string]providers.Endpoint{"web1": {URL: srv.URL, User: "root", Token: "bench-token-0123456789"}}}, Options{})
+	f := startSandbox(b, zoneFleet())
+	p := f.p
+	p.log = quiet
+	cmds := make([]whmapi.BatchCommand, own)
+	for i := range own {
+		u := fmt.Sprintf("user%05d", i)
+		cmds[i] = whmapi.BatchCommand{Function: "createacct", Params: url.Values{"username": {u}, "domain": {u + ".example"}}}
+	}
+	c, err := p.client("web1")
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.log = quiet
+	if _, errs, err := c.Batch(context.Background(), cmds); err != nil || errors.Join(errs...) != nil {
+		b.Fatal(err, errors.Join(errs...))
+	}
 	fleet := func(n int) *schema.Fleet {
 		f := &schema.Fleet{Nodes: map[string]*schema.Node{}, Accounts: map[string]*schema.Account{}}
 		for i := range parents {

@@ -2,6 +2,7 @@ package whm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -101,6 +102,9 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		return nil, err
 	}
 	if err := p.observeForwarders(ctx, c, scope, desired, out, unread); err != nil {
+		return nil, err
+	}
+	if err := p.observeDNSSEC(ctx, c, scope, desired, out); err != nil {
 		return nil, err
 	}
 	if len(unread) > 0 {
@@ -494,4 +498,63 @@ func declaresForwarders(desired *schema.Fleet, user string) bool {
 		return r.ManagesForwarders()
 	}
 	return false
+}
+
+// observeDNSSEC reads which accounts' zones are signed (fetch_ds_records_for_domains,
+// many domains per call): those whose dnssec the fleet writes (checked against it),
+// and every account of a parent whose DNS cluster is on (a signed zone there breaks
+// TETHER-D03). A server without PowerDNS signs nothing (Cpanel/DNSSEC.pm): read as
+// none signed.
+func (p *Provider) observeDNSSEC(ctx context.Context, c *whmapi.Client, scope string, desired *schema.Fleet, out *schema.Fleet) error {
+	clustered := out.DNSClusters[scope] != nil && out.DNSClusters[scope].Enabled
+	byDomain := map[string]*schema.Account{}
+	want := func(user string, a *schema.Account) {
+		if a == nil || a.Domain == "" {
+			return
+		}
+		if clustered || declaresDNSSEC(desired, user) {
+			byDomain[strings.ToLower(a.Domain)] = a
+		}
+	}
+	for u, a := range out.Accounts {
+		want(u, a)
+	}
+	for u, r := range out.Resellers {
+		if r != nil {
+			want(u, &r.Account)
+		}
+	}
+	domains := slices.Sorted(maps.Keys(byDomain))
+	for i := 0; i < len(domains); i += p.opts.FeatureBatch {
+		batch := domains[i:min(i+p.opts.FeatureBatch, len(domains))]
+		signed, err := c.SignedDomains(ctx, batch)
+		if errors.Is(err, whmapi.ErrNoDNSSEC) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("parent %s: DNSSEC: %w", scope, err)
+		}
+		for _, d := range batch {
+			byDomain[d].DNSSEC = signed[d]
+		}
+	}
+	return nil
+}
+
+// declaresDNSSEC reports whether the fleet writes dnssec for user.
+func declaresDNSSEC(desired *schema.Fleet, user string) bool {
+	if desired == nil {
+		return false
+	}
+	var a *schema.Account
+	if x := desired.Accounts[user]; x != nil {
+		a = x
+	} else if r := desired.Resellers[user]; r != nil {
+		a = &r.Account
+	}
+	if a == nil {
+		return false
+	}
+	_, written := a.Src.Fields["dnssec"]
+	return written || a.DNSSEC
 }

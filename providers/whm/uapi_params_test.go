@@ -1,10 +1,15 @@
 package whm
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"sort"
 	"strings"
+	"testing"
+
+	"github.com/tether-dev/tether/reconciler/plan"
+	"github.com/tether-dev/tether/schema"
 )
 
 // uapiFunctions are the UAPI functions the provider runs through uapi_cpanel, with
@@ -45,4 +50,34 @@ func checkUAPI(params url.Values, known map[string]bool) []string {
 	}
 	sort.Strings(bad)
 	return bad
+}
+
+// A PowerDNS parent's signed zones are read for the accounts whose dnssec the fleet
+// writes; a BIND server signs none (its refusal is read as that).
+func TestSandboxObserveDNSSEC(t *testing.T) {
+	fleet := sandboxFleet()
+	fleet.Accounts = map[string]*schema.Account{
+		"carol": {Parent: "web1", Domain: "carol.example", DNSSEC: true},
+		"frank": {Parent: "web1", Domain: "frank.example", DNSSEC: true},
+	}
+	f := startSandbox(t, fleet)
+	ctx := context.Background()
+	for user, a := range fleet.Accounts {
+		if err := f.p.Apply(ctx, &plan.Change{Address: "account." + user, Action: plan.Create, After: a, Target: "web1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.observe(t); got.Accounts["carol"].DNSSEC || got.Accounts["frank"].DNSSEC {
+		t.Fatalf("a BIND server shows signed zones: %+v %+v", got.Accounts["carol"], got.Accounts["frank"])
+	}
+	if err := f.sb.SetNameServer("web1", "powerdns"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sb.SignZone("web1", "carol.example", true); err != nil {
+		t.Fatal(err)
+	}
+	got := f.observe(t)
+	if !got.Accounts["carol"].DNSSEC || got.Accounts["frank"].DNSSEC {
+		t.Fatalf("carol signed, frank not: observed %+v %+v", got.Accounts["carol"], got.Accounts["frank"])
+	}
 }

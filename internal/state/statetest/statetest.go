@@ -113,10 +113,13 @@ func testJournals(t *testing.T, open Factory) {
 	if err := b.BeginJournal(ctx, h2); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []state.Step{{ID: "c1", Status: state.StepDone}, {ID: "c2", Status: state.StepFailed, Error: "boom"}, {ID: "c2", Status: state.StepDone}} {
-		if err := a.RecordStep(ctx, "j1", s); err != nil {
-			t.Fatal(err)
-		}
+	if err := a.RecordStep(ctx, "j1", state.Step{ID: "c1", Status: state.StepDone}); err != nil {
+		t.Fatal(err)
+	}
+	// Several steps in one write (the engine's writer batches them): in order, so
+	// the last outcome of a change wins.
+	if err := state.RecordSteps(ctx, a, "j1", []state.Step{{ID: "c2", Status: state.StepFailed, Error: "boom"}, {ID: "c2", Status: state.StepDone}}); err != nil {
+		t.Fatal(err)
 	}
 	js, err := b.Journals(ctx)
 	if err != nil || len(js) != 2 || js[0].ID != "j1" || js[1].ID != "j2" {
@@ -130,6 +133,9 @@ func testJournals(t *testing.T, open Factory) {
 	}
 	if err := a.RecordStep(ctx, "j1", state.Step{ID: "c3", Status: state.StepDone}); err == nil {
 		t.Error("a step was recorded into a journal another handle ended")
+	}
+	if err := state.RecordSteps(ctx, a, "j1", []state.Step{{ID: "c3", Status: state.StepDone}, {ID: "c1", Status: state.StepDone}}); err == nil {
+		t.Error("steps were recorded into a journal another handle ended")
 	}
 	js, err = a.Journals(ctx)
 	if err != nil || len(js) != 1 || js[0].ID != "j2" {
