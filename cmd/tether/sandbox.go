@@ -30,12 +30,13 @@ func newSandboxCmd() *cobra.Command {
 
 func newSandboxServeCmd() *cobra.Command {
 	var (
-		state     string
-		fleetPath string
-		faults    []string
-		tsig      []string
-		taskDelay time.Duration
-		plainHTTP bool
+		state      string
+		fleetPath  string
+		faults     []string
+		tsig       []string
+		taskDelay  time.Duration
+		flushEvery time.Duration
+		plainHTTP  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...] [--tsig KEY:ENV] [--plain-http]",
@@ -53,11 +54,12 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				return fmt.Errorf("sandbox serve: --state DIR is required")
 			}
 			opts := sandbox.Options{
-				StateDir:  state,
-				Faults:    map[string]sandbox.Faults{},
-				Logger:    slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), redact.Options(nil))),
-				TaskDelay: taskDelay,
-				PlainHTTP: plainHTTP,
+				StateDir:      state,
+				Faults:        map[string]sandbox.Faults{},
+				Logger:        slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), redact.Options(nil))),
+				TaskDelay:     taskDelay,
+				FlushInterval: flushEvery,
+				PlainHTTP:     plainHTTP,
 			}
 			for _, spec := range tsig {
 				name, env, ok := strings.Cut(spec, ":")
@@ -134,5 +136,6 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 	cmd.Flags().StringArrayVar(&faults, "fault", nil, "inject faults: NODE:latency=20ms,errors=0.1,timeout,offline,failtasks (repeatable)")
 	cmd.Flags().StringArrayVar(&tsig, "tsig", nil, "require TSIG for DNS UPDATE and AXFR: KEYNAME:ENV_VAR, the base64 secret read from ENV_VAR (repeatable)")
 	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")
+	cmd.Flags().DurationVar(&flushEvery, "flush-interval", 200*time.Millisecond, "how often changed servers' state is written to --state (each write is the whole server: large benchmarks use seconds)")
 	return cmd
 }
