@@ -20,6 +20,24 @@ func (sb *Sandbox) mustNode(name string) (*node, error) {
 	return n, nil
 }
 
+// editAccount changes user's account on node by hand, past the API's checks, under
+// the node's lock, and marks the node for its next flush.
+func (sb *Sandbox) editAccount(nodeName, user string, edit func(*account)) error {
+	n, err := sb.mustNode(nodeName)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a := n.st.Accounts[user]
+	if a == nil {
+		return fmt.Errorf("sandbox: node %s: no account %q", nodeName, user)
+	}
+	edit(a)
+	n.markDirty()
+	return nil
+}
+
 // AddMail delivers count messages to a mailbox of user on node.
 func (sb *Sandbox) AddMail(nodeName, user, mailbox string, count int) error {
 	n, err := sb.mustNode(nodeName)
@@ -229,19 +247,9 @@ func (sb *Sandbox) TokenExpires(nodeName, tok string) (int64, bool) {
 // SetIPv6 gives an account IPv6 addresses, as WHM's ipv6_enable_account would from
 // one of the server's ranges (ranges are not modelled).
 func (sb *Sandbox) SetIPv6(nodeName, user string, addrs ...string) error {
-	n, err := sb.mustNode(nodeName)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	a := n.st.Accounts[user]
-	if a == nil {
-		return fmt.Errorf("sandbox: no account %s on %s", user, nodeName)
-	}
-	a.IPv6 = append([]string(nil), addrs...)
-	n.markDirty()
-	return nil
+	return sb.editAccount(nodeName, user, func(a *account) {
+		a.IPv6 = append([]string(nil), addrs...)
+	})
 }
 
 // Forwarders lists the forwarders of user on node as "DEST FORWARD" lines, sorted:
@@ -269,19 +277,9 @@ func (sb *Sandbox) Forwarders(nodeName, user string) []string {
 // as an administrator editing the account's valiases would (the linked nodes guide:
 // users "can still manually create" pipe forwarders on distributed accounts).
 func (sb *Sandbox) AddForwarder(nodeName, user, dest, forward string) error {
-	n, err := sb.mustNode(nodeName)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	a := n.st.Accounts[user]
-	if a == nil {
-		return fmt.Errorf("sandbox: node %s: no account %q", nodeName, user)
-	}
-	a.Forwarders = append(a.Forwarders, forwarder{Dest: dest, Forward: forward})
-	n.markDirty()
-	return nil
+	return sb.editAccount(nodeName, user, func(a *account) {
+		a.Forwarders = append(a.Forwarders, forwarder{Dest: dest, Forward: forward})
+	})
 }
 
 // AddIPv6Range gives node an IPv6 address range, as WHM's IPv6 Ranges screen (or
