@@ -420,6 +420,11 @@ func (d *differ) ownedBy(reseller string) []string {
 
 // planRemoval removes an account or reseller that left the fleet, if pruning allows.
 func (d *differ) planRemoval(addr string, o *schema.Account, protect bool, before any) *plan.Change {
+	// Observe always names the server an account was read on; one without a server
+	// has nowhere a removal could run, so it is never planned (FuzzDiff found it).
+	if o.Parent == "" {
+		return nil
+	}
 	reason := d.leftFleet(addr, o.Parent, "on "+o.Parent, protect)
 	if reason == "" {
 		return nil
