@@ -186,13 +186,7 @@ func TestTwoAppliesRaceOnEtcd(t *testing.T) {
 	go func() {
 		first <- e.runWith(t, withEvents(hook), "apply", "--auto-approve", "--no-verify", "--state", spec, e.fleet)
 	}()
-	select {
-	case <-started:
-	case r := <-first:
-		t.Fatalf("the first apply ended before its first change: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	case <-time.After(time.Minute):
-		t.Fatal("the first apply did not start a change within a minute")
-	}
+	awaitFirstChange(t, started, first)
 	second := e.run(t, "apply", "--auto-approve", "--no-verify", "--lock-timeout", "0", "--state", spec, e.fleet)
 	close(release)
 	expect(t, second, 1, "cannot apply to web1", "locked by another writer",
@@ -220,13 +214,7 @@ func TestWaitingApplyPlansAgain(t *testing.T) {
 	go func() {
 		first <- e.runWith(t, withEvents(hook), "apply", "--auto-approve", "--no-verify", "--state", spec, e.fleet)
 	}()
-	select {
-	case <-started:
-	case r := <-first:
-		t.Fatalf("the first apply ended before its first change: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	case <-time.After(time.Minute):
-		t.Fatal("the first apply did not start a change within a minute")
-	}
+	awaitFirstChange(t, started, first)
 	go func() {
 		second <- e.run(t, "apply", "--auto-approve", "--no-verify", "--lock-timeout", "1m", "--state", spec, e.fleet)
 	}()
@@ -268,5 +256,18 @@ func TestWaitingApplyPlansAgain(t *testing.T) {
 	}
 	if n := calls(sb)["createacct"]; n != 5 {
 		t.Errorf("createacct called %d times, want 5 (4 accounts, 1 reseller, once each)", n)
+	}
+}
+
+// awaitFirstChange waits until the first apply starts a change (it then holds its
+// locks), failing rather than hanging when it ends first or never starts.
+func awaitFirstChange(t *testing.T, started <-chan struct{}, first <-chan result) {
+	t.Helper()
+	select {
+	case <-started:
+	case r := <-first:
+		t.Fatalf("the first apply ended before its first change: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	case <-time.After(time.Minute):
+		t.Fatal("the first apply did not start a change within a minute")
 	}
 }
