@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tether-dev/tether/internal/sandbox"
 	"github.com/tether-dev/tether/providers/whm/whmapi"
 	"github.com/tether-dev/tether/reconciler/plan"
 	"github.com/tether-dev/tether/schema"
@@ -260,5 +262,34 @@ func TestObserveOneRequestPerNode(t *testing.T) {
 		if n != "web1" && got != 1 {
 			t.Errorf("%s: %d connections for its one request, want 1", n, got)
 		}
+	}
+}
+
+// TestObserveBatchRefused: a server that refuses batch itself is read call by call,
+// with the same result; a read failing inside the batch names what it read.
+func TestObserveBatchRefused(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	ctx := context.Background()
+	want := f.observe(t)
+	f.refuse(t, "web1", map[string]sandbox.Refusal{"batch": {Reason: "batch is not allowed"}})
+	before := f.mark()
+	got, err := f.p.Observe(ctx, "web1", f.desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Nodes["web1"], want.Nodes["web1"]) || len(got.Accounts) != len(want.Accounts) {
+		t.Errorf("observed with batch refused: %+v, want %+v", got.Nodes["web1"], want.Nodes["web1"])
+	}
+	calls := f.callsSince(before)
+	for _, fn := range []string{"version", "get_current_profile", "getminimumpasswordstrengths", "list_linked_server_nodes", "listaccts", "listresellers"} {
+		if !slices.Contains(calls, fn+":"+fn) {
+			t.Errorf("%s not called on its own after batch was refused: %v", fn, calls)
+		}
+	}
+
+	f.refuse(t, "web1", map[string]sandbox.Refusal{"get_current_profile": {Reason: "The profile cannot be read."}})
+	_, err = f.p.Observe(ctx, "web1", f.desired)
+	if err == nil || !strings.Contains(err.Error(), "parent web1: profile:") || !strings.Contains(err.Error(), "The profile cannot be read.") {
+		t.Errorf("err = %v, want the profile read named with the server's reason", err)
 	}
 }
