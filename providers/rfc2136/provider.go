@@ -470,6 +470,15 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 // once cost the member little.
 const serialParallel = 16
 
+// SerialReader is a Transport that asks many SOA serials at once (DNSTransport:
+// pipelined over one TCP connection). Observe asks one query at a time, many in
+// flight, through a Transport without it.
+type SerialReader interface {
+	// Serials returns the SOA serial of each zone (with its final dot, lowercase)
+	// that the member answered authoritatively and signed.
+	Serials(ctx context.Context, zones []string, addr string, key *Key) (map[string]uint32, error)
+}
+
 // askSerials asks the member for the SOA serial of every zone whose in-step copy
 // Tether remembers with a serial, serialParallel at once, and sends what answered
 // (zone with a final dot → serial) on the returned channel. The first query that
@@ -489,6 +498,14 @@ func (p *Provider) askSerials(ctx context.Context, eng *Engine, t Target) <-chan
 		}
 	}
 	slices.Sort(zones)
+	if sr, ok := p.tr.(SerialReader); ok {
+		go func() {
+			// A connection that failed part way leaves the rest to the transfers.
+			got, _ := sr.Serials(ctx, zones, t.Addr, t.Key)
+			out <- got
+		}()
+		return out
+	}
 	go func() {
 		var mu sync.Mutex
 		got := make(map[string]uint32, len(zones))

@@ -1,11 +1,16 @@
 package rfc2136
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,6 +182,113 @@ func (t DNSTransport) exchangeUDP(ctx context.Context, m *dns.Msg, addr string, 
 			return r, true, nil
 		}
 	}
+}
+
+// serialChunk bounds the queries Serials has outstanding on its connection, so their
+// message IDs stay distinct (they are matched to answers by ID).
+const serialChunk = 4096
+
+// Serials asks the member at addr for the SOA serial of each zone over one TCP
+// connection, the queries pipelined (RFC 7766 6.2.1.1: a client may send several
+// queries without waiting, the server answers each, in any order, matched by message
+// ID). Each query is signed on its own and each answer verified against its query's
+// MAC (RFC 8945 5.3). A zone is in the result only when the member answered it
+// authoritatively with the zone's SOA, signed; anything else is left out for the
+// caller to find out by a transfer. The error is the connection's (dial, write,
+// read), with what was answered before it.
+func (t DNSTransport) Serials(ctx context.Context, zones []string, addr string, key *Key) (map[string]uint32, error) {
+	out := make(map[string]uint32, len(zones))
+	if len(zones) == 0 {
+		return out, nil
+	}
+	d := t.timeout(ctx)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	conn, err := (&net.Dialer{Timeout: d}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return out, ctxErr(ctx, err)
+	}
+	defer conn.Close()
+	// Closing the connection is what stops a read or write when the context ends.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	_ = conn.SetDeadline(time.Now().Add(d))
+	for chunk := range slices.Chunk(zones, serialChunk) {
+		if err := pipelineSOA(conn, chunk, key, out); err != nil {
+			return out, ctxErr(ctx, err)
+		}
+	}
+	return out, nil
+}
+
+// pipelineSOA writes one signed SOA query per zone on conn while reading the
+// answers, and records the serials answered in out.
+func pipelineSOA(conn net.Conn, zones []string, key *Key, out map[string]uint32) error {
+	type query struct {
+		zone string
+		mac  string
+	}
+	base := dns.Id()
+	byID := make(map[uint16]query, len(zones))
+	var wires bytes.Buffer
+	for i, zone := range zones {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
+		m.Id = base + uint16(i)
+		key.sign(m)
+		var wire []byte
+		var mac string
+		var err error
+		if key != nil {
+			wire, mac, err = dns.TsigGenerate(m, key.secret, "", false)
+		} else {
+			wire, err = m.Pack()
+		}
+		if err != nil {
+			return fmt.Errorf("pack SOA query for %s: %w", zone, err)
+		}
+		byID[m.Id] = query{zone: dns.Fqdn(zone), mac: mac}
+		_ = binary.Write(&wires, binary.BigEndian, uint16(len(wire)))
+		wires.Write(wire)
+	}
+	// Written from another goroutine: a server reads a connection's queries only as
+	// fast as their answers are taken, so writing them all before reading could
+	// leave both sides waiting.
+	written := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(wires.Bytes())
+		written <- err
+	}()
+	r := bufio.NewReader(conn)
+	for range zones {
+		var n uint16
+		if err := binary.Read(r, binary.BigEndian, &n); err != nil {
+			return err
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return err
+		}
+		a := new(dns.Msg)
+		if err := a.Unpack(buf); err != nil {
+			continue
+		}
+		q, ok := byID[a.Id]
+		if !ok || a.Rcode != dns.RcodeSuccess || !a.Authoritative || (key != nil && a.IsTsig() == nil) {
+			continue
+		}
+		if key != nil {
+			if err := dns.TsigVerify(buf, key.secret, q.mac, false); err != nil {
+				continue
+			}
+		}
+		for _, rr := range a.Answer {
+			if soa, isSOA := rr.(*dns.SOA); isSOA && strings.EqualFold(soa.Hdr.Name, q.zone) {
+				out[strings.ToLower(q.zone)] = soa.Serial
+			}
+		}
+	}
+	return <-written
 }
 
 // transferError is a failure of AXFR with what is known about where it happened.

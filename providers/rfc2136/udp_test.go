@@ -205,3 +205,61 @@ func TestUDPExchangeFallbacksAndRetries(t *testing.T) {
 		})
 	}
 }
+
+// Serials pipelines signed SOA queries over one TCP connection to a real BIND: each
+// served zone comes back with the serial a plain query sees; a zone not served, or
+// every zone under a key the server does not know, is left out, not an error.
+func TestBINDSerialsPipelined(t *testing.T) {
+	zones := []string{"alice.example", "bob.example", "carol.example"}
+	served := map[string]string{}
+	for _, z := range zones {
+		served[z] = preparedZone(z)
+	}
+	n := bindtest.Start(t, served, bindtest.Options{Stats: true})
+	k, err := NewKey(n.KeyName, n.Algorithm, n.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := NewKey("stranger", "hmac-sha256", fakeSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := []string{"alice.example.", "bob.example.", "carol.example.", "missing.example."}
+	for _, tc := range []struct {
+		name string
+		key  *Key
+		want []string
+	}{
+		{"our key", k, zones},
+		{"unknown key", wrong, nil},
+	} {
+		before, err := n.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DNSTransport{Timeout: 3 * time.Second}.Serials(context.Background(), ask, n.Addr, tc.key)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		after, err := n.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// (A query under an unknown key is refused before named counts its type.)
+		if d := after.Sub(before); d.NSStats["ReqTCP"] != int64(len(ask)) {
+			t.Errorf("%s: named saw %d requests over TCP, want %d", tc.name, d.NSStats["ReqTCP"], len(ask))
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %v, want serials of %v", tc.name, got, tc.want)
+		}
+		for _, z := range tc.want {
+			s, err := n.Serial(z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[z+"."] != s {
+				t.Errorf("%s: %s serial %d, a plain query says %d", tc.name, z, got[z+"."], s)
+			}
+		}
+	}
+}
