@@ -212,18 +212,24 @@ func (t DNSTransport) Serials(ctx context.Context, zones []string, addr string, 
 	// Closing the connection is what stops a read or write when the context ends.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	_ = conn.SetDeadline(time.Now().Add(d))
+	deadline := time.Now().Add(d)
+	_ = conn.SetWriteDeadline(deadline)
 	for chunk := range slices.Chunk(zones, serialChunk) {
-		if err := pipelineSOA(conn, chunk, key, out); err != nil {
+		if err := pipelineSOA(conn, chunk, key, deadline, out); err != nil {
 			return out, ctxErr(ctx, err)
 		}
 	}
 	return out, nil
 }
 
+// serialIdle is how long Serials waits for the next answer: a member that answers
+// none of its queries for that long is not answering, and the transfers that follow
+// (which wait the whole timeout) report it; the serials only spare the transfers.
+const serialIdle = 2 * time.Second
+
 // pipelineSOA writes one signed SOA query per zone on conn while reading the
 // answers, and records the serials answered in out.
-func pipelineSOA(conn net.Conn, zones []string, key *Key, out map[string]uint32) error {
+func pipelineSOA(conn net.Conn, zones []string, key *Key, deadline time.Time, out map[string]uint32) error {
 	type query struct {
 		zone string
 		mac  string
@@ -261,6 +267,11 @@ func pipelineSOA(conn net.Conn, zones []string, key *Key, out map[string]uint32)
 	}()
 	r := bufio.NewReader(conn)
 	for range zones {
+		next := time.Now().Add(serialIdle)
+		if deadline.Before(next) {
+			next = deadline
+		}
+		_ = conn.SetReadDeadline(next)
 		var n uint16
 		if err := binary.Read(r, binary.BigEndian, &n); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -261,5 +262,38 @@ func TestBINDSerialsPipelined(t *testing.T) {
 				t.Errorf("%s: %s serial %d, a plain query says %d", tc.name, z, got[z+"."], s)
 			}
 		}
+	}
+}
+
+// A member that takes the queries and never answers: Serials gives up after
+// serialIdle without an answer, not after the whole exchange timeout, so the
+// transfers that follow (which report the member) are not delayed by a second one.
+func TestSerialsGiveUpOnSilence(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	k, err := NewKey("tether", "hmac-sha256", fakeSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := DNSTransport{Timeout: time.Minute}.Serials(context.Background(), []string{"alice.example."}, l.Addr().String(), k)
+	if !isTimeout(err) || len(got) != 0 {
+		t.Fatalf("%v, %v; want a timeout and no serial", got, err)
+	}
+	if waited := time.Since(start); waited >= time.Minute {
+		t.Fatalf("waited %s: the whole timeout", waited)
 	}
 }
