@@ -220,6 +220,7 @@ func evalCUEUnbounded(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
 	}
 	idx := indexLabels(files[1:])
 	fallback := files[len(files)-1].Filename
+	defer pauseGCForCUE()() // no collection while the graph lives (gctune.go)
 	v := ctx.BuildInstance(inst)
 	ds := topLevelFields(v, idx, fallback)
 	if notAMapping(v) {
