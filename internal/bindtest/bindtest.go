@@ -13,9 +13,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +45,9 @@ type Options struct {
 	// Workers is named's worker thread count (-n); 1 by default, as the machine the
 	// tests run on is shared. Benchmarks that measure a server as deployed raise it.
 	Workers int
+	// Stats opens named's statistics channel on loopback, so Counters can tell what
+	// the server was sent (benchmarks count their queries, transfers and UPDATEs).
+	Stats bool
 }
 
 // Named is a running named.
@@ -58,13 +63,14 @@ type Named struct {
 	// Dir holds named.conf, the zone files, the journal and named's log (named.log).
 	Dir string
 
-	t       testing.TB
-	cmd     *exec.Cmd
-	ctlPort int
-	workers int
-	exited  chan struct{}
-	mu      sync.Mutex
-	waitErr error
+	t         testing.TB
+	cmd       *exec.Cmd
+	ctlPort   int
+	statsPort int
+	workers   int
+	exited    chan struct{}
+	mu        sync.Mutex
+	waitErr   error
 }
 
 // Lookup finds named the way the tests expect it: in PATH, then /usr/sbin.
@@ -136,6 +142,11 @@ func Start(t testing.TB, zones map[string]string, opts Options) *Named {
 				t.Fatalf("bindtest: %v", err)
 			}
 		}
+		if opts.Stats {
+			if n.statsPort, err = freePort(); err != nil {
+				t.Fatalf("bindtest: %v", err)
+			}
+		}
 		if err := n.writeConfig(zones, opts); err != nil {
 			t.Fatalf("bindtest: %v", err)
 		}
@@ -197,6 +208,9 @@ func (n *Named) writeConfig(zones map[string]string, opts Options) error {
 		b.WriteString("  allow-new-zones yes;\n")
 	}
 	b.WriteString("};\n")
+	if n.statsPort != 0 {
+		fmt.Fprintf(&b, "statistics-channels { inet 127.0.0.1 port %d allow { 127.0.0.1; }; };\n", n.statsPort)
+	}
 	if opts.AllowNewZones {
 		fmt.Fprintf(&b, "controls { inet 127.0.0.1 port %d allow { 127.0.0.1; } keys { %q; }; };\n", n.ctlPort, key)
 		rndc := fmt.Sprintf("key %q { algorithm hmac-sha256; secret %q; };\noptions { default-key %q; default-server 127.0.0.1; default-port %d; };\n",
@@ -339,4 +353,48 @@ func (n *Named) Serial(origin string) (uint32, error) {
 		}
 	}
 	return 0, fmt.Errorf("query SOA %s: %s, no SOA in answer", origin, dns.RcodeToString[r.Rcode])
+}
+
+// Counters is what named counted since it started, from its statistics channel
+// (Options.Stats; BIND 9.18's /json/v1/server): requests by opcode ("QUERY",
+// "UPDATE"), queries by type ("SOA", "AXFR") and the server's own counters
+// ("Requestv4", "ReqTCP", "XfrReqDone", "UpdateDone", "TruncatedResp", …).
+type Counters struct {
+	Opcodes map[string]int64 `json:"opcodes"`
+	QTypes  map[string]int64 `json:"qtypes"`
+	NSStats map[string]int64 `json:"nsstats"`
+}
+
+// Counters reads the statistics channel.
+func (n *Named) Counters() (Counters, error) {
+	var c Counters
+	if n.statsPort == 0 {
+		return c, errors.New("bindtest: Counters needs Options.Stats")
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/json/v1/server", n.statsPort))
+	if err != nil {
+		return c, fmt.Errorf("bindtest: statistics channel: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c, fmt.Errorf("bindtest: statistics channel: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		return c, fmt.Errorf("bindtest: statistics channel: %w", err)
+	}
+	return c, nil
+}
+
+// Sub is what was counted between before and c.
+func (c Counters) Sub(before Counters) Counters {
+	sub := func(a, b map[string]int64) map[string]int64 {
+		out := make(map[string]int64, len(a))
+		for k, v := range a {
+			if d := v - b[k]; d != 0 {
+				out[k] = d
+			}
+		}
+		return out
+	}
+	return Counters{Opcodes: sub(c.Opcodes, before.Opcodes), QTypes: sub(c.QTypes, before.QTypes), NSStats: sub(c.NSStats, before.NSStats)}
 }

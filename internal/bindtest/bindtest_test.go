@@ -89,3 +89,38 @@ func TestStopEndsTheProcess(t *testing.T) {
 	}
 	n.Stop() // a second Stop (also run by Cleanup) is harmless
 }
+
+// The statistics channel counts what named was sent, by opcode and query type.
+func TestCountersSeeQueriesAndTransfers(t *testing.T) {
+	n := Start(t, map[string]string{"alice.example": ""}, Options{Stats: true})
+	before, err := n.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := n.Serial("alice.example"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := &dns.Transfer{TsigSecret: n.TsigSecret()}
+	q := new(dns.Msg)
+	q.SetAxfr("alice.example.")
+	q.SetTsig(n.KeyName, n.Algorithm, 300, time.Now().Unix())
+	env, err := tr.In(q, n.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e := range env {
+		if e.Error != nil {
+			t.Fatal(e.Error)
+		}
+	}
+	after, err := n.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.Sub(before)
+	if d.QTypes["SOA"] != 3 || d.QTypes["AXFR"] != 1 || d.Opcodes["QUERY"] != 4 {
+		t.Fatalf("counted %+v, want 3 SOA and 1 AXFR queries", d)
+	}
+}

@@ -177,7 +177,11 @@ func (n *node) authenticate(r *http.Request) (string, []string, bool) {
 }
 
 func (n *node) authenticateToken(r *http.Request) (string, []string, string, bool) {
-	h := r.Header.Get("Authorization")
+	return n.authenticateHeader(r.Header.Get("Authorization"))
+}
+
+// authenticateHeader is authenticateToken given the Authorization header's value.
+func (n *node) authenticateHeader(h string) (string, []string, string, bool) {
 	scheme, detail, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "whm") {
 		return "", nil, "", false

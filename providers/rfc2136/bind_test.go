@@ -594,3 +594,74 @@ func TestBINDLargeZone(t *testing.T) {
 		t.Fatal("second run on the large zone sent UPDATEs")
 	}
 }
+
+// A sync member Tether has brought in step is observed by its zones' SOA serials:
+// no transfer while nothing moved. A zone changed on the member behind Tether's back
+// (its serial moves) is transferred and reported out of step; a zone changed on the
+// parent is transferred too (what was remembered no longer applies); a member whose
+// state remembers no serial (written by an older version) is transferred in full.
+func TestBINDSyncObserveBySerial(t *testing.T) {
+	zones := []string{"alice.example", "bob.example", "carol.example"}
+	r := newRig(t, zones, schema.Threshold{}, NewMemStore())
+	for _, z := range zones {
+		r.source.set("web1", z, accountZone(t, z, parentIP, parentIP))
+	}
+	if err := r.apply(t, plan.Update, "bind-sync"); err != nil {
+		t.Fatal(err)
+	}
+	observe := func() (axfrs int64, m *schema.Member) {
+		t.Helper()
+		before := r.tr.axfrs.Load()
+		obs, err := r.observe("web1/bind-sync", r.fleet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.tr.axfrs.Load() - before, obs.DNSClusters["web1"].Members["bind-sync"]
+	}
+	for _, tc := range []struct {
+		name      string
+		change    func(t *testing.T)
+		axfrs     int64
+		outOfStep []string
+	}{
+		{"in step: serials only", func(*testing.T) {}, 0, nil},
+		{"changed on the member", func(t *testing.T) {
+			m := new(dns.Msg)
+			m.SetUpdate("bob.example.")
+			m.Insert(mustRRs(t, "extra.bob.example. 300 IN A 192.0.2.99"))
+			k, _ := NewKey(r.sync.KeyName, r.sync.Algorithm, r.sync.Secret)
+			if resp, err := (DNSTransport{}).Exchange(context.Background(), m, r.sync.Addr, k); err != nil || resp.Rcode != dns.RcodeSuccess {
+				t.Fatalf("UPDATE behind Tether's back: %v %v", err, resp)
+			}
+		}, 1, []string{"bob.example"}},
+		{"changed on the parent", func(t *testing.T) {
+			r.source.set("web1", "carol.example", accountZone(t, "carol.example", parentIP, childIP))
+		}, 2, []string{"bob.example", "carol.example"}},
+	} {
+		tc.change(t)
+		axfrs, m := observe()
+		if axfrs != tc.axfrs || !slices.Equal(m.Zones.OutOfStep, tc.outOfStep) || len(m.Zones.Digests) != len(zones) {
+			t.Fatalf("%s: %d transfers, out of step %v, %d digests; want %d transfers, out of step %v",
+				tc.name, axfrs, m.Zones.OutOfStep, len(m.Zones.Digests), tc.axfrs, tc.outOfStep)
+		}
+	}
+	// Applied again: in step, and the new serials remembered.
+	if err := r.apply(t, plan.Update, "bind-sync"); err != nil {
+		t.Fatal(err)
+	}
+	if axfrs, m := observe(); axfrs != 0 || len(m.Zones.OutOfStep) != 0 {
+		t.Fatalf("after the apply: %d transfers, out of step %v", axfrs, m.Zones.OutOfStep)
+	}
+	// State without serials: every zone is transferred, as before.
+	for _, z := range zones {
+		v, _ := r.store.Get("web1/bind-sync", z)
+		pu, _ := decodePushed(v)
+		pu.Serial = 0
+		if err := r.store.Put("web1/bind-sync", z, pu.encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if axfrs, m := observe(); axfrs != int64(len(zones)) || len(m.Zones.OutOfStep) != 0 {
+		t.Fatalf("without serials: %d transfers, out of step %v", axfrs, m.Zones.OutOfStep)
+	}
+}

@@ -254,15 +254,50 @@ func checkWant(zone string, rrs []dns.RR) error {
 	return nil
 }
 
-func (e *Engine) remember(t Target, zone string, want []dns.RR) error {
+// remember keeps what the member now holds of zone (want), and serial, the member's
+// SOA serial for that copy when it was read (0 for a member never read).
+func (e *Engine) remember(t Target, zone string, want []dns.RR, serial uint32) error {
 	if e.Memory == nil {
 		return nil
 	}
-	p := pushed{Digest: ZoneDigest(zone, want), Sets: setDigests(zone, want)}
+	p := pushed{Digest: ZoneDigest(zone, want), Sets: setDigests(zone, want), Serial: serial}
 	if err := e.Memory.Put(t.ID(), trimDot(zone), p.encode()); err != nil {
 		return fmt.Errorf("member %s: zone %s: remember what was pushed: %w", t.Name, trimDot(zone), err)
 	}
 	return nil
+}
+
+// apexSerial is the serial of zone's SOA among rrs (an AXFR's records), 0 when none.
+func apexSerial(zone string, rrs []dns.RR) uint32 {
+	for _, rr := range rrs {
+		if soa, ok := rr.(*dns.SOA); ok && strings.EqualFold(soa.Hdr.Name, dns.Fqdn(zone)) {
+			return soa.Serial
+		}
+	}
+	return 0
+}
+
+// Serial asks a member for zone's SOA serial with a signed query (RFC 1034 4.3.5:
+// how a secondary learns whether its copy is current without transferring it). ok is
+// false unless the member answered authoritatively with the zone's SOA, signed: any
+// other outcome (an error, a refusal, an unsigned answer) is left to the AXFR that
+// follows, which reports it as what it is. Nothing is counted here.
+func (e *Engine) Serial(ctx context.Context, t Target, zone string) (serial uint32, ok bool, err error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
+	r, err := e.Transport.Exchange(ctx, m, t.Addr, t.Key)
+	if err != nil {
+		return 0, false, err
+	}
+	if r == nil || r.Rcode != dns.RcodeSuccess || !r.Authoritative || (t.Key != nil && r.IsTsig() == nil) {
+		return 0, false, nil
+	}
+	for _, rr := range r.Answer {
+		if soa, isSOA := rr.(*dns.SOA); isSOA && strings.EqualFold(soa.Hdr.Name, dns.Fqdn(zone)) {
+			return soa.Serial, true, nil
+		}
+	}
+	return 0, false, nil
 }
 
 func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns.RR) ZoneResult {
@@ -275,7 +310,7 @@ func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns
 	ops := Diff(zone, have, want)
 	if len(ops) == 0 {
 		zr.Skipped = true
-		zr.Err = e.remember(t, zone, want)
+		zr.Err = e.remember(t, zone, want, apexSerial(zone, have))
 		return zr
 	}
 	zr.Ops = len(ops)
@@ -295,7 +330,7 @@ func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns
 			Err: fmt.Errorf("read back: %d operations still due (%s): the server ignored part of the update", len(left), listSome(opSets(left)))}
 		return zr
 	}
-	zr.Err = e.remember(t, zone, want)
+	zr.Err = e.remember(t, zone, want, apexSerial(zone, again))
 	e.logger().Info("rfc2136: zone updated", "member", t.ID(), "zone", zr.Zone, "ops", zr.Ops, "updates", zr.Updates)
 	return zr
 }
@@ -357,13 +392,13 @@ func (e *Engine) pushWriteOnly(ctx context.Context, t Target, zone string, want 
 	ops := writeOnlyOps(zone, prev, want)
 	if len(ops) == 0 {
 		zr.Skipped = true
-		zr.Err = e.remember(t, zone, want)
+		zr.Err = e.remember(t, zone, want, 0)
 		return zr
 	}
 	zr.Ops = len(ops)
 	zr.Updates, zr.Err = e.send(ctx, t, zone, ops)
 	if zr.Err == nil {
-		zr.Err = e.remember(t, zone, want)
+		zr.Err = e.remember(t, zone, want, 0)
 		e.logger().Info("rfc2136: zone pushed", "member", t.ID(), "zone", zr.Zone, "ops", zr.Ops, "updates", zr.Updates)
 	}
 	return zr

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -356,20 +357,41 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	eng := &Engine{Transport: p.tr, Logger: p.log}
 	seen := readOutcome{target: Target{Parent: parent, Name: name, Addr: t.Addr, Role: t.Role}}
 	defer func() { p.noteRead(scope, seen) }()
+	zones := sortedZones(want)
+	// A zone whose copy on the member Tether last saw equal to the parent's (its
+	// digest remembered with the member's SOA serial then) and whose parent copy has
+	// not changed since is in step if the member's serial has not moved either: a
+	// server bumps the serial with every change it makes (RFC 2136 3.6, RFC 1035
+	// 3.3.13), and a SOA query is how a secondary decides whether to transfer a zone
+	// (RFC 1034 4.3.5). So those zones cost one small query each, asked many at once,
+	// and only the others are transferred.
+	known := p.knownSerials(scope, zones, want)
+	confirmed := p.confirmSerials(ctx, eng, t, known)
+	toRead := zones
+	if len(confirmed) > 0 {
+		toRead = make([]string, 0, len(zones)-len(confirmed))
+		for _, zone := range zones {
+			if _, ok := confirmed[zone]; !ok {
+				toRead = append(toRead, zone)
+			}
+		}
+	}
 	// The zones are read p.zonePar at once (a thousand AXFRs one by one are seconds
 	// of round trips); the first failure stops further reads, as it stopped the
 	// sequential loop, and the results are taken in zone order.
-	zones := sortedZones(want)
 	type result struct {
 		have []dns.RR
 		err  error
 		done bool
 	}
-	results := make([]result, len(zones))
+	results := make(map[string]*result, len(toRead))
+	for _, zone := range toRead {
+		results[zone] = &result{}
+	}
 	var failed atomic.Bool
 	sem := make(chan struct{}, p.zonePar)
 	var wg sync.WaitGroup
-	for i, zone := range zones {
+	for _, zone := range toRead {
 		if failed.Load() || ctx.Err() != nil {
 			break
 		}
@@ -383,14 +405,19 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 			if err != nil && !errors.Is(err, ErrZoneNotServed) {
 				failed.Store(true)
 			}
-			results[i] = result{have, err, true}
+			*results[zone] = result{have, err, true}
 		})
 	}
 	wg.Wait()
 	var first error
 	unread := false
-	for i, zone := range zones {
-		r := results[i]
+	for _, zone := range zones {
+		if d, ok := confirmed[zone]; ok {
+			seen.ok++
+			zs.Digests[zone] = d
+			continue
+		}
+		r := results[zone]
 		switch {
 		case !r.done:
 			unread = true
@@ -424,6 +451,71 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		return nil, fmt.Errorf("member %s: %w", name, context.Cause(ctx))
 	}
 	return out, nil
+}
+
+// serialParallel is how many SOA queries Observe has in flight to one member: each is
+// one small message and its answer (no connection of its own over UDP), so many at
+// once cost the member little.
+const serialParallel = 16
+
+// knownSerials returns, for the zones of want whose remembered copy on the member
+// (scope) is the parent's current one and was read with a known SOA serial, that
+// serial and digest.
+func (p *Provider) knownSerials(scope string, zones []string, want map[string][]dns.RR) map[string]pushed {
+	mem := &batchMemory{Memory: p.store}
+	out := map[string]pushed{}
+	for _, zone := range zones {
+		v, ok := mem.Get(scope, trimDot(zone))
+		if !ok {
+			continue
+		}
+		pu, ok := decodePushed(v)
+		if !ok || pu.Serial == 0 || pu.Digest != ZoneDigest(zone, want[zone]) {
+			continue
+		}
+		out[zone] = pu
+	}
+	return out
+}
+
+// confirmSerials asks the member for the SOA serial of each zone of known,
+// serialParallel at once, and returns the zones whose serial is still the one
+// remembered, with their digest. The first query that fails outright (timeout,
+// nothing listening) stops the others: the transfers that follow meet the same
+// failure and report it, without a thousand timeouts first.
+func (p *Provider) confirmSerials(ctx context.Context, eng *Engine, t Target, known map[string]pushed) map[string]string {
+	if len(known) == 0 {
+		return nil
+	}
+	var mu sync.Mutex
+	out := make(map[string]string, len(known))
+	var failed atomic.Bool
+	sem := make(chan struct{}, serialParallel)
+	var wg sync.WaitGroup
+	for _, zone := range slices.Sorted(maps.Keys(known)) {
+		if failed.Load() || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if failed.Load() {
+				return
+			}
+			serial, ok, err := eng.Serial(ctx, t, zone)
+			if err != nil {
+				failed.Store(true)
+				return
+			}
+			if ok && serial == known[zone].Serial {
+				mu.Lock()
+				out[zone] = known[zone].Digest
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // noteRead keeps what one member's reads did in this round, for RecordObserved.

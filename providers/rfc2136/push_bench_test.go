@@ -80,7 +80,7 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 			b.Fatalf("after the push mail.z0999.example. A = %v, want %s", got, ip)
 		}
 		for z, rrs := range want {
-			if err := eng.remember(tgt, z, rrs); err != nil {
+			if err := eng.remember(tgt, z, rrs, 0); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -310,14 +311,22 @@ func (s StateStore) Forget(member string) error {
 	return err
 }
 
-// pushed is what the memory holds for a zone of a member: the zone digest and a short
-// digest per RRset.
+// pushed is what the memory holds for a zone of a member: the zone digest, a short
+// digest per RRset, and for a member Tether reads (sync) the SOA serial the member
+// had when its copy was last read equal to Digest (0: unknown).
 type pushed struct {
 	Digest string
 	Sets   map[string]string
+	Serial uint32
 }
 
-// encode writes "v1 DIGEST" then one "NAME TYPE<TAB>SETDIGEST" line per RRset.
+// serialLine is the key of the line that holds Serial. It is no RRset's "NAME TYPE"
+// (no space), so an older version reading it ignores it: a write-only member's gone
+// RRsets are computed from keys with a type.
+const serialLine = "@serial"
+
+// encode writes "v1 DIGEST" then one "NAME TYPE<TAB>SETDIGEST" line per RRset, and
+// "@serial<TAB>N" when the serial is known.
 func (p pushed) encode() string {
 	keys := make([]string, 0, len(p.Sets))
 	for k := range p.Sets {
@@ -328,6 +337,9 @@ func (p pushed) encode() string {
 	b.WriteString("v1 " + p.Digest)
 	for _, k := range keys {
 		b.WriteString("\n" + k + "\t" + p.Sets[k])
+	}
+	if p.Serial != 0 {
+		b.WriteString("\n" + serialLine + "\t" + strconv.FormatUint(uint64(p.Serial), 10))
 	}
 	return b.String()
 }
@@ -342,6 +354,14 @@ func decodePushed(s string) (pushed, bool) {
 		k, v, ok := strings.Cut(l, "\t")
 		if !ok {
 			return pushed{}, false
+		}
+		if k == serialLine {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return pushed{}, false
+			}
+			p.Serial = uint32(n)
+			continue
 		}
 		p.Sets[k] = v
 	}

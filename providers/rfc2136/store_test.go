@@ -213,3 +213,28 @@ func TestFileStoreCountsAreNotLostBetweenStores(t *testing.T) {
 		t.Fatalf("failures = %d, want 30", h.ConsecutiveFailures)
 	}
 }
+
+// What is remembered per zone reads back as written, with or without the member's
+// serial; a value written before serials were kept reads with serial 0 (unknown).
+func TestPushedEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want pushed
+		ok   bool
+	}{
+		{"before serials", "v1 sha256:ab\nalice.example. A\t0123", pushed{Digest: "sha256:ab", Sets: map[string]string{"alice.example. A": "0123"}}, true},
+		{"with serial", "v1 sha256:ab\nalice.example. A\t0123\n@serial\t2026120301", pushed{Digest: "sha256:ab", Sets: map[string]string{"alice.example. A": "0123"}, Serial: 2026120301}, true},
+		{"bad serial", "v1 sha256:ab\n@serial\tx", pushed{}, false},
+		{"not v1", "v9 sha256:ab", pushed{}, false},
+	} {
+		got, ok := decodePushed(tc.in)
+		if ok != tc.ok || got.Digest != tc.want.Digest || got.Serial != tc.want.Serial || len(got.Sets) != len(tc.want.Sets) {
+			t.Errorf("%s: decode = %+v, %v; want %+v, %v", tc.name, got, ok, tc.want, tc.ok)
+			continue
+		}
+		if ok && got.encode() != tc.in {
+			t.Errorf("%s: encode = %q, want %q", tc.name, got.encode(), tc.in)
+		}
+	}
+}
