@@ -424,6 +424,7 @@ type engine struct {
 	targetOf   []int        // per change: its target
 	runningPer []int        // per target: changes running
 	level      []int        // per change: the longest chain of changes waiting on it, itself included
+	chain      []int        // per change: the longest chain of dependencies through it
 	ready      []changeHeap // per target: changes whose dependencies are done
 	left       []int        // per target: changes neither started nor skipped
 	startable  targetHeap
@@ -577,10 +578,10 @@ func (e *engine) run(ctx context.Context) {
 		e.targetOf[i] = t
 	}
 	e.runningPer = make([]int, len(index))
-	e.level = e.g.levels()
+	e.level, e.chain = e.g.levels()
 	e.ready = make([]changeHeap, len(index))
 	for t := range e.ready {
-		e.ready[t].level = e.level
+		e.ready[t].e = e
 	}
 	e.left = make([]int, len(index))
 	for _, t := range e.targetOf {
@@ -680,11 +681,14 @@ func (e *engine) reconsider(t int) {
 
 // startReady starts ready changes while the bounds allow, in this order:
 //
-//  1. A change others wait on, through the longest chain, first (its level): a
-//     child's update before its link before the accounts distributed to it. Without
-//     this the gates of a third of the accounts, on targets with little work of their
-//     own, ran last, and those accounts (slow: their creation waits for the child)
-//     made the whole tail.
+//  1. The changes on the longest chain of dependencies first, its head first (the
+//     critical path: a child's update, then its link, then the accounts distributed
+//     to the child, before accounts that wait on nothing). Ordered by the most
+//     changes left alone, the gates of a third of the accounts, on targets with
+//     little work of their own, ran last and those accounts (slow: each waits for
+//     the child) made the whole tail; ordered by what waits on a change alone, the
+//     gates ran first but the accounts behind them still after every account that
+//     waited on nothing, the same tail.
 //  2. Then the target with the most changes left (not started, ready or not): the
 //     targets with the most work run up to their bound from the start and all
 //     finish near the same time. Taking turns instead gave every target the same
@@ -716,9 +720,10 @@ func (e *engine) startReady(ctx context.Context, results chan<- outcome) {
 }
 
 // levels returns, per change, the longest chain of changes that wait on it, itself
-// included: 1 for a change nothing waits on.
-func (g *graph) levels() []int {
-	level := make([]int, len(g.changes))
+// included (1 for a change nothing waits on), and the longest chain of dependencies
+// through it (those it waits on, itself and those waiting on it).
+func (g *graph) levels() (level, chain []int) {
+	level = make([]int, len(g.changes))
 	waiting := make([]int, len(g.changes)) // dependents not yet given a level
 	var done []int
 	for i := range g.changes {
@@ -738,34 +743,64 @@ func (g *graph) levels() []int {
 			}
 		}
 	}
-	return level
-}
-
-// changeHeap is a target's ready changes, the highest level on top, then the first
-// in the plan.
-type changeHeap struct {
-	is    []int
-	level []int // the engine's, per change
-}
-
-func (h *changeHeap) Len() int { return len(h.is) }
-func (h *changeHeap) Less(a, b int) bool {
-	ia, ib := h.is[a], h.is[b]
-	if h.level[ia] != h.level[ib] {
-		return h.level[ia] > h.level[ib]
+	// depth: the longest chain of changes it waits on, itself included.
+	depth := make([]int, len(g.changes))
+	waiting = waiting[:0]
+	for i := range g.changes {
+		waiting = append(waiting, len(g.deps[i]))
+		if waiting[i] == 0 {
+			done = append(done, i)
+		}
 	}
-	return ia < ib
+	for len(done) > 0 {
+		i := done[len(done)-1]
+		done = done[:len(done)-1]
+		depth[i]++
+		for _, d := range g.dependents[i] {
+			depth[d] = max(depth[d], depth[i])
+			if waiting[d]--; waiting[d] == 0 {
+				done = append(done, d)
+			}
+		}
+	}
+	chain = make([]int, len(g.changes))
+	for i := range chain {
+		chain[i] = depth[i] + level[i] - 1
+	}
+	return level, chain
 }
-func (h *changeHeap) Swap(a, b int) { h.is[a], h.is[b] = h.is[b], h.is[a] }
-func (h *changeHeap) Push(x any)    { h.is = append(h.is, x.(int)) }
+
+// changeHeap is a target's ready changes in startReady's order: the longest chain,
+// then the highest level (the head of a chain before its tail), then the first in
+// the plan.
+type changeHeap struct {
+	e  *engine
+	is []int
+}
+
+func (h *changeHeap) Len() int           { return len(h.is) }
+func (h *changeHeap) Less(a, b int) bool { return h.e.before(h.is[a], h.is[b]) }
+func (h *changeHeap) Swap(a, b int)      { h.is[a], h.is[b] = h.is[b], h.is[a] }
+func (h *changeHeap) Push(x any)         { h.is = append(h.is, x.(int)) }
 func (h *changeHeap) Pop() any {
 	i := h.is[len(h.is)-1]
 	h.is = h.is[:len(h.is)-1]
 	return i
 }
 
+// before orders two changes by the longest chain through them, then by level.
+func (e *engine) before(i, j int) bool {
+	if e.chain[i] != e.chain[j] {
+		return e.chain[i] > e.chain[j]
+	}
+	if e.level[i] != e.level[j] {
+		return e.level[i] > e.level[j]
+	}
+	return i < j
+}
+
 // targetHeap holds the targets that can start a change now in startReady's order:
-// the highest level among its ready changes, then the most changes left, then the
+// by their first ready change (chain, level), then the most changes left, then the
 // lower index (first in the plan). pos says where each target is in it (-1: not in
 // it), so a target's place is fixed when it changes.
 type targetHeap struct {
@@ -777,9 +812,9 @@ type targetHeap struct {
 func (h *targetHeap) Len() int { return len(h.ts) }
 func (h *targetHeap) Less(a, b int) bool {
 	ta, tb := h.ts[a], h.ts[b]
-	la, lb := h.e.level[h.e.ready[ta].is[0]], h.e.level[h.e.ready[tb].is[0]]
-	if la != lb {
-		return la > lb
+	ia, ib := h.e.ready[ta].is[0], h.e.ready[tb].is[0]
+	if h.e.chain[ia] != h.e.chain[ib] || h.e.level[ia] != h.e.level[ib] {
+		return h.e.before(ia, ib)
 	}
 	if left := h.e.left; left[ta] != left[tb] {
 		return left[ta] > left[tb]
