@@ -45,6 +45,15 @@ func TestFullReplicationSkipsZonesTheMemberHolds(t *testing.T) {
 		t.Error("a round replaced a zone the member already held as pushed")
 	}
 	same("alice.example")
+	// After a restart nothing is remembered: zones the member holds record for
+	// record are kept all the same.
+	ns1.dns.recvMu.Lock()
+	clear(ns1.dns.received)
+	ns1.dns.recvMu.Unlock()
+	replicate()
+	if ns1.dns.store.Get("alice.example") != held {
+		t.Error("the first round after a restart replaced a zone the member held, record for record")
+	}
 
 	tests := []struct {
 		name   string
@@ -73,6 +82,17 @@ func TestFullReplicationSkipsZonesTheMemberHolds(t *testing.T) {
 			}
 		}},
 		{"removed on the member", func() { ns1.dns.store.Remove("bob.example") }},
+		{"changed on the member, forgotten", func() {
+			if err := ns1.dns.store.Update("bob.example", func(z *dnszone.Zone) error {
+				z.Records[len(z.Records)-1].Header().Ttl++
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			ns1.dns.recvMu.Lock()
+			clear(ns1.dns.received)
+			ns1.dns.recvMu.Unlock()
+		}},
 		{"changed on the master", func() {
 			if err := web1.dns.store.Update("bob.example", func(z *dnszone.Zone) error {
 				z.SetSerial(z.Serial + 1)
