@@ -46,30 +46,31 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		Resellers: map[string]*schema.Reseller{},
 	}
 	// Reach the parent first, so an unreachable or misconfigured parent gives one
-	// clear error rather than five.
-	parent, err := p.observeNode(ctx, c, schema.RoleParent)
+	// clear error rather than five: its own settings and its listings come in one
+	// batch request.
+	parent, lst, err := p.observeNode(ctx, c, schema.RoleParent, true)
 	if err != nil {
 		return nil, fmt.Errorf("parent %s: %w", scope, err)
 	}
 	parent.Host = p.hostOf(scope)
 	out.Nodes[scope] = parent
+	linked, accts, resellers := lst.Linked, lst.Accts, lst.Resellers
 
+	// The cluster status page is the parent's; the children answer on their own
+	// connections meanwhile.
 	var (
-		linked    []whmapi.LinkedNode
-		accts     []whmapi.Acct
-		resellers []string
-		cluster   *schema.DNSCluster
-		clErr     error
+		cluster *schema.DNSCluster
+		clErr   error
+		clDone  = make(chan struct{})
 	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(observeParallel)
-	g.Go(func() (err error) { linked, err = c.LinkedNodes(gctx); return wrapf(err, "linked nodes") })
-	g.Go(func() (err error) { accts, err = c.ListAccts(gctx, nil); return wrapf(err, "accounts") })
-	g.Go(func() (err error) { resellers, err = c.Resellers(gctx); return wrapf(err, "resellers") })
-	g.Go(func() error { cluster, clErr = p.observeCluster(gctx, c, scope, desired); return nil })
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("parent %s: %w", scope, err)
-	}
+	go func() {
+		defer close(clDone)
+		cluster, clErr = p.observeCluster(ctx, c, scope, desired)
+	}()
+	unread := map[string]error{}
+	p.observeChildren(ctx, scope, linked, desired, out, unread)
+	p.observeUnlinked(ctx, scope, desired, out, unread)
+	<-clDone
 	if clErr != nil {
 		if desired != nil && desired.DNSClusters[scope] != nil {
 			return nil, fmt.Errorf("parent %s: DNS cluster: %w", scope, clErr)
@@ -81,9 +82,6 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		out.DNSClusters = map[string]*schema.DNSCluster{scope: cluster}
 	}
 
-	unread := map[string]error{}
-	p.observeChildren(ctx, scope, linked, desired, out, unread)
-	p.observeUnlinked(ctx, scope, desired, out, unread)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("parent %s: %w", scope, err)
 	}
@@ -121,7 +119,7 @@ func (p *Provider) observeDNSOnly(ctx context.Context, name string) (*schema.Fle
 	if err != nil {
 		return nil, fmt.Errorf("DNS-only node %s: %w", name, err)
 	}
-	n, err := p.observeNode(ctx, c, schema.RoleDNSOnly)
+	n, _, err := p.observeNode(ctx, c, schema.RoleDNSOnly, false)
 	if err != nil {
 		return nil, fmt.Errorf("DNS-only node %s: %w", name, err)
 	}
@@ -136,26 +134,20 @@ func wrapf(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// observeNode reads version, profile and password strengths of one node. A child
-// reports only the kinds it governs.
-func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role string) (*schema.Node, error) {
-	v, err := c.Version(ctx)
+// observeNode reads version, profile and password strengths of one node (with
+// listing, a parent's listings too, in the same request). A child reports only the
+// kinds it governs.
+func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role string, listing bool) (*schema.Node, *whmapi.Listing, error) {
+	info, lst, err := c.ReadNode(ctx, listing)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	major, err := whmapi.MajorVersion(v)
+	major, err := whmapi.MajorVersion(info.Version)
 	if err != nil {
-		return nil, fmt.Errorf("version: %w", err)
+		return nil, nil, fmt.Errorf("version: %w", err)
 	}
 	n := &schema.Node{Role: role, Version: major}
-	var prof whmapi.Profile
-	var pw map[string]int
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { prof, err = c.CurrentProfile(gctx); return wrapf(err, "profile") })
-	g.Go(func() (err error) { pw, err = c.PasswordStrengths(gctx); return wrapf(err, "password strengths") })
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+	prof, pw := info.Profile, info.PasswordStrengths
 	n.Profile = prof.Code
 	// The optional roles of the profile are read one by one: get_current_profile lists
 	// them without saying which are on (Whostmgr/API/1/Cpanel.pm).
@@ -167,7 +159,7 @@ func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role strin
 	}
 	roles, err := c.RolesEnabled(ctx, optional)
 	if err != nil {
-		return nil, wrapf(err, "optional roles")
+		return nil, nil, wrapf(err, "optional roles")
 	}
 	n.OptionalRoles = roles
 	for k, v := range pw {
@@ -178,7 +170,7 @@ func (p *Provider) observeNode(ctx context.Context, c *whmapi.Client, role strin
 			n.PasswordStrength[k] = v
 		}
 	}
-	return n, nil
+	return n, lst, nil
 }
 
 // observeChildren turns list_linked_server_nodes into child nodes, and reads profile
@@ -216,7 +208,7 @@ func (p *Provider) observeChildren(ctx context.Context, scope string, linked []w
 			cc, err := p.client(alias)
 			var own *schema.Node
 			if err == nil {
-				own, err = p.observeNode(ctx, cc, schema.RoleChild)
+				own, _, err = p.observeNode(ctx, cc, schema.RoleChild, false)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -274,7 +266,7 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 			c, err := p.client(name)
 			if err == nil {
 				var own *schema.Node
-				if own, err = p.observeNode(ctx, c, ""); err == nil {
+				if own, _, err = p.observeNode(ctx, c, "", false); err == nil {
 					own.Host = n.Host
 					mu.Lock()
 					out.Nodes[name] = own

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -51,6 +52,19 @@ func recorded(t testing.TB, dir, token string, calls *[]string, mu *sync.Mutex) 
 				// The forwarder reads are a batch of their own (batch.uapi_cpanel.json,
 				// recorded from the sandbox by its TestRecordObserveForwarders).
 				file = "batch.uapi_cpanel.json"
+			} else if fn == "batch" {
+				// A batch of functions recorded one by one is answered as WHM answers
+				// it: each command's whole envelope in data.result, in order. One
+				// recorded as a batch (batch.json: acctcounts) is served as it is.
+				if b, ok := recordedBatch(t, dir, cmds); ok {
+					if calls != nil {
+						mu.Lock()
+						*calls = append(*calls, functionsOf(fn, r.Form)...)
+						mu.Unlock()
+					}
+					_, _ = w.Write(b)
+					return
+				}
 			}
 		case r.URL.Path == cgiClusterStatus:
 			// The page as the sandbox renders clusterstatus.tmpl: a sync member the
@@ -83,6 +97,35 @@ func recorded(t testing.TB, dir, token string, calls *[]string, mu *sync.Mutex) 
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// recordedBatch composes a batch answer from the recordings of its commands (each
+// checked against the official list), or reports false when one has none.
+func recordedBatch(t testing.TB, dir string, cmds []string) ([]byte, bool) {
+	var results []json.RawMessage
+	for _, cmd := range cmds {
+		name, query, _ := strings.Cut(cmd, "?")
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			t.Errorf("batch command %q: %v", cmd, err)
+		}
+		for _, bad := range checkOfficial(name, q) {
+			t.Errorf("official list: %s", bad)
+		}
+		b, err := os.ReadFile(filepath.Join(testdataDir, "observe", dir, name+".json"))
+		if err != nil {
+			return nil, false
+		}
+		results = append(results, json.RawMessage(b))
+	}
+	b, err := json.Marshal(map[string]any{
+		"data":     map[string]any{"result": results},
+		"metadata": map[string]any{"command": "batch", "reason": "OK", "result": 1, "version": 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, true
 }
 
 func desiredFleet() *schema.Fleet {
@@ -188,7 +231,8 @@ func TestObserveGarbageParent(t *testing.T) {
 	}}, Options{})
 	_, err := p.Observe(context.Background(), "web1", desiredFleet())
 	var de *whmapi.DecodeError
-	if !errors.As(err, &de) || !strings.Contains(err.Error(), "parent web1") || !strings.Contains(err.Error(), "version") {
+	// The parent's first request is the batch of its version, profile and listings.
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "parent web1") || !strings.Contains(err.Error(), "batch") {
 		t.Errorf("error %v: want a DecodeError naming parent web1 and the function", err)
 	}
 }

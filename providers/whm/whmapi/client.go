@@ -405,8 +405,11 @@ func (c *Client) Batch(ctx context.Context, commands []BatchCommand) ([]*Envelop
 	for _, bc := range commands {
 		q.Add("command", bc.Function+"?"+bc.Params.Encode())
 	}
+	// Each result is read as an envelope straight away (its data kept raw for the
+	// caller's decode): a result held as raw JSON and unmarshalled again would scan a
+	// large answer (listaccts of a parent) twice more.
 	var data struct {
-		Result []json.RawMessage `json:"result"`
+		Result []*Envelope `json:"result"`
 	}
 	if _, err := c.Call(ctx, Read, "batch", q, &data); err != nil {
 		return nil, nil, err
@@ -414,20 +417,46 @@ func (c *Client) Batch(ctx context.Context, commands []BatchCommand) ([]*Envelop
 	if len(data.Result) != len(commands) {
 		return nil, nil, &DecodeError{Node: c.node, Function: "batch", Err: fmt.Errorf("%d results for %d commands", len(data.Result), len(commands))}
 	}
-	envs := make([]*Envelope, len(commands))
 	errs := make([]error, len(commands))
-	for i, raw := range data.Result {
-		env := &Envelope{}
-		if err := json.Unmarshal(raw, env); err != nil {
-			errs[i] = &DecodeError{Node: c.node, Function: commands[i].Function, Err: err}
+	for i, env := range data.Result {
+		if env == nil {
+			errs[i] = &DecodeError{Node: c.node, Function: commands[i].Function, Err: errors.New("no result")}
 			continue
 		}
-		envs[i] = env
 		if !env.Metadata.Result {
 			errs[i] = &APIError{Node: c.node, Function: commands[i].Function, Reason: c.redact(string(env.Metadata.Reason))}
 		}
 	}
-	return envs, errs, nil
+	return data.Result, errs, nil
+}
+
+// BatchRead is one read inside ReadBatch: the function, its parameters, and where
+// its data is decoded (nil: not decoded).
+type BatchRead struct {
+	Function string
+	Params   url.Values
+	Out      any
+}
+
+// ReadBatch runs several reads in one batch request, one round trip on one
+// connection, and decodes each one's data into its Out. errs[i] is read i's own
+// failure (an *APIError, or a *DecodeError for data Out cannot hold); the error is
+// the request's: transport, authentication, or the server refusing batch itself.
+func (c *Client) ReadBatch(ctx context.Context, reads []BatchRead) (errs []error, err error) {
+	cmds := make([]BatchCommand, len(reads))
+	for i, r := range reads {
+		cmds[i] = BatchCommand{Function: r.Function, Params: r.Params}
+	}
+	envs, errs, err := c.Batch(ctx, cmds)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range reads {
+		if errs[i] == nil && r.Out != nil {
+			errs[i] = c.Decode(envs[i], r.Function, r.Out)
+		}
+	}
+	return errs, nil
 }
 
 // BatchCommand is one function call inside a batch.

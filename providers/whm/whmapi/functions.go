@@ -340,3 +340,92 @@ func parseBool(s string) (value, set bool) {
 	}
 	return false, false
 }
+
+// NodeInfo is what observing reads of every node first.
+type NodeInfo struct {
+	Version           string
+	Profile           Profile
+	PasswordStrengths map[string]int
+}
+
+// Listing is what observing reads of a parent along with its NodeInfo.
+type Listing struct {
+	Linked    []LinkedNode
+	Accts     []Acct
+	Resellers []string
+}
+
+// ReadNode reads a node's version, server profile and minimum password strengths
+// and, with listing, a parent's linked nodes, accounts (want=AcctWant) and
+// resellers: one batch request, so a node costs one round trip and one connection
+// where these calls made apart cost one each and, run at once, a connection each
+// (cPanel itself reads a remote node's version and links in one batch,
+// Cpanel/LinkedNode.pm). A failed read fails the whole with its name ("profile:
+// …"); version's failure is returned as it is, being the first thing a node is
+// asked. Should the server refuse batch itself, the calls are made one after
+// another.
+func (c *Client) ReadNode(ctx context.Context, listing bool) (*NodeInfo, *Listing, error) {
+	var (
+		version struct {
+			Version FlexString `json:"version"`
+		}
+		info   NodeInfo
+		pw     map[string]FlexInt
+		lst    Listing
+		linked struct {
+			Payload []LinkedNode `json:"payload"`
+		}
+		accts struct {
+			Acct []Acct `json:"acct"`
+		}
+		resellers struct {
+			Reseller []string `json:"reseller"`
+		}
+	)
+	reads := []BatchRead{
+		{Function: "version", Out: &version},
+		{Function: "get_current_profile", Out: &info.Profile},
+		{Function: "getminimumpasswordstrengths", Out: &pw},
+	}
+	labels := []string{"", "profile", "password strengths"}
+	if listing {
+		reads = append(reads,
+			BatchRead{Function: "list_linked_server_nodes", Out: &linked},
+			BatchRead{Function: "listaccts", Params: url.Values{"want": {AcctWant}}, Out: &accts},
+			BatchRead{Function: "listresellers", Out: &resellers})
+		labels = append(labels, "linked nodes", "accounts", "resellers")
+	}
+	errs, err := c.ReadBatch(ctx, reads)
+	var refused *APIError
+	if errors.As(err, &refused) && refused.Function == "batch" {
+		c.log.Warn("batch refused; reading the node call by call", "node", c.node, "reason", refused.Reason)
+		errs = make([]error, len(reads))
+		for i, r := range reads {
+			if _, errs[i] = c.Call(ctx, Read, r.Function, r.Params, r.Out); errs[i] != nil {
+				break
+			}
+		}
+	} else if err != nil {
+		return nil, nil, err
+	}
+	for i, e := range errs {
+		if e != nil {
+			if labels[i] == "" {
+				return nil, nil, e
+			}
+			return nil, nil, fmt.Errorf("%s: %w", labels[i], e)
+		}
+	}
+	info.Version = string(version.Version)
+	info.PasswordStrengths = make(map[string]int, len(pw))
+	for k, v := range pw {
+		if v.Valid {
+			info.PasswordStrengths[k] = int(v.N)
+		}
+	}
+	if !listing {
+		return &info, nil, nil
+	}
+	lst.Linked, lst.Accts, lst.Resellers = linked.Payload, accts.Acct, resellers.Reseller
+	return &info, &lst, nil
+}
