@@ -390,6 +390,13 @@ func (n *node) setOffline(off bool) {
 	if n.ln != nil {
 		return
 	}
+	// A connection to it that a parent's transport put back in its pool after the
+	// drop above (the transport returns a connection once the answer is read, on a
+	// goroutine of its own) is dead: closed now, the next call dials instead of
+	// failing with "connection failed" (TestDistributionChildOffline, under load).
+	if n.sb.client != nil {
+		n.sb.client.CloseIdleConnections()
+	}
 	ln, err := n.listen(n.addr)
 	if err != nil {
 		n.sb.log.Error("sandbox: node back online", "node", n.name, "err", err)
