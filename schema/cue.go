@@ -220,6 +220,7 @@ func evalCUEUnbounded(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
 	}
 	idx := indexLabels(files[1:])
 	fallback := files[len(files)-1].Filename
+	defer pauseGCForCUE()() // no collection while the graph lives (gctune.go)
 	v := ctx.BuildInstance(inst)
 	ds := topLevelFields(v, idx, fallback)
 	if notAMapping(v) {
@@ -229,21 +230,29 @@ func evalCUEUnbounded(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
 			"the fleet is not a mapping", "a fleet file maps policy, nodes, resellers, accounts and dnsClusters")
 		return nil, ds.Sort()
 	}
-	// The sections first: the cross-object rules (_tetherRules) read them, and over
-	// sections with errors or missing values they would report noise (a reference to
-	// a parent that is not written yet is not a reference to a missing node).
-	for _, section := range []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"} {
-		sv := v.LookupPath(cue.MakePath(cue.Str(section)))
-		if !sv.Exists() {
-			continue
-		}
-		if err := sv.Validate(cue.Concrete(true)); err != nil {
-			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
-		}
+	// A clean fleet is validated in one walk, as cue vet does. Only when that finds a
+	// problem are the sections validated one by one, and the cross-object rules
+	// (_tetherRules) reported only if the sections are clean: the rules read the
+	// sections, and over sections with errors or missing values they would report
+	// noise (a reference to a parent that is not written yet is not a reference to a
+	// missing node). Without cross the whole is not validated (the rules are left to
+	// the Go checks); the sections are.
+	var whole error
+	if cross {
+		whole = v.Validate(cue.Concrete(true))
 	}
-	if len(ds) == 0 && cross {
-		if err := v.Validate(cue.Concrete(true)); err != nil {
-			ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
+	if !cross || whole != nil {
+		for _, section := range []string{"policy", "nodes", "resellers", "accounts", "dnsClusters"} {
+			sv := v.LookupPath(cue.MakePath(cue.Str(section)))
+			if !sv.Exists() {
+				continue
+			}
+			if err := sv.Validate(cue.Concrete(true)); err != nil {
+				ds = append(ds, cueDiagnostics(v, err, idx, fallback)...)
+			}
+		}
+		if len(ds) == 0 && whole != nil {
+			ds = append(ds, cueDiagnostics(v, whole, idx, fallback)...)
 		}
 	}
 	if len(ds) > 0 {

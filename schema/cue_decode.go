@@ -59,28 +59,35 @@ func (d *cueDecoder) each(v cue.Value, fn func(name string, v cue.Value)) {
 	}
 }
 
-// eachOf calls fn for each of names that v has, in that order. For objects of a
+// eachOf calls fn for each of fields that v has, in that order. For objects of a
 // closed definition (an account, a reseller) it replaces each: cue.Value.Fields sorts
 // a struct's fields topologically on every call, which was 80 % of decoding a 10k
 // account fleet (BenchmarkDecodeCUE10k); a lookup by name per field of the type is a
 // fraction of that. The names are the field table's (FleetFields), which a test holds
 // equal to fleet.cue's definitions, so no field can be missed.
-func (d *cueDecoder) eachOf(v cue.Value, names []string, fn func(name string, v cue.Value)) {
-	for _, name := range names {
-		if fv := v.LookupPath(cue.MakePath(cue.Str(name))); fv.Exists() {
-			fn(name, fv)
+func (d *cueDecoder) eachOf(v cue.Value, fields []namedPath, fn func(name string, v cue.Value)) {
+	for _, f := range fields {
+		if fv := v.LookupPath(f.path); fv.Exists() {
+			fn(f.name, fv)
 		}
 	}
 }
 
-// topFieldNames are the names of typ's fields in the field table, without the
-// nested ones ("mail.node"), plus those of the types it embeds.
-func topFieldNames(types ...string) []string {
-	var out []string
+// namedPath is a field name with its cue.Path, made once: building the path is an
+// allocation per lookup otherwise, and an account is looked up field by field.
+type namedPath struct {
+	name string
+	path cue.Path
+}
+
+// topFields are the fields of typ in the field table, without the nested ones
+// ("mail.node"), plus those of the types it embeds.
+func topFields(types ...string) []namedPath {
+	var out []namedPath
 	for _, typ := range types {
 		for _, f := range FleetFields[typ] {
 			if !strings.Contains(f.Name, ".") {
-				out = append(out, f.Name)
+				out = append(out, namedPath{f.Name, cue.MakePath(cue.Str(f.Name))})
 			}
 		}
 	}
@@ -88,8 +95,8 @@ func topFieldNames(types ...string) []string {
 }
 
 var (
-	accountFieldNames  = topFieldNames("Account")
-	resellerFieldNames = topFieldNames("Account", "Reseller")
+	cueAccountFields  = topFields("Account")
+	cueResellerFields = topFields("Account", "Reseller")
 )
 
 // decodeMap decodes a section keyed by name; an empty section is a nil map, as in YAML.
@@ -106,11 +113,7 @@ func decodeMap[T any](d *cueDecoder, v cue.Value, section string, dec func(path 
 
 // setPos records where field was written, when the operator wrote it.
 func (d *cueDecoder) setPos(src *Source, field, path string, v cue.Value) {
-	if p, ok := d.idx[path]; ok {
-		src.Set(field, fromToken(p, ""))
-		return
-	}
-	if p, ok := operatorPos(v.Pos()); ok {
+	if p, ok := d.writtenPos(path, v); ok {
 		src.Set(field, p)
 		return
 	}
@@ -127,6 +130,31 @@ func (d *cueDecoder) setPos(src *Source, field, path string, v cue.Value) {
 				src.Set(field, p)
 			}
 		}
+	}
+}
+
+// writtenPos is where the operator wrote the value at path: its label, else the
+// value's own position when that is in the operator's files.
+func (d *cueDecoder) writtenPos(path string, v cue.Value) (Pos, bool) {
+	if p, ok := d.idx[path]; ok {
+		return fromToken(p, ""), true
+	}
+	return operatorPos(v.Pos())
+}
+
+// eachIn records where the struct field was written, as setPos does, and calls fn
+// for each of its fields: one pass over them, where setPos and each would make two
+// (for a struct from a template, setPos looks for the first leaf among the fields).
+func (d *cueDecoder) eachIn(src *Source, field, path string, v cue.Value, fn func(name string, v cue.Value)) {
+	p, found := d.writtenPos(path, v)
+	d.each(v, func(name string, fv cue.Value) {
+		if !found {
+			p, found = leafPos(fv)
+		}
+		fn(name, fv)
+	})
+	if found {
+		src.Set(field, p)
 	}
 }
 
@@ -317,7 +345,12 @@ func (d *cueDecoder) credentials(path string, v cue.Value) *Credentials {
 // the name was an account field.
 func (d *cueDecoder) accountField(a *Account, path, name string, fv cue.Value) bool {
 	fp := path + "." + name
-	d.setPos(&a.Src, name, fp, fv)
+	switch name {
+	case "features", "mail", "autossl":
+		// Their cases record the position along with their fields (eachIn).
+	default:
+		d.setPos(&a.Src, name, fp, fv)
+	}
 	switch name {
 	case "parent":
 		a.Parent = d.str(fv, fp)
@@ -337,13 +370,13 @@ func (d *cueDecoder) accountField(a *Account, path, name string, fv cue.Value) b
 		a.IPv6Range = d.str(fv, fp)
 	case "features":
 		a.Features = make(map[string]bool)
-		d.each(fv, func(k string, bv cue.Value) {
+		d.eachIn(&a.Src, name, fp, fv, func(k string, bv cue.Value) {
 			d.setPos(&a.Src, "features."+k, fp+"."+k, bv)
 			a.Features[k] = d.boolean(bv, fp+"."+k)
 		})
 	case "mail":
 		a.Mail = &MailPlacement{}
-		d.each(fv, func(k string, mv cue.Value) {
+		d.eachIn(&a.Src, name, fp, fv, func(k string, mv cue.Value) {
 			d.setPos(&a.Src, "mail."+k, fp+"."+k, mv)
 			if k == "node" {
 				a.Mail.Node = d.str(mv, fp+".node")
@@ -351,7 +384,7 @@ func (d *cueDecoder) accountField(a *Account, path, name string, fv cue.Value) b
 		})
 	case "autossl":
 		a.AutoSSL = &AutoSSL{}
-		d.each(fv, func(k string, sv cue.Value) {
+		d.eachIn(&a.Src, name, fp, fv, func(k string, sv cue.Value) {
 			d.setPos(&a.Src, "autossl."+k, fp+"."+k, sv)
 			if k == "dcv" {
 				a.AutoSSL.DCV = d.strings(sv, fp+".dcv")
@@ -391,14 +424,14 @@ func (d *cueDecoder) accountField(a *Account, path, name string, fv cue.Value) b
 
 func (d *cueDecoder) account(path string, v cue.Value) *Account {
 	a := &Account{}
-	d.eachOf(v, accountFieldNames, func(name string, fv cue.Value) { d.accountField(a, path, name, fv) })
+	d.eachOf(v, cueAccountFields, func(name string, fv cue.Value) { d.accountField(a, path, name, fv) })
 	d.key(&a.Src, path, []string{"parent", "domain"})
 	return a
 }
 
 func (d *cueDecoder) reseller(path string, v cue.Value) *Reseller {
 	r := &Reseller{}
-	d.eachOf(v, resellerFieldNames, func(name string, fv cue.Value) {
+	d.eachOf(v, cueResellerFields, func(name string, fv cue.Value) {
 		if d.accountField(&r.Account, path, name, fv) {
 			return
 		}

@@ -13,7 +13,8 @@ import (
 // enough to take about a sixth of the CPU. While a large fleet loads the target is
 // raised, and a soft memory limit keeps the peak under loadMemoryLimit, so the
 // trade is CPU for memory the load is allowed anyway (≤ 500 MB for 100k accounts).
-// An operator's own GOGC or GOMEMLIMIT is left alone.
+// A CUE fleet's evaluation and decode run with collection paused instead
+// (pauseGCForCUE). An operator's own GOGC or GOMEMLIMIT is left alone.
 const (
 	// cueAllocWeight is how much a byte of CUE source counts, against a byte of YAML,
 	// towards loadGCMinBytes: a CUE fleet of 64 KiB and more gets the tuning.
@@ -21,6 +22,9 @@ const (
 	loadGCMinBytes  = 4 << 20
 	loadGCPercent   = 300
 	loadMemoryLimit = 420 << 20
+	// cueMemoryLimit is the soft memory limit while a CUE fleet evaluates and decodes
+	// with collection paused (pauseGCForCUE).
+	cueMemoryLimit = 768 << 20
 )
 
 var loadGC struct {
@@ -29,6 +33,13 @@ var loadGC struct {
 	oldPercent         int
 	oldLimit           int64
 	userPercent, userL bool
+	// paused counts the decodes running with collection off (pauseGCForDecode);
+	// pausedLimit is the limit in force before the first; round changes whenever the
+	// tuning ends, so a decode that outlives its load (an abandoned evaluation,
+	// cue_timeout.go) does not restore settings that are no longer the load's.
+	paused      int
+	pausedLimit int64
+	round       int
 }
 
 func init() {
@@ -63,6 +74,52 @@ func tuneGCForLoad(size int64) (restore func()) {
 			if loadGC.active--; loadGC.active == 0 {
 				debug.SetGCPercent(loadGC.oldPercent)
 				debug.SetMemoryLimit(loadGC.oldLimit)
+				loadGC.paused = 0
+				loadGC.round++
+			}
+		})
+	}
+}
+
+// pauseGCForCUE turns collection off while a CUE fleet is evaluated and decoded,
+// within a tuned load, and returns the undo. The CUE graph (about 20 KiB per
+// account) grows through the evaluation, is live throughout the decode and dead right
+// after it, and the decode allocates mostly garbage (each cue.Value lookup allocates
+// an evaluation context): every collection before the end marks the graph to free
+// little. At 10k accounts four did, a quarter of the load's CPU time, and as many as
+// cue vet's own collector makes (GOGC=100). Paused, the first collection after the
+// decode finds the graph dead. The memory limit stays in force, raised to
+// cueMemoryLimit (a 10k-account fleet peaks at about 700 MB) and never lowered:
+// past it the collector runs as the limit requires.
+func pauseGCForCUE() (resume func()) {
+	if loadGC.userPercent {
+		return func() {}
+	}
+	loadGC.Lock()
+	defer loadGC.Unlock()
+	if loadGC.active == 0 {
+		return func() {} // not a tuned load: the process's settings are someone else's
+	}
+	if loadGC.paused == 0 {
+		loadGC.pausedLimit = debug.SetMemoryLimit(-1)
+		if !loadGC.userL {
+			debug.SetMemoryLimit(max(loadGC.pausedLimit, cueMemoryLimit))
+		}
+		debug.SetGCPercent(-1)
+	}
+	loadGC.paused++
+	round := loadGC.round
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			loadGC.Lock()
+			defer loadGC.Unlock()
+			if loadGC.round != round || loadGC.paused == 0 {
+				return // the load ended meanwhile and restored everything
+			}
+			if loadGC.paused--; loadGC.paused == 0 {
+				debug.SetGCPercent(loadGCPercent)
+				debug.SetMemoryLimit(loadGC.pausedLimit)
 			}
 		})
 	}

@@ -40,3 +40,45 @@ func TestTuneGCForLoadRestores(t *testing.T) {
 		t.Fatalf("after the loads GOGC=%d limit=%d, want 77 and %d", p, l, limit)
 	}
 }
+
+// A CUE evaluation within a tuned load runs with collection off under the CUE limit
+// and gives the load its settings back; outside a load it changes nothing, and an
+// evaluation that outlives its load (abandoned at a timeout) does not bring the
+// load's settings back after the load restored the operator's.
+func TestPauseGCForCUE(t *testing.T) {
+	if loadGC.userPercent || loadGC.userL {
+		t.Skip("GOGC or GOMEMLIMIT is set: the load leaves them alone")
+	}
+	percent := debug.SetGCPercent(77)
+	limit := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(percent); debug.SetMemoryLimit(limit) })
+	cur := func() (int, int64) {
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		return p, debug.SetMemoryLimit(-1)
+	}
+
+	pauseGCForCUE()()
+	if p, l := cur(); p != 77 || l != limit {
+		t.Fatalf("a pause outside a load left GOGC=%d limit=%d, want 77 and %d", p, l, limit)
+	}
+
+	undo := tuneGCForLoad(loadGCMinBytes)
+	resume := pauseGCForCUE()
+	if p, l := cur(); p != -1 || l != cueMemoryLimit {
+		t.Fatalf("while a CUE fleet evaluates GOGC=%d limit=%d, want off and %d", p, l, int64(cueMemoryLimit))
+	}
+	resume()
+	if p, l := cur(); p != loadGCPercent || l != loadMemoryLimit {
+		t.Fatalf("after the evaluation GOGC=%d limit=%d, want the load's %d and %d", p, l, loadGCPercent, loadMemoryLimit)
+	}
+	undo()
+
+	undo = tuneGCForLoad(loadGCMinBytes)
+	late := pauseGCForCUE()
+	undo() // the load ends first: its evaluation was abandoned
+	late()
+	if p, l := cur(); p != 77 || l != limit {
+		t.Fatalf("an evaluation that outlived its load left GOGC=%d limit=%d, want 77 and %d", p, l, limit)
+	}
+}

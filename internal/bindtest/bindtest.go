@@ -274,19 +274,37 @@ func (n *Named) start(bin string, zones map[string]string, timeout time.Duration
 		probe, qclass, qtype = dns.Fqdn(o), dns.ClassINET, dns.TypeSOA
 		break
 	}
-	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	// Asked over UDP and over TCP: the port was free when chosen, but another
+	// process (a test server of another package) can take its TCP side before named
+	// binds it, and named then serves UDP only while TCP reaches the other server
+	// (transfers and UPDATEs ended in EOF). Such a start is retried on a new port.
+	udp := &dns.Client{Timeout: 200 * time.Millisecond}
+	tcp := &dns.Client{Net: "tcp", Timeout: 200 * time.Millisecond}
+	answers := func(c *dns.Client) bool {
+		m := new(dns.Msg)
+		m.SetQuestion(probe, qtype)
+		m.Question[0].Qclass = qclass
+		r, _, err := c.Exchange(m, n.Addr)
+		return err == nil && r.Rcode == dns.RcodeSuccess
+	}
 	deadline := time.Now().Add(timeout)
+	var udpSince time.Time // when named first answered over UDP
 	for time.Now().Before(deadline) {
 		select {
 		case <-n.exited:
 			return fmt.Errorf("named exited: %v\n%s", n.exitErr(), n.LogTail(20))
 		default:
 		}
-		m := new(dns.Msg)
-		m.SetQuestion(probe, qtype)
-		m.Question[0].Qclass = qclass
-		if r, _, err := c.Exchange(m, n.Addr); err == nil && r.Rcode == dns.RcodeSuccess {
-			return nil
+		if answers(udp) {
+			if answers(tcp) {
+				return nil
+			}
+			if udpSince.IsZero() {
+				udpSince = time.Now()
+			} else if time.Since(udpSince) > 2*time.Second {
+				n.Stop()
+				return fmt.Errorf("named on %s answers over UDP, not over TCP (its TCP port taken by another process?)\n%s", n.Addr, n.LogTail(5))
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -281,4 +282,63 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// BenchmarkApplyEngineUnevenParents applies 100,000 creations of 10 ms each (a
+// provider that sleeps, no state: the engine's order is what is measured) at
+// parallelism 64 and the default per-node bound of 4, on 200 parents of uneven size:
+// ten hold half the changes (5,000 each), 190 share the rest (about 263 each). No
+// order can beat the bound max(changes ÷ 64, 5,000 ÷ 4) × 10 ms (x-bound is the
+// apply's time over it); one that gives every parent the same pace finishes the small
+// ones first and leaves the ten large ones to drain at 4 each, 40 of the 64 slots.
+// Windows are the first and the last tenth of the completions (at most 10,000), as
+// in BenchmarkApplyEngine100kFlat; last/first is their throughputs' ratio (1.0 is
+// flat, the target ≥ 0.8). TETHER_BENCH_N changes the count.
+func BenchmarkApplyEngineUnevenParents(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("TETHER_BENCH_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	window := min(10_000, n/10)
+	const latency, par, parents, large = 10 * time.Millisecond, 64, 200, 10
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, Source: plan.Source{Path: "/bench"}}
+	perParent := make([]int, parents)
+	for i := range n {
+		// Of every 20 changes, 10 go to the ten large parents, one each, and 10 to the
+		// next of the 190 small ones in turn.
+		k := i % 20
+		if k >= large {
+			k = large + (i/20*(20-large)+k-large)%(parents-large)
+		}
+		perParent[k]++
+		user := fmt.Sprintf("u%06d", i)
+		target := fmt.Sprintf("web%03d", k)
+		p.Changes = append(p.Changes, &plan.Change{ID: "account." + user + "/create", Address: "account." + user,
+			Action: plan.Create, Provider: "whm", Target: target, Parent: target})
+	}
+	bound := time.Duration(max(n/par, slices.Max(perParent)/engine.DefaultPerTarget)) * latency
+	for range b.N {
+		done := make([]time.Time, 0, n)
+		start := time.Now()
+		res, err := engine.Apply(context.Background(), p, map[string]providers.Provider{"whm": sleeper{latency}},
+			engine.ApplyOptions{Parallelism: par, Events: func(ev engine.Event) {
+				if ev.Kind == engine.EventDone {
+					done = append(done, time.Now())
+				}
+			}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Done != n {
+			b.Fatalf("%d of %d done", res.Done, n)
+		}
+		el := time.Since(start)
+		first := float64(window-1) / done[window-1].Sub(done[0]).Seconds()
+		last := float64(window-1) / done[n-1].Sub(done[n-window]).Seconds()
+		b.ReportMetric(el.Seconds(), "s/apply")
+		b.ReportMetric(el.Seconds()/bound.Seconds(), "x-bound")
+		b.ReportMetric(first, "first-changes/s")
+		b.ReportMetric(last, "last-changes/s")
+		b.ReportMetric(last/first, "last/first")
+	}
 }

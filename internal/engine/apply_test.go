@@ -291,27 +291,73 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 	}
 }
 
-// A parent with many changes does not starve another: targets take turns.
-func TestApplyTargetsTakeTurns(t *testing.T) {
-	f := newApplyFake()
-	f.delay = time.Millisecond
-	var cs []*plan.Change
-	for i := range 50 {
-		cs = append(cs, ch(fmt.Sprintf("account.a%d/create@web1", i)))
-	}
-	cs = append(cs, ch("account.b0/create@web2"), ch("account.b1/create@web2"))
-	var order []string
-	_, err := Apply(context.Background(), planOf(cs...), provs(f), ApplyOptions{Parallelism: 2, PerTarget: 2, Events: func(e Event) {
-		if e.Kind == EventStart {
-			order = append(order, e.Change.Target)
+// The order changes start in: a change others wait on first, the longest chain
+// first; then the target with the most changes left (so no large parent is left to
+// drain at the end), equal targets in turns, a smaller one whenever the larger are at
+// their bound; never before a change's dependencies. With Parallelism 1
+// every start waits for the change before it, so the whole order is deterministic;
+// with more, the first wave is (started before any change ends).
+func TestApplyStartOrder(t *testing.T) {
+	// "b1@web2<b0": account.b1 created on web2 once account.b0 is.
+	cs := func(ids ...string) []*plan.Change {
+		var out []*plan.Change
+		for _, id := range ids {
+			id, dep, _ := strings.Cut(id, "<")
+			var deps []string
+			if dep != "" {
+				deps = []string{"account." + dep + "/create"}
+			}
+			user, target, _ := strings.Cut(id, "@")
+			out = append(out, ch("account."+user+"/create@"+target, deps...))
 		}
-	}})
-	if err != nil {
-		t.Fatal(err)
+		return out
 	}
-	first := slices.Index(order, "web2")
-	if first < 0 || first > 2 {
-		t.Fatalf("web2's first change started %dth: %v", first+1, order[:6])
+	tests := []struct {
+		name                   string
+		changes                []*plan.Change
+		fail                   string // this change fails (its dependents are skipped)
+		parallelism, perTarget int
+		want                   []string // addresses of the first len(want) starts
+	}{
+		{"equal targets take turns", cs("a0@web1", "a1@web1", "b0@web2", "b1@web2"), "", 1, 1,
+			[]string{"a0", "b0", "a1", "b1"}},
+		{"the target with the most left first, ties to the first in the plan", cs("a0@web1", "b0@web2", "b1@web2", "b2@web2"), "", 1, 1,
+			[]string{"b0", "b1", "a0", "b2"}},
+		{"changes waiting on others count as left", cs("a0@web1", "a1@web1", "a2@web1", "b0@web2", "b1@web2<b0", "b2@web2<b0", "b3@web2<b0"), "", 1, 1,
+			[]string{"b0", "a0", "b1", "a1", "b2", "a2", "b3"}},
+		{"skipped changes no longer count", cs("f0@web1", "f1@web1<f0", "f2@web1<f0", "f3@web1<f0", "a4@web1", "a5@web1", "b0@web2", "b1@web2", "b2@web2"), "f0", 1, 1,
+			[]string{"f0", "b0", "a4", "b1", "a5", "b2"}},
+		{"a change others wait on goes first, whatever its target's size", cs("d0@web1<c0", "a0@web1", "a1@web1", "a2@web1", "c0@web2"), "", 1, 1,
+			[]string{"c0", "d0", "a0", "a1", "a2"}},
+		{"and before the changes of its target ahead of it in the plan", cs("a0@web1", "a1@web1", "g0@web1", "b0@web2<g0"), "", 1, 1,
+			[]string{"g0", "a0", "a1", "b0"}},
+		{"the longest chain first", cs("a0@web1", "x0@web2", "x1@web2<x0", "y0@web3", "y1@web3<y0", "y2@web3<y1"), "", 1, 1,
+			[]string{"y0", "x0", "y1", "a0", "x1", "y2"}},
+		{"a target at its bound leaves room to the others", cs("a0@web1", "a1@web1", "a2@web1", "a3@web1", "a4@web1", "b0@web2"), "", 3, 2,
+			[]string{"a0", "a1", "b0"}},
+		{"a target's changes wait for their dependencies", cs("a0@web1", "a1@web1<a0", "a2@web1<a1", "b0@web2"), "", 2, 2,
+			[]string{"a0", "b0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newApplyFake()
+			if tt.fail != "" {
+				f.errs["account."+tt.fail+"/create"] = []error{errors.New("refused")}
+			}
+			var mu sync.Mutex
+			var order []string
+			_, _ = Apply(context.Background(), planOf(tt.changes...), provs(f), ApplyOptions{Parallelism: tt.parallelism, PerTarget: tt.perTarget,
+				Events: func(e Event) {
+					if e.Kind == EventStart {
+						mu.Lock()
+						order = append(order, strings.TrimPrefix(e.Change.Address, "account."))
+						mu.Unlock()
+					}
+				}})
+			if len(order) < len(tt.want) || !slices.Equal(order[:len(tt.want)], tt.want) {
+				t.Fatalf("started %v, want first %v", order, tt.want)
+			}
+		})
 	}
 }
 

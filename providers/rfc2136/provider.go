@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -329,6 +328,16 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	if h.Disabled {
 		return out, nil
 	}
+	// The member's serials are asked while the parent's zones are read (both wait on
+	// the network, one on WHM, the other on the member).
+	var serials <-chan map[string]uint32
+	if m.Role != schema.DNSRoleWriteOnly {
+		if t, err := p.target(parent, name, m); err == nil {
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			serials = p.askSerials(sctx, &Engine{Transport: p.tr, Logger: p.log}, t)
+		}
+	}
 	want, err := p.parentZones(ctx, parent, forObserve)
 	if err != nil {
 		return nil, fmt.Errorf("member %s: %w", name, err)
@@ -365,8 +374,11 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	// 3.3.13), and a SOA query is how a secondary decides whether to transfer a zone
 	// (RFC 1034 4.3.5). So those zones cost one small query each, asked many at once,
 	// and only the others are transferred.
-	known := p.knownSerials(scope, zones, want)
-	confirmed := p.confirmSerials(ctx, eng, t, known)
+	var asked map[string]uint32
+	if serials != nil {
+		asked = <-serials
+	}
+	confirmed := p.confirmed(scope, zones, want, asked)
 	toRead := zones
 	if len(confirmed) > 0 {
 		toRead = make([]string, 0, len(zones)-len(confirmed))
@@ -454,67 +466,104 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 }
 
 // serialParallel is how many SOA queries Observe has in flight to one member: each is
-// one small message and its answer (no connection of its own over UDP), so many at
+// one small message and its answer (over UDP no connection of its own), so many at
 // once cost the member little.
 const serialParallel = 16
 
-// knownSerials returns, for the zones of want whose remembered copy on the member
-// (scope) is the parent's current one and was read with a known SOA serial, that
-// serial and digest.
-func (p *Provider) knownSerials(scope string, zones []string, want map[string][]dns.RR) map[string]pushed {
+// SerialReader is a Transport that asks many SOA serials at once (DNSTransport:
+// pipelined over one TCP connection). Observe asks one query at a time, many in
+// flight, through a Transport without it.
+type SerialReader interface {
+	// Serials returns the SOA serial of each zone (with its final dot, lowercase)
+	// that the member answered authoritatively and signed.
+	Serials(ctx context.Context, zones []string, addr string, key *Key) (map[string]uint32, error)
+}
+
+// askSerials asks the member for the SOA serial of every zone whose in-step copy
+// Tether remembers with a serial, serialParallel at once, and sends what answered
+// (zone with a final dot → serial) on the returned channel. The first query that
+// fails outright (timeout, nothing listening) stops the others: the transfers that
+// follow meet the same failure and report it, without a thousand timeouts first.
+func (p *Provider) askSerials(ctx context.Context, eng *Engine, t Target) <-chan map[string]uint32 {
+	out := make(chan map[string]uint32, 1)
+	all, ok := allPushed(p.store, t.ID())
+	if !ok {
+		out <- nil
+		return out
+	}
+	var zones []string
+	for z, v := range all {
+		if pu, ok := decodePushed(v); ok && pu.Serial != 0 {
+			zones = append(zones, dns.Fqdn(z))
+		}
+	}
+	slices.Sort(zones)
+	if sr, ok := p.tr.(SerialReader); ok {
+		go func() {
+			// A connection that failed part way leaves the rest to the transfers.
+			got, _ := sr.Serials(ctx, zones, t.Addr, t.Key)
+			out <- got
+		}()
+		return out
+	}
+	go func() {
+		var mu sync.Mutex
+		got := make(map[string]uint32, len(zones))
+		var failed atomic.Bool
+		sem := make(chan struct{}, serialParallel)
+		var wg sync.WaitGroup
+		for _, zone := range zones {
+			if failed.Load() || ctx.Err() != nil {
+				break
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if failed.Load() {
+					return
+				}
+				serial, ok, err := eng.Serial(ctx, t, zone)
+				if err != nil {
+					failed.Store(true)
+					return
+				}
+				if ok {
+					mu.Lock()
+					got[zone] = serial
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		out <- got
+	}()
+	return out
+}
+
+// confirmed returns the zones (with their digest) known to be in step on the member
+// without reading them: the copy Tether last saw there equal to the parent's is the
+// parent's current one, and the member's serial has not moved since (asked).
+func (p *Provider) confirmed(scope string, zones []string, want map[string][]dns.RR, asked map[string]uint32) map[string]string {
+	if len(asked) == 0 {
+		return nil
+	}
 	mem := &batchMemory{Memory: p.store}
-	out := map[string]pushed{}
+	out := map[string]string{}
 	for _, zone := range zones {
+		serial, ok := asked[dns.Fqdn(zone)]
+		if !ok {
+			continue
+		}
 		v, ok := mem.Get(scope, trimDot(zone))
 		if !ok {
 			continue
 		}
 		pu, ok := decodePushed(v)
-		if !ok || pu.Serial == 0 || pu.Digest != ZoneDigest(zone, want[zone]) {
+		if !ok || pu.Serial == 0 || pu.Serial != serial || pu.Digest != ZoneDigest(zone, want[zone]) {
 			continue
 		}
-		out[zone] = pu
+		out[zone] = pu.Digest
 	}
-	return out
-}
-
-// confirmSerials asks the member for the SOA serial of each zone of known,
-// serialParallel at once, and returns the zones whose serial is still the one
-// remembered, with their digest. The first query that fails outright (timeout,
-// nothing listening) stops the others: the transfers that follow meet the same
-// failure and report it, without a thousand timeouts first.
-func (p *Provider) confirmSerials(ctx context.Context, eng *Engine, t Target, known map[string]pushed) map[string]string {
-	if len(known) == 0 {
-		return nil
-	}
-	var mu sync.Mutex
-	out := make(map[string]string, len(known))
-	var failed atomic.Bool
-	sem := make(chan struct{}, serialParallel)
-	var wg sync.WaitGroup
-	for _, zone := range slices.Sorted(maps.Keys(known)) {
-		if failed.Load() || ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if failed.Load() {
-				return
-			}
-			serial, ok, err := eng.Serial(ctx, t, zone)
-			if err != nil {
-				failed.Store(true)
-				return
-			}
-			if ok && serial == known[zone].Serial {
-				mu.Lock()
-				out[zone] = known[zone].Digest
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
 	return out
 }
 

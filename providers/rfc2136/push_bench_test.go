@@ -29,7 +29,8 @@ import (
 // median over the rounds (-benchtime Nx runs N rounds). Contenders: nsupdate (the
 // anchor), nsupdate4 (four nsupdate processes, each a quarter of the zones),
 // p1-conn-per-update (Tether, one zone at a time, a new TCP connection per UPDATE),
-// p1 (one zone at a time over reused connections) and p4 (four zones at once).
+// p1 (one zone at a time over reused connections), p4 (four zones at once), and
+// p1-udp, p4-udp (the same, each UPDATE over UDP when it fits, TCP otherwise).
 // Last, the same zones pushed again must send no UPDATE.
 //
 //	go test -run XXX -bench DNSPushVsNsupdate -benchtime 5x ./providers/rfc2136
@@ -90,6 +91,7 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		procs  int // nsupdate processes; 0 for Tether
 		par    int
 		pooled bool
+		udp    bool
 		took   []time.Duration
 	}
 	cs := []*contender{
@@ -98,6 +100,8 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		{name: "p1-conn-per-update", par: 1},
 		{name: "p1", par: 1, pooled: true},
 		{name: "p4", par: 4, pooled: true},
+		{name: "p1-udp", par: 1, pooled: true, udp: true},
+		{name: "p4-udp", par: 4, pooled: true, udp: true},
 	}
 	conns := NewConns()
 	defer conns.Close()
@@ -120,7 +124,7 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 				}
 			}
 		} else {
-			tr := DNSTransport{}
+			tr := DNSTransport{UDP: c.udp}
 			if c.pooled {
 				tr.Conns = conns
 			}
