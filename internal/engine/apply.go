@@ -421,10 +421,11 @@ type engine struct {
 	// The scheduler's view, targets as indexes in order of first appearance in the
 	// plan (see startReady).
 	running    int
-	targetOf   []int   // per change: its target
-	runningPer []int   // per target: changes running
-	ready      [][]int // per target: changes whose dependencies are done, in plan order
-	left       []int   // per target: changes neither started nor skipped
+	targetOf   []int        // per change: its target
+	runningPer []int        // per target: changes running
+	level      []int        // per change: the longest chain of changes waiting on it, itself included
+	ready      []changeHeap // per target: changes whose dependencies are done
+	left       []int        // per target: changes neither started nor skipped
 	startable  targetHeap
 	remaining  []int    // unfinished dependencies per change
 	work       chan int // changes to run, for the workers
@@ -576,12 +577,16 @@ func (e *engine) run(ctx context.Context) {
 		e.targetOf[i] = t
 	}
 	e.runningPer = make([]int, len(index))
-	e.ready = make([][]int, len(index))
+	e.level = e.g.levels()
+	e.ready = make([]changeHeap, len(index))
+	for t := range e.ready {
+		e.ready[t].level = e.level
+	}
 	e.left = make([]int, len(index))
 	for _, t := range e.targetOf {
 		e.left[t]++
 	}
-	e.startable = targetHeap{left: e.left, pos: slices.Repeat([]int{-1}, len(index))}
+	e.startable = targetHeap{e: e, pos: slices.Repeat([]int{-1}, len(index))}
 	e.remaining = make([]int, n)
 	for i := range n {
 		e.remaining[i] = len(e.g.deps[i])
@@ -655,14 +660,14 @@ func (e *engine) run(ctx context.Context) {
 
 func (e *engine) enqueue(i int) {
 	t := e.targetOf[i]
-	e.ready[t] = append(e.ready[t], i)
+	heap.Push(&e.ready[t], i)
 	e.reconsider(t)
 }
 
 // reconsider puts target t among the startable ones, or takes it out, after its
 // ready changes, running changes or changes left moved.
 func (e *engine) reconsider(t int) {
-	can := len(e.ready[t]) > 0 && e.runningPer[t] < e.opts.PerTarget
+	can := e.ready[t].Len() > 0 && e.runningPer[t] < e.opts.PerTarget
 	switch in := e.startable.pos[t] >= 0; {
 	case can && !in:
 		heap.Push(&e.startable, t)
@@ -673,23 +678,30 @@ func (e *engine) reconsider(t int) {
 	}
 }
 
-// startReady starts ready changes while the bounds allow, each time on the target
-// with the most changes left (not started, ready or not), the first in the plan among
-// equals. The targets with the most work so run up to their bound from the start and
-// all targets finish near the same time: taking turns instead gave every target the
-// same pace, so the largest were left to drain at the end, a few targets at their
-// bound each while the global parallelism sat unused. Equal targets still take
-// turns, one change each, and a target with less left starts whenever the larger
-// ones are at their bound (Parallelism above PerTarget, as by default). Within a
-// target changes start in plan order, and only once their dependencies are done.
+// startReady starts ready changes while the bounds allow, in this order:
+//
+//  1. A change others wait on, through the longest chain, first (its level): a
+//     child's update before its link before the accounts distributed to it. Without
+//     this the gates of a third of the accounts, on targets with little work of their
+//     own, ran last, and those accounts (slow: their creation waits for the child)
+//     made the whole tail.
+//  2. Then the target with the most changes left (not started, ready or not): the
+//     targets with the most work run up to their bound from the start and all
+//     finish near the same time. Taking turns instead gave every target the same
+//     pace, so the largest were left to drain at the end, a few targets at their
+//     bound each while the global parallelism sat unused.
+//  3. Then the first target in the plan: equal targets take turns, one change each.
+//
+// A target with less left starts whenever the larger ones are at their bound
+// (Parallelism above PerTarget, as by default). Within a target, changes of one level
+// start in plan order, and only once their dependencies are done.
 func (e *engine) startReady(ctx context.Context, results chan<- outcome) {
 	for e.running < e.opts.Parallelism && e.startable.Len() > 0 {
 		if e.lockLost() {
 			return // the loop says so and starts nothing more
 		}
 		t := e.startable.ts[0]
-		i := e.ready[t][0]
-		e.ready[t] = e.ready[t][1:]
+		i := heap.Pop(&e.ready[t]).(int)
 		e.running++
 		e.runningPer[t]++
 		e.left[t]--
@@ -703,20 +715,74 @@ func (e *engine) startReady(ctx context.Context, results chan<- outcome) {
 	}
 }
 
-// targetHeap holds the targets that can start a change now, the one with the most
-// changes left on top (ties: the lower index, first in the plan). pos says where each
-// target is in it (-1: not in it), so a target's place is fixed when it changes.
+// levels returns, per change, the longest chain of changes that wait on it, itself
+// included: 1 for a change nothing waits on.
+func (g *graph) levels() []int {
+	level := make([]int, len(g.changes))
+	waiting := make([]int, len(g.changes)) // dependents not yet given a level
+	var done []int
+	for i := range g.changes {
+		waiting[i] = len(g.dependents[i])
+		if waiting[i] == 0 {
+			done = append(done, i)
+		}
+	}
+	for len(done) > 0 {
+		i := done[len(done)-1]
+		done = done[:len(done)-1]
+		level[i]++ // itself, over its longest dependent's
+		for _, d := range g.deps[i] {
+			level[d] = max(level[d], level[i])
+			if waiting[d]--; waiting[d] == 0 {
+				done = append(done, d)
+			}
+		}
+	}
+	return level
+}
+
+// changeHeap is a target's ready changes, the highest level on top, then the first
+// in the plan.
+type changeHeap struct {
+	is    []int
+	level []int // the engine's, per change
+}
+
+func (h *changeHeap) Len() int { return len(h.is) }
+func (h *changeHeap) Less(a, b int) bool {
+	ia, ib := h.is[a], h.is[b]
+	if h.level[ia] != h.level[ib] {
+		return h.level[ia] > h.level[ib]
+	}
+	return ia < ib
+}
+func (h *changeHeap) Swap(a, b int) { h.is[a], h.is[b] = h.is[b], h.is[a] }
+func (h *changeHeap) Push(x any)    { h.is = append(h.is, x.(int)) }
+func (h *changeHeap) Pop() any {
+	i := h.is[len(h.is)-1]
+	h.is = h.is[:len(h.is)-1]
+	return i
+}
+
+// targetHeap holds the targets that can start a change now in startReady's order:
+// the highest level among its ready changes, then the most changes left, then the
+// lower index (first in the plan). pos says where each target is in it (-1: not in
+// it), so a target's place is fixed when it changes.
 type targetHeap struct {
-	ts   []int
-	left []int // the engine's, per target
-	pos  []int
+	e   *engine
+	ts  []int
+	pos []int
 }
 
 func (h *targetHeap) Len() int { return len(h.ts) }
 func (h *targetHeap) Less(a, b int) bool {
 	ta, tb := h.ts[a], h.ts[b]
-	if h.left[ta] != h.left[tb] {
-		return h.left[ta] > h.left[tb]
+	la, lb := h.e.level[h.e.ready[ta].is[0]], h.e.level[h.e.ready[tb].is[0]]
+	if la != lb {
+		return la > lb
+	}
+	if left := h.e.left; left[ta] != left[tb] {
+		return left[ta] > left[tb]
 	}
 	return ta < tb
 }

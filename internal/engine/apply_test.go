@@ -291,9 +291,10 @@ func TestApplyRetriesTransientFailures(t *testing.T) {
 	}
 }
 
-// The order changes start in: the target with the most changes left first (so no
-// large parent is left to drain at the end), equal targets in turns, a smaller one
-// whenever the larger are at their bound, dependencies first. With Parallelism 1
+// The order changes start in: a change others wait on first, the longest chain
+// first; then the target with the most changes left (so no large parent is left to
+// drain at the end), equal targets in turns, a smaller one whenever the larger are at
+// their bound; never before a change's dependencies. With Parallelism 1
 // every start waits for the change before it, so the whole order is deterministic;
 // with more, the first wave is (started before any change ends).
 func TestApplyStartOrder(t *testing.T) {
@@ -326,6 +327,12 @@ func TestApplyStartOrder(t *testing.T) {
 			[]string{"b0", "a0", "b1", "a1", "b2", "a2", "b3"}},
 		{"skipped changes no longer count", cs("f0@web1", "f1@web1<f0", "f2@web1<f0", "f3@web1<f0", "a4@web1", "a5@web1", "b0@web2", "b1@web2", "b2@web2"), "f0", 1, 1,
 			[]string{"f0", "b0", "a4", "b1", "a5", "b2"}},
+		{"a change others wait on goes first, whatever its target's size", cs("d0@web1<c0", "a0@web1", "a1@web1", "a2@web1", "c0@web2"), "", 1, 1,
+			[]string{"c0", "d0", "a0", "a1", "a2"}},
+		{"and before the changes of its target ahead of it in the plan", cs("a0@web1", "a1@web1", "g0@web1", "b0@web2<g0"), "", 1, 1,
+			[]string{"g0", "a0", "a1", "b0"}},
+		{"the longest chain first", cs("a0@web1", "x0@web2", "x1@web2<x0", "y0@web3", "y1@web3<y0", "y2@web3<y1"), "", 1, 1,
+			[]string{"y0", "x0", "y1", "a0", "x1", "y2"}},
 		{"a target at its bound leaves room to the others", cs("a0@web1", "a1@web1", "a2@web1", "a3@web1", "a4@web1", "b0@web2"), "", 3, 2,
 			[]string{"a0", "a1", "b0"}},
 		{"a target's changes wait for their dependencies", cs("a0@web1", "a1@web1<a0", "a2@web1<a1", "b0@web2"), "", 2, 2,
