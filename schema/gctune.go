@@ -33,13 +33,12 @@ var loadGC struct {
 	oldPercent         int
 	oldLimit           int64
 	userPercent, userL bool
-	// paused counts the decodes running with collection off (pauseGCForDecode);
-	// pausedLimit is the limit in force before the first; round changes whenever the
-	// tuning ends, so a decode that outlives its load (an abandoned evaluation,
-	// cue_timeout.go) does not restore settings that are no longer the load's.
-	paused      int
-	pausedLimit int64
-	round       int
+	// paused counts the CUE evaluations running with collection off
+	// (pauseGCForCUE); round changes whenever the tuning ends, so an evaluation that
+	// outlives its load (abandoned, cue_timeout.go) does not restore settings that
+	// are no longer the load's.
+	paused int
+	round  int
 }
 
 func init() {
@@ -90,7 +89,10 @@ func tuneGCForLoad(size int64) (restore func()) {
 // cue vet's own collector makes (GOGC=100). Paused, the first collection after the
 // decode finds the graph dead. The memory limit stays in force, raised to
 // cueMemoryLimit (a 10k-account fleet peaks at about 700 MB) and never lowered:
-// past it the collector runs as the limit requires.
+// past it the collector runs as the limit requires. It stays raised until the load
+// ends: lowered under the heap the graph just left, it would make the allocator hand
+// that memory back to the OS there and then (a tenth of a CPU-second at 10k
+// accounts), which the end of the load leaves to the background scavenger.
 func pauseGCForCUE() (resume func()) {
 	if loadGC.userPercent {
 		return func() {}
@@ -101,9 +103,8 @@ func pauseGCForCUE() (resume func()) {
 		return func() {} // not a tuned load: the process's settings are someone else's
 	}
 	if loadGC.paused == 0 {
-		loadGC.pausedLimit = debug.SetMemoryLimit(-1)
-		if !loadGC.userL {
-			debug.SetMemoryLimit(max(loadGC.pausedLimit, cueMemoryLimit))
+		if limit := debug.SetMemoryLimit(-1); !loadGC.userL && limit < cueMemoryLimit {
+			debug.SetMemoryLimit(cueMemoryLimit)
 		}
 		debug.SetGCPercent(-1)
 	}
@@ -119,7 +120,6 @@ func pauseGCForCUE() (resume func()) {
 			}
 			if loadGC.paused--; loadGC.paused == 0 {
 				debug.SetGCPercent(loadGCPercent)
-				debug.SetMemoryLimit(loadGC.pausedLimit)
 			}
 		})
 	}

@@ -42,7 +42,7 @@ func TestTuneGCForLoadRestores(t *testing.T) {
 }
 
 // A CUE evaluation within a tuned load runs with collection off under the CUE limit
-// and gives the load its settings back; outside a load it changes nothing, and an
+// and gives the load its GC target back (the limit stays raised until the load ends); outside a load it changes nothing, and an
 // evaluation that outlives its load (abandoned at a timeout) does not bring the
 // load's settings back after the load restored the operator's.
 func TestPauseGCForCUE(t *testing.T) {
@@ -69,10 +69,13 @@ func TestPauseGCForCUE(t *testing.T) {
 		t.Fatalf("while a CUE fleet evaluates GOGC=%d limit=%d, want off and %d", p, l, int64(cueMemoryLimit))
 	}
 	resume()
-	if p, l := cur(); p != loadGCPercent || l != loadMemoryLimit {
-		t.Fatalf("after the evaluation GOGC=%d limit=%d, want the load's %d and %d", p, l, loadGCPercent, loadMemoryLimit)
+	if p, l := cur(); p != loadGCPercent || l != cueMemoryLimit {
+		t.Fatalf("after the evaluation GOGC=%d limit=%d, want the load's %d and still %d", p, l, loadGCPercent, int64(cueMemoryLimit))
 	}
 	undo()
+	if p, l := cur(); p != 77 || l != limit {
+		t.Fatalf("after the load GOGC=%d limit=%d, want 77 and %d", p, l, limit)
+	}
 
 	undo = tuneGCForLoad(loadGCMinBytes)
 	late := pauseGCForCUE()

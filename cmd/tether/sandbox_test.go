@@ -93,6 +93,8 @@ func TestSandboxServeRefusals(t *testing.T) {
 		{"sandbox", "serve", "--state", dir, "--fleet", filepath.Join(dir, "missing.yaml")},
 		{"sandbox", "serve", "--state", dir, "--tsig", "tether"},
 		{"sandbox", "serve", "--state", dir, "--tsig", "tether:TETHER_TEST_UNSET_VARIABLE"},
+		{"sandbox", "serve", "--state", dir, "--dns-sync-interval", "0s"},
+		{"sandbox", "serve", "--state", dir, "--dns-sync-interval", "-1m"},
 	} {
 		if code := run(testCLI(), args); code != 1 {
 			t.Errorf("%v exited %d, want 1", args, code)

@@ -182,15 +182,32 @@ func (n *node) authenticateToken(r *http.Request) (string, []string, string, boo
 
 // authenticateHeader is authenticateToken given the Authorization header's value.
 func (n *node) authenticateHeader(h string) (string, []string, string, bool) {
+	a, ok := parseAuth(h)
+	if !ok {
+		return "", nil, "", false
+	}
+	return n.authenticateHashed(a)
+}
+
+// authCreds are the user and the token's hash an Authorization header carries.
+type authCreds struct{ user, hash string }
+
+// parseAuth reads `whm USER:TOKEN`.
+func parseAuth(h string) (authCreds, bool) {
 	scheme, detail, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "whm") {
-		return "", nil, "", false
+		return authCreds{}, false
 	}
 	user, tok, ok := strings.Cut(strings.TrimSpace(detail), ":")
 	if !ok || user == "" || tok == "" {
-		return "", nil, "", false
+		return authCreds{}, false
 	}
-	hash := hashToken(tok)
+	return authCreds{user: user, hash: hashToken(tok)}, true
+}
+
+// authenticateHashed is authenticateHeader once the header is read.
+func (n *node) authenticateHashed(c authCreds) (string, []string, string, bool) {
+	user, hash := c.user, c.hash
 	now := time.Now().Unix()
 	n.mu.Lock()
 	defer n.mu.Unlock()

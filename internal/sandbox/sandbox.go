@@ -235,7 +235,9 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 		for _, n := range sb.nodes {
 			fps = append(fps, Fingerprint(n.cert.Certificate[0]))
 		}
-		sb.client = &http.Client{Transport: proxyTransport(pinnedTLS(fps...))}
+		conf := pinnedTLS(fps...)
+		conf.CurvePreferences = whmCurves
+		sb.client = &http.Client{Transport: proxyTransport(conf)}
 	}
 	if err := sb.flushAll(); err != nil {
 		_ = sb.Close()
@@ -330,7 +332,7 @@ func (n *node) listen(addr string) (net.Listener, error) {
 	if err != nil || n.cert == nil {
 		return ln, err
 	}
-	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*n.cert}}), nil
+	return tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*n.cert}, CurvePreferences: whmCurves}), nil
 }
 
 // Bounds of the parent→child proxy's connections. A parent keeps its connections to
@@ -389,6 +391,13 @@ func (n *node) setOffline(off bool) {
 	n.restartDNS()
 	if n.ln != nil {
 		return
+	}
+	// A connection to it that a parent's transport put back in its pool after the
+	// drop above (the transport returns a connection once the answer is read, on a
+	// goroutine of its own) is dead: closed now, the next call dials instead of
+	// failing with "connection failed" (TestDistributionChildOffline, under load).
+	if n.sb.client != nil {
+		n.sb.client.CloseIdleConnections()
 	}
 	ln, err := n.listen(n.addr)
 	if err != nil {

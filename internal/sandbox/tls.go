@@ -103,6 +103,14 @@ func nodeCert(stateDir, node, host string) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
+// whmCurves are the key exchanges a node's HTTPS offers, and its parent→child proxy:
+// the classic elliptic-curve groups of OpenSSL's default list (cpsrvd terminates TLS
+// with OpenSSL), without Go's default X25519MLKEM768 hybrid, whose ML-KEM half was
+// half of every handshake's CPU on the sandbox's side. Handshakes are most of what a
+// new client costs the sandbox: a plan opens a connection to each of 1,000 nodes.
+// See UNCONFIRMED.md.
+var whmCurves = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+
 // pinnedTLS is a client TLS configuration that accepts exactly the certificates
 // whose fingerprints are given (the sandbox's own nodes).
 func pinnedTLS(fingerprints ...string) *tls.Config {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,11 +12,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/tether-dev/tether/internal/dnszone"
 	"github.com/tether-dev/tether/internal/dnszone/nameserver"
@@ -487,6 +491,11 @@ func (sb *Sandbox) memberStore(ctx context.Context, m dnscluster.Member) (*names
 
 // memberNode is memberStore's node.
 func (sb *Sandbox) memberNode(ctx context.Context, m dnscluster.Member) (*node, error) {
+	return sb.memberNodeAuth(ctx, m, func(t *node) bool { return t.tokenAllows(m.User, m.Token, "clustering") })
+}
+
+// memberNodeAuth is memberNode with the token check given.
+func (sb *Sandbox) memberNodeAuth(ctx context.Context, m dnscluster.Member, allowed func(t *node) bool) (*node, error) {
 	t := sb.nodeByHost(m.Host)
 	if t == nil {
 		return nil, fmt.Errorf("the system could not resolve the host name “%s”", m.Host)
@@ -503,7 +512,7 @@ func (sb *Sandbox) memberNode(ctx context.Context, m dnscluster.Member) (*node, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !t.tokenAllows(m.User, m.Token, "clustering") {
+	if !allowed(t) {
 		return nil, errors.New("the remote server did not accept the authentication")
 	}
 	return t, nil
@@ -513,19 +522,48 @@ func (sb *Sandbox) memberNode(ctx context.Context, m dnscluster.Member) (*node, 
 // header it would receive, without building a request: this runs once per zone
 // pushed, hundreds of thousands of times a replication round at 100k accounts).
 func (n *node) tokenAllows(user, token, acl string) bool {
-	u, acls, _, ok := n.authenticateHeader("whm " + user + ":" + token)
+	c, ok := parseAuth("whm " + user + ":" + token)
+	return ok && n.credsAllow(c, acl)
+}
+
+// credsAllow is tokenAllows with the header read.
+func (n *node) credsAllow(c authCreds, acl string) bool {
+	u, acls, _, ok := n.authenticateHashed(c)
 	return ok && u == "root" && (slices.Contains(acls, "all") || slices.Contains(acls, acl))
 }
 
-func (n *node) pusher() memberPusher { return memberPusher{sb: n.sb} }
+func (n *node) pusher() *memberPusher { return &memberPusher{sb: n.sb} }
 
 // memberPusher is dnscluster.StorePusher with the receiving node in hand, so a push
-// of a zone the member already holds as pushed is skipped (receiveZone).
-type memberPusher struct{ sb *Sandbox }
+// of a zone the member already holds as pushed is skipped (receiveZone). One serves
+// one replication run, from one goroutine: it keeps each member's credentials read
+// (the token's hash), which every push otherwise computed again; the token is still
+// checked against the member's tokens on every push.
+type memberPusher struct {
+	sb    *Sandbox
+	creds map[[2]string]authCreds // by member user and token
+}
+
+// allowed checks m's token on t, as tokenAllows does.
+func (p *memberPusher) allowed(m dnscluster.Member) func(t *node) bool {
+	k := [2]string{m.User, m.Token}
+	c, ok := p.creds[k]
+	if !ok {
+		var parsed bool
+		if c, parsed = parseAuth("whm " + m.User + ":" + m.Token); !parsed {
+			c = authCreds{} // refused below, as an unreadable header is
+		}
+		if p.creds == nil {
+			p.creds = map[[2]string]authCreds{}
+		}
+		p.creds[k] = c
+	}
+	return func(t *node) bool { return c.user != "" && t.credsAllow(c, "clustering") }
+}
 
 // Push implements dnscluster.Pusher.
-func (p memberPusher) Push(ctx context.Context, m dnscluster.Member, z *dnszone.Zone) error {
-	t, err := p.sb.memberNode(ctx, m)
+func (p *memberPusher) Push(ctx context.Context, m dnscluster.Member, z *dnszone.Zone) error {
+	t, err := p.sb.memberNodeAuth(ctx, m, p.allowed(m))
 	if err != nil {
 		return err
 	}
@@ -536,12 +574,12 @@ func (p memberPusher) Push(ctx context.Context, m dnscluster.Member, z *dnszone.
 }
 
 // Fetch implements dnscluster.Pusher.
-func (p memberPusher) Fetch(ctx context.Context, m dnscluster.Member) ([]*dnszone.Zone, error) {
-	st, err := p.sb.memberStore(ctx, m)
+func (p *memberPusher) Fetch(ctx context.Context, m dnscluster.Member) ([]*dnszone.Zone, error) {
+	t, err := p.sb.memberNodeAuth(ctx, m, p.allowed(m))
 	if err != nil {
 		return nil, err
 	}
-	return st.Zones(), nil
+	return t.dns.store.Zones(), nil
 }
 
 // pushedZone is a zone a master pushed to this node and the snapshot the node's
@@ -564,6 +602,12 @@ func (n *node) receiveZone(z *dnszone.Zone) error {
 		return nil
 	}
 	delete(n.dns.received, origin)
+	if cur := n.dns.store.Get(origin); cur != nil && sameZone(cur, z) {
+		// Already held, record for record: after a restart every member holds the
+		// zones it saved, and the first round would otherwise store them all again.
+		n.dns.received[origin] = pushedZone{src: z, stored: cur}
+		return nil
+	}
 	if err := n.dns.store.Put(z); err != nil {
 		return err
 	}
@@ -573,6 +617,53 @@ func (n *node) receiveZone(z *dnszone.Zone) error {
 		n.dns.received[origin] = pushedZone{src: z, stored: s}
 	}
 	return nil
+}
+
+// sameZone reports whether the stored zone a is z as a store would hold it: same
+// origin and serial, the same records in the same order (the order is the zone
+// file's lines), field for field. A store's zones are normalised, so storing a z
+// that passes would change nothing but the snapshot; any difference, even one a DNS
+// answer would not show (the case of a name in rdata), fails it.
+func sameZone(a, z *dnszone.Zone) bool {
+	if a.Origin != z.Origin || a.Serial != z.Serial || len(a.Records) != len(z.Records) {
+		return false
+	}
+	for i := range a.Records {
+		if !sameRR(a.Records[i], z.Records[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRR compares two records field for field: the types of an account's zone
+// directly (reflect.DeepEqual was most of the first replication round after a
+// restart), any other by reflect.DeepEqual.
+func sameRR(a, b dns.RR) bool {
+	switch x := a.(type) {
+	case *dns.A:
+		y, ok := b.(*dns.A)
+		return ok && x.Hdr == y.Hdr && bytes.Equal(x.A, y.A)
+	case *dns.AAAA:
+		y, ok := b.(*dns.AAAA)
+		return ok && x.Hdr == y.Hdr && bytes.Equal(x.AAAA, y.AAAA)
+	case *dns.CNAME:
+		y, ok := b.(*dns.CNAME)
+		return ok && *x == *y
+	case *dns.NS:
+		y, ok := b.(*dns.NS)
+		return ok && *x == *y
+	case *dns.MX:
+		y, ok := b.(*dns.MX)
+		return ok && *x == *y
+	case *dns.SOA:
+		y, ok := b.(*dns.SOA)
+		return ok && *x == *y
+	case *dns.TXT:
+		y, ok := b.(*dns.TXT)
+		return ok && x.Hdr == y.Hdr && slices.Equal(x.Txt, y.Txt)
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // dropZone removes a zone a master removed.

@@ -595,6 +595,15 @@ func TestBINDLargeZone(t *testing.T) {
 	}
 }
 
+func serialOf(t *testing.T, n *bindtest.Named, zone string) uint32 {
+	t.Helper()
+	s, err := n.Serial(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // A sync member Tether has brought in step is observed by its zones' SOA serials:
 // no transfer while nothing moved. A zone changed on the member behind Tether's back
 // (its serial moves) is transferred and reported out of step; a zone changed on the
@@ -651,6 +660,26 @@ func TestBINDSyncObserveBySerial(t *testing.T) {
 	}
 	if axfrs, m := observe(); axfrs != 0 || len(m.Zones.OutOfStep) != 0 {
 		t.Fatalf("after the apply: %d transfers, out of step %v", axfrs, m.Zones.OutOfStep)
+	}
+	// The member moved to another server (its address changed in the fleet): the
+	// serials remembered are the old server's, so every zone is transferred, even
+	// where the new server's serial happens to be the same (alice: 2 on both, each
+	// updated once).
+	if err := r.apply(t, plan.Update, "bind-wo"); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := serialOf(t, r.sync, "alice.example"), serialOf(t, r.wo, "alice.example"); a != b {
+		t.Fatalf("alice.example: serial %d on one server, %d on the other: the case needs them equal", a, b)
+	}
+	moved := *r.fleet.DNSClusters["web1"].Members["bind-sync"]
+	moved.Address, moved.TSIG = r.wo.Addr, member(schema.DNSRoleSync, r.wo.Addr, "WO_SECRET").TSIG
+	r.fleet.DNSClusters["web1"].Members["bind-sync"] = &moved
+	if axfrs, _ := observe(); axfrs != int64(len(zones)) {
+		t.Fatalf("after a move to another address: %d transfers, want %d", axfrs, len(zones))
+	}
+	r.fleet.DNSClusters["web1"].Members["bind-sync"] = member(schema.DNSRoleSync, r.sync.Addr, "SYNC_SECRET")
+	if axfrs, _ := observe(); axfrs != 0 {
+		t.Fatalf("back at its address: %d transfers", axfrs)
 	}
 	// State without serials: every zone is transferred, as before.
 	for _, z := range zones {

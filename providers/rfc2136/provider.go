@@ -330,8 +330,11 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	}
 	// The member's serials are asked while the parent's zones are read (both wait on
 	// the network, one on WHM, the other on the member).
+	// Remembered serials are the server's at the address Tether last applied to: a
+	// member moved to another address is another server, whose serials may match by
+	// chance, so it is read in full.
 	var serials <-chan map[string]uint32
-	if m.Role != schema.DNSRoleWriteOnly {
+	if m.Role != schema.DNSRoleWriteOnly && h.Address == m.Address {
 		if t, err := p.target(parent, name, m); err == nil {
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()

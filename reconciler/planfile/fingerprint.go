@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -128,7 +129,11 @@ type Observed struct {
 // struct fields in declaration order and map keys sorted, so the JSON of an object is
 // canonical; positions (Src) are not part of it.
 func Fingerprint(f *schema.Fleet) (Observed, error) {
-	obs := Observed{Objects: map[string]string{}}
+	n := 0
+	if f != nil {
+		n = len(f.Nodes) + len(f.Accounts) + len(f.Resellers)
+	}
+	obs := Observed{Objects: make(map[string]string, n)}
 	add := func(addr string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -175,10 +180,12 @@ func Fingerprint(f *schema.Fleet) (Observed, error) {
 	for a := range obs.Objects {
 		addrs = append(addrs, a)
 	}
-	sort.Strings(addrs)
+	slices.Sort(addrs)
 	h := sha256.New()
+	line := make([]byte, 0, 128)
 	for _, a := range addrs {
-		fmt.Fprintf(h, "%s %s\n", a, obs.Objects[a])
+		line = append(append(append(append(line[:0], a...), ' '), obs.Objects[a]...), '\n')
+		h.Write(line)
 	}
 	obs.Fingerprint = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	return obs, nil

@@ -60,17 +60,11 @@ func PlanReplication(cfg Config, local []*dnszone.Zone) Plan {
 // here and remotely the local copy wins (it is the one this server writes); between
 // members, the higher serial wins, then the first host in sorted order.
 func Merge(local []*dnszone.Zone, remote map[string][]*dnszone.Zone) []*dnszone.Zone {
-	byOrigin := map[string]*dnszone.Zone{}
+	byOrigin := make(map[string]*dnszone.Zone, len(local))
+	isLocal := make(map[string]bool, len(local))
 	for _, z := range local {
 		byOrigin[z.Origin] = z
-	}
-	localHas := func(o string) bool {
-		for _, z := range local {
-			if z.Origin == o {
-				return true
-			}
-		}
-		return false
+		isLocal[z.Origin] = true
 	}
 	hosts := make([]string, 0, len(remote))
 	for h := range remote {
@@ -79,7 +73,9 @@ func Merge(local []*dnszone.Zone, remote map[string][]*dnszone.Zone) []*dnszone.
 	sort.Strings(hosts)
 	for _, h := range hosts {
 		for _, z := range remote[h] {
-			if localHas(z.Origin) {
+			// A set: a scan of the local zones per remote zone made every full
+			// replication quadratic in a server's zones.
+			if isLocal[z.Origin] {
 				continue
 			}
 			if cur, ok := byOrigin[z.Origin]; !ok || int32(z.Serial-cur.Serial) > 0 {
@@ -169,15 +165,7 @@ func Replicate(ctx context.Context, g *Guarded, local []*dnszone.Zone, p Pusher,
 	res := Result{}
 	remote := map[string][]*dnszone.Zone{}
 	record := func(o *Outcome, err error) bool {
-		var justDisabled bool
-		var snapshot Member
-		_ = g.Update(func(c *Config) error {
-			justDisabled = c.RecordResult(o.Host, err)
-			if m := c.Members[o.Host]; m != nil {
-				snapshot = *m
-			}
-			return nil
-		})
+		justDisabled, snapshot := g.Record(o.Host, err)
 		if err != nil {
 			o.Errors = append(o.Errors, err)
 		}
