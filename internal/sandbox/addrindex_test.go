@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -117,4 +118,36 @@ func scanByHost(sb *Sandbox, host string) *node {
 		}
 	}
 	return nil
+}
+
+// BenchmarkNodeByHost2000 resolves host names on a fleet of 2,000 nodes (the
+// issue's carry shape): the index against the scan it replaced, in the same run.
+func BenchmarkNodeByHost2000(b *testing.B) {
+	sb := &Sandbox{nodes: map[string]*node{}}
+	for i := range 2000 {
+		name := fmt.Sprintf("n%04d", i)
+		sb.nodes[name] = &node{sb: sb, name: name, st: newNodeState(name, name+".perf.test", fmt.Sprintf("10.%d.%d.1", i/256, i%256), "11.118.0.1")}
+	}
+	sb.indexAddrs()
+	hosts := make([]string, 0, 2000)
+	for name := range sb.nodes {
+		hosts = append(hosts, name+".perf.test")
+	}
+	for _, bm := range []struct {
+		name    string
+		resolve func(string) *node
+	}{
+		{"index", sb.nodeByHost},
+		{"scan", func(h string) *node { return scanByHost(sb, h) }},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if bm.resolve(hosts[i%len(hosts)]) == nil {
+					b.Fatal("not found")
+				}
+				i++
+			}
+		})
+	}
 }
