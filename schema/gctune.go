@@ -97,6 +97,13 @@ func pauseGCForCUE() (resume func()) {
 	if loadGC.userPercent {
 		return func() {}
 	}
+	if bound, bad := cueMemory(); bad == nil && bound > 0 && bound < 2*cueMemoryLimit {
+		// The evaluation's growth bound (TETHER_CUE_MEMORY) counts every heap object,
+		// dead or alive: with collection paused, garbage alone could pass a bound an
+		// operator lowered, and a fleet that fits would be stopped. Such a bound keeps
+		// the load's ordinary collection.
+		return func() {}
+	}
 	loadGC.Lock()
 	defer loadGC.Unlock()
 	if loadGC.active == 0 {

@@ -77,6 +77,16 @@ func TestPauseGCForCUE(t *testing.T) {
 		t.Fatalf("after the load GOGC=%d limit=%d, want 77 and %d", p, l, limit)
 	}
 
+	t.Setenv(CUEMemoryEnv, "256MiB")
+	undo = tuneGCForLoad(loadGCMinBytes)
+	kept := pauseGCForCUE()
+	if p, _ := cur(); p != loadGCPercent {
+		t.Fatalf("under a %s of 256 MiB, a CUE evaluation set GOGC=%d, want the load's %d (garbage counts towards the bound)", CUEMemoryEnv, p, loadGCPercent)
+	}
+	kept()
+	undo()
+	t.Setenv(CUEMemoryEnv, "")
+
 	undo = tuneGCForLoad(loadGCMinBytes)
 	late := pauseGCForCUE()
 	undo() // the load ends first: its evaluation was abandoned
