@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -101,7 +100,6 @@ func (p *Provider) observeCluster(ctx context.Context, c *whmapi.Client, parent 
 		}
 		return cl, nil
 	}
-	names := p.memberNames(desired, parent)
 	for _, m := range st.Members {
 		if !strings.EqualFold(m.Module, "cpanel") {
 			continue
@@ -112,9 +110,9 @@ func (p *Provider) observeCluster(ctx context.Context, c *whmapi.Client, parent 
 		if name == "" || name == "unknown" {
 			name = m.IP
 		}
-		if n, ok := names[m.IP]; ok {
+		if n, ok := p.memberName(desired, parent, m.IP); ok {
 			name, node = n.member, n.node
-		} else if n, ok := names[strings.ToLower(m.Hostname)]; ok && m.Hostname != "unknown" {
+		} else if n, ok := p.memberName(desired, parent, strings.ToLower(m.Hostname)); ok && m.Hostname != "unknown" {
 			name, node = n.member, n.node
 		}
 		if node != "" {
@@ -161,39 +159,40 @@ func desiredCluster(desired *schema.Fleet, parent string) *schema.DNSCluster {
 
 type memberName struct{ member, node string }
 
-// memberNames maps a member's address, and a lower-cased host name, to the member
-// and node names the fleet uses for it: any node with that address or host, then the
-// desired cluster's members (which win).
-func (p *Provider) memberNames(desired *schema.Fleet, parent string) map[string]memberName {
-	out := map[string]memberName{}
-	if desired == nil {
-		return out
+// memberName finds the member and node names the fleet uses for a member WHM shows
+// under key (its address, or its lower-cased host name): a desired cluster member on
+// a node with that address or host, else any node with it (the last by name). The
+// few members of a page are looked up one by one, walking the nodes: a map of every
+// node, sorted and built for every parent, cost a plan of 1,000 nodes 200k entries.
+func (p *Provider) memberName(desired *schema.Fleet, parent, key string) (memberName, bool) {
+	if desired == nil || key == "" {
+		return memberName{}, false
 	}
-	nodes := make([]string, 0, len(desired.Nodes))
-	for name := range desired.Nodes {
-		nodes = append(nodes, name)
-	}
-	sort.Strings(nodes)
-	put := func(node string, mn memberName) {
-		if n := desired.Nodes[node]; n != nil && n.Host != "" {
-			out[strings.ToLower(n.Host)] = mn
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	matches := func(node string) bool {
+		if n := desired.Nodes[node]; n != nil && n.Host != "" && strings.ToLower(n.Host) == key {
+			return true
 		}
-		if ip := p.ipOf(node); ip != "" {
-			out[ip] = mn
-		}
-	}
-	for _, name := range nodes {
-		put(name, memberName{member: name, node: name})
+		return p.ips[node] == key
 	}
 	if cl := desiredCluster(desired, parent); cl != nil {
 		for mname, m := range cl.Members {
-			if m == nil || m.BackendName() != Backend || m.Node == "" {
-				continue
+			if m != nil && m.BackendName() == Backend && m.Node != "" && matches(m.Node) {
+				return memberName{member: mname, node: m.Node}, true
 			}
-			put(m.Node, memberName{member: mname, node: m.Node})
 		}
 	}
-	return out
+	found := ""
+	for name := range desired.Nodes {
+		if name > found && matches(name) {
+			found = name
+		}
+	}
+	if found == "" {
+		return memberName{}, false
+	}
+	return memberName{member: found, node: found}, true
 }
 
 // applyCluster runs dns.PARENT.cluster enable/disable/update

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
 )
 
@@ -164,4 +165,45 @@ func FuzzParseClusterStatus(f *testing.F) {
 		_, _ = parseClusterStatus(strings.NewReader(s))
 		_, _, _ = cgiOutcome(s)
 	})
+}
+
+// TestMemberName: a member WHM shows by address or host name is named as the fleet
+// names it: a desired cluster member on that node first, else the node (the last by
+// name when two share the host), else not at all.
+func TestMemberName(t *testing.T) {
+	p, err := New(providers.Config{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired := &schema.Fleet{
+		Nodes: map[string]*schema.Node{
+			"ns1": {Role: schema.RoleDNSOnly, Host: "NS1.example.net", IPv4: "192.0.2.53"},
+			"ns2": {Role: schema.RoleDNSOnly, Host: "ns2.example.net", IPv4: "192.0.2.54"},
+			"nsa": {Role: schema.RoleDNSOnly, Host: "shared.example.net"},
+			"nsb": {Role: schema.RoleDNSOnly, Host: "shared.example.net"},
+		},
+		DNSClusters: map[string]*schema.DNSCluster{"web1": {Enabled: true, Members: map[string]*schema.Member{
+			"primary": {Node: "ns2", Role: schema.DNSRoleSync},
+		}}},
+	}
+	p.rememberHosts(desired)
+	for _, tc := range []struct {
+		parent, key  string
+		member, node string
+		ok           bool
+	}{
+		{"web1", "192.0.2.53", "ns1", "ns1", true},
+		{"web1", "ns1.example.net", "ns1", "ns1", true},
+		{"web1", "192.0.2.54", "primary", "ns2", true},
+		{"web1", "ns2.example.net", "primary", "ns2", true},
+		{"web2", "192.0.2.54", "ns2", "ns2", true}, // not web2's cluster member
+		{"web1", "shared.example.net", "nsb", "nsb", true},
+		{"web1", "192.0.2.99", "", "", false},
+		{"web1", "", "", "", false},
+	} {
+		got, ok := p.memberName(desired, tc.parent, tc.key)
+		if ok != tc.ok || got.member != tc.member || got.node != tc.node {
+			t.Errorf("memberName(%s, %q) = %+v %v, want %s/%s %v", tc.parent, tc.key, got, ok, tc.member, tc.node, tc.ok)
+		}
+	}
 }
