@@ -313,13 +313,16 @@ func TestFaultInjectedApplyReportsEveryFailureThenConverges(t *testing.T) {
 	sb := servedSandbox(t, e)
 
 	// mail1 answers every call with HTTP 500; mail2 goes offline once the apply is
-	// under way.
+	// under way: as its link starts (the event comes before the change is handed to
+	// a worker). Keyed to that change, not to whichever change ends first: the engine
+	// starts the longest chain first, and a mail2 that went offline after its link
+	// would leave the account distributed there waiting out --task-timeout.
 	if err := sb.SetFaults("mail1", sandbox.Faults{ErrorRate: 1}); err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
 	c := withEvents(func(ev engine.Event) {
-		if ev.Kind == engine.EventDone {
+		if ev.Kind == engine.EventStart && ev.Change != nil && ev.Change.Address == "node.mail2" {
 			once.Do(func() { sb.SetFaults("mail2", sandbox.Faults{Offline: true}) })
 		}
 	})

@@ -162,9 +162,9 @@ func (n *node) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-time.After(f.Latency):
 		case <-r.Context().Done():
-			return true
+			hangUp()
 		case <-n.sb.ctx.Done():
-			return true
+			hangUp()
 		}
 	}
 	if f.Timeout {
@@ -172,7 +172,7 @@ func (n *node) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 		case <-r.Context().Done():
 		case <-n.sb.ctx.Done():
 		}
-		return true
+		hangUp()
 	}
 	if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
@@ -180,6 +180,12 @@ func (n *node) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return false
 }
+
+// hangUp ends a request that was never answered, as a hung server's would end: the
+// connection closes without a response. A handler that just returned would make
+// net/http send "200 OK" with an empty body, which a client still reading the
+// connection (its deadline and the answer racing) took for WHM's answer.
+func hangUp() { panic(http.ErrAbortHandler) }
 
 // serveFaults is the admin endpoint /sandbox/faults?node=NAME, outside /json-api:
 // GET returns the node's faults, POST (JSON body of faultsJSON) replaces them. Any

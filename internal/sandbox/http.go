@@ -124,6 +124,9 @@ var needsParent = map[string][]string{
 func (n *node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v) // net/http closes the connection without a response
+			}
 			n.sb.log.Error("sandbox: handler panic", "node", n.name, "path", r.URL.Path, "panic", v)
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		}
