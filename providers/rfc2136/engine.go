@@ -260,7 +260,15 @@ func (e *Engine) remember(t Target, zone string, want []dns.RR, serial uint32) e
 	if e.Memory == nil {
 		return nil
 	}
-	p := pushed{Digest: ZoneDigest(zone, want), Sets: setDigests(zone, want), Serial: serial}
+	return e.rememberDigests(t, zone, digestZone(zone, want), serial)
+}
+
+// rememberDigests is remember with the zone's digests already computed.
+func (e *Engine) rememberDigests(t Target, zone string, d *zoneDigests, serial uint32) error {
+	if e.Memory == nil {
+		return nil
+	}
+	p := pushed{Digest: d.digest, Sets: d.setDig, Serial: serial}
 	if err := e.Memory.Put(t.ID(), trimDot(zone), p.encode()); err != nil {
 		return fmt.Errorf("member %s: zone %s: remember what was pushed: %w", t.Name, trimDot(zone), err)
 	}
@@ -340,8 +348,12 @@ func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns
 // phases Diff uses. It cannot delete what it never pushed: a write-only member is
 // never read.
 func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
-	ws := group(zone, want)
-	wd := setDigests(zone, want)
+	return writeOnlyOpsOf(zone, prev, digestZone(zone, want))
+}
+
+// writeOnlyOpsOf is writeOnlyOps with the desired zone's digests already computed.
+func writeOnlyOpsOf(zone string, prev *pushed, d *zoneDigests) []Op {
+	ws, wd := d.sets, d.setDig
 	var units []unit
 	if prev != nil {
 		gone := make([]string, 0)
@@ -385,20 +397,23 @@ func (e *Engine) pushWriteOnly(ctx context.Context, t Target, zone string, want 
 			}
 		}
 	}
-	if prev != nil && prev.Digest == ZoneDigest(zone, want) {
+	// One grouping and one digest of the zone serve the check, the operations and
+	// what is remembered.
+	d := digestZone(zone, want)
+	if prev != nil && prev.Digest == d.digest {
 		zr.Skipped = true
 		return zr
 	}
-	ops := writeOnlyOps(zone, prev, want)
+	ops := writeOnlyOpsOf(zone, prev, d)
 	if len(ops) == 0 {
 		zr.Skipped = true
-		zr.Err = e.remember(t, zone, want, 0)
+		zr.Err = e.rememberDigests(t, zone, d, 0)
 		return zr
 	}
 	zr.Ops = len(ops)
 	zr.Updates, zr.Err = e.send(ctx, t, zone, ops)
 	if zr.Err == nil {
-		zr.Err = e.remember(t, zone, want, 0)
+		zr.Err = e.rememberDigests(t, zone, d, 0)
 		e.logger().Info("rfc2136: zone pushed", "member", t.ID(), "zone", zr.Zone, "ops", zr.Ops, "updates", zr.Updates)
 	}
 	return zr
