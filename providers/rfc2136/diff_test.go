@@ -2,6 +2,7 @@ package rfc2136
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -183,4 +184,65 @@ func FuzzDiffNeverPanics(f *testing.F) {
 		_ = Diff("example", []dns.RR{ra}, []dns.RR{rb})
 		_ = writeOnlyOps("example", nil, []dns.RR{ra, rb})
 	})
+}
+
+// TestDigestZoneAgrees checks that the digests a push computes in one pass are the
+// ones ZoneDigest and setDigests give (what earlier versions remembered), and that
+// the owner's case or a missing final dot does not change them.
+func TestDigestZoneAgrees(t *testing.T) {
+	const z = "alice.example"
+	tests := []struct {
+		name     string
+		rrs, alt []string // alt: the same data written otherwise (nil: none)
+	}{
+		{name: "lowercase", rrs: []string{
+			"alice.example. 86400 IN NS ns1.example.net.",
+			"alice.example. 300 IN A 192.0.2.10",
+			"alice.example. 300 IN A 192.0.2.11",
+			"www.alice.example. 300 IN CNAME alice.example.",
+			"alice.example. 300 IN TXT \"v=spf1 -all\"",
+		}},
+		{name: "mixed-case owners and targets", rrs: []string{
+			"Alice.Example. 86400 IN NS NS1.example.net.",
+			"MAIL.alice.example. 300 IN A 192.0.2.10",
+			"alice.example. 300 IN MX 10 Mail.Alice.Example.",
+		}, alt: []string{
+			"alice.example. 86400 IN NS ns1.example.net.",
+			"mail.alice.example. 300 IN A 192.0.2.10",
+			"alice.example. 300 IN MX 10 mail.alice.example.",
+		}},
+		{name: "TXT keeps its case", rrs: []string{
+			"alice.example. 86400 IN NS ns1.example.net.",
+			"Alice.example. 300 IN TXT \"Hello\"",
+		}},
+		{name: "empty", rrs: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rrs := mustRRs(t, tc.rrs...)
+			d := digestZone(z, rrs)
+			if want := ZoneDigest(z, rrs); d.digest != want {
+				t.Fatalf("digest %s, ZoneDigest %s", d.digest, want)
+			}
+			if want := setDigests(z, rrs); !maps.Equal(d.setDig, want) {
+				t.Fatalf("set digests %v, setDigests %v", d.setDig, want)
+			}
+			if len(d.sets) != len(d.setDig) {
+				t.Fatalf("%d RRsets, %d set digests", len(d.sets), len(d.setDig))
+			}
+			if tc.alt != nil {
+				if a := digestZone(z, mustRRs(t, tc.alt...)); a.digest != d.digest {
+					t.Fatalf("the same data written otherwise: digest %s, want %s", a.digest, d.digest)
+				}
+			}
+		})
+	}
+	// A name read without its final dot (as a parser may leave it) is still the
+	// absolute name in the canonical form, with or without the copy.
+	rr := mustRRs(t, "www.alice.example. 300 IN A 192.0.2.1")[0]
+	rel := dns.Copy(rr)
+	rel.Header().Name = "WWW.alice.example"
+	if canonical(rel) != canonical(rr) || rel.Header().Name != "WWW.alice.example" {
+		t.Fatalf("canonical %q vs %q (and the record must be left unchanged: %q)", canonical(rel), canonical(rr), rel.Header().Name)
+	}
 }

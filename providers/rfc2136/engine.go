@@ -168,35 +168,37 @@ func (e *Engine) Push(ctx context.Context, t Target, want map[string][]dns.RR, f
 	if par <= 0 {
 		par = 1
 	}
-	sem := make(chan struct{}, par)
+	// par workers take the zones in order: no goroutine and no channel handoff per
+	// zone (with one at a time they were a good part of Tether's CPU per zone).
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, zone := range zones {
-		if stopped.Load() || ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		if stopped.Load() {
-			<-sem
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			var zr ZoneResult
-			if err := checkWant(zone, want[zone]); err != nil {
-				zr = ZoneResult{Zone: trimDot(zone), Err: fmt.Errorf("member %s: %w", t.Name, err)}
-			} else if t.Role == schema.DNSRoleSync {
-				zr = e.pushSync(ctx, t, zone, want[zone])
-			} else {
-				zr = e.pushWriteOnly(ctx, t, zone, want[zone], full)
+	for range min(par, len(zones)) {
+		wg.Go(func() {
+			for {
+				if stopped.Load() || ctx.Err() != nil {
+					return
+				}
+				i := int(next.Add(1)) - 1
+				if i >= len(zones) {
+					return
+				}
+				zone := zones[i]
+				var zr ZoneResult
+				if err := checkWant(zone, want[zone]); err != nil {
+					zr = ZoneResult{Zone: trimDot(zone), Err: fmt.Errorf("member %s: %w", t.Name, err)}
+				} else if t.Role == schema.DNSRoleSync {
+					zr = e.pushSync(ctx, t, zone, want[zone])
+				} else {
+					zr = e.pushWriteOnly(ctx, t, zone, want[zone], full)
+				}
+				var ce *CommandError
+				if zr.Err != nil && (errors.Is(zr.Err, ErrDisabled) || (errors.As(zr.Err, &ce) && ce.memberWide())) {
+					// The member as a whole failed: the other zones would only add failures.
+					stopped.Store(true)
+				}
+				results[i] = &zr
 			}
-			var ce *CommandError
-			if zr.Err != nil && (errors.Is(zr.Err, ErrDisabled) || (errors.As(zr.Err, &ce) && ce.memberWide())) {
-				// The member as a whole failed: the other zones would only add failures.
-				stopped.Store(true)
-			}
-			results[i] = &zr
-		}()
+		})
 	}
 	wg.Wait()
 	res := &Result{}
@@ -260,7 +262,15 @@ func (e *Engine) remember(t Target, zone string, want []dns.RR, serial uint32) e
 	if e.Memory == nil {
 		return nil
 	}
-	p := pushed{Digest: ZoneDigest(zone, want), Sets: setDigests(zone, want), Serial: serial}
+	return e.rememberDigests(t, zone, digestZone(zone, want), serial)
+}
+
+// rememberDigests is remember with the zone's digests already computed.
+func (e *Engine) rememberDigests(t Target, zone string, d *zoneDigests, serial uint32) error {
+	if e.Memory == nil {
+		return nil
+	}
+	p := pushed{Digest: d.digest, Sets: d.setDig, Serial: serial}
 	if err := e.Memory.Put(t.ID(), trimDot(zone), p.encode()); err != nil {
 		return fmt.Errorf("member %s: zone %s: remember what was pushed: %w", t.Name, trimDot(zone), err)
 	}
@@ -340,8 +350,12 @@ func (e *Engine) pushSync(ctx context.Context, t Target, zone string, want []dns
 // phases Diff uses. It cannot delete what it never pushed: a write-only member is
 // never read.
 func writeOnlyOps(zone string, prev *pushed, want []dns.RR) []Op {
-	ws := group(zone, want)
-	wd := setDigests(zone, want)
+	return writeOnlyOpsOf(zone, prev, digestZone(zone, want))
+}
+
+// writeOnlyOpsOf is writeOnlyOps with the desired zone's digests already computed.
+func writeOnlyOpsOf(zone string, prev *pushed, d *zoneDigests) []Op {
+	ws, wd := d.sets, d.setDig
 	var units []unit
 	if prev != nil {
 		gone := make([]string, 0)
@@ -385,20 +399,23 @@ func (e *Engine) pushWriteOnly(ctx context.Context, t Target, zone string, want 
 			}
 		}
 	}
-	if prev != nil && prev.Digest == ZoneDigest(zone, want) {
+	// One grouping and one digest of the zone serve the check, the operations and
+	// what is remembered.
+	d := digestZone(zone, want)
+	if prev != nil && prev.Digest == d.digest {
 		zr.Skipped = true
 		return zr
 	}
-	ops := writeOnlyOps(zone, prev, want)
+	ops := writeOnlyOpsOf(zone, prev, d)
 	if len(ops) == 0 {
 		zr.Skipped = true
-		zr.Err = e.remember(t, zone, want, 0)
+		zr.Err = e.rememberDigests(t, zone, d, 0)
 		return zr
 	}
 	zr.Ops = len(ops)
 	zr.Updates, zr.Err = e.send(ctx, t, zone, ops)
 	if zr.Err == nil {
-		zr.Err = e.remember(t, zone, want, 0)
+		zr.Err = e.rememberDigests(t, zone, d, 0)
 		e.logger().Info("rfc2136: zone pushed", "member", t.ID(), "zone", zr.Zone, "ops", zr.Ops, "updates", zr.Updates)
 	}
 	return zr
@@ -429,27 +446,38 @@ func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 	var groups [][]Op
 	var m *dns.Msg
 	var cur []Op
+	// size bounds the message's length from above (each record's uncompressed
+	// length), so the exact and costlier m.Len() is asked only near the limit.
+	size := 0
 	closeMsg := func() {
 		if m != nil && len(cur) > 0 {
 			msgs, groups = append(msgs, m), append(groups, cur)
 		}
-		m, cur = nil, nil
+		m, cur, size = nil, nil, 0
 	}
 	add := func(op Op) {
 		if m == nil {
 			m = new(dns.Msg)
 			m.SetUpdate(dns.Fqdn(zone))
+			size = m.Len()
 		}
 		// Insert and Remove set the record's class: they get copies, since the records
-		// are the parent's zones, shared by every member pushed at the same time.
+		// are the parent's zones, shared by every member pushed at the same time. A
+		// record to add that is already of class IN (every managed record is) needs no
+		// change, so it goes in as it is: packing a message only reads its records.
 		switch op.Kind {
 		case OpAdd:
-			m.Insert([]dns.RR{dns.Copy(op.RR)})
+			if op.RR.Header().Class == m.Question[0].Qclass {
+				m.Ns = append(m.Ns, op.RR)
+			} else {
+				m.Insert([]dns.RR{dns.Copy(op.RR)})
+			}
 		case OpDel:
 			m.Remove([]dns.RR{dns.Copy(op.RR)})
 		case OpDelRRset:
 			m.RemoveRRset([]dns.RR{op.RR})
 		}
+		size += dns.Len(m.Ns[len(m.Ns)-1])
 		cur = append(cur, op)
 	}
 	for i := 0; i < len(ops); {
@@ -463,7 +491,7 @@ func (e *Engine) batches(zone string, ops []Op) ([]*dns.Msg, [][]Op) {
 		}
 		for _, op := range run {
 			add(op)
-			if len(cur) >= max || m.Len() > maxLen {
+			if len(cur) >= max || (size > maxLen && m.Len() > maxLen) {
 				closeMsg()
 			}
 		}

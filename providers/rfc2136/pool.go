@@ -114,6 +114,10 @@ func (p *Conns) Close() {
 	}
 }
 
+// firstRead is how much of an answer roundTrip reads at once: enough for an UPDATE's
+// answer (header, zone, TSIG), which then takes one read; a longer one takes two.
+const firstRead = 512
+
 // staleConnError is a reused connection that the server had already closed: the
 // message never reached it, so it is sent again on a new connection.
 type staleConnError struct{ err error }
@@ -184,17 +188,30 @@ func (t DNSTransport) roundTrip(ctx context.Context, c net.Conn, addr string, d 
 	if _, err := dc.Write(wire); err != nil {
 		return nil, &staleConnError{ctxErr(ctx, err)}
 	}
-	var n uint16
-	if err := binary.Read(c, binary.BigEndian, &n); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+	// One read usually brings the whole answer, its length and the message together
+	// (an UPDATE's answer is small): one system call per exchange instead of two.
+	head := make([]byte, 2+firstRead)
+	got, err := io.ReadAtLeast(c, head, 2)
+	if err != nil {
+		if got == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 			return nil, &staleConnError{ctxErr(ctx, err)}
 		}
 		return nil, ctxErr(ctx, err)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return nil, ctxErr(ctx, err)
+	n := int(binary.BigEndian.Uint16(head))
+	buf := head[2:got]
+	if len(buf) < n {
+		full := make([]byte, n)
+		copy(full, buf)
+		if _, err := io.ReadFull(c, full[len(buf):]); err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		buf = full
 	}
+	// Bytes after the answer belong to no exchange (one is in flight per connection):
+	// the connection is not kept, so they cannot be read as the next answer.
+	extra := len(buf) > n
+	buf = buf[:n]
 	r := new(dns.Msg)
 	if err := r.Unpack(buf); err != nil {
 		return nil, fmt.Errorf("unpack reply: %w", err)
@@ -202,7 +219,7 @@ func (t DNSTransport) roundTrip(ctx context.Context, c net.Conn, addr string, d 
 	if r.Id != id {
 		return r, dns.ErrId
 	}
-	keep = true
+	keep = !extra
 	if key != nil && r.IsTsig() != nil {
 		if err := dns.TsigVerify(buf, key.secret, mac, false); err != nil {
 			return r, err

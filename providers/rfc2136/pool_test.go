@@ -205,3 +205,104 @@ func TestPooledIdleConnectionsExpire(t *testing.T) {
 		t.Fatal("expired connection handed out")
 	}
 }
+
+// rawServer answers each DNS message read on a TCP connection with reply(query),
+// written as given (length prefix included), so a test can shape what is read.
+func rawServer(t *testing.T, reply func(q *dns.Msg) []byte) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				dc := &dns.Conn{Conn: c}
+				for {
+					q, err := dc.ReadMsg()
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(reply(q)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func framed(t *testing.T, m *dns.Msg) []byte {
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte{byte(len(wire) >> 8), byte(len(wire))}, wire...)
+}
+
+// TestPooledAnswerReads checks the reading of answers on a kept connection: one
+// that fits the first read, one longer than it, and one followed by stray bytes,
+// after which the connection is not used again.
+func TestPooledAnswerReads(t *testing.T) {
+	tests := []struct {
+		name   string
+		reply  func(t *testing.T, q *dns.Msg) []byte
+		opened int64 // connections after two exchanges
+	}{
+		{name: "short answer", opened: 1, reply: func(t *testing.T, q *dns.Msg) []byte {
+			r := new(dns.Msg)
+			r.SetReply(q)
+			return framed(t, r)
+		}},
+		{name: "answer longer than the first read", opened: 1, reply: func(t *testing.T, q *dns.Msg) []byte {
+			r := new(dns.Msg)
+			r.SetReply(q)
+			for i := range 40 {
+				rr, err := dns.NewRR(fmt.Sprintf("h%02d.alice.example. 300 IN TXT \"%040d\"", i, i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Answer = append(r.Answer, rr)
+			}
+			w := framed(t, r)
+			if len(w) <= 2+firstRead {
+				t.Fatalf("answer of %d bytes fits the first read", len(w))
+			}
+			return w
+		}},
+		{name: "stray bytes after the answer", opened: 2, reply: func(t *testing.T, q *dns.Msg) []byte {
+			r := new(dns.Msg)
+			r.SetReply(q)
+			return append(framed(t, r), 0, 0)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := rawServer(t, func(q *dns.Msg) []byte { return tc.reply(t, q) })
+			conns := NewConns()
+			t.Cleanup(conns.Close)
+			tr := DNSTransport{Timeout: 5 * time.Second, Conns: conns}
+			for range 2 {
+				m := new(dns.Msg)
+				m.SetUpdate("alice.example.")
+				r, err := tr.Exchange(context.Background(), m, addr, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Id != m.Id || !r.Response {
+					t.Fatalf("answer %d (response %v) to message %d", r.Id, r.Response, m.Id)
+				}
+			}
+			if got := conns.opened.Load(); got != tc.opened {
+				t.Fatalf("%d connections opened, want %d", got, tc.opened)
+			}
+		})
+	}
+}
