@@ -62,3 +62,14 @@ func (k *Key) sign(m *dns.Msg) {
 		m.SetTsig(k.Name, k.Algorithm, 300, now().Unix())
 	}
 }
+
+// pack signs m with k (when there is a key) and returns its wire form and the MAC the
+// reply must be verified against (RFC 8945 5.3); without a key, the plain wire form.
+func (k *Key) pack(m *dns.Msg) (wire []byte, mac string, err error) {
+	k.sign(m)
+	if k == nil {
+		wire, err = m.Pack()
+		return wire, "", err
+	}
+	return dns.TsigGenerate(m, k.secret, "", false)
+}

@@ -133,15 +133,7 @@ func (e *staleConnError) Unwrap() error { return e.err }
 // verification on the server. Signing and verifying happen here, on the raw bytes.
 func (t DNSTransport) exchangePooled(ctx context.Context, m *dns.Msg, addr string, key *Key) (*dns.Msg, error) {
 	d := t.timeout(ctx)
-	key.sign(m)
-	var wire []byte
-	var mac string
-	var err error
-	if key != nil {
-		wire, mac, err = dns.TsigGenerate(m, key.secret, "", false)
-	} else {
-		wire, err = m.Pack()
-	}
+	wire, mac, err := key.pack(m)
 	if err != nil {
 		return nil, fmt.Errorf("pack UPDATE: %w", err)
 	}

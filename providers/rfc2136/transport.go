@@ -115,14 +115,7 @@ func (t DNSTransport) Exchange(ctx context.Context, m *dns.Msg, addr string, key
 func (t DNSTransport) exchangeUDP(ctx context.Context, m *dns.Msg, addr string, key *Key) (r *dns.Msg, done bool, err error) {
 	mu := m.Copy()
 	mu.SetEdns0(UDPSize, false)
-	key.sign(mu)
-	var wire []byte
-	var mac string
-	if key != nil {
-		wire, mac, err = dns.TsigGenerate(mu, key.secret, "", false)
-	} else {
-		wire, err = mu.Pack()
-	}
+	wire, mac, err := key.pack(mu)
 	if err != nil {
 		return nil, true, fmt.Errorf("pack message: %w", err)
 	}
@@ -241,15 +234,7 @@ func pipelineSOA(conn net.Conn, zones []string, key *Key, deadline time.Time, ou
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
 		m.Id = base + uint16(i)
-		key.sign(m)
-		var wire []byte
-		var mac string
-		var err error
-		if key != nil {
-			wire, mac, err = dns.TsigGenerate(m, key.secret, "", false)
-		} else {
-			wire, err = m.Pack()
-		}
+		wire, mac, err := key.pack(m)
 		if err != nil {
 			return fmt.Errorf("pack SOA query for %s: %w", zone, err)
 		}
