@@ -403,27 +403,11 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 	for _, zone := range toRead {
 		results[zone] = &result{}
 	}
-	var failed atomic.Bool
-	sem := make(chan struct{}, p.zonePar)
-	var wg sync.WaitGroup
-	for _, zone := range toRead {
-		if failed.Load() || ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if failed.Load() {
-				return
-			}
-			have, err := eng.Read(ctx, t, zone)
-			if err != nil && !errors.Is(err, ErrZoneNotServed) {
-				failed.Store(true)
-			}
-			*results[zone] = result{have, err, true}
-		})
-	}
-	wg.Wait()
+	eachZoneUntilFailure(ctx, toRead, p.zonePar, func(zone string) bool {
+		have, err := eng.Read(ctx, t, zone)
+		*results[zone] = result{have, err, true}
+		return err != nil && !errors.Is(err, ErrZoneNotServed)
+	})
 	var first error
 	unread := false
 	for _, zone := range zones {
@@ -512,32 +496,15 @@ func (p *Provider) askSerials(ctx context.Context, eng *Engine, t Target) <-chan
 	go func() {
 		var mu sync.Mutex
 		got := make(map[string]uint32, len(zones))
-		var failed atomic.Bool
-		sem := make(chan struct{}, serialParallel)
-		var wg sync.WaitGroup
-		for _, zone := range zones {
-			if failed.Load() || ctx.Err() != nil {
-				break
+		eachZoneUntilFailure(ctx, zones, serialParallel, func(zone string) bool {
+			serial, ok, err := eng.Serial(ctx, t, zone)
+			if ok && err == nil {
+				mu.Lock()
+				got[zone] = serial
+				mu.Unlock()
 			}
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if failed.Load() {
-					return
-				}
-				serial, ok, err := eng.Serial(ctx, t, zone)
-				if err != nil {
-					failed.Store(true)
-					return
-				}
-				if ok {
-					mu.Lock()
-					got[zone] = serial
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
+			return err != nil
+		})
 		out <- got
 	}()
 	return out
@@ -751,4 +718,29 @@ func (p *Provider) verify(ctx context.Context, eng *Engine, t Target, want map[s
 		p.log.Info("rfc2136: standalone member differs from the parent (not written: standalone)", "member", t.ID(), "zones", differ)
 	}
 	return nil
+}
+
+// eachZoneUntilFailure calls fn for the zones, at most par at once, starting them in
+// order; once a call reports a failure (fn returns true) or ctx ends, no further zone
+// is started. The calls already running finish before it returns.
+func eachZoneUntilFailure(ctx context.Context, zones []string, par int, fn func(zone string) (failed bool)) {
+	var failed atomic.Bool
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for _, zone := range zones {
+		if failed.Load() || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if failed.Load() {
+				return
+			}
+			if fn(zone) {
+				failed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
 }
