@@ -107,3 +107,39 @@ func TestReadBatchOutcomes(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardersOutcomes holds Forwarders' rows and per-request errors for each
+// shape of result, its data decoded in the batch's one pass.
+func TestForwardersOutcomes(t *testing.T) {
+	row := func(data string) string { return okResult("uapi_cpanel", `{"uapi":`+data+`}`) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, batchAnswer(
+			row(`{"status":1,"errors":null,"data":[{"dest":"a@x.test","forward":"b@y.test"}]}`),
+			row(`{"status":0,"errors":["no `+token+`"],"data":null}`),
+			`{"data":null,"metadata":{"command":"uapi_cpanel","result":0,"reason":"User does not exist","version":1}}`,
+			row(`{"status":1,"errors":null,"data":{"dest":"a"}}`),
+			row(`{"status":1,"data":[]}`),
+		))
+	}))
+	defer srv.Close()
+	reqs := []ForwardersRequest{{"u1", "x.test"}, {"u2", "y.test"}, {"u3", "z.test"}, {"u4", "w.test"}, {"u5", "v.test"}}
+	rows, errs, err := newClient(t, srv.URL, Options{Attempts: 1}).Forwarders(context.Background(), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := range reqs {
+		js, _ := json.Marshal(rows[i])
+		got = append(got, string(js)+" "+errText(errs[i]))
+	}
+	want := []string{
+		`[{"dest":"a@x.test","forward":"b@y.test"}] -`,
+		`null *whmapi.APIError node web1: uapi_cpanel Email::list_forwarders: no [REDACTED]`,
+		`null *whmapi.APIError node web1: uapi_cpanel: User does not exist`,
+		`null *whmapi.DecodeError node web1: uapi_cpanel Email::list_forwarders: the answer is not a WHM API 1 response: json: cannot unmarshal object into Go struct field .uapi.data of type []whmapi.Forwarder`,
+		`[] -`,
+	}
+	if g, w := strings.Join(got, "\n"), strings.Join(want, "\n"); g != w {
+		t.Errorf("got\n%s\nwant\n%s", g, w)
+	}
+}
