@@ -216,3 +216,69 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// columnKeys are the keys the entry writes (api.columns.*, columns.go).
+func (v acctView) columnKeys() []string {
+	var keys []string
+	add := func(i int) {
+		name := acctFields[i].name
+		if v.summary {
+			if f, ok := summaryFields[name]; ok && f == nil {
+				return
+			}
+		}
+		keys = append(keys, name)
+	}
+	if v.fields == nil {
+		for i := range acctFields {
+			add(i)
+		}
+	} else {
+		for _, i := range v.fields {
+			add(i)
+		}
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	return keys
+}
+
+// acctColumnsKey identifies the fields entries write, for sharing what dropColumns
+// computes between the entries of one answer.
+type acctColumnsKey struct {
+	fields  *int
+	n       int
+	all     bool
+	summary bool
+}
+
+// dropColumns is the entry without the keys in drop.
+func (v acctView) dropColumns(drop map[string]bool, memo map[any]any) any {
+	key := acctColumnsKey{n: len(v.fields), all: v.fields == nil, summary: v.summary}
+	if len(v.fields) > 0 {
+		key.fields = &v.fields[0]
+	}
+	if f, ok := memo[key]; ok {
+		v.fields = f.([]int)
+		return v
+	}
+	fields := []int{}
+	add := func(i int) {
+		if !drop[acctFields[i].name] {
+			fields = append(fields, i)
+		}
+	}
+	if v.fields == nil {
+		for i := range acctFields {
+			add(i)
+		}
+	} else {
+		for _, i := range v.fields {
+			add(i)
+		}
+	}
+	memo[key] = fields
+	v.fields = fields
+	return v
+}

@@ -502,7 +502,7 @@ func fnBatch(c *call) (any, error) {
 	results := []any{}
 	for _, s := range subs {
 		sc := &call{n: c.n, ctx: c.ctx, fn: s.fn, args: s.args, user: c.user, acls: c.acls, persona: c.persona, tokenHash: c.tokenHash}
-		data, err := sc.dispatch()
+		data, err := sc.run()
 		results = append(results, sc.envelope(data, err))
 		if err != nil && abort {
 			break

@@ -22,6 +22,8 @@ func FuzzDispatch(f *testing.F) {
 	}
 	f.Add(uint8(0), "command=listaccts%3Fsearch%3D(&command=version")
 	f.Add(uint8(1), "features={\"a\":[1]}&optional=null&add={}&edit=[]&remove=-1&serial=99999999999")
+	f.Add(uint8(3), "api.columns.enable=1&api.columns.a=user&api.columns.b=nosuch&api.columns.c.d=x")
+	f.Add(uint8(0), "command=listaccts%3Fapi.columns.enable%3D1%26api.columns.a%3Duser&api.columns.enable=yes")
 	f.Add(uint8(2), "acl-0=all&acl-1=&user-0=root&user-7=x&mail_node_alias=.local&owner=alice")
 
 	sb, err := Start(context.Background(), Options{StateDir: f.TempDir(), Fleet: testFleet(), TaskDelay: time.Millisecond, RemoteTimeout: 200 * time.Millisecond})
@@ -43,7 +45,7 @@ func FuzzDispatch(f *testing.F) {
 		}
 		fn := names[int(fi)%len(names)]
 		c := &call{n: n, ctx: context.Background(), fn: fn, args: args, user: "root", acls: []string{"all"}, persona: args.Get("api.persona")}
-		data, err := c.dispatch()
+		data, err := c.run()
 		env := c.envelope(data, err)
 		if _, err := json.Marshal(env); err != nil {
 			t.Fatalf("%s(%s): envelope does not encode: %v", fn, query, err)

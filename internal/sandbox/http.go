@@ -276,7 +276,7 @@ func (n *node) serveAPI(w http.ResponseWriter, r *http.Request, fn string) {
 		return
 	}
 	c := &call{n: n, ctx: r.Context(), fn: fn, args: r.Form, user: user, acls: acls, persona: r.Form.Get("api.persona"), tokenHash: hash}
-	data, err := c.dispatch()
+	data, err := c.run()
 	writeJSON(w, c.envelope(data, err))
 }
 

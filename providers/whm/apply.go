@@ -505,9 +505,11 @@ func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user str
 // is never repeated by the client, and the engine's retry comes back to createAccount,
 // whose createacct is then refused for a user that exists.
 func (p *Provider) createAndRead(ctx context.Context, c *whmapi.Client, user string, q url.Values) (createErr error, cur *whmapi.Acct, readErr error) {
+	readQ := whmapi.AcctParams()
+	readQ["searchtype"], readQ["search"], readQ["searchmethod"] = []string{"user"}, []string{user}, []string{"exact"}
 	cmds := []whmapi.BatchCommand{
 		{Function: "createacct", Params: q},
-		{Function: "listaccts", Params: url.Values{"want": {whmapi.AcctWant}, "searchtype": {"user"}, "search": {user}, "searchmethod": {"exact"}}},
+		{Function: "listaccts", Params: readQ},
 	}
 	bq := url.Values{}
 	for _, bc := range cmds {

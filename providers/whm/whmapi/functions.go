@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -177,13 +178,79 @@ func (a *Acct) MailNode() (string, []string) {
 	return first, extra
 }
 
-// AcctWant is the want= list Tether asks listaccts for: less to send and decode
-// on parents with many accounts.
-const AcctWant = "user,domain,owner,plan,email,suspended,ipv6,child_nodes"
+// AcctWant is the want= list Tether asks listaccts for: the keys Acct decodes,
+// read from its json tags so a field added to Acct is asked for too.
+var AcctWant = strings.Join(jsonKeys(reflect.TypeFor[Acct]()), ",")
+
+// acctColumns asks listaccts for Acct's keys twice over: want= (listaccts' own
+// argument, Whostmgr/Accounts/List.pm builds only those) and the output columns every
+// WHM API 1 function takes (api.columns.*, applied by the API layer:
+// Whostmgr/API/1/Data/Columns.pm), for a server whose listaccts ignores want. A
+// server that ignores both answers every field; the decoding is the same.
+var acctColumns = ColumnsParams(reflect.TypeFor[Acct]())
+
+// AcctParams are the parameters of a listaccts that Acct decodes: want= and the
+// output columns, from Acct's json tags.
+func AcctParams() url.Values {
+	q := url.Values{"want": {AcctWant}}
+	for k, v := range acctColumns {
+		q[k] = v
+	}
+	return q
+}
+
+// ColumnsParams are WHM API 1's output columns (api.columns.enable=1,
+// api.columns.a=KEY, …; reference "WHM API 1 Output Columns") asking a function's
+// records for the keys of struct type t's json tags. Use them only for a function
+// that answers no data when it has no record (listaccts: "return if !$count"): WHM
+// applies columns to an empty list too, where the 11.120 code that does
+// (Cpanel/Args/Columns/Util.pm) may leave an empty record behind.
+func ColumnsParams(t reflect.Type) url.Values {
+	q := url.Values{"api.columns.enable": {"1"}}
+	for i, k := range jsonKeys(t) {
+		q["api.columns."+columnLetter(i)] = []string{k}
+	}
+	return q
+}
+
+// columnLetter names the i-th column argument: a … z, then ba, bb, … (WHM takes any
+// name after api.columns.; its reference counts in letters).
+func columnLetter(i int) string {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	if i < len(letters) {
+		return letters[i : i+1]
+	}
+	return columnLetter(i/len(letters)) + letters[i%len(letters):i%len(letters)+1]
+}
+
+// jsonKeys are the JSON keys struct type t decodes: each exported field's json tag
+// name, or its Go name without one ("-" skipped). Embedded structs are refused (their
+// keys would need promoting), so a type they would silently shorten is caught at
+// start.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if f.Anonymous {
+			panic(fmt.Sprintf("whmapi: %s embeds %s: list its keys by hand", t, f.Type))
+		}
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		keys = append(keys, name)
+	}
+	return keys
+}
 
 // ListAccts runs listaccts with the given search parameters (nil for all accounts).
 func (c *Client) ListAccts(ctx context.Context, search url.Values) ([]Acct, error) {
-	q := url.Values{"want": {AcctWant}}
+	q := AcctParams()
 	for k, v := range search {
 		q[k] = v
 	}
@@ -356,7 +423,7 @@ type Listing struct {
 }
 
 // ReadNode reads a node's version, server profile and minimum password strengths
-// and, with listing, a parent's linked nodes, accounts (want=AcctWant) and
+// and, with listing, a parent's linked nodes, accounts (AcctParams) and
 // resellers: one batch request, so a node costs one round trip and one connection
 // where these calls made apart cost one each and, run at once, a connection each
 // (cPanel itself reads a remote node's version and links in one batch,
@@ -391,7 +458,7 @@ func (c *Client) ReadNode(ctx context.Context, listing bool) (*NodeInfo, *Listin
 	if listing {
 		reads = append(reads,
 			BatchRead{Function: "list_linked_server_nodes", Out: &linked},
-			BatchRead{Function: "listaccts", Params: url.Values{"want": {AcctWant}}, Out: &accts},
+			BatchRead{Function: "listaccts", Params: AcctParams(), Out: &accts},
 			BatchRead{Function: "listresellers", Out: &resellers})
 		labels = append(labels, "linked nodes", "accounts", "resellers")
 	}
