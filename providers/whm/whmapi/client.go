@@ -252,7 +252,7 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	var req *http.Request
 	if kind == Read {
-		u.RawQuery = q.Encode()
+		u.RawQuery = encodeQuery(q)
 		req, err = http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
 	} else {
 		// Writes go in a form body: secrets (a child's API token) stay out of URLs,
@@ -261,7 +261,7 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 			u.RawQuery = "api.version=1"
 			q.Del("api.version")
 		}
-		req, err = http.NewRequestWithContext(actx, http.MethodPost, u.String(), strings.NewReader(q.Encode()))
+		req, err = http.NewRequestWithContext(actx, http.MethodPost, u.String(), strings.NewReader(encodeQuery(q)))
 		if req != nil {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
@@ -489,11 +489,11 @@ func (c *Client) Batch(ctx context.Context, commands []BatchCommand) ([]*Envelop
 }
 
 func batchQuery(commands []BatchCommand) url.Values {
-	q := url.Values{}
-	for _, bc := range commands {
-		q.Add("command", bc.Function+"?"+bc.Params.Encode())
+	cmds := make([]string, len(commands))
+	for i, bc := range commands {
+		cmds[i] = commandQuery(bc.Function, bc.Params)
 	}
-	return q
+	return url.Values{"command": cmds}
 }
 
 // batchErrors is each result's own failure: none (nil), a command that failed
