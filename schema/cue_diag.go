@@ -15,6 +15,7 @@ import (
 var ruleFix = map[string]string{
 	RuleA01: "lowercase letters and digits, starting with a letter, at most 16 characters, not a reserved name",
 	RuleA02: "write the account's main domain, e.g. example.com",
+	RuleA03: fixForwarderFrom,
 	RuleD01: "declare the parent node, or correct the cluster's name",
 	RuleS01: "reference the secret with tokenEnv/tokenFile or secretEnv/secretFile",
 	RuleL10: "letters, digits, _ and -, at most 50 characters",
@@ -50,10 +51,20 @@ var ruleField = map[string]string{
 	"_l07":       "features.apitokens",
 	"_l08":       "autossl.dcv",
 	"_l09":       "forwarders",       // + index + ".to"
+	"_a03from":   "forwarders",       // + index + ".from"
+	"_a03to":     "forwarders",       // + index + ".to"
 	"_l16":       "passwordStrength", // + kind
 	"_d03":       "dnssec",
 	"_d01":       "",
 }
+
+// ruleLeaf is, for a rule about one element of a list, the element's field the
+// diagnostic points at: the list's index comes from the error's path.
+var ruleLeaf = map[string]string{"_l09": "to", "_a03from": "from", "_a03to": "to"}
+
+// hiddenFix is the fix of a rule whose hidden field needs other advice than the
+// rule's own.
+var hiddenFix = map[string]string{"_a03to": fixForwarderTo}
 
 // secretRefField are fields whose value may be a secret written in the wrong place.
 var secretRefField = map[string]bool{"token": true, "secret": true, "tokenEnv": true, "secretEnv": true, "tokenFile": true, "secretFile": true}
@@ -148,6 +159,9 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 		d.Message = strings.Join(path, ".") + ": " + msg
 	}
 	if d.Fix == "" {
+		d.Fix = hiddenFix[hidden]
+	}
+	if d.Fix == "" {
 		d.Fix = ruleFix[d.Rule]
 	}
 	d.Message = truncateMessage(d.Message)
@@ -160,8 +174,8 @@ func cueDiagnostic(root cue.Value, e errors.Error, path []string, msg string, id
 		if ok && f != "" {
 			target = append(append([]string(nil), obj...), strings.Split(f, ".")...)
 			target = append(target, rest...)
-			if hidden == "_l09" {
-				target = append(target, "to")
+			if leaf := ruleLeaf[hidden]; leaf != "" {
+				target = append(target, leaf)
 			}
 		}
 	} else {

@@ -141,6 +141,7 @@ const (
 	RuleR01    = "TETHER-R01"
 	RuleA01    = "TETHER-A01"
 	RuleA02    = "TETHER-A02"
+	RuleA03    = "TETHER-A03" // a forwarder cPanel refuses or keeps otherwise than written
 	RuleS01    = "TETHER-S01"
 	RuleL01    = "TETHER-L01"
 	RuleL02    = "TETHER-L02"

@@ -109,8 +109,8 @@ var FleetFields = map[string][]Field{
 		{Name: "dnssec", Type: "boolean", Default: "false", Doc: "Sign the account's zone with DNSSEC; not on a parent with a DNS cluster."},
 	},
 	"Forwarder": {
-		{Name: "from", Type: "string", Required: true, Doc: "The local part (before the @) of the address that forwards."},
-		{Name: "to", Type: "string", Required: true, Doc: "An address to forward to, or \"|/path\" for a pipe to a program (not on a distributed account)."},
+		{Name: "from", Type: "string", Required: true, NonEmpty: true, Doc: "The local part (before the @) of the address that forwards, or it @ the account's main domain.", Rule: RuleA03},
+		{Name: "to", Type: "string", Required: true, NonEmpty: true, Doc: "One destination: an address, \"|/path\" for a pipe to a program (not on a distributed account), \":blackhole:\", \":fail: message\" or a system user.", Rule: RuleA03},
 	},
 	// A reseller has every field of an account (see resellerFields) and these.
 	"Reseller": {

@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/in
 
 // allRules are the ids of DESIGN.md's rule table; each needs a failing fixture.
 var allRules = []string{
-	schema.RuleSchema, schema.RuleR01, schema.RuleA01, schema.RuleA02, schema.RuleS01,
+	schema.RuleSchema, schema.RuleR01, schema.RuleA01, schema.RuleA02, schema.RuleA03, schema.RuleS01,
 	schema.RuleL01, schema.RuleL02, schema.RuleL03, schema.RuleL04, schema.RuleL05,
 	schema.RuleL06, schema.RuleL07, schema.RuleL08, schema.RuleL09, schema.RuleL10,
 	schema.RuleL13, schema.RuleL16, schema.RuleD01, schema.RuleD02, schema.RuleD03,

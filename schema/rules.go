@@ -211,6 +211,7 @@ func (c *checker) account(name string, a *Account, obj objName) {
 				"write the account's main domain, e.g. example.com")
 		}
 	}
+	c.forwarders(a, obj)
 	var parent *Node
 	if a.Parent != "" {
 		p, ok := c.f.Nodes[a.Parent]

@@ -32,6 +32,15 @@ func TestCheckRules(t *testing.T) {
 		{"test user", func(f *schema.Fleet) { f.Accounts["tester"] = f.Accounts["u00"]; delete(f.Accounts, "u00") }, schema.RuleA01, "test"},
 		{"long user", func(f *schema.Fleet) { f.Accounts["abcdefghijklmnopq"] = f.Accounts["u00"]; delete(f.Accounts, "u00") }, schema.RuleA01, "16"},
 		{"bad domain", func(f *schema.Fleet) { f.Accounts["u00"].Domain = "no_such" }, schema.RuleA02, "domain"},
+		{"forwarder from another domain", func(f *schema.Fleet) {
+			f.Accounts["u00"].Forwarders = []schema.Forwarder{{From: "sales@other.example", To: "a@example.org"}}
+		}, schema.RuleA03, "not of the account's domain"},
+		{"forwarder from a bad local part", func(f *schema.Fleet) {
+			f.Accounts["u00"].Forwarders = []schema.Forwarder{{From: "sales+eu", To: "a@example.org"}}
+		}, schema.RuleA03, "not a local part"},
+		{"forwarder to a list", func(f *schema.Fleet) {
+			f.Accounts["u00"].Forwarders = []schema.Forwarder{{From: "sales", To: "a@example.org,b@example.org"}}
+		}, schema.RuleA03, "several destinations"},
 		{"inline token", func(f *schema.Fleet) { f.Nodes["web0"].Credentials.Token = "tok" }, schema.RuleS01, "credentials.token"},
 		{"inline tsig secret", func(f *schema.Fleet) {
 			f.DNSClusters["web0"].Members["b"] = &schema.Member{Backend: "rfc2136", Host: "b.example.org", Address: "127.0.0.1:53", Role: schema.DNSRoleSync, TSIG: &schema.TSIG{Name: "k", Secret: "s"}}

@@ -402,15 +402,23 @@ func ForwarderChanges(want, have []Forwarder) (add, remove []Forwarder) {
 // IsPipe reports whether the forwarder pipes mail to a program ("|/path").
 func (f Forwarder) IsPipe() bool { return strings.HasPrefix(strings.TrimSpace(f.To), "|") }
 
-// LocalForwarders returns the account's forwarders with each From as the local part
-// the servers list (Email::list_forwarders gives addresses on the account's domain):
-// "info@DOMAIN" of the account's own domain becomes "info". The list itself is
-// returned when nothing needs changing, so comparing a large fleet allocates nothing.
+// LocalForwarders returns the account's forwarders as the servers list them, so a plan
+// after an apply finds nothing to do:
+//
+//   - From as the local part (Email::list_forwarders gives addresses on the account's
+//     domain): "info@DOMAIN" of the account's own domain becomes "info"; the schema
+//     refuses any other domain (TETHER-A03).
+//   - A bare ":fail:" with the message cPanel gives it when none is written
+//     (Email::add_forwarder's failmsgs, "No such person at this address" by default,
+//     UAPI reference 11.138).
+//
+// The list itself is returned when nothing needs changing, so comparing a large fleet
+// allocates nothing.
 func (a *Account) LocalForwarders() []Forwarder {
 	suffix := "@" + strings.ToLower(a.Domain)
 	need := false
 	for _, f := range a.Forwarders {
-		if strings.HasSuffix(strings.ToLower(strings.TrimSpace(f.From)), suffix) {
+		if strings.HasSuffix(strings.ToLower(strings.TrimSpace(f.From)), suffix) || strings.TrimSpace(f.To) == ":fail:" {
 			need = true
 			break
 		}
@@ -420,11 +428,18 @@ func (a *Account) LocalForwarders() []Forwarder {
 	}
 	out := make([]Forwarder, len(a.Forwarders))
 	for i, f := range a.Forwarders {
-		from := strings.TrimSpace(f.From)
+		from, to := strings.TrimSpace(f.From), f.To
 		if strings.HasSuffix(strings.ToLower(from), suffix) {
 			from = from[:len(from)-len(suffix)]
 		}
-		out[i] = Forwarder{From: from, To: f.To}
+		if strings.TrimSpace(to) == ":fail:" {
+			to = ":fail: " + DefaultFailMessage
+		}
+		out[i] = Forwarder{From: from, To: to}
 	}
 	return out
 }
+
+// DefaultFailMessage is what cPanel answers mail to a ":fail:" forwarder written
+// without a message (Email::add_forwarder's failmsgs default, UAPI reference 11.138).
+const DefaultFailMessage = "No such person at this address"
