@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/tether-dev/tether/internal/fleetgen"
 	"github.com/tether-dev/tether/schema"
+	"github.com/tether-dev/tether/schema/fastyaml"
 )
 
 // benchmarkLoad generates a 1000-node fleet with n accounts into one YAML file and
@@ -105,4 +109,45 @@ func BenchmarkCheck100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/account")
+}
+
+// BenchmarkParseChunks100k parses the chunks Load cuts the 100k-account fleet into,
+// one after the other on one goroutine, to yaml.Node trees: with yaml.v3 alone (the
+// anchor, what Load did for every chunk before schema/fastyaml) and with the fast
+// path. cpu-s/op includes the collector's work on the other core.
+func BenchmarkParseChunks100k(b *testing.B) {
+	var buf bytes.Buffer
+	if err := fleetgen.WriteYAML(&buf, fleetgen.Generate(fleetgen.Large(100_000))); err != nil {
+		b.Fatal(err)
+	}
+	chunks := schema.ChunkTexts(buf.Bytes())
+	for _, bc := range []struct {
+		name  string
+		parse func([]byte) bool
+	}{
+		{"yamlv3", func(text []byte) bool {
+			var n yaml.Node
+			return yaml.Unmarshal(text, &n) == nil
+		}},
+		{"fast", func(text []byte) bool {
+			_, ok := fastyaml.Parse(text)
+			return ok
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			runtime.GC()
+			b.SetBytes(int64(buf.Len()))
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				for _, c := range chunks {
+					if !bc.parse(c) {
+						b.Fatalf("%s failed on a chunk of fleetgen's fleet", bc.name)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime()-cpu0)/1e9/float64(b.N), "cpu-s/op")
+		})
+	}
 }

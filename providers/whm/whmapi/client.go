@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -266,10 +267,15 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 		return nil, reached, c.transportError(ctx, function, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxBody+1))
-	if err != nil {
+	buf := getBodyBuffer(resp.ContentLength, c.opts.MaxBody)
+	defer putBodyBuffer(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.opts.MaxBody+1)); err != nil {
 		return nil, true, c.transportError(ctx, function, fmt.Errorf("reading the answer: %w", err))
 	}
+	// body is the pooled buffer's: everything kept past this call is copied out of
+	// it (encoding/json copies strings and RawMessages; snippets and a screen's
+	// text are converted to strings).
+	body := buf.Bytes()
 	if int64(len(body)) > c.opts.MaxBody {
 		return nil, true, &DecodeError{Node: c.node, Function: function, Err: fmt.Errorf("answer larger than %d bytes", c.opts.MaxBody)}
 	}
@@ -283,7 +289,7 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 		return nil, true, &HTTPError{Node: c.node, Function: function, Status: resp.StatusCode, Snippet: c.snippet(body)}
 	}
 	if !isJSON {
-		return &Envelope{Data: body}, true, nil
+		return &Envelope{Data: bytes.Clone(body)}, true, nil
 	}
 	env, err = c.decode(function, body, out)
 	if err != nil {
@@ -292,11 +298,53 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 	return env, true, nil
 }
 
+// bodyPool holds the buffers answers are read into: read with io.ReadAll, each
+// answer grew a new buffer by doubling (cleared and copied at each step), the
+// plan of a large fleet reading thousands of them at once.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody is the largest buffer kept for reuse: a rare huge listaccts is not
+// worth holding on to between plans.
+const maxPooledBody = 4 << 20
+
+// getBodyBuffer returns an empty buffer with room for an answer of length n (as
+// Content-Length gives it, -1 when unknown) plus the byte that tells it exceeds
+// limit.
+func getBodyBuffer(n, limit int64) *bytes.Buffer {
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	if n >= 0 && n <= limit {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	return buf
+}
+
+func putBodyBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		bodyPool.Put(buf)
+	}
+}
+
 // decode reads the envelope and, in the same pass, data into out (when not nil):
 // listaccts of a large parent is tens of megabytes, worth scanning once.
 func (c *Client) decode(function string, body []byte, out any) (*Envelope, error) {
-	env := &Envelope{}
-	var derr error
+	if bd, ok := out.(*batchDecode); ok {
+		return c.decodeBatch(function, body, bd)
+	}
+	env, derr, err := c.decodeEnvelope(function, body, out)
+	if err != nil {
+		return env, err
+	}
+	if derr != nil {
+		return env, &DecodeError{Node: c.node, Function: function, Err: fmt.Errorf("data: %s", c.redact(derr.Error()))}
+	}
+	return env, nil
+}
+
+// decodeEnvelope is decode but for data out cannot hold, which it returns apart
+// (derr) for the caller to report.
+func (c *Client) decodeEnvelope(function string, body []byte, out any) (env *Envelope, derr, err error) {
+	env = &Envelope{}
 	if out == nil {
 		derr = json.Unmarshal(body, env)
 	} else {
@@ -312,10 +360,10 @@ func (c *Client) decode(function string, body []byte, out any) (*Envelope, error
 	}
 	var syn *json.SyntaxError
 	if errors.As(derr, &syn) {
-		return nil, &DecodeError{Node: c.node, Function: function, Err: errors.New(c.redact(derr.Error())), Snippet: c.snippet(body)}
+		return nil, nil, &DecodeError{Node: c.node, Function: function, Err: errors.New(c.redact(derr.Error())), Snippet: c.snippet(body)}
 	}
 	if env.Metadata.Command == "" && env.Metadata.Version.N == 0 && !bool(env.Metadata.Result) {
-		return nil, &DecodeError{Node: c.node, Function: function, Err: errors.New("no metadata"), Snippet: c.snippet(body)}
+		return nil, nil, &DecodeError{Node: c.node, Function: function, Err: errors.New("no metadata"), Snippet: c.snippet(body)}
 	}
 	if !env.Metadata.Result {
 		// A failure's data is {type, detail} (or absent), whatever out expected.
@@ -330,12 +378,9 @@ func (c *Client) decode(function string, body []byte, out any) (*Envelope, error
 				ae.Type, ae.Detail = t.Type, t.Detail
 			}
 		}
-		return env, ae
+		return env, nil, ae
 	}
-	if derr != nil {
-		return env, &DecodeError{Node: c.node, Function: function, Err: fmt.Errorf("data: %s", c.redact(derr.Error()))}
-	}
-	return env, nil
+	return env, derr, nil
 }
 
 func (c *Client) transportError(ctx context.Context, function string, err error) error {
@@ -401,24 +446,34 @@ func (c *Client) redact(s string) string {
 // returns each one's envelope in order. A failing command yields its APIError at its
 // index; the batch itself failing returns an error.
 func (c *Client) Batch(ctx context.Context, commands []BatchCommand) ([]*Envelope, []error, error) {
-	q := url.Values{}
-	for _, bc := range commands {
-		q.Add("command", bc.Function+"?"+bc.Params.Encode())
-	}
 	// Each result is read as an envelope straight away (its data kept raw for the
 	// caller's decode): a result held as raw JSON and unmarshalled again would scan a
 	// large answer (listaccts of a parent) twice more.
 	var data struct {
 		Result []*Envelope `json:"result"`
 	}
-	if _, err := c.Call(ctx, Read, "batch", q, &data); err != nil {
+	if _, err := c.Call(ctx, Read, "batch", batchQuery(commands), &data); err != nil {
 		return nil, nil, err
 	}
 	if len(data.Result) != len(commands) {
 		return nil, nil, &DecodeError{Node: c.node, Function: "batch", Err: fmt.Errorf("%d results for %d commands", len(data.Result), len(commands))}
 	}
+	return data.Result, c.batchErrors(commands, data.Result), nil
+}
+
+func batchQuery(commands []BatchCommand) url.Values {
+	q := url.Values{}
+	for _, bc := range commands {
+		q.Add("command", bc.Function+"?"+bc.Params.Encode())
+	}
+	return q
+}
+
+// batchErrors is each result's own failure: none (nil), a command that failed
+// (APIError), or no result at all.
+func (c *Client) batchErrors(commands []BatchCommand, results []*Envelope) []error {
 	errs := make([]error, len(commands))
-	for i, env := range data.Result {
+	for i, env := range results {
 		if env == nil {
 			errs[i] = &DecodeError{Node: c.node, Function: commands[i].Function, Err: errors.New("no result")}
 			continue
@@ -427,7 +482,7 @@ func (c *Client) Batch(ctx context.Context, commands []BatchCommand) ([]*Envelop
 			errs[i] = &APIError{Node: c.node, Function: commands[i].Function, Reason: c.redact(string(env.Metadata.Reason))}
 		}
 	}
-	return data.Result, errs, nil
+	return errs
 }
 
 // BatchRead is one read inside ReadBatch: the function, its parameters, and where
@@ -436,24 +491,139 @@ type BatchRead struct {
 	Function string
 	Params   url.Values
 	Out      any
+	// DataName, when set, names the data in decode errors and OnDecode instead of
+	// Function (uapi_cpanel's data is the UAPI function's: "uapi_cpanel
+	// Email::list_forwarders").
+	DataName string
+}
+
+func (r *BatchRead) dataName() string {
+	if r.DataName != "" {
+		return r.DataName
+	}
+	return r.Function
+}
+
+// batchSlot is one batch result read in the batch's own pass: Data holds the read's
+// Out (a pointer), so encoding/json decodes the result's data straight into it, as
+// decode does a call's; JSON null leaves the Out alone and Data nil.
+type batchSlot struct {
+	Metadata Metadata `json:"metadata"`
+	Data     any      `json:"data"`
+}
+
+// discard takes a read's data when it has no Out: skipped, nothing built.
+type discard struct{}
+
+func (*discard) UnmarshalJSON([]byte) error { return nil }
+
+// batchDecode is ReadBatch's out for the batch call: decode hands it to
+// decodeBatch.
+type batchDecode struct {
+	reads []BatchRead
+	// slots are the results when the one pass read them all; envs, when it could
+	// not tell which read an error belongs to and the answer was read as envelopes.
+	slots []*batchSlot
+	envs  []*Envelope
+}
+
+// zeroOuts leaves every Out as ReadBatch's caller gave it (zero) after a pass that
+// may have filled some.
+func (bd *batchDecode) zeroOuts() {
+	for _, r := range bd.reads {
+		if r.Out != nil {
+			if v := reflect.ValueOf(r.Out); v.Kind() == reflect.Pointer && !v.IsNil() {
+				v.Elem().SetZero()
+			}
+		}
+	}
+}
+
+// decodeBatch reads a batch answer in one pass, each result's data straight into
+// its read's Out: the batch's results read first as envelopes, their data kept as
+// raw JSON and each unmarshalled again, scanned and copied a large listaccts three
+// times more. Whatever that pass cannot attribute (data an Out cannot hold stops
+// encoding/json mid-answer, a failed read's data went into its Out, results missing
+// or too many) is read again as envelopes and decoded result by result, as before,
+// so every error stays the one it was; errors are rare, the second pass with them.
+func (c *Client) decodeBatch(function string, body []byte, bd *batchDecode) (*Envelope, error) {
+	bd.slots, bd.envs = nil, nil
+	backing := make([]batchSlot, len(bd.reads))
+	slots := make([]*batchSlot, len(bd.reads))
+	for i, r := range bd.reads {
+		if r.Out != nil {
+			backing[i].Data = r.Out
+		} else {
+			backing[i].Data = &discard{}
+		}
+		slots[i] = &backing[i]
+	}
+	// encoding/json decodes a JSON array into the elements a slice already has
+	// (merging, in v1's terms), so the preset slots are filled in place; a result
+	// that is null sets its slot to nil.
+	w := struct {
+		Result []*batchSlot `json:"result"`
+	}{Result: slots}
+	env, derr, err := c.decodeEnvelope(function, body, &w)
+	if err == nil && derr == nil && len(w.Result) == len(bd.reads) {
+		ok := true
+		for _, s := range w.Result {
+			if s != nil && !s.Metadata.Result {
+				ok = false // a failed read's data may sit in its Out
+				break
+			}
+		}
+		if ok {
+			bd.slots = w.Result
+			return env, nil
+		}
+	}
+	bd.zeroOuts()
+	var data struct {
+		Result []*Envelope `json:"result"`
+	}
+	if env, err = c.decode(function, body, &data); err != nil {
+		return env, err
+	}
+	bd.envs = data.Result
+	return env, nil
 }
 
 // ReadBatch runs several reads in one batch request, one round trip on one
 // connection, and decodes each one's data into its Out. errs[i] is read i's own
 // failure (an *APIError, or a *DecodeError for data Out cannot hold); the error is
 // the request's: transport, authentication, or the server refusing batch itself.
+// The Outs are expected zero; a read that fails leaves its Out zero, or as far as
+// its data was read.
 func (c *Client) ReadBatch(ctx context.Context, reads []BatchRead) (errs []error, err error) {
 	cmds := make([]BatchCommand, len(reads))
 	for i, r := range reads {
 		cmds[i] = BatchCommand{Function: r.Function, Params: r.Params}
 	}
-	envs, errs, err := c.Batch(ctx, cmds)
-	if err != nil {
+	bd := &batchDecode{reads: reads}
+	if _, err := c.Call(ctx, Read, "batch", batchQuery(cmds), bd); err != nil {
+		bd.zeroOuts()
 		return nil, err
 	}
+	if bd.slots != nil {
+		errs = make([]error, len(reads))
+		for i, s := range bd.slots {
+			switch {
+			case s == nil:
+				errs[i] = &DecodeError{Node: c.node, Function: reads[i].Function, Err: errors.New("no result")}
+			case reads[i].Out != nil && s.Data != nil && c.opts.OnDecode != nil:
+				c.opts.OnDecode(reads[i].dataName(), reads[i].Out)
+			}
+		}
+		return errs, nil
+	}
+	if len(bd.envs) != len(cmds) {
+		return nil, &DecodeError{Node: c.node, Function: "batch", Err: fmt.Errorf("%d results for %d commands", len(bd.envs), len(cmds))}
+	}
+	errs = c.batchErrors(cmds, bd.envs)
 	for i, r := range reads {
 		if errs[i] == nil && r.Out != nil {
-			errs[i] = c.Decode(envs[i], r.Function, r.Out)
+			errs[i] = c.Decode(bd.envs[i], r.dataName(), r.Out)
 		}
 	}
 	return errs, nil

@@ -14,7 +14,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -583,4 +585,53 @@ func colons(hex string) string {
 		b.WriteString(hex[i : i+2])
 	}
 	return b.String()
+}
+
+// TestTLSResumption: a node's second connection resumes its first one's TLS session,
+// verified by a pin or by a CA file, and a session is only its node's: another
+// client of the same server (another node behind the same host name) makes a full
+// handshake.
+func TestTLSResumption(t *testing.T) {
+	var resumed []bool
+	var mu sync.Mutex
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		resumed = append(resumed, r.TLS.DidResume)
+		mu.Unlock()
+		io.WriteString(w, okVersion)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		ep   providers.Endpoint
+	}{
+		{"pinned", providers.Endpoint{Fingerprint: CertFingerprint(srv.Certificate().Raw)}},
+		{"CA file", providers.Endpoint{CAFile: writeCA(t, srv)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ep := tc.ep
+			ep.URL, ep.User, ep.Token = srv.URL, "root", token
+			mu.Lock()
+			resumed = nil
+			mu.Unlock()
+			for _, node := range []string{"web1", "web2"} {
+				c, err := New(node, ep, fast(Options{}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 2 {
+					if _, err := c.Version(ctx); err != nil {
+						t.Fatal(err)
+					}
+					c.CloseIdleConnections() // the next call opens a new connection
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := []bool{false, true, false, true}; !slices.Equal(resumed, want) {
+				t.Errorf("resumed %v, want %v (web1's two connections, then web2's)", resumed, want)
+			}
+		})
+	}
 }

@@ -78,6 +78,10 @@ const MaxConnsPerNode = 32
 // IdleConnTimeout (90 s).
 const maxIdlePerNode = 256
 
+// sessionsPerNode is the TLS sessions kept for resumption per node. A node has one
+// name, so the cache holds one entry; crypto/tls keys sessions by server name.
+const sessionsPerNode = 1
+
 // transport builds the HTTP transport for one node's endpoint.
 func transport(node string, u string, ep providers.Endpoint) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -92,7 +96,15 @@ func transport(node string, u string, ep providers.Endpoint) (*http.Transport, e
 			return d.DialContext(ctx, network, addr)
 		}
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	// A node's later connections resume its first one's TLS session instead of a full
+	// handshake (a parent's observe opens up to four at once, an apply up to 64): no
+	// certificate is sent, parsed and checked again. The cache is this node's own, as
+	// the transport is: nodes behind one host name (the sandbox's 127.0.0.1, a tunnel)
+	// never offer each other's sessions. Resumption keeps the checks below: crypto/tls
+	// runs VerifyConnection on resumed connections too, with the certificates of the
+	// session's full handshake, so a pin or a CA file is checked on every connection
+	// (and InsecureSkipVerify, set below for our own checks, only skips crypto/tls's).
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(sessionsPerNode)}
 	tr.TLSClientConfig = cfg
 	if ep.Insecure {
 		cfg.InsecureSkipVerify = true //nolint:gosec // asked for; warned about at every client's first call

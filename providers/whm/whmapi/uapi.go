@@ -96,11 +96,14 @@ func (c *Client) Forwarders(ctx context.Context, reqs []ForwardersRequest) ([][]
 	if len(reqs) == 0 {
 		return out, errs, nil
 	}
-	cmds := make([]BatchCommand, len(reqs))
+	// Each result's data is decoded straight into its own forwardersResult in the
+	// batch's one pass (ReadBatch).
+	results := make([]forwardersResult, len(reqs))
+	reads := make([]BatchRead, len(reqs))
 	for i, r := range reqs {
-		cmds[i] = BatchCommand{Function: "uapi_cpanel", Params: uapiParams(r.User, "Email", "list_forwarders", url.Values{"domain": {r.Domain}})}
+		reads[i] = BatchRead{Function: "uapi_cpanel", DataName: uapiName("Email", "list_forwarders"), Params: uapiParams(r.User, "Email", "list_forwarders", url.Values{"domain": {r.Domain}}), Out: &results[i]}
 	}
-	envs, berrs, err := c.Batch(ctx, cmds)
+	berrs, err := c.ReadBatch(ctx, reads)
 	if err != nil {
 		return nil, nil, fmt.Errorf("forwarders: %w", err)
 	}
@@ -109,11 +112,7 @@ func (c *Client) Forwarders(ctx context.Context, reqs []ForwardersRequest) ([][]
 			errs[i] = berrs[i]
 			continue
 		}
-		var d forwardersResult
-		if err := c.Decode(envs[i], uapiName("Email", "list_forwarders"), &d); err != nil {
-			errs[i] = err
-			continue
-		}
+		d := &results[i]
 		if err := c.uapiError("Email", "list_forwarders", uapiStatus{Errors: d.UAPI.Errors, Status: d.UAPI.Status}); err != nil {
 			errs[i] = err
 			continue
