@@ -244,25 +244,14 @@ func (v acctView) columnKeys() []string {
 	return keys
 }
 
-// acctColumnsKey identifies the fields entries write, for sharing what dropColumns
-// computes between the entries of one answer.
-type acctColumnsKey struct {
-	fields  *int
-	n       int
-	all     bool
-	summary bool
+// dropColumns is the entry without the keys in drop.
+func (v acctView) dropColumns(drop map[string]bool) any {
+	v.fields = v.keptFields(drop)
+	return v
 }
 
-// dropColumns is the entry without the keys in drop.
-func (v acctView) dropColumns(drop map[string]bool, memo map[any]any) any {
-	key := acctColumnsKey{n: len(v.fields), all: v.fields == nil, summary: v.summary}
-	if len(v.fields) > 0 {
-		key.fields = &v.fields[0]
-	}
-	if f, ok := memo[key]; ok {
-		v.fields = f.([]int)
-		return v
-	}
+// keptFields are the indices of the fields the entry writes that are not in drop.
+func (v acctView) keptFields(drop map[string]bool) []int {
 	fields := []int{}
 	add := func(i int) {
 		if !drop[acctFields[i].name] {
@@ -278,7 +267,40 @@ func (v acctView) dropColumns(drop map[string]bool, memo map[any]any) any {
 			add(i)
 		}
 	}
-	memo[key] = fields
-	v.fields = fields
-	return v
+	return fields
+}
+
+// acctList is listaccts' entries; they share one field list (want=), so the output
+// columns are worked out once and the entries filtered in place.
+type acctList []acctView
+
+func (l acctList) firstKeys() ([]string, bool) {
+	if len(l) == 0 {
+		return nil, false
+	}
+	return l[0].columnKeys(), true
+}
+
+func (l acctList) dropColumns(drop map[string]bool) any {
+	type shape struct {
+		fields  *int
+		n       int
+		all     bool
+		summary bool
+	}
+	memo := map[shape][]int{}
+	for i := range l {
+		v := &l[i]
+		k := shape{n: len(v.fields), all: v.fields == nil, summary: v.summary}
+		if len(v.fields) > 0 {
+			k.fields = &v.fields[0]
+		}
+		f, ok := memo[k]
+		if !ok {
+			f = v.keptFields(drop)
+			memo[k] = f
+		}
+		v.fields = f
+	}
+	return l
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,7 +22,7 @@ func benchSandbox(b *testing.B) (*Sandbox, Endpoint) {
 	return sb, sb.Endpoints().Nodes["web1"]
 }
 
-func post(b *testing.B, c *http.Client, ep Endpoint, fn string, form url.Values) {
+func post(b *testing.B, c *http.Client, ep Endpoint, fn string, form url.Values) int {
 	form.Set("api.version", "1")
 	req, _ := http.NewRequest("POST", ep.WHM+"/json-api/"+fn, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -35,13 +36,15 @@ func post(b *testing.B, c *http.Client, ep Endpoint, fn string, form url.Values)
 	if !strings.Contains(string(body), `"result":1`) {
 		b.Fatalf("%s: %s", fn, body)
 	}
+	return len(body)
 }
 
 // BenchmarkCreateacct creates accounts over HTTP on one parent; state is flushed in
 // the background, so the cost per account stays flat as the fleet grows.
 func BenchmarkCreateacct(b *testing.B) {
 	sb, ep := benchSandbox(b)
-	c := &http.Client{}
+	eps := sb.Endpoints()
+	c := eps.HTTPClient(0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -54,7 +57,9 @@ func BenchmarkCreateacct(b *testing.B) {
 	}
 }
 
-// BenchmarkListaccts10k lists a parent holding 10,000 accounts.
+// BenchmarkListaccts10k lists a parent holding 10,000 accounts: every field, the
+// fields Tether decodes asked with want= (listaccts' own argument), with the output
+// columns (api.columns.*, the API layer's) as well, and with the columns alone.
 func BenchmarkListaccts10k(b *testing.B) {
 	sb, ep := benchSandbox(b)
 	n := sb.nodeByName("web1")
@@ -65,11 +70,36 @@ func BenchmarkListaccts10k(b *testing.B) {
 	}
 	n.markDirty()
 	n.mu.Unlock()
-	c := &http.Client{}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		post(b, c, ep, "listaccts", url.Values{"want": {"user,domain,owner,plan,suspended,child_nodes"}})
+	const want = "user,domain,owner,plan,email,suspended,ipv6,child_nodes"
+	columns := url.Values{"api.columns.enable": {"1"}}
+	for i, k := range strings.Split(want, ",") {
+		columns.Set("api.columns."+string(rune('a'+i)), k)
+	}
+	withWant := func(q url.Values) url.Values {
+		q = maps.Clone(q)
+		q.Set("want", want)
+		return q
+	}
+	for _, bc := range []struct {
+		name string
+		q    url.Values
+	}{
+		{"all", url.Values{}},
+		{"want", url.Values{"want": {want}}},
+		{"want+columns", withWant(columns)},
+		{"columns", columns},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			eps := sb.Endpoints()
+			c := eps.HTTPClient(0)
+			size := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				size = post(b, c, ep, "listaccts", maps.Clone(bc.q))
+			}
+			b.ReportMetric(float64(size), "B/answer")
+		})
 	}
 }
 

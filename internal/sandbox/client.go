@@ -35,8 +35,10 @@ type httpStatusError struct {
 
 func (e *httpStatusError) Error() string { return e.msg }
 
-// remote calls fn on the node known by host, over HTTP, as a real server would: the
-// host name is resolved in-process to the node's loopback port.
+// remote calls fn on the node known by host as a real server would, over HTTP: the
+// host name is resolved in-process to the node, and the call is served in-process
+// (serveLocal) with what the wire would show, or over the node's port
+// (remoteHTTP) when a test asks for it.
 func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, params url.Values) (*remoteResult, error) {
 	target := sb.nodeByHost(host)
 	if target == nil {
@@ -49,28 +51,30 @@ func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, par
 		form[k] = v
 	}
 	form.Set("api.version", "1")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.scheme()+"://"+target.addr+"/json-api/"+fn, strings.NewReader(form.Encode()))
+	auth := "whm " + user + ":" + token
+	var status int
+	var body []byte
+	var err error
+	if sb.opts.remoteOverHTTP {
+		status, body, err = sb.remoteHTTP(ctx, target, host, fn, form.Encode(), auth)
+	} else {
+		status, body, err = target.serveLocal(ctx, fn, form.Encode(), auth)
+		if err != nil {
+			err = fmt.Errorf("the system failed to reach “%s”: %s", host, connErrText(err))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "whm "+user+":"+token)
-	resp, err := sb.client.Do(req)
-	if err != nil {
-		// The URL holds no secret, but say it plainly rather than echo Go's wording.
-		return nil, fmt.Errorf("the system failed to reach “%s”: %s", host, connErrText(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("the system failed to read the answer of “%s”: %w", host, err)
-	}
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusOK:
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, &httpStatusError{code: resp.StatusCode, msg: fmt.Sprintf("“%s” did not accept the authentication (HTTP %d)", host, resp.StatusCode)}
+		return nil, &httpStatusError{code: status, msg: fmt.Sprintf("“%s” did not accept the authentication (HTTP %d)", host, status)}
 	default:
-		return nil, fmt.Errorf("“%s” answered HTTP %d", host, resp.StatusCode)
+		return nil, fmt.Errorf("“%s” answered HTTP %d", host, status)
+	}
+	if len(body) > remoteMaxAnswer {
+		body = body[:remoteMaxAnswer] // what the wire path reads of it
 	}
 	res := &remoteResult{}
 	if err := json.Unmarshal(body, res); err != nil {
@@ -80,6 +84,31 @@ func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, par
 		return res, &remoteError{fn: fn, reason: res.Metadata.Reason}
 	}
 	return res, nil
+}
+
+// remoteMaxAnswer bounds how much of a remote answer is read.
+const remoteMaxAnswer = 16 << 20
+
+// remoteHTTP sends a call to target over its port: status and body, or the error
+// that reached or read it, worded for host.
+func (sb *Sandbox) remoteHTTP(ctx context.Context, target *node, host, fn, body, auth string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.scheme()+"://"+target.addr+"/json-api/"+fn, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", auth)
+	resp, err := sb.client.Do(req)
+	if err != nil {
+		// The URL holds no secret, but say it plainly rather than echo Go's wording.
+		return 0, nil, fmt.Errorf("the system failed to reach “%s”: %s", host, connErrText(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, remoteMaxAnswer))
+	if err != nil {
+		return 0, nil, fmt.Errorf("the system failed to read the answer of “%s”: %w", host, err)
+	}
+	return resp.StatusCode, data, nil
 }
 
 func connErrText(err error) string {

@@ -58,14 +58,19 @@ func columnsArgs(args url.Values) ([]string, bool) {
 	return names, true
 }
 
-// columnRecord is a record that keeps only some of its keys itself, so the API layer
-// need not rebuild it (acctView: listaccts of a parent with tens of thousands of
-// accounts).
-// memo is shared by the records of one answer, for what they can share (listaccts'
-// entries all write the same fields).
+// columnRecord is a record that drops keys itself (accountsummary's entry).
 type columnRecord interface {
 	columnKeys() []string
-	dropColumns(drop map[string]bool, memo map[any]any) any
+	dropColumns(drop map[string]bool) any
+}
+
+// columnList is a list of records that drops keys from its records in place, so the
+// API layer need not rebuild them (listaccts of a parent with tens of thousands of
+// accounts).
+type columnList interface {
+	// firstKeys are the first record's keys; false when the list is empty.
+	firstKeys() ([]string, bool)
+	dropColumns(drop map[string]bool) any
 }
 
 // applyColumns keeps the named keys of data's records. The records are data's only
@@ -88,23 +93,27 @@ func (c *call) applyColumns(data any, names []string) (any, error) {
 	for k := range m {
 		key = k
 	}
-	records, err := recordList(m[key])
-	if err != nil {
-		return nil, err
+	list, isList := m[key].(columnList)
+	var records []any
+	if !isList {
+		var err error
+		if records, err = recordList(m[key]); err != nil {
+			return nil, err
+		}
 	}
-	keep := make(map[string]bool, len(names))
-	for _, n := range names {
-		keep[n] = true
-	}
-	var first []string // the first record's keys: validity and what to drop rest on it
-	if len(records) > 0 {
-		first = recordKeys(records[0])
-		if first == nil {
+	// The first record's keys decide which names are valid and what is dropped.
+	var first []string
+	if isList {
+		first, _ = list.firstKeys()
+	} else if len(records) > 0 {
+		if first = recordKeys(records[0]); first == nil {
 			return nil, perlDie("Not a HASH reference")
 		}
 	}
+	keep := make(map[string]bool, len(names))
 	var invalid []string
 	for _, n := range names {
+		keep[n] = true
 		if !slices.Contains(first, n) {
 			invalid = append(invalid, n)
 		}
@@ -115,12 +124,17 @@ func (c *call) applyColumns(data any, names []string) (any, error) {
 			drop[k] = true
 		}
 	}
-	out := make([]any, len(records))
-	memo := map[any]any{}
-	for i, r := range records {
-		if out[i] = dropKeys(r, drop, memo); out[i] == nil {
-			return nil, perlDie("Not a HASH reference")
+	var out any
+	if isList {
+		out = list.dropColumns(drop)
+	} else {
+		l := make([]any, len(records))
+		for i, r := range records {
+			if l[i] = dropKeys(r, drop); l[i] == nil {
+				return nil, perlDie("Not a HASH reference")
+			}
 		}
+		out = l
 	}
 	meta := map[string]any{"invalid_msg": invalidColumnsMsg(invalid)}
 	if len(invalid) > 0 {
@@ -190,10 +204,10 @@ func recordKeys(r any) []string {
 // dropKeys is r without the keys in drop (those of the first record not kept: a key
 // only a later record has stays, as in Cpanel/Args/Columns/Util.pm); nil when r is not
 // an object.
-func dropKeys(r any, drop map[string]bool, memo map[any]any) any {
+func dropKeys(r any, drop map[string]bool) any {
 	switch r := r.(type) {
 	case columnRecord:
-		return r.dropColumns(drop, memo)
+		return r.dropColumns(drop)
 	case map[string]any:
 		out := make(map[string]any, len(r))
 		for k, v := range r {

@@ -366,7 +366,7 @@ func fnListaccts(c *call) (any, error) {
 	columns := wantFields(want)
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
-	accts := []any{}
+	accts := acctList{}
 	for _, u := range c.n.st.candidates(searchtype, search, method) {
 		a := c.n.st.Accounts[u]
 		if !c.listed(a) {

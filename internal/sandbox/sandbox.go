@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -58,6 +59,10 @@ type Options struct {
 	// DNSKeys are TSIG keys (name → base64 secret) every node's nameserver requires
 	// for UPDATE and AXFR; none means unsigned UPDATE and AXFR are accepted.
 	DNSKeys map[string]string
+
+	// remoteOverHTTP sends calls between nodes over HTTP(S) instead of in-process
+	// (inproc.go); internal tests set it to hold both paths to the same answers.
+	remoteOverHTTP bool
 }
 
 // Endpoints is the content of endpoints.json: how to reach each node.
@@ -85,6 +90,9 @@ type Sandbox struct {
 	cancel context.CancelFunc
 	tasks  sync.WaitGroup
 	client *http.Client
+	// idleGen counts closeIdleConns calls: an in-process connection kept from
+	// before one is closed (inproc.go).
+	idleGen atomic.Uint64
 
 	mu    sync.RWMutex
 	nodes map[string]*node // by node name
@@ -107,15 +115,20 @@ type node struct {
 	dirty   bool // guarded by mu
 	writeMu sync.Mutex
 
-	srv      *http.Server
-	cert     *tls.Certificate // nil with PlainHTTP
-	addr     string           // 127.0.0.1:PORT, kept across offline periods
-	lnMu     sync.Mutex
-	ln       net.Listener
-	conns    map[net.Conn]http.ConnState // guarded by lnMu
-	faultsMu sync.Mutex
-	faults   Faults
-	dns      zoneServer
+	srv   *http.Server
+	cert  *tls.Certificate // nil with PlainHTTP
+	addr  string           // 127.0.0.1:PORT, kept across offline periods
+	lnMu  sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]http.ConnState // guarded by lnMu
+	// local holds the in-process calls in flight to the node and how to drop each
+	// (inproc.go); guarded by lnMu.
+	local     map[*localConn]func()
+	localOnce sync.Once
+	localPool *localPool
+	faultsMu  sync.Mutex
+	faults    Faults
+	dns       zoneServer
 
 	callsMu sync.Mutex
 	calls   map[string]int // authenticated API calls served, by function (tests count them)
@@ -201,7 +214,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	for _, name := range slices.Sorted(maps.Keys(states)) {
 		// A node read from its file is already saved; rewriting 10k accounts and their
 		// zones per parent at every start made each sandboxed command pay for it.
-		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]http.ConnState{}, dirty: !loaded[name]}
+		n := &node{sb: sb, name: name, st: states[name], conns: map[net.Conn]http.ConnState{}, local: map[*localConn]func(){}, dirty: !loaded[name]}
 		if f, ok := opts.Faults[name]; ok {
 			n.faults = f
 		}
@@ -380,11 +393,10 @@ func (n *node) setOffline(off bool) {
 		for c := range n.conns {
 			c.Close()
 		}
+		n.dropLocal()
 		// Parents must not find a kept connection to it: their next call dials, and
 		// is refused, as a call to a server that went down is.
-		if n.sb.client != nil {
-			n.sb.client.CloseIdleConnections()
-		}
+		n.sb.closeIdleConns()
 		n.stopDNS()
 		return
 	}
@@ -396,9 +408,7 @@ func (n *node) setOffline(off bool) {
 	// drop above (the transport returns a connection once the answer is read, on a
 	// goroutine of its own) is dead: closed now, the next call dials instead of
 	// failing with "connection failed" (TestDistributionChildOffline, under load).
-	if n.sb.client != nil {
-		n.sb.client.CloseIdleConnections()
-	}
+	n.sb.closeIdleConns()
 	ln, err := n.listen(n.addr)
 	if err != nil {
 		n.sb.log.Error("sandbox: node back online", "node", n.name, "err", err)
@@ -460,7 +470,7 @@ func (sb *Sandbox) Close() error {
 		}
 	}
 	sb.tasks.Wait()
-	sb.client.CloseIdleConnections()
+	sb.closeIdleConns()
 	if err := sb.flushAll(); err != nil {
 		return err
 	}

@@ -148,6 +148,7 @@ func (p *Provider) learnIP(node, ip string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ips[node] = ip
+	p.remembered = nil
 }
 
 func desiredCluster(desired *schema.Fleet, parent string) *schema.DNSCluster {

@@ -430,7 +430,9 @@ func (p *Provider) observeForwarders(ctx context.Context, c *whmapi.Client, scop
 		if m := a.MailNode(); m != "" && (unread[m] != nil || desiredNode(desired, m) != nil && desiredNode(desired, m).Lost) {
 			return
 		}
-		if !declaresForwarders(desired, user) && a.MailNode() == "" {
+		// A distributed account is read whatever the fleet says: the observed
+		// account answers that without a look-up in the desired fleet's 100k.
+		if a.MailNode() == "" && !declaresForwarders(desired, user) {
 			return
 		}
 		reqs = append(reqs, whmapi.ForwardersRequest{User: user, Domain: a.Domain})

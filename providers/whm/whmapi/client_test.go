@@ -635,3 +635,22 @@ func TestTLSResumption(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedSecretsRedacted: the strings of a SecretSet shared by many clients, and
+// their URL-escaped forms, are redacted as a client's own Secrets are.
+func TestSharedSecretsRedacted(t *testing.T) {
+	const other, own = "OTHER/node+token", "OWN/secret+x"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"command": "x", "version": 1, "result": 0,
+			"reason": "echo " + other + " " + url.QueryEscape(other) + " " + own + " " + url.QueryEscape(own)}})
+		w.Write(b)
+	}))
+	defer srv.Close()
+	shared := NewSecretSet([]string{"", other})
+	for _, o := range []Options{{SharedSecrets: shared, Secrets: []string{own}}, {SharedSecrets: shared, Secrets: []string{own}}} {
+		_, err := newClient(t, srv.URL, o).Call(context.Background(), Read, "x", nil, nil)
+		if err == nil || strings.Contains(err.Error(), "OTHER") || strings.Contains(err.Error(), "OWN") || strings.Count(err.Error(), "[REDACTED]") != 4 {
+			t.Errorf("err = %v, want each secret and its escaped form redacted", err)
+		}
+	}
+}

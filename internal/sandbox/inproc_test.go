@@ -1,0 +1,170 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// xidRe matches the random exception id WHM puts in a reason.
+var xidRe = regexp.MustCompile(`\(XID [a-z0-9]{6}\)`)
+
+// remoteOutcome is what a parent makes of a remote call: the answer's data and the
+// error, XIDs blanked.
+func remoteOutcome(res *remoteResult, err error) string {
+	var b strings.Builder
+	if res != nil {
+		fmt.Fprintf(&b, "result=%s reason=%q data=%s", res.Metadata.Result, res.Metadata.Reason, res.Data)
+	}
+	if err != nil {
+		fmt.Fprintf(&b, " err(%T)=%s", err, err.Error())
+	}
+	return xidRe.ReplaceAllString(b.String(), "(XID x)")
+}
+
+// TestRemoteInProcessAsHTTP: a call from one node to another served in-process
+// (serveLocal) comes out as the same call over the child's HTTPS port: answers,
+// authentication, faults (offline, hanging, errors, latency, refusals), a parent
+// giving up, body limits, and what the child counts (calls, requests in flight,
+// connections).
+func TestRemoteInProcessAsHTTP(t *testing.T) {
+	s := startTest(t, "")
+	s.link("web1", "mail1", "mail1")
+	s.must("web1", "createacct", "username", "carol", "domain", "carol.example", "mail_node_alias", "mail1")
+	s.waitIdle()
+	s.uapiStatus("web1", "carol", "add_forwarder", "domain", "carol.example", "email", "a", "fwdopt", "fwd", "fwdemail", "x@example.org")
+	tok := s.eps.Nodes["mail1"].Token
+	list := url.Values{"cpanel.user": {"carol"}, "cpanel.module": {"Email"}, "cpanel.function": {"list_forwarders"}, "domain": {"carol.example"}, "api.persona": {"parent"}}
+	big := url.Values{"user": {"carol"}, "pad": {strings.Repeat("x", maxBody)}}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name   string
+		faults Faults
+		ctx    func(*testing.T) context.Context // a fresh one per path; Background when nil
+		token  string
+		fn     string
+		params url.Values
+		want   string // in the outcome of both paths
+	}{
+		{name: "answer", fn: "uapi_cpanel", params: list, want: "x@example.org"},
+		{name: "no persona", fn: "uapi_cpanel", params: url.Values{"cpanel.user": {"carol"}, "cpanel.module": {"Email"}, "cpanel.function": {"list_forwarders"}, "domain": {"carol.example"}}, want: "SendToParent"},
+		{name: "version", fn: "version", want: "result=1"},
+		{name: "bad token", token: "WRONG", fn: "version", want: "did not accept the authentication (HTTP 401)"},
+		{name: "unknown function", fn: "nosuchfn", want: "Unknown app"},
+		{name: "body too large", fn: "PRIVATE_end_sessions", params: big, want: "larger than"},
+		{name: "offline", faults: Faults{Offline: true}, fn: "version", want: "failed to reach “mail1.example.net”: connection refused"},
+		{name: "errors", faults: Faults{ErrorRate: 1}, fn: "version", want: "answered HTTP 500"},
+		{name: "latency", faults: Faults{Latency: time.Millisecond}, fn: "version", want: "result=1"},
+		{name: "refused", faults: Faults{Refuse: map[string]Refusal{"version": {Reason: "no thanks", Type: "Nope"}}}, fn: "version", want: `reason="no thanks"`},
+		{name: "hanging", faults: Faults{Timeout: true}, ctx: shortCtx, fn: "version", want: "failed to reach “mail1.example.net”: timed out"},
+		{name: "parent gave up", ctx: func(*testing.T) context.Context { return cancelled }, fn: "version", want: "failed to reach “mail1.example.net”: canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.SetFaults("mail1", tc.faults); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = s.SetFaults("mail1", Faults{}) }()
+			token := tc.token
+			if token == "" {
+				token = tok
+			}
+			var got [2]string
+			var calls, peak [2]int64
+			for i, overHTTP := range []bool{true, false} {
+				s.opts.remoteOverHTTP = overHTTP
+				ctx := context.Background()
+				if tc.ctx != nil {
+					ctx = tc.ctx(t)
+				}
+				before := s.Calls("mail1")[tc.fn]
+				res, err := s.remote(ctx, "mail1.example.net", "root", token, tc.fn, tc.params)
+				got[i] = remoteOutcome(res, err)
+				calls[i] = int64(s.Calls("mail1")[tc.fn] - before)
+				peak[i] = s.Traffic("mail1").PeakInFlight["/json-api/"+tc.fn]
+			}
+			s.opts.remoteOverHTTP = false
+			if got[0] != got[1] {
+				t.Errorf("over HTTP:   %s\nin-process: %s", got[0], got[1])
+			}
+			if !strings.Contains(got[1], tc.want) {
+				t.Errorf("outcome %s, want %q in it", got[1], tc.want)
+			}
+			if calls[0] != calls[1] {
+				t.Errorf("calls counted: %d over HTTP, %d in-process", calls[0], calls[1])
+			}
+			if peak[1] < peak[0] {
+				t.Errorf("peak in flight %d after the in-process call, %d over HTTP", peak[1], peak[0])
+			}
+		})
+	}
+
+	// Connections: three calls in a row after the kept ones were closed use one.
+	for _, overHTTP := range []bool{true, false} {
+		s.opts.remoteOverHTTP = overHTTP
+		s.closeIdleConns()
+		before := s.Traffic("mail1").Connections
+		for range 3 {
+			if _, err := s.remote(context.Background(), "mail1.example.net", "root", tok, "version", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := s.Traffic("mail1").Connections - before; got != 1 {
+			t.Errorf("over HTTP %t: %d connections for three calls in a row, want 1", overHTTP, got)
+		}
+	}
+	s.opts.remoteOverHTTP = false
+}
+
+// TestRemoteDroppedWhenOffline: a call in flight to a node that goes offline ends
+// with "connection failed" on both paths, as its connection closes.
+func TestRemoteDroppedWhenOffline(t *testing.T) {
+	s := startTest(t, "")
+	tok := s.eps.Nodes["mail1"].Token
+	for _, overHTTP := range []bool{true, false} {
+		s.opts.remoteOverHTTP = overHTTP
+		if err := s.SetFaults("mail1", Faults{Timeout: true}); err != nil {
+			t.Fatal(err)
+		}
+		n := s.nodeByName("mail1")
+		inFlight := func() int64 {
+			n.traffic.mu.Lock()
+			defer n.traffic.mu.Unlock()
+			return n.traffic.inflight["/json-api/version"]
+		}
+		// The hung handler of the HTTP path may outlive its closed connection (it
+		// waits for the sandbox to close): count from what is in flight already.
+		before := inFlight()
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.remote(context.Background(), "mail1.example.net", "root", tok, "version", nil)
+			done <- err
+		}()
+		// Wait for the call to hang on the node, then take the node down.
+		for inFlight() == before {
+			time.Sleep(time.Millisecond)
+		}
+		if err := s.SetFaults("mail1", Faults{Timeout: true, Offline: true}); err != nil {
+			t.Fatal(err)
+		}
+		err := <-done
+		if err == nil || !strings.HasSuffix(err.Error(), "failed to reach “mail1.example.net”: connection failed") {
+			t.Errorf("over HTTP %t: %v, want connection failed", overHTTP, err)
+		}
+		if err := s.SetFaults("mail1", Faults{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.opts.remoteOverHTTP = false
+}
+
+// shortCtx is a parent that gives up soon.
+func shortCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,38 @@
+package whmapi
+
+import (
+	"net/url"
+	"testing"
+)
+
+// TestEncodeQueryIsURLEncode: encodeQuery writes what url.Values.Encode writes, for
+// every byte value and the shapes of query Tether sends.
+func TestEncodeQueryIsURLEncode(t *testing.T) {
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c))
+	}
+	for _, tc := range []struct {
+		name string
+		v    url.Values
+	}{
+		{"empty", url.Values{}},
+		{"nil", nil},
+		{"every byte", url.Values{"k": {string(all)}, string(all): {"v"}}},
+		{"UTF-8 and spaces", url.Values{"domain": {"exämple.test"}, "reason": {"a b+c"}}},
+		{"keys sorted, repeated values in order", url.Values{"user": {"b", "a", ""}, "api.version": {"1"}, "feature": {"apitokens"}}},
+		{"a batch", url.Values{"api.version": {"1"}, "command": {
+			"uapi_cpanel?cpanel.function=list_forwarders&cpanel.module=Email&cpanel.user=u00001&domain=u00001.example.test",
+			"listaccts?api.columns.a=user&api.columns.enable=1&want=user%2Cdomain"}}},
+		{"more than eight keys", url.Values{"a": {"1"}, "b": {"2"}, "c": {"3"}, "d": {"4"}, "e": {"5"}, "f": {"6"}, "g": {"7"}, "h": {"8"}, "i": {"9"}, "j": {"10"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, want := encodeQuery(tc.v), tc.v.Encode(); got != want {
+				t.Errorf("encodeQuery = %q\nEncode      = %q", got, want)
+			}
+		})
+	}
+	if got, want := commandQuery("listaccts", url.Values{"want": {"user,domain"}}), "listaccts?want=user%2Cdomain"; got != want {
+		t.Errorf("commandQuery = %q, want %q", got, want)
+	}
+}
