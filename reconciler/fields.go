@@ -69,7 +69,7 @@ var Fields = map[string]Handling{
 	"account.features":     {KindManaged, "get_users_features_settings; add_override_features_for_user (declared features only)"},
 	"account.mail":         {KindManaged, "listaccts child_nodes; modifyacct mail_node_alias (distribution), force_dedistribution_from_node"},
 	"account.autossl":      {KindFiles, "rule TETHER-L08; the reference offers no read of an account's DCV methods (get_autossl_metadata, get_autossl_providers, get_autossl_problems_for_user checked)"},
-	"account.forwarders":   {KindManaged, "UAPI Email::list_forwarders, add_forwarder, delete_forwarder through WHM's uapi_cpanel (the parent sends them to a distributed account's mail child); written forwarders: is the whole list (extra ones are removed), not written leaves them alone; a pipe on a distributed account is reported (TETHER-L09)"},
+	"account.forwarders":   {KindManaged, "UAPI Email::list_forwarders, add_forwarder, delete_forwarder through WHM's uapi_cpanel (the parent sends them to a distributed account's mail child); written forwarders: is the whole list (extra ones are removed), not written leaves them alone; a pipe on a distributed account is reported (TETHER-L09), a from or to cPanel would not keep as written is refused (TETHER-A03)"},
 	"account.suspended":    {KindManaged, "listaccts; suspendacct, unsuspendacct"},
 	"account.protect":      {KindTether, "never removed, whatever the fleet says"},
 	"account.dnssec":       {KindChecked, "fetch_ds_records_for_domains (a zone with DS keys is signed; a server without PowerDNS signs none); a difference is reported, and a signed zone on a parent with a DNS cluster is reported as TETHER-D03"},

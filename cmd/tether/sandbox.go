@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +40,7 @@ func newSandboxServeCmd() *cobra.Command {
 		flushEvery time.Duration
 		dnsSync    time.Duration
 		plainHTTP  bool
+		gcPercent  int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...] [--tsig KEY:ENV] [--plain-http]",
@@ -123,6 +126,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				_ = sb.Close()
 				return fmt.Errorf("sandbox serve: %w", err)
 			}
+			serveGCPolicy(gcPercent)
 			eps := sb.Endpoints()
 			fmt.Fprintf(cmd.OutOrStdout(), "sandbox: %d node(s) serving; endpoints in %s\n", len(eps.Nodes), sandbox.EndpointsFile(state))
 			for _, name := range sb.Nodes() {
@@ -145,6 +149,54 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 	cmd.Flags().StringArrayVar(&tsig, "tsig", nil, "require TSIG for DNS UPDATE and AXFR: KEYNAME:ENV_VAR, the base64 secret read from ENV_VAR (repeatable)")
 	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")
 	cmd.Flags().DurationVar(&flushEvery, "flush-interval", 200*time.Millisecond, "how often changed servers' state is written to --state (each write is the whole server: large benchmarks use seconds)")
+	cmd.Flags().IntVar(&gcPercent, "gc-percent", serveGCPercent, "the Go collector's GOGC once the state is loaded (heap growth between collections, in percent of the live heap; $GOGC, when set, wins); 0 keeps Go's 100")
 	cmd.Flags().DurationVar(&dnsSync, "dns-sync-interval", 5*time.Second, "how often every DNS cluster is fully replicated to its members (zone changes are pushed at once anyway: large benchmarks use a minute)")
 	return cmd
+}
+
+// serveGCPercent is sandbox serve's GOGC once the state is loaded. The state is a
+// large heap that lives as long as the process (≈1.1 GB live for the 100k fleet's
+// 1,000 nodes), and each collection marks all of it: ≈4 CPU-s on 2 cores, at Go's
+// GOGC=100 about once per plan of that fleet, since a plan's answers allocate
+// ≈0.8 GB. At 400 the heap may grow to five times the live one before a collection
+// (≈5.5 GB at 100k accounts), so one collection serves several plans; the memory
+// limit below bounds what that costs on a smaller machine.
+const serveGCPercent = 400
+
+// serveGCPolicy sets the collector for serving, unless $GOGC or the flag (0) keeps
+// Go's: GOGC=percent, and, unless $GOMEMLIMIT is set, a soft memory limit of half
+// the machine's memory, so a heap that would outgrow it is collected sooner instead
+// of the sandbox crowding out the client it serves.
+func serveGCPolicy(percent int) {
+	if percent <= 0 || os.Getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(percent)
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if total := physicalMemory(); total > 0 {
+		debug.SetMemoryLimit(total / 2)
+	}
+}
+
+// physicalMemory is the machine's memory in bytes (MemTotal of /proc/meminfo), or 0
+// where that cannot be read.
+func physicalMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "MemTotal:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return kb << 10
+	}
+	return 0
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tether-dev/tether/internal/redact"
 	"github.com/tether-dev/tether/internal/session"
 	"github.com/tether-dev/tether/internal/shard"
+	"github.com/tether-dev/tether/internal/state"
 	"github.com/tether-dev/tether/internal/watch"
 	"github.com/tether-dev/tether/internal/workspace"
 	"github.com/tether-dev/tether/providers"
@@ -123,6 +124,12 @@ what (docs/etcd.md).`,
 				}
 				defer leave()
 				replica = r
+				// The locks this replica takes name it, so a replica that lost one
+				// (paused past the TTL) is told which replica took it over. (No
+				// replica without an etcd state.)
+				if r != nil {
+					ctx = state.WithHolder(ctx, state.Holder{Replica: r.ID()})
+				}
 			}
 			notifier, err := wf.notifier(logger)
 			if err != nil {

@@ -248,6 +248,11 @@ func Apply(ctx context.Context, p *plan.Plan, provs map[string]providers.Provide
 			return nil, err
 		}
 		defer unlock()
+		// Every state write from here on (journal, inventory, what providers keep) is
+		// made only while the locks are still held: a writer paused past their lease
+		// gets a *state.LockLostError and writes nothing, instead of writing beside the
+		// parents' new holder.
+		ctx = state.WithLocks(ctx, e.held...)
 		if waited && opts.Replan != nil {
 			np, err := opts.Replan(ctx)
 			if err != nil {
@@ -409,6 +414,7 @@ type engine struct {
 	// lost is closed when the first held lock is lost; lostParents says whose
 	// (guarded by lostMu: the locks' watchers write it).
 	lost        chan struct{}
+	held        []state.Unlocker // the parents' locks, once taken
 	lostOnce    sync.Once
 	lostMu      sync.Mutex
 	lostParents []string
@@ -494,6 +500,7 @@ func (e *engine) lock(ctx context.Context, commit string) (release func(), waite
 			go e.watchLock(parent, lost, stop)
 		}
 	}
+	e.held = held
 	return release, waited, nil
 }
 
@@ -509,10 +516,26 @@ func (e *engine) watchLock(parent string, lost <-chan struct{}, stop <-chan stru
 		return
 	default:
 	}
+	e.markLost(parent)
+}
+
+// markLost records that parent's lock is no longer held (its lease ended, or the
+// store refused a write made under it): no change starts after it.
+func (e *engine) markLost(parent string) {
 	e.lostMu.Lock()
-	e.lostParents = append(e.lostParents, parent)
+	if !slices.Contains(e.lostParents, parent) {
+		e.lostParents = append(e.lostParents, parent)
+	}
 	e.lostMu.Unlock()
 	e.lostOnce.Do(func() { close(e.lost) })
+}
+
+// lostLockError marks the lock lost when err is the store's refusal of a write made
+// under a lock it no longer holds (the write found out before the lease's watch did).
+func (e *engine) lostLockError(err error) {
+	if ll, ok := errors.AsType[*state.LockLostError](err); ok && e.lost != nil {
+		e.markLost(ll.Parent)
+	}
 }
 
 // lockLost reports whether a held lock was lost; it is asked before every change
@@ -969,6 +992,7 @@ func (e *engine) inventory(_ context.Context, c *plan.Change) {
 // stateError keeps the first error of each kind: a full disk would otherwise repeat
 // itself for every change.
 func (e *engine) stateError(err error) {
+	e.lostLockError(err)
 	for _, old := range e.stateErrs {
 		if old.Error() == err.Error() {
 			return
@@ -993,6 +1017,7 @@ func (e *engine) writer(ctx context.Context) {
 	tick := time.NewTicker(invEvery)
 	defer tick.Stop()
 	fail := func(err error) {
+		e.lostLockError(err)
 		for _, old := range e.wErrs {
 			if old.Error() == err.Error() {
 				return
@@ -1089,8 +1114,10 @@ func (e *engine) finish(ctx context.Context) {
 	if len(e.res.LockLost) > 0 {
 		// Every change ran, but the earlier journals are no longer ours to close:
 		// the parents' new holder finishes them.
+		// Ending it is a write under the lost lock, which the store may refuse: the
+		// journal then stays open, and the new holder closes it after its apply.
 		if e.journalID != "" {
-			if err := e.opts.State.EndJournal(context.WithoutCancel(ctx), e.journalID); err != nil {
+			if err := e.opts.State.EndJournal(context.WithoutCancel(ctx), e.journalID); err != nil && !errors.Is(err, state.ErrLockLost) {
 				e.stateError(err)
 			}
 		}

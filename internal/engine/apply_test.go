@@ -752,3 +752,93 @@ func TestApplyStopsWhenALockIsLost(t *testing.T) {
 		t.Fatalf("journals %+v", js)
 	}
 }
+
+// refusing is a folder state that, once armed, refuses journal writes as the etcd
+// store does when the writer no longer holds a parent's lock (its lease expired while
+// the process was paused and another replica took the parent).
+type refusing struct {
+	*state.Folder
+	begin   bool          // refuse BeginJournal
+	armed   chan struct{} // closed: refuse steps
+	refused chan struct{} // closed at the first refusal
+	once    sync.Once
+}
+
+func (s *refusing) lost() error {
+	s.once.Do(func() { close(s.refused) })
+	return &state.LockLostError{Parent: "web1", Holder: &state.Holder{Replica: "r2", PID: 7, Host: "h2", Command: "tether watch"}}
+}
+
+func (s *refusing) BeginJournal(ctx context.Context, h state.JournalHeader) error {
+	if s.begin {
+		return fmt.Errorf("state: begin journal %s: %w", h.ID, s.lost())
+	}
+	return s.Folder.BeginJournal(ctx, h)
+}
+
+func (s *refusing) RecordSteps(ctx context.Context, id string, steps []state.Step) error {
+	select {
+	case <-s.armed:
+		return fmt.Errorf("state: journal %s: %w", id, s.lost())
+	default:
+		return s.Folder.RecordSteps(ctx, id, steps)
+	}
+}
+
+func (s *refusing) RecordStep(ctx context.Context, id string, st state.Step) error {
+	return s.RecordSteps(ctx, id, []state.Step{st})
+}
+
+// A state write refused for a lost lock stops the apply as a lost lease does: no
+// change starts after it, and the apply's error carries the store's LockLostError
+// (who took the lock). Refused at the journal's opening, no change runs at all.
+func TestApplyStopsWhenTheStoreRefusesAWrite(t *testing.T) {
+	tests := []struct {
+		name        string
+		begin       bool
+		wantStarted []string
+		wantLost    []string
+	}{
+		{"journal opening refused", true, nil, nil},
+		{"step refused", false, []string{"account.a/create", "account.b/create"}, []string{"web1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &refusing{Folder: openState(t), begin: tt.begin, armed: make(chan struct{}), refused: make(chan struct{})}
+			lockLost := make(chan struct{})
+			f := newApplyFake()
+			f.hook = func(c *plan.Change) {
+				switch c.ID {
+				case "account.a/create":
+					close(st.armed) // a's own step is the first refused
+				case "account.b/create":
+					<-lockLost // the apply knows before b ends
+				}
+			}
+			var started []string
+			events := func(ev Event) {
+				switch ev.Kind {
+				case EventStart:
+					started = append(started, ev.Change.ID)
+				case EventLockLost:
+					close(lockLost)
+				}
+			}
+			p := planOf(ch("account.a/create"), ch("account.b/create"), ch("account.c/create"))
+			res, err := Apply(context.Background(), p, provs(f), ApplyOptions{State: st, Locks: []string{"web1"}, Parallelism: 1, Events: events})
+			var ll *state.LockLostError
+			if !errors.As(err, &ll) || ll.Holder == nil || ll.Holder.Replica != "r2" {
+				t.Fatalf("err %v, want the store's LockLostError", err)
+			}
+			if !strings.Contains(err.Error(), "lost the lock on parent web1 to replica r2") {
+				t.Errorf("err %q does not name the new holder", err)
+			}
+			if !slices.Equal(started, tt.wantStarted) {
+				t.Errorf("started %v, want %v", started, tt.wantStarted)
+			}
+			if res != nil && !slices.Equal(res.LockLost, tt.wantLost) {
+				t.Errorf("lock lost %v, want %v", res.LockLost, tt.wantLost)
+			}
+		})
+	}
+}

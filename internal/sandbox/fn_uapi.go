@@ -124,21 +124,32 @@ func (c *call) proxyUAPI(l link, linked bool, user, module, fn string, args url.
 	if err != nil {
 		return uapiFail("Failed to send API request to “%s” as “%s”: %s", l.Hostname, user, err.Error())
 	}
+	// The result's data is passed on as the child wrote it (JSON from the wire, its
+	// keys already in order): decoding it into maps to encode them again cost the
+	// parent more than the call.
 	var d struct {
-		UAPI *uapiResult `json:"uapi"`
+		UAPI *struct {
+			uapiResult
+			Data json.RawMessage `json:"data"`
+		} `json:"uapi"`
 	}
 	if err := json.Unmarshal(res.Data, &d); err != nil || d.UAPI == nil {
 		return uapiFail("Failed to send API request to “%s” as “%s”: the answer holds no UAPI result", l.Hostname, user)
 	}
-	if d.UAPI.Metadata == nil {
-		d.UAPI.Metadata = map[string]any{}
+	r := &d.UAPI.uapiResult
+	r.Data = d.UAPI.Data
+	if len(d.UAPI.Data) == 0 || string(d.UAPI.Data) == "null" {
+		r.Data = nil // as decoding into any left it
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]any{}
 	}
 	var from []any
-	if prev, ok := d.UAPI.Metadata["proxied_from"].([]any); ok {
+	if prev, ok := r.Metadata["proxied_from"].([]any); ok {
 		from = prev
 	}
-	d.UAPI.Metadata["proxied_from"] = append(from, l.Hostname)
-	return d.UAPI
+	r.Metadata["proxied_from"] = append(from, l.Hostname)
+	return r
 }
 
 // runUAPI runs a UAPI function for user on this node.
@@ -188,7 +199,7 @@ func (c *call) listForwarders(user string, args url.Values) *uapiResult {
 		return uapiFail("The account “%s” does not own the domain “%s”.", user, domain)
 	}
 	suffix := "@" + strings.ToLower(domain)
-	rows := []map[string]any{}
+	rows := []forwarderRow{}
 	for _, f := range a.Forwarders {
 		if !strings.HasSuffix(strings.ToLower(f.Dest), suffix) {
 			continue
@@ -196,14 +207,25 @@ func (c *call) listForwarders(user string, args url.Values) *uapiResult {
 		if re != nil && !re.MatchString(f.Dest) && !re.MatchString(f.Forward) {
 			continue
 		}
-		rows = append(rows, map[string]any{
-			"dest": f.Dest, "forward": f.Forward,
-			"html_dest": html.EscapeString(f.Dest), "html_forward": html.EscapeString(f.Forward),
-			"uri_dest": url.QueryEscape(f.Dest), "uri_forward": url.QueryEscape(f.Forward),
+		rows = append(rows, forwarderRow{
+			Dest: f.Dest, Forward: f.Forward,
+			HTMLDest: html.EscapeString(f.Dest), HTMLForward: html.EscapeString(f.Forward),
+			URIDest: url.QueryEscape(f.Dest), URIForward: url.QueryEscape(f.Forward),
 		})
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i]["dest"].(string) < rows[j]["dest"].(string) })
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Dest < rows[j].Dest })
 	return uapiOK(rows)
+}
+
+// forwarderRow is one row of list_forwarders, its keys in the order a map's are
+// written (sorted), as the map it replaced wrote them.
+type forwarderRow struct {
+	Dest        string `json:"dest"`
+	Forward     string `json:"forward"`
+	HTMLDest    string `json:"html_dest"`
+	HTMLForward string `json:"html_forward"`
+	URIDest     string `json:"uri_dest"`
+	URIForward  string `json:"uri_forward"`
 }
 
 // addForwarder answers Email::add_forwarder (UAPI reference, 11.138.0.10): domain,

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tether-dev/tether/internal/sandbox/dnscluster"
@@ -326,49 +327,110 @@ func (c *call) hasACL(acl string) bool {
 	return slices.Contains(c.acls, "all") || slices.Contains(c.acls, acl)
 }
 
-func (c *call) envelope(data any, err error) map[string]any {
-	meta := map[string]any{"command": c.fn, "version": 1, "result": 1, "reason": "OK"}
-	for k, v := range c.meta {
-		meta[k] = v
-	}
-	env := map[string]any{"metadata": meta}
+// envelope is the answer to the call: {data, metadata}. It is typed, its fields in
+// the order encoding/json writes a map's keys (sorted), so it encodes to the bytes
+// the map it replaced did without boxing five values and sorting keys per answer
+// (a parent's batch of forwarder reads holds one per distributed account). Extra
+// metadata keys (c.meta) make the metadata a map again.
+func (c *call) envelope(data any, err error) any {
+	env := &answer{}
+	meta := &answerMeta{Command: c.fn, Version: 1, Result: 1, Reason: "OK"}
 	if err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
 			ae = &apiError{reason: "API failure: " + err.Error()}
 		}
-		meta["result"] = 0
-		meta["reason"] = ae.reason
+		meta.Result = 0
+		meta.Reason = ae.reason
 		if ae.data != nil {
-			env["data"] = ae.data
+			env.Data = ae.data
 		}
 	} else {
 		if c.reason != "" {
-			meta["reason"] = c.reason
+			meta.Reason = c.reason
 		}
 		if data != nil {
-			env["data"] = data
+			env.Data = data
 		}
 	}
 	if c.raw != "" || len(c.messages) > 0 || len(c.warnings) > 0 {
-		out := map[string]any{}
-		if c.raw != "" {
-			out["raw"] = c.raw
-		}
-		if len(c.messages) > 0 {
-			out["messages"] = c.messages
-		}
-		if len(c.warnings) > 0 {
-			out["warnings"] = c.warnings
-		}
-		meta["output"] = out
+		meta.Output = &answerOutput{Messages: c.messages, Raw: c.raw, Warnings: c.warnings}
 	}
+	if len(c.meta) == 0 {
+		env.Metadata = meta
+		return env
+	}
+	m := map[string]any{"command": meta.Command, "version": meta.Version, "result": meta.Result, "reason": meta.Reason}
+	for k, v := range c.meta {
+		m[k] = v
+	}
+	if meta.Output != nil {
+		m["output"] = meta.Output
+	}
+	env.Metadata = m
 	return env
 }
 
+// answer is a WHM API 1 envelope; data is left out when nil.
+type answer struct {
+	Data     any `json:"data,omitempty"`
+	Metadata any `json:"metadata"` // *answerMeta or, with extra keys, a map
+}
+
+// answerMeta is metadata's usual keys, in sorted order.
+type answerMeta struct {
+	Command string        `json:"command"`
+	Output  *answerOutput `json:"output,omitempty"`
+	Reason  string        `json:"reason"`
+	Result  int           `json:"result"`
+	Version int           `json:"version"`
+}
+
+// answerOutput is metadata.output: each key only when it has something.
+type answerOutput struct {
+	Messages []string `json:"messages,omitempty"`
+	Raw      string   `json:"raw,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// columnKeys and dropColumns let api.columns treat a batch's envelopes as the maps
+// they were (columns.go).
+func (a *answer) columnKeys() []string {
+	if a.Data != nil {
+		return []string{"data", "metadata"}
+	}
+	return []string{"metadata"}
+}
+
+func (a *answer) dropColumns(drop map[string]bool, _ map[any]any) any {
+	out := map[string]any{}
+	if a.Data != nil && !drop["data"] {
+		out["data"] = a.Data
+	}
+	if !drop["metadata"] {
+		out["metadata"] = a.Metadata
+	}
+	return out
+}
+
+// jsonBufs holds the buffers answers are encoded into: a parent's listaccts or batch
+// answer is megabytes, grown by doubling from nothing on every call before.
+var jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuf is the largest buffer put back: a rare huge answer is not kept.
+const maxPooledBuf = 32 << 20
+
+// writeJSON encodes v (HTML left unescaped, as WHM's JSON) and sends it; a value that
+// does not encode is an HTTP 500, nothing of it sent.
 func writeJSON(w http.ResponseWriter, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuf {
+			jsonBufs.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)

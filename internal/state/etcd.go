@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,10 @@ import (
 // by default): a larger inventory or key-value update is written in transactions
 // of txnOps, each atomic; every entry stands on its own, so a crash between two
 // leaves some entries written and the rest found again by the next apply's observe.
+//
+// Every write made with a context carrying locks (WithLocks) is conditional on still
+// holding them (fence.go): a writer whose lease ended writes nothing and gets a
+// *LockLostError naming the new holder.
 type Etcd struct {
 	c      *clientv3.Client
 	prefix string
@@ -209,10 +214,99 @@ func (e *Etcd) key(parts ...string) string { return e.prefix + strings.Join(part
 func (e *Etcd) commit(ctx context.Context, ops []clientv3.Op) error {
 	for len(ops) > 0 {
 		n := min(len(ops), txnOps)
-		if _, err := e.c.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
+		if _, err := e.txn(ctx, nil, ops[:n]...); err != nil {
 			return err
 		}
 		ops = ops[n:]
+	}
+	return nil
+}
+
+// fence is one lock of this store a write is made under (WithLocks): the comparison
+// that holds while the lock's mutex key is still the one its holder created (the key
+// goes with the lease; a new holder's key has another creation revision).
+type fence struct {
+	parent string
+	cmp    clientv3.Cmp
+}
+
+func (e *Etcd) fences(ctx context.Context) []fence {
+	var out []fence
+	for _, u := range locksOf(ctx) {
+		// A lock of the same state (prefix), whichever handle took it.
+		if l, ok := u.(*etcdLock); ok && l.e.prefix == e.prefix {
+			out = append(out, fence{l.parent, l.m.IsOwner()})
+		}
+	}
+	return out
+}
+
+// txn writes ops in one transaction if conds hold and every lock ctx carries is still
+// held (see fence.go). ok is false when one of conds failed; a lost lock is a
+// *LockLostError. Either way nothing of ops was written.
+//
+// etcd caps a transaction's comparisons as it caps its operations (--max-txn-ops):
+// the locks beyond what fits beside conds are checked first, in transactions of
+// their own, just before the write. Only the locks checked with the write itself are
+// checked atomically with it: an apply holding more than txnOps parents has a window
+// of one round trip for the others.
+func (e *Etcd) txn(ctx context.Context, conds []clientv3.Cmp, ops ...clientv3.Op) (ok bool, err error) {
+	fs := e.fences(ctx)
+	for len(fs) > 0 && len(conds)+len(fs) > txnOps {
+		n := min(len(fs), txnOps)
+		r, err := e.c.Txn(ctx).If(fenceCmps(fs[:n])...).Commit()
+		if err != nil {
+			return false, err
+		}
+		if !r.Succeeded {
+			return false, e.lostLock(ctx, fs[:n])
+		}
+		fs = fs[n:]
+	}
+	r, err := e.c.Txn(ctx).If(append(slices.Clip(conds), fenceCmps(fs)...)...).Then(ops...).Commit()
+	if err != nil {
+		return false, err
+	}
+	if r.Succeeded {
+		return true, nil
+	}
+	if len(fs) > 0 {
+		if err := e.lostLock(ctx, fs); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+func fenceCmps(fs []fence) []clientv3.Cmp {
+	out := make([]clientv3.Cmp, len(fs))
+	for i, f := range fs {
+		out[i] = f.cmp
+	}
+	return out
+}
+
+// lostLock finds which of fs is no longer held, after a transaction conditional on
+// them failed, and names who holds it now. nil when every one is held: the
+// transaction failed on a condition of its own.
+func (e *Etcd) lostLock(ctx context.Context, fs []fence) error {
+	for _, f := range fs {
+		r, err := e.c.Txn(ctx).If(f.cmp).Commit()
+		if err != nil {
+			return fmt.Errorf("parent %s: the lock was not found held, and checking it failed: %w", f.parent, err)
+		}
+		if r.Succeeded {
+			continue
+		}
+		lost := &LockLostError{Parent: f.parent}
+		// Our holder record went with our lease: one there now is the new holder's.
+		if g, err := e.c.Get(ctx, e.key("holders", f.parent)); err == nil && len(g.Kvs) > 0 {
+			var h Holder
+			if json.Unmarshal(g.Kvs[0].Value, &h) == nil && h.PID != 0 {
+				lost.Holder = &h
+			}
+		}
+		return lost
 	}
 	return nil
 }
@@ -317,11 +411,11 @@ func (e *Etcd) BeginJournal(ctx context.Context, h JournalHeader) error {
 	}
 	// Not the whole journal prefix: etcd refuses a put inside a range deleted in the
 	// same transaction, and the header must not be there while the parts are written.
-	if _, err := e.c.Txn(ctx).Then(
+	if _, err := e.txn(ctx, nil,
 		clientv3.OpDelete(e.key("journals", h.ID, "header")),
 		clientv3.OpDelete(e.key("journals", h.ID, "step")+"/", clientv3.WithPrefix()),
 		clientv3.OpDelete(e.key("journals", h.ID, "changes")+"/", clientv3.WithPrefix()),
-	).Commit(); err != nil {
+	); err != nil {
 		return fmt.Errorf("state: begin journal %s: %w", h.ID, err)
 	}
 	var ops []clientv3.Op
@@ -386,11 +480,11 @@ func (e *Etcd) RecordSteps(ctx context.Context, id string, steps []Step) error {
 			}
 			ops = append(ops, clientv3.OpPut(e.key("journals", id, "step", s.ID), string(b)))
 		}
-		r, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(hk), ">", 0)).Then(ops...).Commit()
+		ok, err := e.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(hk), ">", 0)}, ops...)
 		if err != nil {
 			return fmt.Errorf("state: journal %s: record %d step(s): %w", id, n, err)
 		}
-		if !r.Succeeded {
+		if !ok {
 			return fmt.Errorf("state: journal %s is not open", id)
 		}
 		steps = steps[n:]
@@ -457,7 +551,7 @@ func (e *Etcd) EndJournal(ctx context.Context, id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if _, err := e.c.Delete(ctx, e.key("journals", id)+"/", clientv3.WithPrefix()); err != nil {
+	if _, err := e.txn(ctx, nil, clientv3.OpDelete(e.key("journals", id)+"/", clientv3.WithPrefix())); err != nil {
 		return fmt.Errorf("state: end journal %s: %w", id, err)
 	}
 	return nil
@@ -495,11 +589,11 @@ func (e *Etcd) ReleaseJournal(ctx context.Context, id string, parents []string) 
 			}
 			op = clientv3.OpPut(hk, string(b))
 		}
-		tr, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(hk), "=", r.Kvs[0].ModRevision)).Then(op).Commit()
+		ok, err := e.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(hk), "=", r.Kvs[0].ModRevision)}, op)
 		if err != nil {
 			return false, fmt.Errorf("state: release journal %s: %w", id, err)
 		}
-		if tr.Succeeded {
+		if ok {
 			return len(left) == 0, nil
 		}
 	}
@@ -569,11 +663,11 @@ func (e *Etcd) Update(ctx context.Context, ns, key string, fn func(old string, o
 		default:
 			op = clientv3.OpPut(k, v)
 		}
-		tr, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", rev)).Then(op).Commit()
+		ok, err := e.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", rev)}, op)
 		if err != nil {
 			return "", fmt.Errorf("state: update %s %s: %w", ns, key, err)
 		}
-		if tr.Succeeded {
+		if ok {
 			return v, nil
 		}
 	}
@@ -599,7 +693,7 @@ func (e *Etcd) Drop(ctx context.Context, ns string) error {
 	if err := checkNS(ns); err != nil {
 		return err
 	}
-	if _, err := e.c.Delete(ctx, e.kvPrefix(ns), clientv3.WithPrefix()); err != nil {
+	if _, err := e.txn(ctx, nil, clientv3.OpDelete(e.kvPrefix(ns), clientv3.WithPrefix())); err != nil {
 		return fmt.Errorf("state: drop %s: %w", ns, err)
 	}
 	return nil

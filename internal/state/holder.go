@@ -22,8 +22,12 @@ type Holder struct {
 	// learn of, and a value after a flag could be anything).
 	Command string `json:"command,omitempty"`
 	// Commit is the fleet commit being applied, when the fleet is a git checkout.
-	Commit string    `json:"commit,omitempty"`
-	Since  time.Time `json:"since"`
+	Commit string `json:"commit,omitempty"`
+	// Replica is the daemon replica's name (tether watch --replica-id) when the
+	// writer is one of the replicas sharing an etcd state, so a replica that lost a
+	// lock is told which replica took it.
+	Replica string    `json:"replica,omitempty"`
+	Since   time.Time `json:"since"`
 }
 
 type holderKey struct{}
@@ -45,6 +49,9 @@ func WithHolder(ctx context.Context, h Holder) context.Context {
 	}
 	if h.Commit == "" {
 		h.Commit = old.Commit
+	}
+	if h.Replica == "" {
+		h.Replica = old.Replica
 	}
 	if h.Since.IsZero() {
 		h.Since = old.Since
@@ -87,7 +94,8 @@ func commandOf(args []string) string {
 }
 
 // String names the holder in one phrase: "pid 42 on ci-3 (tether apply, commit
-// 0123456789ab) since 2026-12-02T20:41:00Z".
+// 0123456789ab) since 2026-12-02T20:41:00Z", a replica first: "replica r2, pid 42 on
+// ci-3 (tether watch) since …".
 func (h Holder) String() string {
 	var what []string
 	if h.Command != "" {
@@ -97,6 +105,9 @@ func (h Holder) String() string {
 		what = append(what, "commit "+short(h.Commit))
 	}
 	s := fmt.Sprintf("pid %d on %s", h.PID, h.Host)
+	if h.Replica != "" {
+		s = "replica " + h.Replica + ", " + s
+	}
 	if len(what) > 0 {
 		s += " (" + strings.Join(what, ", ") + ")"
 	}

@@ -1,0 +1,126 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"html"
+	"net/url"
+	"testing"
+)
+
+// envelopeAsMap is the envelope as maps, as the sandbox built it before answer.
+func envelopeAsMap(c *call, data any, err error) map[string]any {
+	meta := map[string]any{"command": c.fn, "version": 1, "result": 1, "reason": "OK"}
+	for k, v := range c.meta {
+		meta[k] = v
+	}
+	env := map[string]any{"metadata": meta}
+	if err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = &apiError{reason: "API failure: " + err.Error()}
+		}
+		meta["result"] = 0
+		meta["reason"] = ae.reason
+		if ae.data != nil {
+			env["data"] = ae.data
+		}
+	} else {
+		if c.reason != "" {
+			meta["reason"] = c.reason
+		}
+		if data != nil {
+			env["data"] = data
+		}
+	}
+	if c.raw != "" || len(c.messages) > 0 || len(c.warnings) > 0 {
+		out := map[string]any{}
+		if c.raw != "" {
+			out["raw"] = c.raw
+		}
+		if len(c.messages) > 0 {
+			out["messages"] = c.messages
+		}
+		if len(c.warnings) > 0 {
+			out["warnings"] = c.warnings
+		}
+		meta["output"] = out
+	}
+	return env
+}
+
+func encodeLikeWHM(t *testing.T, v any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestAnswerBytesAsMaps: the typed envelope and list_forwarders' typed rows encode
+// to the bytes of the maps they replaced, and so does a proxied UAPI result passed
+// on as the child wrote it rather than decoded and encoded again.
+func TestAnswerBytesAsMaps(t *testing.T) {
+	var nilPtr *uapiResult
+	for _, tc := range []struct {
+		name string
+		c    call
+		data any
+		err  error
+	}{
+		{name: "ok, no data", c: call{fn: "version"}},
+		{name: "ok, data", c: call{fn: "version"}, data: map[string]any{"version": "11.118.0.1", "<&>": 1}},
+		{name: "ok, typed nil data", c: call{fn: "x"}, data: nilPtr},
+		{name: "reason and output", c: call{fn: "createacct", reason: "Account Creation Ok", raw: "raw <b>", messages: []string{"m"}, warnings: []string{"w1", "w2"}}, data: []any{1}},
+		{name: "warnings only", c: call{fn: "f", warnings: []string{"w"}}},
+		{name: "extra metadata", c: call{fn: "dumpzone", meta: map[string]any{"warnings": []string{"mail"}}, messages: []string{"m"}}, data: map[string]any{"zone": []any{}}},
+		{name: "failure", c: call{fn: "f"}, err: fail("No accounts found.")},
+		{name: "typed failure", c: call{fn: "f"}, err: typedErr("Send it to the parent.", "SendToParent", nil)},
+		{name: "plain error", c: call{fn: "f"}, err: errors.New("disk full")},
+		{name: "failure ignores data", c: call{fn: "f", reason: "ignored"}, data: 1, err: fail("no")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := encodeLikeWHM(t, tc.c.envelope(tc.data, tc.err))
+			want := encodeLikeWHM(t, envelopeAsMap(&tc.c, tc.data, tc.err))
+			if !bytes.Equal(got, want) {
+				t.Errorf("typed: %s\nmaps:  %s", got, want)
+			}
+		})
+	}
+
+	fwds := []forwarder{{Dest: "a&b@x.example", Forward: "<x>@y.example"}, {Dest: "c@x.example", Forward: "|/bin/prog \"q\""}}
+	var rows []forwarderRow
+	var maps []map[string]any
+	for _, f := range fwds {
+		rows = append(rows, forwarderRow{Dest: f.Dest, Forward: f.Forward, HTMLDest: html.EscapeString(f.Dest), HTMLForward: html.EscapeString(f.Forward), URIDest: url.QueryEscape(f.Dest), URIForward: url.QueryEscape(f.Forward)})
+		maps = append(maps, map[string]any{"dest": f.Dest, "forward": f.Forward,
+			"html_dest": html.EscapeString(f.Dest), "html_forward": html.EscapeString(f.Forward),
+			"uri_dest": url.QueryEscape(f.Dest), "uri_forward": url.QueryEscape(f.Forward)})
+	}
+	typedRows := encodeLikeWHM(t, uapiOK(rows))
+	if got, want := typedRows, encodeLikeWHM(t, uapiOK(maps)); !bytes.Equal(got, want) {
+		t.Errorf("forwarder rows typed: %s\nmaps: %s", got, want)
+	}
+
+	// A child's result passed on raw, and decoded then encoded again.
+	raw := json.RawMessage(bytes.TrimSpace(typedRows))
+	var decoded uapiResult
+	if err := json.Unmarshal(raw, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	var rawData struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &rawData); err != nil {
+		t.Fatal(err)
+	}
+	passed := decoded
+	passed.Data = rawData.Data
+	if got, want := encodeLikeWHM(t, &passed), encodeLikeWHM(t, &decoded); !bytes.Equal(got, want) {
+		t.Errorf("passed on raw: %s\ndecoded again: %s", got, want)
+	}
+}
