@@ -121,6 +121,9 @@ type node struct {
 	lnMu  sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]http.ConnState // guarded by lnMu
+	// held keeps the node's WHM and DNS addresses while it is offline (hold_linux.go);
+	// guarded by lnMu.
+	held []*heldAddr
 	// local holds the in-process calls in flight to the node and how to drop each
 	// (inproc.go); guarded by lnMu.
 	local     map[*localConn]func()
@@ -398,8 +401,10 @@ func (n *node) setOffline(off bool) {
 		// is refused, as a call to a server that went down is.
 		n.sb.closeIdleConns()
 		n.stopDNS()
+		n.holdAddrs()
 		return
 	}
+	n.releaseAddrs()
 	n.restartDNS()
 	if n.ln != nil {
 		return
@@ -416,6 +421,37 @@ func (n *node) setOffline(off bool) {
 	}
 	n.ln = ln
 	go func() { _ = n.srv.Serve(ln) }()
+}
+
+// holdAddrs keeps the offline node's addresses from other processes until it comes
+// back (holdAddr). Callers hold n.lnMu.
+func (n *node) holdAddrs() {
+	n.releaseAddrs()
+	for _, a := range []struct {
+		addr string
+		udp  bool
+	}{{n.addr, false}, {n.dns.addr, false}, {n.dns.addr, true}} {
+		if a.addr == "" {
+			continue
+		}
+		h, err := holdAddr(a.addr, a.udp)
+		if err != nil {
+			// Taken in the instant between closing it and holding it: the node may
+			// not get it back, which coming online logs.
+			n.sb.log.Warn("sandbox: node offline: its address is not held", "node", n.name, "err", err)
+			continue
+		}
+		n.held = append(n.held, h)
+	}
+}
+
+// releaseAddrs gives the held addresses back for the node to bind. Callers hold
+// n.lnMu.
+func (n *node) releaseAddrs() {
+	for _, h := range n.held {
+		h.release()
+	}
+	n.held = nil
 }
 
 // Endpoints returns how to reach every node.
@@ -454,6 +490,7 @@ func (sb *Sandbox) Close() error {
 			n.ln = nil
 		}
 		n.stopDNS()
+		n.releaseAddrs()
 		// Shutdown treats a connection that never carried a request as busy for its
 		// first 5 s, and clients' transports often dial one more than they use: every
 		// Close then waited out its 2 s timeout. Nothing will be served on those.
