@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,6 +70,7 @@ type Named struct {
 	statsPort int
 	workers   int
 	exited    chan struct{}
+	id        string // what its version.bind answers, unique to the attempt
 	mu        sync.Mutex
 	waitErr   error
 }
@@ -120,8 +122,9 @@ func Start(t testing.TB, zones map[string]string, opts Options) *Named {
 	}
 	secret := randomSecret(t)
 	var lastErr error
-	// A port found free can be taken before named binds it; try a few.
-	for attempt := 0; attempt < 3; attempt++ {
+	// A port found free can be taken before named binds it: an attempt that lost
+	// one is retried on new ports.
+	for range attempts {
 		n := &Named{
 			KeyName:   dns.Fqdn(opts.KeyName),
 			Algorithm: dns.HmacSHA256,
@@ -130,33 +133,44 @@ func Start(t testing.TB, zones map[string]string, opts Options) *Named {
 			t:         t,
 			workers:   opts.Workers,
 			exited:    make(chan struct{}),
+			id:        fmt.Sprintf("bindtest-%d-%d", os.Getpid(), started.Add(1)),
 		}
-		port, err := freePort()
+		ports, err := pickPorts(3)
 		if err != nil {
 			t.Fatalf("bindtest: %v", err)
 		}
-		n.Port = port
-		n.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		n.Port = ports[0]
+		n.Addr = fmt.Sprintf("127.0.0.1:%d", n.Port)
 		if opts.AllowNewZones {
-			if n.ctlPort, err = freePort(); err != nil {
-				t.Fatalf("bindtest: %v", err)
-			}
+			n.ctlPort = ports[1]
 		}
 		if opts.Stats {
-			if n.statsPort, err = freePort(); err != nil {
-				t.Fatalf("bindtest: %v", err)
-			}
+			n.statsPort = ports[2]
 		}
 		if err := n.writeConfig(zones, opts); err != nil {
 			t.Fatalf("bindtest: %v", err)
 		}
-		if lastErr = n.start(bin, zones, opts.StartTimeout); lastErr == nil {
+		lastErr = n.start(bin, zones, opts.StartTimeout)
+		if lastErr == nil {
 			return n
+		}
+		if !errors.Is(lastErr, errPortTaken) {
+			break
 		}
 	}
 	t.Fatalf("bindtest: named did not start: %v", lastErr)
 	return nil
 }
+
+// attempts bounds how many sets of ports Start tries: on a machine shared with other
+// test binaries (sandboxes, etcd, other named) three were not always enough.
+const attempts = 10
+
+// errPortTaken is an attempt that lost one of its ports to another process.
+var errPortTaken = errors.New("port taken by another process")
+
+// started counts this process's attempts, for version strings no two named share.
+var started atomic.Int64
 
 func randomSecret(t testing.TB) string {
 	b := make([]byte, 32)
@@ -166,23 +180,32 @@ func randomSecret(t testing.TB) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// freePort finds a loopback port free for both UDP and TCP.
-func freePort() (int, error) {
-	for i := 0; i < 20; i++ {
+// pickPorts is freePorts; a test puts a taken port first.
+var pickPorts = freePorts
+
+// freePorts finds n distinct loopback ports, each free for both UDP and TCP. They
+// are held open together until all are found: a port closed and asked for again can
+// come back the same, and named then fails binding its own second one.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for i := 0; len(ports) < n; i++ {
+		if i == 20*n {
+			return nil, errors.New("find a free port: no port free for both UDP and TCP")
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, fmt.Errorf("find a free port: %w", err)
+			return nil, fmt.Errorf("find a free port: %w", err)
 		}
+		defer l.Close()
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
 		if err != nil {
 			continue
 		}
-		u.Close()
-		return port, nil
+		defer u.Close()
+		ports = append(ports, port)
 	}
-	return 0, errors.New("find a free port: no port free for both UDP and TCP")
+	return ports, nil
 }
 
 func zoneFile(dir, origin string) string {
@@ -202,6 +225,9 @@ func (n *Named) writeConfig(zones map[string]string, opts Options) error {
 	fmt.Fprintf(&b, "options {\n  directory %q;\n  pid-file %q;\n  session-keyfile %q;\n",
 		n.Dir, filepath.Join(n.Dir, "named.pid"), filepath.Join(n.Dir, "session.key"))
 	fmt.Fprintf(&b, "  listen-on port %d { 127.0.0.1; };\n  listen-on-v6 { none; };\n", n.Port)
+	// What version.bind answers: the start's probe tells this named from another
+	// server that took its port.
+	fmt.Fprintf(&b, "  version %q;\n", n.id)
 	b.WriteString("  recursion no;\n  dnssec-validation no;\n  notify no;\n  allow-query { 127.0.0.1; };\n")
 	b.WriteString("  allow-transfer { none; };\n  allow-update { none; };\n")
 	if opts.AllowNewZones {
@@ -267,49 +293,98 @@ func (n *Named) start(bin string, zones map[string]string, timeout time.Duration
 	}()
 	n.t.Cleanup(n.Stop)
 
-	probe := "version.bind."
-	qclass := uint16(dns.ClassCHAOS)
-	qtype := dns.TypeTXT
+	// Asked over UDP and over TCP, first who it is (version.bind, which only this
+	// named answers with n.id), then for a zone's SOA (zones load after named starts
+	// answering): the port was free when chosen, but another process (a test server
+	// of another package) can take its UDP or TCP side before named binds it, and
+	// named then serves one side while the other reaches the other server (transfers
+	// and UPDATEs ended in EOF, or another named answered). Such a start is retried
+	// on new ports.
+	probe, qtype := "", uint16(0)
 	for o := range zones {
-		probe, qclass, qtype = dns.Fqdn(o), dns.ClassINET, dns.TypeSOA
+		probe, qtype = dns.Fqdn(o), dns.TypeSOA
 		break
 	}
-	// Asked over UDP and over TCP: the port was free when chosen, but another
-	// process (a test server of another package) can take its TCP side before named
-	// binds it, and named then serves UDP only while TCP reaches the other server
-	// (transfers and UPDATEs ended in EOF). Such a start is retried on a new port.
 	udp := &dns.Client{Timeout: 200 * time.Millisecond}
 	tcp := &dns.Client{Net: "tcp", Timeout: 200 * time.Millisecond}
-	answers := func(c *dns.Client) bool {
+	// state: 0 no answer yet, 1 this named answered and is ready, -1 another server
+	// answered.
+	answers := func(c *dns.Client) int {
 		m := new(dns.Msg)
-		m.SetQuestion(probe, qtype)
-		m.Question[0].Qclass = qclass
+		m.SetQuestion("version.bind.", dns.TypeTXT)
+		m.Question[0].Qclass = dns.ClassCHAOS
 		r, _, err := c.Exchange(m, n.Addr)
-		return err == nil && r.Rcode == dns.RcodeSuccess
+		if err != nil {
+			return 0
+		}
+		if len(r.Answer) != 1 {
+			return -1
+		}
+		if txt, ok := r.Answer[0].(*dns.TXT); !ok || len(txt.Txt) != 1 || txt.Txt[0] != n.id {
+			return -1
+		}
+		if probe == "" {
+			return 1
+		}
+		m = new(dns.Msg)
+		m.SetQuestion(probe, qtype)
+		if r, _, err = c.Exchange(m, n.Addr); err != nil || r.Rcode != dns.RcodeSuccess {
+			return 0
+		}
+		return 1
+	}
+	taken := func(why string) error {
+		n.Stop()
+		return fmt.Errorf("%w: named on %s: %s\n%s", errPortTaken, n.Addr, why, n.LogTail(5))
 	}
 	deadline := time.Now().Add(timeout)
 	var udpSince time.Time // when named first answered over UDP
 	for time.Now().Before(deadline) {
 		select {
 		case <-n.exited:
-			return fmt.Errorf("named exited: %v\n%s", n.exitErr(), n.LogTail(20))
+			err := fmt.Errorf("named exited: %v\n%s", n.exitErr(), n.LogTail(20))
+			if lostPort(n.LogTail(50)) {
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+			return err
 		default:
 		}
-		if answers(udp) {
-			if answers(tcp) {
+		if lostPort(n.LogTail(50)) {
+			// named can go on without a socket it could not bind.
+			return taken("a port it was given is in use")
+		}
+		switch answers(udp) {
+		case -1:
+			return taken("another server answers over UDP")
+		case 1:
+			switch answers(tcp) {
+			case 1:
 				return nil
+			case -1:
+				return taken("another server answers over TCP")
 			}
 			if udpSince.IsZero() {
 				udpSince = time.Now()
 			} else if time.Since(udpSince) > 2*time.Second {
-				n.Stop()
-				return fmt.Errorf("named on %s answers over UDP, not over TCP (its TCP port taken by another process?)\n%s", n.Addr, n.LogTail(5))
+				return taken("it answers over UDP, not over TCP")
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	n.Stop()
 	return fmt.Errorf("named on %s did not answer within %s\n%s", n.Addr, timeout, n.LogTail(20))
+}
+
+// lostPort reports whether named's log says it could not bind a port it was given:
+// its listening port (9.18 words it as an interface it failed to create), or the
+// control or statistics channel's.
+func lostPort(log string) bool {
+	for _, s := range []string{"address in use", "interface lo failed", "unable to listen on any configured interfaces"} {
+		if strings.Contains(log, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Named) exitErr() error {
