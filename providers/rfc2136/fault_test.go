@@ -92,7 +92,14 @@ func TestFaultTimeout(t *testing.T) {
 // Nothing listening at the member's address: reported as unreachable (not as an
 // unexpected answer), naming member and zone, and retried as transient.
 func TestFaultUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// On 127.0.0.1 a freed port can be taken at once by another package's named or
+	// sandbox, which then answers (BADKEY, REFUSED) instead of being unreachable:
+	// Linux answers all of 127/8, so an address no other test binds is used there
+	// (cmd/tether's closedAddr does the same); elsewhere 127.0.0.1 remains.
+	l, err := net.Listen("tcp", "127.66.0.1:0")
+	if err != nil {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
