@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/tether-dev/tether/schema/fastyaml"
 )
 
 // Load reads a fleet from path: one file, or a folder whose *.yaml, *.yml and *.cue
@@ -195,6 +197,9 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// One fast YAML parser a worker: each chunk's tree is built in the
+			// memory of the one before, dead once decoded.
+			fp := new(fastyaml.Parser)
 			for {
 				mu.Lock()
 				i := next
@@ -203,7 +208,7 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 				if i >= len(all) {
 					return
 				}
-				parts[i] = parseAndDecode(all[i])
+				parts[i] = parseAndDecode(all[i], fp)
 			}
 		}()
 	}
@@ -218,7 +223,7 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 			// of the file from its start parses as one chunk and only that is parsed
 			// again. Otherwise the whole file is parsed for its exact error.
 			suffix := j.chunks[k].suffix()
-			rest := parseAndDecode(suffix)
+			rest := parseAndDecode(suffix, nil)
 			switch {
 			case rest.parseFailed:
 				// The file really has an error. Only the whole file reports it where
@@ -226,7 +231,7 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 				// of the construct it is in, and drops the line of one that starts on
 				// a document's first line, so a suffix can name another line (found
 				// by FuzzLoadYAML). Errors are rare; the whole parse is their price.
-				ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data})}
+				ps = []*part{parseAndDecode(chunk{file: j.file, text: j.data}, nil)}
 			default:
 				ps = append(ps[:k:k], rest)
 			}
@@ -242,8 +247,11 @@ func decodeYAML(sources []yamlSource, ch chunking) ([]*part, Diagnostics) {
 	return out, ds
 }
 
-func parseAndDecode(c chunk) *part {
-	doc, ds := parseYAML(c)
+// parseAndDecode parses and decodes one chunk; fp (nil: a parser of its own) builds
+// the tree when the fast path takes the chunk. Nothing decoded keeps a node: the part
+// holds positions and values, so fp may reuse the tree's memory for the next chunk.
+func parseAndDecode(c chunk, fp *fastyaml.Parser) *part {
+	doc, ds := parseYAML(c, fp)
 	if len(ds) > 0 {
 		return &part{file: c.file, ds: ds, parseFailed: true}
 	}

@@ -340,9 +340,13 @@ func isTopKey(b []byte) bool {
 // means an empty document. A chunk written in the plain subset of YAML fleet files
 // use is parsed by fastyaml into the tree yaml.v3 would build (a third of the CPU);
 // any other chunk, and so every chunk with an error, is parsed by yaml.v3, whose
-// errors and positions the diagnostics are made of.
-func parseYAML(c chunk) (doc *yaml.Node, ds Diagnostics) {
-	if doc, ok := fastyaml.Parse(c.text); ok {
+// errors and positions the diagnostics are made of. fp is the fast parser to use (nil:
+// one of its own); the tree it builds lives until fp's next parse.
+func parseYAML(c chunk, fp *fastyaml.Parser) (doc *yaml.Node, ds Diagnostics) {
+	if fp == nil {
+		fp = new(fastyaml.Parser)
+	}
+	if doc, ok := fp.Parse(c.text); ok {
 		return doc, nil
 	}
 	defer func() {

@@ -103,7 +103,7 @@ func TestChunkedEqualsWhole(t *testing.T) {
 			// Each chunk parses alone (the prelude makes the anchors resolve), so
 			// this is the chunked path, not the whole-file fallback.
 			for _, c := range splitYAML("f.yaml", data, tiny) {
-				if _, pds := parseYAML(c); len(pds) > 0 {
+				if _, pds := parseYAML(c, nil); len(pds) > 0 {
 					t.Errorf("chunk %q: %s", c.text, pds.Error())
 				}
 			}

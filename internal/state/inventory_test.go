@@ -114,3 +114,56 @@ func BenchmarkUpdateInventory(b *testing.B) {
 func (f *Folder) compactInventoryLocked(ctx context.Context) error {
 	return f.exclusive(ctx, f.compactInventory)
 }
+
+// inventoryOnly is a Core that is not an AddressLister: InventoryAddresses reads
+// its Inventory.
+type inventoryOnly struct{ Core }
+
+// TestInventoryAddresses: the addresses Folder lists without decoding entries are
+// the keys of its Inventory, over a snapshot, a log of adds and removes (an address
+// removed and added again, one refreshed) and a torn last line; a store that cannot
+// list them gives the same through its Inventory.
+func TestInventoryAddresses(t *testing.T) {
+	ctx := context.Background()
+	defer func(was int64) { compactFloor = was }(compactFloor)
+	compactFloor = 2 << 10
+	f := open(t)
+	for i := range 120 {
+		add := []Entry{{Address: fmt.Sprintf("account.u%03d", i), Target: "web1"}, {Address: "node.web1"}}
+		var remove []string
+		switch {
+		case i%4 == 3:
+			remove = []string{fmt.Sprintf("account.u%03d", i-2)}
+		case i == 50:
+			remove = []string{"account.u001", "account.absent"}
+			add = append(add, Entry{Address: "account.u001"})
+		}
+		if err := f.UpdateInventory(ctx, add, remove); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lf, err := os.OpenFile(filepath.Join(f.Dir(), "inventory.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf.WriteString(`{"add":[{"address":"account.torn"`)
+	lf.Close()
+	inv, err := f.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]Core{"folder": f, "inventory only": inventoryOnly{f}} {
+		got, err := InventoryAddresses(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(inv) {
+			t.Errorf("%s: %d addresses, the inventory has %d", name, len(got), len(inv))
+		}
+		for a := range inv {
+			if !got[a] {
+				t.Errorf("%s: %s missing", name, a)
+			}
+		}
+	}
+}

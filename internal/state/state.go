@@ -28,6 +28,29 @@ type Store interface {
 	providers.State
 }
 
+// AddressLister is a store that lists its inventory's addresses without reading each
+// entry whole (Folder); InventoryAddresses uses it when a store is one.
+type AddressLister interface {
+	InventoryAddresses(ctx context.Context) (map[string]bool, error)
+}
+
+// InventoryAddresses returns the addresses of every object Tether created: what a
+// plan needs of the inventory.
+func InventoryAddresses(ctx context.Context, st Core) (map[string]bool, error) {
+	if l, ok := st.(AddressLister); ok {
+		return l.InventoryAddresses(ctx)
+	}
+	inv, err := st.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owned := make(map[string]bool, len(inv))
+	for a := range inv {
+		owned[a] = true
+	}
+	return owned, nil
+}
+
 // Core is the state Tether's engine keeps: what it created, what the fleet protects,
 // the journals of applies, and the writer locks.
 type Core interface {

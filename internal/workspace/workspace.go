@@ -155,17 +155,13 @@ func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
 	if err != nil {
 		return err
 	}
-	inv, err := w.State.Inventory(ctx)
+	owned, err := state.InventoryAddresses(ctx, w.State)
 	if err != nil {
 		return err
 	}
 	prot, err := w.State.Protected(ctx)
 	if err != nil {
 		return err
-	}
-	owned := make(map[string]bool, len(inv))
-	for a := range inv {
-		owned[a] = true
 	}
 	w.Owned, w.Protected = owned, prot
 	opts := PlanOptions()

@@ -66,9 +66,13 @@ func diff(got, want *yaml.Node, path string) string {
 }
 
 // check says what the fast path did with text: "" when it declined or built yaml.v3's
-// tree, a description of the difference otherwise.
-func check(text []byte) (fast bool, problem string) {
-	got, ok := fastyaml.Parse(text)
+// tree, a description of the difference otherwise. A nil ps is a parser of its own;
+// tests that parse many texts share one, so trees are built in reused memory.
+func check(ps *fastyaml.Parser, text []byte) (fast bool, problem string) {
+	if ps == nil {
+		ps = new(fastyaml.Parser)
+	}
+	got, ok := ps.Parse(text)
 	if !ok {
 		return false, ""
 	}
@@ -114,8 +118,9 @@ func repoYAML(t testing.TB) map[string][]byte {
 func TestSameTree(t *testing.T) {
 	fastCount := 0
 	files := repoYAML(t)
+	ps := new(fastyaml.Parser)
 	for path, data := range files {
-		fast, problem := check(data)
+		fast, problem := check(ps, data)
 		if problem != "" {
 			t.Errorf("%s: %s", path, problem)
 		}
@@ -133,7 +138,7 @@ func TestSameTree(t *testing.T) {
 		if err := fleetgen.WriteYAML(&buf, fleetgen.Generate(cfg)); err != nil {
 			t.Fatal(err)
 		}
-		fast, problem := check(buf.Bytes())
+		fast, problem := check(ps, buf.Bytes())
 		if problem != "" {
 			t.Errorf("fleetgen %d accounts: %s", accounts, problem)
 		}
@@ -227,7 +232,7 @@ func TestCases(t *testing.T) {
 		{"deep flow", "a: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fast, problem := check([]byte(tc.text))
+			fast, problem := check(nil, []byte(tc.text))
 			if problem != "" {
 				t.Fatal(problem)
 			}
@@ -247,7 +252,7 @@ func TestResolveHints(t *testing.T) {
 	for c := 0x21; c < 0x7f; c++ {
 		for _, s := range suffixes {
 			text := fmt.Sprintf("k: %c%s\n", c, s)
-			if _, problem := check([]byte(text)); problem != "" {
+			if _, problem := check(nil, []byte(text)); problem != "" {
 				t.Errorf("%q: %s", text, problem)
 			}
 		}
@@ -282,7 +287,7 @@ func FuzzSameTree(f *testing.F) {
 	f.Add(buf.Bytes())
 	f.Add([]byte("a:\n- {b: c, d: [e, 'f']}\n-   g: \"h\" # i\n    j: k\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, problem := check(data); problem != "" {
+		if _, problem := check(nil, data); problem != "" {
 			t.Fatalf("%s\ninput: %q", problem, data)
 		}
 	})
@@ -310,7 +315,7 @@ func FuzzSameTreeTokens(f *testing.F) {
 			b.WriteString(tokens[int(c)%len(tokens)])
 		}
 		text := []byte(b.String())
-		if _, problem := check(text); problem != "" {
+		if _, problem := check(nil, text); problem != "" {
 			t.Fatalf("%s\ninput: %q", problem, text)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+
+	"github.com/tether-dev/tether/schema/fastyaml"
 )
 
 // scalars are the values and keys TestGeneratedTrees writes: every kind of plain scalar
@@ -81,6 +83,7 @@ func flow(r *rand.Rand, d int) string {
 func TestGeneratedTrees(t *testing.T) {
 	r := rand.New(rand.NewSource(7))
 	fast, n := 0, 20000
+	ps := new(fastyaml.Parser)
 	for i := 0; i < n; i++ {
 		var b strings.Builder
 		gen(r, &b, 0, 0)
@@ -89,7 +92,7 @@ func TestGeneratedTrees(t *testing.T) {
 			p := r.Intn(len(s) + 1)
 			s = s[:p] + tokens[r.Intn(len(tokens))] + s[p:]
 		}
-		f, problem := check([]byte(s))
+		f, problem := check(ps, []byte(s))
 		if problem != "" {
 			t.Fatalf("%q: %s", s, problem)
 		}
