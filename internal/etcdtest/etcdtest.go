@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +29,7 @@ type Server struct {
 	// Dir holds the data folder and etcd's log (etcd.log).
 	Dir string
 
+	name   string // etcd's --name, unique to this attempt
 	cmd    *exec.Cmd
 	exited chan struct{}
 	mu     sync.Mutex
@@ -58,35 +61,65 @@ func Require(t testing.TB) string {
 	return ""
 }
 
+// attempts bounds how many port pairs Start tries. Each failed attempt is one whose
+// port another process took between freePorts and etcd's bind (or etcd's own two
+// ports collided): cheap to retry, and on a loaded machine shared with other test
+// binaries three were sometimes all taken.
+const attempts = 10
+
+// errPortTaken is an attempt that lost one of its ports to another process.
+var errPortTaken = errors.New("port already in use")
+
 // Start starts etcd and waits until it answers; it is stopped when the test ends.
+// Ports are found free and then handed to etcd, which binds them itself: another
+// process can take one in between, so an attempt whose etcd could not bind (or whose
+// client port answers as another etcd) is retried on new ports.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Require(t)
 	var lastErr error
-	// A port found free can be taken before etcd binds it; try a few.
-	for range 3 {
+	for range attempts {
 		s := &Server{Dir: t.TempDir(), exited: make(chan struct{})}
-		cport, err1 := freePort()
-		pport, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
+		ports, err := pickPorts(2)
+		if err != nil {
 			t.Fatalf("etcdtest: %v", err)
 		}
-		s.Endpoint = fmt.Sprintf("127.0.0.1:%d", cport)
-		if lastErr = s.start(t, bin, pport); lastErr == nil {
+		s.Endpoint = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		// A name no other etcd has: the probe checks that the etcd answering on the
+		// client port is this one, not another test's that holds the port.
+		s.name = fmt.Sprintf("etcdtest-%d-%d", os.Getpid(), started.Add(1))
+		lastErr = s.start(t, bin, ports[1])
+		if lastErr == nil {
 			return s
+		}
+		if !errors.Is(lastErr, errPortTaken) {
+			break
 		}
 	}
 	t.Fatalf("etcdtest: etcd did not start: %v", lastErr)
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+// started counts the attempts of this process, for etcd names no two share.
+var started atomic.Int64
+
+// pickPorts is freePorts; a test puts a taken port first.
+var pickPorts = freePorts
+
+// freePorts returns n distinct loopback TCP ports that were free: all n are held
+// open together, since a port closed and asked for again can come back the same
+// (etcd then fails binding its own second port).
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 func (s *Server) start(t testing.TB, bin string, peerPort int) error {
@@ -97,11 +130,11 @@ func (s *Server) start(t testing.TB, bin string, peerPort int) error {
 	client := "http://" + s.Endpoint
 	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	s.cmd = exec.Command(bin,
-		"--name", "test",
+		"--name", s.name,
 		"--data-dir", filepath.Join(s.Dir, "data"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test="+peer, "--initial-cluster-state", "new",
+		"--initial-cluster", s.name+"="+peer, "--initial-cluster-state", "new",
 		// Tests want quick elections and no fsync stalls on a shared machine.
 		"--heartbeat-interval", "50", "--election-timeout", "500",
 		"--unsafe-no-fsync")
@@ -133,19 +166,45 @@ func (s *Server) start(t testing.TB, bin string, peerPort int) error {
 		case <-s.exited:
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return fmt.Errorf("etcd exited: %v\n%s", s.err, s.LogTail(20))
+			tail := s.LogTail(20)
+			err := fmt.Errorf("etcd exited: %v\n%s", s.err, tail)
+			if strings.Contains(tail, "address already in use") {
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+			return err
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_, err := c.Get(ctx, "etcdtest-probe")
+		ours, err := s.answers(ctx, c)
+		if err == nil && ours {
+			// Ours, and serving reads: its member has a leader.
+			_, err = c.Get(ctx, "etcdtest-probe")
+		}
 		cancel()
-		if err == nil {
+		if err == nil && ours {
 			return nil
 		}
+		// Another etcd on the port (ours will exit, unable to bind it), or ours not
+		// ready yet: wait for either.
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.Stop()
 	return fmt.Errorf("etcd on %s did not answer within 20s\n%s", s.Endpoint, s.LogTail(20))
+}
+
+// answers reports whether the etcd answering on the client port is this Server's:
+// its only member carries the attempt's name.
+func (s *Server) answers(ctx context.Context, c *clientv3.Client) (bool, error) {
+	r, err := c.MemberList(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range r.Members {
+		if m.Name == s.name {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // PID is etcd's process id.
