@@ -10,9 +10,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5"
 
@@ -130,58 +132,70 @@ type Observed struct {
 // struct fields in declaration order and map keys sorted, so the JSON of an object is
 // canonical; positions (Src) are not part of it.
 func Fingerprint(f *schema.Fleet) (Observed, error) {
-	n := 0
-	if f != nil {
-		n = len(f.Nodes) + len(f.Accounts) + len(f.Resellers)
+	type object struct {
+		addr string
+		v    any
 	}
-	obs := Observed{Objects: make(map[string]string, n)}
-	// One encoder and buffer for every object: json.Marshal copied each object's
-	// JSON out into a new slice (101k of them per plan of the 100k fleet). Encode
-	// writes the same bytes as Marshal and a newline, cut before hashing.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	add := func(addr string, v any) error {
-		buf.Reset()
-		if err := enc.Encode(v); err != nil {
-			return fmt.Errorf("fingerprint %s: %w", addr, err)
-		}
-		b := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
-		sum := sha256.Sum256(b)
-		obs.Objects[addr] = hex.EncodeToString(sum[:])
-		return nil
-	}
+	var objs []object
 	if f != nil {
+		objs = make([]object, 0, len(f.Nodes)+len(f.Accounts)+len(f.Resellers))
 		for n, v := range f.Nodes {
-			if err := add(plan.NodeAddress(n), v); err != nil {
-				return Observed{}, err
-			}
+			objs = append(objs, object{plan.NodeAddress(n), v})
 		}
 		for n, v := range f.Accounts {
-			if err := add(plan.AccountAddress(n), v); err != nil {
-				return Observed{}, err
-			}
+			objs = append(objs, object{plan.AccountAddress(n), v})
 		}
 		for n, v := range f.Resellers {
-			if err := add(plan.ResellerAddress(n), v); err != nil {
-				return Observed{}, err
-			}
+			objs = append(objs, object{plan.ResellerAddress(n), v})
 		}
 		for p, c := range f.DNSClusters {
 			if c == nil {
 				continue
 			}
 			for m, v := range c.Members {
-				if err := add(plan.MemberAddress(p, m), v); err != nil {
-					return Observed{}, err
-				}
+				objs = append(objs, object{plan.MemberAddress(p, m), v})
 			}
 			// The cluster's own settings, without the members counted above.
 			shallow := *c
 			shallow.Members = nil
-			if err := add(plan.ClusterAddress(p), shallow); err != nil {
-				return Observed{}, err
-			}
+			objs = append(objs, object{plan.ClusterAddress(p), shallow})
 		}
+	}
+	// The objects are digested by one worker per CPU, each over its own stretch: a
+	// plan's observe has ended, so the fingerprint (101k objects for the 100k fleet,
+	// half a CPU-second) is all that runs until the diff, and it only reads the fleet.
+	// Each worker keeps one encoder and buffer: json.Marshal copied each object's
+	// JSON out into a new slice. Encode writes the same bytes as Marshal and a
+	// newline, cut before hashing.
+	sums := make([]string, len(objs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(objs)/1024))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(objs)/workers, (w+1)*len(objs)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			for i := lo; i < hi; i++ {
+				buf.Reset()
+				if err := enc.Encode(objs[i].v); err != nil {
+					errs[w] = fmt.Errorf("fingerprint %s: %w", objs[i].addr, err)
+					return
+				}
+				sum := sha256.Sum256(bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}))
+				sums[i] = hex.EncodeToString(sum[:])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Observed{}, err
+	}
+	obs := Observed{Objects: make(map[string]string, len(objs))}
+	for i, o := range objs {
+		obs.Objects[o.addr] = sums[i]
 	}
 	addrs := make([]string, 0, len(obs.Objects))
 	for a := range obs.Objects {
