@@ -113,14 +113,16 @@ func BenchmarkCheck100k(b *testing.B) {
 
 // BenchmarkParseChunks100k parses the chunks Load cuts the 100k-account fleet into,
 // one after the other on one goroutine, to yaml.Node trees: with yaml.v3 alone (the
-// anchor, what Load did for every chunk before schema/fastyaml) and with the fast
-// path. cpu-s/op includes the collector's work on the other core.
+// anchor, what Load did for every chunk before schema/fastyaml), with the fast path,
+// and with the fast path reusing one parser's memory (as Load's workers do).
+// cpu-s/op includes the collector's work on the other core.
 func BenchmarkParseChunks100k(b *testing.B) {
 	var buf bytes.Buffer
 	if err := fleetgen.WriteYAML(&buf, fleetgen.Generate(fleetgen.Large(100_000))); err != nil {
 		b.Fatal(err)
 	}
 	chunks := schema.ChunkTexts(buf.Bytes())
+	reused := new(fastyaml.Parser)
 	for _, bc := range []struct {
 		name  string
 		parse func([]byte) bool
@@ -131,6 +133,10 @@ func BenchmarkParseChunks100k(b *testing.B) {
 		}},
 		{"fast", func(text []byte) bool {
 			_, ok := fastyaml.Parse(text)
+			return ok
+		}},
+		{"fast-reuse", func(text []byte) bool {
+			_, ok := reused.Parse(text)
 			return ok
 		}},
 	} {

@@ -124,3 +124,54 @@ func TestAnswerBytesAsMaps(t *testing.T) {
 		t.Errorf("passed on raw: %s\ndecoded again: %s", got, want)
 	}
 }
+
+// TestDecodeRemoteOnePass: a proxied UAPI answer decoded with its envelope in one
+// pass comes out as decoding the envelope, then its data, did: the same result, the
+// same error, for answers that fit and answers that do not.
+func TestDecodeRemoteOnePass(t *testing.T) {
+	type proxied struct {
+		UAPI *struct {
+			uapiResult
+			Data json.RawMessage `json:"data"`
+		} `json:"uapi"`
+	}
+	outcome := func(res *remoteResult, err error, d proxied, decodeData bool) string {
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		if decodeData {
+			d = proxied{}
+			if err := json.Unmarshal(res.Data, &d); err != nil {
+				return "no UAPI result"
+			}
+		}
+		if d.UAPI == nil {
+			return "no UAPI result"
+		}
+		b, _ := json.Marshal(d.UAPI.uapiResult)
+		return string(d.UAPI.Data) + " " + string(b)
+	}
+	for _, body := range []string{
+		`{"data":{"uapi":{"data":[{"dest":"a@x.example"}],"errors":null,"messages":null,"metadata":{"transformed":1},"status":1,"warnings":null}},"metadata":{"command":"uapi_cpanel","reason":"OK","result":1,"version":1}}`,
+		`{"metadata":{"command":"uapi_cpanel","reason":"Permission denied","result":0,"version":1}}`,
+		`{"data":{"type":"SendToParent","detail":null},"metadata":{"reason":"Send it to the parent.","result":0}}`,
+		`{"data":null,"metadata":{"result":1}}`,
+		`{"data":{"uapi":null},"metadata":{"result":1}}`,
+		`{"data":{"uapi":5},"metadata":{"result":1}}`,
+		`{"data":{"uapi":{"status":"one"}},"metadata":{"result":1}}`,
+		`{"data":[1,2],"metadata":{"result":1}}`,
+		`{"data":{"uapi":{"status":1}},"metadata":{"result":"x"}}`,
+		`{"data":{"uapi":{"status":1}},"metadata":{"result":1}`,
+		`{"data":{"uapi":{"status":1}}}`,
+		`not json`,
+	} {
+		var d proxied
+		res, err := decodeRemote("mail1.example.net", "uapi_cpanel", []byte(body), &d)
+		got := outcome(res, err, d, res != nil && res.Data != nil)
+		res, err = decodeRemote("mail1.example.net", "uapi_cpanel", []byte(body), nil)
+		want := outcome(res, err, proxied{}, err == nil)
+		if got != want {
+			t.Errorf("%s:\none pass:  %s\ntwo steps: %s", body, got, want)
+		}
+	}
+}

@@ -10,13 +10,17 @@ import (
 	"strings"
 )
 
-// remoteResult is a decoded WHM API 1 answer from another node.
+// remoteResult is a decoded WHM API 1 answer from another node. Data is nil when the
+// caller's value took it in the same pass (remoteInto).
 type remoteResult struct {
-	Metadata struct {
-		Result json.Number `json:"result"`
-		Reason string      `json:"reason"`
-	} `json:"metadata"`
-	Data json.RawMessage `json:"data"`
+	Metadata remoteMeta      `json:"metadata"`
+	Data     json.RawMessage `json:"data"`
+}
+
+// remoteMeta is the metadata of a remote answer a parent reads.
+type remoteMeta struct {
+	Result json.Number `json:"result"`
+	Reason string      `json:"reason"`
 }
 
 // remoteError is a function-level failure on the remote node (result 0).
@@ -40,6 +44,15 @@ func (e *httpStatusError) Error() string { return e.msg }
 // (serveLocal) with what the wire would show, or over the node's port
 // (remoteHTTP) when a test asks for it.
 func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, params url.Values) (*remoteResult, error) {
+	return sb.remoteInto(ctx, host, user, token, fn, params, nil)
+}
+
+// remoteInto is remote decoding the answer's data into data (a pointer) in the same
+// pass as its metadata, when data is not nil and the answer fits it: a proxied UAPI
+// call's answer was scanned four times (checked and decoded as an envelope, its data
+// checked and decoded again). An answer that does not fit is decoded as remote does,
+// its data left in the result's Data for the caller to decode and report as before.
+func (sb *Sandbox) remoteInto(ctx context.Context, host, user, token, fn string, params url.Values, data any) (*remoteResult, error) {
 	target := sb.nodeByHost(host)
 	if target == nil {
 		return nil, fmt.Errorf("the system could not resolve the host name “%s”", host)
@@ -76,7 +89,25 @@ func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, par
 	if len(body) > remoteMaxAnswer {
 		body = body[:remoteMaxAnswer] // what the wire path reads of it
 	}
+	return decodeRemote(host, fn, body, data)
+}
+
+// decodeRemote reads a remote answer's body (remoteInto).
+func decodeRemote(host, fn string, body []byte, data any) (*remoteResult, error) {
 	res := &remoteResult{}
+	if data != nil {
+		one := struct {
+			Metadata *remoteMeta `json:"metadata"`
+			Data     any         `json:"data"`
+		}{&res.Metadata, data}
+		if json.Unmarshal(body, &one) == nil {
+			if res.Metadata.Result.String() != "1" {
+				return res, &remoteError{fn: fn, reason: res.Metadata.Reason}
+			}
+			return res, nil
+		}
+		res = &remoteResult{}
+	}
 	if err := json.Unmarshal(body, res); err != nil {
 		return nil, fmt.Errorf("“%s” sent an answer that is not WHM API 1 JSON: %w", host, err)
 	}
@@ -126,12 +157,17 @@ func connErrText(err error) string {
 
 // callChild calls fn on a linked child as its parent (api.persona=parent).
 func (n *node) callChild(ctx context.Context, l link, fn string, params url.Values) (*remoteResult, error) {
+	return n.callChildInto(ctx, l, fn, params, nil)
+}
+
+// callChildInto is callChild decoding the answer's data into data (remoteInto).
+func (n *node) callChildInto(ctx context.Context, l link, fn string, params url.Values, data any) (*remoteResult, error) {
 	p := url.Values{}
 	for k, v := range params {
 		p[k] = v
 	}
 	p.Set("api.persona", "parent")
-	return n.sb.remote(ctx, l.Hostname, l.Username, l.Token, fn, p)
+	return n.sb.remoteInto(ctx, l.Hostname, l.Username, l.Token, fn, p, data)
 }
 
 // linkCopy returns a copy of the link of alias, so it can be used without the lock.

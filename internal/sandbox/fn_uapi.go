@@ -120,21 +120,26 @@ func (c *call) proxyUAPI(l link, linked bool, user, module, fn string, args url.
 	p.Set("cpanel.user", user)
 	p.Set("cpanel.module", module)
 	p.Set("cpanel.function", fn)
-	res, err := c.n.callChild(c.ctx, l, "uapi_cpanel", p)
-	if err != nil {
-		return uapiFail("Failed to send API request to “%s” as “%s”: %s", l.Hostname, user, err.Error())
-	}
 	// The result's data is passed on as the child wrote it (JSON from the wire, its
 	// keys already in order): decoding it into maps to encode them again cost the
 	// parent more than the call.
-	var d struct {
+	type proxied struct {
 		UAPI *struct {
 			uapiResult
 			Data json.RawMessage `json:"data"`
 		} `json:"uapi"`
 	}
-	if err := json.Unmarshal(res.Data, &d); err != nil || d.UAPI == nil {
-		return uapiFail("Failed to send API request to “%s” as “%s”: the answer holds no UAPI result", l.Hostname, user)
+	var d proxied
+	res, err := c.n.callChildInto(c.ctx, l, "uapi_cpanel", p, &d)
+	if err != nil {
+		return uapiFail("Failed to send API request to “%s” as “%s”: %s", l.Hostname, user, err.Error())
+	}
+	if res.Data != nil || d.UAPI == nil {
+		// Not decoded with the envelope: decoded, and refused, as on its own.
+		d = proxied{}
+		if err := json.Unmarshal(res.Data, &d); err != nil || d.UAPI == nil {
+			return uapiFail("Failed to send API request to “%s” as “%s”: the answer holds no UAPI result", l.Hostname, user)
+		}
 	}
 	r := &d.UAPI.uapiResult
 	r.Data = d.UAPI.Data

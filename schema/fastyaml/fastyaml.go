@@ -60,7 +60,15 @@ type Parser struct {
 	nodes [][]yaml.Node  // slabs the nodes are carved from
 	ptrs  [][]*yaml.Node // slabs the Content slices are carved from
 	stack []*yaml.Node   // children of the collections being parsed
+	// tags remembers what yaml.v3's resolver said of plain scalars it was asked
+	// about: a fleet's keys starting with its hint letters ("from", "to", "owner",
+	// "features") come back in every entry, and each question allocates.
+	tags map[string]string
 }
+
+// maxTags bounds the resolver's memory of a Parser (unique values, such as
+// addresses, are asked once and need not be remembered).
+const maxTags = 4096
 
 // nodeSlab and ptrSlab are the sizes of the slabs: a chunk of a fleet file needs a
 // few hundred of each.
@@ -120,8 +128,8 @@ type parser struct {
 	pos   int // the next byte to read
 	line  int // the line of pos, 1-based
 	lbeg  int // where that line starts
-	// indent is the indentation (in spaces) of the content line the parser stands at
-	// after next; eof says there is none.
+	// indent is the indentation (in spaces) of the content line nextLine stopped at;
+	// eof says there was none left.
 	indent int
 	eof    bool
 	depth  int
@@ -447,7 +455,7 @@ func (p *parser) scalar(flow bool) *yaml.Node {
 	style, value := p.scan(flow)
 	tag := strTag
 	if style == 0 {
-		tag = resolve(value)
+		tag = p.ps.resolve(value)
 	}
 	return p.node(yaml.ScalarNode, style, tag, value, start)
 }
@@ -702,6 +710,24 @@ func resolve(value string) string {
 	}
 	n := yaml.Node{Kind: yaml.ScalarNode, Value: value}
 	return n.ShortTag()
+}
+
+// resolve is the package's resolve, remembering the answers of yaml.v3's resolver.
+func (ps *Parser) resolve(value string) string {
+	if value == "<<" || (value != "" && !hinted[value[0]]) || isDecimal(value) {
+		return resolve(value)
+	}
+	if tag, ok := ps.tags[value]; ok {
+		return tag
+	}
+	tag := resolve(value)
+	if ps.tags == nil {
+		ps.tags = map[string]string{}
+	}
+	if len(ps.tags) < maxTags {
+		ps.tags[value] = tag
+	}
+	return tag
 }
 
 // hinted are the first bytes for which yaml.v3's resolver looks further than "a
