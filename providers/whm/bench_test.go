@@ -80,9 +80,15 @@ func TestObserveCallsDoNotGrowPerAccount(t *testing.T) {
 			calls := len(f.callsSince(before))
 			// One batch of version, profile, strengths, links, listaccts and
 			// listresellers, the acctcounts batch, the cluster status page, each
-			// child's batch: a fixed handful; then the features of every user and the
-			// forwarders of every distributed account, FeatureBatch at a time.
-			perBatch := (n+batch-1)/batch + (distributed+batch-1)/batch
+			// child's batch: a fixed handful; then the features of every user,
+			// FeatureBatch users a call and featureCallsPerBatch calls a request (one
+			// call goes alone), and the forwarders of every distributed account,
+			// FeatureBatch at a time.
+			featureCalls := (n + batch - 1) / batch
+			if featureCalls > 1 {
+				featureCalls = (featureCalls + featureCallsPerBatch - 1) / featureCallsPerBatch
+			}
+			perBatch := featureCalls + (distributed+batch-1)/batch
 			t.Logf("%d accounts: %d calls (%d per batch of users)", n, calls, perBatch)
 			fixed := calls - perBatch
 			fixedAt[n] = fixed
@@ -291,5 +297,65 @@ func TestObserveBatchRefused(t *testing.T) {
 	_, err = f.p.Observe(ctx, "web1", f.desired)
 	if err == nil || !strings.Contains(err.Error(), "parent web1: profile:") || !strings.Contains(err.Error(), "The profile cannot be read.") {
 		t.Errorf("err = %v, want the profile read named with the server's reason", err)
+	}
+}
+
+// TestObserveFeaturesInOneBatch: a parent's several get_users_features_settings calls
+// go in one batch request, with the same features read as call by call, which is
+// how a server that refuses batch is read.
+func TestObserveFeaturesInOneBatch(t *testing.T) {
+	f := startSandbox(t, sandboxFleet())
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob", "carol"} {
+		if err := f.p.Apply(ctx, &plan.Change{Address: "account." + u, Action: plan.Create, After: acct(u+".example", "", nil), Target: "web1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.sb.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.p.opts.FeatureBatch = 1 // a call per user
+	features := func(got *schema.Fleet) map[string]map[string]bool {
+		m := map[string]map[string]bool{}
+		for u, a := range got.Accounts {
+			m[u] = a.Features
+		}
+		return m
+	}
+	const batch, call = "batch:get_users_features_settings+get_users_features_settings+get_users_features_settings",
+		"get_users_features_settings:get_users_features_settings"
+	for _, tc := range []struct {
+		name     string
+		refuse   bool
+		requests []string // those that read features, in order
+	}{
+		{"one batch", false, []string{batch}},
+		// The refused batch, then the calls.
+		{"batch refused", true, []string{batch, call, call, call}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.refuse {
+				f.refuse(t, "web1", map[string]sandbox.Refusal{"batch": {Reason: "batch is not allowed"}})
+				defer f.refuse(t, "web1", nil)
+			}
+			before := f.mark()
+			got, err := f.p.Observe(ctx, "web1", f.desired)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reqs []string
+			for _, c := range f.callsSince(before) {
+				if strings.Contains(c, "get_users_features_settings") {
+					reqs = append(reqs, c)
+				}
+			}
+			if !slices.Equal(reqs, tc.requests) {
+				t.Errorf("features read with\n%s\nwant\n%s", strings.Join(reqs, "\n"), strings.Join(tc.requests, "\n"))
+			}
+			want := map[string]map[string]bool{"alice": {"apitokens": true}, "bob": {"apitokens": true}, "carol": {"apitokens": true}}
+			if g := features(got); !reflect.DeepEqual(g, want) {
+				t.Errorf("features %v, want %v", g, want)
+			}
+		})
 	}
 }

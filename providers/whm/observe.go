@@ -354,39 +354,73 @@ func (p *Provider) observeFeatures(ctx context.Context, c *whmapi.Client, scope 
 	sort.Strings(users)
 	features := featuresOf(desired, users)
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(observeParallel)
+	record := func(f string, got []whmapi.UserFeature) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, uf := range got {
+			a := out.Accounts[uf.User]
+			if a == nil {
+				if r := out.Resellers[uf.User]; r != nil {
+					a = &r.Account
+				}
+			}
+			if a == nil {
+				continue
+			}
+			if a.Features == nil {
+				a.Features = map[string]bool{}
+			}
+			a.Features[f] = uf.Enabled()
+		}
+	}
+	var reqs []whmapi.FeaturesRequest
 	for _, f := range features {
 		for i := 0; i < len(users); i += p.opts.FeatureBatch {
-			batch := users[i:min(i+p.opts.FeatureBatch, len(users))]
-			g.Go(func() error {
-				got, err := c.UsersFeatures(gctx, f, batch)
-				if err != nil {
-					return fmt.Errorf("parent %s: feature %s: %w", scope, f, err)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				for _, uf := range got {
-					a := out.Accounts[uf.User]
-					if a == nil {
-						if r := out.Resellers[uf.User]; r != nil {
-							a = &r.Account
-						}
-					}
-					if a == nil {
-						continue
-					}
-					if a.Features == nil {
-						a.Features = map[string]bool{}
-					}
-					a.Features[f] = uf.Enabled()
-				}
-				return nil
-			})
+			reqs = append(reqs, whmapi.FeaturesRequest{Feature: f, Users: users[i:min(i+p.opts.FeatureBatch, len(users))]})
 		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(observeParallel)
+	if len(reqs) == 1 {
+		// One call: made as it is.
+		g.Go(func() error {
+			got, err := c.UsersFeatures(gctx, reqs[0].Feature, reqs[0].Users)
+			if err != nil {
+				return fmt.Errorf("parent %s: feature %s: %w", scope, reqs[0].Feature, err)
+			}
+			record(reqs[0].Feature, got)
+			return nil
+		})
+		return g.Wait()
+	}
+	// Several calls go featureCallsPerBatch to a batch request, the batches
+	// observeParallel at once: the 100k fleet's parents (500 users, three calls)
+	// make one request on the connection their first batch opened, where three
+	// calls at once opened two more connections each (400 TLS handshakes a plan).
+	for i := 0; i < len(reqs); i += featureCallsPerBatch {
+		part := reqs[i:min(i+featureCallsPerBatch, len(reqs))]
+		g.Go(func() error {
+			got, errs, err := c.UsersFeaturesBatch(gctx, part)
+			if err != nil {
+				return fmt.Errorf("parent %s: features: %w", scope, err)
+			}
+			for j, r := range part {
+				if errs[j] != nil {
+					return fmt.Errorf("parent %s: feature %s: %w", scope, r.Feature, errs[j])
+				}
+				record(r.Feature, got[j])
+			}
+			return nil
+		})
 	}
 	return g.Wait()
 }
+
+// featureCallsPerBatch is how many get_users_features_settings calls one batch
+// request of observeFeatures carries: 1,600 users' settings of one feature, or
+// fewer users of several; a large parent's batches still run observeParallel at
+// once.
+const featureCallsPerBatch = 8
 
 // featuresOf lists the feature names the desired fleet declares for the given users
 // (the accounts and resellers observed on one parent), plus apitokens, sorted. The

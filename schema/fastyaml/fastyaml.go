@@ -128,8 +128,8 @@ type parser struct {
 	pos   int // the next byte to read
 	line  int // the line of pos, 1-based
 	lbeg  int // where that line starts
-	// indent is the indentation (in spaces) of the content line the parser stands at
-	// after next; eof says there is none.
+	// indent is the indentation (in spaces) of the content line nextLine stopped at;
+	// eof says there was none left.
 	indent int
 	eof    bool
 	depth  int

@@ -398,6 +398,48 @@ func (c *Client) UsersFeatures(ctx context.Context, feature string, users []stri
 	return d.Users, nil
 }
 
+// FeaturesRequest is one get_users_features_settings call of UsersFeaturesBatch:
+// one feature for some users.
+type FeaturesRequest struct {
+	Feature string
+	Users   []string
+}
+
+// UsersFeaturesBatch makes several get_users_features_settings calls in one batch
+// request: one round trip on one connection, where the calls made at once opened a
+// connection (a TLS handshake on both sides) each. A call the server answers with a
+// failure gets its error at its index. Should the server refuse batch itself, the
+// calls are made one after another.
+func (c *Client) UsersFeaturesBatch(ctx context.Context, reqs []FeaturesRequest) ([][]UserFeature, []error, error) {
+	outs := make([]struct {
+		Users []UserFeature `json:"users_features_settings"`
+	}, len(reqs))
+	reads := make([]BatchRead, len(reqs))
+	for i, r := range reqs {
+		reads[i] = BatchRead{Function: "get_users_features_settings", Params: url.Values{"user": r.Users, "feature": {r.Feature}}, Out: &outs[i]}
+	}
+	got := make([][]UserFeature, len(reqs))
+	errs, err := c.ReadBatch(ctx, reads)
+	var refused *APIError
+	if errors.As(err, &refused) && refused.Function == "batch" {
+		c.log.Warn("batch refused; reading features call by call", "node", c.node, "reason", refused.Reason)
+		errs = make([]error, len(reqs))
+		for i, r := range reqs {
+			got[i], errs[i] = c.UsersFeatures(ctx, r.Feature, r.Users)
+		}
+		return got, errs, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range outs {
+		if errs[i] == nil {
+			got[i] = outs[i].Users
+		}
+	}
+	return got, errs, nil
+}
+
 func parseBool(s string) (value, set bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "1", "true", "yes", "on":
