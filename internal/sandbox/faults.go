@@ -20,7 +20,9 @@ type Faults struct {
 	ErrorRate float64 `json:"error_rate,omitempty"`
 	// Timeout makes every request hang until the client gives up.
 	Timeout bool `json:"timeout,omitempty"`
-	// Offline closes the node's port: connections are refused.
+	// Offline closes the node's ports (WHM, DNS): connections and queries are
+	// refused. The addresses stay the node's (on Linux, hold_linux.go): nothing else
+	// can bind them until it is back online on the same ones.
 	Offline bool `json:"offline,omitempty"`
 	// FailTasks makes distribution tasks run by this node, or moving mail to it, fail
 	// half-way: the child account is created and the mail copied, then the task fails.

@@ -49,7 +49,10 @@ func newRig(t *testing.T, zones []string, threshold schema.Threshold, store Stor
 	for _, z := range zones {
 		served[z] = preparedZone(z)
 	}
-	r := &bindRig{source: &staticSource{}, tr: &countingTransport{Transport: DNSTransport{Timeout: 3 * time.Second, Conns: NewConns()}}, store: store}
+	// No test of the rig waits out the timeout; 3 s was once too short for an
+	// UPDATE's answer from a one-worker named with test binaries loading the machine
+	// (TestBINDMembersConvergeAndStayQuiet: "UPDATE: timed out").
+	r := &bindRig{source: &staticSource{}, tr: &countingTransport{Transport: DNSTransport{Timeout: 10 * time.Second, Conns: NewConns()}}, store: store}
 	r.sync = bindtest.Start(t, served, bindtest.Options{})
 	r.wo = bindtest.Start(t, served, bindtest.Options{})
 	r.secrets = map[string]string{"SYNC_SECRET": r.sync.Secret, "WO_SECRET": r.wo.Secret}
