@@ -175,15 +175,7 @@ func (v acctView) MarshalJSON() ([]byte, error) {
 		b = append(b, ':')
 		b = app(b, &v.a)
 	}
-	if v.fields == nil {
-		for i := range acctFields {
-			write(i)
-		}
-	} else {
-		for _, i := range v.fields {
-			write(i)
-		}
-	}
+	v.eachField(write)
 	return append(b, '}'), nil
 }
 
@@ -220,7 +212,7 @@ func appendJSONString(b []byte, s string) []byte {
 // columnKeys are the keys the entry writes (api.columns.*, columns.go).
 func (v acctView) columnKeys() []string {
 	var keys []string
-	add := func(i int) {
+	v.eachField(func(i int) {
 		name := acctFields[i].name
 		if v.summary {
 			if f, ok := summaryFields[name]; ok && f == nil {
@@ -228,20 +220,25 @@ func (v acctView) columnKeys() []string {
 			}
 		}
 		keys = append(keys, name)
-	}
-	if v.fields == nil {
-		for i := range acctFields {
-			add(i)
-		}
-	} else {
-		for _, i := range v.fields {
-			add(i)
-		}
-	}
+	})
 	if keys == nil {
 		keys = []string{}
 	}
 	return keys
+}
+
+// eachField calls fn with the index in acctFields of each field the entry writes, in
+// order: all of them, or those columns kept.
+func (v acctView) eachField(fn func(i int)) {
+	if v.fields == nil {
+		for i := range acctFields {
+			fn(i)
+		}
+		return
+	}
+	for _, i := range v.fields {
+		fn(i)
+	}
 }
 
 // dropColumns is the entry without the keys in drop.
@@ -253,20 +250,11 @@ func (v acctView) dropColumns(drop map[string]bool) any {
 // keptFields are the indices of the fields the entry writes that are not in drop.
 func (v acctView) keptFields(drop map[string]bool) []int {
 	fields := []int{}
-	add := func(i int) {
+	v.eachField(func(i int) {
 		if !drop[acctFields[i].name] {
 			fields = append(fields, i)
 		}
-	}
-	if v.fields == nil {
-		for i := range acctFields {
-			add(i)
-		}
-	} else {
-		for _, i := range v.fields {
-			add(i)
-		}
-	}
+	})
 	return fields
 }
 
