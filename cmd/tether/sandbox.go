@@ -60,6 +60,12 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 			if dnsSync <= 0 {
 				return fmt.Errorf("sandbox serve: --dns-sync-interval %s: want a positive duration such as 1m", dnsSync)
 			}
+			// Checked before the state loads (a minute at 100k accounts) and refused
+			// rather than quietly served with Go's default, which is what a negative
+			// value fell back to: an operator who set the flag meant something else.
+			if gcPercent < 0 {
+				return fmt.Errorf("sandbox serve: --gc-percent %d: want 0 (Go's default) or a positive percentage such as %d", gcPercent, serveGCPercent)
+			}
 			opts := sandbox.Options{
 				StateDir:      state,
 				Faults:        map[string]sandbox.Faults{},

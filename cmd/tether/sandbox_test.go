@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -87,18 +88,22 @@ func TestSandboxServe(t *testing.T) {
 
 func TestSandboxServeRefusals(t *testing.T) {
 	dir := t.TempDir()
-	for _, args := range [][]string{
-		{"sandbox", "serve"},
-		{"sandbox", "serve", "--state", dir, "--fault", "web1:explode"},
-		{"sandbox", "serve", "--state", dir, "--fleet", filepath.Join(dir, "missing.yaml")},
-		{"sandbox", "serve", "--state", dir, "--tsig", "tether"},
-		{"sandbox", "serve", "--state", dir, "--tsig", "tether:TETHER_TEST_UNSET_VARIABLE"},
-		{"sandbox", "serve", "--state", dir, "--dns-sync-interval", "0s"},
-		{"sandbox", "serve", "--state", dir, "--dns-sync-interval", "-1m"},
+	for _, tc := range []struct {
+		args []string
+		want string // what the refusal must say
+	}{
+		{[]string{"sandbox", "serve"}, "--state DIR is required"},
+		{[]string{"sandbox", "serve", "--state", dir, "--fault", "web1:explode"}, "explode"},
+		{[]string{"sandbox", "serve", "--state", dir, "--fleet", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
+		{[]string{"sandbox", "serve", "--state", dir, "--tsig", "tether"}, "want KEYNAME:ENV_VAR"},
+		{[]string{"sandbox", "serve", "--state", dir, "--tsig", "tether:TETHER_TEST_UNSET_VARIABLE"}, "is empty"},
+		{[]string{"sandbox", "serve", "--state", dir, "--dns-sync-interval", "0s"}, "want a positive duration"},
+		{[]string{"sandbox", "serve", "--state", dir, "--dns-sync-interval", "-1m"}, "want a positive duration"},
+		{[]string{"sandbox", "serve", "--state", dir, "--gc-percent", "-1"}, "--gc-percent -1: want 0"},
 	} {
-		if code := run(testCLI(), args); code != 1 {
-			t.Errorf("%v exited %d, want 1", args, code)
-		}
+		t.Run(strings.Join(tc.args[max(2, len(tc.args)-2):], " "), func(t *testing.T) {
+			expect(t, tether(t, context.Background(), "", tc.args...), 1, tc.want)
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // remoteResult is a decoded WHM API 1 answer from another node. Data is nil when the
@@ -71,10 +72,18 @@ func (sb *Sandbox) remoteInto(ctx context.Context, host, user, token, fn string,
 	if sb.opts.remoteOverHTTP {
 		status, body, err = sb.remoteHTTP(ctx, target, host, fn, form.Encode(), auth)
 	} else {
-		status, body, err = target.serveLocal(ctx, fn, form.Encode(), auth)
+		taker, _ := data.(typedTaker)
+		var ans localAnswer
+		ans, err = target.serveLocal(ctx, fn, form.Encode(), auth, taker != nil)
 		if err != nil {
 			err = fmt.Errorf("the system failed to reach “%s”: %s", host, connErrText(err))
+		} else if ans.typed != nil {
+			if res, ok := takeTyped(ans, taker); ok {
+				return res, nil
+			}
+			ans.bytes()
 		}
+		status, body = ans.status, ans.body
 	}
 	if err != nil {
 		return nil, err
@@ -90,6 +99,30 @@ func (sb *Sandbox) remoteInto(ctx context.Context, host, user, token, fn string,
 		body = body[:remoteMaxAnswer] // what the wire path reads of it
 	}
 	return decodeRemote(host, fn, body, data)
+}
+
+// typedTaker is a remoteInto data value that can take an in-process answer as the
+// target's handler built it, unencoded: takeTyped reports whether it took the
+// envelope's data, left as decoding its bytes would have left it. It takes only
+// what encoding and decoding again would not change (see proxiedUAPI.takeTyped);
+// an answer it refuses is encoded and decoded as before.
+type typedTaker interface {
+	takeTyped(env *answer) bool
+}
+
+// takeTyped is remoteInto's result for a typed in-process answer: only a success
+// (HTTP 200, result 1, a reason that is valid UTF-8 and so decodes to itself) whose
+// data taker takes; any other is read from its bytes.
+func takeTyped(ans localAnswer, taker typedTaker) (*remoteResult, bool) {
+	env, ok := ans.typed.(*answer)
+	if !ok || ans.status != http.StatusOK {
+		return nil, false
+	}
+	meta, ok := env.Metadata.(*answerMeta)
+	if !ok || meta.Result != 1 || !utf8.ValidString(meta.Reason) || !taker.takeTyped(env) {
+		return nil, false
+	}
+	return &remoteResult{Metadata: remoteMeta{Result: "1", Reason: meta.Reason}}, true
 }
 
 // decodeRemote reads a remote answer's body (remoteInto).

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // uapi_cpanel runs a UAPI function as a cPanel user (reference "Run UAPI function
@@ -120,31 +121,27 @@ func (c *call) proxyUAPI(l link, linked bool, user, module, fn string, args url.
 	p.Set("cpanel.user", user)
 	p.Set("cpanel.module", module)
 	p.Set("cpanel.function", fn)
-	// The result's data is passed on as the child wrote it (JSON from the wire, its
-	// keys already in order): decoding it into maps to encode them again cost the
-	// parent more than the call.
-	type proxied struct {
-		UAPI *struct {
-			uapiResult
-			Data json.RawMessage `json:"data"`
-		} `json:"uapi"`
-	}
-	var d proxied
+	var d proxiedUAPI
 	res, err := c.n.callChildInto(c.ctx, l, "uapi_cpanel", p, &d)
 	if err != nil {
 		return uapiFail("Failed to send API request to “%s” as “%s”: %s", l.Hostname, user, err.Error())
 	}
-	if res.Data != nil || d.UAPI == nil {
-		// Not decoded with the envelope: decoded, and refused, as on its own.
-		d = proxied{}
-		if err := json.Unmarshal(res.Data, &d); err != nil || d.UAPI == nil {
-			return uapiFail("Failed to send API request to “%s” as “%s”: the answer holds no UAPI result", l.Hostname, user)
+	var r *uapiResult
+	if d.typed != nil {
+		r = d.typed
+	} else {
+		if res.Data != nil || d.UAPI == nil {
+			// Not decoded with the envelope: decoded, and refused, as on its own.
+			d = proxiedUAPI{}
+			if err := json.Unmarshal(res.Data, &d); err != nil || d.UAPI == nil {
+				return uapiFail("Failed to send API request to “%s” as “%s”: the answer holds no UAPI result", l.Hostname, user)
+			}
 		}
-	}
-	r := &d.UAPI.uapiResult
-	r.Data = d.UAPI.Data
-	if len(d.UAPI.Data) == 0 || string(d.UAPI.Data) == "null" {
-		r.Data = nil // as decoding into any left it
+		r = &d.UAPI.uapiResult
+		r.Data = d.UAPI.Data
+		if len(d.UAPI.Data) == 0 || string(d.UAPI.Data) == "null" {
+			r.Data = nil // as decoding into any left it
+		}
 	}
 	if r.Metadata == nil {
 		r.Metadata = map[string]any{}
@@ -155,6 +152,91 @@ func (c *call) proxyUAPI(l link, linked bool, user, module, fn string, args url.
 	}
 	r.Metadata["proxied_from"] = append(from, l.Hostname)
 	return r
+}
+
+// proxiedUAPI is a child's uapi_cpanel answer as its parent reads it. From bytes,
+// the result's data is kept as the child wrote it (JSON, its keys already in order):
+// decoding it into maps to encode them again cost the parent more than the call. In
+// process, typed is the child's own result (takeTyped), which the parent's answer
+// encodes to the same bytes, unencoded and undecoded in between.
+type proxiedUAPI struct {
+	UAPI *struct {
+		uapiResult
+		Data json.RawMessage `json:"data"`
+	} `json:"uapi"`
+	typed *uapiResult
+}
+
+// takeTyped takes a child's answer {uapi: RESULT} as the child built it when
+// encoding it and decoding it again would give the parent the same result: data
+// the parent passes on as it is (nil, or list_forwarders' rows, the call a plan
+// makes for every distributed account), strings that are valid UTF-8 (the decoder
+// replaces what is not), metadata values that decode to what encodes as they do
+// (whole numbers a float64 holds exactly, strings, the proxied_from list), and an
+// answer far under what the parent reads of one (remoteMaxAnswer). Any other is
+// decoded from its bytes.
+func (d *proxiedUAPI) takeTyped(env *answer) bool {
+	m, ok := env.Data.(map[string]any)
+	if !ok {
+		return false
+	}
+	r, ok := m["uapi"].(*uapiResult)
+	if !ok || r == nil {
+		return false
+	}
+	// size bounds the encoded result: no byte of a string takes more than six.
+	size := 256
+	switch data := r.Data.(type) {
+	case nil:
+	case []forwarderRow:
+		for _, f := range data {
+			size += 128 + 6*(len(f.Dest)+len(f.Forward)+len(f.HTMLDest)+len(f.HTMLForward)+len(f.URIDest)+len(f.URIForward))
+		}
+	default:
+		return false
+	}
+	validStrings := func(ss []string) bool {
+		for _, s := range ss {
+			if !utf8.ValidString(s) {
+				return false
+			}
+			size += 3 + 6*len(s)
+		}
+		return true
+	}
+	if !validStrings(r.Errors) || !validStrings(r.Messages) || !validStrings(r.Warnings) {
+		return false
+	}
+	for k, v := range r.Metadata {
+		if !validStrings([]string{k}) {
+			return false
+		}
+		switch v := v.(type) {
+		case int:
+			if v <= -1<<53 || v >= 1<<53 {
+				return false
+			}
+			size += 24
+		case string:
+			if !validStrings([]string{v}) {
+				return false
+			}
+		case []any:
+			for _, e := range v {
+				s, ok := e.(string)
+				if !ok || !validStrings([]string{s}) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	if size > remoteMaxAnswer/4 {
+		return false
+	}
+	d.typed = r
+	return true
 }
 
 // runUAPI runs a UAPI function for user on this node.

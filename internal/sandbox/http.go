@@ -423,6 +423,12 @@ const maxPooledBuf = 32 << 20
 // writeJSON encodes v (HTML left unescaped, as WHM's JSON) and sends it; a value that
 // does not encode is an HTTP 500, nothing of it sent.
 func writeJSON(w http.ResponseWriter, v any) {
+	if mr, ok := w.(*memResponse); ok && mr.keepTyped && mr.status == 0 && mr.body.Len() == 0 {
+		// An in-process caller takes the value itself (serveLocal's typed).
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		mr.status, mr.typed = http.StatusOK, v
+		return
+	}
 	buf := jsonBufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -438,6 +444,17 @@ func writeJSON(w http.ResponseWriter, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// encodeAnswer is the body writeJSON sends for v.
+func encodeAnswer(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // --- arguments ---

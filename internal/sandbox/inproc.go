@@ -101,17 +101,29 @@ func (sb *Sandbox) closeIdleConns() {
 // connErrText's fallback, "connection failed".
 var errConnDropped = errors.New("connection dropped")
 
+// localAnswer is what an in-process call was answered: the status and the bytes
+// written, or, when the caller asked for it and the handler answered through
+// writeJSON, the value it would have encoded (typed, body empty).
+type localAnswer struct {
+	status int
+	body   []byte
+	typed  any
+}
+
 // serveLocal answers a WHM API 1 call to n in-process, as remoteHTTP would over the
 // wire: status and body, or the error net/http's client would have returned (which
 // connErrText words). body is the url-encoded form, auth the Authorization header.
-func (n *node) serveLocal(ctx context.Context, fn, body, auth string) (int, []byte, error) {
+// With typed, an answer writeJSON would have encoded is handed back unencoded: a
+// parent that only relays it (proxyUAPI) skips the child's encoding and its own
+// decoding; one that cannot use it encodes it as writeJSON would (localAnswer.bytes).
+func (n *node) serveLocal(ctx context.Context, fn, body, auth string, typed bool) (localAnswer, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, nil, err // a client does not send a call already given up
+		return localAnswer{}, err // a client does not send a call already given up
 	}
 	pool := n.localConns()
 	lc, err := pool.get(ctx, n.sb.idleGen.Load())
 	if err != nil {
-		return 0, nil, err
+		return localAnswer{}, err
 	}
 	kept := false
 	defer func() { pool.put(lc, kept, n.sb.idleGen.Load()) }()
@@ -121,7 +133,7 @@ func (n *node) serveLocal(ctx context.Context, fn, body, auth string) (int, []by
 	if n.ln == nil {
 		// The port is closed: offline, or the sandbox closing.
 		n.lnMu.Unlock()
-		return 0, nil, errors.New("connection refused")
+		return localAnswer{}, errors.New("connection refused")
 	}
 	if lc == nil {
 		lc = &localConn{}
@@ -137,29 +149,44 @@ func (n *node) serveLocal(ctx context.Context, fn, body, auth string) (int, []by
 
 	req, err := http.NewRequestWithContext(cctx, http.MethodPost, "/json-api/"+fn, strings.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return localAnswer{}, err
 	}
 	req.Host = n.addr
 	req.RemoteAddr = "127.0.0.1:0"
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", auth)
-	w := &memResponse{header: http.Header{}}
+	w := &memResponse{header: http.Header{}, keepTyped: typed}
 	aborted := n.serveRecovering(w, req)
 	if cause := context.Cause(cctx); cause != nil {
 		// Dropped by the node going offline, given up (RemoteTimeout) or abandoned
 		// by the parent: whatever the handler wrote is not read.
-		return 0, nil, cause
+		return localAnswer{}, cause
 	}
 	if aborted {
 		// The handler hung up without an answer: the client reads the connection
 		// closing.
-		return 0, nil, errConnDropped
+		return localAnswer{}, errConnDropped
 	}
 	if w.status == 0 {
 		w.status = http.StatusOK // a handler that wrote nothing: net/http's empty 200
 	}
 	kept = true
-	return w.status, w.body.Bytes(), nil
+	return localAnswer{status: w.status, body: w.body.Bytes(), typed: w.typed}, nil
+}
+
+// bytes turns a typed answer into the status and body writeJSON would have sent
+// (an answer that does not encode is its HTTP 500); others are left as they are.
+func (a *localAnswer) bytes() {
+	if a.typed == nil {
+		return
+	}
+	body, err := encodeAnswer(a.typed)
+	a.typed = nil
+	if err != nil {
+		a.status, a.body = http.StatusInternalServerError, []byte("Internal Server Error\n")
+		return
+	}
+	a.body = body
 }
 
 // serveRecovering runs n's handler and reports whether it hung up (hangUp panics
@@ -185,11 +212,14 @@ func (n *node) dropLocal() {
 	}
 }
 
-// memResponse is the answer of an in-process call.
+// memResponse is the answer of an in-process call. With keepTyped, writeJSON
+// leaves the value it was given in typed instead of encoding it.
 type memResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+	header    http.Header
+	status    int
+	body      bytes.Buffer
+	keepTyped bool
+	typed     any
 }
 
 func (w *memResponse) Header() http.Header { return w.header }

@@ -172,3 +172,82 @@ func shortCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// TestProxiedUAPIBytesAsHTTP: a parent relaying a child's UAPI result it took in
+// process unencoded (proxiedUAPI.takeTyped) sends the bytes it sends when it reads
+// the child's answer over HTTPS: rows with HTML, quotes, invalid UTF-8 and line
+// separators, no rows, failures of the function (one echoing invalid UTF-8), data it
+// does not take (add_forwarder's), no data, a batch, and a child refusing or
+// failing; the typed path is taken where it can be and only there.
+func TestProxiedUAPIBytesAsHTTP(t *testing.T) {
+	s := startTest(t, "")
+	s.link("web1", "mail1", "mail1")
+	s.must("web1", "createacct", "username", "carol", "domain", "carol.example", "mail_node_alias", "mail1")
+	s.waitIdle()
+	child := s.nodeByName("mail1")
+	child.mu.Lock()
+	child.st.Accounts["carol"].Forwarders = []forwarder{
+		{Dest: "a<&>\"q\"@carol.example", Forward: "x@example.org"},
+		{Dest: "b\xff\xfe@carol.example", Forward: "line\u2028sep\u2029@example.org"},
+		{Dest: "c@carol.example", Forward: ":fail: no <such> person\t\x01"},
+		{Dest: "d@other.example", Forward: "y@example.org"},
+	}
+	child.mu.Unlock()
+	uapi := func(fn string, kv ...string) []string {
+		return append([]string{"cpanel.user", "carol", "cpanel.module", "Email", "cpanel.function", fn}, kv...)
+	}
+	cmd := func(fn string, kv ...string) string {
+		q := url.Values{}
+		args := uapi(fn, kv...)
+		for i := 0; i+1 < len(args); i += 2 {
+			q.Add(args[i], args[i+1])
+		}
+		return "uapi_cpanel?" + q.Encode()
+	}
+	for _, tc := range []struct {
+		name   string
+		faults Faults
+		fn     string
+		kv     []string
+		typed  bool // the in-process path takes the child's result unencoded
+	}{
+		{name: "rows", fn: "uapi_cpanel", kv: uapi("list_forwarders", "domain", "carol.example"), typed: true},
+		{name: "no rows", fn: "uapi_cpanel", kv: uapi("list_forwarders", "domain", "carol.example", "regex", "^zzz"), typed: true},
+		{name: "failure", fn: "uapi_cpanel", kv: uapi("list_forwarders", "domain", "other.example"), typed: true},
+		{name: "failure, invalid UTF-8", fn: "uapi_cpanel", kv: uapi("list_forwarders", "domain", "carol.example", "regex", "(\xff")},
+		{name: "add", fn: "uapi_cpanel", kv: uapi("add_forwarder", "domain", "carol.example", "email", "e", "fwdopt", "fwd", "fwdemail", "z@example.org")},
+		{name: "delete", fn: "uapi_cpanel", kv: uapi("delete_forwarder", "address", "e@carol.example", "forwarder", "z@example.org"), typed: true},
+		{name: "batch", fn: "batch", kv: []string{"command-0", cmd("list_forwarders", "domain", "carol.example"), "command-1", cmd("list_forwarders", "domain", "nope.example")}},
+		{name: "child refuses", faults: Faults{Refuse: map[string]Refusal{"uapi_cpanel": {Reason: "no <thanks>"}}}, fn: "uapi_cpanel", kv: uapi("list_forwarders", "domain", "carol.example")},
+		{name: "child fails", faults: Faults{ErrorRate: 1}, fn: "uapi_cpanel", kv: uapi("list_forwarders", "domain", "carol.example")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.SetFaults("mail1", tc.faults); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = s.SetFaults("mail1", Faults{}) }()
+			var got [2]string
+			for i, overHTTP := range []bool{true, false} {
+				s.opts.remoteOverHTTP = overHTTP
+				e := s.call("web1", tc.fn, tc.kv...)
+				got[i] = xidRe.ReplaceAllString(e.Raw, "(XID x)")
+			}
+			s.opts.remoteOverHTTP = false
+			if got[0] != got[1] {
+				t.Errorf("over HTTP:   %s\nin-process: %s", got[0], got[1])
+			}
+			if tc.fn != "uapi_cpanel" {
+				return
+			}
+			p := url.Values{"api.persona": {"parent"}}
+			for i := 0; i+1 < len(tc.kv); i += 2 {
+				p.Add(tc.kv[i], tc.kv[i+1])
+			}
+			var d proxiedUAPI
+			_, _ = s.remoteInto(context.Background(), "mail1.example.net", "root", s.eps.Nodes["mail1"].Token, "uapi_cpanel", p, &d)
+			if (d.typed != nil) != tc.typed {
+				t.Errorf("taken unencoded: %t, want %t", d.typed != nil, tc.typed)
+			}
+		})
+	}
+}
