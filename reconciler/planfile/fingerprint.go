@@ -166,7 +166,8 @@ func Fingerprint(f *schema.Fleet) (Observed, error) {
 	// half a CPU-second) is all that runs until the diff, and it only reads the fleet.
 	// Each worker keeps one encoder and buffer: json.Marshal copied each object's
 	// JSON out into a new slice. Encode writes the same bytes as Marshal and a
-	// newline, cut before hashing.
+	// newline, cut before hashing. Accounts, all but 1% of the objects, are written
+	// without reflection (appendAccountJSON), the same bytes.
 	sums := make([]string, len(objs))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(objs)/1024))
 	errs := make([]error, workers)
@@ -178,13 +179,21 @@ func Fingerprint(f *schema.Fleet) (Observed, error) {
 			defer wg.Done()
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)
+			var ab []byte
 			for i := lo; i < hi; i++ {
-				buf.Reset()
-				if err := enc.Encode(objs[i].v); err != nil {
-					errs[w] = fmt.Errorf("fingerprint %s: %w", objs[i].addr, err)
-					return
+				var js []byte
+				if a, ok := objs[i].v.(*schema.Account); ok {
+					ab = appendAccountJSON(ab[:0], a)
+					js = ab
+				} else {
+					buf.Reset()
+					if err := enc.Encode(objs[i].v); err != nil {
+						errs[w] = fmt.Errorf("fingerprint %s: %w", objs[i].addr, err)
+						return
+					}
+					js = bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 				}
-				sum := sha256.Sum256(bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}))
+				sum := sha256.Sum256(js)
 				sums[i] = hex.EncodeToString(sum[:])
 			}
 		}()

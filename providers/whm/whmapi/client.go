@@ -567,13 +567,25 @@ func (bd *batchDecode) zeroOuts() {
 }
 
 // decodeBatch reads a batch answer in one pass, each result's data straight into
-// its read's Out: the batch's results read first as envelopes, their data kept as
+// its read's Out: by decodeBatchFast when it can, else by encoding/json
+// (decodeBatchJSON), the batch's results read first as envelopes, their data kept as
 // raw JSON and each unmarshalled again, scanned and copied a large listaccts three
 // times more. Whatever that pass cannot attribute (data an Out cannot hold stops
 // encoding/json mid-answer, a failed read's data went into its Out, results missing
 // or too many) is read again as envelopes and decoded result by result, as before,
 // so every error stays the one it was; errors are rare, the second pass with them.
 func (c *Client) decodeBatch(function string, body []byte, bd *batchDecode) (*Envelope, error) {
+	bd.slots, bd.envs = nil, nil
+	if env, ok := c.decodeBatchFast(function, body, bd); ok {
+		return env, nil
+	}
+	bd.zeroOuts()
+	return c.decodeBatchJSON(function, body, bd)
+}
+
+// decodeBatchJSON is decodeBatch through encoding/json alone: every answer the fast
+// path declines.
+func (c *Client) decodeBatchJSON(function string, body []byte, bd *batchDecode) (*Envelope, error) {
 	bd.slots, bd.envs = nil, nil
 	backing := make([]batchSlot, len(bd.reads))
 	slots := make([]*batchSlot, len(bd.reads))
@@ -588,9 +600,7 @@ func (c *Client) decodeBatch(function string, body []byte, bd *batchDecode) (*En
 	// encoding/json decodes a JSON array into the elements a slice already has
 	// (merging, in v1's terms), so the preset slots are filled in place; a result
 	// that is null sets its slot to nil.
-	w := struct {
-		Result []*batchSlot `json:"result"`
-	}{Result: slots}
+	w := batchResults{Result: slots}
 	env, derr, err := c.decodeEnvelope(function, body, &w)
 	if err == nil && derr == nil && len(w.Result) == len(bd.reads) {
 		ok := true

@@ -411,9 +411,7 @@ type FeaturesRequest struct {
 // failure gets its error at its index. Should the server refuse batch itself, the
 // calls are made one after another.
 func (c *Client) UsersFeaturesBatch(ctx context.Context, reqs []FeaturesRequest) ([][]UserFeature, []error, error) {
-	outs := make([]struct {
-		Users []UserFeature `json:"users_features_settings"`
-	}, len(reqs))
+	outs := make([]featuresList, len(reqs))
 	reads := make([]BatchRead, len(reqs))
 	for i, r := range reqs {
 		reads[i] = BatchRead{Function: "get_users_features_settings", Params: url.Values{"user": r.Users, "feature": {r.Feature}}, Out: &outs[i]}
@@ -484,9 +482,7 @@ func (c *Client) ReadNode(ctx context.Context, listing bool) (*NodeInfo, *Listin
 		linked struct {
 			Payload []LinkedNode `json:"payload"`
 		}
-		accts struct {
-			Acct []Acct `json:"acct"`
-		}
+		accts     acctList
 		resellers struct {
 			Reseller []string `json:"reseller"`
 		}
