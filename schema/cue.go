@@ -138,6 +138,12 @@ func parseCUEFiles(files []string) ([]*ast.File, Diagnostics) {
 // so that where a value has several sources the operator's come last and
 // cue.Value.Pos() names them.
 func withSchema(asts []*ast.File) ([]*ast.File, Diagnostics) {
+	return withSchemaText(asts, FleetCUE())
+}
+
+// withSchemaText is withSchema with the schema's text given: the whole FleetCUE, or
+// the lean one (cue_lean.go).
+func withSchemaText(asts []*ast.File, schemaText []byte) ([]*ast.File, Diagnostics) {
 	var ds Diagnostics
 	pkg := ""
 	for _, f := range asts {
@@ -149,7 +155,7 @@ func withSchema(asts []*ast.File) ([]*ast.File, Diagnostics) {
 	if pkg == "" {
 		pkg = schemaPackage
 	}
-	sf, err := parser.ParseFile(schemaFileName, FleetCUE())
+	sf, err := parser.ParseFile(schemaFileName, schemaText)
 	if err != nil {
 		// The schema is embedded and tested; this is a build defect, reported, not a panic.
 		ds.Add(Pos{File: schemaFileName}, RuleLoad, "embedded schema: "+err.Error(), "")

@@ -208,7 +208,9 @@ func (d *cueDecoder) strings(v cue.Value, what string) []string {
 		d.fail(v, what, err)
 		return nil
 	}
-	var out []string
+	// An empty list is not an absent one, as in the YAML decoder: services: [] is a
+	// child that takes no service, acls: [] a reseller with every ACL removed.
+	out := []string{}
 	for it.Next() {
 		out = append(out, d.str(it.Value(), what))
 	}

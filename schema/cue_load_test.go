@@ -240,3 +240,36 @@ func TestMixedYAMLAndCUE(t *testing.T) {
 		t.Errorf("alice not merged: %+v", f.Accounts["alice"])
 	}
 }
+
+// An empty list in a CUE fleet is kept empty, as the YAML loader keeps it: services:
+// [] (a child taking no service) and acls: [] (every ACL removed) are not the
+// absent field (the default, and ACLs not managed).
+func TestLoadCUEEmptyListsKept(t *testing.T) {
+	dir := t.TempDir()
+	src := `nodes: {
+	web1: {role: "parent", host: "web1.example.net"}
+	mail1: {role: "child", parent: "web1", host: "mail1.example.net", services: []}
+}
+resellers: bob: {parent: "web1", domain: "bob.example", acls: []}
+accounts: alice: {parent: "web1", domain: "alice.example", autossl: dcv: []}
+`
+	if err := os.WriteFile(filepath.Join(dir, "fleet.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, ds := loadCUE([]string{filepath.Join(dir, "fleet.cue")})
+	if len(ds) > 0 {
+		t.Fatal(ds)
+	}
+	for _, tt := range []struct {
+		name string
+		list []string
+	}{
+		{"services", f.Nodes["mail1"].Services},
+		{"acls", f.Resellers["bob"].ACLs},
+		{"autossl.dcv", f.Accounts["alice"].AutoSSL.DCV},
+	} {
+		if tt.list == nil || len(tt.list) != 0 {
+			t.Errorf("%s: decoded %#v, want an empty list", tt.name, tt.list)
+		}
+	}
+}

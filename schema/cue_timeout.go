@@ -105,6 +105,14 @@ func CUELimits() (time.Duration, uint64, error) {
 // the command reports and exits, and the process takes the goroutine with it. (The
 // heap is the process's, so the growth bound is approximate when other work runs.)
 func evalCUE(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
+	f, ds, _ := evalCUEStopped(files, cross)
+	return f, ds
+}
+
+// evalCUEStopped is evalCUE that also says whether a bound stopped the evaluation
+// (then ds is the one diagnostic saying so): the lean evaluation (cue_lean.go) does
+// not try the whole schema after it, which does more of the same work.
+func evalCUEStopped(files []*ast.File, cross bool) (f *Fleet, ds Diagnostics, stopped bool) {
 	limit, bad := cueTimeout()
 	if bad == nil {
 		var memLimit uint64
@@ -114,12 +122,13 @@ func evalCUE(files []*ast.File, cross bool) (*Fleet, Diagnostics) {
 		}
 	}
 	bad.Pos = Pos{File: operatorFiles(files)[0]}
-	return nil, Diagnostics{*bad}
+	return nil, Diagnostics{*bad}, false
 }
 
-func evalCUEBounded(files []*ast.File, cross bool, limit time.Duration, memLimit uint64) (*Fleet, Diagnostics) {
+func evalCUEBounded(files []*ast.File, cross bool, limit time.Duration, memLimit uint64) (*Fleet, Diagnostics, bool) {
 	if limit == 0 && memLimit == 0 {
-		return evalCUEUnbounded(files, cross)
+		f, ds := evalCUEUnbounded(files, cross)
+		return f, ds, false
 	}
 	type result struct {
 		f  *Fleet
@@ -143,7 +152,7 @@ func evalCUEBounded(files []*ast.File, cross bool, limit time.Duration, memLimit
 		defer ticker.Stop()
 		poll = ticker.C
 	}
-	stopped := func(why, fix string) (*Fleet, Diagnostics) {
+	stopped := func(why, fix string) (*Fleet, Diagnostics, bool) {
 		names := operatorFiles(files)
 		shown := names
 		if len(shown) > 4 {
@@ -151,12 +160,12 @@ func evalCUEBounded(files []*ast.File, cross bool, limit time.Duration, memLimit
 		}
 		return nil, Diagnostics{{Pos: Pos{File: names[0]}, Rule: RuleLoad,
 			Message: fmt.Sprintf("evaluating the CUE of %s %s and was stopped", strings.Join(shown, ", "), why),
-			Fix:     "look for a comprehension over a very large range (list.Range, a long for loop) or a recursive definition; " + fix}}
+			Fix:     "look for a comprehension over a very large range (list.Range, a long for loop) or a recursive definition; " + fix}}, true
 	}
 	for {
 		select {
 		case r := <-done:
-			return r.f, r.ds
+			return r.f, r.ds, false
 		case <-deadline:
 			return stopped(fmt.Sprintf("took longer than %s", limit),
 				fmt.Sprintf("if the fleet is simply that large, raise the limit with %s=5m", CUETimeoutEnv))

@@ -28,9 +28,16 @@ import (
 // and merge keys ("<<: *defaults") work, and top-level keys starting with "x-" are
 // ignored so they can hold anchored templates.
 func Load(path string) (*Fleet, Diagnostics, error) {
+	f, ds, _ := load(path, true)
+	return f, ds, nil
+}
+
+// load is Load; lean lets a CUE fleet try the lean schema first (cue_lean.go), and
+// byLean reports that its result is the lean one (tests hold both ways equal).
+func load(path string, lean bool) (f *Fleet, ds Diagnostics, byLean bool) {
 	yamlFiles, cueFiles, ds := fleetFiles(path)
 	if len(ds) > 0 {
-		return nil, ds.Sort(), nil
+		return nil, ds.Sort(), false
 	}
 	var sources []yamlSource
 	var size int64
@@ -53,25 +60,56 @@ func Load(path string) (*Fleet, Diagnostics, error) {
 		}
 	}
 	defer tuneGCForLoad(size)()
-	f, more := build(sources, cueFiles, ds, defaultChunking)
-	return f, more, nil
+	return buildFleet(sources, cueFiles, ds, defaultChunking, lean)
 }
 
 // build decodes and merges the fleet's files; pre holds problems already found while
 // reading them. Check runs only when every file was read and parsed and the CUE part,
 // if any, evaluated: rules over a fleet with missing pieces would report noise.
 func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking) (*Fleet, Diagnostics) {
-	ds := pre
+	f, ds, _ := buildFleet(sources, cueFiles, pre, ch, true)
+	return f, ds
+}
+
+// buildFleet is build; with lean, CUE files are evaluated with the lean schema first,
+// and that result stands when nothing at all is wrong with the fleet (every rule the
+// lean schema leaves out is one Check enforces, fleet.cue says so) or when a bound
+// stopped the evaluation (the whole schema is more of the same work). Otherwise the
+// fleet is built again with the whole schema, for exactly its diagnostics; the YAML
+// parts are decoded once for both (merging only reads them).
+func buildFleet(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking, lean bool) (*Fleet, Diagnostics, bool) {
 	parts, yds := decodeYAML(sources, ch)
-	ds = append(ds, yds...)
+	if len(cueFiles) == 0 {
+		f, ds := assemble(pre, parts, yds, nil)
+		return f, ds, false
+	}
+	if lean && len(pre) == 0 && len(yds) == 0 {
+		var v leanVerdict
+		f, ds := assemble(nil, parts, nil, func() (*Fleet, Diagnostics) {
+			cf, cds, verdict := loadCUELean(cueFiles)
+			v = verdict
+			return cf, cds
+		})
+		if v == leanStopped || v == leanEvaluated && len(ds) == 0 {
+			return f, ds, true
+		}
+	}
+	f, ds := assemble(pre, parts, yds, func() (*Fleet, Diagnostics) { return loadCUE(cueFiles) })
+	return f, ds, false
+}
+
+// assemble merges the decoded YAML parts and the CUE files (evaluated by cue, when
+// there are any) into one fleet and checks it.
+func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Fleet, Diagnostics)) (*Fleet, Diagnostics) {
+	ds := append(slices.Clip(pre), yds...)
 	f := newFleet()
 	m := merger{fleet: f, seen: map[string]Pos{}}
 	for _, p := range parts {
 		m.addPart(p)
 	}
 	loadFailed := false
-	if len(cueFiles) > 0 {
-		cf, cds := loadCUE(cueFiles)
+	if cue != nil {
+		cf, cds := cue()
 		ds = append(ds, cds...)
 		if cf != nil {
 			m.addFleet(cf)

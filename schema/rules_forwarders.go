@@ -55,7 +55,9 @@ const (
 func forwarderFromProblem(from, domain string) (problem, fix string) {
 	from = strings.TrimSpace(from)
 	local, dom, hasDomain := strings.Cut(from, "@")
-	if hasDomain && domain != "" && !strings.EqualFold(dom, domain) {
+	// Compared lowered, as fleet.cue does (strings.ToLower on both): EqualFold also
+	// takes ſ (long s) for s, which the schema refuses.
+	if hasDomain && domain != "" && strings.ToLower(dom) != strings.ToLower(domain) {
 		return fmt.Sprintf("is an address of %s, not of the account's domain %s", short(dom), short(domain)), fixForwarderDomain
 	}
 	if !forwarderLocalRE.MatchString(local) {

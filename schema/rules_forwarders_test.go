@@ -18,6 +18,8 @@ func TestForwarderProblems(t *testing.T) {
 		{"a!#$-=?^_{}~z", "alice.example", true},
 		{"sales@alice.example", "alice.example", true},
 		{"Sales@ALICE.example", "alice.example", true},
+		// ſ (long s) folds to s but lowers to itself: another domain, as in fleet.cue.
+		{"x@ſales.example", "sales.example", false},
 		{" sales ", "alice.example", true},
 		{"sales@other.example", "alice.example", false},
 		{"sales@", "alice.example", false},

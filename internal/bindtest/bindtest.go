@@ -396,6 +396,46 @@ func (n *Named) exitErr() error {
 // PID is named's process id.
 func (n *Named) PID() int { return n.cmd.Process.Pid }
 
+// CPU is the processor time named has used since it started, user and system, all
+// its threads (those ended included), from /proc/PID/stat: benchmarks take it before
+// and after a client's work to tell what that work cost the server. Its resolution is
+// the kernel's clock tick (10 ms at USER_HZ 100), so measure spans of a second or more.
+func (n *Named) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.PID()))
+	if err != nil {
+		return 0, fmt.Errorf("bindtest: named's CPU time: %w", err)
+	}
+	return statCPU(string(b))
+}
+
+// userHZ is the unit of /proc/PID/stat's times: sysconf(_SC_CLK_TCK), 100 on every
+// Linux architecture Go supports.
+const userHZ = 100
+
+// statCPU reads utime and stime (fields 14 and 15) from a /proc/PID/stat line. The
+// command name (field 2) is in parentheses and may hold spaces, so fields are
+// counted from the last ')'.
+func statCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bindtest: /proc stat line without a command name: %.40q", stat)
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state): utime is f[11], stime f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bindtest: /proc stat line with %d fields after the name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bindtest: /proc stat times: %w", err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
 // Stop ends named by its PID (SIGTERM, then SIGKILL after 5s). Safe to call twice.
 func (n *Named) Stop() { testproc.Stop(n.cmd, n.exited) }
 

@@ -17,6 +17,9 @@ func TestStartServesZonesAndRefusesUnsignedUpdate(t *testing.T) {
 	if serial != 1 {
 		t.Fatalf("serial = %d, want 1", serial)
 	}
+	if _, err := n.CPU(); err != nil {
+		t.Fatal(err)
+	}
 	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
 
 	m := new(dns.Msg)
@@ -122,5 +125,29 @@ func TestCountersSeeQueriesAndTransfers(t *testing.T) {
 	d := after.Sub(before)
 	if d.QTypes["SOA"] != 3 || d.QTypes["AXFR"] != 1 || d.Opcodes["QUERY"] != 4 {
 		t.Fatalf("counted %+v, want 3 SOA and 1 AXFR queries", d)
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		want       time.Duration
+		err        bool
+	}{
+		{"named", "4242 (named) S 1 4242 4242 0 -1 4194560 1520 0 0 0 123 45 0 0 20 0 6 0 100 0 0", 1680 * time.Millisecond, false},
+		{"a name with spaces and parentheses", "7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 1 0 0", 100 * time.Millisecond, false},
+		{"no name", "4242 named S 1", 0, true},
+		{"cut short", "4242 (named) S 1 4242", 0, true},
+		{"not a number", "4242 (named) S 1 4242 4242 0 -1 4194560 1520 0 0 0 x 45 0", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := statCPU(tc.line)
+			if (err != nil) != tc.err {
+				t.Fatalf("statCPU: error %v, want error %v", err, tc.err)
+			}
+			if got != tc.want {
+				t.Fatalf("statCPU = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

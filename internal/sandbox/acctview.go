@@ -156,7 +156,14 @@ func wantFields(want []string) []int {
 }
 
 func (v acctView) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 1024)
+	return v.appendJSON(make([]byte, 0, 1024)), nil
+}
+
+// appendJSON appends the entry's JSON to b: MarshalJSON's bytes, which encoding/json
+// passes on unchanged (compact, and compacting with HTML left unescaped changes
+// nothing else), so appendAnswer writes them directly.
+func (v acctView) appendJSON(b []byte) []byte {
+	start := len(b)
 	b = append(b, '{')
 	write := func(i int) {
 		app := acctFields[i].app
@@ -168,7 +175,7 @@ func (v acctView) MarshalJSON() ([]byte, error) {
 				app = f
 			}
 		}
-		if len(b) > 1 {
+		if len(b) > start+1 {
 			b = append(b, ',')
 		}
 		b = appendJSONString(b, acctFields[i].name)
@@ -176,7 +183,7 @@ func (v acctView) MarshalJSON() ([]byte, error) {
 		b = app(b, &v.a)
 	}
 	v.eachField(write)
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // appendJSONString writes s as a JSON string; UTF-8 passes through, invalid bytes

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -158,5 +159,43 @@ func BenchmarkStart10k(b *testing.B) {
 		}
 		_ = sb.Close()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkBatchAnswer encodes a parent's batch answer of 1,000 proxied
+// list_forwarders results (one forwarder each), the answer a plan of the 100k fleet
+// gets 33 times per parent: by encoding/json, as writeJSON did, and by appendAnswer.
+func BenchmarkBatchAnswer(b *testing.B) {
+	results := make([]any, 0, 1000)
+	for i := range 1000 {
+		d := fmt.Sprintf("info@u%07d.example", i)
+		rows := []forwarderRow{{Dest: d, Forward: "ops@example.org", HTMLDest: d, HTMLForward: "ops@example.org", URIDest: url.QueryEscape(d), URIForward: url.QueryEscape("ops@example.org")}}
+		u := uapiOK(rows)
+		u.Metadata["proxied_from"] = []any{"m001.perf.test"}
+		c := &call{fn: "uapi_cpanel"}
+		results = append(results, c.envelope(map[string]any{"uapi": u}, nil))
+	}
+	env := (&call{fn: "batch"}).envelope(map[string]any{"result": results}, nil)
+	for _, bc := range []struct {
+		name string
+		enc  func() ([]byte, error)
+	}{
+		{"encoding-json", func() ([]byte, error) {
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			err := enc.Encode(env)
+			return []byte(buf.String()), err
+		}},
+		{"appendAnswer", func() ([]byte, error) { return encodeAnswer(env) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.enc(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

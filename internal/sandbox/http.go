@@ -1,9 +1,7 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -415,13 +413,13 @@ func (a *answer) dropColumns(drop map[string]bool, _ map[any]any) any {
 
 // jsonBufs holds the buffers answers are encoded into: a parent's listaccts or batch
 // answer is megabytes, grown by doubling from nothing on every call before.
-var jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var jsonBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooledBuf is the largest buffer put back: a rare huge answer is not kept.
 const maxPooledBuf = 32 << 20
 
-// writeJSON encodes v (HTML left unescaped, as WHM's JSON) and sends it; a value that
-// does not encode is an HTTP 500, nothing of it sent.
+// writeJSON encodes v (HTML left unescaped, as WHM's JSON; appendAnswer) and sends
+// it; a value that does not encode is an HTTP 500, nothing of it sent.
 func writeJSON(w http.ResponseWriter, v any) {
 	if mr, ok := w.(*memResponse); ok && mr.keepTyped && mr.status == 0 && mr.body.Len() == 0 {
 		// An in-process caller takes the value itself (serveLocal's typed).
@@ -429,32 +427,27 @@ func writeJSON(w http.ResponseWriter, v any) {
 		mr.status, mr.typed = http.StatusOK, v
 		return
 	}
-	buf := jsonBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= maxPooledBuf {
-			jsonBufs.Put(buf)
-		}
-	}()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	bp := jsonBufs.Get().(*[]byte)
+	b, err := appendAnswer((*bp)[:0], v)
+	if b != nil && cap(b) <= maxPooledBuf {
+		*bp = b
+	}
+	defer jsonBufs.Put(bp)
+	if err != nil {
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // encodeAnswer is the body writeJSON sends for v.
 func encodeAnswer(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := appendAnswer(nil, v)
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return append(b, '\n'), nil
 }
 
 // --- arguments ---

@@ -31,6 +31,10 @@ import (
 // p1-conn-per-update (Tether, one zone at a time, a new TCP connection per UPDATE),
 // p1 (one zone at a time over reused connections), p4 (four zones at once), and
 // p1-udp, p4-udp (the same, each UPDATE over UDP when it fits, TCP otherwise).
+// Each contender also reports NAME-named-us/zone, named's CPU time over its pushes
+// per zone (from /proc, 10 ms ticks), and NAME-client-us/zone, the sender's (the
+// nsupdate processes', or this whole test process's for Tether): on two cores the
+// server's CPU per UPDATE is what bounds every contender.
 // Last, the same zones pushed again must send no UPDATE.
 //
 //	go test -run XXX -bench DNSPushVsNsupdate -benchtime 5x ./providers/rfc2136
@@ -93,6 +97,9 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		pooled bool
 		udp    bool
 		took   []time.Duration
+		// named's CPU and the client's (nsupdate's processes, or this test process
+		// for Tether) over each push: what each UPDATE cost the server and its sender.
+		named, client time.Duration
 	}
 	cs := []*contender{
 		{name: "nsupdate", procs: 1},
@@ -108,13 +115,15 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 	push := func(b *testing.B, c *contender) time.Duration {
 		want, ops := next(b)
 		var took time.Duration
+		namedBefore := namedCPU(b, n)
 		if c.procs > 0 {
 			scripts := nsupdateScripts(n, ops, c.procs)
 			errs := make([]error, c.procs)
+			cpus := make([]time.Duration, c.procs)
 			var wg sync.WaitGroup
 			start := time.Now()
 			for i, s := range scripts {
-				wg.Go(func() { errs[i] = runNsupdate(nsupdate, s) })
+				wg.Go(func() { cpus[i], errs[i] = runNsupdate(nsupdate, s) })
 			}
 			wg.Wait()
 			took = time.Since(start)
@@ -123,15 +132,22 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			c.named += namedCPU(b, n) - namedBefore
+			for _, cpu := range cpus {
+				c.client += cpu
+			}
 		} else {
 			tr := DNSTransport{UDP: c.udp}
 			if c.pooled {
 				tr.Conns = conns
 			}
 			e := &Engine{Transport: tr, Memory: mem, Parallel: c.par}
+			cpuBefore := selfCPU()
 			start := time.Now()
 			res, err := e.Push(context.Background(), tgt, want, false)
 			took = time.Since(start)
+			c.client += selfCPU() - cpuBefore
+			c.named += namedCPU(b, n) - namedBefore
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -163,6 +179,9 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 			slices.Sort(ratios)
 			b.ReportMetric(ratios[len(ratios)/2], c.name+"-x-nsupdate")
 		}
+		pushed := float64(zones * len(c.took))
+		b.ReportMetric(float64(c.named.Microseconds())/pushed, c.name+"-named-us/zone")
+		b.ReportMetric(float64(c.client.Microseconds())/pushed, c.name+"-client-us/zone")
 	}
 	// Nothing changed: no UPDATE at all.
 	count := &countingTransport{Transport: DNSTransport{Conns: conns}}
@@ -205,15 +224,25 @@ func nsupdateScripts(n *bindtest.Named, ops map[string][]Op, procs int) []string
 	return out
 }
 
-func runNsupdate(bin, script string) error {
+// runNsupdate runs one nsupdate process on script and returns the CPU time it used.
+func runNsupdate(bin, script string) (time.Duration, error) {
 	cmd := exec.Command(bin)
 	cmd.Stdin = strings.NewReader(script)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nsupdate: %v: %s", err, out.String())
+		return 0, fmt.Errorf("nsupdate: %v: %s", err, out.String())
 	}
-	return nil
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+}
+
+// namedCPU is named's CPU time so far.
+func namedCPU(b *testing.B, n *bindtest.Named) time.Duration {
+	cpu, err := n.CPU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cpu
 }
 
 // BenchmarkObserveSyncMember1000 observes (as plan does) a sync member serving 1,000
