@@ -164,3 +164,44 @@ func buildInstance(tb testing.TB, files []*ast.File) *cuebuild.Instance {
 	}
 	return inst
 }
+
+// BenchmarkCUELean loads the 10k-account CUE fleet of writeCUEFleet as Load does,
+// with the lean schema first (lean) and with the whole schema only (whole), valid and
+// with one account whose mail is on a DNS-only node (TETHER-L05, which only the
+// whole schema and the Go checks see): the lean schema's gain on a valid fleet, and
+// what the second evaluation costs a fleet with a problem. Reports CPU-s per load.
+func BenchmarkCUELean(b *testing.B) {
+	for _, fleet := range []struct {
+		name, extra string
+		problems    bool
+	}{
+		{"valid", "", false},
+		{"one-error", `accounts: zz: {parent: "web1", domain: "zz.example", mail: node: "ns1"}`, true},
+	} {
+		dir := b.TempDir()
+		writeCUEFleet(b, dir, 10000)
+		if fleet.extra != "" {
+			if err := os.WriteFile(filepath.Join(dir, "extra.cue"), []byte("package fleet\n"+fleet.extra+"\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, lean := range []bool{true, false} {
+			name := fleet.name + "/whole"
+			if lean {
+				name = fleet.name + "/lean"
+			}
+			b.Run(name, func(b *testing.B) {
+				runtime.GC()
+				cpu0 := cpuTime()
+				for b.Loop() {
+					f, ds, _ := load(dir, lean)
+					if (len(ds) > 0) != fleet.problems {
+						b.Fatalf("diagnostics:\n%v", ds)
+					}
+					runtime.KeepAlive(f)
+				}
+				b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			})
+		}
+	}
+}
