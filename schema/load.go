@@ -74,8 +74,8 @@ func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking
 // buildFleet is build; with lean, CUE files are evaluated with the lean schema first,
 // and that result stands when the whole schema would have found the CUE files clean
 // too: they evaluated and merged clean, and Check reports none of the rules a
-// violation of an omitted rule shows up as (leanOmittedAs; fleet.cue says why each
-// omitted rule is one Check enforces), so the diagnostics are Check's either way. It
+// violation of an omitted rule shows up as (leanOmittedAs, which says where Check
+// reaches each omitted rule), so the diagnostics are Check's either way. It
 // also stands when a bound stopped the evaluation (the whole schema is more of the
 // same work). Otherwise the fleet is built again with the whole schema, for exactly
 // its diagnostics; the YAML parts are decoded once for both (merging only reads them).
