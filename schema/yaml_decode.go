@@ -169,8 +169,21 @@ func decodeDoc(c chunk, doc *yaml.Node) *part {
 				p.resellers = append(p.resellers, entry[*Reseller]{name, kp, d.reseller(name, kp, v)})
 			})
 		case "accounts":
+			// The section's accounts in one allocation (and the list of them sized
+			// once), not 100k; an entry past the count (merged in) gets its own.
+			var slab []Account
+			if v.Kind == yaml.MappingNode {
+				slab = make([]Account, 0, len(v.Content)/2)
+				p.accounts = slices.Grow(p.accounts, len(v.Content)/2)
+			}
 			d.section(v, "accounts", func(name string, kp Pos, v *yaml.Node) {
-				a := &Account{}
+				var a *Account
+				if len(slab) < cap(slab) {
+					slab = slab[:len(slab)+1]
+					a = &slab[len(slab)-1]
+				} else {
+					a = &Account{}
+				}
 				d.account(name, kp, v, a, "account "+name, nil)
 				p.accounts = append(p.accounts, entry[*Account]{name, kp, a})
 			})

@@ -86,12 +86,15 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		return nil, fmt.Errorf("parent %s: %w", scope, err)
 	}
 
+	// The parent's accounts in one allocation, not one each (100k in a large plan).
+	slab := make([]schema.Account, len(accts))
 	for i := range accts {
 		a := &accts[i]
 		if a.User == "" {
 			continue
 		}
-		out.Accounts[a.User] = accountFrom(scope, a)
+		fillAccount(&slab[i], scope, a)
+		out.Accounts[a.User] = &slab[i]
 	}
 	if err := p.observeResellers(ctx, c, scope, resellers, out); err != nil {
 		return nil, err
@@ -287,7 +290,14 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 // operator leaves them out. A real package named "default" stays "default": a fleet
 // that says plan: default must see it matched.
 func accountFrom(parent string, a *whmapi.Acct) *schema.Account {
-	acc := &schema.Account{
+	acc := &schema.Account{}
+	fillAccount(acc, parent, a)
+	return acc
+}
+
+// fillAccount is accountFrom into an account the caller allocated (zero).
+func fillAccount(acc *schema.Account, parent string, a *whmapi.Acct) {
+	*acc = schema.Account{
 		Parent:       parent,
 		Domain:       a.Domain,
 		Owner:        string(a.Owner),
@@ -308,7 +318,6 @@ func accountFrom(parent string, a *whmapi.Acct) *schema.Account {
 	if node, extra := a.MailNode(); node != "" {
 		acc.Mail = &schema.MailPlacement{Node: node, ExtraNodes: extra}
 	}
-	return acc
 }
 
 // observeResellers moves resellers out of Accounts and reads their account limits
