@@ -168,8 +168,10 @@ func buildInstance(tb testing.TB, files []*ast.File) *cuebuild.Instance {
 // BenchmarkCUELean loads the 10k-account CUE fleet of writeCUEFleet as Load does,
 // with the lean schema first (lean) and with the whole schema only (whole), valid and
 // with one account whose mail is on a DNS-only node (TETHER-L05, which only the
-// whole schema and the Go checks see): the lean schema's gain on a valid fleet, and
-// what the second evaluation costs a fleet with a problem. Reports CPU-s per load.
+// whole schema and the Go checks see), and with one domain declared twice
+// (TETHER-D05, which only the Go checks see): the lean schema's gain on a valid
+// fleet, and what the second evaluation costs a fleet with a problem (none when the
+// problem is one the schema does not state). Reports CPU-s per load.
 func BenchmarkCUELean(b *testing.B) {
 	for _, fleet := range []struct {
 		name, extra string
@@ -177,6 +179,8 @@ func BenchmarkCUELean(b *testing.B) {
 	}{
 		{"valid", "", false},
 		{"one-error", `accounts: zz: {parent: "web1", domain: "zz.example", mail: node: "ns1"}`, true},
+		// A domain declared twice (TETHER-D05): a rule only the Go checks state.
+		{"go-only-error", `accounts: zz: {parent: "web1", domain: "site1.example"}`, true},
 	} {
 		dir := b.TempDir()
 		writeCUEFleet(b, dir, 10000)

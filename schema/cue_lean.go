@@ -124,6 +124,27 @@ func namesSchemaHidden(files []*ast.File) bool {
 	return false
 }
 
+// leanOmittedAs are the rules Check reports a violation of an omitted rule as (each
+// omitted rule, and where Check reaches it):
+//
+//   - L06..L09 on an account whose mail.node is set: Check reports L06..L09 when the
+//     account is distributed (mail on an existing child of the right parent that
+//     takes mail), else R01 or L05 for the mail node (checker.mail).
+//   - A03: A03 (checker.forwarders, the same tests on the same trimmed, lowered text).
+//   - R01 parent/owner/mail, L05, L13, D03 of accounts and resellers: the same rule,
+//     or R01/L05 when what it needs is missing (an unknown parent, a mail node that
+//     is not a usable child).
+//
+// A fleet whose only problems in Check are other rules (D05, D02, D01's count, ...)
+// broke no omitted rule, so the whole schema would find it clean as the lean one did
+// and its diagnostics are Check's: it is not evaluated again. Were this list short
+// of a rule, such a fleet would still be refused, with Check's diagnostics rather
+// than the schema's; TestLeanLoadSameAsFull and FuzzCUELeanSameAsFull compare them.
+var leanOmittedAs = map[string]bool{
+	RuleA03: true, RuleR01: true, RuleL05: true, RuleL06: true, RuleL07: true,
+	RuleL08: true, RuleL09: true, RuleL13: true, RuleD03: true,
+}
+
 // leanVerdict says what a lean evaluation tells the loader.
 type leanVerdict int
 
@@ -161,4 +182,14 @@ func loadCUELean(files []string) (*Fleet, Diagnostics, leanVerdict) {
 		return nil, ds, leanStopped
 	}
 	return f, ds, leanEvaluated
+}
+
+// anyRule reports whether one of ds breaks one of rules.
+func (ds Diagnostics) anyRule(rules map[string]bool) bool {
+	for _, d := range ds {
+		if rules[d.Rule] {
+			return true
+		}
+	}
+	return false
 }

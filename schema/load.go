@@ -72,37 +72,40 @@ func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking
 }
 
 // buildFleet is build; with lean, CUE files are evaluated with the lean schema first,
-// and that result stands when nothing at all is wrong with the fleet (every rule the
-// lean schema leaves out is one Check enforces, fleet.cue says so) or when a bound
-// stopped the evaluation (the whole schema is more of the same work). Otherwise the
-// fleet is built again with the whole schema, for exactly its diagnostics; the YAML
-// parts are decoded once for both (merging only reads them).
+// and that result stands when the whole schema would have found the CUE files clean
+// too: they evaluated and merged clean, and Check reports none of the rules a
+// violation of an omitted rule shows up as (leanOmittedAs, which says where Check
+// reaches each omitted rule), so the diagnostics are Check's either way. It
+// also stands when a bound stopped the evaluation (the whole schema is more of the
+// same work). Otherwise the fleet is built again with the whole schema, for exactly
+// its diagnostics; the YAML parts are decoded once for both (merging only reads them).
 func buildFleet(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking, lean bool) (*Fleet, Diagnostics, bool) {
 	parts, yds := decodeYAML(sources, ch)
 	if len(cueFiles) == 0 {
-		f, ds := assemble(pre, parts, yds, nil)
+		f, ds, _ := assemble(pre, parts, yds, nil)
 		return f, ds, false
 	}
 	if lean && len(pre) == 0 && len(yds) == 0 {
 		var v leanVerdict
-		f, ds := assemble(nil, parts, nil, func() (*Fleet, Diagnostics) {
+		f, ds, merged := assemble(nil, parts, nil, func() (*Fleet, Diagnostics) {
 			cf, cds, verdict := loadCUELean(cueFiles)
 			v = verdict
 			return cf, cds
 		})
-		if v == leanStopped || v == leanEvaluated && len(ds) == 0 {
+		if v == leanStopped || v == leanEvaluated && merged && !ds.anyRule(leanOmittedAs) {
 			return f, ds, true
 		}
 	}
-	f, ds := assemble(pre, parts, yds, func() (*Fleet, Diagnostics) { return loadCUE(cueFiles) })
+	f, ds, _ := assemble(pre, parts, yds, func() (*Fleet, Diagnostics) { return loadCUE(cueFiles) })
 	return f, ds, false
 }
 
 // assemble merges the decoded YAML parts and the CUE files (evaluated by cue, when
-// there are any) into one fleet and checks it.
-func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Fleet, Diagnostics)) (*Fleet, Diagnostics) {
-	ds := append(slices.Clip(pre), yds...)
-	f := newFleet()
+// there are any) into one fleet and checks it. merged reports that every file was
+// read, evaluated and merged without a problem: the diagnostics, if any, are Check's.
+func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Fleet, Diagnostics)) (f *Fleet, ds Diagnostics, merged bool) {
+	ds = append(slices.Clip(pre), yds...)
+	f = newFleet()
 	m := merger{fleet: f, seen: map[string]Pos{}}
 	for _, p := range parts {
 		m.addPart(p)
@@ -123,10 +126,11 @@ func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Flee
 	for _, d := range ds {
 		loadFailed = loadFailed || d.Rule == RuleLoad
 	}
+	merged = !loadFailed && len(ds) == 0
 	if !loadFailed {
 		ds = append(ds, Check(f)...)
 	}
-	return f, ds.Sort()
+	return f, ds.Sort(), merged
 }
 
 func newFleet() *Fleet {

@@ -54,16 +54,22 @@ func (sb *Sandbox) remote(ctx context.Context, host, user, token, fn string, par
 // checked and decoded again). An answer that does not fit is decoded as remote does,
 // its data left in the result's Data for the caller to decode and report as before.
 func (sb *Sandbox) remoteInto(ctx context.Context, host, user, token, fn string, params url.Values, data any) (*remoteResult, error) {
+	form := url.Values{}
+	for k, v := range params {
+		form[k] = v
+	}
+	return sb.remoteForm(ctx, host, user, token, fn, form, data)
+}
+
+// remoteForm is remoteInto given a form of its own to send, which it changes (it
+// adds api.version) and, in process, hands to the target as its parsed form.
+func (sb *Sandbox) remoteForm(ctx context.Context, host, user, token, fn string, form url.Values, data any) (*remoteResult, error) {
 	target := sb.nodeByHost(host)
 	if target == nil {
 		return nil, fmt.Errorf("the system could not resolve the host name “%s”", host)
 	}
 	ctx, cancel := context.WithTimeout(ctx, sb.opts.RemoteTimeout)
 	defer cancel()
-	form := url.Values{}
-	for k, v := range params {
-		form[k] = v
-	}
 	form.Set("api.version", "1")
 	auth := "whm " + user + ":" + token
 	var status int
@@ -74,7 +80,7 @@ func (sb *Sandbox) remoteInto(ctx context.Context, host, user, token, fn string,
 	} else {
 		taker, _ := data.(typedTaker)
 		var ans localAnswer
-		ans, err = target.serveLocal(ctx, fn, form.Encode(), auth, taker != nil)
+		ans, err = target.serveLocal(ctx, fn, form, auth, taker != nil)
 		if err != nil {
 			err = fmt.Errorf("the system failed to reach “%s”: %s", host, connErrText(err))
 		} else if ans.typed != nil {
@@ -199,8 +205,14 @@ func (n *node) callChildInto(ctx context.Context, l link, fn string, params url.
 	for k, v := range params {
 		p[k] = v
 	}
-	p.Set("api.persona", "parent")
-	return n.sb.remoteInto(ctx, l.Hostname, l.Username, l.Token, fn, p, data)
+	return n.callChildForm(ctx, l, fn, p, data)
+}
+
+// callChildForm is callChildInto given a form of its own, which it changes
+// (remoteForm): a proxied UAPI call's form was copied three times on its way.
+func (n *node) callChildForm(ctx context.Context, l link, fn string, form url.Values, data any) (*remoteResult, error) {
+	form.Set("api.persona", "parent")
+	return n.sb.remoteForm(ctx, l.Hostname, l.Username, l.Token, fn, form, data)
 }
 
 // linkCopy returns a copy of the link of alias, so it can be used without the lock.

@@ -107,22 +107,21 @@ func fnUAPICpanel(c *call) (any, error) {
 	return map[string]any{"uapi": c.runUAPI(user, module, fn, args)}, nil
 }
 
-// proxyUAPI sends a UAPI call for a distributed account to its mail child. A child
+// proxyUAPI sends a UAPI call for a distributed account to its mail child, args
+// (the function's own, which it changes) with the cpanel.* of the call. A child
 // that cannot be reached yields a failed result with the text of
 // Cpanel/LinkedNode/Worker/cPanel.pm (_call_api).
 func (c *call) proxyUAPI(l link, linked bool, user, module, fn string, args url.Values) *uapiResult {
 	if !linked {
 		return uapiFail("Failed to send API request to the child node as “%s”: the node link no longer exists", user)
 	}
-	p := url.Values{}
-	for k, v := range args {
-		p[k] = v
-	}
+	// args is this call's own (fnUAPICpanel's), sent as the child's form.
+	p := args
 	p.Set("cpanel.user", user)
 	p.Set("cpanel.module", module)
 	p.Set("cpanel.function", fn)
 	var d proxiedUAPI
-	res, err := c.n.callChildInto(c.ctx, l, "uapi_cpanel", p, &d)
+	res, err := c.n.callChildForm(c.ctx, l, "uapi_cpanel", p, &d)
 	if err != nil {
 		return uapiFail("Failed to send API request to “%s” as “%s”: %s", l.Hostname, user, err.Error())
 	}

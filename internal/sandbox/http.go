@@ -422,8 +422,8 @@ const maxPooledBuf = 32 << 20
 // it; a value that does not encode is an HTTP 500, nothing of it sent.
 func writeJSON(w http.ResponseWriter, v any) {
 	if mr, ok := w.(*memResponse); ok && mr.keepTyped && mr.status == 0 && mr.body.Len() == 0 {
-		// An in-process caller takes the value itself (serveLocal's typed).
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		// An in-process caller takes the value itself (serveLocal's typed), and
+		// reads no header.
 		mr.status, mr.typed = http.StatusOK, v
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -116,7 +117,13 @@ type localAnswer struct {
 // With typed, an answer writeJSON would have encoded is handed back unencoded: a
 // parent that only relays it (proxyUAPI) skips the child's encoding and its own
 // decoding; one that cannot use it encodes it as writeJSON would (localAnswer.bytes).
-func (n *node) serveLocal(ctx context.Context, fn, body, auth string, typed bool) (localAnswer, error) {
+//
+// The form reaches the target parsed (req.Form), as its ParseForm would have read
+// it from form.Encode(), a round trip that changes nothing: parsing it cost the
+// child more than answering a forwarder read. A form larger than the target reads
+// (maxBody), or with a key without values (which the round trip drops), is sent
+// as its bytes, for the target to parse, or refuse, as it does.
+func (n *node) serveLocal(ctx context.Context, fn string, form url.Values, auth string, typed bool) (localAnswer, error) {
 	if err := ctx.Err(); err != nil {
 		return localAnswer{}, err // a client does not send a call already given up
 	}
@@ -147,15 +154,22 @@ func (n *node) serveLocal(ctx context.Context, fn, body, auth string, typed bool
 		n.lnMu.Unlock()
 	}()
 
+	body, parsed := "", formRoundTrips(form)
+	if !parsed {
+		body = form.Encode()
+	}
 	req, err := http.NewRequestWithContext(cctx, http.MethodPost, "/json-api/"+fn, strings.NewReader(body))
 	if err != nil {
 		return localAnswer{}, err
 	}
 	req.Host = n.addr
 	req.RemoteAddr = "127.0.0.1:0"
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", auth)
-	w := &memResponse{header: http.Header{}, keepTyped: typed}
+	// The keys are canonical already (Header.Set canonicalises them).
+	req.Header = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Authorization": {auth}}
+	if parsed {
+		req.PostForm, req.Form = form, form
+	}
+	w := &memResponse{keepTyped: typed}
 	aborted := n.serveRecovering(w, req)
 	if cause := context.Cause(cctx); cause != nil {
 		// Dropped by the node going offline, given up (RemoteTimeout) or abandoned
@@ -222,7 +236,51 @@ type memResponse struct {
 	typed     any
 }
 
-func (w *memResponse) Header() http.Header { return w.header }
+func (w *memResponse) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{} // most in-process answers set none
+	}
+	return w.header
+}
+
+// formRoundTrips reports whether parsing form.Encode() gives form back and its
+// bytes are within what a node reads of a body (maxBody): every key has a value,
+// and the encoded length, counted as url.QueryEscape escapes (letters, digits and
+// -_.~ as they are, a space as +, any other byte as %XX), with = and & between,
+// is at most maxBody.
+func formRoundTrips(form url.Values) bool {
+	size := 0
+	escaped := func(s string) int {
+		n := len(s)
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+				continue
+			}
+			switch c {
+			case '-', '_', '.', '~', ' ':
+				continue
+			}
+			n += 2
+		}
+		return n
+	}
+	pairs := 0
+	for k, vs := range form {
+		if len(vs) == 0 {
+			return false
+		}
+		ek := escaped(k)
+		for _, v := range vs {
+			size += ek + 1 + escaped(v)
+			pairs++
+		}
+	}
+	if pairs > 0 {
+		size += pairs - 1
+	}
+	return size <= maxBody
+}
 
 func (w *memResponse) WriteHeader(code int) {
 	if w.status == 0 {

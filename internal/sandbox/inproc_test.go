@@ -3,7 +3,9 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -249,5 +251,44 @@ func TestProxiedUAPIBytesAsHTTP(t *testing.T) {
 				t.Errorf("taken unencoded: %t, want %t", d.typed != nil, tc.typed)
 			}
 		})
+	}
+}
+
+// TestFormRoundTrips: a form handed to the target parsed is the one its ParseForm
+// would have read from the bytes (parsing form.Encode() gives it back), and the
+// length formRoundTrips counts is that of the bytes, so a form larger than the
+// target reads is still sent as bytes for it to refuse.
+func TestFormRoundTrips(t *testing.T) {
+	pieces := append([]string{"a", "~-_.", "a b", "x=y&z", "+%;?#/", "ü", "\xff\x00", "api.version"}, nastyStrings...)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		form := url.Values{}
+		for range r.IntN(5) {
+			k := pieces[r.IntN(len(pieces))] + pieces[r.IntN(len(pieces))]
+			for range r.IntN(3) {
+				form.Add(k, pieces[r.IntN(len(pieces))]+pieces[r.IntN(len(pieces))])
+			}
+			if _, ok := form[k]; !ok && r.IntN(2) == 0 {
+				form[k] = []string{}
+			}
+		}
+		enc := form.Encode()
+		parsed, err := url.ParseQuery(enc)
+		if err != nil {
+			t.Fatalf("form %d %q: %v", i, enc, err)
+		}
+		if len(parsed) == 0 {
+			parsed = url.Values{}
+		}
+		roundTrips := reflect.DeepEqual(parsed, form)
+		if got := formRoundTrips(form); got != roundTrips {
+			t.Errorf("form %d %#v: formRoundTrips %t, parsing %q gives it back: %t", i, form, got, enc, roundTrips)
+		}
+	}
+	for _, n := range []int{maxBody - 2, maxBody - 1, maxBody} {
+		form := url.Values{"a": {strings.Repeat("é", (n-2)/6) + strings.Repeat("x", (n-2)%6)}}
+		if enc := form.Encode(); formRoundTrips(form) != (len(enc) <= maxBody) {
+			t.Errorf("%d bytes encoded: formRoundTrips %t", len(enc), formRoundTrips(form))
+		}
 	}
 }
