@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html"
 	"net/url"
+	"slices"
 	"testing"
 )
 
@@ -172,6 +173,29 @@ func TestDecodeRemoteOnePass(t *testing.T) {
 		want := outcome(res, err, proxied{}, err == nil)
 		if got != want {
 			t.Errorf("%s:\none pass:  %s\ntwo steps: %s", body, got, want)
+		}
+	}
+}
+
+// TestFeatureRowsAsMaps: get_users_features_settings' typed rows encode to the bytes
+// of the maps they replaced, whole and with columns dropped (api.columns).
+func TestFeatureRowsAsMaps(t *testing.T) {
+	for i, cp := range []any{nil, 0, 1} {
+		s := nastyStrings[(i*5)%len(nastyStrings)]
+		row := featureRow{CPUserSetting: cp, Feature: "f<" + s, FeatureList: s + "&", FeatureListSetting: i % 2, User: "u\"" + s}
+		m := map[string]any{"user": row.User, "feature": row.Feature, "feature_list": row.FeatureList, "feature_list_setting": row.FeatureListSetting, "cpuser_setting": row.CPUserSetting}
+		if got, want := encodeLikeWHM(t, []featureRow{row}), encodeLikeWHM(t, []any{m}); !bytes.Equal(got, want) {
+			t.Errorf("typed: %s\nmaps:  %s", got, want)
+		}
+		for _, drop := range []map[string]bool{{}, {"user": true}, {"cpuser_setting": true, "feature_list": true, "feature_list_setting": true}} {
+			if got, want := encodeLikeWHM(t, row.dropColumns(drop)), encodeLikeWHM(t, dropKeys(m, drop)); !bytes.Equal(got, want) {
+				t.Errorf("columns without %v: typed %s, maps %s", drop, got, want)
+			}
+		}
+		keys := recordKeys(m)
+		slices.Sort(keys)
+		if got := row.columnKeys(); !slices.Equal(got, keys) {
+			t.Errorf("column keys %v, the map's %v", got, keys)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // are made of: the envelope and its metadata, maps of strings to values (keys
 // sorted, as encoding/json sorts them), lists, strings, whole numbers, and the
 // hot answers' own types (a proxied UAPI result and its forwarder rows, listaccts'
-// entries). A parent's batch of 1,000 forwarder reads was encoded by reflection,
+// entries, feature rows). A parent's batch of 1,000 forwarder reads was encoded by reflection,
 // every map's keys gathered and sorted on every answer: ≈1.5 CPU-s of the sandbox's
 // answering of a 100k plan. Any other value is encoded by encoding/json itself;
 // JSON encoding is compositional (a value's bytes do not depend on what holds it),
@@ -179,6 +179,31 @@ func appendAnswer(b []byte, v any) ([]byte, error) {
 			b = appendStdString(b, f.URIDest)
 			b = append(b, `,"uri_forward":`...)
 			b = appendStdString(b, f.URIForward)
+			b = append(b, '}')
+		}
+		return append(b, ']'), nil
+	case []featureRow:
+		if v == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			f := &v[i]
+			b = append(b, `{"cpuser_setting":`...)
+			if b, err = appendAnswer(b, f.CPUserSetting); err != nil {
+				return nil, err
+			}
+			b = append(b, `,"feature":`...)
+			b = appendStdString(b, f.Feature)
+			b = append(b, `,"feature_list":`...)
+			b = appendStdString(b, f.FeatureList)
+			b = append(b, `,"feature_list_setting":`...)
+			b = strconv.AppendInt(b, int64(f.FeatureListSetting), 10)
+			b = append(b, `,"user":`...)
+			b = appendStdString(b, f.User)
 			b = append(b, '}')
 		}
 		return append(b, ']'), nil

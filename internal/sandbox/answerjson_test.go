@@ -107,6 +107,9 @@ func randValue(r *rand.Rand, depth int) any {
 		}
 		return u
 	case 2:
+		if r.IntN(2) == 0 {
+			return []featureRow{{CPUserSetting: []any{nil, 0, 1}[r.IntN(3)], Feature: str(), FeatureList: str(), FeatureListSetting: r.IntN(2), User: str()}}
+		}
 		return []map[string]any{{"user": str(), "feature": str(), "cpuser_setting": nil, "feature_list_setting": 1}, {}}
 	case 3:
 		a := account{User: str(), Domain: str(), Owner: str(), Plan: str(), IP: str(), UID: r.IntN(9999), StartDate: int64(r.IntN(1 << 31)), Suspended: r.IntN(2) == 0, SuspendReason: str(), IPv6: strs(), MailNode: str()}
@@ -198,6 +201,8 @@ func TestAnswersAsEncodingJSON(t *testing.T) {
 		{"listaccts", []string{"search", "nobody", "searchtype", "user"}},
 		{"accountsummary", []string{"user", "dave"}},
 		{"get_users_features_settings", []string{"user", "carol", "feature", "apitokens"}},
+		{"get_users_features_settings", []string{"user", "carol", "user-1", "dave"}},
+		{"get_users_features_settings", []string{"user", "carol", "api.columns.enable", "1", "api.columns.a", "feature", "api.columns.b", "user", "api.columns.c", "nosuch"}},
 		{"batch", []string{"command-0", cmd("get_users_features_settings", "user", "carol", "user-1", "dave", "feature", "apitokens"), "command-1", list("carol"), "command-2", list("dave"), "command-3", list("erin"), "command-4", cmd("nosuchfn")}},
 		{"uapi_cpanel", []string{"cpanel.user", "dave", "cpanel.module", "Email", "cpanel.function", "list_forwarders", "domain", "dave.example", "regex", "\xff("}},
 		{"version", nil}, {"myprivs", nil}, {"listacls", nil}, {"listresellers", nil}, {"acctcounts", nil},

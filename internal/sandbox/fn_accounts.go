@@ -776,6 +776,33 @@ func fnAddOverrideFeatures(c *call) (any, error) {
 	})
 }
 
+// featureRow is one row of get_users_features_settings, its keys in the order a
+// map's are written (sorted), as the map it replaced wrote them: a plan of the 100k
+// fleet reads a row per account and feature, each a map of five keys before.
+type featureRow struct {
+	CPUserSetting      any    `json:"cpuser_setting"` // nil, 0 or 1
+	Feature            string `json:"feature"`
+	FeatureList        string `json:"feature_list"`
+	FeatureListSetting int    `json:"feature_list_setting"`
+	User               string `json:"user"`
+}
+
+// columnKeys and dropColumns let api.columns treat the row as the map it was
+// (columns.go).
+func (r featureRow) columnKeys() []string {
+	return []string{"cpuser_setting", "feature", "feature_list", "feature_list_setting", "user"}
+}
+
+func (r featureRow) dropColumns(drop map[string]bool) any {
+	out := map[string]any{}
+	for k, v := range map[string]any{"cpuser_setting": r.CPUserSetting, "feature": r.Feature, "feature_list": r.FeatureList, "feature_list_setting": r.FeatureListSetting, "user": r.User} {
+		if !drop[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func fnUsersFeatures(c *call) (any, error) {
 	users := c.list("user")
 	if len(users) == 0 {
@@ -784,7 +811,7 @@ func fnUsersFeatures(c *call) (any, error) {
 	features := c.list("feature")
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
-	out := []any{}
+	out := []featureRow{}
 	for _, u := range users {
 		a := c.n.st.Accounts[u]
 		if a == nil {
@@ -812,7 +839,7 @@ func fnUsersFeatures(c *call) (any, error) {
 			if c.n.st.listFeature(a.FeatureList, f) {
 				ls = 1
 			}
-			out = append(out, map[string]any{"user": u, "feature": f, "feature_list": a.FeatureList, "feature_list_setting": ls, "cpuser_setting": cp})
+			out = append(out, featureRow{CPUserSetting: cp, Feature: f, FeatureList: a.FeatureList, FeatureListSetting: ls, User: u})
 		}
 	}
 	return map[string]any{"users_features_settings": out}, nil

@@ -3,6 +3,7 @@ package rfc2136
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os/exec"
@@ -34,7 +35,8 @@ import (
 // Each contender also reports NAME-named-us/zone, named's CPU time over its pushes
 // per zone (from /proc, 10 ms ticks), and NAME-client-us/zone, the sender's (the
 // nsupdate processes', or this whole test process's for Tether): on two cores the
-// server's CPU per UPDATE is what bounds every contender.
+// server's CPU per UPDATE is what bounds every contender. NAME-lost-runs counts the
+// nsupdate pushes run again because one UPDATE got no answer (see runNsupdates' caller).
 // Last, the same zones pushed again must send no UPDATE.
 //
 //	go test -run XXX -bench DNSPushVsNsupdate -benchtime 5x ./providers/rfc2136
@@ -76,6 +78,17 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		}
 		return want, ops
 	}
+	// skip remembers want without checking it, after a push that may have left a
+	// zone behind: the next generation replaces every RRset pushed, so it catches
+	// up whatever the server holds.
+	skip := func(want map[string][]dns.RR) {
+		gen++
+		for z, rrs := range want {
+			if err := eng.remember(tgt, z, rrs, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	// done checks the push landed (one zone read back, outside the timer) and
 	// remembers it for the next generation.
 	done := func(b *testing.B, want map[string][]dns.RR) {
@@ -100,6 +113,8 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		// named's CPU and the client's (nsupdate's processes, or this test process
 		// for Tether) over each push: what each UPDATE cost the server and its sender.
 		named, client time.Duration
+		// lost counts the pushes run again because nsupdate lost an UPDATE.
+		lost int
 	}
 	cs := []*contender{
 		{name: "nsupdate", procs: 1},
@@ -117,25 +132,29 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		var took time.Duration
 		namedBefore := namedCPU(b, n)
 		if c.procs > 0 {
-			scripts := nsupdateScripts(n, ops, c.procs)
-			errs := make([]error, c.procs)
-			cpus := make([]time.Duration, c.procs)
-			var wg sync.WaitGroup
-			start := time.Now()
-			for i, s := range scripts {
-				wg.Go(func() { cpus[i], errs[i] = runNsupdate(nsupdate, s) })
-			}
-			wg.Wait()
-			took = time.Since(start)
-			for _, err := range errs {
-				if err != nil {
+			var cpu time.Duration
+			var err error
+			for {
+				took, cpu, err = runNsupdates(nsupdate, nsupdateScripts(n, ops, c.procs))
+				if err == nil {
+					break
+				}
+				// nsupdate now and then gets no answer to one UPDATE over UDP (named
+				// never logs it; session 13 saw one in a few thousand) and goes on
+				// after its 3 s timeout: that push measured the timeout, not the
+				// server. It is run again, with the next generation so the work is
+				// the same; the lost ones are counted.
+				if !errors.Is(err, errNsupdateTimedOut) || c.lost >= maxLost {
 					b.Fatal(err)
 				}
+				c.lost++
+				b.Logf("%s: %v; pushed again", c.name, err)
+				skip(want)
+				want, ops = next(b)
+				namedBefore = namedCPU(b, n)
 			}
 			c.named += namedCPU(b, n) - namedBefore
-			for _, cpu := range cpus {
-				c.client += cpu
-			}
+			c.client += cpu
 		} else {
 			tr := DNSTransport{UDP: c.udp}
 			if c.pooled {
@@ -178,6 +197,9 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		if c != anchor {
 			slices.Sort(ratios)
 			b.ReportMetric(ratios[len(ratios)/2], c.name+"-x-nsupdate")
+		}
+		if c.procs > 0 {
+			b.ReportMetric(float64(c.lost), c.name+"-lost-runs")
 		}
 		pushed := float64(zones * len(c.took))
 		b.ReportMetric(float64(c.named.Microseconds())/pushed, c.name+"-named-us/zone")
@@ -224,6 +246,32 @@ func nsupdateScripts(n *bindtest.Named, ops map[string][]Op, procs int) []string
 	return out
 }
 
+// errNsupdateTimedOut is an nsupdate run that got no answer to an UPDATE.
+var errNsupdateTimedOut = errors.New("nsupdate timed out")
+
+// maxLost bounds the anchor's pushes run again in one benchmark: more than that is
+// a server not answering, not a lost datagram.
+const maxLost = 3
+
+// runNsupdates runs one nsupdate process per script, all at once, and returns the
+// time until the last ended and the CPU time they used together.
+func runNsupdates(bin string, scripts []string) (time.Duration, time.Duration, error) {
+	errs := make([]error, len(scripts))
+	cpus := make([]time.Duration, len(scripts))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, s := range scripts {
+		wg.Go(func() { cpus[i], errs[i] = runNsupdate(bin, s) })
+	}
+	wg.Wait()
+	took := time.Since(start)
+	var cpu time.Duration
+	for _, c := range cpus {
+		cpu += c
+	}
+	return took, cpu, errors.Join(errs...)
+}
+
 // runNsupdate runs one nsupdate process on script and returns the CPU time it used.
 func runNsupdate(bin, script string) (time.Duration, error) {
 	cmd := exec.Command(bin)
@@ -231,6 +279,9 @@ func runNsupdate(bin, script string) (time.Duration, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
+		if strings.Contains(out.String(), "failed: timed out") {
+			return 0, fmt.Errorf("%w: %v: %s", errNsupdateTimedOut, err, strings.TrimSpace(out.String()))
+		}
 		return 0, fmt.Errorf("nsupdate: %v: %s", err, out.String())
 	}
 	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
