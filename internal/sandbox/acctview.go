@@ -161,29 +161,43 @@ func (v acctView) MarshalJSON() ([]byte, error) {
 
 // appendJSON appends the entry's JSON to b: MarshalJSON's bytes, which encoding/json
 // passes on unchanged (compact, and compacting with HTML left unescaped changes
-// nothing else), so appendAnswer writes them directly.
-func (v acctView) appendJSON(b []byte) []byte {
+// nothing else), so appendAnswer writes them directly. The receiver is a pointer
+// and the fields are walked without eachField's closure: the entry (a copy of the
+// account, ≈400 bytes) escaped to the heap once more for every entry written.
+func (v *acctView) appendJSON(b []byte) []byte {
 	start := len(b)
 	b = append(b, '{')
-	write := func(i int) {
-		app := acctFields[i].app
-		if v.summary {
-			if f, ok := summaryFields[acctFields[i].name]; ok {
-				if f == nil {
-					return
-				}
-				app = f
-			}
+	if v.fields == nil {
+		for i := range acctFields {
+			b = v.appendField(b, start, i)
 		}
-		if len(b) > start+1 {
-			b = append(b, ',')
+	} else {
+		for _, i := range v.fields {
+			b = v.appendField(b, start, i)
 		}
-		b = appendJSONString(b, acctFields[i].name)
-		b = append(b, ':')
-		b = app(b, &v.a)
 	}
-	v.eachField(write)
 	return append(b, '}')
+}
+
+// appendField appends field i of acctFields (a summary's own form of it, or
+// nothing when a summary leaves it out), after a comma unless it is the first
+// since start.
+func (v *acctView) appendField(b []byte, start, i int) []byte {
+	app := acctFields[i].app
+	if v.summary {
+		if f, ok := summaryFields[acctFields[i].name]; ok {
+			if f == nil {
+				return b
+			}
+			app = f
+		}
+	}
+	if len(b) > start+1 {
+		b = append(b, ',')
+	}
+	b = appendJSONString(b, acctFields[i].name)
+	b = append(b, ':')
+	return app(b, &v.a)
 }
 
 // appendJSONString writes s as a JSON string; UTF-8 passes through, invalid bytes

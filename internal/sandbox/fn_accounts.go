@@ -366,8 +366,11 @@ func fnListaccts(c *call) (any, error) {
 	columns := wantFields(want)
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
-	accts := acctList{}
-	for _, u := range c.n.st.candidates(searchtype, search, method) {
+	cands := c.n.st.candidates(searchtype, search, method)
+	// Sized for every candidate: a parent's hundreds of entries, ≈400 bytes each, were
+	// copied again at every doubling of the list.
+	accts := make(acctList, 0, len(cands))
+	for _, u := range cands {
 		a := c.n.st.Accounts[u]
 		if !c.listed(a) {
 			continue
