@@ -51,14 +51,11 @@ func Load(path string) (*schema.Fleet, plan.Source, error) {
 	// The "phase" marks name a plan's steps in an execution trace ($TETHER_TRACE,
 	// cmd/tether/profile.go), where a step that leaves a core idle shows.
 	trace.Log(context.Background(), "phase", "load start")
-	f, ds, err := schema.Load(path)
-	trace.Log(context.Background(), "phase", "schema.Load done")
-	if err == nil && len(ds) == 0 {
-		// What the fleet asks of the providers, by their declared capabilities:
-		// refused here, before any server is called.
-		ds = providers.Check(f)
-		trace.Log(context.Background(), "phase", "providers.Check done")
-	}
+	// What the fleet asks of the providers, by their declared capabilities: refused
+	// here, before any server is called (reported only when the rules found
+	// nothing, checked beside them).
+	f, ds, err := schema.LoadWith(path, providers.Check)
+	trace.Log(context.Background(), "phase", "load and checks done")
 	s := <-srcDone
 	if err != nil {
 		return nil, plan.Source{}, fmt.Errorf("load %s: %w", path, err)
