@@ -13,12 +13,17 @@ import (
 // any I/O, but an account changed by hand, or one Tether does not manage, can break
 // them on the servers. Each is a warning naming the account, the rule and what the
 // plan does about it (a planned change that repairs it, or how to repair it).
+//
+// The accounts are walked in map order and each one's address is made only when
+// it is needed: the warnings are sorted when the plan is made, so the order says
+// nothing, and sorting 100k names and making 100k addresses for the few accounts
+// with something to say was most of this pass.
 func (d *differ) liveDebt() {
-	for _, user := range schema.Names(d.o.Accounts) {
-		d.accountDebt("account", user, plan.AccountAddress(user), d.o.Accounts[user], d.d.Accounts[user])
+	for user, o := range d.o.Accounts {
+		d.accountDebt("account", user, plan.AccountAddress, o, d.d.Accounts[user])
 	}
-	for _, user := range schema.Names(d.o.Resellers) {
-		o, r := d.o.Resellers[user], d.d.Resellers[user]
+	for user, o := range d.o.Resellers {
+		r := d.d.Resellers[user]
 		if o == nil {
 			continue
 		}
@@ -26,17 +31,27 @@ func (d *differ) liveDebt() {
 		if r != nil {
 			a = &r.Account
 		}
-		d.accountDebt("reseller", user, plan.ResellerAddress(user), &o.Account, a)
+		d.accountDebt("reseller", user, plan.ResellerAddress, &o.Account, a)
 	}
 }
 
-func (d *differ) accountDebt(kind, user, addr string, o, a *schema.Account) {
+func (d *differ) accountDebt(kind, user string, address func(string) string, o, a *schema.Account) {
 	if o == nil {
 		return
 	}
 	mail := o.MailNode()
-	if d.isFailed(addr, o.Parent, mail) {
+	// Nothing below says anything of an account that is not signed, agrees with the
+	// fleet on dnssec, and keeps its mail on its parent.
+	if !o.DNSSEC && (a == nil || a.DNSSEC == o.DNSSEC) && mail == "" {
 		return
+	}
+	// The address only for a scope check (when something failed) or a warning.
+	var addr string
+	if len(d.failed) > 0 {
+		addr = address(user)
+		if d.isFailed(addr, o.Parent, mail) {
+			return
+		}
 	}
 	// TETHER-D03 on the servers: a signed zone on a parent whose DNS cluster is on.
 	// (The cheap field first: the look-ups cost a cache miss or two on each of a
@@ -53,6 +68,9 @@ func (d *differ) accountDebt(kind, user, addr string, o, a *schema.Account) {
 	}
 	// A change of this account that repairs the field, if one is planned.
 	repairs := func(field string) bool {
+		if addr == "" {
+			addr = address(user)
+		}
 		c := d.byID[plan.ChangeID(addr, plan.Update)]
 		if c != nil {
 			for _, f := range c.Fields {

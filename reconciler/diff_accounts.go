@@ -27,11 +27,18 @@ type acct struct {
 // names would be a third of the work, and nothing here depends on the order (the
 // plan's changes, errors and unmanaged list are sorted at the end).
 func (d *differ) diffAccounts() {
+	// matched counts the observed accounts this first walk meets: when it meets them
+	// all, none is left for the second walk (of the servers' accounts the fleet does
+	// not declare), which then needs no look-up of each in the fleet.
+	matched := 0
 	for user, a := range d.d.Accounts {
 		if a == nil || user == "" {
 			continue
 		}
 		o := d.o.Accounts[user]
+		if o != nil {
+			matched++
+		}
 		// The common case in a large fleet: nothing differs. Decided without
 		// allocating, so a diff of 100k accounts costs little more than the lookups.
 		if o != nil && len(d.failed) == 0 && o.Parent == a.Parent && o.MailNode() == a.MailNode() && accountFields(a, o) == nil && (!a.IPv6 || o.IPv6) {
@@ -48,6 +55,9 @@ func (d *differ) diffAccounts() {
 			}
 		}
 		d.planAccount(&acct{user: user, addr: addr, d: a, o: o, value: accountValue})
+	}
+	if matched == len(d.o.Accounts) {
+		return
 	}
 	for user, o := range d.o.Accounts {
 		if o == nil || user == "" || d.d.Accounts[user] != nil || d.d.Resellers[user] != nil {
@@ -153,13 +163,14 @@ func sameSet(a, b []string) bool {
 // keys the fleet declares. It allocates nothing when the two agree, which is the
 // common case in a large fleet.
 func accountFields(a, o *schema.Account) (fields []string) {
-	if a.Domain != "" && !strings.EqualFold(a.Domain, o.Domain) {
+	// Equal strings are compared first: EqualFold walks them rune by rune.
+	if a.Domain != "" && a.Domain != o.Domain && !strings.EqualFold(a.Domain, o.Domain) {
 		fields = append(fields, "domain")
 	}
 	if a.Plan != "" && a.Plan != o.Plan {
 		fields = append(fields, "plan")
 	}
-	if a.ContactEmail != "" && !strings.EqualFold(a.ContactEmail, o.ContactEmail) {
+	if a.ContactEmail != "" && a.ContactEmail != o.ContactEmail && !strings.EqualFold(a.ContactEmail, o.ContactEmail) {
 		fields = append(fields, "contactEmail")
 	}
 	if a.OwnerName() != o.OwnerName() {
@@ -187,10 +198,34 @@ func accountFields(a, o *schema.Account) (fields []string) {
 	}
 	// Forwarders are compared as a set, and only when the fleet manages them
 	// (forwarders: written, an empty list included).
-	if a.ManagesForwarders() && !schema.SameForwarders(a.LocalForwarders(), o.Forwarders) {
+	// With none on either side they are the same whether the fleet manages them or
+	// not, and ManagesForwarders' look-up in the account's source (a cache miss on
+	// most accounts of a large fleet) is not needed.
+	if (len(a.Forwarders) > 0 || len(o.Forwarders) > 0) && a.ManagesForwarders() && !sameForwarders(a, o) {
 		fields = append(fields, "forwarders")
 	}
 	return fields
+}
+
+// sameForwarders is schema.SameForwarders(a.LocalForwarders(), o.Forwarders),
+// first trying the common case of a large fleet: the servers list exactly what the
+// fleet writes, in its order, with nothing LocalForwarders would rewrite (a From
+// without '@' cannot end in "@domain", and no To is ":fail:"). Both lists equal
+// element by element are the same set by SameForwarders' comparison too.
+func sameForwarders(a, o *schema.Account) bool {
+	if len(a.Forwarders) == len(o.Forwarders) {
+		plain := true
+		for i, f := range a.Forwarders {
+			if f != o.Forwarders[i] || strings.IndexByte(f.From, '@') >= 0 || strings.TrimSpace(f.To) == ":fail:" {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return true
+		}
+	}
+	return schema.SameForwarders(a.LocalForwarders(), o.Forwarders)
 }
 
 // forwardersWhy says which forwarders an update adds and removes.
