@@ -76,14 +76,32 @@ func BenchmarkApplySandbox10kCreates(b *testing.B) {
 	}
 
 	b.ResetTimer()
+	var start time.Time
 	for i := range b.N {
 		p := creations(fmt.Sprintf("b%dx", i), n)
 		calls.Store(0)
 		served0 := sb.Calls("web1")["batch"]
 		conns0 := sb.Traffic("web1").Connections
+		// The ends of the run, from the engine's events: how many changes started in
+		// the first call's time (par if all start at once), and how long the first par
+		// and the last par completions took (one call's time, ideally, each).
+		var startedFirst int
+		done := make([]time.Time, 0, n)
+		var lastStart time.Time
+		events := func(ev engine.Event) {
+			switch ev.Kind {
+			case engine.EventStart:
+				lastStart = time.Now()
+				if lastStart.Sub(start) < latency {
+					startedFirst++
+				}
+			case engine.EventDone:
+				done = append(done, time.Now())
+			}
+		}
 		cpu0 := selfCPU()
-		start := time.Now()
-		res, err := engine.Apply(context.Background(), p, provs, engine.ApplyOptions{Parallelism: par, PerTarget: par})
+		start = time.Now()
+		res, err := engine.Apply(context.Background(), p, provs, engine.ApplyOptions{Parallelism: par, PerTarget: par, Events: events})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -101,6 +119,10 @@ func BenchmarkApplySandbox10kCreates(b *testing.B) {
 		b.ReportMetric(float64(made)/float64(n), "calls/change")
 		b.ReportMetric(el.Seconds()/forCalls.Seconds(), "x-ideal-for-calls")
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/change")
+		b.ReportMetric(float64(startedFirst), "started-first-call")
+		b.ReportMetric(float64(done[min(par, n)-1].Sub(start).Milliseconds()), "ms-first-par-done")
+		b.ReportMetric(float64(done[n-1].Sub(done[max(n-par, 0)]).Milliseconds()), "ms-last-par-done")
+		b.ReportMetric(float64(done[n-1].Sub(lastStart).Milliseconds()), "ms-last-start-to-end")
 		tr := sb.Traffic("web1")
 		b.ReportMetric(float64(tr.Connections-conns0), "conns")
 		b.ReportMetric(float64(tr.PeakInFlight["/json-api/batch"]), "peak-in-flight")

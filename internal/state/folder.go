@@ -193,48 +193,65 @@ func (f *Folder) readInventory() (map[string]Entry, int64, error) {
 // Tether owns: 100k creation times parsed and addresses and targets copied were
 // most of reading the inventory of the 100k fleet).
 func (f *Folder) InventoryAddresses(ctx context.Context) (map[string]bool, error) {
-	var owned map[string]bool
-	err := f.exclusive(ctx, func() (err error) {
-		base := f.path("inventory.json")
-		b, err := os.ReadFile(base)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			owned = map[string]bool{}
-		case err != nil:
-			return err
-		default:
-			if owned, err = snapshotAddresses(b); err != nil {
-				return fmt.Errorf("%s is damaged: %w", base, err)
-			}
-		}
-		b, err = os.ReadFile(f.path("inventory.log"))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
+	// The files are read under the folder's lock, as one snapshot, and decoded after
+	// it: a plan reads them while its providers read the servers, and a provider
+	// that reads the state meanwhile (rfc2136 lists its members) waited the whole
+	// decode (≈0.3 s for the 100k fleet) before the first server was called.
+	var snapshot, log []byte
+	err := f.exclusive(ctx, func() error {
+		var err error
+		if snapshot, err = readIfExists(f.path("inventory.json")); err != nil {
 			return err
 		}
-		var remove, add []string
-		for n := 1; len(b) > 0; n++ {
-			line, rest, complete := bytes.Cut(b, []byte{'\n'})
-			b = rest
-			if !complete {
-				break
-			}
-			if remove, add, err = logAddresses(line, remove[:0], add[:0]); err != nil {
-				return fmt.Errorf("%s line %d is damaged: %w", f.path("inventory.log"), n, err)
-			}
-			for _, a := range remove {
-				delete(owned, a)
-			}
-			for _, a := range add {
-				owned[a] = true
-			}
-		}
-		return nil
+		log, err = readIfExists(f.path("inventory.log"))
+		return err
 	})
+	var owned map[string]bool
+	if err == nil {
+		owned, err = f.inventoryAddresses(snapshot, log)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state: read inventory: %w", err)
+	}
+	return owned, nil
+}
+
+// readIfExists is the file's content, or nil when there is no file.
+func readIfExists(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// inventoryAddresses decodes the inventory's snapshot and log (either nil when
+// missing) into its addresses.
+func (f *Folder) inventoryAddresses(snapshot, b []byte) (map[string]bool, error) {
+	owned := map[string]bool{}
+	if snapshot != nil {
+		var err error
+		if owned, err = snapshotAddresses(snapshot); err != nil {
+			return nil, fmt.Errorf("%s is damaged: %w", f.path("inventory.json"), err)
+		}
+	}
+	var remove, add []string
+	for n := 1; len(b) > 0; n++ {
+		line, rest, complete := bytes.Cut(b, []byte{'\n'})
+		b = rest
+		if !complete {
+			break
+		}
+		var err error
+		if remove, add, err = logAddresses(line, remove[:0], add[:0]); err != nil {
+			return nil, fmt.Errorf("%s line %d is damaged: %w", f.path("inventory.log"), n, err)
+		}
+		for _, a := range remove {
+			delete(owned, a)
+		}
+		for _, a := range add {
+			owned[a] = true
+		}
 	}
 	return owned, nil
 }

@@ -477,7 +477,7 @@ func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user str
 	// it with modifyacct, whose conversion copies the account, override included
 	// (Cpanel/LinkedNode/Convert/Common/Mail/ToRemote.pm).
 	a = withAPITokens(a)
-	createErr, cur, err := p.createAndRead(ctx, c, user, q)
+	createErr, cur, err := c.CreateAcctAndRead(ctx, user, q)
 	switch {
 	case createErr != nil && (err != nil || cur == nil):
 		// Not created and not there: the refusal is the answer. (createacct's failure
@@ -494,74 +494,6 @@ func (p *Provider) createAccount(ctx context.Context, c *whmapi.Client, user str
 	// The rest converges whether createacct ran now or in an interrupted earlier apply
 	// (then createErr is its refusal of an existing user, which is what we want).
 	return p.converge(ctx, c, user, cur, a, r, isReseller, nil)
-}
-
-// createAndRead runs createacct and reads the account back in one request: a WHM
-// batch of createacct then an exact listaccts, without abort_on_error so the read
-// runs whether or not createacct was refused. With the server's latency per request
-// dominating an apply of thousands of accounts, this halves its time. It returns
-// createacct's refusal (or nil), the account as read after it (nil when absent) and
-// the read's failure. A batch that fails or answers short is an error: sent Once, it
-// is never repeated by the client, and the engine's retry comes back to createAccount,
-// whose createacct is then refused for a user that exists.
-func (p *Provider) createAndRead(ctx context.Context, c *whmapi.Client, user string, q url.Values) (createErr error, cur *whmapi.Acct, readErr error) {
-	readQ := whmapi.AcctParams()
-	readQ["searchtype"], readQ["search"], readQ["searchmethod"] = []string{"user"}, []string{user}, []string{"exact"}
-	cmds := []whmapi.BatchCommand{
-		{Function: "createacct", Params: q},
-		{Function: "listaccts", Params: readQ},
-	}
-	bq := url.Values{}
-	for _, bc := range cmds {
-		bq.Add("command", bc.Function+"?"+bc.Params.Encode())
-	}
-	var data struct {
-		Result []whmapi.Envelope `json:"result"`
-	}
-	if _, err := c.Call(ctx, whmapi.Once, "batch", bq, &data); err != nil {
-		var apiErr *whmapi.APIError
-		if errors.As(err, &apiErr) && apiErr.Function == "batch" {
-			// The server refused the batch itself (whether WHM runs a write inside
-			// batch is UNCONFIRMED): nothing ran, so the two calls are made apart.
-			p.log.Warn("batch refused; creating without it", "node", c.Node(), "reason", apiErr.Reason)
-			if _, err := c.Call(ctx, whmapi.Once, "createacct", q, nil); err != nil {
-				createErr = err
-			}
-			cur, readErr = c.FindAcct(ctx, user)
-			return createErr, cur, readErr
-		}
-		return err, nil, err
-	}
-	if len(data.Result) == 0 {
-		err := fmt.Errorf("batch of createacct and its read back: no results")
-		return err, nil, err
-	}
-	if md := data.Result[0].Metadata; !bool(md.Result) {
-		createErr = &whmapi.APIError{Node: c.Node(), Function: "createacct", Reason: c.Redact(string(md.Reason))}
-	}
-	if len(data.Result) < 2 {
-		return createErr, nil, fmt.Errorf("batch of createacct and its read back: the read back did not run")
-	}
-	read := &data.Result[1]
-	if !bool(read.Metadata.Result) {
-		rerr := &whmapi.APIError{Node: c.Node(), Function: "listaccts", Reason: c.Redact(string(read.Metadata.Reason))}
-		if whmapi.IsNotFound(rerr) {
-			return createErr, nil, nil
-		}
-		return createErr, nil, rerr
-	}
-	var d struct {
-		Acct []whmapi.Acct `json:"acct"`
-	}
-	if err := c.Decode(read, "listaccts", &d); err != nil {
-		return createErr, nil, err
-	}
-	for i := range d.Acct {
-		if d.Acct[i].User == user {
-			return createErr, &d.Acct[i], nil
-		}
-	}
-	return createErr, nil, nil
 }
 
 func (p *Provider) updateAccount(ctx context.Context, c *whmapi.Client, user string, a *schema.Account, r *schema.Reseller, isReseller bool, fields []string) error {

@@ -281,6 +281,103 @@ func (c *Client) FindAcct(ctx context.Context, user string) (*Acct, error) {
 	return nil, nil
 }
 
+// CreateAcctAndRead runs createacct with params and reads the account user back in
+// one request: a WHM batch of createacct then an exact listaccts (AcctParams),
+// without abort_on_error so the read runs whether or not createacct was refused.
+// With the server's latency per request dominating an apply of thousands of
+// accounts, this halves its time. It returns createacct's refusal (or nil), the
+// account as read after it (nil when absent) and the read's failure. A batch that
+// fails or answers short is an error: sent Once, it is never repeated here, and the
+// caller's retry comes back to a createacct that is then refused for a user that
+// exists. Should the server refuse batch itself (whether WHM runs a write inside
+// batch is UNCONFIRMED), nothing ran, and the two calls are made apart.
+//
+// The answer is read as ReadBatch reads one, by decodeBatchFast when both succeeded
+// (the common case: read through encoding/json, the batch and then the listaccts
+// again, it was an eighth of the CPU an apply of 10k creations spent against the
+// in-process sandbox), else as envelopes, each result on its own.
+func (c *Client) CreateAcctAndRead(ctx context.Context, user string, params url.Values) (createErr error, cur *Acct, readErr error) {
+	readQ := AcctParams()
+	readQ["searchtype"], readQ["search"], readQ["searchmethod"] = []string{"user"}, []string{user}, []string{"exact"}
+	var accts acctList
+	reads := []BatchRead{
+		{Function: "createacct", Params: params},
+		{Function: "listaccts", Params: readQ, Out: &accts},
+	}
+	cmds := []BatchCommand{{Function: reads[0].Function, Params: reads[0].Params}, {Function: reads[1].Function, Params: reads[1].Params}}
+	bd := &batchDecode{reads: reads}
+	if _, err := c.Call(ctx, Once, "batch", batchQuery(cmds), bd); err != nil {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.Function == "batch" {
+			c.log.Warn("batch refused; creating without it", "node", c.node, "reason", apiErr.Reason)
+			if _, err := c.Call(ctx, Once, "createacct", params, nil); err != nil {
+				createErr = err
+			}
+			cur, readErr = c.FindAcct(ctx, user)
+			return createErr, cur, readErr
+		}
+		return err, nil, err
+	}
+	// Each result's metadata (a null result reads as none: refused, no reason), and
+	// whether the read's data is in accts already.
+	var metas []Metadata
+	decoded := bd.slots != nil
+	if decoded {
+		for _, s := range bd.slots {
+			var md Metadata
+			if s != nil {
+				md = s.Metadata
+			}
+			metas = append(metas, md)
+		}
+		if s := bd.slots[1]; s != nil && s.Data != nil && c.opts.OnDecode != nil {
+			c.opts.OnDecode("listaccts", &accts)
+		}
+	} else {
+		for _, env := range bd.envs {
+			var md Metadata
+			if env != nil {
+				md = env.Metadata
+			}
+			metas = append(metas, md)
+		}
+	}
+	if len(metas) == 0 {
+		err := fmt.Errorf("batch of createacct and its read back: no results")
+		return err, nil, err
+	}
+	if md := metas[0]; !bool(md.Result) {
+		createErr = &APIError{Node: c.node, Function: "createacct", Reason: c.redact(string(md.Reason))}
+	}
+	if len(metas) < 2 {
+		return createErr, nil, fmt.Errorf("batch of createacct and its read back: the read back did not run")
+	}
+	if md := metas[1]; !bool(md.Result) {
+		rerr := &APIError{Node: c.node, Function: "listaccts", Reason: c.redact(string(md.Reason))}
+		if IsNotFound(rerr) {
+			return createErr, nil, nil
+		}
+		return createErr, nil, rerr
+	}
+	if !decoded {
+		// Into a struct of no name, as the read was decoded before: the error
+		// names the field, not acctList.
+		var d struct {
+			Acct []Acct `json:"acct"`
+		}
+		if err := c.Decode(bd.envs[1], "listaccts", &d); err != nil {
+			return createErr, nil, err
+		}
+		accts.Acct = d.Acct
+	}
+	for i := range accts.Acct {
+		if accts.Acct[i].User == user {
+			return createErr, &accts.Acct[i], nil
+		}
+	}
+	return createErr, nil, nil
+}
+
 // IsNotFound reports whether err is WHM saying an object does not exist.
 func IsNotFound(err error) bool {
 	var ae *APIError
