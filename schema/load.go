@@ -28,13 +28,28 @@ import (
 // and merge keys ("<<: *defaults") work, and top-level keys starting with "x-" are
 // ignored so they can hold anchored templates.
 func Load(path string) (*Fleet, Diagnostics, error) {
-	f, ds, _ := load(path, true)
+	return LoadWith(path, nil)
+}
+
+// LoadWith is Load with more checks: also runs on the merged fleet beside the rules
+// (Check), on another core, and its diagnostics are the result only when the load
+// and the rules found none, as if it ran after them on a valid fleet (its
+// diagnostics are dropped otherwise). It must only read the fleet, and must not
+// assume the rules hold. Tether passes the providers' capability check
+// (providers.Check, a layer above this one): on a large fleet it was a step of its
+// own on one core between the load and the first server call.
+func LoadWith(path string, also func(*Fleet) Diagnostics) (*Fleet, Diagnostics, error) {
+	f, ds, _ := loadWith(path, true, also)
 	return f, ds, nil
 }
 
 // load is Load; lean lets a CUE fleet try the lean schema first (cue_lean.go), and
 // byLean reports that its result is the lean one (tests hold both ways equal).
 func load(path string, lean bool) (f *Fleet, ds Diagnostics, byLean bool) {
+	return loadWith(path, lean, nil)
+}
+
+func loadWith(path string, lean bool, also func(*Fleet) Diagnostics) (f *Fleet, ds Diagnostics, byLean bool) {
 	yamlFiles, cueFiles, ds := fleetFiles(path)
 	if len(ds) > 0 {
 		return nil, ds.Sort(), false
@@ -60,14 +75,14 @@ func load(path string, lean bool) (f *Fleet, ds Diagnostics, byLean bool) {
 		}
 	}
 	defer tuneGCForLoad(size)()
-	return buildFleet(sources, cueFiles, ds, defaultChunking, lean)
+	return buildFleet(sources, cueFiles, ds, defaultChunking, lean, also)
 }
 
 // build decodes and merges the fleet's files; pre holds problems already found while
 // reading them. Check runs only when every file was read and parsed and the CUE part,
 // if any, evaluated: rules over a fleet with missing pieces would report noise.
 func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking) (*Fleet, Diagnostics) {
-	f, ds, _ := buildFleet(sources, cueFiles, pre, ch, true)
+	f, ds, _ := buildFleet(sources, cueFiles, pre, ch, true, nil)
 	return f, ds
 }
 
@@ -79,10 +94,11 @@ func build(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking
 // also stands when a bound stopped the evaluation (the whole schema is more of the
 // same work). Otherwise the fleet is built again with the whole schema, for exactly
 // its diagnostics; the YAML parts are decoded once for both (merging only reads them).
-func buildFleet(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking, lean bool) (*Fleet, Diagnostics, bool) {
+// also is LoadWith's.
+func buildFleet(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chunking, lean bool, also func(*Fleet) Diagnostics) (*Fleet, Diagnostics, bool) {
 	parts, yds := decodeYAML(sources, ch)
 	if len(cueFiles) == 0 {
-		f, ds, _ := assemble(pre, parts, yds, nil)
+		f, ds, _ := assemble(pre, parts, yds, nil, also)
 		return f, ds, false
 	}
 	if lean && len(pre) == 0 && len(yds) == 0 {
@@ -91,19 +107,20 @@ func buildFleet(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chu
 			cf, cds, verdict := loadCUELean(cueFiles)
 			v = verdict
 			return cf, cds
-		})
+		}, also)
 		if v == leanStopped || v == leanEvaluated && merged && !ds.anyRule(leanOmittedAs) {
 			return f, ds, true
 		}
 	}
-	f, ds, _ := assemble(pre, parts, yds, func() (*Fleet, Diagnostics) { return loadCUE(cueFiles) })
+	f, ds, _ := assemble(pre, parts, yds, func() (*Fleet, Diagnostics) { return loadCUE(cueFiles) }, also)
 	return f, ds, false
 }
 
 // assemble merges the decoded YAML parts and the CUE files (evaluated by cue, when
 // there are any) into one fleet and checks it. merged reports that every file was
-// read, evaluated and merged without a problem: the diagnostics, if any, are Check's.
-func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Fleet, Diagnostics)) (f *Fleet, ds Diagnostics, merged bool) {
+// read, evaluated and merged without a problem: the diagnostics, if any, are Check's
+// (or also's, see LoadWith).
+func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Fleet, Diagnostics), also func(*Fleet) Diagnostics) (f *Fleet, ds Diagnostics, merged bool) {
 	ds = append(slices.Clip(pre), yds...)
 	f = newFleet()
 	m := merger{fleet: f, seen: map[string]Pos{}}
@@ -128,7 +145,33 @@ func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Flee
 	}
 	merged = !loadFailed && len(ds) == 0
 	if !loadFailed {
+		type alsoResult struct {
+			ds       Diagnostics
+			panicked bool
+		}
+		var alsoDone chan alsoResult
+		if also != nil && merged {
+			alsoDone = make(chan alsoResult, 1)
+			go func() {
+				r := alsoResult{panicked: true}
+				// A fleet the rules reject may break what also assumes; if the
+				// rules accept it, also runs again below and its panic is the
+				// caller's, as it would have been.
+				defer func() { _ = recover(); alsoDone <- r }()
+				r.ds = also(f)
+				r.panicked = false
+			}()
+		}
 		ds = append(ds, Check(f)...)
+		if alsoDone != nil {
+			r := <-alsoDone
+			if len(ds) == 0 {
+				if r.panicked {
+					r.ds = also(f)
+				}
+				ds = r.ds
+			}
+		}
 	}
 	return f, ds.Sort(), merged
 }

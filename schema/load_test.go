@@ -219,3 +219,59 @@ func TestQuickstartIsValid(t *testing.T) {
 		t.Errorf("quickstart lost its shape: %d children, %d distributed, %d reseller-owned accounts", children, distributed, owned)
 	}
 }
+
+// TestLoadWith holds what LoadWith adds to Load: its check's diagnostics are the
+// result only when the load and the rules found none; on a fleet the rules reject it
+// is dropped, even when it panics, and on one they accept its panic is the caller's.
+func TestLoadWith(t *testing.T) {
+	dir := t.TempDir()
+	invalid := filepath.Join(dir, "invalid.yaml")
+	if err := os.WriteFile(invalid, []byte("nodes:\n  web1:\n    role: parent\n    host: web1.example.net\naccounts:\n  alice:\n    parent: nowhere\n    domain: alice.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	extra := schema.Diagnostic{Pos: schema.Pos{File: "x", Line: 1, Col: 1}, Rule: "TETHER-P01", Message: "extra"}
+	found := func(*schema.Fleet) schema.Diagnostics { return schema.Diagnostics{extra} }
+	clean := func(*schema.Fleet) schema.Diagnostics { return nil }
+	panics := func(*schema.Fleet) schema.Diagnostics { panic("assumed the rules held") }
+	for _, tc := range []struct {
+		name      string
+		path      string
+		also      func(*schema.Fleet) schema.Diagnostics
+		wantExtra bool // the result is exactly also's diagnostic
+		wantRules bool // the result is the rules' diagnostics (and no extra)
+		wantPanic bool
+	}{
+		{"valid fleet, also finds a problem", "../examples/quickstart", found, true, false, false},
+		{"valid fleet, also finds none", "../examples/quickstart", clean, false, false, false},
+		{"invalid fleet: also's problem dropped", invalid, found, false, true, false},
+		{"invalid fleet: also's panic dropped", invalid, panics, false, true, false},
+		{"valid fleet: also's panic is the caller's", "../examples/quickstart", panics, false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); (r != nil) != tc.wantPanic {
+					t.Fatalf("panic = %v, want a panic: %v", r, tc.wantPanic)
+				}
+			}()
+			_, ds, err := schema.LoadWith(tc.path, tc.also)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, plain, _ := schema.Load(tc.path)
+			switch {
+			case tc.wantExtra:
+				if len(ds) != 1 || ds[0] != extra {
+					t.Fatalf("LoadWith = %s, want only %v", render(ds), extra)
+				}
+			case tc.wantRules:
+				if len(ds) == 0 || render(ds) != render(plain) {
+					t.Fatalf("LoadWith = %s, want Load's %s", render(ds), render(plain))
+				}
+			default:
+				if len(ds) != 0 {
+					t.Fatalf("LoadWith = %s, want none", render(ds))
+				}
+			}
+		})
+	}
+}

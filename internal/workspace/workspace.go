@@ -9,6 +9,7 @@ package workspace
 import (
 	"context"
 	"fmt"
+	"runtime/trace"
 	"slices"
 	"sort"
 
@@ -34,23 +35,38 @@ func (e *Invalid) Error() string {
 // Load reads and checks the fleet at path. An invalid fleet is an *Invalid listing
 // every problem.
 func Load(path string) (*schema.Fleet, plan.Source, error) {
-	f, ds, err := schema.Load(path)
+	// The files' fingerprint for saved plans reads them again and hashes them (16 MB
+	// for a 100k fleet): it needs nothing the load finds, so it runs beside it rather
+	// than after it on one core. It touches no server; an invalid fleet drops it.
+	type source struct {
+		src plan.Source
+		err error
+	}
+	srcDone := make(chan source, 1)
+	go func() {
+		defer trace.StartRegion(context.Background(), "fleet source").End()
+		src, err := planfile.FleetSource(path)
+		srcDone <- source{src, err}
+	}()
+	// The "phase" marks name a plan's steps in an execution trace ($TETHER_TRACE,
+	// cmd/tether/profile.go), where a step that leaves a core idle shows.
+	trace.Log(context.Background(), "phase", "load start")
+	// What the fleet asks of the providers, by their declared capabilities: refused
+	// here, before any server is called (reported only when the rules found
+	// nothing, checked beside them).
+	f, ds, err := schema.LoadWith(path, providers.Check)
+	trace.Log(context.Background(), "phase", "load and checks done")
+	s := <-srcDone
 	if err != nil {
 		return nil, plan.Source{}, fmt.Errorf("load %s: %w", path, err)
-	}
-	if len(ds) == 0 {
-		// What the fleet asks of the providers, by their declared capabilities:
-		// refused here, before any server is called.
-		ds = providers.Check(f)
 	}
 	if len(ds) > 0 {
 		return nil, plan.Source{}, &Invalid{Diagnostics: ds}
 	}
-	src, err := planfile.FleetSource(path)
-	if err != nil {
-		return nil, plan.Source{}, err
+	if s.err != nil {
+		return nil, plan.Source{}, s.err
 	}
-	return f, src, nil
+	return f, s.src, nil
 }
 
 // Workspace is one fleet joined to its servers: the loaded fleet, the session with
@@ -93,6 +109,7 @@ func Open(ctx context.Context, path string, so session.Options) (*Workspace, err
 	}
 	so.FleetPath = path
 	sess, err := session.Open(ctx, fleet, so)
+	trace.Log(ctx, "phase", "session.Open done")
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +167,9 @@ func (w *Workspace) Observe(ctx context.Context, parallelism int) ([]error, erro
 // fleet each is about half a CPU-second, and nothing else runs between the last read
 // and the plan's output.
 func (w *Workspace) observe(ctx context.Context, parallelism int) ([]error, func() error, error) {
+	trace.Log(ctx, "phase", "observe start")
 	observed, errs := engine.ObserveWith(ctx, w.scopedProviders(), w.Fleet, parallelism, w.ObserveProgress)
+	trace.Log(ctx, "phase", "observe done")
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("observe: %w", err)
 	}
@@ -176,28 +195,43 @@ func (w *Workspace) observe(ctx context.Context, parallelism int) ([]error, func
 
 // MakePlan observes and diffs against what Tether owns and protects.
 func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
+	// Tether's state is read while the servers are: it does not depend on what they
+	// answer, and the inventory of a large fleet (a 100k plan's: 0.2–0.3 CPU-s of
+	// JSON) would otherwise run on one core between the last read and the diff.
+	type stateRead struct {
+		owned, prot map[string]bool
+		err         error
+	}
+	stateDone := make(chan stateRead, 1)
+	go func() {
+		defer trace.StartRegion(ctx, "read state").End()
+		var r stateRead
+		if r.owned, r.err = state.InventoryAddresses(ctx, w.State); r.err == nil {
+			r.prot, r.err = w.State.Protected(ctx)
+		}
+		stateDone <- r
+	}()
 	errs, fingerprinted, err := w.observe(ctx, parallelism)
+	st := <-stateDone
 	if err != nil {
 		return err
 	}
-	owned, err := state.InventoryAddresses(ctx, w.State)
-	if err != nil {
+	if st.err != nil {
 		_ = fingerprinted()
-		return err
+		return st.err
 	}
-	prot, err := w.State.Protected(ctx)
-	if err != nil {
-		_ = fingerprinted()
-		return err
-	}
+	owned, prot := st.owned, st.prot
 	w.Owned, w.Protected = owned, prot
 	opts := PlanOptions()
 	opts.Inventory, opts.Protected, opts.ObserveErrors = owned, prot, errs
 	opts.FailedScopes = w.notOwned()
+	trace.Log(ctx, "phase", "diff start")
 	p := reconciler.Diff(w.Fleet, w.Observed, opts)
+	trace.Log(ctx, "phase", "diff done")
 	if err := fingerprinted(); err != nil {
 		return err
 	}
+	trace.Log(ctx, "phase", "fingerprint done")
 	w.Plan = p
 	w.keepOwned(w.Plan)
 	w.Plan.Source = w.Source
