@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -21,6 +22,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-dev/tether/providers"
@@ -88,6 +90,7 @@ type Client struct {
 	secure  bool
 	redacts []string
 	shared  *SecretSet
+	auth    string // the Authorization header's value: "whm USER:TOKEN"
 }
 
 // New builds the client for one node from its endpoint. It fails on a bad URL or an
@@ -124,7 +127,8 @@ func New(node string, ep providers.Endpoint, opts Options) (*Client, error) {
 	if ep.Token == "" {
 		return nil, fmt.Errorf("node %s: user %q has no API token (set tokenEnv or tokenFile)", node, ep.User)
 	}
-	c := &Client{node: node, base: u, user: ep.User, token: ep.Token, opts: opts, log: opts.Logger}
+	c := &Client{node: node, base: u, user: ep.User, token: ep.Token, opts: opts, log: opts.Logger,
+		auth: "whm " + ep.User + ":" + ep.Token}
 	c.redacts = append([]string{ep.Token, url.QueryEscape(ep.Token)}, NewSecretSet(opts.Secrets).redacts...)
 	c.shared = opts.SharedSecrets
 	rt := opts.Transport
@@ -241,47 +245,51 @@ func (c *Client) do(ctx context.Context, kind Kind, path, function string, param
 func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, params url.Values, isJSON bool, out any) (env *Envelope, reached bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
 	defer cancel()
-	q := url.Values{}
-	for k, v := range params {
-		q[k] = v
-	}
-	if isJSON {
-		q.Set("api.version", "1")
-	}
+	// The trace says whether the request was (at least partly) written; the request
+	// is made with it, not copied onto it afterwards (WithContext copies).
+	var wrote atomic.Bool
+	tctx := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	})
 	u := *c.base
 	u.Path = strings.TrimRight(u.Path, "/") + path
 	var req *http.Request
 	if kind == Read {
+		q := make(url.Values, len(params)+1)
+		for k, v := range params {
+			q[k] = v
+		}
+		if isJSON {
+			q.Set("api.version", "1")
+		}
 		u.RawQuery = encodeQuery(q)
-		req, err = http.NewRequestWithContext(actx, http.MethodGet, u.String(), nil)
+		req, err = http.NewRequestWithContext(tctx, http.MethodGet, u.String(), nil)
 	} else {
 		// Writes go in a form body: secrets (a child's API token) stay out of URLs,
-		// which proxies and access logs record.
+		// which proxies and access logs record. The body is params as they are
+		// (api.version, which callers never pass, goes in the URL), without the
+		// copy a read's query needs.
+		q := params
+		if _, ok := params["api.version"]; ok && isJSON {
+			q = maps.Clone(params)
+			delete(q, "api.version")
+		}
 		if isJSON {
 			u.RawQuery = "api.version=1"
-			q.Del("api.version")
 		}
-		req, err = http.NewRequestWithContext(actx, http.MethodPost, u.String(), strings.NewReader(encodeQuery(q)))
+		req, err = http.NewRequestWithContext(tctx, http.MethodPost, u.String(), strings.NewReader(encodeQuery(q)))
 		if req != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header["Content-Type"] = []string{"application/x-www-form-urlencoded"}
 		}
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("node %s: %s: build request: %v", c.node, function, c.redact(err.Error()))
 	}
-	req.Header.Set("Authorization", "whm "+c.user+":"+c.token)
-	req.Header.Set("Accept", "application/json")
-	var wrote bool
-	var mu sync.Mutex
-	trace := &httptrace.ClientTrace{
-		WroteHeaders: func() { mu.Lock(); wrote = true; mu.Unlock() },
-		WroteRequest: func(httptrace.WroteRequestInfo) { mu.Lock(); wrote = true; mu.Unlock() },
-	}
-	req = req.WithContext(httptrace.WithClientTrace(actx, trace))
+	req.Header["Authorization"] = []string{c.auth}
+	req.Header["Accept"] = []string{"application/json"}
 	resp, err := c.http.Do(req)
-	mu.Lock()
-	reached = wrote
-	mu.Unlock()
+	reached = wrote.Load()
 	if err != nil {
 		return nil, reached, c.transportError(ctx, function, err)
 	}

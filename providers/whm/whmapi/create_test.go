@@ -164,3 +164,15 @@ func TestCreateAcctAndReadOutcomes(t *testing.T) {
 		})
 	}
 }
+
+// The read back's command, encoded once around the user, is the one commandQuery
+// makes of AcctParams and the search, for any user.
+func TestAcctReadCommand(t *testing.T) {
+	for _, user := range []string{"alice", "", "a b", "ü&x=1", "%00", "search=%00", "\x00"} {
+		q := AcctParams()
+		q["searchtype"], q["search"], q["searchmethod"] = []string{"user"}, []string{user}, []string{"exact"}
+		if got, want := acctReadCommand(user), commandQuery("listaccts", q); got != want {
+			t.Errorf("%q: got\n%s\nwant\n%s", user, got, want)
+		}
+	}
+}

@@ -297,16 +297,14 @@ func (c *Client) FindAcct(ctx context.Context, user string) (*Acct, error) {
 // again, it was an eighth of the CPU an apply of 10k creations spent against the
 // in-process sandbox), else as envelopes, each result on its own.
 func (c *Client) CreateAcctAndRead(ctx context.Context, user string, params url.Values) (createErr error, cur *Acct, readErr error) {
-	readQ := AcctParams()
-	readQ["searchtype"], readQ["search"], readQ["searchmethod"] = []string{"user"}, []string{user}, []string{"exact"}
 	var accts acctList
 	reads := []BatchRead{
 		{Function: "createacct", Params: params},
-		{Function: "listaccts", Params: readQ, Out: &accts},
+		{Function: "listaccts", Out: &accts},
 	}
-	cmds := []BatchCommand{{Function: reads[0].Function, Params: reads[0].Params}, {Function: reads[1].Function, Params: reads[1].Params}}
 	bd := &batchDecode{reads: reads}
-	if _, err := c.Call(ctx, Once, "batch", batchQuery(cmds), bd); err != nil {
+	batch := url.Values{"command": {commandQuery("createacct", params), acctReadCommand(user)}}
+	if _, err := c.Call(ctx, Once, "batch", batch, bd); err != nil {
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.Function == "batch" {
 			c.log.Warn("batch refused; creating without it", "node", c.node, "reason", apiErr.Reason)
@@ -376,6 +374,29 @@ func (c *Client) CreateAcctAndRead(ctx context.Context, user string, params url.
 		}
 	}
 	return createErr, nil, nil
+}
+
+// acctRead is the exact listaccts of one user as a batch command, but for the
+// user: the parameters (AcctParams and the search) are the same for every account,
+// so they are encoded once, around the user's place, not for each creation.
+var acctRead = func() (head, tail string) {
+	q := AcctParams()
+	q["searchtype"], q["search"], q["searchmethod"] = []string{"user"}, []string{"\x00"}, []string{"exact"}
+	head, tail, _ = strings.Cut(commandQuery("listaccts", q), "search=%00")
+	return head + "search=", tail
+}
+
+var acctReadHead, acctReadTail = acctRead()
+
+// acctReadCommand is the batch command reading user back: commandQuery of
+// listaccts with AcctParams and an exact search for user, byte for byte.
+func acctReadCommand(user string) string {
+	var b strings.Builder
+	b.Grow(len(acctReadHead) + 3*len(user) + len(acctReadTail))
+	b.WriteString(acctReadHead)
+	writeQueryEscape(&b, user)
+	b.WriteString(acctReadTail)
+	return b.String()
 }
 
 // IsNotFound reports whether err is WHM saying an object does not exist.
