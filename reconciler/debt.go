@@ -20,6 +20,12 @@ import (
 // with something to say was most of this pass.
 func (d *differ) liveDebt() {
 	for user, o := range d.o.Accounts {
+		// An unsigned account with its mail on its parent has nothing to say unless the
+		// fleet signs it, and diffAccounts saw whether the fleet signs any: most of a
+		// large fleet's accounts are passed over without looking them up in the fleet.
+		if o == nil || !o.DNSSEC && o.MailNode() == "" && !d.signedDesired {
+			continue
+		}
 		d.accountDebt("account", user, plan.AccountAddress, o, d.d.Accounts[user])
 	}
 	for user, o := range d.o.Resellers {

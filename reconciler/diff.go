@@ -144,6 +144,9 @@ type differ struct {
 	opts   DiffOptions
 	failed map[string]bool
 	prune  bool
+	// signedDesired: some account of the fleet is signed (dnssec); diffAccounts
+	// finds it out for liveDebt.
+	signedDesired bool
 
 	byID      map[string]*plan.Change
 	changes   []*plan.Change

@@ -32,7 +32,11 @@ func (d *differ) diffAccounts() {
 	// not declare), which then needs no look-up of each in the fleet.
 	matched := 0
 	for user, a := range d.d.Accounts {
-		if a == nil || user == "" {
+		if a == nil {
+			continue
+		}
+		d.signedDesired = d.signedDesired || a.DNSSEC
+		if user == "" {
 			continue
 		}
 		o := d.o.Accounts[user]
