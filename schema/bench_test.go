@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tether-dev/tether/internal/cputime"
 	"github.com/tether-dev/tether/internal/fleetgen"
 	"github.com/tether-dev/tether/schema"
 	"github.com/tether-dev/tether/schema/fastyaml"
@@ -29,7 +30,7 @@ func benchmarkLoadWith(b *testing.B, accounts int, load func(string) (*schema.Fl
 	}
 	runtime.GC()
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f, ds, err := load(path)
@@ -38,7 +39,7 @@ func benchmarkLoadWith(b *testing.B, accounts int, load func(string) (*schema.Fl
 		}
 	}
 	b.StopTimer()
-	if cpu := cpuTime() - cpu0; cpu > 0 {
+	if cpu := cputime.Self() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(cpu)/1e9/float64(b.N), "cpu-s/op")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(accounts), "ns/account")
@@ -144,7 +145,7 @@ func BenchmarkParseChunks100k(b *testing.B) {
 			runtime.GC()
 			b.SetBytes(int64(buf.Len()))
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			for i := 0; i < b.N; i++ {
 				for _, c := range chunks {
 					if !bc.parse(c) {
@@ -153,7 +154,7 @@ func BenchmarkParseChunks100k(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-cpu0)/1e9/float64(b.N), "cpu-s/op")
+			b.ReportMetric(float64(cputime.Self()-cpu0)/1e9/float64(b.N), "cpu-s/op")
 		})
 	}
 }

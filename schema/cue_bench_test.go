@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tether-dev/tether/internal/cputime"
 )
 
 // writeCUEFleet writes a CUE fleet of n accounts into dir: three nodes, a reseller,
@@ -86,7 +88,7 @@ func TestLoadCUEGenerated(t *testing.T) {
 func BenchmarkLoadCUE10k(b *testing.B) {
 	const n = 10000
 	files := writeCUEFleet(b, b.TempDir(), n)
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f, ds := loadCUE(files)
@@ -96,7 +98,7 @@ func BenchmarkLoadCUE10k(b *testing.B) {
 		runtime.KeepAlive(f)
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Self() - cpu0
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/account")
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	if hwm := peakRSS(); hwm > 0 {
@@ -196,7 +198,7 @@ func BenchmarkCUELean(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				runtime.GC()
-				cpu0 := cpuTime()
+				cpu0 := cputime.Self()
 				for b.Loop() {
 					f, ds, _ := load(dir, lean)
 					if (len(ds) > 0) != fleet.problems {
@@ -204,7 +206,7 @@ func BenchmarkCUELean(b *testing.B) {
 					}
 					runtime.KeepAlive(f)
 				}
-				b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+				b.ReportMetric((cputime.Self()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 			})
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-dev/tether/internal/cputime"
 )
 
 // BenchmarkCUEVsCueVet loads a CUE fleet of 10,000 accounts written with a
@@ -49,11 +51,11 @@ func BenchmarkCUEVsCueVet(b *testing.B) {
 		cueCPU = append(cueCPU, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 
 		runtime.GC() // each side starts from a clean heap
-		cpu0 := cpuTime()
+		cpu0 := cputime.Self()
 		start = time.Now()
 		f, ds, err := Load(dir)
 		tWall = append(tWall, time.Since(start))
-		tCPU = append(tCPU, cpuTime()-cpu0)
+		tCPU = append(tCPU, cputime.Self()-cpu0)
 		if err != nil || len(ds) > 0 || len(f.Accounts) != n {
 			b.Fatalf("load: %v, %d accounts, diagnostics:\n%v", err, len(f.Accounts), ds)
 		}

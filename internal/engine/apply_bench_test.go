@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-dev/tether/internal/cputime"
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/etcdtest"
 	"github.com/tether-dev/tether/internal/sandbox"
@@ -104,7 +105,7 @@ func BenchmarkApplySandbox10kCreates(b *testing.B) {
 				done = append(done, time.Now())
 			}
 		}
-		cpu0 := selfCPU()
+		cpu0 := cputime.Self()
 		start = time.Now()
 		res, err := engine.Apply(context.Background(), p, provs, engine.ApplyOptions{Parallelism: par, PerTarget: par, Events: events})
 		if err != nil {
@@ -114,7 +115,7 @@ func BenchmarkApplySandbox10kCreates(b *testing.B) {
 			b.Fatalf("%d of %d done", res.Done, n)
 		}
 		el := time.Since(start)
-		cpu := selfCPU() - cpu0
+		cpu := cputime.Self() - cpu0
 		made := max(calls.Load(), int64(sb.Calls("web1")["batch"]-served0))
 		ideal := time.Duration(n) * latency / par
 		forCalls := time.Duration(made) * latency / par
@@ -245,7 +246,7 @@ func BenchmarkApplyEngine100kFlat(b *testing.B) {
 			for range b.N {
 				st, server := sc.open(b)
 				cpu := func() time.Duration {
-					d := selfCPU()
+					d := cputime.Self()
 					if server != nil {
 						d += server()
 					}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tether-dev/tether/internal/cputime"
 	"github.com/tether-dev/tether/internal/fleetgen"
 )
 
@@ -18,7 +19,7 @@ func BenchmarkLoad100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	cpu0 := selfCPU()
+	cpu0 := cputime.Self()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f, src, err := Load(path)
@@ -27,7 +28,7 @@ func BenchmarkLoad100k(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	cpu := selfCPU() - cpu0
+	cpu := cputime.Self() - cpu0
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(cpu.Seconds()/b.Elapsed().Seconds(), "cores")
 }

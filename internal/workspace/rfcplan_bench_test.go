@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/internal/bindtest"
+	"github.com/tether-dev/tether/internal/cputime"
 	"github.com/tether-dev/tether/internal/engine"
 	"github.com/tether-dev/tether/internal/fleetgen"
 	"github.com/tether-dev/tether/internal/sandbox"
@@ -132,7 +133,7 @@ func BenchmarkPlanRFC2136Member1000At20ms(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				start, cpu0 := time.Now(), selfCPU()
+				start, cpu0 := time.Now(), cputime.Self()
 				fleet, src, err := Load(fx.fleet)
 				if err != nil {
 					b.Fatal(err)
@@ -148,7 +149,7 @@ func BenchmarkPlanRFC2136Member1000At20ms(b *testing.B) {
 				err = w.MakePlan(ctx, 0)
 				took += time.Since(start)
 				b.Logf("plan %s: load %s, observe %s", time.Since(start).Round(time.Millisecond), loaded.Round(time.Millisecond), strings.Join(scopes, ", "))
-				cpu += selfCPU() - cpu0
+				cpu += cputime.Self() - cpu0
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)

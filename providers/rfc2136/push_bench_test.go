@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tether-dev/tether/internal/bindtest"
+	"github.com/tether-dev/tether/internal/cputime"
 	"github.com/tether-dev/tether/providers"
 	"github.com/tether-dev/tether/schema"
 )
@@ -161,11 +162,11 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 				tr.Conns = conns
 			}
 			e := &Engine{Transport: tr, Memory: mem, Parallel: c.par}
-			cpuBefore := selfCPU()
+			cpuBefore := cputime.Self()
 			start := time.Now()
 			res, err := e.Push(context.Background(), tgt, want, false)
 			took = time.Since(start)
-			c.client += selfCPU() - cpuBefore
+			c.client += cputime.Self() - cpuBefore
 			c.named += namedCPU(b, n) - namedBefore
 			if err != nil {
 				b.Fatal(err)

@@ -1,14 +1,14 @@
 //go:build unix
 
-package workspace
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// selfCPU is the CPU time this process has used (user and system).
-func selfCPU() time.Duration {
+// Self is the CPU time this process has used so far: user and system, every thread.
+func Self() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
