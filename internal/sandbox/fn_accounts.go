@@ -814,7 +814,14 @@ func fnUsersFeatures(c *call) (any, error) {
 	features := c.list("feature")
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
-	out := []featureRow{}
+	// Sized for the usual answer (every named feature, or every known one, for each
+	// user): a plan asks for hundreds of users at once, and the rows were copied
+	// again at every doubling.
+	perUser := len(features)
+	if perUser == 0 {
+		perUser = len(knownFeatures)
+	}
+	out := make([]featureRow, 0, len(users)*perUser)
 	for _, u := range users {
 		a := c.n.st.Accounts[u]
 		if a == nil {

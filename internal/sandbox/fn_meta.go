@@ -499,9 +499,13 @@ func fnBatch(c *call) (any, error) {
 		}
 		subs = append(subs, sub{fn, args})
 	}
-	results := []any{}
-	for _, s := range subs {
-		sc := &call{n: c.n, ctx: c.ctx, fn: s.fn, args: s.args, user: c.user, acls: c.acls, persona: c.persona, tokenHash: c.tokenHash}
+	// The results and the sub-calls are made once for the batch, not grown or
+	// allocated one by one: a plan's batches hold hundreds of commands.
+	results := make([]any, 0, len(subs))
+	calls := make([]call, len(subs))
+	for i, s := range subs {
+		sc := &calls[i]
+		*sc = call{n: c.n, ctx: c.ctx, fn: s.fn, args: s.args, user: c.user, acls: c.acls, persona: c.persona, tokenHash: c.tokenHash}
 		data, err := sc.run()
 		results = append(results, sc.envelope(data, err))
 		if err != nil && abort {

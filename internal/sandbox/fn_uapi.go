@@ -93,18 +93,22 @@ func fnUAPICpanel(c *call) (any, error) {
 	if c.user != "root" && owner != c.user && user != c.user {
 		return nil, die("You do not have access to the account “%s”.", user)
 	}
-	// The function's own arguments are the rest of the form.
-	args := url.Values{}
-	for k, v := range c.args {
-		if strings.HasPrefix(k, "cpanel.") || strings.HasPrefix(k, "api.") {
-			continue
-		}
-		args[k] = v
-	}
 	if module == "Email" && mailNode != "" {
+		// The function's own arguments are the rest of the form, copied: proxyUAPI
+		// adds the cpanel.* of the call to them.
+		args := make(url.Values, len(c.args))
+		for k, v := range c.args {
+			if strings.HasPrefix(k, "cpanel.") || strings.HasPrefix(k, "api.") {
+				continue
+			}
+			args[k] = v
+		}
 		return map[string]any{"uapi": c.proxyUAPI(l, linked, user, module, fn, args)}, nil
 	}
-	return map[string]any{"uapi": c.runUAPI(user, module, fn, args)}, nil
+	// Run here, the form is read as it is: the functions read their own arguments
+	// by name, none of them cpanel.* or api.*, so a copy without those (a map for
+	// every forwarder read a mail child answers) reads the same.
+	return map[string]any{"uapi": c.runUAPI(user, module, fn, c.args)}, nil
 }
 
 // proxyUAPI sends a UAPI call for a distributed account to its mail child, args

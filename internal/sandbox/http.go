@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -466,18 +466,16 @@ func (c *call) required(name string) (string, error) {
 
 // list folds name, name-0, name-1, … into one list, in that order.
 func (c *call) list(name string) []string {
-	var out []string
-	for _, v := range c.args[name] {
-		if v != "" {
-			out = append(out, v)
-		}
-	}
 	type idx struct {
 		i int
 		v []string
 	}
+	// Both lists are sized before they are filled: a plan's batches name hundreds
+	// of users as user-0, user-1, …, and growing the lists by doubling made the
+	// sandbox allocate them several times over.
 	var suffixed []idx
 	prefix := name + "-"
+	count := len(c.args[name])
 	for k, vs := range c.args {
 		rest, ok := strings.CutPrefix(k, prefix)
 		if !ok {
@@ -487,15 +485,31 @@ func (c *call) list(name string) []string {
 		if err != nil || i < 0 {
 			continue
 		}
+		if suffixed == nil {
+			suffixed = make([]idx, 0, len(c.args))
+		}
 		suffixed = append(suffixed, idx{i, vs})
+		count += len(vs)
 	}
-	sort.Slice(suffixed, func(a, b int) bool { return suffixed[a].i < suffixed[b].i })
+	var out []string
+	if count > 0 {
+		out = make([]string, 0, count)
+	}
+	for _, v := range c.args[name] {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(suffixed, func(a, b idx) int { return cmp.Compare(a.i, b.i) })
 	for _, s := range suffixed {
 		for _, v := range s.v {
 			if v != "" {
 				out = append(out, v)
 			}
 		}
+	}
+	if len(out) == 0 {
+		return nil // every value empty: nil, as before the list was sized
 	}
 	return out
 }

@@ -164,8 +164,7 @@ func (n *node) serveLocal(ctx context.Context, fn string, form url.Values, auth 
 	}
 	req.Host = n.addr
 	req.RemoteAddr = "127.0.0.1:0"
-	// The keys are canonical already (Header.Set canonicalises them).
-	req.Header = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Authorization": {auth}}
+	req.Header = n.localHeader(auth)
 	if parsed {
 		req.PostForm, req.Form = form, form
 	}
@@ -186,6 +185,26 @@ func (n *node) serveLocal(ctx context.Context, fn string, form url.Values, auth 
 	}
 	kept = true
 	return localAnswer{status: w.status, body: w.body.Bytes(), typed: w.typed}, nil
+}
+
+// localHeaders is the header of in-process calls to a node with one Authorization
+// value, made once and shared: a caller's calls carry the same value (its client
+// makes it once), and the handler only reads a request's header (authenticate,
+// ParseForm). A map and two lists were made for every proxied forwarder read.
+type localHeaders struct {
+	auth string
+	h    http.Header
+}
+
+// localHeader is the header of an in-process call sent with auth.
+func (n *node) localHeader(auth string) http.Header {
+	if lh := n.localHdr.Load(); lh != nil && lh.auth == auth {
+		return lh.h
+	}
+	// The keys are canonical already (Header.Set canonicalises them).
+	lh := &localHeaders{auth: auth, h: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Authorization": {auth}}}
+	n.localHdr.Store(lh)
+	return lh.h
 }
 
 // bytes turns a typed answer into the status and body writeJSON would have sent

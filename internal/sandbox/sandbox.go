@@ -112,6 +112,8 @@ type node struct {
 	mu sync.Mutex // guards st
 	st *nodeState
 
+	localHdr atomic.Pointer[localHeaders] // the last in-process calls' header (localHeader)
+
 	dirty   bool // guarded by mu
 	writeMu sync.Mutex
 
