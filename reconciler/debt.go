@@ -19,14 +19,20 @@ import (
 // nothing, and sorting 100k names and making 100k addresses for the few accounts
 // with something to say was most of this pass.
 func (d *differ) liveDebt() {
-	for user, o := range d.o.Accounts {
+	// The walk of the servers' accounts only reads the plan made so far, so with a
+	// large fleet it runs on all cores, each goroutine keeping its own warnings
+	// (sorted with the rest at the end of Diff).
+	parts := walkAccounts(d.o.Accounts, d.workers, func(w *[]string, user string, o *schema.Account) {
 		// An unsigned account with its mail on its parent has nothing to say unless the
 		// fleet signs it, and diffAccounts saw whether the fleet signs any: most of a
 		// large fleet's accounts are passed over without looking them up in the fleet.
 		if o == nil || !o.DNSSEC && o.MailNode() == "" && !d.signedDesired {
-			continue
+			return
 		}
-		d.accountDebt("account", user, plan.AccountAddress, o, d.d.Accounts[user])
+		d.accountDebt(w, "account", user, plan.AccountAddress, o, d.d.Accounts[user])
+	})
+	for _, w := range parts {
+		d.warnings = append(d.warnings, *w...)
 	}
 	for user, o := range d.o.Resellers {
 		r := d.d.Resellers[user]
@@ -37,11 +43,13 @@ func (d *differ) liveDebt() {
 		if r != nil {
 			a = &r.Account
 		}
-		d.accountDebt("reseller", user, plan.ResellerAddress, &o.Account, a)
+		d.accountDebt(&d.warnings, "reseller", user, plan.ResellerAddress, &o.Account, a)
 	}
 }
 
-func (d *differ) accountDebt(kind, user string, address func(string) string, o, a *schema.Account) {
+// accountDebt adds its warnings to warnings, not d's own, and only reads d: the
+// accounts' walk calls it from several goroutines at once.
+func (d *differ) accountDebt(warnings *[]string, kind, user string, address func(string) string, o, a *schema.Account) {
 	if o == nil {
 		return
 	}
@@ -63,11 +71,11 @@ func (d *differ) accountDebt(kind, user string, address func(string) string, o, 
 	// (The cheap field first: the look-ups cost a cache miss or two on each of a
 	// large fleet's accounts, nearly none of them signed.)
 	if o.DNSSEC && d.o.DNSClusters[o.Parent] != nil && d.o.DNSClusters[o.Parent].Enabled {
-		d.warnf("%s %s on %s: breaks %s on the servers: its zone is signed with DNSSEC and %s's DNS cluster is on; turn DNSSEC off for it in WHM, or the cluster off", kind, user, o.Parent, schema.RuleD03, o.Parent)
+		warnf(warnings, "%s %s on %s: breaks %s on the servers: its zone is signed with DNSSEC and %s's DNS cluster is on; turn DNSSEC off for it in WHM, or the cluster off", kind, user, o.Parent, schema.RuleD03, o.Parent)
 	}
 	// dnssec is checked, not changed: a difference with what the fleet writes is said.
 	if a != nil && a.DNSSEC != o.DNSSEC && declares(a, "dnssec") {
-		d.warnf("%s %s: dnssec is %s on %s and the fleet says %s; Tether checks DNSSEC but does not change it: change it in WHM (DNSSEC needs PowerDNS), or write dnssec: %t", kind, user, onOff(o.DNSSEC), o.Parent, onOff(a.DNSSEC), o.DNSSEC)
+		warnf(warnings, "%s %s: dnssec is %s on %s and the fleet says %s; Tether checks DNSSEC but does not change it: change it in WHM (DNSSEC needs PowerDNS), or write dnssec: %t", kind, user, onOff(o.DNSSEC), o.Parent, onOff(a.DNSSEC), o.DNSSEC)
 	}
 	if mail == "" {
 		return
@@ -90,10 +98,10 @@ func (d *differ) accountDebt(kind, user string, address func(string) string, o, 
 	}
 	say := func(rule, what string, repaired bool, fix string) {
 		if repaired {
-			d.warnf("%s %s on %s: breaks %s on the servers: %s; the planned change repairs it", kind, user, o.Parent, rule, what)
+			warnf(warnings, "%s %s on %s: breaks %s on the servers: %s; the planned change repairs it", kind, user, o.Parent, rule, what)
 			return
 		}
-		d.warnf("%s %s on %s: breaks %s on the servers: %s; %s", kind, user, o.Parent, rule, what, fix)
+		warnf(warnings, "%s %s on %s: breaks %s on the servers: %s; %s", kind, user, o.Parent, rule, what, fix)
 	}
 	if o.IPv6 {
 		say(schema.RuleL06, fmt.Sprintf("IPv6 is on while its mail is on %s", mail), repairs("ipv6"),

@@ -9,6 +9,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -62,6 +63,12 @@ func (d *differ) can(c string) bool { return d.opts.FleetCapabilities[c] }
 // its output depends only on its inputs: changes come in dependency order, ties
 // broken by ID (address, then action).
 func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
+	return diffWith(desired, observed, opts, runtime.GOMAXPROCS(0))
+}
+
+// diffWith is Diff with the walks of a large fleet's accounts shared among workers
+// goroutines; its plan is the same for any number of them.
+func diffWith(desired, observed *schema.Fleet, opts DiffOptions, workers int) *plan.Plan {
 	if desired == nil {
 		desired = &schema.Fleet{}
 	}
@@ -69,11 +76,12 @@ func Diff(desired, observed *schema.Fleet, opts DiffOptions) *plan.Plan {
 		observed = &schema.Fleet{}
 	}
 	d := &differ{
-		d:      desired,
-		o:      observed,
-		opts:   opts,
-		failed: map[string]bool{},
-		byID:   map[string]*plan.Change{},
+		d:       desired,
+		o:       observed,
+		opts:    opts,
+		failed:  map[string]bool{},
+		byID:    map[string]*plan.Change{},
+		workers: workers,
 	}
 	for s := range opts.FailedScopes {
 		d.failed[s] = true
@@ -147,6 +155,12 @@ type differ struct {
 	// signedDesired: some account of the fleet is signed (dnssec); diffAccounts
 	// finds it out for liveDebt.
 	signedDesired bool
+	// autosslDeclared counts the fleet's accounts that declare AutoSSL DCV methods;
+	// diffAccounts finds it out for noteFilesOnly.
+	autosslDeclared int
+	// workers is how many goroutines may share a walk of a large accounts map
+	// (walkAccounts); 1 keeps the whole diff on the calling goroutine.
+	workers int
 
 	byID      map[string]*plan.Change
 	changes   []*plan.Change
@@ -224,6 +238,12 @@ func (d *differ) addUnmanaged(address, target, reason string) {
 
 func (d *differ) warnf(format string, args ...any) {
 	d.warnings = append(d.warnings, fmt.Sprintf(format, args...))
+}
+
+// warnf adds a warning to a list of them: the differ's, or a worker's own
+// (walkAccounts) that Diff merges into it.
+func warnf(warnings *[]string, format string, args ...any) {
+	*warnings = append(*warnings, fmt.Sprintf(format, args...))
 }
 
 func (d *differ) errorf(format string, args ...any) {

@@ -23,31 +23,39 @@ type acct struct {
 	extraFields, extraWhy []string
 }
 
+// accountScan is what the first walk of the fleet's accounts finds in its part.
+type accountScan struct {
+	// matched counts the observed accounts the walk meets.
+	matched int
+	// signed: some account is signed (dnssec). autossl counts the accounts that
+	// declare AutoSSL DCV methods (noteFilesOnly).
+	signed  bool
+	autossl int
+	// differing are the accounts the quick comparison could not pass over.
+	differing []userAccount
+}
+
 // diffAccounts walks the accounts in map order: with 100k accounts, sorting the
 // names would be a third of the work, and nothing here depends on the order (the
-// plan's changes, errors and unmanaged list are sorted at the end).
+// plan's changes, errors and unmanaged list are sorted at the end). The first walk
+// only reads, and with a large fleet runs on all cores (walkAccounts); the accounts
+// it finds differing, few in a large fleet, are planned on this goroutine, one after
+// the other, as before: no account's change depends on another account's.
 func (d *differ) diffAccounts() {
 	// matched counts the observed accounts this first walk meets: when it meets them
 	// all, none is left for the second walk (of the servers' accounts the fleet does
 	// not declare), which then needs no look-up of each in the fleet.
 	matched := 0
-	for user, a := range d.d.Accounts {
-		if a == nil {
-			continue
-		}
-		d.signedDesired = d.signedDesired || a.DNSSEC
-		if user == "" {
-			continue
-		}
+	var differing []userAccount
+	for _, p := range walkAccounts(d.d.Accounts, d.workers, d.scanAccount) {
+		matched += p.matched
+		d.signedDesired = d.signedDesired || p.signed
+		d.autosslDeclared += p.autossl
+		differing = append(differing, p.differing...)
+	}
+	for _, x := range differing {
+		user, a := x.user, x.a
 		o := d.o.Accounts[user]
-		if o != nil {
-			matched++
-		}
-		// The common case in a large fleet: nothing differs. Decided without
-		// allocating, so a diff of 100k accounts costs little more than the lookups.
-		if o != nil && len(d.failed) == 0 && o.Parent == a.Parent && o.MailNode() == a.MailNode() && accountFields(a, o) == nil && (!a.IPv6 || o.IPv6) {
-			continue
-		}
 		addr := plan.AccountAddress(user)
 		if d.isFailed(addr, a.Parent, a.MailNode(), o.MailNode()) || !d.knownParent("account", user, a.Parent) {
 			continue
@@ -73,6 +81,31 @@ func (d *differ) diffAccounts() {
 		}
 		d.planRemoval(addr, o, o.Protect, cloneAccount(o))
 	}
+}
+
+// scanAccount is the first walk's look at one account of the fleet. It only reads
+// the differ, so several goroutines may run it at once, each with its own part.
+func (d *differ) scanAccount(p *accountScan, user string, a *schema.Account) {
+	if a == nil {
+		return
+	}
+	p.signed = p.signed || a.DNSSEC
+	if a.AutoSSL != nil && len(a.AutoSSL.DCV) > 0 {
+		p.autossl++
+	}
+	if user == "" {
+		return
+	}
+	o := d.o.Accounts[user]
+	if o != nil {
+		p.matched++
+	}
+	// The common case in a large fleet: nothing differs. Decided without
+	// allocating, so a diff of 100k accounts costs little more than the lookups.
+	if o != nil && len(d.failed) == 0 && o.Parent == a.Parent && o.MailNode() == a.MailNode() && accountFields(a, o) == nil && (!a.IPv6 || o.IPv6) {
+		return
+	}
+	p.differing = append(p.differing, userAccount{user, a})
 }
 
 func accountValue(a *schema.Account, _ bool) any { return cloneAccount(a) }

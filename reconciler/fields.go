@@ -109,9 +109,8 @@ func (d *differ) noteFilesOnly() {
 			count["autossl"]++
 		}
 	}
-	for _, a := range d.d.Accounts {
-		seen(a)
-	}
+	// The fleet's accounts were counted by diffAccounts' walk, which meets them all.
+	count["autossl"] += d.autosslDeclared
 	for _, r := range d.d.Resellers {
 		if r != nil {
 			seen(&r.Account)

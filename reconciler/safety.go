@@ -138,8 +138,10 @@ func Gates(p *plan.Plan, desired, observed *schema.Fleet) []plan.Gate {
 		}
 		removes[c.Parent] = append(removes[c.Parent], c.Address)
 	}
+	// The accounts per parent only matter to a plan that removes some: counting the
+	// servers' 100k accounts for a plan with none was a fifth of the diff's CPU.
 	total := map[string]int{}
-	if observed != nil {
+	if observed != nil && len(removes) > 0 {
 		for _, a := range observed.Accounts {
 			if a != nil {
 				total[a.Parent]++
