@@ -34,47 +34,13 @@ func appendAnswer(b []byte, v any) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(b, v), nil
 	case []string:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, s := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendStdString(b, s)
-		}
-		return append(b, ']'), nil
+		return appendList(b, v, func(b []byte, s *string) ([]byte, error) { return appendStdString(b, *s), nil })
 	case []any:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendAnswer(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendList(b, v, func(b []byte, e *any) ([]byte, error) { return appendAnswer(b, *e) })
 	case map[string]any:
 		return appendMap(b, v)
 	case []map[string]any:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, m := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendMap(b, m); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendList(b, v, func(b []byte, m *map[string]any) ([]byte, error) { return appendMap(b, *m) })
 	case *answer:
 		if v == nil {
 			return append(b, "null"...), nil
@@ -158,15 +124,7 @@ func appendAnswer(b []byte, v any) ([]byte, error) {
 		b, _ = appendAnswer(b, v.Warnings)
 		return append(b, '}'), nil
 	case []forwarderRow:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			f := &v[i]
+		return appendList(b, v, func(b []byte, f *forwarderRow) ([]byte, error) {
 			b = append(b, `{"dest":`...)
 			b = appendStdString(b, f.Dest)
 			b = append(b, `,"forward":`...)
@@ -179,21 +137,13 @@ func appendAnswer(b []byte, v any) ([]byte, error) {
 			b = appendStdString(b, f.URIDest)
 			b = append(b, `,"uri_forward":`...)
 			b = appendStdString(b, f.URIForward)
-			b = append(b, '}')
-		}
-		return append(b, ']'), nil
+			return append(b, '}'), nil
+		})
 	case []featureRow:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			f := &v[i]
+		return appendList(b, v, func(b []byte, f *featureRow) ([]byte, error) {
 			b = append(b, `{"cpuser_setting":`...)
-			if b, err = appendAnswer(b, f.CPUserSetting); err != nil {
+			b, err := appendAnswer(b, f.CPUserSetting)
+			if err != nil {
 				return nil, err
 			}
 			b = append(b, `,"feature":`...)
@@ -204,23 +154,12 @@ func appendAnswer(b []byte, v any) ([]byte, error) {
 			b = strconv.AppendInt(b, int64(f.FeatureListSetting), 10)
 			b = append(b, `,"user":`...)
 			b = appendStdString(b, f.User)
-			b = append(b, '}')
-		}
-		return append(b, ']'), nil
+			return append(b, '}'), nil
+		})
 	case acctView:
 		return v.appendJSON(b), nil
 	case acctList:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = v[i].appendJSON(b)
-		}
-		return append(b, ']'), nil
+		return appendList(b, v, func(b []byte, a *acctView) ([]byte, error) { return a.appendJSON(b), nil })
 	case json.RawMessage:
 		if v == nil {
 			return append(b, "null"...), nil
@@ -327,4 +266,23 @@ func appendStdString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendList writes list as encoding/json writes a slice: null when nil, else each
+// element by each, comma-separated, in brackets.
+func appendList[T any](b []byte, list []T, each func([]byte, *T) ([]byte, error)) ([]byte, error) {
+	if list == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '[')
+	for i := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = each(b, &list[i]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
 }
