@@ -833,8 +833,11 @@ func TestApplyStopsWhenTheStoreRefusesAWrite(t *testing.T) {
 			if !strings.Contains(err.Error(), "lost the lock on parent web1 to replica r2") {
 				t.Errorf("err %q does not name the new holder", err)
 			}
-			if !slices.Equal(started, tt.wantStarted) {
-				t.Errorf("started %v, want %v", started, tt.wantStarted)
+			// a's step is written while the next change may already be starting: b
+			// starts, or the refusal is known first and it does not (seen once in CI);
+			// c, after the loss is known, never does.
+			if !slices.Equal(started, tt.wantStarted) && (len(tt.wantStarted) == 0 || !slices.Equal(started, tt.wantStarted[:1])) {
+				t.Errorf("started %v, want %v (or only its first)", started, tt.wantStarted)
 			}
 			if res != nil && !slices.Equal(res.LockLost, tt.wantLost) {
 				t.Errorf("lock lost %v, want %v", res.LockLost, tt.wantLost)
