@@ -373,7 +373,7 @@ func (m *merger) addPart(p *part) {
 			continue
 		}
 		m.seen[k] = s.pos
-		if f.Src.Fields == nil || f.Src.Fields[s.name].File == "" {
+		if p, _ := f.Src.Lookup(s.name); p.File == "" {
 			f.Src.Set(s.name, s.pos)
 		}
 		if !f.Src.Key.IsValid() {

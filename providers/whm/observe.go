@@ -592,6 +592,5 @@ func declaresDNSSEC(desired *schema.Fleet, user string) bool {
 	if a == nil {
 		return false
 	}
-	_, written := a.Src.Fields["dnssec"]
-	return written || a.DNSSEC
+	return a.Src.Has("dnssec") || a.DNSSEC
 }
