@@ -80,8 +80,11 @@ type decoder struct {
 	// site is the alias or merge key being expanded, where a bomb is reported: the
 	// operator's line that asked for the expansion, not the anchor deep inside it.
 	site *yaml.Node
-	// slab is where the objects' lists of field positions are carved from (withRoom).
-	slab []fieldPos
+	// slab is where the objects' lists of field positions are carved from (withRoom);
+	// an account's or a node's list is first filled in scratch (begin, end).
+	slab      []fieldPos
+	scratch   []fieldPos
+	inScratch bool
 	// joined and indexed hold the field paths made in this chunk, one string each:
 	// "features.apitokens" or "forwarders[0].to" come back in thousands of objects.
 	joined  map[[2]string]string
@@ -127,6 +130,36 @@ func (d *decoder) index(field string, i int) string {
 		d.indexed[k] = s
 	}
 	return s
+}
+
+// begin returns the Source of an account or node at kp, its positions recorded in
+// the decoder's scratch list until end moves them to the slab: one object at a time,
+// and counting its fields first (source) cost a second walk of 100k accounts' nodes.
+func (d *decoder) begin(kp Pos) Source {
+	if d.inScratch {
+		panic("schema: decoder.begin inside another object") // nested objects use source
+	}
+	d.inScratch = true
+	if d.scratch == nil {
+		d.scratch = make([]fieldPos, 0, maxListed) // Set moves a longer list to a map
+	}
+	return Source{Key: kp, fields: d.scratch[:0]}
+}
+
+// end moves the positions of the Source begin returned from the scratch list to
+// room of their size in the slab.
+func (d *decoder) end(s *Source) {
+	d.inScratch = false
+	if cap(s.fields) > cap(d.scratch) {
+		d.scratch = s.fields[:0] // an object that grew it: keep the larger
+	}
+	if len(s.fields) == 0 {
+		s.fields = nil
+		return
+	}
+	moved, rest := withRoom(s.Key, len(s.fields), d.slab)
+	d.slab = rest
+	s.fields = append(moved.fields, s.fields...)
 }
 
 // source returns the Source of an object whose key is at kp and whose mapping is n,
@@ -786,7 +819,8 @@ func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
 
 func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 	defer d.restore(d.in("Node"))
-	nd := &Node{Src: d.source(kp, n, 2)}
+	nd := &Node{Src: d.begin(kp)}
+	defer d.end(&nd.Src)
 	obj := "node " + name
 	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
@@ -963,7 +997,8 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 	} else {
 		defer d.restore(d.in("Reseller"))
 	}
-	a.Src = d.source(kp, n, 3)
+	a.Src = d.begin(kp)
+	defer d.end(&a.Src)
 	var have fieldMask
 	known := accountFields
 	if extra != nil {
