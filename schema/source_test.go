@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -153,4 +154,32 @@ accounts:
 func loadYAMLText(t *testing.T, text string) (*Fleet, Diagnostics) {
 	t.Helper()
 	return build([]yamlSource{{"fleet.yaml", []byte(text)}}, nil, nil, defaultChunking)
+}
+
+// TestIsEntryLine holds isEntryLine to the expression it replaced, on every string of
+// up to five bytes from the bytes that matter to it.
+func TestIsEntryLine(t *testing.T) {
+	entryLine := regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*:([ \t]|\r?$)`)
+	alphabet := []byte("aZ0_.-: \t\r#\xc3/")
+	var b []byte
+	var walk func(n int)
+	walk = func(n int) {
+		if got, want := isEntryLine(b), entryLine.Match(b); got != want {
+			t.Fatalf("isEntryLine(%q) = %t, the expression says %t", b, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			b = append(b, c)
+			walk(n - 1)
+			b = b[:len(b)-1]
+		}
+	}
+	walk(5)
+	for _, s := range []string{"u00001:", "u00001: {parent: web1}", "web-1.example_x:\r", "x:\r\n", "  u1:", "u1 :"} {
+		if got, want := isEntryLine([]byte(s)), entryLine.MatchString(s); got != want {
+			t.Errorf("isEntryLine(%q) = %t, the expression says %t", s, got, want)
+		}
+	}
 }
