@@ -11,7 +11,9 @@ import (
 // as a conflict (in name order within a part), passes over a second sighting on the
 // same parent and nil entries, and leaves the accounts map nil when no part has any.
 func TestMergeFleetAccounts(t *testing.T) {
-	on := func(parent string) *schema.Account { return &schema.Account{Parent: parent, Domain: parent + ".example"} }
+	on := func(parent string) *schema.Account {
+		return &schema.Account{Parent: parent, Domain: parent + ".example"}
+	}
 	for _, tc := range []struct {
 		name     string
 		parts    []map[string]*schema.Account
