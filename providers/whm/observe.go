@@ -625,6 +625,5 @@ func (p *Provider) observeDNSSEC(ctx context.Context, c *whmapi.Client, scope st
 
 // writesDNSSEC reports whether the fleet writes dnssec for the desired account a.
 func writesDNSSEC(a *schema.Account) bool {
-	_, written := a.Src.Fields["dnssec"]
-	return written || a.DNSSEC
+	return a.Src.Has("dnssec") || a.DNSSEC
 }
