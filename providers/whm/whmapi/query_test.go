@@ -36,3 +36,31 @@ func TestEncodeQueryIsURLEncode(t *testing.T) {
 		t.Errorf("commandQuery = %q, want %q", got, want)
 	}
 }
+
+// forwardersCommand writes what commandQuery writes for the same read, whatever the
+// user and domain hold.
+func TestForwardersCommandIsCommandQuery(t *testing.T) {
+	for _, tc := range []struct{ user, domain string }{
+		{"alice", "alice.example"},
+		{"", ""},
+		{"user_01", "xn--bcher-kva.example"},
+		{"a b+c", "d&e=f.example"},
+		{"%41~.-_", "ü.example"},
+		{"caf\xc3", "\x00\xff/?#"},
+	} {
+		checkForwardersCommand(t, tc.user, tc.domain)
+	}
+}
+
+func FuzzForwardersCommand(f *testing.F) {
+	f.Add("alice", "alice.example")
+	f.Add("a b+c", "d&e=f.example")
+	f.Fuzz(checkForwardersCommand)
+}
+
+func checkForwardersCommand(t *testing.T, user, domain string) {
+	want := commandQuery("uapi_cpanel", uapiParams(user, "Email", "list_forwarders", url.Values{"domain": {domain}}))
+	if got := forwardersCommand(user, domain); got != want {
+		t.Errorf("forwardersCommand(%q, %q) = %q, want %q", user, domain, got, want)
+	}
+}
