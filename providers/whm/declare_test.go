@@ -111,3 +111,35 @@ func TestByName(t *testing.T) {
 		})
 	}
 }
+
+// childrenOf gives a parent's children as observeUnlinked filtered them from the
+// whole fleet: children only, not lost, in name order; a second fleet is indexed
+// on its own.
+func TestChildrenOf(t *testing.T) {
+	p := &Provider{}
+	one := &schema.Fleet{Nodes: map[string]*schema.Node{
+		"web1":   {Role: schema.RoleParent},
+		"mail2":  {Role: schema.RoleChild, Parent: "web1"},
+		"mail1":  {Role: schema.RoleChild, Parent: "web1"},
+		"lost1":  {Role: schema.RoleChild, Parent: "web1", Lost: true},
+		"mail3":  {Role: schema.RoleChild, Parent: "web2"},
+		"ns1":    {Role: schema.RoleDNSOnly, Parent: "web1"},
+		"absent": nil,
+	}}
+	two := &schema.Fleet{Nodes: map[string]*schema.Node{"mail9": {Role: schema.RoleChild, Parent: "web1"}}}
+	for _, tc := range []struct {
+		fleet  *schema.Fleet
+		parent string
+		want   []string
+	}{
+		{one, "web1", []string{"mail1", "mail2"}},
+		{one, "web2", []string{"mail3"}},
+		{one, "web3", nil},
+		{two, "web1", []string{"mail9"}},
+		{one, "web1", []string{"mail1", "mail2"}},
+	} {
+		if got := p.childrenOf(tc.fleet, tc.parent); !slices.Equal(got, tc.want) {
+			t.Errorf("childrenOf(%s) = %v, want %v", tc.parent, got, tc.want)
+		}
+	}
+}

@@ -259,16 +259,12 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 		return
 	}
 	// Choose before starting: the goroutines write out.Nodes, which the choice reads.
-	// Filter, then sort the few kept: sorting every node of the fleet once per parent
-	// made a plan quadratic in nodes.
 	var todo []string
-	for name, n := range desired.Nodes {
-		if n == nil || n.Role != schema.RoleChild || n.Parent != scope || n.Lost || out.Nodes[name] != nil || !p.hasEndpoint(name) {
-			continue
+	for _, name := range p.childrenOf(desired, scope) {
+		if out.Nodes[name] == nil && p.hasEndpoint(name) {
+			todo = append(todo, name)
 		}
-		todo = append(todo, name)
 	}
-	slices.Sort(todo)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, name := range todo {
@@ -293,6 +289,28 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 		}()
 	}
 	wg.Wait()
+}
+
+// childrenOf lists the children (not lost) the desired fleet gives parent, in name
+// order, from an index of the fleet made once: every parent filtering all of the
+// fleet's nodes (200 parents of 1,000 nodes) was quadratic in nodes. The fleet is
+// not changed while it is observed; another fleet gets an index of its own.
+func (p *Provider) childrenOf(desired *schema.Fleet, parent string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.children.fleet != desired || p.children.of == nil {
+		of := map[string][]string{}
+		for name, n := range desired.Nodes {
+			if n != nil && n.Role == schema.RoleChild && !n.Lost {
+				of[n.Parent] = append(of[n.Parent], name)
+			}
+		}
+		for _, names := range of {
+			slices.Sort(names)
+		}
+		p.children.fleet, p.children.of = desired, of
+	}
+	return p.children.of[parent]
 }
 
 // accountFrom maps a listaccts entry to the fleet model: a root owner, WHM's
