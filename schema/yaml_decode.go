@@ -89,6 +89,25 @@ type decoder struct {
 	// "features.apitokens" or "forwarders[0].to" come back in thousands of objects.
 	joined  map[[2]string]string
 	indexed map[indexedPath]string
+	// names holds the objects' names for messages ("account u1"), carved from one
+	// buffer: 100k accounts' names were 100k allocations, read only for a problem.
+	names strings.Builder
+}
+
+// named returns kind+" "+name.
+func (d *decoder) named(kind, name string) string {
+	n := len(kind) + 1 + len(name)
+	if d.names.Cap()-d.names.Len() < n {
+		// The strings already returned keep the old buffer; a Builder never
+		// changes what String returned.
+		d.names = strings.Builder{}
+		d.names.Grow(max(16<<10, n))
+	}
+	start := d.names.Len()
+	d.names.WriteString(kind)
+	d.names.WriteByte(' ')
+	d.names.WriteString(name)
+	return d.names.String()[start:]
 }
 
 type indexedPath struct {
@@ -308,7 +327,7 @@ func decodeDoc(c chunk, doc *yaml.Node) *part {
 				} else {
 					a = &Account{}
 				}
-				d.account(name, kp, v, a, "account "+name, nil)
+				d.account(name, kp, v, a, d.named("account", name), nil)
 				p.accounts = append(p.accounts, entry[*Account]{name, kp, a})
 			})
 		case "dnsClusters":
@@ -821,7 +840,7 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 	defer d.restore(d.in("Node"))
 	nd := &Node{Src: d.begin(kp)}
 	defer d.end(&nd.Src)
-	obj := "node " + name
+	obj := d.named("node", name)
 	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
 		have.add(nodeFields, key)
@@ -1149,7 +1168,7 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 
 func (d *decoder) reseller(name string, kp Pos, n *yaml.Node) *Reseller {
 	r := &Reseller{}
-	obj := "reseller " + name
+	obj := d.named("reseller", name)
 	d.account(name, kp, n, &r.Account, obj, func(key string, k, v *yaml.Node) bool {
 		ok := false
 		switch key {
