@@ -263,8 +263,15 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 		if isJSON {
 			q.Set("api.version", "1")
 		}
-		u.RawQuery = encodeQuery(q)
+		// The query is set on the parsed URL, not written into the string parsed: a
+		// batch's query is tens of kilobytes, copied into the string and scanned
+		// again by url.Parse, which keeps it as it is (it holds no control byte:
+		// encodeQuery escapes them).
+		query := encodeQuery(q)
 		req, err = http.NewRequestWithContext(tctx, http.MethodGet, u.String(), nil)
+		if req != nil {
+			req.URL.RawQuery = query
+		}
 	} else {
 		// Writes go in a form body: secrets (a child's API token) stay out of URLs,
 		// which proxies and access logs record. The body is params as they are
