@@ -345,14 +345,20 @@ func runNsupdate(bin, script string) (time.Duration, int64, error) {
 	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), processSwitches(cmd.ProcessState), nil
 }
 
-// workerTimes is what named's worker threads (isc-net-*: in 9.18 they run the
-// zones' tasks, so each UPDATE with its journal's fsyncs, and the sockets) did
+// workerTimes is what named's worker threads (isc-net-0000 up to -n: in 9.18
+// they run the zones' tasks, so each UPDATE with its journal's fsyncs, and the
+// sockets; the isc-net threads after them take offloaded work and sat idle
+// here) did
 // over a contender's pushes: time on a CPU, time runnable but waiting for one,
 // and the pushes' wall time times the workers; the rest of that was spent
 // blocked (in fsync or waiting for work). With TETHER_DNS_NAMED_STATES=1 their
 // states are also sampled (see sampleStates).
 type workerTimes struct {
 	cpu, waiting, wall time.Duration
+	// byTID is each worker's CPU: the busiest one's share of the sum tells
+	// whether one thread carried more (its zones, or the TCP connections it
+	// accepted) while the other waited.
+	byTID map[int]time.Duration
 	// states counts the samples by state letter: 'R', 'S', 'D'.
 	states map[byte]int
 }
@@ -360,6 +366,12 @@ type workerTimes struct {
 func (w *workerTimes) add(after, before workerTimes, took time.Duration) {
 	w.cpu += after.cpu - before.cpu
 	w.waiting += after.waiting - before.waiting
+	if w.byTID == nil {
+		w.byTID = map[int]time.Duration{}
+	}
+	for tid, c := range after.byTID {
+		w.byTID[tid] += c - before.byTID[tid]
+	}
 	// after.wall holds the worker count (namedWorkers).
 	w.wall += took * after.wall
 }
@@ -374,6 +386,9 @@ func (w *workerTimes) report(b *testing.B, name string, pushed float64) {
 	b.ReportMetric(float64(w.cpu)/wall, name+"-named-workers-cpu-share")
 	b.ReportMetric(float64(w.waiting)/wall, name+"-named-workers-runq-share")
 	b.ReportMetric(float64(w.waiting.Microseconds())/pushed, name+"-named-runq-us/zone")
+	if w.cpu > 0 {
+		b.ReportMetric(float64(slices.Max(slices.Collect(maps.Values(w.byTID))))/float64(w.cpu), name+"-named-busiest-worker-share")
+	}
 	total := 0
 	for _, k := range w.states {
 		total += k
@@ -391,15 +406,23 @@ func namedWorkers(b *testing.B, n *bindtest.Named) workerTimes {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var w workerTimes
+	w := workerTimes{byTID: map[int]time.Duration{}}
 	for _, th := range ths {
-		if strings.HasPrefix(th.Name, "isc-net-") {
+		if isWorker(th.Name) {
+			w.byTID[th.TID] = th.CPU
 			w.cpu += th.CPU
 			w.waiting += th.Waiting
 			w.wall++
 		}
 	}
 	return w
+}
+
+// isWorker tells named's worker threads by name: isc-net-0000 … isc-net-NNNN
+// below the -n the benchmark gives (runtime.NumCPU()).
+func isWorker(name string) bool {
+	i, err := strconv.Atoi(strings.TrimPrefix(name, "isc-net-"))
+	return err == nil && strings.HasPrefix(name, "isc-net-") && i < runtime.NumCPU()
 }
 
 // sampleStates, with TETHER_DNS_NAMED_STATES=1, reads the state of each of
@@ -417,7 +440,7 @@ func sampleStates(b *testing.B, n *bindtest.Named, w *workerTimes) (stop func())
 	}
 	var tids []int
 	for _, th := range ths {
-		if strings.HasPrefix(th.Name, "isc-net-") {
+		if isWorker(th.Name) {
 			tids = append(tids, th.TID)
 		}
 	}
