@@ -280,8 +280,7 @@ func forwardersWhy(a, o *schema.Account) string {
 
 // declares reports whether the fleet's files wrote the field for the account.
 func declares(a *schema.Account, field string) bool {
-	_, ok := a.Src.Fields[field]
-	return ok
+	return a.Src.Has(field)
 }
 
 func (d *differ) planAccount(x *acct) {

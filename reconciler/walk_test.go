@@ -46,7 +46,7 @@ func everyKindFleets(n int) (desired, observed *schema.Fleet, opts DiffOptions) 
 			o.Forwarders = append(o.Forwarders, schema.Forwarder{From: "bot", To: "|/bin/true"})
 		case 15: // dnssec written in the fleet, off on the servers
 			a.DNSSEC = true
-			a.Src.Fields = map[string]schema.Pos{"dnssec": {}}
+			a.Src.Set("dnssec", schema.Pos{})
 		case 16:
 			a.AutoSSL = &schema.AutoSSL{DCV: []string{"dns"}}
 		case 17: // owned by the reseller

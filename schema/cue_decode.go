@@ -36,12 +36,10 @@ func decodeFleet(root cue.Value, idx labelIndex) (*Fleet, Diagnostics) {
 			f.DNSClusters = decodeMap(d, v, name, d.cluster)
 		}
 	})
-	if len(f.Src.Fields) > 0 {
-		for _, s := range []string{"nodes", "accounts", "resellers", "dnsClusters", "policy"} {
-			if p, ok := f.Src.Fields[s]; ok {
-				f.Src.Key = p
-				break
-			}
+	for _, s := range []string{"nodes", "accounts", "resellers", "dnsClusters", "policy"} {
+		if p, ok := f.Src.Lookup(s); ok {
+			f.Src.Key = p
+			break
 		}
 	}
 	return f, d.ds
@@ -166,7 +164,7 @@ func (d *cueDecoder) key(src *Source, path string, order []string) {
 		return
 	}
 	for _, f := range order {
-		if p, ok := src.Fields[f]; ok {
+		if p, ok := src.Lookup(f); ok {
 			src.Key = p
 			return
 		}
@@ -527,7 +525,7 @@ func (d *cueDecoder) memberBackendFields(path string, m *Member, set map[string]
 	obj := memberObject(path)
 	for _, pr := range b.checkFields(obj, func(f string) bool { return set[f] }) {
 		at := m.Src.Key
-		if p, ok := m.Src.Fields[pr.Field]; ok && !pr.Missing {
+		if p, ok := m.Src.Lookup(pr.Field); ok && !pr.Missing {
 			at = p
 		}
 		d.ds.Add(at, RuleSchema, pr.Problem, pr.Fix)

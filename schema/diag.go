@@ -32,15 +32,32 @@ func (p Pos) IsValid() bool { return p.File != "" }
 type Source struct {
 	// Key is the position of the object's key (or of the section for a Fleet).
 	Key Pos
-	// Fields maps a field path relative to the object ("mail.node", "forwarders[1].to",
-	// "features.apitokens") to the position of its value.
-	Fields map[string]Pos
+	// The positions of the fields, by path relative to the object ("mail.node",
+	// "forwarders[1].to", "features.apitokens"), set with Set and read with At,
+	// Lookup and Has. An object's few fields in one file are a list (file, then
+	// line and column each): a map per object was the YAML decoder's largest
+	// allocation at 100k accounts (≈70 MB), and positions are read only for a
+	// diagnostic or the few fields the plan asks about. A long list, or a field in
+	// another file than the first (a CUE template's), moves them all to byPath.
+	file   string
+	fields []fieldPos
+	byPath map[string]Pos
 }
+
+// fieldPos is the position of one field in its Source's file.
+type fieldPos struct {
+	path      string
+	line, col int32
+}
+
+// maxListed is the most fields a Source keeps as a list: At scans it, so an object
+// with thousands of fields (features, forwarders) gets a map instead.
+const maxListed = 48
 
 // At returns the position of a field, falling back to the object's key, so a
 // diagnostic always has the best position available.
 func (s Source) At(field string) Pos {
-	if p, ok := s.Fields[field]; ok {
+	if p, ok := s.Lookup(field); ok {
 		return p
 	}
 	// A parent path is the next best thing: "mail" for "mail.node".
@@ -50,20 +67,69 @@ func (s Source) At(field string) Pos {
 			break
 		}
 		field = field[:i]
-		if p, ok := s.Fields[field]; ok {
+		if p, ok := s.Lookup(field); ok {
 			return p
 		}
 	}
 	return s.Key
 }
 
+// Lookup returns the position recorded for exactly this field path, if any.
+func (s Source) Lookup(field string) (Pos, bool) {
+	if s.byPath != nil {
+		p, ok := s.byPath[field]
+		return p, ok
+	}
+	// From the end: a field set twice is where it was set last, as in a map.
+	for i := len(s.fields) - 1; i >= 0; i-- {
+		if f := &s.fields[i]; f.path == field {
+			return Pos{File: s.file, Line: int(f.line), Col: int(f.col)}, true
+		}
+	}
+	return Pos{}, false
+}
+
+// Has reports whether the fleet wrote the field (its position was recorded).
+func (s Source) Has(field string) bool {
+	_, ok := s.Lookup(field)
+	return ok
+}
+
 // Set records the position of a field.
 func (s *Source) Set(field string, p Pos) {
-	if s.Fields == nil {
-		s.Fields = make(map[string]Pos, 8)
+	if s.byPath == nil && len(s.fields) < maxListed && (len(s.fields) == 0 || p.File == s.file) &&
+		p.Line == int(int32(p.Line)) && p.Col == int(int32(p.Col)) {
+		s.file = p.File
+		s.fields = append(s.fields, fieldPos{field, int32(p.Line), int32(p.Col)})
+		return
 	}
-	s.Fields[field] = p
+	if s.byPath == nil {
+		s.byPath = make(map[string]Pos, 2*len(s.fields)+1)
+		for _, f := range s.fields {
+			s.byPath[f.path] = Pos{File: s.file, Line: int(f.line), Col: int(f.col)}
+		}
+		s.file, s.fields = "", nil
+	}
+	s.byPath[field] = p
 }
+
+// withRoom returns a Source at key whose list of fields has room for n of them in
+// buf (the decoder's slab), so an object's positions are not grown one by one; it
+// returns what is left of buf.
+func withRoom(key Pos, n int, buf []fieldPos) (Source, []fieldPos) {
+	if n <= 0 || n > maxListed {
+		return Source{Key: key}, buf
+	}
+	if cap(buf)-len(buf) < n {
+		buf = make([]fieldPos, 0, max(fieldSlab, n))
+	}
+	l := len(buf)
+	return Source{Key: key, fields: buf[l : l : l+n]}, buf[:l+n]
+}
+
+// fieldSlab is how many field positions the decoder allocates at a time: about 400
+// accounts' worth.
+const fieldSlab = 4096
 
 // Diagnostic is one problem in a fleet, with the rule it breaks and how to fix it.
 type Diagnostic struct {

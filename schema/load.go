@@ -122,7 +122,18 @@ func buildFleet(sources []yamlSource, cueFiles []string, pre Diagnostics, ch chu
 // (or also's, see LoadWith).
 func assemble(pre Diagnostics, parts []*part, yds Diagnostics, cue func() (*Fleet, Diagnostics), also func(*Fleet) Diagnostics) (f *Fleet, ds Diagnostics, merged bool) {
 	ds = append(slices.Clip(pre), yds...)
-	f = newFleet()
+	// The fleet's maps sized for the parts' objects once: 100k accounts inserted into
+	// a map grown by doubling were most of the merge's time.
+	var nodes, resellers, accounts, clusters int
+	for _, p := range parts {
+		nodes, resellers, accounts, clusters = nodes+len(p.nodes), resellers+len(p.resellers), accounts+len(p.accounts), clusters+len(p.clusters)
+	}
+	f = &Fleet{
+		Nodes:       make(map[string]*Node, nodes),
+		Resellers:   make(map[string]*Reseller, resellers),
+		Accounts:    make(map[string]*Account, accounts),
+		DNSClusters: make(map[string]*DNSCluster, clusters),
+	}
 	m := merger{fleet: f, seen: map[string]Pos{}}
 	for _, p := range parts {
 		m.addPart(p)
@@ -373,7 +384,7 @@ func (m *merger) addPart(p *part) {
 			continue
 		}
 		m.seen[k] = s.pos
-		if f.Src.Fields == nil || f.Src.Fields[s.name].File == "" {
+		if p, _ := f.Src.Lookup(s.name); p.File == "" {
 			f.Src.Set(s.name, s.pos)
 		}
 		if !f.Src.Key.IsValid() {

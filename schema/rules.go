@@ -383,7 +383,7 @@ func (c *checker) clusters() {
 			if h := normHost(host); h != "" {
 				if first, dup := hosts[h]; dup {
 					p := m.Src.At("node")
-					if _, ok := m.Src.Fields["host"]; ok {
+					if m.Src.Has("host") {
 						p = m.Src.At("host")
 					}
 					c.add(p, RuleD02, fmt.Sprintf("%s: host %s is also member %s's host", mobj, host, first),
@@ -407,13 +407,15 @@ func (c *checker) clusters() {
 // domains reports a domain declared by two accounts or resellers (TETHER-D05), at
 // every declaration after the first in file order.
 func (c *checker) domains() {
+	// Who declared a domain, named and placed only when another declares it too:
+	// 100k accounts' names and positions would be made for nothing.
 	type decl struct {
-		obj string
-		pos Pos
+		obj objName
+		a   *Account
 	}
 	first := make(map[string]decl, len(c.f.Accounts)+len(c.f.Resellers))
 	var dups map[string][]decl
-	note := func(domain, obj string, p Pos) {
+	note := func(domain string, x decl) {
 		d := normHost(domain)
 		if d == "" {
 			return
@@ -425,29 +427,31 @@ func (c *checker) domains() {
 			if len(dups[d]) == 0 {
 				dups[d] = append(dups[d], f)
 			}
-			dups[d] = append(dups[d], decl{obj, p})
+			dups[d] = append(dups[d], x)
 			return
 		}
-		first[d] = decl{obj, p}
+		first[d] = x
 	}
 	for name, r := range c.f.Resellers {
 		if r != nil {
-			note(r.Domain, "reseller "+name, r.Src.At("domain"))
+			note(r.Domain, decl{obj: objName{"reseller", name}, a: &r.Account})
 		}
 	}
 	for name, a := range c.f.Accounts {
 		if a != nil {
-			note(a.Domain, "account "+name, a.Src.At("domain"))
+			note(a.Domain, decl{obj: objName{"account", name}, a: a})
 		}
 	}
 	for d, ds := range dups {
-		sort.Slice(ds, func(i, j int) bool { return posLess(ds[i].pos, ds[j].pos, ds[i].obj, ds[j].obj) })
+		at := func(x decl) Pos { return x.a.Src.At("domain") }
+		sort.Slice(ds, func(i, j int) bool { return posLess(at(ds[i]), at(ds[j]), ds[i].obj.String(), ds[j].obj.String()) })
+		p0 := at(ds[0])
 		for _, x := range ds[1:] {
-			where := ds[0].pos.String()
-			if ds[0].pos.File == x.pos.File && ds[0].pos.Line > 0 {
-				where = fmt.Sprintf("line %d", ds[0].pos.Line)
+			where := p0.String()
+			if p := at(x); p0.File == p.File && p0.Line > 0 {
+				where = fmt.Sprintf("line %d", p0.Line)
 			}
-			c.add(x.pos, RuleD05, fmt.Sprintf("%s: domain %s is already declared by %s at %s", x.obj, d, ds[0].obj, where),
+			c.add(at(x), RuleD05, fmt.Sprintf("%s: domain %s is already declared by %s at %s", x.obj, d, ds[0].obj, where),
 				"declare each domain once; with write-only members two servers would fight over its zone")
 		}
 	}

@@ -227,8 +227,7 @@ func (a *Account) ManagesForwarders() bool {
 	if len(a.Forwarders) > 0 {
 		return true
 	}
-	_, ok := a.Src.Fields["forwarders"]
-	return ok
+	return a.Src.Has("forwarders")
 }
 
 // Forwarder is an email forwarder: mail to From@domain goes To (an address, or

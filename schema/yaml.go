@@ -109,8 +109,28 @@ const endless = 1 << 30
 // alone on its line (a block mapping follows), optionally with a comment.
 var splitSection = regexp.MustCompile(`^(nodes|resellers|accounts|dnsClusters):[ \t]*(#.*)?\r?$`)
 
-// entryLine matches the first line of a section entry: a plain name and a colon.
-var entryLine = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*:([ \t]|\r?$)`)
+// isEntryLine matches the first line of a section entry: a plain name and a colon,
+// as `^[A-Za-z0-9_][A-Za-z0-9_.-]*:([ \t]|\r?$)` does (TestIsEntryLine holds them
+// equal; the expression on each of 100k accounts' first lines took ≈0.03 CPU-s).
+func isEntryLine(b []byte) bool {
+	i := 0
+	for i < len(b) && nameByte[b[i]] {
+		i++
+	}
+	if i == 0 || b[0] == '.' || b[0] == '-' || i == len(b) || b[i] != ':' {
+		return false
+	}
+	rest := b[i+1:]
+	return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' || len(rest) == 1 && rest[0] == '\r'
+}
+
+// nameByte holds the bytes of an entry's plain name: [A-Za-z0-9_.-].
+var nameByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
+	}
+	return t
+}()
 
 // safeTopLine matches the only column-0 lines a chunked file may have: plain keys.
 // Anything else (document markers, directives, flow collections, complex keys,
@@ -148,8 +168,11 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 		return n
 	}
 	blank := func(b []byte) bool {
-		t := bytes.TrimLeft(b, " \t\r")
-		return len(t) == 0 || t[0] == '#'
+		i := 0
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r') {
+			i++
+		}
+		return i == len(b) || b[i] == '#'
 	}
 
 	// Segments: one per top-level key.
@@ -290,7 +313,7 @@ func splitYAML(file string, data []byte, ch chunking) []chunk {
 				// Every line at the entries' indentation must open an entry with a plain
 				// name; anything else (a multi-line scalar, a quoted or complex key, a
 				// sequence) keeps the section whole.
-				if !entryLine.Match(b[in:]) {
+				if !isEntryLine(b[in:]) {
 					ok = false
 					break
 				}

@@ -32,6 +32,11 @@ var (
 	clusterFields     = fieldNames("DNSCluster", "")
 	memberFields      = fieldNames("Member", "")
 	tsigFields        = fieldNames("TSIG", "")
+	nodeRequired      = requiredNames("Node")
+	accountRequired   = requiredNames("Account")
+	forwarderRequired = requiredNames("Forwarder")
+	memberRequired    = requiredNames("Member")
+	tsigRequired      = requiredNames("TSIG")
 	passwordKinds     = []string{"default", "createacct", "passwd", "ftp", "list", "mysql", "postgres", "sshkey", "virtual"}
 	roleValues        = []string{RoleParent, RoleChild, RoleDNSOnly}
 	profileValues     = []string{ProfileStandard, ProfileMailNode, ProfileDNSNode, ProfileDatabase}
@@ -75,6 +80,144 @@ type decoder struct {
 	// site is the alias or merge key being expanded, where a bomb is reported: the
 	// operator's line that asked for the expansion, not the anchor deep inside it.
 	site *yaml.Node
+	// slab is where the objects' lists of field positions are carved from (withRoom);
+	// an account's or a node's list is first filled in scratch (begin, end).
+	slab      []fieldPos
+	scratch   []fieldPos
+	inScratch bool
+	// joined and indexed hold the field paths made in this chunk, one string each:
+	// "features.apitokens" or "forwarders[0].to" come back in thousands of objects.
+	joined  map[[2]string]string
+	indexed map[indexedPath]string
+	// names holds the objects' names for messages ("account u1"), carved from one
+	// buffer: 100k accounts' names were 100k allocations, read only for a problem.
+	names strings.Builder
+}
+
+// named returns kind+" "+name.
+func (d *decoder) named(kind, name string) string {
+	n := len(kind) + 1 + len(name)
+	if d.names.Cap()-d.names.Len() < n {
+		// The strings already returned keep the old buffer; a Builder never
+		// changes what String returned.
+		d.names = strings.Builder{}
+		d.names.Grow(max(16<<10, n))
+	}
+	start := d.names.Len()
+	d.names.WriteString(kind)
+	d.names.WriteByte(' ')
+	d.names.WriteString(name)
+	return d.names.String()[start:]
+}
+
+type indexedPath struct {
+	field string
+	i     int
+}
+
+// maxPaths bounds each of a decoder's path tables (feature names are the operator's
+// to choose; past the bound a path is made again each time).
+const maxPaths = 1024
+
+// join returns the path prefix.key.
+func (d *decoder) join(prefix, key string) string {
+	k := [2]string{prefix, key}
+	if s, ok := d.joined[k]; ok {
+		return s
+	}
+	s := prefix + "." + key
+	if d.joined == nil {
+		d.joined = make(map[[2]string]string)
+	}
+	if len(d.joined) < maxPaths {
+		d.joined[k] = s
+	}
+	return s
+}
+
+// index returns the path field[i].
+func (d *decoder) index(field string, i int) string {
+	k := indexedPath{field, i}
+	if s, ok := d.indexed[k]; ok {
+		return s
+	}
+	s := field + "[" + strconv.Itoa(i) + "]"
+	if d.indexed == nil {
+		d.indexed = make(map[indexedPath]string)
+	}
+	if len(d.indexed) < maxPaths {
+		d.indexed[k] = s
+	}
+	return s
+}
+
+// begin returns the Source of an account or node at kp, its positions recorded in
+// the decoder's scratch list until end moves them to the slab: one object at a time,
+// and counting its fields first (source) cost a second walk of 100k accounts' nodes.
+func (d *decoder) begin(kp Pos) Source {
+	if d.inScratch {
+		panic("schema: decoder.begin inside another object") // nested objects use source
+	}
+	d.inScratch = true
+	if d.scratch == nil {
+		d.scratch = make([]fieldPos, 0, maxListed) // Set moves a longer list to a map
+	}
+	return Source{Key: kp, fields: d.scratch[:0]}
+}
+
+// end moves the positions of the Source begin returned from the scratch list to
+// room of their size in the slab.
+func (d *decoder) end(s *Source) {
+	d.inScratch = false
+	if cap(s.fields) > cap(d.scratch) {
+		d.scratch = s.fields[:0] // an object that grew it: keep the larger
+	}
+	if len(s.fields) == 0 {
+		s.fields = nil
+		return
+	}
+	moved, rest := withRoom(s.Key, len(s.fields), d.slab)
+	d.slab = rest
+	s.fields = append(moved.fields, s.fields...)
+}
+
+// source returns the Source of an object whose key is at kp and whose mapping is n,
+// with room for the positions its fields will record (fieldCount, depth levels down).
+func (d *decoder) source(kp Pos, n *yaml.Node, depth int) Source {
+	src, rest := withRoom(kp, fieldCount(n, depth), d.slab)
+	d.slab = rest
+	return src
+}
+
+// fieldCount is how many field positions decoding mapping n records when it is what
+// the fleet format expects: one per key and per entry of what a key holds, depth
+// levels down (an account's three: "forwarders", "forwarders[0]",
+// "forwarders[0].to"). Aliases and merge keys are not followed; their fields make
+// the list grow.
+func fieldCount(n *yaml.Node, depth int) int {
+	if n.Kind != yaml.MappingNode {
+		return 0
+	}
+	return nestedCount(n, depth)
+}
+
+func nestedCount(v *yaml.Node, depth int) int {
+	if depth == 0 {
+		return 0
+	}
+	start, step := 0, 1
+	switch v.Kind {
+	case yaml.MappingNode:
+		start, step = 1, 2
+	case yaml.SequenceNode:
+	default:
+		return 0
+	}
+	c := 0
+	for i := start; i < len(v.Content); i += step {
+		c += 1 + nestedCount(v.Content[i], depth-1)
+	}
+	return c
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
@@ -184,7 +327,7 @@ func decodeDoc(c chunk, doc *yaml.Node) *part {
 				} else {
 					a = &Account{}
 				}
-				d.account(name, kp, v, a, "account "+name, nil)
+				d.account(name, kp, v, a, d.named("account", name), nil)
 				p.accounts = append(p.accounts, entry[*Account]{name, kp, a})
 			})
 		case "dnsClusters":
@@ -214,9 +357,10 @@ func (d *decoder) section(n *yaml.Node, name string, fn func(name string, kp Pos
 		return
 	}
 	d.charge(n, len(n.Content)/2)
+	in := "section " + name
 	for i := 0; i+1 < len(n.Content) && !d.stopped; i += 2 {
 		k := n.Content[i]
-		key, ok := d.key(k, "section "+name)
+		key, ok := d.key(k, in)
 		if !ok {
 			continue
 		}
@@ -578,7 +722,7 @@ func (d *decoder) strList(n *yaml.Node, obj, field string, values []string, src 
 		if e == nil {
 			return nil, false
 		}
-		f := fmt.Sprintf("%s[%d]", field, i)
+		f := d.index(field, i)
 		var s string
 		var ok bool
 		if values != nil {
@@ -621,36 +765,32 @@ func fieldKey(n *yaml.Node, key string) *yaml.Node {
 	return n
 }
 
-// newSource sizes the field-position map for the object once: growing it field by
-// field was a fifth of all allocation at 100k accounts.
-func newSource(kp Pos, n *yaml.Node) Source {
-	size := 8
-	if n.Kind == yaml.MappingNode && len(n.Content) > size {
-		size = len(n.Content) // about one nested field per top-level one
-	}
-	return Source{Key: kp, Fields: make(map[string]Pos, size)}
-}
-
-// required reports each missing field at p, the key of the object that lacks it.
-func (d *decoder) required(p Pos, obj string, known []string, have fieldMask, fields ...string) {
+// required reports each missing field at p, the key of the object that lacks it:
+// obj, or its part sub when there is one ("account u1 forwarders[0]").
+func (d *decoder) required(p Pos, obj, sub string, known []string, have fieldMask, fields []string) {
 	for _, f := range fields {
 		if !have.has(known, f) {
+			if sub != "" {
+				obj += " " + sub
+			}
 			d.ds.Add(p, RuleSchema, fmt.Sprintf("%s has no %s", obj, f), fmt.Sprintf("add %s:", f))
 		}
 	}
 }
 
-// in sets the type of the object being decoded; the returned function restores the
-// enclosing one.
-func (d *decoder) in(kind string) func() {
-	outer := d.kind
-	d.kind = kind
-	return func() { d.kind = outer }
+// in sets the type of the object being decoded and returns the enclosing one, for
+// restore: "defer d.restore(d.in(kind))" (a returned closure cost an allocation per
+// object).
+func (d *decoder) in(kind string) (outer string) {
+	outer, d.kind = d.kind, kind
+	return outer
 }
 
+func (d *decoder) restore(kind string) { d.kind = kind }
+
 func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
-	defer d.in("Policy")()
-	p := &Policy{Src: Source{Key: kp}}
+	defer d.restore(d.in("Policy"))
+	p := &Policy{Src: d.source(kp, n, 1)}
 	const obj = "policy"
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
 		ok := false
@@ -697,9 +837,10 @@ func (d *decoder) policy(n *yaml.Node, kp Pos) *Policy {
 }
 
 func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
-	defer d.in("Node")()
-	nd := &Node{Src: newSource(kp, n)}
-	obj := "node " + name
+	defer d.restore(d.in("Node"))
+	nd := &Node{Src: d.begin(kp)}
+	defer d.end(&nd.Src)
+	obj := d.named("node", name)
 	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
 		have.add(nodeFields, key)
@@ -748,7 +889,7 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 					d.unknown(k2, key2, obj+" tls", "field", tlsFields)
 				}
 				if ok2 {
-					nd.Src.Set("tls."+key2, d.pos(v2))
+					nd.Src.Set(d.join("tls", key2), d.pos(v2))
 				}
 			})
 			if ok {
@@ -765,7 +906,7 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		case "optionalRoles":
 			roles := map[string]bool{}
 			ok = d.fields(v, obj, key, func(r string, k2, v2 *yaml.Node) {
-				f := "optionalRoles." + r
+				f := d.join("optionalRoles", r)
 				if !contains(OptionalRoleNames, r) {
 					d.unknown(k2, r, obj+" optionalRoles", "optional role", OptionalRoleNames)
 					return
@@ -781,7 +922,7 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		case "passwordStrength":
 			ps := map[string]int{}
 			ok = d.fields(v, obj, key, func(kind string, k2, v2 *yaml.Node) {
-				f := "passwordStrength." + kind
+				f := d.join("passwordStrength", kind)
 				if !contains(passwordKinds, kind) {
 					d.unknown(k2, kind, obj+" passwordStrength", "password-strength kind", passwordKinds)
 					return
@@ -805,7 +946,7 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(kp, obj, nodeFields, have, requiredNames("Node")...)
+		d.required(kp, obj, "", nodeFields, have, nodeRequired)
 		if nd.Role == RoleChild && !have.has(nodeFields, "parent") {
 			d.ds.Add(kp, RuleSchema, obj+" is a child and names no parent", "add parent: with the name of the parent node it links to")
 		}
@@ -823,9 +964,9 @@ func (d *decoder) node(name string, kp Pos, n *yaml.Node) *Node {
 }
 
 func (d *decoder) credentials(n *yaml.Node, obj, field string, src *Source) *Credentials {
-	c := &Credentials{Src: Source{Key: d.pos(n)}}
+	c := &Credentials{Src: d.source(d.pos(n), n, 1)}
 	ok := d.fields(n, obj, field, func(key string, k, v *yaml.Node) {
-		f := field + "." + key
+		f := d.join(field, key)
 		ok := false
 		switch key {
 		case "user":
@@ -871,11 +1012,12 @@ func inlineSecret(v *yaml.Node) string {
 // reseller's own fields and returns false for a key it does not know either.
 func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj string, extra func(key string, k, v *yaml.Node) bool) {
 	if extra == nil {
-		defer d.in("Account")()
+		defer d.restore(d.in("Account"))
 	} else {
-		defer d.in("Reseller")()
+		defer d.restore(d.in("Reseller"))
 	}
-	a.Src = newSource(kp, n)
+	a.Src = d.begin(kp)
+	defer d.end(&a.Src)
 	var have fieldMask
 	known := accountFields
 	if extra != nil {
@@ -902,7 +1044,7 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 		case "features":
 			fs := map[string]bool{}
 			ok = d.fields(v, obj, key, func(feat string, k2, v2 *yaml.Node) {
-				f := "features." + feat
+				f := d.join("features", feat)
 				if b, ok2 := d.boolean(v2, obj, f); ok2 {
 					fs[feat] = b
 					a.Src.Set(f, d.pos(v2))
@@ -949,7 +1091,7 @@ func (d *decoder) account(name string, kp Pos, n *yaml.Node, a *Account, obj str
 		}
 	})
 	if n.Kind == yaml.MappingNode {
-		d.required(kp, obj, known, have, requiredNames("Account")...)
+		d.required(kp, obj, "", known, have, accountRequired)
 	}
 }
 
@@ -995,12 +1137,12 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 		if e == nil {
 			return nil, false
 		}
-		base := fmt.Sprintf("forwarders[%d]", i)
+		base := d.index("forwarders", i)
 		var fw Forwarder
 		var have fieldMask
 		ok := d.fields(e, obj, base, func(key string, k, v *yaml.Node) {
 			have.add(forwarderFields, key)
-			f := base + "." + key
+			f := d.join(base, key)
 			var ok2 bool
 			switch key {
 			case "from":
@@ -1016,7 +1158,7 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 			}
 		})
 		if ok {
-			d.required(d.pos(e), obj+" "+base, forwarderFields, have, requiredNames("Forwarder")...)
+			d.required(d.pos(e), obj, base, forwarderFields, have, forwarderRequired)
 			src.Set(base, d.pos(e))
 			out = append(out, fw)
 		}
@@ -1026,7 +1168,7 @@ func (d *decoder) forwarders(n *yaml.Node, obj string, src *Source) ([]Forwarder
 
 func (d *decoder) reseller(name string, kp Pos, n *yaml.Node) *Reseller {
 	r := &Reseller{}
-	obj := "reseller " + name
+	obj := d.named("reseller", name)
 	d.account(name, kp, n, &r.Account, obj, func(key string, k, v *yaml.Node) bool {
 		ok := false
 		switch key {
@@ -1059,8 +1201,8 @@ func (d *decoder) reseller(name string, kp Pos, n *yaml.Node) *Reseller {
 }
 
 func (d *decoder) cluster(name string, kp Pos, n *yaml.Node) *DNSCluster {
-	defer d.in("DNSCluster")()
-	c := &DNSCluster{Src: Source{Key: kp}}
+	defer d.restore(d.in("DNSCluster"))
+	c := &DNSCluster{Src: d.source(kp, n, 1)}
 	obj := "DNS cluster " + name
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
 		ok := false
@@ -1116,8 +1258,8 @@ func (d *decoder) threshold(n *yaml.Node, obj string) (Threshold, bool) {
 }
 
 func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
-	defer d.in("Member")()
-	m := &Member{Src: newSource(kp, n)}
+	defer d.restore(d.in("Member"))
+	m := &Member{Src: d.source(kp, n, 2)}
 	obj := "DNS cluster " + cluster + " member " + name
 	var have fieldMask
 	d.fields(n, obj, "", func(key string, k, v *yaml.Node) {
@@ -1154,7 +1296,7 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 	if n.Kind != yaml.MappingNode {
 		return m
 	}
-	d.required(kp, obj, memberFields, have, requiredNames("Member")...)
+	d.required(kp, obj, "", memberFields, have, memberRequired)
 	b, known := LookupMemberBackend(m.BackendName())
 	if !known || have.has(memberFields, "backend") && m.Backend == "" {
 		// An unknown backend was reported (or none is registered as the default);
@@ -1175,11 +1317,11 @@ func (d *decoder) member(cluster, name string, kp Pos, n *yaml.Node) *Member {
 }
 
 func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
-	t := &TSIG{Src: Source{Key: d.pos(n)}}
+	t := &TSIG{Src: d.source(d.pos(n), n, 1)}
 	var have fieldMask
 	ok := d.fields(n, obj, "tsig", func(key string, k, v *yaml.Node) {
 		have.add(tsigFields, key)
-		f := "tsig." + key
+		f := d.join("tsig", key)
 		ok := false
 		switch key {
 		case "name":
@@ -1207,7 +1349,7 @@ func (d *decoder) tsig(n *yaml.Node, obj string, src *Source) *TSIG {
 	if !ok {
 		return nil
 	}
-	d.required(d.pos(n), obj+" tsig", tsigFields, have, requiredNames("TSIG")...)
+	d.required(d.pos(n), obj, "tsig", tsigFields, have, tsigRequired)
 	return t
 }
 

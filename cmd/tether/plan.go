@@ -142,6 +142,9 @@ Exit codes: 0 no changes (or changes without --detailed-exitcode), 2 changes wit
 				return err
 			}
 			defer w.Close()
+			// Only JSON shows the observed fingerprint, and only a saved plan is
+			// checked against it.
+			w.NoFingerprint = out == "" && format != "json"
 			var dr *desired.Report
 			if gitBase != "" {
 				if dr, err = workspace.DesiredChanges(path, gitBase, w.Fleet); err != nil {

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +43,7 @@ func newSandboxServeCmd() *cobra.Command {
 		dnsSync    time.Duration
 		plainHTTP  bool
 		gcPercent  int
+		warmHeap   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --state DIR [--fleet PATH] [--fault NODE:latency=20ms,errors=0.1,timeout,offline,failtasks ...] [--tsig KEY:ENV] [--plain-http]",
@@ -132,7 +135,9 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 				_ = sb.Close()
 				return fmt.Errorf("sandbox serve: %w", err)
 			}
-			serveGCPolicy(gcPercent)
+			if serveGCPolicy(gcPercent) && warmHeap {
+				warmServeHeap()
+			}
 			eps := sb.Endpoints()
 			fmt.Fprintf(cmd.OutOrStdout(), "sandbox: %d node(s) serving; endpoints in %s\n", len(eps.Nodes), sandbox.EndpointsFile(state))
 			for _, name := range sb.Nodes() {
@@ -156,6 +161,7 @@ fresh installs. Faults can be changed while serving: POST /sandbox/faults?node=N
 	cmd.Flags().DurationVar(&taskDelay, "task-delay", 2*time.Second, "how long background tasks (distribution, profile activation) take")
 	cmd.Flags().DurationVar(&flushEvery, "flush-interval", 200*time.Millisecond, "how often changed servers' state is written to --state (each write is the whole server: large benchmarks use seconds)")
 	cmd.Flags().IntVar(&gcPercent, "gc-percent", serveGCPercent, "the Go collector's GOGC once the state is loaded (heap growth between collections, in percent of the live heap; $GOGC, when set, wins); 0 keeps Go's 100")
+	cmd.Flags().BoolVar(&warmHeap, "warm-heap", true, "once the state is loaded, touch as much memory as the live state for answers to be made in (with --gc-percent), so that the first plans do not pay the machine's first touches of fresh memory")
 	cmd.Flags().DurationVar(&dnsSync, "dns-sync-interval", 5*time.Second, "how often every DNS cluster is fully replicated to its members (zone changes are pushed at once anyway: large benchmarks use a minute)")
 	return cmd
 }
@@ -172,17 +178,66 @@ const serveGCPercent = 400
 // serveGCPolicy sets the collector for serving, unless $GOGC or the flag (0) keeps
 // Go's: GOGC=percent, and, unless $GOMEMLIMIT is set, a soft memory limit of half
 // the machine's memory, so a heap that would outgrow it is collected sooner instead
-// of the sandbox crowding out the client it serves.
-func serveGCPolicy(percent int) {
+// of the sandbox crowding out the client it serves. It reports whether it raised
+// GOGC.
+func serveGCPolicy(percent int) bool {
 	if percent <= 0 || os.Getenv("GOGC") != "" {
-		return
+		return false
 	}
 	debug.SetGCPercent(percent)
 	if os.Getenv("GOMEMLIMIT") != "" {
-		return
+		return true
 	}
 	if total := physicalMemory(); total > 0 {
 		debug.SetMemoryLimit(total / 2)
+	}
+	return true
+}
+
+// warmServeHeap touches, once the state is loaded and GOGC raised, memory for the
+// answers to be allocated in: as much as the live heap, capped at a quarter of the
+// memory limit. Under GOGC 400 no collection runs for several plans, so every byte
+// a plan allocates (≈300 MB for the 100k fleet's) was memory the process had never
+// touched: a page fault and a zeroed page each, which on this class of machine (a
+// VM whose host backs a fresh page on first touch) cost 1.5–13 µs a page; perf put
+// the page faults at 29 % of the sandbox's CPU over two plans (clear_page_erms
+// under fnBatch's allocations). The heap grows that far before its first
+// collection anyway: touched here, it is paid once while the process starts
+// instead of by the plans it serves.
+//
+// The touched block is freed by a collection at Go's GOGC 100, after which GOGC is
+// raised again: the runtime's scavenger keeps free memory in proportion to how far
+// the heap goal rose since the last collection (gcPaceScavenger: about 2.75 times
+// the heap in use for 100 → 400), so the freed block stays in the process for
+// allocations to reuse (HeapReleased 5 MB after it). In a trial that collected at
+// 400 instead, ≈280 MB of it had been given back before the first plan, which then
+// faulted 64k pages.
+func warmServeHeap() {
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(samples)
+	if samples[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	size := int64(samples[0].Value.Uint64())
+	if limit := debug.SetMemoryLimit(-1); size > limit/4 {
+		size = limit / 4
+	}
+	if size <= 0 {
+		return
+	}
+	touchBlock(size)
+	percent := debug.SetGCPercent(100)
+	runtime.GC() // the block is garbage once touchBlock returns
+	debug.SetGCPercent(percent)
+}
+
+// touchBlock allocates size bytes and writes one byte of each page, so that the
+// system gives the process its pages now.
+func touchBlock(size int64) {
+	block := make([]byte, size)
+	page := os.Getpagesize()
+	for i := 0; i < len(block); i += page {
+		block[i] = 1
 	}
 }
 

@@ -95,6 +95,13 @@ type Workspace struct {
 	// shows it while servers answer).
 	ObserveProgress func(engine.ObserveEvent)
 
+	// NoFingerprint, when set, makes MakePlan leave what it observed without a
+	// fingerprint (Fingerprint and Plan.Observed stay empty): for a plan that is only
+	// printed as text or markdown, which show neither, and not saved. The 100k fleet's
+	// 101k objects are ≈ 0.3 CPU-s of JSON and SHA-256, part of it alone on a core
+	// after the diff, for a digest nothing would read. Apply and saved plans need it.
+	NoFingerprint bool
+
 	closers []func() error
 }
 
@@ -154,7 +161,7 @@ func providerList(provs map[string]providers.Provider) []providers.Provider {
 // returned errors are the scopes that could not be read (*reconciler.ScopeError); the
 // error is a cancelled context or a fingerprint that could not be made.
 func (w *Workspace) Observe(ctx context.Context, parallelism int) ([]error, error) {
-	errs, fingerprinted, err := w.observe(ctx, parallelism)
+	errs, fingerprinted, err := w.observe(ctx, parallelism, true)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +173,7 @@ func (w *Workspace) Observe(ctx context.Context, parallelism int) ([]error, erro
 // the observed fleet, so a plan diffs while the fingerprint is made: on the 100k
 // fleet each is about half a CPU-second, and nothing else runs between the last read
 // and the plan's output.
-func (w *Workspace) observe(ctx context.Context, parallelism int) ([]error, func() error, error) {
+func (w *Workspace) observe(ctx context.Context, parallelism int, fingerprint bool) ([]error, func() error, error) {
 	trace.Log(ctx, "phase", "observe start")
 	observed, errs := engine.ObserveWith(ctx, w.scopedProviders(), w.Fleet, parallelism, w.ObserveProgress)
 	trace.Log(ctx, "phase", "observe done")
@@ -174,6 +181,12 @@ func (w *Workspace) observe(ctx context.Context, parallelism int) ([]error, func
 		return nil, nil, fmt.Errorf("observe: %w", err)
 	}
 	w.Observed = observed
+	if !fingerprint {
+		return errs, func() error {
+			w.Fingerprint = planfile.Observed{}
+			return nil
+		}, nil
+	}
 	type result struct {
 		fp  planfile.Observed
 		err error
@@ -211,7 +224,7 @@ func (w *Workspace) MakePlan(ctx context.Context, parallelism int) error {
 		}
 		stateDone <- r
 	}()
-	errs, fingerprinted, err := w.observe(ctx, parallelism)
+	errs, fingerprinted, err := w.observe(ctx, parallelism, !w.NoFingerprint)
 	st := <-stateDone
 	if err != nil {
 		return err

@@ -88,3 +88,39 @@ func TestApplyAndDaemonShareThePipeline(t *testing.T) {
 		}
 	}
 }
+
+// NoFingerprint leaves the observation undigested and changes nothing else of the plan.
+func TestMakePlanNoFingerprint(t *testing.T) {
+	ctx := context.Background()
+	fleet, sb := quickstart(t)
+	so := session.Options{Sandbox: true, SandboxState: sb, Logger: slog.New(slog.DiscardHandler)}
+	fastSandbox(&so)
+	plans := map[bool]*Workspace{}
+	for _, skip := range []bool{false, true} {
+		w, err := Open(ctx, fleet, so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.NoFingerprint = skip
+		if err := w.MakePlan(ctx, 4); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		plans[skip] = w
+	}
+	with, without := plans[false], plans[true]
+	if with.Fingerprint.Fingerprint == "" || with.Plan.Observed != with.Fingerprint.Fingerprint || len(with.Fingerprint.Objects) == 0 {
+		t.Errorf("fingerprinted plan: %q, plan's %q, %d objects", with.Fingerprint.Fingerprint, with.Plan.Observed, len(with.Fingerprint.Objects))
+	}
+	if without.Fingerprint.Fingerprint != "" || without.Fingerprint.Objects != nil || without.Plan.Observed != "" {
+		t.Errorf("NoFingerprint: %q, plan's %q, %d objects", without.Fingerprint.Fingerprint, without.Plan.Observed, len(without.Fingerprint.Objects))
+	}
+	if len(with.Plan.Changes) == 0 || len(with.Plan.Changes) != len(without.Plan.Changes) {
+		t.Errorf("changes: %d fingerprinted, %d not", len(with.Plan.Changes), len(without.Plan.Changes))
+	}
+	for i := range min(len(with.Plan.Changes), len(without.Plan.Changes)) {
+		if a, b := with.Plan.Changes[i].Address, without.Plan.Changes[i].Address; a != b {
+			t.Errorf("change %d: %s fingerprinted, %s not", i, a, b)
+		}
+	}
+}

@@ -88,6 +88,7 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 
 	// The parent's accounts in one allocation, not one each (100k in a large plan).
 	slab := make([]schema.Account, len(accts))
+	users := make([]observedUser, 0, len(accts))
 	for i := range accts {
 		a := &accts[i]
 		if a.User == "" {
@@ -95,17 +96,26 @@ func (p *Provider) Observe(ctx context.Context, scope string, desired *schema.Fl
 		}
 		fillAccount(&slab[i], scope, a)
 		out.Accounts[a.User] = &slab[i]
+		users = append(users, observedUser{name: a.User, acc: &slab[i]})
 	}
+	users = byName(users)
 	if err := p.observeResellers(ctx, c, scope, resellers, out); err != nil {
 		return nil, err
 	}
-	if err := p.observeFeatures(ctx, c, scope, desired, out); err != nil {
+	for r, res := range out.Resellers {
+		if i, ok := slices.BinarySearchFunc(users, r, func(u observedUser, name string) int { return strings.Compare(u.name, name) }); ok {
+			users[i].acc, users[i].reseller = &res.Account, true
+		}
+	}
+	clustered := out.DNSClusters[scope] != nil && out.DNSClusters[scope].Enabled
+	features := declare(desired, users, clustered)
+	if err := p.observeFeatures(ctx, c, scope, users, features, out); err != nil {
 		return nil, err
 	}
-	if err := p.observeForwarders(ctx, c, scope, desired, out, unread); err != nil {
+	if err := p.observeForwarders(ctx, c, scope, desired, users, unread); err != nil {
 		return nil, err
 	}
-	if err := p.observeDNSSEC(ctx, c, scope, desired, out); err != nil {
+	if err := p.observeDNSSEC(ctx, c, scope, users, clustered); err != nil {
 		return nil, err
 	}
 	if len(unread) > 0 {
@@ -249,16 +259,12 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 		return
 	}
 	// Choose before starting: the goroutines write out.Nodes, which the choice reads.
-	// Filter, then sort the few kept: sorting every node of the fleet once per parent
-	// made a plan quadratic in nodes.
 	var todo []string
-	for name, n := range desired.Nodes {
-		if n == nil || n.Role != schema.RoleChild || n.Parent != scope || n.Lost || out.Nodes[name] != nil || !p.hasEndpoint(name) {
-			continue
+	for _, name := range p.childrenOf(desired, scope) {
+		if out.Nodes[name] == nil && p.hasEndpoint(name) {
+			todo = append(todo, name)
 		}
-		todo = append(todo, name)
 	}
-	slices.Sort(todo)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, name := range todo {
@@ -283,6 +289,28 @@ func (p *Provider) observeUnlinked(ctx context.Context, scope string, desired *s
 		}()
 	}
 	wg.Wait()
+}
+
+// childrenOf lists the children (not lost) the desired fleet gives parent, in name
+// order, from an index of the fleet made once: every parent filtering all of the
+// fleet's nodes (200 parents of 1,000 nodes) was quadratic in nodes. The fleet is
+// not changed while it is observed; another fleet gets an index of its own.
+func (p *Provider) childrenOf(desired *schema.Fleet, parent string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.children.fleet != desired || p.children.of == nil {
+		of := map[string][]string{}
+		for name, n := range desired.Nodes {
+			if n != nil && n.Role == schema.RoleChild && !n.Lost {
+				of[n.Parent] = append(of[n.Parent], name)
+			}
+		}
+		for _, names := range of {
+			slices.Sort(names)
+		}
+		p.children.fleet, p.children.of = desired, of
+	}
+	return p.children.of[parent]
 }
 
 // accountFrom maps a listaccts entry to the fleet model: a root owner, WHM's
@@ -347,21 +375,16 @@ func (p *Provider) observeResellers(ctx context.Context, c *whmapi.Client, scope
 	return nil
 }
 
-// observeFeatures reads the features the fleet declares (and always apitokens, which
-// distribution needs) for every account and reseller, many users per call.
-func (p *Provider) observeFeatures(ctx context.Context, c *whmapi.Client, scope string, desired *schema.Fleet, out *schema.Fleet) error {
-	users := make([]string, 0, len(out.Accounts)+len(out.Resellers))
-	for u := range out.Accounts {
-		users = append(users, u)
-	}
-	for u := range out.Resellers {
-		users = append(users, u)
-	}
-	if len(users) == 0 {
+// observeFeatures reads the given features (declare's) for every account and
+// reseller, many users per call.
+func (p *Provider) observeFeatures(ctx context.Context, c *whmapi.Client, scope string, observed []observedUser, features []string, out *schema.Fleet) error {
+	if len(observed) == 0 {
 		return nil
 	}
-	sort.Strings(users)
-	features := featuresOf(desired, users)
+	users := make([]string, len(observed))
+	for i, u := range observed {
+		users[i] = u.name
+	}
 	var mu sync.Mutex
 	record := func(f string, got []whmapi.UserFeature) {
 		mu.Lock()
@@ -431,26 +454,70 @@ func (p *Provider) observeFeatures(ctx context.Context, c *whmapi.Client, scope 
 // once.
 const featureCallsPerBatch = 8
 
-// featuresOf lists the feature names the desired fleet declares for the given users
-// (the accounts and resellers observed on one parent), plus apitokens, sorted. The
-// diff compares only declared features, so a user's other features need no read;
-// looking the parent's own users up keeps each parent's observe proportional to its
-// own accounts, not to the fleet's (a 100k fleet on 1,000 parents walked 100M
-// accounts this way before).
-func featuresOf(desired *schema.Fleet, users []string) []string {
+// observedUser is one account or reseller a parent listed, with what the desired
+// fleet writes for it: looked up once per user (the fleet's 100k accounts are a map
+// whose entries, and each account's feature and source maps, are cache misses; the
+// features, forwarders and dnssec reads each looked every user up again).
+type observedUser struct {
+	name string
+	// acc is the observed account: in out.Accounts, or a reseller's in out.Resellers.
+	acc      *schema.Account
+	reseller bool
+	// forwarders: the fleet writes forwarders for this account, whose mail is on the
+	// parent (a distributed account's are read whatever the fleet says); dnssec: the
+	// fleet writes its dnssec, asked only when the parent's DNS cluster is off (on,
+	// every account's is read).
+	forwarders, dnssec bool
+}
+
+// byName sorts users by name; of a name listed twice it keeps the later, as
+// out.Accounts does.
+func byName(users []observedUser) []observedUser {
+	slices.SortStableFunc(users, func(a, b observedUser) int { return strings.Compare(a.name, b.name) })
+	out := users[:0]
+	for i, u := range users {
+		if i+1 < len(users) && users[i+1].name == u.name {
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// declare looks each of a parent's observed users up in the desired fleet once: it
+// marks the users whose forwarders and dnssec the fleet writes, and returns the
+// feature names the fleet declares for any of them, plus apitokens (which
+// distribution needs), sorted. The diff compares only declared features, so a user's
+// other features need no read; looking the parent's own users up keeps each parent's
+// observe proportional to its own accounts, not to the fleet's (a 100k fleet on 1,000
+// parents walked 100M accounts this way before).
+func declare(desired *schema.Fleet, users []observedUser, clustered bool) []string {
 	set := map[string]bool{"apitokens": true}
 	if desired != nil {
-		for _, u := range users {
-			if a := desired.Accounts[u]; a != nil {
-				for f := range a.Features {
+		for i := range users {
+			u := &users[i]
+			d := desired.Accounts[u.name]
+			r := desired.Resellers[u.name]
+			if d != nil {
+				for f := range d.Features {
 					set[f] = true
 				}
 			}
-			if r := desired.Resellers[u]; r != nil {
+			if r != nil {
 				for f := range r.Features {
 					set[f] = true
 				}
 			}
+			// An account of that name answers for the user before a reseller of it.
+			if d == nil && r != nil {
+				d = &r.Account
+			}
+			if d == nil {
+				continue
+			}
+			// A distributed account's forwarders are read whatever the fleet says.
+			u.forwarders = u.acc.Domain != "" && u.acc.MailNode() == "" && d.ManagesForwarders()
+			u.dnssec = !clustered && u.acc.Domain != "" && writesDNSSEC(d)
 		}
 	}
 	return slices.Sorted(maps.Keys(set))
@@ -463,30 +530,32 @@ func featuresOf(desired *schema.Fleet, users []string) []string {
 // The parent answers for a distributed account by asking its mail child; an account
 // whose child could not be read is skipped (the plan already names that child as
 // unread and plans nothing for its accounts).
-func (p *Provider) observeForwarders(ctx context.Context, c *whmapi.Client, scope string, desired *schema.Fleet, out *schema.Fleet, unread map[string]error) error {
+func (p *Provider) observeForwarders(ctx context.Context, c *whmapi.Client, scope string, desired *schema.Fleet, users []observedUser, unread map[string]error) error {
 	var reqs []whmapi.ForwardersRequest
 	var accts []*schema.Account
-	want := func(user string, a *schema.Account) {
-		if a == nil || a.Domain == "" {
+	want := func(u *observedUser) {
+		a := u.acc
+		if a.Domain == "" {
 			return
 		}
-		if m := a.MailNode(); m != "" && (unread[m] != nil || desiredNode(desired, m) != nil && desiredNode(desired, m).Lost) {
+		m := a.MailNode()
+		if m != "" && (unread[m] != nil || desiredNode(desired, m) != nil && desiredNode(desired, m).Lost) {
 			return
 		}
 		// A distributed account is read whatever the fleet says: the observed
 		// account answers that without a look-up in the desired fleet's 100k.
-		if a.MailNode() == "" && !declaresForwarders(desired, user) {
+		if m == "" && !u.forwarders {
 			return
 		}
-		reqs = append(reqs, whmapi.ForwardersRequest{User: user, Domain: a.Domain})
+		reqs = append(reqs, whmapi.ForwardersRequest{User: u.name, Domain: a.Domain})
 		accts = append(accts, a)
 	}
-	for _, u := range slices.Sorted(maps.Keys(out.Accounts)) {
-		want(u, out.Accounts[u])
-	}
-	for _, u := range slices.Sorted(maps.Keys(out.Resellers)) {
-		if r := out.Resellers[u]; r != nil {
-			want(u, &r.Account)
+	// The accounts in name order, then the resellers.
+	for _, reseller := range []bool{false, true} {
+		for i := range users {
+			if users[i].reseller == reseller {
+				want(&users[i])
+			}
 		}
 	}
 	var mu sync.Mutex
@@ -522,43 +591,19 @@ func (p *Provider) observeForwarders(ctx context.Context, c *whmapi.Client, scop
 	return g.Wait()
 }
 
-// declaresForwarders reports whether the fleet writes forwarders for user (an
-// account or a reseller): only then are they managed.
-func declaresForwarders(desired *schema.Fleet, user string) bool {
-	if desired == nil {
-		return false
-	}
-	if a := desired.Accounts[user]; a != nil {
-		return a.ManagesForwarders()
-	}
-	if r := desired.Resellers[user]; r != nil {
-		return r.ManagesForwarders()
-	}
-	return false
-}
-
 // observeDNSSEC reads which accounts' zones are signed (fetch_ds_records_for_domains,
 // many domains per call): those whose dnssec the fleet writes (checked against it),
 // and every account of a parent whose DNS cluster is on (a signed zone there breaks
 // TETHER-D03). A server without PowerDNS signs nothing (Cpanel/DNSSEC.pm): read as
 // none signed.
-func (p *Provider) observeDNSSEC(ctx context.Context, c *whmapi.Client, scope string, desired *schema.Fleet, out *schema.Fleet) error {
-	clustered := out.DNSClusters[scope] != nil && out.DNSClusters[scope].Enabled
+func (p *Provider) observeDNSSEC(ctx context.Context, c *whmapi.Client, scope string, users []observedUser, clustered bool) error {
 	byDomain := map[string]*schema.Account{}
-	want := func(user string, a *schema.Account) {
-		if a == nil || a.Domain == "" {
-			return
-		}
-		if clustered || declaresDNSSEC(desired, user) {
-			byDomain[strings.ToLower(a.Domain)] = a
-		}
-	}
-	for u, a := range out.Accounts {
-		want(u, a)
-	}
-	for u, r := range out.Resellers {
-		if r != nil {
-			want(u, &r.Account)
+	// The accounts, then the resellers: a reseller's domain answers for itself.
+	for _, reseller := range []bool{false, true} {
+		for _, u := range users {
+			if u.reseller == reseller && u.acc.Domain != "" && (clustered || u.dnssec) {
+				byDomain[strings.ToLower(u.acc.Domain)] = u.acc
+			}
 		}
 	}
 	domains := slices.Sorted(maps.Keys(byDomain))
@@ -578,20 +623,7 @@ func (p *Provider) observeDNSSEC(ctx context.Context, c *whmapi.Client, scope st
 	return nil
 }
 
-// declaresDNSSEC reports whether the fleet writes dnssec for user.
-func declaresDNSSEC(desired *schema.Fleet, user string) bool {
-	if desired == nil {
-		return false
-	}
-	var a *schema.Account
-	if x := desired.Accounts[user]; x != nil {
-		a = x
-	} else if r := desired.Resellers[user]; r != nil {
-		a = &r.Account
-	}
-	if a == nil {
-		return false
-	}
-	_, written := a.Src.Fields["dnssec"]
-	return written || a.DNSSEC
+// writesDNSSEC reports whether the fleet writes dnssec for the desired account a.
+func writesDNSSEC(a *schema.Account) bool {
+	return a.Src.Has("dnssec") || a.DNSSEC
 }

@@ -100,6 +100,11 @@ type Provider struct {
 	// 1,000 nodes was 0.13 CPU-s of a 100k plan. Cleared when ips is written apart
 	// from it, so the fleet's addresses are read again as before.
 	remembered *schema.Fleet
+	// children indexes the desired fleet's children by parent (childrenOf).
+	children struct {
+		fleet *schema.Fleet
+		of    map[string][]string
+	}
 }
 
 // New builds the provider. Clients are created on first use, one per node.

@@ -54,7 +54,7 @@ func TestAppendAccountJSONIsMarshal(t *testing.T) {
 	}
 	full := &schema.Account{}
 	fillEvery(reflect.ValueOf(full).Elem(), "x")
-	if full.Src.Fields == nil {
+	if !full.Src.Key.IsValid() {
 		t.Fatal("fillEvery did not reach Src: the walk is wrong")
 	}
 	accts = append(accts,

@@ -263,8 +263,15 @@ func (c *Client) attempt(ctx context.Context, kind Kind, path, function string, 
 		if isJSON {
 			q.Set("api.version", "1")
 		}
-		u.RawQuery = encodeQuery(q)
+		// The query is set on the parsed URL, not written into the string parsed: a
+		// batch's query is tens of kilobytes, copied into the string and scanned
+		// again by url.Parse, which keeps it as it is (it holds no control byte:
+		// encodeQuery escapes them).
+		query := encodeQuery(q)
 		req, err = http.NewRequestWithContext(tctx, http.MethodGet, u.String(), nil)
+		if req != nil {
+			req.URL.RawQuery = query
+		}
 	} else {
 		// Writes go in a form body: secrets (a child's API token) stay out of URLs,
 		// which proxies and access logs record. The body is params as they are
@@ -530,6 +537,9 @@ type BatchRead struct {
 	// Function (uapi_cpanel's data is the UAPI function's: "uapi_cpanel
 	// Email::list_forwarders").
 	DataName string
+	// command, when set, is the batch command as commandQuery writes it for
+	// Function and Params, built by the caller without them (Forwarders').
+	command string
 }
 
 func (r *BatchRead) dataName() string {
@@ -641,12 +651,14 @@ func (c *Client) decodeBatchJSON(function string, body []byte, bd *batchDecode) 
 // The Outs are expected zero; a read that fails leaves its Out zero, or as far as
 // its data was read.
 func (c *Client) ReadBatch(ctx context.Context, reads []BatchRead) (errs []error, err error) {
-	cmds := make([]BatchCommand, len(reads))
+	commands := make([]string, len(reads))
 	for i, r := range reads {
-		cmds[i] = BatchCommand{Function: r.Function, Params: r.Params}
+		if commands[i] = r.command; r.command == "" {
+			commands[i] = commandQuery(r.Function, r.Params)
+		}
 	}
 	bd := &batchDecode{reads: reads}
-	if _, err := c.Call(ctx, Read, "batch", batchQuery(cmds), bd); err != nil {
+	if _, err := c.Call(ctx, Read, "batch", url.Values{"command": commands}, bd); err != nil {
 		bd.zeroOuts()
 		return nil, err
 	}
@@ -662,8 +674,12 @@ func (c *Client) ReadBatch(ctx context.Context, reads []BatchRead) (errs []error
 		}
 		return errs, nil
 	}
-	if len(bd.envs) != len(cmds) {
-		return nil, &DecodeError{Node: c.node, Function: "batch", Err: fmt.Errorf("%d results for %d commands", len(bd.envs), len(cmds))}
+	if len(bd.envs) != len(reads) {
+		return nil, &DecodeError{Node: c.node, Function: "batch", Err: fmt.Errorf("%d results for %d commands", len(bd.envs), len(reads))}
+	}
+	cmds := make([]BatchCommand, len(reads))
+	for i, r := range reads {
+		cmds[i] = BatchCommand{Function: r.Function, Params: r.Params}
 	}
 	errs = c.batchErrors(cmds, bd.envs)
 	for i, r := range reads {
