@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-dev/tether/internal/cputime"
 )
 
 func benchSandbox(b *testing.B) (*Sandbox, Endpoint) {
@@ -198,4 +200,38 @@ func BenchmarkBatchAnswer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkProxiedForwarderReads is the sandbox's side of a plan's forwarder reads of
+// one parent: a batch of 200 uapi_cpanel Email::list_forwarders for accounts
+// distributed to a mail child, as Tether sends them (the 100k fleet's plan sends
+// 33,333), run by the parent's handler with each read proxied to the child in
+// process. Reported per batch; divide by 200 for one proxied read.
+func BenchmarkProxiedForwarderReads(b *testing.B) {
+	s := startTest(b, "")
+	s.link("web1", "mail1", "mail1")
+	form := url.Values{}
+	for i := range 200 {
+		user := fmt.Sprintf("u%03d", i)
+		s.must("web1", "createacct", "username", user, "domain", user+".example", "mail_node_alias", "mail1")
+		q := url.Values{"cpanel.user": {user}, "cpanel.module": {"Email"}, "cpanel.function": {"list_forwarders"}, "domain": {user + ".example"}}
+		form.Set(fmt.Sprintf("command-%d", i), "uapi_cpanel?"+q.Encode())
+	}
+	s.waitIdle()
+	form.Set("api.version", "1")
+	ep := s.eps.Nodes["web1"]
+	auth := "whm " + ep.User + ":" + ep.Token
+	web1 := s.nodeByName("web1")
+	ans, err := web1.serveLocal(context.Background(), "batch", form, auth, false)
+	if err != nil || ans.status != 200 || !strings.Contains(string(ans.body), `"proxied_from"`) {
+		b.Fatalf("batch: %v, HTTP %d: %.300s", err, ans.status, ans.body)
+	}
+	b.ReportAllocs()
+	cpu0 := cputime.Self()
+	for b.Loop() {
+		if _, err := web1.serveLocal(context.Background(), "batch", form, auth, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N)/200, "cpu-ns/read")
 }

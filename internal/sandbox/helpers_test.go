@@ -28,13 +28,13 @@ func testFleet() *schema.Fleet {
 
 type testSB struct {
 	*Sandbox
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	eps    Endpoints
 	client *http.Client // trusts the nodes' certificates; one, so connections are reused
 }
 
-func startTest(t *testing.T, dir string) *testSB {
+func startTest(t testing.TB, dir string) *testSB {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -50,7 +50,7 @@ func startTest(t *testing.T, dir string) *testSB {
 	return newTestSB(t, sb, dir)
 }
 
-func newTestSB(t *testing.T, sb *Sandbox, dir string) *testSB {
+func newTestSB(t testing.TB, sb *Sandbox, dir string) *testSB {
 	eps := sb.Endpoints()
 	return &testSB{Sandbox: sb, t: t, dir: dir, eps: eps, client: eps.HTTPClient(0)}
 }
@@ -72,7 +72,7 @@ type env struct {
 
 func (e *env) ok() bool { return e.Status == 200 && e.Metadata.Result == 1 }
 
-func (e *env) decode(t *testing.T, v any) {
+func (e *env) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(e.Data, v); err != nil {
 		t.Fatalf("decode data of %s: %v (%s)", e.Metadata.Command, err, e.Raw)

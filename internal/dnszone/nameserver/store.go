@@ -33,6 +33,7 @@ var ErrNoZone = errors.New("zone not held")
 type MemStore struct {
 	mu    sync.RWMutex
 	zones map[string]*dnszone.Zone
+	gen   uint64 // changes made so far (Generation)
 }
 
 // NewMemStore returns a store holding copies of zones.
@@ -52,6 +53,7 @@ func (s *MemStore) Put(z *dnszone.Zone) error {
 	}
 	s.mu.Lock()
 	s.zones[c.Origin] = c
+	s.gen++
 	s.mu.Unlock()
 	return nil
 }
@@ -62,8 +64,21 @@ func (s *MemStore) Remove(origin string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.zones[origin]
-	delete(s.zones, origin)
+	if ok {
+		delete(s.zones, origin)
+		s.gen++
+	}
 	return ok
+}
+
+// Generation counts the changes made to the store (zones put, removed or
+// updated): a holder that saw the same generation before has seen every zone as
+// it is. A sandbox node compares it before writing its zones out, every few
+// seconds, instead of listing and comparing each of its thousands of zones.
+func (s *MemStore) Generation() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
 }
 
 // Get returns the snapshot of the zone named exactly origin, or nil.
@@ -135,5 +150,6 @@ func (s *MemStore) Update(origin string, fn func(*dnszone.Zone) error) error {
 		return fmt.Errorf("update %s: the zone's origin cannot change (to %s)", origin, c.Origin)
 	}
 	s.zones[origin] = c
+	s.gen++
 	return nil
 }
