@@ -39,6 +39,8 @@ type Source struct {
 	// allocation at 100k accounts (≈70 MB), and positions are read only for a
 	// diagnostic or the few fields the plan asks about. A long list, or a field in
 	// another file than the first (a CUE template's), moves them all to byPath.
+	// A copy of a Source shares its list as a copied slice does: Set on one copy
+	// only (the decoders set positions before anything copies the object).
 	file   string
 	fields []fieldPos
 	byPath map[string]Pos
