@@ -100,6 +100,11 @@ func (s *Source) Set(field string, p Pos) {
 	if s.byPath == nil && len(s.fields) < maxListed && (len(s.fields) == 0 || p.File == s.file) &&
 		p.Line == int(int32(p.Line)) && p.Col == int(int32(p.Col)) {
 		s.file = p.File
+		if s.fields == nil {
+			// A Source the YAML decoder did not give room (CUE's, one built in
+			// code): room for an object's usual few at once, not by doubling.
+			s.fields = make([]fieldPos, 0, 8)
+		}
 		s.fields = append(s.fields, fieldPos{field, int32(p.Line), int32(p.Col)})
 		return
 	}

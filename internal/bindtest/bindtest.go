@@ -436,6 +436,81 @@ func statCPU(stat string) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
+// Thread is one of named's threads as the kernel accounts it.
+type Thread struct {
+	TID int
+	// Name is its comm: isc-net-0000, isc-net-0001, … run the workers (-n) and,
+	// in BIND 9.18, the zones' tasks, so an UPDATE's journal commit and its
+	// fsyncs; isc-timer and named are the others.
+	Name string
+	// CPU is its time on a CPU and Waiting its time runnable but waiting for one,
+	// from /proc/PID/task/TID/schedstat, in nanoseconds (stat's times are 10 ms
+	// ticks): what is neither was spent blocked, in fsync or waiting for work.
+	CPU, Waiting time.Duration
+}
+
+// Threads reads each of named's threads' scheduler times.
+func (n *Named) Threads() ([]Thread, error) {
+	dir := fmt.Sprintf("/proc/%d/task", n.PID())
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bindtest: named's threads: %w", err)
+	}
+	out := make([]Thread, 0, len(ents))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err1 := os.ReadFile(filepath.Join(dir, e.Name(), "comm"))
+		st, err2 := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+		if err := errors.Join(err1, err2); err != nil {
+			// A thread that ended between the listing and the read.
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("bindtest: named's thread %d: %w", tid, err)
+		}
+		th := Thread{TID: tid, Name: strings.TrimSpace(string(comm))}
+		if th.CPU, th.Waiting, err = schedstat(string(st)); err != nil {
+			return nil, fmt.Errorf("bindtest: named's thread %d: %w", tid, err)
+		}
+		out = append(out, th)
+	}
+	return out, nil
+}
+
+// schedstat reads the first two fields of a schedstat line: nanoseconds on a CPU
+// and waiting on a run queue.
+func schedstat(line string) (cpu, wait time.Duration, err error) {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return 0, 0, fmt.Errorf("schedstat line with %d fields", len(f))
+	}
+	c, err1 := strconv.ParseInt(f[0], 10, 64)
+	w, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("schedstat: %w", err)
+	}
+	return time.Duration(c), time.Duration(w), nil
+}
+
+// ThreadState is one thread's scheduler state letter from /proc/PID/task/TID/stat:
+// 'R' on a CPU or runnable, 'S' asleep (waiting for work), 'D' in an
+// uninterruptible wait (disk I/O: an fsync). Sampled often, the letters tell where
+// a thread's time goes, which schedstat does not split (blocked is blocked).
+func (n *Named) ThreadState(tid int) (byte, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", n.PID(), tid))
+	if err != nil {
+		return 0, fmt.Errorf("bindtest: named's thread %d: %w", tid, err)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, fmt.Errorf("bindtest: named's thread %d: stat line without a state", tid)
+	}
+	return b[i+2], nil
+}
+
 // Stop ends named by its PID (SIGTERM, then SIGKILL after 5s). Safe to call twice.
 func (n *Named) Stop() { testproc.Stop(n.cmd, n.exited) }
 

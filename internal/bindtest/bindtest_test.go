@@ -151,3 +151,47 @@ func TestStatCPU(t *testing.T) {
 		})
 	}
 }
+
+func TestThreadsNameTheWorkers(t *testing.T) {
+	n := Start(t, map[string]string{"alice.example": ""}, Options{Workers: 2})
+	ths, err := n.Threads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := 0
+	for _, th := range ths {
+		if strings.HasPrefix(th.Name, "isc-net-") {
+			workers++
+		}
+		st, err := n.ThreadState(th.TID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.ContainsRune("RSDI", rune(st)) {
+			t.Errorf("thread %d (%s): state %q", th.TID, th.Name, st)
+		}
+	}
+	// BIND 9.18 names its network and task threads isc-net-NNNN; -n 2 makes at
+	// least two.
+	if workers < 2 {
+		t.Fatalf("%d isc-net threads among %v, want at least 2", workers, ths)
+	}
+}
+
+func TestSchedstat(t *testing.T) {
+	for _, tc := range []struct {
+		line      string
+		cpu, wait time.Duration
+		bad       bool
+	}{
+		{line: "234268701 47662162 986\n", cpu: 234268701, wait: 47662162},
+		{line: "0 59058 1", cpu: 0, wait: 59058},
+		{line: "12", bad: true},
+		{line: "x 1 1", bad: true},
+	} {
+		cpu, wait, err := schedstat(tc.line)
+		if (err != nil) != tc.bad || cpu != tc.cpu || wait != tc.wait {
+			t.Errorf("schedstat(%q) = %v, %v, %v; want %v, %v, error %v", tc.line, cpu, wait, err, tc.cpu, tc.wait, tc.bad)
+		}
+	}
+}

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +119,12 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		named, client time.Duration
 		// lost counts the pushes run again because nsupdate lost an UPDATE.
 		lost int
+		// workers is named's worker threads over the pushes (see namedWorkers);
+		// csw the client's context switches (each a sleep and a wakeup or a
+		// preemption); rw Tether's read and write system calls and gcs its
+		// collections (this process's, so the Tether rows only).
+		workers      workerTimes
+		csw, rw, gcs int64
 	}
 	cs := []*contender{
 		{name: "nsupdate", procs: 1},
@@ -126,17 +135,21 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		{name: "p1-udp", par: 1, pooled: true, udp: true},
 		{name: "p4-udp", par: 4, pooled: true, udp: true},
 	}
+	cs = onlyContenders(b, cs, func(c *contender) string { return c.name })
 	conns := NewConns()
 	defer conns.Close()
 	push := func(b *testing.B, c *contender) time.Duration {
 		want, ops := next(b)
 		var took time.Duration
 		namedBefore := namedCPU(b, n)
+		wBefore := namedWorkers(b, n)
+		stop := sampleStates(b, n, &c.workers)
 		if c.procs > 0 {
 			var cpu time.Duration
+			var csw int64
 			var err error
 			for {
-				took, cpu, err = runNsupdates(nsupdate, nsupdateScripts(n, ops, c.procs))
+				took, cpu, csw, err = runNsupdates(nsupdate, nsupdateScripts(n, ops, c.procs))
 				if err == nil {
 					break
 				}
@@ -153,21 +166,32 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 				skip(want)
 				want, ops = next(b)
 				namedBefore = namedCPU(b, n)
+				wBefore = namedWorkers(b, n)
 			}
+			stop()
 			c.named += namedCPU(b, n) - namedBefore
+			c.workers.add(namedWorkers(b, n), wBefore, took)
 			c.client += cpu
+			c.csw += csw
 		} else {
 			tr := DNSTransport{UDP: c.udp}
 			if c.pooled {
 				tr.Conns = conns
 			}
 			e := &Engine{Transport: tr, Memory: mem, Parallel: c.par}
+			cswBefore, rwBefore, gcBefore := selfCounts(b)
 			cpuBefore := cputime.Self()
 			start := time.Now()
 			res, err := e.Push(context.Background(), tgt, want, false)
 			took = time.Since(start)
 			c.client += cputime.Self() - cpuBefore
+			stop()
 			c.named += namedCPU(b, n) - namedBefore
+			c.workers.add(namedWorkers(b, n), wBefore, took)
+			csw, rw, gcs := selfCounts(b)
+			c.csw += csw - cswBefore
+			c.rw += rw - rwBefore
+			c.gcs += gcs - gcBefore
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -205,6 +229,12 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 		pushed := float64(zones * len(c.took))
 		b.ReportMetric(float64(c.named.Microseconds())/pushed, c.name+"-named-us/zone")
 		b.ReportMetric(float64(c.client.Microseconds())/pushed, c.name+"-client-us/zone")
+		c.workers.report(b, c.name, pushed)
+		b.ReportMetric(float64(c.csw)/pushed, c.name+"-client-csw/zone")
+		if c.procs == 0 {
+			b.ReportMetric(float64(c.rw)/pushed, c.name+"-client-rw-syscalls/zone")
+			b.ReportMetric(float64(c.gcs), c.name+"-client-gcs")
+		}
 	}
 	// Nothing changed: no UPDATE at all.
 	count := &countingTransport{Transport: DNSTransport{Conns: conns}}
@@ -215,6 +245,28 @@ func BenchmarkDNSPushVsNsupdate(b *testing.B) {
 	if u := count.updates.Load(); u != 0 {
 		b.Fatalf("%d UPDATEs sent for zones that did not change", u)
 	}
+}
+
+// onlyContenders keeps the anchor (the first) and the contenders named in
+// TETHER_DNS_PUSH_ONLY (comma-separated), all of them when it is unset: a
+// diagnostic run (strace, perf on named) then sees one client's traffic beside the
+// anchor's instead of seven kinds mixed.
+func onlyContenders[C any](b *testing.B, cs []C, name func(C) string) []C {
+	only := os.Getenv("TETHER_DNS_PUSH_ONLY")
+	if only == "" {
+		return cs
+	}
+	keep := strings.Split(only, ",")
+	out := cs[:1]
+	for _, c := range cs[1:] {
+		if slices.Contains(keep, name(c)) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 1 && !slices.Contains(keep, name(cs[0])) {
+		b.Fatalf("TETHER_DNS_PUSH_ONLY=%q names no contender", only)
+	}
+	return out
 }
 
 // nsupdateScripts writes the operations as nsupdate scripts, one send per zone, the
@@ -255,37 +307,191 @@ var errNsupdateTimedOut = errors.New("nsupdate timed out")
 const maxLost = 3
 
 // runNsupdates runs one nsupdate process per script, all at once, and returns the
-// time until the last ended and the CPU time they used together.
-func runNsupdates(bin string, scripts []string) (time.Duration, time.Duration, error) {
+// time until the last ended, the CPU time they used together and their context
+// switches.
+func runNsupdates(bin string, scripts []string) (time.Duration, time.Duration, int64, error) {
 	errs := make([]error, len(scripts))
 	cpus := make([]time.Duration, len(scripts))
+	csws := make([]int64, len(scripts))
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, s := range scripts {
-		wg.Go(func() { cpus[i], errs[i] = runNsupdate(bin, s) })
+		wg.Go(func() { cpus[i], csws[i], errs[i] = runNsupdate(bin, s) })
 	}
 	wg.Wait()
 	took := time.Since(start)
 	var cpu time.Duration
-	for _, c := range cpus {
+	var csw int64
+	for i, c := range cpus {
 		cpu += c
+		csw += csws[i]
 	}
-	return took, cpu, errors.Join(errs...)
+	return took, cpu, csw, errors.Join(errs...)
 }
 
-// runNsupdate runs one nsupdate process on script and returns the CPU time it used.
-func runNsupdate(bin, script string) (time.Duration, error) {
+// runNsupdate runs one nsupdate process on script and returns the CPU time it used
+// and its context switches.
+func runNsupdate(bin, script string) (time.Duration, int64, error) {
 	cmd := exec.Command(bin)
 	cmd.Stdin = strings.NewReader(script)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		if strings.Contains(out.String(), "failed: timed out") {
-			return 0, fmt.Errorf("%w: %v: %s", errNsupdateTimedOut, err, strings.TrimSpace(out.String()))
+			return 0, 0, fmt.Errorf("%w: %v: %s", errNsupdateTimedOut, err, strings.TrimSpace(out.String()))
 		}
-		return 0, fmt.Errorf("nsupdate: %v: %s", err, out.String())
+		return 0, 0, fmt.Errorf("nsupdate: %v: %s", err, out.String())
 	}
-	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), processSwitches(cmd.ProcessState), nil
+}
+
+// workerTimes is what named's worker threads (isc-net-0000 up to -n: in 9.18
+// they run the zones' tasks, so each UPDATE with its journal's fsyncs, and the
+// sockets; the isc-net threads after them take offloaded work and sat idle
+// here) did
+// over a contender's pushes: time on a CPU, time runnable but waiting for one,
+// and the pushes' wall time times the workers; the rest of that was spent
+// blocked (in fsync or waiting for work). With TETHER_DNS_NAMED_STATES=1 their
+// states are also sampled (see sampleStates).
+type workerTimes struct {
+	cpu, waiting, wall time.Duration
+	// byTID is each worker's CPU: the busiest one's share of the sum tells
+	// whether one thread carried more (its zones, or the TCP connections it
+	// accepted) while the other waited.
+	byTID map[int]time.Duration
+	// states counts the samples by state letter: 'R', 'S', 'D'.
+	states map[byte]int
+}
+
+func (w *workerTimes) add(after, before workerTimes, took time.Duration) {
+	w.cpu += after.cpu - before.cpu
+	w.waiting += after.waiting - before.waiting
+	if w.byTID == nil {
+		w.byTID = map[int]time.Duration{}
+	}
+	for tid, c := range after.byTID {
+		w.byTID[tid] += c - before.byTID[tid]
+	}
+	// after.wall holds the worker count (namedWorkers).
+	w.wall += took * after.wall
+}
+
+// report writes the workers' shares of their wall time: on a CPU, waiting for
+// one, and blocked; with samples, the shares asleep (S) and in disk waits (D).
+func (w *workerTimes) report(b *testing.B, name string, pushed float64) {
+	if w.wall <= 0 {
+		return
+	}
+	wall := float64(w.wall)
+	b.ReportMetric(float64(w.cpu)/wall, name+"-named-workers-cpu-share")
+	b.ReportMetric(float64(w.waiting)/wall, name+"-named-workers-runq-share")
+	b.ReportMetric(float64(w.waiting.Microseconds())/pushed, name+"-named-runq-us/zone")
+	if w.cpu > 0 {
+		b.ReportMetric(float64(slices.Max(slices.Collect(maps.Values(w.byTID))))/float64(w.cpu), name+"-named-busiest-worker-share")
+	}
+	total := 0
+	for _, k := range w.states {
+		total += k
+	}
+	if total > 0 {
+		b.ReportMetric(float64(w.states['D'])/float64(total), name+"-named-workers-D-share")
+		b.ReportMetric(float64(w.states['S'])/float64(total), name+"-named-workers-S-share")
+	}
+}
+
+// namedWorkers sums the scheduler times of named's worker threads; wall holds
+// how many there are.
+func namedWorkers(b *testing.B, n *bindtest.Named) workerTimes {
+	ths, err := n.Threads()
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := workerTimes{byTID: map[int]time.Duration{}}
+	for _, th := range ths {
+		if isWorker(th.Name) {
+			w.byTID[th.TID] = th.CPU
+			w.cpu += th.CPU
+			w.waiting += th.Waiting
+			w.wall++
+		}
+	}
+	return w
+}
+
+// isWorker tells named's worker threads by name: isc-net-0000 … isc-net-NNNN
+// below the -n the benchmark gives (runtime.NumCPU()).
+func isWorker(name string) bool {
+	i, err := strconv.Atoi(strings.TrimPrefix(name, "isc-net-"))
+	return err == nil && strings.HasPrefix(name, "isc-net-") && i < runtime.NumCPU()
+}
+
+// sampleStates, with TETHER_DNS_NAMED_STATES=1, reads the state of each of
+// named's worker threads every millisecond until the returned stop is called,
+// counting them into w: a diagnostic (it costs CPU on the machine it measures),
+// off by default. It tells a worker blocked in an fsync (D) from one with
+// nothing to do (S), which schedstat's times do not.
+func sampleStates(b *testing.B, n *bindtest.Named, w *workerTimes) (stop func()) {
+	if os.Getenv("TETHER_DNS_NAMED_STATES") != "1" {
+		return func() {}
+	}
+	ths, err := n.Threads()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tids []int
+	for _, th := range ths {
+		if isWorker(th.Name) {
+			tids = append(tids, th.TID)
+		}
+	}
+	if w.states == nil {
+		w.states = map[byte]int{}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wg.Go(func() {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			for _, tid := range tids {
+				if st, err := n.ThreadState(tid); err == nil {
+					mu.Lock()
+					w.states[st]++
+					mu.Unlock()
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// selfCounts is this process's context switches (voluntary and not), read and
+// write system calls (/proc/self/io's syscr and syscw; 0 without /proc) and
+// completed GC cycles so far.
+func selfCounts(b *testing.B) (csw, rw, gcs int64) {
+	io, _ := os.ReadFile("/proc/self/io")
+	for line := range strings.Lines(string(io)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		if k == "syscr" || k == "syscw" {
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rw += x
+		}
+	}
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return selfSwitches(b), rw, int64(s[0].Value.Uint64())
 }
 
 // namedCPU is named's CPU time so far.

@@ -607,17 +607,36 @@ func (p *Provider) observeDNSSEC(ctx context.Context, c *whmapi.Client, scope st
 		}
 	}
 	domains := slices.Sorted(maps.Keys(byDomain))
+	var lists [][]string
 	for i := 0; i < len(domains); i += p.opts.FeatureBatch {
-		batch := domains[i:min(i+p.opts.FeatureBatch, len(domains))]
-		signed, err := c.SignedDomains(ctx, batch)
-		if errors.Is(err, whmapi.ErrNoDNSSEC) {
-			return nil
-		}
-		if err != nil {
+		lists = append(lists, domains[i:min(i+p.opts.FeatureBatch, len(domains))])
+	}
+	// Several calls go featureCallsPerBatch to a batch request (a clustered parent
+	// of the 100k fleet, 500 accounts, asked three calls one after another); one
+	// call is made as it is.
+	for i := 0; i < len(lists); i += featureCallsPerBatch {
+		part := lists[i:min(i+featureCallsPerBatch, len(lists))]
+		var (
+			got  []map[string]bool
+			errs []error
+			err  error
+		)
+		if len(part) == 1 {
+			got, errs = make([]map[string]bool, 1), make([]error, 1)
+			got[0], errs[0] = c.SignedDomains(ctx, part[0])
+		} else if got, errs, err = c.SignedDomainsBatch(ctx, part); err != nil {
 			return fmt.Errorf("parent %s: DNSSEC: %w", scope, err)
 		}
-		for _, d := range batch {
-			byDomain[d].DNSSEC = signed[d]
+		for j, batch := range part {
+			if errors.Is(errs[j], whmapi.ErrNoDNSSEC) {
+				return nil
+			}
+			if errs[j] != nil {
+				return fmt.Errorf("parent %s: DNSSEC: %w", scope, errs[j])
+			}
+			for _, d := range batch {
+				byDomain[d].DNSSEC = got[j][d]
+			}
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -53,31 +54,56 @@ func checkUAPI(params url.Values, known map[string]bool) []string {
 }
 
 // A PowerDNS parent's signed zones are read for the accounts whose dnssec the fleet
-// writes; a BIND server signs none (its refusal is read as that).
+// writes; a BIND server signs none (its refusal is read as that). The domains go
+// FeatureBatch to a call; several calls go in one batch request, whose refusals are
+// read as the lone call's.
 func TestSandboxObserveDNSSEC(t *testing.T) {
-	fleet := sandboxFleet()
-	fleet.Accounts = map[string]*schema.Account{
-		"carol": {Parent: "web1", Domain: "carol.example", DNSSEC: true},
-		"frank": {Parent: "web1", Domain: "frank.example", DNSSEC: true},
-	}
-	f := startSandbox(t, fleet)
-	ctx := context.Background()
-	for user, a := range fleet.Accounts {
-		if err := f.p.Apply(ctx, &plan.Change{Address: "account." + user, Action: plan.Create, After: a, Target: "web1"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := f.observe(t); got.Accounts["carol"].DNSSEC || got.Accounts["frank"].DNSSEC {
-		t.Fatalf("a BIND server shows signed zones: %+v %+v", got.Accounts["carol"], got.Accounts["frank"])
-	}
-	if err := f.sb.SetNameServer("web1", "powerdns"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.sb.SignZone("web1", "carol.example", true); err != nil {
-		t.Fatal(err)
-	}
-	got := f.observe(t)
-	if !got.Accounts["carol"].DNSSEC || got.Accounts["frank"].DNSSEC {
-		t.Fatalf("carol signed, frank not: observed %+v %+v", got.Accounts["carol"], got.Accounts["frank"])
+	for _, tc := range []struct {
+		name      string
+		batch     int    // FeatureBatch; 0 is the provider's
+		dsRequest string // how the sandbox saw the DS records read
+	}{
+		{"one call", 0, "fetch_ds_records_for_domains:fetch_ds_records_for_domains"},
+		{"two calls in a batch", 1, "batch:fetch_ds_records_for_domains+fetch_ds_records_for_domains"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fleet := sandboxFleet()
+			fleet.Accounts = map[string]*schema.Account{
+				"carol": {Parent: "web1", Domain: "carol.example", DNSSEC: true},
+				"frank": {Parent: "web1", Domain: "frank.example", DNSSEC: true},
+			}
+			f := startSandbox(t, fleet)
+			if tc.batch > 0 {
+				f.p.opts.FeatureBatch = tc.batch
+			}
+			ctx := context.Background()
+			for user, a := range fleet.Accounts {
+				if err := f.p.Apply(ctx, &plan.Change{Address: "account." + user, Action: plan.Create, After: a, Target: "web1"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			observe := func() *schema.Fleet {
+				t.Helper()
+				before := f.mark()
+				got := f.observe(t)
+				if calls := f.callsSince(before); !slices.Contains(calls, tc.dsRequest) {
+					t.Errorf("no %q among the calls %q", tc.dsRequest, calls)
+				}
+				return got
+			}
+			if got := observe(); got.Accounts["carol"].DNSSEC || got.Accounts["frank"].DNSSEC {
+				t.Fatalf("a BIND server shows signed zones: %+v %+v", got.Accounts["carol"], got.Accounts["frank"])
+			}
+			if err := f.sb.SetNameServer("web1", "powerdns"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.sb.SignZone("web1", "carol.example", true); err != nil {
+				t.Fatal(err)
+			}
+			got := observe()
+			if !got.Accounts["carol"].DNSSEC || got.Accounts["frank"].DNSSEC {
+				t.Fatalf("carol signed, frank not: observed %+v %+v", got.Accounts["carol"], got.Accounts["frank"])
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -73,9 +74,14 @@ func checkForwardersCommand(t *testing.T, user, domain string) {
 // A read's query reaches the server as encodeQuery writes it (set on the parsed URL,
 // not parsed from the string), after the base URL's path and the function's.
 func TestReadQueryOnTheWire(t *testing.T) {
-	var rawQuery, path string
+	var (
+		mu             sync.Mutex
+		rawQuery, path string
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		rawQuery, path = r.URL.RawQuery, r.URL.Path
+		mu.Unlock()
 		io.WriteString(w, okVersion)
 	}))
 	defer srv.Close()
@@ -99,6 +105,8 @@ func TestReadQueryOnTheWire(t *testing.T) {
 					want[k] = v
 				}
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if rawQuery != want.Encode() {
 				t.Errorf("query %q, want %q", rawQuery, want.Encode())
 			}
