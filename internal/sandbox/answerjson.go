@@ -178,7 +178,9 @@ func appendMap(b []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(b, "null"...), nil
 	}
-	var small [8]string
+	// Room on the stack for the answers' usual maps: createacct's data has 14 keys,
+	// which an array of 8 sent to the heap once for every account created.
+	var small [16]string
 	keys := small[:0]
 	for k := range m {
 		keys = append(keys, k)

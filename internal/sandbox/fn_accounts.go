@@ -264,21 +264,29 @@ func fnCreateacct(c *call) (any, error) {
 	// The reference's keys: nameserver, nameserver2…4 (strings), nameservera,
 	// nameservera2…4 and nameserverentry, nameserverentry2…4 (string or null). The
 	// sandbox's servers have no nameserver IPs or entries configured: null.
-	data := map[string]any{"ip": parentIP, "package": plan}
-	for i := 0; i < 4; i++ {
-		suffix := ""
-		if i > 0 {
-			suffix = strconv.Itoa(i + 1)
-		}
+	// The map is made at its size and the keys are constants: built key by key it
+	// grew twice and concatenated twelve keys for every account created.
+	data := make(map[string]any, 2+3*len(createacctNSKeys))
+	data["ip"], data["package"] = parentIP, plan
+	for i, k := range createacctNSKeys {
 		name := ""
 		if i < len(ns) {
 			name = ns[i]
 		}
-		data["nameserver"+suffix] = name
-		data["nameservera"+suffix] = nil
-		data["nameserverentry"+suffix] = nil
+		data[k[0]] = name
+		data[k[1]] = nil
+		data[k[2]] = nil
 	}
 	return data, nil
+}
+
+// createacctNSKeys are createacct's nameserver keys in the reference's numbering:
+// nameserver, nameservera and nameserverentry, then the same suffixed 2, 3 and 4.
+var createacctNSKeys = [4][3]string{
+	{"nameserver", "nameservera", "nameserverentry"},
+	{"nameserver2", "nameservera2", "nameserverentry2"},
+	{"nameserver3", "nameservera3", "nameserverentry3"},
+	{"nameserver4", "nameservera4", "nameserverentry4"},
 }
 
 // createOnChild creates the child side of a distributed account and returns the

@@ -187,7 +187,8 @@ func (n *node) zoneAccountCreated(domain, mailIP string) {
 	if mailIP != "" && mailIP != ip {
 		z.SetMailTarget(mailIP)
 	}
-	if err := n.dns.store.Put(z); err != nil {
+	// The zone was made here and is not kept: the store takes it without a copy.
+	if err := n.dns.store.PutOwned(z); err != nil {
 		n.sb.log.Error("sandbox: create zone", "node", n.name, "zone", domain, "err", err)
 		return
 	}

@@ -43,3 +43,45 @@ func TestMemStoreGeneration(t *testing.T) {
 		}
 	}
 }
+
+// TestMemStorePutOwned: a zone handed over is stored as Put stores a copy of it
+// (the same origin, serial and records once normalized, an error for the same
+// zones), and Put still stores a copy its caller may change afterwards.
+func TestMemStorePutOwned(t *testing.T) {
+	ns := []string{"ns1.web1.example", "ns2.web1.example"}
+	for _, tc := range []struct {
+		name string
+		make func() *dnszone.Zone
+	}{
+		{"account zone", func() *dnszone.Zone { return dnszone.NewAccountZoneAt("a.example", "192.0.2.10", ns, day) }},
+		{"upper-case domain, no dot", func() *dnszone.Zone { return dnszone.NewAccountZoneAt("B.Example", "192.0.2.10", ns, day) }},
+		{"mail elsewhere", func() *dnszone.Zone {
+			z := dnszone.NewAccountZoneAt("c.example", "192.0.2.10", ns, day)
+			z.SetMailTargetAt("192.0.2.20", day)
+			return z
+		}},
+		{"no records", func() *dnszone.Zone { return &dnszone.Zone{Origin: "d.example."} }},
+	} {
+		copied, owned := NewMemStore(), NewMemStore()
+		errCopied, errOwned := copied.Put(tc.make()), owned.PutOwned(tc.make())
+		if (errCopied == nil) != (errOwned == nil) {
+			t.Errorf("%s: Put's error %v, PutOwned's %v", tc.name, errCopied, errOwned)
+			continue
+		}
+		z := tc.make()
+		want, got := copied.Get(z.Origin), owned.Get(z.Origin)
+		if !want.Equal(got) || (want != nil && want.Text() != got.Text()) {
+			t.Errorf("%s: PutOwned stored\n%v\nPut stored\n%v", tc.name, got.Text(), want.Text())
+		}
+	}
+
+	s := NewMemStore()
+	z := dnszone.NewAccountZoneAt("e.example", "192.0.2.10", ns, day)
+	if err := s.Put(z); err != nil {
+		t.Fatal(err)
+	}
+	z.Records = z.Records[:0]
+	if got := s.Get("e.example"); got == nil || len(got.Records) == 0 {
+		t.Errorf("Put: the caller's change to its zone reached the store: %v", got)
+	}
+}
