@@ -182,26 +182,9 @@ func (n *node) authenticateToken(r *http.Request) (string, []string, string, boo
 	return n.authenticateHeader(r.Header.Get("Authorization"))
 }
 
-// readAuth is an Authorization header and what parseAuth read of it.
-type readAuth struct {
-	header string
-	creds  authCreds
-	ok     bool
-}
-
 // authenticateHeader is authenticateToken given the Authorization header's value.
-// The header last read is kept with its reading: a mail child is sent the same
-// header by its parent for every proxied call (33,333 forwarder reads a plan of the
-// 100k fleet), each of which hashed the token again.
 func (n *node) authenticateHeader(h string) (string, []string, string, bool) {
-	var a authCreds
-	var ok bool
-	if r := n.authRead.Load(); r != nil && r.header == h {
-		a, ok = r.creds, r.ok
-	} else {
-		a, ok = parseAuth(h)
-		n.authRead.Store(&readAuth{header: h, creds: a, ok: ok})
-	}
+	a, ok := parseAuth(h)
 	if !ok {
 		return "", nil, "", false
 	}

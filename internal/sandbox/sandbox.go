@@ -113,7 +113,6 @@ type node struct {
 	st *nodeState
 
 	localHdr atomic.Pointer[localHeaders] // the last in-process calls' header (localHeader)
-	authRead atomic.Pointer[readAuth]     // the last Authorization header read (authenticateHeader)
 
 	dirty   bool // guarded by mu
 	writeMu sync.Mutex
